@@ -1,0 +1,111 @@
+package schemas
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+)
+
+// Origin names the Kafka records a batch was built from: one partition's
+// contiguous offset range. Offsets are inclusive on both ends.
+type Origin struct {
+	Topic       string
+	Partition   int32
+	FirstOffset int64
+	LastOffset  int64
+}
+
+// String renders "topic/partition/first-last".
+func (o Origin) String() string {
+	b := make([]byte, 0, len(o.Topic)+32)
+	b = append(b, o.Topic...)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(o.Partition), 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, o.FirstOffset, 10)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, o.LastOffset, 10)
+	return string(b)
+}
+
+// DedupToken is the insert_deduplication_token for the rows this origin
+// produced in table. It depends only on (topic, partition, offset range,
+// table), so replaying the same offsets after a crash sends the same token
+// and ClickHouse drops the repeated block instead of counting it twice.
+func (o Origin) DedupToken(table string) string {
+	h := sha256.New()
+	h.Write([]byte("salespulse/v1\x00"))
+	h.Write([]byte(o.String()))
+	h.Write([]byte{0})
+	h.Write([]byte(table))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// Batch is what flows from a source through the pipeline to the sinks: the
+// valid interactions decoded from one partition's offset range, in offset
+// order. Invalid records never reach a Batch; the source dead-letters them
+// and counts them in Rejected, so a batch of only bad records still moves
+// the offsets forward.
+//
+// A Batch is owned by whoever holds it; after Ack the source may reuse it,
+// so sinks must not keep references to its slices past Write.
+type Batch struct {
+	Origin       Origin
+	Interactions []Interaction
+	Rejected     int   // records of this range that were dead-lettered
+	Bytes        int64 // record value bytes in this range, for metrics and sizing
+
+	// Derived by the pipeline before the sinks see the batch.
+	Aggregates []AggregateRows // partial aggregate states, one entry per rollup table
+	Late       []Interaction   // events beyond the allowed lateness, kept for the late-data table
+	Alerts     []Alert         // alerts raised while processing this batch
+
+	ack func(error)
+}
+
+// AggregateRows is one rollup table's rows for a batch in a column layout
+// the ClickHouse sink knows how to append. Rows is a slice of a table-specific
+// row type; the sink switches on Table.
+type AggregateRows struct {
+	Table string
+	Rows  any
+}
+
+// NewBatch returns a batch for origin whose Ack calls ack.
+func NewBatch(origin Origin, ack func(error)) *Batch {
+	return &Batch{Origin: origin, ack: ack}
+}
+
+// SetAck replaces the acknowledgement callback (for sources reusing batches).
+func (b *Batch) SetAck(ack func(error)) { b.ack = ack }
+
+// Ack tells the source the batch is done: err == nil means every sink has
+// durably stored what it produced and its offsets may be committed; a non-nil
+// err means it was not stored and must be delivered again. Ack is called
+// exactly once per batch.
+func (b *Batch) Ack(err error) {
+	if b.ack != nil {
+		f := b.ack
+		b.ack = nil
+		f(err)
+	}
+}
+
+// Len is the number of valid interactions.
+func (b *Batch) Len() int { return len(b.Interactions) }
+
+// Reset clears b for reuse, keeping slice capacity.
+func (b *Batch) Reset() {
+	for k := range b.Interactions {
+		b.Interactions[k].Reset()
+	}
+	b.Interactions = b.Interactions[:0]
+	b.Late = b.Late[:0]
+	b.Alerts = b.Alerts[:0]
+	b.Aggregates = b.Aggregates[:0]
+	b.Origin = Origin{}
+	b.Rejected = 0
+	b.Bytes = 0
+	b.ack = nil
+}

@@ -1,0 +1,304 @@
+// Package schemas holds SalesPulse's public contracts: the canonical
+// interaction every source normalises into, the batches that flow from
+// sources through the pipeline to the sinks, and the ClickHouse DDL.
+//
+// The canonical JSON form of an Interaction is documented in
+// docs/canonical-schema.md; this file is its Go shape. Changing a field name
+// or meaning here is a breaking change for every producer and every SQL user.
+package schemas
+
+import (
+	"time"
+)
+
+// Version is the canonical schema version written to ClickHouse with every
+// row, so readers can tell rows of different contract versions apart.
+const Version = 1
+
+// Type is what happened. The string values are the canonical JSON values.
+type Type uint8
+
+// The canonical interaction types. TypeUnknown is never valid.
+const (
+	TypeUnknown Type = iota
+	TypeLeadCreated
+	TypeMessageInbound
+	TypeMessageOutbound
+	TypeCallInbound
+	TypeCallOutbound
+	TypeMeetingHeld
+	TypeSocialInbound
+	TypeSocialOutbound
+	TypeOpportunityStageChanged
+	TypeQuoteCreated
+	TypeApprovalRequested
+	TypeApprovalDecided
+	TypeDealWon
+	TypeDealLost
+	numTypes
+)
+
+var typeNames = [numTypes]string{
+	TypeUnknown:                 "",
+	TypeLeadCreated:             "lead.created",
+	TypeMessageInbound:          "message.inbound",
+	TypeMessageOutbound:         "message.outbound",
+	TypeCallInbound:             "call.inbound",
+	TypeCallOutbound:            "call.outbound",
+	TypeMeetingHeld:             "meeting.held",
+	TypeSocialInbound:           "social.inbound",
+	TypeSocialOutbound:          "social.outbound",
+	TypeOpportunityStageChanged: "opportunity.stage_changed",
+	TypeQuoteCreated:            "quote.created",
+	TypeApprovalRequested:       "approval.requested",
+	TypeApprovalDecided:         "approval.decided",
+	TypeDealWon:                 "deal.won",
+	TypeDealLost:                "deal.lost",
+}
+
+// String returns the canonical JSON value of t ("" for TypeUnknown).
+func (t Type) String() string {
+	if t >= numTypes {
+		return ""
+	}
+	return typeNames[t]
+}
+
+// Types lists every valid type in declaration order.
+func Types() []Type {
+	out := make([]Type, 0, numTypes-1)
+	for t := TypeLeadCreated; t < numTypes; t++ {
+		out = append(out, t)
+	}
+	return out
+}
+
+// ParseType maps a canonical JSON value to its Type. It takes a byte slice so
+// decoders can look a value up without allocating a string.
+func ParseType(b []byte) (Type, bool) {
+	// A switch on string(b) compiles to comparisons without allocation.
+	switch string(b) {
+	case "lead.created":
+		return TypeLeadCreated, true
+	case "message.inbound":
+		return TypeMessageInbound, true
+	case "message.outbound":
+		return TypeMessageOutbound, true
+	case "call.inbound":
+		return TypeCallInbound, true
+	case "call.outbound":
+		return TypeCallOutbound, true
+	case "meeting.held":
+		return TypeMeetingHeld, true
+	case "social.inbound":
+		return TypeSocialInbound, true
+	case "social.outbound":
+		return TypeSocialOutbound, true
+	case "opportunity.stage_changed":
+		return TypeOpportunityStageChanged, true
+	case "quote.created":
+		return TypeQuoteCreated, true
+	case "approval.requested":
+		return TypeApprovalRequested, true
+	case "approval.decided":
+		return TypeApprovalDecided, true
+	case "deal.won":
+		return TypeDealWon, true
+	case "deal.lost":
+		return TypeDealLost, true
+	}
+	return TypeUnknown, false
+}
+
+// Outbound reports whether t is a rep reaching out: the touches that answer a
+// lead and that require a rep_id.
+func (t Type) Outbound() bool {
+	switch t {
+	case TypeMessageOutbound, TypeCallOutbound, TypeSocialOutbound, TypeMeetingHeld:
+		return true
+	}
+	return false
+}
+
+// Inbound reports whether t is a prospect reaching in (a lead-response trigger
+// together with lead.created).
+func (t Type) Inbound() bool {
+	switch t {
+	case TypeMessageInbound, TypeCallInbound, TypeSocialInbound:
+		return true
+	}
+	return false
+}
+
+// Direction is "inbound", "outbound" or "" (neither, e.g. CRM changes).
+func (t Type) Direction() string {
+	switch {
+	case t.Inbound() || t == TypeLeadCreated:
+		return "inbound"
+	case t.Outbound():
+		return "outbound"
+	}
+	return ""
+}
+
+// RequiresRep reports whether an interaction of type t must name the rep:
+// outbound touches, meetings and quotes are always somebody's work.
+func (t Type) RequiresRep() bool {
+	return t.Outbound() || t == TypeQuoteCreated
+}
+
+// Channel is the medium of an interaction.
+type Channel uint8
+
+// The canonical channels.
+const (
+	ChannelUnknown Channel = iota
+	ChannelEmail
+	ChannelPhone
+	ChannelMeeting
+	ChannelSocial
+	ChannelChat
+	ChannelCRM
+	numChannels
+)
+
+var channelNames = [numChannels]string{"", "email", "phone", "meeting", "social", "chat", "crm"}
+
+// String returns the canonical JSON value of c.
+func (c Channel) String() string {
+	if c >= numChannels {
+		return ""
+	}
+	return channelNames[c]
+}
+
+// Channels lists every valid channel.
+func Channels() []Channel {
+	return []Channel{ChannelEmail, ChannelPhone, ChannelMeeting, ChannelSocial, ChannelChat, ChannelCRM}
+}
+
+// ParseChannel maps a canonical JSON value to its Channel.
+func ParseChannel(b []byte) (Channel, bool) {
+	switch string(b) {
+	case "email":
+		return ChannelEmail, true
+	case "phone":
+		return ChannelPhone, true
+	case "meeting":
+		return ChannelMeeting, true
+	case "social":
+		return ChannelSocial, true
+	case "chat":
+		return ChannelChat, true
+	case "crm":
+		return ChannelCRM, true
+	}
+	return ChannelUnknown, false
+}
+
+// DefaultChannel is the channel implied by a type when the event names none.
+func (t Type) DefaultChannel() Channel {
+	switch t {
+	case TypeMessageInbound, TypeMessageOutbound:
+		return ChannelEmail
+	case TypeCallInbound, TypeCallOutbound:
+		return ChannelPhone
+	case TypeMeetingHeld:
+		return ChannelMeeting
+	case TypeSocialInbound, TypeSocialOutbound:
+		return ChannelSocial
+	}
+	return ChannelCRM
+}
+
+// Optional-field presence bits, so that "absent" and "zero" stay different
+// (a 0 % discount is a fact; no discount field is not) without a pointer per
+// field on the hot path.
+const (
+	HasDuration uint16 = 1 << iota
+	HasAmount
+	HasListPrice
+	HasDiscount
+	HasApproved
+)
+
+// Contact is personal data about the other party. Sources pseudonymise it
+// (see package privacy) before an Interaction leaves them; sinks never store
+// these raw values.
+type Contact struct {
+	Email string
+	Phone string
+	Name  string
+}
+
+// IsZero reports whether no contact field is set.
+func (c Contact) IsZero() bool { return c.Email == "" && c.Phone == "" && c.Name == "" }
+
+// Interaction is one canonical sales interaction.
+//
+// Strings in an Interaction own their memory: decoders clone anything they
+// keep past the record buffer, because a batch outlives the fetch it came
+// from.
+type Interaction struct {
+	EventID    string    // unique per source; the idempotency key
+	OccurredAt time.Time // event time, UTC
+	Source     string    // the producing system, e.g. "salesforce", "canonical"
+	Type       Type
+	Channel    Channel // never ChannelUnknown after Normalize
+
+	RepID      string
+	TeamID     string
+	AccountID  string
+	LeadID     string
+	ApprovalID string
+	ApproverID string
+	Stage      string
+	Currency   string // ISO 4217, upper case
+
+	Has         uint16 // HasDuration | HasAmount | ...
+	DurationS   float64
+	Amount      float64
+	ListPrice   float64
+	DiscountPct float64 // 0..100
+	Approved    bool
+
+	// ContactKey is the pseudonym of the contact (keyed HMAC of the e-mail,
+	// else phone, else name): it lets SQL users count distinct contacts and
+	// erase a subject without ever holding the raw value.
+	ContactKey string
+	Contact    Contact // raw; cleared by pseudonymisation before any sink
+
+	Attributes map[string]string
+}
+
+// Reset clears i for reuse, keeping the Attributes map's capacity.
+func (i *Interaction) Reset() {
+	attrs := i.Attributes
+	clear(attrs)
+	*i = Interaction{Attributes: attrs}
+}
+
+// Direction is the direction implied by the type.
+func (i *Interaction) Direction() string { return i.Type.Direction() }
+
+// Normalize fills derived fields: the channel from the type when absent, the
+// time zone to UTC, the currency to upper case.
+func (i *Interaction) Normalize() {
+	if i.Channel == ChannelUnknown {
+		i.Channel = i.Type.DefaultChannel()
+	}
+	i.OccurredAt = i.OccurredAt.UTC()
+	if c := i.Currency; c != "" && (c[0] >= 'a' || len(c) > 1 && c[1] >= 'a' || len(c) > 2 && c[2] >= 'a') {
+		i.Currency = upperASCII(c)
+	}
+}
+
+func upperASCII(s string) string {
+	b := []byte(s)
+	for k, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[k] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
