@@ -64,7 +64,7 @@ func TestAppendJSON(t *testing.T) {
 	}, `{"event_id":"e3","occurred_at":"2026-01-02T03:04:05.000Z","contact":{"name":"Al"},"contact_key":"k1"}`)
 	f("non-finite numbers are omitted, fractions and huge values follow encoding/json", &Interaction{
 		EventID: "e4", OccurredAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-		Has:     HasDuration | HasAmount | HasListPrice | HasDiscount, DurationS: math.NaN(), Amount: math.Inf(1),
+		Has: HasDuration | HasAmount | HasListPrice | HasDiscount, DurationS: math.NaN(), Amount: math.Inf(1),
 		ListPrice: 1e21, DiscountPct: 0.0000001,
 	}, `{"event_id":"e4","occurred_at":"2026-01-02T03:04:05.000Z","list_price":1e+21,"discount_pct":1e-7}`)
 	f("escaping of quotes, backslashes, control characters, U+2028 and invalid UTF-8", &Interaction{
