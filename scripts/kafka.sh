@@ -210,7 +210,11 @@ wipe_data_dir() {
 format_storage() {
   local cluster_id="${KAFKA_CLUSTER_ID:-}"
   if [[ -z "$cluster_id" ]]; then
-    cluster_id="$(run_java kafka.tools.StorageTool random-uuid 2>>"$KAFKA_RUN_DIR/format.log" | tail -n1)"
+    # Same as `StorageTool random-uuid` (16 random bytes, URL-safe base64, no
+    # padding, not starting with '-') without paying for a JVM start.
+    until [[ -n "$cluster_id" && "$cluster_id" != -* ]]; do
+      cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    done
   fi
   [[ -n "$cluster_id" ]] || die "could not make a cluster id; see $KAFKA_RUN_DIR/format.log"
   mkdir -p "$KAFKA_DATA_DIR"
