@@ -85,14 +85,14 @@ func loadLib(path string) (*lib, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve libchdb path %q: %w", path, err)
 	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("%w at %s: run scripts/fetch-chdb.sh or set %s", ErrLibraryNotFound, abs, EnvLibPath)
+	}
 	if loadedLib != nil {
 		if loadedLib.path != abs {
 			return nil, fmt.Errorf("load libchdb from %s: process already loaded %s", abs, loadedLib.path)
 		}
 		return loadedLib, nil
-	}
-	if _, err := os.Stat(abs); err != nil {
-		return nil, fmt.Errorf("%w at %s: run scripts/fetch-chdb.sh or set %s", ErrLibraryNotFound, abs, EnvLibPath)
 	}
 	// RTLD_GLOBAL: the engine resolves some of its own symbols through the
 	// global namespace.

@@ -258,10 +258,10 @@ func (s *Server) isFormat(name string) bool {
 // through a temporary file read by INSERT ... SELECT * FROM file(path, X):
 // binary data must not be parsed as query text, and chDB 26.5 exports no
 // streaming-insert entry point. ClickHouse 26.x deduplicates INSERT SELECT
-// only when the SELECT is "stable" (deduplicate_insert_select defaults to
-// enable_when_possible), so this route forces it with
-// deduplicate_insert_select=enable_even_for_bad_queries: a file() read of a
-// fixed file is deterministic, and insert_deduplication_token must work.
+// only when it judges the SELECT stable (deduplicate_insert_select =
+// enable_when_possible, the default); a file() read qualifies, so
+// insert_deduplication_token works on this route unchanged
+// (TestDedupTokenNativeInsert guards that).
 func (s *Server) insertStmt(st stmt, ins insertSplit) (stmt, func(), error) {
 	if strings.EqualFold(ins.format, "JSONEachRow") {
 		return st, func() {}, nil
@@ -282,19 +282,7 @@ func (s *Server) insertStmt(st stmt, ins insertSplit) (stmt, func(), error) {
 	}
 	st.sql = fmt.Sprintf("%s SELECT * FROM file(%s, %s)", strings.TrimRight(ins.head, " \t\r\n"),
 		quoteString(f.Name()), quoteString(ins.format))
-	if !hasSetting(st.settings, "deduplicate_insert_select") {
-		st.settings = append(st.settings, Setting{Name: "deduplicate_insert_select", Value: "enable_even_for_bad_queries"})
-	}
 	return st, cleanup, nil
-}
-
-func hasSetting(ss []Setting, name string) bool {
-	for _, s := range ss {
-		if s.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // readBody reads the request body, undoing Content-Encoding and, with
