@@ -1,0 +1,314 @@
+package clickhouse
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// Column lists of the tables the sink writes, in insert order, with their
+// exact ClickHouse types. Over HTTP the types are handed to clickhouse-go so
+// it need not DESCRIBE the table before every insert; TestColumnTypesMatchDDL
+// checks them against the migrated tables.
+var (
+	interactionColumns = []clickhouse.ColumnNameAndType{
+		{Name: "event_id", Type: "String"},
+		{Name: "occurred_at", Type: "DateTime64(3, 'UTC')"},
+		{Name: "source", Type: "LowCardinality(String)"},
+		{Name: "type", Type: "LowCardinality(String)"},
+		{Name: "direction", Type: "LowCardinality(String)"},
+		{Name: "channel", Type: "LowCardinality(String)"},
+		{Name: "rep_id", Type: "String"},
+		{Name: "team_id", Type: "String"},
+		{Name: "account_id", Type: "String"},
+		{Name: "lead_id", Type: "String"},
+		{Name: "approval_id", Type: "String"},
+		{Name: "approver_id", Type: "String"},
+		{Name: "stage", Type: "LowCardinality(String)"},
+		{Name: "currency", Type: "LowCardinality(String)"},
+		{Name: "duration_s", Type: "Nullable(Float64)"},
+		{Name: "amount", Type: "Nullable(Float64)"},
+		{Name: "list_price", Type: "Nullable(Float64)"},
+		{Name: "discount_pct", Type: "Nullable(Float64)"},
+		{Name: "approved", Type: "Nullable(Bool)"},
+		{Name: "contact_key", Type: "String"},
+		{Name: "attributes", Type: "Map(String, String)"},
+		{Name: "schema_version", Type: "UInt8"},
+		{Name: "kafka_topic", Type: "LowCardinality(String)"},
+		{Name: "kafka_partition", Type: "Int32"},
+		{Name: "kafka_first_offset", Type: "Int64"},
+		{Name: "kafka_last_offset", Type: "Int64"},
+		{Name: "ingested_at", Type: "DateTime64(3, 'UTC')"},
+	}
+	lateColumns = append(interactionColumns[:len(interactionColumns):len(interactionColumns)],
+		clickhouse.ColumnNameAndType{Name: "reason", Type: "LowCardinality(String)"})
+	alertColumns = []clickhouse.ColumnNameAndType{
+		{Name: "id", Type: "String"},
+		{Name: "rule", Type: "LowCardinality(String)"},
+		{Name: "state", Type: "LowCardinality(String)"},
+		{Name: "severity", Type: "LowCardinality(String)"},
+		{Name: "rep_id", Type: "String"},
+		{Name: "team_id", Type: "String"},
+		{Name: "manager_id", Type: "String"},
+		{Name: "summary", Type: "String"},
+		{Name: "event_ids", Type: "Array(String)"},
+		{Name: "values", Type: "Map(String, String)"},
+		{Name: "at", Type: "DateTime64(3, 'UTC')"},
+		{Name: "ends_at", Type: "Nullable(DateTime64(3, 'UTC'))"},
+		{Name: "version", Type: "UInt64"},
+		{Name: "ingested_at", Type: "DateTime64(3, 'UTC')"},
+	}
+)
+
+// LateReason is written to late_events.reason: the batch contract has one
+// reason for setting an event aside (see schemas.Batch.Late).
+const LateReason = "beyond_allowed_lateness"
+
+// insertQuery renders "INSERT INTO db.table (`a`, `b`, ...)". Names are
+// backquoted because alerts has a column named values.
+func insertQuery(db, table string, cols []clickhouse.ColumnNameAndType) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO ")
+	b.WriteString(db)
+	b.WriteByte('.')
+	b.WriteString(table)
+	b.WriteString(" (")
+	for k, c := range cols {
+		if k > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('`')
+		b.WriteString(c.Name)
+		b.WriteByte('`')
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// interactionCols holds one batch's interactions (or late events) as
+// columns. Buffers are reused across Write calls through a sync.Pool: reset
+// keeps their capacity, so a steady stream of similar batches allocates
+// only what clickhouse-go itself does.
+type interactionCols struct {
+	eventID, source, typ, direction, channel                 []string
+	repID, teamID, accountID, leadID, approvalID, approverID []string
+	stage, currency, contactKey, topic, reason               []string
+	occurredAt, ingestedAt                                   []time.Time
+	durationS, amount, listPrice, discountPct                []*float64
+	approved                                                 []*bool
+	attributes                                               []map[string]string
+	schemaVersion                                            []uint8
+	partition                                                []int32
+	firstOffset, lastOffset                                  []int64
+	floatVals                                                []float64 // backing store for the *float64 columns
+	boolVals                                                 []bool    // backing store for approved
+	bytes                                                    int64     // estimated uncompressed size
+}
+
+// fill loads rows into the columns. The pointers in the Nullable columns
+// point into floatVals/boolVals, which are sized before the first pointer
+// is taken so they never move. Attribute maps are referenced, not copied:
+// the columns must not outlive the batch (they are reset before reuse).
+func (c *interactionCols) fill(rows []schemas.Interaction, o schemas.Origin, ingested time.Time, late bool) {
+	n := len(rows)
+	c.reset()
+	if cap(c.floatVals) < 4*n {
+		c.floatVals = make([]float64, 4*n)
+	}
+	c.floatVals = c.floatVals[:4*n]
+	if cap(c.boolVals) < n {
+		c.boolVals = make([]bool, n)
+	}
+	c.boolVals = c.boolVals[:n]
+	var size int64
+	for k := range rows {
+		i := &rows[k]
+		c.eventID = append(c.eventID, i.EventID)
+		c.occurredAt = append(c.occurredAt, i.OccurredAt)
+		c.source = append(c.source, i.Source)
+		c.typ = append(c.typ, i.Type.String())
+		c.direction = append(c.direction, i.Direction())
+		c.channel = append(c.channel, i.Channel.String())
+		c.repID = append(c.repID, i.RepID)
+		c.teamID = append(c.teamID, i.TeamID)
+		c.accountID = append(c.accountID, i.AccountID)
+		c.leadID = append(c.leadID, i.LeadID)
+		c.approvalID = append(c.approvalID, i.ApprovalID)
+		c.approverID = append(c.approverID, i.ApproverID)
+		c.stage = append(c.stage, i.Stage)
+		c.currency = append(c.currency, i.Currency)
+		c.durationS = append(c.durationS, c.opt(4*k, i.Has&schemas.HasDuration != 0, i.DurationS))
+		c.amount = append(c.amount, c.opt(4*k+1, i.Has&schemas.HasAmount != 0, i.Amount))
+		c.listPrice = append(c.listPrice, c.opt(4*k+2, i.Has&schemas.HasListPrice != 0, i.ListPrice))
+		c.discountPct = append(c.discountPct, c.opt(4*k+3, i.Has&schemas.HasDiscount != 0, i.DiscountPct))
+		if i.Has&schemas.HasApproved != 0 {
+			c.boolVals[k] = i.Approved
+			c.approved = append(c.approved, &c.boolVals[k])
+		} else {
+			c.approved = append(c.approved, nil)
+		}
+		c.contactKey = append(c.contactKey, i.ContactKey)
+		c.attributes = append(c.attributes, i.Attributes)
+		c.schemaVersion = append(c.schemaVersion, schemas.Version)
+		c.topic = append(c.topic, o.Topic)
+		c.partition = append(c.partition, o.Partition)
+		c.firstOffset = append(c.firstOffset, o.FirstOffset)
+		c.lastOffset = append(c.lastOffset, o.LastOffset)
+		c.ingestedAt = append(c.ingestedAt, ingested)
+		if late {
+			c.reason = append(c.reason, LateReason)
+		}
+		size += int64(len(i.EventID) + len(i.Source) + len(i.RepID) + len(i.TeamID) + len(i.AccountID) +
+			len(i.LeadID) + len(i.ApprovalID) + len(i.ApproverID) + len(i.Stage) + len(i.Currency) +
+			len(i.ContactKey) + len(o.Topic))
+		for key, v := range i.Attributes {
+			size += int64(len(key) + len(v))
+		}
+	}
+	// Fixed-width columns: two DateTime64, four Nullable(Float64) with their
+	// null maps, Nullable(Bool), UInt8, Int32, two Int64; plus the short
+	// LowCardinality type, direction and channel strings.
+	c.bytes = size + int64(n)*(16+4*9+2+1+4+16+24)
+}
+
+func (c *interactionCols) opt(k int, has bool, v float64) *float64 {
+	if !has {
+		return nil
+	}
+	c.floatVals[k] = v
+	return &c.floatVals[k]
+}
+
+// reset empties every column, keeping capacity, and drops references to
+// the previous batch's attribute maps so they can be collected.
+func (c *interactionCols) reset() {
+	clear(c.attributes)
+	for _, s := range []*[]string{&c.eventID, &c.source, &c.typ, &c.direction, &c.channel, &c.repID, &c.teamID,
+		&c.accountID, &c.leadID, &c.approvalID, &c.approverID, &c.stage, &c.currency, &c.contactKey, &c.topic, &c.reason} {
+		*s = (*s)[:0]
+	}
+	for _, s := range []*[]*float64{&c.durationS, &c.amount, &c.listPrice, &c.discountPct} {
+		clear(*s)
+		*s = (*s)[:0]
+	}
+	clear(c.approved)
+	c.occurredAt, c.ingestedAt = c.occurredAt[:0], c.ingestedAt[:0]
+	c.approved, c.attributes = c.approved[:0], c.attributes[:0]
+	c.schemaVersion, c.partition = c.schemaVersion[:0], c.partition[:0]
+	c.firstOffset, c.lastOffset = c.firstOffset[:0], c.lastOffset[:0]
+	c.bytes = 0
+}
+
+// appendTo appends the columns to batch in interactionColumns (or
+// lateColumns) order.
+func (c *interactionCols) appendTo(batch driver.Batch, late bool) error {
+	cols := []any{
+		c.eventID, c.occurredAt, c.source, c.typ, c.direction, c.channel, c.repID, c.teamID, c.accountID,
+		c.leadID, c.approvalID, c.approverID, c.stage, c.currency, c.durationS, c.amount, c.listPrice,
+		c.discountPct, c.approved, c.contactKey, c.attributes, c.schemaVersion, c.topic, c.partition,
+		c.firstOffset, c.lastOffset, c.ingestedAt,
+	}
+	if late {
+		cols = append(cols, c.reason)
+	}
+	return appendColumns(batch, cols)
+}
+
+func appendColumns(batch driver.Batch, cols []any) error {
+	for k, v := range cols {
+		if err := batch.Column(k).Append(v); err != nil {
+			return fmt.Errorf("append column %d: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// alertCols holds one batch's alerts as columns. Alerts are few per batch;
+// the buffers are still pooled with the rest.
+type alertCols struct {
+	id, rule, state, severity, repID, teamID, managerID, summary []string
+	eventIDs                                                     [][]string
+	values                                                       []map[string]string
+	at, ingestedAt                                               []time.Time
+	endsAt                                                       []*time.Time
+	endsVals                                                     []time.Time
+	version                                                      []uint64
+	bytes                                                        int64
+}
+
+// AlertVersion orders the rows of one alert id in the ReplacingMergeTree:
+// the latest event-time change wins, and at equal times the later state
+// (pending < firing < resolved).
+func AlertVersion(a *schemas.Alert) uint64 {
+	t := a.At
+	if a.EndsAt.After(t) {
+		t = a.EndsAt
+	}
+	ms := t.UnixMilli()
+	if ms < 0 {
+		ms = 0
+	}
+	return uint64(ms)*4 + uint64(a.State&3)
+}
+
+func (c *alertCols) fill(alerts []schemas.Alert, ingested time.Time) {
+	n := len(alerts)
+	for _, s := range []*[]string{&c.id, &c.rule, &c.state, &c.severity, &c.repID, &c.teamID, &c.managerID, &c.summary} {
+		*s = (*s)[:0]
+	}
+	clear(c.eventIDs)
+	clear(c.values)
+	clear(c.endsAt)
+	c.eventIDs, c.values, c.at, c.ingestedAt, c.endsAt, c.version = c.eventIDs[:0], c.values[:0], c.at[:0], c.ingestedAt[:0], c.endsAt[:0], c.version[:0]
+	if cap(c.endsVals) < n {
+		c.endsVals = make([]time.Time, n)
+	}
+	c.endsVals = c.endsVals[:n]
+	var size int64
+	for k := range alerts {
+		a := &alerts[k]
+		c.id = append(c.id, a.ID)
+		c.rule = append(c.rule, a.Rule)
+		c.state = append(c.state, a.State.String())
+		c.severity = append(c.severity, a.Severity.String())
+		c.repID = append(c.repID, a.RepID)
+		c.teamID = append(c.teamID, a.TeamID)
+		c.managerID = append(c.managerID, a.ManagerID)
+		c.summary = append(c.summary, a.Summary)
+		ids := a.EventIDs
+		if ids == nil {
+			ids = []string{}
+		}
+		c.eventIDs = append(c.eventIDs, ids)
+		c.values = append(c.values, a.Values)
+		c.at = append(c.at, a.At)
+		if a.EndsAt.IsZero() {
+			c.endsAt = append(c.endsAt, nil)
+		} else {
+			c.endsVals[k] = a.EndsAt
+			c.endsAt = append(c.endsAt, &c.endsVals[k])
+		}
+		c.version = append(c.version, AlertVersion(a))
+		c.ingestedAt = append(c.ingestedAt, ingested)
+		size += int64(len(a.ID)+len(a.Rule)+len(a.RepID)+len(a.TeamID)+len(a.ManagerID)+len(a.Summary)) + 8*3 + 16
+		for _, id := range a.EventIDs {
+			size += int64(len(id))
+		}
+		for key, v := range a.Values {
+			size += int64(len(key) + len(v))
+		}
+	}
+	c.bytes = size
+}
+
+func (c *alertCols) appendTo(batch driver.Batch) error {
+	return appendColumns(batch, []any{
+		c.id, c.rule, c.state, c.severity, c.repID, c.teamID, c.managerID, c.summary,
+		c.eventIDs, c.values, c.at, c.endsAt, c.version, c.ingestedAt,
+	})
+}

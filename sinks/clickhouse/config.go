@@ -1,0 +1,255 @@
+package clickhouse
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// EnvPassword, when set and non-empty, replaces Config.Password, so the
+// secret can stay out of the YAML file (a Kubernetes Secret mounted as env).
+const EnvPassword = "SALESPULSE_CLICKHOUSE_PASSWORD"
+
+// Config configures the ClickHouse sink. Zero values get the defaults
+// documented on each field, applied in one place (withDefaults).
+type Config struct {
+	// Addresses are host:port pairs of one cluster's servers; connections
+	// go to the first reachable, in order. Default ["localhost:9000"] for
+	// the native protocol, ["localhost:8123"] for http.
+	Addresses []string `yaml:"addresses"`
+	// Protocol is "native" (default; production) or "http" (the embedded
+	// chDB server, or servers behind an HTTP-only proxy).
+	Protocol string `yaml:"protocol"`
+	// Database holds every SalesPulse table. Default "salespulse".
+	Database string `yaml:"database"`
+	// Cluster, when set, makes every migration DDL run ON CLUSTER with
+	// Replicated* engines (macros {shard} and {replica} must be defined on
+	// the servers). Empty (default) means a single server.
+	Cluster string `yaml:"cluster"`
+	// Username defaults to "default".
+	Username string `yaml:"username"`
+	// Password is overridden by $SALESPULSE_CLICKHOUSE_PASSWORD when set.
+	Password string `yaml:"password"`
+	// TLS is off unless enabled or any file is given.
+	TLS TLSConfig `yaml:"tls"`
+	// DialTimeout bounds connecting to a server. Default 5s.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// ReadTimeout bounds waiting for a server's answer to one read. Inserts
+	// of big batches into a busy server take seconds. Default 60s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// MaxOpenConns bounds connections, hence concurrent inserts. Default 8.
+	MaxOpenConns int `yaml:"max_open_conns"`
+	// Compression of the data sent: "lz4" (default), "zstd", "none"; with
+	// http also "gzip", "deflate", "br".
+	Compression string `yaml:"compression"`
+	// RetryBackoffMin and RetryBackoffMax bound the jittered exponential
+	// wait between attempts of a failed insert. Defaults 100ms and 10s.
+	RetryBackoffMin time.Duration `yaml:"retry_backoff_min"`
+	RetryBackoffMax time.Duration `yaml:"retry_backoff_max"`
+	// Migrate applies pending schema migrations in NewSink. Default true;
+	// set false where a DBA applies the DDL (then NewSink only checks that
+	// every migration this binary knows is recorded as applied).
+	Migrate *bool `yaml:"migrate"`
+
+	// Clock stamps ingested_at. Default time.Now. Not configurable in YAML.
+	Clock func() time.Time `yaml:"-"`
+}
+
+// TLSConfig configures TLS to ClickHouse.
+type TLSConfig struct {
+	// Enabled turns TLS on with the system roots; implied by any file below.
+	Enabled bool `yaml:"enabled"`
+	// CAFile is a PEM bundle of roots to trust instead of the system's.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the client certificate, for mutual TLS; set
+	// both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// InsecureSkipVerify disables server certificate checks. Tests only.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+func (t TLSConfig) on() bool {
+	return t.Enabled || t.CAFile != "" || t.CertFile != "" || t.KeyFile != ""
+}
+
+// Configuration errors. Validate wraps them with the field's YAML path.
+var (
+	ErrNoAddress    = errors.New("at least one address is required")
+	ErrProtocol     = errors.New(`must be "native" or "http"`)
+	ErrIdentifier   = errors.New("must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*)")
+	ErrClusterName  = errors.New("must contain only letters, digits, '_', '-' and '.'")
+	ErrTLSKeyPair   = errors.New("cert_file and key_file must be set together")
+	ErrNegative     = errors.New("must not be negative")
+	ErrBackoffRange = errors.New("retry_backoff_min must not exceed retry_backoff_max")
+	ErrCompression  = errors.New("unknown compression")
+)
+
+// Defaults, named so docs and tests can refer to them.
+const (
+	DefaultDatabase        = "salespulse"
+	DefaultDialTimeout     = 5 * time.Second
+	DefaultReadTimeout     = 60 * time.Second
+	DefaultMaxOpenConns    = 8
+	DefaultRetryBackoffMin = 100 * time.Millisecond
+	DefaultRetryBackoffMax = 10 * time.Second
+)
+
+// withDefaults returns c with every zero field set to its documented
+// default and the password taken from the environment when set there.
+func (c Config) withDefaults() Config {
+	if c.Protocol == "" {
+		c.Protocol = "native"
+	}
+	if len(c.Addresses) == 0 {
+		if c.Protocol == "http" {
+			c.Addresses = []string{"localhost:8123"}
+		} else {
+			c.Addresses = []string{"localhost:9000"}
+		}
+	}
+	if c.Database == "" {
+		c.Database = DefaultDatabase
+	}
+	if c.Username == "" {
+		c.Username = "default"
+	}
+	if p := os.Getenv(EnvPassword); p != "" {
+		c.Password = p
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = DefaultReadTimeout
+	}
+	if c.MaxOpenConns == 0 {
+		c.MaxOpenConns = DefaultMaxOpenConns
+	}
+	if c.Compression == "" {
+		c.Compression = "lz4"
+	}
+	if c.RetryBackoffMin == 0 {
+		c.RetryBackoffMin = DefaultRetryBackoffMin
+	}
+	if c.RetryBackoffMax == 0 {
+		c.RetryBackoffMax = max(DefaultRetryBackoffMax, c.RetryBackoffMin)
+	}
+	if c.Migrate == nil {
+		t := true
+		c.Migrate = &t
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	return c
+}
+
+var (
+	identRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	clusterRe = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+)
+
+var compressions = map[string]clickhouse.CompressionMethod{
+	"none":    clickhouse.CompressionNone,
+	"lz4":     clickhouse.CompressionLZ4,
+	"zstd":    clickhouse.CompressionZSTD,
+	"gzip":    clickhouse.CompressionGZIP,
+	"deflate": clickhouse.CompressionDeflate,
+	"br":      clickhouse.CompressionBrotli,
+}
+
+// Validate reports the first configuration error, wrapped with its field
+// path ("clickhouse.protocol: ..."); errors.Is finds the sentinel. Zero
+// fields are valid: they take defaults. Validate reads no files.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	f := func(field string, err error, v any) error {
+		return fmt.Errorf("clickhouse.%s: %w (got %v)", field, err, v)
+	}
+	for k, a := range c.Addresses {
+		if a == "" {
+			return f(fmt.Sprintf("addresses[%d]", k), ErrNoAddress, `""`)
+		}
+	}
+	switch {
+	case c.Protocol != "native" && c.Protocol != "http":
+		return f("protocol", ErrProtocol, c.Protocol)
+	case !identRe.MatchString(c.Database):
+		return f("database", ErrIdentifier, c.Database)
+	case c.Cluster != "" && !clusterRe.MatchString(c.Cluster):
+		return f("cluster", ErrClusterName, c.Cluster)
+	case (c.TLS.CertFile == "") != (c.TLS.KeyFile == ""):
+		return f("tls", ErrTLSKeyPair, c.TLS.CertFile+"|"+c.TLS.KeyFile)
+	case c.DialTimeout < 0:
+		return f("dial_timeout", ErrNegative, c.DialTimeout)
+	case c.ReadTimeout < 0:
+		return f("read_timeout", ErrNegative, c.ReadTimeout)
+	case c.MaxOpenConns < 0:
+		return f("max_open_conns", ErrNegative, c.MaxOpenConns)
+	case c.RetryBackoffMin < 0:
+		return f("retry_backoff_min", ErrNegative, c.RetryBackoffMin)
+	case c.RetryBackoffMin > c.RetryBackoffMax:
+		return f("retry_backoff_max", ErrBackoffRange, c.RetryBackoffMax)
+	}
+	m, ok := compressions[c.Compression]
+	if !ok || c.Protocol == "native" && m > clickhouse.CompressionZSTD {
+		return f("compression", ErrCompression, c.Compression)
+	}
+	return nil
+}
+
+// options turns a defaulted, valid Config into clickhouse-go options. It
+// reads the TLS files.
+func (c Config) options() (*clickhouse.Options, error) {
+	o := &clickhouse.Options{
+		Addr: c.Addresses,
+		// No Auth.Database: the connection's default database must exist
+		// before migrations create ours, and every statement qualifies its
+		// tables anyway.
+		Auth:             clickhouse.Auth{Username: c.Username, Password: c.Password},
+		DialTimeout:      c.DialTimeout,
+		ReadTimeout:      c.ReadTimeout,
+		MaxOpenConns:     c.MaxOpenConns,
+		MaxIdleConns:     c.MaxOpenConns,
+		ConnOpenStrategy: clickhouse.ConnOpenInOrder,
+		ClientInfo: clickhouse.ClientInfo{Products: []struct{ Name, Version string }{
+			{Name: "salespulse", Version: "1"},
+		}},
+	}
+	if c.Protocol == "http" {
+		o.Protocol = clickhouse.HTTP
+		o.HttpMaxConnsPerHost = c.MaxOpenConns
+	}
+	if m := compressions[c.Compression]; m != clickhouse.CompressionNone {
+		o.Compression = &clickhouse.Compression{Method: m}
+	}
+	if c.TLS.on() {
+		t := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.TLS.InsecureSkipVerify} //nolint:gosec // opt-in, documented as tests only
+		if c.TLS.CAFile != "" {
+			pem, err := os.ReadFile(c.TLS.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("read clickhouse.tls.ca_file: %w", err)
+			}
+			t.RootCAs = x509.NewCertPool()
+			if !t.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("read clickhouse.tls.ca_file %s: no PEM certificates", c.TLS.CAFile)
+			}
+		}
+		if c.TLS.CertFile != "" {
+			pair, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("load clickhouse.tls client certificate: %w", err)
+			}
+			t.Certificates = []tls.Certificate{pair}
+		}
+		o.TLS = t
+	}
+	return o, nil
+}

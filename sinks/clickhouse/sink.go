@@ -1,0 +1,377 @@
+// Package clickhouse writes SalesPulse batches to ClickHouse with
+// clickhouse-go/v2: columnar inserts, one per table per batch, each carrying
+// an insert_deduplication_token derived from the batch's Kafka offsets, so a
+// batch replayed after a crash is dropped by ClickHouse instead of counted
+// twice — in the raw tables and in the materialized rollups fed by them.
+//
+// The same code serves a production server over the native protocol and
+// the embedded chDB engine (package embedded/chdb) over HTTP.
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// Tables written by the sink (unqualified; always used as database.table).
+const (
+	TableInteractions = "interactions"
+	TableLateEvents   = "late_events"
+	TableAlerts       = "alerts"
+)
+
+// ErrUnknownAggregate is returned by Write for a Batch.Aggregates entry
+// whose table has no registered appender: a wiring bug, not retryable.
+var ErrUnknownAggregate = errors.New("no appender registered for aggregate table")
+
+// AppendFunc appends one batch's rows of an aggregate table to batch,
+// column by column in the table's column order (batch.Column(k).Append),
+// and returns how many rows it appended. rows is schemas.AggregateRows.Rows
+// as the pipeline produced it; the function type-asserts it to the row
+// type it knows. It must not keep rows or batch after returning.
+type AppendFunc func(batch driver.Batch, rows any) (n int, err error)
+
+// Sink writes batches to ClickHouse. It is safe for concurrent use: one
+// Write per partition may run at once, bounded by max_open_conns.
+type Sink struct {
+	conn driver.Conn
+	cfg  Config
+	log  *slog.Logger
+	m    *metrics
+
+	interactionsInsert, lateInsert, alertsInsert string
+
+	colsPool  sync.Pool // *interactionCols
+	alertPool sync.Pool // *alertCols
+
+	aggMu sync.RWMutex
+	aggs  map[string]AppendFunc
+}
+
+// NewSink connects to ClickHouse, checks it answers, and applies pending
+// migrations (or, with migrate: false, checks they were applied). Retryable
+// failures (server not up yet) are retried with backoff until ctx is done,
+// so bound ctx to how long startup may wait.
+func NewSink(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slog.Logger) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	opts, err := cfg.options()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse %v: %w", cfg.Addresses, err)
+	}
+	s := &Sink{
+		conn:               conn,
+		cfg:                cfg,
+		log:                logger.With("component", "clickhouse"),
+		m:                  newMetrics(reg),
+		interactionsInsert: insertQuery(cfg.Database, TableInteractions, interactionColumns),
+		lateInsert:         insertQuery(cfg.Database, TableLateEvents, lateColumns),
+		alertsInsert:       insertQuery(cfg.Database, TableAlerts, alertColumns),
+		aggs:               map[string]AppendFunc{},
+	}
+	s.colsPool.New = func() any { return new(interactionCols) }
+	s.alertPool.New = func() any { return new(alertCols) }
+	err = s.withRetry(ctx, "startup", func() error {
+		if err := s.conn.Ping(ctx); err != nil {
+			return fmt.Errorf("ping %v: %w", cfg.Addresses, err)
+		}
+		return s.migrate(ctx, *cfg.Migrate)
+	})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	s.log.Info("clickhouse sink ready", "addresses", cfg.Addresses, "protocol", cfg.Protocol,
+		"database", cfg.Database, "cluster", cfg.Cluster)
+	return s, nil
+}
+
+// RegisterAggregate makes Write insert Batch.Aggregates entries for table
+// (unqualified, created by a migration) with fn. Call it before the first
+// Write; registering a table twice replaces the function. The insert goes
+// to database.table with all its columns, in table order, with the same
+// dedup settings as every other insert, so the rollup rows of a replayed
+// batch are dropped like its raw rows.
+func (s *Sink) RegisterAggregate(table string, fn AppendFunc) error {
+	if !identRe.MatchString(table) {
+		return fmt.Errorf("register aggregate %q: table %w", table, ErrIdentifier)
+	}
+	if fn == nil {
+		return fmt.Errorf("register aggregate %q: nil AppendFunc", table)
+	}
+	s.aggMu.Lock()
+	s.aggs[table] = fn
+	s.aggMu.Unlock()
+	return nil
+}
+
+// Write stores b: its interactions, late events, alerts and aggregate rows,
+// one insert per non-empty table. It returns nil only when every insert was
+// acknowledged by ClickHouse. Retryable failures are retried with jittered
+// backoff until ctx is done; then the context error is returned (wrapping
+// the last failure), and nothing is claimed stored. Non-retryable errors are
+// returned at once.
+//
+// Write is safe to repeat with the same batch (same Origin): inserts that
+// had succeeded are dropped as duplicates by ClickHouse, in the raw tables
+// and in the rollups — provided the repeat comes within each table's dedup
+// window (the last 10000 inserts per table). It does not keep b or its
+// slices after returning.
+func (s *Sink) Write(ctx context.Context, b *schemas.Batch) error {
+	s.m.inFlight.Inc()
+	defer s.m.inFlight.Dec()
+	ingested := s.cfg.Clock().UTC()
+	if len(b.Interactions) > 0 {
+		if err := s.writeInteractions(ctx, TableInteractions, s.interactionsInsert, interactionColumns, b.Interactions, b.Origin, ingested, false); err != nil {
+			return err
+		}
+	}
+	if len(b.Late) > 0 {
+		if err := s.writeInteractions(ctx, TableLateEvents, s.lateInsert, lateColumns, b.Late, b.Origin, ingested, true); err != nil {
+			return err
+		}
+	}
+	if len(b.Alerts) > 0 {
+		c := s.alertPool.Get().(*alertCols)
+		c.fill(b.Alerts, ingested)
+		err := s.insert(ctx, TableAlerts, s.alertsInsert, alertColumns, b.Origin, len(b.Alerts), c.bytes, c.appendTo)
+		c.fill(nil, time.Time{}) // drop references to the batch before pooling
+		s.alertPool.Put(c)
+		if err != nil {
+			return err
+		}
+	}
+	for _, a := range b.Aggregates {
+		s.aggMu.RLock()
+		fn := s.aggs[a.Table]
+		s.aggMu.RUnlock()
+		if fn == nil {
+			return fmt.Errorf("write %s: %q: %w", b.Origin, a.Table, ErrUnknownAggregate)
+		}
+		q := "INSERT INTO " + s.cfg.Database + "." + a.Table
+		var rows int
+		err := s.insert(ctx, a.Table, q, nil, b.Origin, -1, 0, func(batch driver.Batch) error {
+			n, err := fn(batch, a.Rows)
+			rows = n
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		s.m.rows.WithLabelValues(a.Table).Add(float64(rows))
+	}
+	return nil
+}
+
+func (s *Sink) writeInteractions(ctx context.Context, table, query string, cols []clickhouse.ColumnNameAndType,
+	rows []schemas.Interaction, o schemas.Origin, ingested time.Time, late bool) error {
+	c := s.colsPool.Get().(*interactionCols)
+	defer func() {
+		c.reset() // drop references to the batch's attribute maps before pooling
+		s.colsPool.Put(c)
+	}()
+	c.fill(rows, o, ingested, late)
+	return s.insert(ctx, table, query, cols, o, len(rows), c.bytes, func(batch driver.Batch) error {
+		return c.appendTo(batch, late)
+	})
+}
+
+// insertSettings are sent with every insert. async_insert is pinned off
+// because ClickHouse >= 26.2 enables it by default, and an async insert is
+// acknowledged before it is durable and deduplicated differently.
+func insertSettings(token string) clickhouse.Settings {
+	return clickhouse.Settings{
+		"insert_deduplication_token":                         token,
+		"insert_deduplicate":                                 1,
+		"deduplicate_blocks_in_dependent_materialized_views": 1,
+		"async_insert":                                       0,
+	}
+}
+
+// insert runs one columnar insert with retries. rows < 0 means unknown
+// (the caller counts them); cols nil means clickhouse-go learns the columns
+// from the server.
+func (s *Sink) insert(ctx context.Context, table, query string, cols []clickhouse.ColumnNameAndType,
+	o schemas.Origin, rows int, bytes int64, fill func(driver.Batch) error) error {
+	opts := []clickhouse.QueryOption{clickhouse.WithSettings(insertSettings(o.DedupToken(table)))}
+	if cols != nil {
+		opts = append(opts, clickhouse.WithColumnNamesAndTypes(cols))
+	}
+	qctx := clickhouse.Context(ctx, opts...)
+	hist := s.m.insertSeconds.WithLabelValues(table)
+	err := s.withRetry(ctx, table, func() error {
+		start := time.Now()
+		if err := s.insertOnce(qctx, query, fill); err != nil {
+			return err
+		}
+		hist.Observe(time.Since(start).Seconds())
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("insert %s into %s.%s: %w", o, s.cfg.Database, table, err)
+	}
+	if rows >= 0 {
+		s.m.rows.WithLabelValues(table).Add(float64(rows))
+		s.m.bytes.WithLabelValues(table).Add(float64(bytes))
+	}
+	return nil
+}
+
+func (s *Sink) insertOnce(ctx context.Context, query string, fill func(driver.Batch) error) error {
+	batch, err := s.conn.PrepareBatch(ctx, query)
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	// Close after Send is a no-op; on an error path it releases the
+	// connection without sending a partial block.
+	defer batch.Close()
+	if err := fill(batch); err != nil {
+		return err
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	return nil
+}
+
+// withRetry runs op until it succeeds, fails with a non-retryable error, or
+// ctx is done. It keeps salespulse_clickhouse_up and the retry and failure
+// counters.
+func (s *Sink) withRetry(ctx context.Context, table string, op func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := op()
+		if err == nil {
+			s.m.up.Set(1)
+			if attempt > 0 {
+				s.log.Info("clickhouse recovered", "table", table, "attempts", attempt+1)
+			}
+			return nil
+		}
+		if unreachable(err) {
+			s.m.up.Set(0)
+		} else {
+			// The server answered, if only with an error.
+			s.m.up.Set(1)
+		}
+		code := errCode(err)
+		if ctx.Err() != nil {
+			s.m.failures.WithLabelValues(table, "context").Inc()
+			return fmt.Errorf("gave up after %d attempts: %w (last error: %w)", attempt+1, ctx.Err(), err)
+		}
+		if !retryable(err) {
+			s.m.failures.WithLabelValues(table, code).Inc()
+			return err
+		}
+		s.m.retries.WithLabelValues(table, code).Inc()
+		wait := backoff(attempt, s.cfg.RetryBackoffMin, s.cfg.RetryBackoffMax)
+		s.log.LogAttrs(ctx, slog.LevelWarn, "clickhouse attempt failed; retrying",
+			slog.String("table", table), slog.Int("attempt", attempt+1), slog.String("code", code),
+			slog.Duration("wait", wait), slog.Any("err", err))
+		if err := sleep(ctx, wait); err != nil {
+			s.m.failures.WithLabelValues(table, "context").Inc()
+			return fmt.Errorf("gave up after %d attempts: %w (last error: %w)", attempt+1, ctx.Err(), err)
+		}
+	}
+}
+
+// EraseSubject deletes, for GDPR erasure, every row whose contact_key is
+// one of keys from every table holding contact_key (interactions and
+// late_events), and returns how many rows matched before deletion. It uses
+// ALTER TABLE ... DELETE with mutations_sync = 2, so when it returns nil the
+// rows are physically rewritten out of their parts on every replica, not
+// merely masked. It then checks that no matching row is left.
+//
+// The count is of rows visible on the server the sink is connected to; in a
+// sharded cluster the deletion runs ON CLUSTER but the count covers one
+// shard. Rollups hold no contact data and are left alone. Mutations are
+// heavy: erase in bulk (thousands of keys per call), not per request.
+func (s *Sink) EraseSubject(ctx context.Context, keys []string) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	onCluster := ""
+	if s.cfg.Cluster != "" {
+		onCluster = " ON CLUSTER `" + s.cfg.Cluster + "`"
+	}
+	mctx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"mutations_sync": 2}))
+	total := 0
+	const chunk = 1000
+	for start := 0; start < len(keys); start += chunk {
+		in := stringList(keys[start:min(start+chunk, len(keys))])
+		for _, table := range []string{TableInteractions, TableLateEvents} {
+			t := s.cfg.Database + "." + table
+			where := " WHERE contact_key IN (" + in + ")"
+			var n uint64
+			if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+t+where).Scan(&n); err != nil {
+				return total, fmt.Errorf("erase subject: count %s: %w", t, err)
+			}
+			if n == 0 {
+				continue
+			}
+			if err := s.conn.Exec(mctx, "ALTER TABLE "+t+onCluster+" DELETE"+where); err != nil {
+				return total, fmt.Errorf("erase subject: delete %d rows from %s: %w", n, t, err)
+			}
+			total += int(n)
+			if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+t+where).Scan(&n); err != nil {
+				return total, fmt.Errorf("erase subject: verify %s: %w", t, err)
+			}
+			if n != 0 {
+				return total, fmt.Errorf("erase subject: %d rows still in %s after the mutation", n, t)
+			}
+		}
+	}
+	s.log.Info("erased subjects", "keys", len(keys), "rows", total)
+	return total, nil
+}
+
+// stringList renders keys as a ClickHouse list of string literals. The
+// keys are pseudonyms, but they are quoted properly anyway: this string is
+// SQL.
+func stringList(keys []string) string {
+	var b strings.Builder
+	for k, key := range keys {
+		if k > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('\'')
+		for i := 0; i < len(key); i++ {
+			switch c := key[i]; c {
+			case '\\', '\'':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			default:
+				b.WriteByte(c)
+			}
+		}
+		b.WriteByte('\'')
+	}
+	return b.String()
+}
+
+// Close closes the connections. Call it after the last Write returned.
+func (s *Sink) Close() error {
+	if err := s.conn.Close(); err != nil {
+		return fmt.Errorf("close clickhouse: %w", err)
+	}
+	return nil
+}
