@@ -25,7 +25,7 @@ func TestDedupTokenNativeInsert(t *testing.T) {
 		c := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
 			"insert_deduplication_token":                         token,
 			"deduplicate_blocks_in_dependent_materialized_views": 1,
-			"async_insert":                                       0,
+			"async_insert": 0,
 		}))
 		batch, err := conn.PrepareBatch(c, "INSERT INTO dedup_native.raw")
 		if err != nil {

@@ -58,15 +58,15 @@ func parseException(msg string) *Exception {
 // otherwise have to hard-code numeric codes.
 var httpStatusByName = func() map[string]int {
 	m := map[string]int{
-		"REQUIRED_PASSWORD":       http.StatusUnauthorized,
-		"QUERY_IS_TOO_LARGE":      http.StatusRequestEntityTooLarge,
-		"NOT_IMPLEMENTED":         http.StatusNotImplemented,
-		"SOCKET_TIMEOUT":          http.StatusServiceUnavailable,
-		"CANNOT_OPEN_FILE":        http.StatusServiceUnavailable,
-		"CANNOT_SCHEDULE_TASK":    http.StatusServiceUnavailable,
-		"HTTP_LENGTH_REQUIRED":    http.StatusLengthRequired,
-		"TIMEOUT_EXCEEDED":        http.StatusRequestTimeout,
-		"UNSUPPORTED_MEDIA_TYPE":  http.StatusUnsupportedMediaType,
+		"REQUIRED_PASSWORD":      http.StatusUnauthorized,
+		"QUERY_IS_TOO_LARGE":     http.StatusRequestEntityTooLarge,
+		"NOT_IMPLEMENTED":        http.StatusNotImplemented,
+		"SOCKET_TIMEOUT":         http.StatusServiceUnavailable,
+		"CANNOT_OPEN_FILE":       http.StatusServiceUnavailable,
+		"CANNOT_SCHEDULE_TASK":   http.StatusServiceUnavailable,
+		"HTTP_LENGTH_REQUIRED":   http.StatusLengthRequired,
+		"TIMEOUT_EXCEEDED":       http.StatusRequestTimeout,
+		"UNSUPPORTED_MEDIA_TYPE": http.StatusUnsupportedMediaType,
 	}
 	for _, n := range []string{"UNKNOWN_USER", "WRONG_PASSWORD", "AUTHENTICATION_FAILED", "SET_NON_GRANTED_ROLE", "ACCESS_DENIED"} {
 		m[n] = http.StatusForbidden

@@ -319,7 +319,14 @@ func (s *Server) readBody(r *http.Request, native bool) ([]byte, error) {
 		return nil, fmt.Errorf("unsupported Content-Encoding %q", enc)
 	}
 	if native {
-		rd = compress.NewReader(rd)
+		// ch-go's block reader reports the clean end of the stream as a
+		// wrapped io.EOF ("read next block: header: EOF"); a block cut
+		// short is io.ErrUnexpectedEOF and still fails.
+		b, err := io.ReadAll(compress.NewReader(rd))
+		if errors.Is(err, io.EOF) {
+			err = nil
+		}
+		return b, err
 	}
 	return io.ReadAll(rd)
 }

@@ -2,8 +2,10 @@ package chdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 )
@@ -311,5 +314,78 @@ func TestClickhouseGoAggregateMerge(t *testing.T) {
 	// answers with a stored point, as ClickHouse server does.
 	if c != 10 || !reflect.DeepEqual(qs, []float64{5, 9}) {
 		t.Fatalf("got quantiles %v count %d", qs, c)
+	}
+}
+
+// clickhouse-go's HTTP compression options: LZ4/ZSTD use ClickHouse block
+// compression (compress=1, decompress=1); GZIP sets Content-Encoding on
+// inserts and Accept-Encoding on queries (answered uncompressed, which the
+// driver accepts).
+func TestClickhouseGoCompression(t *testing.T) {
+	ts, _ := testServer(t)
+	u, _ := url.Parse(ts.URL)
+	ctx := context.Background()
+	for _, m := range []clickhouse.CompressionMethod{clickhouse.CompressionLZ4, clickhouse.CompressionZSTD, clickhouse.CompressionGZIP, clickhouse.CompressionDeflate} {
+		t.Run(m.String(), func(t *testing.T) {
+			conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{u.Host}, Protocol: clickhouse.HTTP,
+				Compression: &clickhouse.Compression{Method: m}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			db := "compr_" + m.String()
+			mustExec(t, conn, "CREATE DATABASE IF NOT EXISTS "+db)
+			mustExec(t, conn, "CREATE TABLE "+db+".t (a UInt64, s String) ENGINE = MergeTree ORDER BY a")
+			batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".t")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 1000 {
+				if err := batch.Append(uint64(i), strings.Repeat("x", i%50)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := batch.Send(); err != nil {
+				t.Fatalf("send: %v", err)
+			}
+			var n, sum uint64
+			if err := conn.QueryRow(ctx, "SELECT count(), sum(a) FROM "+db+".t").Scan(&n, &sum); err != nil || n != 1000 || sum != 499500 {
+				t.Fatalf("got %d %d %v", n, sum, err)
+			}
+			err = conn.Exec(ctx, "SELECT * FROM "+db+".nope")
+			var ex *clickhouse.Exception
+			if !errors.As(err, &ex) || ex.Code != 60 {
+				t.Fatalf("want exception 60, got %v", err)
+			}
+		})
+	}
+}
+
+func TestServeStopsOnCancel(t *testing.T) {
+	e := testEngine(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- NewServer(e, testLogger(t)).Serve(ctx, ln) }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/?query=SELECT+42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "42\n" {
+		t.Fatalf("got %q", b)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop")
 	}
 }
