@@ -1,0 +1,122 @@
+package canonical
+
+import "time"
+
+// parseRFC3339 parses the strict RFC 3339 form that time.Parse(time.RFC3339,
+// …) accepts on its fast path — "2006-01-02T15:04:05[.fraction](Z|±hh:mm)" —
+// and returns the instant in UTC.
+//
+// It exists because time.Parse allocates a *time.Location for every non-Z
+// offset and goes through time.Date; here the offset is folded into the
+// seconds directly, so parsing costs no allocation. The result is always
+// UTC, which is what Interaction.Normalize would produce anyway. FuzzRFC3339
+// checks it against time.Parse.
+//
+// ok is false for anything else; missingOffset reports a timestamp that is
+// well formed up to the seconds (or fraction) but carries no offset, so the
+// caller can name that mistake precisely.
+func parseRFC3339(s []byte) (t time.Time, ok, missingOffset bool) {
+	if len(s) < len("2006-01-02T15:04:05") {
+		return time.Time{}, false, false
+	}
+	if s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false, false
+	}
+	year, ok1 := num(s[0:4])
+	month, ok2 := num(s[5:7])
+	day, ok3 := num(s[8:10])
+	hour, ok4 := num(s[11:13])
+	minute, ok5 := num(s[14:16])
+	sec, ok6 := num(s[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
+		month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
+		hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false, false
+	}
+	s = s[19:]
+
+	// Fraction: any number of digits, truncated to nanoseconds like time.Parse.
+	nsec := 0
+	if len(s) >= 2 && s[0] == '.' && isDigit(s[1]) {
+		n := 1
+		for ; n < len(s) && isDigit(s[n]); n++ {
+			if n <= 9 {
+				nsec = nsec*10 + int(s[n]-'0')
+			}
+		}
+		for k := n; k <= 9; k++ {
+			nsec *= 10
+		}
+		s = s[n:]
+	}
+
+	offset := 0
+	switch {
+	case len(s) == 0:
+		return time.Time{}, false, true
+	case len(s) == 1 && s[0] == 'Z':
+	case len(s) == len("-07:00") && (s[0] == '+' || s[0] == '-') && s[3] == ':':
+		oh, ok1 := num(s[1:3])
+		om, ok2 := num(s[4:6])
+		if !ok1 || !ok2 || oh > 23 || om > 59 {
+			return time.Time{}, false, false
+		}
+		offset = (oh*60 + om) * 60
+		if s[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return time.Time{}, false, false
+	}
+
+	unix := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec) - int64(offset)
+	return time.Unix(unix, int64(nsec)).UTC(), true, false
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// num parses a short run of ASCII digits.
+func num(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if !isDigit(c) {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if isLeap(year) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil is the number of days from 1970-01-01 to y-m-d in the
+// proleptic Gregorian calendar (Howard Hinnant's days_from_civil), valid for
+// every year 0000–9999 that RFC 3339 can express.
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y
+	if era < 0 {
+		era -= 399
+	}
+	era /= 400
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
+}
