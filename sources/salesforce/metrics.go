@@ -1,0 +1,83 @@
+package salesforce
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// Skip reasons, the values of the reason label of
+// salespulse_salesforce_skipped_total.
+const (
+	skipDelete      = "delete"        // DELETE change: nothing happened with a customer
+	skipUndelete    = "undelete"      // UNDELETE change
+	skipGap         = "gap"           // GAP_* event: Salesforce lost the detail; resync needed
+	skipEntity      = "entity"        // Account, Contact, ...: not an interaction
+	skipNoChange    = "no_change"     // UPDATE that changes nothing the mapping looks at
+	skipInvitee     = "invitee_copy"  // Event IsChild=true: one copy per invitee
+	skipInternal    = "internal_call" // Task CallType Internal
+	skipOpenTask    = "open_task"     // Task still a to-do
+	skipNotActivity = "not_activity"  // Task that is neither a call nor an e-mail
+)
+
+var skipReasons = []string{skipDelete, skipUndelete, skipGap, skipEntity, skipNoChange, skipInvitee, skipInternal, skipOpenTask, skipNotActivity}
+
+type metrics struct {
+	skipped map[string]prometheus.Counter // looked up by constant reason; children resolved once
+	emitted []prometheus.Counter // indexed by schemas.Type-1
+}
+
+// typeOrder lists every valid type; emitted[t-1] counts type t.
+var typeOrder = schemas.Types()
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	skipped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "salespulse_salesforce_skipped_total",
+		Help: "Salesforce change events deliberately not turned into interactions, by reason.",
+	}, []string{"reason"})
+	emitted := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "salespulse_salesforce_interactions_total",
+		Help: "Canonical interactions decoded from Salesforce change events, by type.",
+	}, []string{"type"})
+	var err error
+	if skipped, err = register(reg, skipped); err != nil {
+		return nil, err
+	}
+	if emitted, err = register(reg, emitted); err != nil {
+		return nil, err
+	}
+	m := &metrics{skipped: make(map[string]prometheus.Counter, len(skipReasons)), emitted: make([]prometheus.Counter, len(typeOrder))}
+	for _, r := range skipReasons {
+		m.skipped[r] = skipped.WithLabelValues(r)
+	}
+	for k, t := range typeOrder {
+		m.emitted[k] = emitted.WithLabelValues(t.String())
+	}
+	return m, nil
+}
+
+// register registers c, or returns the collector already registered under
+// the same name so several decoders (one per topic) can share a registry.
+func register(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
+	if reg == nil {
+		return c, nil
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing, nil
+			}
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+func (m *metrics) emit(t schemas.Type) {
+	if k := int(t) - 1; k >= 0 && k < len(m.emitted) {
+		m.emitted[k].Inc()
+	}
+}
