@@ -143,7 +143,7 @@ is_our_broker() {
   local pid="$1"
   [[ -n "$pid" ]] || return 1
   kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "kafka.Kafka $CONFIG_FILE"
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -F -- "kafka.Kafka $CONFIG_FILE" >/dev/null
 }
 
 running_pid() {
@@ -172,10 +172,14 @@ ensure_kcat() {
 # unfenced, so this also means topics can be created and written.
 broker_answers() {
   if command -v kcat >/dev/null 2>&1; then
-    kcat -b "$BOOTSTRAP" -L -m 3 2>/dev/null | grep -q "broker 1 at"
+    # No grep -q: it would exit on the first match and, with pipefail, the
+    # SIGPIPE kcat gets on a long topic list would read as "not ready".
+    kcat -b "$BOOTSTRAP" -L -m 3 2>/dev/null | grep "broker 1 at" >/dev/null
   else
     # No kcat: the port is open and the broker said it finished starting.
-    port_open "$KAFKA_HOST" "$KAFKA_PORT" && grep -q "Kafka Server started" "$LOG_FILE" 2>/dev/null
+    # Only the part of the (appended) log after the last start header counts.
+    port_open "$KAFKA_HOST" "$KAFKA_PORT" &&
+      awk '/^===== .* starting Kafka/ {s = 0} /Kafka Server started/ {s = 1} END {exit !s}' "$LOG_FILE" 2>/dev/null
   fi
 }
 
