@@ -1,0 +1,307 @@
+// Package aircall normalises Aircall call webhooks into canonical
+// interactions.
+//
+// Only call.ended is emitted: it arrives about 30 seconds after the call,
+// once Aircall knows its duration. call.hungup fires at hang-up with partial
+// data; emitting both would count the call twice in the per-batch partial
+// aggregates even though they share an event_id, so call.hungup is skipped
+// with the other in-progress events (call.created, call.ringing_on_agent,
+// call.answered, …) and counted in salespulse_aircall_skipped_total.
+//
+// See docs/sources-meetings-mail-telephony.md for the full mapping.
+package aircall
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/salespulse/salespulse/schemas"
+	"github.com/segmentio/encoding/json"
+)
+
+const source = "aircall"
+
+// Decoder turns Aircall webhook bodies into canonical interactions. It is
+// safe for concurrent use.
+type Decoder struct {
+	cfg     Config
+	idx     *schemas.Index
+	metrics *metrics
+	pool    sync.Pool // *webhook, reused across records
+}
+
+// NewDecoder returns a decoder that maps Aircall users to reps through idx.
+// Metrics are registered on reg (nil: not registered).
+func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Decoder, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("new aircall decoder: %w", err)
+	}
+	if idx == nil {
+		return nil, fmt.Errorf("new aircall decoder: nil org index")
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("new aircall decoder: register metrics: %w", err)
+	}
+	d := &Decoder{cfg: cfg, idx: idx, metrics: m}
+	d.pool.New = func() any { return new(webhook) }
+	return d, nil
+}
+
+// Topic is the Kafka topic this decoder reads.
+func (d *Decoder) Topic() string { return d.cfg.Topic }
+
+// webhook is the part of an Aircall webhook the decoder reads. Leaves are raw
+// JSON so that a value of an unexpected type is reported against its own
+// field path and ids may arrive as numbers or strings.
+type webhook struct {
+	Event json.RawMessage `json:"event"`
+	Data  struct {
+		ID               json.RawMessage `json:"id"`
+		Direction        json.RawMessage `json:"direction"`
+		Status           json.RawMessage `json:"status"`
+		StartedAt        json.RawMessage `json:"started_at"`
+		AnsweredAt       json.RawMessage `json:"answered_at"`
+		EndedAt          json.RawMessage `json:"ended_at"`
+		Duration         json.RawMessage `json:"duration"`
+		RawDigits        json.RawMessage `json:"raw_digits"`
+		MissedCallReason json.RawMessage `json:"missed_call_reason"`
+		User             struct {
+			ID    json.RawMessage `json:"id"`
+			Email json.RawMessage `json:"email"`
+		} `json:"user"`
+		Contact struct {
+			FirstName json.RawMessage `json:"first_name"`
+			LastName  json.RawMessage `json:"last_name"`
+			Emails    []struct {
+				Value json.RawMessage `json:"value"`
+			} `json:"emails"`
+		} `json:"contact"`
+	} `json:"data"`
+}
+
+func (w *webhook) reset() {
+	// The JSON decoder writes into a slice's spare capacity without zeroing
+	// it: clear it, or an absent field would keep an earlier record's value.
+	es := w.Data.Contact.Emails
+	clear(es[:cap(es)])
+	*w = webhook{}
+	w.Data.Contact.Emails = es[:0]
+}
+
+// Decode appends the interactions decoded from one Kafka record value to dst
+// and returns the extended slice: one call.inbound or call.outbound for a
+// call.ended webhook, none (nil error) for the other events. Bad input yields
+// a *schemas.FieldError naming the field and rule, and dst unchanged.
+//
+// Every string appended owns its memory; value may be reused once Decode
+// returns. Elements in dst's spare capacity are reused (see Batch.Reset).
+func (d *Decoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.Interaction, error) {
+	w := d.pool.Get().(*webhook)
+	defer d.pool.Put(w)
+	w.reset()
+	// ZeroCopy: raw values alias value; everything kept is cloned below.
+	rest, err := json.Parse(value, w, json.ZeroCopy)
+	if err == nil && len(rest) != 0 {
+		err = fmt.Errorf("trailing data after the top-level value")
+	}
+	if err != nil {
+		return dst, malformed(source, value, err)
+	}
+	event, ok := str(w.Event)
+	switch {
+	case !ok:
+		return dst, schemas.Invalid(source, "event", string(w.Event), "must be a string")
+	case len(event) == 0:
+		return dst, schemas.Invalid(source, "event", "", "required")
+	case view(event) == "call.ended":
+		return d.ended(dst, w)
+	case strings.HasPrefix(view(event), "call."):
+		d.metrics.skipNotFinal.Inc()
+	default:
+		// user.*, contact.*, number.*, message.* …: not calls.
+		d.metrics.skipOther.Inc()
+	}
+	return dst, nil
+}
+
+const maxVendorID = schemas.MaxIDLen - len("aircall:")
+
+func (d *Decoder) ended(dst []schemas.Interaction, w *webhook) ([]schemas.Interaction, error) {
+	c := &w.Data
+	id, ok := scalar(c.ID)
+	switch {
+	case !ok:
+		return dst, schemas.Invalid(source, "data.id", string(c.ID), "must be a number or string")
+	case len(id) == 0:
+		return dst, schemas.Invalid(source, "data.id", "", "required")
+	case len(id) > maxVendorID:
+		return dst, schemas.Invalid(source, "data.id", string(id), "longer than "+strconv.Itoa(maxVendorID)+" bytes")
+	}
+	var typ schemas.Type
+	dir, ok := str(c.Direction)
+	switch {
+	case ok && view(dir) == "inbound":
+		typ = schemas.TypeCallInbound
+	case ok && view(dir) == "outbound":
+		typ = schemas.TypeCallOutbound
+	case ok && len(dir) == 0:
+		return dst, schemas.Invalid(source, "data.direction", "", "required")
+	default:
+		return dst, schemas.Invalid(source, "data.direction", string(c.Direction), `must be "inbound" or "outbound"`)
+	}
+	started, present, err := epoch("data.started_at", c.StartedAt)
+	if err != nil {
+		return dst, err
+	}
+	if !present {
+		return dst, schemas.Invalid(source, "data.started_at", "", "required")
+	}
+	answered, _, err := epoch("data.answered_at", c.AnsweredAt)
+	if err != nil {
+		return dst, err
+	}
+	ended, hasEnd, err := epoch("data.ended_at", c.EndedAt)
+	if err != nil {
+		return dst, err
+	}
+	if hasEnd && ended.Before(started) {
+		return dst, schemas.Invalid(source, "data.ended_at", string(c.EndedAt), "must not be before started_at")
+	}
+	// Duration: Aircall's own (seconds, ringing included); else the span.
+	dur, hasDur, ok := number(c.Duration)
+	if !ok || hasDur && !(dur >= 0 && dur <= 7*24*3600) {
+		return dst, schemas.Invalid(source, "data.duration", string(c.Duration), "must be a number of seconds between 0 and 604800")
+	}
+	if !hasDur && hasEnd {
+		dur, hasDur = ended.Sub(started).Seconds(), true
+		if dur > 7*24*3600 {
+			return dst, schemas.Invalid(source, "data.ended_at", string(c.EndedAt), "call longer than one week")
+		}
+	}
+
+	rep, err := d.rep(typ, c.User.ID, c.User.Email)
+	if err != nil {
+		return dst, err
+	}
+
+	digits, ok := str(c.RawDigits)
+	if !ok {
+		return dst, schemas.Invalid(source, "data.raw_digits", string(c.RawDigits), "must be a string")
+	}
+	reason, ok := str(c.MissedCallReason)
+	if !ok {
+		return dst, schemas.Invalid(source, "data.missed_call_reason", string(c.MissedCallReason), "must be a string")
+	}
+	first, ok1 := str(c.Contact.FirstName)
+	last, ok2 := str(c.Contact.LastName)
+	if !ok1 || !ok2 {
+		return dst, schemas.Invalid(source, "data.contact", "", "first_name and last_name must be strings")
+	}
+	var email []byte
+	if len(c.Contact.Emails) > 0 {
+		if email, ok = str(c.Contact.Emails[0].Value); !ok {
+			return dst, schemas.Invalid(source, "data.contact.emails[0].value", string(c.Contact.Emails[0].Value), "must be a string")
+		}
+	}
+
+	dst, ev := appendSlot(dst)
+	ev.EventID = "aircall:" + string(id)
+	ev.OccurredAt = started
+	ev.Source = source
+	ev.Type = typ
+	ev.Channel = schemas.ChannelPhone
+	ev.RepID = rep
+	ev.TeamID = d.idx.TeamOf(rep)
+	if hasDur {
+		ev.Has |= schemas.HasDuration
+		ev.DurationS = dur
+	}
+	var pb [24]byte
+	if p, ok := e164(pb[:0], digits); ok {
+		ev.Contact.Phone = string(p)
+	}
+	ev.Contact.Email = string(email)
+	switch {
+	case len(first) > 0 && len(last) > 0:
+		ev.Contact.Name = string(first) + " " + string(last)
+	case len(first) > 0:
+		ev.Contact.Name = string(first)
+	default:
+		ev.Contact.Name = string(last)
+	}
+	if answered.IsZero() {
+		// An unanswered inbound call is still a prospect reaching in: the
+		// lead-response clock starts, and "missed" tells dashboards apart.
+		if typ == schemas.TypeCallInbound {
+			setAttr(ev, "missed", []byte("true"))
+		} else {
+			setAttr(ev, "answered", []byte("false"))
+		}
+	}
+	if len(reason) > 0 {
+		setAttr(ev, "missed_call_reason", reason)
+	}
+	return finish(dst)
+}
+
+// rep resolves the call's user: Aircall user id first, then the user's
+// e-mail as a mailbox. Outbound calls need a rep; an inbound call may have
+// none (nobody picked up, or a user missing from the org file) and is counted.
+func (d *Decoder) rep(typ schemas.Type, rawID, rawEmail []byte) (string, error) {
+	id, ok := scalar(rawID)
+	if !ok {
+		return "", schemas.Invalid(source, "data.user.id", string(rawID), "must be a number or string")
+	}
+	email, ok := str(rawEmail)
+	if !ok {
+		return "", schemas.Invalid(source, "data.user.email", string(rawEmail), "must be a string")
+	}
+	rep := ""
+	if len(id) > 0 {
+		rep = d.idx.RepFor(schemas.IdentAircall, view(id))
+	}
+	if rep == "" && len(email) > 0 {
+		var buf [128]byte
+		rep = d.idx.RepFor(schemas.IdentMailbox, view(lower(buf[:0], email)))
+	}
+	if rep == "" {
+		if typ.RequiresRep() {
+			if len(id) == 0 && len(email) == 0 {
+				return "", schemas.Invalid(source, "data.user.id", "", "required for an outbound call")
+			}
+			return "", schemas.Invalid(source, "data.user.id", string(id), "unknown aircall user: add it to the org file (aircall_user_ids or mailboxes)")
+		}
+		d.metrics.unmappedInbound.Inc()
+	}
+	return rep, nil
+}
+
+// epoch parses a Unix time in seconds (number or numeric string; null or
+// absent → present == false).
+func epoch(field string, r []byte) (t time.Time, present bool, err error) {
+	f, present, ok := number(r)
+	if !ok || present && !(f >= float64(earliest.Unix()) && f < float64(latest.Unix())) {
+		return time.Time{}, true, schemas.Invalid(source, field, string(r), "must be Unix seconds between 2000 and 2100")
+	}
+	if !present {
+		return time.Time{}, false, nil
+	}
+	sec := int64(f)
+	return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC(), true, nil
+}
+
+func lower(dst, s []byte) []byte {
+	for _, c := range s {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
