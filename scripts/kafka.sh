@@ -9,6 +9,7 @@
 #   scripts/kafka.sh restart   stop, start again on the same data dir (no reformat)
 #   scripts/kafka.sh status    exit 0 if running and answering, 3 if not
 #   scripts/kafka.sh logs [-f] tail the broker log
+#   scripts/kafka.sh pid       print the broker's pid (exit 3 if not running), e.g. for kill -9
 #   scripts/kafka.sh topics ARGS...   org.apache.kafka.tools.TopicCommand against this broker
 #   scripts/kafka.sh env       print the settings in effect
 #
@@ -368,7 +369,8 @@ EOF
 }
 
 usage() {
-  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  # The header comment of this file, without the '#'.
+  awk 'NR == 1 {next} /^#/ {sub(/^# ?/, ""); print; next} {exit}' "${BASH_SOURCE[0]}" >&2
   exit 2
 }
 
@@ -383,6 +385,7 @@ main() {
     status)  cmd_status ;;
     logs)    cmd_logs "$@" ;;
     topics)  run_java org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" "$@" ;;
+    pid)     pid="$(running_pid)"; [[ -n "$pid" ]] || exit 3; echo "$pid" ;;
     env)     cmd_env ;;
     -h|--help|help|"") usage ;;
     *) log "unknown command: $cmd"; usage ;;
