@@ -26,7 +26,7 @@ var skipReasons = []string{skipDelete, skipUndelete, skipGap, skipEntity, skipNo
 
 type metrics struct {
 	skipped map[string]prometheus.Counter // looked up by constant reason; children resolved once
-	emitted []prometheus.Counter // indexed by schemas.Type-1
+	emitted []prometheus.Counter          // indexed by schemas.Type-1
 }
 
 // typeOrder lists every valid type; emitted[t-1] counts type t.
