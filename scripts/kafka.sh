@@ -253,8 +253,11 @@ start_broker() {
   render_config
   : >"$KAFKA_RUN_DIR/format.log"
 
-  if [[ "$mode" == fresh && "$KAFKA_KEEP_DATA" != 1 ]]; then
-    wipe_data_dir
+  if [[ "$mode" == fresh ]]; then
+    # A fresh start gets a fresh log (one previous kept); restarts append, so
+    # a fault test's log shows every incarnation of the broker.
+    if [[ -f "$LOG_FILE" ]]; then mv -f "$LOG_FILE" "$LOG_FILE.1"; fi
+    if [[ "$KAFKA_KEEP_DATA" != 1 ]]; then wipe_data_dir; fi
   fi
   if is_formatted; then
     local want have
