@@ -52,8 +52,12 @@ type Sink struct {
 
 	interactionsInsert, lateInsert, alertsInsert string
 
-	colsPool  sync.Pool // *interactionCols
-	alertPool sync.Pool // *alertCols
+	// Column buffers for reuse between Writes. Free lists rather than
+	// sync.Pool: a 50k-row insert allocates enough inside clickhouse-go to
+	// run the GC every batch or two, which empties a sync.Pool and would
+	// make every Write rebuild its ~10 MB of column slices.
+	freeCols   chan *interactionCols
+	freeAlerts chan *alertCols
 
 	aggMu sync.RWMutex
 	aggs  map[string]AppendFunc
@@ -89,8 +93,8 @@ func NewSink(ctx context.Context, cfg Config, reg prometheus.Registerer, logger 
 		alertsInsert:       insertQuery(cfg.Database, TableAlerts, alertColumns),
 		aggs:               map[string]AppendFunc{},
 	}
-	s.colsPool.New = func() any { return new(interactionCols) }
-	s.alertPool.New = func() any { return new(alertCols) }
+	s.freeCols = make(chan *interactionCols, cfg.MaxOpenConns)
+	s.freeAlerts = make(chan *alertCols, cfg.MaxOpenConns)
 	err = s.withRetry(ctx, "startup", func() error {
 		if err := s.conn.Ping(ctx); err != nil {
 			return fmt.Errorf("ping %v: %w", cfg.Addresses, err)
@@ -152,11 +156,11 @@ func (s *Sink) Write(ctx context.Context, b *schemas.Batch) error {
 		}
 	}
 	if len(b.Alerts) > 0 {
-		c := s.alertPool.Get().(*alertCols)
+		c := getFree(s.freeAlerts)
 		c.fill(b.Alerts, ingested)
 		err := s.insert(ctx, TableAlerts, s.alertsInsert, alertColumns, b.Origin, len(b.Alerts), c.bytes, c.appendTo)
-		c.fill(nil, time.Time{}) // drop references to the batch before pooling
-		s.alertPool.Put(c)
+		c.fill(nil, time.Time{}) // drop references to the batch before reuse
+		putFree(s.freeAlerts, c)
 		if err != nil {
 			return err
 		}
@@ -185,15 +189,33 @@ func (s *Sink) Write(ctx context.Context, b *schemas.Batch) error {
 
 func (s *Sink) writeInteractions(ctx context.Context, table, query string, cols []clickhouse.ColumnNameAndType,
 	rows []schemas.Interaction, o schemas.Origin, ingested time.Time, late bool) error {
-	c := s.colsPool.Get().(*interactionCols)
+	c := getFree(s.freeCols)
 	defer func() {
-		c.reset() // drop references to the batch's attribute maps before pooling
-		s.colsPool.Put(c)
+		c.reset() // drop references to the batch's attribute maps before reuse
+		putFree(s.freeCols, c)
 	}()
 	c.fill(rows, o, ingested, late)
 	return s.insert(ctx, table, query, cols, o, len(rows), c.bytes, func(batch driver.Batch) error {
 		return c.appendTo(batch, late)
 	})
+}
+
+// getFree takes a buffer from a free list, or makes one.
+func getFree[T any](free chan *T) *T {
+	select {
+	case c := <-free:
+		return c
+	default:
+		return new(T)
+	}
+}
+
+// putFree returns a buffer to a free list, dropping it when the list is full.
+func putFree[T any](free chan *T, c *T) {
+	select {
+	case free <- c:
+	default:
+	}
 }
 
 // insertSettings are sent with every insert. async_insert is pinned off
