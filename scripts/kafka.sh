@@ -23,7 +23,7 @@ POM="$DEPLOY_DIR/pom.xml"
 TEMPLATE="$DEPLOY_DIR/server.properties.template"
 LOG4J_CONFIG="$DEPLOY_DIR/log4j2.properties"
 
-CACHE_DIR="${SALESPULSE_CACHE:-$HOME/.cache/salespulse}/kafka"
+CACHE_DIR="${SALESPULSE_CACHE:-${HOME:-/tmp}/.cache/salespulse}/kafka"
 KAFKA_HOST="${KAFKA_HOST:-127.0.0.1}"
 KAFKA_PORT="${KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-19093}"
