@@ -66,7 +66,7 @@ func (c *Config) SetDefaults() {
 }
 
 // Validate checks c after defaults were applied.
-func (c *Config) Validate() error {
+func (c Config) Validate() error {
 	if c.Topic == "" {
 		return fmt.Errorf("topic: %w", ErrMissingTopic)
 	}

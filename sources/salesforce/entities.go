@@ -551,6 +551,10 @@ func firstTime(raws ...json.RawMessage) (time.Time, bool) {
 // the API defines as a JSON-encoded string (an object is accepted too).
 func (d *Decoder) context(s *scratch, dst []schemas.Interaction, raw json.RawMessage, path string) []schemas.Interaction {
 	body := []byte(raw)
+	if raw[0] != '"' && raw[0] != '{' {
+		s.errs.Add(schemas.Invalid(Source, strings.TrimSuffix(path, "."), string(raw), "must be a JSON-encoded QuoteModel string"))
+		return dst
+	}
 	if raw[0] == '"' {
 		var str string
 		if err := json.Unmarshal(raw, &str); err != nil {
