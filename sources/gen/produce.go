@@ -1,0 +1,186 @@
+package gen
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// ProduceOptions tunes Produce. The zero value is usable.
+type ProduceOptions struct {
+	// MaxInFlight bounds the records encoded but not yet acknowledged;
+	// their key and value buffers are recycled once Kafka acknowledges
+	// them. Keep it at or below the client's MaxBufferedRecords (kgo
+	// default 10000), or Produce can block inside the client where it does
+	// not watch ctx. Default 4096.
+	MaxInFlight int
+	// Now is the wall clock that paces Config.Speed > 0. Default time.Now.
+	Now func() time.Time
+	// Sleep waits for d or until ctx is done, returning ctx's error then.
+	// Default: a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Progress, when set, is called on Produce's goroutine every
+	// ProgressEvery records and once after the final flush.
+	Progress func(Progress)
+	// ProgressEvery is the record interval between Progress calls.
+	// Default 100000.
+	ProgressEvery int64
+	// FlushTimeout bounds the final flush, which also runs after ctx is
+	// done so records already handed to the client are not lost on a
+	// clean stop. Default 30s.
+	FlushTimeout time.Duration
+}
+
+// Progress reports how far Produce has come.
+type Progress struct {
+	Produced  int64     // records handed to the client
+	Acked     int64     // records Kafka acknowledged
+	EventTime time.Time // event time of the last record handed over
+}
+
+func (o *ProduceOptions) setDefaults() {
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 4096
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	if o.ProgressEvery <= 0 {
+		o.ProgressEvery = 100000
+	}
+	if o.FlushTimeout <= 0 {
+		o.FlushTimeout = 30 * time.Second
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Produce encodes g's interactions as canonical JSON (schemas.AppendJSON)
+// and produces them to topic with their partition keys, asynchronously with
+// at most opts.MaxInFlight records outstanding. With Config.Speed > 0 it
+// paces event time against wall time: the event at time e is produced at
+// start + (e - first)/Speed. It stops when g is exhausted, when ctx is done
+// or at the first failed record, then flushes the client (so it waits for
+// every record the client buffered, including other producers' records).
+//
+// n counts the records Kafka acknowledged. err is nil when g ran out, ctx's
+// error when ctx ended the run, and the first produce or flush error
+// otherwise. Records are timestamped by the client at produce time, not
+// with their event time: topics' time-based retention would otherwise
+// delete a replayed week of 2026 as soon as it landed.
+func Produce(ctx context.Context, cl *kgo.Client, topic string, g *Generator, opts ProduceOptions) (n int64, err error) {
+	opts.setDefaults()
+	var (
+		acked    atomic.Int64
+		errOnce  sync.Once
+		firstErr atomic.Pointer[error]
+		free     = make(chan *kgo.Record, opts.MaxInFlight)
+		created  int
+	)
+	// One promise for all records: the record identifies its buffers, so
+	// no closure is allocated per record. Promises run serially on the
+	// client's goroutine and must not block; free has room for every
+	// record that exists.
+	promise := func(r *kgo.Record, perr error) {
+		if perr != nil {
+			errOnce.Do(func() { firstErr.Store(&perr) })
+		} else {
+			acked.Add(1)
+		}
+		free <- r
+	}
+	// Records once buffered must survive ctx's end until the final flush
+	// delivers them; Produce's own waits below still watch ctx.
+	pctx := context.WithoutCancel(ctx)
+	speed := g.cfg.Speed
+
+	var (
+		in       schemas.Interaction
+		produced int64
+		first    time.Time
+		wall0    time.Time
+		last     time.Time
+	)
+	report := func() {
+		if opts.Progress != nil {
+			opts.Progress(Progress{Produced: produced, Acked: acked.Load(), EventTime: last})
+		}
+	}
+loop:
+	for {
+		if ctx.Err() != nil || firstErr.Load() != nil {
+			break
+		}
+		key, ok := g.Next(&in)
+		if !ok {
+			break
+		}
+		last = in.OccurredAt
+		if speed > 0 {
+			if produced == 0 {
+				first, wall0 = in.OccurredAt, opts.Now()
+			}
+			due := wall0.Add(time.Duration(float64(in.OccurredAt.Sub(first)) / speed))
+			if d := due.Sub(opts.Now()); d >= time.Millisecond {
+				if opts.Sleep(ctx, d) != nil {
+					break
+				}
+			}
+		}
+		var r *kgo.Record
+		select {
+		case r = <-free:
+		default:
+			if created < opts.MaxInFlight {
+				created++
+				r = &kgo.Record{}
+				break
+			}
+			select {
+			case r = <-free:
+			case <-ctx.Done():
+				break loop
+			}
+		}
+		// The client is done with a record once its promise ran; reset
+		// everything it set (partition, offset, timestamp, ...) and keep
+		// only the buffers.
+		*r = kgo.Record{Topic: topic, Key: append(r.Key[:0], key...), Value: schemas.AppendJSON(r.Value[:0], &in)}
+		cl.Produce(pctx, r, promise)
+		produced++
+		if produced%opts.ProgressEvery == 0 {
+			report()
+		}
+	}
+
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.FlushTimeout)
+	defer cancel()
+	ferr := cl.Flush(fctx)
+	n = acked.Load()
+	report()
+	switch {
+	case firstErr.Load() != nil:
+		return n, fmt.Errorf("produce to %s: %w", topic, *firstErr.Load())
+	case ferr != nil:
+		return n, fmt.Errorf("produce to %s: flush: %w", topic, ferr)
+	}
+	return n, ctx.Err()
+}
