@@ -1,0 +1,312 @@
+// Package privacy pseudonymises interactions before anything stores them:
+// the contact becomes a keyed HMAC pseudonym (ContactKey), raw contact data
+// is cleared, and attributes are filtered to an allow-list, with personal
+// identifiers pseudonymised, personal free text dropped and special-category
+// data kept only with consent. docs/privacy.md is the operator's guide.
+package privacy
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"hash"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// PseudonymLen is the number of HMAC-SHA256 bytes kept in a pseudonym. With
+// 128 bits, the chance that any two of n distinct subjects collide is about
+// n²/2¹²⁹: below 1.5·10⁻²¹ for a billion subjects.
+const PseudonymLen = 16
+
+// Pseudonymizer applies a Config to interactions.
+//
+// A Pseudonymizer reuses its hash state and buffers, so it is not safe for
+// concurrent use: give each worker its own with Clone. SubjectKeys and the
+// accessors are safe to call concurrently with each other, not with Apply.
+type Pseudonymizer struct {
+	keys []key // current first
+	pol  *policy
+
+	mac  hash.Hash // HMAC-SHA256 under keys[0], reset per pseudonym
+	norm []byte    // normalised input
+	sum  []byte    // HMAC output
+	out  []byte    // rendered pseudonym
+	low  []byte    // lower-cased attribute name
+}
+
+type policy struct {
+	allowAll *matcher            // "*"
+	allow    map[string]*matcher // per source
+	pseudo   *matcher
+	drop     *matcher
+	special  *matcher
+}
+
+// New validates cfg (with defaults), reads its keys and returns a
+// Pseudonymizer. Errors are those of Config.Validate.
+func New(cfg Config) (*Pseudonymizer, error) {
+	cfg = cfg.withDefaults()
+	keys, err := cfg.load()
+	if err != nil {
+		return nil, err
+	}
+	a := cfg.Attributes
+	pol := &policy{
+		allowAll: newMatcher(a.Allow["*"]),
+		allow:    map[string]*matcher{},
+		pseudo:   newMatcher(a.Pseudonymise),
+		drop:     newMatcher(a.Drop),
+		special:  newMatcher(a.SpecialCategory),
+	}
+	for src, names := range a.Allow {
+		if src != "*" {
+			pol.allow[src] = newMatcher(names)
+		}
+	}
+	p := &Pseudonymizer{keys: keys, pol: pol}
+	p.init()
+	return p, nil
+}
+
+func (p *Pseudonymizer) init() {
+	p.mac = hmac.New(sha256.New, p.keys[0].secret)
+	p.sum = make([]byte, 0, sha256.Size)
+	p.out = make([]byte, 0, 64)
+}
+
+// Clone returns a Pseudonymizer with the same keys and policy and its own
+// hash state and buffers, for another worker.
+func (p *Pseudonymizer) Clone() *Pseudonymizer {
+	c := &Pseudonymizer{keys: p.keys, pol: p.pol}
+	c.init()
+	return c
+}
+
+// KeyID is the id of the current key, the prefix of every new pseudonym.
+func (p *Pseudonymizer) KeyID() string { return p.keys[0].id }
+
+// Dev reports whether the current key is the public development key.
+func (p *Pseudonymizer) Dev() bool { return string(p.keys[0].secret) == devSecret }
+
+// Apply pseudonymises i in place: ContactKey becomes the pseudonym of the
+// contact's normalised e-mail, else phone, else name (unchanged when the
+// contact is empty); Contact is cleared; attributes are filtered as
+// configured (see AttributeConfig). Nothing raw from Contact or a removed
+// attribute remains reachable from i.
+func (p *Pseudonymizer) Apply(i *schemas.Interaction) {
+	c := &i.Contact
+	norm := p.norm[:0]
+	if c.Email != "" {
+		norm = normEmail(norm, c.Email)
+	}
+	if len(norm) == 0 && c.Phone != "" {
+		norm = normPhone(norm, c.Phone)
+	}
+	if len(norm) == 0 && c.Name != "" {
+		norm = normName(norm, c.Name)
+	}
+	if len(norm) > 0 {
+		p.norm = norm
+		i.ContactKey = p.pseudonym(norm)
+	}
+	*c = schemas.Contact{}
+	if len(i.Attributes) > 0 {
+		p.attributes(i)
+	}
+}
+
+func (p *Pseudonymizer) attributes(i *schemas.Interaction) {
+	pol := p.pol
+	consent := false
+	if v, ok := i.Attributes["consent"]; ok {
+		consent = strings.EqualFold(v, "true") || strings.EqualFold(v, "granted") || strings.EqualFold(v, "yes")
+	}
+	srcAllow := pol.allow[i.Source]
+	for k, v := range i.Attributes {
+		name := p.lower(k)
+		switch {
+		case pol.drop.match(name):
+			delete(i.Attributes, k)
+		case pol.pseudo.match(name):
+			var norm []byte
+			switch {
+			case strings.Contains(name, "email"):
+				norm = normEmail(p.norm[:0], v)
+			case strings.Contains(name, "phone") || name == "mobile":
+				norm = normPhone(p.norm[:0], v)
+			default:
+				norm = normName(p.norm[:0], v)
+			}
+			if len(norm) == 0 {
+				delete(i.Attributes, k)
+				continue
+			}
+			p.norm = norm
+			i.Attributes[k] = p.pseudonym(norm)
+		case pol.special.match(name):
+			if !consent {
+				delete(i.Attributes, k)
+			}
+		case pol.allowAll.match(name) || srcAllow.match(name):
+		default:
+			delete(i.Attributes, k)
+		}
+	}
+}
+
+// lower returns k lower-cased, without allocating when k is ASCII. The
+// result is valid until the next call.
+func (p *Pseudonymizer) lower(k string) string {
+	for n := 0; n < len(k); n++ {
+		if c := k[n]; c >= 'A' && c <= 'Z' || c >= utf8.RuneSelf {
+			p.low = lowerASCIIOrUnicode(p.low[:0], k)
+			return unsafeString(p.low)
+		}
+	}
+	return k
+}
+
+func lowerASCIIOrUnicode(dst []byte, s string) []byte {
+	for n := 0; n < len(s); n++ {
+		if s[n] >= utf8.RuneSelf {
+			return append(dst, strings.ToLower(s)...)
+		}
+	}
+	for n := 0; n < len(s); n++ {
+		c := s[n]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// pseudonym renders keyID ":" base64url(HMAC-SHA256(key, norm)[:16]).
+func (p *Pseudonymizer) pseudonym(norm []byte) string {
+	p.mac.Reset()
+	p.mac.Write(norm)
+	p.sum = p.mac.Sum(p.sum[:0])
+	id := p.keys[0].id
+	p.out = append(p.out[:0], id...)
+	p.out = append(p.out, ':')
+	p.out = base64.RawURLEncoding.AppendEncode(p.out, p.sum[:PseudonymLen])
+	return string(p.out)
+}
+
+// Pseudonym is the current key's pseudonym of a subject (an e-mail address,
+// phone number or name, normalised as in SubjectKeys), or "" when the
+// subject normalises to nothing.
+func (p *Pseudonymizer) Pseudonym(subject string) string {
+	norm := normSubject(p.norm[:0], subject)
+	if len(norm) == 0 {
+		return ""
+	}
+	p.norm = norm
+	return p.pseudonym(norm)
+}
+
+// SubjectKeys returns the pseudonyms of a data subject under every
+// configured key, current first, for `salespulse privacy erase --subject`:
+// the rows to delete are those WHERE contact_key IN (SubjectKeys(s)).
+// subject is classified by its content: containing '@' it is an e-mail
+// address; made only of digits, spaces and "+-()./" with at least three
+// digits it is a phone number; otherwise a name. It returns nil when the
+// subject normalises to nothing. Safe for concurrent use.
+func (p *Pseudonymizer) SubjectKeys(subject string) []string {
+	norm := normSubject(nil, subject)
+	if len(norm) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(p.keys))
+	var sum []byte
+	for _, k := range p.keys {
+		mac := hmac.New(sha256.New, k.secret)
+		mac.Write(norm)
+		sum = mac.Sum(sum[:0])
+		out = append(out, k.id+":"+base64.RawURLEncoding.EncodeToString(sum[:PseudonymLen]))
+	}
+	return out
+}
+
+func normSubject(dst []byte, s string) []byte {
+	switch {
+	case strings.Contains(s, "@"):
+		return normEmail(dst, s)
+	case phoneShaped(s):
+		return normPhone(dst, s)
+	}
+	return normName(dst, s)
+}
+
+func phoneShaped(s string) bool {
+	digits := 0
+	for _, c := range []byte(strings.TrimSpace(s)) {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == ' ' || c == '+' || c == '-' || c == '(' || c == ')' || c == '.' || c == '/':
+		default:
+			return false
+		}
+	}
+	return digits >= 3
+}
+
+// normEmail appends the trimmed, lower-cased address.
+func normEmail(dst []byte, s string) []byte {
+	return lowerASCIIOrUnicode(dst, strings.TrimSpace(s))
+}
+
+// normPhone appends the digits of s, with a '+' first when s (trimmed)
+// starts with one: "+49 (170) 123-4567" becomes "+491701234567". It appends
+// nothing when s has no digit.
+func normPhone(dst []byte, s string) []byte {
+	s = strings.TrimSpace(s)
+	n := len(dst)
+	if strings.HasPrefix(s, "+") {
+		dst = append(dst, '+')
+	}
+	digits := false
+	for k := 0; k < len(s); k++ {
+		if c := s[k]; c >= '0' && c <= '9' {
+			dst = append(dst, c)
+			digits = true
+		}
+	}
+	if !digits {
+		return dst[:n]
+	}
+	return dst
+}
+
+// normName appends s trimmed, lower-cased, with every run of white space
+// collapsed to one ASCII space: "  Anna\tSCHMIDT " becomes "anna schmidt".
+func normName(dst []byte, s string) []byte {
+	space := false
+	start := len(dst)
+	for _, r := range s {
+		if unicode.IsSpace(r) {
+			space = len(dst) > start
+			continue
+		}
+		if space {
+			dst = append(dst, ' ')
+			space = false
+		}
+		if r < utf8.RuneSelf {
+			c := byte(r)
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+		} else {
+			dst = utf8.AppendRune(dst, unicode.ToLower(r))
+		}
+	}
+	return dst
+}
