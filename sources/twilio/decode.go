@@ -1,0 +1,438 @@
+// Package twilio normalises Twilio Voice call records into canonical
+// interactions.
+//
+// A record is either a call resource (JSON, as fetched from the REST API, or a
+// {"calls":[…]} list page) or a status callback (form-encoded, as Twilio POSTs
+// it); the format is sniffed from the first byte. Only final statuses become
+// interactions, so a call is counted once:
+//
+//	status                               inbound                 outbound
+//	completed                            call.inbound            call.outbound
+//	busy, no-answer, canceled            call.inbound missed     call.outbound (attempt)
+//	failed                               call.inbound missed     skipped (never placed)
+//	queued, initiated, ringing, in-progress   skipped               skipped
+//
+// Twilio has no user ids: the rep owns the number (org file phone_numbers,
+// E.164): From for outbound calls, To for inbound ones. A call whose both ends
+// are rep numbers (a forward to the rep's own phone) is internal and skipped.
+//
+// See docs/sources-meetings-mail-telephony.md for the full mapping.
+package twilio
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/salespulse/salespulse/schemas"
+	"github.com/segmentio/encoding/json"
+)
+
+const source = "twilio"
+
+// Decoder turns Twilio call records into canonical interactions. It is safe
+// for concurrent use.
+type Decoder struct {
+	cfg     Config
+	idx     *schemas.Index
+	metrics *metrics
+	pool    sync.Pool // *page, reused across records
+}
+
+// NewDecoder returns a decoder that maps rep phone numbers to reps through
+// idx. Metrics are registered on reg (nil: not registered).
+func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Decoder, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("new twilio decoder: %w", err)
+	}
+	if idx == nil {
+		return nil, fmt.Errorf("new twilio decoder: nil org index")
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("new twilio decoder: register metrics: %w", err)
+	}
+	d := &Decoder{cfg: cfg, idx: idx, metrics: m}
+	d.pool.New = func() any { return new(page) }
+	return d, nil
+}
+
+// Topic is the Kafka topic this decoder reads.
+func (d *Decoder) Topic() string { return d.cfg.Topic }
+
+// resource is a Twilio call resource. Leaves are raw JSON so that a value of
+// an unexpected type is reported against its own field.
+type resource struct {
+	Sid         json.RawMessage `json:"sid"`
+	Direction   json.RawMessage `json:"direction"`
+	From        json.RawMessage `json:"from"`
+	To          json.RawMessage `json:"to"`
+	StartTime   json.RawMessage `json:"start_time"`
+	EndTime     json.RawMessage `json:"end_time"`
+	DateCreated json.RawMessage `json:"date_created"`
+	Duration    json.RawMessage `json:"duration"`
+	Status      json.RawMessage `json:"status"`
+	AnsweredBy  json.RawMessage `json:"answered_by"`
+}
+
+// page is a call resource or a list page ({"calls":[…]}).
+type page struct {
+	resource
+	Calls []resource `json:"calls"`
+}
+
+func (p *page) reset() {
+	// The JSON decoder writes into a slice's spare capacity without zeroing
+	// it: clear it, or an absent field would keep an earlier record's value.
+	cs := p.Calls
+	clear(cs[:cap(cs)])
+	*p = page{Calls: cs[:0]}
+}
+
+// call is one call in either format, as text (aliasing the record).
+type call struct {
+	sid, direction, from, to, status, answeredBy []byte
+	start, end, created, duration                []byte // RFC 2822 dates; seconds
+	callback                                     bool   // form-encoded status callback
+	prefix                                       string // "calls[3]." inside a list page
+}
+
+// Field names as the two formats spell them.
+const (
+	fSid = iota
+	fDirection
+	fFrom
+	fTo
+	fStart
+	fEnd
+	fDuration
+	fStatus
+	fAnsweredBy
+	numFields
+)
+
+var (
+	jsonNames = [numFields]string{"sid", "direction", "from", "to", "start_time", "end_time", "duration", "status", "answered_by"}
+	formNames = [numFields]string{"CallSid", "Direction", "From", "To", "Timestamp", "Timestamp", "CallDuration", "CallStatus", "AnsweredBy"}
+)
+
+func (c *call) field(f int) string {
+	if c.callback {
+		return formNames[f]
+	}
+	return c.prefix + jsonNames[f]
+}
+
+// Decode appends the interactions decoded from one Kafka record value to dst
+// and returns the extended slice. Zero interactions with a nil error means
+// the record was skipped on purpose (not final, internal, failed outbound).
+// Bad input yields a *schemas.FieldError naming the field and rule; in a list
+// page the good calls are appended and the error joins one FieldError per bad
+// call (errors.As finds the first).
+//
+// Every string appended owns its memory; value may be reused once Decode
+// returns. Elements in dst's spare capacity are reused (see Batch.Reset).
+func (d *Decoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.Interaction, error) {
+	k := 0
+	for k < len(value) && (value[k] == ' ' || value[k] == '\t' || value[k] == '\r' || value[k] == '\n') {
+		k++
+	}
+	if k == len(value) {
+		return dst, schemas.Invalid(source, "", "", "empty record")
+	}
+	if value[k] != '{' {
+		// Form bodies copied from logs or proxies often end in a newline.
+		for n := len(value); n > 0 && (value[n-1] == '\n' || value[n-1] == '\r' || value[n-1] == ' '); n-- {
+			value = value[:n-1]
+		}
+		var c call
+		if err := parseForm(&c, value); err != nil {
+			return dst, err
+		}
+		return d.emit(dst, &c)
+	}
+
+	p := d.pool.Get().(*page)
+	defer d.pool.Put(p)
+	p.reset()
+	// ZeroCopy: raw values alias value; everything kept is cloned.
+	rest, err := json.Parse(value, p, json.ZeroCopy)
+	if err == nil && len(rest) != 0 {
+		err = fmt.Errorf("trailing data after the top-level value")
+	}
+	if err != nil {
+		return dst, schemas.Invalid(source, "", string(value), "malformed JSON: "+err.Error())
+	}
+	if len(p.Sid) > 0 || len(p.Calls) == 0 {
+		var c call
+		if err := fromJSON(&c, &p.resource); err != nil {
+			return dst, err
+		}
+		return d.emit(dst, &c)
+	}
+	var errs []error
+	for k := range p.Calls {
+		c := call{prefix: "calls[" + strconv.Itoa(k) + "]."}
+		err := fromJSON(&c, &p.Calls[k])
+		if err == nil {
+			dst, err = d.emit(dst, &c)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return dst, errors.Join(errs...)
+}
+
+func fromJSON(c *call, r *resource) error {
+	for f, pair := range [...]struct {
+		raw json.RawMessage
+		dst *[]byte
+	}{
+		{r.Sid, &c.sid}, {r.Direction, &c.direction}, {r.From, &c.from}, {r.To, &c.to},
+		{r.StartTime, &c.start}, {r.EndTime, &c.end}, {r.Duration, &c.duration},
+		{r.Status, &c.status}, {r.AnsweredBy, &c.answeredBy},
+	} {
+		b, ok := str(pair.raw)
+		if !ok && f == fDuration {
+			b, ok = scalar(pair.raw) // a number is fine too
+		}
+		if !ok {
+			return schemas.Invalid(source, c.prefix+jsonNames[f], string(pair.raw), "must be a string")
+		}
+		*pair.dst = b
+	}
+	b, ok := str(r.DateCreated)
+	if !ok {
+		return schemas.Invalid(source, c.prefix+"date_created", string(r.DateCreated), "must be a string")
+	}
+	c.created = b
+	return nil
+}
+
+// parseForm reads an application/x-www-form-urlencoded status callback
+// without building a url.Values map: only the fields used are kept.
+func parseForm(c *call, value []byte) error {
+	c.callback = true
+	for len(value) > 0 {
+		pair := value
+		if k := indexByte(value, '&'); k >= 0 {
+			pair, value = value[:k], value[k+1:]
+		} else {
+			value = nil
+		}
+		k := indexByte(pair, '=')
+		if k < 0 {
+			continue
+		}
+		key, v := pair[:k], pair[k+1:]
+		var dst *[]byte
+		switch view(key) {
+		case "CallSid":
+			dst = &c.sid
+		case "Direction":
+			dst = &c.direction
+		case "From":
+			dst = &c.from
+		case "To":
+			dst = &c.to
+		case "CallStatus":
+			dst = &c.status
+		case "CallDuration":
+			dst = &c.duration
+		case "Timestamp":
+			dst = &c.end
+		case "AnsweredBy":
+			dst = &c.answeredBy
+		default:
+			continue
+		}
+		if needsUnescape(v) {
+			s, err := url.QueryUnescape(string(v))
+			if err != nil {
+				return schemas.Invalid(source, view(key), string(v), "malformed form encoding")
+			}
+			v = []byte(s)
+		}
+		*dst = v
+	}
+	return nil
+}
+
+func indexByte(b []byte, c byte) int {
+	for k, x := range b {
+		if x == c {
+			return k
+		}
+	}
+	return -1
+}
+
+func needsUnescape(b []byte) bool {
+	for _, c := range b {
+		if c == '%' || c == '+' {
+			return true
+		}
+	}
+	return false
+}
+
+const maxVendorID = schemas.MaxIDLen - len("twilio:")
+
+func (d *Decoder) emit(dst []schemas.Interaction, c *call) ([]schemas.Interaction, error) {
+	switch {
+	case len(c.sid) == 0:
+		return dst, schemas.Invalid(source, c.field(fSid), "", "required")
+	case len(c.sid) > maxVendorID:
+		return dst, schemas.Invalid(source, c.field(fSid), string(c.sid), "longer than "+strconv.Itoa(maxVendorID)+" bytes")
+	}
+	var typ schemas.Type
+	switch view(c.direction) {
+	case "inbound":
+		typ = schemas.TypeCallInbound
+	case "outbound-api", "outbound-dial", "outbound":
+		typ = schemas.TypeCallOutbound
+	case "":
+		return dst, schemas.Invalid(source, c.field(fDirection), "", "required")
+	default:
+		return dst, schemas.Invalid(source, c.field(fDirection), string(c.direction), "must be inbound, outbound-api or outbound-dial")
+	}
+	completed := false
+	switch view(c.status) {
+	case "completed":
+		completed = true
+	case "busy", "no-answer", "canceled":
+	case "failed":
+		if typ == schemas.TypeCallOutbound {
+			d.metrics.skipFailedOutbound.Inc() // never placed: not a touch
+			return dst, nil
+		}
+	case "queued", "initiated", "ringing", "in-progress":
+		d.metrics.skipNotFinal.Inc()
+		return dst, nil
+	case "":
+		return dst, schemas.Invalid(source, c.field(fStatus), "", "required")
+	default:
+		return dst, schemas.Invalid(source, c.field(fStatus), string(c.status), "unknown call status")
+	}
+
+	dur, hasDur := 0.0, len(c.duration) > 0
+	if hasDur {
+		n, err := strconv.ParseUint(view(c.duration), 10, 32)
+		if err != nil || n > 7*24*3600 {
+			return dst, schemas.Invalid(source, c.field(fDuration), string(c.duration), "must be whole seconds between 0 and 604800")
+		}
+		dur = float64(n)
+	}
+	var at time.Time
+	if c.callback {
+		// Timestamp is when the callback fired, at the end of the call: the
+		// call began CallDuration seconds earlier.
+		if len(c.end) == 0 {
+			return dst, schemas.Invalid(source, "Timestamp", "", "required")
+		}
+		end, ok := parseRFC2822(c.end)
+		if !ok {
+			return dst, schemas.Invalid(source, "Timestamp", string(c.end), ruleDate)
+		}
+		at = end.Add(-time.Duration(dur) * time.Second)
+	} else {
+		field, raw := fStart, c.start
+		if len(raw) == 0 { // never started (e.g. no-answer): when it was created
+			field, raw = -1, c.created
+		}
+		if len(raw) == 0 {
+			return dst, schemas.Invalid(source, c.field(fStart), "", "required (or date_created)")
+		}
+		var ok bool
+		if at, ok = parseRFC2822(raw); !ok || !plausible(at) {
+			name := c.prefix + "date_created"
+			if field >= 0 {
+				name = c.field(field)
+			}
+			return dst, schemas.Invalid(source, name, string(raw), ruleDate)
+		}
+		if !hasDur && len(c.end) > 0 && field >= 0 {
+			end, ok := parseRFC2822(c.end)
+			if !ok || end.Before(at) {
+				return dst, schemas.Invalid(source, c.field(fEnd), string(c.end), ruleDate+", not before start_time")
+			}
+			dur, hasDur = end.Sub(at).Seconds(), true
+			if dur > 7*24*3600 {
+				return dst, schemas.Invalid(source, c.field(fEnd), string(c.end), "call longer than one week")
+			}
+		}
+	}
+	if !plausible(at) {
+		return dst, schemas.Invalid(source, c.field(fStart), string(c.end), ruleDate)
+	}
+
+	// The rep's end and the other party's.
+	var fromBuf, toBuf [24]byte
+	from, fromPhone := number(fromBuf[:0], c.from)
+	to, toPhone := number(toBuf[:0], c.to)
+	repF, repNum, other, otherPhone := fFrom, from, to, toPhone
+	if typ == schemas.TypeCallInbound {
+		repF, repNum, other, otherPhone = fTo, to, from, fromPhone
+	}
+	rep := ""
+	if len(repNum) > 0 {
+		rep = d.idx.RepFor(schemas.IdentPhone, view(repNum))
+	}
+	if len(other) > 0 && rep != "" && d.idx.RepFor(schemas.IdentPhone, view(other)) != "" {
+		d.metrics.skipInternal.Inc() // rep to rep, e.g. a forward to the rep's own phone
+		return dst, nil
+	}
+	if rep == "" {
+		if typ.RequiresRep() {
+			if len(repNum) == 0 {
+				return dst, schemas.Invalid(source, c.field(repF), "", "required for an outbound call")
+			}
+			return dst, schemas.Invalid(source, c.field(repF), string(repNum), "unknown twilio number: add it to the org file (phone_numbers, E.164)")
+		}
+		d.metrics.unmappedInbound.Inc()
+	}
+
+	dst, ev := appendSlot(dst)
+	ev.EventID = "twilio:" + string(c.sid)
+	ev.OccurredAt = at
+	ev.Source = source
+	ev.Type = typ
+	ev.Channel = schemas.ChannelPhone
+	ev.RepID = rep
+	ev.TeamID = d.idx.TeamOf(rep)
+	if hasDur {
+		ev.Has |= schemas.HasDuration
+		ev.DurationS = dur
+	}
+	if otherPhone {
+		ev.Contact.Phone = string(other)
+	}
+	if !completed {
+		setAttr(ev, "status", c.status)
+		if typ == schemas.TypeCallInbound {
+			setAttr(ev, "missed", []byte("true"))
+		}
+	}
+	if len(c.answeredBy) > 0 {
+		setAttr(ev, "answered_by", c.answeredBy) // human, machine_start, fax, …
+	}
+	return finish(dst)
+}
+
+const ruleDate = "must be an RFC 2822 date between 2000 and 2100"
+
+// number returns the E.164 form of a phone number (isPhone), or the value as
+// sent for other addresses ("client:alice", "sip:…"), which the org file may
+// list as a rep's identity too.
+func number(buf, b []byte) (n []byte, isPhone bool) {
+	if p, ok := e164(buf, b); ok {
+		return p, true
+	}
+	return b, false
+}

@@ -1,0 +1,389 @@
+package twilio
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/salespulse/salespulse/schemas"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the decoder's output")
+
+// testIndex is a small org with the identities the fixtures use.
+func testIndex() *schemas.Index {
+	return schemas.NewIndex(&schemas.Org{
+		Teams: []schemas.Team{{ID: "team-emea", Name: "EMEA", ManagerID: "rep-mia"}},
+		Reps: []schemas.Rep{
+			{ID: "rep-ada", TeamID: "team-emea", PhoneNumbers: []string{"+13051416799", "client:alice"}},
+			{ID: "rep-bob", TeamID: "team-emea", PhoneNumbers: []string{"+14155550100", "+14155550199"}},
+		},
+	})
+}
+
+func newTestDecoder(tb testing.TB, reg prometheus.Registerer) *Decoder {
+	tb.Helper()
+	d, err := NewDecoder(Config{}, testIndex(), reg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+// payloads lists the input files of testdata (fixtures and hand-made variants).
+func payloads(tb testing.TB) []string {
+	tb.Helper()
+	all, err := filepath.Glob("testdata/*.*")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []string
+	for _, p := range all {
+		if !strings.HasSuffix(p, ".golden.json") {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		tb.Fatal("no testdata payloads")
+	}
+	return out
+}
+
+type goldenContact struct {
+	Email string `json:"email,omitempty"`
+	Phone string `json:"phone,omitempty"`
+	Name  string `json:"name,omitempty"`
+}
+
+type goldenEvent struct {
+	EventID    string            `json:"event_id"`
+	OccurredAt string            `json:"occurred_at"`
+	Source     string            `json:"source"`
+	Type       string            `json:"type"`
+	Channel    string            `json:"channel"`
+	RepID      string            `json:"rep_id,omitempty"`
+	TeamID     string            `json:"team_id,omitempty"`
+	AccountID  string            `json:"account_id,omitempty"`
+	LeadID     string            `json:"lead_id,omitempty"`
+	DurationS  *float64          `json:"duration_s,omitempty"`
+	Contact    *goldenContact    `json:"contact,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+type golden struct {
+	Events []goldenEvent `json:"events"`
+	Error  string        `json:"error,omitempty"`
+}
+
+func render(evs []schemas.Interaction, err error) []byte {
+	g := golden{Events: []goldenEvent{}}
+	for _, ev := range evs {
+		e := goldenEvent{
+			EventID: ev.EventID, OccurredAt: ev.OccurredAt.Format(time.RFC3339Nano), Source: ev.Source,
+			Type: ev.Type.String(), Channel: ev.Channel.String(), RepID: ev.RepID, TeamID: ev.TeamID,
+			AccountID: ev.AccountID, LeadID: ev.LeadID, Attributes: ev.Attributes,
+		}
+		if ev.Has&schemas.HasDuration != 0 {
+			d := ev.DurationS
+			e.DurationS = &d
+		}
+		if !ev.Contact.IsZero() {
+			e.Contact = &goldenContact{ev.Contact.Email, ev.Contact.Phone, ev.Contact.Name}
+		}
+		g.Events = append(g.Events, e)
+	}
+	if err != nil {
+		g.Error = err.Error()
+	}
+	b, _ := json.MarshalIndent(g, "", "  ")
+	return append(b, '\n')
+}
+
+func TestDecodeGolden(t *testing.T) {
+	d := newTestDecoder(t, nil)
+	for _, p := range payloads(t) {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			value, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs, derr := d.Decode(nil, value)
+			for k := range evs {
+				if err := evs[k].Validate(); err != nil {
+					t.Errorf("event %d does not validate: %v", k, err)
+				}
+			}
+			got := render(evs, derr)
+			gp := strings.TrimSuffix(p, filepath.Ext(p)) + ".golden.json"
+			if *update {
+				if err := os.WriteFile(gp, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(gp)
+			if err != nil {
+				t.Fatalf("%v (run go test -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("decoded %s differs from %s:\n%s", p, gp, got)
+			}
+		})
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	d := newTestDecoder(t, nil)
+	f := func(payload, field, value, rule string) {
+		t.Helper()
+		dst := make([]schemas.Interaction, 1, 4)
+		out, err := d.Decode(dst, []byte(payload))
+		if len(out) != 1 {
+			t.Errorf("%s: dst changed to %d events", payload, len(out))
+		}
+		var fe *schemas.FieldError
+		if !errors.As(err, &fe) {
+			t.Fatalf("%s: error %v is not a *schemas.FieldError", payload, err)
+		}
+		if !errors.Is(err, schemas.ErrInvalid) {
+			t.Errorf("%s: error does not wrap schemas.ErrInvalid", payload)
+		}
+		if fe.Source != "twilio" || fe.Field != field || fe.Value != value || !strings.HasPrefix(fe.Rule, rule) {
+			t.Errorf("%s:\n got %q %q %q %q\nwant %q %q %q %q", payload, fe.Source, fe.Field, fe.Value, fe.Rule, "twilio", field, value, rule)
+		}
+	}
+	const ok = `"sid":"CA1","direction":"outbound-api","from":"+13051416799","to":"+12125550123","status":"completed"`
+	const start = `"start_time":"Fri, 03 Sep 2010 17:00:00 +0000"`
+	js := func(fields string) string { return "{" + fields + "}" }
+	const form = "CallSid=CA1&Direction=outbound-api&From=%2B13051416799&To=%2B12125550123&CallStatus=completed&"
+
+	f(" \n", "", "", "empty record")
+	f(`{"sid":`, "", `{"sid":`, "malformed JSON")
+	f(`{"sid":"CA1"} x`, "", `{"sid":"CA1"} x`, "malformed JSON")
+	f(js(`"direction":"inbound"`), "sid", "", "required")
+	f(js(`"sid":7`), "sid", "7", "must be a string")
+	f(js(`"sid":"`+strings.Repeat("C", 250)+`"`), "sid", strings.Repeat("C", 128)+"…", "longer than 249 bytes")
+	f(js(`"sid":"CA1"`), "direction", "", "required")
+	f(js(`"sid":"CA1","direction":"trunking-terminating"`), "direction", "trunking-terminating", "must be inbound, outbound-api or outbound-dial")
+	f(js(`"sid":"CA1","direction":"inbound"`), "status", "", "required")
+	f(js(`"sid":"CA1","direction":"inbound","status":"done"`), "status", "done", "unknown call status")
+	f(js(ok), "start_time", "", "required (or date_created)")
+	f(js(ok+`,"start_time":"2010-09-03T17:00:00Z"`), "start_time", "2010-09-03T17:00:00Z", ruleDate)
+	f(js(ok+`,"date_created":"Fri, 03 Sep 1999 17:00:00 +0000"`), "date_created", "Fri, 03 Sep 1999 17:00:00 +0000", ruleDate)
+	f(js(ok+`,"date_created":5`), "date_created", "5", "must be a string")
+	f(js(ok+","+start+`,"end_time":"Fri, 03 Sep 2010 16:00:00 +0000"`), "end_time", "Fri, 03 Sep 2010 16:00:00 +0000", ruleDate+", not before start_time")
+	f(js(ok+","+start+`,"end_time":"Fri, 10 Sep 2010 17:00:01 +0000"`), "end_time", "Fri, 10 Sep 2010 17:00:01 +0000", "call longer than one week")
+	f(js(ok+","+start+`,"duration":"-3"`), "duration", "-3", "must be whole seconds between 0 and 604800")
+	f(js(ok+","+start+`,"duration":"604801"`), "duration", "604801", "must be whole seconds between 0 and 604800")
+	f(js(ok+","+start+`,"duration":{}`), "duration", "{}", "must be a string")
+	f(js(`"sid":"CA1","direction":"outbound-api","to":"+12125550123","status":"completed",`+start), "from", "", "required for an outbound call")
+	f(js(`"sid":"CA1","direction":"outbound-api","from":"+1 999 555 0000","to":"+12125550123","status":"busy",`+start), "from", "+19995550000", "unknown twilio number: add it to the org file")
+	f(js(ok+","+start+`,"answered_by":false`), "answered_by", "false", "must be a string")
+	f(`{"calls":[{"sid":"CA1","direction":"inbound","status":"completed","start_time":"nope"}]}`, "calls[0].start_time", "nope", ruleDate)
+
+	f("CallStatus=completed", "CallSid", "", "required")
+	f(form, "Timestamp", "", "required")
+	f(form+"Timestamp=yesterday", "Timestamp", "yesterday", ruleDate)
+	f(form+"Timestamp=Fri%2C+03+Sep+2010+17%3A00%3A00+%2B0000&CallDuration=%ZZ", "CallDuration", "%ZZ", "malformed form encoding")
+	f(form+"Timestamp=Fri%2C+03+Sep+2010+17%3A00%3A00+%2B0000&CallDuration=1.5", "CallDuration", "1.5", "must be whole seconds")
+	f("CallSid=CA1&Direction=outbound-dial&From=%2B1555&To=%2B12125550123&CallStatus=completed&Timestamp=Fri%2C+03+Sep+2010+17%3A00%3A00+%2B0000", "From", "+1555", "unknown twilio number")
+}
+
+func TestPageKeepsGoodCalls(t *testing.T) {
+	d := newTestDecoder(t, nil)
+	value, err := os.ReadFile("testdata/calls_page.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := d.Decode(nil, value)
+	if len(evs) != 2 || evs[0].EventID != "twilio:CA00000000000000000000000000000020" || evs[1].EventID != "twilio:CA00000000000000000000000000000024" {
+		t.Errorf("good calls of the page: %+v", evs)
+	}
+	var fe *schemas.FieldError
+	if !errors.As(err, &fe) || fe.Field != "calls[1].direction" {
+		t.Fatalf("first error: %v", err)
+	}
+	if !strings.Contains(err.Error(), "calls[3].from") {
+		t.Errorf("error does not name the second bad call: %v", err)
+	}
+}
+
+func FuzzParseRFC2822(f *testing.F) {
+	for _, s := range []string{"Tue, 31 Aug 2010 20:36:28 +0000", "Fri, 18 Oct 2019 17:00:00 -0430", "Sun, 29 Feb 2004 23:59:59 +2359",
+		"Mon, 29 Feb 2100 00:00:00 +0000", "Mon, 2 Jan 2006 15:04:05 -0700", "Mon, 02 Jan 2006 15:04:05 GMT", "mon, 02 jan 2006 15:04:05 +0000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseRFC2822([]byte(s))
+		var want time.Time
+		var err error
+		for _, layout := range []string{time.RFC1123Z, time.RFC1123, "Mon, 2 Jan 2006 15:04:05 -0700"} {
+			if want, err = time.Parse(layout, s); err == nil {
+				break
+			}
+		}
+		if ok != (err == nil) || ok && !got.Equal(want) {
+			t.Fatalf("parseRFC2822(%q) = %v, %v; time.Parse: %v, %v", s, got, ok, want, err)
+		}
+		if fast, ok := fast2822([]byte(s)); ok && !fast.Equal(want) {
+			t.Fatalf("fast2822(%q) = %v; time.Parse: %v, %v", s, fast, want, err)
+		}
+	})
+}
+
+func TestE164(t *testing.T) {
+	for in, want := range map[string]string{
+		"+1 800-123-4567":    "+18001234567",
+		"0044 20 7946 0000":  "+442079460000",
+		"+49 (30) 1234-5678": "+493012345678",
+		"06 12 34 56 78":     "0612345678",
+		"anonymous":          "",
+		"12":                 "",
+		"+1234567890123456":  "",
+		"1+2":                "",
+		"":                   "",
+	} {
+		got, ok := e164(nil, []byte(in))
+		if string(got) != want || ok != (want != "") {
+			t.Errorf("e164(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}
+
+func TestDecodeStableAndOwned(t *testing.T) {
+	d := newTestDecoder(t, nil)
+	value, err := os.ReadFile("testdata/call_resource_fetch_outbound_completed.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := bytes.Clone(value)
+	a, err := d.Decode(nil, buf)
+	if err != nil || len(a) != 1 {
+		t.Fatalf("decode: %d events, %v", len(a), err)
+	}
+	want := render(a, nil)
+	for k := range buf { // the record buffer is reused by the Kafka client
+		buf[k] = 'x'
+	}
+	if got := render(a, nil); !bytes.Equal(got, want) {
+		t.Errorf("interaction changed when the record buffer was overwritten:\n%s", got)
+	}
+	// A redelivery decodes to the same event id, also into a reused slot.
+	b, err := d.Decode(a[:0], value)
+	if err != nil || len(b) != 1 || b[0].EventID != "twilio:CAXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX" {
+		t.Fatalf("redelivery: %+v, %v", b, err)
+	}
+	if !bytes.Equal(render(b, nil), want) {
+		t.Errorf("redelivery into a reused slot decoded differently:\n%s", render(b, nil))
+	}
+}
+
+func TestSkippedMetrics(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	d := newTestDecoder(t, reg)
+	for _, p := range []string{"callback_ringing.form", "callback_outbound_failed.form", "call_internal_forward.json"} {
+		value, err := os.ReadFile("testdata/" + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if evs, err := d.Decode(nil, value); len(evs) != 0 || err != nil {
+			t.Errorf("%s: want skipped, got %d events, %v", p, len(evs), err)
+		}
+	}
+	value := []byte("CallSid=CA9&CallStatus=completed&Direction=inbound&From=%2B12125550123&To=%2B18885550000&Timestamp=Fri%2C+03+Sep+2010+17%3A00%3A00+%2B0000")
+	if evs, err := d.Decode(nil, value); len(evs) != 1 || err != nil || evs[0].RepID != "" {
+		t.Fatalf("inbound call to an unknown number: %+v, %v", evs, err)
+	}
+	// A second decoder on the same registry shares the counters.
+	if _, err := NewDecoder(Config{}, testIndex(), reg); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP salespulse_twilio_skipped_total Twilio call records deliberately decoded to no interaction, by reason.
+# TYPE salespulse_twilio_skipped_total counter
+salespulse_twilio_skipped_total{reason="failed_outbound"} 1
+salespulse_twilio_skipped_total{reason="internal"} 1
+salespulse_twilio_skipped_total{reason="not_final"} 1
+# HELP salespulse_twilio_unmapped_inbound_total Inbound Twilio calls emitted without a rep because the called number is not in the org file.
+# TYPE salespulse_twilio_unmapped_inbound_total counter
+salespulse_twilio_unmapped_inbound_total 1
+`
+	if err := testutil.CollectAndCompare(reg, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	if got := (Config{}).WithDefaults().Topic; got != "sales.twilio" {
+		t.Errorf("default topic %q", got)
+	}
+	for _, bad := range []string{"with space", strings.Repeat("t", 250), "..", "ü"} {
+		if err := (Config{Topic: bad}).Validate(); !errors.Is(err, ErrInvalidTopic) {
+			t.Errorf("topic %q: %v", bad, err)
+		}
+	}
+	if _, err := NewDecoder(Config{Topic: "bad topic"}, testIndex(), nil); !errors.Is(err, ErrInvalidTopic) {
+		t.Errorf("NewDecoder with a bad topic: %v", err)
+	}
+	if _, err := NewDecoder(Config{}, nil, nil); err == nil {
+		t.Error("NewDecoder with a nil index succeeded")
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, p := range payloads(f) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	d := newTestDecoder(f, nil)
+	f.Fuzz(func(t *testing.T, value []byte) {
+		evs, err := d.Decode(nil, value)
+		for k := range evs {
+			if verr := evs[k].Validate(); verr != nil {
+				t.Fatalf("event %d does not validate: %v", k, verr)
+			}
+		}
+		if err != nil {
+			var fe *schemas.FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v is not a *schemas.FieldError", err)
+			}
+		}
+	})
+}
+
+// BenchmarkDecode measures the call resource fixture (~2.5 KB) and a form-encoded status callback.
+//
+//	go test ./sources/twilio -run '^$' -bench Decode -benchtime 200ms -count 5 | tee new.txt
+//	benchstat old.txt new.txt
+func BenchmarkDecode(b *testing.B) {
+	for _, name := range []string{"call_resource_fetch_outbound_completed.json", "callback_inbound_completed.form"} {
+		b.Run(name, func(b *testing.B) {
+			d := newTestDecoder(b, nil)
+			value, err := os.ReadFile("testdata/" + name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			dst := make([]schemas.Interaction, 0, 1)
+			b.SetBytes(int64(len(value)))
+			b.ReportAllocs()
+			for b.Loop() {
+				dst, err = d.Decode(dst[:0], value)
+				if err != nil || len(dst) != 1 {
+					b.Fatal(len(dst), err)
+				}
+			}
+		})
+	}
+}
