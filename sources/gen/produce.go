@@ -25,6 +25,8 @@ type ProduceOptions struct {
 	// Sleep waits for d or until ctx is done, returning ctx's error then.
 	// Default: a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Limit stops after this many records; 0 means until g is exhausted.
+	Limit int64
 	// Progress, when set, is called on Produce's goroutine every
 	// ProgressEvery records and once after the final flush.
 	Progress func(Progress)
@@ -77,9 +79,11 @@ func sleep(ctx context.Context, d time.Duration) error {
 // and produces them to topic with their partition keys, asynchronously with
 // at most opts.MaxInFlight records outstanding. With Config.Speed > 0 it
 // paces event time against wall time: the event at time e is produced at
-// start + (e - first)/Speed. It stops when g is exhausted, when ctx is done
-// or at the first failed record, then flushes the client (so it waits for
-// every record the client buffered, including other producers' records).
+// start + (e - first)/Speed. It stops when g is exhausted, after
+// opts.Limit records, when ctx is done or at the first failed record, then
+// flushes the client (so it also waits for records other producers
+// buffered in it) and waits for every promise. An event taken from g but
+// not handed over when ctx ends is lost; the generator is not rewound.
 //
 // n counts the records Kafka acknowledged. err is nil when g ran out, ctx's
 // error when ctx ended the run, and the first produce or flush error
@@ -126,7 +130,7 @@ func Produce(ctx context.Context, cl *kgo.Client, topic string, g *Generator, op
 	}
 loop:
 	for {
-		if ctx.Err() != nil || firstErr.Load() != nil {
+		if ctx.Err() != nil || firstErr.Load() != nil || opts.Limit > 0 && produced >= opts.Limit {
 			break
 		}
 		key, ok := g.Next(&in)
@@ -174,6 +178,22 @@ loop:
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.FlushTimeout)
 	defer cancel()
 	ferr := cl.Flush(fctx)
+	// Flush only waits for buffered records; records the client failed
+	// before buffering them (no topic, too large) get their promise on
+	// another goroutine. Taking every record back from free proves every
+	// promise ran, so n and the error are final.
+	for range created {
+		select {
+		case <-free:
+		case <-fctx.Done():
+			if ferr == nil {
+				ferr = fctx.Err()
+			}
+		}
+		if ferr != nil {
+			break
+		}
+	}
 	n = acked.Load()
 	report()
 	switch {
