@@ -2,7 +2,6 @@ package clickhouse
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -202,4 +201,3 @@ func queryUint(tb testing.TB, s *Sink, q string) uint64 {
 	return n
 }
 
-var errTest = errors.New("test")
