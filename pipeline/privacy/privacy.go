@@ -36,6 +36,8 @@ type Pseudonymizer struct {
 	sum  []byte    // HMAC output
 	out  []byte    // rendered pseudonym
 	low  []byte    // lower-cased attribute name
+
+	cache map[string]action // attribute name -> decision, at most maxCachedNames
 }
 
 type policy struct {
@@ -76,6 +78,7 @@ func (p *Pseudonymizer) init() {
 	p.mac = hmac.New(sha256.New, p.keys[0].secret)
 	p.sum = make([]byte, 0, sha256.Size)
 	p.out = make([]byte, 0, 64)
+	p.cache = make(map[string]action)
 }
 
 // Clone returns a Pseudonymizer with the same keys and policy and its own
@@ -125,18 +128,27 @@ func (p *Pseudonymizer) attributes(i *schemas.Interaction) {
 	if v, ok := i.Attributes["consent"]; ok {
 		consent = strings.EqualFold(v, "true") || strings.EqualFold(v, "granted") || strings.EqualFold(v, "yes")
 	}
-	srcAllow := pol.allow[i.Source]
+	var srcAllow *matcher
 	for k, v := range i.Attributes {
-		name := p.lower(k)
-		switch {
-		case pol.drop.match(name):
+		act, ok := p.cache[k]
+		if !ok {
+			act = pol.decide(p.lower(k))
+			if len(p.cache) < maxCachedNames {
+				// Cloned: k may share memory with the event's other
+				// (personal) strings, which must not stay alive here.
+				p.cache[strings.Clone(k)] = act
+			}
+		}
+		switch act {
+		case actKeep:
+		case actDrop:
 			delete(i.Attributes, k)
-		case pol.pseudo.match(name):
+		case actPseudoEmail, actPseudoPhone, actPseudoName:
 			var norm []byte
-			switch {
-			case strings.Contains(name, "email"):
+			switch act {
+			case actPseudoEmail:
 				norm = normEmail(p.norm[:0], v)
-			case strings.Contains(name, "phone") || name == "mobile":
+			case actPseudoPhone:
 				norm = normPhone(p.norm[:0], v)
 			default:
 				norm = normName(p.norm[:0], v)
@@ -147,15 +159,62 @@ func (p *Pseudonymizer) attributes(i *schemas.Interaction) {
 			}
 			p.norm = norm
 			i.Attributes[k] = p.pseudonym(norm)
-		case pol.special.match(name):
+		case actSpecial:
 			if !consent {
 				delete(i.Attributes, k)
 			}
-		case pol.allowAll.match(name) || srcAllow.match(name):
-		default:
-			delete(i.Attributes, k)
+		case actAllowIfSource:
+			if srcAllow == nil {
+				if srcAllow = pol.allow[i.Source]; srcAllow == nil {
+					srcAllow = &matcher{}
+				}
+			}
+			if !srcAllow.match(p.lower(k)) {
+				delete(i.Attributes, k)
+			}
 		}
 	}
+}
+
+// maxCachedNames bounds the per-Pseudonymizer cache of attribute decisions,
+// so producers inventing names cannot grow it without limit.
+const maxCachedNames = 4096
+
+// action is what happens to an attribute, decided once per name.
+type action uint8
+
+const (
+	actKeep action = iota
+	actDrop
+	actPseudoEmail
+	actPseudoPhone
+	actPseudoName
+	actSpecial       // keep only with consent
+	actAllowIfSource // keep only if the event's source allows the name
+)
+
+// decide applies the rule order documented on AttributeConfig to a
+// lower-case name, up to the per-source allow-list.
+func (pol *policy) decide(name string) action {
+	switch {
+	case pol.drop.match(name):
+		return actDrop
+	case pol.pseudo.match(name):
+		switch {
+		case strings.Contains(name, "email"):
+			return actPseudoEmail
+		case strings.Contains(name, "phone") || name == "mobile":
+			return actPseudoPhone
+		}
+		return actPseudoName
+	case pol.special.match(name):
+		return actSpecial
+	case pol.allowAll.match(name):
+		return actKeep
+	case len(pol.allow) > 0:
+		return actAllowIfSource
+	}
+	return actDrop
 }
 
 // lower returns k lower-cased, without allocating when k is ASCII. The
