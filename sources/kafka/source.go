@@ -242,7 +242,9 @@ func (s *Source) pollDeadlineLocked() (time.Time, bool) {
 		set(now.Add(200 * time.Millisecond))
 	}
 	for _, p := range s.parts {
-		if p.open != nil && len(p.plan) == 0 {
+		// A partition at its in-flight bound cannot cut: its linger would
+		// only spin the loop until an ack arrives.
+		if p.open != nil && len(p.plan) == 0 && len(p.cuts) < s.cfg.MaxInFlightBatches {
 			set(p.open.opened.Add(s.cfg.BatchLinger))
 		}
 		if len(p.cuts) > 0 || p.rewind || p.changes != p.clean {
