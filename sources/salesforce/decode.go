@@ -120,7 +120,7 @@ func trimSpace(b []byte) []byte {
 func malformed(prefix string, v, rest []byte, err error) error {
 	field := strings.TrimSuffix(prefix, ".")
 	if te, ok := err.(*json.UnmarshalTypeError); ok && te.Field != "" {
-		return schemas.Invalid(Source, prefix+te.Field, te.Value, "must be a JSON "+jsonKind(te.Type.Kind().String()))
+		return schemas.Invalid(Source, prefix+te.Field, vendorkit.TypeErrorValue(te.Value), "must be a JSON "+jsonKind(te.Type.Kind().String()))
 	}
 	if err == nil {
 		return schemas.Invalid(Source, field, string(rest), "unexpected data after the JSON value")

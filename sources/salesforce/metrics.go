@@ -1,11 +1,10 @@
 package salesforce
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/vendorkit"
 )
 
 // Skip reasons, the values of the reason label of
@@ -42,10 +41,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help: "Canonical interactions decoded from Salesforce change events, by type.",
 	}, []string{"type"})
 	var err error
-	if skipped, err = register(reg, skipped); err != nil {
+	if skipped, err = vendorkit.Register(reg, skipped); err != nil {
 		return nil, err
 	}
-	if emitted, err = register(reg, emitted); err != nil {
+	if emitted, err = vendorkit.Register(reg, emitted); err != nil {
 		return nil, err
 	}
 	m := &metrics{skipped: make(map[string]prometheus.Counter, len(skipReasons)), emitted: make([]prometheus.Counter, len(typeOrder))}
@@ -56,24 +55,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.emitted[k] = emitted.WithLabelValues(t.String())
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same name so several decoders (one per topic) can share a registry.
-func register(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
-	if reg == nil {
-		return c, nil
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing, nil
-			}
-		}
-		return nil, err
-	}
-	return c, nil
 }
 
 func (m *metrics) emit(t schemas.Type) {

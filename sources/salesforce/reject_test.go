@@ -47,7 +47,7 @@ func TestRejections(t *testing.T) {
 	f("truncated JSON", `{"ChangeEventHeader":{`, "", `{"ChangeEventHeader":{`, "malformed JSON: json: unexpected end of JSON input: {")
 	f("not an object", `42`, "", "42", "must be a JSON object")
 	f("trailing data", event("Opportunity", "CREATE", `"006SM0000001Tb3YAE"`, "", opp)+` {}`, "", "{}", "unexpected data after the JSON value")
-	f("header of the wrong type", `{"ChangeEventHeader":"CREATE"}`, "ChangeEventHeader", `"\"CREATE\"}"`, "must be a JSON object")
+	f("header of the wrong type", `{"ChangeEventHeader":"CREATE"}`, "ChangeEventHeader", `"CREATE"}`, "must be a JSON object")
 	f("neither change event nor quote", `{"foo":1}`, "ChangeEventHeader", "", "required: the record is neither a change event nor a CPQ Calculate Quote body")
 	f("missing changeType", strings.Replace(event("Opportunity", "", `"006SM0000001Tb3YAE"`, "", opp), `"changeType":"",`, "", 1),
 		"ChangeEventHeader.changeType", "", "required")

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/salespulse/salespulse/schemas"
 )
 
@@ -243,4 +245,32 @@ func (n *Interner) String(b string) string {
 		}
 	}
 	return s
+}
+
+// Register registers c with reg (nil: not registered), or returns the
+// collector already registered under the same name, so several decoders of
+// one vendor (one per topic) can share a registry.
+func Register(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
+	if reg == nil {
+		return c, nil
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing, nil
+			}
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// TypeErrorValue turns the Value of a segmentio json.UnmarshalTypeError (the
+// quoted input at the point of the error) back into the raw input.
+func TypeErrorValue(v string) string {
+	if u, err := strconv.Unquote(v); err == nil {
+		return u
+	}
+	return v
 }

@@ -1,0 +1,203 @@
+package hubspot
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"gopkg.in/yaml.v3"
+
+	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/vendorkit/kittest"
+)
+
+// testIndex knows HubSpot user 4242; 999 and 7 are deliberately unknown.
+func testIndex() *schemas.Index {
+	return schemas.NewIndex(&schemas.Org{
+		Teams: []schemas.Team{{ID: "team-na", ManagerID: "rep-mgr"}},
+		Reps:  []schemas.Rep{{ID: "rep-dee", TeamID: "team-na", HubSpotUserIDs: []string{"4242"}}},
+	})
+}
+
+func newTestDecoder(t testing.TB, cfg Config) *Decoder {
+	t.Helper()
+	d, err := NewDecoder(cfg, testIndex(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestGolden decodes every payload in testdata (the shared fixture plus
+// hand-made variants) and compares with testdata/<name>.golden.json.
+// Rewrite with -update.
+func TestGolden(t *testing.T) {
+	d := newTestDecoder(t, Config{WonStages: []string{"closedwon", "1043772"}})
+	for _, path := range kittest.Inputs(t, "testdata") {
+		name := strings.TrimSuffix(filepath.Base(path), ".json")
+		t.Run(name, func(t *testing.T) {
+			value, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := d.Decode(nil, value)
+			if err != nil && !errors.Is(err, schemas.ErrInvalid) {
+				t.Fatalf("error is not a FieldError: %v", err)
+			}
+			for k := range got {
+				if verr := got[k].Validate(); verr != nil {
+					t.Errorf("event %d invalid: %v", k, verr)
+				}
+			}
+			kittest.Compare(t, "testdata", name, kittest.Canonical(got, err))
+		})
+	}
+}
+
+func TestRejections(t *testing.T) {
+	d := newTestDecoder(t, Config{})
+	f := func(name, value, field, val, rule string) {
+		t.Helper()
+		got, err := d.Decode(nil, []byte(value))
+		if len(got) != 0 {
+			t.Errorf("%s: appended %d events", name, len(got))
+		}
+		var fe *schemas.FieldError
+		if !errors.As(err, &fe) || !errors.Is(err, schemas.ErrInvalid) {
+			t.Fatalf("%s: want *schemas.FieldError, got %v", name, err)
+		}
+		if fe.Source != Source || fe.Field != field || fe.Value != val || fe.Rule != rule {
+			t.Errorf("%s:\n got %q %q %q %q\nwant %q %q %q %q", name, fe.Source, fe.Field, fe.Value, fe.Rule, Source, field, val, rule)
+		}
+	}
+	ok := `"eventId":1,"subscriptionId":2,"portalId":3,"occurredAt":1714411236000,"objectId":4`
+	f("empty", "\n", "", "", "empty record value")
+	f("truncated", `[{"eventId":1`, "", `[{"eventId":1`, "malformed JSON: json: cannot decode object from empty input: ")
+	f("not events", `"hello"`, "", `"hello"`, "must be a JSON array of event objects, or one event object")
+	f("array of numbers", `[1]`, "[0]", "1]", "must be a JSON array of event objects, or one event object")
+	f("trailing data", `[] []`, "", "[]", "unexpected data after the JSON value")
+	f("no type", `[{`+ok+`}]`, "[0].subscriptionType", "", "required (or eventType)")
+	f("type not a string", `[{"subscriptionType":5,`+ok+`}]`, "[0].subscriptionType", "5", RuleString)
+	f("legacy type not a string", `{"eventType":true,`+ok+`}`, "eventType", "true", RuleString)
+	f("portal missing", `[{"subscriptionType":"contact.creation","eventId":1,"subscriptionId":2,"occurredAt":1714411236000,"objectId":4}]`,
+		"[0].portalId", "", "required")
+	f("portal not numeric", `[{"subscriptionType":"contact.creation","eventId":1,"subscriptionId":2,"portalId":"acme","occurredAt":1714411236000,"objectId":4}]`,
+		"[0].portalId", `"acme"`, RuleID)
+	f("negative event id", `[{"subscriptionType":"contact.creation","eventId":-1,"subscriptionId":2,"portalId":3,"occurredAt":1714411236000,"objectId":4}]`,
+		"[0].eventId", "-1", RuleID)
+	f("subscription id missing", `[{"subscriptionType":"contact.creation","eventId":1,"portalId":3,"occurredAt":1714411236000,"objectId":4}]`,
+		"[0].subscriptionId", "", "required")
+	f("object id as float", `[{"subscriptionType":"contact.creation","eventId":1,"subscriptionId":2,"portalId":3,"occurredAt":1714411236000,"objectId":4.5}]`,
+		"[0].objectId", "4.5", RuleID)
+	f("occurredAt in seconds", `[{"subscriptionType":"contact.creation","eventId":1,"subscriptionId":2,"portalId":3,"occurredAt":1714411236,"objectId":4}]`,
+		"[0].occurredAt", "1714411236", ruleMillis)
+	f("occurredAt missing", `[{"subscriptionType":"contact.creation","eventId":1,"subscriptionId":2,"portalId":3,"objectId":4}]`,
+		"[0].occurredAt", "", "required")
+	f("dealstage empty", `[{"subscriptionType":"deal.propertyChange","propertyName":"dealstage","propertyValue":"",`+ok+`}]`,
+		"[0].propertyValue", "", "required for a dealstage change")
+	f("dealstage not a string", `[{"subscriptionType":"deal.propertyChange","propertyName":"dealstage","propertyValue":{"id":1},`+ok+`}]`,
+		"[0].propertyValue", `{"id":1}`, RuleString)
+	f("propertyName not a string", `[{"subscriptionType":"deal.propertyChange","propertyName":1,`+ok+`}]`, "[0].propertyName", "1", RuleString)
+	f("sourceId not a string", `[{"subscriptionType":"contact.creation","sourceId":42,`+ok+`}]`, "[0].sourceId", "42", RuleString)
+	f("dealstage too long", `[{"subscriptionType":"deal.propertyChange","propertyName":"dealstage","propertyValue":"`+strings.Repeat("s", 300)+`",`+ok+`}]`,
+		"[0].propertyValue", strings.Repeat("s", 128)+"…", "longer than 256 bytes")
+}
+
+const ruleMillis = "must be epoch milliseconds between 2000-01-01 and 2100-01-01"
+
+// TestRetrySameID: a retried delivery (attemptNumber > 0) gets the id of
+// the first attempt; another subscription's event with the same eventId
+// does not.
+func TestRetrySameID(t *testing.T) {
+	d := newTestDecoder(t, Config{})
+	first, err := d.Decode(nil, []byte(`[{"eventId":7,"subscriptionId":22,"portalId":33,"occurredAt":1714411236000,"subscriptionType":"contact.creation","objectId":1,"attemptNumber":0}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	retry, err := d.Decode(nil, []byte(`{"eventId":7,"subscriptionId":22,"portalId":33,"occurredAt":1714411236000,"subscriptionType":"contact.creation","objectId":1,"attemptNumber":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := d.Decode(nil, []byte(`[{"eventId":7,"subscriptionId":23,"portalId":33,"occurredAt":1714411236000,"subscriptionType":"contact.creation","objectId":1}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first[0].EventID != "hs:33:22:7" || retry[0].EventID != first[0].EventID || other[0].EventID == first[0].EventID {
+		t.Errorf("ids: first %q retry %q other subscription %q", first[0].EventID, retry[0].EventID, other[0].EventID)
+	}
+}
+
+func TestOwnedStrings(t *testing.T) {
+	d := newTestDecoder(t, Config{})
+	value := []byte(`[{"eventId":7,"subscriptionId":22,"portalId":33,"occurredAt":1714411236000,"subscriptionType":"deal.propertyChange","propertyName":"dealstage","propertyValue":"qualifiedtobuy","objectId":1,"changeSource":"CRM_UI","sourceId":"userId:991"}]`)
+	got, err := d.Decode(nil, value)
+	if err != nil || len(got) != 1 {
+		t.Fatal(err)
+	}
+	want := got[0].Stage + got[0].Attributes["hs_change_source"] + got[0].Attributes["hs_user_id"] + got[0].EventID
+	clear(value)
+	if have := got[0].Stage + got[0].Attributes["hs_change_source"] + got[0].Attributes["hs_user_id"] + got[0].EventID; have != want {
+		t.Errorf("strings alias the record buffer: %q became %q", want, have)
+	}
+}
+
+func TestSkippedMetric(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	d, err := NewDecoder(Config{}, testIndex(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value, err := os.ReadFile("testdata/deal_stage_changes_batch.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Decode(nil, value); err != nil {
+		t.Fatal(err)
+	}
+	err = testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP salespulse_hubspot_skipped_total HubSpot webhook events deliberately not turned into interactions, by reason.
+# TYPE salespulse_hubspot_skipped_total counter
+salespulse_hubspot_skipped_total{reason="deal_creation"} 1
+salespulse_hubspot_skipped_total{reason="ownership"} 1
+salespulse_hubspot_skipped_total{reason="property"} 1
+salespulse_hubspot_skipped_total{reason="subscription"} 0
+`), "salespulse_hubspot_skipped_total")
+	if err != nil {
+		t.Error(err)
+	}
+	for typ, want := range map[schemas.Type]float64{schemas.TypeDealWon: 1, schemas.TypeDealLost: 1, schemas.TypeOpportunityStageChanged: 1} {
+		if v := testutil.ToFloat64(d.metrics.emitted[typ-1]); v != want {
+			t.Errorf("%s counted %v, want %v", typ, v, want)
+		}
+	}
+}
+
+func TestConfigFiles(t *testing.T) {
+	load := func(path string) Config {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c Config
+		if err := yaml.Unmarshal(b, &c); err != nil {
+			t.Fatal(err)
+		}
+		c.SetDefaults()
+		return c
+	}
+	good, _ := filepath.Glob("testdata/config/*.good.yml")
+	for _, f := range good {
+		if err := load(f).Validate(); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	for file, want := range map[string]error{"won_and_lost.bad.yml": ErrStageWonAndLost, "empty_stage.bad.yml": ErrEmptyValue} {
+		if err := load(filepath.Join("testdata/config", file)).Validate(); !errors.Is(err, want) {
+			t.Errorf("%s: got %v, want %v", file, err, want)
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package hubspot
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/vendorkit"
+)
+
+// Skip reasons, the values of the reason label of
+// salespulse_hubspot_skipped_total.
+const (
+	skipSubscription = "subscription"  // deletions, merges, associations, companies, ...: not interactions
+	skipDealCreation = "deal_creation" // the stage arrives as deal.propertyChange of dealstage
+	skipOwnership    = "ownership"     // hubspot_owner_id changes: ownership, not an interaction
+	skipProperty     = "property"      // any other property change
+)
+
+var skipReasons = []string{skipSubscription, skipDealCreation, skipOwnership, skipProperty}
+
+type metrics struct {
+	skipped map[string]prometheus.Counter
+	emitted []prometheus.Counter // indexed by schemas.Type-1
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	skipped, err := vendorkit.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "salespulse_hubspot_skipped_total",
+		Help: "HubSpot webhook events deliberately not turned into interactions, by reason.",
+	}, []string{"reason"}))
+	if err != nil {
+		return nil, err
+	}
+	emitted, err := vendorkit.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "salespulse_hubspot_interactions_total",
+		Help: "Canonical interactions decoded from HubSpot webhook events, by type.",
+	}, []string{"type"}))
+	if err != nil {
+		return nil, err
+	}
+	types := schemas.Types()
+	m := &metrics{skipped: make(map[string]prometheus.Counter, len(skipReasons)), emitted: make([]prometheus.Counter, len(types))}
+	for _, r := range skipReasons {
+		m.skipped[r] = skipped.WithLabelValues(r)
+	}
+	for k, t := range types {
+		m.emitted[k] = emitted.WithLabelValues(t.String())
+	}
+	return m, nil
+}
+
+func (m *metrics) emit(t schemas.Type) {
+	if k := int(t) - 1; k >= 0 && k < len(m.emitted) {
+		m.emitted[k].Inc()
+	}
+}
