@@ -1,0 +1,353 @@
+// Package graph normalises Microsoft Graph mail messages into canonical
+// interactions.
+//
+// A record holds one message resource, a {"value":[…]} list or delta page of
+// messages, or a change-notification batch. Notifications carry no message
+// (the connector fetches it and produces the message resource to the same
+// topic): they are counted in salespulse_graph_notifications_total and never
+// become interactions.
+//
+// Direction follows the org file's mailboxes (lower case):
+//
+//	from (or sender) is a rep mailbox, some recipient external  → message.outbound, rep = sender
+//	from external, a to/cc recipient is a rep mailbox           → message.inbound, rep = first rep recipient
+//	every party is a rep mailbox                                → skipped ("internal")
+//	no party is a rep mailbox                                   → FieldError (a mailbox missing from the org file)
+//	isDraft true, or an "@removed" delta entry                  → skipped
+//
+// A message copied into several rep mailboxes (one copy per mailbox in Graph)
+// is one interaction: the event id hashes internetMessageId with the direction,
+// not with the mailbox, so every copy yields the same event_id and the rep is
+// chosen from the message itself (sender, or first rep in to then cc order).
+//
+// See docs/sources-meetings-mail-telephony.md for the full mapping.
+package graph
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/salespulse/salespulse/schemas"
+	"github.com/segmentio/encoding/json"
+)
+
+const source = "graph"
+
+// Decoder turns Graph mail records into canonical interactions. It is safe
+// for concurrent use.
+type Decoder struct {
+	cfg     Config
+	idx     *schemas.Index
+	metrics *metrics
+	pool    sync.Pool // *envelope, reused across records
+}
+
+// NewDecoder returns a decoder that maps mailboxes to reps through idx.
+// Metrics are registered on reg (nil: not registered).
+func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Decoder, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("new graph decoder: %w", err)
+	}
+	if idx == nil {
+		return nil, fmt.Errorf("new graph decoder: nil org index")
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("new graph decoder: register metrics: %w", err)
+	}
+	d := &Decoder{cfg: cfg, idx: idx, metrics: m}
+	d.pool.New = func() any { return new(envelope) }
+	return d, nil
+}
+
+// Topic is the Kafka topic this decoder reads.
+func (d *Decoder) Topic() string { return d.cfg.Topic }
+
+type address struct {
+	EmailAddress struct {
+		Name    json.RawMessage `json:"name"`
+		Address json.RawMessage `json:"address"`
+	} `json:"emailAddress"`
+}
+
+// message is a Graph message resource, or one entry of a notification batch
+// (subscriptionId set). Leaves are raw JSON so that a value of an unexpected
+// type is reported against its own field path.
+type message struct {
+	ID                json.RawMessage `json:"id"`
+	InternetMessageID json.RawMessage `json:"internetMessageId"`
+	ConversationID    json.RawMessage `json:"conversationId"`
+	Subject           json.RawMessage `json:"subject"`
+	SentDateTime      json.RawMessage `json:"sentDateTime"`
+	ReceivedDateTime  json.RawMessage `json:"receivedDateTime"`
+	IsDraft           json.RawMessage `json:"isDraft"`
+	Removed           json.RawMessage `json:"@removed"`
+	From              address         `json:"from"`
+	Sender            address         `json:"sender"`
+	To                []address       `json:"toRecipients"`
+	Cc                []address       `json:"ccRecipients"`
+	Bcc               []address       `json:"bccRecipients"`
+	SubscriptionID    json.RawMessage `json:"subscriptionId"`
+}
+
+// envelope is a message, or a {"value":[…]} list of messages or
+// notifications.
+//
+// Value stays raw and is parsed in a second step, so that an empty page
+// ({"value":[]}, common at the end of a delta round) is told apart from a
+// message missing all its fields.
+type envelope struct {
+	message
+	Value json.RawMessage `json:"value"`
+	list  []message
+}
+
+// reset zeroes e for reuse but keeps slice capacity. The JSON decoder writes
+// into a slice's spare capacity without zeroing it: the whole capacity is
+// cleared, or a field absent here would keep an earlier record's value.
+func (e *envelope) reset() {
+	e.message.reset()
+	v := e.list[:cap(e.list)]
+	for k := range v {
+		v[k].reset()
+	}
+	*e = envelope{message: e.message, list: v[:0]}
+}
+
+func (m *message) reset() {
+	to, cc, bcc := clearAll(m.To), clearAll(m.Cc), clearAll(m.Bcc)
+	*m = message{To: to, Cc: cc, Bcc: bcc}
+}
+
+func clearAll(a []address) []address {
+	clear(a[:cap(a)])
+	return a[:0]
+}
+
+// Decode appends the interactions decoded from one Kafka record value to dst
+// and returns the extended slice. Zero interactions with a nil error means
+// the record was skipped on purpose (notifications, drafts, internal mail,
+// removals). Bad input yields a *schemas.FieldError naming the field and
+// rule; in a list the good messages are appended and the error joins one
+// FieldError per bad message (errors.As finds the first).
+//
+// Every string appended owns its memory; value may be reused once Decode
+// returns. Elements in dst's spare capacity are reused (see Batch.Reset).
+func (d *Decoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.Interaction, error) {
+	e := d.pool.Get().(*envelope)
+	defer d.pool.Put(e)
+	e.reset()
+	// ZeroCopy: raw values alias value; everything kept is cloned below.
+	rest, err := json.Parse(value, e, json.ZeroCopy)
+	if err == nil && len(rest) != 0 {
+		err = fmt.Errorf("trailing data after the top-level value")
+	}
+	if err != nil {
+		return dst, malformed(source, value, err)
+	}
+	if len(e.Value) == 0 || string(e.Value) == "null" {
+		return d.message(dst, &e.message, "")
+	}
+	if _, err := json.Parse(e.Value, &e.list, json.ZeroCopy); err != nil {
+		return dst, schemas.Invalid(source, "value", string(e.Value), "must be an array of messages or notifications: "+err.Error())
+	}
+	if len(e.list) == 0 {
+		d.metrics.skipEmpty.Inc()
+		return dst, nil
+	}
+	var errs []error
+	for k := range e.list {
+		dst, err = d.message(dst, &e.list[k], "value["+strconv.Itoa(k)+"].")
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return dst, errors.Join(errs...)
+}
+
+// party is one address of a message, lower-cased for the mailbox lookup.
+type party struct {
+	addr, name []byte
+	rep        string
+}
+
+func (d *Decoder) message(dst []schemas.Interaction, m *message, prefix string) ([]schemas.Interaction, error) {
+	if len(m.SubscriptionID) > 0 && string(m.SubscriptionID) != "null" {
+		d.metrics.notifications.Inc() // a reference to a message, not an interaction
+		return dst, nil
+	}
+	if len(m.Removed) > 0 && string(m.Removed) != "null" {
+		d.metrics.skipRemoved.Inc() // delta: deleted or moved out of the folder
+		return dst, nil
+	}
+	switch string(m.IsDraft) {
+	case "true":
+		d.metrics.skipDraft.Inc()
+		return dst, nil
+	case "", "false", "null":
+	default:
+		return dst, schemas.Invalid(source, prefix+"isDraft", string(m.IsDraft), "must be a boolean")
+	}
+
+	var buf [512]byte // lower-cased addresses for lookups; grows on the heap if needed
+	lc := buf[:0]
+	lookup := func(a *address, field string) (party, error) {
+		addr, ok1 := str(a.EmailAddress.Address)
+		name, ok2 := str(a.EmailAddress.Name)
+		if !ok1 {
+			return party{}, schemas.Invalid(source, prefix+field+".emailAddress.address", string(a.EmailAddress.Address), "must be a string")
+		}
+		if !ok2 {
+			return party{}, schemas.Invalid(source, prefix+field+".emailAddress.name", string(a.EmailAddress.Name), "must be a string")
+		}
+		p := party{addr: addr, name: name}
+		if len(addr) > 0 {
+			n := len(lc)
+			lc = lower(lc, addr)
+			p.rep = d.idx.RepFor(schemas.IdentMailbox, view(lc[n:]))
+		}
+		return p, nil
+	}
+
+	from, err := lookup(&m.From, "from")
+	if err != nil {
+		return dst, err
+	}
+	sender, err := lookup(&m.Sender, "sender")
+	if err != nil {
+		return dst, err
+	}
+	if len(from.addr) == 0 {
+		from = sender // from is absent in some $select projections
+	}
+	if len(from.addr) == 0 {
+		return dst, schemas.Invalid(source, prefix+"from.emailAddress.address", "", "required")
+	}
+	rep := from.rep
+	if rep == "" {
+		rep = sender.rep // sent on behalf: the delegate's mailbox is the rep's
+	}
+
+	// Walk recipients: the first external one is the contact of an outbound
+	// message, the first rep one the owner of an inbound message.
+	var external, repRcpt party
+	for _, list := range [...]struct {
+		a     []address
+		field string
+	}{{m.To, "toRecipients"}, {m.Cc, "ccRecipients"}, {m.Bcc, "bccRecipients"}} {
+		for k := range list.a {
+			p, err := lookup(&list.a[k], list.field+"["+strconv.Itoa(k)+"]")
+			if err != nil {
+				return dst, err
+			}
+			switch {
+			case len(p.addr) == 0:
+			case p.rep == "" && external.addr == nil:
+				external = p
+			case p.rep != "" && repRcpt.rep == "" && list.field != "bccRecipients":
+				repRcpt = p
+			}
+		}
+	}
+
+	var typ schemas.Type
+	var contact party
+	dateField, dateRaw, otherRaw := "sentDateTime", m.SentDateTime, m.ReceivedDateTime
+	switch {
+	case rep != "" && external.addr != nil:
+		typ, contact = schemas.TypeMessageOutbound, external
+	case rep != "":
+		d.metrics.skipInternal.Inc() // rep to rep only: not a sales touch
+		return dst, nil
+	case repRcpt.rep != "":
+		typ, contact, rep = schemas.TypeMessageInbound, from, repRcpt.rep
+		dateField, dateRaw, otherRaw = "receivedDateTime", m.ReceivedDateTime, m.SentDateTime
+	default:
+		return dst, schemas.Invalid(source, prefix+"from.emailAddress.address", string(from.addr),
+			"unknown graph mailbox: neither the sender nor a to/cc recipient is a rep mailbox: add it to the org file (mailboxes)")
+	}
+
+	db, ok := str(dateRaw)
+	if ok && len(db) == 0 {
+		db, ok = str(otherRaw) // the other timestamp is a second best
+	}
+	if !ok || len(db) == 0 {
+		return dst, schemas.Invalid(source, prefix+dateField, string(dateRaw), "required")
+	}
+	at, ok := parseISO(db)
+	if !ok || !plausible(at) {
+		return dst, schemas.Invalid(source, prefix+dateField, string(db), ruleTime)
+	}
+
+	imid, ok := str(m.InternetMessageID)
+	if !ok {
+		return dst, schemas.Invalid(source, prefix+"internetMessageId", string(m.InternetMessageID), "must be a string")
+	}
+	idKind := "imid"
+	if len(imid) == 0 {
+		// Without internetMessageId only the Graph id is left: stable for a
+		// message that stays in its folder, not across mailboxes.
+		if imid, ok = str(m.ID); !ok || len(imid) == 0 {
+			return dst, schemas.Invalid(source, prefix+"internetMessageId", string(m.InternetMessageID), "required (or id)")
+		}
+		idKind = "id"
+	}
+	subject, ok := str(m.Subject)
+	if !ok {
+		return dst, schemas.Invalid(source, prefix+"subject", string(m.Subject), "must be a string")
+	}
+	conv, ok := str(m.ConversationID)
+	if !ok {
+		return dst, schemas.Invalid(source, prefix+"conversationId", string(m.ConversationID), "must be a string")
+	}
+
+	dst, ev := appendSlot(dst)
+	ev.EventID = eventID(idKind, imid, typ)
+	ev.OccurredAt = at
+	ev.Source = source
+	ev.Type = typ
+	ev.Channel = schemas.ChannelEmail
+	ev.RepID = rep
+	ev.TeamID = d.idx.TeamOf(rep)
+	ev.Contact = schemas.Contact{Email: string(contact.addr), Name: string(contact.name)}
+	if len(subject) > 0 {
+		setAttr(ev, "subject", subject) // free text: the privacy stage pseudonymises it
+	}
+	if len(conv) > 0 {
+		setAttr(ev, "conversation_id", conv)
+	}
+	return finish(dst)
+}
+
+// eventID is "graph:" + 128 bits of SHA-256 over the message id and the
+// direction. Hashed because internetMessageId often embeds a host or user
+// name (personal data must not reach ids) and has no length bound.
+func eventID(kind string, id []byte, typ schemas.Type) string {
+	h := sha256.New()
+	h.Write([]byte(kind))
+	h.Write([]byte{0})
+	h.Write(id)
+	h.Write([]byte{0})
+	h.Write([]byte(typ.String()))
+	var sum [sha256.Size]byte
+	var out [len("graph:") + 32]byte
+	copy(out[:], "graph:")
+	hex.Encode(out[len("graph:"):], h.Sum(sum[:0])[:16])
+	return string(out[:])
+}
+
+func lower(dst, s []byte) []byte {
+	for _, c := range s {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
