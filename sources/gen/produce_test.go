@@ -213,26 +213,45 @@ func TestProduceReportsFailures(t *testing.T) {
 //
 //	go test ./sources/gen -run '^$' -bench Produce -benchtime=3x -count=3
 func BenchmarkProduce(b *testing.B) {
-	_, cl := newCluster(b)
-	cfg := DefaultConfig()
-	cfg.Days = 0
-	g, err := New(cfg)
-	if err != nil {
-		b.Fatal(err)
+	for _, bc := range []struct {
+		name string
+		opts []kgo.Opt
+	}{
+		{"snappy", nil}, // the client's default compression
+		{"uncompressed", []kgo.Opt{kgo.ProducerBatchCompression(kgo.NoCompression())}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, testTopic))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, bc.opts...)...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cl.Close()
+			cfg := DefaultConfig()
+			cfg.Days = 0
+			g, err := New(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			const perOp = 200000
+			var in schemas.Interaction
+			g.Next(&in)
+			b.SetBytes(int64(len(schemas.AppendJSON(nil, &in))) * perOp)
+			b.ReportAllocs()
+			start := time.Now()
+			var total int64
+			for b.Loop() {
+				n, err := Produce(context.Background(), cl, testTopic, g, ProduceOptions{Limit: perOp})
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += n
+			}
+			b.ReportMetric(float64(total)/time.Since(start).Seconds(), "events/s")
+		})
 	}
-	const perOp = 200000
-	var in schemas.Interaction
-	g.Next(&in)
-	b.SetBytes(int64(len(schemas.AppendJSON(nil, &in))) * perOp)
-	b.ReportAllocs()
-	start := time.Now()
-	var total int64
-	for b.Loop() {
-		n, err := Produce(context.Background(), cl, testTopic, g, ProduceOptions{Limit: perOp})
-		if err != nil {
-			b.Fatal(err)
-		}
-		total += n
-	}
-	b.ReportMetric(float64(total)/time.Since(start).Seconds(), "events/s")
 }
