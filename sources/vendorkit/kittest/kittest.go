@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/salespulse/salespulse/schemas"
 )
@@ -21,66 +20,19 @@ import (
 // Update rewrites golden files instead of comparing against them.
 var Update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
 
-// Event is the canonical JSON form of a schemas.Interaction (field names as
-// in docs/canonical-schema.md), with optional fields omitted when absent.
-type Event struct {
-	EventID     string            `json:"event_id"`
-	OccurredAt  string            `json:"occurred_at"`
-	Source      string            `json:"source"`
-	Type        string            `json:"type"`
-	Channel     string            `json:"channel"`
-	Direction   string            `json:"direction,omitempty"`
-	RepID       string            `json:"rep_id,omitempty"`
-	TeamID      string            `json:"team_id,omitempty"`
-	AccountID   string            `json:"account_id,omitempty"`
-	LeadID      string            `json:"lead_id,omitempty"`
-	Stage       string            `json:"stage,omitempty"`
-	Currency    string            `json:"currency,omitempty"`
-	DurationS   *float64          `json:"duration_s,omitempty"`
-	Amount      *float64          `json:"amount,omitempty"`
-	ListPrice   *float64          `json:"list_price,omitempty"`
-	DiscountPct *float64          `json:"discount_pct,omitempty"`
-	Contact     *Contact          `json:"contact,omitempty"`
-	Attributes  map[string]string `json:"attributes,omitempty"`
-}
-
-// Contact is the raw contact as the decoder left it (before pseudonymisation).
-type Contact struct {
-	Email string `json:"email,omitempty"`
-	Phone string `json:"phone,omitempty"`
-	Name  string `json:"name,omitempty"`
-}
-
-// Result is what one golden file holds.
+// Result is what one golden file holds: the events in canonical JSON, as
+// schemas.AppendJSON writes them (the same bytes producers and the
+// canonical source use), and the error lines.
 type Result struct {
-	Events []Event  `json:"events"`
-	Errors []string `json:"errors,omitempty"`
+	Events []json.RawMessage `json:"events"`
+	Errors []string          `json:"errors,omitempty"`
 }
 
 // Canonical converts interactions to their golden form.
 func Canonical(in []schemas.Interaction, err error) Result {
-	r := Result{Events: []Event{}}
+	r := Result{Events: []json.RawMessage{}}
 	for k := range in {
-		i := &in[k]
-		e := Event{
-			EventID: i.EventID, OccurredAt: i.OccurredAt.UTC().Format(time.RFC3339Nano), Source: i.Source,
-			Type: i.Type.String(), Channel: i.Channel.String(), Direction: i.Direction(), RepID: i.RepID,
-			TeamID: i.TeamID, AccountID: i.AccountID, LeadID: i.LeadID, Stage: i.Stage, Currency: i.Currency,
-		}
-		f := func(bit uint16, v float64) *float64 {
-			if i.Has&bit == 0 {
-				return nil
-			}
-			return &v
-		}
-		e.DurationS, e.Amount, e.ListPrice, e.DiscountPct = f(schemas.HasDuration, i.DurationS), f(schemas.HasAmount, i.Amount), f(schemas.HasListPrice, i.ListPrice), f(schemas.HasDiscount, i.DiscountPct)
-		if !i.Contact.IsZero() {
-			e.Contact = &Contact{Email: i.Contact.Email, Phone: i.Contact.Phone, Name: i.Contact.Name}
-		}
-		if len(i.Attributes) > 0 {
-			e.Attributes = i.Attributes
-		}
-		r.Events = append(r.Events, e)
+		r.Events = append(r.Events, schemas.AppendJSON(nil, &in[k]))
 	}
 	if err != nil {
 		// One line per joined error, in a stable order.
