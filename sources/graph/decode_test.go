@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -57,54 +56,28 @@ func payloads(tb testing.TB) []string {
 	return out
 }
 
-type goldenContact struct {
-	Email string `json:"email,omitempty"`
-	Phone string `json:"phone,omitempty"`
-	Name  string `json:"name,omitempty"`
-}
-
-type goldenEvent struct {
-	EventID    string            `json:"event_id"`
-	OccurredAt string            `json:"occurred_at"`
-	Source     string            `json:"source"`
-	Type       string            `json:"type"`
-	Channel    string            `json:"channel"`
-	RepID      string            `json:"rep_id,omitempty"`
-	TeamID     string            `json:"team_id,omitempty"`
-	AccountID  string            `json:"account_id,omitempty"`
-	LeadID     string            `json:"lead_id,omitempty"`
-	DurationS  *float64          `json:"duration_s,omitempty"`
-	Contact    *goldenContact    `json:"contact,omitempty"`
-	Attributes map[string]string `json:"attributes,omitempty"`
-}
-
-type golden struct {
-	Events []goldenEvent `json:"events"`
-	Error  string        `json:"error,omitempty"`
-}
-
+// render is the golden form of a Decode result: the canonical JSON of each
+// event (schemas.AppendJSON, the bytes producers emit) and the error text.
 func render(evs []schemas.Interaction, err error) []byte {
-	g := golden{Events: []goldenEvent{}}
-	for _, ev := range evs {
-		e := goldenEvent{
-			EventID: ev.EventID, OccurredAt: ev.OccurredAt.Format(time.RFC3339Nano), Source: ev.Source,
-			Type: ev.Type.String(), Channel: ev.Channel.String(), RepID: ev.RepID, TeamID: ev.TeamID,
-			AccountID: ev.AccountID, LeadID: ev.LeadID, Attributes: ev.Attributes,
+	b := []byte(`{"events":[`)
+	for k := range evs {
+		if k > 0 {
+			b = append(b, ',')
 		}
-		if ev.Has&schemas.HasDuration != 0 {
-			d := ev.DurationS
-			e.DurationS = &d
-		}
-		if !ev.Contact.IsZero() {
-			e.Contact = &goldenContact{ev.Contact.Email, ev.Contact.Phone, ev.Contact.Name}
-		}
-		g.Events = append(g.Events, e)
+		b = schemas.AppendJSON(b, &evs[k])
 	}
+	b = append(b, ']')
 	if err != nil {
-		g.Error = err.Error()
+		e, _ := json.Marshal(err.Error())
+		b = append(append(b, `,"error":`...), e...)
 	}
-	b, _ := json.MarshalIndent(g, "", "  ")
-	return append(b, '\n')
+	b = append(b, '}')
+	var out bytes.Buffer
+	if ierr := json.Indent(&out, b, "", "  "); ierr != nil {
+		return b // surfaces as a golden mismatch
+	}
+	out.WriteByte('\n')
+	return out.Bytes()
 }
 
 func TestDecodeGolden(t *testing.T) {
