@@ -52,7 +52,7 @@ type Config struct {
 	// day on or after it. Default Monday 2026-11-02.
 	Start time.Time `yaml:"start"`
 	// Days is how many calendar days to generate (weekends included); 0
-	// means endless. Default 5.
+	// means endless (until EndlessUntil, in 2099). Default 5.
 	Days int `yaml:"days"`
 	// Speed is event-time seconds per wall-clock second when producing; 0
 	// means as fast as possible. Default 0.

@@ -80,3 +80,12 @@ func TestConfigBad(t *testing.T) {
 		t.Error("New accepted a zero Config")
 	}
 }
+
+func TestConfigMisspeltKeyIsRejected(t *testing.T) {
+	dec := yaml.NewDecoder(strings.NewReader("seed: 3\nteamz: 2\n"))
+	dec.KnownFields(true) // defaults applied by UnmarshalYAML must not lose strictness
+	var c Config
+	if err := dec.Decode(&c); err == nil || !strings.Contains(err.Error(), "teamz") {
+		t.Fatalf("err = %v, want the misspelt key named", err)
+	}
+}

@@ -112,6 +112,9 @@ type contact struct {
 	name, email, phone string
 }
 
+// EndlessUntil is where an endless run (Days == 0) ends after all.
+var EndlessUntil = time.Date(2099, 12, 1, 0, 0, 0, 0, time.UTC)
+
 // Generator produces the interaction stream of one synthetic org in
 // event-time order. It is not safe for concurrent use.
 type Generator struct {
@@ -169,7 +172,7 @@ func New(cfg Config) (*Generator, error) {
 		open, _ := parseClock(s.Open)
 		closing, _ := parseClock(s.Close)
 		st := &g.sites[k]
-		*st = siteState{loc: loc, y: y, m: m, d: d, openMin: open, dayLen: int64(closing-open) * 60000, currency: s.Currency, end: math.MaxInt64}
+		*st = siteState{loc: loc, y: y, m: m, d: d, openMin: open, dayLen: int64(closing-open) * 60000, currency: s.Currency}
 		for off := 0; off < 7; off++ {
 			if workDays[time.Date(y, m, d+off, 12, 0, 0, 0, loc).Weekday()] {
 				st.wdOff = append(st.wdOff, off)
@@ -177,6 +180,12 @@ func New(cfg Config) (*Generator, error) {
 		}
 		if cfg.Days > 0 {
 			st.end = time.Date(y, m, d+cfg.Days, 0, 0, 0, 0, loc).UnixMilli()
+		} else {
+			// Endless still stops short of 2100, where the canonical
+			// contract ends (schemas.Validate rejects later times): at
+			// full speed the default org gets there after ~85M events;
+			// more reps put more events into each day.
+			st.end = EndlessUntil.UnixMilli()
 		}
 	}
 
@@ -256,8 +265,8 @@ func (g *Generator) Config() Config { return g.cfg }
 // order and returns its partition key: the lead id when the event has one
 // (so a lead's trigger and answer land on one partition), else the account
 // id, else the rep id. The key is only valid until the next call to Next.
-// ok is false once the configured days are done; with Days == 0 it never
-// is.
+// ok is false once the configured days are done; with Days == 0 only at
+// EndlessUntil.
 //
 // The strings put into i are immutable and may be kept; i's Attributes map
 // is reused when present.
@@ -735,7 +744,7 @@ type siteState struct {
 	openMin  int
 	dayLen   int64 // ms of work per day
 	wdOff    []int // calendar offsets of the work days within a week from day 0
-	end      int64 // unix ms of the end of the last day, MaxInt64 when endless
+	end      int64 // unix ms of the end of the last day
 	currency string
 	// A direct-mapped cache of open(n): time.Date in a zone costs more
 	// than generating an event, and reps of one site share days.
