@@ -55,10 +55,18 @@ type Config struct {
 	// Queue is the number of batches waiting per worker (default 4): bounded,
 	// so a slow sink slows the source (backpressure) instead of growing memory.
 	Queue int `yaml:"queue"`
+	// DrainTimeout bounds how long a stopping pipeline keeps writing the
+	// batches it already took (default 30s). Batches not stored by then are
+	// handed back unacknowledged and read again by the next owner.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
 }
 
-// ErrWorkers is returned by Validate for a negative worker count.
-var ErrWorkers = errors.New("workers must be >= 0")
+// Validation errors.
+var (
+	ErrWorkers      = errors.New("must be >= 0")
+	ErrQueue        = errors.New("must be >= 0")
+	ErrDrainTimeout = errors.New("must be >= 0")
+)
 
 func (c *Config) setDefaults() {
 	if c.Workers == 0 {
@@ -66,6 +74,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Queue == 0 {
 		c.Queue = 4
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 30 * time.Second
 	}
 }
 
@@ -75,7 +86,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("pipeline.workers: %w", ErrWorkers)
 	}
 	if c.Queue < 0 {
-		return fmt.Errorf("pipeline.queue: must be >= 0")
+		return fmt.Errorf("pipeline.queue: %w", ErrQueue)
+	}
+	if c.DrainTimeout < 0 {
+		return fmt.Errorf("pipeline.drain_timeout: %w", ErrDrainTimeout)
 	}
 	return nil
 }
@@ -114,67 +128,91 @@ func New(cfg Config, src Source, newStages func(worker int) []Stage, sink Sink, 
 
 // Run consumes until ctx is cancelled or a non-recoverable error occurs.
 //
+// Cancelling ctx stops taking new batches from the source; the batches
+// already taken are still processed and written (for up to DrainTimeout) so
+// a clean stop commits everything it read. That is why the workers run on a
+// context that outlives ctx: cancelling them at once would throw away work
+// that ClickHouse may already have half-acknowledged.
+//
 // A batch that a stage or the sink fails on is acknowledged with the error,
 // which makes the source deliver it again; the sink retries transient
-// ClickHouse errors itself, so an error reaching here is either
-// cancellation or something an operator must see, and Run returns it.
+// ClickHouse errors itself, so an error reaching here is something an
+// operator must see, and Run returns it.
 func (p *Pipeline) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
+	workCtx, stopWork := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopWork(nil)
+	stopDrain := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(p.cfg.DrainTimeout, func() { stopWork(errDrainTimeout) })
+		context.AfterFunc(workCtx, func() { t.Stop() })
+	})
+	defer stopDrain()
+
+	var wg errgroup.Group
 	queues := make([]chan *schemas.Batch, p.cfg.Workers)
 	for w := range queues {
 		q := make(chan *schemas.Batch, p.cfg.Queue)
 		queues[w] = q
 		stages := p.stages(w)
-		g.Go(func() error { return p.work(ctx, q, stages) })
+		// A failed worker stops the others and the feeder at once (via
+		// stopWork), then keeps draining its queue so nothing blocks.
+		wg.Go(func() error { return p.work(workCtx, q, stages, stopWork) })
 	}
-	g.Go(func() error {
-		defer func() {
-			for _, q := range queues {
-				close(q)
-			}
-		}()
-		for {
-			b, err := p.src.Next(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("next batch: %w", err)
-			}
-			// Same partition, same worker: keeps offset order per partition.
-			w := int(uint32(b.Origin.Partition)+hashString(b.Origin.Topic)) % len(queues)
-			select {
-			case queues[w] <- b:
-			case <-ctx.Done():
-				b.Ack(ctx.Err())
-				return nil
-			}
-		}
-	})
-	err := g.Wait()
-	if errors.Is(err, context.Canceled) {
-		return nil
+	// The feeder stops on either: ctx (stop taking) or a failed worker.
+	feedCtx, stopFeed := context.WithCancel(ctx)
+	defer stopFeed()
+	stopOnFail := context.AfterFunc(workCtx, stopFeed)
+	defer stopOnFail()
+	feedErr := p.feed(feedCtx, workCtx, queues)
+	for _, q := range queues {
+		close(q)
 	}
-	return err
+	werr := wg.Wait()
+	return errors.Join(feedErr, werr)
 }
 
-func (p *Pipeline) work(ctx context.Context, q <-chan *schemas.Batch, stages []Stage) error {
+var errDrainTimeout = errors.New("drain timeout: batch handed back unstored")
+
+// feed takes batches from the source until ctx (stop taking) or workCtx (a
+// worker failed) ends.
+func (p *Pipeline) feed(ctx, workCtx context.Context, queues []chan *schemas.Batch) error {
+	for {
+		b, err := p.src.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil || workCtx.Err() != nil {
+				return nil
+			}
+			stopErr := fmt.Errorf("next batch: %w", err)
+			return stopErr
+		}
+		// Same partition, same worker: keeps offset order per partition.
+		w := int((uint32(b.Origin.Partition) + hashString(b.Origin.Topic)) % uint32(len(queues)))
+		select {
+		case queues[w] <- b:
+		case <-workCtx.Done():
+			b.Ack(context.Cause(workCtx))
+			return nil
+		}
+	}
+}
+
+func (p *Pipeline) work(ctx context.Context, q <-chan *schemas.Batch, stages []Stage, fail context.CancelCauseFunc) error {
+	var failed error
 	for b := range q {
-		if ctx.Err() != nil {
-			// Draining after cancellation: hand the batch back unstored so its
-			// offsets are not committed; the next owner reads it again.
-			b.Ack(ctx.Err())
+		if failed != nil || ctx.Err() != nil {
+			// Hand the batch back unstored so its offsets are not committed;
+			// the next owner of the partition reads it again.
+			b.Ack(errors.Join(failed, context.Cause(ctx)))
 			continue
 		}
 		if err := p.handle(ctx, b, stages); err != nil {
 			b.Ack(err)
-			if ctx.Err() != nil {
-				continue
+			if ctx.Err() == nil {
+				failed = fmt.Errorf("batch %s: %w", b.Origin, err)
+				fail(failed)
 			}
-			return fmt.Errorf("batch %s: %w", b.Origin, err)
 		}
 	}
-	return nil
+	return failed
 }
 
 func (p *Pipeline) handle(ctx context.Context, b *schemas.Batch, stages []Stage) error {
