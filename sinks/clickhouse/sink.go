@@ -390,6 +390,14 @@ func stringList(keys []string) string {
 	return b.String()
 }
 
+// Ping checks that ClickHouse answers; readiness probes call it.
+func (s *Sink) Ping(ctx context.Context) error {
+	if err := s.conn.Ping(ctx); err != nil {
+		return fmt.Errorf("ping clickhouse: %w", err)
+	}
+	return nil
+}
+
 // Close closes the connections. Call it after the last Write returned.
 func (s *Sink) Close() error {
 	if err := s.conn.Close(); err != nil {
