@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/salespulse/salespulse/embedded/chdb"
+	"github.com/salespulse/salespulse/internal/app"
+	"github.com/salespulse/salespulse/internal/devstack"
+	"github.com/salespulse/salespulse/sources/gen"
+)
+
+const devSynopsis = `
+Runs SalesPulse on embedded services in one process: a Kafka-protocol broker
+(franz-go kfake), the ClickHouse engine (chDB) behind ClickHouse's HTTP
+interface, the synthetic generator and the pipeline. Data is kept in
+--data-dir, so a restart resumes where it stopped. Ctrl-C stops cleanly:
+the pipeline drains, offsets are committed, everything closes.
+
+Needs libchdb.so: run scripts/fetch-chdb.sh once (make dev does), or set
+SALESPULSE_LIBCHDB.`
+
+func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("dev [flags]", devSynopsis, stderr)
+	dataDir := fs.String("data-dir", "var/dev", "where Kafka log, ClickHouse data and generator position live")
+	kafkaAddr := fs.String("kafka-addr", "127.0.0.1:9092", "embedded Kafka listen address")
+	chAddr := fs.String("clickhouse-addr", chdb.DefaultAddr, "embedded ClickHouse HTTP listen address")
+	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "metrics and health listen address")
+	lib := fs.String("libchdb", "", "path of libchdb.so (default $SALESPULSE_LIBCHDB, then the fetch-chdb.sh cache)")
+	noGen := fs.Bool("no-generator", false, "run without synthetic data (feed your own events, e.g. with kcat)")
+	configFile := fs.String("config", "", "optional config file for pipeline, sources and privacy settings (Kafka and ClickHouse addresses are the embedded ones)")
+	gc := gen.DefaultConfig()
+	fs.Uint64Var(&gc.Seed, "seed", gc.Seed, "generator seed: the same seed gives the same organisation and events")
+	fs.IntVar(&gc.Teams, "teams", gc.Teams, "generated teams")
+	fs.IntVar(&gc.RepsPerTeam, "reps-per-team", gc.RepsPerTeam, "generated sellers per team")
+	days := fs.Int("days", 28, "calendar days of activity to generate (0: endless)")
+	fs.Float64Var(&gc.Speed, "speed", 0, "event-time seconds per wall second (0: as fast as possible; 1: real time)")
+	start := fs.String("start", "", "event time of day 0 (RFC 3339 or YYYY-MM-DD; default 2026-11-02, or now with --speed 1)")
+	progress := fs.Duration("progress", time.Second, "progress line interval (0 disables)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	gc.Days = *days
+	switch {
+	case *start != "":
+		t, err := parseStart(*start)
+		if err != nil {
+			return fmt.Errorf("--start: %w", err)
+		}
+		gc.Start = t
+	case gc.Speed == 1:
+		gc.Start = time.Now().UTC()
+	}
+	if err := gc.Validate(); err != nil {
+		return err
+	}
+
+	var ac app.Config
+	if *configFile != "" {
+		c, err := app.LoadConfig(*configFile)
+		if err != nil {
+			return err
+		}
+		ac = *c
+	}
+	log := newLogger(stderr, "text", *logLevel)
+	cfg := devstack.Config{
+		DataDir: *dataDir, KafkaAddr: *kafkaAddr, ClickHouseAddr: *chAddr, HTTPAddr: *httpAddr,
+		LibCHDB: *lib, Generator: !*noGen, Gen: gc, App: ac,
+	}
+	st, err := devstack.Start(ctx, cfg, log)
+	if err != nil {
+		if errors.Is(err, chdb.ErrLibraryNotFound) {
+			return fmt.Errorf("%w\n(the embedded ClickHouse engine is a 560 MB library fetched from npm: run scripts/fetch-chdb.sh, or `make dev`)", err)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, `SalesPulse dev is running (data in %s)
+  Kafka       %s   topics sales.canonical, sales.salesforce, sales.hubspot, sales.zoom, sales.graph, sales.aircall, sales.twilio; dead letters sales.dlq
+  ClickHouse  http://%s   e.g. curl 'http://%s/?query=SELECT+count()+FROM+salespulse.interactions'
+  Metrics     http://%s/metrics   health /healthz, readiness /readyz
+  Org file    %s/org.yml
+Press Ctrl-C to stop.
+`, *dataDir, strings.Join(st.KafkaAddrs(), ","), st.ClickHouseAddr(), st.ClickHouseAddr(), st.HTTPAddr(), *dataDir)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- st.Run(runCtx) }()
+	if *progress > 0 {
+		go showProgress(runCtx, st, stderr, *progress)
+	}
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		fmt.Fprintln(stderr, "\nstopping: draining the pipeline and committing offsets…")
+		err = <-done
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "stopped cleanly")
+	return nil
+}
+
+func parseStart(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Parse(time.DateOnly, s)
+}
+
+// showProgress prints one line per interval: throughput, lag and what
+// ClickHouse holds. On a terminal it rewrites the line in place.
+func showProgress(ctx context.Context, st *devstack.Stack, w io.Writer, every time.Duration) {
+	tty := isTerminal(w)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var lastStored float64
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			stored := metricSum(st.Registry(), "salespulse_pipeline_interactions_stored_total")
+			lag := metricSum(st.Registry(), "salespulse_kafka_consumer_lag")
+			dlq := metricSum(st.Registry(), "salespulse_kafka_dead_letters_total")
+			rate := (stored - lastStored) / now.Sub(last).Seconds()
+			lastStored, last = stored, now
+			rows := "?"
+			qctx, cancel := context.WithTimeout(ctx, time.Second)
+			if out, err := st.Engine().Query(qctx, "SELECT count() FROM salespulse.interactions", "TabSeparated"); err == nil {
+				rows = strings.TrimSpace(string(out))
+			}
+			cancel()
+			line := fmt.Sprintf("events/s %8.0f | produced %s | stored %s | consumer lag %s | dead letters %s | rows in ClickHouse %s",
+				rate, human(float64(st.Produced())), human(stored), human(lag), human(dlq), rows)
+			if tty {
+				fmt.Fprintf(w, "\r\033[K%s", line)
+			} else {
+				fmt.Fprintln(w, line)
+			}
+		}
+	}
+}
+
+func human(v float64) string {
+	switch {
+	case v >= 1e6:
+		return strconv.FormatFloat(v/1e6, 'f', 2, 64) + "M"
+	case v >= 1e4:
+		return strconv.FormatFloat(v/1e3, 'f', 1, 64) + "k"
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
+}
+
+// metricSum adds up every series of a metric family in reg.
+func metricSum(reg prometheus.Gatherer, name string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			case m.Gauge != nil:
+				sum += m.Gauge.GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

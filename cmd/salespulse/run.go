@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/salespulse/salespulse/internal/app"
+)
+
+const runSynopsis = `
+Runs the pipeline against external Kafka and ClickHouse as configured in
+FILE (see 'salespulse config example'). Several instances with the same
+kafka.group share the topics' partitions. SIGTERM or Ctrl-C stops cleanly:
+in-flight batches are written, offsets committed, the group left.`
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run --config FILE", runSynopsis, stderr)
+	file := fs.String("config", "", "config file (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *file == "" {
+		fmt.Fprintln(stderr, "--config is required")
+		fs.Usage()
+		return errUsage
+	}
+	cfg, err := app.LoadConfig(*file)
+	if err != nil {
+		return err
+	}
+	// Validate before anything starts: bad config never starts a
+	// half-working pipeline.
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%s:\n%w", *file, err)
+	}
+	log := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("admin http: %w", err)
+	}
+	a, err := app.New(ctx, *cfg, app.Options{Logger: log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	log.Info("salespulse running", "version", version(), "brokers", cfg.Kafka.Brokers, "clickhouse", cfg.ClickHouse.Addresses, "admin", ln.Addr().String())
+	err = a.Run(ctx)
+	// The admin server stops last so the final metrics stay scrapeable
+	// through the drain.
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info("salespulse stopped")
+	return nil
+}

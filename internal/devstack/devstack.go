@@ -1,0 +1,343 @@
+// Package devstack runs SalesPulse on embedded services in one process:
+// franz-go's kfake cluster as Kafka, chDB served over ClickHouse's HTTP
+// interface as ClickHouse, the synthetic generator, and the same app wiring
+// production uses. `salespulse dev`, the end-to-end tests and the benchmarks
+// all start it, so they exercise one code path.
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/salespulse/salespulse/embedded/chdb"
+	ekafka "github.com/salespulse/salespulse/embedded/kafka"
+	"github.com/salespulse/salespulse/internal/app"
+	"github.com/salespulse/salespulse/pipeline/privacy"
+	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/gen"
+)
+
+// Config configures the embedded stack. Zero values get the defaults noted.
+type Config struct {
+	// DataDir holds Kafka's log, chDB's databases and the generator's
+	// position, so a restarted stack resumes where it stopped. Default
+	// "var/dev".
+	DataDir string
+	// KafkaAddr is where the embedded broker listens. Default 127.0.0.1:9092.
+	KafkaAddr string
+	// ClickHouseAddr serves ClickHouse's HTTP interface. Default 127.0.0.1:8123.
+	ClickHouseAddr string
+	// HTTPAddr serves /metrics, /healthz and /readyz. Default 127.0.0.1:8080.
+	HTTPAddr string
+	// LibCHDB is libchdb.so's path. Default: $SALESPULSE_LIBCHDB, then the
+	// cache path scripts/fetch-chdb.sh writes.
+	LibCHDB string
+	// Partitions of each data topic. Default 12.
+	Partitions int32
+	// Generator produces synthetic interactions when true.
+	Generator bool
+	// Gen configures the generator; start from gen.DefaultConfig().
+	Gen gen.Config
+	// App is the pipeline configuration; Kafka brokers, ClickHouse address
+	// and protocol are filled in by the stack.
+	App app.Config
+	// Options are passed to app.New (stages, extra Kafka options).
+	Options app.Options
+}
+
+// Stack is a started embedded environment.
+type Stack struct {
+	cfg     Config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	kafka   *ekafka.Cluster
+	engine  *chdb.Engine
+	chLn    net.Listener
+	httpLn  net.Listener
+	app     *app.App
+	produce *kgo.Client
+	gen     *gen.Generator
+
+	stopCH func() error // stops the ClickHouse HTTP server
+
+	produced atomic.Int64 // records the generator had acknowledged, this run and before
+}
+
+// DataTopics are created in the embedded cluster with Partitions each.
+func dataTopics() []string {
+	var ts []string
+	for t := range app.DefaultTopics() {
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+// Start brings every embedded service up. On error everything already
+// started is stopped again.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "var/dev"
+	}
+	if cfg.KafkaAddr == "" {
+		cfg.KafkaAddr = "127.0.0.1:9092"
+	}
+	if cfg.ClickHouseAddr == "" {
+		cfg.ClickHouseAddr = chdb.DefaultAddr
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = "127.0.0.1:8080"
+	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = 12
+	}
+	s := &Stack{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			s.closeAll()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+
+	// ClickHouse first: it is the piece most likely to be missing (libchdb),
+	// and failing before Kafka binds its port gives the clearest message.
+	s.engine, err = chdb.Open(chdb.Config{DataDir: filepath.Join(cfg.DataDir, "clickhouse"), LibPath: cfg.LibCHDB, Logger: log.With("component", "chdb")})
+	if err != nil {
+		return nil, fmt.Errorf("embedded clickhouse: %w", err)
+	}
+	if s.chLn, err = net.Listen("tcp", cfg.ClickHouseAddr); err != nil {
+		return nil, fmt.Errorf("embedded clickhouse: listen: %w", err)
+	}
+
+	var topics []ekafka.Topic
+	for _, t := range dataTopics() {
+		topics = append(topics, ekafka.Topic{Name: t, Partitions: cfg.Partitions})
+	}
+	for _, t := range []string{"sales.dlq", "sales.alerts"} {
+		topics = append(topics, ekafka.Topic{Name: t, Partitions: cfg.Partitions})
+	}
+	s.kafka, err = ekafka.Start(ekafka.Config{
+		Addr: cfg.KafkaAddr, DataDir: filepath.Join(cfg.DataDir, "kafka"),
+		Topics: topics, DefaultPartitions: cfg.Partitions,
+	}, log.With("component", "kfake"))
+	if err != nil {
+		return nil, fmt.Errorf("embedded kafka: %w", err)
+	}
+	if s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("admin http: listen: %w", err)
+	}
+
+	// The ClickHouse HTTP server must answer before the sink connects.
+	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
+	chSrv := chdb.NewServer(s.engine, log.With("component", "chdb-http"))
+	chDone := make(chan error, 1)
+	go func() { chDone <- chSrv.Serve(srvCtx, s.chLn) }()
+	s.stopCH = func() error { stopSrv(); return <-chDone }
+
+	s.reg = cfg.Options.Registry
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+		s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	ac := cfg.App
+	ac.Kafka.Brokers = s.kafka.Addrs()
+	ac.ClickHouse.Addresses = []string{s.chLn.Addr().String()}
+	ac.ClickHouse.Protocol = "http"
+	if ac.Log.Format == "" {
+		ac.Log.Format = "text"
+	}
+	opts := cfg.Options
+	opts.Logger = log
+	opts.Registry = s.reg
+	if opts.Privacy == nil {
+		// The dev key is public by design; its pseudonyms start with "dev:"
+		// so dev data can never pass for production data.
+		if opts.Privacy, err = privacy.New(privacy.Config{Key: privacy.DevKey()}); err != nil {
+			return nil, fmt.Errorf("dev privacy key: %w", err)
+		}
+	}
+	if cfg.Generator || opts.Org == nil {
+		gc := cfg.Gen
+		if gc.Seed == 0 && gc.Teams == 0 {
+			gc = gen.DefaultConfig()
+		}
+		if s.gen, err = gen.New(gc); err != nil {
+			return nil, fmt.Errorf("generator: %w", err)
+		}
+		if opts.Org == nil {
+			opts.Org = s.gen.Org()
+		}
+		if err := s.writeOrg(); err != nil {
+			return nil, err
+		}
+	}
+	if s.app, err = app.New(ctx, ac, opts); err != nil {
+		return nil, err
+	}
+	if cfg.Generator {
+		s.produce, err = kgo.NewClient(
+			kgo.SeedBrokers(s.kafka.Addrs()...),
+			kgo.ProducerLinger(5*time.Millisecond),
+			kgo.ProducerBatchMaxBytes(4<<20),
+			kgo.MaxBufferedRecords(50000),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("generator producer: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func (s *Stack) writeOrg() error {
+	f, err := os.Create(filepath.Join(s.cfg.DataDir, "org.yml"))
+	if err != nil {
+		return fmt.Errorf("write org file: %w", err)
+	}
+	if err := gen.WriteOrg(f, s.gen.Org()); err != nil {
+		f.Close()
+		return fmt.Errorf("write org file: %w", err)
+	}
+	return f.Close()
+}
+
+// KafkaAddrs, ClickHouseAddr and HTTPAddr say where the services listen.
+func (s *Stack) KafkaAddrs() []string   { return s.kafka.Addrs() }
+func (s *Stack) ClickHouseAddr() string { return s.chLn.Addr().String() }
+func (s *Stack) HTTPAddr() string       { return s.httpLn.Addr().String() }
+
+// Registry holds every metric of the stack.
+func (s *Stack) Registry() *prometheus.Registry { return s.reg }
+
+// App is the running pipeline instance.
+func (s *Stack) App() *app.App { return s.app }
+
+// Engine is the embedded ClickHouse engine, for direct queries.
+func (s *Stack) Engine() *chdb.Engine { return s.engine }
+
+// Produced is the number of generated events Kafka acknowledged, including
+// those of earlier runs on the same data dir.
+func (s *Stack) Produced() int64 { return s.produced.Load() }
+
+// Generator is the synthetic generator (nil without one).
+func (s *Stack) Generator() *gen.Generator { return s.gen }
+
+// Run runs the generator, the pipeline and the admin HTTP server until ctx
+// is cancelled, then stops in data-flow order: generator (no new input),
+// pipeline drain and offset commit, ClickHouse server, Kafka, admin HTTP
+// last so /metrics stays scrapeable until the very end.
+func (s *Stack) Run(ctx context.Context) error {
+	adminSrv := &http.Server{Handler: s.app.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	adminDone := make(chan error, 1)
+	go func() { adminDone <- adminSrv.Serve(s.httpLn) }()
+
+	g, gctx := errgroup.WithContext(ctx)
+	if s.produce != nil {
+		g.Go(func() error { return s.runGenerator(gctx) })
+	}
+	g.Go(func() error { return s.app.Run(gctx) })
+	err := g.Wait()
+
+	if cerr := s.closeAll(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	adminSrv.Shutdown(sctx)
+	<-adminDone
+	return err
+}
+
+const genStateFile = "generator.position"
+
+// runGenerator resumes from the position a previous run saved: the
+// generator is deterministic, so skipping the events already produced
+// continues the same stream instead of producing duplicates.
+func (s *Stack) runGenerator(ctx context.Context) error {
+	statePath := filepath.Join(s.cfg.DataDir, genStateFile)
+	var done int64
+	if raw, err := os.ReadFile(statePath); err == nil {
+		done, _ = strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
+	}
+	if done > 0 {
+		if err := s.skip(done); err != nil {
+			return err
+		}
+	}
+	s.produced.Store(done)
+	save := func(n int64) {
+		os.WriteFile(statePath, []byte(strconv.FormatInt(n, 10)+"\n"), 0o644)
+	}
+	n, err := gen.Produce(ctx, s.produce, "sales.canonical", s.gen, gen.ProduceOptions{
+		ProgressEvery: 10000,
+		Progress: func(p gen.Progress) {
+			s.produced.Store(done + p.Acked)
+			save(done + p.Acked)
+		},
+	})
+	s.produced.Store(done + n)
+	save(done + n)
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("generator: %w", err)
+	}
+	if err == nil {
+		s.log.Info("generator finished: the configured days are produced; the pipeline keeps running", "events", done+n)
+	}
+	return nil
+}
+
+func (s *Stack) skip(n int64) error {
+	s.log.Info("generator resuming", "skipping", n)
+	var i schemas.Interaction
+	for k := int64(0); k < n; k++ {
+		if _, ok := s.gen.Next(&i); !ok {
+			return nil
+		}
+		i.Reset()
+	}
+	return nil
+}
+
+func (s *Stack) closeAll() error {
+	var errs []error
+	if s.produce != nil {
+		s.produce.Close()
+		s.produce = nil
+	}
+	if s.stopCH != nil {
+		errs = append(errs, s.stopCH())
+		s.stopCH = nil
+	} else if s.chLn != nil {
+		s.chLn.Close()
+	}
+	if s.engine != nil {
+		errs = append(errs, s.engine.Close())
+		s.engine = nil
+	}
+	if s.kafka != nil {
+		errs = append(errs, s.kafka.Close())
+		s.kafka = nil
+	}
+	if s.httpLn != nil && s.app == nil {
+		s.httpLn.Close()
+	}
+	return errors.Join(errs...)
+}
