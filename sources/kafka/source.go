@@ -104,6 +104,18 @@ type partition struct {
 	paused    bool
 	dropped   bool
 	committed string // "offset/metadata" last committed, to skip no-op commits
+
+	// Consumer lag as operators mean it (and as kadm reports it): records
+	// between the committed offset and the high watermark, i.e. what is not
+	// yet safely in ClickHouse, not merely what is not yet fetched.
+	hwm       int64 // high watermark as of the last fetch
+	commitOff int64 // last committed offset; -1 until known
+}
+
+func (p *partition) setLag() {
+	if p.commitOff >= 0 && p.hwm > 0 {
+		p.lag.Set(float64(max(p.hwm-p.commitOff, 0)))
+	}
 }
 
 type builder struct {
@@ -301,8 +313,8 @@ func (s *Source) process(ctx context.Context, fetches kgo.Fetches) error {
 		if p == nil || p.dropped || p.rewind {
 			return // not ours any more, or stale data from before a rewind
 		}
-		last := fp.Records[len(fp.Records)-1].Offset
-		p.lag.Set(float64(max(fp.HighWatermark-last-1, 0)))
+		p.hwm = fp.HighWatermark
+		p.setLag()
 		for _, r := range fp.Records {
 			if p.pos >= 0 && r.Offset < p.pos {
 				continue
@@ -634,6 +646,10 @@ func (s *Source) commit(ctx context.Context, force bool) error {
 	}
 	for p, st := range states {
 		p.committed = st
+		if off, err := strconv.ParseInt(st[:strings.IndexByte(st, '/')], 10, 64); err == nil {
+			p.commitOff = off
+			p.setLag()
+		}
 	}
 	for p, n := range changes {
 		p.clean = n
@@ -722,12 +738,13 @@ func (s *Source) partitionLocked(topic string, part int32) *partition {
 		return p
 	}
 	p := &partition{
-		tp:      k,
-		decoder: s.decoders[topic],
-		source:  s.cfg.Topics[topic],
-		tm:      s.tms[topic],
-		lag:     s.m.lagFor(topic, part),
-		pos:     -1,
+		tp:        k,
+		decoder:   s.decoders[topic],
+		source:    s.cfg.Topics[topic],
+		tm:        s.tms[topic],
+		lag:       s.m.lagFor(topic, part),
+		pos:       -1,
+		commitOff: -1,
 	}
 	s.parts[k] = p
 	return p
@@ -763,6 +780,7 @@ func (s *Source) onOffsetsFetched(_ context.Context, _ *kgo.Client, resp *kmsg.O
 			p.plan = parseMeta(*meta, off)
 		}
 		p.committed = strconv.FormatInt(off, 10) + "/" + derefOr(meta)
+		p.commitOff = off
 		if len(p.plan) > 0 {
 			s.logger.Info("replaying previous cuts", "topic", topic, "partition", part, "from", off, "ends", p.plan)
 		}
