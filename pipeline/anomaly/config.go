@@ -1,0 +1,249 @@
+package anomaly
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// Config tunes the detectors. Zero fields get the defaults documented on
+// each field, applied in one place (setDefaults); YAML durations are Go
+// durations ("30m").
+type Config struct {
+	// MatrixFile is the authorization matrix (YAML). Empty disables the
+	// discount detectors; cmd loads it with LoadMatrix.
+	MatrixFile string `yaml:"matrix_file"`
+	// OutOfOrder is the bounded out-of-orderness of a partition: its
+	// watermark is the largest event time seen minus this. Deadlines fire
+	// once the watermark has passed them. Default 1m.
+	OutOfOrder time.Duration `yaml:"out_of_order"`
+	// Cooldown: a condition that clears and comes back within Cooldown of
+	// its resolution reopens the same alert (same id) instead of paging
+	// anew (flap damping for the outlier rules). Default 1h.
+	Cooldown time.Duration `yaml:"cooldown"`
+	// EmitPending also writes pending transitions to Batch.Alerts (they
+	// are never paged). Default false: pending lives in memory only, as in
+	// Prometheus, which does not send pending alerts either.
+	EmitPending bool `yaml:"emit_pending"`
+
+	SLA       SLAConfig       `yaml:"sla"`
+	Approvals ApprovalsConfig `yaml:"approvals"`
+	Outliers  OutlierConfig   `yaml:"outliers"`
+	Activity  ActivityConfig  `yaml:"activity"`
+	// ForgetAfter drops per-partition state (open leads, pending quotes
+	// and approvals) this long after it was opened, bounding memory on
+	// streams where answers never come. A firing alert stays firing in
+	// salespulse.alerts. Default 14 days.
+	ForgetAfter time.Duration `yaml:"forget_after"`
+}
+
+// SLAConfig is the lead response-time SLA.
+type SLAConfig struct {
+	// Disabled turns the SLA detector off.
+	Disabled bool `yaml:"disabled"`
+	// Default is the SLA of every team and channel not overridden.
+	// Default 30m.
+	Default time.Duration `yaml:"default"`
+	// Teams overrides per team id: its default and per channel
+	// ("email", "phone", "social", "chat", "crm", "meeting").
+	Teams map[string]TeamSLA `yaml:"teams"`
+	// Channels overrides per channel for every team without its own.
+	Channels map[string]time.Duration `yaml:"channels"`
+	// EscalateFactor: a second, critical alert fires at this multiple of
+	// the SLA. Default 4; a negative value disables escalation.
+	EscalateFactor float64 `yaml:"escalate_factor"`
+}
+
+// TeamSLA overrides the SLA for one team.
+type TeamSLA struct {
+	Default  time.Duration            `yaml:"default"`
+	Channels map[string]time.Duration `yaml:"channels"`
+}
+
+// ApprovalsConfig tunes the discount and approval detectors.
+type ApprovalsConfig struct {
+	// RequestWithin: a quote above its approval level that has not been
+	// linked to an approval request this long after it was created fires
+	// discount_without_approval. Default 1h.
+	RequestWithin time.Duration `yaml:"request_within"`
+	// Backlog: an approval request undecided this long fires
+	// approval_backlog. Default 24h.
+	Backlog time.Duration `yaml:"backlog"`
+}
+
+// OutlierConfig tunes the robust z-score detectors.
+type OutlierConfig struct {
+	Disabled bool `yaml:"disabled"`
+	// Threshold is the robust z-score (0.6745·(x−median)/MAD) above which a
+	// rep's recent median is an outlier. Default 3.5 (Iglewicz & Hoaglin).
+	Threshold float64 `yaml:"threshold"`
+	// ClearBelow: a firing outlier resolves when the score falls below
+	// this. Default 0.8 × Threshold (hysteresis).
+	ClearBelow float64 `yaml:"clear_below"`
+	// TeamWindow is the number of trailing team values kept per metric.
+	// Default 200.
+	TeamWindow int `yaml:"team_window"`
+	// RepWindow is the number of trailing values of a rep whose median is
+	// scored. Default 10.
+	RepWindow int `yaml:"rep_window"`
+	// MinTeamSamples and MinRepSamples: below them nothing is scored, so a
+	// new rep or team is not paged. Defaults 30 and 5.
+	MinTeamSamples int `yaml:"min_team_samples"`
+	MinRepSamples  int `yaml:"min_rep_samples"`
+}
+
+// ActivityConfig tunes the activity-drop detector.
+type ActivityConfig struct {
+	Disabled bool `yaml:"disabled"`
+	// Window is the tumbling event-time window activity is counted in.
+	// Default 2h.
+	Window time.Duration `yaml:"window"`
+	// DropRatio: a rep whose count is at most this share of what their
+	// trailing share of the team's activity predicts fires activity_drop.
+	// Default 0.2.
+	DropRatio float64 `yaml:"drop_ratio"`
+	// MinExpected: windows where the rep was expected to do fewer events
+	// are not scored (nights, small partitions). Default 10.
+	MinExpected float64 `yaml:"min_expected"`
+	// MinWindows: a rep's share must have been seen in this many scored
+	// windows first. Default 3.
+	MinWindows int `yaml:"min_windows"`
+}
+
+// Config validation errors, wrapped with the field path.
+var (
+	ErrNegative   = errors.New("must not be negative")
+	ErrOutOfRange = errors.New("out of range")
+	ErrChannel    = errors.New("unknown channel")
+)
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.OutOfOrder, time.Minute)
+	def(&c.Cooldown, time.Hour)
+	def(&c.ForgetAfter, 14*24*time.Hour)
+	def(&c.SLA.Default, 30*time.Minute)
+	if c.SLA.EscalateFactor == 0 {
+		c.SLA.EscalateFactor = 4
+	}
+	def(&c.Approvals.RequestWithin, time.Hour)
+	def(&c.Approvals.Backlog, 24*time.Hour)
+	o := &c.Outliers
+	if o.Threshold == 0 {
+		o.Threshold = 3.5
+	}
+	if o.ClearBelow == 0 {
+		o.ClearBelow = 0.8 * o.Threshold
+	}
+	if o.TeamWindow == 0 {
+		o.TeamWindow = 200
+	}
+	if o.RepWindow == 0 {
+		o.RepWindow = 10
+	}
+	if o.MinTeamSamples == 0 {
+		o.MinTeamSamples = 30
+	}
+	if o.MinRepSamples == 0 {
+		o.MinRepSamples = 5
+	}
+	a := &c.Activity
+	def(&a.Window, 2*time.Hour)
+	if a.DropRatio == 0 {
+		a.DropRatio = 0.2
+	}
+	if a.MinExpected == 0 {
+		a.MinExpected = 10
+	}
+	if a.MinWindows == 0 {
+		a.MinWindows = 3
+	}
+}
+
+// Validate reports the first problem in c (after defaults).
+func (c Config) Validate() error {
+	c.setDefaults()
+	for _, d := range []struct {
+		path string
+		v    time.Duration
+	}{
+		{"out_of_order", c.OutOfOrder}, {"cooldown", c.Cooldown}, {"forget_after", c.ForgetAfter},
+		{"sla.default", c.SLA.Default}, {"approvals.request_within", c.Approvals.RequestWithin},
+		{"approvals.backlog", c.Approvals.Backlog}, {"activity.window", c.Activity.Window},
+	} {
+		if d.v < 0 {
+			return fmt.Errorf("anomaly.%s: %w", d.path, ErrNegative)
+		}
+	}
+	chans := func(path string, m map[string]time.Duration) error {
+		for ch, d := range m {
+			if _, ok := schemas.ParseChannel([]byte(ch)); !ok {
+				return fmt.Errorf("anomaly.%s.%s: %w", path, ch, ErrChannel)
+			}
+			if d <= 0 {
+				return fmt.Errorf("anomaly.%s.%s: %w", path, ch, ErrOutOfRange)
+			}
+		}
+		return nil
+	}
+	if err := chans("sla.channels", c.SLA.Channels); err != nil {
+		return err
+	}
+	for team, t := range c.SLA.Teams {
+		if t.Default < 0 {
+			return fmt.Errorf("anomaly.sla.teams.%s.default: %w", team, ErrNegative)
+		}
+		if err := chans("sla.teams."+team+".channels", t.Channels); err != nil {
+			return err
+		}
+	}
+	if c.SLA.EscalateFactor > 0 && c.SLA.EscalateFactor <= 1 {
+		return fmt.Errorf("anomaly.sla.escalate_factor: %w: must be > 1 (or negative to disable)", ErrOutOfRange)
+	}
+	o := c.Outliers
+	switch {
+	case !(o.Threshold > 0):
+		return fmt.Errorf("anomaly.outliers.threshold: %w", ErrOutOfRange)
+	case !(o.ClearBelow > 0 && o.ClearBelow <= o.Threshold):
+		return fmt.Errorf("anomaly.outliers.clear_below: %w: must be in (0, threshold]", ErrOutOfRange)
+	case o.TeamWindow < 3 || o.RepWindow < 1 || o.RepWindow > o.TeamWindow:
+		return fmt.Errorf("anomaly.outliers.team_window/rep_window: %w", ErrOutOfRange)
+	case o.MinTeamSamples < 3 || o.MinTeamSamples > o.TeamWindow:
+		return fmt.Errorf("anomaly.outliers.min_team_samples: %w: must be in [3, team_window]", ErrOutOfRange)
+	case o.MinRepSamples < 1 || o.MinRepSamples > o.RepWindow:
+		return fmt.Errorf("anomaly.outliers.min_rep_samples: %w: must be in [1, rep_window]", ErrOutOfRange)
+	}
+	a := c.Activity
+	switch {
+	case !(a.DropRatio > 0 && a.DropRatio < 1):
+		return fmt.Errorf("anomaly.activity.drop_ratio: %w: must be in (0, 1)", ErrOutOfRange)
+	case !(a.MinExpected > 0):
+		return fmt.Errorf("anomaly.activity.min_expected: %w", ErrOutOfRange)
+	case a.MinWindows < 1:
+		return fmt.Errorf("anomaly.activity.min_windows: %w", ErrOutOfRange)
+	}
+	return nil
+}
+
+// slaFor returns the SLA of a team and channel.
+func (c *SLAConfig) slaFor(team string, ch schemas.Channel) time.Duration {
+	name := ch.String()
+	if t, ok := c.Teams[team]; ok {
+		if d, ok := t.Channels[name]; ok {
+			return d
+		}
+		if t.Default > 0 {
+			return t.Default
+		}
+	}
+	if d, ok := c.Channels[name]; ok {
+		return d
+	}
+	return c.Default
+}
