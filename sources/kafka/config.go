@@ -36,7 +36,9 @@ type Config struct {
 	// together with the headers.
 	DeadLetterMaxBytes int `yaml:"dead_letter_max_bytes"`
 	// MaxRecordBytes is the largest record value decoded; larger records
-	// are dead-lettered (rule "oversized"). Default 4 MiB.
+	// are dead-lettered (rule "oversized"). Default 1 MiB: no single sales
+	// event is that large (a HubSpot body of 100 events is ~30 KB), so a
+	// bigger record is a producer bug, not data.
 	MaxRecordBytes int `yaml:"max_record_bytes"`
 	// BatchMaxRows closes a batch once it holds this many interactions.
 	// Default 20000.
@@ -131,7 +133,7 @@ func (c *Config) SetDefaults() {
 		c.DeadLetterMaxBytes = 900 << 10
 	}
 	if c.MaxRecordBytes == 0 {
-		c.MaxRecordBytes = 4 << 20
+		c.MaxRecordBytes = 1 << 20
 	}
 	if c.BatchMaxRows == 0 {
 		c.BatchMaxRows = 20000

@@ -52,7 +52,7 @@ func TestConfigDefaultsAndOpts(t *testing.T) {
 	}
 	c.SetDefaults()
 	if c.Group != "salespulse" || c.Topics["sales.canonical"] != "canonical" || c.DeadLetterTopic != "sales.dlq" ||
-		c.MaxRecordBytes != 4<<20 || c.BatchMaxRows != 20000 || c.BatchMaxBytes != 16<<20 || c.BatchLinger != 250*time.Millisecond ||
+		c.MaxRecordBytes != 1<<20 || c.BatchMaxRows != 20000 || c.BatchMaxBytes != 16<<20 || c.BatchLinger != 250*time.Millisecond ||
 		c.StartOffset != "earliest" {
 		t.Fatalf("defaults not applied: %+v", c)
 	}

@@ -17,7 +17,7 @@ const (
 	HeaderError     = "salespulse-error"     // the full error message
 	HeaderSource    = "salespulse-source"    // the decoder name
 	HeaderField     = "salespulse-field"     // the JSON path of the bad field (FieldError only)
-	HeaderRule      = "salespulse-rule"      // the rule broken (FieldError only)
+	HeaderRule      = "salespulse-rule"      // the rule broken: a FieldError's rule, or oversized, malformed, panic
 	HeaderTopic     = "salespulse-topic"     // the original topic
 	HeaderPartition = "salespulse-partition" // the original partition, decimal
 	HeaderOffset    = "salespulse-offset"    // the original offset, decimal
@@ -97,12 +97,12 @@ func (s *Source) deadLetterLocked(p *partition, b *builder, r *kgo.Record, reaso
 		kgo.RecordHeader{Key: HeaderError, Value: []byte(msg)},
 		kgo.RecordHeader{Key: HeaderSource, Value: []byte(p.source)},
 	)
+	// Every dead letter names its rule, so a consumer of the DLQ can route
+	// on one header: the FieldError's rule, or oversized/malformed/panic.
 	if isField {
-		hs = append(hs,
-			kgo.RecordHeader{Key: HeaderField, Value: []byte(fe.Field)},
-			kgo.RecordHeader{Key: HeaderRule, Value: []byte(fe.Rule)},
-		)
+		hs = append(hs, kgo.RecordHeader{Key: HeaderField, Value: []byte(fe.Field)})
 	}
+	hs = append(hs, kgo.RecordHeader{Key: HeaderRule, Value: []byte(rule)})
 	hs = append(hs,
 		kgo.RecordHeader{Key: HeaderTopic, Value: []byte(r.Topic)},
 		kgo.RecordHeader{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},

@@ -346,10 +346,10 @@ func TestDeadLetters(t *testing.T) {
 		offset int
 		want   map[string]string
 	}{
-		{1, map[string]string{HeaderError: "test: decode: unexpected EOF"}},
+		{1, map[string]string{HeaderError: "test: decode: unexpected EOF", HeaderRule: "malformed"}},
 		{2, map[string]string{HeaderError: "test: field id: required", HeaderField: "id", HeaderRule: "required"}},
-		{3, map[string]string{HeaderError: "record of 2097161 bytes exceeds max_record_bytes 1048576", HeaderTruncated: "2097161"}},
-		{4, map[string]string{HeaderError: "decoder panic: boom"}},
+		{3, map[string]string{HeaderError: "record of 2097161 bytes exceeds max_record_bytes 1048576", HeaderTruncated: "2097161", HeaderRule: "oversized"}},
+		{4, map[string]string{HeaderError: "decoder panic: boom", HeaderRule: "panic"}},
 	} {
 		r := dls[k]
 		want := map[string]string{
