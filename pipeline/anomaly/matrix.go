@@ -140,7 +140,9 @@ func (m *Matrix) Validate() error {
 		case t.UpTo != 0 && t.UpTo <= prev:
 			bad(p+".up_to", ErrMatrixOrder, "%v is not above the previous tier's %v", t.UpTo, prev)
 		}
-		prev = t.UpTo
+		if t.UpTo != 0 {
+			prev = t.UpTo
+		}
 	}
 	if len(m.Limits) == 0 {
 		bad("limits", ErrMatrixRequired, "")

@@ -1,0 +1,87 @@
+package anomaly
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestMatrixGood(t *testing.T) {
+	m, err := LoadMatrix("testdata/matrix.good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(s Subject, wantOK bool, approval, max float64, tier string) {
+		t.Helper()
+		a, ok := m.Lookup(s)
+		if ok != wantOK || ok && (a.ApprovalAbovePct != approval || a.MaxPct != max || a.Tier != tier) {
+			t.Fatalf("Lookup(%+v) = %+v, %v; want approval %v max %v tier %q ok %v", s, a, ok, approval, max, tier, wantOK)
+		}
+	}
+	f(Subject{Role: "ae", Size: 20000}, true, 10, 25, "small")                       // tier bound is inclusive
+	f(Subject{Role: "ae", Size: 20000.01}, true, 15, 30, "large")                    // the tiered entry is more specific
+	f(Subject{Role: "ae"}, true, 10, 25, "")                                         // unknown size: untiered entry
+	f(Subject{Role: "ae", ProductLine: "hardware", Size: 1e6}, true, 5, 12, "large") // equally specific: the stricter wins
+	f(Subject{Role: "manager"}, true, 25, 25, "")                                    // approval_above defaults to max
+	f(Subject{Role: "intern"}, false, 0, 0, "")
+	f(Subject{Role: ""}, false, 0, 0, "")
+}
+
+func TestMatrixWildcardRole(t *testing.T) {
+	m, err := ParseMatrix([]byte("limits:\n  - role: '*'\n    max_pct: 5\n  - role: ae\n    max_pct: 20\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := m.Lookup(Subject{Role: "ae"}); !ok || a.MaxPct != 20 {
+		t.Fatalf("a named role beats the wildcard: %+v %v", a, ok)
+	}
+	if a, ok := m.Lookup(Subject{Role: "unknown"}); !ok || a.MaxPct != 5 {
+		t.Fatalf("wildcard: %+v %v", a, ok)
+	}
+}
+
+func TestMatrixBadReportsEveryProblemWithItsPath(t *testing.T) {
+	b, err := os.ReadFile("testdata/matrix.bad.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ParseMatrix(b)
+	if err == nil {
+		t.Fatal("bad matrix accepted")
+	}
+	for _, want := range []struct {
+		path string
+		err  error
+	}{
+		{"tiers[1].up_to", ErrMatrixRequired},
+		{"tiers[2].name", ErrMatrixDuplicate},
+		{"tiers[2].up_to", ErrMatrixOrder},
+		{"limits[0].role", ErrMatrixRequired},
+		{"limits[0].max_pct", ErrMatrixRange},
+		{"limits[1].approval_above_pct", ErrMatrixRange},
+		{"limits[1].tiers[0]", ErrMatrixUnknown},
+		{"limits[2].max_pct", ErrMatrixRequired},
+		{"limits[3]", ErrMatrixDuplicate},
+	} {
+		found := false
+		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			if strings.HasPrefix(e.Error(), want.path+": ") && errors.Is(e, want.err) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("missing %s: %v in\n%v", want.path, want.err, err)
+		}
+	}
+}
+
+func TestMatrixRejectsUnknownKeys(t *testing.T) {
+	_, err := ParseMatrix([]byte("limits:\n  - role: ae\n    max_pc: 5\n"))
+	if !errors.Is(err, ErrMatrixSyntax) {
+		t.Fatalf("typo accepted: %v", err)
+	}
+	if _, err := ParseMatrix([]byte("tiers: []\n")); !errors.Is(err, ErrMatrixRequired) {
+		t.Fatalf("empty limits: %v", err)
+	}
+}
