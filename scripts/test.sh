@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The test command: `make test` runs this, and so does .ci/run. On a fresh
+# machine it installs what the suites need (Debian packages, the chDB
+# library from npm, Apache Kafka from Maven Central), starts the services,
+# runs every Go test with the service gates set to "must be present", then
+# fuzzes each decoder for a bounded time.
+#
+# Environment:
+#   FUZZTIME     per-decoder fuzz budget (default 10s; 0 skips fuzzing)
+#   GOTESTFLAGS  extra flags for go test (e.g. -run TestX, -race)
+#   SKIP_INSTALL=1  do not apt-get anything (offline laptops)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# --- 1. Debian packages the suites drive for real --------------------------
+need_pkgs=()
+command -v kcat >/dev/null 2>&1 || need_pkgs+=(kcat)
+if [ "${#need_pkgs[@]}" -gt 0 ] && [ "${SKIP_INSTALL:-0}" != 1 ]; then
+  log "installing Debian packages: ${need_pkgs[*]}"
+  if [ "$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+# --- 2. The embedded ClickHouse engine (chDB) ------------------------------
+log "fetching libchdb.so (cached after the first run)"
+SALESPULSE_LIBCHDB=$(scripts/fetch-chdb.sh | tail -n 1)
+export SALESPULSE_LIBCHDB
+
+# --- 3. Go tests, every service gate set to "must be present" -------------
+export SALESPULSE_EMBEDDED_TESTS=1
+log "go vet"
+go vet ./...
+log "go test"
+# -p 1 for the packages that each start a chDB engine (560 MB library, one
+# per process) would be safest on 2 cores, but the engine is mostly idle
+# between queries; -p 2 keeps wall time down.
+# shellcheck disable=SC2086
+go test -p 2 -timeout 30m ${GOTESTFLAGS:-} ./...
+
+# --- 4. Fuzz every decoder for a bounded time -----------------------------
+fuzztime=${FUZZTIME:-10s}
+if [ "$fuzztime" != 0 ]; then
+  for pkg in ./sources/canonical ./sources/salesforce ./sources/hubspot ./sources/zoom ./sources/graph ./sources/aircall ./sources/twilio; do
+    log "fuzz $pkg for $fuzztime"
+    go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$fuzztime" "$pkg"
+  done
+fi
+log "all tests passed"
