@@ -1,0 +1,241 @@
+package alert
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+)
+
+// Config configures the alert Producer's topic and the Dispatcher. Zero
+// fields get the defaults documented on each field (setDefaults).
+type Config struct {
+	// Topic is the durable alerts topic, keyed by alert id. Default
+	// "sales.alerts".
+	Topic string `yaml:"topic"`
+	// ParkTopic holds deliveries a hook could not take (queue full,
+	// retries exhausted, breaker open), with the hook's name in a header;
+	// the Dispatcher consumes it too and retries them to that hook only
+	// after ParkDelay. Default "sales.alerts.parked".
+	ParkTopic string `yaml:"park_topic"`
+	// Group is the Dispatcher's consumer group, separate from the
+	// pipeline's. Default "salespulse-alerts".
+	Group string `yaml:"group"`
+	// ParkDelay is how long a parked delivery waits before it is tried
+	// again. Default 30s.
+	ParkDelay time.Duration `yaml:"park_delay"`
+	// MaxInFlight bounds alerts consumed but not yet delivered or parked
+	// by every hook. Default 10000.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// CommitInterval is how often delivered offsets are committed.
+	// Default 1s.
+	CommitInterval time.Duration `yaml:"commit_interval"`
+	// DrainTimeout bounds how long a stopping Dispatcher waits for
+	// deliveries in progress; what is not done is redelivered by the next
+	// run (at least once). Default 10s.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// Hooks are the delivery targets; several may match one alert.
+	Hooks []HookConfig `yaml:"hooks"`
+
+	// HTTPClient is used by every hook. Default: a client without overall
+	// timeout (each attempt has its hook's Timeout). Not in YAML.
+	HTTPClient *http.Client `yaml:"-"`
+	// Now is the wall clock for signatures, backoff and parking. Default
+	// time.Now. Not in YAML.
+	Now func() time.Time `yaml:"-"`
+}
+
+// Hook types.
+const (
+	HookWebhook      = "webhook"
+	HookSlack        = "slack"
+	HookPagerDuty    = "pagerduty"
+	HookAlertmanager = "alertmanager"
+)
+
+// HookConfig is one delivery target.
+type HookConfig struct {
+	// Name identifies the hook in metrics, logs and parked records.
+	// Required, unique.
+	Name string `yaml:"name"`
+	// Type is "webhook", "slack", "pagerduty" or "alertmanager".
+	Type string `yaml:"type"`
+	// URL: the webhook endpoint; the Slack incoming-webhook URL; the
+	// PagerDuty Events API (default https://events.pagerduty.com/v2/enqueue);
+	// the Alertmanager base URL (…/api/v2/alerts is appended).
+	URL string `yaml:"url"`
+	// SecretEnv names the environment variable holding the webhook's HMAC
+	// secret (required for webhook) or PagerDuty's routing key (required
+	// for pagerduty). Secrets never live in the config file.
+	SecretEnv string `yaml:"secret_env"`
+	// Secret overrides SecretEnv (tests). Not in YAML.
+	Secret string `yaml:"-"`
+	// MinSeverity: alerts below it are not routed here. Default "info".
+	MinSeverity string `yaml:"min_severity"`
+	// Teams: only alerts of these team ids (default: all).
+	Teams []string `yaml:"teams"`
+	// Rules: only these rules (default: all).
+	Rules []string `yaml:"rules"`
+	// Pending also delivers pending transitions. Default false.
+	Pending bool `yaml:"pending"`
+	// Timeout bounds one delivery attempt. Default 5s.
+	Timeout time.Duration `yaml:"timeout"`
+	// RatePerSecond caps attempts per second (PagerDuty allows ~120/min
+	// per routing key, Slack ~1/s per webhook). Default 10.
+	RatePerSecond float64 `yaml:"rate_per_second"`
+	// MaxAttempts per delivery before it is parked. Default 4.
+	MaxAttempts int `yaml:"max_attempts"`
+	// BackoffMin and BackoffMax bound the jittered exponential wait
+	// between attempts. Defaults 200ms and 5s.
+	BackoffMin time.Duration `yaml:"backoff_min"`
+	BackoffMax time.Duration `yaml:"backoff_max"`
+	// QueueSize bounds alerts waiting for this hook; beyond it they are
+	// parked at once, so one slow hook never holds the others. Default 1000.
+	QueueSize int `yaml:"queue_size"`
+	// BreakerFailures consecutive failed attempts open the circuit:
+	// deliveries are parked without trying for BreakerCooldown, then one
+	// trial decides. Defaults 5 and 30s.
+	BreakerFailures int           `yaml:"breaker_failures"`
+	BreakerCooldown time.Duration `yaml:"breaker_cooldown"`
+	// ResolveAfter is the endsAt Alertmanager gets for a firing alert,
+	// counted from delivery: SalesPulse sends each state once instead of
+	// re-sending like Prometheus, so without it Alertmanager would resolve
+	// the alert after its resolve_timeout (5m). Default 24h.
+	ResolveAfter time.Duration `yaml:"resolve_after"`
+}
+
+// Configuration errors, wrapped with the field path.
+var (
+	ErrRequired    = errors.New("required")
+	ErrHookType    = errors.New(`must be "webhook", "slack", "pagerduty" or "alertmanager"`)
+	ErrURL         = errors.New("not an absolute http(s) URL")
+	ErrSecret      = errors.New("secret_env names an unset or empty variable")
+	ErrSeverity    = errors.New(`must be "info", "warning" or "critical"`)
+	ErrDuplicate   = errors.New("duplicate")
+	ErrNotPositive = errors.New("must be positive")
+)
+
+func (c *Config) setDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.Topic, "sales.alerts")
+	def(&c.ParkTopic, "sales.alerts.parked")
+	def(&c.Group, "salespulse-alerts")
+	if c.ParkDelay == 0 {
+		c.ParkDelay = 30 * time.Second
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 10000
+	}
+	if c.CommitInterval == 0 {
+		c.CommitInterval = time.Second
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 10 * time.Second
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	for k := range c.Hooks {
+		h := &c.Hooks[k]
+		def(&h.MinSeverity, "info")
+		if h.Type == HookPagerDuty {
+			def(&h.URL, "https://events.pagerduty.com/v2/enqueue")
+		}
+		if h.Timeout == 0 {
+			h.Timeout = 5 * time.Second
+		}
+		if h.RatePerSecond == 0 {
+			h.RatePerSecond = 10
+		}
+		if h.MaxAttempts == 0 {
+			h.MaxAttempts = 4
+		}
+		if h.BackoffMin == 0 {
+			h.BackoffMin = 200 * time.Millisecond
+		}
+		if h.BackoffMax == 0 {
+			h.BackoffMax = 5 * time.Second
+		}
+		if h.QueueSize == 0 {
+			h.QueueSize = 1000
+		}
+		if h.BreakerFailures == 0 {
+			h.BreakerFailures = 5
+		}
+		if h.BreakerCooldown == 0 {
+			h.BreakerCooldown = 30 * time.Second
+		}
+		if h.ResolveAfter == 0 {
+			h.ResolveAfter = 24 * time.Hour
+		}
+		if h.Secret == "" && h.SecretEnv != "" {
+			h.Secret = os.Getenv(h.SecretEnv)
+		}
+	}
+}
+
+// Validate reports the first problem in c (after defaults), wrapping a
+// sentinel with the field path.
+func (c Config) Validate() error {
+	c.Hooks = append([]HookConfig(nil), c.Hooks...)
+	c.setDefaults()
+	switch {
+	case c.Topic == c.ParkTopic:
+		return fmt.Errorf("alerts.park_topic: %w: must differ from topic", ErrDuplicate)
+	case c.ParkDelay < 0:
+		return fmt.Errorf("alerts.park_delay: %w", ErrNotPositive)
+	case c.MaxInFlight < 0:
+		return fmt.Errorf("alerts.max_in_flight: %w", ErrNotPositive)
+	}
+	names := map[string]bool{}
+	for k, h := range c.Hooks {
+		p := fmt.Sprintf("alerts.hooks[%d].", k)
+		if h.Name == "" {
+			return fmt.Errorf("%sname: %w", p, ErrRequired)
+		}
+		if names[h.Name] {
+			return fmt.Errorf("%sname: %w: %q", p, ErrDuplicate, h.Name)
+		}
+		names[h.Name] = true
+		switch h.Type {
+		case HookWebhook, HookSlack, HookPagerDuty, HookAlertmanager:
+		default:
+			return fmt.Errorf("%stype: %w", p, ErrHookType)
+		}
+		u, err := url.Parse(h.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%surl: %w: %q", p, ErrURL, h.URL)
+		}
+		if (h.Type == HookWebhook || h.Type == HookPagerDuty) && h.Secret == "" {
+			return fmt.Errorf("%ssecret_env: %w: %q", p, ErrSecret, h.SecretEnv)
+		}
+		switch h.MinSeverity {
+		case "info", "warning", "critical":
+		default:
+			return fmt.Errorf("%smin_severity: %w", p, ErrSeverity)
+		}
+		for _, d := range []struct {
+			f string
+			v float64
+		}{
+			{"timeout", float64(h.Timeout)}, {"rate_per_second", h.RatePerSecond}, {"max_attempts", float64(h.MaxAttempts)},
+			{"backoff_min", float64(h.BackoffMin)}, {"backoff_max", float64(h.BackoffMax - h.BackoffMin + 1)},
+			{"queue_size", float64(h.QueueSize)}, {"breaker_failures", float64(h.BreakerFailures)},
+			{"breaker_cooldown", float64(h.BreakerCooldown)}, {"resolve_after", float64(h.ResolveAfter)},
+		} {
+			if !(d.v > 0) {
+				return fmt.Errorf("%s%s: %w", p, d.f, ErrNotPositive)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,446 @@
+package alert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Dispatcher consumes the alerts topic (and the park topic) in its own
+// consumer group and delivers every alert to each hook whose route matches.
+//
+// Each hook has its own goroutine and bounded queue, so a hook that fails
+// or hangs delays only itself: its queue fills, further alerts for it are
+// parked at once, and the other hooks go on. A record's offset is committed
+// only after every routed hook delivered it or parked it (produced it to
+// the park topic, acknowledged), so a crash at any point redelivers rather
+// than loses: at least once, with (alert id, state) as idempotency key.
+//
+// Transitions of one alert reach a hook in order: while a hook has a parked
+// delivery of an alert id outstanding, later transitions of that id are
+// parked behind it, and parked records are keyed by id, so they come back
+// in order too.
+type Dispatcher struct {
+	cfg     Config
+	cl      *kgo.Client
+	runners []*runner
+	byName  map[string]*runner
+	m       *metrics
+	log     *slog.Logger
+	sem     chan struct{}
+
+	mu     sync.Mutex
+	tracks map[tpKey]*track
+}
+
+type tpKey struct {
+	topic string
+	part  int32
+}
+
+// track holds a partition's unfinished records in offset order; the done
+// prefix is marked for commit.
+type track struct {
+	jobs []*job
+	dead bool // partition revoked: nothing to mark any more
+}
+
+type job struct {
+	rec      *kgo.Record
+	msg      Message
+	pending  atomic.Int32
+	done     bool
+	track    *track
+	fromPark bool
+}
+
+type delivery struct {
+	j         *job
+	notBefore time.Time
+}
+
+// Park record headers.
+const (
+	headerHook      = "salespulse-hook"
+	headerNotBefore = "salespulse-not-before" // unix ms
+)
+
+// NewDispatcher validates cfg and creates its Kafka client from kafkaOpts,
+// which must only say how to connect (seed brokers, TLS, SASL, client id):
+// the Dispatcher adds its own group, topics and commit options.
+func NewDispatcher(cfg Config, kafkaOpts []kgo.Opt, reg prometheus.Registerer, log *slog.Logger) (*Dispatcher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.Hooks = append([]HookConfig(nil), cfg.Hooks...)
+	cfg.setDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := &Dispatcher{
+		cfg: cfg, m: newMetrics(reg), log: log.With("component", "alert-dispatcher"),
+		sem: make(chan struct{}, cfg.MaxInFlight), byName: map[string]*runner{}, tracks: map[tpKey]*track{},
+	}
+	for k := range cfg.Hooks {
+		h := &cfg.Hooks[k]
+		r := &runner{
+			cfg: h, h: newHook(h), d: d, q: make(chan delivery, h.QueueSize), parked: map[string]int{},
+			queue: d.m.queue.WithLabelValues(h.Name), breakerG: d.m.breaker.WithLabelValues(h.Name),
+			latency: d.m.latency.WithLabelValues(h.Name), out: map[string]prometheus.Counter{},
+		}
+		for _, o := range []string{outcomeDelivered, outcomeRetry, outcomeParked, outcomeRejected, outcomeQueueFull, outcomeBreaker} {
+			r.out[o] = d.m.deliveries.WithLabelValues(h.Name, o)
+		}
+		r.breakerG.Set(0)
+		d.runners = append(d.runners, r)
+		d.byName[h.Name] = r
+	}
+	opts := append(append([]kgo.Opt(nil), kafkaOpts...),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topic, cfg.ParkTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(cfg.CommitInterval),
+		kgo.OnPartitionsRevoked(d.onRevoked),
+		kgo.OnPartitionsLost(d.onLost),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("new alert dispatcher: %w", err)
+	}
+	d.cl = cl
+	return d, nil
+}
+
+// Run consumes and delivers until ctx is done, then stops taking records,
+// gives deliveries in progress up to DrainTimeout, commits what finished
+// and closes the client. It returns nil on a clean stop.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	// Hook workers outlive ctx by the drain: cancelling them at once would
+	// abandon deliveries that are nearly done (they would be redelivered,
+	// which is safe but noisy).
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	for _, r := range d.runners {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.loop(work) }()
+	}
+	var err error
+	for ctx.Err() == nil {
+		fetches := d.cl.PollRecords(ctx, 1000)
+		if fetches.IsClientClosed() {
+			err = errors.New("alert dispatcher: kafka client closed")
+			break
+		}
+		fetches.EachError(func(t string, p int32, ferr error) {
+			if !errors.Is(ferr, context.Canceled) {
+				d.log.Warn("fetch", "topic", t, "partition", p, "err", ferr)
+			}
+		})
+		fetches.EachRecord(func(r *kgo.Record) { d.dispatch(ctx, r) })
+	}
+	// Drain: wait until nothing is in flight or the timeout.
+	deadline := time.Now().Add(d.cfg.DrainTimeout)
+	for len(d.sem) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stopWork()
+	wg.Wait()
+	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if cerr := d.cl.CommitMarkedOffsets(cctx); cerr != nil {
+		d.log.Warn("final commit", "err", cerr)
+	}
+	d.cl.Close()
+	return err
+}
+
+// InFlight is the number of consumed alerts not yet delivered or parked by
+// every hook (for tests and health checks).
+func (d *Dispatcher) InFlight() int { return len(d.sem) }
+
+func (d *Dispatcher) dispatch(ctx context.Context, r *kgo.Record) {
+	select {
+	case d.sem <- struct{}{}:
+	case <-ctx.Done():
+		return // not tracked, not marked: read again next run
+	}
+	j := &job{rec: r}
+	k := tpKey{r.Topic, r.Partition}
+	d.mu.Lock()
+	t := d.tracks[k]
+	if t == nil {
+		t = &track{}
+		d.tracks[k] = t
+	}
+	t.jobs = append(t.jobs, j)
+	j.track = t
+	d.mu.Unlock()
+
+	msg, err := Decode(r.Value)
+	if err != nil {
+		d.m.consumed.WithLabelValues("", "", "").Inc()
+		d.log.Error("skip undecodable alert record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+		d.finish(j)
+		return
+	}
+	j.msg = msg
+	var targets []*runner
+	var notBefore time.Time
+	if r.Topic == d.cfg.ParkTopic {
+		j.fromPark = true
+		for _, h := range r.Headers {
+			switch h.Key {
+			case headerHook:
+				if x := d.byName[string(h.Value)]; x != nil {
+					targets = append(targets, x)
+				}
+			case headerNotBefore:
+				if ms, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
+					notBefore = time.UnixMilli(ms)
+				}
+			}
+		}
+	} else {
+		d.m.consumed.WithLabelValues(msg.Rule, msg.State, msg.Severity).Inc()
+		for _, x := range d.runners {
+			if routes(x.cfg, &msg) {
+				targets = append(targets, x)
+			}
+		}
+	}
+	if len(targets) == 0 {
+		d.finish(j)
+		return
+	}
+	j.pending.Store(int32(len(targets)))
+	for _, x := range targets {
+		x.enqueue(delivery{j: j, notBefore: notBefore})
+	}
+}
+
+// doneOne records that one routed hook is done with j.
+func (d *Dispatcher) doneOne(j *job) {
+	if j.pending.Add(-1) == 0 {
+		d.finish(j)
+	}
+}
+
+// finish marks every finished record at the head of j's partition.
+func (d *Dispatcher) finish(j *job) {
+	d.mu.Lock()
+	j.done = true
+	t := j.track
+	if !t.dead {
+		n := 0
+		for n < len(t.jobs) && t.jobs[n].done {
+			n++
+		}
+		if n > 0 {
+			d.cl.MarkCommitRecords(t.jobs[n-1].rec)
+			clear(t.jobs[:n])
+			t.jobs = t.jobs[n:]
+		}
+	}
+	d.mu.Unlock()
+	<-d.sem
+}
+
+func (d *Dispatcher) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	if err := cl.CommitMarkedOffsets(ctx); err != nil {
+		d.log.Warn("commit on revoke", "err", err)
+	}
+	d.onLost(ctx, cl, revoked)
+}
+
+func (d *Dispatcher) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for t, ps := range lost {
+		for _, p := range ps {
+			if tr := d.tracks[tpKey{t, p}]; tr != nil {
+				tr.dead = true
+				delete(d.tracks, tpKey{t, p})
+			}
+		}
+	}
+}
+
+// park hands a delivery to the park topic for a later try by this hook
+// only; the hook is done with it once Kafka acknowledged.
+func (d *Dispatcher) park(r *runner, dl delivery, outcome string) {
+	r.mu.Lock()
+	r.parked[dl.j.msg.ID]++
+	r.mu.Unlock()
+	nb := d.cfg.Now().Add(d.cfg.ParkDelay).UnixMilli()
+	rec := &kgo.Record{
+		Topic: d.cfg.ParkTopic, Key: []byte(dl.j.msg.ID), Value: dl.j.rec.Value,
+		Headers: []kgo.RecordHeader{{Key: headerHook, Value: []byte(r.cfg.Name)}, {Key: headerNotBefore, Value: []byte(strconv.FormatInt(nb, 10))}},
+	}
+	d.cl.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
+		if err != nil {
+			// Not done: the record is neither delivered nor parked, so
+			// its offset is never committed and the next run retries.
+			d.log.Error("park alert", "hook", r.cfg.Name, "alert", dl.j.msg.ID, "err", err)
+			return
+		}
+		r.out[outcome].Inc()
+		r.finished(dl)
+	})
+}
+
+// runner is one hook's worker: queue, rate limit, breaker.
+type runner struct {
+	cfg *HookConfig
+	h   hook
+	d   *Dispatcher
+	q   chan delivery
+
+	mu     sync.Mutex
+	parked map[string]int // alert id -> parked deliveries outstanding
+
+	next      time.Time // rate limit: earliest next attempt
+	fails     int
+	openUntil time.Time
+	state     int // 0 closed, 1 half-open, 2 open
+
+	queue, breakerG prometheus.Gauge
+	latency         prometheus.Observer
+	out             map[string]prometheus.Counter
+}
+
+func (r *runner) enqueue(dl delivery) {
+	if !dl.j.fromPark {
+		r.mu.Lock()
+		behind := r.parked[dl.j.msg.ID] > 0
+		r.mu.Unlock()
+		if behind {
+			r.d.park(r, dl, outcomeParked)
+			return
+		}
+	}
+	select {
+	case r.q <- dl:
+		r.queue.Inc()
+	default:
+		r.d.park(r, dl, outcomeQueueFull)
+	}
+}
+
+// finished ends a delivery (delivered or parked).
+func (r *runner) finished(dl delivery) {
+	if dl.j.fromPark {
+		r.mu.Lock()
+		if r.parked[dl.j.msg.ID]--; r.parked[dl.j.msg.ID] <= 0 {
+			delete(r.parked, dl.j.msg.ID)
+		}
+		r.mu.Unlock()
+	}
+	r.d.doneOne(dl.j)
+}
+
+func (r *runner) loop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case dl := <-r.q:
+			r.queue.Dec()
+			r.deliver(ctx, dl)
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (r *runner) deliver(ctx context.Context, dl delivery) {
+	now := r.d.cfg.Now
+	if !sleepCtx(ctx, dl.notBefore.Sub(now())) {
+		return // stopping: unfinished, redelivered next run
+	}
+	for attempt := 1; ; attempt++ {
+		switch {
+		case r.state == 2 && now().Before(r.openUntil):
+			r.d.park(r, dl, outcomeBreaker)
+			return
+		case r.state == 2:
+			r.setState(1) // one trial
+		}
+		wait := r.next.Sub(now())
+		if !sleepCtx(ctx, wait) {
+			return
+		}
+		r.next = now().Add(time.Duration(float64(time.Second) / r.cfg.RatePerSecond))
+		actx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+		err := send(actx, r.d.cfg.HTTPClient, r.h, &dl.j.msg, now())
+		cancel()
+		if err == nil {
+			r.fails = 0
+			r.setState(0)
+			if ts := dl.j.rec.Timestamp; !ts.IsZero() {
+				r.latency.Observe(time.Since(ts).Seconds())
+			}
+			r.out[outcomeDelivered].Inc()
+			r.finished(dl)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		r.fails++
+		if r.state == 1 || r.fails >= r.cfg.BreakerFailures {
+			r.openUntil = now().Add(r.cfg.BreakerCooldown)
+			r.setState(2)
+		}
+		r.d.log.Warn("deliver alert", "hook", r.cfg.Name, "alert", dl.j.msg.ID, "attempt", attempt, "err", err)
+		if !retryable(err) {
+			r.d.park(r, dl, outcomeRejected)
+			return
+		}
+		if attempt >= r.cfg.MaxAttempts {
+			r.d.park(r, dl, outcomeParked)
+			return
+		}
+		r.out[outcomeRetry].Inc()
+		if !sleepCtx(ctx, backoff(r.cfg.BackoffMin, r.cfg.BackoffMax, attempt)) {
+			return
+		}
+	}
+}
+
+func (r *runner) setState(s int) {
+	r.state = s
+	r.breakerG.Set(float64(s))
+}
+
+// backoff is the jittered exponential wait after attempt n (1-based):
+// uniformly in [d/2, d] with d = min(max, min·2^(n−1)), so retries of many
+// alerts spread out instead of hammering a recovering receiver together.
+func backoff(lo, hi time.Duration, n int) time.Duration {
+	d := lo << min(n-1, 30)
+	if d > hi || d <= 0 {
+		d = hi
+	}
+	return d/2 + rand.N(d/2+1)
+}

@@ -1,0 +1,253 @@
+package alert
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// hook turns a message into one HTTP request.
+type hook interface {
+	request(ctx context.Context, m *Message, now time.Time) (*http.Request, error)
+}
+
+// permanentError marks a delivery the receiver rejected for good (4xx other
+// than 408/429): retrying the same bytes cannot succeed.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// retryable is the one place that decides whether an attempt may succeed
+// when repeated: network errors, timeouts, 408, 429 and 5xx may.
+func retryable(err error) bool {
+	var p permanentError
+	return !errors.As(err, &p)
+}
+
+// send performs one attempt.
+func send(ctx context.Context, c *http.Client, h hook, m *Message, now time.Time) error {
+	req, err := h.request(ctx, m, now)
+	if err != nil {
+		return permanentError{fmt.Errorf("build request: %w", err)}
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("post: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return nil
+	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return fmt.Errorf("post: status %d: %s", resp.StatusCode, bytes.TrimSpace(body))
+	}
+	return permanentError{fmt.Errorf("post: status %d: %s", resp.StatusCode, bytes.TrimSpace(body))}
+}
+
+func jsonRequest(ctx context.Context, url string, v any) (*http.Request, []byte, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "salespulse-alerts/1")
+	return req, body, nil
+}
+
+// webhook posts the Message as JSON, signed (see Sign, Verify).
+type webhook struct {
+	url    string
+	secret []byte
+}
+
+func (w webhook) request(ctx context.Context, m *Message, now time.Time) (*http.Request, error) {
+	req, body, err := jsonRequest(ctx, w.url, m)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(SignatureHeader, Sign(w.secret, body, now))
+	req.Header.Set("X-SalesPulse-Alert-Id", m.ID)
+	req.Header.Set("Idempotency-Key", m.ID+":"+m.State)
+	return req, nil
+}
+
+// slack posts a Block Kit message to an incoming webhook.
+type slack struct{ url string }
+
+var stateEmoji = map[string]string{"firing": ":rotating_light:", "resolved": ":white_check_mark:", "pending": ":hourglass:"}
+
+func (s slack) request(ctx context.Context, m *Message, _ time.Time) (*http.Request, error) {
+	title := strings.ToUpper(m.State) + " · " + m.Severity + " · " + m.Rule
+	fields := []map[string]any{}
+	for _, kv := range [][2]string{{"Rep", m.RepID}, {"Team", m.TeamID}, {"Manager", m.ManagerID}, {"Event time", m.At.Format(time.RFC3339)}} {
+		if kv[1] != "" {
+			fields = append(fields, map[string]any{"type": "mrkdwn", "text": "*" + kv[0] + "*\n" + kv[1]})
+		}
+	}
+	keys := make([]string, 0, len(m.Values))
+	for k := range m.Values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var ev strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&ev, "%s=%s  ", k, m.Values[k])
+	}
+	msg := map[string]any{
+		"text": title + ": " + m.Summary, // notification fallback
+		"blocks": []map[string]any{
+			{"type": "header", "text": map[string]any{"type": "plain_text", "text": truncate(stateEmoji[m.State]+" "+title, 150), "emoji": true}},
+			{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": truncate(m.Summary, 3000)}, "fields": fields},
+			{"type": "context", "elements": []map[string]any{
+				{"type": "mrkdwn", "text": truncate("alert `"+m.ID+"` · "+ev.String(), 3000)},
+			}},
+		},
+	}
+	req, _, err := jsonRequest(ctx, s.url, msg)
+	return req, err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+// pagerDuty sends Events API v2 trigger/resolve events with dedup_key = id.
+type pagerDuty struct {
+	url, routingKey string
+}
+
+func (p pagerDuty) request(ctx context.Context, m *Message, _ time.Time) (*http.Request, error) {
+	ev := map[string]any{"routing_key": p.routingKey, "dedup_key": m.ID}
+	if m.Resolved() {
+		ev["event_action"] = "resolve"
+	} else {
+		ev["event_action"] = "trigger"
+		sev := m.Severity
+		if sev != "critical" && sev != "warning" {
+			sev = "info"
+		}
+		details := map[string]any{"rule": m.Rule, "rep_id": m.RepID, "team_id": m.TeamID, "manager_id": m.ManagerID, "event_ids": m.EventIDs}
+		for k, v := range m.Values {
+			details[k] = v
+		}
+		ev["payload"] = map[string]any{
+			"summary": truncate(m.Summary, 1024), "source": "salespulse", "severity": sev,
+			"timestamp": m.At.Format(time.RFC3339Nano), "component": m.Rule, "group": m.TeamID, "class": m.Rule,
+			"custom_details": details,
+		}
+	}
+	req, _, err := jsonRequest(ctx, p.url, ev)
+	return req, err
+}
+
+// alertmanager posts to Alertmanager's v2 API.
+type alertmanager struct {
+	url          string
+	resolveAfter time.Duration
+}
+
+// AlertmanagerAlert is one element of the POST /api/v2/alerts body.
+type AlertmanagerAlert struct {
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt"`
+	GeneratorURL string            `json:"generatorURL,omitempty"`
+}
+
+// amAlert maps a message: labels identify the alert (alert_id keeps
+// distinct alerts of one rule and rep apart), annotations describe it.
+// Alertmanager works in wall time, so startsAt is the event time (never
+// later than now) and endsAt is now on resolve, now + resolveAfter while
+// firing; the event times are in the annotations.
+func amAlert(m *Message, now time.Time, resolveAfter time.Duration) AlertmanagerAlert {
+	start := m.At
+	if start.After(now) || start.IsZero() {
+		start = now
+	}
+	a := AlertmanagerAlert{
+		Labels: map[string]string{
+			"alertname": m.Rule, "severity": m.Severity, "alert_id": m.ID, "source": "salespulse",
+		},
+		Annotations: map[string]string{"summary": m.Summary, "event_time": m.At.Format(time.RFC3339Nano), "event_ids": strings.Join(m.EventIDs, ",")},
+		StartsAt:    start.UTC(),
+		EndsAt:      now.Add(resolveAfter).UTC(),
+	}
+	for k, v := range map[string]string{"team": m.TeamID, "rep": m.RepID, "manager": m.ManagerID} {
+		if v != "" {
+			a.Labels[k] = v
+		}
+	}
+	for k, v := range m.Values {
+		a.Annotations["value_"+k] = v
+	}
+	if m.Resolved() {
+		a.EndsAt = now.UTC()
+		if m.EndsAt != nil {
+			a.Annotations["resolved_event_time"] = m.EndsAt.Format(time.RFC3339Nano)
+		}
+	}
+	return a
+}
+
+func (a alertmanager) request(ctx context.Context, m *Message, now time.Time) (*http.Request, error) {
+	req, _, err := jsonRequest(ctx, strings.TrimRight(a.url, "/")+"/api/v2/alerts", []AlertmanagerAlert{amAlert(m, now, a.resolveAfter)})
+	return req, err
+}
+
+func newHook(c *HookConfig) hook {
+	switch c.Type {
+	case HookWebhook:
+		return webhook{url: c.URL, secret: []byte(c.Secret)}
+	case HookSlack:
+		return slack{url: c.URL}
+	case HookPagerDuty:
+		return pagerDuty{url: c.URL, routingKey: c.Secret}
+	default:
+		return alertmanager{url: c.URL, resolveAfter: c.ResolveAfter}
+	}
+}
+
+// routes reports whether the hook takes m.
+func routes(c *HookConfig, m *Message) bool {
+	if m.State == schemas.AlertPending.String() && !c.Pending {
+		return false
+	}
+	if m.Sev() < parseSeverity(c.MinSeverity) {
+		return false
+	}
+	if len(c.Teams) > 0 && !contains(c.Teams, m.TeamID) {
+		return false
+	}
+	if len(c.Rules) > 0 && !contains(c.Rules, m.Rule) {
+		return false
+	}
+	return true
+}
+
+func contains(l []string, v string) bool {
+	for _, x := range l {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

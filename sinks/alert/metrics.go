@@ -1,0 +1,51 @@
+package alert
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	deliveries *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	queue      *prometheus.GaugeVec
+	breaker    *prometheus.GaugeVec
+	consumed   *prometheus.CounterVec
+}
+
+// Delivery outcomes.
+const (
+	outcomeDelivered = "delivered"
+	outcomeRetry     = "retry"      // an attempt failed, another follows
+	outcomeParked    = "parked"     // given up for now, kept on the park topic
+	outcomeRejected  = "rejected"   // the receiver refused it (4xx); parked too
+	outcomeQueueFull = "queue_full" // parked without trying
+	outcomeBreaker   = "breaker_open"
+)
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "salespulse_alert_deliveries_total",
+			Help: "Delivery attempts and their fate, by hook and outcome.",
+		}, []string{"hook", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "salespulse_alert_delivery_latency_seconds",
+			Help:    "From the alert record's produce time to the hook's acknowledgement.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"hook"}),
+		queue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "salespulse_alert_queue_depth",
+			Help: "Alerts waiting for a hook.",
+		}, []string{"hook"}),
+		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "salespulse_alert_breaker_state",
+			Help: "Circuit breaker per hook: 0 closed, 1 half-open, 2 open.",
+		}, []string{"hook"}),
+		consumed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "salespulse_alert_messages_total",
+			Help: "Alert messages consumed by the dispatcher, by rule, state and severity (invalid: rule \"\").",
+		}, []string{"rule", "state", "severity"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.deliveries, m.latency, m.queue, m.breaker, m.consumed)
+	}
+	return m
+}
