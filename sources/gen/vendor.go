@@ -93,7 +93,7 @@ type repIdent struct {
 // generator config and the same sequence of Encode calls give the same
 // bytes. It is not safe for concurrent use.
 //
-// Which vendor carries an interaction (see docs/gen-vendor.md):
+// Which vendor carries an interaction (the full table is in vendor_doc.go):
 // odd-numbered teams work in Salesforce, even-numbered ones in HubSpot. A
 // touch that belongs to a lead travels only where lead_id survives
 // (Salesforce Task/Event for Salesforce teams, canonical JSON otherwise),

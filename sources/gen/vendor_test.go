@@ -339,3 +339,45 @@ func BenchmarkVendorEncode(b *testing.B) {
 	b.ReportMetric(float64(recs)/float64(b.N), "records/op")
 	b.ReportMetric(float64(bytes)/float64(b.N), "B/interaction")
 }
+
+// BenchmarkProduceVendor measures generate + vendor encode + produce into
+// an in-process kfake broker (snappy, the client's default).
+//
+//	go test ./sources/gen -run '^$' -bench ProduceVendor -benchtime=3x -count=3
+func BenchmarkProduceVendor(b *testing.B) {
+	topics := gen.DefaultVendorTopics()
+	var names []string
+	for _, tp := range topics {
+		names = append(names, tp)
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, names...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	cfg := gen.DefaultConfig()
+	cfg.Days = 0
+	g, err := gen.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const perOp = 100000
+	b.ReportAllocs()
+	start := time.Now()
+	var records int64
+	for b.Loop() {
+		n, err := gen.ProduceVendor(context.Background(), cl, nil, g, gen.ProduceOptions{Limit: perOp})
+		if err != nil {
+			b.Fatal(err)
+		}
+		records += n
+	}
+	el := time.Since(start).Seconds()
+	b.ReportMetric(float64(b.N*perOp)/el, "interactions/s")
+	b.ReportMetric(float64(records)/el, "records/s")
+}
