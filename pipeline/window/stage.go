@@ -1,0 +1,604 @@
+// Package window computes event-time KBIs: it pairs lead triggers with the
+// first response and approval requests with their decision, per Kafka
+// partition, with watermarks, allowed lateness and expiry, and emits one
+// fact row per finalised pair (plus activity and deal facts) into
+// Batch.Aggregates. ClickHouse materialized views aggregate the facts into
+// AggregatingMergeTree rollups and the kbi_* views (docs/kbis.md).
+//
+// Pairing state is checkpointed to a compacted Kafka changelog before a
+// batch is acknowledged and restored when a partition's batches start at an
+// offset the stage did not expect (assignment, restart, redelivery), so a
+// crash or rebalance neither loses an open lead nor counts a response twice:
+// a replayed batch emits byte-identical facts under the same
+// insert_deduplication_token.
+package window
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// CommittedFunc returns the consumer group's committed offset of a source
+// partition (-1 when none). No restore can start below it, so changelog
+// history below it may be dropped. CommittedOffsets builds one with kadm.
+type CommittedFunc func(ctx context.Context, topic string, partition int32) (int64, error)
+
+// Deps are what the stage needs from outside.
+type Deps struct {
+	// Org maps reps to teams and teams to time zones (local days). Nil: the
+	// events' team_id only, days in UTC.
+	Org *schemas.Index
+	// Changelog produces to (and is cloned to read) the changelog topic. It
+	// must be a plain client (no consumer group) created with
+	// kgo.RecordPartitioner(kgo.ManualPartitioner()). Nil disables
+	// checkpointing: state is then lost on restart (tests and dev mode).
+	Changelog *kgo.Client
+	// Committed is required with Changelog.
+	Committed CommittedFunc
+	// Clock is wall time for metrics and commit polling. Default time.Now.
+	Clock func() time.Time
+}
+
+// ErrNoCommitted is returned by New when a changelog is given without a
+// way to learn committed offsets (history could never be dropped).
+var ErrNoCommitted = errors.New("window: deps.committed is required with deps.changelog")
+
+// Window holds what the per-worker stages share: configuration, metrics,
+// dependencies. It is safe for concurrent use; Stage instances are not.
+type Window struct {
+	cfg    Config
+	deps   Deps
+	m      *metrics
+	log    *slog.Logger
+	lateMS int64 // out_of_orderness + allowed_lateness
+	bound  int64
+}
+
+// New checks cfg and registers the metrics (once per process: one Window,
+// many stages).
+func New(cfg Config, deps Deps, reg prometheus.Registerer, logger *slog.Logger) (*Window, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	if deps.Changelog != nil && deps.Committed == nil {
+		return nil, ErrNoCommitted
+	}
+	if deps.Clock == nil {
+		deps.Clock = time.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Window{
+		cfg: cfg, deps: deps, m: newMetrics(reg), log: logger.With("component", "window"),
+		lateMS: (cfg.OutOfOrderness + cfg.AllowedLateness).Milliseconds(),
+		bound:  cfg.OutOfOrderness.Milliseconds(),
+	}, nil
+}
+
+// CommittedOffsets asks the brokers for group's committed offsets.
+func CommittedOffsets(cl *kgo.Client, group string) CommittedFunc {
+	adm := kadm.NewClient(cl)
+	return func(ctx context.Context, topic string, partition int32) (int64, error) {
+		resp, err := adm.FetchOffsets(ctx, group)
+		if err != nil {
+			return 0, fmt.Errorf("fetch committed offsets of group %s: %w", group, err)
+		}
+		o, ok := resp.Lookup(topic, partition)
+		if !ok {
+			return -1, nil
+		}
+		if o.Err != nil {
+			return 0, fmt.Errorf("fetch committed offset of %s/%d: %w", topic, partition, o.Err)
+		}
+		return o.At, nil
+	}
+}
+
+// EnsureChangelog creates the compacted changelog topic when missing.
+func EnsureChangelog(ctx context.Context, cl *kgo.Client, topic string, partitions int32, replicationFactor int16) error {
+	adm := kadm.NewClient(cl)
+	compact := "compact"
+	resp, err := adm.CreateTopic(ctx, partitions, replicationFactor, map[string]*string{"cleanup.policy": &compact}, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("create changelog topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Stage is one worker's window stage (pipeline.Stage). It keeps state per
+// partition; the pipeline hands all batches of a partition to the same
+// worker, in offset order.
+//
+// The rows Process puts into Batch.Aggregates stay valid until the next
+// Process call on the same Stage.
+type Stage struct {
+	w     *Window
+	parts map[partKey]*part
+	zones map[string]*zone
+
+	leads []LeadResponseRow
+	apprs []ApprovalRow
+	acts  []ActivityRow
+	actIx map[actKey]int
+	accts []AccountRow
+	accIx map[AccountRow]struct{}
+	deals []DealRow
+	buf   []byte
+	recs  []*kgo.Record
+
+	reported [2]int // open counts last added to the gauge
+}
+
+type partKey struct {
+	topic string
+	part  int32
+}
+
+type part struct {
+	partKey
+	next      int64 // first offset expected next; anything else means restore
+	maxT      int64 // largest accepted event time, unix ms (noTime: none)
+	baseMaxT  int64 // maxT as of the committed point
+	hist      []mark
+	committed int64 // known committed offset (math.MaxInt64 without changelog)
+	gcAt      int64 // committed as of the last gc
+	polled    time.Time
+	pr        *pairer
+	lag       prometheus.Gauge
+}
+
+type actKey struct {
+	day       int64
+	team, rep string
+	ch        schemas.Channel
+	typ       schemas.Type
+}
+
+type zone struct {
+	name string
+	loc  *time.Location
+	cal  *calendar
+}
+
+// NewStage returns a stage for one pipeline worker.
+func (w *Window) NewStage() *Stage {
+	return &Stage{
+		w: w, parts: map[partKey]*part{}, zones: map[string]*zone{},
+		actIx: map[actKey]int{}, accIx: map[AccountRow]struct{}{},
+	}
+}
+
+// Process classifies b's interactions as on time or late (moving late ones
+// to b.Late), updates the partition's pairing state, finalises what the
+// watermark allows, checkpoints the state, and attaches the batch's facts
+// to b.Aggregates.
+func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
+	key := partKey{b.Origin.Topic, b.Origin.Partition}
+	p := s.parts[key]
+	if p == nil || p.next != b.Origin.FirstOffset {
+		var err error
+		if p, err = s.restore(ctx, b.Origin); err != nil {
+			return err
+		}
+	}
+	p.next = -1 // until this batch is checkpointed: a failure must restore
+	s.resetOut()
+	last := b.Origin.LastOffset
+	late, w := 0, 0
+	for r := range b.Interactions {
+		it := &b.Interactions[r]
+		at := it.OccurredAt.UnixMilli()
+		if p.maxT != noTime && at < p.maxT-s.w.lateMS {
+			b.Late = append(b.Late, *it)
+			late++
+			continue
+		}
+		p.maxT = max(p.maxT, at)
+		s.account(p, it, at, last)
+		if w != r {
+			b.Interactions[w] = *it
+		}
+		w++
+	}
+	clear(b.Interactions[w:])
+	b.Interactions = b.Interactions[:w]
+	s.w.m.late.Add(float64(late))
+
+	if p.maxT != noTime {
+		p.pr.finalise(p.maxT-s.w.lateMS, last, s)
+	}
+	if err := s.checkpoint(ctx, p, last); err != nil {
+		return err
+	}
+	p.next = last + 1
+	s.attach(b)
+	s.report(p)
+	return nil
+}
+
+// account feeds one accepted interaction to the activity sums, the
+// pairing state and the deal facts.
+func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64) {
+	team := it.TeamID
+	if team == "" {
+		team = s.w.deps.Org.TeamOf(it.RepID)
+	}
+	z := s.zone(team)
+	day := localDay(it.OccurredAt, z.loc)
+	k := actKey{day: day.Unix(), team: team, rep: it.RepID, ch: it.Channel, typ: it.Type}
+	ix, ok := s.actIx[k]
+	if !ok {
+		ix = len(s.acts)
+		s.actIx[k] = ix
+		s.acts = append(s.acts, ActivityRow{Day: day, TeamID: team, RepID: it.RepID, Channel: it.Channel.String(),
+			Type: it.Type.String(), Direction: it.Direction()})
+	}
+	s.acts[ix].Interactions++
+	if it.Has&schemas.HasDuration != 0 {
+		s.acts[ix].DurationS += it.DurationS
+	}
+	if it.RepID != "" && it.AccountID != "" {
+		a := AccountRow{Day: day, TeamID: team, RepID: it.RepID, AccountID: it.AccountID}
+		if _, ok := s.accIx[a]; !ok {
+			s.accIx[a] = struct{}{}
+			s.accts = append(s.accts, a)
+		}
+	}
+
+	e := ev{at: at, off: last, id: it.EventID, typ: it.Type, ch: it.Channel}
+	switch {
+	case it.LeadID != "" && (it.Type == schemas.TypeLeadCreated || it.Type.Inbound()):
+		e.kind, e.rep, e.team = kOpen, it.RepID, team
+		p.pr.add(famLead, it.LeadID, e)
+	case it.LeadID != "" && it.Type.Outbound():
+		e.kind, e.rep, e.team = kClose, it.RepID, team
+		p.pr.add(famLead, it.LeadID, e)
+	case it.ApprovalID != "" && it.Type == schemas.TypeApprovalRequested:
+		e.kind, e.rep, e.team = kOpen, it.RepID, team
+		p.pr.add(famAppr, it.ApprovalID, e)
+	case it.ApprovalID != "" && it.Type == schemas.TypeApprovalDecided:
+		e.kind, e.rep, e.team = kClose, it.ApproverID, team
+		e.ok = it.Has&schemas.HasApproved != 0 && it.Approved
+		p.pr.add(famAppr, it.ApprovalID, e)
+	case it.Type == schemas.TypeQuoteCreated || it.Type == schemas.TypeDealWon || it.Type == schemas.TypeDealLost:
+		d := DealRow{Day: day, OccurredAt: it.OccurredAt, EventID: it.EventID, Type: it.Type.String(), RepID: it.RepID,
+			TeamID: team, AccountID: it.AccountID, Currency: it.Currency}
+		if it.Has&schemas.HasAmount != 0 {
+			d.Amount = ptr(it.Amount)
+		}
+		if it.Has&schemas.HasListPrice != 0 {
+			d.ListPrice = ptr(it.ListPrice)
+		}
+		if it.Has&schemas.HasDiscount != 0 {
+			d.DiscountPct = ptr(it.DiscountPct)
+		}
+		s.deals = append(s.deals, d)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// localDay is t's date in loc, as midnight UTC (a ClickHouse Date).
+func localDay(t time.Time, loc *time.Location) time.Time {
+	y, m, d := t.In(loc).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// zone returns the time zone and business calendar of team.
+func (s *Stage) zone(team string) *zone {
+	if z := s.zones[team]; z != nil {
+		return z
+	}
+	z := &zone{name: "UTC", loc: time.UTC}
+	orgTZ := ""
+	if t := s.w.deps.Org.Team(team); t != nil && t.TimeZone != "" {
+		if loc, err := time.LoadLocation(t.TimeZone); err == nil {
+			z.name, z.loc, orgTZ = t.TimeZone, loc, t.TimeZone
+		} else {
+			s.w.log.Warn("unknown team time zone; using UTC", "team", team, "time_zone", t.TimeZone)
+		}
+	}
+	cal, ok := s.w.cfg.Calendars[team]
+	if !ok {
+		cal, ok = s.w.cfg.Calendars["*"]
+	}
+	if ok {
+		if c, err := cal.compile(orgTZ); err == nil { // Validate checked it
+			z.cal = c
+		}
+	}
+	if len(s.zones) > 4096 {
+		clear(s.zones)
+	}
+	s.zones[team] = z
+	return z
+}
+
+// pair implements emitter: a finalised pair becomes a fact row.
+func (s *Stage) pair(fam uint8, key string, open, close *ev) {
+	secs := float64(close.at-open.at) / 1000
+	openAt, closeAt := time.UnixMilli(open.at).UTC(), time.UnixMilli(close.at).UTC()
+	z := s.zone(open.team)
+	if fam == famLead {
+		r := LeadResponseRow{
+			Day: localDay(openAt, z.loc), TriggerAt: openAt, LeadID: key, TriggerEventID: open.id,
+			TriggerType: open.typ.String(), TriggerChannel: open.ch.String(), OwnerRepID: open.rep, TeamID: open.team,
+			TimeZone: z.name, Answered: true, ResponderRepID: close.rep, ResponseEventID: close.id,
+			ResponseAt: &closeAt, ResponseType: close.typ.String(), ResponseChannel: close.ch.String(), ResponseS: &secs,
+		}
+		if z.cal != nil {
+			r.BusinessS = ptr(z.cal.businessSeconds(openAt, closeAt))
+		}
+		s.leads = append(s.leads, r)
+		return
+	}
+	outcome := "rejected"
+	if close.ok {
+		outcome = "approved"
+	}
+	s.apprs = append(s.apprs, ApprovalRow{
+		Day: localDay(openAt, z.loc), RequestedAt: openAt, ApprovalID: key, RequestEventID: open.id, RepID: open.rep,
+		TeamID: open.team, TimeZone: z.name, Outcome: outcome, ApproverID: close.rep, DecisionEventID: close.id,
+		DecidedAt: &closeAt, LatencyS: &secs,
+	})
+}
+
+// expire implements emitter: an unanswered lead or undecided approval.
+func (s *Stage) expire(fam uint8, key string, open *ev) {
+	openAt := time.UnixMilli(open.at).UTC()
+	z := s.zone(open.team)
+	if fam == famLead {
+		s.leads = append(s.leads, LeadResponseRow{
+			Day: localDay(openAt, z.loc), TriggerAt: openAt, LeadID: key, TriggerEventID: open.id,
+			TriggerType: open.typ.String(), TriggerChannel: open.ch.String(), OwnerRepID: open.rep, TeamID: open.team,
+			TimeZone: z.name,
+		})
+		return
+	}
+	s.apprs = append(s.apprs, ApprovalRow{
+		Day: localDay(openAt, z.loc), RequestedAt: openAt, ApprovalID: key, RequestEventID: open.id, RepID: open.rep,
+		TeamID: open.team, TimeZone: z.name, Outcome: "expired",
+	})
+}
+
+func (s *Stage) resetOut() {
+	s.leads, s.apprs, s.acts, s.accts, s.deals = s.leads[:0], s.apprs[:0], s.acts[:0], s.accts[:0], s.deals[:0]
+	clear(s.actIx)
+	clear(s.accIx)
+}
+
+func (s *Stage) attach(b *schemas.Batch) {
+	add := func(table string, n int, rows any) {
+		if n > 0 {
+			b.Aggregates = append(b.Aggregates, schemas.AggregateRows{Table: table, Rows: rows})
+			s.w.m.facts.WithLabelValues(table).Add(float64(n))
+		}
+	}
+	add(TableLeadResponse, len(s.leads), s.leads)
+	add(TableApprovals, len(s.apprs), s.apprs)
+	add(TableActivity, len(s.acts), s.acts)
+	add(TableRepAccounts, len(s.accts), s.accts)
+	add(TableDeals, len(s.deals), s.deals)
+}
+
+func (s *Stage) report(p *part) {
+	for k, fam := range []uint8{famLead, famAppr} {
+		n := 0
+		for _, q := range s.parts {
+			n += q.pr.openCount(fam)
+		}
+		s.w.m.open.WithLabelValues([]string{"lead", "approval"}[k]).Add(float64(n - s.reported[k]))
+		s.reported[k] = n
+	}
+	if p.maxT != noTime {
+		wm := time.UnixMilli(p.maxT - s.w.bound)
+		p.lag.Set(s.w.deps.Clock().Sub(wm).Seconds())
+	}
+}
+
+func (s *Stage) newPart(o schemas.Origin) *part {
+	return &part{
+		partKey: partKey{o.Topic, o.Partition}, next: -1, maxT: noTime, baseMaxT: noTime, committed: -1, gcAt: -1,
+		pr:  newPairer(s.w.cfg.LeadExpiry.Milliseconds(), s.w.cfg.ApprovalExpiry.Milliseconds()),
+		lag: s.w.m.watermarkLag.WithLabelValues(o.Topic, strconv.Itoa(int(o.Partition))),
+	}
+}
+
+// restore rebuilds the state of o's partition as of o.FirstOffset from the
+// changelog: contributions of batches at or after it are dropped, because
+// those batches are about to be consumed again.
+func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*part, error) {
+	start := s.w.deps.Clock()
+	p := s.newPart(o)
+	if s.w.deps.Changelog == nil {
+		p.committed = math.MaxInt64
+		s.parts[p.partKey] = p
+		return p, nil
+	}
+	committed, err := s.w.deps.Committed(ctx, o.Topic, o.Partition)
+	if err != nil {
+		return nil, fmt.Errorf("restore %s: %w", o, err)
+	}
+	from := o.FirstOffset
+	p.committed = min(committed, from)
+	p.polled = start
+	recs, err := s.w.readChangelog(ctx, o.Partition)
+	if err != nil {
+		return nil, fmt.Errorf("restore %s: %w", o, err)
+	}
+	if v, ok := recs[string(recordKey(nil, o.Topic, kindMeta, ""))]; ok {
+		if p.maxT, err = decodeMeta(v, from); err != nil {
+			return nil, fmt.Errorf("restore %s: %w", o, err)
+		}
+		p.baseMaxT = p.maxT
+	}
+	horizon := int64(math.MinInt64)
+	if p.maxT != noTime {
+		horizon = p.maxT - s.w.lateMS
+	}
+	n := 0
+	for k, v := range recs {
+		topic, kind, id, ok := parseKey([]byte(k))
+		if !ok || topic != o.Topic || (kind != famLead && kind != famAppr) {
+			continue
+		}
+		base, evs, err := decodeItem(v)
+		if err != nil {
+			return nil, fmt.Errorf("restore %s: key %q: %w", o, k, err)
+		}
+		p.pr.restoreItem(kind, id, base, evs, from, horizon)
+		n++
+	}
+	for _, it := range p.pr.dirty {
+		it.dirty = false
+	}
+	p.pr.dirty = p.pr.dirty[:0]
+	s.parts[p.partKey] = p
+	d := s.w.deps.Clock().Sub(start)
+	s.w.m.restored.Inc()
+	s.w.m.restoreSeconds.Observe(d.Seconds())
+	s.w.log.Info("pairing state restored", "origin", o.String(), "records", n, "committed", committed,
+		"open_leads", p.pr.openCount(famLead), "open_approvals", p.pr.openCount(famAppr), "duration", d)
+	return p, nil
+}
+
+// readChangelog reads one changelog partition up to its end: the latest
+// value per key.
+func (w *Window) readChangelog(ctx context.Context, partition int32) (map[string][]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.RestoreTimeout)
+	defer cancel()
+	topic := w.cfg.ChangelogTopic
+	adm := kadm.NewClient(w.deps.Changelog)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
+	end, ok := ends.Lookup(topic, partition)
+	if !ok {
+		return nil, fmt.Errorf("changelog %s has no partition %d: it needs as many partitions as the source topics", topic, partition)
+	}
+	if end.Err != nil {
+		return nil, fmt.Errorf("end offset of %s/%d: %w", topic, partition, end.Err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("list start offsets of %s: %w", topic, err)
+	}
+	out := map[string][]byte{}
+	if st, ok := starts.Lookup(topic, partition); ok && st.Err == nil && st.Offset >= end.Offset {
+		return out, nil
+	}
+	cl, err := kgo.NewClient(append(w.deps.Changelog.Opts(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().AtStart()}}))...)
+	if err != nil {
+		return nil, fmt.Errorf("changelog reader: %w", err)
+	}
+	defer cl.Close()
+	for {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("read %s/%d up to %d: %w", topic, partition, end.Offset, err)
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return nil, fmt.Errorf("read %s/%d: %w", topic, partition, ferr)
+		}
+		done := false
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Value == nil {
+				delete(out, string(r.Key))
+			} else {
+				out[string(r.Key)] = r.Value
+			}
+			if r.Offset >= end.Offset-1 {
+				done = true
+			}
+		})
+		if done {
+			return out, nil
+		}
+	}
+}
+
+// checkpoint drops history below the committed offset and produces the
+// changed state to the changelog, synchronously: the batch may be acked
+// only once its state is durable.
+func (s *Stage) checkpoint(ctx context.Context, p *part, last int64) error {
+	if s.w.deps.Changelog == nil {
+		p.pr.gc(math.MaxInt64)
+		p.pr.dirty = p.pr.dirty[:0]
+		p.pr.tomb = p.pr.tomb[:0]
+		return nil
+	}
+	if now := s.w.deps.Clock(); now.Sub(p.polled) >= s.w.cfg.CommitPollInterval {
+		c, err := s.w.deps.Committed(ctx, p.topic, p.part)
+		if err != nil {
+			s.w.log.Warn("committed offset unknown; keeping changelog history", "topic", p.topic, "partition", p.part, "err", err)
+		} else if c > p.committed {
+			p.committed = c
+		}
+		p.polled = now
+	}
+	if p.committed > p.gcAt {
+		p.pr.gc(p.committed)
+		p.gcAt = p.committed
+		k := 0
+		for k < len(p.hist) && p.hist[k].last < p.committed {
+			p.baseMaxT = max(p.baseMaxT, p.hist[k].maxT)
+			k++
+		}
+		p.hist = append(p.hist[:0], p.hist[k:]...)
+	}
+	p.hist = append(p.hist, mark{last: last, maxT: p.maxT})
+
+	topic := s.w.cfg.ChangelogTopic
+	s.recs = s.recs[:0]
+	s.buf = s.buf[:0]
+	bytes := 0
+	add := func(key, val []byte) {
+		s.recs = append(s.recs, &kgo.Record{Topic: topic, Partition: p.part, Key: key, Value: val})
+		bytes += len(key) + len(val)
+	}
+	for _, it := range p.pr.dirty {
+		it.dirty = false
+		if it.deleted {
+			continue
+		}
+		add(recordKey(nil, p.topic, it.fam, it.key), encodeItem(nil, it))
+	}
+	for _, it := range p.pr.tomb {
+		add(recordKey(nil, p.topic, it.fam, it.key), nil)
+	}
+	add(recordKey(nil, p.topic, kindMeta, ""), encodeMeta(nil, p.baseMaxT, p.hist))
+	clear(p.pr.dirty)
+	p.pr.dirty = p.pr.dirty[:0]
+	clear(p.pr.tomb)
+	p.pr.tomb = p.pr.tomb[:0]
+	if err := s.w.deps.Changelog.ProduceSync(ctx, s.recs...).FirstErr(); err != nil {
+		return fmt.Errorf("checkpoint %s/%d to %s: %w", p.topic, p.part, topic, err)
+	}
+	if s.recs[0].Partition != p.part {
+		return fmt.Errorf("checkpoint %s/%d: record landed in partition %d: the changelog client needs kgo.ManualPartitioner", p.topic, p.part, s.recs[0].Partition)
+	}
+	s.w.m.changelogBytes.Add(float64(bytes))
+	s.w.m.changelogRecs.Add(float64(len(s.recs)))
+	return nil
+}
