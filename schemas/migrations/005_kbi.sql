@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.lead_response_facts {{onCluster}}
     owner_rep_id      String COMMENT 'rep on the trigger event (lead owner); empty when unassigned',
     team_id           String COMMENT 'team of the trigger, else of its rep in the org file',
     time_zone         LowCardinality(String),
-    answered          UInt8,
+    is_answered       UInt8,
     responder_rep_id  String,
     response_event_id String,
     response_at       Nullable(DateTime64(3, 'UTC')),
@@ -62,14 +62,14 @@ TO {{.DB}}.lead_response_daily
 AS SELECT
     day, team_id, owner_rep_id, responder_rep_id, trigger_channel,
     toUInt64(count())                                  AS leads,
-    toUInt64(countIf(answered = 1))                    AS answered,
-    toUInt64(countIf(answered = 0))                    AS unanswered,
+    toUInt64(countIf(is_answered = 1))                 AS answered,
+    toUInt64(countIf(is_answered = 0))                 AS unanswered,
     sum(ifNull(response_s, 0))                         AS response_s_sum,
     max(ifNull(response_s, 0))                         AS response_s_max,
     toUInt64(countIf(business_s IS NOT NULL))          AS business_answered,
     sum(ifNull(business_s, 0))                         AS business_s_sum,
-    quantilesExactStateIf(0.5, 0.9, 0.99)(ifNull(response_s, 0), answered = 1)        AS response_q_exact,
-    quantilesTDigestStateIf(0.5, 0.9, 0.99)(ifNull(response_s, 0), answered = 1)      AS response_q_tdigest,
+    quantilesExactStateIf(0.5, 0.9, 0.99)(ifNull(response_s, 0), is_answered = 1)        AS response_q_exact,
+    quantilesTDigestStateIf(0.5, 0.9, 0.99)(ifNull(response_s, 0), is_answered = 1)      AS response_q_tdigest,
     quantilesExactStateIf(0.5, 0.9, 0.99)(ifNull(business_s, 0), business_s IS NOT NULL) AS business_q_exact
 FROM {{.DB}}.lead_response_facts
 GROUP BY day, team_id, owner_rep_id, responder_rep_id, trigger_channel;
@@ -191,7 +191,7 @@ AS SELECT
     sum(leads)                                           AS leads,
     sum(answered)                                        AS answered,
     sum(unanswered)                                      AS unanswered,
-    if(sum(answered) = 0, NULL, sum(response_s_sum) / sum(answered)) AS response_avg_s,
+    if(answered = 0, NULL, sum(response_s_sum) / answered) AS response_avg_s,
     max(response_s_max)                                  AS response_max_s,
     quantilesExactMerge(0.5, 0.9, 0.99)(response_q_exact)     AS response_q_exact_s,
     quantilesTDigestMerge(0.5, 0.9, 0.99)(response_q_tdigest) AS response_q_tdigest_s,
@@ -199,7 +199,7 @@ AS SELECT
     response_q_exact_s[2]                                AS response_p90_s,
     response_q_exact_s[3]                                AS response_p99_s,
     sum(business_answered)                               AS business_answered,
-    if(sum(business_answered) = 0, NULL, sum(business_s_sum) / sum(business_answered)) AS business_avg_s,
+    if(business_answered = 0, NULL, sum(business_s_sum) / business_answered) AS business_avg_s,
     quantilesExactMerge(0.5, 0.9, 0.99)(business_q_exact) AS business_q_exact_s
 FROM {{.DB}}.lead_response_daily
 GROUP BY day, team_id, owner_rep_id, responder_rep_id, trigger_channel;
@@ -208,9 +208,9 @@ CREATE VIEW IF NOT EXISTS {{.DB}}.kbi_approvals_daily {{onCluster}}
 AS SELECT
     day, team_id, rep_id, approver_id,
     sum(requests)                                        AS requests,
-    sum(approved) + sum(rejected)                        AS decided,
     sum(approved)                                        AS approved,
     sum(rejected)                                        AS rejected,
+    approved + rejected                                  AS decided,
     sum(expired)                                         AS expired,
     if(decided = 0, NULL, approved / decided)            AS approval_rate,
     sum(within_24h)                                      AS decided_within_24h,
@@ -224,26 +224,27 @@ GROUP BY day, team_id, rep_id, approver_id;
 CREATE VIEW IF NOT EXISTS {{.DB}}.kbi_activity_daily {{onCluster}}
 AS SELECT
     a.day AS day, a.team_id AS team_id, a.rep_id AS rep_id,
-    a.interactions, a.inbound, a.outbound, a.emails, a.calls, a.meetings, a.social, a.chats,
-    a.call_minutes, ifNull(c.accounts_touched, 0) AS accounts_touched
+    a.n AS interactions, a.n_in AS inbound, a.n_out AS outbound, a.n_email AS emails, a.n_call AS calls,
+    a.n_meeting AS meetings, a.n_social AS social, a.n_chat AS chats,
+    a.call_min AS call_minutes, ifNull(c.n_accounts, 0) AS accounts_touched
 FROM
 (
     SELECT day, team_id, rep_id,
-        sum(interactions)                                   AS interactions,
-        sumIf(interactions, direction = 'inbound')          AS inbound,
-        sumIf(interactions, direction = 'outbound')         AS outbound,
-        sumIf(interactions, channel = 'email')              AS emails,
-        sumIf(interactions, type IN ('call.inbound', 'call.outbound')) AS calls,
-        sumIf(interactions, type = 'meeting.held')          AS meetings,
-        sumIf(interactions, channel = 'social')             AS social,
-        sumIf(interactions, channel = 'chat')               AS chats,
-        sumIf(duration_s, type IN ('call.inbound', 'call.outbound')) / 60 AS call_minutes
+        sum(interactions)                                   AS n,
+        sumIf(interactions, direction = 'inbound')          AS n_in,
+        sumIf(interactions, direction = 'outbound')         AS n_out,
+        sumIf(interactions, channel = 'email')              AS n_email,
+        sumIf(interactions, type IN ('call.inbound', 'call.outbound')) AS n_call,
+        sumIf(interactions, type = 'meeting.held')          AS n_meeting,
+        sumIf(interactions, channel = 'social')             AS n_social,
+        sumIf(interactions, channel = 'chat')               AS n_chat,
+        sumIf(duration_s, type IN ('call.inbound', 'call.outbound')) / 60 AS call_min
     FROM {{.DB}}.activity_daily
     GROUP BY day, team_id, rep_id
 ) AS a
 LEFT JOIN
 (
-    SELECT day, team_id, rep_id, toUInt64(uniqExact(account_id)) AS accounts_touched
+    SELECT day, team_id, rep_id, toUInt64(uniqExact(account_id)) AS n_accounts
     FROM {{.DB}}.rep_accounts_daily
     GROUP BY day, team_id, rep_id
 ) AS c ON a.day = c.day AND a.team_id = c.team_id AND a.rep_id = c.rep_id
