@@ -6,10 +6,16 @@ package app
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
+	"net"
 	"os"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -97,6 +103,22 @@ var (
 	ErrLogFormat      = errors.New(`must be "json" or "text"`)
 	ErrLogLevel       = errors.New("must be debug, info, warn or error")
 	ErrUnknownDecoder = errors.New("unknown decoder")
+	ErrHTTPAddr       = errors.New("must be host:port")
+	// ErrNoSuchFile: a file the config names does not exist.
+	ErrNoSuchFile = errors.New("no such file")
+	// ErrUnreadable: a file the config names exists but cannot be read (a
+	// directory, or permissions).
+	ErrUnreadable = errors.New("cannot read file")
+	// ErrNoPEM: a CA file holds no PEM certificate.
+	ErrNoPEM = errors.New("no PEM certificates in file")
+	// ErrKeyPair: cert_file and key_file do not load as one key pair.
+	ErrKeyPair = errors.New("cert_file and key_file are not a valid key pair")
+	// ErrTLSDisabled: TLS files are given but TLS is off, which would
+	// silently connect in plain text.
+	ErrTLSDisabled = errors.New("set, but tls.enabled is false: the connection would not use TLS")
+	// ErrPasswordEnv: the variable named by kafka.sasl.password_env is unset
+	// or empty where the config is validated.
+	ErrPasswordEnv = errors.New("environment variable is unset or empty")
 )
 
 // SetDefaults fills what the file left out. Each package applies its own
@@ -146,26 +168,52 @@ func (c *Config) validate(privacyKey bool) error {
 	default:
 		add("log.level", fmt.Errorf("%q: %w", c.Log.Level, ErrLogLevel))
 	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		add("http.addr", fmt.Errorf("%q: %w", c.HTTP.Addr, ErrHTTPAddr))
+	}
 	add("kafka", c.Kafka.Validate())
-	for topic, dec := range c.Kafka.Topics {
-		switch dec {
+	for _, topic := range slices.Sorted(maps.Keys(c.Kafka.Topics)) {
+		switch dec := c.Kafka.Topics[topic]; dec {
 		case DecoderCanonical, DecoderSalesforce, DecoderHubSpot, DecoderZoom, DecoderGraph, DecoderAircall, DecoderTwilio:
+		case "": // reported by kafka.Validate
 		default:
 			add("kafka.topics."+topic, fmt.Errorf("%q: %w (want one of canonical, salesforce, hubspot, zoom, graph, aircall, twilio)", dec, ErrUnknownDecoder))
 		}
 	}
+	kt := c.Kafka.TLS
+	if !kt.Enabled {
+		for _, f := range []struct{ key, v string }{{"ca_file", kt.CAFile}, {"cert_file", kt.CertFile}, {"key_file", kt.KeyFile}} {
+			if f.v != "" {
+				add("kafka.tls."+f.key, ErrTLSDisabled)
+			}
+		}
+	}
+	checkTLSFiles("kafka.tls", kt.CAFile, kt.CertFile, kt.KeyFile, add)
+	if env := c.Kafka.SASL.PasswordEnv; c.Kafka.SASL.Mechanism != "" && env != "" && os.Getenv(env) == "" {
+		add("kafka.sasl.password_env", fmt.Errorf("$%s: %w", env, ErrPasswordEnv))
+	}
 	add("clickhouse", c.ClickHouse.Validate())
+	checkTLSFiles("clickhouse.tls", c.ClickHouse.TLS.CAFile, c.ClickHouse.TLS.CertFile, c.ClickHouse.TLS.KeyFile, add)
 	add("pipeline", c.Pipeline.Validate())
 	if privacyKey {
 		add("privacy", c.Privacy.Validate())
 	}
 	if c.OrgFile != "" {
-		if _, err := LoadOrg(c.OrgFile); err != nil {
+		if err := checkFile(c.OrgFile); err != nil {
+			add("org_file", err)
+		} else if _, err := LoadOrg(c.OrgFile); err != nil {
 			add("org_file", err)
 		}
 	}
-	add("sources.salesforce", c.Sources.Salesforce.Validate())
-	add("sources.hubspot", c.Sources.HubSpot.Validate())
+	// The Salesforce and HubSpot configs name their fields relative to
+	// their section ("topic: ..."); the others start with the vendor name.
+	addRel := func(path string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s.%w", path, err))
+		}
+	}
+	addRel("sources.salesforce", c.Sources.Salesforce.Validate())
+	addRel("sources.hubspot", c.Sources.HubSpot.Validate())
 	add("sources.zoom", c.Sources.Zoom.Validate())
 	add("sources.graph", c.Sources.Graph.Validate())
 	add("sources.aircall", c.Sources.Aircall.Validate())
@@ -173,15 +221,83 @@ func (c *Config) validate(privacyKey bool) error {
 	return errors.Join(errs...)
 }
 
-// prefix puts path in front of err unless err already names it (packages
-// often start their messages with their own field path).
+// prefix puts path in front of err unless err already names it: packages
+// start their messages with their own field path ("kafka.brokers: ..."), or
+// with their section's last element ("zoom.topic ..." for sources.zoom). A
+// joined error is prefixed member by member, so each problem keeps its own
+// line and path.
 func prefix(path string, err error) error {
+	// errors.Join's result: one problem per line. (fmt.Errorf with two %w
+	// also unwraps to a slice, but is one problem on one line.)
+	if j, ok := err.(interface{ Unwrap() []error }); ok && strings.Contains(err.Error(), "\n") {
+		var errs []error
+		for _, e := range j.Unwrap() {
+			errs = append(errs, prefix(path, e))
+		}
+		return errors.Join(errs...)
+	}
 	msg := err.Error()
+	// names reports whether msg starts with the key p, not a longer word.
+	names := func(p string) bool {
+		return strings.HasPrefix(msg, p) && (len(msg) == len(p) || strings.IndexByte(".:[ ", msg[len(p)]) >= 0)
+	}
 	last := path[strings.LastIndexByte(path, '.')+1:]
-	if strings.HasPrefix(msg, path) || strings.HasPrefix(msg, last+".") || strings.HasPrefix(msg, last+":") {
+	switch {
+	case names(path):
 		return err
+	case last != path && names(last):
+		return fmt.Errorf("%s%w", path[:len(path)-len(last)], err)
 	}
 	return fmt.Errorf("%s: %w", path, err)
+}
+
+// checkFile reports whether the file a config key names can be read.
+func checkFile(name string) error {
+	f, err := os.Open(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: %w", name, ErrNoSuchFile)
+	case err != nil:
+		return fmt.Errorf("%s: %w: %w", name, ErrUnreadable, err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || st.IsDir() {
+		return fmt.Errorf("%s: %w: is a directory", name, ErrUnreadable)
+	}
+	return nil
+}
+
+// checkTLSFiles checks that the TLS files under path exist, that the CA file
+// holds certificates and that the client certificate loads with its key: a
+// typo here otherwise surfaces only as a connection failure after start.
+func checkTLSFiles(path, ca, cert, key string, add func(string, error)) {
+	if ca != "" {
+		if err := checkFile(ca); err != nil {
+			add(path+".ca_file", err)
+		} else if pem, err := os.ReadFile(ca); err != nil {
+			add(path+".ca_file", fmt.Errorf("%s: %w: %w", ca, ErrUnreadable, err))
+		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			add(path+".ca_file", fmt.Errorf("%s: %w", ca, ErrNoPEM))
+		}
+	}
+	okCert, okKey := cert != "", key != ""
+	if cert != "" {
+		if err := checkFile(cert); err != nil {
+			add(path+".cert_file", err)
+			okCert = false
+		}
+	}
+	if key != "" {
+		if err := checkFile(key); err != nil {
+			add(path+".key_file", err)
+			okKey = false
+		}
+	}
+	if okCert && okKey {
+		if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
+			add(path, fmt.Errorf("%w: %w", ErrKeyPair, err))
+		}
+	}
 }
 
 // LoadConfig reads a YAML config file strictly: an unknown key is an error,
@@ -202,10 +318,69 @@ func ParseConfig(raw []byte) (*Config, error) {
 	dec.KnownFields(true)
 	// An empty file is an all-defaults config (yaml.v3 reports it as EOF).
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("parse config: %w", err)
+		return nil, fmt.Errorf("parse config: %w", withPaths(raw, err))
 	}
 	c.SetDefaults()
 	return &c, nil
+}
+
+// withPaths rewrites yaml.v3's "line N: ..." type errors (unknown keys,
+// values of the wrong type) to name the key's path, as Validate does:
+// "kafka.tls.ca_flie: field ca_flie not found in type kafka.TLSConfig
+// (line 12)". Other errors (syntax) pass unchanged.
+func withPaths(raw []byte, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	var root yaml.Node
+	if yaml.Unmarshal(raw, &root) != nil {
+		return err
+	}
+	paths := map[int]string{} // line -> path of the key (or sequence item) on it
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for k := 0; k+1 < len(n.Content); k += 2 {
+				p := n.Content[k].Value
+				if path != "" {
+					p = path + "." + p
+				}
+				if _, ok := paths[n.Content[k].Line]; !ok {
+					paths[n.Content[k].Line] = p
+				}
+				walk(n.Content[k+1], p)
+			}
+		case yaml.SequenceNode:
+			for k, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, k)
+				if _, ok := paths[c.Line]; !ok {
+					paths[c.Line] = p
+				}
+				walk(c, p)
+			}
+		}
+	}
+	walk(&root, "")
+	errs := make([]error, 0, len(te.Errors))
+	for _, m := range te.Errors {
+		var line int
+		var rest string
+		if n, _ := fmt.Sscanf(m, "line %d:", &line); n == 1 {
+			rest = strings.TrimSpace(m[strings.IndexByte(m, ':')+1:])
+		}
+		if p, ok := paths[line]; ok && rest != "" {
+			errs = append(errs, fmt.Errorf("%s: %s (line %d)", p, rest, line))
+			continue
+		}
+		errs = append(errs, errors.New(m))
+	}
+	return errors.Join(errs...)
 }
 
 // LoadOrg reads an org file (YAML, docs/org-file.md).

@@ -165,44 +165,51 @@ var compressions = map[string]clickhouse.CompressionMethod{
 	"br":      clickhouse.CompressionBrotli,
 }
 
-// Validate reports the first configuration error, wrapped with its field
-// path ("clickhouse.protocol: ..."); errors.Is finds the sentinel. Zero
-// fields are valid: they take defaults. Validate reads no files.
+// Validate reports every configuration error, joined, each wrapped with its
+// field path ("clickhouse.protocol: ..."); errors.Is finds the sentinels.
+// Zero fields are valid: they take defaults. Validate reads no files.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	f := func(field string, err error, v any) error {
-		return fmt.Errorf("clickhouse.%s: %w (got %v)", field, err, v)
+	var errs []error
+	f := func(field string, err error, v any) {
+		errs = append(errs, fmt.Errorf("clickhouse.%s: %w (got %v)", field, err, v))
 	}
 	for k, a := range c.Addresses {
 		if a == "" {
-			return f(fmt.Sprintf("addresses[%d]", k), ErrNoAddress, `""`)
+			f(fmt.Sprintf("addresses[%d]", k), ErrNoAddress, `""`)
 		}
 	}
-	switch {
-	case c.Protocol != "native" && c.Protocol != "http":
-		return f("protocol", ErrProtocol, c.Protocol)
-	case !identRe.MatchString(c.Database):
-		return f("database", ErrIdentifier, c.Database)
-	case c.Cluster != "" && !clusterRe.MatchString(c.Cluster):
-		return f("cluster", ErrClusterName, c.Cluster)
-	case (c.TLS.CertFile == "") != (c.TLS.KeyFile == ""):
-		return f("tls", ErrTLSKeyPair, c.TLS.CertFile+"|"+c.TLS.KeyFile)
-	case c.DialTimeout < 0:
-		return f("dial_timeout", ErrNegative, c.DialTimeout)
-	case c.ReadTimeout < 0:
-		return f("read_timeout", ErrNegative, c.ReadTimeout)
-	case c.MaxOpenConns < 0:
-		return f("max_open_conns", ErrNegative, c.MaxOpenConns)
-	case c.RetryBackoffMin < 0:
-		return f("retry_backoff_min", ErrNegative, c.RetryBackoffMin)
-	case c.RetryBackoffMin > c.RetryBackoffMax:
-		return f("retry_backoff_max", ErrBackoffRange, c.RetryBackoffMax)
+	if c.Protocol != "native" && c.Protocol != "http" {
+		f("protocol", ErrProtocol, c.Protocol)
+	}
+	if !identRe.MatchString(c.Database) {
+		f("database", ErrIdentifier, c.Database)
+	}
+	if c.Cluster != "" && !clusterRe.MatchString(c.Cluster) {
+		f("cluster", ErrClusterName, c.Cluster)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		f("tls", ErrTLSKeyPair, c.TLS.CertFile+"|"+c.TLS.KeyFile)
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{{"dial_timeout", c.DialTimeout}, {"read_timeout", c.ReadTimeout}, {"retry_backoff_min", c.RetryBackoffMin}} {
+		if d.v < 0 {
+			f(d.field, ErrNegative, d.v)
+		}
+	}
+	if c.MaxOpenConns < 0 {
+		f("max_open_conns", ErrNegative, c.MaxOpenConns)
+	}
+	if c.RetryBackoffMin >= 0 && c.RetryBackoffMin > c.RetryBackoffMax {
+		f("retry_backoff_max", ErrBackoffRange, c.RetryBackoffMax)
 	}
 	m, ok := compressions[c.Compression]
 	if !ok || c.Protocol == "native" && m > clickhouse.CompressionZSTD {
-		return f("compression", ErrCompression, c.Compression)
+		f("compression", ErrCompression, c.Compression)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // options turns a defaulted, valid Config into clickhouse-go options. It

@@ -164,36 +164,38 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Validate reports the first configuration error. Call it after
+// Validate reports every configuration error, joined, each wrapped with its
+// field path, so an operator fixes a file in one round. Call it after
 // SetDefaults (NewSource does both).
 func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	if len(c.Brokers) == 0 {
-		return fmt.Errorf("kafka.brokers: %w", ErrNoBrokers)
+		add("kafka.brokers: %w", ErrNoBrokers)
 	}
 	for k, b := range c.Brokers {
 		if b == "" {
-			return fmt.Errorf("kafka.brokers[%d]: %w", k, ErrEmpty)
+			add("kafka.brokers[%d]: %w", k, ErrEmpty)
 		}
 	}
 	if c.Group == "" {
-		return fmt.Errorf("kafka.group: %w", ErrEmpty)
+		add("kafka.group: %w", ErrEmpty)
 	}
 	if len(c.Topics) == 0 {
-		return fmt.Errorf("kafka.topics: %w", ErrNoTopics)
+		add("kafka.topics: %w", ErrNoTopics)
 	}
-	for t, d := range c.Topics {
-		if t == "" {
-			return fmt.Errorf("kafka.topics: topic name: %w", ErrEmpty)
-		}
-		if d == "" {
-			return fmt.Errorf("kafka.topics.%s: decoder: %w", t, ErrEmpty)
-		}
-		if t == c.DeadLetterTopic {
-			return fmt.Errorf("kafka.dead_letter_topic %q: %w", t, ErrDeadLetterLoop)
+	for _, t := range c.topicNames() {
+		switch d := c.Topics[t]; {
+		case t == "":
+			add("kafka.topics: topic name: %w", ErrEmpty)
+		case d == "":
+			add("kafka.topics.%s: decoder: %w", t, ErrEmpty)
+		case t == c.DeadLetterTopic:
+			add("kafka.dead_letter_topic %q: %w", t, ErrDeadLetterLoop)
 		}
 	}
 	if c.DeadLetterTopic == "" {
-		return fmt.Errorf("kafka.dead_letter_topic: %w", ErrEmpty)
+		add("kafka.dead_letter_topic: %w", ErrEmpty)
 	}
 	for _, f := range []struct {
 		name string
@@ -212,31 +214,31 @@ func (c *Config) Validate() error {
 		{"fetch_max_bytes", int64(c.FetchMaxBytes)},
 	} {
 		if f.v <= 0 {
-			return fmt.Errorf("kafka.%s: %w", f.name, ErrNotPositive)
+			add("kafka.%s: %w", f.name, ErrNotPositive)
 		}
 	}
 	if c.MaxInFlightBatches > 64 {
-		return fmt.Errorf("kafka.max_in_flight_batches %d (max 64): %w", c.MaxInFlightBatches, ErrOutOfRange)
+		add("kafka.max_in_flight_batches %d (max 64): %w", c.MaxInFlightBatches, ErrOutOfRange)
 	}
 	if c.DeadLetterMaxBytes > 64<<20 {
-		return fmt.Errorf("kafka.dead_letter_max_bytes %d (max 64 MiB): %w", c.DeadLetterMaxBytes, ErrOutOfRange)
+		add("kafka.dead_letter_max_bytes %d (max 64 MiB): %w", c.DeadLetterMaxBytes, ErrOutOfRange)
 	}
 	if c.StartOffset != "earliest" && c.StartOffset != "latest" {
-		return fmt.Errorf("kafka.start_offset %q: %w", c.StartOffset, ErrStartOffset)
+		add("kafka.start_offset %q: %w", c.StartOffset, ErrStartOffset)
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		return fmt.Errorf("kafka.tls: %w", ErrCertKeyPair)
+		add("kafka.tls: %w", ErrCertKeyPair)
 	}
 	switch c.SASL.Mechanism {
 	case "":
 	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
 		if c.SASL.Username == "" || c.SASL.Password == "" && c.SASL.PasswordEnv == "" {
-			return fmt.Errorf("kafka.sasl: %w", ErrCredentials)
+			add("kafka.sasl: %w", ErrCredentials)
 		}
 	default:
-		return fmt.Errorf("kafka.sasl.mechanism %q: %w", c.SASL.Mechanism, ErrMechanism)
+		add("kafka.sasl.mechanism %q: %w", c.SASL.Mechanism, ErrMechanism)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // topicNames returns the consumed topics, sorted.

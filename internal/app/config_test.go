@@ -1,0 +1,158 @@
+package app
+
+import (
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/salespulse/salespulse/pipeline/privacy"
+	"github.com/salespulse/salespulse/sinks/clickhouse"
+	"github.com/salespulse/salespulse/sources/kafka"
+)
+
+// testEnv sets the secrets the good files read from the environment, so a
+// bad file fails only for the mistake it was written to show.
+func testEnv(t *testing.T) {
+	t.Helper()
+	t.Setenv("SALESPULSE_PRIVACY_KEY", "0123456789abcdef0123456789abcdef-config-test")
+	t.Setenv("SALESPULSE_TEST_KAFKA_PASSWORD", "secret")
+	t.Setenv("SALESPULSE_TEST_UNSET_PASSWORD", "")
+}
+
+// loadAndValidate is what `salespulse config validate FILE` does.
+func loadAndValidate(file string) error {
+	c, err := LoadConfig(file)
+	if err != nil {
+		return err
+	}
+	return c.Validate()
+}
+
+func TestGoodConfigs(t *testing.T) {
+	testEnv(t)
+	files, err := filepath.Glob("testdata/*.good.yml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no good configs: %v", err)
+	}
+	for _, f := range files {
+		if err := loadAndValidate(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestGoodConfigValues(t *testing.T) {
+	testEnv(t)
+	c, err := LoadConfig("testdata/tls_sasl.good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kafka.BatchLinger.String() != "250ms" || c.Kafka.BatchMaxRows != 20000 || c.Kafka.Topics["sfdc.cdc"] != DecoderSalesforce {
+		t.Errorf("kafka = linger %s, rows %d, topics %v", c.Kafka.BatchLinger, c.Kafka.BatchMaxRows, c.Kafka.Topics)
+	}
+	if c.ClickHouse.Protocol != "http" || c.ClickHouse.Cluster != "sales_cluster" || c.Pipeline.Workers != 4 {
+		t.Errorf("clickhouse/pipeline = %+v %+v", c.ClickHouse, c.Pipeline)
+	}
+	m, err := LoadConfig("testdata/minimal.good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Log.Format != "json" || m.Log.Level != "info" || m.HTTP.Addr != "127.0.0.1:8080" || len(m.Kafka.Topics) != len(DefaultTopics()) {
+		t.Errorf("minimal defaults = log %+v http %+v topics %v", m.Log, m.HTTP, m.Kafka.Topics)
+	}
+}
+
+// TestBadConfigs: each broken file is rejected with every problem it has,
+// each naming its path. want lists the expected lines of the error (each
+// a prefix of one line), all of them and no others.
+func TestBadConfigs(t *testing.T) {
+	testEnv(t)
+	tests := []struct {
+		file string
+		want []string
+		is   []error // sentinels errors.Is must find
+	}{
+		{"no_brokers.bad.yml", []string{"kafka.brokers: at least one broker is required"}, []error{kafka.ErrNoBrokers}},
+		{"unknown_key.bad.yml", []string{"parse config: kafka.tls.ca_flie: field ca_flie not found in type kafka.TLSConfig (line 5)"}, nil},
+		{"duration.bad.yml", []string{"parse config: kafka.batch_linger: cannot unmarshal !!str `soon` into time.Duration (line 3)"}, nil},
+		{"ca_missing.bad.yml", []string{"kafka.tls.ca_file: testdata/tls/missing-ca.pem: no such file"}, []error{ErrNoSuchFile}},
+		{"ca_not_pem.bad.yml", []string{"clickhouse.tls.ca_file: testdata/tls/not-a-cert.pem: no PEM certificates in file"}, []error{ErrNoPEM}},
+		{"tls_disabled.bad.yml", []string{"kafka.tls.ca_file: set, but tls.enabled is false"}, []error{ErrTLSDisabled}},
+		{"key_pair_mismatch.bad.yml", []string{"kafka.tls: cert_file and key_file are not a valid key pair: tls: private key does not match public key"}, []error{ErrKeyPair}},
+		{"sasl_no_username.bad.yml", []string{"kafka.sasl: username and password (or password_env) are required"}, []error{kafka.ErrCredentials}},
+		{"sasl_mechanism.bad.yml", []string{`kafka.sasl.mechanism "GSSAPI": must be "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512"`}, []error{kafka.ErrMechanism}},
+		{"sasl_password_env_unset.bad.yml", []string{"kafka.sasl.password_env: $SALESPULSE_TEST_UNSET_PASSWORD: environment variable is unset or empty"}, []error{ErrPasswordEnv}},
+		{"clickhouse_protocol.bad.yml", []string{`clickhouse.protocol: must be "native" or "http" (got grpc)`}, []error{clickhouse.ErrProtocol}},
+		{"clickhouse_cert_without_key.bad.yml", []string{"clickhouse.tls: cert_file and key_file must be set together"}, []error{clickhouse.ErrTLSKeyPair}},
+		{"unknown_decoder.bad.yml", []string{`kafka.topics.sales.pipedrive: "pipedrive": unknown decoder`}, []error{ErrUnknownDecoder}},
+		{"dead_letter_loop.bad.yml", []string{`kafka.dead_letter_topic "sales.canonical": dead-letter topic must not be a consumed topic`}, []error{kafka.ErrDeadLetterLoop}},
+		{"privacy_key_short.bad.yml", []string{"privacy.key.file: key shorter than 32 bytes (got 9)"}, []error{privacy.ErrKeyTooShort}},
+		{"privacy_key_file_missing.bad.yml", []string{"privacy.key.file: cannot read key file: open testdata/missing.key: no such file or directory"}, []error{privacy.ErrReadKeyFile}},
+		{"log_format.bad.yml", []string{`log.format: "yaml": must be "json" or "text"`, `log.level: "verbose": must be debug, info, warn or error`}, []error{ErrLogFormat, ErrLogLevel}},
+		{"org_file_missing.bad.yml", []string{"org_file: testdata/missing-org.yml: no such file"}, []error{ErrNoSuchFile}},
+		{"http_addr.bad.yml", []string{`http.addr: "8080": must be host:port`}, []error{ErrHTTPAddr}},
+		{"sources.bad.yml", []string{
+			`sources.salesforce.won_stages[0] "Closed Won": stage is both won and lost`,
+			`sources.zoom.topic "zoom events": invalid kafka topic name`,
+		}, nil},
+		{"every_problem.bad.yml", []string{
+			"kafka.brokers: at least one broker is required",
+			"kafka.max_in_flight_batches 100 (max 64): out of range",
+			`kafka.start_offset "beginning": must be "earliest" or "latest"`,
+			"kafka.sasl: username and password (or password_env) are required",
+			`clickhouse.protocol: must be "native" or "http" (got tcp)`,
+			"clickhouse.database: must be a plain identifier",
+			"clickhouse.read_timeout: must not be negative (got -1s)",
+			"pipeline.workers: must be >= 0",
+		}, []error{kafka.ErrNoBrokers, kafka.ErrStartOffset, clickhouse.ErrProtocol, clickhouse.ErrNegative}},
+	}
+	files, _ := filepath.Glob("testdata/*.bad.yml")
+	var covered []string
+	for _, tt := range tests {
+		covered = append(covered, filepath.Join("testdata", tt.file))
+		t.Run(tt.file, func(t *testing.T) {
+			err := loadAndValidate(filepath.Join("testdata", tt.file))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tt.want) {
+				t.Errorf("got %d problems, want %d:\n%v", len(lines), len(tt.want), err)
+			}
+			for _, w := range tt.want {
+				if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, w) }) {
+					t.Errorf("missing %q in:\n%v", w, err)
+				}
+			}
+			for _, s := range tt.is {
+				if !errors.Is(err, s) {
+					t.Errorf("errors.Is(%v) = false for:\n%v", s, err)
+				}
+			}
+		})
+	}
+	for _, f := range files {
+		if !slices.Contains(covered, f) {
+			t.Errorf("%s has no expectation in the table", f)
+		}
+	}
+}
+
+func TestPrefix(t *testing.T) {
+	f := func(path, msg, want string) {
+		t.Helper()
+		if got := prefix(path, errors.New(msg)).Error(); got != want {
+			t.Errorf("prefix(%q, %q) = %q, want %q", path, msg, got, want)
+		}
+	}
+	f("kafka", "kafka.brokers: x", "kafka.brokers: x")
+	f("sources.zoom", `zoom.topic "": x`, `sources.zoom.topic "": x`)
+	f("org_file", "read org file: x", "org_file: read org file: x")
+	f("log", "logger: x", "log: logger: x")
+	j := prefix("sources.graph", errors.Join(errors.New("graph.topic: a"), errors.New("b")))
+	if got := j.Error(); got != "sources.graph.topic: a\nsources.graph: b" {
+		t.Errorf("joined = %q", got)
+	}
+}
