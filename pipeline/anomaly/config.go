@@ -89,7 +89,9 @@ type OutlierConfig struct {
 	// scored. Default 10.
 	RepWindow int `yaml:"rep_window"`
 	// MinTeamSamples and MinRepSamples: below them nothing is scored, so a
-	// new rep or team is not paged. Defaults 30 and 5.
+	// new rep or team is not paged. Defaults 50 and 8: with 30 and 5 a
+	// week of the generator's homogeneous reps, split over 4 partitions,
+	// paged one rep by chance.
 	MinTeamSamples int `yaml:"min_team_samples"`
 	MinRepSamples  int `yaml:"min_rep_samples"`
 }
@@ -105,7 +107,8 @@ type ActivityConfig struct {
 	// Default 0.2.
 	DropRatio float64 `yaml:"drop_ratio"`
 	// MinExpected: windows where the rep was expected to do fewer events
-	// are not scored (nights, small partitions). Default 10.
+	// are not scored (nights, small partitions). Default 20 (10 paged a
+	// generator rep by chance in a week).
 	MinExpected float64 `yaml:"min_expected"`
 	// MinWindows: a rep's share must have been seen in this many scored
 	// windows first. Default 3.
@@ -148,10 +151,10 @@ func (c *Config) setDefaults() {
 		o.RepWindow = 10
 	}
 	if o.MinTeamSamples == 0 {
-		o.MinTeamSamples = 30
+		o.MinTeamSamples = 50
 	}
 	if o.MinRepSamples == 0 {
-		o.MinRepSamples = 5
+		o.MinRepSamples = 8
 	}
 	a := &c.Activity
 	def(&a.Window, 2*time.Hour)
@@ -159,7 +162,7 @@ func (c *Config) setDefaults() {
 		a.DropRatio = 0.2
 	}
 	if a.MinExpected == 0 {
-		a.MinExpected = 10
+		a.MinExpected = 20
 	}
 	if a.MinWindows == 0 {
 		a.MinWindows = 3

@@ -85,3 +85,13 @@ func TestMatrixRejectsUnknownKeys(t *testing.T) {
 		t.Fatalf("empty limits: %v", err)
 	}
 }
+
+func TestDeployExampleMatrixIsValid(t *testing.T) {
+	m, err := LoadMatrix("../../deploy/examples/authorization-matrix.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := m.Lookup(Subject{Role: "manager", Region: "na", Size: 200000}); !ok || a.MaxPct != 30 {
+		t.Fatalf("%+v %v", a, ok)
+	}
+}
