@@ -111,6 +111,9 @@ type pairer struct {
 	tomb   []*item // deleted since the last checkpoint
 	intern map[string]string
 	open   [2]int // items with an open trigger/request
+	// history: keep what a restore needs until gc says it is committed.
+	// Off without a changelog: finalised events are dropped at once.
+	history bool
 }
 
 func famIndex(f uint8) int {
@@ -120,11 +123,12 @@ func famIndex(f uint8) int {
 	return 0
 }
 
-func newPairer(leadExpiryMS, apprExpiryMS int64) *pairer {
+func newPairer(leadExpiryMS, apprExpiryMS int64, history bool) *pairer {
 	return &pairer{
-		expiry: [2]int64{leadExpiryMS, apprExpiryMS},
-		items:  [2]map[string]*item{{}, {}},
-		intern: map[string]string{},
+		history: history,
+		expiry:  [2]int64{leadExpiryMS, apprExpiryMS},
+		items:   [2]map[string]*item{{}, {}},
+		intern:  map[string]string{},
 	}
 }
 
@@ -160,6 +164,9 @@ func (p *pairer) add(fam uint8, key string, e ev) {
 	for k > int(it.nfin) && e.less(&it.evs[k-1]) {
 		k--
 	}
+	if it.evs == nil {
+		it.evs = make([]ev, 0, 2)
+	}
 	it.evs = slices.Insert(it.evs, k, e)
 	heap.Push(&p.wakes, wake{t: e.at, it: it})
 	p.markDirty(it)
@@ -191,7 +198,7 @@ func (p *pairer) advance(it *item, horizon, last int64, out emitter) {
 	before := func() {
 		if !changed {
 			changed = true
-			if !it.baseSet {
+			if p.history && !it.baseSet {
 				it.baseSet = true
 				it.base = nil
 				if it.hasOpen {
@@ -242,6 +249,15 @@ func (p *pairer) advance(it *item, horizon, last int64, out emitter) {
 		it.hasOpen = false
 		p.open[fi]--
 	}
+	if changed && !p.history {
+		it.evs = dropPrefix(it.evs, int(it.nfin))
+		it.nfin = 0
+		if !it.hasOpen && len(it.evs) == 0 {
+			it.deleted = true
+			delete(p.items[fi], it.key)
+		}
+		return
+	}
 	if changed {
 		it.lastChange = last
 		p.markDirty(it)
@@ -282,7 +298,7 @@ func (p *pairer) gc(committed int64) {
 				}
 			}
 			it.base = b
-			it.evs = slices.Delete(it.evs, 0, n)
+			it.evs = dropPrefix(it.evs, n)
 			it.nfin -= int32(n)
 			p.markDirty(it)
 		}
@@ -304,6 +320,15 @@ func (p *pairer) gc(committed int64) {
 	if len(p.wakes) > 64 && len(p.wakes) > 4*(len(p.items[0])+len(p.items[1])) {
 		p.compactWakes()
 	}
+}
+
+// dropPrefix removes evs[:n], releasing the array when nothing is left:
+// an open lead should not pay for the events it no longer needs.
+func dropPrefix(evs []ev, n int) []ev {
+	if n >= len(evs) {
+		return nil
+	}
+	return slices.Delete(evs, 0, n)
 }
 
 // compactWakes drops wakes of deleted items, so a heap of stale entries

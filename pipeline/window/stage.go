@@ -416,7 +416,7 @@ func (s *Stage) report(p *part) {
 func (s *Stage) newPart(o schemas.Origin) *part {
 	return &part{
 		partKey: partKey{o.Topic, o.Partition}, next: -1, maxT: noTime, baseMaxT: noTime, committed: -1, gcAt: -1,
-		pr:  newPairer(s.w.cfg.LeadExpiry.Milliseconds(), s.w.cfg.ApprovalExpiry.Milliseconds()),
+		pr:  newPairer(s.w.cfg.LeadExpiry.Milliseconds(), s.w.cfg.ApprovalExpiry.Milliseconds(), s.w.deps.Changelog != nil),
 		lag: s.w.m.watermarkLag.WithLabelValues(o.Topic, strconv.Itoa(int(o.Partition))),
 	}
 }

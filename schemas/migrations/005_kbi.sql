@@ -258,8 +258,8 @@ AS SELECT
     avg(discount_pct)                                    AS discount_avg_pct,
     max(discount_pct)                                    AS discount_max_pct,
     quantilesExactIf(0.5, 0.9, 0.99)(ifNull(discount_pct, 0), discount_pct IS NOT NULL) AS discount_q_exact_pct,
-    sumIf(amount, amount IS NOT NULL AND list_price IS NOT NULL)     AS quoted_amount,
-    sumIf(list_price, amount IS NOT NULL AND list_price IS NOT NULL) AS quoted_list_price,
+    sumIf(ifNull(amount, 0), amount IS NOT NULL AND list_price IS NOT NULL)         AS quoted_amount,
+    sumIf(ifNull(list_price, 0), amount IS NOT NULL AND list_price IS NOT NULL)     AS quoted_list_price,
     if(quoted_list_price = 0, NULL, 100 * (1 - quoted_amount / quoted_list_price)) AS discount_vs_list_pct
 FROM {{.DB}}.deal_facts
 WHERE type = 'quote.created'

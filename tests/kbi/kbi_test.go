@@ -208,7 +208,7 @@ func (e *env) instance(ctx context.Context, group string, crashAfter int64, seed
 		Brokers: e.cluster.ListenAddrs(), Group: group, Topics: map[string]string{topic: "canonical"},
 		BatchMaxRows: 40, BatchLinger: 20 * time.Millisecond, CommitInterval: 200 * time.Millisecond,
 		RevokeTimeout: 2 * time.Second, SessionTimeout: 6 * time.Second, MaxInFlightBatches: 4,
-	}, map[string]kafka.Decoder{topic: canonical.NewDecoder(nil)}, nil, testLogger(t))
+	}, map[string]kafka.Decoder{topic: canonical.NewDecoder(prometheus.NewRegistry())}, prometheus.NewRegistry(), testLogger(t))
 	if err != nil {
 		return err
 	}
@@ -387,7 +387,7 @@ func fptr(f *float64) string {
 
 func fqs(q []float64) string {
 	if len(q) == 0 {
-		return "[0,0,0]"
+		return "[0.000,0.000,0.000]"
 	}
 	var s []string
 	for _, x := range q {

@@ -466,7 +466,7 @@ func avg(xs []float64) float64 {
 // index floor(level * n) of the sorted values (clamped), 0 for none.
 func fq(xs []float64) string {
 	if len(xs) == 0 {
-		return "[0,0,0]"
+		return "[0.000,0.000,0.000]"
 	}
 	s := slices.Clone(xs)
 	slices.Sort(s)
