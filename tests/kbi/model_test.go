@@ -152,6 +152,7 @@ func genStream(seed uint64, scale int) [][]delivery {
 	}
 	for k := range evs {
 		evs[k].Normalize()
+		evs[k].OccurredAt = evs[k].OccurredAt.Truncate(time.Millisecond) // DateTime64(3)
 	}
 
 	// Arrival: event time plus jitter within bound+lateness; 1.5% far
