@@ -257,4 +257,3 @@ func TestReplayFromStart(t *testing.T) {
 	p.stop(t)
 	s.verify("first pass, then new group from start, then kadm reset to 0")
 }
-
