@@ -61,6 +61,28 @@ func NewDecoder(reg prometheus.Registerer) *Decoder {
 func (d *Decoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.Interaction, error) {
 	s := d.pool.Get().(*state)
 	defer d.pool.Put(s)
+	n := len(dst)
+	out, ok := s.fast(dst, value)
+	if ok {
+		s.countUnknowns()
+		s.m.decoded.Add(float64(len(out) - n))
+		return out, nil
+	}
+	// The fast path declined (an invalid event, malformed JSON, or input it
+	// does not handle): decode again with the tokenizer, which reports the
+	// precise error. Nothing the fast path did is visible: its events are
+	// reset and its unknown-field counts were never added.
+	for k := n; k < len(out); k++ {
+		out[k].Reset()
+	}
+	return s.decode(out[:n], value)
+}
+
+// decode is the reference decoder, built on segmentio's json.Tokenizer: it
+// accepts and rejects exactly what the contract says and describes every
+// rejection precisely. Decode runs it for whatever the fast path declines;
+// FuzzFastMatchesReference holds the two to the same results.
+func (s *state) decode(dst []schemas.Interaction, value []byte) ([]schemas.Interaction, error) {
 	s.reset(value)
 
 	if !s.next() {
@@ -241,6 +263,11 @@ type state struct {
 
 	kbuf, vbuf []byte // unescaped key and value
 	stack      []byte // containers being skipped
+
+	// Unknown field names met by the fast path, counted only once it has
+	// succeeded (a declined record is counted by the reference decoder).
+	ukeys  []byte
+	uspans []unknownSpan
 }
 
 func (s *state) reset(value []byte) {
