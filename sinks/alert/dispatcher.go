@@ -93,7 +93,7 @@ func NewDispatcher(cfg Config, kafkaOpts []kgo.Opt, reg prometheus.Registerer, l
 	for k := range cfg.Hooks {
 		h := &cfg.Hooks[k]
 		r := &runner{
-			cfg: h, h: newHook(h), d: d, q: make(chan delivery, h.QueueSize), parked: map[string]int{},
+			cfg: h, h: newHook(h), d: d, q: make(chan delivery, h.QueueSize), parked: map[string]int{}, wake: make(chan struct{}, 1),
 			queue: d.m.queue.WithLabelValues(h.Name), breakerG: d.m.breaker.WithLabelValues(h.Name),
 			latency: d.m.latency.WithLabelValues(h.Name), out: map[string]prometheus.Counter{},
 		}
@@ -307,6 +307,8 @@ type runner struct {
 
 	mu     sync.Mutex
 	parked map[string]int // alert id -> parked deliveries outstanding
+	retry  []delivery     // consumed from the park topic, waiting until due
+	wake   chan struct{}
 
 	next      time.Time // rate limit: earliest next attempt
 	fails     int
@@ -319,7 +321,20 @@ type runner struct {
 }
 
 func (r *runner) enqueue(dl delivery) {
-	if !dl.j.fromPark {
+	if dl.j.fromPark {
+		// Parked deliveries wait in memory until due (bounded by
+		// MaxInFlight overall): re-parking them when the queue is full
+		// would cycle them through Kafka as fast as it can.
+		r.mu.Lock()
+		r.retry = append(r.retry, dl)
+		r.mu.Unlock()
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	{
 		r.mu.Lock()
 		behind := r.parked[dl.j.msg.ID] > 0
 		r.mu.Unlock()
@@ -349,15 +364,43 @@ func (r *runner) finished(dl delivery) {
 }
 
 func (r *runner) loop(ctx context.Context) {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
 	for {
+		dl, ok, wait := r.nextRetry()
+		if ok {
+			r.deliver(ctx, dl)
+			continue
+		}
+		t.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
 		case dl := <-r.q:
 			r.queue.Dec()
 			r.deliver(ctx, dl)
+		case <-r.wake:
+		case <-t.C:
 		}
 	}
+}
+
+// nextRetry pops the first due parked delivery, else says how long until
+// the earliest one is due.
+func (r *runner) nextRetry() (delivery, bool, time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.d.cfg.Now()
+	wait := time.Hour
+	for k, dl := range r.retry {
+		if d := dl.notBefore.Sub(now); d <= 0 {
+			r.retry = append(r.retry[:k], r.retry[k+1:]...)
+			return dl, true, 0
+		} else if d < wait {
+			wait = d
+		}
+	}
+	return delivery{}, false, wait
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
