@@ -36,6 +36,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "metrics and health listen address")
 	lib := fs.String("libchdb", "", "path of libchdb.so (default $SALESPULSE_LIBCHDB, then the fetch-chdb.sh cache)")
 	noGen := fs.Bool("no-generator", false, "run without synthetic data (feed your own events, e.g. with kcat)")
+	format := fs.String("format", "canonical", "generator payloads: canonical, or vendor (Salesforce, HubSpot, Zoom, Graph, Aircall, Twilio on their topics)")
 	configFile := fs.String("config", "", "optional config file for pipeline, sources and privacy settings (Kafka and ClickHouse addresses are the embedded ones)")
 	gc := gen.DefaultConfig()
 	fs.Uint64Var(&gc.Seed, "seed", gc.Seed, "generator seed: the same seed gives the same organisation and events")
@@ -63,6 +64,9 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := gc.Validate(); err != nil {
 		return err
 	}
+	if *format != "canonical" && *format != "vendor" {
+		return fmt.Errorf("--format %q: want canonical or vendor", *format)
+	}
 
 	var ac app.Config
 	if *configFile != "" {
@@ -75,7 +79,7 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	log := newLogger(stderr, "text", *logLevel)
 	cfg := devstack.Config{
 		DataDir: *dataDir, KafkaAddr: *kafkaAddr, ClickHouseAddr: *chAddr, HTTPAddr: *httpAddr,
-		LibCHDB: *lib, Generator: !*noGen, Gen: gc, App: ac,
+		LibCHDB: *lib, Generator: !*noGen, Gen: gc, App: ac, Format: *format,
 	}
 	st, err := devstack.Start(ctx, cfg, log)
 	if err != nil {

@@ -25,7 +25,7 @@ func cmdGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlagSet("gen [flags]", genSynopsis, stderr)
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka seed brokers, comma separated")
 	topic := fs.String("topic", "sales.canonical", "topic for canonical events")
-	format := fs.String("format", "canonical", "payload format: canonical (vendor formats: see docs/sources.md)")
+	format := fs.String("format", "canonical", "payload format: canonical (all to --topic), or vendor (Salesforce, HubSpot, Zoom, Graph, Aircall, Twilio payloads on sales.<vendor>, the rest canonical)")
 	orgOut := fs.String("org", "", "write the organisation YAML to this file and continue")
 	orgOnly := fs.Bool("org-only", false, "only write the organisation (with --org) and exit")
 	limit := fs.Int64("limit", 0, "stop after this many events (0: when --days are done)")
@@ -39,8 +39,8 @@ func cmdGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *format != "canonical" {
-		return fmt.Errorf("--format %q: only canonical is available in this build", *format)
+	if *format != "canonical" && *format != "vendor" {
+		return fmt.Errorf("--format %q: want canonical or vendor", *format)
 	}
 	if *start != "" {
 		t, err := parseStart(*start)
@@ -76,14 +76,29 @@ func cmdGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer cl.Close()
 	began := time.Now()
-	n, err := gen.Produce(ctx, cl, *topic, g, gen.ProduceOptions{
+	opts := gen.ProduceOptions{
 		Limit: *limit, ProgressEvery: 100000,
 		Progress: func(p gen.Progress) {
-			fmt.Fprintf(stderr, "produced %d events (event time %s)\n", p.Acked, p.EventTime.Format(time.RFC3339))
+			fmt.Fprintf(stderr, "produced %d records (event time %s)\n", p.Acked, p.EventTime.Format(time.RFC3339))
 		},
-	})
+	}
+	var n int64
+	dest := *topic
+	if *format == "vendor" {
+		// Vendor records need the org file: without it the decoders cannot
+		// map vendor user ids to reps.
+		if *orgOut == "" {
+			fmt.Fprintln(stderr, "note: --format vendor: the pipeline needs this organisation as its org_file; pass --org FILE to write it")
+		}
+		topics := gen.DefaultVendorTopics()
+		topics[gen.VendorCanonical] = *topic
+		dest = "sales.<vendor> topics"
+		n, err = gen.ProduceVendor(ctx, cl, topics, g, opts)
+	} else {
+		n, err = gen.Produce(ctx, cl, *topic, g, opts)
+	}
 	el := time.Since(began)
-	fmt.Fprintf(stdout, "%d events produced to %s in %s (%.0f events/s)\n", n, *topic, el.Round(time.Millisecond), float64(n)/el.Seconds())
+	fmt.Fprintf(stdout, "%d records produced to %s in %s (%.0f records/s)\n", n, dest, el.Round(time.Millisecond), float64(n)/el.Seconds())
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

@@ -53,6 +53,10 @@ type Config struct {
 	Generator bool
 	// Gen configures the generator; start from gen.DefaultConfig().
 	Gen gen.Config
+	// Format is "canonical" (default: every event as canonical JSON on
+	// sales.canonical) or "vendor" (Salesforce, HubSpot, Zoom, Graph,
+	// Aircall and Twilio payloads on their topics, so every normaliser runs).
+	Format string
 	// App is the pipeline configuration; Kafka brokers, ClickHouse address
 	// and protocol are filled in by the stack.
 	App app.Config
@@ -120,7 +124,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 
 	// ClickHouse first: it is the piece most likely to be missing (libchdb),
 	// and failing before Kafka binds its port gives the clearest message.
-	s.engine, err = chdb.Open(chdb.Config{DataDir: filepath.Join(cfg.DataDir, "clickhouse"), LibPath: cfg.LibCHDB, Logger: log.With("component", "chdb")})
+	s.engine, err = chdb.Open(chdb.Config{DataDir: filepath.Join(cfg.DataDir, "clickhouse"), LibPath: cfg.LibCHDB, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("embedded clickhouse: %w", err)
 	}
@@ -138,7 +142,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 	s.kafka, err = ekafka.Start(ekafka.Config{
 		Addr: cfg.KafkaAddr, DataDir: filepath.Join(cfg.DataDir, "kafka"),
 		Topics: topics, DefaultPartitions: cfg.Partitions,
-	}, log.With("component", "kfake"))
+	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("embedded kafka: %w", err)
 	}
@@ -148,7 +152,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 
 	// The ClickHouse HTTP server must answer before the sink connects.
 	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
-	chSrv := chdb.NewServer(s.engine, log.With("component", "chdb-http"))
+	chSrv := chdb.NewServer(s.engine, log)
 	chDone := make(chan error, 1)
 	go func() { chDone <- chSrv.Serve(srvCtx, s.chLn) }()
 	s.stopCH = func() error { stopSrv(); return <-chDone }
@@ -283,23 +287,33 @@ func (s *Stack) runGenerator(ctx context.Context) error {
 		}
 	}
 	s.produced.Store(done)
-	save := func(n int64) {
+	// The position is counted in generated interactions (not Kafka records:
+	// a vendor interaction can be several records, plus noise), because
+	// that is what skip replays.
+	// Stats copies the truth lists; every 10000 records that is cheap.
+	save := func() int64 {
+		n := s.gen.Stats().Events // skip's Next calls count too
 		os.WriteFile(statePath, []byte(strconv.FormatInt(n, 10)+"\n"), 0o644)
+		return n
 	}
-	n, err := gen.Produce(ctx, s.produce, "sales.canonical", s.gen, gen.ProduceOptions{
+	opts := gen.ProduceOptions{
 		ProgressEvery: 10000,
-		Progress: func(p gen.Progress) {
-			s.produced.Store(done + p.Acked)
-			save(done + p.Acked)
+		Progress: func(gen.Progress) {
+			s.produced.Store(save())
 		},
-	})
-	s.produced.Store(done + n)
-	save(done + n)
+	}
+	var err error
+	if s.cfg.Format == "vendor" {
+		_, err = gen.ProduceVendor(ctx, s.produce, gen.DefaultVendorTopics(), s.gen, opts)
+	} else {
+		_, err = gen.Produce(ctx, s.produce, "sales.canonical", s.gen, opts)
+	}
+	s.produced.Store(save())
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("generator: %w", err)
 	}
 	if err == nil {
-		s.log.Info("generator finished: the configured days are produced; the pipeline keeps running", "events", done+n)
+		s.log.Info("generator finished: the configured days are produced; the pipeline keeps running", "events", s.produced.Load())
 	}
 	return nil
 }
