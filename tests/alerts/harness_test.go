@@ -86,9 +86,12 @@ func newProducer(tb testing.TB, c *kfake.Cluster) *producer {
 	return &producer{cl: cl}
 }
 
+func recordFor(key []byte, i *schemas.Interaction) *kgo.Record {
+	return &kgo.Record{Topic: inTopic, Partition: partitionOf(key), Key: slices.Clone(key), Value: schemas.AppendJSON(nil, i)}
+}
+
 func (p *producer) send(tb testing.TB, key []byte, i *schemas.Interaction) {
-	v := schemas.AppendJSON(nil, i)
-	p.cl.Produce(context.Background(), &kgo.Record{Topic: inTopic, Partition: partitionOf(key), Key: slices.Clone(key), Value: v}, func(_ *kgo.Record, err error) {
+	p.cl.Produce(context.Background(), recordFor(key, i), func(_ *kgo.Record, err error) {
 		if err != nil {
 			tb.Errorf("produce: %v", err)
 		}
