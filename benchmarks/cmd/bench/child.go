@@ -1,0 +1,492 @@
+package main
+
+// The two child roles. Each run of the harness starts one "stack" process
+// (embedded Kafka + chDB behind ClickHouse's HTTP interface, via
+// internal/devstack) and one or more "pipeline" processes (internal/app, the
+// wiring `salespulse run` uses). Separate processes are what make the
+// figures honest: getrusage of a pipeline process is the pipeline's CPU and
+// memory alone, not the broker's (which holds every preloaded record in
+// memory) nor chDB's, and two pipeline processes scale out the way two
+// deployed instances do.
+//
+// The orchestrator talks to a child over fds 3 and 4, one command or one
+// JSON answer per line: "go" starts the measured window (and the pipeline),
+// "stat" asks for progress, "end" closes the window and answers with the
+// report, "quit" (or EOF) stops cleanly.
+
+import (
+	"bufio"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/salespulse/salespulse/internal/app"
+	"github.com/salespulse/salespulse/internal/devstack"
+	"github.com/salespulse/salespulse/pipeline"
+	"github.com/salespulse/salespulse/pipeline/anomaly"
+	"github.com/salespulse/salespulse/pipeline/privacy"
+	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sinks/clickhouse"
+	"github.com/salespulse/salespulse/sources/gen"
+)
+
+// matrixYAML is the authorization matrix the anomaly stage runs with, so
+// the discount detectors (which page immediately) are on.
+//
+//go:embed testdata/matrix.yml
+var matrixYAML []byte
+
+// childFlags are the flags both roles understand.
+type childFlags struct {
+	role       string
+	dir        string
+	out        string
+	instance   int
+	partitions int
+	events     int64
+	mix        string
+	teams      int
+	seed       uint64
+	brokers    string // stack: external Kafka to preload; pipeline: Kafka to consume
+	clickhouse string
+	group      string
+	orgFile    string
+	anomaly    bool
+	workers    int
+	linger     time.Duration
+}
+
+// readyMsg is the stack's first line.
+type readyMsg struct {
+	Ready      bool     `json:"ready"`
+	Kafka      []string `json:"kafka"`
+	ClickHouse string   `json:"clickhouse"`
+	OrgFile    string   `json:"org_file"`
+	Records    int64    `json:"records"`     // Kafka records preloaded
+	Expected   int64    `json:"expected"`    // interactions they decode to
+	ValueBytes int64    `json:"value_bytes"` // sum of record value sizes
+	PreloadS   float64  `json:"preload_s"`
+	Error      string   `json:"error,omitempty"`
+}
+
+// usage is a getrusage difference over the measured window.
+type usage struct {
+	UserS    float64 `json:"user_s"`
+	SysS     float64 `json:"sys_s"`
+	MaxRSSMB float64 `json:"max_rss_mb"` // peak over the process's life
+	WallS    float64 `json:"wall_s"`
+}
+
+// statMsg answers "stat".
+type statMsg struct {
+	Stored     float64 `json:"stored"`
+	DeadLetter float64 `json:"dead_letters"`
+	LastStored float64 `json:"last_stored"` // unix seconds of the last batch stored
+	Lag        float64 `json:"lag"`
+}
+
+// endMsg answers "end".
+type endMsg struct {
+	Usage   usage              `json:"usage"`
+	Stat    statMsg            `json:"stat"`
+	Inserts map[string]insStat `json:"inserts,omitempty"`
+	// EventToStored is the pipeline's histogram (event time → ClickHouse
+	// acknowledged), as quantiles.
+	E2EP50, E2EP99 float64
+	E2ECount       float64
+	Alerts         float64 `json:"alerts"`
+	HeapInuseMB    float64 `json:"heap_inuse_mb"`
+	Error          string  `json:"error,omitempty"`
+}
+
+type insStat struct {
+	Rows    float64 `json:"rows"`
+	Inserts float64 `json:"inserts"`
+	Seconds float64 `json:"seconds"`
+	Bytes   float64 `json:"bytes"`
+}
+
+func rusage() (user, sys time.Duration, maxRSSKB int64) {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano()), ru.Maxrss
+}
+
+// window measures CPU between begin and end, and profiles it when prefix
+// is set.
+type window struct {
+	prefix   string
+	u0, s0   time.Duration
+	t0       time.Time
+	profFile *os.File
+}
+
+func (w *window) begin() {
+	w.u0, w.s0, _ = rusage()
+	w.t0 = time.Now()
+	if w.prefix != "" {
+		if f, err := os.Create(w.prefix + ".cpu.pprof"); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				w.profFile = f
+			} else {
+				f.Close()
+			}
+		}
+	}
+}
+
+func (w *window) end() usage {
+	u1, s1, rss := rusage()
+	wall := time.Since(w.t0)
+	if w.profFile != nil {
+		pprof.StopCPUProfile()
+		w.profFile.Close()
+		w.profFile = nil
+		if f, err := os.Create(w.prefix + ".allocs.pprof"); err == nil {
+			pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
+	return usage{UserS: (u1 - w.u0).Seconds(), SysS: (s1 - w.s0).Seconds(), MaxRSSMB: float64(rss) / 1024, WallS: wall.Seconds()}
+}
+
+// commands and answers are fds 3 and 4, set up by the orchestrator (see
+// startChild).
+var (
+	commands = os.NewFile(3, "commands")
+	answers  = os.NewFile(4, "answers")
+)
+
+func emit(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(endMsg{Error: "encode answer: " + err.Error()})
+	}
+	answers.Write(append(b, '\n'))
+}
+
+// finite maps NaN (no samples) to 0 and +Inf (beyond the histogram's last
+// bucket) to -1: JSON has neither.
+func finite(f float64) float64 {
+	switch {
+	case math.IsNaN(f):
+		return 0
+	case math.IsInf(f, 0):
+		return -1
+	}
+	return f
+}
+
+func genConfig(f childFlags) gen.Config {
+	c := gen.DefaultConfig()
+	c.Seed = f.seed
+	c.Teams = f.teams
+	c.Days = 0 // endless: the event count bounds the run
+	return c
+}
+
+// runStack starts the embedded services, preloads the events and serves
+// until told to quit.
+func runStack(f childFlags) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	gc := genConfig(f)
+	var ac app.Config
+	// The stack's own app instance is never fed: it consumes a topic nobody
+	// writes, in its own group, so it neither competes with the measured
+	// pipeline processes nor takes their partitions. Its construction
+	// applies the ClickHouse migrations once, before any pipeline starts.
+	ac.Kafka.Group = "bench-idle"
+	ac.Kafka.Topics = map[string]string{"bench.idle": app.DecoderCanonical}
+	st, err := devstack.Start(ctx, devstack.Config{
+		DataDir: f.dir, KafkaAddr: "127.0.0.1:0", ClickHouseAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		Partitions: int32(f.partitions), Gen: gc, App: ac,
+	}, log)
+	if err != nil {
+		emit(readyMsg{Error: err.Error()})
+		return err
+	}
+	runDone := make(chan error, 1)
+	go func() { runDone <- st.Run(ctx) }()
+
+	brokers := st.KafkaAddrs()
+	if f.brokers != "" {
+		brokers = strings.Split(f.brokers, ",")
+		if err := recreateTopics(ctx, brokers, int32(f.partitions)); err != nil {
+			emit(readyMsg{Error: err.Error()})
+			return err
+		}
+	}
+	rd := readyMsg{Ready: true, Kafka: brokers, ClickHouse: st.ClickHouseAddr(), OrgFile: filepath.Join(f.dir, "org.yml")}
+	if f.events > 0 {
+		t0 := time.Now()
+		rd.Records, rd.Expected, rd.ValueBytes, err = preload(ctx, brokers, gc, f.mix, f.events)
+		if err != nil {
+			emit(readyMsg{Error: err.Error()})
+			return err
+		}
+		rd.PreloadS = time.Since(t0).Seconds()
+	}
+	runtime.GC() // the preload's garbage is not the window's
+	emit(rd)
+
+	w := window{}
+	if f.out != "" {
+		w.prefix = filepath.Join(f.out, "stack")
+	}
+	in := bufio.NewScanner(commands)
+	for in.Scan() {
+		switch in.Text() {
+		case "go":
+			w.begin()
+		case "end":
+			emit(endMsg{Usage: w.end()})
+		case "quit":
+			cancel()
+			return <-runDone
+		}
+	}
+	cancel()
+	return <-runDone
+}
+
+// recreateTopics gives a run on a real broker empty data topics.
+func recreateTopics(ctx context.Context, brokers []string, partitions int32) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return fmt.Errorf("real kafka: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	var topics []string
+	for t := range app.DefaultTopics() {
+		topics = append(topics, t)
+	}
+	topics = append(topics, "sales.dlq")
+	adm.DeleteTopics(ctx, topics...)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		res, err := adm.CreateTopics(ctx, partitions, 1, nil, topics...)
+		if err == nil && res.Error() == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("real kafka: create topics: %w", errors.Join(err, res.Error()))
+		}
+		// Deletion is asynchronous on a real broker: retry the ones not
+		// created yet.
+		topics = topics[:0]
+		for _, r := range res.Sorted() {
+			if r.Err != nil {
+				topics = append(topics, r.Topic)
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// preload produces n interactions of the mix and returns the records
+// produced, the interactions they decode to and their value bytes.
+func preload(ctx context.Context, brokers []string, gc gen.Config, mix string, n int64) (records, expected, bytes int64, err error) {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(4<<20),
+		kgo.MaxBufferedRecords(50000),
+		// Count what is produced: bytes in, as the broker sees them.
+		kgo.WithHooks(&valueCounter{bytes: &bytes}),
+	)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer cl.Close()
+	g, err := gen.New(gc)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	switch mix {
+	case "canonical":
+		records, err = gen.Produce(ctx, cl, "sales.canonical", g, gen.ProduceOptions{Limit: n})
+		return records, records, bytes, err
+	case "vendor":
+		records, err = gen.ProduceVendor(ctx, cl, nil, g, gen.ProduceOptions{Limit: n})
+		if err != nil {
+			return records, 0, bytes, err
+		}
+		// The interactions the decoders will emit: the same deterministic
+		// stream again, with the encoder's expectations.
+		g2, _ := gen.New(gc)
+		enc := gen.NewVendorEncoder(g2, true)
+		var in schemas.Interaction
+		for k := int64(0); k < n; k++ {
+			key, ok := g2.Next(&in)
+			if !ok {
+				break
+			}
+			for _, r := range enc.Encode(&in, key) {
+				expected += int64(len(r.Expected))
+			}
+		}
+		return records, expected, bytes, nil
+	}
+	return 0, 0, 0, fmt.Errorf("unknown mix %q (want canonical or vendor)", mix)
+}
+
+type valueCounter struct{ bytes *int64 }
+
+var _ kgo.HookProduceRecordUnbuffered = (*valueCounter)(nil)
+
+// OnProduceRecordUnbuffered runs once per record on the client's
+// goroutines, serially per partition only: hence no plain += from several.
+func (v *valueCounter) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
+	if err == nil {
+		atomicAdd(v.bytes, int64(len(r.Value)))
+	}
+}
+
+// runPipeline runs one SalesPulse instance (internal/app) against the
+// stack's Kafka and ClickHouse.
+func runPipeline(f childFlags) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("instance", f.instance)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var ac app.Config
+	ac.Kafka.Brokers = strings.Split(f.brokers, ",")
+	ac.Kafka.Group = f.group
+	ac.Kafka.ClientID = fmt.Sprintf("bench-%d", f.instance)
+	ac.Kafka.BatchLinger = f.linger
+	ac.ClickHouse.Addresses = []string{f.clickhouse}
+	ac.ClickHouse.Protocol = "http"
+	ac.Pipeline.Workers = f.workers
+	org, err := app.LoadOrg(f.orgFile)
+	if err != nil {
+		emit(endMsg{Error: err.Error()})
+		return err
+	}
+	pseudo, err := privacy.New(privacy.Config{Key: privacy.DevKey()})
+	if err != nil {
+		return err
+	}
+	opts := app.Options{Logger: log, Registry: reg, Org: org, Privacy: pseudo}
+	if f.anomaly {
+		matrix, err := anomaly.ParseMatrix(matrixYAML)
+		if err != nil {
+			return err
+		}
+		det, err := anomaly.New(anomaly.Config{}, matrix, schemas.NewIndex(org), reg, log)
+		if err != nil {
+			return err
+		}
+		opts.Stages = func(int, *clickhouse.Sink) []pipeline.Stage { return []pipeline.Stage{det.NewStage()} }
+	}
+	a, err := app.New(ctx, ac, opts)
+	if err != nil {
+		emit(endMsg{Error: err.Error()})
+		return err
+	}
+	emit(readyMsg{Ready: true})
+
+	w := window{}
+	if f.out != "" {
+		w.prefix = filepath.Join(f.out, fmt.Sprintf("pipeline-%d", f.instance))
+	}
+	runDone := make(chan error, 1)
+	started := false
+	quit := func() error {
+		cancel()
+		if !started {
+			return nil
+		}
+		return <-runDone
+	}
+	in := bufio.NewScanner(commands)
+	for in.Scan() {
+		switch in.Text() {
+		case "go":
+			w.begin()
+			started = true
+			go func() { runDone <- a.Run(ctx) }()
+		case "stat":
+			emit(stat(reg))
+		case "end":
+			u := w.end()
+			m := endMsg{Usage: u, Stat: stat(reg), Inserts: inserts(reg)}
+			p50, p99, n := histQuantiles(reg, "salespulse_pipeline_event_to_stored_seconds")
+			m.E2EP50, m.E2EP99, m.E2ECount = finite(p50), finite(p99), n
+			m.Alerts = sum(reg, "salespulse_pipeline_alerts_total", nil)
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			m.HeapInuseMB = float64(ms.HeapInuse) / (1 << 20)
+			emit(m)
+		case "quit":
+			return quit()
+		}
+	}
+	if err := in.Err(); err != nil && !errors.Is(err, io.EOF) {
+		log.Warn("stdin", "err", err)
+	}
+	return quit()
+}
+
+func stat(reg *prometheus.Registry) statMsg {
+	return statMsg{
+		Stored:     sum(reg, "salespulse_pipeline_interactions_stored_total", nil),
+		DeadLetter: sum(reg, "salespulse_kafka_dead_letters_total", nil),
+		LastStored: sum(reg, "salespulse_pipeline_last_stored_timestamp_seconds", nil),
+		Lag:        sum(reg, "salespulse_kafka_consumer_lag", nil),
+	}
+}
+
+func inserts(reg *prometheus.Registry) map[string]insStat {
+	out := map[string]insStat{}
+	fams, _ := reg.Gather()
+	for _, mf := range fams {
+		for _, m := range mf.GetMetric() {
+			var table string
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "table" {
+					table = l.GetValue()
+				}
+			}
+			if table == "" {
+				continue
+			}
+			s := out[table]
+			switch mf.GetName() {
+			case "salespulse_clickhouse_rows_inserted_total":
+				s.Rows += m.GetCounter().GetValue()
+			case "salespulse_clickhouse_bytes_inserted_total":
+				s.Bytes += m.GetCounter().GetValue()
+			case "salespulse_clickhouse_insert_duration_seconds":
+				s.Inserts += float64(m.GetHistogram().GetSampleCount())
+				s.Seconds += m.GetHistogram().GetSampleSum()
+			default:
+				continue
+			}
+			out[table] = s
+		}
+	}
+	return out
+}

@@ -1,0 +1,618 @@
+// Command bench is SalesPulse's end-to-end load harness (`make bench`).
+//
+// Each run starts a fresh embedded stack in its own process (kfake Kafka and
+// chDB behind ClickHouse's HTTP interface, through internal/devstack, in a
+// temporary data dir on 127.0.0.1:0 ports), preloads it with generated
+// events, then starts one or two pipeline processes (internal/app, the
+// wiring `salespulse run` uses, plus the anomaly stage) and measures:
+//
+//   - drain: events/s from pipeline start to the last batch ClickHouse
+//     acknowledged, CPU seconds per million events of the pipeline
+//     processes (getrusage over the drain window only: the preload ran
+//     before it) and of the stack, peak RSS, ClickHouse insert sizes;
+//   - scale: the same with two pipeline processes in one consumer group;
+//   - live: a target rate with event time = produce time, and the event →
+//     queryable latency seen by polling ClickHouse for marker events, the
+//     pipeline's own event → stored histogram, and event → alert stored.
+//
+// Profiles of the pipeline and stack processes land in benchmarks/out/.
+// benchmarks/README.md explains the figures.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+type config struct {
+	childFlags
+	runs        int
+	scenarios   string
+	liveRate    int
+	liveFor     time.Duration
+	realKafka   bool
+	profiles    bool
+	timeout     time.Duration
+	resultsFile string
+}
+
+func main() {
+	var c config
+	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	fs.StringVar(&c.role, "role", "", "internal: stack or pipeline (child processes)")
+	fs.StringVar(&c.dir, "dir", "", "internal: stack data dir")
+	fs.IntVar(&c.instance, "instance", 0, "internal: pipeline instance number")
+	fs.StringVar(&c.brokers, "brokers", "", "internal: Kafka brokers")
+	fs.StringVar(&c.clickhouse, "clickhouse", "", "internal: ClickHouse HTTP address")
+	fs.StringVar(&c.group, "group", "", "internal: consumer group")
+	fs.StringVar(&c.orgFile, "org", "", "internal: org file")
+
+	fs.Int64Var(&c.events, "events", 1_000_000, "interactions preloaded per drain run")
+	fs.IntVar(&c.runs, "runs", 3, "runs per scenario; the table shows medians")
+	fs.StringVar(&c.scenarios, "scenarios", "canonical,vendor,scale,live", "comma-separated: canonical (drain, canonical JSON), vendor (drain, vendor payloads), scale (drain, canonical, 1 vs 2 pipeline processes), live")
+	fs.StringVar(&c.mix, "mix", "canonical", "internal: preload mix, canonical or vendor")
+	fs.IntVar(&c.partitions, "partitions", 12, "partitions per topic")
+	fs.IntVar(&c.teams, "teams", 40, "generated teams (8 reps each, 147 interactions/rep/day)")
+	fs.Uint64Var(&c.seed, "seed", 1, "generator seed")
+	fs.BoolVar(&c.anomaly, "anomaly", true, "run the anomaly detection stage (with an authorization matrix)")
+	fs.IntVar(&c.workers, "workers", 0, "pipeline.workers (0: the pipeline's default)")
+	fs.DurationVar(&c.linger, "linger", 0, "kafka.batch_linger (0: the source's default)")
+	fs.IntVar(&c.liveRate, "live-rate", 30000, "live mode: events/s produced with event time = now")
+	fs.DurationVar(&c.liveFor, "live-for", 15*time.Second, "live mode: how long to produce")
+	fs.BoolVar(&c.realKafka, "real-kafka", false, "consume from the real Kafka broker of scripts/kafka.sh (started by the harness) instead of kfake; ClickHouse stays embedded")
+	fs.StringVar(&c.out, "out", "benchmarks/out", "profiles, logs and results go here")
+	fs.BoolVar(&c.profiles, "profiles", true, "write CPU and allocation profiles of the first run of each scenario")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up a run after this long")
+	fs.Parse(os.Args[1:])
+
+	var err error
+	switch c.role {
+	case "stack":
+		err = runStack(c.childFlags)
+	case "pipeline":
+		err = runPipeline(c.childFlags)
+	case "":
+		err = orchestrate(c)
+	default:
+		err = fmt.Errorf("unknown role %q", c.role)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// child is a running child process and its line protocol.
+type child struct {
+	name string
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Scanner
+}
+
+func startChild(name, logPath string, args ...string) (*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, args...)
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	// Commands go on fd 3 and answers come on fd 4, never on stdin and
+	// stdout: libchdb reads the data of an INSERT without inline data from
+	// fd 0 (clickhouse-local's behaviour), and writes to stdout. stdin is
+	// /dev/null.
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cr, in, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	out, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.ExtraFiles = []*os.File{cr, w}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	cr.Close()
+	w.Close()
+	go func() { cmd.Wait(); logf.Close() }()
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	return &child{name: name, cmd: cmd, in: in, out: sc}, nil
+}
+
+func (c *child) send(cmd string) { io.WriteString(c.in, cmd+"\n") }
+
+func (c *child) recv(v any) error {
+	if !c.out.Scan() {
+		return fmt.Errorf("%s exited (see its log)", c.name)
+	}
+	if err := json.Unmarshal(c.out.Bytes(), v); err != nil {
+		return fmt.Errorf("%s answered %q: %w", c.name, c.out.Bytes(), err)
+	}
+	var e struct{ Error string }
+	if json.Unmarshal(c.out.Bytes(), &e) == nil && e.Error != "" {
+		return fmt.Errorf("%s: %s", c.name, e.Error)
+	}
+	return nil
+}
+
+func (c *child) ask(cmd string, v any) error { c.send(cmd); return c.recv(v) }
+
+// quit asks the child to stop cleanly and kills it if it does not.
+func (c *child) quit() {
+	c.send("quit")
+	c.in.Close()
+	done := make(chan struct{})
+	go func() {
+		for c.out.Scan() {
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(45 * time.Second):
+		c.cmd.Process.Kill()
+	}
+}
+
+// result is one run's figures.
+type result struct {
+	Scenario  string             `json:"scenario"`
+	Run       int                `json:"run"`
+	Instances int                `json:"instances"`
+	Events    float64            `json:"events"`
+	Records   int64              `json:"records"`
+	AvgBytes  float64            `json:"avg_record_bytes"`
+	Seconds   float64            `json:"seconds"`
+	EventsPS  float64            `json:"events_per_s"`
+	PipeCPU   float64            `json:"pipeline_cpu_s"`
+	StackCPU  float64            `json:"stack_cpu_s"`
+	PipeRSS   float64            `json:"pipeline_peak_rss_mb"`
+	StackRSS  float64            `json:"stack_peak_rss_mb"`
+	Shares    []float64          `json:"instance_shares"`
+	Inserts   map[string]insStat `json:"inserts"`
+	DLQ       float64            `json:"dead_letters"`
+	Alerts    float64            `json:"alerts"`
+	HeapMB    float64            `json:"pipeline_heap_inuse_mb"`
+	// live
+	VisP50   float64 `json:"visible_p50_s"`
+	VisP99   float64 `json:"visible_p99_s"`
+	VisN     int     `json:"visible_markers"`
+	HistP50  float64 `json:"stored_hist_p50_s"`
+	HistP99  float64 `json:"stored_hist_p99_s"`
+	AlertP50 float64 `json:"alert_p50_s"`
+	AlertP99 float64 `json:"alert_p99_s"`
+	AlertN   float64 `json:"alerts_measured"`
+	Warning  string  `json:"warning,omitempty"`
+}
+
+func (r *result) cpuPerM() float64       { return r.PipeCPU / r.Events * 1e6 }
+func (r *result) stackPerM() float64     { return r.StackCPU / r.Events * 1e6 }
+func (r *result) eventsPerCore() float64 { return r.Events / r.PipeCPU }
+
+func orchestrate(c config) error {
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return err
+	}
+	if c.realKafka {
+		cmd := exec.Command("scripts/kafka.sh", "start")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("scripts/kafka.sh start: %w", err)
+		}
+		defer exec.Command("scripts/kafka.sh", "stop").Run()
+		c.brokers = "127.0.0.1:19092"
+		if p := os.Getenv("KAFKA_PORT"); p != "" {
+			c.brokers = "127.0.0.1:" + p
+		}
+	}
+	fmt.Fprintf(os.Stderr, "bench: %d events per drain run, %d runs per scenario, %d partitions, anomaly stage %v, kafka %s\n",
+		c.events, c.runs, c.partitions, c.anomaly, map[bool]string{false: "embedded kfake", true: "real broker " + c.brokers}[c.realKafka])
+	var all []result
+	for _, sc := range strings.Split(c.scenarios, ",") {
+		for run := 1; run <= c.runs; run++ {
+			var rs []result
+			var err error
+			switch sc {
+			case "canonical", "vendor":
+				var r result
+				r, err = drain(c, sc, sc, 1, run)
+				rs = append(rs, r)
+			case "scale":
+				for _, n := range []int{1, 2} {
+					var r result
+					r, err = drain(c, fmt.Sprintf("scale-%d", n), "canonical", n, run)
+					rs = append(rs, r)
+					if err != nil {
+						break
+					}
+				}
+			case "live":
+				var r result
+				r, err = live(c, run)
+				rs = append(rs, r)
+			default:
+				return fmt.Errorf("unknown scenario %q", sc)
+			}
+			if err != nil {
+				return fmt.Errorf("%s run %d: %w", sc, run, err)
+			}
+			for _, r := range rs {
+				fmt.Fprintf(os.Stderr, "bench: %-14s run %d: %s\n", r.Scenario, run, r.brief())
+			}
+			all = append(all, rs...)
+		}
+	}
+	raw, _ := json.MarshalIndent(all, "", "  ")
+	resFile := filepath.Join(c.out, "results.json")
+	os.WriteFile(resFile, raw, 0o644)
+	printTable(os.Stdout, all, c)
+	bpl, err := openLeadBytes()
+	if err == nil {
+		fmt.Printf("\nbytes per open lead (anomaly stage state, 200k unanswered leads): %.0f B\n", bpl)
+	}
+	fmt.Println("pipeline/window (KBI pairing state): n/a — not built yet; its figure belongs here once it lands")
+	fmt.Printf("\nresults: %s; profiles: %s/*/\n", resFile, c.out)
+	printProfiles(c.out, all)
+	return nil
+}
+
+func (r result) brief() string {
+	s := fmt.Sprintf("%.0f events in %.2fs = %.0f events/s", r.Events, r.Seconds, r.EventsPS)
+	if r.PipeCPU > 0 {
+		s += fmt.Sprintf(", pipeline %.2f CPU-s/M (%.0f events/s per core), stack %.2f CPU-s/M", r.cpuPerM(), r.eventsPerCore(), r.stackPerM())
+	}
+	if len(r.Shares) > 1 {
+		s += fmt.Sprintf(", shares %.2f", r.Shares)
+	}
+	if r.VisN > 0 {
+		s += fmt.Sprintf(", visible p50 %.3fs p99 %.3fs", r.VisP50, r.VisP99)
+	}
+	if r.Warning != "" {
+		s += " (" + r.Warning + ")"
+	}
+	return s
+}
+
+type runEnv struct {
+	dir   string
+	logs  string
+	stack *child
+	ready readyMsg
+	pipes []*child
+}
+
+func (e *runEnv) close() {
+	for _, p := range e.pipes {
+		p.quit()
+	}
+	if e.stack != nil {
+		e.stack.quit()
+	}
+	os.RemoveAll(e.dir)
+}
+
+// setup starts a stack (preloaded with events interactions of mix) and n
+// pipeline processes, ready but not consuming yet.
+func setup(c config, name, mix string, events int64, n int, profile bool) (*runEnv, error) {
+	dir, err := os.MkdirTemp("", "salespulse-bench-")
+	if err != nil {
+		return nil, err
+	}
+	e := &runEnv{dir: dir, logs: filepath.Join(c.out, name)}
+	os.RemoveAll(e.logs)
+	if err := os.MkdirAll(e.logs, 0o755); err != nil {
+		return e, err
+	}
+	args := []string{"-role=stack", "-dir", dir, "-partitions", strconv.Itoa(c.partitions), "-events", strconv.FormatInt(events, 10),
+		"-mix", mix, "-teams", strconv.Itoa(c.teams), "-seed", strconv.FormatUint(c.seed, 10), "-brokers", c.brokers}
+	if profile {
+		args = append(args, "-out", e.logs)
+	}
+	if e.stack, err = startChild("stack", filepath.Join(e.logs, "stack.log"), args...); err != nil {
+		return e, err
+	}
+	if err := e.stack.recv(&e.ready); err != nil {
+		return e, fmt.Errorf("stack: %w", err)
+	}
+	if e.ready.Error != "" {
+		return e, fmt.Errorf("stack: %s", e.ready.Error)
+	}
+	group := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	for i := range n {
+		args := []string{"-role=pipeline", "-instance", strconv.Itoa(i), "-brokers", strings.Join(e.ready.Kafka, ","),
+			"-clickhouse", e.ready.ClickHouse, "-group", group, "-org", e.ready.OrgFile,
+			"-anomaly=" + strconv.FormatBool(c.anomaly), "-workers", strconv.Itoa(c.workers), "-linger", c.linger.String()}
+		if profile {
+			args = append(args, "-out", e.logs)
+		}
+		p, err := startChild(fmt.Sprintf("pipeline-%d", i), filepath.Join(e.logs, fmt.Sprintf("pipeline-%d.log", i)), args...)
+		if err != nil {
+			return e, err
+		}
+		e.pipes = append(e.pipes, p)
+		var rd readyMsg
+		if err := p.recv(&rd); err != nil {
+			return e, fmt.Errorf("%s: %w", p.name, err)
+		}
+	}
+	return e, nil
+}
+
+// start opens the measured window in every process and starts consuming.
+func (e *runEnv) start() time.Time {
+	e.stack.send("go")
+	t0 := time.Now()
+	for _, p := range e.pipes {
+		p.send("go")
+	}
+	return t0
+}
+
+func (e *runEnv) stats() (statMsg, []statMsg, error) {
+	var tot statMsg
+	var each []statMsg
+	for _, p := range e.pipes {
+		var s statMsg
+		if err := p.ask("stat", &s); err != nil {
+			return tot, nil, err
+		}
+		tot.Stored += s.Stored
+		tot.DeadLetter += s.DeadLetter
+		tot.Lag += s.Lag
+		tot.LastStored = math.Max(tot.LastStored, s.LastStored)
+		each = append(each, s)
+	}
+	return tot, each, nil
+}
+
+// finish closes the measured window and folds the reports into r.
+func (e *runEnv) finish(r *result) error {
+	var sm endMsg
+	if err := e.stack.ask("end", &sm); err != nil {
+		return err
+	}
+	r.StackCPU = sm.Usage.UserS + sm.Usage.SysS
+	r.StackRSS = sm.Usage.MaxRSSMB
+	r.Inserts = map[string]insStat{}
+	var stored []float64
+	var total float64
+	for _, p := range e.pipes {
+		var m endMsg
+		if err := p.ask("end", &m); err != nil {
+			return err
+		}
+		r.PipeCPU += m.Usage.UserS + m.Usage.SysS
+		r.PipeRSS = math.Max(r.PipeRSS, m.Usage.MaxRSSMB)
+		r.HeapMB = math.Max(r.HeapMB, m.HeapInuseMB)
+		r.DLQ += m.Stat.DeadLetter
+		r.Alerts += m.Alerts
+		for t, s := range m.Inserts {
+			a := r.Inserts[t]
+			a.Rows += s.Rows
+			a.Inserts += s.Inserts
+			a.Seconds += s.Seconds
+			a.Bytes += s.Bytes
+			r.Inserts[t] = a
+		}
+		stored = append(stored, m.Stat.Stored)
+		total += m.Stat.Stored
+		r.HistP50, r.HistP99 = m.E2EP50, m.E2EP99 // one instance in live mode
+	}
+	for _, s := range stored {
+		r.Shares = append(r.Shares, s/total)
+	}
+	return nil
+}
+
+// drain measures how fast n pipeline processes empty a preloaded topic set.
+func drain(c config, scenario, mix string, n, run int) (result, error) {
+	r := result{Scenario: scenario, Run: run, Instances: n}
+	e, err := setup(c, fmt.Sprintf("%s-%d", scenario, run), mix, c.events, n, c.profiles && run == 1)
+	if e != nil {
+		defer e.close()
+	}
+	if err != nil {
+		return r, err
+	}
+	r.Events, r.Records = float64(e.ready.Expected), e.ready.Records
+	r.AvgBytes = float64(e.ready.ValueBytes) / float64(e.ready.Records)
+	t0 := e.start()
+	deadline := t0.Add(c.timeout)
+	var tot statMsg
+	var still time.Time
+	var last float64
+	for {
+		time.Sleep(100 * time.Millisecond)
+		if tot, _, err = e.stats(); err != nil {
+			return r, err
+		}
+		if tot.Stored+tot.DeadLetter >= r.Events {
+			break
+		}
+		// The expected count is exact for both mixes; this only guards
+		// against a decoder that starts skipping records: lag gone and
+		// nothing stored for 5s means the topics are drained.
+		if tot.Stored != last {
+			last, still = tot.Stored, time.Now()
+		} else if tot.Stored > 0 && tot.Lag == 0 && time.Since(still) > 5*time.Second {
+			r.Warning = fmt.Sprintf("stopped at %.0f of %.0f expected", tot.Stored+tot.DeadLetter, r.Events)
+			r.Events = tot.Stored + tot.DeadLetter
+			break
+		}
+		if time.Now().After(deadline) {
+			return r, fmt.Errorf("timed out after %s: %.0f of %.0f stored", c.timeout, tot.Stored, r.Events)
+		}
+	}
+	// The pipeline's own wall time of its last stored batch: the poll
+	// interval above does not add to the measured time.
+	end := time.Unix(0, int64(tot.LastStored*1e9))
+	r.Seconds = end.Sub(t0).Seconds()
+	r.EventsPS = r.Events / r.Seconds
+	if err := e.finish(&r); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// chQuery runs a query over ClickHouse's HTTP interface.
+func chQuery(ctx context.Context, addr, q string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/?"+url.Values{"query": {q}}.Encode(), nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("clickhouse: %s: %s", resp.Status, b)
+	}
+	return string(b), err
+}
+
+// ---- table
+
+func printTable(w io.Writer, all []result, c config) {
+	by := map[string][]result{}
+	var order []string
+	for _, r := range all {
+		if _, ok := by[r.Scenario]; !ok {
+			order = append(order, r.Scenario)
+		}
+		by[r.Scenario] = append(by[r.Scenario], r)
+	}
+	med := func(rs []result, f func(*result) float64) float64 {
+		var xs []float64
+		for k := range rs {
+			if v := f(&rs[k]); !math.IsNaN(v) && !math.IsInf(v, 0) {
+				xs = append(xs, v)
+			}
+		}
+		return median(xs)
+	}
+	fmt.Fprintf(w, "\nSalesPulse end to end on this machine (%d cores), medians of %d runs\n\n", numCPU(), c.runs)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tevents\tavg B/rec\tevents/s\tpipeline CPU-s/M\tevents/s per pipeline core\tstack CPU-s/M\tpipeline RSS MB\tstack RSS MB\trows/insert\tinserts/s\tshares\t")
+	for _, s := range order {
+		rs := by[s]
+		if s == "live" {
+			continue
+		}
+		ins := func(r *result) insStat { return r.Inserts["interactions"] }
+		var shares string
+		if len(rs[0].Shares) > 1 {
+			var parts []string
+			for k := range rs[0].Shares {
+				parts = append(parts, fmt.Sprintf("%.2f", med(rs, func(r *result) float64 {
+					if k < len(r.Shares) {
+						return r.Shares[k]
+					}
+					return math.NaN()
+				})))
+			}
+			shares = strings.Join(parts, "/")
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.0f\t%.2f\t%.0f\t%.0f\t%.0f\t%.1f\t%s\t\n", s,
+			med(rs, func(r *result) float64 { return r.Events }),
+			med(rs, func(r *result) float64 { return r.AvgBytes }),
+			med(rs, func(r *result) float64 { return r.EventsPS }),
+			med(rs, (*result).cpuPerM),
+			med(rs, (*result).eventsPerCore),
+			med(rs, (*result).stackPerM),
+			med(rs, func(r *result) float64 { return r.PipeRSS }),
+			med(rs, func(r *result) float64 { return r.StackRSS }),
+			med(rs, func(r *result) float64 { i := ins(r); return i.Rows / i.Inserts }),
+			med(rs, func(r *result) float64 { return ins(r).Inserts / r.Seconds }),
+			shares)
+	}
+	tw.Flush()
+	if rs := by["live"]; len(rs) > 0 {
+		fmt.Fprintf(w, "\nlive at %d events/s for %s (event time = produce time), medians of %d runs:\n", c.liveRate, c.liveFor, len(rs))
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "latency\tp50\tp99\tsamples\t")
+		fmt.Fprintf(tw, "event → queryable (marker events polled in ClickHouse every 100ms)\t%s\t%s\t%.0f\t\n",
+			secs(med(rs, func(r *result) float64 { return r.VisP50 })), secs(med(rs, func(r *result) float64 { return r.VisP99 })),
+			med(rs, func(r *result) float64 { return float64(r.VisN) }))
+		fmt.Fprintf(tw, "event → ClickHouse ack (pipeline histogram, every event)\t%s\t%s\t%.0f\t\n",
+			secs(med(rs, func(r *result) float64 { return r.HistP50 })), secs(med(rs, func(r *result) float64 { return r.HistP99 })),
+			med(rs, func(r *result) float64 { return r.Events }))
+		fmt.Fprintf(tw, "event → alert row stored (discount alerts; hook delivery n/a: sinks/alert dispatcher not wired)\t%s\t%s\t%.0f\t\n",
+			secs(med(rs, func(r *result) float64 { return r.AlertP50 })), secs(med(rs, func(r *result) float64 { return r.AlertP99 })),
+			med(rs, func(r *result) float64 { return r.AlertN }))
+		tw.Flush()
+	}
+}
+
+func secs(s float64) string {
+	if math.IsNaN(s) {
+		return "n/a"
+	}
+	if math.IsInf(s, 1) {
+		return "> last bucket"
+	}
+	return fmt.Sprintf("%.3fs", s)
+}
+
+// printProfiles prints the top of the first profiled run's profiles.
+func printProfiles(out string, all []result) {
+	if _, err := exec.LookPath("go"); err != nil {
+		return
+	}
+	seen := map[string]bool{}
+	var dirs []string
+	for _, r := range all {
+		if r.Run == 1 && !seen[r.Scenario] {
+			seen[r.Scenario] = true
+			dirs = append(dirs, filepath.Join(out, r.Scenario+"-1"))
+		}
+	}
+	sort.Strings(dirs)
+	for _, d := range dirs {
+		for _, p := range []string{"pipeline-0.cpu.pprof", "stack.cpu.pprof"} {
+			f := filepath.Join(d, p)
+			if _, err := os.Stat(f); err != nil {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			b, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=12", f).Output()
+			cancel()
+			if err != nil {
+				continue
+			}
+			fmt.Printf("\n== %s (go tool pprof -top)\n%s", f, trimPprof(string(b)))
+		}
+	}
+}
+
+// trimPprof drops pprof's header lines up to "Showing".
+func trimPprof(s string) string {
+	if k := strings.Index(s, "Showing top"); k >= 0 {
+		if j := strings.LastIndex(s[:k], "\n"); j >= 0 {
+			return s[j+1:]
+		}
+	}
+	return s
+}

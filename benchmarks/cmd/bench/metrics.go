@@ -1,0 +1,117 @@
+package main
+
+import (
+	"math"
+	"sort"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+func atomicAdd(p *int64, n int64) { atomic.AddInt64(p, n) }
+
+// sum adds every series of the metric family name whose labels include
+// match (nil: all series).
+func sum(reg *prometheus.Registry, name string, match map[string]string) float64 {
+	fams, _ := reg.Gather()
+	var s float64
+	for _, mf := range fams {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for k, v := range match {
+				found := false
+				for _, l := range m.GetLabel() {
+					if l.GetName() == k && l.GetValue() == v {
+						found = true
+					}
+				}
+				if !found {
+					continue series
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				s += m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				// Gauges here are timestamps and lags: the largest
+				// timestamp is "last", lags add up.
+				if name == "salespulse_pipeline_last_stored_timestamp_seconds" {
+					s = math.Max(s, m.GetGauge().GetValue())
+				} else {
+					s += m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return s
+}
+
+// histQuantiles returns p50, p99 and the count of a histogram, linearly
+// interpolated inside buckets as Prometheus' histogram_quantile does.
+func histQuantiles(reg *prometheus.Registry, name string) (p50, p99, n float64) {
+	fams, _ := reg.Gather()
+	for _, mf := range fams {
+		if mf.GetName() != name || mf.GetType() != dto.MetricType_HISTOGRAM {
+			continue
+		}
+		var bs []bucket
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			n += float64(h.GetSampleCount())
+			for _, b := range h.GetBucket() {
+				bs = addBucket(bs, b.GetUpperBound(), float64(b.GetCumulativeCount()))
+			}
+		}
+		return quantile(bs, n, 0.5), quantile(bs, n, 0.99), n
+	}
+	return 0, 0, 0
+}
+
+type bucket struct{ le, cum float64 }
+
+func addBucket(bs []bucket, le, cum float64) []bucket {
+	for k := range bs {
+		if bs[k].le == le {
+			bs[k].cum += cum
+			return bs
+		}
+	}
+	bs = append(bs, bucket{le, cum})
+	sort.Slice(bs, func(i, j int) bool { return bs[i].le < bs[j].le })
+	return bs
+}
+
+func quantile(bs []bucket, n, q float64) float64 {
+	if n == 0 {
+		return math.NaN()
+	}
+	rank := q * n
+	lo, below := 0.0, 0.0
+	for _, b := range bs {
+		if b.cum >= rank {
+			if b.cum == below {
+				return b.le
+			}
+			return lo + (b.le-lo)*(rank-below)/(b.cum-below)
+		}
+		lo, below = b.le, b.cum
+	}
+	return math.Inf(1) // beyond the last bucket
+}
+
+// median of xs (NaN when empty).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
