@@ -18,6 +18,8 @@ log() { printf '\n==> %s\n' "$*"; }
 # --- 1. Debian packages the suites drive for real --------------------------
 need_pkgs=()
 command -v kcat >/dev/null 2>&1 || need_pkgs+=(kcat)
+# promtool and prometheus: tests/ops checks the rules and scrapes a running stack
+command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)
 if [ "${#need_pkgs[@]}" -gt 0 ] && [ "${SKIP_INSTALL:-0}" != 1 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
   if [ "$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi
@@ -32,6 +34,7 @@ export SALESPULSE_LIBCHDB
 
 # --- 3. Go tests, every service gate set to "must be present" -------------
 export SALESPULSE_EMBEDDED_TESTS=1
+export SALESPULSE_PROMETHEUS_TESTS=1
 log "go vet"
 go vet ./...
 log "go test"
