@@ -255,6 +255,10 @@ func (c *Config) topicNames() []string {
 // It reads the TLS files and the SASL password environment variable. The
 // source adds its own group callbacks on top; callers add hooks (kprom).
 func (c *Config) Opts() ([]kgo.Opt, error) {
+	conn, err := c.ConnOpts()
+	if err != nil {
+		return nil, err
+	}
 	start := kgo.NewOffset().AtStart()
 	if c.StartOffset == "latest" {
 		start = kgo.NewOffset().AtEnd()
@@ -262,9 +266,7 @@ func (c *Config) Opts() ([]kgo.Opt, error) {
 	// A dead letter carries the original value (up to DeadLetterMaxBytes)
 	// plus headers; the producer must accept a batch of that size.
 	produceMax := max(int32(c.DeadLetterMaxBytes)+64<<10, 1_000_012)
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(c.Brokers...),
-		kgo.ClientID(c.ClientID),
+	return append(conn,
 		kgo.ConsumerGroup(c.Group),
 		kgo.ConsumeTopics(c.topicNames()...),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
@@ -286,6 +288,16 @@ func (c *Config) Opts() ([]kgo.Opt, error) {
 		// A dead letter that is not acknowledged holds the batch back; wait
 		// for all in-sync replicas as for any record we must not lose.
 		kgo.RequiredAcks(kgo.AllISRAcks()),
+	), nil
+}
+
+// ConnOpts are only how to reach the cluster — seed brokers, client id,
+// TLS, SASL — for other clients of the same cluster (the alert dispatcher,
+// the state changelog) that bring their own group and topics.
+func (c *Config) ConnOpts() ([]kgo.Opt, error) {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.ClientID(c.ClientID),
 	}
 	if c.TLS.Enabled {
 		tc := &tls.Config{ServerName: c.TLS.ServerName, InsecureSkipVerify: c.TLS.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // opt-in by config

@@ -72,6 +72,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		rules: make(map[string]map[string]struct{}),
 	}
+	if reg == nil {
+		reg = prometheus.NewRegistry() // metrics not wanted: keep them private
+	}
 	reg.MustRegister(m.records, m.recordBytes, m.decoded, m.skipped, m.deadLetters, m.batches,
 		m.batchRows, m.batchBytes, m.lag, m.commitErrors, m.inFlight, m.redelivered, m.dlqErrors)
 	return m
