@@ -15,12 +15,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/segmentio/encoding/json"
+
+	"github.com/salespulse/salespulse/sources/vendorkit"
 )
 
 const source = "aircall"
@@ -31,7 +32,7 @@ type Decoder struct {
 	cfg     Config
 	idx     *schemas.Index
 	metrics *metrics
-	pool    sync.Pool // *webhook, reused across records
+	pool    vendorkit.Pool[webhook] // reused across records
 }
 
 // NewDecoder returns a decoder that maps Aircall users to reps through idx.
@@ -48,9 +49,7 @@ func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Dec
 	if err != nil {
 		return nil, fmt.Errorf("new aircall decoder: register metrics: %w", err)
 	}
-	d := &Decoder{cfg: cfg, idx: idx, metrics: m}
-	d.pool.New = func() any { return new(webhook) }
-	return d, nil
+	return &Decoder{cfg: cfg, idx: idx, metrics: m}, nil
 }
 
 // Topic is the Kafka topic this decoder reads.
@@ -102,26 +101,22 @@ func (w *webhook) reset() {
 // Every string appended owns its memory; value may be reused once Decode
 // returns. Elements in dst's spare capacity are reused (see Batch.Reset).
 func (d *Decoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.Interaction, error) {
-	w := d.pool.Get().(*webhook)
+	w := d.pool.Get()
 	defer d.pool.Put(w)
 	w.reset()
 	// ZeroCopy: raw values alias value; everything kept is cloned below.
-	rest, err := json.Parse(value, w, json.ZeroCopy)
-	if err == nil && len(rest) != 0 {
-		err = fmt.Errorf("trailing data after the top-level value")
+	if err := vendorkit.Parse(source, value, w); err != nil {
+		return dst, err
 	}
-	if err != nil {
-		return dst, malformed(source, value, err)
-	}
-	event, ok := str(w.Event)
+	event, ok := vendorkit.Str(w.Event)
 	switch {
 	case !ok:
 		return dst, schemas.Invalid(source, "event", string(w.Event), "must be a string")
 	case len(event) == 0:
 		return dst, schemas.Invalid(source, "event", "", "required")
-	case view(event) == "call.ended":
+	case vendorkit.View(event) == "call.ended":
 		return d.ended(dst, w)
-	case strings.HasPrefix(view(event), "call."):
+	case strings.HasPrefix(vendorkit.View(event), "call."):
 		d.metrics.skipNotFinal.Inc()
 	default:
 		// user.*, contact.*, number.*, message.* …: not calls.
@@ -134,7 +129,7 @@ const maxVendorID = schemas.MaxIDLen - len("aircall:")
 
 func (d *Decoder) ended(dst []schemas.Interaction, w *webhook) ([]schemas.Interaction, error) {
 	c := &w.Data
-	id, ok := scalar(c.ID)
+	id, ok := vendorkit.Scalar(c.ID)
 	switch {
 	case !ok:
 		return dst, schemas.Invalid(source, "data.id", string(c.ID), "must be a number or string")
@@ -144,11 +139,11 @@ func (d *Decoder) ended(dst []schemas.Interaction, w *webhook) ([]schemas.Intera
 		return dst, schemas.Invalid(source, "data.id", string(id), "longer than "+strconv.Itoa(maxVendorID)+" bytes")
 	}
 	var typ schemas.Type
-	dir, ok := str(c.Direction)
+	dir, ok := vendorkit.Str(c.Direction)
 	switch {
-	case ok && view(dir) == "inbound":
+	case ok && vendorkit.View(dir) == "inbound":
 		typ = schemas.TypeCallInbound
-	case ok && view(dir) == "outbound":
+	case ok && vendorkit.View(dir) == "outbound":
 		typ = schemas.TypeCallOutbound
 	case ok && len(dir) == 0:
 		return dst, schemas.Invalid(source, "data.direction", "", "required")
@@ -174,7 +169,7 @@ func (d *Decoder) ended(dst []schemas.Interaction, w *webhook) ([]schemas.Intera
 		return dst, schemas.Invalid(source, "data.ended_at", string(c.EndedAt), "must not be before started_at")
 	}
 	// Duration: Aircall's own (seconds, ringing included); else the span.
-	dur, hasDur, ok := number(c.Duration)
+	dur, hasDur, ok := vendorkit.Float(c.Duration)
 	if !ok || hasDur && !(dur >= 0 && dur <= 7*24*3600) {
 		return dst, schemas.Invalid(source, "data.duration", string(c.Duration), "must be a number of seconds between 0 and 604800")
 	}
@@ -190,27 +185,27 @@ func (d *Decoder) ended(dst []schemas.Interaction, w *webhook) ([]schemas.Intera
 		return dst, err
 	}
 
-	digits, ok := str(c.RawDigits)
+	digits, ok := vendorkit.Str(c.RawDigits)
 	if !ok {
 		return dst, schemas.Invalid(source, "data.raw_digits", string(c.RawDigits), "must be a string")
 	}
-	reason, ok := str(c.MissedCallReason)
+	reason, ok := vendorkit.Str(c.MissedCallReason)
 	if !ok {
 		return dst, schemas.Invalid(source, "data.missed_call_reason", string(c.MissedCallReason), "must be a string")
 	}
-	first, ok1 := str(c.Contact.FirstName)
-	last, ok2 := str(c.Contact.LastName)
+	first, ok1 := vendorkit.Str(c.Contact.FirstName)
+	last, ok2 := vendorkit.Str(c.Contact.LastName)
 	if !ok1 || !ok2 {
 		return dst, schemas.Invalid(source, "data.contact", "", "first_name and last_name must be strings")
 	}
 	var email []byte
 	if len(c.Contact.Emails) > 0 {
-		if email, ok = str(c.Contact.Emails[0].Value); !ok {
+		if email, ok = vendorkit.Str(c.Contact.Emails[0].Value); !ok {
 			return dst, schemas.Invalid(source, "data.contact.emails[0].value", string(c.Contact.Emails[0].Value), "must be a string")
 		}
 	}
 
-	dst, ev := appendSlot(dst)
+	dst, ev := vendorkit.Next(dst)
 	ev.EventID = "aircall:" + string(id)
 	ev.OccurredAt = started
 	ev.Source = source
@@ -223,7 +218,7 @@ func (d *Decoder) ended(dst []schemas.Interaction, w *webhook) ([]schemas.Intera
 		ev.DurationS = dur
 	}
 	var pb [24]byte
-	if p, ok := e164(pb[:0], digits); ok {
+	if p, ok := vendorkit.E164(pb[:0], digits); ok {
 		ev.Contact.Phone = string(p)
 	}
 	ev.Contact.Email = string(email)
@@ -239,36 +234,36 @@ func (d *Decoder) ended(dst []schemas.Interaction, w *webhook) ([]schemas.Intera
 		// An unanswered inbound call is still a prospect reaching in: the
 		// lead-response clock starts, and "missed" tells dashboards apart.
 		if typ == schemas.TypeCallInbound {
-			setAttr(ev, "missed", []byte("true"))
+			vendorkit.SetAttrBytes(ev, "missed", []byte("true"))
 		} else {
-			setAttr(ev, "answered", []byte("false"))
+			vendorkit.SetAttrBytes(ev, "answered", []byte("false"))
 		}
 	}
 	if len(reason) > 0 {
-		setAttr(ev, "missed_call_reason", reason)
+		vendorkit.SetAttrBytes(ev, "missed_call_reason", reason)
 	}
-	return finish(dst)
+	return vendorkit.Commit(dst)
 }
 
 // rep resolves the call's user: Aircall user id first, then the user's
 // e-mail as a mailbox. Outbound calls need a rep; an inbound call may have
 // none (nobody picked up, or a user missing from the org file) and is counted.
 func (d *Decoder) rep(typ schemas.Type, rawID, rawEmail []byte) (string, error) {
-	id, ok := scalar(rawID)
+	id, ok := vendorkit.Scalar(rawID)
 	if !ok {
 		return "", schemas.Invalid(source, "data.user.id", string(rawID), "must be a number or string")
 	}
-	email, ok := str(rawEmail)
+	email, ok := vendorkit.Str(rawEmail)
 	if !ok {
 		return "", schemas.Invalid(source, "data.user.email", string(rawEmail), "must be a string")
 	}
 	rep := ""
 	if len(id) > 0 {
-		rep = d.idx.RepFor(schemas.IdentAircall, view(id))
+		rep = d.idx.RepFor(schemas.IdentAircall, vendorkit.View(id))
 	}
 	if rep == "" && len(email) > 0 {
 		var buf [128]byte
-		rep = d.idx.RepFor(schemas.IdentMailbox, view(lower(buf[:0], email)))
+		rep = d.idx.RepFor(schemas.IdentMailbox, vendorkit.View(vendorkit.AppendLower(buf[:0], email)))
 	}
 	if rep == "" {
 		if typ.RequiresRep() {
@@ -285,8 +280,8 @@ func (d *Decoder) rep(typ schemas.Type, rawID, rawEmail []byte) (string, error) 
 // epoch parses a Unix time in seconds (number or numeric string; null or
 // absent → present == false).
 func epoch(field string, r []byte) (t time.Time, present bool, err error) {
-	f, present, ok := number(r)
-	if !ok || present && !(f >= float64(earliest.Unix()) && f < float64(latest.Unix())) {
+	f, present, ok := vendorkit.Float(r)
+	if !ok || present && !(f >= float64(vendorkit.Earliest.Unix()) && f < float64(vendorkit.Latest.Unix())) {
 		return time.Time{}, true, schemas.Invalid(source, field, string(r), "must be Unix seconds between 2000 and 2100")
 	}
 	if !present {
@@ -294,14 +289,4 @@ func epoch(field string, r []byte) (t time.Time, present bool, err error) {
 	}
 	sec := int64(f)
 	return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC(), true, nil
-}
-
-func lower(dst, s []byte) []byte {
-	for _, c := range s {
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		dst = append(dst, c)
-	}
-	return dst
 }

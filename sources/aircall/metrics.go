@@ -1,9 +1,9 @@
 package aircall
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/salespulse/salespulse/sources/vendorkit"
 )
 
 // metrics counts records that decode to no interaction on purpose, by reason,
@@ -16,18 +16,15 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	skipped := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "salespulse_aircall_skipped_total",
-		Help: "Aircall webhooks deliberately decoded to no interaction, by reason.",
-	}, []string{"reason"})
-	unmapped := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "salespulse_aircall_unmapped_inbound_total",
-		Help: "Inbound Aircall calls emitted without a rep because their user is missing or not in the org file.",
-	})
-	if err := register(reg, &skipped); err != nil {
+	skipped, err := vendorkit.NewSkipped(reg, "aircall", "Aircall webhooks deliberately decoded to no interaction, by reason.")
+	if err != nil {
 		return nil, err
 	}
-	if err := register(reg, &unmapped); err != nil {
+	unmapped, err := vendorkit.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "salespulse_aircall_unmapped_inbound_total",
+		Help: "Inbound Aircall calls emitted without a rep because their user is missing or not in the org file.",
+	}))
+	if err != nil {
 		return nil, err
 	}
 	// Children looked up once, not per record.
@@ -36,21 +33,4 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		skipOther:       skipped.WithLabelValues("unsupported_event"),
 		unmappedInbound: unmapped,
 	}, nil
-}
-
-// register registers *c on reg (nil: nowhere); when a second decoder in the
-// same process registers the same metric, *c becomes the existing one so both
-// count into it.
-func register[C prometheus.Collector](reg prometheus.Registerer, c *C) error {
-	if reg == nil {
-		return nil
-	}
-	if err := reg.Register(*c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return err
-		}
-		*c = are.ExistingCollector.(C)
-	}
-	return nil
 }

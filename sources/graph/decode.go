@@ -26,14 +26,14 @@ package graph
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/segmentio/encoding/json"
+
+	"github.com/salespulse/salespulse/sources/vendorkit"
 )
 
 const source = "graph"
@@ -44,7 +44,7 @@ type Decoder struct {
 	cfg     Config
 	idx     *schemas.Index
 	metrics *metrics
-	pool    sync.Pool // *envelope, reused across records
+	pool    vendorkit.Pool[envelope] // reused across records
 }
 
 // NewDecoder returns a decoder that maps mailboxes to reps through idx.
@@ -61,9 +61,7 @@ func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Dec
 	if err != nil {
 		return nil, fmt.Errorf("new graph decoder: register metrics: %w", err)
 	}
-	d := &Decoder{cfg: cfg, idx: idx, metrics: m}
-	d.pool.New = func() any { return new(envelope) }
-	return d, nil
+	return &Decoder{cfg: cfg, idx: idx, metrics: m}, nil
 }
 
 // Topic is the Kafka topic this decoder reads.
@@ -106,6 +104,7 @@ type envelope struct {
 	message
 	Value json.RawMessage `json:"value"`
 	list  []message
+	errs  vendorkit.Errors // of the messages of a list; empty between records
 }
 
 // reset zeroes e for reuse but keeps slice capacity. The JSON decoder writes
@@ -117,7 +116,7 @@ func (e *envelope) reset() {
 	for k := range v {
 		v[k].reset()
 	}
-	*e = envelope{message: e.message, list: v[:0]}
+	*e = envelope{message: e.message, list: v[:0], errs: e.errs}
 }
 
 func (m *message) reset() {
@@ -140,16 +139,12 @@ func clearAll(a []address) []address {
 // Every string appended owns its memory; value may be reused once Decode
 // returns. Elements in dst's spare capacity are reused (see Batch.Reset).
 func (d *Decoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.Interaction, error) {
-	e := d.pool.Get().(*envelope)
+	e := d.pool.Get()
 	defer d.pool.Put(e)
 	e.reset()
 	// ZeroCopy: raw values alias value; everything kept is cloned below.
-	rest, err := json.Parse(value, e, json.ZeroCopy)
-	if err == nil && len(rest) != 0 {
-		err = fmt.Errorf("trailing data after the top-level value")
-	}
-	if err != nil {
-		return dst, malformed(source, value, err)
+	if err := vendorkit.Parse(source, value, e); err != nil {
+		return dst, err
 	}
 	if len(e.Value) == 0 || string(e.Value) == "null" {
 		return d.message(dst, &e.message, "")
@@ -161,14 +156,12 @@ func (d *Decoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.Int
 		d.metrics.skipEmpty.Inc()
 		return dst, nil
 	}
-	var errs []error
 	for k := range e.list {
+		var err error
 		dst, err = d.message(dst, &e.list[k], "value["+strconv.Itoa(k)+"].")
-		if err != nil {
-			errs = append(errs, err)
-		}
+		e.errs.Add(err)
 	}
-	return dst, errors.Join(errs...)
+	return dst, e.errs.Err()
 }
 
 // party is one address of a message, lower-cased for the mailbox lookup.
@@ -198,8 +191,8 @@ func (d *Decoder) message(dst []schemas.Interaction, m *message, prefix string) 
 	var buf [512]byte // lower-cased addresses for lookups; grows on the heap if needed
 	lc := buf[:0]
 	lookup := func(a *address, field string) (party, error) {
-		addr, ok1 := str(a.EmailAddress.Address)
-		name, ok2 := str(a.EmailAddress.Name)
+		addr, ok1 := vendorkit.Str(a.EmailAddress.Address)
+		name, ok2 := vendorkit.Str(a.EmailAddress.Name)
 		if !ok1 {
 			return party{}, schemas.Invalid(source, prefix+field+".emailAddress.address", string(a.EmailAddress.Address), "must be a string")
 		}
@@ -209,8 +202,8 @@ func (d *Decoder) message(dst []schemas.Interaction, m *message, prefix string) 
 		p := party{addr: addr, name: name}
 		if len(addr) > 0 {
 			n := len(lc)
-			lc = lower(lc, addr)
-			p.rep = d.idx.RepFor(schemas.IdentMailbox, view(lc[n:]))
+			lc = vendorkit.AppendLower(lc, addr)
+			p.rep = d.idx.RepFor(schemas.IdentMailbox, vendorkit.View(lc[n:]))
 		}
 		return p, nil
 	}
@@ -273,19 +266,19 @@ func (d *Decoder) message(dst []schemas.Interaction, m *message, prefix string) 
 			"unknown graph mailbox: neither the sender nor a to/cc recipient is a rep mailbox: add it to the org file (mailboxes)")
 	}
 
-	db, ok := str(dateRaw)
+	db, ok := vendorkit.Str(dateRaw)
 	if ok && len(db) == 0 {
-		db, ok = str(otherRaw) // the other timestamp is a second best
+		db, ok = vendorkit.Str(otherRaw) // the other timestamp is a second best
 	}
 	if !ok || len(db) == 0 {
 		return dst, schemas.Invalid(source, prefix+dateField, string(dateRaw), "required")
 	}
-	at, ok := parseISO(db)
-	if !ok || !plausible(at) {
-		return dst, schemas.Invalid(source, prefix+dateField, string(db), ruleTime)
+	at, ok := vendorkit.ParseISO(db)
+	if !ok || !vendorkit.Plausible(at) {
+		return dst, schemas.Invalid(source, prefix+dateField, string(db), vendorkit.RuleISOTime)
 	}
 
-	imid, ok := str(m.InternetMessageID)
+	imid, ok := vendorkit.Str(m.InternetMessageID)
 	if !ok {
 		return dst, schemas.Invalid(source, prefix+"internetMessageId", string(m.InternetMessageID), "must be a string")
 	}
@@ -293,21 +286,21 @@ func (d *Decoder) message(dst []schemas.Interaction, m *message, prefix string) 
 	if len(imid) == 0 {
 		// Without internetMessageId only the Graph id is left: stable for a
 		// message that stays in its folder, not across mailboxes.
-		if imid, ok = str(m.ID); !ok || len(imid) == 0 {
+		if imid, ok = vendorkit.Str(m.ID); !ok || len(imid) == 0 {
 			return dst, schemas.Invalid(source, prefix+"internetMessageId", string(m.InternetMessageID), "required (or id)")
 		}
 		idKind = "id"
 	}
-	subject, ok := str(m.Subject)
+	subject, ok := vendorkit.Str(m.Subject)
 	if !ok {
 		return dst, schemas.Invalid(source, prefix+"subject", string(m.Subject), "must be a string")
 	}
-	conv, ok := str(m.ConversationID)
+	conv, ok := vendorkit.Str(m.ConversationID)
 	if !ok {
 		return dst, schemas.Invalid(source, prefix+"conversationId", string(m.ConversationID), "must be a string")
 	}
 
-	dst, ev := appendSlot(dst)
+	dst, ev := vendorkit.Next(dst)
 	ev.EventID = eventID(idKind, imid, typ)
 	ev.OccurredAt = at
 	ev.Source = source
@@ -317,12 +310,12 @@ func (d *Decoder) message(dst []schemas.Interaction, m *message, prefix string) 
 	ev.TeamID = d.idx.TeamOf(rep)
 	ev.Contact = schemas.Contact{Email: string(contact.addr), Name: string(contact.name)}
 	if len(subject) > 0 {
-		setAttr(ev, "subject", subject) // free text: the privacy stage pseudonymises it
+		vendorkit.SetAttrBytes(ev, "subject", subject) // free text: the privacy stage pseudonymises it
 	}
 	if len(conv) > 0 {
-		setAttr(ev, "conversation_id", conv)
+		vendorkit.SetAttrBytes(ev, "conversation_id", conv)
 	}
-	return finish(dst)
+	return vendorkit.Commit(dst)
 }
 
 // eventID is "graph:" + 128 bits of SHA-256 over the message id and the
@@ -340,14 +333,4 @@ func eventID(kind string, id []byte, typ schemas.Type) string {
 	copy(out[:], "graph:")
 	hex.Encode(out[len("graph:"):], h.Sum(sum[:0])[:16])
 	return string(out[:])
-}
-
-func lower(dst, s []byte) []byte {
-	for _, c := range s {
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		dst = append(dst, c)
-	}
-	return dst
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/vendorkit"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the decoder's output")
@@ -147,8 +148,8 @@ func TestDecodeRejects(t *testing.T) {
 	f(msg(`"from":{"emailAddress":{"address":"a@b.c"}},"toRecipients":[{"emailAddress":{"address":"d@e.f"}}]`), "from.emailAddress.address", "a@b.c", "unknown graph mailbox")
 	f(msg(`"from":{"emailAddress":{"address":"a@b.c"}},"bccRecipients":[{"emailAddress":{"address":"bob@salespulse-demo.com"}}]`), "from.emailAddress.address", "a@b.c", "unknown graph mailbox")
 	f(msg(out), "sentDateTime", "", "required")
-	f(msg(out+`,"sentDateTime":"06/05/2024"`), "sentDateTime", "06/05/2024", ruleTime)
-	f(msg(out+`,"sentDateTime":"1999-12-31T23:59:59Z"`), "sentDateTime", "1999-12-31T23:59:59Z", ruleTime)
+	f(msg(out+`,"sentDateTime":"06/05/2024"`), "sentDateTime", "06/05/2024", vendorkit.RuleISOTime)
+	f(msg(out+`,"sentDateTime":"1999-12-31T23:59:59Z"`), "sentDateTime", "1999-12-31T23:59:59Z", vendorkit.RuleISOTime)
 	f(msg(`"from":{"emailAddress":{"address":"x@example.com"}},"toRecipients":[{"emailAddress":{"address":"bob@salespulse-demo.com"}}],"receivedDateTime":7`), "receivedDateTime", "7", "required")
 	f(msg(out+`,"sentDateTime":"2024-05-06T10:00:00Z"`), "internetMessageId", "", "required (or id)")
 	f(msg(out+`,"sentDateTime":"2024-05-06T10:00:00Z","internetMessageId":1`), "internetMessageId", "1", "must be a string")

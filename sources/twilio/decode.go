@@ -20,16 +20,16 @@
 package twilio
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/segmentio/encoding/json"
+
+	"github.com/salespulse/salespulse/sources/vendorkit"
 )
 
 const source = "twilio"
@@ -40,7 +40,7 @@ type Decoder struct {
 	cfg     Config
 	idx     *schemas.Index
 	metrics *metrics
-	pool    sync.Pool // *page, reused across records
+	pool    vendorkit.Pool[page] // reused across records
 }
 
 // NewDecoder returns a decoder that maps rep phone numbers to reps through
@@ -57,9 +57,7 @@ func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Dec
 	if err != nil {
 		return nil, fmt.Errorf("new twilio decoder: register metrics: %w", err)
 	}
-	d := &Decoder{cfg: cfg, idx: idx, metrics: m}
-	d.pool.New = func() any { return new(page) }
-	return d, nil
+	return &Decoder{cfg: cfg, idx: idx, metrics: m}, nil
 }
 
 // Topic is the Kafka topic this decoder reads.
@@ -83,7 +81,8 @@ type resource struct {
 // page is a call resource or a list page ({"calls":[…]}).
 type page struct {
 	resource
-	Calls []resource `json:"calls"`
+	Calls []resource       `json:"calls"`
+	errs  vendorkit.Errors // of the calls of a list page; empty between records
 }
 
 func (p *page) reset() {
@@ -91,7 +90,7 @@ func (p *page) reset() {
 	// it: clear it, or an absent field would keep an earlier record's value.
 	cs := p.Calls
 	clear(cs[:cap(cs)])
-	*p = page{Calls: cs[:0]}
+	*p = page{Calls: cs[:0], errs: p.errs}
 }
 
 // call is one call in either format, as text (aliasing the record).
@@ -157,16 +156,12 @@ func (d *Decoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.Int
 		return d.emit(dst, &c)
 	}
 
-	p := d.pool.Get().(*page)
+	p := d.pool.Get()
 	defer d.pool.Put(p)
 	p.reset()
 	// ZeroCopy: raw values alias value; everything kept is cloned.
-	rest, err := json.Parse(value, p, json.ZeroCopy)
-	if err == nil && len(rest) != 0 {
-		err = fmt.Errorf("trailing data after the top-level value")
-	}
-	if err != nil {
-		return dst, schemas.Invalid(source, "", string(value), "malformed JSON: "+err.Error())
+	if err := vendorkit.Parse(source, value, p); err != nil {
+		return dst, err
 	}
 	if len(p.Sid) > 0 || len(p.Calls) == 0 {
 		var c call
@@ -175,18 +170,15 @@ func (d *Decoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.Int
 		}
 		return d.emit(dst, &c)
 	}
-	var errs []error
 	for k := range p.Calls {
 		c := call{prefix: "calls[" + strconv.Itoa(k) + "]."}
 		err := fromJSON(&c, &p.Calls[k])
 		if err == nil {
 			dst, err = d.emit(dst, &c)
 		}
-		if err != nil {
-			errs = append(errs, err)
-		}
+		p.errs.Add(err)
 	}
-	return dst, errors.Join(errs...)
+	return dst, p.errs.Err()
 }
 
 func fromJSON(c *call, r *resource) error {
@@ -198,16 +190,16 @@ func fromJSON(c *call, r *resource) error {
 		{r.StartTime, &c.start}, {r.EndTime, &c.end}, {r.Duration, &c.duration},
 		{r.Status, &c.status}, {r.AnsweredBy, &c.answeredBy},
 	} {
-		b, ok := str(pair.raw)
+		b, ok := vendorkit.Str(pair.raw)
 		if !ok && f == fDuration {
-			b, ok = scalar(pair.raw) // a number is fine too
+			b, ok = vendorkit.Scalar(pair.raw) // a number is fine too
 		}
 		if !ok {
 			return schemas.Invalid(source, c.prefix+jsonNames[f], string(pair.raw), "must be a string")
 		}
 		*pair.dst = b
 	}
-	b, ok := str(r.DateCreated)
+	b, ok := vendorkit.Str(r.DateCreated)
 	if !ok {
 		return schemas.Invalid(source, c.prefix+"date_created", string(r.DateCreated), "must be a string")
 	}
@@ -232,7 +224,7 @@ func parseForm(c *call, value []byte) error {
 		}
 		key, v := pair[:k], pair[k+1:]
 		var dst *[]byte
-		switch view(key) {
+		switch vendorkit.View(key) {
 		case "CallSid":
 			dst = &c.sid
 		case "Direction":
@@ -255,7 +247,7 @@ func parseForm(c *call, value []byte) error {
 		if needsUnescape(v) {
 			s, err := url.QueryUnescape(string(v))
 			if err != nil {
-				return schemas.Invalid(source, view(key), string(v), "malformed form encoding")
+				return schemas.Invalid(source, vendorkit.View(key), string(v), "malformed form encoding")
 			}
 			v = []byte(s)
 		}
@@ -292,7 +284,7 @@ func (d *Decoder) emit(dst []schemas.Interaction, c *call) ([]schemas.Interactio
 		return dst, schemas.Invalid(source, c.field(fSid), string(c.sid), "longer than "+strconv.Itoa(maxVendorID)+" bytes")
 	}
 	var typ schemas.Type
-	switch view(c.direction) {
+	switch vendorkit.View(c.direction) {
 	case "inbound":
 		typ = schemas.TypeCallInbound
 	case "outbound-api", "outbound-dial", "outbound":
@@ -303,7 +295,7 @@ func (d *Decoder) emit(dst []schemas.Interaction, c *call) ([]schemas.Interactio
 		return dst, schemas.Invalid(source, c.field(fDirection), string(c.direction), "must be inbound, outbound-api or outbound-dial")
 	}
 	completed := false
-	switch view(c.status) {
+	switch vendorkit.View(c.status) {
 	case "completed":
 		completed = true
 	case "busy", "no-answer", "canceled":
@@ -323,7 +315,7 @@ func (d *Decoder) emit(dst []schemas.Interaction, c *call) ([]schemas.Interactio
 
 	dur, hasDur := 0.0, len(c.duration) > 0
 	if hasDur {
-		n, err := strconv.ParseUint(view(c.duration), 10, 32)
+		n, err := strconv.ParseUint(vendorkit.View(c.duration), 10, 32)
 		if err != nil || n > 7*24*3600 {
 			return dst, schemas.Invalid(source, c.field(fDuration), string(c.duration), "must be whole seconds between 0 and 604800")
 		}
@@ -350,7 +342,7 @@ func (d *Decoder) emit(dst []schemas.Interaction, c *call) ([]schemas.Interactio
 			return dst, schemas.Invalid(source, c.field(fStart), "", "required (or date_created)")
 		}
 		var ok bool
-		if at, ok = parseRFC2822(raw); !ok || !plausible(at) {
+		if at, ok = parseRFC2822(raw); !ok || !vendorkit.Plausible(at) {
 			name := c.prefix + "date_created"
 			if field >= 0 {
 				name = c.field(field)
@@ -368,7 +360,7 @@ func (d *Decoder) emit(dst []schemas.Interaction, c *call) ([]schemas.Interactio
 			}
 		}
 	}
-	if !plausible(at) {
+	if !vendorkit.Plausible(at) {
 		return dst, schemas.Invalid(source, c.field(fStart), string(c.end), ruleDate)
 	}
 
@@ -382,9 +374,9 @@ func (d *Decoder) emit(dst []schemas.Interaction, c *call) ([]schemas.Interactio
 	}
 	rep := ""
 	if len(repNum) > 0 {
-		rep = d.idx.RepFor(schemas.IdentPhone, view(repNum))
+		rep = d.idx.RepFor(schemas.IdentPhone, vendorkit.View(repNum))
 	}
-	if len(other) > 0 && rep != "" && d.idx.RepFor(schemas.IdentPhone, view(other)) != "" {
+	if len(other) > 0 && rep != "" && d.idx.RepFor(schemas.IdentPhone, vendorkit.View(other)) != "" {
 		d.metrics.skipInternal.Inc() // rep to rep, e.g. a forward to the rep's own phone
 		return dst, nil
 	}
@@ -398,7 +390,7 @@ func (d *Decoder) emit(dst []schemas.Interaction, c *call) ([]schemas.Interactio
 		d.metrics.unmappedInbound.Inc()
 	}
 
-	dst, ev := appendSlot(dst)
+	dst, ev := vendorkit.Next(dst)
 	ev.EventID = "twilio:" + string(c.sid)
 	ev.OccurredAt = at
 	ev.Source = source
@@ -414,15 +406,15 @@ func (d *Decoder) emit(dst []schemas.Interaction, c *call) ([]schemas.Interactio
 		ev.Contact.Phone = string(other)
 	}
 	if !completed {
-		setAttr(ev, "status", c.status)
+		vendorkit.SetAttrBytes(ev, "status", c.status)
 		if typ == schemas.TypeCallInbound {
-			setAttr(ev, "missed", []byte("true"))
+			vendorkit.SetAttrBytes(ev, "missed", []byte("true"))
 		}
 	}
 	if len(c.answeredBy) > 0 {
-		setAttr(ev, "answered_by", c.answeredBy) // human, machine_start, fax, …
+		vendorkit.SetAttrBytes(ev, "answered_by", c.answeredBy) // human, machine_start, fax, …
 	}
-	return finish(dst)
+	return vendorkit.Commit(dst)
 }
 
 const ruleDate = "must be an RFC 2822 date between 2000 and 2100"
@@ -431,7 +423,7 @@ const ruleDate = "must be an RFC 2822 date between 2000 and 2100"
 // sent for other addresses ("client:alice", "sip:…"), which the org file may
 // list as a rep's identity too.
 func number(buf, b []byte) (n []byte, isPhone bool) {
-	if p, ok := e164(buf, b); ok {
+	if p, ok := vendorkit.E164(buf, b); ok {
 		return p, true
 	}
 	return b, false

@@ -213,25 +213,6 @@ func FuzzParseRFC2822(f *testing.F) {
 	})
 }
 
-func TestE164(t *testing.T) {
-	for in, want := range map[string]string{
-		"+1 800-123-4567":    "+18001234567",
-		"0044 20 7946 0000":  "+442079460000",
-		"+49 (30) 1234-5678": "+493012345678",
-		"06 12 34 56 78":     "0612345678",
-		"anonymous":          "",
-		"12":                 "",
-		"+1234567890123456":  "",
-		"1+2":                "",
-		"":                   "",
-	} {
-		got, ok := e164(nil, []byte(in))
-		if string(got) != want || ok != (want != "") {
-			t.Errorf("e164(%q) = %q, %v; want %q", in, got, ok, want)
-		}
-	}
-}
-
 func TestDecodeStableAndOwned(t *testing.T) {
 	d := newTestDecoder(t, nil)
 	value, err := os.ReadFile("testdata/call_resource_fetch_outbound_completed.json")

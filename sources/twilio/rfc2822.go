@@ -1,6 +1,10 @@
 package twilio
 
-import "time"
+import (
+	"time"
+
+	"github.com/salespulse/salespulse/sources/vendorkit"
+)
 
 // parseRFC2822 parses Twilio's dates, "Tue, 31 Aug 2010 20:36:28 +0000".
 //
@@ -12,7 +16,7 @@ func parseRFC2822(b []byte) (time.Time, bool) {
 	if t, ok := fast2822(b); ok {
 		return t, true
 	}
-	s := view(b)
+	s := vendorkit.View(b)
 	for _, layout := range [...]string{time.RFC1123Z, time.RFC1123, "Mon, 2 Jan 2006 15:04:05 -0700"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.UTC(), true

@@ -1,7 +1,9 @@
 // Package vendorkit holds the small pieces the vendor normalisers
-// (sources/salesforce, sources/hubspot) share: lenient scalar parsing of raw
-// JSON values, reuse of interaction slots in a destination slice, and the
-// collection of per-event errors of a record that carries many events.
+// (sources/salesforce, hubspot, zoom, graph, aircall, twilio) share: lenient
+// scalar parsing of raw JSON values, reuse of interaction slots in a
+// destination slice, the collection of per-event errors of a record that
+// carries many events, the pooled parse of a record, topic validation and
+// the skipped-records counter.
 //
 // Raw values are the bytes of one JSON value as segmentio/encoding/json
 // leaves them in a json.RawMessage with json.ZeroCopy: nil when the key was
@@ -249,21 +251,34 @@ func (n *Interner) String(b string) string {
 
 // Register registers c with reg (nil: not registered), or returns the
 // collector already registered under the same name, so several decoders of
-// one vendor (one per topic) can share a registry.
-func Register(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
+// one vendor (one per topic) can share a registry and count into the same
+// series. An existing collector of another type is an error.
+func Register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
 	if reg == nil {
 		return c, nil
 	}
 	if err := reg.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+			if existing, ok := are.ExistingCollector.(C); ok {
 				return existing, nil
 			}
 		}
-		return nil, err
+		var zero C
+		return zero, err
 	}
 	return c, nil
+}
+
+// NewSkipped registers (see Register) the counter every vendor normaliser
+// keeps of records or events it deliberately turns into no interaction:
+// salespulse_<vendor>_skipped_total{reason}. Callers resolve its children
+// once, not per record.
+func NewSkipped(reg prometheus.Registerer, vendor, help string) (*prometheus.CounterVec, error) {
+	return Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "salespulse_" + vendor + "_skipped_total",
+		Help: help,
+	}, []string{"reason"}))
 }
 
 // TypeErrorValue turns the Value of a segmentio json.UnmarshalTypeError (the

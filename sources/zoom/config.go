@@ -1,16 +1,13 @@
 package zoom
 
-import (
-	"errors"
-	"fmt"
-)
+import "github.com/salespulse/salespulse/sources/vendorkit"
 
 // DefaultTopic is the Kafka topic Zoom webhooks are read from by default.
 const DefaultTopic = "sales.zoom"
 
 // ErrInvalidTopic is wrapped by Validate when the topic is not a legal Kafka
-// topic name.
-var ErrInvalidTopic = errors.New("invalid kafka topic name")
+// topic name. It is vendorkit.ErrInvalidTopic: errors.Is matches either.
+var ErrInvalidTopic = vendorkit.ErrInvalidTopic
 
 // Config configures the Zoom normaliser.
 type Config struct {
@@ -30,23 +27,5 @@ func (c Config) WithDefaults() Config {
 
 // Validate checks c after defaults were applied.
 func (c Config) Validate() error {
-	if !validTopic(c.Topic) {
-		return fmt.Errorf("zoom.topic %q: %w", c.Topic, ErrInvalidTopic)
-	}
-	return nil
-}
-
-// validTopic applies Kafka's rule: 1..249 characters of [a-zA-Z0-9._-], not
-// "." or "..".
-func validTopic(t string) bool {
-	if t == "" || len(t) > 249 || t == "." || t == ".." {
-		return false
-	}
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return vendorkit.CheckTopic("zoom", c.Topic)
 }

@@ -15,11 +15,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/segmentio/encoding/json"
+
+	"github.com/salespulse/salespulse/sources/vendorkit"
 )
 
 const source = "zoom"
@@ -30,7 +31,7 @@ type Decoder struct {
 	cfg     Config
 	idx     *schemas.Index
 	metrics *metrics
-	pool    sync.Pool // *webhook, reused across records
+	pool    vendorkit.Pool[webhook] // reused across records
 }
 
 // NewDecoder returns a decoder that maps Zoom user ids to reps through idx.
@@ -47,9 +48,7 @@ func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Dec
 	if err != nil {
 		return nil, fmt.Errorf("new zoom decoder: register metrics: %w", err)
 	}
-	d := &Decoder{cfg: cfg, idx: idx, metrics: m}
-	d.pool.New = func() any { return new(webhook) }
-	return d, nil
+	return &Decoder{cfg: cfg, idx: idx, metrics: m}, nil
 }
 
 // Topic is the Kafka topic this decoder reads.
@@ -103,23 +102,19 @@ func (w *webhook) reset() {
 // Every string appended owns its memory; value may be reused once Decode
 // returns. Elements in dst's spare capacity are reused (see Batch.Reset).
 func (d *Decoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.Interaction, error) {
-	w := d.pool.Get().(*webhook)
+	w := d.pool.Get()
 	defer d.pool.Put(w)
 	w.reset()
 	// ZeroCopy: raw values alias value and are cloned below before they are
 	// kept in an Interaction.
-	rest, err := json.Parse(value, w, json.ZeroCopy)
-	if err == nil && len(rest) != 0 {
-		err = fmt.Errorf("trailing data after the top-level value")
+	if err := vendorkit.Parse(source, value, w); err != nil {
+		return dst, err
 	}
-	if err != nil {
-		return dst, malformed(source, value, err)
-	}
-	event, ok := str(w.Event)
+	event, ok := vendorkit.Str(w.Event)
 	if !ok {
 		return dst, schemas.Invalid(source, "event", string(w.Event), "must be a string")
 	}
-	switch view(event) {
+	switch vendorkit.View(event) {
 	case "meeting.ended":
 		return d.ended(dst, &w.Payload.Object)
 	case "endpoint.url_validation":
@@ -141,7 +136,7 @@ func (d *Decoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.Int
 const maxVendorID = schemas.MaxIDLen - len("zoom:")
 
 func (d *Decoder) ended(dst []schemas.Interaction, m *meeting) ([]schemas.Interaction, error) {
-	uuid, ok := str(m.UUID)
+	uuid, ok := vendorkit.Str(m.UUID)
 	switch {
 	case !ok:
 		return dst, schemas.Invalid(source, "payload.object.uuid", string(m.UUID), "must be a string")
@@ -150,48 +145,48 @@ func (d *Decoder) ended(dst []schemas.Interaction, m *meeting) ([]schemas.Intera
 	case len(uuid) > maxVendorID:
 		return dst, schemas.Invalid(source, "payload.object.uuid", string(uuid), "longer than "+strconv.Itoa(maxVendorID)+" bytes")
 	}
-	host, ok := str(m.HostID)
+	host, ok := vendorkit.Str(m.HostID)
 	if !ok {
 		return dst, schemas.Invalid(source, "payload.object.host_id", string(m.HostID), "must be a string")
 	}
 	if len(host) == 0 {
 		return dst, schemas.Invalid(source, "payload.object.host_id", "", "required")
 	}
-	rep := d.idx.RepFor(schemas.IdentZoom, view(host))
+	rep := d.idx.RepFor(schemas.IdentZoom, vendorkit.View(host))
 	if rep == "" {
 		return dst, schemas.Invalid(source, "payload.object.host_id", string(host), "unknown zoom user: add it to the org file (zoom_user_ids)")
 	}
-	sb, ok := str(m.StartTime)
+	sb, ok := vendorkit.Str(m.StartTime)
 	if !ok || len(sb) == 0 {
 		if ok {
 			return dst, schemas.Invalid(source, "payload.object.start_time", "", "required")
 		}
-		return dst, schemas.Invalid(source, "payload.object.start_time", string(m.StartTime), ruleTime)
+		return dst, schemas.Invalid(source, "payload.object.start_time", string(m.StartTime), vendorkit.RuleISOTime)
 	}
-	start, ok := parseISO(sb)
-	if !ok || !plausible(start) {
-		return dst, schemas.Invalid(source, "payload.object.start_time", string(sb), ruleTime)
+	start, ok := vendorkit.ParseISO(sb)
+	if !ok || !vendorkit.Plausible(start) {
+		return dst, schemas.Invalid(source, "payload.object.start_time", string(sb), vendorkit.RuleISOTime)
 	}
 
 	// Duration: the actual one (end_time − start_time) when the end is known;
 	// else the duration field, which Zoom fills with the scheduled minutes.
 	var durS float64
 	hasDur := false
-	eb, ok := str(m.EndTime)
+	eb, ok := vendorkit.Str(m.EndTime)
 	if !ok {
-		return dst, schemas.Invalid(source, "payload.object.end_time", string(m.EndTime), ruleTime)
+		return dst, schemas.Invalid(source, "payload.object.end_time", string(m.EndTime), vendorkit.RuleISOTime)
 	}
 	if len(eb) > 0 {
-		end, ok := parseISO(eb)
-		if !ok || !plausible(end) {
-			return dst, schemas.Invalid(source, "payload.object.end_time", string(eb), ruleTime)
+		end, ok := vendorkit.ParseISO(eb)
+		if !ok || !vendorkit.Plausible(end) {
+			return dst, schemas.Invalid(source, "payload.object.end_time", string(eb), vendorkit.RuleISOTime)
 		}
 		if end.Before(start) {
 			return dst, schemas.Invalid(source, "payload.object.end_time", string(eb), "must not be before start_time")
 		}
 		durS, hasDur = end.Sub(start).Seconds(), true
 	} else {
-		mins, present, ok := number(m.Duration)
+		mins, present, ok := vendorkit.Float(m.Duration)
 		if !ok || present && !(mins >= 0 && mins <= 7*24*60) {
 			return dst, schemas.Invalid(source, "payload.object.duration", string(m.Duration), "must be a number of minutes between 0 and 10080")
 		}
@@ -201,17 +196,17 @@ func (d *Decoder) ended(dst []schemas.Interaction, m *meeting) ([]schemas.Intera
 		return dst, schemas.Invalid(source, "payload.object.end_time", string(eb), "meeting longer than one week")
 	}
 
-	id, ok := scalar(m.ID)
+	id, ok := vendorkit.Scalar(m.ID)
 	if !ok {
 		return dst, schemas.Invalid(source, "payload.object.id", string(m.ID), "must be a string or number")
 	}
-	topic, ok := str(m.Topic)
+	topic, ok := vendorkit.Str(m.Topic)
 	if !ok {
 		return dst, schemas.Invalid(source, "payload.object.topic", string(m.Topic), "must be a string")
 	}
 
 	n := len(dst)
-	dst, ev := appendSlot(dst)
+	dst, ev := vendorkit.Next(dst)
 	ev.EventID = "zoom:" + string(uuid)
 	ev.OccurredAt = start
 	ev.Source = source
@@ -224,15 +219,15 @@ func (d *Decoder) ended(dst []schemas.Interaction, m *meeting) ([]schemas.Intera
 		ev.DurationS = durS
 	}
 	if len(id) > 0 {
-		setAttr(ev, "meeting_id", id)
+		vendorkit.SetAttrBytes(ev, "meeting_id", id)
 	}
 	if len(topic) > 0 {
-		setAttr(ev, "topic", topic) // free text: the privacy stage pseudonymises it
+		vendorkit.SetAttrBytes(ev, "topic", topic) // free text: the privacy stage pseudonymises it
 	}
 	if err := d.participants(ev, host, m.Participants); err != nil {
 		return dst[:n], err
 	}
-	return finish(dst)
+	return vendorkit.Commit(dst)
 }
 
 // participants records, when the ended payload lists them, how many took
@@ -247,7 +242,7 @@ func (d *Decoder) participants(ev *schemas.Interaction, host []byte, ps []partic
 		p := &ps[k]
 		var f [4][]byte
 		for j, r := range [4][]byte{p.ID, p.ParticipantUserID, p.Email, p.UserName} {
-			b, ok := str(r)
+			b, ok := vendorkit.Str(r)
 			if !ok {
 				return schemas.Invalid(source, "payload.object.participants["+strconv.Itoa(k)+"]."+participantFields[j], string(r), "must be a string")
 			}
@@ -263,15 +258,15 @@ func (d *Decoder) participants(ev *schemas.Interaction, host []byte, ps []partic
 		}
 	}
 	var b [20]byte
-	setAttr(ev, "participants", strconv.AppendInt(b[:0], int64(len(ps)), 10))
-	setAttr(ev, "external_participants", strconv.AppendInt(b[:0], int64(external), 10))
+	vendorkit.SetAttrBytes(ev, "participants", strconv.AppendInt(b[:0], int64(len(ps)), 10))
+	vendorkit.SetAttrBytes(ev, "external_participants", strconv.AppendInt(b[:0], int64(external), 10))
 	return nil
 }
 
 var participantFields = [4]string{"id", "participant_user_id", "email", "user_name"}
 
 func (d *Decoder) internal(host, id []byte) bool {
-	return len(id) > 0 && (string(id) == string(host) || d.idx.RepFor(schemas.IdentZoom, view(id)) != "")
+	return len(id) > 0 && (string(id) == string(host) || d.idx.RepFor(schemas.IdentZoom, vendorkit.View(id)) != "")
 }
 
 // isRepMailbox looks the address up lower-cased, as the org file stores
@@ -287,5 +282,5 @@ func (d *Decoder) isRepMailbox(addr []byte) bool {
 		}
 		buf[k] = c
 	}
-	return d.idx.RepFor(schemas.IdentMailbox, view(buf[:len(addr)])) != ""
+	return d.idx.RepFor(schemas.IdentMailbox, vendorkit.View(buf[:len(addr)])) != ""
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/vendorkit"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the decoder's output")
@@ -148,12 +149,12 @@ func TestDecodeRejects(t *testing.T) {
 	f(ended(`"uuid":"u1","host_id":"nobody","start_time":"2024-03-01T08:00:00Z"`), "payload.object.host_id", "nobody", "unknown zoom user: add it to the org file")
 	f(ended(`"uuid":"u1","host_id":{}`), "payload.object.host_id", "{}", "must be a string")
 	f(ended(`"uuid":"u1","host_id":"ZOOMHOST2"`), "payload.object.start_time", "", "required")
-	f(ended(`"uuid":"u1","host_id":"ZOOMHOST2","start_time":"yesterday"`), "payload.object.start_time", "yesterday", ruleTime)
-	f(ended(`"uuid":"u1","host_id":"ZOOMHOST2","start_time":"1970-01-01T00:00:00Z"`), "payload.object.start_time", "1970-01-01T00:00:00Z", ruleTime)
-	f(ended(`"uuid":"u1","host_id":"ZOOMHOST2","start_time":1719000000`), "payload.object.start_time", "1719000000", ruleTime)
+	f(ended(`"uuid":"u1","host_id":"ZOOMHOST2","start_time":"yesterday"`), "payload.object.start_time", "yesterday", vendorkit.RuleISOTime)
+	f(ended(`"uuid":"u1","host_id":"ZOOMHOST2","start_time":"1970-01-01T00:00:00Z"`), "payload.object.start_time", "1970-01-01T00:00:00Z", vendorkit.RuleISOTime)
+	f(ended(`"uuid":"u1","host_id":"ZOOMHOST2","start_time":1719000000`), "payload.object.start_time", "1719000000", vendorkit.RuleISOTime)
 	f(ended(ok+`,"end_time":"2024-03-01T07:00:00Z"`), "payload.object.end_time", "2024-03-01T07:00:00Z", "must not be before start_time")
 	f(ended(ok+`,"end_time":"2024-03-09T08:00:01Z"`), "payload.object.end_time", "2024-03-09T08:00:01Z", "meeting longer than one week")
-	f(ended(ok+`,"end_time":"soon"`), "payload.object.end_time", "soon", ruleTime)
+	f(ended(ok+`,"end_time":"soon"`), "payload.object.end_time", "soon", vendorkit.RuleISOTime)
 	f(ended(ok+`,"duration":"ten"`), "payload.object.duration", `"ten"`, "must be a number of minutes")
 	f(ended(ok+`,"duration":-5`), "payload.object.duration", `-5`, "must be a number of minutes")
 	f(ended(ok+`,"id":{"x":1}`), "payload.object.id", `{"x":1}`, "must be a string or number")

@@ -1,9 +1,9 @@
 package zoom
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/salespulse/salespulse/sources/vendorkit"
 )
 
 // metrics counts records that decode to no interaction on purpose, by reason,
@@ -17,19 +17,9 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	skipped := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "salespulse_zoom_skipped_total",
-		Help: "Zoom webhooks deliberately decoded to no interaction, by reason.",
-	}, []string{"reason"})
-	if reg != nil {
-		if err := reg.Register(skipped); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, err
-			}
-			// A second decoder in the same process shares the counters.
-			skipped = are.ExistingCollector.(*prometheus.CounterVec)
-		}
+	skipped, err := vendorkit.NewSkipped(reg, "zoom", "Zoom webhooks deliberately decoded to no interaction, by reason.")
+	if err != nil {
+		return nil, err
 	}
 	// Children looked up once, not per record.
 	return &metrics{
