@@ -274,3 +274,31 @@ func BenchmarkApply(b *testing.B) {
 		p.Apply(&it)
 	}
 }
+
+// TestConsentReadBeforeItIsRemoved: consent is looked up lazily, yet a
+// configuration that drops (or pseudonymises) the consent attribute itself
+// still grants it, whatever order the map is walked in.
+func TestConsentReadBeforeItIsRemoved(t *testing.T) {
+	for _, attrs := range []AttributeConfig{
+		{Drop: []string{"consent"}},
+		{Pseudonymise: []string{"consent"}},
+		{Allow: map[string][]string{"crm": {"region"}}},
+	} {
+		p, err := New(Config{Key: KeyRef{File: keyFile(t, goldenKey)}, Attributes: attrs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 50 {
+			it := schemas.Interaction{Source: "zoom", Attributes: map[string]string{
+				"consent": "yes", "sentiment": "positive", "a": "1", "b": "2", "c": "3", "d": "4", "e": "5", "f": "6", "g": "7",
+			}}
+			p.Apply(&it)
+			if it.Attributes["sentiment"] != "positive" {
+				t.Fatalf("%+v: consent lost, attributes %v", attrs, it.Attributes)
+			}
+			if v, ok := it.Attributes["consent"]; ok && v == "yes" && attrs.Allow == nil {
+				t.Fatalf("%+v: consent attribute kept verbatim: %v", attrs, it.Attributes)
+			}
+		}
+	}
+}

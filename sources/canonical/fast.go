@@ -2,6 +2,8 @@ package canonical
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
@@ -53,7 +55,7 @@ func (s *state) fast(dst []schemas.Interaction, in []byte) (_ []schemas.Interact
 	var it *schemas.Interaction
 	switch in[i] {
 	case '{':
-		dst, it = grow(dst)
+		dst, it = take(dst)
 		if i, ok = s.fastObject(it, in, i); !ok {
 			return dst, false
 		}
@@ -67,7 +69,7 @@ func (s *state) fast(dst []schemas.Interaction, in []byte) (_ []schemas.Interact
 			if i >= len(in) || in[i] != '{' {
 				return dst, false
 			}
-			dst, it = grow(dst)
+			dst, it = take(dst)
 			if i, ok = s.fastObject(it, in, i); !ok {
 				return dst, false
 			}
@@ -120,9 +122,36 @@ func skipWS(in []byte, i int) int {
 	return i
 }
 
-// fastObject decodes the object starting at in[i] == '{' into it, then
+// take extends dst by one element, reusing spare capacity, for
+// fastObject, which overwrites all of it but its Attributes map.
+func take(dst []schemas.Interaction) ([]schemas.Interaction, *schemas.Interaction) {
+	if len(dst) < cap(dst) {
+		dst = dst[:len(dst)+1]
+	} else {
+		dst = append(dst, schemas.Interaction{})
+	}
+	return dst, &dst[len(dst)-1]
+}
+
+// fastObject decodes the object starting at in[i] == '{' into *dst, then
 // normalises and validates it. It returns the index just past the object.
-func (s *state) fastObject(it *schemas.Interaction, in []byte, i int) (int, bool) {
+//
+// The event is built on the stack and copied into *dst once: cheaper than
+// clearing *dst first and then writing its fields one by one, each write a
+// write barrier while the GC marks. Only dst's Attributes map is kept.
+func (s *state) fastObject(dst *schemas.Interaction, in []byte, i int) (int, bool) {
+	var it schemas.Interaction
+	if it.Attributes = dst.Attributes; it.Attributes != nil {
+		clear(it.Attributes)
+	}
+	i, ok := s.fastMembers(&it, in, i)
+	if ok {
+		*dst = it
+	}
+	return i, ok
+}
+
+func (s *state) fastMembers(it *schemas.Interaction, in []byte, i int) (int, bool) {
 	s.resetEvent()
 	var seen uint32
 	if i = skipWS(in, i+1); i < len(in) && in[i] == '}' {
@@ -381,16 +410,37 @@ func scanNumber(in []byte, i int) (n number, ok bool) {
 // no unescaping, else *buf; either way it is valid until the next call with
 // the same buf.
 func (s *state) scanString(in []byte, i int, buf *[]byte) ([]byte, int, bool) {
-	for j := i + 1; j < len(in); j++ {
-		c := in[j]
-		if c == '"' {
-			return in[i+1 : j], j + 1, true
+	j := i + 1
+	// Eight bytes at a time: nearly every string is short printable ASCII.
+	for ; j+8 <= len(in); j += 8 {
+		if m := stringStop(binary.LittleEndian.Uint64(in[j:])); m != 0 {
+			j += bits.TrailingZeros64(m) >> 3
+			goto stop
 		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			return s.scanStringSlow(in, i, j, buf)
+	}
+	for ; j < len(in); j++ {
+		if c := in[j]; c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			goto stop
 		}
 	}
 	return nil, i, false
+stop:
+	if in[j] == '"' {
+		return in[i+1 : j], j + 1, true
+	}
+	return s.scanStringSlow(in, i, j, buf)
+}
+
+// stringStop marks (with its high bit) each byte of w, read little-endian,
+// that is '"', '\\', a control character or not ASCII. Bytes after the
+// first marked one may be marked falsely (borrows propagate upwards), so only
+// the lowest mark is meaningful — the bit tricks of
+// graphics.stanford.edu/~seander/bithacks.html#HasLessInWord.
+func stringStop(w uint64) uint64 {
+	const ones, high = 0x0101010101010101, 0x8080808080808080
+	q := w ^ (ones * '"')
+	b := w ^ (ones * '\\')
+	return ((q-ones)&^q | (b-ones)&^b | (w-ones*0x20)&^w | w) & high
 }
 
 // scanStringSlow finishes scanString from in[j], the first byte that is not
