@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,7 +55,7 @@ type Decoder struct {
 	cfg     Config
 	idx     *schemas.Index
 	metrics *metrics
-	pool    sync.Pool // *scratch
+	pool    vendorkit.Pool[scratch]
 }
 
 type scratch struct {
@@ -77,9 +76,7 @@ func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Dec
 	if err != nil {
 		return nil, fmt.Errorf("hubspot decoder metrics: %w", err)
 	}
-	d := &Decoder{cfg: cfg, idx: idx, metrics: m}
-	d.pool.New = func() any { return new(scratch) }
-	return d, nil
+	return &Decoder{cfg: cfg, idx: idx, metrics: m}, nil
 }
 
 // Decode appends to dst the interactions of one record value: a JSON array
@@ -93,7 +90,7 @@ func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Dec
 // (an errors.Join when several are bad) names the bad ones. Every appended
 // interaction has passed Normalize and Validate.
 func (d *Decoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.Interaction, error) {
-	s := d.pool.Get().(*scratch)
+	s := d.pool.Get()
 	defer d.pool.Put(s)
 	v := bytes.TrimSpace(value)
 	if len(v) == 0 {

@@ -24,10 +24,7 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	skipped, err := vendorkit.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "salespulse_hubspot_skipped_total",
-		Help: "HubSpot webhook events deliberately not turned into interactions, by reason.",
-	}, []string{"reason"}))
+	skipped, err := vendorkit.NewSkipped(reg, "hubspot", "HubSpot webhook events deliberately not turned into interactions, by reason.")
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,7 +41,7 @@ type Decoder struct {
 	cfg     Config
 	idx     *schemas.Index
 	metrics *metrics
-	pool    sync.Pool // *scratch
+	pool    vendorkit.Pool[scratch]
 }
 
 // scratch is per-call decoding state, pooled so Decode is safe for
@@ -69,9 +68,7 @@ func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Dec
 	if err != nil {
 		return nil, fmt.Errorf("salesforce decoder metrics: %w", err)
 	}
-	d := &Decoder{cfg: cfg, idx: idx, metrics: m}
-	d.pool.New = func() any { return new(scratch) }
-	return d, nil
+	return &Decoder{cfg: cfg, idx: idx, metrics: m}, nil
 }
 
 // Decode appends to dst the interactions in one record value: a change event
@@ -85,7 +82,7 @@ func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Dec
 // errors.Join of FieldErrors whose Field starts with "[index].") names the
 // bad ones. Every appended interaction has passed Normalize and Validate.
 func (d *Decoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.Interaction, error) {
-	s := d.pool.Get().(*scratch)
+	s := d.pool.Get()
 	defer d.pool.Put(s)
 	v := trimSpace(value)
 	if len(v) == 0 {

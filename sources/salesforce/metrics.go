@@ -32,19 +32,15 @@ type metrics struct {
 var typeOrder = schemas.Types()
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	skipped := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "salespulse_salesforce_skipped_total",
-		Help: "Salesforce change events deliberately not turned into interactions, by reason.",
-	}, []string{"reason"})
-	emitted := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "salespulse_salesforce_interactions_total",
-		Help: "Canonical interactions decoded from Salesforce change events, by type.",
-	}, []string{"type"})
-	var err error
-	if skipped, err = vendorkit.Register(reg, skipped); err != nil {
+	skipped, err := vendorkit.NewSkipped(reg, "salesforce", "Salesforce change events deliberately not turned into interactions, by reason.")
+	if err != nil {
 		return nil, err
 	}
-	if emitted, err = vendorkit.Register(reg, emitted); err != nil {
+	emitted, err := vendorkit.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "salespulse_salesforce_interactions_total",
+		Help: "Canonical interactions decoded from Salesforce change events, by type.",
+	}, []string{"type"}))
+	if err != nil {
 		return nil, err
 	}
 	m := &metrics{skipped: make(map[string]prometheus.Counter, len(skipReasons)), emitted: make([]prometheus.Counter, len(typeOrder))}
