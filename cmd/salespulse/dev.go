@@ -76,6 +76,13 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		ac = *c
 	}
+	if ac.Anomaly.MatrixFile == "" {
+		// The example matrix matches the generator's roles, so dev shows
+		// discount alerts out of the box when run from the repository.
+		if _, err := os.Stat(defaultDevMatrix); err == nil {
+			ac.Anomaly.MatrixFile = defaultDevMatrix
+		}
+	}
 	log := newLogger(stderr, "text", *logLevel)
 	cfg := devstack.Config{
 		DataDir: *dataDir, KafkaAddr: *kafkaAddr, ClickHouseAddr: *chAddr, HTTPAddr: *httpAddr,
@@ -115,6 +122,8 @@ Press Ctrl-C to stop.
 	fmt.Fprintln(stderr, "stopped cleanly")
 	return nil
 }
+
+const defaultDevMatrix = "deploy/examples/authorization-matrix.yml"
 
 func parseStart(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {

@@ -12,12 +12,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/salespulse/salespulse/pipeline"
+	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/pipeline/privacy"
+	"github.com/salespulse/salespulse/pipeline/window"
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sinks/alert"
 	"github.com/salespulse/salespulse/sinks/clickhouse"
 	"github.com/salespulse/salespulse/sources/aircall"
 	"github.com/salespulse/salespulse/sources/canonical"
@@ -55,6 +59,8 @@ type App struct {
 	src  *kafka.Source
 	sink *clickhouse.Sink
 	pipe *pipeline.Pipeline
+	disp *alert.Dispatcher // nil without hooks
+	clog *kgo.Client       // state changelog producer
 
 	running atomic.Bool
 }
@@ -111,6 +117,44 @@ func New(ctx context.Context, cfg Config, opt Options) (*App, error) {
 		sink.Close()
 		return nil, fmt.Errorf("kafka source: %w", err)
 	}
+	// A new consumer group (or offsets reset by a tool) replaying stored
+	// offsets must cut them as they were stored, or the rollups count the
+	// replay again: the sink knows the stored ranges.
+	src.SetCutHistory(sink)
+
+	win, clog, err := newWindow(ctx, cfg, idx, sink, reg, log)
+	if err != nil {
+		src.Close(ctx)
+		sink.Close()
+		return nil, err
+	}
+
+	var matrix *anomaly.Matrix
+	if f := cfg.Anomaly.MatrixFile; f != "" {
+		if matrix, err = anomaly.LoadMatrix(f); err != nil {
+			src.Close(ctx)
+			sink.Close()
+			return nil, fmt.Errorf("anomaly.matrix_file: %w", err)
+		}
+	}
+	det, err := anomaly.New(cfg.Anomaly, matrix, idx, reg, log)
+	if err != nil {
+		src.Close(ctx)
+		sink.Close()
+		return nil, fmt.Errorf("anomaly: %w", err)
+	}
+	var disp *alert.Dispatcher
+	if len(cfg.Alerts.Hooks) > 0 {
+		conn, err := cfg.Kafka.ConnOpts()
+		if err == nil {
+			disp, err = alert.NewDispatcher(cfg.Alerts, conn, reg, log)
+		}
+		if err != nil {
+			src.Close(ctx)
+			sink.Close()
+			return nil, fmt.Errorf("alert dispatcher: %w", err)
+		}
+	}
 
 	stages := func(w int) []pipeline.Stage {
 		// Each worker gets its own pseudonymiser: it reuses hash state.
@@ -121,18 +165,109 @@ func New(ctx context.Context, cfg Config, opt Options) (*App, error) {
 			}
 			return nil
 		})}
+		// Windows before detectors: late events leave b.Interactions there.
+		s = append(s, win.NewStage())
 		if opt.Stages != nil {
 			s = append(s, opt.Stages(w, sink)...)
 		}
-		return s
+		// Detectors run last: they see pseudonymised, windowed batches.
+		return append(s, det.NewStage())
 	}
-	pipe, err := pipeline.New(cfg.Pipeline, src, stages, sink, reg, log)
+	alertTopic := cfg.Alerts.Topic
+	if alertTopic == "" {
+		alertTopic = "sales.alerts"
+	}
+	out := &fanout{ch: sink, alerts: alert.NewProducer(src.Client(), alertTopic)}
+	pipe, err := pipeline.New(cfg.Pipeline, src, stages, out, reg, log)
 	if err != nil {
 		src.Close(ctx)
 		sink.Close()
 		return nil, err
 	}
-	return &App{cfg: cfg, log: log, reg: reg, src: src, sink: sink, pipe: pipe}, nil
+	return &App{cfg: cfg, log: log, reg: reg, src: src, sink: sink, pipe: pipe, disp: disp, clog: clog}, nil
+}
+
+// newWindow builds the KBI stage and its state changelog client: a plain
+// producer (no group) with manual partitioning, because a partition's state
+// must land in the changelog partition of the same number to be restored
+// by whoever owns that partition next.
+func newWindow(ctx context.Context, cfg Config, idx *schemas.Index, sink *clickhouse.Sink, reg prometheus.Registerer, log *slog.Logger) (*window.Window, *kgo.Client, error) {
+	for t, fn := range window.AppendFuncs() {
+		if err := sink.RegisterAggregate(t, clickhouse.AppendFunc(fn)); err != nil {
+			return nil, nil, fmt.Errorf("register %s: %w", t, err)
+		}
+	}
+	conn, err := cfg.Kafka.ConnOpts()
+	if err != nil {
+		return nil, nil, err
+	}
+	clog, err := kgo.NewClient(append(conn,
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchMaxBytes(4<<20),
+	)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("state changelog client: %w", err)
+	}
+	topic := cfg.Window.ChangelogTopic
+	if topic == "" {
+		topic = "salespulse.state-changelog"
+	}
+	parts, err := maxPartitions(ctx, clog, cfg.Kafka.Topics)
+	if err == nil {
+		// Replication factor -1: the broker's default.replication.factor.
+		err = window.EnsureChangelog(ctx, clog, topic, parts, -1)
+	}
+	if err != nil {
+		clog.Close()
+		return nil, nil, fmt.Errorf("state changelog: %w", err)
+	}
+	win, err := window.New(cfg.Window, window.Deps{Org: idx, Changelog: clog, Committed: window.CommittedOffsets(clog, cfg.Kafka.Group)}, reg, log)
+	if err != nil {
+		clog.Close()
+		return nil, nil, fmt.Errorf("window: %w", err)
+	}
+	return win, clog, nil
+}
+
+// maxPartitions is the largest partition count among the consumed topics
+// that exist; the changelog needs at least that many.
+func maxPartitions(ctx context.Context, cl *kgo.Client, topics map[string]string) (int32, error) {
+	names := make([]string, 0, len(topics))
+	for t := range topics {
+		names = append(names, t)
+	}
+	md, err := kadm.NewClient(cl).ListTopics(ctx, names...)
+	if err != nil {
+		return 0, fmt.Errorf("list topics: %w", err)
+	}
+	n := int32(1)
+	for _, t := range md {
+		if t.Err == nil {
+			n = max(n, int32(len(t.Partitions)))
+		}
+	}
+	return n, nil
+}
+
+// fanout is the pipeline's sink: ClickHouse and the durable alerts topic,
+// written concurrently (alert latency should not wait for a big insert);
+// the batch is acknowledged only when both have it. A redelivery after a
+// partial failure re-sends both, which the dedup token (ClickHouse) and the
+// stable alert id (hooks) make harmless.
+type fanout struct {
+	ch     *clickhouse.Sink
+	alerts *alert.Producer
+}
+
+func (f *fanout) Write(ctx context.Context, b *schemas.Batch) error {
+	if len(b.Alerts) == 0 {
+		return f.ch.Write(ctx, b)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- f.alerts.Write(ctx, b) }()
+	chErr := f.ch.Write(ctx, b)
+	return errors.Join(chErr, <-errc)
 }
 
 func newDecoders(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (map[string]kafka.Decoder, error) {
@@ -181,13 +316,25 @@ func (a *App) Source() *kafka.Source { return a.src }
 // and the ClickHouse connections close last because the drain needs them.
 func (a *App) Run(ctx context.Context) error {
 	a.running.Store(true)
+	// The dispatcher pages from the alerts topic on its own consumer group;
+	// it stops with ctx after draining what it took (at least once).
+	dispDone := make(chan error, 1)
+	if a.disp != nil {
+		go func() { dispDone <- a.disp.Run(ctx) }()
+	} else {
+		dispDone <- nil
+	}
 	runErr := a.pipe.Run(ctx)
 	a.running.Store(false)
+	if err := <-dispDone; err != nil && !errors.Is(err, context.Canceled) {
+		runErr = errors.Join(runErr, fmt.Errorf("alert dispatcher: %w", err))
+	}
 
 	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	srcErr := a.src.Close(closeCtx)
 	sinkErr := a.sink.Close()
+	a.clog.Close() // every checkpoint was acknowledged before its batch
 	if srcErr != nil {
 		srcErr = fmt.Errorf("close kafka source: %w", srcErr)
 	}

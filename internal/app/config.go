@@ -21,8 +21,11 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/salespulse/salespulse/pipeline"
+	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/pipeline/privacy"
+	"github.com/salespulse/salespulse/pipeline/window"
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sinks/alert"
 	"github.com/salespulse/salespulse/sinks/clickhouse"
 	"github.com/salespulse/salespulse/sources/aircall"
 	"github.com/salespulse/salespulse/sources/graph"
@@ -72,6 +75,14 @@ type Config struct {
 	// rep are accepted.
 	OrgFile string        `yaml:"org_file"`
 	Sources SourcesConfig `yaml:"sources"`
+	// Window configures event-time KBIs: watermarks, lateness, expiry,
+	// business-hours calendars and the state changelog topic.
+	Window window.Config `yaml:"window"`
+	// Anomaly tunes the detectors; anomaly.matrix_file is the discount
+	// authorization matrix (docs/alerts.md).
+	Anomaly anomaly.Config `yaml:"anomaly"`
+	// Alerts names the alerts topic and the hooks that page managers.
+	Alerts alert.Config `yaml:"alerts"`
 }
 
 // LogConfig selects the log format and level.
@@ -218,6 +229,16 @@ func (c *Config) validate(privacyKey bool) error {
 	add("sources.graph", c.Sources.Graph.Validate())
 	add("sources.aircall", c.Sources.Aircall.Validate())
 	add("sources.twilio", c.Sources.Twilio.Validate())
+	add("window", c.Window.Validate())
+	add("anomaly", c.Anomaly.Validate())
+	if f := c.Anomaly.MatrixFile; f != "" {
+		m, err := anomaly.LoadMatrix(f)
+		if err == nil {
+			err = m.Validate()
+		}
+		add("anomaly.matrix_file", err)
+	}
+	add("alerts", c.Alerts.Validate())
 	return errors.Join(errs...)
 }
 
