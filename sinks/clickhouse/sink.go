@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -388,6 +389,60 @@ func stringList(keys []string) string {
 		b.WriteByte('\'')
 	}
 	return b.String()
+}
+
+// StoredOrigins returns the Kafka origin of every batch with rows stored
+// in the raw tables (interactions and late_events) for the given
+// partitions of topic: the cut history the Kafka source replays when it
+// consumes offsets without its own commit metadata (a new consumer group,
+// offsets reset by a tool), so the replay sends the same dedup tokens.
+//
+// Every raw row carries its batch's topic, partition and offset range, so
+// the history is exactly what is stored, written by the same inserts, and
+// needs no table of its own. A batch that stored no raw rows (all its
+// records dead-lettered or skipped) leaves no trace; the source cuts such
+// a gap as one batch. The query scans the raw tables' offset columns; it
+// runs only when a partition is assigned without commit metadata.
+// Retryable failures are retried until ctx is done.
+func (s *Sink) StoredOrigins(ctx context.Context, topic string, partitions []int32) ([]schemas.Origin, error) {
+	if len(partitions) == 0 {
+		return nil, nil
+	}
+	var in strings.Builder
+	for k, p := range partitions {
+		if k > 0 {
+			in.WriteString(", ")
+		}
+		in.WriteString(strconv.Itoa(int(p)))
+	}
+	where := " WHERE kafka_topic = ? AND kafka_partition IN (" + in.String() + ")"
+	cols := "SELECT kafka_partition, kafka_first_offset, kafka_last_offset FROM "
+	q := "SELECT kafka_partition, kafka_first_offset, kafka_last_offset FROM (" +
+		cols + s.cfg.Database + "." + TableInteractions + where +
+		" UNION ALL " + cols + s.cfg.Database + "." + TableLateEvents + where +
+		") GROUP BY kafka_partition, kafka_first_offset, kafka_last_offset" +
+		" ORDER BY kafka_partition, kafka_first_offset, kafka_last_offset"
+	var out []schemas.Origin
+	err := s.withRetry(ctx, "history", func() error {
+		out = out[:0]
+		rows, err := s.conn.Query(ctx, q, topic, topic)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			o := schemas.Origin{Topic: topic}
+			if err := rows.Scan(&o.Partition, &o.FirstOffset, &o.LastOffset); err != nil {
+				return err
+			}
+			out = append(out, o)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read stored origins of %s: %w", topic, err)
+	}
+	return out, nil
 }
 
 // Ping checks that ClickHouse answers; readiness probes call it.

@@ -9,6 +9,11 @@
 // the partition cuts its first batches at exactly those ends, so a replay
 // produces the same schemas.Origin and therefore the same ClickHouse
 // insert_deduplication_token as the attempt that may already be stored.
+//
+// Where no such metadata exists — a new consumer group replaying a topic
+// into an existing database, offsets reset by a tool — the cuts come from
+// a CutHistory instead: the ranges the sink already stored, so the replay
+// sends the same tokens again (docs/fault-tolerance.md).
 package kafka
 
 import (
@@ -44,6 +49,31 @@ type Decoder interface {
 	Decode(dst []schemas.Interaction, value []byte) ([]schemas.Interaction, error)
 }
 
+// CutHistory reports the Kafka offset ranges of batches already stored.
+// The source asks it for partitions whose commit carries no cut plan of its
+// own (no commit yet, or one written by another tool), so that a replay of
+// stored offsets cuts exactly the ranges stored before and each insert is
+// dropped by ClickHouse as a duplicate instead of counted again. The
+// ClickHouse sink implements it; it is declared here, by its caller.
+type CutHistory interface {
+	// StoredOrigins returns the origin of every stored batch of topic that
+	// lies in one of partitions, in any order.
+	StoredOrigins(ctx context.Context, topic string, partitions []int32) ([]schemas.Origin, error)
+}
+
+// historyTimeout bounds loading the cut history on assignment. It runs
+// inside the group's offset-fetch callback, which must finish within the
+// rebalance timeout (60s); on failure the member rejoins and tries again.
+const historyTimeout = 30 * time.Second
+
+// maxMetaBytes keeps commit metadata under Kafka's default
+// offset.metadata.max.bytes (4096): a longer plan is cut short and marked
+// with metaMore, telling the next owner to read the rest from the history.
+const (
+	maxMetaBytes = 3500
+	metaMore     = "+"
+)
+
 // ErrClosed is returned by Next after Close, or when the client closed.
 var ErrClosed = errors.New("kafka source closed")
 
@@ -67,6 +97,7 @@ type Source struct {
 	now      func() time.Time
 	decoders map[string]Decoder // by topic
 	tms      map[string]*topicMetrics
+	history  CutHistory // may be nil: then only commit metadata plans cuts
 
 	// life is canceled by Close: it bounds dead-letter produces and the
 	// waits in revoke callbacks.
@@ -104,6 +135,7 @@ type partition struct {
 	paused    bool
 	dropped   bool
 	committed string // "offset/metadata" last committed, to skip no-op commits
+	start     int64  // where fetching must start instead of the commit (history says a stored batch begins there); -1 if not
 
 	// Consumer lag as operators mean it (and as kadm reports it): records
 	// between the committed offset and the high watermark, i.e. what is not
@@ -173,6 +205,7 @@ func NewSource(cfg Config, decoders map[string]Decoder, reg prometheus.Registere
 	opts = append(opts,
 		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnOffsetsFetched(s.onOffsetsFetched),
+		kgo.AdjustFetchOffsetsFn(s.adjustOffsets),
 		kgo.OnPartitionsRevoked(s.onRevoked),
 		kgo.OnPartitionsLost(s.onLost),
 	)
@@ -184,6 +217,10 @@ func NewSource(cfg Config, decoders map[string]Decoder, reg prometheus.Registere
 	}
 	return s, nil
 }
+
+// SetCutHistory makes the source plan the cuts of partitions without its
+// own commit metadata from h. Call it before the first Next.
+func (s *Source) SetCutHistory(h CutHistory) { s.history = h }
 
 // Client exposes the underlying client (for health checks and admin calls).
 func (s *Source) Client() *kgo.Client { return s.cl }
@@ -304,14 +341,18 @@ func (s *Source) process(ctx context.Context, fetches kgo.Fetches) error {
 	now := s.now()
 
 	s.mu.Lock()
-	s.rewindLocked()
+	rewound := s.rewindLocked()
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 		if len(fp.Records) == 0 {
 			return
 		}
 		p := s.parts[tp{fp.Topic, fp.Partition}]
-		if p == nil || p.dropped || p.rewind {
-			return // not ours any more, or stale data from before a rewind
+		if p == nil || p.dropped || p.rewind || rewound[p] {
+			// Not ours any more, or fetched from before a rewind: a rewound
+			// partition's records in this poll continue from the old
+			// position, and taking them would cut the plan's ranges empty
+			// and commit past records never stored.
+			return
 		}
 		p.hwm = fp.HighWatermark
 		p.setLag()
@@ -363,6 +404,13 @@ func (s *Source) process(ctx context.Context, fetches kgo.Fetches) error {
 // addLocked decodes one record into p's open batch, dead-lettering it if
 // needed, and cuts where the plan or the size limits say.
 func (s *Source) addLocked(p *partition, r *kgo.Record, now time.Time) {
+	if p.pos < 0 && p.open == nil {
+		// The first record of a partition consumed from the reset offset:
+		// planned ends before it are of records already deleted.
+		for len(p.plan) > 0 && p.plan[0] < r.Offset {
+			p.plan = p.plan[1:]
+		}
+	}
 	for len(p.plan) > 0 && r.Offset > p.plan[0] {
 		s.cutLocked(p, p.plan[0])
 	}
@@ -514,10 +562,11 @@ func (s *Source) failLocked(c *cut) {
 	s.unrecorded = slices.DeleteFunc(s.unrecorded, func(x *cut) bool { return x.dead })
 }
 
-// rewindLocked seeks rewound partitions back. It runs while rebalances are
-// blocked, as SetOffsets requires for group consumers.
-func (s *Source) rewindLocked() {
+// rewindLocked seeks rewound partitions back and returns them. It runs
+// while rebalances are blocked, as SetOffsets requires for group consumers.
+func (s *Source) rewindLocked() map[*partition]bool {
 	var set map[string]map[int32]kgo.EpochOffset
+	var rewound map[*partition]bool
 	for _, p := range s.parts {
 		if !p.rewind || p.dropped {
 			continue
@@ -530,11 +579,16 @@ func (s *Source) rewindLocked() {
 		}
 		set[p.topic][p.part] = kgo.EpochOffset{Epoch: -1, Offset: p.pos}
 		p.rewind = false
+		if rewound == nil {
+			rewound = make(map[*partition]bool)
+		}
+		rewound[p] = true
 	}
 	if set != nil {
 		// SetOffsets drops what was buffered for these partitions.
 		s.cl.SetOffsets(set)
 	}
+	return rewound
 }
 
 // pauseLocked pauses partitions at their in-flight bound and resumes the
@@ -576,7 +630,7 @@ func commitStateLocked(p *partition) (int64, string, bool) {
 	if off < 0 {
 		return 0, "", false
 	}
-	b := make([]byte, 0, len(metaPrefix)+(len(p.cuts)+len(p.plan))*8)
+	b := make([]byte, 0, min(len(metaPrefix)+(len(p.cuts)+len(p.plan))*8, maxMetaBytes+32))
 	b = append(b, metaPrefix...)
 	n := 0
 	for _, c := range p.cuts {
@@ -587,6 +641,13 @@ func commitStateLocked(p *partition) (int64, string, bool) {
 		n++
 	}
 	for _, e := range p.plan {
+		if len(b) > maxMetaBytes {
+			// The rest of a long plan (a replay of many stored batches) is
+			// in the cut history; the marker sends the next owner there.
+			b = append(b, ',')
+			b = append(b, metaMore...)
+			break
+		}
 		if n > 0 {
 			b = append(b, ',')
 		}
@@ -762,15 +823,24 @@ func (s *Source) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 }
 
 // onOffsetsFetched learns where each new partition starts and which cuts
-// its previous owner made but did not see acknowledged.
-func (s *Source) onOffsetsFetched(_ context.Context, _ *kgo.Client, resp *kmsg.OffsetFetchResponse) error {
+// its previous owner made but did not see acknowledged; for partitions
+// without such a plan it asks the cut history.
+func (s *Source) onOffsetsFetched(ctx context.Context, _ *kgo.Client, resp *kmsg.OffsetFetchResponse) error {
+	need := make(map[string][]int32)
+	from := make(map[tp]int64)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	set := func(topic string, part int32, off int64, meta *string) {
 		if topic == "" || s.decoders[topic] == nil {
 			return
 		}
 		p := s.partitionLocked(topic, part)
+		p.start = -1
+		if m := derefOr(meta); off < 0 || !strings.HasPrefix(m, metaPrefix) || strings.HasSuffix(m, metaMore) {
+			if _, dup := from[p.tp]; !dup { // a response may list a partition twice (group and top-level fields)
+				need[topic] = append(need[topic], part)
+			}
+			from[p.tp] = off
+		}
 		if off < 0 {
 			return // nothing committed: start at the reset offset, no plan
 		}
@@ -797,7 +867,120 @@ func (s *Source) onOffsetsFetched(_ context.Context, _ *kgo.Client, resp *kmsg.O
 			set(t.Topic, pp.Partition, pp.Offset, pp.Metadata)
 		}
 	}
+	s.mu.Unlock()
+	if s.history == nil || len(need) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, historyTimeout)
+	defer cancel()
+	for topic, parts := range need {
+		origins, err := s.history.StoredOrigins(ctx, topic, parts)
+		if err != nil {
+			// Cutting without the history could store a replayed range
+			// under new tokens: count it twice. Rejoin and try again.
+			s.logger.Error("load cut history failed; rejoining the group to retry", "topic", topic, "err", err)
+			return fmt.Errorf("load cut history of %s: %w", topic, err)
+		}
+		byPart := make(map[int32][]schemas.Origin)
+		for _, o := range origins {
+			byPart[o.Partition] = append(byPart[o.Partition], o)
+		}
+		s.mu.Lock()
+		for _, part := range parts {
+			p := s.parts[tp{topic, part}]
+			if p == nil || p.dropped {
+				continue
+			}
+			off := from[p.tp]
+			start, ends := planFromHistory(byPart[part], off)
+			if start != off {
+				p.pos, p.start = start, start
+			}
+			p.plan = mergeEnds(p.plan, ends)
+			if len(ends) > 0 {
+				s.logger.Info("replaying stored cuts from the history", "topic", topic, "partition", part,
+					"committed", off, "from", start, "cuts", len(ends))
+			}
+		}
+		s.mu.Unlock()
+	}
 	return nil
+}
+
+// adjustOffsets starts a partition earlier than its commit when the commit
+// falls inside a stored batch (offsets reset by a tool to an arbitrary
+// offset): consuming the whole batch again repeats its token, where
+// consuming its tail alone would store that tail a second time.
+func (s *Source) adjustOffsets(_ context.Context, offs map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t, ps := range offs {
+		for part := range ps {
+			if p := s.parts[tp{t, part}]; p != nil && p.start >= 0 {
+				ps[part] = kgo.NewOffset().At(p.start)
+				p.start = -1
+			}
+		}
+	}
+	return offs, nil
+}
+
+// planFromHistory turns stored batch origins of one partition into the
+// ends the next cuts must have, starting at from (-1: not known yet, the
+// reset offset). A gap between stored batches (a batch that stored no rows,
+// or was never stored) becomes one batch of its own. Origins overlapping an
+// earlier one (the database already holds two cuttings of these offsets)
+// are skipped. start is from, or the first offset of the stored batch from
+// falls into.
+func planFromHistory(origins []schemas.Origin, from int64) (start int64, ends []int64) {
+	slices.SortFunc(origins, func(a, b schemas.Origin) int {
+		if a.FirstOffset != b.FirstOffset {
+			return cmpInt(a.FirstOffset, b.FirstOffset)
+		}
+		return cmpInt(a.LastOffset, b.LastOffset)
+	})
+	start = from
+	if from > 0 {
+		for _, o := range origins {
+			if o.FirstOffset < from && o.LastOffset >= from {
+				start = o.FirstOffset
+				break
+			}
+		}
+	}
+	prev := max(start, 0) - 1
+	for _, o := range origins {
+		if o.FirstOffset <= prev || o.LastOffset < o.FirstOffset {
+			continue
+		}
+		if o.FirstOffset-1 > prev && o.FirstOffset > max(start, 0) {
+			ends = append(ends, o.FirstOffset-1)
+		}
+		ends = append(ends, o.LastOffset)
+		prev = o.LastOffset
+	}
+	return start, ends
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// mergeEnds merges two increasing lists of cut ends into one, without
+// repeats.
+func mergeEnds(a, b []int64) []int64 {
+	if len(a) == 0 {
+		return b
+	}
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func derefOr(s *string) string {
