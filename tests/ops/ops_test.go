@@ -24,11 +24,7 @@ import (
 	"github.com/salespulse/salespulse/internal/app"
 	"github.com/salespulse/salespulse/internal/devstack"
 	"github.com/salespulse/salespulse/internal/testenv"
-	"github.com/salespulse/salespulse/pipeline"
-	"github.com/salespulse/salespulse/pipeline/anomaly"
-	"github.com/salespulse/salespulse/pipeline/window"
 	"github.com/salespulse/salespulse/schemas"
-	"github.com/salespulse/salespulse/sinks/clickhouse"
 	"github.com/salespulse/salespulse/sources/gen"
 )
 
@@ -128,11 +124,7 @@ func newStack() (*opsStack, error) {
 		}
 		events = append(events, i)
 	}
-	matrixYAML, err := os.ReadFile("testdata/matrix.yml")
-	if err != nil {
-		return nil, err
-	}
-	matrix, err := anomaly.ParseMatrix(matrixYAML)
+	matrix, err := filepath.Abs("testdata/matrix.yml")
 	if err != nil {
 		return nil, err
 	}
@@ -140,33 +132,10 @@ func newStack() (*opsStack, error) {
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	idx := schemas.NewIndex(g.Org())
-
-	// The window and anomaly stages as the integrator wires them: one
-	// Window and one Detector per process, a stage of each per worker.
-	win, err := window.New(window.Config{}, window.Deps{Org: idx}, reg, log)
-	if err != nil {
-		return nil, err
-	}
-	det, err := anomaly.New(anomaly.Config{}, matrix, idx, reg, log.With("component", "anomaly"))
-	if err != nil {
-		return nil, err
-	}
-	var regOnce sync.Once
-	var regErr error
-	stages := func(_ int, sink *clickhouse.Sink) []pipeline.Stage {
-		regOnce.Do(func() {
-			for table, fn := range window.AppendFuncs() {
-				if err := sink.RegisterAggregate(table, fn); err != nil {
-					regErr = err
-				}
-			}
-		})
-		if regErr != nil {
-			panic(regErr)
-		}
-		return []pipeline.Stage{win.NewStage(), det.NewStage()}
-	}
+	// The app wires the window and anomaly stages itself; the matrix makes
+	// the discount detectors run too.
+	var ac app.Config
+	ac.Anomaly.MatrixFile = matrix
 
 	dir, err := os.MkdirTemp("", "salespulse-ops-")
 	if err != nil {
@@ -175,7 +144,7 @@ func newStack() (*opsStack, error) {
 	st, err := devstack.Start(context.Background(), devstack.Config{
 		DataDir: dir, KafkaAddr: "127.0.0.1:0", ClickHouseAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Partitions: 4, Generator: true, Gen: gc,
-		Options: app.Options{Registry: reg, Stages: stages},
+		App: ac, Options: app.Options{Registry: reg},
 	}, log)
 	if err != nil {
 		os.RemoveAll(dir)
