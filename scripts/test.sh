@@ -2,8 +2,9 @@
 # The test command: `make test` runs this, and so does .ci/run. On a fresh
 # machine it installs what the suites need (Debian packages, the chDB
 # library from npm, Apache Kafka from Maven Central), starts the services,
-# runs every Go test with the service gates set to "must be present", then
-# fuzzes each decoder for a bounded time.
+# runs every Go test with the service gates set to "must be present" (the
+# fault suite, tests/fault, against the real broker), then fuzzes each
+# decoder for a bounded time.
 #
 # Environment:
 #   FUZZTIME     per-decoder fuzz budget (default 10s; 0 skips fuzzing)
@@ -31,6 +32,17 @@ fi
 log "fetching libchdb.so (cached after the first run)"
 SALESPULSE_LIBCHDB=$(scripts/fetch-chdb.sh | tail -n 1)
 export SALESPULSE_LIBCHDB
+
+# --- 2b. Real Apache Kafka (KRaft) for the fault suite (tests/fault) -------
+# Fetched from Maven Central on first use, formatted fresh, stopped on exit
+# whatever happens. The suite restarts it itself (scenario 3) through
+# SALESPULSE_KAFKA_SCRIPT, with the same KAFKA_* environment.
+log "starting Apache Kafka for the fault suite"
+scripts/kafka.sh start
+trap 'scripts/kafka.sh stop >/dev/null 2>&1 || true' EXIT
+export SALESPULSE_KAFKA_TESTS=1
+export SALESPULSE_KAFKA_BROKERS="${KAFKA_HOST:-127.0.0.1}:${KAFKA_PORT:-19092}"
+export SALESPULSE_KAFKA_SCRIPT="$root/scripts/kafka.sh"
 
 # --- 3. Go tests, every service gate set to "must be present" -------------
 export SALESPULSE_EMBEDDED_TESTS=1
