@@ -2,11 +2,8 @@ package graph
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"flag"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,9 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/vendorkit"
+	"github.com/salespulse/salespulse/sources/vendorkit/kittest"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the decoder's output")
 
 // testIndex is a small org with the identities the fixtures use.
 func testIndex() *schemas.Index {
@@ -38,101 +34,20 @@ func newTestDecoder(tb testing.TB, reg prometheus.Registerer) *Decoder {
 	return d
 }
 
-// payloads lists the input files of testdata (fixtures and hand-made variants).
-func payloads(tb testing.TB) []string {
-	tb.Helper()
-	all, err := filepath.Glob("testdata/*.json")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var out []string
-	for _, p := range all {
-		if !strings.HasSuffix(p, ".golden.json") {
-			out = append(out, p)
-		}
-	}
-	if len(out) == 0 {
-		tb.Fatal("no testdata payloads")
-	}
-	return out
+// suite is the checks the vendor normalisers' tests share (kittest), for
+// this decoder.
+func suite(tb testing.TB) kittest.Suite {
+	d := newTestDecoder(tb, nil)
+	return kittest.Suite{Decode: d.Decode, Source: source, IDPrefix: "graph:", Format: kittest.Render, RulePrefix: true}
 }
 
-// render is the golden form of a Decode result: the canonical JSON of each
-// event (schemas.AppendJSON, the bytes producers emit) and the error text.
-func render(evs []schemas.Interaction, err error) []byte {
-	b := []byte(`{"events":[`)
-	for k := range evs {
-		if k > 0 {
-			b = append(b, ',')
-		}
-		b = schemas.AppendJSON(b, &evs[k])
-	}
-	b = append(b, ']')
-	if err != nil {
-		e, _ := json.Marshal(err.Error())
-		b = append(append(b, `,"error":`...), e...)
-	}
-	b = append(b, '}')
-	var out bytes.Buffer
-	if ierr := json.Indent(&out, b, "", "  "); ierr != nil {
-		return b // surfaces as a golden mismatch
-	}
-	out.WriteByte('\n')
-	return out.Bytes()
-}
-
-func TestDecodeGolden(t *testing.T) {
-	d := newTestDecoder(t, nil)
-	for _, p := range payloads(t) {
-		t.Run(filepath.Base(p), func(t *testing.T) {
-			value, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			evs, derr := d.Decode(nil, value)
-			for k := range evs {
-				if err := evs[k].Validate(); err != nil {
-					t.Errorf("event %d does not validate: %v", k, err)
-				}
-			}
-			got := render(evs, derr)
-			gp := strings.TrimSuffix(p, ".json") + ".golden.json"
-			if *update {
-				if err := os.WriteFile(gp, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(gp)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("decoded %s differs from %s:\n%s", p, gp, got)
-			}
-		})
-	}
-}
+func TestDecodeGolden(t *testing.T) { suite(t).Golden(t) }
 
 func TestDecodeRejects(t *testing.T) {
-	d := newTestDecoder(t, nil)
+	s := suite(t)
 	f := func(payload, field, value, rule string) {
 		t.Helper()
-		dst := make([]schemas.Interaction, 1, 4)
-		out, err := d.Decode(dst, []byte(payload))
-		if len(out) != 1 {
-			t.Errorf("%s: dst changed to %d events", payload, len(out))
-		}
-		var fe *schemas.FieldError
-		if !errors.As(err, &fe) {
-			t.Fatalf("%s: error %v is not a *schemas.FieldError", payload, err)
-		}
-		if !errors.Is(err, schemas.ErrInvalid) {
-			t.Errorf("%s: error does not wrap schemas.ErrInvalid", payload)
-		}
-		if fe.Source != "graph" || fe.Field != field || fe.Value != value || !strings.HasPrefix(fe.Rule, rule) {
-			t.Errorf("%s:\n got %q %q %q %q\nwant %q %q %q %q", payload, fe.Source, fe.Field, fe.Value, fe.Rule, "graph", field, value, rule)
-		}
+		s.Reject(t, payload, payload, field, value, rule)
 	}
 	const out = `"from":{"emailAddress":{"address":"adelev@contoso.onmicrosoft.com"}},"toRecipients":[{"emailAddress":{"address":"x@example.com"}}]`
 	msg := func(fields string) string { return "{" + fields + "}" }
@@ -189,41 +104,17 @@ func TestCopiesInSeveralMailboxes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(a) != 1 || len(b) != 1 || a[0].EventID != b[0].EventID || !bytes.Equal(render(a, nil), render(b, nil)) {
-		t.Errorf("copies decode differently:\n%s\n%s", render(a, nil), render(b, nil))
+	if len(a) != 1 || len(b) != 1 || a[0].EventID != b[0].EventID || !bytes.Equal(kittest.Render(a, nil), kittest.Render(b, nil)) {
+		t.Errorf("copies decode differently:\n%s\n%s", kittest.Render(a, nil), kittest.Render(b, nil))
 	}
 	if strings.Contains(a[0].EventID, "m1") || len(a[0].EventID) != len("graph:")+32 {
 		t.Errorf("event id %q is not an opaque hash", a[0].EventID)
 	}
 }
 
-func TestDecodeStableAndOwned(t *testing.T) {
-	d := newTestDecoder(t, nil)
-	value, err := os.ReadFile("testdata/message_inbound.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := bytes.Clone(value)
-	a, err := d.Decode(nil, buf)
-	if err != nil || len(a) != 1 {
-		t.Fatalf("decode: %d events, %v", len(a), err)
-	}
-	want := render(a, nil)
-	for k := range buf { // the record buffer is reused by the Kafka client
-		buf[k] = 'x'
-	}
-	if got := render(a, nil); !bytes.Equal(got, want) {
-		t.Errorf("interaction changed when the record buffer was overwritten:\n%s", got)
-	}
-	// A redelivery decodes to the same event id, also into a reused slot.
-	b, err := d.Decode(a[:0], value)
-	if err != nil || len(b) != 1 || !strings.HasPrefix(b[0].EventID, "graph:") {
-		t.Fatalf("redelivery: %+v, %v", b, err)
-	}
-	if !bytes.Equal(render(b, nil), want) {
-		t.Errorf("redelivery into a reused slot decoded differently:\n%s", render(b, nil))
-	}
-}
+// TestDecodeStableAndOwned: interactions own their strings and a redelivery
+// decodes the same, also into a reused slot.
+func TestDecodeStableAndOwned(t *testing.T) { suite(t).Owned(t, "message_inbound.json") }
 
 func TestSkippedMetrics(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
@@ -274,48 +165,16 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-func FuzzDecode(f *testing.F) {
-	for _, p := range payloads(f) {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	d := newTestDecoder(f, nil)
-	f.Fuzz(func(t *testing.T, value []byte) {
-		evs, err := d.Decode(nil, value)
-		for k := range evs {
-			if verr := evs[k].Validate(); verr != nil {
-				t.Fatalf("event %d does not validate: %v", k, verr)
-			}
-		}
-		if err != nil {
-			var fe *schemas.FieldError
-			if !errors.As(err, &fe) {
-				t.Fatalf("error %v is not a *schemas.FieldError", err)
-			}
-		}
-	})
-}
+func FuzzDecode(f *testing.F) { suite(f).Fuzz(f) }
 
 // BenchmarkDecode measures one inbound message resource (~1.2 KB).
 //
 //	go test ./sources/graph -run '^$' -bench Decode -benchtime 200ms -count 5 | tee new.txt
 //	benchstat old.txt new.txt
 func BenchmarkDecode(b *testing.B) {
-	d := newTestDecoder(b, nil)
 	value, err := os.ReadFile("testdata/message_inbound.json")
 	if err != nil {
 		b.Fatal(err)
 	}
-	dst := make([]schemas.Interaction, 0, 1)
-	b.SetBytes(int64(len(value)))
-	b.ReportAllocs()
-	for b.Loop() {
-		dst, err = d.Decode(dst[:0], value)
-		if err != nil || len(dst) != 1 {
-			b.Fatal(len(dst), err)
-		}
-	}
+	suite(b).Bench(b, value, 1)
 }

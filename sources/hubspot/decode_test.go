@@ -32,47 +32,23 @@ func newTestDecoder(t testing.TB, cfg Config) *Decoder {
 	return d
 }
 
+// suite is the checks the vendor normalisers' tests share (kittest), with
+// the won stages the golden payloads use.
+func suite(tb testing.TB) kittest.Suite {
+	d := newTestDecoder(tb, Config{WonStages: []string{"closedwon", "1043772"}})
+	return kittest.Suite{Decode: d.Decode, Source: Source, IDPrefix: "hs:"}
+}
+
 // TestGolden decodes every payload in testdata (the shared fixture plus
 // hand-made variants) and compares with testdata/<name>.golden.json.
 // Rewrite with -update.
-func TestGolden(t *testing.T) {
-	d := newTestDecoder(t, Config{WonStages: []string{"closedwon", "1043772"}})
-	for _, path := range kittest.Inputs(t, "testdata") {
-		name := strings.TrimSuffix(filepath.Base(path), ".json")
-		t.Run(name, func(t *testing.T) {
-			value, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := d.Decode(nil, value)
-			if err != nil && !errors.Is(err, schemas.ErrInvalid) {
-				t.Fatalf("error is not a FieldError: %v", err)
-			}
-			for k := range got {
-				if verr := got[k].Validate(); verr != nil {
-					t.Errorf("event %d invalid: %v", k, verr)
-				}
-			}
-			kittest.Compare(t, "testdata", name, kittest.Canonical(got, err))
-		})
-	}
-}
+func TestGolden(t *testing.T) { suite(t).Golden(t) }
 
 func TestRejections(t *testing.T) {
-	d := newTestDecoder(t, Config{})
+	s := suite(t)
 	f := func(name, value, field, val, rule string) {
 		t.Helper()
-		got, err := d.Decode(nil, []byte(value))
-		if len(got) != 0 {
-			t.Errorf("%s: appended %d events", name, len(got))
-		}
-		var fe *schemas.FieldError
-		if !errors.As(err, &fe) || !errors.Is(err, schemas.ErrInvalid) {
-			t.Fatalf("%s: want *schemas.FieldError, got %v", name, err)
-		}
-		if fe.Source != Source || fe.Field != field || fe.Value != val || fe.Rule != rule {
-			t.Errorf("%s:\n got %q %q %q %q\nwant %q %q %q %q", name, fe.Source, fe.Field, fe.Value, fe.Rule, Source, field, val, rule)
-		}
+		s.Reject(t, name, value, field, val, rule)
 	}
 	ok := `"eventId":1,"subscriptionId":2,"portalId":3,"occurredAt":1714411236000,"objectId":4`
 	f("empty", "\n", "", "", "empty record value")

@@ -1,10 +1,6 @@
 package salesforce
 
 import (
-	"errors"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,45 +31,14 @@ func newTestDecoder(t testing.TB, cfg Config) *Decoder {
 	return d
 }
 
-// TestGolden decodes every payload in testdata (the shared vendor fixtures
-// copied verbatim plus hand-made variants) and compares the canonical events
-// and errors with testdata/<name>.golden.json. Rewrite with -update.
-func TestGolden(t *testing.T) {
-	d := newTestDecoder(t, Config{})
-	for _, path := range kittest.Inputs(t, "testdata") {
-		name := strings.TrimSuffix(filepath.Base(path), ".json")
-		t.Run(name, func(t *testing.T) {
-			value, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := d.Decode(nil, value)
-			if err != nil && !errors.Is(err, schemas.ErrInvalid) {
-				t.Fatalf("error is not a FieldError: %v", err)
-			}
-			for k := range got {
-				if verr := got[k].Validate(); verr != nil {
-					t.Errorf("event %d invalid: %v", k, verr)
-				}
-			}
-			// Decoding into a reused, dirty destination must give the same
-			// result: slots are reset before reuse.
-			dirty := make([]schemas.Interaction, 1, 16)
-			dirty = append(dirty[:0], schemas.Interaction{EventID: "x", RepID: "stale", Attributes: map[string]string{"stale": "1"}})
-			dirty = dirty[:0]
-			again, err2 := d.Decode(dirty, value)
-			if (err == nil) != (err2 == nil) || len(again) != len(got) {
-				t.Fatalf("second decode differs: %v / %v", err, err2)
-			}
-			kittest.Compare(t, "testdata", name, kittest.Canonical(got, err))
-			if !equalResults(kittest.Canonical(got, err), kittest.Canonical(again, err2)) {
-				t.Errorf("decoding into a reused destination changed the result")
-			}
-		})
-	}
+// suite is the checks the vendor normalisers' tests share (kittest).
+func suite(tb testing.TB) kittest.Suite {
+	d := newTestDecoder(tb, Config{})
+	return kittest.Suite{Decode: d.Decode, Source: Source, IDPrefix: "sf:"}
 }
 
-func equalResults(a, b kittest.Result) bool {
-	ja, jb := kittest.Marshal(a), kittest.Marshal(b)
-	return string(ja) == string(jb)
-}
+// TestGolden decodes every payload in testdata (the shared vendor fixtures
+// copied verbatim plus hand-made variants) and compares the canonical events
+// and errors with testdata/<name>.golden.json; decoding into a reused,
+// dirty destination must give the same. Rewrite with -update.
+func TestGolden(t *testing.T) { suite(t).Golden(t) }

@@ -24,23 +24,10 @@ func event(entity, changeType, ids, extraHeader, fields string) string {
 // TestRejections: each bad input yields one FieldError naming the vendor,
 // the field path, the offending value and the rule, and nothing is appended.
 func TestRejections(t *testing.T) {
-	d := newTestDecoder(t, Config{})
+	s := suite(t)
 	f := func(name, value, field, val, rule string) {
 		t.Helper()
-		got, err := d.Decode(nil, []byte(value))
-		if len(got) != 0 {
-			t.Errorf("%s: appended %d events", name, len(got))
-		}
-		var fe *schemas.FieldError
-		if !errors.As(err, &fe) {
-			t.Fatalf("%s: want *schemas.FieldError, got %v", name, err)
-		}
-		if !errors.Is(err, schemas.ErrInvalid) {
-			t.Errorf("%s: not ErrInvalid", name)
-		}
-		if fe.Source != Source || fe.Field != field || fe.Value != val || fe.Rule != rule {
-			t.Errorf("%s:\n got %q %q %q %q\nwant %q %q %q %q", name, fe.Source, fe.Field, fe.Value, fe.Rule, Source, field, val, rule)
-		}
+		s.Reject(t, name, value, field, val, rule)
 	}
 	opp := `"StageName":"Prospecting","OwnerId":"005ZM000000M6o1YAC"`
 	f("empty value", "  ", "", "", "empty record value")

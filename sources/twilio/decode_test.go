@@ -1,12 +1,8 @@
 package twilio
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"flag"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,9 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/vendorkit/kittest"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the decoder's output")
 
 // testIndex is a small org with the identities the fixtures use.
 func testIndex() *schemas.Index {
@@ -38,101 +33,20 @@ func newTestDecoder(tb testing.TB, reg prometheus.Registerer) *Decoder {
 	return d
 }
 
-// payloads lists the input files of testdata (fixtures and hand-made variants).
-func payloads(tb testing.TB) []string {
-	tb.Helper()
-	all, err := filepath.Glob("testdata/*.*")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var out []string
-	for _, p := range all {
-		if !strings.HasSuffix(p, ".golden.json") {
-			out = append(out, p)
-		}
-	}
-	if len(out) == 0 {
-		tb.Fatal("no testdata payloads")
-	}
-	return out
+// suite is the checks the vendor normalisers' tests share (kittest), for
+// this decoder.
+func suite(tb testing.TB) kittest.Suite {
+	d := newTestDecoder(tb, nil)
+	return kittest.Suite{Decode: d.Decode, Source: source, IDPrefix: "twilio:", Exts: []string{".json", ".form"}, Format: kittest.Render, RulePrefix: true}
 }
 
-// render is the golden form of a Decode result: the canonical JSON of each
-// event (schemas.AppendJSON, the bytes producers emit) and the error text.
-func render(evs []schemas.Interaction, err error) []byte {
-	b := []byte(`{"events":[`)
-	for k := range evs {
-		if k > 0 {
-			b = append(b, ',')
-		}
-		b = schemas.AppendJSON(b, &evs[k])
-	}
-	b = append(b, ']')
-	if err != nil {
-		e, _ := json.Marshal(err.Error())
-		b = append(append(b, `,"error":`...), e...)
-	}
-	b = append(b, '}')
-	var out bytes.Buffer
-	if ierr := json.Indent(&out, b, "", "  "); ierr != nil {
-		return b // surfaces as a golden mismatch
-	}
-	out.WriteByte('\n')
-	return out.Bytes()
-}
-
-func TestDecodeGolden(t *testing.T) {
-	d := newTestDecoder(t, nil)
-	for _, p := range payloads(t) {
-		t.Run(filepath.Base(p), func(t *testing.T) {
-			value, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			evs, derr := d.Decode(nil, value)
-			for k := range evs {
-				if err := evs[k].Validate(); err != nil {
-					t.Errorf("event %d does not validate: %v", k, err)
-				}
-			}
-			got := render(evs, derr)
-			gp := strings.TrimSuffix(p, filepath.Ext(p)) + ".golden.json"
-			if *update {
-				if err := os.WriteFile(gp, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(gp)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("decoded %s differs from %s:\n%s", p, gp, got)
-			}
-		})
-	}
-}
+func TestDecodeGolden(t *testing.T) { suite(t).Golden(t) }
 
 func TestDecodeRejects(t *testing.T) {
-	d := newTestDecoder(t, nil)
+	s := suite(t)
 	f := func(payload, field, value, rule string) {
 		t.Helper()
-		dst := make([]schemas.Interaction, 1, 4)
-		out, err := d.Decode(dst, []byte(payload))
-		if len(out) != 1 {
-			t.Errorf("%s: dst changed to %d events", payload, len(out))
-		}
-		var fe *schemas.FieldError
-		if !errors.As(err, &fe) {
-			t.Fatalf("%s: error %v is not a *schemas.FieldError", payload, err)
-		}
-		if !errors.Is(err, schemas.ErrInvalid) {
-			t.Errorf("%s: error does not wrap schemas.ErrInvalid", payload)
-		}
-		if fe.Source != "twilio" || fe.Field != field || fe.Value != value || !strings.HasPrefix(fe.Rule, rule) {
-			t.Errorf("%s:\n got %q %q %q %q\nwant %q %q %q %q", payload, fe.Source, fe.Field, fe.Value, fe.Rule, "twilio", field, value, rule)
-		}
+		s.Reject(t, payload, payload, field, value, rule)
 	}
 	const ok = `"sid":"CA1","direction":"outbound-api","from":"+13051416799","to":"+12125550123","status":"completed"`
 	const start = `"start_time":"Fri, 03 Sep 2010 17:00:00 +0000"`
@@ -213,32 +127,10 @@ func FuzzParseRFC2822(f *testing.F) {
 	})
 }
 
+// TestDecodeStableAndOwned: interactions own their strings and a redelivery
+// decodes the same, also into a reused slot.
 func TestDecodeStableAndOwned(t *testing.T) {
-	d := newTestDecoder(t, nil)
-	value, err := os.ReadFile("testdata/call_resource_fetch_outbound_completed.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := bytes.Clone(value)
-	a, err := d.Decode(nil, buf)
-	if err != nil || len(a) != 1 {
-		t.Fatalf("decode: %d events, %v", len(a), err)
-	}
-	want := render(a, nil)
-	for k := range buf { // the record buffer is reused by the Kafka client
-		buf[k] = 'x'
-	}
-	if got := render(a, nil); !bytes.Equal(got, want) {
-		t.Errorf("interaction changed when the record buffer was overwritten:\n%s", got)
-	}
-	// A redelivery decodes to the same event id, also into a reused slot.
-	b, err := d.Decode(a[:0], value)
-	if err != nil || len(b) != 1 || b[0].EventID != "twilio:CAXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX" {
-		t.Fatalf("redelivery: %+v, %v", b, err)
-	}
-	if !bytes.Equal(render(b, nil), want) {
-		t.Errorf("redelivery into a reused slot decoded differently:\n%s", render(b, nil))
-	}
+	suite(t).Owned(t, "call_resource_fetch_outbound_completed.json")
 }
 
 func TestSkippedMetrics(t *testing.T) {
@@ -293,30 +185,7 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-func FuzzDecode(f *testing.F) {
-	for _, p := range payloads(f) {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	d := newTestDecoder(f, nil)
-	f.Fuzz(func(t *testing.T, value []byte) {
-		evs, err := d.Decode(nil, value)
-		for k := range evs {
-			if verr := evs[k].Validate(); verr != nil {
-				t.Fatalf("event %d does not validate: %v", k, verr)
-			}
-		}
-		if err != nil {
-			var fe *schemas.FieldError
-			if !errors.As(err, &fe) {
-				t.Fatalf("error %v is not a *schemas.FieldError", err)
-			}
-		}
-	})
-}
+func FuzzDecode(f *testing.F) { suite(f).Fuzz(f) }
 
 // BenchmarkDecode measures the call resource fixture (~2.5 KB) and a form-encoded status callback.
 //
@@ -325,20 +194,11 @@ func FuzzDecode(f *testing.F) {
 func BenchmarkDecode(b *testing.B) {
 	for _, name := range []string{"call_resource_fetch_outbound_completed.json", "callback_inbound_completed.form"} {
 		b.Run(name, func(b *testing.B) {
-			d := newTestDecoder(b, nil)
 			value, err := os.ReadFile("testdata/" + name)
 			if err != nil {
 				b.Fatal(err)
 			}
-			dst := make([]schemas.Interaction, 0, 1)
-			b.SetBytes(int64(len(value)))
-			b.ReportAllocs()
-			for b.Loop() {
-				dst, err = d.Decode(dst[:0], value)
-				if err != nil || len(dst) != 1 {
-					b.Fatal(len(dst), err)
-				}
-			}
+			suite(b).Bench(b, value, 1)
 		})
 	}
 }

@@ -46,14 +46,15 @@ func Canonical(in []schemas.Interaction, err error) Result {
 // file when -update is set.
 func Compare(t testing.TB, dir, name string, got Result) {
 	t.Helper()
-	b, err := json.MarshalIndent(got, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b = append(b, '\n')
-	path := filepath.Join(dir, name+".golden.json")
+	CompareBytes(t, filepath.Join(dir, name+".golden.json"), Marshal(got))
+}
+
+// CompareBytes checks got against the golden file path, or rewrites the
+// file when -update is set.
+func CompareBytes(t testing.TB, path string, got []byte) {
+	t.Helper()
 	if *Update {
-		if err := os.WriteFile(path, b, 0o644); err != nil {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
@@ -62,24 +63,31 @@ func Compare(t testing.TB, dir, name string, got Result) {
 	if err != nil {
 		t.Fatalf("read golden (run go test -update to create it): %v", err)
 	}
-	if !bytes.Equal(want, b) {
-		t.Errorf("%s: decoded events differ from golden file (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", name, b, want)
+	if !bytes.Equal(want, got) {
+		t.Errorf("%s: decoded events differ from golden file (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
 
-// Inputs lists the payload files of dir (*.json that are not goldens).
-func Inputs(t testing.TB, dir string) []string {
+// Inputs lists the payload files of dir: names ending in one of exts
+// (default ".json"), golden files excluded.
+func Inputs(t testing.TB, dir string, exts ...string) []string {
 	t.Helper()
-	all, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil {
-		t.Fatal(err)
+	if len(exts) == 0 {
+		exts = []string{".json"}
 	}
 	var out []string
-	for _, p := range all {
-		if !strings.HasSuffix(p, ".golden.json") {
-			out = append(out, p)
+	for _, ext := range exts {
+		all, err := filepath.Glob(filepath.Join(dir, "*"+ext))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range all {
+			if !strings.HasSuffix(p, ".golden.json") {
+				out = append(out, p)
+			}
 		}
 	}
+	sort.Strings(out)
 	if len(out) == 0 {
 		t.Fatalf("no payloads in %s", dir)
 	}
