@@ -110,11 +110,18 @@ func (s *state) recordUnknown(key []byte, contact bool) {
 }
 
 // skipWS returns the index of the first non-white-space byte at or after i.
+// Compact JSON has none, so the first test usually decides.
 func skipWS(in []byte, i int) int {
-	for i < len(in) {
+	if i < len(in) && in[i] > ' ' {
+		return i
+	}
+	return skipWSLoop(in, i)
+}
+
+func skipWSLoop(in []byte, i int) int {
+	for ; i < len(in); i++ {
 		switch in[i] {
 		case ' ', '\t', '\n', '\r':
-			i++
 		default:
 			return i
 		}
@@ -431,16 +438,17 @@ stop:
 	return s.scanStringSlow(in, i, j, buf)
 }
 
-// stringStop marks (with its high bit) each byte of w, read little-endian,
-// that is '"', '\\', a control character or not ASCII. Bytes after the
-// first marked one may be marked falsely (borrows propagate upwards), so only
-// the lowest mark is meaningful — the bit tricks of
-// graphics.stanford.edu/~seander/bithacks.html#HasLessInWord.
+// stringStop marks (with its high bit) each byte of w that is '"', '\\',
+// a control character or not ASCII. With the high bits cleared first, no
+// byte's sum carries into the next, so every mark is exact (after
+// graphics.stanford.edu/~seander/bithacks.html#HasLessInWord).
 func stringStop(w uint64) uint64 {
 	const ones, high = 0x0101010101010101, 0x8080808080808080
-	q := w ^ (ones * '"')
-	b := w ^ (ones * '\\')
-	return ((q-ones)&^q | (b-ones)&^b | (w-ones*0x20)&^w | w) & high
+	t := w &^ high
+	// Each sum has its high bit clear exactly where the byte is to stop:
+	// t < 0x20, t == '"', t == '\\'.
+	keep := (t + ones*(0x80-0x20)) & ((t ^ ones*'"') + ones*0x7f) & ((t ^ ones*'\\') + ones*0x7f)
+	return (^keep | w) & high
 }
 
 // scanStringSlow finishes scanString from in[j], the first byte that is not

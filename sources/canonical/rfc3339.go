@@ -22,15 +22,14 @@ func parseRFC3339(s []byte) (t time.Time, ok, missingOffset bool) {
 	if s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
 		return time.Time{}, false, false
 	}
-	year, ok1 := num(s[0:4])
-	month, ok2 := num(s[5:7])
-	day, ok3 := num(s[8:10])
-	hour, ok4 := num(s[11:13])
-	minute, ok5 := num(s[14:16])
-	sec, ok6 := num(s[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
-		month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
-		hour > 23 || minute > 59 || sec > 59 {
+	// Fields two digits at a time; d2 gives -1 for anything but two digits,
+	// which every range check below rejects.
+	century, yy := d2(s[0], s[1]), d2(s[2], s[3])
+	year := century*100 + yy
+	month, day := d2(s[5], s[6]), d2(s[8], s[9])
+	hour, minute, sec := d2(s[11], s[12]), d2(s[14], s[15]), d2(s[17], s[18])
+	if century < 0 || yy < 0 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
+		hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
 		return time.Time{}, false, false
 	}
 	s = s[19:]
@@ -56,9 +55,8 @@ func parseRFC3339(s []byte) (t time.Time, ok, missingOffset bool) {
 		return time.Time{}, false, true
 	case len(s) == 1 && s[0] == 'Z':
 	case len(s) == len("-07:00") && (s[0] == '+' || s[0] == '-') && s[3] == ':':
-		oh, ok1 := num(s[1:3])
-		om, ok2 := num(s[4:6])
-		if !ok1 || !ok2 || oh > 23 || om > 59 {
+		oh, om := d2(s[1], s[2]), d2(s[4], s[5])
+		if oh < 0 || oh > 23 || om < 0 || om > 59 {
 			return time.Time{}, false, false
 		}
 		offset = (oh*60 + om) * 60
@@ -75,16 +73,14 @@ func parseRFC3339(s []byte) (t time.Time, ok, missingOffset bool) {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// num parses a short run of ASCII digits.
-func num(b []byte) (int, bool) {
-	n := 0
-	for _, c := range b {
-		if !isDigit(c) {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
+// d2 is the value of the two ASCII digits a and b, or -1.
+func d2(a, b byte) int {
+	a -= '0'
+	b -= '0'
+	if a > 9 || b > 9 {
+		return -1
 	}
-	return n, true
+	return int(a)*10 + int(b)
 }
 
 func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }

@@ -110,5 +110,9 @@ func strictShape(s string) bool {
 	if r == "Z" {
 		return true
 	}
-	return len(r) == 6 && (r[0] == '+' || r[0] == '-') && isDigit(r[1]) && isDigit(r[2]) && r[3] == ':' && isDigit(r[4]) && isDigit(r[5])
+	// RFC 3339 offsets are 00–23 hours and 00–59 minutes; time.Parse's
+	// slow path also takes "+00:60" (found by this fuzz test), which the
+	// contract does not.
+	return len(r) == 6 && (r[0] == '+' || r[0] == '-') && r[3] == ':' && d2(r[1], r[2]) >= 0 && d2(r[1], r[2]) <= 23 &&
+		d2(r[4], r[5]) >= 0 && d2(r[4], r[5]) <= 59
 }
