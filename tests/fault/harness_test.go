@@ -91,8 +91,9 @@ type harness struct {
 	chMu   sync.Mutex
 	chHTTP *http.Server
 
-	events []event
-	want   expected
+	events  []event
+	want    expected
+	orgFile string // the generator's organisation: teams, time zones, reps
 
 	refOnce sync.Once
 	ref     *snapshot
@@ -276,6 +277,18 @@ func (x *harness) generate() error {
 	if err != nil {
 		return err
 	}
+	x.orgFile = filepath.Join(x.dir, "org.yml")
+	f, err := os.Create(x.orgFile)
+	if err != nil {
+		return err
+	}
+	if err := gen.WriteOrg(f, g.Org()); err != nil {
+		f.Close()
+		return fmt.Errorf("write org file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
 	x.want = expected{byChannel: map[string]int64{}, byRep: map[string]int64{}}
 	seen := make(map[string]bool, n)
 	x.events = make([]event, 0, n)
@@ -337,6 +350,7 @@ type scenario struct {
 	name   string
 	topic  string
 	dlq    string
+	alerts string
 	group  string
 	db     string
 	start  time.Time
@@ -352,7 +366,7 @@ func (x *harness) newScenario(t *testing.T, name string) *scenario {
 	base := "fault_" + x.runID + "_" + name
 	s := &scenario{
 		t: t, h: x, name: name, start: time.Now(),
-		topic: base + ".canonical", dlq: base + ".dlq", group: base, db: base,
+		topic: base + ".canonical", dlq: base + ".dlq", alerts: base + ".alerts", group: base, db: base,
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(x.brokers...), kgo.ProducerBatchMaxBytes(4<<20),
 		kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(50_000))
@@ -363,8 +377,16 @@ func (x *harness) newScenario(t *testing.T, name string) *scenario {
 	s.adm = kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, topic := range []string{s.topic, s.dlq} {
-		resp, err := s.adm.CreateTopic(ctx, partitions, 1, nil, topic)
+	compact := "compact"
+	for _, topic := range []string{s.topic, s.dlq, s.alerts, s.alerts + ".parked", s.changelog()} {
+		var cfg map[string]*string
+		if topic == s.changelog() {
+			// Created here, not by the first instance: an instance that
+			// creates it reads its metadata before the broker has it
+			// ("changelog has no partition N").
+			cfg = map[string]*string{"cleanup.policy": &compact}
+		}
+		resp, err := s.adm.CreateTopic(ctx, partitions, 1, cfg, topic)
 		if err == nil {
 			err = resp.Err
 		}
@@ -386,6 +408,9 @@ func (x *harness) newScenario(t *testing.T, name string) *scenario {
 	})
 	return s
 }
+
+// changelog is the window stage's pairing-state topic of the scenario.
+func (s *scenario) changelog() string { return s.group + ".state-changelog" }
 
 // proc is one `salespulse run` child process.
 type proc struct {
@@ -429,7 +454,15 @@ clickhouse:
   retry_backoff_max: 2s
 pipeline:
   workers: 2
-`, strings.Join(s.h.brokers, ", "), group, clientID, s.topic, s.dlq, s.h.chAddr, s.db)
+org_file: %s
+window:
+  changelog_topic: %s
+alerts:
+  topic: %s
+  park_topic: %s.parked
+  group: %s-alerts
+`, strings.Join(s.h.brokers, ", "), group, clientID, s.topic, s.dlq, s.h.chAddr, s.db,
+		s.h.orgFile, s.changelog(), s.alerts, s.alerts, group)
 }
 
 // run starts one instance in group and waits until its admin endpoint
@@ -684,6 +717,17 @@ func (s *scenario) waitCommitted(group string, timeout time.Duration) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("group %s: committed lag still %d after %s", group, lag, timeout)
+		}
+		alive := 0
+		s.mu.Lock()
+		for _, p := range s.procs {
+			if p.alive() {
+				alive++
+			}
+		}
+		s.mu.Unlock()
+		if alive == 0 {
+			t.Fatalf("group %s: committed lag %d and no instance is running", group, lag)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

@@ -84,8 +84,9 @@ func (x *harness) sums(t *testing.T, sql string) map[string]int64 {
 
 var floatRe = regexp.MustCompile(`-?\d+\.\d+(?:e[-+]?\d+)?`)
 
-// dump returns sql's TSV with floats cut to 9 significant digits: sums of
-// floats added in another order differ in the last bits.
+// dump returns sql's TSV with floats cut to 6 significant digits: sums of
+// floats added in another order differ in the last bits (at 9 digits an
+// average already flipped its last digit between two equal runs).
 func (x *harness) dump(t *testing.T, sql string) string {
 	t.Helper()
 	out, err := x.query(context.Background(), sql)
@@ -97,7 +98,7 @@ func (x *harness) dump(t *testing.T, sql string) string {
 		if err != nil {
 			return s
 		}
-		return strconv.FormatFloat(f, 'g', 9, 64)
+		return strconv.FormatFloat(f, 'g', 6, 64)
 	})
 }
 
@@ -139,7 +140,12 @@ func printSummary() {
 // expected total, and raw rows without FINAL against distinct ids (a
 // duplicate ReplacingMergeTree has not merged yet is the same failure,
 // just not yet hidden).
-func (s *scenario) verify(note string) {
+func (s *scenario) verify(note string) { s.verifyLate(note, 0) }
+
+// verifyLate is verify allowing lateRows rows in late_events (-1: any
+// number, logged): a replay through the window stage with restored state
+// sets replayed events aside as late. They are not counted in any rollup.
+func (s *scenario) verifyLate(note string, lateRows int64) {
 	t := s.t
 	t.Helper()
 	x := s.h
@@ -150,9 +156,11 @@ func (s *scenario) verify(note string) {
 	double := got.rollup - want.total
 	r := result{name: s.name, produced: produced, want: want.total, found: got.distinct, raw: got.raw,
 		rollup: got.rollup, lost: lost, double: double, wall: time.Since(s.start), note: note}
-	resultsMu.Lock()
-	results = append(results, r)
-	resultsMu.Unlock()
+	defer func() {
+		resultsMu.Lock()
+		results = append(results, r)
+		resultsMu.Unlock()
+	}()
 	t.Logf("%s: produced %d records; events expected %d, found %d (raw rows %d), rollup total %d; lost %d, double-counted %d; wall %s",
 		s.name, produced, want.total, got.distinct, got.raw, got.rollup, lost, double, r.wall.Round(100*time.Millisecond))
 
@@ -165,8 +173,12 @@ func (s *scenario) verify(note string) {
 	if got.rollup != want.total {
 		t.Errorf("rollup total %d, want %d (double-counted %d)", got.rollup, want.total, got.rollup-want.total)
 	}
-	if got.late != 0 {
-		t.Errorf("%d rows in late_events, want 0", got.late)
+	switch {
+	case lateRows < 0 && got.late > 0:
+		t.Logf("%d rows in late_events (replayed events set aside by the window stage; not in any rollup)", got.late)
+		r.note += fmt.Sprintf("; %d replayed rows in late_events", got.late)
+	case lateRows >= 0 && got.late != lateRows:
+		t.Errorf("%d rows in late_events, want %d", got.late, lateRows)
 	}
 	compareCounts(t, "channel", got.byChannel, want.byChannel)
 	compareCounts(t, "rep", got.byRep, want.byRep)
