@@ -1,7 +1,6 @@
 package window
 
 import (
-	"container/heap"
 	"slices"
 	"strings"
 
@@ -58,40 +57,144 @@ func (a *ev) less(b *ev) bool {
 // time not yet behind the finalisation horizon), each part in event order.
 // base is the state as of the last point known committed: restoring from
 // base plus the events below the restore point reproduces the state there.
+//
+// 152 bytes (size class 160): keep new fields in the padding after nfin.
 type item struct {
 	key        string
 	open       ev  // valid when hasOpen
 	base       *ev // when baseSet: the open event as of the GC point (nil: none); else base == current state
 	evs        []ev
+	lastChange int64 // last offset of the batch that last changed the state (incl. expiry); -1 none
 	nfin       int32 // evs[:nfin] are finalised
+	hidx       int32 // position in pairer.wakes; -1 while nothing is due
 	hasOpen    bool
 	baseSet    bool
 	queued     bool // in part.gcq
 	dirty      bool // in part.dirty
 	deleted    bool
 	fam        uint8
-	lastChange int64 // last offset of the batch that last changed the state (incl. expiry); -1 none
 }
 
-// wake is a scheduled look at an item: at t the item has something due
-// (a pending event with at <= t, or an expiry at t+1).
+// due is the event time at which it next has something to finalise: its
+// first pending event, or the last millisecond before its open expires.
+func (it *item) due(exp int64) (int64, bool) {
+	t, ok := int64(0), false
+	if int(it.nfin) < len(it.evs) {
+		t, ok = it.evs[it.nfin].at, true
+	}
+	if it.hasOpen && (!ok || it.open.at+exp-1 < t) {
+		t, ok = it.open.at+exp-1, true
+	}
+	return t, ok
+}
+
+// wake schedules an item: at t it has something due. Every item is in the
+// heap at most once (item.hidx), so the heap is as small as the state it
+// schedules and needs no compaction.
 type wake struct {
 	t  int64
 	it *item
 }
 
+// wakeHeap is a binary min-heap by (t, family, key). Typed rather than
+// container/heap: the interface boxing cost two allocations per event. The
+// key tie-break makes the order facts are emitted in a function of the
+// state alone, so a restored partition emits a replayed batch's facts in
+// the same order.
 type wakeHeap []wake
 
-func (h wakeHeap) Len() int           { return len(h) }
-func (h wakeHeap) Less(i, j int) bool { return h[i].t < h[j].t }
-func (h wakeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *wakeHeap) Push(x any)        { *h = append(*h, x.(wake)) }
-func (h *wakeHeap) Pop() any {
-	old := *h
-	w := old[len(old)-1]
-	old[len(old)-1] = wake{}
-	*h = old[:len(old)-1]
-	return w
+func (h wakeHeap) less(i, j int) bool {
+	a, b := &h[i], &h[j]
+	if a.t != b.t {
+		return a.t < b.t
+	}
+	if a.it.fam != b.it.fam {
+		return a.it.fam < b.it.fam
+	}
+	return a.it.key < b.it.key
+}
+
+func (h wakeHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].it.hidx = int32(i)
+	h[j].it.hidx = int32(j)
+}
+
+func (h wakeHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		j = i
+	}
+}
+
+func (h wakeHeap) down(i int) {
+	n := len(h)
+	for {
+		j := 2*i + 1
+		if j >= n {
+			return
+		}
+		if r := j + 1; r < n && h.less(r, j) {
+			j = r
+		}
+		if !h.less(j, i) {
+			return
+		}
+		h.swap(i, j)
+		i = j
+	}
+}
+
+// schedule makes it due at t at the latest.
+func (p *pairer) schedule(it *item, t int64) {
+	if it.hidx >= 0 {
+		if t < p.wakes[it.hidx].t {
+			p.wakes[it.hidx].t = t
+			p.wakes.up(int(it.hidx))
+		}
+		return
+	}
+	it.hidx = int32(len(p.wakes))
+	p.wakes = append(p.wakes, wake{t: t, it: it})
+	p.wakes.up(int(it.hidx))
+}
+
+// reschedule puts it, just advanced, at its next due time, or takes it out
+// of the heap when nothing is due.
+func (p *pairer) reschedule(it *item) {
+	t, ok := it.due(p.expiry[famIndex(it.fam)])
+	i := int(it.hidx)
+	if i < 0 {
+		if ok {
+			p.schedule(it, t)
+		}
+		return
+	}
+	if ok {
+		old := p.wakes[i].t
+		p.wakes[i].t = t
+		if t < old {
+			p.wakes.up(i)
+		} else {
+			p.wakes.down(i)
+		}
+		return
+	}
+	n := len(p.wakes) - 1
+	if i != n {
+		p.wakes.swap(i, n)
+	}
+	p.wakes[n] = wake{}
+	p.wakes = p.wakes[:n]
+	it.hidx = -1
+	if i != n {
+		p.wakes.down(i)
+		p.wakes.up(i)
+	}
 }
 
 // emitter receives finalised pairs. Restores pass nil: those facts were
@@ -101,15 +204,52 @@ type emitter interface {
 	expire(fam uint8, key string, open *ev)
 }
 
+// pool recycles deleted items and released event arrays: in steady state a
+// lead item and its pending array are created and dropped about once per
+// event, and allocating them was most of the stage's garbage. One pool per
+// Stage, shared by its partitions (a Stage is single-goroutine).
+type pool struct {
+	items []*item
+	evs   [][]ev
+	max   int // bound of each list; 0: poolMin
+}
+
+// poolMin is the least a pool may hold. The Stage raises the bound to a
+// fraction of its live items, so a pool covers the churn of a batch yet
+// never holds much next to the state it serves.
+const poolMin = 1024
+
+func (pl *pool) full(n int) bool { return n >= max(pl.max, poolMin) }
+
+func (pl *pool) getEvs() []ev {
+	if n := len(pl.evs); n > 0 {
+		e := pl.evs[n-1]
+		pl.evs[n-1] = nil
+		pl.evs = pl.evs[:n-1]
+		return e
+	}
+	return make([]ev, 0, 2)
+}
+
+// putEvs takes an array no item refers to any more.
+func (pl *pool) putEvs(e []ev) {
+	if cap(e) == 0 || cap(e) > 8 || pl.full(len(pl.evs)) {
+		return
+	}
+	clear(e[:cap(e)]) // drop the id strings it points to
+	pl.evs = append(pl.evs, e[:0])
+}
+
 // pairer is the pairing state of one partition: pure logic, no Kafka.
 type pairer struct {
 	expiry [2]int64 // ms, by famIndex
 	items  [2]map[string]*item
 	wakes  wakeHeap
 	gcq    []*item // items with history to drop or to delete, once committed
-	dirty  []*item // changed since the last checkpoint
+	dirty  []*item // changed since the last checkpoint (history only)
 	tomb   []*item // deleted since the last checkpoint
 	intern map[string]string
+	pool   *pool
 	open   [2]int // items with an open trigger/request
 	// history: keep what a restore needs until gc says it is committed.
 	// Off without a changelog: finalised events are dropped at once.
@@ -123,12 +263,15 @@ func famIndex(f uint8) int {
 	return 0
 }
 
+// newPairer returns an empty pairer with a private pool; the Stage
+// replaces it with the one its partitions share.
 func newPairer(leadExpiryMS, apprExpiryMS int64, history bool) *pairer {
 	return &pairer{
 		history: history,
 		expiry:  [2]int64{leadExpiryMS, apprExpiryMS},
 		items:   [2]map[string]*item{{}, {}},
 		intern:  map[string]string{},
+		pool:    &pool{},
 	}
 }
 
@@ -148,32 +291,60 @@ func (p *pairer) internStr(s string) string {
 	return s
 }
 
+func (p *pairer) newItem(fam uint8, key string) *item {
+	var it *item
+	if n := len(p.pool.items); n > 0 {
+		it = p.pool.items[n-1]
+		p.pool.items[n-1] = nil
+		p.pool.items = p.pool.items[:n-1]
+	} else {
+		it = new(item)
+	}
+	*it = item{key: key, fam: fam, lastChange: -1, hidx: -1}
+	return it
+}
+
+// free recycles a deleted item that nothing refers to any more: not in
+// the heap (nothing due), nor in the dirty, gc or tombstone lists.
+func (p *pairer) free(it *item) {
+	p.pool.putEvs(it.evs)
+	if p.pool.full(len(p.pool.items)) {
+		return
+	}
+	*it = item{hidx: -1}
+	p.pool.items = append(p.pool.items, it)
+}
+
 // add records e for the item (fam, key) as pending.
 func (p *pairer) add(fam uint8, key string, e ev) {
 	m := p.items[famIndex(fam)]
 	it := m[key]
 	if it == nil {
-		it = &item{key: strings.Clone(key), fam: fam, lastChange: -1}
+		it = p.newItem(fam, strings.Clone(key))
 		m[it.key] = it
 	}
 	e.fin = -1
 	e.rep = p.internStr(e.rep)
 	e.team = p.internStr(e.team)
+	if it.evs == nil {
+		it.evs = p.pool.getEvs()
+	}
 	// Insert into the pending part in order; most arrive in order.
 	k := len(it.evs)
 	for k > int(it.nfin) && e.less(&it.evs[k-1]) {
 		k--
 	}
-	if it.evs == nil {
-		it.evs = make([]ev, 0, 2)
+	if k == len(it.evs) {
+		it.evs = append(it.evs, e)
+	} else {
+		it.evs = slices.Insert(it.evs, k, e)
 	}
-	it.evs = slices.Insert(it.evs, k, e)
-	heap.Push(&p.wakes, wake{t: e.at, it: it})
+	p.schedule(it, e.at)
 	p.markDirty(it)
 }
 
 func (p *pairer) markDirty(it *item) {
-	if !it.dirty {
+	if p.history && !it.dirty {
 		it.dirty = true
 		p.dirty = append(p.dirty, it)
 	}
@@ -184,36 +355,29 @@ func (p *pairer) markDirty(it *item) {
 // batch's last offset, recorded as the change point.
 func (p *pairer) finalise(horizon, last int64, out emitter) {
 	for len(p.wakes) > 0 && p.wakes[0].t < horizon {
-		w := heap.Pop(&p.wakes).(wake)
-		if !w.it.deleted {
-			p.advance(w.it, horizon, last, out)
+		it := p.wakes[0].it
+		if p.advance(it, horizon, last, out) {
+			continue // deleted, and already out of the heap
 		}
+		p.reschedule(it)
 	}
 }
 
-func (p *pairer) advance(it *item, horizon, last int64, out emitter) {
-	exp := p.expiry[famIndex(it.fam)]
+// advance finalises it up to horizon and reports whether it deleted it
+// (memory-only mode: nothing open, nothing pending).
+func (p *pairer) advance(it *item, horizon, last int64, out emitter) bool {
 	fi := famIndex(it.fam)
+	exp := p.expiry[fi]
 	changed := false
-	before := func() {
-		if !changed {
-			changed = true
-			if p.history && !it.baseSet {
-				it.baseSet = true
-				it.base = nil
-				if it.hasOpen {
-					b := it.open
-					it.base = &b
-				}
-			}
-		}
-	}
 	for int(it.nfin) < len(it.evs) {
 		e := &it.evs[it.nfin]
 		if e.at >= horizon {
 			break
 		}
-		before()
+		if !changed {
+			changed = true
+			p.before(it)
+		}
 		if it.hasOpen && it.open.at+exp <= e.at {
 			if out != nil {
 				out.expire(it.fam, it.key, &it.open)
@@ -228,7 +392,6 @@ func (p *pairer) advance(it *item, horizon, last int64, out emitter) {
 				it.open = *e
 				it.hasOpen = true
 				p.open[fi]++
-				heap.Push(&p.wakes, wake{t: e.at + exp - 1, it: it})
 			}
 		case kClose:
 			if it.hasOpen {
@@ -242,7 +405,10 @@ func (p *pairer) advance(it *item, horizon, last int64, out emitter) {
 		it.nfin++
 	}
 	if it.hasOpen && it.open.at+exp <= horizon {
-		before()
+		if !changed {
+			changed = true
+			p.before(it)
+		}
 		if out != nil {
 			out.expire(it.fam, it.key, &it.open)
 		}
@@ -250,13 +416,17 @@ func (p *pairer) advance(it *item, horizon, last int64, out emitter) {
 		p.open[fi]--
 	}
 	if changed && !p.history {
-		it.evs = dropPrefix(it.evs, int(it.nfin))
+		it.evs = p.dropPrefix(it.evs, int(it.nfin))
 		it.nfin = 0
 		if !it.hasOpen && len(it.evs) == 0 {
-			it.deleted = true
+			if it.hidx >= 0 {
+				p.reschedule(it) // nothing due: takes it out of the heap
+			}
 			delete(p.items[fi], it.key)
+			p.free(it)
+			return true
 		}
-		return
+		return false
 	}
 	if changed {
 		it.lastChange = last
@@ -264,6 +434,20 @@ func (p *pairer) advance(it *item, horizon, last int64, out emitter) {
 		if !it.queued {
 			it.queued = true
 			p.gcq = append(p.gcq, it)
+		}
+	}
+	return false
+}
+
+// before records it's base state ahead of its first change since the last
+// committed point (history mode).
+func (p *pairer) before(it *item) {
+	if p.history && !it.baseSet {
+		it.baseSet = true
+		it.base = nil
+		if it.hasOpen {
+			b := it.open
+			it.base = &b
 		}
 	}
 }
@@ -298,7 +482,7 @@ func (p *pairer) gc(committed int64) {
 				}
 			}
 			it.base = b
-			it.evs = dropPrefix(it.evs, n)
+			it.evs = p.dropPrefix(it.evs, n)
 			it.nfin -= int32(n)
 			p.markDirty(it)
 		}
@@ -306,6 +490,8 @@ func (p *pairer) gc(committed int64) {
 			it.baseSet = false
 			it.base = nil
 			if !it.hasOpen && len(it.evs) == 0 {
+				// Nothing open or pending: not in the heap. The tombstone
+				// list keeps it (not recycled) until the checkpoint.
 				it.deleted = true
 				delete(p.items[famIndex(it.fam)], it.key)
 				p.tomb = append(p.tomb, it)
@@ -317,32 +503,17 @@ func (p *pairer) gc(committed int64) {
 	}
 	clear(p.gcq[len(keep):])
 	p.gcq = keep
-	if len(p.wakes) > 64 && len(p.wakes) > 4*(len(p.items[0])+len(p.items[1])) {
-		p.compactWakes()
-	}
 }
 
-// dropPrefix removes evs[:n], releasing the array when nothing is left:
-// an open lead should not pay for the events it no longer needs.
-func dropPrefix(evs []ev, n int) []ev {
+// dropPrefix removes evs[:n], releasing the array (to the pool) when
+// nothing is left: an open lead should not pay for the events it no longer
+// needs.
+func (p *pairer) dropPrefix(evs []ev, n int) []ev {
 	if n >= len(evs) {
+		p.pool.putEvs(evs)
 		return nil
 	}
 	return slices.Delete(evs, 0, n)
-}
-
-// compactWakes drops wakes of deleted items, so a heap of stale entries
-// cannot outgrow the state it schedules.
-func (p *pairer) compactWakes() {
-	w := p.wakes[:0]
-	for _, x := range p.wakes {
-		if !x.it.deleted {
-			w = append(w, x)
-		}
-	}
-	clear(p.wakes[len(w):])
-	p.wakes = w
-	heap.Init(&p.wakes)
 }
 
 // restoreItem rebuilds an item from its checkpoint: base and the events
@@ -352,7 +523,7 @@ func (p *pairer) restoreItem(fam uint8, key string, base *ev, evs []ev, from, ho
 	if base == nil && len(evs) == 0 {
 		return
 	}
-	it := &item{key: key, fam: fam, lastChange: -1}
+	it := p.newItem(fam, key)
 	p.items[famIndex(fam)][key] = it
 	if base != nil {
 		it.open = *base
@@ -360,7 +531,6 @@ func (p *pairer) restoreItem(fam uint8, key string, base *ev, evs []ev, from, ho
 		it.open.team = p.internStr(it.open.team)
 		it.hasOpen = true
 		p.open[famIndex(fam)]++
-		heap.Push(&p.wakes, wake{t: base.at + p.expiry[famIndex(fam)] - 1, it: it})
 	}
 	slices.SortFunc(evs, func(a, b ev) int {
 		if a.less(&b) {
@@ -375,12 +545,14 @@ func (p *pairer) restoreItem(fam uint8, key string, base *ev, evs []ev, from, ho
 		evs[k].fin = -1
 		evs[k].rep = p.internStr(evs[k].rep)
 		evs[k].team = p.internStr(evs[k].team)
-		heap.Push(&p.wakes, wake{t: evs[k].at, it: it})
 	}
 	it.evs = evs
 	// Finalised "in the batch before from": conservative for gc, which
 	// drops it only once from itself is committed.
-	p.advance(it, horizon, from-1, nil)
+	if p.advance(it, horizon, from-1, nil) {
+		return // memory-only mode (tests): nothing left
+	}
+	p.reschedule(it)
 	it.dirty = false
 }
 

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -132,6 +133,11 @@ type Stage struct {
 	w     *Window
 	parts map[partKey]*part
 	zones map[string]*zone
+	pool  *pool // recycled pairing items, shared by the partitions
+
+	// lastTeam/lastZone skip the zone map for runs of one team.
+	lastTeam string
+	lastZone *zone
 
 	leads []LeadResponseRow
 	apprs []ApprovalRow
@@ -142,6 +148,12 @@ type Stage struct {
 	deals []DealRow
 	buf   []byte
 	recs  []*kgo.Record
+
+	// Pointer fields of fact rows point into these, one allocation per
+	// chunk rather than per row. Fresh chunks every Process: a caller that
+	// copies rows (not just the slices) may keep them.
+	times  slab[time.Time]
+	floats slab[float64]
 
 	reported [2]int // open counts last added to the gauge
 }
@@ -175,12 +187,67 @@ type zone struct {
 	name string
 	loc  *time.Location
 	cal  *calendar
+	team string // the team id, cloned: shared by the state's events
+	// Local-day cache: instants in [lo, hi) (unix ms) have local date day.
+	// Events arrive roughly in time order, so most hit it.
+	lo, hi int64
+	day    time.Time
 }
+
+const msPerDay = 24 * 60 * 60 * 1000
+
+// dayOf is localDay(time.UnixMilli(ms), z.loc) without a zone lookup and
+// date computation per event: the cached range is one local date within
+// one zone offset period, so DST changes and skipped days split it.
+func (z *zone) dayOf(ms int64) time.Time {
+	if ms >= z.lo && ms < z.hi {
+		return z.day
+	}
+	t := time.UnixMilli(ms).In(z.loc)
+	_, off := t.Zone()
+	offMS := int64(off) * 1000
+	d := (ms + offMS) / msPerDay
+	if (ms+offMS)%msPerDay < 0 {
+		d-- // floor, before 1970
+	}
+	lo, hi := d*msPerDay-offMS, (d+1)*msPerDay-offMS
+	if z.loc != time.UTC {
+		start, end := t.ZoneBounds()
+		if !start.IsZero() {
+			lo = max(lo, start.UnixMilli())
+		}
+		if !end.IsZero() {
+			hi = min(hi, end.UnixMilli())
+		}
+	}
+	z.lo, z.hi = lo, hi
+	z.day = time.Unix(d*msPerDay/1000, 0).UTC()
+	return z.day
+}
+
+// slab hands out pointers to values, allocating chunks of slabChunk.
+type slab[T any] struct {
+	chunk []T
+}
+
+const slabChunk = 256
+
+func (s *slab[T]) ptr(v T) *T {
+	if len(s.chunk) == cap(s.chunk) {
+		s.chunk = make([]T, 0, slabChunk)
+	}
+	s.chunk = append(s.chunk, v)
+	return &s.chunk[len(s.chunk)-1]
+}
+
+// reset starts a new chunk at the next ptr: the rows handed out so far
+// keep theirs.
+func (s *slab[T]) reset() { s.chunk = nil }
 
 // NewStage returns a stage for one pipeline worker.
 func (w *Window) NewStage() *Stage {
 	return &Stage{
-		w: w, parts: map[partKey]*part{}, zones: map[string]*zone{},
+		w: w, parts: map[partKey]*part{}, zones: map[string]*zone{}, pool: &pool{},
 		actIx: map[actKey]int{}, accIx: map[AccountRow]struct{}{},
 	}
 }
@@ -217,8 +284,10 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 		}
 		w++
 	}
-	clear(b.Interactions[w:])
-	b.Interactions = b.Interactions[:w]
+	if w < len(b.Interactions) {
+		clear(b.Interactions[w:])
+		b.Interactions = b.Interactions[:w]
+	}
 	s.w.m.late.Add(float64(late))
 
 	if p.maxT != noTime {
@@ -241,7 +310,7 @@ func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64) {
 		team = s.w.deps.Org.TeamOf(it.RepID)
 	}
 	z := s.zone(team)
-	day := localDay(it.OccurredAt, z.loc)
+	day := z.dayOf(at)
 	k := actKey{day: day.Unix(), team: team, rep: it.RepID, ch: it.Channel, typ: it.Type}
 	ix, ok := s.actIx[k]
 	if !ok {
@@ -281,19 +350,17 @@ func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64) {
 		d := DealRow{Day: day, OccurredAt: it.OccurredAt, EventID: it.EventID, Type: it.Type.String(), RepID: it.RepID,
 			TeamID: team, AccountID: it.AccountID, Currency: it.Currency}
 		if it.Has&schemas.HasAmount != 0 {
-			d.Amount = ptr(it.Amount)
+			d.Amount = s.floats.ptr(it.Amount)
 		}
 		if it.Has&schemas.HasListPrice != 0 {
-			d.ListPrice = ptr(it.ListPrice)
+			d.ListPrice = s.floats.ptr(it.ListPrice)
 		}
 		if it.Has&schemas.HasDiscount != 0 {
-			d.DiscountPct = ptr(it.DiscountPct)
+			d.DiscountPct = s.floats.ptr(it.DiscountPct)
 		}
 		s.deals = append(s.deals, d)
 	}
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // localDay is t's date in loc, as midnight UTC (a ClickHouse Date).
 func localDay(t time.Time, loc *time.Location) time.Time {
@@ -303,10 +370,14 @@ func localDay(t time.Time, loc *time.Location) time.Time {
 
 // zone returns the time zone and business calendar of team.
 func (s *Stage) zone(team string) *zone {
+	if team == s.lastTeam && s.lastZone != nil {
+		return s.lastZone
+	}
 	if z := s.zones[team]; z != nil {
+		s.lastTeam, s.lastZone = z.team, z
 		return z
 	}
-	z := &zone{name: "UTC", loc: time.UTC}
+	z := &zone{name: "UTC", loc: time.UTC, team: strings.Clone(team)}
 	orgTZ := ""
 	if t := s.w.deps.Org.Team(team); t != nil && t.TimeZone != "" {
 		if loc, err := time.LoadLocation(t.TimeZone); err == nil {
@@ -327,24 +398,25 @@ func (s *Stage) zone(team string) *zone {
 	if len(s.zones) > 4096 {
 		clear(s.zones)
 	}
-	s.zones[team] = z
+	s.zones[z.team] = z
+	s.lastTeam, s.lastZone = z.team, z
 	return z
 }
 
 // pair implements emitter: a finalised pair becomes a fact row.
 func (s *Stage) pair(fam uint8, key string, open, close *ev) {
-	secs := float64(close.at-open.at) / 1000
-	openAt, closeAt := time.UnixMilli(open.at).UTC(), time.UnixMilli(close.at).UTC()
+	secs := s.floats.ptr(float64(close.at-open.at) / 1000)
+	openAt, closeAt := time.UnixMilli(open.at).UTC(), s.times.ptr(time.UnixMilli(close.at).UTC())
 	z := s.zone(open.team)
 	if fam == famLead {
 		r := LeadResponseRow{
-			Day: localDay(openAt, z.loc), TriggerAt: openAt, LeadID: key, TriggerEventID: open.id,
+			Day: z.dayOf(open.at), TriggerAt: openAt, LeadID: key, TriggerEventID: open.id,
 			TriggerType: open.typ.String(), TriggerChannel: open.ch.String(), OwnerRepID: open.rep, TeamID: open.team,
 			TimeZone: z.name, Answered: true, ResponderRepID: close.rep, ResponseEventID: close.id,
-			ResponseAt: &closeAt, ResponseType: close.typ.String(), ResponseChannel: close.ch.String(), ResponseS: &secs,
+			ResponseAt: closeAt, ResponseType: close.typ.String(), ResponseChannel: close.ch.String(), ResponseS: secs,
 		}
 		if z.cal != nil {
-			r.BusinessS = ptr(z.cal.businessSeconds(openAt, closeAt))
+			r.BusinessS = s.floats.ptr(z.cal.businessSeconds(openAt, *closeAt))
 		}
 		s.leads = append(s.leads, r)
 		return
@@ -354,9 +426,9 @@ func (s *Stage) pair(fam uint8, key string, open, close *ev) {
 		outcome = "approved"
 	}
 	s.apprs = append(s.apprs, ApprovalRow{
-		Day: localDay(openAt, z.loc), RequestedAt: openAt, ApprovalID: key, RequestEventID: open.id, RepID: open.rep,
+		Day: z.dayOf(open.at), RequestedAt: openAt, ApprovalID: key, RequestEventID: open.id, RepID: open.rep,
 		TeamID: open.team, TimeZone: z.name, Outcome: outcome, ApproverID: close.rep, DecisionEventID: close.id,
-		DecidedAt: &closeAt, LatencyS: &secs,
+		DecidedAt: closeAt, LatencyS: secs,
 	})
 }
 
@@ -366,14 +438,14 @@ func (s *Stage) expire(fam uint8, key string, open *ev) {
 	z := s.zone(open.team)
 	if fam == famLead {
 		s.leads = append(s.leads, LeadResponseRow{
-			Day: localDay(openAt, z.loc), TriggerAt: openAt, LeadID: key, TriggerEventID: open.id,
+			Day: z.dayOf(open.at), TriggerAt: openAt, LeadID: key, TriggerEventID: open.id,
 			TriggerType: open.typ.String(), TriggerChannel: open.ch.String(), OwnerRepID: open.rep, TeamID: open.team,
 			TimeZone: z.name,
 		})
 		return
 	}
 	s.apprs = append(s.apprs, ApprovalRow{
-		Day: localDay(openAt, z.loc), RequestedAt: openAt, ApprovalID: key, RequestEventID: open.id, RepID: open.rep,
+		Day: z.dayOf(open.at), RequestedAt: openAt, ApprovalID: key, RequestEventID: open.id, RepID: open.rep,
 		TeamID: open.team, TimeZone: z.name, Outcome: "expired",
 	})
 }
@@ -382,6 +454,8 @@ func (s *Stage) resetOut() {
 	s.leads, s.apprs, s.acts, s.accts, s.deals = s.leads[:0], s.apprs[:0], s.acts[:0], s.accts[:0], s.deals[:0]
 	clear(s.actIx)
 	clear(s.accIx)
+	s.times.reset()
+	s.floats.reset()
 }
 
 func (s *Stage) attach(b *schemas.Batch) {
@@ -407,6 +481,11 @@ func (s *Stage) report(p *part) {
 		s.w.m.open.WithLabelValues([]string{"lead", "approval"}[k]).Add(float64(n - s.reported[k]))
 		s.reported[k] = n
 	}
+	items := 0
+	for _, q := range s.parts {
+		items += len(q.pr.items[0]) + len(q.pr.items[1])
+	}
+	s.pool.max = items / 4
 	if p.maxT != noTime {
 		wm := time.UnixMilli(p.maxT - s.w.bound)
 		p.lag.Set(s.w.deps.Clock().Sub(wm).Seconds())
@@ -414,11 +493,13 @@ func (s *Stage) report(p *part) {
 }
 
 func (s *Stage) newPart(o schemas.Origin) *part {
-	return &part{
+	p := &part{
 		partKey: partKey{o.Topic, o.Partition}, next: -1, maxT: noTime, baseMaxT: noTime, committed: -1, gcAt: -1,
 		pr:  newPairer(s.w.cfg.LeadExpiry.Milliseconds(), s.w.cfg.ApprovalExpiry.Milliseconds(), s.w.deps.Changelog != nil),
 		lag: s.w.m.watermarkLag.WithLabelValues(o.Topic, strconv.Itoa(int(o.Partition))),
 	}
+	p.pr.pool = s.pool
+	return p
 }
 
 // restore rebuilds the state of o's partition as of o.FirstOffset from the
@@ -586,6 +667,7 @@ func (s *Stage) checkpoint(ctx context.Context, p *part, last int64) error {
 	}
 	for _, it := range p.pr.tomb {
 		add(recordKey(nil, p.topic, it.fam, it.key), nil)
+		p.pr.free(it) // the key string lives on in the record
 	}
 	add(recordKey(nil, p.topic, kindMeta, ""), encodeMeta(nil, p.baseMaxT, p.hist))
 	clear(p.pr.dirty)
