@@ -329,7 +329,10 @@ func (s *state) fastNumber(in []byte, i int, dst *float64, has *uint16, bit uint
 		// Clinger's fast path: the mantissa (< 10^15) and the power of ten
 		// (≤ 10^22) are exact doubles, so their IEEE quotient is the
 		// correctly rounded value, the one strconv.ParseFloat returns.
-		f := float64(n.mant) / pow10[n.frac]
+		f := float64(n.mant)
+		if n.frac > 0 {
+			f /= pow10[n.frac]
+		}
 		if n.neg {
 			f = -f
 		}
