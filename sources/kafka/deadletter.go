@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -81,7 +82,7 @@ func (s *Source) deadLetterLocked(p *partition, b *builder, r *kgo.Record, reaso
 		case errors.As(reason, &pe):
 			rule = rulePanic
 		case isField:
-			rule = fe.Rule
+			rule = ruleName(fe.Rule)
 		default:
 			rule = ruleMalformed
 		}
@@ -127,4 +128,15 @@ func (s *Source) deadLetterLocked(p *partition, b *builder, r *kgo.Record, reaso
 		slog.String("topic", r.Topic), slog.Int("partition", int(r.Partition)), slog.Int64("offset", r.Offset),
 		slog.String("source", p.source), slog.String("err", msg))
 	s.cl.Produce(s.life, dl, func(_ *kgo.Record, err error) { g.done(err) })
+}
+
+// ruleName is the stable name of a rule for the metric label and the
+// salespulse-rule header: the text before any ':' detail ("malformed JSON:
+// unexpected end of input at byte offset 36" → "malformed JSON"), so
+// per-record details stay in salespulse-error and label values stay few.
+func ruleName(rule string) string {
+	if i := strings.IndexByte(rule, ':'); i > 0 {
+		return rule[:i]
+	}
+	return rule
 }
