@@ -21,6 +21,8 @@ need_pkgs=()
 command -v kcat >/dev/null 2>&1 || need_pkgs+=(kcat)
 # promtool and prometheus: tests/ops checks the rules and scrapes a running stack
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)
+# Alertmanager: tests/alerts delivers alerts to a real one and reads them back
+command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || need_pkgs+=(prometheus-alertmanager)
 if [ "${#need_pkgs[@]}" -gt 0 ] && [ "${SKIP_INSTALL:-0}" != 1 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
   if [ "$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi
@@ -39,10 +41,19 @@ export SALESPULSE_LIBCHDB
 # SALESPULSE_KAFKA_SCRIPT, with the same KAFKA_* environment.
 log "starting Apache Kafka for the fault suite"
 scripts/kafka.sh start
-trap 'scripts/kafka.sh stop >/dev/null 2>&1 || true' EXIT
+cleanup() {
+  scripts/kafka.sh stop >/dev/null 2>&1 || true
+  scripts/alertmanager.sh stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
 export SALESPULSE_KAFKA_TESTS=1
 export SALESPULSE_KAFKA_BROKERS="${KAFKA_HOST:-127.0.0.1}:${KAFKA_PORT:-19092}"
 export SALESPULSE_KAFKA_SCRIPT="$root/scripts/kafka.sh"
+
+# --- 2c. Prometheus Alertmanager for the alert delivery suite --------------
+log "starting Alertmanager for tests/alerts"
+scripts/alertmanager.sh start
+export SALESPULSE_ALERTMANAGER_URL="http://${ALERTMANAGER_ADDR:-127.0.0.1:19094}"
 
 # --- 3. Go tests, every service gate set to "must be present" -------------
 export SALESPULSE_EMBEDDED_TESTS=1
