@@ -153,13 +153,34 @@ func unknownCounts(d *Decoder) map[string]float64 {
 }
 
 // TestFastPathTakesTypicalEvents guards the speed-up: typical events must
-// not fall back to the reference decoder.
+// not fall back to the reference decoder, alone, in an array, or indented.
 func TestFastPathTakesTypicalEvents(t *testing.T) {
 	d := NewDecoder(nil)
 	s := d.pool.Get().(*state)
-	for _, l := range readLines(t, "typical.jsonl") {
+	lines := readLines(t, "typical.jsonl")
+	for _, l := range lines {
 		if _, ok := s.fast(nil, l); !ok {
 			t.Errorf("fast path declined %s", l)
+		}
+	}
+	array := append(append([]byte("[\n"), bytes.Join(lines, []byte(" ,\r\n\t"))...), "\n] "...)
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, array, "", "\t"); err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range [][]byte{array, indented.Bytes()} {
+		out, ok := s.fast(nil, rec)
+		if !ok || len(out) != len(lines) {
+			t.Fatalf("fast path declined (%v) or lost events (%d of %d) of\n%s", !ok, len(out), len(lines), rec)
+		}
+		for k, l := range lines {
+			ref, err := s.decode(nil, l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !equalInteraction(out[k], ref[0]) {
+				t.Errorf("element %d differs from the reference decoding of its line\n got %+v\nwant %+v", k, out[k], ref[0])
+			}
 		}
 	}
 }
