@@ -3,11 +3,13 @@ package canonical
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/bits"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -229,4 +231,35 @@ func TestStringStop(t *testing.T) {
 			t.Fatalf("% x: first stop at %d, want %d", w, got, want)
 		}
 	}
+}
+
+// TestDecodeConcurrently: workers share one Decoder (its pooled scratch
+// state must not leak between calls), on valid and invalid records alike.
+func TestDecodeConcurrently(t *testing.T) {
+	d := NewDecoder(prometheus.NewRegistry())
+	var records [][]byte
+	for _, l := range readLines(t, "typical.jsonl") {
+		records = append(records, l, bytes.Replace(l, []byte(`"source":"`), []byte(`"source":7,"s":"`), 1))
+	}
+	want := make([]string, len(records))
+	for k, r := range records {
+		out, err := d.Decode(nil, r)
+		want[k] = fmt.Sprint(out, err)
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			var dst []schemas.Interaction
+			for n := range 500 {
+				k := (n + w) % len(records)
+				out, err := d.Decode(dst[:0], records[k])
+				if got := fmt.Sprint(out, err); got != want[k] {
+					t.Errorf("record %d: got %s, want %s", k, got, want[k])
+					return
+				}
+				dst = out
+			}
+		})
+	}
+	wg.Wait()
 }
