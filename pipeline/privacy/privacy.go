@@ -124,11 +124,10 @@ func (p *Pseudonymizer) Apply(i *schemas.Interaction) {
 
 func (p *Pseudonymizer) attributes(i *schemas.Interaction) {
 	pol := p.pol
-	// Consent is looked up only when a special-category attribute needs it
-	// (most events have none), but always from the event's original value:
-	// should the loop reach "consent" itself first and remove or rewrite it
-	// (a configuration may), its value is taken just before.
-	consent := consentUnknown
+	consent := false
+	if v, ok := i.Attributes["consent"]; ok {
+		consent = strings.EqualFold(v, "true") || strings.EqualFold(v, "granted") || strings.EqualFold(v, "yes")
+	}
 	var srcAllow *matcher
 	for k, v := range i.Attributes {
 		act, ok := p.cache[k]
@@ -139,9 +138,6 @@ func (p *Pseudonymizer) attributes(i *schemas.Interaction) {
 				// (personal) strings, which must not stay alive here.
 				p.cache[strings.Clone(k)] = act
 			}
-		}
-		if act != actKeep && consent == consentUnknown && k == consentKey {
-			consent = consentOf(v, true)
 		}
 		switch act {
 		case actKeep:
@@ -164,11 +160,7 @@ func (p *Pseudonymizer) attributes(i *schemas.Interaction) {
 			p.norm = norm
 			i.Attributes[k] = p.pseudonym(norm)
 		case actSpecial:
-			if consent == consentUnknown {
-				v, ok := i.Attributes[consentKey]
-				consent = consentOf(v, ok)
-			}
-			if consent == consentNo {
+			if !consent {
 				delete(i.Attributes, k)
 			}
 		case actAllowIfSource:
@@ -182,24 +174,6 @@ func (p *Pseudonymizer) attributes(i *schemas.Interaction) {
 			}
 		}
 	}
-}
-
-// consentKey is the attribute carrying the data subject's consent to
-// special-category attributes.
-const consentKey = "consent"
-
-const (
-	consentUnknown int8 = iota
-	consentNo
-	consentYes
-)
-
-// consentOf reads the consent attribute's value (ok: it is present).
-func consentOf(v string, ok bool) int8 {
-	if ok && (strings.EqualFold(v, "true") || strings.EqualFold(v, "granted") || strings.EqualFold(v, "yes")) {
-		return consentYes
-	}
-	return consentNo
 }
 
 // maxCachedNames bounds the per-Pseudonymizer cache of attribute decisions,
