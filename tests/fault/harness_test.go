@@ -394,6 +394,28 @@ func (x *harness) newScenario(t *testing.T, name string) *scenario {
 			t.Fatalf("create topic %s: %v", topic, err)
 		}
 	}
+	// A new topic's partitions get leaders a moment after CreateTopic
+	// returns; wait for all of them, or the window stage's changelog
+	// restore finds partitions missing and stops the instance.
+	topics := []string{s.topic, s.dlq, s.alerts, s.alerts + ".parked", s.changelog()}
+	for {
+		ends, err := s.adm.ListEndOffsets(ctx, topics...)
+		n := 0
+		if err == nil {
+			ends.Each(func(o kadm.ListedOffset) {
+				if o.Err == nil {
+					n++
+				}
+			})
+		}
+		if n == len(topics)*partitions {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("topics of %s: %d of %d partitions have a leader: %v", name, n, len(topics)*partitions, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	t.Cleanup(func() {
 		for _, p := range s.procs {
 			p.kill()
