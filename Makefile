@@ -16,8 +16,13 @@ dev: build
 test:
 	scripts/test.sh
 
+# End-to-end throughput and latency on embedded Kafka + ClickHouse, medians
+# of 3 runs, ~4 minutes on 2 cores; BENCH_FLAGS="--events 2000000" for
+# bigger runs (benchmarks/README.md).
+BENCH_FLAGS ?=
 bench:
-	$(GO) run ./benchmarks/cmd/bench
+	@scripts/fetch-chdb.sh >/dev/null
+	$(GO) run ./benchmarks/cmd/bench $(BENCH_FLAGS)
 
 lint:
 	$(GO) vet ./...

@@ -6,14 +6,26 @@
 package stagebench
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
 	"time"
 
+	"github.com/salespulse/salespulse/internal/app"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/aircall"
+	"github.com/salespulse/salespulse/sources/canonical"
+	"github.com/salespulse/salespulse/sources/gen"
+	"github.com/salespulse/salespulse/sources/graph"
+	"github.com/salespulse/salespulse/sources/hubspot"
+	"github.com/salespulse/salespulse/sources/kafka"
+	"github.com/salespulse/salespulse/sources/salesforce"
+	"github.com/salespulse/salespulse/sources/twilio"
+	"github.com/salespulse/salespulse/sources/zoom"
 )
 
 // OpenLeadBytes feeds n leads that are never answered into a fresh anomaly
@@ -53,4 +65,81 @@ func OpenLeadBytes(n int) (float64, error) {
 	runtime.ReadMemStats(&after)
 	runtime.KeepAlive(st)
 	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n), nil
+}
+
+// Record is one generated Kafka record value and the vendor that wrote it.
+type Record struct {
+	Vendor string
+	Value  []byte
+}
+
+// VendorMix renders the first n interactions of the default generator
+// (40 teams, seed 1) as vendor payloads, the way ProduceVendor writes them,
+// and returns them with one decoder per vendor, built as internal/app
+// builds them (default source configs, the generator's org).
+func VendorMix(n int) ([]Record, map[string]kafka.Decoder, *schemas.Org, error) {
+	gc := gen.DefaultConfig()
+	gc.Teams, gc.Days = 40, 0
+	g, err := gen.New(gc)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	enc := gen.NewVendorEncoder(g, false)
+	var recs []Record
+	var in schemas.Interaction
+	for range n {
+		key, _ := g.Next(&in)
+		for _, r := range enc.Encode(&in, key) {
+			recs = append(recs, Record{Vendor: r.Vendor, Value: bytes.Clone(r.Value)})
+		}
+	}
+	var ac app.Config
+	ac.SetDefaults()
+	idx := schemas.NewIndex(g.Org())
+	decs := map[string]kafka.Decoder{gen.VendorCanonical: canonical.NewDecoder(nil)}
+	add := func(v string, d kafka.Decoder, err error) {
+		if err == nil {
+			decs[v] = d
+		}
+	}
+	d1, err1 := salesforce.NewDecoder(ac.Sources.Salesforce, idx, nil)
+	add(gen.VendorSalesforce, d1, err1)
+	d2, err2 := hubspot.NewDecoder(ac.Sources.HubSpot, idx, nil)
+	add(gen.VendorHubSpot, d2, err2)
+	d3, err3 := zoom.NewDecoder(ac.Sources.Zoom, idx, nil)
+	add(gen.VendorZoom, d3, err3)
+	d4, err4 := graph.NewDecoder(ac.Sources.Graph, idx, nil)
+	add(gen.VendorGraph, d4, err4)
+	d5, err5 := aircall.NewDecoder(ac.Sources.Aircall, idx, nil)
+	add(gen.VendorAircall, d5, err5)
+	d6, err6 := twilio.NewDecoder(ac.Sources.Twilio, idx, nil)
+	add(gen.VendorTwilio, d6, err6)
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+		return nil, nil, nil, fmt.Errorf("vendor decoders: %w", err)
+	}
+	return recs, decs, g.Org(), nil
+}
+
+// CanonicalBatches returns n generated interactions (40 teams, seed 1) in
+// batches of size, decoded as the pipeline would see them.
+func CanonicalBatches(n, size int) ([]*schemas.Batch, *schemas.Org, error) {
+	gc := gen.DefaultConfig()
+	gc.Teams, gc.Days = 40, 0
+	g, err := gen.New(gc)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []*schemas.Batch
+	var b *schemas.Batch
+	for k := range n {
+		if k%size == 0 {
+			b = schemas.NewBatch(schemas.Origin{Topic: "sales.canonical", FirstOffset: int64(k)}, func(error) {})
+			out = append(out, b)
+		}
+		var in schemas.Interaction
+		g.Next(&in)
+		b.Interactions = append(b.Interactions, in)
+		b.Origin.LastOffset = int64(k)
+	}
+	return out, g.Org(), nil
 }

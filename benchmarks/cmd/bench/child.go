@@ -39,16 +39,16 @@ import (
 
 	"github.com/salespulse/salespulse/internal/app"
 	"github.com/salespulse/salespulse/internal/devstack"
-	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/schemas"
-	"github.com/salespulse/salespulse/sinks/clickhouse"
+	"github.com/salespulse/salespulse/sinks/alert"
 	"github.com/salespulse/salespulse/sources/gen"
 )
 
-// matrixYAML is the authorization matrix the anomaly stage runs with, so
-// the discount detectors (which page immediately) are on.
+// matrixYAML is the authorization matrix the detectors run with (a copy of
+// pipeline/anomaly/testdata/matrix.good.yml), so the discount detectors,
+// which page immediately, are on.
 //
 //go:embed testdata/matrix.yml
 var matrixYAML []byte
@@ -71,6 +71,7 @@ type childFlags struct {
 	anomaly    bool
 	workers    int
 	linger     time.Duration
+	hook       string // pipeline: webhook URL for alert latency
 }
 
 // readyMsg is the stack's first line.
@@ -216,6 +217,9 @@ func runStack(f childFlags) error {
 	// applies the ClickHouse migrations once, before any pipeline starts.
 	ac.Kafka.Group = "bench-idle"
 	ac.Kafka.Topics = map[string]string{"bench.idle": app.DecoderCanonical}
+	// Its KBI state changelog would be sized by bench.idle (1 partition)
+	// and then be too small for the pipelines': give it its own.
+	ac.Window.ChangelogTopic = "bench.idle-changelog"
 	st, err := devstack.Start(ctx, devstack.Config{
 		DataDir: f.dir, KafkaAddr: "127.0.0.1:0", ClickHouseAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Partitions: int32(f.partitions), Gen: gc, App: ac,
@@ -389,16 +393,23 @@ func runPipeline(f childFlags) error {
 		return err
 	}
 	opts := app.Options{Logger: log, Registry: reg, Org: org, Privacy: pseudo}
+	// app.New wires the KBI windows, the detectors and the alert producer
+	// itself; the bench only adds the authorization matrix (so the discount
+	// detectors, which page at once, are on) and, in live mode, a webhook.
 	if f.anomaly {
-		matrix, err := anomaly.ParseMatrix(matrixYAML)
-		if err != nil {
+		mf := filepath.Join(filepath.Dir(f.orgFile), "matrix.yml")
+		if err := os.WriteFile(mf, matrixYAML, 0o644); err != nil {
 			return err
 		}
-		det, err := anomaly.New(anomaly.Config{}, matrix, schemas.NewIndex(org), reg, log)
-		if err != nil {
-			return err
-		}
-		opts.Stages = func(int, *clickhouse.Sink) []pipeline.Stage { return []pipeline.Stage{det.NewStage()} }
+		ac.Anomaly.MatrixFile = mf
+	}
+	if f.hook != "" {
+		ac.Alerts.Hooks = []alert.HookConfig{{
+			Name: "bench", Type: alert.HookWebhook, URL: f.hook, Secret: "bench",
+			Rules: []string{anomaly.RuleDiscountBeyondAuthority, anomaly.RuleDiscountWithoutApproval},
+			// The default 10/s protects real pagers; here it would queue.
+			RatePerSecond: 100000,
+		}}
 	}
 	a, err := app.New(ctx, ac, opts)
 	if err != nil {
@@ -428,6 +439,15 @@ func runPipeline(f childFlags) error {
 			started = true
 			go func() { runDone <- a.Run(ctx) }()
 		case "stat":
+			select {
+			case err := <-runDone:
+				// The instance stopped on its own: say why instead of
+				// letting the orchestrator wait for its timeout.
+				emit(endMsg{Error: fmt.Sprintf("pipeline stopped: %v", err)})
+				started = false
+				continue
+			default:
+			}
 			emit(stat(reg))
 		case "end":
 			u := w.end()

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"runtime"
 	"sort"
 	"strconv"
@@ -13,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sinks/alert"
 	"github.com/salespulse/salespulse/sources/gen"
 )
 
@@ -29,7 +33,29 @@ func numCPU() int { return runtime.NumCPU() }
 // event) is reported beside it.
 func live(c config, run int) (result, error) {
 	r := result{Scenario: "live", Run: run, Instances: 1}
-	e, err := setup(c, fmt.Sprintf("live-%d", run), "canonical", 0, 1, false)
+	// The webhook: event → delivered latency of the discount alerts, whose
+	// "at" is the quote's event time, i.e. its produce time here.
+	var (
+		hookMu  sync.Mutex
+		hookLat []float64
+	)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return r, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		now := time.Now()
+		body, _ := io.ReadAll(req.Body)
+		if m, err := alert.Decode(body); err == nil && m.State == "firing" {
+			hookMu.Lock()
+			hookLat = append(hookLat, now.Sub(m.At).Seconds())
+			hookMu.Unlock()
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	e, err := setup(c, fmt.Sprintf("live-%d", run), "canonical", 0, 1, false, "http://"+ln.Addr().String()+"/hook")
 	if e != nil {
 		defer e.close()
 	}
@@ -207,6 +233,12 @@ func live(c config, run int) (result, error) {
 	} else {
 		r.Warning = "alert query: " + err.Error()
 	}
+	// Give the dispatcher a moment for the last alerts.
+	time.Sleep(time.Second)
+	hookMu.Lock()
+	sort.Float64s(hookLat)
+	r.HookN, r.HookP50, r.HookP99 = float64(len(hookLat)), pct(hookLat, 0.5), pct(hookLat, 0.99)
+	hookMu.Unlock()
 	if achieved < 0.95*float64(c.liveRate) {
 		r.Warning = fmt.Sprintf("producer reached only %.0f events/s", achieved)
 	}

@@ -62,18 +62,19 @@ func main() {
 	fs.StringVar(&c.group, "group", "", "internal: consumer group")
 	fs.StringVar(&c.orgFile, "org", "", "internal: org file")
 
-	fs.Int64Var(&c.events, "events", 1_000_000, "interactions preloaded per drain run")
+	fs.Int64Var(&c.events, "events", 300_000, "interactions preloaded per drain run")
 	fs.IntVar(&c.runs, "runs", 3, "runs per scenario; the table shows medians")
 	fs.StringVar(&c.scenarios, "scenarios", "canonical,vendor,scale,live", "comma-separated: canonical (drain, canonical JSON), vendor (drain, vendor payloads), scale (drain, canonical, 1 vs 2 pipeline processes), live")
 	fs.StringVar(&c.mix, "mix", "canonical", "internal: preload mix, canonical or vendor")
 	fs.IntVar(&c.partitions, "partitions", 12, "partitions per topic")
 	fs.IntVar(&c.teams, "teams", 40, "generated teams (8 reps each, 147 interactions/rep/day)")
 	fs.Uint64Var(&c.seed, "seed", 1, "generator seed")
-	fs.BoolVar(&c.anomaly, "anomaly", true, "run the anomaly detection stage (with an authorization matrix)")
+	fs.BoolVar(&c.anomaly, "matrix", true, "give the detectors an authorization matrix (discount rules on)")
+	fs.StringVar(&c.hook, "hook", "", "internal: webhook URL")
 	fs.IntVar(&c.workers, "workers", 0, "pipeline.workers (0: the pipeline's default)")
 	fs.DurationVar(&c.linger, "linger", 0, "kafka.batch_linger (0: the source's default)")
 	fs.IntVar(&c.liveRate, "live-rate", 30000, "live mode: events/s produced with event time = now")
-	fs.DurationVar(&c.liveFor, "live-for", 15*time.Second, "live mode: how long to produce")
+	fs.DurationVar(&c.liveFor, "live-for", 10*time.Second, "live mode: how long to produce")
 	fs.BoolVar(&c.realKafka, "real-kafka", false, "consume from the real Kafka broker of scripts/kafka.sh (started by the harness) instead of kfake; ClickHouse stays embedded")
 	fs.StringVar(&c.out, "out", "benchmarks/out", "profiles, logs and results go here")
 	fs.BoolVar(&c.profiles, "profiles", true, "write CPU and allocation profiles of the first run of each scenario")
@@ -203,6 +204,9 @@ type result struct {
 	AlertP50 float64 `json:"alert_p50_s"`
 	AlertP99 float64 `json:"alert_p99_s"`
 	AlertN   float64 `json:"alerts_measured"`
+	HookP50  float64 `json:"hook_p50_s"`
+	HookP99  float64 `json:"hook_p99_s"`
+	HookN    float64 `json:"hooks_measured"`
 	Warning  string  `json:"warning,omitempty"`
 }
 
@@ -226,7 +230,7 @@ func orchestrate(c config) error {
 			c.brokers = "127.0.0.1:" + p
 		}
 	}
-	fmt.Fprintf(os.Stderr, "bench: %d events per drain run, %d runs per scenario, %d partitions, anomaly stage %v, kafka %s\n",
+	fmt.Fprintf(os.Stderr, "bench: %d events per drain run, %d runs per scenario, %d partitions, authorization matrix %v, kafka %s\n",
 		c.events, c.runs, c.partitions, c.anomaly, map[bool]string{false: "embedded kfake", true: "real broker " + c.brokers}[c.realKafka])
 	var all []result
 	for _, sc := range strings.Split(c.scenarios, ",") {
@@ -271,7 +275,7 @@ func orchestrate(c config) error {
 	if err == nil {
 		fmt.Printf("\nbytes per open lead (anomaly stage state, 200k unanswered leads): %.0f B\n", bpl)
 	}
-	fmt.Println("pipeline/window (KBI pairing state): n/a — not built yet; its figure belongs here once it lands")
+	fmt.Println("pipeline/window (KBI pairing state): see its package benchmark (benchmarks/README.md lists the command)")
 	fmt.Printf("\nresults: %s; profiles: %s/*/\n", resFile, c.out)
 	printProfiles(c.out, all)
 	return nil
@@ -314,7 +318,7 @@ func (e *runEnv) close() {
 
 // setup starts a stack (preloaded with events interactions of mix) and n
 // pipeline processes, ready but not consuming yet.
-func setup(c config, name, mix string, events int64, n int, profile bool) (*runEnv, error) {
+func setup(c config, name, mix string, events int64, n int, profile bool, hook string) (*runEnv, error) {
 	dir, err := os.MkdirTemp("", "salespulse-bench-")
 	if err != nil {
 		return nil, err
@@ -342,7 +346,7 @@ func setup(c config, name, mix string, events int64, n int, profile bool) (*runE
 	for i := range n {
 		args := []string{"-role=pipeline", "-instance", strconv.Itoa(i), "-brokers", strings.Join(e.ready.Kafka, ","),
 			"-clickhouse", e.ready.ClickHouse, "-group", group, "-org", e.ready.OrgFile,
-			"-anomaly=" + strconv.FormatBool(c.anomaly), "-workers", strconv.Itoa(c.workers), "-linger", c.linger.String()}
+			"-matrix=" + strconv.FormatBool(c.anomaly), "-hook", hook, "-workers", strconv.Itoa(c.workers), "-linger", c.linger.String()}
 		if profile {
 			args = append(args, "-out", e.logs)
 		}
@@ -428,7 +432,7 @@ func (e *runEnv) finish(r *result) error {
 // drain measures how fast n pipeline processes empty a preloaded topic set.
 func drain(c config, scenario, mix string, n, run int) (result, error) {
 	r := result{Scenario: scenario, Run: run, Instances: n}
-	e, err := setup(c, fmt.Sprintf("%s-%d", scenario, run), mix, c.events, n, c.profiles && run == 1)
+	e, err := setup(c, fmt.Sprintf("%s-%d", scenario, run), mix, c.events, n, c.profiles && run == 1, "")
 	if e != nil {
 		defer e.close()
 	}
@@ -559,9 +563,12 @@ func printTable(w io.Writer, all []result, c config) {
 		fmt.Fprintf(tw, "event → ClickHouse ack (pipeline histogram, every event)\t%s\t%s\t%.0f\t\n",
 			secs(med(rs, func(r *result) float64 { return r.HistP50 })), secs(med(rs, func(r *result) float64 { return r.HistP99 })),
 			med(rs, func(r *result) float64 { return r.Events }))
-		fmt.Fprintf(tw, "event → alert row stored (discount alerts; hook delivery n/a: sinks/alert dispatcher not wired)\t%s\t%s\t%.0f\t\n",
+		fmt.Fprintf(tw, "event → alert row stored (discount alerts)\t%s\t%s\t%.0f\t\n",
 			secs(med(rs, func(r *result) float64 { return r.AlertP50 })), secs(med(rs, func(r *result) float64 { return r.AlertP99 })),
 			med(rs, func(r *result) float64 { return r.AlertN }))
+		fmt.Fprintf(tw, "event → webhook received (discount alerts, signed POST from the dispatcher)\t%s\t%s\t%.0f\t\n",
+			secs(med(rs, func(r *result) float64 { return r.HookP50 })), secs(med(rs, func(r *result) float64 { return r.HookP99 })),
+			med(rs, func(r *result) float64 { return r.HookN }))
 		tw.Flush()
 	}
 }
