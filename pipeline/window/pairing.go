@@ -1,6 +1,7 @@
 package window
 
 import (
+	"math"
 	"slices"
 	"strings"
 
@@ -58,21 +59,22 @@ func (a *ev) less(b *ev) bool {
 // base is the state as of the last point known committed: restoring from
 // base plus the events below the restore point reproduces the state there.
 //
-// 152 bytes (size class 160): keep new fields in the padding after nfin.
+// 160 bytes, a size class: a new field costs 32 bytes per open lead.
 type item struct {
-	key        string
-	open       ev  // valid when hasOpen
-	base       *ev // when baseSet: the open event as of the GC point (nil: none); else base == current state
+	// What finalisation reads first, together: one cache line with open.at.
 	evs        []ev
-	lastChange int64 // last offset of the batch that last changed the state (incl. expiry); -1 none
+	sched      int64 // due time of its live wake; noSched while nothing is due
 	nfin       int32 // evs[:nfin] are finalised
-	hidx       int32 // position in pairer.wakes; -1 while nothing is due
 	hasOpen    bool
 	baseSet    bool
 	queued     bool // in part.gcq
 	dirty      bool // in part.dirty
 	deleted    bool
 	fam        uint8
+	open       ev // valid when hasOpen
+	key        string
+	base       *ev   // when baseSet: the open event as of the GC point (nil: none); else base == current state
+	lastChange int64 // last offset of the batch that last changed the state (incl. expiry); -1 none
 }
 
 // due is the event time at which it next has something to finalise: its
@@ -88,19 +90,24 @@ func (it *item) due(exp int64) (int64, bool) {
 	return t, ok
 }
 
-// wake schedules an item: at t it has something due. Every item is in the
-// heap at most once (item.hidx), so the heap is as small as the state it
-// schedules and needs no compaction.
+// noSched is item.sched when nothing is due.
+const noSched = math.MinInt64
+
+// wake schedules an item: at t it has something due. A wake is live while
+// t == it.sched; the others are stale (the item got an earlier due time,
+// or was processed, deleted or recycled) and are skipped when popped. So
+// the heap never writes to items (a sift would otherwise touch one item
+// per level, each a cache miss), and stale wakes cost a pop each.
 type wake struct {
 	t  int64
 	it *item
 }
 
-// wakeHeap is a binary min-heap by (t, family, key). Typed rather than
-// container/heap: the interface boxing cost two allocations per event. The
-// key tie-break makes the order facts are emitted in a function of the
-// state alone, so a restored partition emits a replayed batch's facts in
-// the same order.
+// wakeHeap is a 4-ary min-heap by (t, family, key): typed rather than
+// container/heap, whose interface boxing cost two allocations per event,
+// and 4-ary for half the depth. The key tie-break makes the order facts
+// are emitted in a function of the state alone, so a restored partition
+// emits a replayed batch's facts in the same order.
 type wakeHeap []wake
 
 func (h wakeHeap) less(i, j int) bool {
@@ -114,19 +121,13 @@ func (h wakeHeap) less(i, j int) bool {
 	return a.it.key < b.it.key
 }
 
-func (h wakeHeap) swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].it.hidx = int32(i)
-	h[j].it.hidx = int32(j)
-}
-
 func (h wakeHeap) up(j int) {
 	for j > 0 {
-		i := (j - 1) / 2
+		i := (j - 1) / 4
 		if !h.less(j, i) {
 			break
 		}
-		h.swap(i, j)
+		h[i], h[j] = h[j], h[i]
 		j = i
 	}
 }
@@ -134,66 +135,65 @@ func (h wakeHeap) up(j int) {
 func (h wakeHeap) down(i int) {
 	n := len(h)
 	for {
-		j := 2*i + 1
-		if j >= n {
+		c := 4*i + 1
+		if c >= n {
 			return
 		}
-		if r := j + 1; r < n && h.less(r, j) {
-			j = r
+		m := c
+		for k := c + 1; k < min(c+4, n); k++ {
+			if h.less(k, m) {
+				m = k
+			}
 		}
-		if !h.less(j, i) {
+		if !h.less(m, i) {
 			return
 		}
-		h.swap(i, j)
-		i = j
+		h[i], h[m] = h[m], h[i]
+		i = m
 	}
+}
+
+func (p *pairer) push(it *item, t int64) {
+	if it.sched == noSched {
+		p.live++
+	}
+	it.sched = t
+	p.wakes = append(p.wakes, wake{t: t, it: it})
+	p.wakes.up(len(p.wakes) - 1)
+}
+
+func (p *pairer) popWake() {
+	n := len(p.wakes) - 1
+	p.wakes[0] = p.wakes[n]
+	p.wakes[n] = wake{}
+	p.wakes = p.wakes[:n]
+	p.wakes.down(0)
 }
 
 // schedule makes it due at t at the latest.
 func (p *pairer) schedule(it *item, t int64) {
-	if it.hidx >= 0 {
-		if t < p.wakes[it.hidx].t {
-			p.wakes[it.hidx].t = t
-			p.wakes.up(int(it.hidx))
-		}
+	if it.sched != noSched && it.sched <= t {
 		return
 	}
-	it.hidx = int32(len(p.wakes))
-	p.wakes = append(p.wakes, wake{t: t, it: it})
-	p.wakes.up(int(it.hidx))
+	p.push(it, t)
+	if len(p.wakes) > 2*p.live+1024 {
+		p.compactWakes()
+	}
 }
 
-// reschedule puts it, just advanced, at its next due time, or takes it out
-// of the heap when nothing is due.
-func (p *pairer) reschedule(it *item) {
-	t, ok := it.due(p.expiry[famIndex(it.fam)])
-	i := int(it.hidx)
-	if i < 0 {
-		if ok {
-			p.schedule(it, t)
+// compactWakes drops stale wakes, so those of answered leads (expiry
+// wakes days ahead) cannot outgrow the state they schedule.
+func (p *pairer) compactWakes() {
+	w := p.wakes[:0]
+	for _, x := range p.wakes {
+		if x.t == x.it.sched {
+			w = append(w, x)
 		}
-		return
 	}
-	if ok {
-		old := p.wakes[i].t
-		p.wakes[i].t = t
-		if t < old {
-			p.wakes.up(i)
-		} else {
-			p.wakes.down(i)
-		}
-		return
-	}
-	n := len(p.wakes) - 1
-	if i != n {
-		p.wakes.swap(i, n)
-	}
-	p.wakes[n] = wake{}
-	p.wakes = p.wakes[:n]
-	it.hidx = -1
-	if i != n {
-		p.wakes.down(i)
-		p.wakes.up(i)
+	clear(p.wakes[len(w):])
+	p.wakes = w
+	for i := (len(w) - 2) / 4; i >= 0; i-- {
+		w.down(i)
 	}
 }
 
@@ -206,22 +206,28 @@ type emitter interface {
 
 // pool recycles deleted items and released event arrays: in steady state a
 // lead item and its pending array are created and dropped about once per
-// event, and allocating them was most of the stage's garbage. One pool per
-// Stage, shared by its partitions (a Stage is single-goroutine).
+// event, and allocating them was most of the stage's garbage. Per pairer:
+// a stale wake may still point to a recycled item, which must then belong
+// to the same pairer.
 type pool struct {
 	items []*item
 	evs   [][]ev
-	max   int // bound of each list; 0: poolMin
 }
 
-// poolMin is the least a pool may hold. The Stage raises the bound to a
-// fraction of its live items, so a pool covers the churn of a batch yet
-// never holds much next to the state it serves.
-const poolMin = 1024
+// A pool holds a quarter of the live items' count, within [poolMin,
+// poolMax]: enough to cover the churn of a batch, never much next to the
+// state it serves (at most 4096 × 320 bytes).
+const (
+	poolMin = 64
+	poolMax = 4096
+)
 
-func (pl *pool) full(n int) bool { return n >= max(pl.max, poolMin) }
+func (p *pairer) poolFull(n int) bool {
+	return n >= min(poolMax, max(poolMin, (len(p.items[0])+len(p.items[1]))/4))
+}
 
-func (pl *pool) getEvs() []ev {
+func (p *pairer) getEvs() []ev {
+	pl := &p.pool
 	if n := len(pl.evs); n > 0 {
 		e := pl.evs[n-1]
 		pl.evs[n-1] = nil
@@ -232,12 +238,12 @@ func (pl *pool) getEvs() []ev {
 }
 
 // putEvs takes an array no item refers to any more.
-func (pl *pool) putEvs(e []ev) {
-	if cap(e) == 0 || cap(e) > 8 || pl.full(len(pl.evs)) {
+func (p *pairer) putEvs(e []ev) {
+	if cap(e) == 0 || cap(e) > 8 || p.poolFull(len(p.pool.evs)) {
 		return
 	}
 	clear(e[:cap(e)]) // drop the id strings it points to
-	pl.evs = append(pl.evs, e[:0])
+	p.pool.evs = append(p.pool.evs, e[:0])
 }
 
 // pairer is the pairing state of one partition: pure logic, no Kafka.
@@ -249,7 +255,8 @@ type pairer struct {
 	dirty  []*item // changed since the last checkpoint (history only)
 	tomb   []*item // deleted since the last checkpoint
 	intern map[string]string
-	pool   *pool
+	pool   pool
+	live   int    // items with a live wake (sched != noSched)
 	open   [2]int // items with an open trigger/request
 	// history: keep what a restore needs until gc says it is committed.
 	// Off without a changelog: finalised events are dropped at once.
@@ -263,15 +270,13 @@ func famIndex(f uint8) int {
 	return 0
 }
 
-// newPairer returns an empty pairer with a private pool; the Stage
-// replaces it with the one its partitions share.
+// newPairer returns an empty pairer.
 func newPairer(leadExpiryMS, apprExpiryMS int64, history bool) *pairer {
 	return &pairer{
 		history: history,
 		expiry:  [2]int64{leadExpiryMS, apprExpiryMS},
 		items:   [2]map[string]*item{{}, {}},
 		intern:  map[string]string{},
-		pool:    &pool{},
 	}
 }
 
@@ -300,23 +305,31 @@ func (p *pairer) newItem(fam uint8, key string) *item {
 	} else {
 		it = new(item)
 	}
-	*it = item{key: key, fam: fam, lastChange: -1, hidx: -1}
+	*it = item{key: key, fam: fam, lastChange: -1, sched: noSched}
 	return it
 }
 
-// free recycles a deleted item that nothing refers to any more: not in
-// the heap (nothing due), nor in the dirty, gc or tombstone lists.
+// free recycles a deleted item: nothing due (stale wakes may still point
+// to it), not in the dirty, gc or tombstone lists.
 func (p *pairer) free(it *item) {
-	p.pool.putEvs(it.evs)
-	if p.pool.full(len(p.pool.items)) {
+	p.putEvs(it.evs)
+	if p.poolFull(len(p.pool.items)) {
 		return
 	}
-	*it = item{hidx: -1}
+	*it = item{sched: noSched}
 	p.pool.items = append(p.pool.items, it)
 }
 
 // add records e for the item (fam, key) as pending.
 func (p *pairer) add(fam uint8, key string, e ev) {
+	e.rep = p.internStr(e.rep)
+	e.team = p.internStr(e.team)
+	p.addShared(fam, key, e)
+}
+
+// addShared is add for an e whose rep and team strings are already
+// shared (interned by the caller): the state keeps them.
+func (p *pairer) addShared(fam uint8, key string, e ev) {
 	m := p.items[famIndex(fam)]
 	it := m[key]
 	if it == nil {
@@ -324,10 +337,8 @@ func (p *pairer) add(fam uint8, key string, e ev) {
 		m[it.key] = it
 	}
 	e.fin = -1
-	e.rep = p.internStr(e.rep)
-	e.team = p.internStr(e.team)
 	if it.evs == nil {
-		it.evs = p.pool.getEvs()
+		it.evs = p.getEvs()
 	}
 	// Insert into the pending part in order; most arrive in order.
 	k := len(it.evs)
@@ -355,11 +366,25 @@ func (p *pairer) markDirty(it *item) {
 // batch's last offset, recorded as the change point.
 func (p *pairer) finalise(horizon, last int64, out emitter) {
 	for len(p.wakes) > 0 && p.wakes[0].t < horizon {
-		it := p.wakes[0].it
-		if p.advance(it, horizon, last, out) {
-			continue // deleted, and already out of the heap
+		w := p.wakes[0]
+		it := w.it
+		if w.t != it.sched {
+			p.popWake() // stale
+			continue
 		}
-		p.reschedule(it)
+		it.sched = noSched
+		p.live--
+		if !p.advance(it, horizon, last, out) {
+			if t, ok := it.due(p.expiry[famIndex(it.fam)]); ok {
+				// Reuse the root: one sift instead of a pop and a push.
+				it.sched = t
+				p.live++
+				p.wakes[0].t = t
+				p.wakes.down(0)
+				continue
+			}
+		}
+		p.popWake()
 	}
 }
 
@@ -419,9 +444,6 @@ func (p *pairer) advance(it *item, horizon, last int64, out emitter) bool {
 		it.evs = p.dropPrefix(it.evs, int(it.nfin))
 		it.nfin = 0
 		if !it.hasOpen && len(it.evs) == 0 {
-			if it.hidx >= 0 {
-				p.reschedule(it) // nothing due: takes it out of the heap
-			}
 			delete(p.items[fi], it.key)
 			p.free(it)
 			return true
@@ -510,7 +532,7 @@ func (p *pairer) gc(committed int64) {
 // needs.
 func (p *pairer) dropPrefix(evs []ev, n int) []ev {
 	if n >= len(evs) {
-		p.pool.putEvs(evs)
+		p.putEvs(evs)
 		return nil
 	}
 	return slices.Delete(evs, 0, n)
@@ -552,7 +574,9 @@ func (p *pairer) restoreItem(fam uint8, key string, base *ev, evs []ev, from, ho
 	if p.advance(it, horizon, from-1, nil) {
 		return // memory-only mode (tests): nothing left
 	}
-	p.reschedule(it)
+	if t, ok := it.due(p.expiry[famIndex(fam)]); ok {
+		p.push(it, t)
+	}
 	it.dirty = false
 }
 

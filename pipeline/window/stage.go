@@ -133,7 +133,6 @@ type Stage struct {
 	w     *Window
 	parts map[partKey]*part
 	zones map[string]*zone
-	pool  *pool // recycled pairing items, shared by the partitions
 
 	// lastTeam/lastZone skip the zone map for runs of one team.
 	lastTeam string
@@ -142,7 +141,8 @@ type Stage struct {
 	leads []LeadResponseRow
 	apprs []ApprovalRow
 	acts  []ActivityRow
-	actIx map[actKey]int
+	reps  map[string]*repAct
+	seq   uint64 // Process calls: repAct.acts of other batches are stale
 	accts []AccountRow
 	accIx map[AccountRow]struct{}
 	deals []DealRow
@@ -176,11 +176,35 @@ type part struct {
 	lag       prometheus.Gauge
 }
 
-type actKey struct {
-	day       int64
-	team, rep string
-	ch        schemas.Channel
-	typ       schemas.Type
+// repAct is one rep's id, interned for the pairing state, and the
+// activity rows of the current batch it has: a short linear scan is
+// cheaper than hashing a (day, team, rep, channel, type) key per event.
+type repAct struct {
+	id   string
+	seq  uint64
+	acts []actSlot
+}
+
+type actSlot struct {
+	day  int64 // local day, days since 1970
+	team string
+	ch   schemas.Channel
+	typ  schemas.Type
+	ix   int32 // in Stage.acts
+}
+
+// rep returns the activity slots of rep id for this batch.
+func (s *Stage) rep(id string) *repAct {
+	r := s.reps[id]
+	if r == nil {
+		r = &repAct{id: strings.Clone(id)}
+		s.reps[r.id] = r
+	}
+	if r.seq != s.seq {
+		r.seq = s.seq
+		r.acts = r.acts[:0]
+	}
+	return r
 }
 
 type zone struct {
@@ -192,6 +216,7 @@ type zone struct {
 	// Events arrive roughly in time order, so most hit it.
 	lo, hi int64
 	day    time.Time
+	dnum   int64 // day as days since 1970
 }
 
 const msPerDay = 24 * 60 * 60 * 1000
@@ -220,7 +245,7 @@ func (z *zone) dayOf(ms int64) time.Time {
 			hi = min(hi, end.UnixMilli())
 		}
 	}
-	z.lo, z.hi = lo, hi
+	z.lo, z.hi, z.dnum = lo, hi, d
 	z.day = time.Unix(d*msPerDay/1000, 0).UTC()
 	return z.day
 }
@@ -247,8 +272,8 @@ func (s *slab[T]) reset() { s.chunk = nil }
 // NewStage returns a stage for one pipeline worker.
 func (w *Window) NewStage() *Stage {
 	return &Stage{
-		w: w, parts: map[partKey]*part{}, zones: map[string]*zone{}, pool: &pool{},
-		actIx: map[actKey]int{}, accIx: map[AccountRow]struct{}{},
+		w: w, parts: map[partKey]*part{}, zones: map[string]*zone{},
+		reps: map[string]*repAct{}, accIx: map[AccountRow]struct{}{},
 	}
 }
 
@@ -310,12 +335,20 @@ func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64) {
 		team = s.w.deps.Org.TeamOf(it.RepID)
 	}
 	z := s.zone(team)
+	team = z.team // interned
 	day := z.dayOf(at)
-	k := actKey{day: day.Unix(), team: team, rep: it.RepID, ch: it.Channel, typ: it.Type}
-	ix, ok := s.actIx[k]
-	if !ok {
+	r := s.rep(it.RepID)
+	ix := -1
+	for k := range r.acts {
+		a := &r.acts[k]
+		if a.day == z.dnum && a.ch == it.Channel && a.typ == it.Type && a.team == team {
+			ix = int(a.ix)
+			break
+		}
+	}
+	if ix < 0 {
 		ix = len(s.acts)
-		s.actIx[k] = ix
+		r.acts = append(r.acts, actSlot{day: z.dnum, team: team, ch: it.Channel, typ: it.Type, ix: int32(ix)})
 		s.acts = append(s.acts, ActivityRow{Day: day, TeamID: team, RepID: it.RepID, Channel: it.Channel.String(),
 			Type: it.Type.String(), Direction: it.Direction()})
 	}
@@ -331,21 +364,22 @@ func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64) {
 		}
 	}
 
+	// rep and team are interned: the state shares them (addShared).
 	e := ev{at: at, off: last, id: it.EventID, typ: it.Type, ch: it.Channel}
 	switch {
 	case it.LeadID != "" && (it.Type == schemas.TypeLeadCreated || it.Type.Inbound()):
-		e.kind, e.rep, e.team = kOpen, it.RepID, team
-		p.pr.add(famLead, it.LeadID, e)
+		e.kind, e.rep, e.team = kOpen, r.id, team
+		p.pr.addShared(famLead, it.LeadID, e)
 	case it.LeadID != "" && it.Type.Outbound():
-		e.kind, e.rep, e.team = kClose, it.RepID, team
-		p.pr.add(famLead, it.LeadID, e)
+		e.kind, e.rep, e.team = kClose, r.id, team
+		p.pr.addShared(famLead, it.LeadID, e)
 	case it.ApprovalID != "" && it.Type == schemas.TypeApprovalRequested:
-		e.kind, e.rep, e.team = kOpen, it.RepID, team
-		p.pr.add(famAppr, it.ApprovalID, e)
+		e.kind, e.rep, e.team = kOpen, r.id, team
+		p.pr.addShared(famAppr, it.ApprovalID, e)
 	case it.ApprovalID != "" && it.Type == schemas.TypeApprovalDecided:
-		e.kind, e.rep, e.team = kClose, it.ApproverID, team
+		e.kind, e.rep, e.team = kClose, p.pr.internStr(it.ApproverID), team
 		e.ok = it.Has&schemas.HasApproved != 0 && it.Approved
-		p.pr.add(famAppr, it.ApprovalID, e)
+		p.pr.addShared(famAppr, it.ApprovalID, e)
 	case it.Type == schemas.TypeQuoteCreated || it.Type == schemas.TypeDealWon || it.Type == schemas.TypeDealLost:
 		d := DealRow{Day: day, OccurredAt: it.OccurredAt, EventID: it.EventID, Type: it.Type.String(), RepID: it.RepID,
 			TeamID: team, AccountID: it.AccountID, Currency: it.Currency}
@@ -452,7 +486,10 @@ func (s *Stage) expire(fam uint8, key string, open *ev) {
 
 func (s *Stage) resetOut() {
 	s.leads, s.apprs, s.acts, s.accts, s.deals = s.leads[:0], s.apprs[:0], s.acts[:0], s.accts[:0], s.deals[:0]
-	clear(s.actIx)
+	s.seq++
+	if len(s.reps) > 1<<16 {
+		clear(s.reps) // not an id set after all: stop sharing rather than grow
+	}
 	clear(s.accIx)
 	s.times.reset()
 	s.floats.reset()
@@ -481,11 +518,6 @@ func (s *Stage) report(p *part) {
 		s.w.m.open.WithLabelValues([]string{"lead", "approval"}[k]).Add(float64(n - s.reported[k]))
 		s.reported[k] = n
 	}
-	items := 0
-	for _, q := range s.parts {
-		items += len(q.pr.items[0]) + len(q.pr.items[1])
-	}
-	s.pool.max = items / 4
 	if p.maxT != noTime {
 		wm := time.UnixMilli(p.maxT - s.w.bound)
 		p.lag.Set(s.w.deps.Clock().Sub(wm).Seconds())
@@ -498,7 +530,6 @@ func (s *Stage) newPart(o schemas.Origin) *part {
 		pr:  newPairer(s.w.cfg.LeadExpiry.Milliseconds(), s.w.cfg.ApprovalExpiry.Milliseconds(), s.w.deps.Changelog != nil),
 		lag: s.w.m.watermarkLag.WithLabelValues(o.Topic, strconv.Itoa(int(o.Partition))),
 	}
-	p.pr.pool = s.pool
 	return p
 }
 
