@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -109,6 +110,9 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	l, err := loadLib(cfg.LibPath)
 	if err != nil {
+		return nil, fmt.Errorf("open chdb: %w", err)
+	}
+	if err := detachStdin(); err != nil {
 		return nil, fmt.Errorf("open chdb: %w", err)
 	}
 	e := &Engine{
@@ -281,4 +285,22 @@ func (e *Engine) closeAll() {
 		e.lib.closeConn(c.h)
 	}
 	e.all = nil
+}
+
+// detachStdin points file descriptor 0 at /dev/null. chDB is the
+// clickhouse-local engine: a query that expects data it did not get inline
+// (an INSERT without FORMAT data) reads the process's standard input, which
+// hangs a process started from a terminal and feeds it a parent's pipe
+// under a test harness. The embedded server always passes data inline or
+// through a file, so standard input is never chDB's to read.
+func detachStdin() error {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return fmt.Errorf("detach stdin: %w", err)
+	}
+	defer null.Close()
+	if err := unix.Dup3(int(null.Fd()), 0, 0); err != nil {
+		return fmt.Errorf("detach stdin: %w", err)
+	}
+	return nil
 }
