@@ -54,6 +54,10 @@ type Config struct {
 	// pauses. Their ends travel in the commit metadata, which Kafka caps at
 	// 4096 bytes by default, hence the maximum of 64. Default 8.
 	MaxInFlightBatches int `yaml:"max_in_flight_batches"`
+	// MaxInFlightRows bounds the interactions cut but not yet acknowledged
+	// across all partitions; at the bound every partition's fetching
+	// pauses, so a slow sink costs bounded memory. Default 200000.
+	MaxInFlightRows int `yaml:"max_in_flight_rows"`
 	// CommitInterval is how often acknowledged progress is committed when
 	// no new batch forces a commit. Default 1s.
 	CommitInterval time.Duration `yaml:"commit_interval"`
@@ -141,6 +145,9 @@ func (c *Config) SetDefaults() {
 	if c.BatchMaxBytes == 0 {
 		c.BatchMaxBytes = 16 << 20
 	}
+	if c.MaxInFlightRows == 0 {
+		c.MaxInFlightRows = 200000
+	}
 	if c.BatchLinger == 0 {
 		c.BatchLinger = 500 * time.Millisecond
 	}
@@ -207,6 +214,7 @@ func (c *Config) Validate() error {
 		{"batch_max_bytes", c.BatchMaxBytes},
 		{"batch_linger", int64(c.BatchLinger)},
 		{"max_in_flight_batches", int64(c.MaxInFlightBatches)},
+		{"max_in_flight_rows", int64(c.MaxInFlightRows)},
 		{"commit_interval", int64(c.CommitInterval)},
 		{"commit_timeout", int64(c.CommitTimeout)},
 		{"revoke_timeout", int64(c.RevokeTimeout)},

@@ -594,9 +594,21 @@ func (s *Source) rewindLocked() map[*partition]bool {
 // pauseLocked pauses partitions at their in-flight bound and resumes the
 // ones below it.
 func (s *Source) pauseLocked() {
+	// A global bound as well as the per-partition one: with many partitions
+	// (7 topics × 12 here) the per-partition bound alone lets gigabytes of
+	// decoded batches wait for a slow sink, and the GC pays for all of it.
+	var rows int
+	for _, p := range s.parts {
+		for _, c := range p.cuts {
+			if !c.acked && !c.dead {
+				rows += len(c.batch.Interactions)
+			}
+		}
+	}
+	overBudget := rows >= s.cfg.MaxInFlightRows
 	var pause, resume map[string][]int32
 	for _, p := range s.parts {
-		full := len(p.cuts) >= s.cfg.MaxInFlightBatches
+		full := overBudget || len(p.cuts) >= s.cfg.MaxInFlightBatches
 		switch {
 		case full && !p.paused:
 			if pause == nil {
