@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
 
@@ -218,6 +219,9 @@ func newWindow(ctx context.Context, cfg Config, idx *schemas.Index, sink *clickh
 		// Replication factor -1: the broker's default.replication.factor.
 		err = window.EnsureChangelog(ctx, clog, topic, parts, -1)
 	}
+	if err == nil {
+		err = ensureOutputTopics(ctx, clog, cfg, parts)
+	}
 	if err != nil {
 		clog.Close()
 		return nil, nil, fmt.Errorf("state changelog: %w", err)
@@ -228,6 +232,30 @@ func newWindow(ctx context.Context, cfg Config, idx *schemas.Index, sink *clickh
 		return nil, nil, fmt.Errorf("window: %w", err)
 	}
 	return win, clog, nil
+}
+
+// ensureOutputTopics creates the topics SalesPulse itself produces to —
+// dead letters, alerts, parked alert deliveries — when missing. Without
+// them every batch with a dead letter or an alert fails to be acknowledged
+// and the pipeline stalls on a fresh cluster that does not auto-create.
+func ensureOutputTopics(ctx context.Context, cl *kgo.Client, cfg Config, parts int32) error {
+	alerts, parked := cfg.Alerts.Topic, cfg.Alerts.ParkTopic
+	if alerts == "" {
+		alerts = "sales.alerts"
+	}
+	if parked == "" {
+		parked = "sales.alerts.parked"
+	}
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, parts, -1, nil, cfg.Kafka.DeadLetterTopic, alerts, parked)
+	if err != nil {
+		return fmt.Errorf("create output topics: %w", err)
+	}
+	for _, r := range resp {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
+		}
+	}
+	return nil
 }
 
 // maxPartitions is the largest partition count among the consumed topics
