@@ -138,7 +138,15 @@ func New(ctx context.Context, cfg Config, opt Options) (*App, error) {
 			return nil, fmt.Errorf("anomaly.matrix_file: %w", err)
 		}
 	}
-	det, err := anomaly.New(cfg.Anomaly, matrix, idx, reg, log)
+	// The detectors checkpoint to their own compacted topic through the
+	// window's changelog client, partitioned like the window's changelog.
+	det, err := anomaly.New(cfg.Anomaly, matrix, idx, anomaly.Deps{Changelog: clog, Committed: window.CommittedOffsets(clog, cfg.Kafka.Group)}, reg, log)
+	if err == nil {
+		var parts int32
+		if parts, err = maxPartitions(ctx, clog, cfg.Kafka.Topics); err == nil {
+			err = det.EnsureChangelog(ctx, parts, -1)
+		}
+	}
 	if err != nil {
 		src.Close(ctx)
 		sink.Close()

@@ -54,6 +54,8 @@ func (p *partState) countActivity(i *schemas.Interaction) {
 		return
 	}
 	a := &p.activity
+	team := p.teamOf(i)
+	p.touch(kindWindow, windowID(start, team))
 	teams := a.windows[start]
 	if teams == nil {
 		teams = map[string]*winCounts{}
@@ -61,7 +63,6 @@ func (p *partState) countActivity(i *schemas.Interaction) {
 		a.order = append(a.order, start)
 		slices.Sort(a.order)
 	}
-	team := p.teamOf(i)
 	c := teams[team]
 	if c == nil {
 		c = &winCounts{reps: map[string]int{}, last: map[string]string{}}
@@ -83,6 +84,9 @@ func (p *partState) closeWindows(wm time.Time) {
 		start := a.order[0]
 		a.order = a.order[1:]
 		teams := a.windows[start]
+		for t := range teams {
+			p.touch(kindWindow, windowID(start, t))
+		}
 		delete(a.windows, start)
 		names := make([]string, 0, len(teams))
 		for t := range teams {
@@ -97,6 +101,7 @@ func (p *partState) closeWindows(wm time.Time) {
 
 func (p *partState) scoreWindow(team string, c *winCounts, end time.Time) {
 	cfg := &p.cfg.Activity
+	p.touch(kindShares, team)
 	shares := p.activity.shares[team]
 	if shares == nil {
 		shares = map[string]*repShare{}
@@ -120,6 +125,9 @@ func (p *partState) scoreWindow(team string, c *winCounts, end time.Time) {
 		ep := p.episodes[key]
 		firing := ep != nil && ep.t.state() == schemas.AlertFiring
 		if s.windows >= cfg.MinWindows && expected >= cfg.MinExpected {
+			if !firing && float64(n) <= cfg.DropRatio*expected || firing && float64(n) >= 0.5*expected {
+				p.touch(kindEpisode, key)
+			}
 			switch {
 			case !firing && float64(n) <= cfg.DropRatio*expected:
 				if ep == nil || ep.t.state() != schemas.AlertResolved || end.Sub(ep.t.a.EndsAt) > p.cfg.Cooldown {

@@ -37,6 +37,18 @@ type Config struct {
 	// streams where answers never come. A firing alert stays firing in
 	// salespulse.alerts. Default 14 days.
 	ForgetAfter time.Duration `yaml:"forget_after"`
+
+	// ChangelogTopic is the compacted topic each partition's detector
+	// state is checkpointed to (with Deps.Changelog). It needs at least as
+	// many partitions as every source topic: state of source partition p
+	// goes to partition p. Default "salespulse.anomaly-changelog".
+	ChangelogTopic string `yaml:"changelog_topic"`
+	// CommitPollInterval is how often (in Deps.Clock time) the stage asks
+	// for the consumer group's committed offsets, to drop changelog history
+	// below them and tombstone closed items. Default 10s.
+	CommitPollInterval time.Duration `yaml:"commit_poll_interval"`
+	// RestoreTimeout bounds reading one changelog partition. Default 2m.
+	RestoreTimeout time.Duration `yaml:"restore_timeout"`
 }
 
 // SLAConfig is the lead response-time SLA.
@@ -120,6 +132,7 @@ var (
 	ErrNegative   = errors.New("must not be negative")
 	ErrOutOfRange = errors.New("out of range")
 	ErrChannel    = errors.New("unknown channel")
+	ErrTopic      = errors.New("must be a valid Kafka topic name")
 )
 
 func (c *Config) setDefaults() {
@@ -131,6 +144,11 @@ func (c *Config) setDefaults() {
 	def(&c.OutOfOrder, time.Minute)
 	def(&c.Cooldown, time.Hour)
 	def(&c.ForgetAfter, 14*24*time.Hour)
+	def(&c.CommitPollInterval, 10*time.Second)
+	def(&c.RestoreTimeout, 2*time.Minute)
+	if c.ChangelogTopic == "" {
+		c.ChangelogTopic = "salespulse.anomaly-changelog"
+	}
 	def(&c.SLA.Default, 30*time.Minute)
 	if c.SLA.EscalateFactor == 0 {
 		c.SLA.EscalateFactor = 4
@@ -179,10 +197,14 @@ func (c Config) Validate() error {
 		{"out_of_order", c.OutOfOrder}, {"cooldown", c.Cooldown}, {"forget_after", c.ForgetAfter},
 		{"sla.default", c.SLA.Default}, {"approvals.request_within", c.Approvals.RequestWithin},
 		{"approvals.backlog", c.Approvals.Backlog}, {"activity.window", c.Activity.Window},
+		{"commit_poll_interval", c.CommitPollInterval}, {"restore_timeout", c.RestoreTimeout},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("anomaly.%s: %w", d.path, ErrNegative)
 		}
+	}
+	if !validTopic(c.ChangelogTopic) {
+		return fmt.Errorf("anomaly.changelog_topic: %q: %w", c.ChangelogTopic, ErrTopic)
 	}
 	chans := func(path string, m map[string]time.Duration) error {
 		for ch, d := range m {
@@ -249,4 +271,17 @@ func (c *SLAConfig) slaFor(team string, ch schemas.Channel) time.Duration {
 		return d
 	}
 	return c.Default
+}
+
+// validTopic is Kafka's rule: 1..249 of [a-zA-Z0-9._-], not "." or "..".
+func validTopic(t string) bool {
+	if t == "" || len(t) > 249 || t == "." || t == ".." {
+		return false
+	}
+	for _, c := range []byte(t) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

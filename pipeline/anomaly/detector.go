@@ -15,29 +15,59 @@ package anomaly
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/schemas"
 )
 
-// Detector holds what all workers share: configuration, matrix, org index
-// and metrics. Each pipeline worker gets its own Stage from NewStage.
+// CommittedFunc returns the consumer group's committed offset of a source
+// partition (-1 when none); window.CommittedOffsets builds one.
+type CommittedFunc = func(ctx context.Context, topic string, partition int32) (int64, error)
+
+// Deps are what the detectors need from outside to survive restarts.
+type Deps struct {
+	// Changelog produces to (and is cloned to read) Config.ChangelogTopic.
+	// It must be a plain client (no consumer group) created with
+	// kgo.RecordPartitioner(kgo.ManualPartitioner()); the window stage's
+	// changelog client will do. Nil disables checkpointing: state lives in
+	// memory only and is lost on restart or rebalance (unit tests, dev).
+	Changelog *kgo.Client
+	// Committed is required with Changelog: no restore starts below the
+	// committed offset, so changelog history below it is dropped.
+	Committed CommittedFunc
+	// Clock is wall time for commit polling and restore metrics. Default
+	// time.Now. Detection itself never reads it.
+	Clock func() time.Time
+}
+
+// ErrNoCommitted is returned by New when a changelog is given without a
+// way to learn committed offsets (history could never be dropped).
+var ErrNoCommitted = errors.New("anomaly: deps.committed is required with deps.changelog")
+
+// Detector holds what all workers share: configuration, matrix, org index,
+// changelog client and metrics. Each pipeline worker gets its own Stage
+// from NewStage.
 type Detector struct {
 	cfg    Config
 	matrix *Matrix
 	idx    *schemas.Index
+	deps   Deps
 	m      *metrics
 	log    *slog.Logger
 }
 
 // New returns a Detector. matrix may be nil (discount rules off); idx is
 // the org file's index (nil: no managers, roles or regions are known).
-func New(cfg Config, matrix *Matrix, idx *schemas.Index, reg prometheus.Registerer, log *slog.Logger) (*Detector, error) {
+// With deps.Changelog, each partition's state is checkpointed to
+// cfg.ChangelogTopic (see EnsureChangelog) and restored on assignment.
+func New(cfg Config, matrix *Matrix, idx *schemas.Index, deps Deps, reg prometheus.Registerer, log *slog.Logger) (*Detector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -47,10 +77,16 @@ func New(cfg Config, matrix *Matrix, idx *schemas.Index, reg prometheus.Register
 			return nil, fmt.Errorf("new anomaly detector: authorization matrix: %w", err)
 		}
 	}
+	if deps.Changelog != nil && deps.Committed == nil {
+		return nil, ErrNoCommitted
+	}
+	if deps.Clock == nil {
+		deps.Clock = time.Now
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Detector{cfg: cfg, matrix: matrix, idx: idx, m: newMetrics(reg), log: log.With("component", "anomaly")}, nil
+	return &Detector{cfg: cfg, matrix: matrix, idx: idx, deps: deps, m: newMetrics(reg), log: log.With("component", "anomaly")}, nil
 }
 
 // NewStage returns a pipeline stage for one worker. It keeps state per
@@ -64,6 +100,7 @@ func (d *Detector) NewStage() *Stage {
 type Stage struct {
 	d     *Detector
 	parts map[partKey]*partState
+	recs  []*kgo.Record
 }
 
 type partKey struct {
@@ -71,35 +108,62 @@ type partKey struct {
 	partition int32
 }
 
-// Process runs every detector over b's interactions in offset order and
-// appends the alert transitions they caused to b.Alerts.
+// Process runs every detector over b's interactions in offset order,
+// appends the alert transitions they caused to b.Alerts and, with a
+// changelog, checkpoints the partition's state before returning (so before
+// b can be acknowledged).
 //
 // A batch whose offsets this stage has already processed (a redelivery
 // after a failed write) does not change the state again; the alerts it
 // produced the first time are appended again if still remembered (the last
-// 64 batches per partition), so the sinks see the same rows.
-func (s *Stage) Process(_ context.Context, b *schemas.Batch) error {
+// 64 batches per partition), so the sinks see the same rows. With a
+// changelog, any other batch that does not start where the partition's
+// last one ended (assignment, restart, an older redelivery) first restores
+// the state as of its first offset from the changelog: alert transitions of
+// earlier offsets are not emitted again, those of later ones are emitted
+// again identically.
+func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 	k := partKey{b.Origin.Topic, b.Origin.Partition}
 	p := s.parts[k]
-	if p == nil {
-		p = newPartState(s.d)
-		s.parts[k] = p
-	}
-	if p.seen && b.Origin.LastOffset < p.next {
+	if p != nil && p.seen && b.Origin.LastOffset < p.next {
+		found := false
 		for _, r := range p.recent {
 			if r.origin == b.Origin {
 				b.Alerts = append(b.Alerts, r.alerts...)
+				found = true
 			}
 		}
-		s.d.m.replayed.Inc()
-		return nil
+		if found || s.d.deps.Changelog == nil {
+			s.d.m.replayed.Inc()
+			return nil
+		}
 	}
+	switch {
+	case s.d.deps.Changelog != nil && (p == nil || p.next != b.Origin.FirstOffset):
+		var err error
+		if p, err = s.restore(ctx, b.Origin); err != nil {
+			return err
+		}
+	case p == nil:
+		p = newPartState(s.d, b.Origin)
+		s.parts[k] = p
+	}
+	next := p.next
+	p.next = -1 // until this batch is checkpointed: a failure must restore
 	first := len(b.Alerts)
+	p.touch(kindMeta, "")
 	p.out = b
 	for k := range b.Interactions {
 		p.apply(&b.Interactions[k])
 	}
 	p.out = nil
+	if err := s.checkpoint(ctx, p, b.Origin.LastOffset); err != nil {
+		b.Alerts = b.Alerts[:first]
+		if s.d.deps.Changelog == nil {
+			p.next = next
+		}
+		return err
+	}
 	p.seen, p.next = true, b.Origin.LastOffset+1
 	emitted := append([]schemas.Alert(nil), b.Alerts[first:]...)
 	if len(p.recent) < 64 {
@@ -119,9 +183,20 @@ type recentBatch struct {
 
 // partState is everything one partition's detectors remember.
 type partState struct {
-	d   *Detector
-	cfg *Config
-	out *schemas.Batch
+	d         *Detector
+	cfg       *Config
+	out       *schemas.Batch
+	topic     string
+	partition int32
+
+	// Checkpointing (nil maps without a changelog): versions per key since
+	// the committed offset, keys touched by the current batch.
+	hist      map[skey]*keyHist
+	dirty     map[skey]struct{}
+	dirtyList []skey
+	committed int64 // known committed offset
+	gcAt      int64 // committed as of the last history drop
+	polled    time.Time
 
 	seen       bool
 	next       int64
@@ -144,13 +219,17 @@ type partState struct {
 	scratch    []float64
 }
 
-func newPartState(d *Detector) *partState {
-	return &partState{
-		d: d, cfg: &d.cfg,
+func newPartState(d *Detector, o schemas.Origin) *partState {
+	p := &partState{
+		d: d, cfg: &d.cfg, topic: o.Topic, partition: o.Partition, next: -1, committed: -1, gcAt: -1,
 		leads: map[string]*lead{}, quotes: map[string]*quote{}, byMatch: map[string][]string{}, byApproval: map[string]string{},
 		approvals: map[string]*approval{}, teams: map[string]*teamStats{}, episodes: map[string]*episode{},
 		activity: activityState{windows: map[int64]map[string]*winCounts{}, shares: map[string]map[string]*repShare{}},
 	}
+	if d.deps.Changelog != nil {
+		p.hist, p.dirty = map[skey]*keyHist{}, map[skey]struct{}{}
+	}
+	return p
 }
 
 func (p *partState) watermark() time.Time { return p.maxT.Add(-p.cfg.OutOfOrder) }
@@ -229,6 +308,7 @@ func (p *partState) sweep(w time.Time) {
 	cut := w.Add(-p.cfg.ForgetAfter)
 	for id, l := range p.leads {
 		if l.at.Before(cut) {
+			p.touch(kindLead, id)
 			delete(p.leads, id)
 			p.d.m.forgotten.Inc()
 		}
@@ -241,6 +321,7 @@ func (p *partState) sweep(w time.Time) {
 	}
 	for id, a := range p.approvals {
 		if a.at.Before(cut) {
+			p.touch(kindApproval, id)
 			delete(p.approvals, id)
 			p.d.m.forgotten.Inc()
 		}

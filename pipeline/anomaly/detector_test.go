@@ -48,7 +48,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	d, err := New(cfg, m, testOrg(), reg, nil)
+	d, err := New(cfg, m, testOrg(), Deps{}, reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,6 +115,7 @@ func (p *partState) quoteCreated(i *schemas.Interaction) {
 	if disc <= auth.ApprovalAbovePct {
 		return
 	}
+	p.touch(kindQuote, i.EventID)
 	p.gen++
 	q := &quote{gen: p.gen, at: i.OccurredAt, event: i.EventID, rep: i.RepID, team: team, disc: disc, auth: auth, subject: subj,
 		match: matchKey(i.AccountID, i.RepID, disc)}
@@ -126,11 +127,14 @@ func (p *partState) quoteCreated(i *schemas.Interaction) {
 	if i.ApprovalID != "" {
 		// The source links quote and approval itself (e.g. CPQ).
 		q.approval = i.ApprovalID
+		p.touch(kindLink, i.ApprovalID)
 		p.byApproval[i.ApprovalID] = i.EventID
 		if a := p.approvals[i.ApprovalID]; a != nil && a.quote == "" {
+			p.touch(kindApproval, i.ApprovalID)
 			a.quote = i.EventID
 		}
 	} else {
+		p.touch(kindMatch, q.match)
 		p.byMatch[q.match] = append(p.byMatch[q.match], i.EventID)
 	}
 	p.schedule(q.at.Add(p.cfg.Approvals.RequestWithin), dlQuote, q.gen, i.EventID)
@@ -149,16 +153,20 @@ func (p *partState) quoteDue(dl deadline) {
 	if q == nil || q.gen != dl.gen || q.approval != "" {
 		return
 	}
+	p.touch(kindQuote, dl.key)
 	q.without.a.Values["reason"] = "no approval requested within " + dur(p.cfg.Approvals.RequestWithin)
 	p.emit(q.without, schemas.AlertFiring, dl.at)
 }
 
 func (p *partState) dropQuote(id string, q *quote) {
+	p.touch(kindQuote, id)
 	delete(p.quotes, id)
-	if p.byApproval[q.approval] == id {
+	if x, ok := p.byApproval[q.approval]; ok && x == id {
+		p.touch(kindLink, q.approval)
 		delete(p.byApproval, q.approval)
 	}
 	if ids := p.byMatch[q.match]; len(ids) > 0 {
+		p.touch(kindMatch, q.match)
 		for k, x := range ids {
 			if x == id {
 				ids = append(ids[:k], ids[k+1:]...)
@@ -181,6 +189,7 @@ func (p *partState) approvalRequested(i *schemas.Interaction) {
 	if _, dup := p.approvals[i.ApprovalID]; dup {
 		return
 	}
+	p.touch(kindApproval, i.ApprovalID)
 	p.gen++
 	a := &approval{gen: p.gen, at: i.OccurredAt, event: i.EventID, rep: i.RepID, team: p.teamOf(i)}
 	a.disc, a.hasDisc = discountOf(i)
@@ -196,6 +205,9 @@ func (p *partState) approvalRequested(i *schemas.Interaction) {
 		k := matchKey(i.AccountID, i.RepID, a.disc)
 		if ids := p.byMatch[k]; len(ids) > 0 {
 			q := p.quotes[ids[0]]
+			p.touch(kindMatch, k)
+			p.touch(kindQuote, ids[0])
+			p.touch(kindLink, i.ApprovalID)
 			p.byMatch[k] = ids[1:]
 			if len(ids) == 1 {
 				delete(p.byMatch, k)
@@ -218,6 +230,7 @@ func (p *partState) backlogFire(id string, a *approval, at time.Time) {
 	if a.backlog != nil {
 		return
 	}
+	p.touch(kindApproval, id)
 	t := newAlert(RuleApprovalBacklog, id)
 	p.who(t, a.rep, a.team)
 	t.a.EventIDs = []string{a.event}
@@ -239,6 +252,7 @@ func (p *partState) approvalDecided(i *schemas.Interaction) {
 	a := p.approvals[id]
 	d := i.OccurredAt
 	if a != nil {
+		p.touch(kindApproval, id)
 		if dl := a.at.Add(p.cfg.Approvals.Backlog); d.After(dl) {
 			p.backlogFire(id, a, dl) // decided late, before the watermark passed
 		}
@@ -266,6 +280,7 @@ func (p *partState) approvalDecided(i *schemas.Interaction) {
 	if q == nil {
 		return
 	}
+	p.touch(kindQuote, qid)
 	if approved {
 		q.without.a.EventIDs = append(q.without.a.EventIDs, i.EventID)
 		q.without.a.Values["approval_id"] = id

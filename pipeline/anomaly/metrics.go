@@ -13,6 +13,11 @@ type metrics struct {
 	replayed  prometheus.Counter
 	forgotten prometheus.Counter
 	openLeads prometheus.Gauge
+
+	restored       prometheus.Counter
+	restoreSeconds prometheus.Histogram
+	changelogBytes prometheus.Counter
+	changelogRecs  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -41,9 +46,27 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "salespulse_anomaly_open_leads",
 			Help: "Open leads of the partition processed last (a sample, not a sum).",
 		}),
+		restored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "salespulse_anomaly_restores_total",
+			Help: "Partition states restored from the anomaly changelog.",
+		}),
+		restoreSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "salespulse_anomaly_restore_seconds",
+			Help:    "Time to restore one partition's detector state from the changelog.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 4, 8),
+		}),
+		changelogBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "salespulse_anomaly_changelog_bytes_total",
+			Help: "Key and value bytes produced to the anomaly changelog.",
+		}),
+		changelogRecs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "salespulse_anomaly_changelog_records_total",
+			Help: "Records (including tombstones) produced to the anomaly changelog.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.alerts, m.skips, m.late, m.replayed, m.forgotten, m.openLeads)
+		reg.MustRegister(m.alerts, m.skips, m.late, m.replayed, m.forgotten, m.openLeads,
+			m.restored, m.restoreSeconds, m.changelogBytes, m.changelogRecs)
 	}
 	return m
 }

@@ -81,6 +81,8 @@ func (p *partState) observe(rule, rep, team string, x float64, i *schemas.Intera
 		ts = &teamStats{team: map[string]*ring{}, reps: map[string]map[string]*ring{}}
 		p.teams[team] = ts
 	}
+	p.touch(kindTeamRing, teamRingID(team, rule))
+	p.touch(kindRepRing, repRingID(team, rule, rep))
 	tr := ts.team[rule]
 	if tr == nil {
 		tr = &ring{size: o.TeamWindow}
@@ -107,6 +109,9 @@ func (p *partState) observe(rule, rep, team string, x float64, i *schemas.Intera
 	key := rule + "\x00" + rep
 	ep := p.episodes[key]
 	firing := ep != nil && ep.t.state() == schemas.AlertFiring
+	if !firing && z > o.Threshold || firing && z < o.ClearBelow {
+		p.touch(kindEpisode, key)
+	}
 	switch {
 	case !firing && z > o.Threshold:
 		if ep == nil || ep.t.state() != schemas.AlertResolved || i.OccurredAt.Sub(ep.t.a.EndsAt) > p.cfg.Cooldown {

@@ -25,6 +25,7 @@ func (p *partState) leadTrigger(i *schemas.Interaction) {
 	if p.cfg.SLA.Disabled {
 		return
 	}
+	p.touch(kindLead, i.LeadID)
 	if l, open := p.leads[i.LeadID]; open {
 		// Still waiting: the clock runs from the first unanswered touch.
 		if l.rep == "" {
@@ -62,6 +63,7 @@ func (p *partState) leadFire(id string, l *lead, escalated bool, at time.Time) {
 	if *slot != nil {
 		return
 	}
+	p.touch(kindLead, id)
 	t := newAlert(rule, id, l.event)
 	p.who(t, l.rep, l.team)
 	t.a.EventIDs = []string{l.event}
@@ -92,6 +94,7 @@ func (p *partState) leadAnswer(i *schemas.Interaction) {
 	if a.Before(l.at) {
 		return // an answer older than the trigger answers an earlier one
 	}
+	p.touch(kindLead, i.LeadID)
 	if d := l.at.Add(l.sla); a.After(d) {
 		p.leadFire(i.LeadID, l, false, d)
 	}

@@ -31,7 +31,7 @@ func BenchmarkConsumeToHookDelivered(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	det, err := anomaly.New(anomaly.Config{}, matrix, idx, nil, nil)
+	det, err := anomaly.New(anomaly.Config{}, matrix, idx, anomaly.Deps{}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -93,7 +93,7 @@ func TestEndToEndPlantedAnomaliesPageTheRightHooks(t *testing.T) {
 		SLA: anomaly.SLAConfig{Default: sla},
 		// The generator's reps are alike by construction: the outlier and
 		// activity detectors run with their defaults and must stay quiet.
-	}, matrix, idx, prometheus.NewRegistry(), testLogger(t))
+	}, matrix, idx, anomaly.Deps{}, prometheus.NewRegistry(), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

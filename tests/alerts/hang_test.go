@@ -32,7 +32,7 @@ func TestHangingHookLosesNothingAndSlowsNoPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	det, err := anomaly.New(anomaly.Config{SLA: anomaly.SLAConfig{Default: 16 * time.Hour}}, matrix, idx, nil, nil)
+	det, err := anomaly.New(anomaly.Config{SLA: anomaly.SLAConfig{Default: 16 * time.Hour}}, matrix, idx, anomaly.Deps{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
