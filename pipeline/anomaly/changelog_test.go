@@ -1,0 +1,526 @@
+package anomaly
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// restoreConfig makes every detector busy on a few hours of events: short
+// SLA, small outlier and activity samples, pending rows emitted, state
+// forgotten after a few hours (tombstones).
+func restoreConfig() Config {
+	return Config{
+		EmitPending: true,
+		SLA:         SLAConfig{Default: 20 * time.Minute},
+		Approvals:   ApprovalsConfig{RequestWithin: 30 * time.Minute, Backlog: 2 * time.Hour},
+		Outliers:    OutlierConfig{MinTeamSamples: 10, MinRepSamples: 3, TeamWindow: 30, RepWindow: 5, Threshold: 2},
+		Activity:    ActivityConfig{Window: time.Hour, MinExpected: 3, MinWindows: 2, DropRatio: 0.5},
+		ForgetAfter: 6 * time.Hour,
+		Cooldown:    20 * time.Minute,
+	}
+}
+
+// randomEvents is a partition's stream: lead triggers and answers (some
+// late, some never), quotes around the matrix's limits, approval requests
+// and decisions, activity, slight disorder and quiet gaps that let
+// deadlines, windows and sweeps fire.
+func randomEvents(seed uint64, n int) []schemas.Interaction {
+	r := rand.New(rand.NewPCG(seed, 7))
+	reps := []string{"ae-1", "ae-2", "ae-3", "sdr-1"}
+	at := t0
+	var open []string
+	type q struct {
+		rep, acc string
+		disc     float64
+	}
+	var quotes []q
+	var requested []string
+	nextLead, nextApr := 0, 0
+	out := make([]schemas.Interaction, 0, n)
+	for k := range n {
+		at = at.Add(time.Duration(r.IntN(240)) * time.Second)
+		if r.IntN(60) == 0 {
+			at = at.Add(time.Duration(1+r.IntN(5)) * time.Hour)
+		}
+		t := at
+		if r.IntN(10) == 0 {
+			t = t.Add(-time.Duration(r.IntN(150)) * time.Second) // out of order, some beyond out_of_order
+		}
+		rep := reps[r.IntN(len(reps))]
+		team := "team-01"
+		if rep == "sdr-1" {
+			team = "team-02"
+		}
+		i := schemas.Interaction{EventID: "e" + strconv.FormatUint(seed, 10) + "-" + strconv.Itoa(k), OccurredAt: t, RepID: rep, TeamID: team, Channel: schemas.ChannelEmail}
+		switch x := r.IntN(100); {
+		case x < 20 || x < 30 && len(open) == 0:
+			i.Type = []schemas.Type{schemas.TypeLeadCreated, schemas.TypeMessageInbound, schemas.TypeCallInbound}[r.IntN(3)]
+			if len(open) > 0 && r.IntN(4) == 0 {
+				i.LeadID = open[r.IntN(len(open))] // another touch while waiting
+			} else {
+				nextLead++
+				i.LeadID = "L" + strconv.Itoa(nextLead)
+				open = append(open, i.LeadID)
+			}
+			if i.Type == schemas.TypeCallInbound {
+				i.Channel = schemas.ChannelPhone
+			}
+		case x < 40 && len(open) > 0:
+			j := r.IntN(len(open))
+			i.Type, i.LeadID = schemas.TypeMessageOutbound, open[j]
+			open = append(open[:j], open[j+1:]...)
+		case x < 52:
+			i.Type, i.AccountID, i.Channel = schemas.TypeQuoteCreated, "acc-"+strconv.Itoa(r.IntN(3)), schemas.ChannelCRM
+			disc := float64(r.IntN(46))
+			if r.IntN(3) == 0 {
+				disc = float64(2 + r.IntN(7)) // the bulk: small discounts
+			}
+			i.Has, i.DiscountPct, i.ListPrice = schemas.HasDiscount|schemas.HasListPrice, disc, 10000
+			if r.IntN(8) == 0 {
+				nextApr++
+				i.ApprovalID = "apr-" + strconv.Itoa(nextApr)
+			}
+			quotes = append(quotes, q{rep, i.AccountID, disc})
+		case x < 60 && len(quotes) > 0:
+			qq := quotes[r.IntN(len(quotes))]
+			nextApr++
+			i.Type, i.ApprovalID, i.RepID, i.AccountID, i.Channel = schemas.TypeApprovalRequested, "apr-"+strconv.Itoa(nextApr), qq.rep, qq.acc, schemas.ChannelCRM
+			i.Has, i.DiscountPct, i.ListPrice = schemas.HasDiscount|schemas.HasListPrice, qq.disc, 10000
+			requested = append(requested, i.ApprovalID)
+		case x < 68 && len(requested) > 0:
+			j := r.IntN(len(requested))
+			i.Type, i.ApprovalID, i.Channel = schemas.TypeApprovalDecided, requested[j], schemas.ChannelCRM
+			requested = append(requested[:j], requested[j+1:]...)
+			i.ApproverID = []string{"mgr-01", "dir-01", "stranger"}[r.IntN(3)]
+			i.Has, i.Approved = schemas.HasApproved, r.IntN(4) != 0
+		default:
+			i.Type, i.Channel = schemas.TypeCallOutbound, schemas.ChannelPhone
+			if r.IntN(3) == 0 && rep == "ae-3" && at.Hour()%5 == 0 {
+				continue // ae-3 goes quiet now and then: activity drops
+			}
+		}
+		out = append(out, i)
+	}
+	return out
+}
+
+type testBatch struct {
+	origin schemas.Origin
+	events []schemas.Interaction
+}
+
+// cutBatches cuts each partition's events into batches of 1..40; a replay
+// is cut at the same offsets (the Kafka source's cut plans guarantee it).
+func cutBatches(seed uint64, streams [][]schemas.Interaction) [][]testBatch {
+	r := rand.New(rand.NewPCG(seed, 11))
+	out := make([][]testBatch, len(streams))
+	for p, evs := range streams {
+		for off := 0; off < len(evs); {
+			n := min(1+r.IntN(40), len(evs)-off)
+			out[p] = append(out[p], testBatch{
+				origin: schemas.Origin{Topic: "in", Partition: int32(p), FirstOffset: int64(off), LastOffset: int64(off + n - 1)},
+				events: evs[off : off+n],
+			})
+			off += n
+		}
+	}
+	return out
+}
+
+func process(t testing.TB, s *Stage, tb testBatch) []schemas.Alert {
+	t.Helper()
+	b := schemas.NewBatch(tb.origin, nil)
+	b.Interactions = append(b.Interactions, tb.events...)
+	if err := s.Process(context.Background(), b); err != nil {
+		t.Fatalf("process %s: %v", tb.origin, err)
+	}
+	return b.Alerts
+}
+
+func render(as []schemas.Alert) string {
+	out := make([]schemas.Alert, len(as))
+	for k, a := range as {
+		a.At, a.EndsAt = a.At.UTC(), a.EndsAt.UTC()
+		out[k] = a
+	}
+	return fmt.Sprint(out)
+}
+
+// changelogEnv is a kfake cluster with the source topic and the changelog,
+// a changelog client, and committed offsets the test sets by hand.
+type changelogEnv struct {
+	cl        *kgo.Client
+	mu        sync.Mutex
+	committed map[int32]int64
+	now       time.Time
+}
+
+func newChangelogEnv(t testing.TB, partitions int32) *changelogEnv {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchMaxBytes(4<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return &changelogEnv{cl: cl, committed: map[int32]int64{}, now: t0}
+}
+
+func (e *changelogEnv) deps() Deps {
+	return Deps{
+		Changelog: e.cl,
+		Committed: func(_ context.Context, topic string, p int32) (int64, error) {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			if o, ok := e.committed[p]; ok && topic == "in" {
+				return o, nil
+			}
+			return -1, nil
+		},
+		Clock: func() time.Time { // a second per call: commit polls every few batches
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.now = e.now.Add(time.Second)
+			return e.now
+		},
+	}
+}
+
+func (e *changelogEnv) commit(p int32, off int64) {
+	e.mu.Lock()
+	e.committed[p] = off
+	e.mu.Unlock()
+}
+
+func (e *changelogEnv) detector(t testing.TB, cfg Config, partitions int32) *Detector {
+	t.Helper()
+	m, err := LoadMatrix("testdata/matrix.good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.CommitPollInterval = 3 * time.Second
+	d, err := New(cfg, m, testOrg(), e.deps(), prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.EnsureChangelog(context.Background(), partitions, 1); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestRestoreIsExact crashes the stage at random points (a new Detector
+// and Stage on the same changelog, resuming at the committed offset or a
+// later acknowledged one), rewinds it without crashing (redeliveries,
+// some beyond the 64 remembered batches), and compares every batch's
+// alerts with an uninterrupted run: byte for byte per batch, and the same
+// set of (id, state, at) overall.
+func TestRestoreIsExact(t *testing.T) {
+	const partitions = 2
+	for _, seed := range []uint64{1, 2, 3} {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			streams := [][]schemas.Interaction{randomEvents(seed*10, 2500), randomEvents(seed*10+1, 1500)}
+			batches := cutBatches(seed, streams)
+
+			// The uninterrupted run, in memory only.
+			ref := newHarness(t, restoreConfig()).stage
+			want := make([][]string, partitions)
+			wantSet := map[string]bool{}
+			nAlerts := 0
+			for p := range batches {
+				for _, b := range batches[p] {
+					as := process(t, ref, b)
+					want[p] = append(want[p], render(as))
+					for _, a := range as {
+						wantSet[a.ID+" "+a.State.String()+" "+a.At.UTC().String()] = true
+					}
+					nAlerts += len(as)
+				}
+			}
+			if nAlerts < 100 {
+				t.Fatalf("only %d alerts: the stream does not exercise the detectors", nAlerts)
+			}
+
+			env := newChangelogEnv(t, partitions)
+			r := rand.New(rand.NewPCG(seed, 99))
+			d := env.detector(t, restoreConfig(), partitions)
+			s := d.NewStage()
+			got := make([][]string, partitions)
+			for p := range got {
+				got[p] = make([]string, len(batches[p]))
+			}
+			gotSet := map[string]bool{}
+			pos := make([]int, partitions)  // next batch per partition
+			comm := make([]int, partitions) // committed batch index
+			crashes, rewinds, restores := 0, 0, 0
+			for pos[0] < len(batches[0]) || pos[1] < len(batches[1]) {
+				p := r.IntN(partitions)
+				if pos[p] >= len(batches[p]) {
+					p = 1 - p
+				}
+				as := process(t, s, batches[p][pos[p]])
+				got[p][pos[p]] = render(as)
+				for _, a := range as {
+					gotSet[a.ID+" "+a.State.String()+" "+a.At.UTC().String()] = true
+				}
+				pos[p]++
+				if r.IntN(3) == 0 { // the commit lags behind acknowledgements
+					comm[p] += r.IntN(pos[p] - comm[p] + 1)
+					if comm[p] < len(batches[p]) {
+						env.commit(int32(p), batches[p][comm[p]].origin.FirstOffset)
+					} else {
+						env.commit(int32(p), batches[p][comm[p]-1].origin.LastOffset+1)
+					}
+				}
+				switch x := r.IntN(100); {
+				case x < 3: // crash: a new process resumes at the committed offset
+					crashes++
+					d = env.detector(t, restoreConfig(), partitions)
+					s = d.NewStage()
+					for q := range pos {
+						pos[q] = comm[q]
+						if r.IntN(4) == 0 { // or at a later boundary (a restore above committed)
+							pos[q] += r.IntN(pos[q] - comm[q] + 1)
+						}
+					}
+				case x < 6 && pos[p] > comm[p]: // redelivery from some acknowledged batch
+					rewinds++
+					pos[p] = comm[p] + r.IntN(pos[p]-comm[p])
+				}
+				restores = int(testutil.ToFloat64(d.m.restored))
+			}
+			t.Logf("%d alerts, %d crashes, %d rewinds, %d restores in the last incarnation", nAlerts, crashes, rewinds, restores)
+			if crashes == 0 {
+				t.Fatal("no crash happened")
+			}
+			for p := range want {
+				for k := range want[p] {
+					if got[p][k] != want[p][k] {
+						t.Fatalf("partition %d batch %d (%s):\n got  %s\n want %s", p, k, batches[p][k].origin, got[p][k], want[p][k])
+					}
+				}
+			}
+			if !reflect.DeepEqual(gotSet, wantSet) {
+				t.Fatalf("alert transitions differ: got %d, want %d", len(gotSet), len(wantSet))
+			}
+		})
+	}
+}
+
+// TestRestoreAfterCrashPagesOldLead is the limitation this fixes: a lead
+// that arrived before a restart still pages its manager after it.
+func TestRestoreAfterCrashPagesOldLead(t *testing.T) {
+	env := newChangelogEnv(t, 1)
+	cfg := Config{}
+	s := env.detector(t, cfg, 1).NewStage()
+	b0 := testBatch{origin: schemas.Origin{Topic: "in", LastOffset: 0}, events: []schemas.Interaction{
+		{EventID: "e0", Type: schemas.TypeLeadCreated, LeadID: "L1", RepID: "ae-1", TeamID: "team-01", OccurredAt: t0, Channel: schemas.ChannelCRM},
+	}}
+	expect(t, process(t, s, b0))
+	env.commit(0, 1)
+	// Deploy: a new process, state from the changelog.
+	s = env.detector(t, cfg, 1).NewStage()
+	b1 := testBatch{origin: schemas.Origin{Topic: "in", FirstOffset: 1, LastOffset: 1}, events: []schemas.Interaction{tick(t0.Add(32 * time.Minute))}}
+	a := process(t, s, b1)
+	expect(t, a, "lead_response_sla firing L1")
+	if a[0].ManagerID != "mgr-01" || !a[0].At.Equal(t0.Add(30*time.Minute)) {
+		t.Fatalf("%+v", a[0])
+	}
+	// And closing it tombstones its record once committed.
+	b2 := testBatch{origin: schemas.Origin{Topic: "in", FirstOffset: 2, LastOffset: 2}, events: []schemas.Interaction{
+		{EventID: "e2", Type: schemas.TypeCallOutbound, LeadID: "L1", RepID: "ae-1", TeamID: "team-01", OccurredAt: t0.Add(40 * time.Minute), Channel: schemas.ChannelPhone},
+	}}
+	expect(t, process(t, s, b2), "lead_response_sla resolved L1")
+	env.commit(0, 3)
+	env.now = env.now.Add(time.Hour) // next checkpoint polls the commit
+	process(t, s, testBatch{origin: schemas.Origin{Topic: "in", FirstOffset: 3, LastOffset: 3}, events: []schemas.Interaction{tick(t0.Add(41 * time.Minute))}})
+	recs, err := s.d.readChangelog(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := recs["in/0/L/L1"]; ok {
+		t.Error("the answered lead's record was not tombstoned")
+	}
+	if _, ok := recs["in/0/M/"]; !ok {
+		t.Error("no meta record")
+	}
+}
+
+// allKeys lists every piece of state p holds.
+func allKeys(p *partState) []skey {
+	ks := []skey{{kindMeta, ""}}
+	add := func(kind byte, ids []string) {
+		for _, id := range ids {
+			ks = append(ks, skey{kind, id})
+		}
+	}
+	add(kindLead, sortedKeys(p.leads))
+	add(kindQuote, sortedKeys(p.quotes))
+	add(kindApproval, sortedKeys(p.approvals))
+	add(kindMatch, sortedKeys(p.byMatch))
+	add(kindLink, sortedKeys(p.byApproval))
+	add(kindEpisode, sortedKeys(p.episodes))
+	add(kindShares, sortedKeys(p.activity.shares))
+	for _, team := range sortedKeys(p.teams) {
+		ts := p.teams[team]
+		for _, rule := range sortedKeys(ts.team) {
+			ks = append(ks, skey{kindTeamRing, teamRingID(team, rule)})
+		}
+		for _, rule := range sortedKeys(ts.reps) {
+			for _, rep := range sortedKeys(ts.reps[rule]) {
+				ks = append(ks, skey{kindRepRing, repRingID(team, rule, rep)})
+			}
+		}
+	}
+	for start, teams := range p.activity.windows {
+		for team := range teams {
+			ks = append(ks, skey{kindWindow, windowID(start, team)})
+		}
+	}
+	return ks
+}
+
+// TestCodecRoundTrip encodes every piece of state a busy partition holds
+// (snapshots every few batches), decodes it into an empty partition and
+// compares both, kind by kind.
+func TestCodecRoundTrip(t *testing.T) {
+	h := newHarness(t, restoreConfig())
+	kinds := map[byte]int{}
+	for n, b := range cutBatches(5, [][]schemas.Interaction{randomEvents(5, 3000)})[0] {
+		process(t, h.stage, b)
+		if n%5 == 0 {
+			roundTrip(t, h.stage.d, h.stage.parts[partKey{"in", 0}], kinds)
+		}
+	}
+	for _, k := range []byte{kindMeta, kindLead, kindQuote, kindApproval, kindMatch, kindLink, kindEpisode, kindTeamRing, kindRepRing, kindWindow, kindShares} {
+		if kinds[k] == 0 {
+			t.Errorf("the stream left no %c state to test", k)
+		}
+	}
+	t.Logf("keys per kind: %v", kinds)
+
+	vers := []version{{last: -1}, {last: 7, val: []byte{1, 2}}, {last: 9, val: []byte{}}}
+	got, err := decodeVersions(appendVersions(nil, vers))
+	if err != nil || len(got) != 3 || got[0].val != nil || got[1].last != 7 || string(got[1].val) != "\x01\x02" || got[2].val == nil {
+		t.Fatalf("versions: %+v %v", got, err)
+	}
+}
+
+func roundTrip(t *testing.T, d *Detector, src *partState, kinds map[byte]int) {
+	t.Helper()
+	dst := newPartState(d, schemas.Origin{Topic: "in"})
+	for _, k := range allKeys(src) {
+		v := src.encode(nil, k)
+		if v == nil {
+			t.Fatalf("%c %q: no encoding", k.kind, k.id)
+		}
+		if err := dst.decode(k, v); err != nil {
+			t.Fatalf("%c %q: %v", k.kind, k.id, err)
+		}
+		if v2 := dst.encode(nil, k); string(v2) != string(v) {
+			t.Fatalf("%c %q: re-encoding differs", k.kind, k.id)
+		}
+		// Truncated records are errors, never panics or silent state.
+		if err := newPartState(d, schemas.Origin{}).decode(k, v[:len(v)-1]); err == nil {
+			t.Fatalf("%c %q: truncated record accepted", k.kind, k.id)
+		}
+		kinds[k.kind]++
+	}
+	dst.rebuild()
+	for name, pair := range map[string][2]any{
+		"leads": {src.leads, dst.leads}, "quotes": {src.quotes, dst.quotes}, "approvals": {src.approvals, dst.approvals},
+		"byMatch": {src.byMatch, dst.byMatch}, "byApproval": {src.byApproval, dst.byApproval}, "episodes": {src.episodes, dst.episodes},
+		"teams": {src.teams, dst.teams}, "windows": {src.activity.windows, dst.activity.windows}, "shares": {src.activity.shares, dst.activity.shares},
+		"order": {src.activity.order, dst.activity.order}, "meta": {[]any{src.maxT, src.lastSweep, src.gen}, []any{dst.maxT, dst.lastSweep, dst.gen}},
+	} {
+		if !reflect.DeepEqual(pair[0], pair[1]) {
+			t.Fatalf("%s differ after a round trip", name)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	m, err := LoadMatrix("testdata/matrix.good.yml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	d, err := New(restoreConfig(), m, testOrg(), Deps{}, nil, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := d.NewStage()
+	for _, b := range cutBatches(6, [][]schemas.Interaction{randomEvents(6, 600)})[0] {
+		process(f, s, b)
+	}
+	p := s.parts[partKey{"in", 0}]
+	for _, k := range allKeys(p) {
+		f.Add(k.kind, k.id, appendVersions(nil, []version{{last: -1}, {last: 3, val: p.encode(nil, k)}}))
+	}
+	f.Fuzz(func(t *testing.T, kind byte, id string, v []byte) {
+		vers, err := decodeVersions(v)
+		if err != nil {
+			return
+		}
+		dst := newPartState(d, schemas.Origin{})
+		for _, x := range vers {
+			if x.val != nil {
+				dst.decode(skey{kind, id}, x.val)
+			}
+		}
+		dst.rebuild()
+	})
+}
+
+// TestCheckpointSize reports what an open lead costs in the changelog and
+// how long restoring many takes.
+func TestCheckpointSize(t *testing.T) {
+	const n = 20000
+	env := newChangelogEnv(t, 1)
+	d := env.detector(t, Config{}, 1)
+	s := d.NewStage()
+	evs := make([]schemas.Interaction, n)
+	for k := range evs {
+		evs[k] = schemas.Interaction{EventID: fmt.Sprintf("evt-%08d", k), Type: schemas.TypeLeadCreated, LeadID: fmt.Sprintf("00Q5e00000%06d", k),
+			RepID: "ae-1", TeamID: "team-01", OccurredAt: t0.Add(time.Duration(k) * time.Millisecond), Channel: schemas.ChannelCRM}
+	}
+	process(t, s, testBatch{origin: schemas.Origin{Topic: "sales.canonical", LastOffset: n - 1}, events: evs})
+	recs, err := d.readChangelog(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for k, v := range recs {
+		if k[len("sales.canonical/0/")] == kindLead {
+			total += len(k) + len(v)
+		}
+	}
+	t.Logf("open lead: %.1f changelog bytes (key + value, 15-byte lead id, 12-byte event id)", float64(total)/n)
+
+	env.commit(0, n)
+	start := time.Now()
+	s2 := env.detector(t, Config{}, 1).NewStage()
+	process(t, s2, testBatch{origin: schemas.Origin{Topic: "sales.canonical", FirstOffset: n, LastOffset: n}, events: []schemas.Interaction{tick(t0.Add(time.Second))}})
+	el := time.Since(start)
+	if got := len(s2.parts[partKey{"sales.canonical", 0}].leads); got != n {
+		t.Fatalf("restored %d leads, want %d", got, n)
+	}
+	t.Logf("restore of %d open leads (and the next batch): %v", n, el)
+}
