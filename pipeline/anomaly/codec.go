@@ -193,14 +193,19 @@ func (p *partState) decode(k skey, val []byte) error {
 	}
 	switch k.kind {
 	case kindMeta:
-		p.maxT = r.time()
-		p.lastSweep = r.time()
-		p.gen = uint32(r.uvarint())
+		maxT, sweep, gen := r.time(), r.time(), uint32(r.uvarint())
+		if err := r.done(k); err != nil {
+			return err
+		}
+		p.maxT, p.lastSweep, p.gen = maxT, sweep, gen
 	case kindLead:
 		l := &lead{gen: uint32(r.uvarint()), at: r.time(), event: r.str(), rep: r.str(), team: r.str(), ch: schemas.Channel(r.byte())}
 		l.sla = time.Duration(r.varint())
 		l.breach = r.tracked()
 		l.escalate = r.tracked()
+		if err := r.done(k); err != nil {
+			return err
+		}
 		p.leads[k.id] = l
 	case kindQuote:
 		q := &quote{gen: uint32(r.uvarint()), at: r.time(), event: r.str(), rep: r.str(), team: r.str(), match: r.str(), disc: r.float()}
@@ -208,8 +213,11 @@ func (p *partState) decode(k skey, val []byte) error {
 		q.subject = Subject{Role: r.str(), Team: r.str(), Region: r.str(), ProductLine: r.str(), Size: r.float()}
 		q.approval = r.str()
 		q.without = r.tracked()
-		if q.without == nil && r.err == nil {
-			r.err = errCorrupt
+		if q.without == nil {
+			r.fail()
+		}
+		if err := r.done(k); err != nil {
+			return err
 		}
 		p.quotes[k.id] = q
 	case kindApproval:
@@ -217,6 +225,9 @@ func (p *partState) decode(k skey, val []byte) error {
 		a.hasDisc = r.byte() == 1
 		a.quote = r.str()
 		a.backlog = r.tracked()
+		if err := r.done(k); err != nil {
+			return err
+		}
 		p.approvals[k.id] = a
 	case kindMatch:
 		n := r.count()
@@ -224,13 +235,23 @@ func (p *partState) decode(k skey, val []byte) error {
 		for range n {
 			ids = append(ids, r.str())
 		}
+		if err := r.done(k); err != nil {
+			return err
+		}
 		p.byMatch[k.id] = ids
 	case kindLink:
-		p.byApproval[k.id] = r.str()
+		q := r.str()
+		if err := r.done(k); err != nil {
+			return err
+		}
+		p.byApproval[k.id] = q
 	case kindEpisode:
 		t := r.tracked()
-		if t == nil && r.err == nil {
-			r.err = errCorrupt
+		if t == nil {
+			r.fail()
+		}
+		if err := r.done(k); err != nil {
+			return err
 		}
 		p.episodes[k.id] = &episode{t: t}
 	case kindTeamRing, kindRepRing:
@@ -240,8 +261,14 @@ func (p *partState) decode(k skey, val []byte) error {
 		for range n {
 			rg.v = append(rg.v, r.float())
 		}
-		if r.err == nil && !p.setRing(k, rg) {
-			r.err = errCorrupt
+		if rg.size < 1 || len(rg.v) > rg.size || rg.next >= rg.size {
+			r.fail()
+		}
+		if err := r.done(k); err != nil {
+			return err
+		}
+		if !p.setRing(k, rg) {
+			return fmt.Errorf("decode ring key %q: %w", k.id, errCorrupt)
 		}
 	case kindWindow:
 		start, team, ok := windowKey(k.id)
@@ -256,6 +283,9 @@ func (p *partState) decode(k skey, val []byte) error {
 			rep := r.str()
 			c.last[rep] = r.str()
 		}
+		if err := r.done(k); err != nil {
+			return err
+		}
 		teams := p.activity.windows[start]
 		if teams == nil {
 			teams = map[string]*winCounts{}
@@ -268,15 +298,24 @@ func (p *partState) decode(k skey, val []byte) error {
 			rep := r.str()
 			sh[rep] = &repShare{share: r.float(), windows: int(r.uvarint())}
 		}
+		if err := r.done(k); err != nil {
+			return err
+		}
 		p.activity.shares[k.id] = sh
 	default:
 		return fmt.Errorf("decode: %w: kind %q", errCorrupt, k.kind)
 	}
+	return nil
+}
+
+// done reports a decoding error, or bytes left over, before anything is
+// stored: a corrupt record never leaves half a state behind.
+func (r *reader) done(k skey) error {
 	if r.err == nil && len(r.b) != 0 {
 		r.err = errCorrupt
 	}
 	if r.err != nil {
-		return fmt.Errorf("decode %c: %w", k.kind, r.err)
+		return fmt.Errorf("decode %c %q: %w", k.kind, k.id, r.err)
 	}
 	return nil
 }
