@@ -63,7 +63,7 @@ func (a *ev) less(b *ev) bool {
 type item struct {
 	// What finalisation reads first, together: one cache line with open.at.
 	evs        []ev
-	sched      int64 // due time of its live wake; noSched while nothing is due
+	sched      int64 // time of its event wake: the first pending event; noSched: none
 	nfin       int32 // evs[:nfin] are finalised
 	hasOpen    bool
 	baseSet    bool
@@ -77,124 +77,48 @@ type item struct {
 	lastChange int64 // last offset of the batch that last changed the state (incl. expiry); -1 none
 }
 
-// due is the event time at which it next has something to finalise: its
-// first pending event, or the last millisecond before its open expires.
-func (it *item) due(exp int64) (int64, bool) {
-	t, ok := int64(0), false
-	if int(it.nfin) < len(it.evs) {
-		t, ok = it.evs[it.nfin].at, true
-	}
-	if it.hasOpen && (!ok || it.open.at+exp-1 < t) {
-		t, ok = it.open.at+exp-1, true
-	}
-	return t, ok
-}
-
-// noSched is item.sched when nothing is due.
+// noSched is item.sched when nothing is pending.
 const noSched = math.MinInt64
 
-// wake schedules an item: at t it has something due. A wake is live while
-// t == it.sched; the others are stale (the item got an earlier due time,
-// or was processed, deleted or recycled) and are skipped when popped. So
-// the heap never writes to items (a sift would otherwise touch one item
-// per level, each a cache miss), and stale wakes cost a pop each.
-type wake struct {
-	t  int64
-	it *item
-}
-
-// wakeHeap is a 4-ary min-heap by (t, family, key): typed rather than
-// container/heap, whose interface boxing cost two allocations per event,
-// and 4-ary for half the depth. The key tie-break makes the order facts
-// are emitted in a function of the state alone, so a restored partition
-// emits a replayed batch's facts in the same order.
-type wakeHeap []wake
-
-func (h wakeHeap) less(i, j int) bool {
-	a, b := &h[i], &h[j]
-	if a.t != b.t {
-		return a.t < b.t
-	}
-	if a.it.fam != b.it.fam {
-		return a.it.fam < b.it.fam
-	}
-	return a.it.key < b.it.key
-}
-
-func (h wakeHeap) up(j int) {
-	for j > 0 {
-		i := (j - 1) / 4
-		if !h.less(j, i) {
-			break
-		}
-		h[i], h[j] = h[j], h[i]
-		j = i
-	}
-}
-
-func (h wakeHeap) down(i int) {
-	n := len(h)
-	for {
-		c := 4*i + 1
-		if c >= n {
-			return
-		}
-		m := c
-		for k := c + 1; k < min(c+4, n); k++ {
-			if h.less(k, m) {
-				m = k
-			}
-		}
-		if !h.less(m, i) {
-			return
-		}
-		h[i], h[m] = h[m], h[i]
-		i = m
-	}
-}
-
-func (p *pairer) push(it *item, t int64) {
-	if it.sched == noSched {
-		p.live++
-	}
-	it.sched = t
-	p.wakes = append(p.wakes, wake{t: t, it: it})
-	p.wakes.up(len(p.wakes) - 1)
-}
-
-func (p *pairer) popWake() {
-	n := len(p.wakes) - 1
-	p.wakes[0] = p.wakes[n]
-	p.wakes[n] = wake{}
-	p.wakes = p.wakes[:n]
-	p.wakes.down(0)
-}
-
-// schedule makes it due at t at the latest.
+// schedule makes it due at t (a pending event) at the latest.
 func (p *pairer) schedule(it *item, t int64) {
 	if it.sched != noSched && it.sched <= t {
 		return
 	}
-	p.push(it, t)
-	if len(p.wakes) > 2*p.live+1024 {
-		p.compactWakes()
+	p.setSched(it, t)
+	p.wakes.push(wake{t: t, it: it})
+	if p.wakes.len() > 2*(p.live+p.open[0]+p.open[1])+1024 {
+		p.wakes.compact(p.liveWake)
 	}
 }
 
-// compactWakes drops stale wakes, so those of answered leads (expiry
-// wakes days ahead) cannot outgrow the state they schedule.
-func (p *pairer) compactWakes() {
-	w := p.wakes[:0]
-	for _, x := range p.wakes {
-		if x.t == x.it.sched {
-			w = append(w, x)
-		}
+// reschedule points it's event wake at its first pending event, after an
+// advance.
+func (p *pairer) reschedule(it *item) {
+	if int(it.nfin) == len(it.evs) {
+		p.setSched(it, noSched)
+		return
 	}
-	clear(p.wakes[len(w):])
-	p.wakes = w
-	for i := (len(w) - 2) / 4; i >= 0; i-- {
-		w.down(i)
+	if t := it.evs[it.nfin].at; t != it.sched {
+		p.setSched(it, t)
+		p.wakes.push(wake{t: t, it: it})
 	}
+}
+
+func (p *pairer) setSched(it *item, t int64) {
+	switch {
+	case it.sched == noSched && t != noSched:
+		p.live++
+	case it.sched != noSched && t == noSched:
+		p.live--
+	}
+	it.sched = t
+}
+
+// liveWake reports whether w is one of the two wakes it schedules.
+func (p *pairer) liveWake(w wake) bool {
+	it := w.it
+	return w.t == it.sched || it.hasOpen && w.t == it.open.at+p.expiry[famIndex(it.fam)]-1
 }
 
 // emitter receives finalised pairs. Restores pass nil: those facts were
@@ -250,13 +174,13 @@ func (p *pairer) putEvs(e []ev) {
 type pairer struct {
 	expiry [2]int64 // ms, by famIndex
 	items  [2]map[string]*item
-	wakes  wakeHeap
+	wakes  wakeQueue
 	gcq    []*item // items with history to drop or to delete, once committed
 	dirty  []*item // changed since the last checkpoint (history only)
 	tomb   []*item // deleted since the last checkpoint
 	intern map[string]string
 	pool   pool
-	live   int    // items with a live wake (sched != noSched)
+	live   int    // items with a pending event (sched != noSched)
 	open   [2]int // items with an open trigger/request
 	// history: keep what a restore needs until gc says it is committed.
 	// Off without a changelog: finalised events are dropped at once.
@@ -313,6 +237,7 @@ func (p *pairer) newItem(fam uint8, key string) *item {
 // to it), not in the dirty, gc or tombstone lists.
 func (p *pairer) free(it *item) {
 	p.putEvs(it.evs)
+	p.setSched(it, noSched)
 	if p.poolFull(len(p.pool.items)) {
 		return
 	}
@@ -365,27 +290,15 @@ func (p *pairer) markDirty(it *item) {
 // event order, and expires opens whose deadline is <= horizon. last is the
 // batch's last offset, recorded as the change point.
 func (p *pairer) finalise(horizon, last int64, out emitter) {
-	for len(p.wakes) > 0 && p.wakes[0].t < horizon {
-		w := p.wakes[0]
-		it := w.it
-		if w.t != it.sched {
-			p.popWake() // stale
+	for _, w := range p.wakes.take(horizon) {
+		if !p.liveWake(w) {
 			continue
 		}
-		it.sched = noSched
-		p.live--
-		if !p.advance(it, horizon, last, out) {
-			if t, ok := it.due(p.expiry[famIndex(it.fam)]); ok {
-				// Reuse the root: one sift instead of a pop and a push.
-				it.sched = t
-				p.live++
-				p.wakes[0].t = t
-				p.wakes.down(0)
-				continue
-			}
+		if !p.advance(w.it, horizon, last, out) {
+			p.reschedule(w.it)
 		}
-		p.popWake()
 	}
+	p.wakes.release()
 }
 
 // advance finalises it up to horizon and reports whether it deleted it
@@ -417,6 +330,7 @@ func (p *pairer) advance(it *item, horizon, last int64, out emitter) bool {
 				it.open = *e
 				it.hasOpen = true
 				p.open[fi]++
+				p.wakes.push(wake{t: e.at + exp - 1, it: it})
 			}
 		case kClose:
 			if it.hasOpen {
@@ -553,6 +467,7 @@ func (p *pairer) restoreItem(fam uint8, key string, base *ev, evs []ev, from, ho
 		it.open.team = p.internStr(it.open.team)
 		it.hasOpen = true
 		p.open[famIndex(fam)]++
+		p.wakes.push(wake{t: base.at + p.expiry[famIndex(fam)] - 1, it: it})
 	}
 	slices.SortFunc(evs, func(a, b ev) int {
 		if a.less(&b) {
@@ -574,9 +489,7 @@ func (p *pairer) restoreItem(fam uint8, key string, base *ev, evs []ev, from, ho
 	if p.advance(it, horizon, from-1, nil) {
 		return // memory-only mode (tests): nothing left
 	}
-	if t, ok := it.due(p.expiry[famIndex(fam)]); ok {
-		p.push(it, t)
-	}
+	p.reschedule(it)
 	it.dirty = false
 }
 

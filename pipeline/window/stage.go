@@ -148,6 +148,7 @@ type Stage struct {
 	deals []DealRow
 	buf   []byte
 	recs  []*kgo.Record
+	wbuf  wakeBuf // finalisation scratch of the partitions
 
 	// Pointer fields of fact rows point into these, one allocation per
 	// chunk rather than per row. Fresh chunks every Process: a caller that
@@ -530,6 +531,7 @@ func (s *Stage) newPart(o schemas.Origin) *part {
 		pr:  newPairer(s.w.cfg.LeadExpiry.Milliseconds(), s.w.cfg.ApprovalExpiry.Milliseconds(), s.w.deps.Changelog != nil),
 		lag: s.w.m.watermarkLag.WithLabelValues(o.Topic, strconv.Itoa(int(o.Partition))),
 	}
+	p.pr.wakes.buf = &s.wbuf
 	return p
 }
 
