@@ -59,7 +59,7 @@ func (a *ev) less(b *ev) bool {
 // base is the state as of the last point known committed: restoring from
 // base plus the events below the restore point reproduces the state there.
 //
-// 160 bytes, a size class: a new field costs 32 bytes per open lead.
+// 160 bytes, a size class: one more field costs 16 bytes per open lead.
 type item struct {
 	// What finalisation reads first, together: one cache line with open.at.
 	evs        []ev
