@@ -180,8 +180,9 @@ type pairer struct {
 	tomb   []*item // deleted since the last checkpoint
 	intern map[string]string
 	pool   pool
-	live   int    // items with a pending event (sched != noSched)
-	open   [2]int // items with an open trigger/request
+	live   int     // items with a pending event (sched != noSched)
+	delq   []*item // deleted by finalise, out of the map once it is done
+	open   [2]int  // items with an open trigger/request
 	// history: keep what a restore needs until gc says it is committed.
 	// Off without a changelog: finalised events are dropped at once.
 	history bool
@@ -299,6 +300,15 @@ func (p *pairer) finalise(horizon, last int64, out emitter) {
 		}
 	}
 	p.wakes.release()
+	// Deleting in one tight loop lets the map's cache misses overlap.
+	for _, it := range p.delq {
+		delete(p.items[famIndex(it.fam)], it.key)
+	}
+	for k, it := range p.delq {
+		p.free(it)
+		p.delq[k] = nil
+	}
+	p.delq = p.delq[:0]
 }
 
 // advance finalises it up to horizon and reports whether it deleted it
@@ -358,8 +368,7 @@ func (p *pairer) advance(it *item, horizon, last int64, out emitter) bool {
 		it.evs = p.dropPrefix(it.evs, int(it.nfin))
 		it.nfin = 0
 		if !it.hasOpen && len(it.evs) == 0 {
-			delete(p.items[fi], it.key)
-			p.free(it)
+			p.delq = append(p.delq, it)
 			return true
 		}
 		return false
