@@ -33,7 +33,7 @@ import (
 // record, its strings and its two SLA deadlines). Interaction strings are
 // allocated per lead as a decoder would, so they count too.
 func OpenLeadBytes(n int) (float64, error) {
-	det, err := anomaly.New(anomaly.Config{}, nil, nil, nil, nil)
+	det, err := anomaly.New(anomaly.Config{}, nil, nil, anomaly.Deps{}, nil, nil)
 	if err != nil {
 		return 0, err
 	}

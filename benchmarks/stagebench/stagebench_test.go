@@ -59,7 +59,7 @@ func BenchmarkAnomalyStage(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	det, err := anomaly.New(anomaly.Config{}, nil, schemas.NewIndex(org), nil, nil)
+	det, err := anomaly.New(anomaly.Config{}, nil, schemas.NewIndex(org), anomaly.Deps{}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
