@@ -38,7 +38,10 @@ type Config struct {
 	// stage asks for the consumer group's committed offsets to drop
 	// changelog history below them. Default 10s.
 	CommitPollInterval time.Duration `yaml:"commit_poll_interval"`
-	// RestoreTimeout bounds reading one changelog partition. Default 2m.
+	// RestoreTimeout bounds restoring one partition: waiting for its
+	// changelog partition to exist with a leader (a topic created moments
+	// ago, partitions being added), then reading it. Past it, Process fails
+	// with ErrChangelogUnavailable. Default 2m.
 	RestoreTimeout time.Duration `yaml:"restore_timeout"`
 	// Calendars are business-hours calendars by team id, for response times
 	// in business time. The key "*" is the default for teams without one.
