@@ -177,36 +177,113 @@ type mark struct {
 // noTime is maxT before any event.
 const noTime = math.MinInt64
 
-func encodeMeta(b []byte, base int64, hist []mark) []byte {
-	b = append(b, codecVersion)
-	b = binary.AppendVarint(b, base)
-	b = binary.AppendUvarint(b, uint64(len(hist)))
-	for _, m := range hist {
+// metaVersion is the meta record's format. Version 1 held base and hist
+// only: it could not tell which offset its base was as of, so a restore
+// below it took the newest watermark (every replayed event late).
+const metaVersion = 2
+
+// meta is a partition's watermark history and the points its state is
+// anchored at.
+type meta struct {
+	base  int64  // largest event time of the batches below point (noTime: none)
+	point int64  // the items' bases and base are the state as of this offset (the last GC point); -1 none
+	first int64  // the offset the state's history starts at (empty state there); -1 unknown
+	hist  []mark // batches at or after point, in offset order
+	old   []mark // batches below point, thinned to at most oldMarks, in offset order
+}
+
+// oldMarks bounds the watermark history kept below the GC point (16 bytes
+// each at most): enough for a replay from any earlier offset to know the
+// watermark it passed there, or a lower one when thinned, never a higher.
+const oldMarks = 512
+
+// appendOld adds m to the history below the GC point, thinning it (every
+// other mark dropped, the newest kept) when full. A dropped mark makes a
+// replay starting right after it use the previous, lower watermark: fewer
+// events late than in the original run, never more.
+func appendOld(old []mark, m mark) []mark {
+	old = append(old, m)
+	if len(old) <= oldMarks {
+		return old
+	}
+	n := 0
+	for k := range old {
+		if k%2 == 1 || k == len(old)-1 {
+			old[n] = old[k]
+			n++
+		}
+	}
+	return old[:n]
+}
+
+// maxTBelow is the largest event time of marks with last < from.
+func maxTBelow(marks []mark, from, init int64) int64 {
+	for _, m := range marks {
+		if m.last < from {
+			init = max(init, m.maxT)
+		}
+	}
+	return init
+}
+
+func appendMarks(b []byte, ms []mark) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ms)))
+	for _, m := range ms {
 		b = binary.AppendVarint(b, m.last)
 		b = binary.AppendVarint(b, m.maxT)
 	}
 	return b
 }
 
-// decodeMeta returns the largest event time as of the batches below from.
-func decodeMeta(v []byte, from int64) (int64, error) {
-	r := &reader{b: v}
-	if r.byte() != codecVersion {
-		return 0, fmt.Errorf("decode meta: %w: version", errCorrupt)
-	}
-	maxT := r.varint()
+func encodeMeta(b []byte, m *meta) []byte {
+	b = append(b, metaVersion)
+	b = binary.AppendVarint(b, m.base)
+	b = binary.AppendVarint(b, m.point)
+	b = binary.AppendVarint(b, m.first)
+	b = appendMarks(b, m.hist)
+	return appendMarks(b, m.old)
+}
+
+func (r *reader) marks() []mark {
 	n := r.uvarint()
-	for range n {
-		last, m := r.varint(), r.varint()
-		if r.err != nil {
-			break
-		}
-		if last < from && m > maxT {
-			maxT = m
-		}
+	if r.err == nil && n > uint64(len(r.b)) {
+		r.err = errCorrupt
 	}
 	if r.err != nil {
-		return 0, fmt.Errorf("decode meta: %w", r.err)
+		return nil
 	}
-	return maxT, nil
+	ms := make([]mark, 0, n)
+	for range n {
+		m := mark{last: r.varint(), maxT: r.varint()}
+		if r.err != nil {
+			return nil
+		}
+		ms = append(ms, m)
+	}
+	return ms
+}
+
+// decodeMeta reads a meta record of either version. Version 1 records
+// (written before the GC point was kept) decode with point and first -1:
+// restores then behave as before.
+func decodeMeta(v []byte) (meta, error) {
+	r := &reader{b: v}
+	m := meta{point: -1, first: -1}
+	switch r.byte() {
+	case 1:
+		m.base = r.varint()
+		m.hist = r.marks()
+	case metaVersion:
+		m.base = r.varint()
+		m.point = r.varint()
+		m.first = r.varint()
+		m.hist = r.marks()
+		m.old = r.marks()
+	default:
+		return meta{}, fmt.Errorf("decode meta: %w: version", errCorrupt)
+	}
+	if r.err != nil {
+		return meta{}, fmt.Errorf("decode meta: %w", r.err)
+	}
+	return m, nil
 }

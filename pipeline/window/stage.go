@@ -167,15 +167,24 @@ type partKey struct {
 
 type part struct {
 	partKey
-	next      int64 // first offset expected next; anything else means restore
-	maxT      int64 // largest accepted event time, unix ms (noTime: none)
-	baseMaxT  int64 // maxT as of the committed point
-	hist      []mark
-	committed int64 // known committed offset (math.MaxInt64 without changelog)
-	gcAt      int64 // committed as of the last gc
-	polled    time.Time
-	pr        *pairer
-	lag       prometheus.Gauge
+	next     int64  // first offset expected next; anything else means restore
+	maxT     int64  // largest accepted event time, unix ms (noTime: none)
+	baseMaxT int64  // maxT as of gcAt
+	hist     []mark // watermark after each batch at or after gcAt
+	old      []mark // watermark after batches below gcAt, thinned (appendOld)
+	first    int64  // offset the state's history starts at (it was empty there); -1 unknown
+	// replayTo > next: batches below it are a replay of history the state
+	// already holds (a restore below the changelog's GC point, see
+	// restore). They are classified against replayMaxT, the watermark the
+	// original run had there, and do not touch the pairing state.
+	replayTo   int64
+	replayMaxT int64
+	purge      []string // changelog keys of an abandoned state: tombstoned at the next checkpoint
+	committed  int64    // known committed offset (math.MaxInt64 without changelog)
+	gcAt       int64    // committed as of the last gc
+	polled     time.Time
+	pr         *pairer
+	lag        prometheus.Gauge
 }
 
 // repAct is one rep's id, interned for the pairing state, and the
@@ -295,6 +304,18 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 	p.next = -1 // until this batch is checkpointed: a failure must restore
 	s.resetOut()
 	last := b.Origin.LastOffset
+	if p.replayTo > b.Origin.FirstOffset {
+		if last < p.replayTo {
+			s.replay(p, b)
+			return nil
+		}
+		// The source cut this batch across the point the state is at:
+		// the events below it are added a second time. Cuts are made at
+		// committed offsets, which GC points are, so this is rare.
+		s.w.log.Warn("replayed batch straddles the restored state's offset; its events below it are paired again",
+			"origin", b.Origin.String(), "state_at", p.replayTo)
+		p.replayTo = -1
+	}
 	late, w := 0, 0
 	for r := range b.Interactions {
 		it := &b.Interactions[r]
@@ -305,7 +326,7 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 			continue
 		}
 		p.maxT = max(p.maxT, at)
-		s.account(p, it, at, last)
+		s.account(p, it, at, last, true)
 		if w != r {
 			b.Interactions[w] = *it
 		}
@@ -329,9 +350,46 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 	return nil
 }
 
+// replay processes a batch below p.replayTo: lateness as the original run
+// decided it (its watermark there), activity and deal facts as it emitted
+// them, and no pairing: the restored state already holds these events'
+// contributions, and the pair facts they finalised were emitted by the
+// original run under the same offset range (ClickHouse has them under
+// the same insert_deduplication_token). Nothing changes in the changelog.
+func (s *Stage) replay(p *part, b *schemas.Batch) {
+	last := b.Origin.LastOffset
+	late, w := 0, 0
+	for r := range b.Interactions {
+		it := &b.Interactions[r]
+		at := it.OccurredAt.UnixMilli()
+		if p.replayMaxT != noTime && at < p.replayMaxT-s.w.lateMS {
+			b.Late = append(b.Late, *it)
+			late++
+			continue
+		}
+		p.replayMaxT = max(p.replayMaxT, at)
+		s.account(p, it, at, last, false)
+		if w != r {
+			b.Interactions[w] = *it
+		}
+		w++
+	}
+	if w < len(b.Interactions) {
+		clear(b.Interactions[w:])
+		b.Interactions = b.Interactions[:w]
+	}
+	s.w.m.late.Add(float64(late))
+	p.next = last + 1
+	if p.next >= p.replayTo {
+		p.replayTo = -1
+	}
+	s.attach(b)
+	s.report(p)
+}
+
 // account feeds one accepted interaction to the activity sums, the
-// pairing state and the deal facts.
-func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64) {
+// pairing state (unless !pair) and the deal facts.
+func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64, pair bool) {
 	team := it.TeamID
 	if team == "" {
 		team = s.w.deps.Org.TeamOf(it.RepID)
@@ -368,17 +426,19 @@ func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64) {
 
 	// rep and team are interned: the state shares them (addShared).
 	e := ev{at: at, off: last, id: it.EventID, typ: it.Type, ch: it.Channel}
+	// !pair (a replay): the state has the pairing events already. The
+	// pairing types and the deal types are disjoint.
 	switch {
-	case it.LeadID != "" && (it.Type == schemas.TypeLeadCreated || it.Type.Inbound()):
+	case pair && it.LeadID != "" && (it.Type == schemas.TypeLeadCreated || it.Type.Inbound()):
 		e.kind, e.rep, e.team = kOpen, r.id, team
 		p.pr.addShared(famLead, it.LeadID, e)
-	case it.LeadID != "" && it.Type.Outbound():
+	case pair && it.LeadID != "" && it.Type.Outbound():
 		e.kind, e.rep, e.team = kClose, r.id, team
 		p.pr.addShared(famLead, it.LeadID, e)
-	case it.ApprovalID != "" && it.Type == schemas.TypeApprovalRequested:
+	case pair && it.ApprovalID != "" && it.Type == schemas.TypeApprovalRequested:
 		e.kind, e.rep, e.team = kOpen, r.id, team
 		p.pr.addShared(famAppr, it.ApprovalID, e)
-	case it.ApprovalID != "" && it.Type == schemas.TypeApprovalDecided:
+	case pair && it.ApprovalID != "" && it.Type == schemas.TypeApprovalDecided:
 		e.kind, e.rep, e.team = kClose, p.pr.internStr(it.ApproverID), team
 		e.ok = it.Has&schemas.HasApproved != 0 && it.Approved
 		p.pr.addShared(famAppr, it.ApprovalID, e)
@@ -529,6 +589,7 @@ func (s *Stage) report(p *part) {
 func (s *Stage) newPart(o schemas.Origin) *part {
 	p := &part{
 		partKey: partKey{o.Topic, o.Partition}, next: -1, maxT: noTime, baseMaxT: noTime, committed: -1, gcAt: -1,
+		first: -1, replayTo: -1, replayMaxT: noTime,
 		pr:  newPairer(s.w.cfg.LeadExpiry.Milliseconds(), s.w.cfg.ApprovalExpiry.Milliseconds(), s.w.deps.Changelog != nil),
 		lag: s.w.m.watermarkLag.WithLabelValues(o.Topic, strconv.Itoa(int(o.Partition))),
 	}
@@ -539,6 +600,21 @@ func (s *Stage) newPart(o schemas.Origin) *part {
 // restore rebuilds the state of o's partition as of o.FirstOffset from the
 // changelog: contributions of batches at or after it are dropped, because
 // those batches are about to be consumed again.
+//
+// The changelog keeps history only from its GC point on (the committed
+// offset of the group that wrote it): below it, finalised events are
+// folded into each item's base. A restore below the GC point (a new
+// consumer group, or offsets reset with kadm, replaying the topic into
+// the same database) cannot rebuild the state there, and must not use the
+// newest watermark either, or every replayed event would be late:
+//   - at or before the offset the state's history began, the state there
+//     is empty, and the replay rebuilds it exactly; the old state's keys
+//     are tombstoned at the first checkpoint, so no later restore mixes
+//     the two histories;
+//   - in between, the state is restored as of the GC point, and the
+//     batches up to it are replayed against the watermark the original
+//     run had at each offset (kept in the meta record), emitting activity
+//     and deal facts but not pairing again (see replay).
 func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*part, error) {
 	start := s.w.deps.Clock()
 	p := s.newPart(o)
@@ -558,11 +634,37 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*part, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", o, err)
 	}
+	m := meta{base: noTime, point: -1, first: from}
 	if v, ok := recs[string(recordKey(nil, o.Topic, kindMeta, ""))]; ok {
-		if p.maxT, err = decodeMeta(v, from); err != nil {
+		if m, err = decodeMeta(v); err != nil {
 			return nil, fmt.Errorf("restore %s: %w", o, err)
 		}
-		p.baseMaxT = p.maxT
+	}
+	at, mode := from, "exact" // at: the offset the restored state is as of
+	switch {
+	case from >= m.point:
+	case m.first >= 0 && from <= m.first:
+		mode = "empty"
+		for k := range recs {
+			if topic, kind, _, ok := parseKey([]byte(k)); ok && topic == o.Topic && (kind == famLead || kind == famAppr) {
+				p.purge = append(p.purge, k)
+			}
+		}
+		p.first = from
+		clear(recs)
+	default:
+		mode, at = "replay", m.point
+		p.replayTo = m.point
+		p.replayMaxT = maxTBelow(m.old, from, noTime)
+	}
+	if mode != "empty" {
+		p.first, p.gcAt, p.baseMaxT, p.old = m.first, m.point, m.base, m.old
+		for _, mk := range m.hist {
+			if mk.last < at {
+				p.hist = append(p.hist, mk)
+			}
+		}
+		p.maxT = maxTBelow(p.hist, at, m.base)
 	}
 	horizon := int64(math.MinInt64)
 	if p.maxT != noTime {
@@ -578,7 +680,7 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*part, error) {
 		if err != nil {
 			return nil, fmt.Errorf("restore %s: key %q: %w", o, k, err)
 		}
-		p.pr.restoreItem(kind, id, base, evs, from, horizon)
+		p.pr.restoreItem(kind, id, base, evs, at, horizon)
 		n++
 	}
 	for _, it := range p.pr.dirty {
@@ -589,7 +691,11 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*part, error) {
 	d := s.w.deps.Clock().Sub(start)
 	s.w.m.restored.Inc()
 	s.w.m.restoreSeconds.Observe(d.Seconds())
-	s.w.log.Info("pairing state restored", "origin", o.String(), "records", n, "committed", committed,
+	if mode != "exact" {
+		s.w.log.Warn("restore below the changelog's GC point: a replay from an earlier offset (new consumer group or reset offsets)",
+			"origin", o.String(), "mode", mode, "gc_point", m.point, "history_from", m.first, "state_at", at, "purged", len(p.purge))
+	}
+	s.w.log.Info("pairing state restored", "origin", o.String(), "mode", mode, "records", n, "committed", committed,
 		"open_leads", p.pr.openCount(famLead), "open_approvals", p.pr.openCount(famAppr), "duration", d)
 	return p, nil
 }
@@ -768,6 +874,7 @@ func (s *Stage) checkpoint(ctx context.Context, p *part, last int64) error {
 		k := 0
 		for k < len(p.hist) && p.hist[k].last < p.committed {
 			p.baseMaxT = max(p.baseMaxT, p.hist[k].maxT)
+			p.old = appendOld(p.old, p.hist[k])
 			k++
 		}
 		p.hist = append(p.hist[:0], p.hist[k:]...)
@@ -782,6 +889,11 @@ func (s *Stage) checkpoint(ctx context.Context, p *part, last int64) error {
 		s.recs = append(s.recs, &kgo.Record{Topic: topic, Partition: p.part, Key: key, Value: val})
 		bytes += len(key) + len(val)
 	}
+	// An abandoned state's keys first: a key the new state has is
+	// produced again below, after its tombstone.
+	for _, k := range p.purge {
+		add([]byte(k), nil)
+	}
 	for _, it := range p.pr.dirty {
 		it.dirty = false
 		if it.deleted {
@@ -793,7 +905,7 @@ func (s *Stage) checkpoint(ctx context.Context, p *part, last int64) error {
 		add(recordKey(nil, p.topic, it.fam, it.key), nil)
 		p.pr.free(it) // the key string lives on in the record
 	}
-	add(recordKey(nil, p.topic, kindMeta, ""), encodeMeta(nil, p.baseMaxT, p.hist))
+	add(recordKey(nil, p.topic, kindMeta, ""), encodeMeta(nil, &meta{base: p.baseMaxT, point: p.gcAt, first: p.first, hist: p.hist, old: p.old}))
 	clear(p.pr.dirty)
 	p.pr.dirty = p.pr.dirty[:0]
 	clear(p.pr.tomb)
@@ -804,6 +916,7 @@ func (s *Stage) checkpoint(ctx context.Context, p *part, last int64) error {
 	if s.recs[0].Partition != p.part {
 		return fmt.Errorf("checkpoint %s/%d: record landed in partition %d: the changelog client needs kgo.ManualPartitioner", p.topic, p.part, s.recs[0].Partition)
 	}
+	p.purge = nil
 	s.w.m.changelogBytes.Add(float64(bytes))
 	s.w.m.changelogRecs.Add(float64(len(s.recs)))
 	return nil
