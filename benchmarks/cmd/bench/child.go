@@ -220,6 +220,9 @@ func runStack(f childFlags) error {
 	// Its KBI state changelog would be sized by bench.idle (1 partition)
 	// and then be too small for the pipelines': give it its own.
 	ac.Window.ChangelogTopic = "bench.idle-changelog"
+	// Same for the detectors' changelog: sized by bench.idle it would have
+	// 1 partition and every pipeline restore of partition ≥ 1 would fail.
+	ac.Anomaly.ChangelogTopic = "bench.idle-anomaly-changelog"
 	st, err := devstack.Start(ctx, devstack.Config{
 		DataDir: f.dir, KafkaAddr: "127.0.0.1:0", ClickHouseAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Partitions: int32(f.partitions), Gen: gc, App: ac,
