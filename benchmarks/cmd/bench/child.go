@@ -372,6 +372,8 @@ func (v *valueCounter) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
 // runPipeline runs one SalesPulse instance (internal/app) against the
 // stack's Kafka and ClickHouse.
 func runPipeline(f childFlags) error {
+	// What cmd/salespulse's main does: measure the binary's GC settings.
+	app.SetGCDefaults(os.Getenv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("instance", f.instance)
