@@ -146,6 +146,13 @@ func New(ctx context.Context, cfg Config, opt Options) (*App, error) {
 		if parts, err = maxPartitions(ctx, clog, cfg.Kafka.Topics); err == nil {
 			err = det.EnsureChangelog(ctx, parts, -1)
 		}
+		if err == nil {
+			topic := cfg.Anomaly.ChangelogTopic
+			if topic == "" {
+				topic = "salespulse.anomaly-changelog"
+			}
+			err = growPartitions(ctx, clog, topic, parts)
+		}
 	}
 	if err != nil {
 		src.Close(ctx)
@@ -228,6 +235,9 @@ func newWindow(ctx context.Context, cfg Config, idx *schemas.Index, sink *clickh
 		err = window.EnsureChangelog(ctx, clog, topic, parts, -1)
 	}
 	if err == nil {
+		err = growPartitions(ctx, clog, topic, parts)
+	}
+	if err == nil {
 		err = ensureOutputTopics(ctx, clog, cfg, parts)
 	}
 	if err != nil {
@@ -262,6 +272,32 @@ func ensureOutputTopics(ctx context.Context, cl *kgo.Client, cfg Config, parts i
 		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
 			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
 		}
+	}
+	return nil
+}
+
+// growPartitions raises topic's partition count to at least parts. A
+// changelog holds partition p's state in its partition p, so it needs as
+// many partitions as the widest source topic; one created earlier by an
+// instance with fewer or narrower topics (or before the source topics grew)
+// would make every restore of the higher partitions fail. New changelog
+// partitions start empty, which is right: nothing was checkpointed there.
+func growPartitions(ctx context.Context, cl *kgo.Client, topic string, parts int32) error {
+	adm := kadm.NewClient(cl)
+	md, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("describe %s: %w", topic, err)
+	}
+	d, ok := md[topic]
+	if !ok || d.Err != nil || int32(len(d.Partitions)) >= parts {
+		return nil // just created with parts partitions, or already wide enough
+	}
+	resp, err := adm.UpdatePartitions(ctx, int(parts), topic)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("grow %s from %d to %d partitions: %w", topic, len(d.Partitions), parts, err)
 	}
 	return nil
 }
