@@ -47,7 +47,10 @@ type Config struct {
 	// for the consumer group's committed offsets, to drop changelog history
 	// below them and tombstone closed items. Default 10s.
 	CommitPollInterval time.Duration `yaml:"commit_poll_interval"`
-	// RestoreTimeout bounds reading one changelog partition. Default 2m.
+	// RestoreTimeout bounds restoring one partition: waiting for its
+	// changelog partition to exist with a leader (a topic created moments
+	// ago, partitions being added), then reading it. Past it, Process fails
+	// with ErrChangelogUnavailable. Default 2m.
 	RestoreTimeout time.Duration `yaml:"restore_timeout"`
 }
 
