@@ -9,13 +9,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/salespulse/salespulse/pipeline/statelog"
 	"github.com/salespulse/salespulse/schemas"
 )
 
@@ -233,151 +232,15 @@ func (p *partState) rebuild() {
 
 // ErrChangelogUnavailable is returned (wrapped, with the last cause) when
 // the changelog partition a restore needs did not exist with a leader
-// within restore_timeout.
-var ErrChangelogUnavailable = errors.New("anomaly changelog partition unavailable")
-
-// errNotReady marks a changelog partition that may still appear: the
-// topic was just created (no leader yet, metadata not yet propagated) or
-// partitions are being added.
-var errNotReady = errors.New("not ready")
-
-// Backoff between looks at a changelog partition that is not ready.
-const (
-	readyBackoffMin = 50 * time.Millisecond
-	readyBackoffMax = 2 * time.Second
-)
+// within restore_timeout. It is statelog's sentinel, so errors.Is matches
+// either name.
+var ErrChangelogUnavailable = statelog.ErrUnavailable
 
 // readChangelog reads one changelog partition up to its end: the latest
 // value per key. Waiting for the partition and reading it share one
 // restore_timeout.
 func (d *Detector) readChangelog(ctx context.Context, partition int32) (map[string][]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.RestoreTimeout)
-	defer cancel()
-	topic := d.cfg.ChangelogTopic
-	adm := kadm.NewClient(d.deps.Changelog)
-	start, end, err := d.waitChangelog(ctx, adm, partition)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]byte{}
-	if start >= end {
-		return out, nil
-	}
-	cl, err := kgo.NewClient(append(d.deps.Changelog.Opts(),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().AtStart()}}))...)
-	if err != nil {
-		return nil, fmt.Errorf("anomaly changelog reader: %w", err)
-	}
-	defer cl.Close()
-	for {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("read %s/%d up to %d: %w", topic, partition, end, err)
-		}
-		var ferr error
-		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
-		if ferr != nil {
-			return nil, fmt.Errorf("read %s/%d: %w", topic, partition, ferr)
-		}
-		done := false
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Value == nil {
-				delete(out, string(r.Key))
-			} else {
-				out[string(r.Key)] = r.Value
-			}
-			if r.Offset >= end-1 {
-				done = true
-			}
-		})
-		if done {
-			return out, nil
-		}
-	}
-}
-
-// waitChangelog returns the start and end offsets of the changelog
-// partition, waiting with backoff while it is missing or has no leader: a
-// fresh deployment creates the topic moments before the first restore, and
-// its partitions get leaders (and reach every broker's metadata) a little
-// later; partitions may also be added while we wait. Any other error, or
-// the end of ctx (restore_timeout), ends the wait.
-func (d *Detector) waitChangelog(ctx context.Context, adm *kadm.Client, partition int32) (start, end int64, err error) {
-	topic := d.cfg.ChangelogTopic
-	backoff := readyBackoffMin
-	for tries := 1; ; tries++ {
-		start, end, err = listBounds(ctx, adm, topic, partition)
-		if err == nil || !retryableRestore(err) {
-			return start, end, err
-		}
-		if tries == 1 || tries%10 == 0 {
-			d.log.Warn("anomaly changelog partition not ready; waiting", "topic", topic, "partition", partition, "err", err)
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return 0, 0, fmt.Errorf("wait for anomaly changelog %s partition %d (%d attempts; it needs as many partitions as the source topics, each with a leader): %w: %w; last error: %w",
-				topic, partition, tries, ErrChangelogUnavailable, ctx.Err(), err)
-		case <-t.C:
-		}
-		backoff = min(2*backoff, readyBackoffMax)
-		// kadm answers from the client's metadata cache, which keeps a
-		// topic's absence or old partition count for metadata_min_age
-		// (5s): a direct metadata request refreshes it.
-		req := kmsg.NewPtrMetadataRequest()
-		rt := kmsg.NewMetadataRequestTopic()
-		rt.Topic = kmsg.StringPtr(topic)
-		req.Topics = append(req.Topics, rt)
-		req.RequestWith(ctx, d.deps.Changelog) // errors: the next look reports them
-	}
-}
-
-// listBounds asks for the start and end offsets of one changelog
-// partition.
-func listBounds(ctx context.Context, adm *kadm.Client, topic string, partition int32) (start, end int64, err error) {
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return 0, 0, fmt.Errorf("list end offsets of %s: %w", topic, err)
-	}
-	e, ok := ends.Lookup(topic, partition)
-	if !ok {
-		return 0, 0, fmt.Errorf("anomaly changelog %s has no partition %d: %w", topic, partition, errNotReady)
-	}
-	if e.Err != nil {
-		return 0, 0, fmt.Errorf("end offset of %s/%d: %w", topic, partition, e.Err)
-	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return 0, 0, fmt.Errorf("list start offsets of %s: %w", topic, err)
-	}
-	st, ok := starts.Lookup(topic, partition)
-	if !ok {
-		return 0, 0, fmt.Errorf("anomaly changelog %s has no partition %d: %w", topic, partition, errNotReady)
-	}
-	if st.Err != nil {
-		return 0, 0, fmt.Errorf("start offset of %s/%d: %w", topic, partition, st.Err)
-	}
-	return st.Offset, e.Offset, nil
-}
-
-// retryableRestore decides whether a restore waits and looks again: a
-// partition not there yet, a Kafka error Kafka calls retriable (no
-// leader, not leader, unknown topic or partition), or a failed request
-// (broker unreachable). Kafka's non-retriable errors (authorization,
-// invalid request) fail at once: waiting would not fix them.
-func retryableRestore(err error) bool {
-	if errors.Is(err, errNotReady) {
-		return true
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	var ke *kerr.Error
-	if errors.As(err, &ke) {
-		return ke.Retriable
-	}
-	return true
+	return statelog.Latest(ctx, d.deps.Changelog, d.cfg.ChangelogTopic, partition, d.cfg.RestoreTimeout, d.log)
 }
 
 // checkpoint appends this batch's version of every changed key, drops

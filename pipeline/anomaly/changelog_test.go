@@ -2,6 +2,7 @@ package anomaly
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -523,4 +524,22 @@ func TestCheckpointSize(t *testing.T) {
 		t.Fatalf("restored %d leads, want %d", got, n)
 	}
 	t.Logf("restore of %d open leads (and the next batch): %v", n, el)
+}
+
+// TestRestoreWaitsForChangelog: restores go through statelog (whose tests
+// cover the waiting). With the changelog topic never created, the first
+// batch fails at restore_timeout, not at once, with ErrChangelogUnavailable.
+func TestRestoreWaitsForChangelog(t *testing.T) {
+	e := newChangelogEnv(t, 1)
+	d, err := New(Config{RestoreTimeout: 700 * time.Millisecond}, nil, testOrg(), e.deps(), prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := schemas.NewBatch(schemas.Origin{Topic: "in", FirstOffset: 0, LastOffset: 0}, nil)
+	b.Interactions = append(b.Interactions, leadEv(schemas.TypeLeadCreated, "L1", "ae-1", t0, schemas.ChannelEmail))
+	start := time.Now()
+	err = d.NewStage().Process(context.Background(), b)
+	if took := time.Since(start); !errors.Is(err, ErrChangelogUnavailable) || took < 700*time.Millisecond {
+		t.Fatalf("err %v after %s, want ErrChangelogUnavailable after the 700ms restore_timeout", err, took)
+	}
 }

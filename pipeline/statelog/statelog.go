@@ -1,0 +1,181 @@
+// Package statelog reads one partition of a stage's compacted state
+// changelog, the way every restore needs it: wait (with backoff, within a
+// timeout) for the partition to exist with a leader, then read it from its
+// start to the end offset it had when the read began. What a record means
+// is the caller's business.
+package statelog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ErrUnavailable is returned (wrapped, with the last cause) when the
+// changelog partition did not exist with a leader within the timeout.
+var ErrUnavailable = errors.New("changelog partition unavailable")
+
+// errNotReady marks a changelog partition that may still appear: the
+// topic was just created (no leader yet, metadata not yet propagated) or
+// partitions are being added.
+var errNotReady = errors.New("not ready")
+
+// Backoff between looks at a changelog partition that is not ready.
+const (
+	backoffMin = 50 * time.Millisecond
+	backoffMax = 2 * time.Second
+)
+
+// Read waits for partition of topic (see wait) and hands each of its
+// records, from the partition's start up to the end offset it had then, to
+// each, in offset order; an error from each ends the read and is returned
+// as is. Waiting and reading share one timeout (restore_timeout); zero
+// means ctx alone bounds them. cl is the client the stage produces the
+// changelog with: Read clones its options for a reader of its own. A
+// record handed to each must not be kept past the call unless copied.
+func Read(ctx context.Context, cl *kgo.Client, topic string, partition int32, timeout time.Duration, log *slog.Logger, each func(*kgo.Record) error) error {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	start, end, err := wait(ctx, cl, topic, partition, log)
+	if err != nil || start >= end {
+		return err
+	}
+	rd, err := kgo.NewClient(append(cl.Opts(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().AtStart()}}))...)
+	if err != nil {
+		return fmt.Errorf("changelog reader: %w", err)
+	}
+	defer rd.Close()
+	for {
+		fs := rd.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("read %s/%d up to %d: %w", topic, partition, end, err)
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return fmt.Errorf("read %s/%d: %w", topic, partition, ferr)
+		}
+		for it := fs.RecordIter(); !it.Done(); {
+			r := it.Next()
+			if err := each(r); err != nil {
+				return err
+			}
+			if r.Offset >= end-1 {
+				return nil
+			}
+		}
+	}
+}
+
+// Latest reads the partition like Read and returns the latest value per
+// key: what a compacted changelog holds for it, tombstones (nil values)
+// deleting the key.
+func Latest(ctx context.Context, cl *kgo.Client, topic string, partition int32, timeout time.Duration, log *slog.Logger) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := Read(ctx, cl, topic, partition, timeout, log, func(r *kgo.Record) error {
+		if r.Value == nil {
+			delete(out, string(r.Key))
+		} else {
+			out[string(r.Key)] = r.Value
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// wait returns the start and end offsets of the changelog partition,
+// waiting with backoff while it is missing or has no leader: a fresh
+// deployment creates the topic moments before the first restore, and its
+// partitions get leaders (and reach every broker's metadata) a little
+// later; partitions may also be added while we wait. Any other error, or
+// the end of ctx (restore_timeout), ends the wait.
+func wait(ctx context.Context, cl *kgo.Client, topic string, partition int32, log *slog.Logger) (start, end int64, err error) {
+	adm := kadm.NewClient(cl)
+	backoff := backoffMin
+	for tries := 1; ; tries++ {
+		start, end, err = bounds(ctx, adm, topic, partition)
+		if err == nil || !retryable(err) {
+			return start, end, err
+		}
+		if log != nil && (tries == 1 || tries%10 == 0) {
+			log.Warn("changelog partition not ready; waiting", "topic", topic, "partition", partition, "err", err)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, 0, fmt.Errorf("wait for changelog %s partition %d (%d attempts; it needs as many partitions as the source topics, each with a leader): %w: %w; last error: %w",
+				topic, partition, tries, ErrUnavailable, ctx.Err(), err)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, backoffMax)
+		// kadm answers from the client's metadata cache, which keeps a
+		// topic's absence or old partition count for metadata_min_age
+		// (5s): a direct metadata request refreshes it.
+		req := kmsg.NewPtrMetadataRequest()
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, rt)
+		req.RequestWith(ctx, cl) // errors: the next look reports them
+	}
+}
+
+// bounds asks for the start and end offsets of one changelog partition.
+func bounds(ctx context.Context, adm *kadm.Client, topic string, partition int32) (start, end int64, err error) {
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return 0, 0, fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
+	e, ok := ends.Lookup(topic, partition)
+	if !ok {
+		return 0, 0, fmt.Errorf("changelog %s has no partition %d: %w", topic, partition, errNotReady)
+	}
+	if e.Err != nil {
+		return 0, 0, fmt.Errorf("end offset of %s/%d: %w", topic, partition, e.Err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return 0, 0, fmt.Errorf("list start offsets of %s: %w", topic, err)
+	}
+	st, ok := starts.Lookup(topic, partition)
+	if !ok {
+		return 0, 0, fmt.Errorf("changelog %s has no partition %d: %w", topic, partition, errNotReady)
+	}
+	if st.Err != nil {
+		return 0, 0, fmt.Errorf("start offset of %s/%d: %w", topic, partition, st.Err)
+	}
+	return st.Offset, e.Offset, nil
+}
+
+// retryable decides whether a restore waits and looks again: a partition
+// not there yet, a Kafka error Kafka calls retriable (no leader, not
+// leader, unknown topic or partition), or a failed request (broker
+// unreachable). Kafka's non-retriable errors (authorization, invalid
+// request) fail at once: waiting would not fix them.
+func retryable(err error) bool {
+	if errors.Is(err, errNotReady) {
+		return true
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Retriable
+	}
+	return true
+}
