@@ -200,4 +200,3 @@ func queryUint(tb testing.TB, s *Sink, q string) uint64 {
 	}
 	return n
 }
-
