@@ -94,100 +94,119 @@ func sleep(ctx context.Context, d time.Duration) error {
 // with their event time: topics' time-based retention would otherwise
 // delete a replayed week of 2026 as soon as it landed.
 func Produce(ctx context.Context, cl *kgo.Client, topic string, g *Generator, opts ProduceOptions) (n int64, err error) {
-	opts.setDefaults()
-	var (
-		acked    atomic.Int64
-		errOnce  sync.Once
-		firstErr atomic.Pointer[error]
-		free     = make(chan *kgo.Record, opts.MaxInFlight)
-		created  int
-	)
-	// One promise for all records: the record identifies its buffers, so
-	// no closure is allocated per record. Promises run serially on the
-	// client's goroutine and must not block; free has room for every
-	// record that exists.
-	promise := func(r *kgo.Record, perr error) {
-		if perr != nil {
-			errOnce.Do(func() { firstErr.Store(&perr) })
-		} else {
-			acked.Add(1)
+	p := newProducer(cl, &opts, "produce to "+topic)
+	return p.run(ctx, g, func(in *schemas.Interaction, key []byte) bool {
+		r := p.record(ctx)
+		if r == nil {
+			return false
 		}
-		free <- r
-	}
-	// Records once buffered must survive ctx's end until the final flush
-	// delivers them; Produce's own waits below still watch ctx.
-	pctx := context.WithoutCancel(ctx)
-	speed := g.cfg.Speed
+		r.Topic, r.Key, r.Value = topic, append(r.Key, key...), schemas.AppendJSON(r.Value, in)
+		p.send(r)
+		return true
+	})
+}
 
-	var (
-		in       schemas.Interaction
-		produced int64
-		first    time.Time
-		wall0    time.Time
-		last     time.Time
-	)
-	report := func() {
-		if opts.Progress != nil {
-			opts.Progress(Progress{Produced: produced, Acked: acked.Load(), EventTime: last})
-		}
+// producer is the loop Produce and ProduceVendor share: it takes
+// interactions from a Generator, paces them, and hands the records its
+// caller builds to the client, recycling their buffers once acknowledged.
+type producer struct {
+	cl   *kgo.Client
+	opts *ProduceOptions
+	op   string // error prefix, operation first
+	// pctx is the produce context: records once buffered must survive
+	// ctx's end until the final flush delivers them; the producer's own
+	// waits still watch ctx.
+	pctx context.Context
+
+	free     chan *kgo.Record // acknowledged records, buffers kept
+	created  int              // records allocated, at most MaxInFlight
+	acked    atomic.Int64
+	errOnce  sync.Once
+	firstErr atomic.Pointer[error]
+	// promise is one func for all records: the record identifies its
+	// buffers, so no closure is allocated per record. Promises run
+	// serially on the client's goroutine and must not block; free has
+	// room for every record that exists.
+	promise func(*kgo.Record, error)
+
+	produced   int64     // records handed to the client
+	nextReport int64     // produced count of the next Progress call
+	last       time.Time // event time of the last interaction taken
+}
+
+// newProducer applies opts' defaults.
+func newProducer(cl *kgo.Client, opts *ProduceOptions, op string) *producer {
+	opts.setDefaults()
+	p := &producer{
+		cl:         cl,
+		opts:       opts,
+		op:         op,
+		free:       make(chan *kgo.Record, opts.MaxInFlight),
+		nextReport: opts.ProgressEvery,
 	}
-loop:
+	p.promise = func(r *kgo.Record, perr error) {
+		if perr != nil {
+			p.errOnce.Do(func() { p.firstErr.Store(&perr) })
+		} else {
+			p.acked.Add(1)
+		}
+		p.free <- r
+	}
+	return p
+}
+
+// run takes interactions from g until it is exhausted, opts.Limit
+// interactions were taken, ctx is done or a record failed, pacing them
+// at g's Config.Speed, and calls emit with each; emit returns false to
+// stop (ctx ended while it waited for a record). Then run flushes the
+// client and waits for every promise. in and key are valid only during
+// emit. n counts acknowledged records; err is as documented on Produce,
+// prefixed with p.op.
+func (p *producer) run(ctx context.Context, g *Generator, emit func(in *schemas.Interaction, key []byte) bool) (n int64, err error) {
+	p.pctx = context.WithoutCancel(ctx)
+	speed := g.cfg.Speed
+	var (
+		in    schemas.Interaction
+		taken int64
+		first time.Time
+		wall0 time.Time
+	)
 	for {
-		if ctx.Err() != nil || firstErr.Load() != nil || opts.Limit > 0 && produced >= opts.Limit {
+		if ctx.Err() != nil || p.firstErr.Load() != nil || p.opts.Limit > 0 && taken >= p.opts.Limit {
 			break
 		}
 		key, ok := g.Next(&in)
 		if !ok {
 			break
 		}
-		last = in.OccurredAt
+		taken++
+		p.last = in.OccurredAt
 		if speed > 0 {
-			if produced == 0 {
-				first, wall0 = in.OccurredAt, opts.Now()
+			if taken == 1 {
+				first, wall0 = in.OccurredAt, p.opts.Now()
 			}
 			due := wall0.Add(time.Duration(float64(in.OccurredAt.Sub(first)) / speed))
-			if d := due.Sub(opts.Now()); d >= time.Millisecond {
-				if opts.Sleep(ctx, d) != nil {
+			if d := due.Sub(p.opts.Now()); d >= time.Millisecond {
+				if p.opts.Sleep(ctx, d) != nil {
 					break
 				}
 			}
 		}
-		var r *kgo.Record
-		select {
-		case r = <-free:
-		default:
-			if created < opts.MaxInFlight {
-				created++
-				r = &kgo.Record{}
-				break
-			}
-			select {
-			case r = <-free:
-			case <-ctx.Done():
-				break loop
-			}
-		}
-		// The client is done with a record once its promise ran; reset
-		// everything it set (partition, offset, timestamp, ...) and keep
-		// only the buffers.
-		*r = kgo.Record{Topic: topic, Key: append(r.Key[:0], key...), Value: schemas.AppendJSON(r.Value[:0], &in)}
-		cl.Produce(pctx, r, promise)
-		produced++
-		if produced%opts.ProgressEvery == 0 {
-			report()
+		if !emit(&in, key) {
+			break
 		}
 	}
 
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.FlushTimeout)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.opts.FlushTimeout)
 	defer cancel()
-	ferr := cl.Flush(fctx)
+	ferr := p.cl.Flush(fctx)
 	// Flush only waits for buffered records; records the client failed
 	// before buffering them (no topic, too large) get their promise on
 	// another goroutine. Taking every record back from free proves every
 	// promise ran, so n and the error are final.
-	for range created {
+	for range p.created {
 		select {
-		case <-free:
+		case <-p.free:
 		case <-fctx.Done():
 			if ferr == nil {
 				ferr = fctx.Err()
@@ -197,13 +216,55 @@ loop:
 			break
 		}
 	}
-	n = acked.Load()
-	report()
+	n = p.acked.Load()
+	p.report()
 	switch {
-	case firstErr.Load() != nil:
-		return n, fmt.Errorf("produce to %s: %w", topic, *firstErr.Load())
+	case p.firstErr.Load() != nil:
+		return n, fmt.Errorf("%s: %w", p.op, *p.firstErr.Load())
 	case ferr != nil:
-		return n, fmt.Errorf("produce to %s: flush: %w", topic, ferr)
+		return n, fmt.Errorf("%s: flush: %w", p.op, ferr)
 	}
 	return n, ctx.Err()
+}
+
+// record returns a record to fill, its Key and Value empty but keeping
+// their capacity, or nil when ctx ended while all MaxInFlight records
+// were outstanding.
+func (p *producer) record(ctx context.Context) *kgo.Record {
+	var r *kgo.Record
+	select {
+	case r = <-p.free:
+	default:
+		if p.created < p.opts.MaxInFlight {
+			p.created++
+			return &kgo.Record{}
+		}
+		select {
+		case r = <-p.free:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	// The client is done with a record once its promise ran; reset
+	// everything it set (partition, offset, timestamp, ...) and keep only
+	// the buffers.
+	*r = kgo.Record{Key: r.Key[:0], Value: r.Value[:0]}
+	return r
+}
+
+// send hands r, from record, to the client and reports progress every
+// opts.ProgressEvery records.
+func (p *producer) send(r *kgo.Record) {
+	p.cl.Produce(p.pctx, r, p.promise)
+	p.produced++
+	if p.produced >= p.nextReport {
+		p.nextReport += p.opts.ProgressEvery
+		p.report()
+	}
+}
+
+func (p *producer) report() {
+	if p.opts.Progress != nil {
+		p.opts.Progress(Progress{Produced: p.produced, Acked: p.acked.Load(), EventTime: p.last})
+	}
 }

@@ -3,8 +3,6 @@ package gen
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -25,7 +23,6 @@ import (
 // one interaction are never split), and n, Progress.Produced and
 // Progress.Acked count records, noise included.
 func ProduceVendor(ctx context.Context, cl *kgo.Client, topics map[string]string, g *Generator, opts ProduceOptions) (n int64, err error) {
-	opts.setDefaults()
 	topicOf := DefaultVendorTopics()
 	for v, t := range topics {
 		if _, ok := topicOf[v]; !ok {
@@ -37,112 +34,18 @@ func ProduceVendor(ctx context.Context, cl *kgo.Client, topics map[string]string
 		topicOf[v] = t
 	}
 	enc := NewVendorEncoder(g, false)
-	var (
-		acked    atomic.Int64
-		errOnce  sync.Once
-		firstErr atomic.Pointer[error]
-		free     = make(chan *kgo.Record, opts.MaxInFlight)
-		created  int
-	)
-	// As in Produce: one promise for all records; free has room for every
-	// record that exists, so the promise never blocks.
-	promise := func(r *kgo.Record, perr error) {
-		if perr != nil {
-			errOnce.Do(func() { firstErr.Store(&perr) })
-		} else {
-			acked.Add(1)
-		}
-		free <- r
-	}
-	pctx := context.WithoutCancel(ctx)
-	speed := g.cfg.Speed
-
-	var (
-		in         schemas.Interaction
-		taken      int64
-		produced   int64
-		nextReport = opts.ProgressEvery
-		first      time.Time
-		wall0      time.Time
-		last       time.Time
-	)
-	report := func() {
-		if opts.Progress != nil {
-			opts.Progress(Progress{Produced: produced, Acked: acked.Load(), EventTime: last})
-		}
-	}
-loop:
-	for {
-		if ctx.Err() != nil || firstErr.Load() != nil || opts.Limit > 0 && taken >= opts.Limit {
-			break
-		}
-		key, ok := g.Next(&in)
-		if !ok {
-			break
-		}
-		taken++
-		last = in.OccurredAt
-		if speed > 0 {
-			if taken == 1 {
-				first, wall0 = in.OccurredAt, opts.Now()
+	p := newProducer(cl, &opts, "produce vendor payloads")
+	return p.run(ctx, g, func(in *schemas.Interaction, key []byte) bool {
+		for _, vr := range enc.Encode(in, key) {
+			r := p.record(ctx)
+			if r == nil {
+				return false
 			}
-			due := wall0.Add(time.Duration(float64(in.OccurredAt.Sub(first)) / speed))
-			if d := due.Sub(opts.Now()); d >= time.Millisecond {
-				if opts.Sleep(ctx, d) != nil {
-					break
-				}
-			}
+			r.Topic, r.Key, r.Value = topicOf[vr.Vendor], append(r.Key, vr.Key...), append(r.Value, vr.Value...)
+			p.send(r)
 		}
-		for _, vr := range enc.Encode(&in, key) {
-			var r *kgo.Record
-			select {
-			case r = <-free:
-			default:
-				if created < opts.MaxInFlight {
-					created++
-					r = &kgo.Record{}
-					break
-				}
-				select {
-				case r = <-free:
-				case <-ctx.Done():
-					break loop
-				}
-			}
-			*r = kgo.Record{Topic: topicOf[vr.Vendor], Key: append(r.Key[:0], vr.Key...), Value: append(r.Value[:0], vr.Value...)}
-			cl.Produce(pctx, r, promise)
-			produced++
-			if produced >= nextReport {
-				nextReport += opts.ProgressEvery
-				report()
-			}
-		}
-	}
-
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.FlushTimeout)
-	defer cancel()
-	ferr := cl.Flush(fctx)
-	for range created {
-		select {
-		case <-free:
-		case <-fctx.Done():
-			if ferr == nil {
-				ferr = fctx.Err()
-			}
-		}
-		if ferr != nil {
-			break
-		}
-	}
-	n = acked.Load()
-	report()
-	switch {
-	case firstErr.Load() != nil:
-		return n, fmt.Errorf("produce vendor payloads: %w", *firstErr.Load())
-	case ferr != nil:
-		return n, fmt.Errorf("produce vendor payloads: flush: %w", ferr)
-	}
-	return n, ctx.Err()
+		return true
+	})
 }
 
 // DiffVendor compares an interaction a vendor decoder produced (got) with
