@@ -165,33 +165,57 @@ func (s *state) fastMembers(it *schemas.Interaction, in []byte, i int) (int, boo
 		return i + 1, s.finish(it) == nil
 	}
 	for {
-		if i >= len(in) || in[i] != '"' {
-			return i, false
-		}
-		key, j, ok := s.scanString(in, i, &s.kbuf)
-		if !ok {
-			return i, false
-		}
-		if i = skipWS(in, j); i >= len(in) || in[i] != ':' {
-			return i, false
-		}
-		if i = skipWS(in, i+1); i >= len(in) {
+		var key []byte
+		var ok bool
+		if key, i, ok = s.memberKey(in, i); !ok {
 			return i, false
 		}
 		if i, ok = s.fastField(it, in, i, key, &seen); !ok {
 			return i, false
 		}
-		if i = skipWS(in, i); i >= len(in) {
+		var more bool
+		if i, more, ok = memberEnd(in, i); !ok {
 			return i, false
 		}
-		if in[i] == '}' {
-			return i + 1, s.finish(it) == nil
+		if !more {
+			return i, s.finish(it) == nil
 		}
-		if in[i] != ',' {
-			return i, false
-		}
-		i = skipWS(in, i+1)
 	}
+}
+
+// memberKey reads an object member's `"key":` at in[i] (after whitespace)
+// and returns the key and the index of its value. The key is valid until
+// the next scanString into kbuf.
+func (s *state) memberKey(in []byte, i int) (key []byte, _ int, ok bool) {
+	if i >= len(in) || in[i] != '"' {
+		return nil, i, false
+	}
+	key, j, ok := s.scanString(in, i, &s.kbuf)
+	if !ok {
+		return nil, i, false
+	}
+	if i = skipWS(in, j); i >= len(in) || in[i] != ':' {
+		return nil, i, false
+	}
+	if i = skipWS(in, i+1); i >= len(in) {
+		return nil, i, false
+	}
+	return key, i, true
+}
+
+// memberEnd reads what follows a member's value at in[i]: a ',' (more is
+// true and i is at the next key) or the closing '}' (i is past it).
+func memberEnd(in []byte, i int) (_ int, more, ok bool) {
+	if i = skipWS(in, i); i >= len(in) {
+		return i, false, false
+	}
+	switch in[i] {
+	case '}':
+		return i + 1, false, true
+	case ',':
+		return skipWS(in, i+1), true, true
+	}
+	return i, false, false
 }
 
 // fastField decodes the value at in[i] of the top-level member key.
@@ -495,17 +519,9 @@ func (s *state) fastContact(in []byte, i int) (int, bool) {
 		return i + 1, true
 	}
 	for {
-		if i >= len(in) || in[i] != '"' {
-			return i, false
-		}
-		key, j, ok := s.scanString(in, i, &s.kbuf)
-		if !ok {
-			return i, false
-		}
-		if i = skipWS(in, j); i >= len(in) || in[i] != ':' {
-			return i, false
-		}
-		if i = skipWS(in, i+1); i >= len(in) {
+		var key []byte
+		var ok bool
+		if key, i, ok = s.memberKey(in, i); !ok {
 			return i, false
 		}
 		f := -1
@@ -538,16 +554,10 @@ func (s *state) fastContact(in []byte, i int) (int, bool) {
 		if !ok {
 			return i, false
 		}
-		if i = skipWS(in, i); i >= len(in) {
-			return i, false
+		var more bool
+		if i, more, ok = memberEnd(in, i); !ok || !more {
+			return i, ok
 		}
-		if in[i] == '}' {
-			return i + 1, true
-		}
-		if in[i] != ',' {
-			return i, false
-		}
-		i = skipWS(in, i+1)
 	}
 }
 
@@ -561,17 +571,9 @@ func (s *state) fastAttributes(in []byte, i int) (int, bool) {
 		return i + 1, true
 	}
 	for {
-		if i >= len(in) || in[i] != '"' {
-			return i, false
-		}
-		key, j, ok := s.scanString(in, i, &s.kbuf)
-		if !ok {
-			return i, false
-		}
-		if i = skipWS(in, j); i >= len(in) || in[i] != ':' {
-			return i, false
-		}
-		if i = skipWS(in, i+1); i >= len(in) {
+		var key []byte
+		var ok bool
+		if key, i, ok = s.memberKey(in, i); !ok {
 			return i, false
 		}
 		if in[i] != '"' {
@@ -597,16 +599,10 @@ func (s *state) fastAttributes(in []byte, i int) (int, bool) {
 			s.pers = append(s.pers, v...)
 			s.attrs = append(s.attrs, attr{k, span{k.hi, int32(len(s.pers))}})
 		}
-		if i = skipWS(in, i); i >= len(in) {
-			return i, false
+		var more bool
+		if i, more, ok = memberEnd(in, i); !ok || !more {
+			return i, ok
 		}
-		if in[i] == '}' {
-			return i + 1, true
-		}
-		if in[i] != ',' {
-			return i, false
-		}
-		i = skipWS(in, i+1)
 	}
 }
 
