@@ -301,8 +301,15 @@ func (s *Stack) runGenerator(ctx context.Context) error {
 		os.WriteFile(statePath, []byte(strconv.FormatInt(n, 10)+"\n"), 0o644)
 		return n
 	}
+	// A paced stream (Speed > 0) is slow: report often enough that the
+	// progress line's "produced" moves; flat out, every 10000 records keeps
+	// the Stats copy off the hot path.
+	every := int64(10000)
+	if s.gen.Config().Speed > 0 {
+		every = 10
+	}
 	opts := gen.ProduceOptions{
-		ProgressEvery: 10000,
+		ProgressEvery: every,
 		Progress: func(gen.Progress) {
 			s.produced.Store(save())
 		},
