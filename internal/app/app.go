@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
 
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/pipeline/privacy"
@@ -163,7 +164,15 @@ func New(ctx context.Context, cfg Config, opt Options) (*App, error) {
 	if len(cfg.Alerts.Hooks) > 0 {
 		conn, err := cfg.Kafka.ConnOpts()
 		if err == nil {
-			disp, err = alert.NewDispatcher(cfg.Alerts, conn, reg, log)
+			var feed *kafkaio.AlertFeed
+			acfg := cfg.Alerts
+			acfg.Hooks = append([]alert.HookConfig(nil), acfg.Hooks...)
+			acfg.SetDefaults()
+			if feed, err = kafkaio.NewAlertFeed(acfg, conn); err == nil {
+				if disp, err = alert.NewDispatcher(cfg.Alerts, feed, reg, log); err != nil {
+					feed.Close()
+				}
+			}
 		}
 		if err != nil {
 			src.Close(ctx)
@@ -193,7 +202,7 @@ func New(ctx context.Context, cfg Config, opt Options) (*App, error) {
 	if alertTopic == "" {
 		alertTopic = "sales.alerts"
 	}
-	out := &fanout{ch: sink, alerts: alert.NewProducer(src.Client(), alertTopic)}
+	out := &fanout{ch: sink, alerts: kafkaio.NewAlertProducer(src.Client(), alertTopic)}
 	pipe, err := pipeline.New(cfg.Pipeline, src, stages, out, reg, log)
 	if err != nil {
 		src.Close(ctx)
@@ -329,7 +338,7 @@ func maxPartitions(ctx context.Context, cl *kgo.Client, topics map[string]string
 // stable alert id (hooks) make harmless.
 type fanout struct {
 	ch     *clickhouse.Sink
-	alerts *alert.Producer
+	alerts *kafkaio.AlertProducer
 }
 
 func (f *fanout) Write(ctx context.Context, b *schemas.Batch) error {
