@@ -525,6 +525,11 @@ func (s *StateStore) Committed(ctx context.Context, topic string, partition int3
 	defer s.cmu.Unlock()
 	if now := s.now(); s.offsets == nil || now.Sub(s.fetched) >= s.cfg.CommitPollInterval {
 		resp, err := kadm.NewClient(s.adm).FetchOffsets(ctx, s.group)
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			// A group that never committed (brokers with the KIP-848
+			// coordinator say so rather than answer with no offsets).
+			resp, err = kadm.OffsetResponses{}, nil
+		}
 		if err != nil {
 			return 0, fmt.Errorf("fetch committed offsets of group %s: %w", s.group, err)
 		}
