@@ -203,9 +203,13 @@ const (
 )
 
 // NewStateStore returns a store of cfg.Topic for consumer group group,
-// connecting with conn (seed brokers, TLS, SASL, hooks: no consumer or
-// producer options). cfg gets its defaults and is validated. Call Ensure
-// before the first Load, and Close after the last Save.
+// connecting with conn (seed brokers, client id, TLS, SASL: no consumer
+// or producer options). cfg gets its defaults and is validated. Call
+// Ensure before the first Load, and Close after the last Save.
+//
+// conn must not carry a kprom hook: the store opens and closes clients
+// (a reader per Load, a producer per claim), and kprom unregisters its
+// collectors when any client it hooks closes.
 func NewStateStore(cfg StateConfig, group string, conn []kgo.Opt, reg prometheus.Registerer, log *slog.Logger) (*StateStore, error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -253,6 +257,24 @@ func (s *StateStore) Close() {
 		c.mu.Unlock()
 	}
 	s.adm.Close()
+}
+
+// Release gives up this instance's claim on an input partition: its
+// producer is closed and its cached maps dropped, so a revoked partition
+// holds neither a client nor state in memory. A Save of it then fails with
+// state.ErrFenced until a Load claims it again. Optional: without it a
+// revoked partition's producer stays open (harmless: the new owner's claim
+// fences it) until the partition's next Load or Close.
+func (s *StateStore) Release(topic string, partition int32) {
+	s.mu.Lock()
+	c := s.parts[inputPart{topic, partition}]
+	delete(s.parts, inputPart{topic, partition})
+	s.mu.Unlock()
+	if c != nil {
+		c.mu.Lock()
+		c.drop()
+		c.mu.Unlock()
+	}
 }
 
 func (s *StateStore) claimOf(topic string, partition int32) (*claim, error) {

@@ -136,6 +136,15 @@ func TestSaveLatestAndDelete(t *testing.T) {
 		t.Errorf("records written = %v, want 5", got)
 	}
 	want(t, "fresh store", load(t, newStore(t, c), state.Window, input, 0), map[string]string{"k1": "v1b", "k3": "v3"})
+
+	// A released (revoked) partition must be loaded again before a save.
+	a.Release(input, 0)
+	if err := a.Save(t.Context(), state.Window, input, 0, []state.Record{rec("k1", "stale")}); !errors.Is(err, state.ErrFenced) {
+		t.Fatalf("save after release: err = %v, want state.ErrFenced", err)
+	}
+	want(t, "load after release", load(t, a, state.Window, input, 0), map[string]string{"k1": "v1b", "k3": "v3"})
+	save(t, a, state.Window, input, 0, rec("k3", "-"))
+	want(t, "after the save", load(t, newStore(t, c), state.Window, input, 0), map[string]string{"k1": "v1b"})
 }
 
 func TestZombieIsFenced(t *testing.T) {
