@@ -3,6 +3,7 @@ package kafkaio
 import (
 	"errors"
 	"maps"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -392,5 +393,28 @@ func TestLegacyKeys(t *testing.T) {
 				t.Errorf("conv(%q) = %q %q %v, want %q %q %v", tc.key, ns, k, ok, tc.ns, tc.stage, tc.ok)
 			}
 		})
+	}
+}
+
+// Every metric the store exports is in the catalogue (tests/ops checks the
+// running binary; this fails sooner).
+func TestMetricsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	newStateMetrics(reg)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) != 6 {
+		t.Errorf("%d metric families gathered, want 6", len(mfs))
+	}
+	for _, mf := range mfs {
+		if !strings.Contains(string(doc), "`"+mf.GetName()+"`") {
+			t.Errorf("%s is not in docs/metrics.md", mf.GetName())
+		}
 	}
 }
