@@ -277,7 +277,13 @@ func (s *StateStore) Release(topic string, partition int32) {
 	}
 }
 
-func (s *StateStore) claimOf(topic string, partition int32) (*claim, error) {
+// errStoreNamespace: namespace 0 holds the store's own records.
+var errStoreNamespace = errors.New("namespace 0 is the state store's own")
+
+func (s *StateStore) claimOf(ns state.Namespace, topic string, partition int32) (*claim, error) {
+	if ns == 0 {
+		return nil, errStoreNamespace
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -310,7 +316,7 @@ func (c *claim) drop() {
 // that follows is served from that read, once, without reading or
 // claiming again.
 func (s *StateStore) Load(ctx context.Context, ns state.Namespace, topic string, partition int32) (map[string][]byte, error) {
-	c, err := s.claimOf(topic, partition)
+	c, err := s.claimOf(ns, topic, partition)
 	if err != nil {
 		return nil, err
 	}
@@ -327,6 +333,13 @@ func (s *StateStore) Load(ctx context.Context, ns state.Namespace, topic string,
 	all, keys, migrated, err := s.restore(ctx, c, topic, partition)
 	if err != nil {
 		return nil, fmt.Errorf("load %s state of %s/%d from %s: %w", nsName(ns), topic, partition, s.cfg.Topic, err)
+	}
+	// The stages' namespaces are kept even when empty: the other stage's
+	// Load of a partition without state must not read (and claim) again.
+	for _, o := range []state.Namespace{state.Window, state.Anomaly} {
+		if all[o] == nil {
+			all[o] = map[string][]byte{}
+		}
 	}
 	m := all[ns]
 	if m == nil {
@@ -491,7 +504,7 @@ func fencedErr(err error) error {
 // since this instance's last Load of it, or when no Load claimed it since
 // a failed Save: after any failure, the partition must be loaded again.
 func (s *StateStore) Save(ctx context.Context, ns state.Namespace, topic string, partition int32, recs []state.Record) error {
-	c, err := s.claimOf(topic, partition)
+	c, err := s.claimOf(ns, topic, partition)
 	if err != nil {
 		return err
 	}

@@ -90,6 +90,9 @@ func TestNamespacesShareOneRead(t *testing.T) {
 	a := newStore(t, c)
 	want(t, "first load", load(t, a, state.Window, input, 1), map[string]string{})
 	want(t, "first load, anomaly", load(t, a, state.Anomaly, input, 1), map[string]string{})
+	if n := restores(a); n != 1 {
+		t.Errorf("restores of a partition without state = %d, want 1", n)
+	}
 	save(t, a, state.Window, input, 1, rec("Lk1", "w1"), rec("M", "meta"))
 	save(t, a, state.Anomaly, input, 1, rec("Lk1", "a1"))
 	// Same partition, another input topic: a separate state.
