@@ -421,3 +421,48 @@ func TestMetricsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// Workers load and save their own partitions concurrently.
+func TestPartitionsInParallel(t *testing.T) {
+	c := newCluster(t)
+	s := newStore(t, c)
+	errs := make(chan error, 4)
+	for p := range int32(4) {
+		go func() {
+			ctx := t.Context()
+			for i := range 3 {
+				if _, err := s.Load(ctx, state.Window, input, p); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := s.Load(ctx, state.Anomaly, input, p); err != nil {
+					errs <- err
+					return
+				}
+				v := []byte{byte('0' + i)}
+				if err := s.Save(ctx, state.Window, input, p, []state.Record{{Key: []byte("k"), Value: v}}); err != nil {
+					errs <- err
+					return
+				}
+				if err := s.Save(ctx, state.Anomaly, input, p, []state.Record{{Key: []byte("k"), Value: v}}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := restores(s); n != 12 {
+		t.Errorf("restores = %d, want 12 (one per partition and round)", n)
+	}
+	n := newStore(t, c)
+	for p := range int32(4) {
+		want(t, "window", load(t, n, state.Window, input, p), map[string]string{"k": "2"})
+		want(t, "anomaly", load(t, n, state.Anomaly, input, p), map[string]string{"k": "2"})
+	}
+}
