@@ -466,3 +466,37 @@ func TestPartitionsInParallel(t *testing.T) {
 		want(t, "anomaly", load(t, n, state.Anomaly, input, p), map[string]string{"k": "2"})
 	}
 }
+
+// An instance that crashed between its claim and the migration's commit
+// left no init record: the next Load migrates, once.
+func TestUpgradeAfterCrashedClaim(t *testing.T) {
+	c := newCluster(t)
+	ctx := t.Context()
+	cl, err := kgo.NewClient(append(conn(c), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopics(ctx, 2, 1, nil, "salespulse.anomaly-changelog"); err != nil {
+		t.Fatal(err)
+	}
+	a := "salespulse.anomaly-changelog"
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: a, Partition: 1, Key: []byte(input + "/1/L/lead-1"), Value: []byte("open")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	crashed := newStore(t, c)
+	if err := cl.ProduceSync(ctx, crashed.record(input, 1, 0, claimKey, []byte("claimed, then crashed"))).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := newStore(t, c)
+	want(t, "anomaly", load(t, s, state.Anomaly, input, 1), map[string]string{"Llead-1": "open"})
+	if n := testutil.ToFloat64(s.m.migrated); n != 1 {
+		t.Errorf("migrated = %v, want 1", n)
+	}
+	n := newStore(t, c)
+	want(t, "anomaly, next owner", load(t, n, state.Anomaly, input, 1), map[string]string{"Llead-1": "open"})
+	if m := testutil.ToFloat64(n.m.migrated); m != 0 {
+		t.Errorf("migrated by the next owner = %v, want 0", m)
+	}
+}
