@@ -99,6 +99,12 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*partState, erro
 	d := s.d
 	start := d.deps.Clock()
 	p := newPartState(d, o)
+	// Load first: it may claim the partition, and the committed offset
+	// asked after it is then the newest the store knows.
+	recs, err := d.deps.State.Load(ctx, state.Anomaly, o.Topic, o.Partition)
+	if err != nil {
+		return nil, fmt.Errorf("restore anomaly state %s: %w", o, err)
+	}
 	committed, err := d.deps.State.Committed(ctx, o.Topic, o.Partition)
 	if err != nil {
 		return nil, fmt.Errorf("restore anomaly state %s: committed offset: %w", o, err)
@@ -106,10 +112,6 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*partState, erro
 	from := o.FirstOffset
 	p.committed = min(committed, from)
 	p.gcAt = p.committed
-	recs, err := d.deps.State.Load(ctx, state.Anomaly, o.Topic, o.Partition)
-	if err != nil {
-		return nil, fmt.Errorf("restore anomaly state %s: %w", o, err)
-	}
 	n := 0
 	for rk, v := range recs {
 		if rk == "" {

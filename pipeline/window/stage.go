@@ -573,16 +573,18 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*part, error) {
 		s.parts[p.partKey] = p
 		return p, nil
 	}
+	// Load first: it may claim the partition, and the committed offset
+	// asked after it is then the newest the store knows.
+	recs, err := st.Load(ctx, state.Window, o.Topic, o.Partition)
+	if err != nil {
+		return nil, fmt.Errorf("restore %s: %w", o, err)
+	}
 	committed, err := st.Committed(ctx, o.Topic, o.Partition)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: committed offset: %w", o, err)
 	}
 	from := o.FirstOffset
 	p.committed = min(committed, from)
-	recs, err := st.Load(ctx, state.Window, o.Topic, o.Partition)
-	if err != nil {
-		return nil, fmt.Errorf("restore %s: %w", o, err)
-	}
 	m := meta{base: noTime, point: -1, first: from}
 	if v, ok := recs[metaKey]; ok {
 		if m, err = decodeMeta(v); err != nil {
