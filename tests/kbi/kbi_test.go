@@ -29,6 +29,7 @@ import (
 
 	"github.com/salespulse/salespulse/embedded/chdb"
 	"github.com/salespulse/salespulse/pipeline"
+	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/pipeline/window"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sinks/clickhouse"
@@ -36,10 +37,7 @@ import (
 	"github.com/salespulse/salespulse/sources/kafka"
 )
 
-const (
-	topic     = "sales.canonical"
-	changelog = "salespulse.state-changelog"
-)
+const topic = "sales.canonical"
 
 var (
 	sharedMu   sync.Mutex
@@ -108,6 +106,9 @@ type env struct {
 	adm     *kadm.Client
 	admCl   *kgo.Client
 	ends    map[int32]int64
+	// state is the pairing state every instance of the test shares, as
+	// they would share the Kafka state store.
+	state *state.Memory
 }
 
 func newEnv(t *testing.T) *env {
@@ -122,12 +123,42 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	if err := window.EnsureChangelog(context.Background(), cl, changelog, partitions, 1); err != nil {
-		t.Fatal(err)
-	}
 	org := testOrg()
 	return &env{t: t, cluster: c, addr: addr, db: fmt.Sprintf("kbi_%s_%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_")), time.Now().UnixNano()%1e6),
-		org: org, index: schemas.NewIndex(org), adm: kadm.NewClient(cl), admCl: cl, ends: map[int32]int64{}}
+		org: org, index: schemas.NewIndex(org), adm: kadm.NewClient(cl), admCl: cl, ends: map[int32]int64{}, state: state.NewMemory()}
+}
+
+// groupStore is the env's state as one consumer group's instance sees it:
+// committed offsets are the group's, read from the brokers at most every
+// 100ms (as the Kafka store caches them).
+type groupStore struct {
+	*state.Memory
+	adm   *kadm.Client
+	group string
+
+	mu      sync.Mutex
+	fetched time.Time
+	offs    kadm.OffsetResponses
+}
+
+func (g *groupStore) Committed(ctx context.Context, topic string, partition int32) (int64, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if time.Since(g.fetched) >= 100*time.Millisecond {
+		offs, err := g.adm.FetchOffsets(ctx, g.group)
+		if err != nil {
+			return 0, fmt.Errorf("fetch committed offsets of group %s: %w", g.group, err)
+		}
+		g.offs, g.fetched = offs, time.Now()
+	}
+	o, ok := g.offs.Lookup(topic, partition)
+	if !ok {
+		return -1, nil
+	}
+	if o.Err != nil {
+		return 0, o.Err
+	}
+	return o.At, nil
 }
 
 func (e *env) produce(parts [][]delivery) {
@@ -226,15 +257,9 @@ func (e *env) instance(ctx context.Context, group string, crashAfter int64, seed
 			return err
 		}
 	}
-	clog, err := kgo.NewClient(kgo.SeedBrokers(e.cluster.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
-	if err != nil {
-		return err
-	}
-	defer clog.Close()
 	w, err := window.New(window.Config{
 		OutOfOrderness: bound, AllowedLateness: lateness, LeadExpiry: leadExp, ApprovalExpiry: apprExp,
-		ChangelogTopic: changelog, CommitPollInterval: 100 * time.Millisecond,
-	}, window.Deps{Org: e.index, Changelog: clog, Committed: window.CommittedOffsets(e.admCl, group)}, prometheus.NewRegistry(), testLogger(t))
+	}, window.Deps{Org: e.index, State: &groupStore{Memory: e.state, adm: e.adm, group: group}}, prometheus.NewRegistry(), testLogger(t))
 	if err != nil {
 		return err
 	}
@@ -490,7 +515,7 @@ func TestKBIsMatchBruteForce(t *testing.T) {
 }
 
 // TestKBIsSurviveCrashesAndRebalances: consumers crash at random batches
-// (state in the changelog ahead of the committed offsets, batches stored
+// (state in the store ahead of the committed offsets, batches stored
 // but not acknowledged) and run two at a time (rebalances), then the KBIs
 // equal the brute force, which equals an uninterrupted run (above).
 func TestKBIsSurviveCrashesAndRebalances(t *testing.T) {
@@ -539,7 +564,7 @@ func TestKBIsSurviveCrashesAndRebalances(t *testing.T) {
 }
 
 // TestReplayByNewGroup: a second consumer group replays the topic from
-// the start into the same database and changelog (fault suite scenario
+// the start into the same database and state store (fault suite scenario
 // 6): the KBIs stay the brute force's and no replayed event goes to
 // late_events that the first run did not put there.
 func TestReplayByNewGroup(t *testing.T) {
