@@ -12,8 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
 
@@ -55,14 +53,14 @@ type Options struct {
 
 // App is one running SalesPulse instance.
 type App struct {
-	cfg  Config
-	log  *slog.Logger
-	reg  *prometheus.Registry
-	src  *kafka.Source
-	sink *clickhouse.Sink
-	pipe *pipeline.Pipeline
-	disp *alert.Dispatcher // nil without hooks
-	clog *kgo.Client       // state changelog producer
+	cfg   Config
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	src   *kafka.Source
+	sink  *clickhouse.Sink
+	pipe  *pipeline.Pipeline
+	disp  *alert.Dispatcher // nil without hooks
+	store *kafkaio.StateStore
 
 	running atomic.Bool
 }
@@ -124,11 +122,26 @@ func New(ctx context.Context, cfg Config, opt Options) (*App, error) {
 	// replay again: the sink knows the stored ranges.
 	src.SetCutHistory(sink)
 
-	win, clog, err := newWindow(ctx, cfg, idx, sink, reg, log)
+	store, err := newStateStore(ctx, cfg, src, reg, log)
 	if err != nil {
 		src.Close(ctx)
 		sink.Close()
 		return nil, err
+	}
+	for t, fn := range window.AppendFuncs() {
+		if err = sink.RegisterAggregate(t, clickhouse.AppendFunc(fn)); err != nil {
+			break
+		}
+	}
+	var win *window.Window
+	if err == nil {
+		win, err = window.New(cfg.Window, window.Deps{Org: idx, State: store}, reg, log)
+	}
+	if err != nil {
+		src.Close(ctx)
+		sink.Close()
+		store.Close()
+		return nil, fmt.Errorf("window: %w", err)
 	}
 
 	var matrix *anomaly.Matrix
@@ -136,28 +149,15 @@ func New(ctx context.Context, cfg Config, opt Options) (*App, error) {
 		if matrix, err = anomaly.LoadMatrix(f); err != nil {
 			src.Close(ctx)
 			sink.Close()
+			store.Close()
 			return nil, fmt.Errorf("anomaly.matrix_file: %w", err)
 		}
 	}
-	// The detectors checkpoint to their own compacted topic through the
-	// window's changelog client, partitioned like the window's changelog.
-	det, err := anomaly.New(cfg.Anomaly, matrix, idx, anomaly.Deps{Changelog: clog, Committed: window.CommittedOffsets(clog, cfg.Kafka.Group)}, reg, log)
-	if err == nil {
-		var parts int32
-		if parts, err = maxPartitions(ctx, clog, cfg.Kafka.Topics); err == nil {
-			err = det.EnsureChangelog(ctx, parts, -1)
-		}
-		if err == nil {
-			topic := cfg.Anomaly.ChangelogTopic
-			if topic == "" {
-				topic = "salespulse.anomaly-changelog"
-			}
-			err = growPartitions(ctx, clog, topic, parts)
-		}
-	}
+	det, err := anomaly.New(cfg.Anomaly, matrix, idx, anomaly.Deps{State: store}, reg, log)
 	if err != nil {
 		src.Close(ctx)
 		sink.Close()
+		store.Close()
 		return nil, fmt.Errorf("anomaly: %w", err)
 	}
 	var disp *alert.Dispatcher
@@ -209,126 +209,44 @@ func New(ctx context.Context, cfg Config, opt Options) (*App, error) {
 		sink.Close()
 		return nil, err
 	}
-	return &App{cfg: cfg, log: log, reg: reg, src: src, sink: sink, pipe: pipe, disp: disp, clog: clog}, nil
+	return &App{cfg: cfg, log: log, reg: reg, src: src, sink: sink, pipe: pipe, disp: disp, store: store}, nil
 }
 
-// newWindow builds the KBI stage and its state changelog client: a plain
-// producer (no group) with manual partitioning, because a partition's state
-// must land in the changelog partition of the same number to be restored
-// by whoever owns that partition next.
-func newWindow(ctx context.Context, cfg Config, idx *schemas.Index, sink *clickhouse.Sink, reg prometheus.Registerer, log *slog.Logger) (*window.Window, *kgo.Client, error) {
-	for t, fn := range window.AppendFuncs() {
-		if err := sink.RegisterAggregate(t, clickhouse.AppendFunc(fn)); err != nil {
-			return nil, nil, fmt.Errorf("register %s: %w", t, err)
-		}
-	}
+// newStateStore builds the stages' state store: one compacted topic with
+// as many partitions as the widest source topic (state of source
+// partition p lives in its partition p), and creates the topics
+// SalesPulse itself produces to — dead letters, alerts, parked alert
+// deliveries — when missing. Without them every batch with a dead letter
+// or an alert fails to be acknowledged and the pipeline stalls on a fresh
+// cluster that does not auto-create.
+func newStateStore(ctx context.Context, cfg Config, src *kafka.Source, reg prometheus.Registerer, log *slog.Logger) (*kafkaio.StateStore, error) {
 	conn, err := cfg.Kafka.ConnOpts()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	clog, err := kgo.NewClient(append(conn,
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerBatchMaxBytes(4<<20),
-	)...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("state changelog client: %w", err)
-	}
-	topic := cfg.Window.ChangelogTopic
-	if topic == "" {
-		topic = "salespulse.state-changelog"
-	}
-	parts, err := maxPartitions(ctx, clog, cfg.Kafka.Topics)
-	if err == nil {
-		// Replication factor -1: the broker's default.replication.factor.
-		err = window.EnsureChangelog(ctx, clog, topic, parts, -1)
-	}
-	if err == nil {
-		err = growPartitions(ctx, clog, topic, parts)
-	}
-	if err == nil {
-		err = ensureOutputTopics(ctx, clog, cfg, parts)
-	}
-	if err != nil {
-		clog.Close()
-		return nil, nil, fmt.Errorf("state changelog: %w", err)
-	}
-	win, err := window.New(cfg.Window, window.Deps{Org: idx, Changelog: clog, Committed: window.CommittedOffsets(clog, cfg.Kafka.Group)}, reg, log)
-	if err != nil {
-		clog.Close()
-		return nil, nil, fmt.Errorf("window: %w", err)
-	}
-	return win, clog, nil
-}
-
-// ensureOutputTopics creates the topics SalesPulse itself produces to —
-// dead letters, alerts, parked alert deliveries — when missing. Without
-// them every batch with a dead letter or an alert fails to be acknowledged
-// and the pipeline stalls on a fresh cluster that does not auto-create.
-func ensureOutputTopics(ctx context.Context, cl *kgo.Client, cfg Config, parts int32) error {
-	alerts, parked := cfg.Alerts.Topic, cfg.Alerts.ParkTopic
-	if alerts == "" {
-		alerts = "sales.alerts"
-	}
-	if parked == "" {
-		parked = "sales.alerts.parked"
-	}
-	resp, err := kadm.NewClient(cl).CreateTopics(ctx, parts, -1, nil, cfg.Kafka.DeadLetterTopic, alerts, parked)
-	if err != nil {
-		return fmt.Errorf("create output topics: %w", err)
-	}
-	for _, r := range resp {
-		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
-		}
-	}
-	return nil
-}
-
-// growPartitions raises topic's partition count to at least parts. A
-// changelog holds partition p's state in its partition p, so it needs as
-// many partitions as the widest source topic; one created earlier by an
-// instance with fewer or narrower topics (or before the source topics grew)
-// would make every restore of the higher partitions fail. New changelog
-// partitions start empty, which is right: nothing was checkpointed there.
-func growPartitions(ctx context.Context, cl *kgo.Client, topic string, parts int32) error {
-	adm := kadm.NewClient(cl)
-	md, err := adm.ListTopics(ctx, topic)
-	if err != nil {
-		return fmt.Errorf("describe %s: %w", topic, err)
-	}
-	d, ok := md[topic]
-	if !ok || d.Err != nil || int32(len(d.Partitions)) >= parts {
-		return nil // just created with parts partitions, or already wide enough
-	}
-	resp, err := adm.UpdatePartitions(ctx, int(parts), topic)
-	if err == nil {
-		err = resp.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("grow %s from %d to %d partitions: %w", topic, len(d.Partitions), parts, err)
-	}
-	return nil
-}
-
-// maxPartitions is the largest partition count among the consumed topics
-// that exist; the changelog needs at least that many.
-func maxPartitions(ctx context.Context, cl *kgo.Client, topics map[string]string) (int32, error) {
-	names := make([]string, 0, len(topics))
-	for t := range topics {
+	names := make([]string, 0, len(cfg.Kafka.Topics))
+	for t := range cfg.Kafka.Topics {
 		names = append(names, t)
 	}
-	md, err := kadm.NewClient(cl).ListTopics(ctx, names...)
+	parts, err := kafkaio.MaxPartitions(ctx, src.Client(), names)
+	if err == nil {
+		err = kafkaio.EnsureTopics(ctx, src.Client(), parts, cfg.Kafka.DeadLetterTopic, cfg.Alerts.Topic, cfg.Alerts.ParkTopic)
+	}
 	if err != nil {
-		return 0, fmt.Errorf("list topics: %w", err)
+		return nil, err
 	}
-	n := int32(1)
-	for _, t := range md {
-		if t.Err == nil {
-			n = max(n, int32(len(t.Partitions)))
-		}
+	// conn carries no kprom hook: the store opens and closes a producer
+	// per partition it owns, and kprom unregisters its metrics when any
+	// hooked client closes.
+	store, err := kafkaio.NewStateStore(cfg.State, cfg.Kafka.Group, conn, reg, log)
+	if err != nil {
+		return nil, fmt.Errorf("state store: %w", err)
 	}
-	return n, nil
+	if err := store.Ensure(ctx, parts); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("state store: %w", err)
+	}
+	return store, nil
 }
 
 // fanout is the pipeline's sink: ClickHouse and the durable alerts topic,
@@ -415,7 +333,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer cancel()
 	srcErr := a.src.Close(closeCtx)
 	sinkErr := a.sink.Close()
-	a.clog.Close() // every checkpoint was acknowledged before its batch
+	a.store.Close() // every checkpoint was acknowledged before its batch
 	if srcErr != nil {
 		srcErr = fmt.Errorf("close kafka source: %w", srcErr)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/pipeline/privacy"
@@ -83,6 +84,9 @@ type Config struct {
 	Anomaly anomaly.Config `yaml:"anomaly"`
 	// Alerts names the alerts topic and the hooks that page managers.
 	Alerts alert.Config `yaml:"alerts"`
+	// State is where the window and anomaly stages keep their state: one
+	// compacted topic, fenced per input partition (docs/state.md).
+	State kafkaio.StateConfig `yaml:"state"`
 }
 
 // LogConfig selects the log format and level.
@@ -148,6 +152,10 @@ func (c *Config) SetDefaults() {
 		c.Kafka.Topics = DefaultTopics()
 	}
 	c.Kafka.SetDefaults()
+	c.Window.SetDefaults()
+	c.Anomaly.SetDefaults()
+	c.Alerts.SetDefaults()
+	c.State.SetDefaults()
 	c.Sources.Salesforce.SetDefaults()
 	c.Sources.HubSpot.SetDefaults()
 	c.Sources.Zoom = c.Sources.Zoom.WithDefaults()
@@ -231,6 +239,7 @@ func (c *Config) validate(privacyKey bool) error {
 	add("sources.twilio", c.Sources.Twilio.Validate())
 	add("window", c.Window.Validate())
 	add("anomaly", c.Anomaly.Validate())
+	add("state", c.State.Validate())
 	if f := c.Anomaly.MatrixFile; f != "" {
 		m, err := anomaly.LoadMatrix(f)
 		if err == nil {
@@ -345,6 +354,19 @@ func ParseConfig(raw []byte) (*Config, error) {
 	return &c, nil
 }
 
+// movedKeys says what to do with keys that older releases accepted, so
+// that `config validate` on an old file explains the upgrade instead of
+// only rejecting the key.
+var movedKeys = map[string]string{
+	"window.changelog_topic":       "the window and anomaly stages share one state store; set state.topic (docs/state.md), and keep this topic as the first entry of state.legacy_topics so open leads and approvals are migrated on first start",
+	"anomaly.changelog_topic":      "the window and anomaly stages share one state store; set state.topic (docs/state.md), and keep this topic as the second entry of state.legacy_topics so open leads, quotes, approvals and alert states are migrated on first start",
+	"window.commit_poll_interval":  "use state.commit_poll_interval (one setting for both stages)",
+	"anomaly.commit_poll_interval": "use state.commit_poll_interval (one setting for both stages)",
+	"window.restore_timeout":       "use state.restore_timeout (one setting for both stages)",
+	"anomaly.restore_timeout":      "use state.restore_timeout (one setting for both stages)",
+	"anomaly.out_of_order":         "renamed anomaly.out_of_orderness, like window.out_of_orderness",
+}
+
 // withPaths rewrites yaml.v3's "line N: ..." type errors (unknown keys,
 // values of the wrong type) to name the key's path, as Validate does:
 // "kafka.tls.ca_flie: field ca_flie not found in type kafka.TLSConfig
@@ -396,6 +418,9 @@ func withPaths(raw []byte, err error) error {
 			rest = strings.TrimSpace(m[strings.IndexByte(m, ':')+1:])
 		}
 		if p, ok := paths[line]; ok && rest != "" {
+			if hint, ok := movedKeys[p]; ok {
+				rest = "no longer a key: " + hint
+			}
 			errs = append(errs, fmt.Errorf("%s: %s (line %d)", p, rest, line))
 			continue
 		}

@@ -58,7 +58,7 @@ func randomEvents(seed uint64, n int) []schemas.Interaction {
 		}
 		t := at
 		if r.IntN(10) == 0 {
-			t = t.Add(-time.Duration(r.IntN(150)) * time.Second) // out of order, some beyond out_of_order
+			t = t.Add(-time.Duration(r.IntN(150)) * time.Second) // out of order, some beyond out_of_orderness
 		}
 		rep := reps[r.IntN(len(reps))]
 		team := "team-01"

@@ -19,7 +19,7 @@ type Config struct {
 	// OutOfOrder is the bounded out-of-orderness of a partition: its
 	// watermark is the largest event time seen minus this. Deadlines fire
 	// once the watermark has passed them. Default 1m.
-	OutOfOrder time.Duration `yaml:"out_of_order"`
+	OutOfOrder time.Duration `yaml:"out_of_orderness"`
 	// Cooldown: a condition that clears and comes back within Cooldown of
 	// its resolution reopens the same alert (same id) instead of paging
 	// anew (flap damping for the outlier rules). Default 1h.
@@ -178,7 +178,7 @@ func (c Config) Validate() error {
 		path string
 		v    time.Duration
 	}{
-		{"out_of_order", c.OutOfOrder}, {"cooldown", c.Cooldown}, {"forget_after", c.ForgetAfter},
+		{"out_of_orderness", c.OutOfOrder}, {"cooldown", c.Cooldown}, {"forget_after", c.ForgetAfter},
 		{"sla.default", c.SLA.Default}, {"approvals.request_within", c.Approvals.RequestWithin},
 		{"approvals.backlog", c.Approvals.Backlog}, {"activity.window", c.Activity.Window},
 	} {

@@ -32,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"reason"}),
 		late: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_anomaly_late_events_total",
-			Help: "Events older than their partition's watermark (beyond out_of_order).",
+			Help: "Events older than their partition's watermark (beyond out_of_orderness).",
 		}),
 		replayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_anomaly_replayed_batches_total",

@@ -2,18 +2,15 @@ package alerts_test
 
 import (
 	"context"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
-	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
@@ -38,13 +35,11 @@ func TestRestartAndRebalanceKeepDetectorState(t *testing.T) {
 		t.Fatal(err)
 	}
 	const sla = 16 * time.Hour
-	// One store for both instances stands in for the Kafka state store
-	// (whose own tests cover fencing and durability): what is checked
-	// here is that a partition's state moves with it.
-	st := newGroupStore(t, c, "salespulse")
+	// Each instance has its own Kafka state store on one shared topic, as
+	// separate processes would: a partition's state moves with it.
 	newDetector := func() *anomaly.Detector {
 		d, err := anomaly.New(anomaly.Config{SLA: anomaly.SLAConfig{Default: sla}}, matrix, idx,
-			anomaly.Deps{State: st}, prometheus.NewRegistry(), testLogger(t))
+			anomaly.Deps{State: newStore(t, c, "salespulse")}, prometheus.NewRegistry(), testLogger(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,47 +86,22 @@ func TestRestartAndRebalanceKeepDetectorState(t *testing.T) {
 	compare(t, "pipeline output across restart and rebalances", got, all, or.want)
 }
 
-// groupStore is an in-memory state store whose committed offsets are the
-// consumer group's, read from the brokers at most every 100ms (as the
-// Kafka store caches them).
-type groupStore struct {
-	*state.Memory
-	adm   *kadm.Client
-	group string
-
-	mu      sync.Mutex
-	fetched time.Time
-	offs    kadm.OffsetResponses
-}
-
-func newGroupStore(t *testing.T, c interface{ ListenAddrs() []string }, group string) *groupStore {
+// newStore is one instance's Kafka state store, as `salespulse run`
+// builds it: the instances share the state topic, each claims the
+// partitions it is assigned (fencing the previous owner), and reads the
+// group's committed offsets, refreshed every 100ms.
+func newStore(t *testing.T, c interface{ ListenAddrs() []string }, group string) *kafkaio.StateStore {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	st, err := kafkaio.NewStateStore(kafkaio.StateConfig{Topic: "alerts.state", CommitPollInterval: 100 * time.Millisecond},
+		group, []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, prometheus.NewRegistry(), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(cl.Close)
-	return &groupStore{Memory: state.NewMemory(), adm: kadm.NewClient(cl), group: group}
-}
-
-func (g *groupStore) Committed(ctx context.Context, topic string, partition int32) (int64, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if time.Since(g.fetched) >= 100*time.Millisecond {
-		offs, err := g.adm.FetchOffsets(ctx, g.group)
-		if err != nil {
-			return 0, fmt.Errorf("fetch committed offsets of group %s: %w", g.group, err)
-		}
-		g.offs, g.fetched = offs, time.Now()
+	if err := st.Ensure(context.Background(), partitions); err != nil {
+		t.Fatal(err)
 	}
-	o, ok := g.offs.Lookup(topic, partition)
-	if !ok {
-		return -1, nil
-	}
-	if o.Err != nil {
-		return 0, o.Err
-	}
-	return o.At, nil
+	t.Cleanup(st.Close)
+	return st
 }
 
 func distinct(as []schemas.Alert) map[string]int {

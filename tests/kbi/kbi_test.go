@@ -28,8 +28,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/embedded/chdb"
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
-	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/pipeline/window"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sinks/clickhouse"
@@ -106,9 +106,6 @@ type env struct {
 	adm     *kadm.Client
 	admCl   *kgo.Client
 	ends    map[int32]int64
-	// state is the pairing state every instance of the test shares, as
-	// they would share the Kafka state store.
-	state *state.Memory
 }
 
 func newEnv(t *testing.T) *env {
@@ -125,40 +122,24 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(cl.Close)
 	org := testOrg()
 	return &env{t: t, cluster: c, addr: addr, db: fmt.Sprintf("kbi_%s_%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_")), time.Now().UnixNano()%1e6),
-		org: org, index: schemas.NewIndex(org), adm: kadm.NewClient(cl), admCl: cl, ends: map[int32]int64{}, state: state.NewMemory()}
+		org: org, index: schemas.NewIndex(org), adm: kadm.NewClient(cl), admCl: cl, ends: map[int32]int64{}}
 }
 
-// groupStore is the env's state as one consumer group's instance sees it:
-// committed offsets are the group's, read from the brokers at most every
-// 100ms (as the Kafka store caches them).
-type groupStore struct {
-	*state.Memory
-	adm   *kadm.Client
-	group string
-
-	mu      sync.Mutex
-	fetched time.Time
-	offs    kadm.OffsetResponses
-}
-
-func (g *groupStore) Committed(ctx context.Context, topic string, partition int32) (int64, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if time.Since(g.fetched) >= 100*time.Millisecond {
-		offs, err := g.adm.FetchOffsets(ctx, g.group)
-		if err != nil {
-			return 0, fmt.Errorf("fetch committed offsets of group %s: %w", g.group, err)
-		}
-		g.offs, g.fetched = offs, time.Now()
+// store is one instance's Kafka state store, as `salespulse run` builds
+// it: every instance of a test shares the env's state topic, claims the
+// partitions it is assigned (fencing the previous owner) and reads its
+// group's committed offsets, refreshed every 100ms.
+func (e *env) store(ctx context.Context, group string) (*kafkaio.StateStore, error) {
+	st, err := kafkaio.NewStateStore(kafkaio.StateConfig{Topic: "kbi.state", CommitPollInterval: 100 * time.Millisecond},
+		group, []kgo.Opt{kgo.SeedBrokers(e.cluster.ListenAddrs()...)}, prometheus.NewRegistry(), testLogger(e.t))
+	if err != nil {
+		return nil, err
 	}
-	o, ok := g.offs.Lookup(topic, partition)
-	if !ok {
-		return -1, nil
+	if err := st.Ensure(ctx, partitions); err != nil {
+		st.Close()
+		return nil, err
 	}
-	if o.Err != nil {
-		return 0, o.Err
-	}
-	return o.At, nil
+	return st, nil
 }
 
 func (e *env) produce(parts [][]delivery) {
@@ -257,9 +238,14 @@ func (e *env) instance(ctx context.Context, group string, crashAfter int64, seed
 			return err
 		}
 	}
+	st, err := e.store(ctx, group)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	w, err := window.New(window.Config{
 		OutOfOrderness: bound, AllowedLateness: lateness, LeadExpiry: leadExp, ApprovalExpiry: apprExp,
-	}, window.Deps{Org: e.index, State: &groupStore{Memory: e.state, adm: e.adm, group: group}}, prometheus.NewRegistry(), testLogger(t))
+	}, window.Deps{Org: e.index, State: st}, prometheus.NewRegistry(), testLogger(t))
 	if err != nil {
 		return err
 	}
