@@ -88,7 +88,7 @@ func TestNewClosesWhatItOpenedOnEveryError(t *testing.T) {
 		t.Errorf("Close: %v", err)
 	}
 	leaked("New, then Close")
-	for _, want := range []string{"clickhouse sink", "kafka source", "state changelog client", "window", "anomaly", "alert dispatcher", "pipeline"} {
+	for _, want := range []string{"clickhouse sink", "kafka source", "state changelog client", "window", "anomaly", "alert feed", "alert dispatcher", "pipeline"} {
 		if !slices.Contains(steps, want) {
 			t.Errorf("New reported steps %v, missing %q", steps, want)
 		}
