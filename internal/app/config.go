@@ -152,10 +152,14 @@ func (c *Config) SetDefaults() {
 		c.Kafka.Topics = DefaultTopics()
 	}
 	c.Kafka.SetDefaults()
+	c.Pipeline.SetDefaults()
 	c.Window.SetDefaults()
 	c.Anomaly.SetDefaults()
 	c.Alerts.SetDefaults()
 	c.State.SetDefaults()
+	// Privacy's defaults are left to privacy.New (and Validate, on its own
+	// copy): whether the file names a key at all is what salespulse dev
+	// decides its dev key on, and the default key source would hide it.
 	c.Sources.Salesforce.SetDefaults()
 	c.Sources.HubSpot.SetDefaults()
 	c.Sources.Zoom = c.Sources.Zoom.WithDefaults()
@@ -164,13 +168,26 @@ func (c *Config) SetDefaults() {
 	c.Sources.Twilio = c.Sources.Twilio.WithDefaults()
 }
 
-// Validate returns every problem found, each prefixed by its path in the
-// file, joined: an operator fixes them all in one round.
-func (c *Config) Validate() error { return c.validate(true) }
+// Validate returns every problem found in c, which SetDefaults has filled,
+// each prefixed by its path in the file, joined: an operator fixes them all
+// in one round.
+func (c *Config) Validate() error {
+	_, err := c.validate(true)
+	return err
+}
+
+// files are what the config's file keys name, read by validate: New uses
+// them, so a start reads and parses each file once.
+type files struct {
+	org    *schemas.Org    // org_file; nil without one
+	matrix *anomaly.Matrix // anomaly.matrix_file; nil without one
+}
 
 // validate skips the privacy key check when the caller supplies its own
-// pseudonymiser (salespulse dev uses the dev key).
-func (c *Config) validate(privacyKey bool) error {
+// pseudonymiser (the benchmarks use the dev key). It returns the files it
+// read.
+func (c *Config) validate(privacyKey bool) (files, error) {
+	var f files
 	var errs []error
 	add := func(path string, err error) {
 		if err != nil {
@@ -220,8 +237,10 @@ func (c *Config) validate(privacyKey bool) error {
 	if c.OrgFile != "" {
 		if err := checkFile(c.OrgFile); err != nil {
 			add("org_file", err)
-		} else if _, err := LoadOrg(c.OrgFile); err != nil {
+		} else if o, err := LoadOrg(c.OrgFile); err != nil {
 			add("org_file", err)
+		} else {
+			f.org = o
 		}
 	}
 	// The Salesforce and HubSpot configs name their fields relative to
@@ -240,15 +259,21 @@ func (c *Config) validate(privacyKey bool) error {
 	add("window", c.Window.Validate())
 	add("anomaly", c.Anomaly.Validate())
 	add("state", c.State.Validate())
-	if f := c.Anomaly.MatrixFile; f != "" {
-		m, err := anomaly.LoadMatrix(f)
+	if name := c.Anomaly.MatrixFile; name != "" {
+		m, err := anomaly.LoadMatrix(name)
 		if err == nil {
 			err = m.Validate()
 		}
 		add("anomaly.matrix_file", err)
+		if err == nil {
+			f.matrix = m
+		}
 	}
 	add("alerts", c.Alerts.Validate())
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return files{}, err
+	}
+	return f, nil
 }
 
 // prefix puts path in front of err unless err already names it: packages
