@@ -21,7 +21,7 @@ import (
 
 // TestDevHonoursTheConfigFile runs dev as `salespulse dev --config` does,
 // with a team's own config: its org file (the generator's reps, under the
-// team's own team ids), its privacy key, and its own window, anomaly and
+// team's own team ids), its privacy key, and its own state and
 // alert topics. Vendor payloads are resolved through the org file, so the
 // rows carry its team ids (with the generator's organisation they would
 // carry the generator's); pseudonyms are made with the team's key, not the
@@ -57,10 +57,8 @@ func TestDevHonoursTheConfigFile(t *testing.T) {
 org_file: `+orgFile+`
 privacy:
   key: {id: acme, env: ACME_PRIVACY_KEY}
-window:
-  changelog_topic: acme.window-changelog
-anomaly:
-  changelog_topic: acme.anomaly-changelog
+state:
+  topic: acme.state
 alerts:
   topic: acme.alerts
   park_topic: acme.alerts.parked
@@ -133,12 +131,12 @@ alerts:
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, topic := range []string{"acme.window-changelog", "acme.anomaly-changelog", "acme.alerts", "acme.alerts.parked"} {
+	for _, topic := range []string{"acme.state", "acme.alerts", "acme.alerts.parked"} {
 		if !md.Has(topic) {
 			t.Errorf("topic %s named by the config was not created; topics: %v", topic, md.Names())
 		}
 	}
-	for _, topic := range []string{"salespulse.state-changelog", "salespulse.anomaly-changelog", "sales.alerts"} {
+	for _, topic := range []string{"salespulse.state", "sales.alerts"} {
 		if md.Has(topic) {
 			t.Errorf("default topic %s exists although the config names another", topic)
 		}
