@@ -1,19 +1,42 @@
 package anomaly
 
 import (
+	"encoding/binary"
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/salespulse/salespulse/pipeline/anomaly/detect"
 	"github.com/salespulse/salespulse/schemas"
 )
 
-// activityState counts each rep's own actions per tumbling event-time
+// activity pages when a rep's activity collapses against their usual
+// share of their team's (activity_drop).
+type activity struct{ cfg *Config }
+
+// State key kinds.
+const (
+	kindWindow = 'W' // window start (unix ms)\x00team: activity counts
+	kindShares = 'S' // team: reps' activity shares
+)
+
+func (d *activity) Kinds() []byte { return []byte{kindWindow, kindShares} }
+
+func (d *activity) NewState(p *detect.Partition, _ detect.Queue) detect.State {
+	return &activityPart{activity: d, p: p,
+		windows: map[int64]map[string]*winCounts{}, shares: map[string]map[string]*repShare{}}
+}
+
+// activityPart counts each rep's own actions per tumbling event-time
 // window and team, and remembers each rep's trailing share of their team's
 // activity. Comparing a rep with their share of the team in the same window
 // keeps nights, weekends and holidays from looking like drops: the whole
 // team is quiet then.
-type activityState struct {
+type activityPart struct {
+	*activity
+	p       *detect.Partition
 	windows map[int64]map[string]*winCounts // window start (unix ms) -> team -> counts
 	shares  map[string]map[string]*repShare // team -> rep -> share
 	order   []int64
@@ -43,19 +66,18 @@ func activityOf(i *schemas.Interaction) bool {
 	return i.Type.Outbound()
 }
 
-func (p *partState) countActivity(i *schemas.Interaction) {
-	if !activityOf(i) {
+func (a *activityPart) Apply(i *schemas.Interaction) {
+	if a.cfg.Activity.Disabled || !activityOf(i) {
 		return
 	}
-	w := p.cfg.Activity.Window.Milliseconds()
+	w := a.cfg.Activity.Window.Milliseconds()
 	start := i.OccurredAt.UnixMilli() / w * w
-	if start+w <= p.watermark().UnixMilli() && p.activity.closed(start) {
-		p.d.m.late.Inc()
+	if start+w <= a.p.Watermark().UnixMilli() && a.closed(start) {
+		a.p.Late()
 		return
 	}
-	a := &p.activity
-	team := p.teamOf(i)
-	p.touch(kindWindow, windowID(start, team))
+	team := a.p.TeamOf(i)
+	a.p.Touch(kindWindow, windowID(start, team))
 	teams := a.windows[start]
 	if teams == nil {
 		teams = map[string]*winCounts{}
@@ -74,18 +96,20 @@ func (p *partState) countActivity(i *schemas.Interaction) {
 }
 
 // closed reports whether window start was already scored.
-func (a *activityState) closed(start int64) bool { return a.windows[start] == nil }
+func (a *activityPart) closed(start int64) bool { return a.windows[start] == nil }
 
-// closeWindows scores every window that ended at or before the watermark.
-func (p *partState) closeWindows(wm time.Time) {
-	a := &p.activity
-	w := p.cfg.Activity.Window.Milliseconds()
+// Advance scores every window that ended at or before the watermark.
+func (a *activityPart) Advance(wm time.Time) {
+	if a.cfg.Activity.Disabled {
+		return
+	}
+	w := a.cfg.Activity.Window.Milliseconds()
 	for len(a.order) > 0 && a.order[0]+w <= wm.UnixMilli() {
 		start := a.order[0]
 		a.order = a.order[1:]
 		teams := a.windows[start]
 		for t := range teams {
-			p.touch(kindWindow, windowID(start, t))
+			a.p.Touch(kindWindow, windowID(start, t))
 		}
 		delete(a.windows, start)
 		names := make([]string, 0, len(teams))
@@ -94,18 +118,18 @@ func (p *partState) closeWindows(wm time.Time) {
 		}
 		slices.Sort(names) // deterministic emission order
 		for _, t := range names {
-			p.scoreWindow(t, teams[t], time.UnixMilli(start+w).UTC())
+			a.scoreWindow(t, teams[t], time.UnixMilli(start+w).UTC())
 		}
 	}
 }
 
-func (p *partState) scoreWindow(team string, c *winCounts, end time.Time) {
-	cfg := &p.cfg.Activity
-	p.touch(kindShares, team)
-	shares := p.activity.shares[team]
+func (a *activityPart) scoreWindow(team string, c *winCounts, end time.Time) {
+	cfg := &a.cfg.Activity
+	a.p.Touch(kindShares, team)
+	shares := a.shares[team]
 	if shares == nil {
 		shares = map[string]*repShare{}
-		p.activity.shares[team] = shares
+		a.shares[team] = shares
 	}
 	for rep := range c.reps {
 		if shares[rep] == nil {
@@ -118,46 +142,148 @@ func (p *partState) scoreWindow(team string, c *winCounts, end time.Time) {
 	}
 	slices.Sort(reps)
 	for _, rep := range reps {
-		s := shares[rep]
+		sh := shares[rep]
 		n := c.reps[rep]
-		expected := s.share * float64(c.total)
+		expected := sh.share * float64(c.total)
 		key := RuleActivityDrop + "\x00" + rep
-		ep := p.episodes[key]
-		firing := ep != nil && ep.t.state() == schemas.AlertFiring
-		if s.windows >= cfg.MinWindows && expected >= cfg.MinExpected {
+		ep := a.p.Episode(key)
+		firing := ep != nil && ep.State() == schemas.AlertFiring
+		if sh.windows >= cfg.MinWindows && expected >= cfg.MinExpected {
 			if !firing && float64(n) <= cfg.DropRatio*expected || firing && float64(n) >= 0.5*expected {
-				p.touch(kindEpisode, key)
+				a.p.Touch(detect.KindEpisode, key)
 			}
 			switch {
 			case !firing && float64(n) <= cfg.DropRatio*expected:
-				if ep == nil || ep.t.state() != schemas.AlertResolved || end.Sub(ep.t.a.EndsAt) > p.cfg.Cooldown {
-					ep = &episode{t: newAlert(RuleActivityDrop, rep, strconv.FormatInt(end.UnixMilli(), 10))}
-					p.episodes[key] = ep
-					p.who(ep.t, rep, team)
+				if ep == nil || ep.State() != schemas.AlertResolved || end.Sub(ep.Alert.EndsAt) > a.cfg.Cooldown {
+					ep = newAlert(RuleActivityDrop, rep, strconv.FormatInt(end.UnixMilli(), 10))
+					a.p.SetEpisode(key, ep)
+					a.p.Who(ep, rep, team)
 				}
-				ep.t.a.EventIDs = nil
+				ep.Alert.EventIDs = nil
 				if id := c.last[rep]; id != "" {
-					ep.t.a.EventIDs = []string{id}
+					ep.Alert.EventIDs = []string{id}
 				}
-				ep.t.a.Values = map[string]string{
+				ep.Alert.Values = map[string]string{
 					"window_end": ts(end), "window": dur(cfg.Window), "events": strconv.Itoa(n),
 					"expected": num(expected), "team_events": strconv.Itoa(c.total), "drop_ratio": num(cfg.DropRatio),
 				}
-				ep.t.a.Summary = rep + " did " + strconv.Itoa(n) + " actions in the " + dur(cfg.Window) + " before " + ts(end) + " where their share of team " + team + "'s activity predicts " + num(expected) + "."
-				p.emit(ep.t, schemas.AlertFiring, end)
+				ep.Alert.Summary = rep + " did " + strconv.Itoa(n) + " actions in the " + dur(cfg.Window) + " before " + ts(end) + " where their share of team " + team + "'s activity predicts " + num(expected) + "."
+				a.p.Emit(ep, schemas.AlertFiring, end)
 			case firing && float64(n) >= 0.5*expected:
-				ep.t.a.Values["events_at_resolve"] = strconv.Itoa(n)
-				p.emit(ep.t, schemas.AlertResolved, end)
+				ep.Alert.Values["events_at_resolve"] = strconv.Itoa(n)
+				a.p.Emit(ep, schemas.AlertResolved, end)
 			}
 		}
 		if c.total >= int(cfg.MinExpected) {
 			x := float64(n) / float64(c.total)
-			if s.windows == 0 {
-				s.share = x
+			if sh.windows == 0 {
+				sh.share = x
 			} else {
-				s.share = 0.7*s.share + 0.3*x
+				sh.share = 0.7*sh.share + 0.3*x
 			}
-			s.windows++
+			sh.windows++
 		}
 	}
+}
+
+// Rebuild restores the order of the open windows.
+func (a *activityPart) Rebuild() {
+	a.order = a.order[:0]
+	for start := range a.windows {
+		a.order = append(a.order, start)
+	}
+	slices.Sort(a.order)
+}
+
+func (a *activityPart) Encode(b []byte, k detect.Key) ([]byte, bool) {
+	switch k.Kind {
+	case kindWindow:
+		start, team, ok := windowKey(k.ID)
+		if !ok {
+			return nil, false
+		}
+		c := a.windows[start][team]
+		if c == nil {
+			return nil, false
+		}
+		b = binary.AppendUvarint(b, uint64(c.total))
+		reps := detect.SortedKeys(c.reps)
+		b = binary.AppendUvarint(b, uint64(len(reps)))
+		for _, rep := range reps {
+			b = detect.AppendStrs(b, rep)
+			b = binary.AppendUvarint(b, uint64(c.reps[rep]))
+		}
+		reps = detect.SortedKeys(c.last)
+		b = binary.AppendUvarint(b, uint64(len(reps)))
+		for _, rep := range reps {
+			b = detect.AppendStrs(b, rep, c.last[rep])
+		}
+		return b, true
+	case kindShares:
+		sh, ok := a.shares[k.ID]
+		if !ok {
+			return nil, false
+		}
+		reps := detect.SortedKeys(sh)
+		b = binary.AppendUvarint(b, uint64(len(reps)))
+		for _, rep := range reps {
+			s := sh[rep]
+			b = detect.AppendStrs(b, rep)
+			b = detect.AppendFloat(b, s.share)
+			b = binary.AppendUvarint(b, uint64(s.windows))
+		}
+		return b, true
+	}
+	return nil, false
+}
+
+func (a *activityPart) Decode(k detect.Key, r *detect.Reader) error {
+	switch k.Kind {
+	case kindWindow:
+		start, team, ok := windowKey(k.ID)
+		if !ok {
+			return fmt.Errorf("decode window key %q: %w", k.ID, detect.ErrCorrupt)
+		}
+		c := &winCounts{total: int(r.Uvarint()), reps: map[string]int{}, last: map[string]string{}}
+		for n := r.Count(); n > 0; n-- {
+			c.reps[r.Str()] = int(r.Uvarint())
+		}
+		for n := r.Count(); n > 0; n-- {
+			rep := r.Str()
+			c.last[rep] = r.Str()
+		}
+		if err := r.Done(k); err != nil {
+			return err
+		}
+		teams := a.windows[start]
+		if teams == nil {
+			teams = map[string]*winCounts{}
+			a.windows[start] = teams
+		}
+		teams[team] = c
+	case kindShares:
+		sh := map[string]*repShare{}
+		for n := r.Count(); n > 0; n-- {
+			rep := r.Str()
+			sh[rep] = &repShare{share: r.Float(), windows: int(r.Uvarint())}
+		}
+		if err := r.Done(k); err != nil {
+			return err
+		}
+		a.shares[k.ID] = sh
+	}
+	return nil
+}
+
+func windowID(start int64, team string) string {
+	return strconv.FormatInt(start, 10) + "\x00" + team
+}
+
+func windowKey(id string) (start int64, team string, ok bool) {
+	s, team, ok := strings.Cut(id, "\x00")
+	if !ok {
+		return 0, "", false
+	}
+	start, err := strconv.ParseInt(s, 10, 64)
+	return start, team, err == nil
 }

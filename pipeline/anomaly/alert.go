@@ -3,8 +3,8 @@ package anomaly
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"time"
 
+	"github.com/salespulse/salespulse/pipeline/anomaly/detect"
 	"github.com/salespulse/salespulse/schemas"
 )
 
@@ -51,53 +51,7 @@ func AlertID(rule string, subject ...string) string {
 	return hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
 
-// tracked is one alert's lifecycle within a partition: the state machine
-// inactive → pending → firing → resolved of Prometheus' alerting rules.
-// Only transitions are emitted, so a condition that keeps holding is
-// deduplicated into one firing row.
-type tracked struct {
-	a schemas.Alert
-}
-
-func (t *tracked) state() schemas.AlertState { return t.a.State }
-
 // newAlert starts an inactive alert for rule and subject.
-func newAlert(rule string, subject ...string) *tracked {
-	return &tracked{a: schemas.Alert{ID: AlertID(rule, subject...), Rule: rule, Severity: Rules[rule]}}
-}
-
-// to moves t into state s at event time at and returns the row to emit, or
-// false when nothing changes (deduplication). Pending and firing set At to
-// the event time of the transition; resolved sets EndsAt and keeps At, the
-// time it started firing.
-func (t *tracked) to(s schemas.AlertState, at time.Time) (schemas.Alert, bool) {
-	if t.a.State == s {
-		return schemas.Alert{}, false
-	}
-	switch s {
-	case schemas.AlertPending:
-		if t.a.State == schemas.AlertFiring {
-			return schemas.Alert{}, false
-		}
-		t.a.At, t.a.EndsAt = at, time.Time{}
-	case schemas.AlertFiring:
-		t.a.At, t.a.EndsAt = at, time.Time{}
-	case schemas.AlertResolved:
-		if t.a.State != schemas.AlertFiring {
-			// Pending that clears goes back to inactive silently.
-			t.a.State = schemas.AlertInactive
-			return schemas.Alert{}, false
-		}
-		t.a.EndsAt = at
-	}
-	t.a.State = s
-	out := t.a
-	out.EventIDs = append([]string(nil), t.a.EventIDs...)
-	if t.a.Values != nil {
-		out.Values = make(map[string]string, len(t.a.Values))
-		for k, v := range t.a.Values {
-			out.Values[k] = v
-		}
-	}
-	return out, true
+func newAlert(rule string, subject ...string) *detect.Tracked {
+	return &detect.Tracked{Alert: schemas.Alert{ID: AlertID(rule, subject...), Rule: rule, Severity: Rules[rule]}}
 }

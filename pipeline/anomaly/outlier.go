@@ -1,12 +1,56 @@
 package anomaly
 
 import (
+	"encoding/binary"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
+	"github.com/salespulse/salespulse/pipeline/anomaly/detect"
 	"github.com/salespulse/salespulse/schemas"
 )
+
+// outliers scores a rep's recent values against their team's with a
+// robust z-score: discounts (discount_outlier, from quotes) and response
+// times (response_time_outlier, published by the SLA detector).
+type outliers struct{ cfg *Config }
+
+// State key kinds.
+const (
+	kindTeamRing = 'T' // team\x00rule: the team's trailing values
+	kindRepRing  = 'R' // team\x00rule\x00rep: the rep's trailing values
+)
+
+func (d *outliers) Kinds() []byte { return []byte{kindTeamRing, kindRepRing} }
+
+func (d *outliers) NewState(p *detect.Partition, _ detect.Queue) detect.State {
+	return &outliersPart{outliers: d, p: p, teams: map[string]*teamStats{}}
+}
+
+// outliersPart is one partition's trailing values per team.
+type outliersPart struct {
+	*outliers
+	p       *detect.Partition
+	teams   map[string]*teamStats
+	scratch []float64
+}
+
+func (s *outliersPart) Apply(i *schemas.Interaction) {
+	if !s.cfg.Outliers.Disabled && i.Type == schemas.TypeQuoteCreated && i.RepID != "" {
+		if d, ok := discountOf(i); ok {
+			s.observe(RuleDiscountOutlier, i.RepID, s.p.TeamOf(i), d, i)
+		}
+	}
+}
+
+// Observe scores a measurement another detector published.
+func (s *outliersPart) Observe(rule, rep, team string, x float64, i *schemas.Interaction) {
+	if !s.cfg.Outliers.Disabled {
+		s.observe(rule, rep, team, x, i)
+	}
+}
 
 // ring is a bounded trailing window of values.
 type ring struct {
@@ -29,10 +73,6 @@ type teamStats struct {
 	team map[string]*ring            // metric -> team ring
 	reps map[string]map[string]*ring // metric -> rep -> ring
 }
-
-// episode is the current (or last resolved) outlier or activity alert of
-// one rule and rep.
-type episode struct{ t *tracked }
 
 // robustZ scores x against sample: 0.6745·(x−median)/MAD, falling back to
 // the mean absolute deviation (·1.2533) when more than half the sample is
@@ -159,15 +199,15 @@ func median(sorted []float64) float64 {
 // seconds) and scores the median of the rep's trailing values against the
 // team's trailing distribution. Only high scores matter: large discounts,
 // slow responses.
-func (p *partState) observe(rule, rep, team string, x float64, i *schemas.Interaction) {
-	o := &p.cfg.Outliers
-	ts := p.teams[team]
+func (s *outliersPart) observe(rule, rep, team string, x float64, i *schemas.Interaction) {
+	o := &s.cfg.Outliers
+	ts := s.teams[team]
 	if ts == nil {
 		ts = &teamStats{team: map[string]*ring{}, reps: map[string]map[string]*ring{}}
-		p.teams[team] = ts
+		s.teams[team] = ts
 	}
-	p.touch(kindTeamRing, teamRingID(team, rule))
-	p.touch(kindRepRing, repRingID(team, rule, rep))
+	s.p.Touch(kindTeamRing, teamRingID(team, rule))
+	s.p.Touch(kindRepRing, repRingID(team, rule, rep))
 	tr := ts.team[rule]
 	if tr == nil {
 		tr = &ring{size: o.TeamWindow}
@@ -184,40 +224,114 @@ func (p *partState) observe(rule, rep, team string, x float64, i *schemas.Intera
 	if len(rr.v) < o.MinRepSamples || len(tr.v) < o.MinTeamSamples {
 		return
 	}
-	p.scratch = append(p.scratch[:0], rr.v...)
-	repMed := selectMedian(p.scratch)
-	z, med, spread, ok := robustZ(repMed, tr.v, p.scratch)
+	s.scratch = append(s.scratch[:0], rr.v...)
+	repMed := selectMedian(s.scratch)
+	z, med, spread, ok := robustZ(repMed, tr.v, s.scratch)
 	if !ok {
 		return
 	}
 	key := rule + "\x00" + rep
-	ep := p.episodes[key]
-	firing := ep != nil && ep.t.state() == schemas.AlertFiring
+	ep := s.p.Episode(key)
+	firing := ep != nil && ep.State() == schemas.AlertFiring
 	if !firing && z > o.Threshold || firing && z < o.ClearBelow {
-		p.touch(kindEpisode, key)
+		s.p.Touch(detect.KindEpisode, key)
 	}
 	switch {
 	case !firing && z > o.Threshold:
-		if ep == nil || ep.t.state() != schemas.AlertResolved || i.OccurredAt.Sub(ep.t.a.EndsAt) > p.cfg.Cooldown {
-			ep = &episode{t: newAlert(rule, rep, i.EventID)}
-			p.episodes[key] = ep
-			p.who(ep.t, rep, team)
+		if ep == nil || ep.State() != schemas.AlertResolved || i.OccurredAt.Sub(ep.Alert.EndsAt) > s.cfg.Cooldown {
+			ep = newAlert(rule, rep, i.EventID)
+			s.p.SetEpisode(key, ep)
+			s.p.Who(ep, rep, team)
 		}
 		unit, what := "%", "discounts"
 		if rule == RuleResponseOutlier {
 			unit, what = "s", "response times"
 		}
-		ep.t.a.EventIDs = []string{i.EventID}
-		ep.t.a.Values = map[string]string{
+		ep.Alert.EventIDs = []string{i.EventID}
+		ep.Alert.Values = map[string]string{
 			"rep_median": num(repMed) + unit, "team_median": num(med) + unit, "team_spread": num(spread) + unit,
 			"robust_z": num(z), "threshold": num(o.Threshold), "rep_samples": strconv.Itoa(len(rr.v)), "team_samples": strconv.Itoa(len(tr.v)),
 		}
-		ep.t.a.Summary = "Recent " + what + " of " + rep + " (median " + num(repMed) + unit + ") are far above team " + team + "'s (median " + num(med) + unit + ", robust z " + num(z) + ")."
-		p.emit(ep.t, schemas.AlertFiring, i.OccurredAt)
+		ep.Alert.Summary = "Recent " + what + " of " + rep + " (median " + num(repMed) + unit + ") are far above team " + team + "'s (median " + num(med) + unit + ", robust z " + num(z) + ")."
+		s.p.Emit(ep, schemas.AlertFiring, i.OccurredAt)
 	case firing && z < o.ClearBelow:
-		ep.t.a.Values["robust_z_at_resolve"] = num(z)
-		p.emit(ep.t, schemas.AlertResolved, i.OccurredAt)
+		ep.Alert.Values["robust_z_at_resolve"] = num(z)
+		s.p.Emit(ep, schemas.AlertResolved, i.OccurredAt)
 	}
 }
 
 func num(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
+
+func (s *outliersPart) Encode(b []byte, k detect.Key) ([]byte, bool) {
+	r := s.ring(k)
+	if r == nil {
+		return nil, false
+	}
+	b = binary.AppendUvarint(b, uint64(r.size))
+	b = binary.AppendUvarint(b, uint64(r.next))
+	b = binary.AppendUvarint(b, uint64(len(r.v)))
+	for _, x := range r.v {
+		b = detect.AppendFloat(b, x)
+	}
+	return b, true
+}
+
+func (s *outliersPart) Decode(k detect.Key, r *detect.Reader) error {
+	rg := &ring{size: int(r.Uvarint()), next: int(r.Uvarint())}
+	n := r.Count()
+	rg.v = make([]float64, 0, n)
+	for range n {
+		rg.v = append(rg.v, r.Float())
+	}
+	if rg.size < 1 || len(rg.v) > rg.size || rg.next >= rg.size {
+		r.Fail()
+	}
+	if err := r.Done(k); err != nil {
+		return err
+	}
+	if !s.setRing(k, rg) {
+		return fmt.Errorf("decode ring key %q: %w", k.ID, detect.ErrCorrupt)
+	}
+	return nil
+}
+
+// ring returns the ring of a kindTeamRing or kindRepRing key.
+func (s *outliersPart) ring(k detect.Key) *ring {
+	parts := strings.Split(k.ID, "\x00")
+	ts := s.teams[parts[0]]
+	if ts == nil || len(parts) < 2 {
+		return nil
+	}
+	if k.Kind == kindTeamRing && len(parts) == 2 {
+		return ts.team[parts[1]]
+	}
+	if k.Kind == kindRepRing && len(parts) == 3 {
+		return ts.reps[parts[1]][parts[2]]
+	}
+	return nil
+}
+
+func (s *outliersPart) setRing(k detect.Key, r *ring) bool {
+	parts := strings.Split(k.ID, "\x00")
+	if len(parts) < 2 || k.Kind == kindTeamRing && len(parts) != 2 || k.Kind == kindRepRing && len(parts) != 3 {
+		return false
+	}
+	ts := s.teams[parts[0]]
+	if ts == nil {
+		ts = &teamStats{team: map[string]*ring{}, reps: map[string]map[string]*ring{}}
+		s.teams[parts[0]] = ts
+	}
+	rule := parts[1]
+	if ts.reps[rule] == nil {
+		ts.reps[rule] = map[string]*ring{}
+	}
+	if k.Kind == kindTeamRing {
+		ts.team[rule] = r
+	} else {
+		ts.reps[rule][parts[2]] = r
+	}
+	return true
+}
+
+func teamRingID(team, rule string) string     { return team + "\x00" + rule }
+func repRingID(team, rule, rep string) string { return team + "\x00" + rule + "\x00" + rep }

@@ -1,10 +1,56 @@
 package anomaly
 
 import (
+	"encoding/binary"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/salespulse/salespulse/pipeline/anomaly/detect"
 	"github.com/salespulse/salespulse/schemas"
 )
+
+// sla pages when a lead waits for an answer past its SLA
+// (lead_response_sla), and again at EscalateFactor × the SLA
+// (lead_response_sla_escalated). Each answer also publishes the rep's
+// response time (RuleResponseOutlier) for the outlier detector.
+type sla struct {
+	cfg       *Config
+	openLeads prometheus.Gauge
+}
+
+const kindLead = 'L' // lead id: an open lead
+
+// Deadline kinds.
+const (
+	dlSLA = iota
+	dlEscalate
+)
+
+func newSLA(cfg *Config, reg prometheus.Registerer) *sla {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "salespulse_anomaly_open_leads",
+		Help: "Open leads of the partition whose leads changed last (a sample, not a sum).",
+	})
+	if reg != nil {
+		reg.MustRegister(g)
+	}
+	return &sla{cfg: cfg, openLeads: g}
+}
+
+func (d *sla) Kinds() []byte { return []byte{kindLead} }
+
+func (d *sla) NewState(p *detect.Partition, q detect.Queue) detect.State {
+	return &slaPart{sla: d, p: p, q: q, leads: map[string]*lead{}}
+}
+
+// slaPart is one partition's open leads.
+type slaPart struct {
+	*sla
+	p     *detect.Partition
+	q     detect.Queue
+	leads map[string]*lead
+}
 
 // lead is an open lead: triggered (lead.created or an inbound touch) and not
 // yet answered (an outbound touch or meeting on it). Only open leads are
@@ -17,76 +63,88 @@ type lead struct {
 	team     string
 	ch       schemas.Channel
 	sla      time.Duration
-	breach   *tracked // lead_response_sla, nil until it fires
-	escalate *tracked // lead_response_sla_escalated
+	breach   *detect.Tracked // lead_response_sla, nil until it fires
+	escalate *detect.Tracked // lead_response_sla_escalated
 }
 
-func (p *partState) leadTrigger(i *schemas.Interaction) {
-	if p.cfg.SLA.Disabled {
+func (s *slaPart) Apply(i *schemas.Interaction) {
+	if i.LeadID == "" {
 		return
 	}
-	p.touch(kindLead, i.LeadID)
-	if l, open := p.leads[i.LeadID]; open {
+	switch {
+	case i.Type == schemas.TypeLeadCreated || i.Type.Inbound():
+		s.trigger(i)
+	case i.Type.Outbound(): // includes meeting.held
+		s.answer(i)
+	default:
+		return
+	}
+	s.openLeads.Set(float64(len(s.leads)))
+}
+
+func (s *slaPart) trigger(i *schemas.Interaction) {
+	if s.cfg.SLA.Disabled {
+		return
+	}
+	s.p.Touch(kindLead, i.LeadID)
+	if l, open := s.leads[i.LeadID]; open {
 		// Still waiting: the clock runs from the first unanswered touch.
 		if l.rep == "" {
 			l.rep = i.RepID
 		}
 		return
 	}
-	p.gen++
-	team := p.teamOf(i)
-	l := &lead{gen: p.gen, at: i.OccurredAt, event: i.EventID, rep: i.RepID, team: team, ch: i.Channel}
-	l.sla = p.cfg.SLA.slaFor(team, i.Channel)
-	p.leads[i.LeadID] = l
-	p.schedule(l.at.Add(l.sla), dlSLA, l.gen, i.LeadID)
-	if f := p.cfg.SLA.EscalateFactor; f > 1 {
-		p.schedule(l.at.Add(time.Duration(float64(l.sla)*f)), dlEscalate, l.gen, i.LeadID)
+	team := s.p.TeamOf(i)
+	l := &lead{gen: s.p.NextGen(), at: i.OccurredAt, event: i.EventID, rep: i.RepID, team: team, ch: i.Channel}
+	l.sla = s.cfg.SLA.slaFor(team, i.Channel)
+	s.leads[i.LeadID] = l
+	s.q.Schedule(l.at.Add(l.sla), dlSLA, l.gen, i.LeadID)
+	if f := s.cfg.SLA.EscalateFactor; f > 1 {
+		s.q.Schedule(l.at.Add(l.escalateAfter(f)), dlEscalate, l.gen, i.LeadID)
 	}
 }
 
 func (l *lead) escalateAfter(f float64) time.Duration { return time.Duration(float64(l.sla) * f) }
 
-func (p *partState) leadDue(dl deadline) {
-	l := p.leads[dl.key]
-	if l == nil || l.gen != dl.gen {
+func (s *slaPart) Due(dl detect.Deadline) {
+	l := s.leads[dl.Key]
+	if l == nil || l.gen != dl.Gen {
 		return
 	}
-	p.leadFire(dl.key, l, dl.kind == dlEscalate, dl.at)
+	s.fire(dl.Key, l, dl.Kind == dlEscalate, dl.At)
 }
 
-func (p *partState) leadFire(id string, l *lead, escalated bool, at time.Time) {
+func (s *slaPart) fire(id string, l *lead, escalated bool, at time.Time) {
 	rule, limit := RuleLeadResponseSLA, l.sla
 	slot := &l.breach
 	if escalated {
-		rule, limit, slot = RuleLeadResponseEscalated, l.escalateAfter(p.cfg.SLA.EscalateFactor), &l.escalate
+		rule, limit, slot = RuleLeadResponseEscalated, l.escalateAfter(s.cfg.SLA.EscalateFactor), &l.escalate
 	}
 	if *slot != nil {
 		return
 	}
-	p.touch(kindLead, id)
+	s.p.Touch(kindLead, id)
 	t := newAlert(rule, id, l.event)
-	p.who(t, l.rep, l.team)
-	t.a.EventIDs = []string{l.event}
-	t.a.Values = map[string]string{
+	s.p.Who(t, l.rep, l.team)
+	t.Alert.EventIDs = []string{l.event}
+	t.Alert.Values = map[string]string{
 		"lead_id": id, "channel": l.ch.String(), "triggered_at": ts(l.at),
 		"sla": dur(l.sla), "limit": dur(limit),
 	}
 	if escalated {
-		t.a.Summary = "Lead " + id + " (" + l.ch.String() + ") still has no response after " + dur(limit) + ", " + trimFactor(p.cfg.SLA.EscalateFactor) + "× the SLA of " + dur(l.sla) + "."
+		t.Alert.Summary = "Lead " + id + " (" + l.ch.String() + ") still has no response after " + dur(limit) + ", " + pct(s.cfg.SLA.EscalateFactor) + "× the SLA of " + dur(l.sla) + "."
 	} else {
-		t.a.Summary = "Lead " + id + " (" + l.ch.String() + ") had no response within its SLA of " + dur(l.sla) + "."
+		t.Alert.Summary = "Lead " + id + " (" + l.ch.String() + ") had no response within its SLA of " + dur(l.sla) + "."
 	}
 	*slot = t
-	p.emit(t, schemas.AlertFiring, at)
+	s.p.Emit(t, schemas.AlertFiring, at)
 }
 
-func trimFactor(f float64) string { return pct(f) }
-
-// leadAnswer closes the lead. An answer that came after a deadline whose
+// answer closes the lead. An answer that came after a deadline whose
 // alert has not fired yet (the watermark lags by OutOfOrder) fires it first,
 // at the deadline, so the rows do not depend on how batches were cut.
-func (p *partState) leadAnswer(i *schemas.Interaction) {
-	l := p.leads[i.LeadID]
+func (s *slaPart) answer(i *schemas.Interaction) {
+	l := s.leads[i.LeadID]
 	if l == nil {
 		return
 	}
@@ -94,31 +152,82 @@ func (p *partState) leadAnswer(i *schemas.Interaction) {
 	if a.Before(l.at) {
 		return // an answer older than the trigger answers an earlier one
 	}
-	p.touch(kindLead, i.LeadID)
+	s.p.Touch(kindLead, i.LeadID)
 	if d := l.at.Add(l.sla); a.After(d) {
-		p.leadFire(i.LeadID, l, false, d)
+		s.fire(i.LeadID, l, false, d)
 	}
-	if f := p.cfg.SLA.EscalateFactor; f > 1 {
+	if f := s.cfg.SLA.EscalateFactor; f > 1 {
 		if d := l.at.Add(l.escalateAfter(f)); a.After(d) {
-			p.leadFire(i.LeadID, l, true, d)
+			s.fire(i.LeadID, l, true, d)
 		}
 	}
-	for _, t := range []*tracked{l.breach, l.escalate} {
+	for _, t := range []*detect.Tracked{l.breach, l.escalate} {
 		if t != nil {
-			t.a.EventIDs = append(t.a.EventIDs, i.EventID)
-			t.a.Values["answered_at"] = ts(a)
-			t.a.Values["response_time"] = dur(a.Sub(l.at))
-			p.emit(t, schemas.AlertResolved, a)
+			t.Alert.EventIDs = append(t.Alert.EventIDs, i.EventID)
+			t.Alert.Values["answered_at"] = ts(a)
+			t.Alert.Values["response_time"] = dur(a.Sub(l.at))
+			s.p.Emit(t, schemas.AlertResolved, a)
 		}
 	}
-	delete(p.leads, i.LeadID)
-	if !p.cfg.Outliers.Disabled {
-		rep := i.RepID
-		if rep == "" {
-			rep = l.rep
-		}
-		if rep != "" {
-			p.observe(RuleResponseOutlier, rep, l.team, a.Sub(l.at).Seconds(), i)
+	delete(s.leads, i.LeadID)
+	rep := i.RepID
+	if rep == "" {
+		rep = l.rep
+	}
+	if rep != "" {
+		s.p.Observe(RuleResponseOutlier, rep, l.team, a.Sub(l.at).Seconds(), i)
+	}
+}
+
+func (s *slaPart) Forget(cut time.Time) {
+	for id, l := range s.leads {
+		if l.at.Before(cut) {
+			s.p.Touch(kindLead, id)
+			delete(s.leads, id)
+			s.p.Forgot()
 		}
 	}
+	s.openLeads.Set(float64(len(s.leads)))
+}
+
+// Rebuild queues the deadlines of the restored leads. A deadline popped
+// with the lead's generation fired its alert, so a lead without one still
+// has that deadline queued.
+func (s *slaPart) Rebuild() {
+	f := s.cfg.SLA.EscalateFactor
+	for id, l := range s.leads {
+		if l.breach == nil {
+			s.q.Schedule(l.at.Add(l.sla), dlSLA, l.gen, id)
+		}
+		if f > 1 && l.escalate == nil {
+			s.q.Schedule(l.at.Add(l.escalateAfter(f)), dlEscalate, l.gen, id)
+		}
+	}
+	s.openLeads.Set(float64(len(s.leads)))
+}
+
+func (s *slaPart) Encode(b []byte, k detect.Key) ([]byte, bool) {
+	l := s.leads[k.ID]
+	if l == nil {
+		return nil, false
+	}
+	b = binary.AppendUvarint(b, uint64(l.gen))
+	b = detect.AppendTime(b, l.at)
+	b = detect.AppendStrs(b, l.event, l.rep, l.team)
+	b = append(b, byte(l.ch))
+	b = binary.AppendVarint(b, int64(l.sla))
+	b = detect.AppendTracked(b, l.breach)
+	return detect.AppendTracked(b, l.escalate), true
+}
+
+func (s *slaPart) Decode(k detect.Key, r *detect.Reader) error {
+	l := &lead{gen: uint32(r.Uvarint()), at: r.Time(), event: r.Str(), rep: r.Str(), team: r.Str(), ch: schemas.Channel(r.Byte())}
+	l.sla = time.Duration(r.Varint())
+	l.breach = r.Tracked()
+	l.escalate = r.Tracked()
+	if err := r.Done(k); err != nil {
+		return err
+	}
+	s.leads[k.ID] = l
+	return nil
 }

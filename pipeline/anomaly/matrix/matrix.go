@@ -1,4 +1,8 @@
-package anomaly
+// Package matrix is the discount authorization matrix: loading and
+// validating its YAML file (also for `salespulse config validate`) and
+// resolving the authority of a quote or approval. The anomaly detectors
+// judge discounts by it.
+package matrix
 
 import (
 	"bytes"
@@ -75,35 +79,35 @@ type Authority struct {
 
 // Matrix validation errors, wrapped with the YAML path of the problem.
 var (
-	ErrMatrixRequired  = errors.New("required")
-	ErrMatrixRange     = errors.New("out of range")
-	ErrMatrixOrder     = errors.New("out of order")
-	ErrMatrixDuplicate = errors.New("duplicate")
-	ErrMatrixUnknown   = errors.New("unknown tier")
-	ErrMatrixSyntax    = errors.New("invalid YAML")
+	ErrRequired  = errors.New("required")
+	ErrRange     = errors.New("out of range")
+	ErrOrder     = errors.New("out of order")
+	ErrDuplicate = errors.New("duplicate")
+	ErrUnknown   = errors.New("unknown tier")
+	ErrSyntax    = errors.New("invalid YAML")
 )
 
-// LoadMatrix reads and validates the matrix file at path.
-func LoadMatrix(path string) (*Matrix, error) {
+// Load reads and validates the matrix file at path.
+func Load(path string) (*Matrix, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load authorization matrix: %w", err)
 	}
-	m, err := ParseMatrix(b)
+	m, err := Parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("load authorization matrix %s: %w", path, err)
 	}
 	return m, nil
 }
 
-// ParseMatrix decodes a matrix strictly (unknown keys are errors: a typo
+// Parse decodes a matrix strictly (unknown keys are errors: a typo
 // like max_pc would otherwise silently drop a limit) and validates it.
-func ParseMatrix(b []byte) (*Matrix, error) {
+func Parse(b []byte) (*Matrix, error) {
 	var m Matrix
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMatrixSyntax, err)
+		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err
@@ -127,56 +131,56 @@ func (m *Matrix) Validate() error {
 		p := fmt.Sprintf("tiers[%d]", k)
 		switch {
 		case t.Name == "":
-			bad(p+".name", ErrMatrixRequired, "")
+			bad(p+".name", ErrRequired, "")
 		case tiers[t.Name]:
-			bad(p+".name", ErrMatrixDuplicate, "%q", t.Name)
+			bad(p+".name", ErrDuplicate, "%q", t.Name)
 		}
 		tiers[t.Name] = true
 		switch {
 		case t.UpTo < 0 || math.IsNaN(t.UpTo) || math.IsInf(t.UpTo, 0):
-			bad(p+".up_to", ErrMatrixRange, "%v is negative or not finite", t.UpTo)
+			bad(p+".up_to", ErrRange, "%v is negative or not finite", t.UpTo)
 		case t.UpTo == 0 && k != len(m.Tiers)-1:
-			bad(p+".up_to", ErrMatrixRequired, "only the last tier may be unbounded")
+			bad(p+".up_to", ErrRequired, "only the last tier may be unbounded")
 		case t.UpTo != 0 && t.UpTo <= prev:
-			bad(p+".up_to", ErrMatrixOrder, "%v is not above the previous tier's %v", t.UpTo, prev)
+			bad(p+".up_to", ErrOrder, "%v is not above the previous tier's %v", t.UpTo, prev)
 		}
 		if t.UpTo != 0 {
 			prev = t.UpTo
 		}
 	}
 	if len(m.Limits) == 0 {
-		bad("limits", ErrMatrixRequired, "")
+		bad("limits", ErrRequired, "")
 	}
 	pct := func(path string, v *float64, required bool) {
 		if v == nil {
 			if required {
-				bad(path, ErrMatrixRequired, "")
+				bad(path, ErrRequired, "")
 			}
 			return
 		}
 		if !(*v >= 0 && *v <= 100) {
-			bad(path, ErrMatrixRange, "%v is not between 0 and 100", *v)
+			bad(path, ErrRange, "%v is not between 0 and 100", *v)
 		}
 	}
 	seen := map[string]int{}
 	for k, l := range m.Limits {
 		p := fmt.Sprintf("limits[%d]", k)
 		if strings.TrimSpace(l.Role) == "" {
-			bad(p+".role", ErrMatrixRequired, "")
+			bad(p+".role", ErrRequired, "")
 		}
 		pct(p+".max_pct", l.MaxPct, true)
 		pct(p+".approval_above_pct", l.ApprovalAbovePct, false)
 		if l.MaxPct != nil && l.ApprovalAbovePct != nil && *l.ApprovalAbovePct > *l.MaxPct {
-			bad(p+".approval_above_pct", ErrMatrixRange, "%v is above max_pct %v", *l.ApprovalAbovePct, *l.MaxPct)
+			bad(p+".approval_above_pct", ErrRange, "%v is above max_pct %v", *l.ApprovalAbovePct, *l.MaxPct)
 		}
 		for j, t := range l.Tiers {
 			if !tiers[t] {
-				bad(fmt.Sprintf("%s.tiers[%d]", p, j), ErrMatrixUnknown, "%q is not in tiers", t)
+				bad(fmt.Sprintf("%s.tiers[%d]", p, j), ErrUnknown, "%q is not in tiers", t)
 			}
 		}
 		key := fmt.Sprint(l.Role, l.Teams, l.Regions, l.ProductLines, l.Tiers)
 		if j, dup := seen[key]; dup {
-			bad(p, ErrMatrixDuplicate, "same role and selectors as limits[%d]", j)
+			bad(p, ErrDuplicate, "same role and selectors as limits[%d]", j)
 		} else {
 			seen[key] = k
 		}

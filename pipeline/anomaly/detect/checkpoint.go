@@ -1,8 +1,7 @@
-package anomaly
+package detect
 
 import (
 	"bytes"
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -13,10 +12,11 @@ import (
 )
 
 // Checkpointing. Every piece of a partition's detector state is one
-// key in the state store (namespace state.Anomaly; kinds below): an open lead, a quote awaiting approval, an
-// approval awaiting its decision, a quote-matching list, an alert episode,
-// an outlier ring buffer, an activity window, a team's activity shares and
-// the partition's meta (watermark, sweep time, generation counter).
+// key in the state store (namespace state.Anomaly): an open lead, a quote
+// awaiting approval, an approval awaiting its decision, a quote-matching
+// list, an alert episode, an outlier ring buffer, an activity window, a
+// team's activity shares and the partition's meta (watermark, sweep time,
+// generation counter).
 //
 // A record's value is not the key's latest state but its versions since
 // the consumer group's committed offset: (last offset of the batch that
@@ -32,27 +32,20 @@ import (
 // was dropped captures its prior state (touch), so memory holds history only
 // for keys changed since the last commit.
 
-// State key kinds. A key is the kind byte followed by the id; the store
+// State key kinds of this package; detectors register the others
+// (Detector.Kinds). A key is the kind byte followed by the id; the store
 // scopes keys by input partition. The store's migration of the old
-// changelog topic rewrites keys "topic/partition/kind/id" to exactly this.
+// changelog topic rewrites keys "topic/partition/kind/id" to exactly this,
+// so kinds and value encodings never change meaning.
 const (
-	kindMeta     = 'M' // id "": watermark, sweep time, generation counter
-	kindLead     = 'L' // lead id
-	kindQuote    = 'Q' // quote event id
-	kindApproval = 'A' // approval id
-	kindMatch    = 'm' // account\x00rep\x00discount: unlinked quote ids
-	kindLink     = 'b' // approval id: linked quote event id
-	kindEpisode  = 'E' // rule\x00rep: outlier or activity episode
-	kindTeamRing = 'T' // team\x00rule: the team's trailing values
-	kindRepRing  = 'R' // team\x00rule\x00rep: the rep's trailing values
-	kindWindow   = 'W' // window start (unix ms)\x00team: activity counts
-	kindShares   = 'S' // team: reps' activity shares
+	KindMeta    = 'M' // id "": watermark, sweep time, generation counter
+	KindEpisode = 'E' // rule\x00subject: outlier or activity episode
 )
 
-// skey names one piece of state of a partition.
-type skey struct {
-	kind byte
-	id   string
+// Key names one piece of state of a partition.
+type Key struct {
+	Kind byte
+	ID   string
 }
 
 // version is a key's state after the batch ending at last; val nil means
@@ -68,44 +61,45 @@ type keyHist struct {
 	pending bool // the record must be rewritten at the next checkpoint
 }
 
-// touch must be called before a piece of state is changed: it captures the
+// Touch must be called before a piece of state is changed: it captures the
 // state as it was (the base a restore below this batch needs) and marks it
 // for the checkpoint. A no-op without a state store.
-func (p *partState) touch(kind byte, id string) {
+func (p *Partition) Touch(kind byte, id string) {
 	if p.hist == nil {
 		return
 	}
-	k := skey{kind, id}
+	k := Key{kind, id}
 	if _, ok := p.dirty[k]; ok {
 		return
 	}
 	p.dirty[k] = struct{}{}
 	p.dirtyList = append(p.dirtyList, k)
 	if _, ok := p.hist[k]; !ok {
-		p.hist[k] = &keyHist{vers: []version{{last: -1, val: p.encode(nil, k)}}}
+		p.hist[k] = &keyHist{vers: []version{{last: -1, val: p.Encode(nil, k)}}}
 	}
 }
 
 // recordKey appends the state key of k: its kind, then its id.
-func recordKey(dst []byte, k skey) []byte {
-	dst = append(dst, k.kind)
-	return append(dst, k.id...)
+func recordKey(dst []byte, k Key) []byte {
+	dst = append(dst, k.Kind)
+	return append(dst, k.ID...)
 }
 
 // restore rebuilds o's partition state as of o.FirstOffset from the state
 // store: versions produced by batches at or after it are ignored,
 // because those batches are about to be processed again.
-func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*partState, error) {
-	d := s.d
-	start := d.deps.Clock()
-	p := newPartState(d, o)
+func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*Partition, error) {
+	d := s.r
+	store := d.opts.State
+	start := d.opts.Clock()
+	p := d.newPartition(o)
 	// Load first: it may claim the partition, and the committed offset
 	// asked after it is then the newest the store knows.
-	recs, err := d.deps.State.Load(ctx, state.Anomaly, o.Topic, o.Partition)
+	recs, err := store.Load(ctx, state.Anomaly, o.Topic, o.Partition)
 	if err != nil {
 		return nil, fmt.Errorf("restore anomaly state %s: %w", o, err)
 	}
-	committed, err := d.deps.State.Committed(ctx, o.Topic, o.Partition)
+	committed, err := store.Committed(ctx, o.Topic, o.Partition)
 	if err != nil {
 		return nil, fmt.Errorf("restore anomaly state %s: committed offset: %w", o, err)
 	}
@@ -117,7 +111,7 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*partState, erro
 		if rk == "" {
 			continue
 		}
-		k := skey{rk[0], rk[1:]}
+		k := Key{rk[0], rk[1:]}
 		vers, err := decodeVersions(v)
 		if err != nil {
 			return nil, fmt.Errorf("restore anomaly state %s: key %q: %w", o, rk, err)
@@ -130,7 +124,7 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*partState, erro
 		}
 		future := j < len(vers)-1
 		if j >= 0 && vers[j].val != nil {
-			if err := p.decode(k, vers[j].val); err != nil {
+			if err := p.Decode(k, vers[j].val); err != nil {
 				return nil, fmt.Errorf("restore anomaly state %s: key %q: %w", o, rk, err)
 			}
 			n++
@@ -158,58 +152,32 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*partState, erro
 	}
 	p.rebuild()
 	s.parts[partKey{o.Topic, o.Partition}] = p
-	el := d.deps.Clock().Sub(start)
+	el := d.opts.Clock().Sub(start)
 	d.m.restored.Inc()
 	d.m.restoreSeconds.Observe(el.Seconds())
-	d.log.Info("anomaly state restored", "origin", o.String(), "keys", n, "committed", committed,
-		"open_leads", len(p.leads), "quotes", len(p.quotes), "approvals", len(p.approvals), "duration", el)
+	d.log.Info("anomaly state restored", "origin", o.String(), "keys", n, "committed", committed, "duration", el)
 	return p, nil
 }
 
-// rebuild derives what is not checkpointed: the deadline heap and the
-// activity window order.
-func (p *partState) rebuild() {
-	f := p.cfg.SLA.EscalateFactor
-	for id, l := range p.leads {
-		// A deadline popped with the lead's generation fired its alert, so
-		// a lead without one still has that deadline queued.
-		if l.breach == nil {
-			p.deadlines = append(p.deadlines, deadline{at: l.at.Add(l.sla), kind: dlSLA, gen: l.gen, key: id})
-		}
-		if f > 1 && l.escalate == nil {
-			p.deadlines = append(p.deadlines, deadline{at: l.at.Add(l.escalateAfter(f)), kind: dlEscalate, gen: l.gen, key: id})
+// rebuild lets each detector derive what is not checkpointed.
+func (p *Partition) rebuild() {
+	for _, st := range p.states {
+		if r, ok := st.(Rebuilder); ok {
+			r.Rebuild()
 		}
 	}
-	for id, q := range p.quotes {
-		// A queued quote deadline only matters for an unlinked quote not
-		// firing yet; the others would be no-ops when popped.
-		if q.approval == "" && q.without.state() != schemas.AlertFiring {
-			p.deadlines = append(p.deadlines, deadline{at: q.at.Add(p.cfg.Approvals.RequestWithin), kind: dlQuote, gen: q.gen, key: id})
-		}
-	}
-	for id, a := range p.approvals {
-		if a.backlog == nil {
-			p.deadlines = append(p.deadlines, deadline{at: a.at.Add(p.cfg.Approvals.Backlog), kind: dlBacklog, gen: a.gen, key: id})
-		}
-	}
-	heap.Init(&p.deadlines)
-	p.activity.order = p.activity.order[:0]
-	for start := range p.activity.windows {
-		p.activity.order = append(p.activity.order, start)
-	}
-	slices.Sort(p.activity.order)
 }
 
 // checkpoint appends this batch's version of every changed key, drops
 // history below the committed offset, and saves the changed records in one
 // Save: the batch may be acknowledged only once its state is durable.
-func (s *Stage) checkpoint(ctx context.Context, p *partState, last int64) error {
-	d := s.d
+func (s *Stage) checkpoint(ctx context.Context, p *Partition, last int64) error {
+	d := s.r
 	if p.hist == nil {
 		return nil
 	}
 	// The store caches the committed offset: asking per batch is cheap.
-	if c, err := d.deps.State.Committed(ctx, p.topic, p.partition); err != nil {
+	if c, err := d.opts.State.Committed(ctx, p.topic, p.partition); err != nil {
 		d.log.Warn("committed offset unknown; keeping anomaly state history", "topic", p.topic, "partition", p.partition, "err", err)
 	} else if c > p.committed {
 		p.committed = c
@@ -219,7 +187,7 @@ func (s *Stage) checkpoint(ctx context.Context, p *partState, last int64) error 
 	s.recs = s.recs[:0]
 	s.buf = s.buf[:0]
 	nbytes := 0
-	add := func(k skey, vers []version) {
+	add := func(k Key, vers []version) {
 		k0 := len(s.buf)
 		s.buf = recordKey(s.buf, k)
 		v0 := len(s.buf)
@@ -233,7 +201,7 @@ func (s *Stage) checkpoint(ctx context.Context, p *partState, last int64) error 
 	}
 	for _, k := range p.dirtyList {
 		h := p.hist[k]
-		val := p.encode(nil, k)
+		val := p.Encode(nil, k)
 		prev := h.vers[len(h.vers)-1].val
 		if (val == nil) != (prev == nil) || !bytes.Equal(val, prev) {
 			h.vers = append(h.vers, version{last: last, val: val})
@@ -277,7 +245,7 @@ func (s *Stage) checkpoint(ctx context.Context, p *partState, last int64) error 
 	if len(s.recs) == 0 {
 		return nil
 	}
-	err := d.deps.State.Save(ctx, state.Anomaly, p.topic, p.partition, s.recs)
+	err := d.opts.State.Save(ctx, state.Anomaly, p.topic, p.partition, s.recs)
 	clear(s.recs) // the buffer is reused; the records must not pin old ones
 	if err != nil {
 		if errors.Is(err, state.ErrFenced) {

@@ -1,4 +1,4 @@
-package anomaly
+package detect
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,7 +12,6 @@ type metrics struct {
 	late      prometheus.Counter
 	replayed  prometheus.Counter
 	forgotten prometheus.Counter
-	openLeads prometheus.Gauge
 
 	restored       prometheus.Counter
 	restoreSeconds prometheus.Histogram
@@ -42,10 +41,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "salespulse_anomaly_forgotten_total",
 			Help: "Open leads, quotes and approvals dropped after forget_after.",
 		}),
-		openLeads: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "salespulse_anomaly_open_leads",
-			Help: "Open leads of the partition processed last (a sample, not a sum).",
-		}),
 		restored: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_anomaly_restores_total",
 			Help: "Partition states restored from the state store.",
@@ -65,7 +60,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.alerts, m.skips, m.late, m.replayed, m.forgotten, m.openLeads,
+		reg.MustRegister(m.alerts, m.skips, m.late, m.replayed, m.forgotten,
 			m.restored, m.restoreSeconds, m.changelogBytes, m.changelogRecs)
 	}
 	return m

@@ -1,4 +1,4 @@
-package anomaly
+package matrix
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 )
 
 func TestMatrixGood(t *testing.T) {
-	m, err := LoadMatrix("testdata/matrix.good.yml")
+	m, err := Load("testdata/matrix.good.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestMatrixGood(t *testing.T) {
 }
 
 func TestMatrixWildcardRole(t *testing.T) {
-	m, err := ParseMatrix([]byte("limits:\n  - role: '*'\n    max_pct: 5\n  - role: ae\n    max_pct: 20\n"))
+	m, err := Parse([]byte("limits:\n  - role: '*'\n    max_pct: 5\n  - role: ae\n    max_pct: 20\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestMatrixBadReportsEveryProblemWithItsPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = ParseMatrix(b)
+	_, err = Parse(b)
 	if err == nil {
 		t.Fatal("bad matrix accepted")
 	}
@@ -54,15 +54,15 @@ func TestMatrixBadReportsEveryProblemWithItsPath(t *testing.T) {
 		path string
 		err  error
 	}{
-		{"tiers[1].up_to", ErrMatrixRequired},
-		{"tiers[2].name", ErrMatrixDuplicate},
-		{"tiers[2].up_to", ErrMatrixOrder},
-		{"limits[0].role", ErrMatrixRequired},
-		{"limits[0].max_pct", ErrMatrixRange},
-		{"limits[1].approval_above_pct", ErrMatrixRange},
-		{"limits[1].tiers[0]", ErrMatrixUnknown},
-		{"limits[2].max_pct", ErrMatrixRequired},
-		{"limits[3]", ErrMatrixDuplicate},
+		{"tiers[1].up_to", ErrRequired},
+		{"tiers[2].name", ErrDuplicate},
+		{"tiers[2].up_to", ErrOrder},
+		{"limits[0].role", ErrRequired},
+		{"limits[0].max_pct", ErrRange},
+		{"limits[1].approval_above_pct", ErrRange},
+		{"limits[1].tiers[0]", ErrUnknown},
+		{"limits[2].max_pct", ErrRequired},
+		{"limits[3]", ErrDuplicate},
 	} {
 		found := false
 		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
@@ -77,17 +77,17 @@ func TestMatrixBadReportsEveryProblemWithItsPath(t *testing.T) {
 }
 
 func TestMatrixRejectsUnknownKeys(t *testing.T) {
-	_, err := ParseMatrix([]byte("limits:\n  - role: ae\n    max_pc: 5\n"))
-	if !errors.Is(err, ErrMatrixSyntax) {
+	_, err := Parse([]byte("limits:\n  - role: ae\n    max_pc: 5\n"))
+	if !errors.Is(err, ErrSyntax) {
 		t.Fatalf("typo accepted: %v", err)
 	}
-	if _, err := ParseMatrix([]byte("tiers: []\n")); !errors.Is(err, ErrMatrixRequired) {
+	if _, err := Parse([]byte("tiers: []\n")); !errors.Is(err, ErrRequired) {
 		t.Fatalf("empty limits: %v", err)
 	}
 }
 
 func TestDeployExampleMatrixIsValid(t *testing.T) {
-	m, err := LoadMatrix("../../deploy/examples/authorization-matrix.yml")
+	m, err := Load("../../deploy/examples/authorization-matrix.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
