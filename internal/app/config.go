@@ -23,6 +23,7 @@ import (
 	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
+	"github.com/salespulse/salespulse/pipeline/anomaly/matrix"
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/pipeline/window"
 	"github.com/salespulse/salespulse/schemas"
@@ -179,8 +180,8 @@ func (c *Config) Validate() error {
 // files are what the config's file keys name, read by validate: New uses
 // them, so a start reads and parses each file once.
 type files struct {
-	org    *schemas.Org    // org_file; nil without one
-	matrix *anomaly.Matrix // anomaly.matrix_file; nil without one
+	org    *schemas.Org   // org_file; nil without one
+	matrix *matrix.Matrix // anomaly.matrix_file; nil without one
 }
 
 // validate skips the privacy key check when the caller supplies its own
@@ -260,7 +261,7 @@ func (c *Config) validate(privacyKey bool) (files, error) {
 	add("anomaly", c.Anomaly.Validate())
 	add("state", c.State.Validate())
 	if name := c.Anomaly.MatrixFile; name != "" {
-		m, err := anomaly.LoadMatrix(name)
+		m, err := matrix.Load(name)
 		if err == nil {
 			err = m.Validate()
 		}

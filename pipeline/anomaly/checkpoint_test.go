@@ -13,8 +13,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/salespulse/salespulse/pipeline/anomaly/detect"
+	"github.com/salespulse/salespulse/pipeline/anomaly/matrix"
 	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/schemas"
 )
@@ -168,7 +169,8 @@ type storeEnv struct {
 	mu    sync.Mutex
 	loads map[int32]int
 	saves map[int32]int
-	fail  error // returned by Load and Save while set
+	fail  error                // returned by Load and Save while set
+	reg   *prometheus.Registry // of the last detector made
 }
 
 var _ state.Store = (*storeEnv)(nil)
@@ -211,13 +213,14 @@ func (e *storeEnv) records(t testing.TB, topic string, p int32) map[string][]byt
 	return recs
 }
 
-func (e *storeEnv) detector(t testing.TB, cfg Config) *Detector {
+func (e *storeEnv) detector(t testing.TB, cfg Config) *Detectors {
 	t.Helper()
-	m, err := LoadMatrix("testdata/matrix.good.yml")
+	m, err := matrix.Load("testdata/matrix.good.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(cfg, m, testOrg(), Deps{State: e}, prometheus.NewRegistry(), nil)
+	e.reg = prometheus.NewRegistry()
+	d, err := New(cfg, m, testOrg(), Deps{State: e}, e.reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +305,7 @@ func TestRestoreIsExact(t *testing.T) {
 					rewinds++
 					pos[p] = comm[p] + r.IntN(pos[p]-comm[p])
 				}
-				restores = int(testutil.ToFloat64(d.m.restored))
+				restores = int(metric(t, env.reg, "salespulse_anomaly_restores_total"))
 			}
 			t.Logf("%d alerts, %d crashes, %d rewinds, %d restores in the last incarnation", nAlerts, crashes, rewinds, restores)
 			if crashes == 0 {
@@ -361,34 +364,55 @@ func TestRestoreAfterCrashPagesOldLead(t *testing.T) {
 }
 
 // allKeys lists every piece of state p holds.
-func allKeys(p *partState) []skey {
-	ks := []skey{{kindMeta, ""}}
+func allKeys(p *detect.Partition) []detect.Key {
+	ks := []detect.Key{{Kind: detect.KindMeta}}
 	add := func(kind byte, ids []string) {
 		for _, id := range ids {
-			ks = append(ks, skey{kind, id})
+			ks = append(ks, detect.Key{Kind: kind, ID: id})
 		}
 	}
-	add(kindLead, sortedKeys(p.leads))
-	add(kindQuote, sortedKeys(p.quotes))
-	add(kindApproval, sortedKeys(p.approvals))
-	add(kindMatch, sortedKeys(p.byMatch))
-	add(kindLink, sortedKeys(p.byApproval))
-	add(kindEpisode, sortedKeys(p.episodes))
-	add(kindShares, sortedKeys(p.activity.shares))
-	for _, team := range sortedKeys(p.teams) {
-		ts := p.teams[team]
-		for _, rule := range sortedKeys(ts.team) {
-			ks = append(ks, skey{kindTeamRing, teamRingID(team, rule)})
-		}
-		for _, rule := range sortedKeys(ts.reps) {
-			for _, rep := range sortedKeys(ts.reps[rule]) {
-				ks = append(ks, skey{kindRepRing, repRingID(team, rule, rep)})
+	// Episodes are keyed rule\x00rep; every rep with one has values or
+	// shares, which are never forgotten.
+	episodes := map[string]bool{}
+	for _, st := range p.States() {
+		switch st := st.(type) {
+		case *slaPart:
+			add(kindLead, detect.SortedKeys(st.leads))
+		case *approvalsPart:
+			add(kindQuote, detect.SortedKeys(st.quotes))
+			add(kindApproval, detect.SortedKeys(st.approvals))
+			add(kindMatch, detect.SortedKeys(st.byMatch))
+			add(kindLink, detect.SortedKeys(st.byApproval))
+		case *outliersPart:
+			for _, team := range detect.SortedKeys(st.teams) {
+				ts := st.teams[team]
+				for _, rule := range detect.SortedKeys(ts.team) {
+					ks = append(ks, detect.Key{Kind: kindTeamRing, ID: teamRingID(team, rule)})
+				}
+				for _, rule := range detect.SortedKeys(ts.reps) {
+					for _, rep := range detect.SortedKeys(ts.reps[rule]) {
+						ks = append(ks, detect.Key{Kind: kindRepRing, ID: repRingID(team, rule, rep)})
+						episodes[rule+"\x00"+rep] = true
+					}
+				}
+			}
+		case *activityPart:
+			add(kindShares, detect.SortedKeys(st.shares))
+			for _, sh := range st.shares {
+				for rep := range sh {
+					episodes[RuleActivityDrop+"\x00"+rep] = true
+				}
+			}
+			for start, teams := range st.windows {
+				for team := range teams {
+					ks = append(ks, detect.Key{Kind: kindWindow, ID: windowID(start, team)})
+				}
 			}
 		}
 	}
-	for start, teams := range p.activity.windows {
-		for team := range teams {
-			ks = append(ks, skey{kindWindow, windowID(start, team)})
+	for _, k := range detect.SortedKeys(episodes) {
+		if p.Episode(k) != nil {
+			ks = append(ks, detect.Key{Kind: detect.KindEpisode, ID: k})
 		}
 	}
 	return ks
@@ -403,58 +427,70 @@ func TestCodecRoundTrip(t *testing.T) {
 	for n, b := range cutBatches(5, [][]schemas.Interaction{randomEvents(5, 3000)})[0] {
 		process(t, h.stage, b)
 		if n%5 == 0 {
-			roundTrip(t, h.stage.d, h.stage.parts[partKey{"in", 0}], kinds)
+			roundTrip(t, h.det, h.stage.Partition("in", 0), kinds)
 		}
 	}
-	for _, k := range []byte{kindMeta, kindLead, kindQuote, kindApproval, kindMatch, kindLink, kindEpisode, kindTeamRing, kindRepRing, kindWindow, kindShares} {
+	for _, k := range []byte{detect.KindMeta, kindLead, kindQuote, kindApproval, kindMatch, kindLink, detect.KindEpisode, kindTeamRing, kindRepRing, kindWindow, kindShares} {
 		if kinds[k] == 0 {
 			t.Errorf("the stream left no %c state to test", k)
 		}
 	}
 	t.Logf("keys per kind: %v", kinds)
 
-	vers := []version{{last: -1}, {last: 7, val: []byte{1, 2}}, {last: 9, val: []byte{}}}
-	got, err := decodeVersions(appendVersions(nil, vers))
-	if err != nil || len(got) != 3 || got[0].val != nil || got[1].last != 7 || string(got[1].val) != "\x01\x02" || got[2].val == nil {
+	vers := []detect.Version{{Last: -1}, {Last: 7, Val: []byte{1, 2}}, {Last: 9, Val: []byte{}}}
+	got, err := detect.DecodeVersions(detect.AppendVersions(nil, vers))
+	if err != nil || len(got) != 3 || got[0].Val != nil || got[1].Last != 7 || string(got[1].Val) != "\x01\x02" || got[2].Val == nil {
 		t.Fatalf("versions: %+v %v", got, err)
 	}
 }
 
-func roundTrip(t *testing.T, d *Detector, src *partState, kinds map[byte]int) {
+func roundTrip(t *testing.T, d *Detectors, src *detect.Partition, kinds map[byte]int) {
 	t.Helper()
-	dst := newPartState(d, schemas.Origin{Topic: "in"})
-	for _, k := range allKeys(src) {
-		v := src.encode(nil, k)
+	dst := d.r.NewPartition(schemas.Origin{Topic: "in"})
+	keys := allKeys(src)
+	for _, k := range keys {
+		v := src.Encode(nil, k)
 		if v == nil {
-			t.Fatalf("%c %q: no encoding", k.kind, k.id)
+			t.Fatalf("%c %q: no encoding", k.Kind, k.ID)
 		}
-		if err := dst.decode(k, v); err != nil {
-			t.Fatalf("%c %q: %v", k.kind, k.id, err)
+		if err := dst.Decode(k, v); err != nil {
+			t.Fatalf("%c %q: %v", k.Kind, k.ID, err)
 		}
-		if v2 := dst.encode(nil, k); string(v2) != string(v) {
-			t.Fatalf("%c %q: re-encoding differs", k.kind, k.id)
+		if v2 := dst.Encode(nil, k); string(v2) != string(v) {
+			t.Fatalf("%c %q: re-encoding differs", k.Kind, k.ID)
 		}
 		// Truncated records are errors, never panics or silent state.
-		if err := newPartState(d, schemas.Origin{}).decode(k, v[:len(v)-1]); err == nil {
-			t.Fatalf("%c %q: truncated record accepted", k.kind, k.id)
+		if err := d.r.NewPartition(schemas.Origin{}).Decode(k, v[:len(v)-1]); err == nil {
+			t.Fatalf("%c %q: truncated record accepted", k.Kind, k.ID)
 		}
-		kinds[k.kind]++
+		kinds[k.Kind]++
 	}
-	dst.rebuild()
-	for name, pair := range map[string][2]any{
-		"leads": {src.leads, dst.leads}, "quotes": {src.quotes, dst.quotes}, "approvals": {src.approvals, dst.approvals},
-		"byMatch": {src.byMatch, dst.byMatch}, "byApproval": {src.byApproval, dst.byApproval}, "episodes": {src.episodes, dst.episodes},
-		"teams": {src.teams, dst.teams}, "windows": {src.activity.windows, dst.activity.windows}, "shares": {src.activity.shares, dst.activity.shares},
-		"order": {src.activity.order, dst.activity.order}, "meta": {[]any{src.maxT, src.lastSweep, src.gen}, []any{dst.maxT, dst.lastSweep, dst.gen}},
-	} {
+	dst.Rebuild()
+	if got, want := len(allKeys(dst)), len(keys); got != want {
+		t.Fatalf("%d keys after a round trip, want %d", got, want)
+	}
+	for i, st := range src.States() {
+		var pair [2]any
+		switch st := st.(type) {
+		case *slaPart:
+			pair = [2]any{st.leads, dst.States()[i].(*slaPart).leads}
+		case *approvalsPart:
+			o := dst.States()[i].(*approvalsPart)
+			pair = [2]any{[]any{st.quotes, st.approvals, st.byMatch, st.byApproval}, []any{o.quotes, o.approvals, o.byMatch, o.byApproval}}
+		case *outliersPart:
+			pair = [2]any{st.teams, dst.States()[i].(*outliersPart).teams}
+		case *activityPart:
+			o := dst.States()[i].(*activityPart)
+			pair = [2]any{[]any{st.windows, st.shares, st.order}, []any{o.windows, o.shares, o.order}}
+		}
 		if !reflect.DeepEqual(pair[0], pair[1]) {
-			t.Fatalf("%s differ after a round trip", name)
+			t.Fatalf("%T differs after a round trip", st)
 		}
 	}
 }
 
 func FuzzDecode(f *testing.F) {
-	m, err := LoadMatrix("testdata/matrix.good.yml")
+	m, err := matrix.Load("testdata/matrix.good.yml")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -466,22 +502,22 @@ func FuzzDecode(f *testing.F) {
 	for _, b := range cutBatches(6, [][]schemas.Interaction{randomEvents(6, 600)})[0] {
 		process(f, s, b)
 	}
-	p := s.parts[partKey{"in", 0}]
+	p := s.Partition("in", 0)
 	for _, k := range allKeys(p) {
-		f.Add(k.kind, k.id, appendVersions(nil, []version{{last: -1}, {last: 3, val: p.encode(nil, k)}}))
+		f.Add(k.Kind, k.ID, detect.AppendVersions(nil, []detect.Version{{Last: -1}, {Last: 3, Val: p.Encode(nil, k)}}))
 	}
 	f.Fuzz(func(t *testing.T, kind byte, id string, v []byte) {
-		vers, err := decodeVersions(v)
+		vers, err := detect.DecodeVersions(v)
 		if err != nil {
 			return
 		}
-		dst := newPartState(d, schemas.Origin{})
+		dst := d.r.NewPartition(schemas.Origin{})
 		for _, x := range vers {
-			if x.val != nil {
-				dst.decode(skey{kind, id}, x.val)
+			if x.Val != nil {
+				dst.Decode(detect.Key{Kind: kind, ID: id}, x.Val)
 			}
 		}
-		dst.rebuild()
+		dst.Rebuild()
 	})
 }
 
@@ -511,7 +547,7 @@ func TestCheckpointSize(t *testing.T) {
 	s2 := env.detector(t, Config{}).NewStage()
 	process(t, s2, testBatch{origin: schemas.Origin{Topic: "sales.canonical", FirstOffset: n, LastOffset: n}, events: []schemas.Interaction{tick(t0.Add(time.Second))}})
 	el := time.Since(start)
-	if got := len(s2.parts[partKey{"sales.canonical", 0}].leads); got != n {
+	if got := len(s2.Partition("sales.canonical", 0).States()[0].(*slaPart).leads); got != n {
 		t.Fatalf("restored %d leads, want %d", got, n)
 	}
 	t.Logf("restore of %d open leads (and the next batch): %v", n, el)
@@ -523,7 +559,7 @@ func TestCheckpointSize(t *testing.T) {
 func TestOneLoadPerPartitionStartOneSavePerBatch(t *testing.T) {
 	env := newStoreEnv()
 	s := env.detector(t, restoreConfig()).NewStage()
-	batches := cutBatches(8, [][]schemas.Interaction{randomEvents(80, 800), randomEvents(81, 800)})
+	batches := cutBatches(8, [][]schemas.Interaction{randomEvents(80, 2000), randomEvents(81, 2000)})
 	n := 0
 	for k := 0; k < len(batches[0]) && k < len(batches[1]); k++ {
 		for p := range batches {
@@ -541,10 +577,12 @@ func TestOneLoadPerPartitionStartOneSavePerBatch(t *testing.T) {
 	if env.saves[0] < n*9/10 || env.saves[1] < n*9/10 {
 		t.Fatalf("saves per partition %v for %d batches each: the stream changes state in most batches", env.saves, n)
 	}
-	// A rewind beyond what the stage remembers restarts the partition:
-	// one more load.
-	s.parts[partKey{"in", 0}].recent = nil
-	process(t, s, batches[0][n/2])
+	// A rewind beyond what the stage remembers (the last 64 batches)
+	// restarts the partition: one more load.
+	if n < 65 {
+		t.Fatalf("only %d batches: cannot rewind beyond the remembered 64", n)
+	}
+	process(t, s, batches[0][n-65])
 	if env.loads[0] != 2 || env.loads[1] != 1 {
 		t.Fatalf("after a rewind: loads %v", env.loads)
 	}
@@ -601,7 +639,7 @@ func TestCorruptRecordFailsRestore(t *testing.T) {
 	b := schemas.NewBatch(schemas.Origin{Topic: "in", FirstOffset: 1, LastOffset: 1}, nil)
 	b.Interactions = append(b.Interactions, tick(t0.Add(time.Minute)))
 	err := env.detector(t, Config{}).NewStage().Process(context.Background(), b)
-	if !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), `"LL1"`) {
+	if !errors.Is(err, detect.ErrCorrupt) || !strings.Contains(err.Error(), `"LL1"`) {
 		t.Fatalf("restore of a corrupt record: %v", err)
 	}
 }

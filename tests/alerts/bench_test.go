@@ -10,6 +10,7 @@ import (
 	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
+	"github.com/salespulse/salespulse/pipeline/anomaly/matrix"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sinks/alert"
 	"github.com/salespulse/salespulse/sources/gen"
@@ -28,7 +29,7 @@ func BenchmarkConsumeToHookDelivered(b *testing.B) {
 	c := newCluster(b)
 	org := gen.NewOrg(gen.DefaultConfig())
 	idx := schemas.NewIndex(org)
-	matrix, err := anomaly.LoadMatrix("testdata/matrix.yml")
+	matrix, err := matrix.Load("testdata/matrix.yml")
 	if err != nil {
 		b.Fatal(err)
 	}

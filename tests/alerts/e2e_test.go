@@ -19,6 +19,7 @@ import (
 	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
+	"github.com/salespulse/salespulse/pipeline/anomaly/matrix"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sinks/alert"
 	"github.com/salespulse/salespulse/sinks/clickhouse"
@@ -85,7 +86,7 @@ func TestEndToEndPlantedAnomaliesPageTheRightHooks(t *testing.T) {
 	}
 	org := g.Org()
 	idx := schemas.NewIndex(org)
-	matrix, err := anomaly.LoadMatrix("testdata/matrix.yml")
+	matrix, err := matrix.Load("testdata/matrix.yml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
+	"github.com/salespulse/salespulse/pipeline/anomaly/matrix"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sinks/alert"
 	"github.com/salespulse/salespulse/sources/gen"
@@ -29,7 +30,7 @@ func TestHangingHookLosesNothingAndSlowsNoPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	idx := schemas.NewIndex(g.Org())
-	matrix, err := anomaly.LoadMatrix("testdata/matrix.yml")
+	matrix, err := matrix.Load("testdata/matrix.yml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,7 +134,7 @@ func (s *countingSink) written() []schemas.Alert {
 }
 
 // startPipeline runs source → anomaly stage → sinks until the test ends.
-func startPipeline(tb testing.TB, c *kfake.Cluster, det *anomaly.Detector, sink pipeline.Sink) {
+func startPipeline(tb testing.TB, c *kfake.Cluster, det *anomaly.Detectors, sink pipeline.Sink) {
 	tb.Helper()
 	src, err := kafka.NewSource(kafka.Config{
 		Brokers: c.ListenAddrs(), Topics: map[string]string{inTopic: "canonical"}, BatchLinger: 5 * time.Millisecond,

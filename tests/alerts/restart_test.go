@@ -11,6 +11,7 @@ import (
 	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
+	"github.com/salespulse/salespulse/pipeline/anomaly/matrix"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
@@ -30,14 +31,14 @@ func TestRestartAndRebalanceKeepDetectorState(t *testing.T) {
 		t.Fatal(err)
 	}
 	idx := schemas.NewIndex(g.Org())
-	matrix, err := anomaly.LoadMatrix("testdata/matrix.yml")
+	matrix, err := matrix.Load("testdata/matrix.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	const sla = 16 * time.Hour
 	// Each instance has its own Kafka state store on one shared topic, as
 	// separate processes would: a partition's state moves with it.
-	newDetector := func() *anomaly.Detector {
+	newDetector := func() *anomaly.Detectors {
 		d, err := anomaly.New(anomaly.Config{SLA: anomaly.SLAConfig{Default: sla}}, matrix, idx,
 			anomaly.Deps{State: newStore(t, c, "salespulse")}, prometheus.NewRegistry(), testLogger(t))
 		if err != nil {
@@ -133,7 +134,7 @@ func settle(t *testing.T, sink *countingSink) {
 // startInstance runs one instance (source → anomaly stage → sink) in the
 // group "salespulse"; stop shuts it down gracefully (drain, commit, leave
 // the group), as a deploy does.
-func startInstance(t *testing.T, c interface{ ListenAddrs() []string }, det *anomaly.Detector, sink pipeline.Sink) (stop func()) {
+func startInstance(t *testing.T, c interface{ ListenAddrs() []string }, det *anomaly.Detectors, sink pipeline.Sink) (stop func()) {
 	t.Helper()
 	src, err := kafka.NewSource(kafka.Config{
 		Brokers: c.ListenAddrs(), Topics: map[string]string{inTopic: "canonical"}, BatchLinger: 5 * time.Millisecond,

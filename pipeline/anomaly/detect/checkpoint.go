@@ -48,15 +48,15 @@ type Key struct {
 	ID   string
 }
 
-// version is a key's state after the batch ending at last; val nil means
-// absent. last -1: in force since before the committed offset.
-type version struct {
-	last int64
-	val  []byte
+// Version is a key's state after the batch ending at Last; Val nil means
+// absent. Last -1: in force since before the committed offset.
+type Version struct {
+	Last int64
+	Val  []byte
 }
 
 type keyHist struct {
-	vers    []version
+	vers    []Version
 	written bool // the store holds a record for the key
 	pending bool // the record must be rewritten at the next checkpoint
 }
@@ -75,7 +75,7 @@ func (p *Partition) Touch(kind byte, id string) {
 	p.dirty[k] = struct{}{}
 	p.dirtyList = append(p.dirtyList, k)
 	if _, ok := p.hist[k]; !ok {
-		p.hist[k] = &keyHist{vers: []version{{last: -1, val: p.Encode(nil, k)}}}
+		p.hist[k] = &keyHist{vers: []Version{{Last: -1, Val: p.Encode(nil, k)}}}
 	}
 }
 
@@ -112,33 +112,33 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*Partition, erro
 			continue
 		}
 		k := Key{rk[0], rk[1:]}
-		vers, err := decodeVersions(v)
+		vers, err := DecodeVersions(v)
 		if err != nil {
 			return nil, fmt.Errorf("restore anomaly state %s: key %q: %w", o, rk, err)
 		}
 		j := -1
 		for i := range vers {
-			if vers[i].last < from {
+			if vers[i].Last < from {
 				j = i
 			}
 		}
 		future := j < len(vers)-1
-		if j >= 0 && vers[j].val != nil {
-			if err := p.Decode(k, vers[j].val); err != nil {
+		if j >= 0 && vers[j].Val != nil {
+			if err := p.Decode(k, vers[j].Val); err != nil {
 				return nil, fmt.Errorf("restore anomaly state %s: key %q: %w", o, rk, err)
 			}
 			n++
 		}
-		if !future && j >= 0 && vers[j].last < p.committed {
+		if !future && j >= 0 && vers[j].Last < p.committed {
 			continue // final: nothing to remember
 		}
 		h := &keyHist{written: true, pending: future}
 		if j < 0 {
-			h.vers = []version{{last: -1}}
+			h.vers = []Version{{Last: -1}}
 		} else {
 			b := 0
 			for i := 0; i <= j; i++ {
-				if vers[i].last < p.committed {
+				if vers[i].Last < p.committed {
 					b = i
 				}
 			}
@@ -150,7 +150,7 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*Partition, erro
 			p.dirtyList = append(p.dirtyList, k)
 		}
 	}
-	p.rebuild()
+	p.Rebuild()
 	s.parts[partKey{o.Topic, o.Partition}] = p
 	el := d.opts.Clock().Sub(start)
 	d.m.restored.Inc()
@@ -159,8 +159,8 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*Partition, erro
 	return p, nil
 }
 
-// rebuild lets each detector derive what is not checkpointed.
-func (p *Partition) rebuild() {
+// Rebuild lets each detector derive what is not checkpointed.
+func (p *Partition) Rebuild() {
 	for _, st := range p.states {
 		if r, ok := st.(Rebuilder); ok {
 			r.Rebuild()
@@ -187,13 +187,13 @@ func (s *Stage) checkpoint(ctx context.Context, p *Partition, last int64) error 
 	s.recs = s.recs[:0]
 	s.buf = s.buf[:0]
 	nbytes := 0
-	add := func(k Key, vers []version) {
+	add := func(k Key, vers []Version) {
 		k0 := len(s.buf)
 		s.buf = recordKey(s.buf, k)
 		v0 := len(s.buf)
 		var val []byte
 		if vers != nil {
-			s.buf = appendVersions(s.buf, vers)
+			s.buf = AppendVersions(s.buf, vers)
 			val = s.buf[v0:len(s.buf):len(s.buf)]
 		}
 		s.recs = append(s.recs, state.Record{Key: s.buf[k0:v0:v0], Value: val})
@@ -202,9 +202,9 @@ func (s *Stage) checkpoint(ctx context.Context, p *Partition, last int64) error 
 	for _, k := range p.dirtyList {
 		h := p.hist[k]
 		val := p.Encode(nil, k)
-		prev := h.vers[len(h.vers)-1].val
+		prev := h.vers[len(h.vers)-1].Val
 		if (val == nil) != (prev == nil) || !bytes.Equal(val, prev) {
-			h.vers = append(h.vers, version{last: last, val: val})
+			h.vers = append(h.vers, Version{Last: last, Val: val})
 			h.pending = true
 		}
 	}
@@ -213,7 +213,7 @@ func (s *Stage) checkpoint(ctx context.Context, p *Partition, last int64) error 
 		for k, h := range p.hist {
 			b := -1
 			for i := range h.vers {
-				if h.vers[i].last < p.committed {
+				if h.vers[i].Last < p.committed {
 					b = i
 				}
 			}
@@ -226,9 +226,9 @@ func (s *Stage) checkpoint(ctx context.Context, p *Partition, last int64) error 
 			// Final as of the committed offset: forget it; a closed
 			// item's record becomes a tombstone.
 			switch {
-			case h.vers[0].val == nil && (h.written || h.pending):
+			case h.vers[0].Val == nil && (h.written || h.pending):
 				add(k, nil)
-			case h.vers[0].val != nil && h.pending: // a restore's rewrite
+			case h.vers[0].Val != nil && h.pending: // a restore's rewrite
 				add(k, h.vers)
 			}
 			delete(p.hist, k)

@@ -21,33 +21,36 @@ const codecVersion = 1
 
 var ErrCorrupt = errors.New("corrupt anomaly state record")
 
-func appendVersions(b []byte, vers []version) []byte {
+// AppendVersions appends a state record's value: the key's versions,
+// oldest first.
+func AppendVersions(b []byte, vers []Version) []byte {
 	b = append(b, codecVersion)
 	b = binary.AppendUvarint(b, uint64(len(vers)))
 	for _, v := range vers {
-		b = binary.AppendVarint(b, v.last)
-		if v.val == nil {
+		b = binary.AppendVarint(b, v.Last)
+		if v.Val == nil {
 			b = append(b, 0)
 			continue
 		}
 		b = append(b, 1)
-		b = binary.AppendUvarint(b, uint64(len(v.val)))
-		b = append(b, v.val...)
+		b = binary.AppendUvarint(b, uint64(len(v.Val)))
+		b = append(b, v.Val...)
 	}
 	return b
 }
 
-func decodeVersions(v []byte) ([]version, error) {
+// DecodeVersions reads what AppendVersions wrote; Val slices alias v.
+func DecodeVersions(v []byte) ([]Version, error) {
 	r := &Reader{b: v}
 	if r.Byte() != codecVersion {
 		return nil, fmt.Errorf("decode versions: %w: version", ErrCorrupt)
 	}
 	n := r.Count()
-	vers := make([]version, 0, n)
+	vers := make([]Version, 0, n)
 	for range n {
-		x := version{last: r.Varint()}
+		x := Version{Last: r.Varint()}
 		if r.Byte() == 1 {
-			x.val = r.Bytes()
+			x.Val = r.Bytes()
 		}
 		vers = append(vers, x)
 	}

@@ -438,3 +438,16 @@ func (h *deadlineHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return x
 }
+
+// Partition returns the state of a partition this stage processes, or
+// nil: for tests and debugging tools.
+func (s *Stage) Partition(topic string, partition int32) *Partition {
+	return s.parts[partKey{topic, partition}]
+}
+
+// NewPartition returns an empty partition state for o, not attached to a
+// stage: for tests and tools that decode records.
+func (r *Runner) NewPartition(o schemas.Origin) *Partition { return r.newPartition(o) }
+
+// States are the detectors' states of p, in detector order.
+func (p *Partition) States() []State { return p.states }

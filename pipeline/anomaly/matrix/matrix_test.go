@@ -87,7 +87,7 @@ func TestMatrixRejectsUnknownKeys(t *testing.T) {
 }
 
 func TestDeployExampleMatrixIsValid(t *testing.T) {
-	m, err := Load("../../deploy/examples/authorization-matrix.yml")
+	m, err := Load("../../../deploy/examples/authorization-matrix.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
