@@ -1,9 +1,6 @@
 package anomaly
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-
 	"github.com/salespulse/salespulse/pipeline/anomaly/detect"
 	"github.com/salespulse/salespulse/schemas"
 )
@@ -39,19 +36,9 @@ var Rules = map[string]schemas.Severity{
 // rep id and the event that opened the episode). The same input always
 // yields the same id, so a replay rewrites the same ClickHouse row and hooks
 // can use it as their idempotency key.
-func AlertID(rule string, subject ...string) string {
-	h := sha256.New()
-	h.Write([]byte("salespulse/alert/v1\x00"))
-	h.Write([]byte(rule))
-	for _, s := range subject {
-		h.Write([]byte{0})
-		h.Write([]byte(s))
-	}
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
-}
+func AlertID(rule string, subject ...string) string { return detect.AlertID(rule, subject...) }
 
 // newAlert starts an inactive alert for rule and subject.
 func newAlert(rule string, subject ...string) *detect.Tracked {
-	return &detect.Tracked{Alert: schemas.Alert{ID: AlertID(rule, subject...), Rule: rule, Severity: Rules[rule]}}
+	return &detect.Tracked{Alert: schemas.Alert{ID: detect.AlertID(rule, subject...), Rule: rule, Severity: Rules[rule]}}
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/salespulse/salespulse/pipeline/anomaly/detect"
 	"github.com/salespulse/salespulse/pipeline/anomaly/matrix"
+	"github.com/salespulse/salespulse/pipeline/anomaly/outlier"
 	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/schemas"
 )
@@ -42,7 +43,10 @@ func detectors(cfg *Config, m *matrix.Matrix, reg prometheus.Registerer) []detec
 	return []detect.Detector{
 		newSLA(cfg, reg),
 		&approvalRules{cfg: cfg, matrix: m},
-		&outliers{cfg: cfg},
+		outlier.New(&cfg.Outliers, cfg.Cooldown, map[string]outlier.Measure{
+			RuleDiscountOutlier: {Severity: Rules[RuleDiscountOutlier], Unit: "%", What: "discounts"},
+			RuleResponseOutlier: {Severity: Rules[RuleResponseOutlier], Unit: "s", What: "response times"},
+		}),
 		&activity{cfg: cfg},
 	}
 }
@@ -105,3 +109,5 @@ func pct(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 func dur(d time.Duration) string { return d.Round(time.Second).String() }
 
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func num(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }

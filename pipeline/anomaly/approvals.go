@@ -57,6 +57,13 @@ func (s *approvalsPart) Apply(i *schemas.Interaction) {
 		if s.matrix != nil {
 			s.quoteCreated(i)
 		}
+		// Every quote's discount, judged by the matrix or not, is scored
+		// against the team's by the outlier detector.
+		if i.RepID != "" {
+			if d, ok := discountOf(i); ok {
+				s.p.Observe(RuleDiscountOutlier, i.RepID, s.p.TeamOf(i), d, i)
+			}
+		}
 	case schemas.TypeApprovalRequested:
 		s.approvalRequested(i)
 	case schemas.TypeApprovalDecided:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/salespulse/salespulse/pipeline/anomaly/outlier"
 	"github.com/salespulse/salespulse/schemas"
 )
 
@@ -75,27 +76,7 @@ type ApprovalsConfig struct {
 }
 
 // OutlierConfig tunes the robust z-score detectors.
-type OutlierConfig struct {
-	Disabled bool `yaml:"disabled"`
-	// Threshold is the robust z-score (0.6745·(x−median)/MAD) above which a
-	// rep's recent median is an outlier. Default 3.5 (Iglewicz & Hoaglin).
-	Threshold float64 `yaml:"threshold"`
-	// ClearBelow: a firing outlier resolves when the score falls below
-	// this. Default 0.8 × Threshold (hysteresis).
-	ClearBelow float64 `yaml:"clear_below"`
-	// TeamWindow is the number of trailing team values kept per metric.
-	// Default 200.
-	TeamWindow int `yaml:"team_window"`
-	// RepWindow is the number of trailing values of a rep whose median is
-	// scored. Default 10.
-	RepWindow int `yaml:"rep_window"`
-	// MinTeamSamples and MinRepSamples: below them nothing is scored, so a
-	// new rep or team is not paged. Defaults 50 and 8: with 30 and 5 a
-	// week of the generator's homogeneous reps, split over 4 partitions,
-	// paged one rep by chance.
-	MinTeamSamples int `yaml:"min_team_samples"`
-	MinRepSamples  int `yaml:"min_rep_samples"`
-}
+type OutlierConfig = outlier.Config
 
 // ActivityConfig tunes the activity-drop detector.
 type ActivityConfig struct {

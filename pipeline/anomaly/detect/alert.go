@@ -1,10 +1,29 @@
 package detect
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
 
 	"github.com/salespulse/salespulse/schemas"
 )
+
+// AlertID is the stable id of an alert: a hash of the rule and the ids of
+// its subject (quote event id, lead id and trigger event id, approval id,
+// rep id and the event that opened the episode). The same input always
+// yields the same id, so a replay rewrites the same ClickHouse row and hooks
+// can use it as their idempotency key.
+func AlertID(rule string, subject ...string) string {
+	h := sha256.New()
+	h.Write([]byte("salespulse/alert/v1\x00"))
+	h.Write([]byte(rule))
+	for _, s := range subject {
+		h.Write([]byte{0})
+		h.Write([]byte(s))
+	}
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
 
 // Tracked is one alert's lifecycle within a partition: the state machine
 // inactive → pending → firing → resolved of Prometheus' alerting rules.

@@ -1,20 +1,66 @@
-package anomaly
+// Package outlier scores measurements of reps that other detectors publish
+// (detect.Partition.Observe: a quote's discount, a lead's response time)
+// against their team's trailing distribution with a robust z-score, and
+// pages a rep whose recent median stands out (discount_outlier,
+// response_time_outlier). Each measurement is its rule.
+package outlier
 
 import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/salespulse/salespulse/pipeline/anomaly/detect"
 	"github.com/salespulse/salespulse/pipeline/anomaly/internal/robust"
 	"github.com/salespulse/salespulse/schemas"
 )
 
-// outliers scores a rep's recent values against their team's with a
-// robust z-score: discounts (discount_outlier, from quotes) and response
-// times (response_time_outlier, published by the SLA detector).
-type outliers struct{ cfg *Config }
+// Config tunes the detector (anomaly.outliers). Defaults are applied
+// and checked by anomaly.Config.
+type Config struct {
+	Disabled bool `yaml:"disabled"`
+	// Threshold is the robust z-score (0.6745·(x−median)/MAD) above which a
+	// rep's recent median is an outlier. Default 3.5 (Iglewicz & Hoaglin).
+	Threshold float64 `yaml:"threshold"`
+	// ClearBelow: a firing outlier resolves when the score falls below
+	// this. Default 0.8 × Threshold (hysteresis).
+	ClearBelow float64 `yaml:"clear_below"`
+	// TeamWindow is the number of trailing team values kept per metric.
+	// Default 200.
+	TeamWindow int `yaml:"team_window"`
+	// RepWindow is the number of trailing values of a rep whose median is
+	// scored. Default 10.
+	RepWindow int `yaml:"rep_window"`
+	// MinTeamSamples and MinRepSamples: below them nothing is scored, so a
+	// new rep or team is not paged. Defaults 50 and 8: with 30 and 5 a
+	// week of the generator's homogeneous reps, split over 4 partitions,
+	// paged one rep by chance.
+	MinTeamSamples int `yaml:"min_team_samples"`
+	MinRepSamples  int `yaml:"min_rep_samples"`
+}
+
+// Measure describes a published measurement: the alert of its rule.
+type Measure struct {
+	Severity schemas.Severity
+	Unit     string // appended to values in the alert: "%", "s"
+	What     string // the values in the summary: "discounts"
+}
+
+// Detector is the outlier detector.
+type Detector struct {
+	cfg      *Config
+	cooldown time.Duration
+	measures map[string]Measure
+}
+
+// New returns the detector of the measurements named in measures (others
+// are ignored). A condition that clears and comes back within cooldown of
+// its resolution reopens the same alert.
+func New(cfg *Config, cooldown time.Duration, measures map[string]Measure) *Detector {
+	return &Detector{cfg: cfg, cooldown: cooldown, measures: measures}
+}
 
 // State key kinds.
 const (
@@ -22,32 +68,29 @@ const (
 	kindRepRing  = 'R' // team\x00rule\x00rep: the rep's trailing values
 )
 
-func (d *outliers) Kinds() []byte { return []byte{kindTeamRing, kindRepRing} }
+// Kinds are the detector's state key kinds.
+func (d *Detector) Kinds() []byte { return []byte{kindTeamRing, kindRepRing} }
 
-func (d *outliers) NewState(p *detect.Partition, _ detect.Queue) detect.State {
-	return &outliersPart{outliers: d, p: p, teams: map[string]*teamStats{}}
+// NewState returns a partition's empty state.
+func (d *Detector) NewState(p *detect.Partition, _ detect.Queue) detect.State {
+	return &part{Detector: d, p: p, teams: map[string]*teamStats{}}
 }
 
-// outliersPart is one partition's trailing values per team.
-type outliersPart struct {
-	*outliers
+// part is one partition's trailing values per team.
+type part struct {
+	*Detector
 	p       *detect.Partition
 	teams   map[string]*teamStats
 	scratch []float64
 }
 
-func (s *outliersPart) Apply(i *schemas.Interaction) {
-	if !s.cfg.Outliers.Disabled && i.Type == schemas.TypeQuoteCreated && i.RepID != "" {
-		if d, ok := discountOf(i); ok {
-			s.observe(RuleDiscountOutlier, i.RepID, s.p.TeamOf(i), d, i)
-		}
-	}
-}
+// Apply does nothing: measurements come through Observe.
+func (s *part) Apply(*schemas.Interaction) {}
 
 // Observe scores a measurement another detector published.
-func (s *outliersPart) Observe(rule, rep, team string, x float64, i *schemas.Interaction) {
-	if !s.cfg.Outliers.Disabled {
-		s.observe(rule, rep, team, x, i)
+func (s *part) Observe(rule, rep, team string, x float64, i *schemas.Interaction) {
+	if m, ok := s.measures[rule]; ok && !s.cfg.Disabled {
+		s.observe(rule, m, rep, team, x, i)
 	}
 }
 
@@ -77,8 +120,8 @@ type teamStats struct {
 // seconds) and scores the median of the rep's trailing values against the
 // team's trailing distribution. Only high scores matter: large discounts,
 // slow responses.
-func (s *outliersPart) observe(rule, rep, team string, x float64, i *schemas.Interaction) {
-	o := &s.cfg.Outliers
+func (s *part) observe(rule string, m Measure, rep, team string, x float64, i *schemas.Interaction) {
+	o := s.cfg
 	ts := s.teams[team]
 	if ts == nil {
 		ts = &teamStats{team: map[string]*ring{}, reps: map[string]map[string]*ring{}}
@@ -116,15 +159,12 @@ func (s *outliersPart) observe(rule, rep, team string, x float64, i *schemas.Int
 	}
 	switch {
 	case !firing && z > o.Threshold:
-		if ep == nil || ep.State() != schemas.AlertResolved || i.OccurredAt.Sub(ep.Alert.EndsAt) > s.cfg.Cooldown {
-			ep = newAlert(rule, rep, i.EventID)
+		if ep == nil || ep.State() != schemas.AlertResolved || i.OccurredAt.Sub(ep.Alert.EndsAt) > s.cooldown {
+			ep = &detect.Tracked{Alert: schemas.Alert{ID: detect.AlertID(rule, rep, i.EventID), Rule: rule, Severity: m.Severity}}
 			s.p.SetEpisode(key, ep)
 			s.p.Who(ep, rep, team)
 		}
-		unit, what := "%", "discounts"
-		if rule == RuleResponseOutlier {
-			unit, what = "s", "response times"
-		}
+		unit, what := m.Unit, m.What
 		ep.Alert.EventIDs = []string{i.EventID}
 		ep.Alert.Values = map[string]string{
 			"rep_median": num(repMed) + unit, "team_median": num(med) + unit, "team_spread": num(spread) + unit,
@@ -140,7 +180,7 @@ func (s *outliersPart) observe(rule, rep, team string, x float64, i *schemas.Int
 
 func num(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
 
-func (s *outliersPart) Encode(b []byte, k detect.Key) ([]byte, bool) {
+func (s *part) Encode(b []byte, k detect.Key) ([]byte, bool) {
 	r := s.ring(k)
 	if r == nil {
 		return nil, false
@@ -154,7 +194,7 @@ func (s *outliersPart) Encode(b []byte, k detect.Key) ([]byte, bool) {
 	return b, true
 }
 
-func (s *outliersPart) Decode(k detect.Key, r *detect.Reader) error {
+func (s *part) Decode(k detect.Key, r *detect.Reader) error {
 	rg := &ring{size: int(r.Uvarint()), next: int(r.Uvarint())}
 	n := r.Count()
 	rg.v = make([]float64, 0, n)
@@ -174,7 +214,7 @@ func (s *outliersPart) Decode(k detect.Key, r *detect.Reader) error {
 }
 
 // ring returns the ring of a kindTeamRing or kindRepRing key.
-func (s *outliersPart) ring(k detect.Key) *ring {
+func (s *part) ring(k detect.Key) *ring {
 	parts := strings.Split(k.ID, "\x00")
 	ts := s.teams[parts[0]]
 	if ts == nil || len(parts) < 2 {
@@ -189,7 +229,7 @@ func (s *outliersPart) ring(k detect.Key) *ring {
 	return nil
 }
 
-func (s *outliersPart) setRing(k detect.Key, r *ring) bool {
+func (s *part) setRing(k detect.Key, r *ring) bool {
 	parts := strings.Split(k.ID, "\x00")
 	if len(parts) < 2 || k.Kind == kindTeamRing && len(parts) != 2 || k.Kind == kindRepRing && len(parts) != 3 {
 		return false
@@ -213,3 +253,20 @@ func (s *outliersPart) setRing(k detect.Key, r *ring) bool {
 
 func teamRingID(team, rule string) string     { return team + "\x00" + rule }
 func repRingID(team, rule, rep string) string { return team + "\x00" + rule + "\x00" + rep }
+
+// Keys lists every key the state holds: for tests and tools.
+func (s *part) Keys() []detect.Key {
+	var ks []detect.Key
+	for _, team := range detect.SortedKeys(s.teams) {
+		ts := s.teams[team]
+		for _, rule := range detect.SortedKeys(ts.team) {
+			ks = append(ks, detect.Key{Kind: kindTeamRing, ID: teamRingID(team, rule)})
+		}
+		for _, rule := range detect.SortedKeys(ts.reps) {
+			for _, rep := range detect.SortedKeys(ts.reps[rule]) {
+				ks = append(ks, detect.Key{Kind: kindRepRing, ID: repRingID(team, rule, rep)})
+			}
+		}
+	}
+	return ks
+}
