@@ -51,6 +51,18 @@ func detectors(cfg *Config, m *matrix.Matrix, reg prometheus.Registerer) []detec
 	}
 }
 
+// The detectors' optional capabilities, checked at compile time.
+var (
+	_ detect.Dueer     = (*slaPart)(nil)
+	_ detect.Forgetter = (*slaPart)(nil)
+	_ detect.Rebuilder = (*slaPart)(nil)
+	_ detect.Dueer     = (*approvalsPart)(nil)
+	_ detect.Forgetter = (*approvalsPart)(nil)
+	_ detect.Rebuilder = (*approvalsPart)(nil)
+	_ detect.Advancer  = (*activityPart)(nil)
+	_ detect.Rebuilder = (*activityPart)(nil)
+)
+
 // Deps are what the detectors need from outside to survive restarts.
 type Deps struct {
 	// State checkpoints each partition's detector state (namespace

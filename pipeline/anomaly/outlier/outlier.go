@@ -62,6 +62,11 @@ func New(cfg *Config, cooldown time.Duration, measures map[string]Measure) *Dete
 	return &Detector{cfg: cfg, cooldown: cooldown, measures: measures}
 }
 
+var (
+	_ detect.Detector = (*Detector)(nil)
+	_ detect.Observer = (*part)(nil)
+)
+
 // State key kinds.
 const (
 	kindTeamRing = 'T' // team\x00rule: the team's trailing values
