@@ -8,12 +8,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources"
 )
 
 // ProduceVendor is Produce with every interaction rendered as its vendor's
 // payload (VendorEncoder) and produced to that vendor's topic: topics maps
-// a Vendor* name to a topic, and vendors missing from it get
-// DefaultVendorTopics. Every record of an interaction, noise included,
+// a vendor name (sources.Vendors) to a topic, and vendors missing from it
+// get their default topic. Every record of an interaction, noise included,
 // carries the interaction's partition key, so a lead's records land on the
 // same partition number of every topic (when the topics have equal
 // partition counts) and pairing stays partition-local.
@@ -23,10 +24,13 @@ import (
 // one interaction are never split), and n, Progress.Produced and
 // Progress.Acked count records, noise included.
 func ProduceVendor(ctx context.Context, cl *kgo.Client, topics map[string]string, g *Generator, opts ProduceOptions) (n int64, err error) {
-	topicOf := DefaultVendorTopics()
+	topicOf := map[string]string{}
+	for _, v := range sources.Vendors() {
+		topicOf[v.Name] = v.DefaultTopic
+	}
 	for v, t := range topics {
 		if _, ok := topicOf[v]; !ok {
-			return 0, fmt.Errorf("produce vendor payloads: unknown vendor %q (want one of %v)", v, Vendors())
+			return 0, fmt.Errorf("produce vendor payloads: unknown vendor %q (want one of %v)", v, sources.Names())
 		}
 		if t == "" {
 			return 0, fmt.Errorf("produce vendor payloads: empty topic for vendor %q", v)

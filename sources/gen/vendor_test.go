@@ -12,13 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/schemas"
-	"github.com/salespulse/salespulse/sources/aircall"
+	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
-	"github.com/salespulse/salespulse/sources/graph"
-	"github.com/salespulse/salespulse/sources/hubspot"
-	"github.com/salespulse/salespulse/sources/salesforce"
-	"github.com/salespulse/salespulse/sources/twilio"
 	"github.com/salespulse/salespulse/sources/zoom"
 )
 
@@ -31,22 +27,24 @@ type decoder interface {
 func decoders(t testing.TB, org *schemas.Org) map[string]decoder {
 	t.Helper()
 	idx := schemas.NewIndex(org)
-	must := func(d decoder, err error) decoder {
-		t.Helper()
+	m := map[string]decoder{}
+	for _, v := range sources.Vendors() {
+		d, err := v.NewDefaultDecoder(idx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return d
+		m[v.Name] = d
 	}
-	return map[string]decoder{
-		gen.VendorCanonical:  canonical.NewDecoder(nil),
-		gen.VendorSalesforce: must(salesforce.NewDecoder(salesforce.Config{}, idx, nil)),
-		gen.VendorHubSpot:    must(hubspot.NewDecoder(hubspot.Config{}, idx, nil)),
-		gen.VendorZoom:       must(zoom.NewDecoder(zoom.Config{}, idx, nil)),
-		gen.VendorGraph:      must(graph.NewDecoder(graph.Config{}, idx, nil)),
-		gen.VendorAircall:    must(aircall.NewDecoder(aircall.Config{}, idx, nil)),
-		gen.VendorTwilio:     must(twilio.NewDecoder(twilio.Config{}, idx, nil)),
+	return m
+}
+
+// vendorTopics maps every vendor to its default topic.
+func vendorTopics() map[string]string {
+	m := map[string]string{}
+	for _, v := range sources.Vendors() {
+		m[v.Name] = v.DefaultTopic
 	}
+	return m
 }
 
 func oneDay(seed uint64) gen.Config {
@@ -139,13 +137,16 @@ func TestVendorRecordsDecodeToExpected(t *testing.T) {
 	if expected != events {
 		t.Fatalf("%d interactions expected, generator made %d", expected, events)
 	}
-	for _, v := range gen.Vendors() {
+	for _, v := range sources.Names() {
 		if carried[v] == 0 {
 			t.Errorf("vendor %s carried no interaction", v)
 		}
 		t.Logf("%-10s records %6d  noise %5d  interactions %6d  %v", v, records[v], noise[v], carried[v], byType[v])
 	}
-	for _, v := range []string{gen.VendorSalesforce, gen.VendorHubSpot, gen.VendorZoom, gen.VendorGraph, gen.VendorAircall, gen.VendorTwilio} {
+	for _, v := range sources.Names() {
+		if v == canonical.Name {
+			continue // the fallback: it sends no noise
+		}
 		if noise[v] == 0 {
 			t.Errorf("vendor %s got no noise records", v)
 		}
@@ -228,8 +229,8 @@ func TestVendorDeterministic(t *testing.T) {
 // topic back: all records arrive, each on its vendor's topic with the
 // canonical key, and the counts match a local encoding of the same seed.
 func TestProduceVendor(t *testing.T) {
-	topics := gen.DefaultVendorTopics()
-	topics[gen.VendorZoom] = "custom.zoom"
+	topics := vendorTopics()
+	topics[zoom.Name] = "custom.zoom"
 	var names []string
 	for _, tp := range topics {
 		names = append(names, tp)
@@ -252,7 +253,7 @@ func TestProduceVendor(t *testing.T) {
 		t.Fatal(err)
 	}
 	var progress []gen.Progress
-	n, err := gen.ProduceVendor(context.Background(), cl, map[string]string{gen.VendorZoom: "custom.zoom"}, g, gen.ProduceOptions{
+	n, err := gen.ProduceVendor(context.Background(), cl, map[string]string{zoom.Name: "custom.zoom"}, g, gen.ProduceOptions{
 		ProgressEvery: 500, Progress: func(p gen.Progress) { progress = append(progress, p) },
 	})
 	if err != nil {
@@ -345,7 +346,7 @@ func BenchmarkVendorEncode(b *testing.B) {
 //
 //	go test ./sources/gen -run '^$' -bench ProduceVendor -benchtime=3x -count=3
 func BenchmarkProduceVendor(b *testing.B) {
-	topics := gen.DefaultVendorTopics()
+	topics := vendorTopics()
 	var names []string
 	for _, tp := range topics {
 		names = append(names, tp)
