@@ -19,6 +19,10 @@ import (
 // Vendor is a vendor folder's declaration of itself.
 type Vendor = vendorkit.Vendor
 
+// Config is a vendor's own options: the keys of sources.<vendor> besides
+// topic.
+type Config = vendorkit.Config
+
 // Vendors returns every vendor, in a fixed order: the generator draws
 // between vendors that carry the same interaction in this order, so moving
 // a line changes its output for a seed. Among CRMs (salesforce, hubspot)

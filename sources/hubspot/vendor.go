@@ -22,7 +22,11 @@ func Vendor() vendorkit.Vendor {
 		DefaultTopic: DefaultTopic,
 		NewConfig:    func() vendorkit.Config { return new(Config) },
 		NewDecoder: func(cfg vendorkit.Config, idx *schemas.Index, reg prometheus.Registerer) (vendorkit.Decoder, error) {
-			d, err := NewDecoder(*cfg.(*Config), idx, reg)
+			c, _ := cfg.(*Config)
+			if c == nil {
+				c = new(Config) // NewDecoder applies the defaults
+			}
+			d, err := NewDecoder(*c, idx, reg)
 			if err != nil {
 				return nil, err
 			}

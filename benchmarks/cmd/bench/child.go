@@ -43,6 +43,8 @@ import (
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sinks/alert"
+	"github.com/salespulse/salespulse/sources"
+	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
 )
 
@@ -216,7 +218,7 @@ func runStack(f childFlags) error {
 	// pipeline processes nor takes their partitions. Its construction
 	// applies the ClickHouse migrations once, before any pipeline starts.
 	ac.Kafka.Group = "bench-idle"
-	ac.Kafka.Topics = map[string]string{"bench.idle": app.DecoderCanonical}
+	ac.Kafka.Topics = map[string]string{"bench.idle": canonical.Name}
 	// Its KBI state changelog would be sized by bench.idle (1 partition)
 	// and then be too small for the pipelines': give it its own.
 	ac.Window.ChangelogTopic = "bench.idle-changelog"
@@ -284,7 +286,7 @@ func recreateTopics(ctx context.Context, brokers []string, partitions int32) err
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	var topics []string
-	for t := range app.DefaultTopics() {
+	for t := range sources.DefaultTopics() {
 		topics = append(topics, t)
 	}
 	topics = append(topics, "sales.dlq")
