@@ -17,6 +17,7 @@ import (
 	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources"
+	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
 	"github.com/salespulse/salespulse/sources/kafka"
 )
@@ -36,7 +37,7 @@ func OpenLeadBytes(n int) (float64, error) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	b := schemas.NewBatch(schemas.Origin{Topic: "sales.canonical"}, func(error) {})
+	b := schemas.NewBatch(schemas.Origin{Topic: canonical.DefaultTopic}, func(error) {})
 	for k := 0; k < n; k += per {
 		b.Interactions = b.Interactions[:0]
 		for j := k; j < min(k+per, n); j++ {
@@ -113,7 +114,7 @@ func CanonicalBatches(n, size int) ([]*schemas.Batch, *schemas.Org, error) {
 	var b *schemas.Batch
 	for k := range n {
 		if k%size == 0 {
-			b = schemas.NewBatch(schemas.Origin{Topic: "sales.canonical", FirstOffset: int64(k)}, func(error) {})
+			b = schemas.NewBatch(schemas.Origin{Topic: canonical.DefaultTopic, FirstOffset: int64(k)}, func(error) {})
 			out = append(out, b)
 		}
 		var in schemas.Interaction

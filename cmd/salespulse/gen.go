@@ -14,6 +14,7 @@ import (
 	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
+	"github.com/salespulse/salespulse/sources/gen/genkafka"
 )
 
 const genSynopsis = `
@@ -78,9 +79,9 @@ func cmdGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer cl.Close()
 	began := time.Now()
-	opts := gen.ProduceOptions{
+	opts := genkafka.ProduceOptions{
 		Limit: *limit, ProgressEvery: 100000,
-		Progress: func(p gen.Progress) {
+		Progress: func(p genkafka.Progress) {
 			fmt.Fprintf(stderr, "produced %d records (event time %s)\n", p.Acked, p.EventTime.Format(time.RFC3339))
 		},
 	}
@@ -93,9 +94,9 @@ func cmdGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintln(stderr, "note: --format vendor: the pipeline needs this organisation as its org_file; pass --org FILE to write it")
 		}
 		dest = "each vendor's default topic"
-		n, err = gen.ProduceVendor(ctx, cl, map[string]string{canonical.Name: *topic}, g, opts)
+		n, err = genkafka.ProduceVendor(ctx, cl, map[string]string{canonical.Name: *topic}, g, opts)
 	} else {
-		n, err = gen.Produce(ctx, cl, *topic, g, opts)
+		n, err = genkafka.Produce(ctx, cl, *topic, g, opts)
 	}
 	el := time.Since(began)
 	fmt.Fprintf(stdout, "%d records produced to %s in %s (%.0f records/s)\n", n, dest, el.Round(time.Millisecond), float64(n)/el.Seconds())

@@ -33,6 +33,7 @@ import (
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
+	"github.com/salespulse/salespulse/sources/gen/genkafka"
 )
 
 // Config configures the embedded stack. Zero values get the defaults noted.
@@ -323,9 +324,9 @@ func (s *Stack) runGenerator(ctx context.Context) error {
 	if s.gen.Config().Speed > 0 {
 		every = 10
 	}
-	opts := gen.ProduceOptions{
+	opts := genkafka.ProduceOptions{
 		ProgressEvery: every,
-		Progress: func(gen.Progress) {
+		Progress: func(genkafka.Progress) {
 			s.produced.Store(save())
 		},
 	}
@@ -333,13 +334,13 @@ func (s *Stack) runGenerator(ctx context.Context) error {
 	topics := vendorTopics(s.cfg.App)
 	if s.cfg.Format == "vendor" {
 		// A vendor the config does not consume gets its default topic.
-		_, err = gen.ProduceVendor(ctx, s.produce, topics, s.gen, opts)
+		_, err = genkafka.ProduceVendor(ctx, s.produce, topics, s.gen, opts)
 	} else {
 		t := topics[canonical.Name]
 		if t == "" {
 			t = canonical.DefaultTopic
 		}
-		_, err = gen.Produce(ctx, s.produce, t, s.gen, opts)
+		_, err = genkafka.Produce(ctx, s.produce, t, s.gen, opts)
 	}
 	s.produced.Store(save())
 	if err != nil && ctx.Err() == nil {

@@ -18,8 +18,8 @@ type VendorRecord = vendorkit.Record
 // folders, beside the decoders they feed (each vendor's synth.go); the
 // encoder only decides which vendor carries an interaction: the vendors
 // that carry it natively, one drawn at random when several do (Aircall or
-// Twilio for a call), else the canonical JSON. vendor_doc.go has the
-// resulting table.
+// Twilio for a call), else the canonical JSON. docs/sources.md
+// ("Synthetic payloads") has the resulting table.
 //
 // It is deterministic: the same generator config and the same sequence of
 // Encode calls give the same bytes. It is not safe for concurrent use.

@@ -10,8 +10,9 @@ import (
 	"github.com/salespulse/salespulse/sources/vendorkit"
 )
 
-// synth renders generated interactions as Microsoft Graph message resources: outbound
-// mail without a lead (sources/gen/vendor_doc.go has the whole mapping).
+// synth renders generated interactions as Microsoft Graph message
+// resources: outbound mail without a lead (docs/sources.md, "Synthetic
+// payloads", has the whole mapping).
 type synth struct{}
 
 func (synth) Carries(in *schemas.Interaction, rep *vendorkit.SynthRep) vendorkit.Carry {

@@ -8,9 +8,9 @@ import (
 )
 
 // synth renders generated interactions as HubSpot webhook bodies
-// (sources/gen/vendor_doc.go has the whole mapping): contact creations and
-// deal stage changes of the teams working in HubSpot. Their other lead
-// touches travel as canonical JSON, which keeps lead_id.
+// (docs/sources.md, "Synthetic payloads", has the whole mapping): contact
+// creations and deal stage changes of the teams working in HubSpot. Their
+// other lead touches travel as canonical JSON, which keeps lead_id.
 type synth struct{}
 
 var _ vendorkit.CRM = synth{}

@@ -12,9 +12,10 @@ import (
 )
 
 // synth renders generated interactions as the change events Salesforce
-// sends for them (sources/gen/vendor_doc.go has the whole mapping). Teams
-// working in Salesforce log their lead touches as Tasks and Events, so
-// lead_id survives; touches without a lead go to the other vendors.
+// sends for them (docs/sources.md, "Synthetic payloads", has the whole
+// mapping). Teams working in Salesforce log their lead touches as Tasks and
+// Events, so lead_id survives; touches without a lead go to the other
+// vendors.
 type synth struct{}
 
 var _ vendorkit.CRM = synth{}

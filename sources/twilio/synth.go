@@ -8,9 +8,9 @@ import (
 	"github.com/salespulse/salespulse/sources/vendorkit"
 )
 
-// synth renders generated interactions as Twilio call resources and status callbacks:
-// calls without a lead, half of them (Aircall carries the rest;
-// sources/gen/vendor_doc.go has the whole mapping).
+// synth renders generated interactions as Twilio call resources and status
+// callbacks: calls without a lead, half of them (Aircall carries the rest;
+// docs/sources.md, "Synthetic payloads", has the whole mapping).
 type synth struct{}
 
 func (synth) Carries(in *schemas.Interaction, rep *vendorkit.SynthRep) vendorkit.Carry {

@@ -46,6 +46,7 @@ import (
 	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
+	"github.com/salespulse/salespulse/sources/gen/genkafka"
 )
 
 // matrixYAML is the authorization matrix the detectors run with (a copy of
@@ -333,10 +334,10 @@ func preload(ctx context.Context, brokers []string, gc gen.Config, mix string, n
 	}
 	switch mix {
 	case "canonical":
-		records, err = gen.Produce(ctx, cl, "sales.canonical", g, gen.ProduceOptions{Limit: n})
+		records, err = genkafka.Produce(ctx, cl, canonical.DefaultTopic, g, genkafka.ProduceOptions{Limit: n})
 		return records, records, bytes, err
 	case "vendor":
-		records, err = gen.ProduceVendor(ctx, cl, nil, g, gen.ProduceOptions{Limit: n})
+		records, err = genkafka.ProduceVendor(ctx, cl, nil, g, genkafka.ProduceOptions{Limit: n})
 		if err != nil {
 			return records, 0, bytes, err
 		}
