@@ -93,16 +93,16 @@ func aircall(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendo
 		}
 		return append(b, "}}"...)
 	}
-	c := e.Record(Name, key)
+	c := e.Record(key)
 	c.Value = body(c.Value, "call.created", "initial", start.Unix(), false)
 	if answered && e.Rand.IntN(2) == 0 {
-		a := e.Record(Name, key)
+		a := e.Record(key)
 		a.Value = body(a.Value, "call.answered", "answered", start.Unix()+min(dur, 4), false)
 	}
-	r := e.Record(Name, key)
+	r := e.Record(key)
 	r.Value = body(r.Value, "call.ended", "done", start.Unix()+dur+30, true)
 	if e.Expect {
-		w := e.Want(r, in, Name, "aircall:"+strconv.FormatUint(id, 10))
+		w := e.Want(r, in, "aircall:"+strconv.FormatUint(id, 10))
 		w.OccurredAt = start
 		w.Has |= schemas.HasDuration
 		w.DurationS = float64(dur)

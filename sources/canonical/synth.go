@@ -18,7 +18,7 @@ func (*synth) Carries(*schemas.Interaction, *vendorkit.SynthRep) vendorkit.Carry
 }
 
 func (s *synth) Encode(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {
-	r := e.Record(Name, key)
+	r := e.Record(key)
 	c := &s.canon
 	attrs := c.Attributes
 	*c = *in

@@ -10,7 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/salespulse/salespulse/schemas"
-	"github.com/salespulse/salespulse/sources/salesforce"
+	"github.com/salespulse/salespulse/sources/salesforce/sfsynth"
 )
 
 // Role names written to the org file; they are the keys of the anomaly
@@ -104,7 +104,7 @@ func NewOrg(cfg Config) *schemas.Org {
 			usedMail[mail] = true
 			rep.Mailboxes = []string{mail}
 			n++
-			rep.SalesforceUserIDs = []string{salesforce.SyntheticID("005", "Dn", uint64(n)*7919+cfg.Seed%1000*104729)}
+			rep.SalesforceUserIDs = []string{sfsynth.ID("005", "Dn", uint64(n)*7919+cfg.Seed%1000*104729)}
 			// HubSpot shows a user as sourceId "userId:<id>" and as the
 			// hubspot_owner_id property value: two different numbers.
 			rep.HubSpotUserIDs = []string{

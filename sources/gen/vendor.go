@@ -24,10 +24,11 @@ type VendorRecord = vendorkit.Record
 // It is deterministic: the same generator config and the same sequence of
 // Encode calls give the same bytes. It is not safe for concurrent use.
 type VendorEncoder struct {
-	s    vendorkit.Synth
-	encs []vendorkit.Encoder // in sources.Vendors order
-	reps map[string]*vendorkit.SynthRep
-	cand []int
+	s     vendorkit.Synth
+	encs  []vendorkit.Encoder // in sources.Vendors order
+	names []string            // their vendors' names
+	reps  map[string]*vendorkit.SynthRep
+	cand  []int
 }
 
 // NewVendorEncoder returns an encoder for g's org. With expect, every
@@ -52,7 +53,7 @@ func NewVendorEncoder(g *Generator, expect bool) *VendorEncoder {
 	var crms []crm
 	for _, v := range sources.Vendors() {
 		enc := v.NewEncoder()
-		e.encs = append(e.encs, enc)
+		e.encs, e.names = append(e.encs, enc), append(e.names, v.Name)
 		if c, ok := enc.(vendorkit.CRM); ok {
 			crms = append(crms, crm{v.Name, c})
 		}
@@ -95,13 +96,16 @@ func (e *VendorEncoder) Encode(in *schemas.Interaction, key []byte) []VendorReco
 			e.cand = append(e.cand, k)
 		}
 	}
+	var k int
 	switch len(e.cand) {
 	case 0:
 		return nil
 	case 1:
-		e.encs[e.cand[0]].Encode(&e.s, in, key, rep)
+		k = e.cand[0]
 	default:
-		e.encs[e.cand[e.s.Rand.IntN(len(e.cand))]].Encode(&e.s, in, key, rep)
+		k = e.cand[e.s.Rand.IntN(len(e.cand))]
 	}
+	e.s.Vendor = e.names[k]
+	e.encs[k].Encode(&e.s, in, key, rep)
 	return e.s.Records()
 }

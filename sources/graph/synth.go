@@ -38,7 +38,7 @@ func graph(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendork
 	sent := in.OccurredAt.Truncate(time.Second)
 	msgID := "AAMkAGI2TG93AAA=" + strconv.FormatUint(e.Seq, 36)
 	if e.Rand.IntN(3) == 0 {
-		n := e.Record(Name, key)
+		n := e.Record(key)
 		b := append(n.Value, `{"value":[{"subscriptionId":"7f105c7d-2dc5-4530-97cd-4e7ae6534c07","subscriptionExpirationDateTime":"2026-12-30T18:23:45.9356913Z","changeType":"created","resource":"Users/`...)
 		b = append(b, vendorkit.First(rep.Mailboxes)...)
 		b = append(b, `/Messages/`...)
@@ -53,7 +53,7 @@ func graph(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendork
 	}
 	imid := "<" + strconv.FormatUint(e.Seq, 10) + "." + e.SeedText + "@" + e.MailDomain + ">"
 	subject := e.Subject(in)
-	r := e.Record(Name, key)
+	r := e.Record(key)
 	page := e.Rand.IntN(4) == 0
 	b := r.Value
 	if page {
@@ -67,13 +67,13 @@ func graph(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendork
 	}
 	r.Value = b
 	if e.Expect {
-		w := e.Want(r, in, Name, graphEventID(imid, in.Type))
+		w := e.Want(r, in, graphEventID(imid, in.Type))
 		w.OccurredAt = sent
 		w.Contact = schemas.Contact{Email: in.Contact.Email, Name: in.Contact.Name}
 	}
 	if e.Rand.IntN(10) == 0 && rep.Colleague != rep {
 		c := rep.Colleague
-		m := e.Record(Name, key)
+		m := e.Record(key)
 		m.Value = graphMessage(e, m.Value, msgID+"i", "<i"+strconv.FormatUint(e.Seq, 10)+"."+e.SeedText+"@"+e.MailDomain+">",
 			"Handover: "+subject, sent, rep.Name, vendorkit.First(rep.Mailboxes), c.Name, vendorkit.First(c.Mailboxes))
 	}

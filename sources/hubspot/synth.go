@@ -96,7 +96,7 @@ func hsEvent(e *vendorkit.Synth, b []byte, sub int, typ string, obj uint64, ms i
 // hsContact is a contact.creation, sometimes in one POST body with a
 // property change the decoder skips.
 func hsContact(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {
-	r := e.Record(Name, key)
+	r := e.Record(key)
 	ms := in.OccurredAt.UnixMilli()
 	obj := hsContactID(in.LeadID)
 	b := append(r.Value, '[')
@@ -107,7 +107,7 @@ func hsContact(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *ven
 	}
 	r.Value = append(b, ']')
 	if e.Expect {
-		w := e.Want(r, in, Name, id)
+		w := e.Want(r, in, id)
 		w.LeadID = rep.LeadID(e, in.LeadID)
 	}
 }
@@ -115,7 +115,7 @@ func hsContact(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *ven
 // hsDeal is a dealstage property change; sometimes the body also holds a
 // deal.creation or an owner change, both skipped.
 func hsDeal(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {
-	r := e.Record(Name, key)
+	r := e.Record(key)
 	ms := in.OccurredAt.UnixMilli()
 	obj := hsDealID(in.AccountID)
 	stage := hsStages[in.Stage]
@@ -132,13 +132,13 @@ func hsDeal(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendor
 	r.Value = append(b, ']')
 	if e.Rand.IntN(5) == 0 {
 		// A body of skipped events only: the deal changes hands.
-		o := e.Record(Name, key)
+		o := e.Record(key)
 		b := append(o.Value, '[')
 		b, _ = hsEvent(e, b, hsSubDealOwner, "deal.propertyChange", obj, ms+int64(1000+e.Rand.IntN(60000)), rep, "hubspot_owner_id", vendorkit.First(rep.Colleague.HubSpotUserIDs))
 		o.Value = append(b, ']')
 	}
 	if e.Expect {
-		w := e.Want(r, in, Name, id)
+		w := e.Want(r, in, id)
 		w.Stage = stage
 	}
 }

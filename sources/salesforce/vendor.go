@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/salesforce/sfsynth"
 	"github.com/salespulse/salespulse/sources/vendorkit"
 )
 
@@ -32,6 +33,6 @@ func Vendor() vendorkit.Vendor {
 			}
 			return d, nil
 		},
-		NewEncoder: func() vendorkit.Encoder { return synth{} },
+		NewEncoder: func() vendorkit.Encoder { return sfsynth.Encoder{Vendor: Name} },
 	}
 }

@@ -54,7 +54,7 @@ func twilio(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendor
 	}
 	var r *vendorkit.Record
 	if e.Rand.IntN(2) == 0 {
-		r = e.Record(Name, key)
+		r = e.Record(key)
 		b := append(r.Value, `{"sid":"`...)
 		b = append(b, sid...)
 		b = append(b, `","account_sid":"ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX","date_created":"`...)
@@ -104,17 +104,17 @@ func twilio(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendor
 			b = append(b, "&CallbackSource=call-progress-events&SequenceNumber="...)
 			return strconv.AppendInt(b, int64(seq), 10)
 		}
-		p := e.Record(Name, key)
+		p := e.Record(key)
 		p.Value = form(p.Value, "ringing", start, 1, false)
 		if status == "completed" && e.Rand.IntN(2) == 0 {
-			q := e.Record(Name, key)
+			q := e.Record(key)
 			q.Value = form(q.Value, "in-progress", start.Add(3*time.Second), 2, false)
 		}
-		r = e.Record(Name, key)
+		r = e.Record(key)
 		r.Value = form(r.Value, status, end, 3, true)
 	}
 	if e.Expect {
-		w := e.Want(r, in, Name, "twilio:"+sid)
+		w := e.Want(r, in, "twilio:"+sid)
 		w.OccurredAt = start
 		w.Has |= schemas.HasDuration
 		w.DurationS = float64(dur)

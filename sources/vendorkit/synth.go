@@ -18,7 +18,7 @@ import (
 // Record is one Kafka record as a vendor (or its webhook relay) would write
 // it.
 type Record struct {
-	Vendor string // the Vendor.Name of the encoder that wrote it
+	Vendor string // the Name of the vendor whose encoder wrote it
 	Key    []byte // the canonical partition key of the interaction it renders
 	Value  []byte
 	// Expected is what the vendor's decoder must append for Value, in
@@ -124,6 +124,10 @@ type Synth struct {
 	Expect bool
 	// MailDomain is the domain of the reps' mailboxes.
 	MailDomain string
+	// Vendor is the Name of the vendor whose encoder runs: the generator
+	// sets it before each Encode, so an encoder writes only its own
+	// vendor's records and needs no name of its own.
+	Vendor string
 
 	recs []Record
 	n    int
@@ -140,15 +144,15 @@ func (s *Synth) Begin() {
 // byte slice in it are valid until the next Begin.
 func (s *Synth) Records() []Record { return s.recs[:s.n] }
 
-// Record starts the next record, reusing the buffers of an earlier
-// interaction.
-func (s *Synth) Record(vendor string, key []byte) *Record {
+// Record starts the next record of s.Vendor, reusing the buffers of an
+// earlier interaction.
+func (s *Synth) Record(key []byte) *Record {
 	if s.n == len(s.recs) {
 		s.recs = append(s.recs, Record{})
 	}
 	r := &s.recs[s.n]
 	s.n++
-	r.Vendor = vendor
+	r.Vendor = s.Vendor
 	r.Key = append(r.Key[:0], key...)
 	r.Value = r.Value[:0]
 	r.Expected = r.Expected[:0]
@@ -156,10 +160,11 @@ func (s *Synth) Record(vendor string, key []byte) *Record {
 }
 
 // Want appends the interaction r's decoder must produce: the fields of in
-// that every vendor carries; the caller sets the rest.
-func (s *Synth) Want(r *Record, in *schemas.Interaction, source, eventID string) *schemas.Interaction {
+// that every vendor carries, with the vendor's name as its source; the
+// caller sets the rest.
+func (s *Synth) Want(r *Record, in *schemas.Interaction, eventID string) *schemas.Interaction {
 	r.Expected = append(r.Expected, schemas.Interaction{
-		EventID: eventID, Source: source, Type: in.Type, Channel: in.Type.DefaultChannel(),
+		EventID: eventID, Source: r.Vendor, Type: in.Type, Channel: in.Type.DefaultChannel(),
 		OccurredAt: in.OccurredAt, RepID: in.RepID, TeamID: in.TeamID,
 	})
 	return &r.Expected[len(r.Expected)-1]

@@ -89,10 +89,10 @@ func zoom(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorki
 		b = strconv.AppendInt(b, ts.UnixMilli(), 10)
 		return append(b, `,"payload":{"account_id":"o8KK_AAACq6BBEyA70CA",`...)
 	}
-	s := e.Record(Name, key)
+	s := e.Record(key)
 	s.Value = append(obj(head(s.Value, "meeting.started", start), false), "}}"...)
 	if e.Rand.IntN(2) == 0 {
-		p := e.Record(Name, key)
+		p := e.Record(key)
 		b := head(p.Value, "meeting.participant_joined", start.Add(90*time.Second))
 		b = append(b, `"object":{"uuid":`...)
 		b = vendorkit.AppendJSONString(b, uuid)
@@ -108,10 +108,10 @@ func zoom(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorki
 		b = start.Add(90*time.Second).AppendFormat(b, "2006-01-02T15:04:05Z")
 		p.Value = append(b, `"}}}}`...)
 	}
-	r := e.Record(Name, key)
+	r := e.Record(key)
 	r.Value = append(obj(head(r.Value, "meeting.ended", end), true), "}}"...)
 	if e.Expect {
-		w := e.Want(r, in, Name, "zoom:"+uuid)
+		w := e.Want(r, in, "zoom:"+uuid)
 		w.OccurredAt = start
 		w.Has |= schemas.HasDuration
 		w.DurationS = end.Sub(start).Seconds()

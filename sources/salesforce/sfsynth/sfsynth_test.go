@@ -1,4 +1,4 @@
-package salesforce
+package sfsynth
 
 import (
 	"strings"
@@ -13,8 +13,8 @@ func TestSalesforceChecksum(t *testing.T) {
 		for _, c := range id[9:15] {
 			n = n*62 + uint64(strings.IndexRune(base62, c))
 		}
-		if got := SyntheticID(id[:3], id[3:5], n); got != id {
-			t.Errorf("SyntheticID for %s = %s", id, got)
+		if got := ID(id[:3], id[3:5], n); got != id {
+			t.Errorf("ID for %s = %s", id, got)
 		}
 	}
 }

@@ -1,4 +1,8 @@
-package salesforce
+// Package sfsynth renders the generator's interactions as the change events
+// Salesforce sends: the synthetic side of sources/salesforce, kept in its own
+// package so the decoder's package stays small. sources/salesforce's
+// vendor.go hands its Encoder to the generator.
+package sfsynth
 
 import (
 	"encoding/hex"
@@ -11,17 +15,21 @@ import (
 	"github.com/salespulse/salespulse/sources/vendorkit"
 )
 
-// synth renders generated interactions as the change events Salesforce
+// Encoder renders generated interactions as the change events Salesforce
 // sends for them (docs/sources.md, "Synthetic payloads", has the whole
 // mapping). Teams working in Salesforce log their lead touches as Tasks and
 // Events, so lead_id survives; touches without a lead go to the other
 // vendors.
-type synth struct{}
+type Encoder struct {
+	// Vendor is the vendor's name: teams whose CRM it is log their touches
+	// here.
+	Vendor string
+}
 
-var _ vendorkit.CRM = synth{}
+var _ vendorkit.CRM = Encoder{}
 
-func (synth) Carries(in *schemas.Interaction, rep *vendorkit.SynthRep) vendorkit.Carry {
-	if rep == nil || rep.CRM != Name {
+func (e Encoder) Carries(in *schemas.Interaction, rep *vendorkit.SynthRep) vendorkit.Carry {
+	if rep == nil || rep.CRM != e.Vendor {
 		return vendorkit.CarryNo
 	}
 	switch in.Type {
@@ -35,7 +43,7 @@ func (synth) Carries(in *schemas.Interaction, rep *vendorkit.SynthRep) vendorkit
 	return vendorkit.CarryNo
 }
 
-func (synth) Encode(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {
+func (Encoder) Encode(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {
 	switch in.Type {
 	case schemas.TypeLeadCreated:
 		sfLead(e, in, key, rep)
@@ -51,14 +59,14 @@ func (synth) Encode(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep
 }
 
 // LeadID: a generator lead is the Lead with the 00Q id of its number.
-func (synth) LeadID(_ *vendorkit.Synth, lead string) string {
-	return SyntheticID("00Q", "Dn", vendorkit.IDNumber(lead))
+func (Encoder) LeadID(_ *vendorkit.Synth, lead string) string {
+	return ID("00Q", "Dn", vendorkit.IDNumber(lead))
 }
 
 // AccountID: a generator account is the Account with the 001 id of its
 // number.
-func (synth) AccountID(_ *vendorkit.Synth, account string) string {
-	return SyntheticID("001", "Dn", vendorkit.IDNumber(account))
+func (Encoder) AccountID(_ *vendorkit.Synth, account string) string {
+	return ID("001", "Dn", vendorkit.IDNumber(account))
 }
 
 // Salesforce stage labels for the generator's stages.
@@ -191,7 +199,7 @@ func appendNumField(b []byte, name string, v float64) []byte {
 }
 
 func sfLead(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {
-	r := e.Record(Name, key)
+	r := e.Record(key)
 	ms := in.OccurredAt.UnixMilli()
 	h := sfNew(e, "Lead", "CREATE", rep, rep.LeadID(e, in.LeadID), ms)
 	first, last, _ := strings.Cut(in.Contact.Name, " ")
@@ -219,7 +227,7 @@ func sfLead(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendor
 	b = vendorkit.AppendJSONString(b, vendorkit.First(rep.SalesforceUserIDs))
 	r.Value = sfClose(e, b, &h)
 	if e.Expect {
-		w := e.Want(r, in, Name, h.eventID())
+		w := e.Want(r, in, h.eventID())
 		w.LeadID = h.recordID
 		w.Contact = in.Contact
 	}
@@ -236,14 +244,14 @@ func companyOf(email string) string {
 // calls, the task is committed when the call ended and CompletedDateTime
 // says when it took place.
 func sfTask(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {
-	r := e.Record(Name, key)
+	r := e.Record(key)
 	ms := in.OccurredAt.UnixMilli()
 	commit := ms
 	call := in.Type != schemas.TypeMessageOutbound
 	if call {
 		commit += int64(in.DurationS*1000) + int64(5000+e.Rand.IntN(60000))
 	}
-	taskID := SyntheticID("00T", "Dn", e.Seq)
+	taskID := ID("00T", "Dn", e.Seq)
 	h := sfNew(e, "Task", "CREATE", rep, taskID, commit)
 	b := sfOpen(e, r.Value, &h)
 	lead := rep.LeadID(e, in.LeadID)
@@ -282,7 +290,7 @@ func sfTask(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendor
 	}
 	r.Value = sfClose(e, b, &h)
 	if e.Expect {
-		w := e.Want(r, in, Name, h.eventID())
+		w := e.Want(r, in, h.eventID())
 		w.LeadID, w.AccountID = lead, acct
 		if call {
 			w.Has |= schemas.HasDuration
@@ -292,8 +300,8 @@ func sfTask(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendor
 	// Now and then the rep deletes an old task: a DELETE the decoder
 	// skips.
 	if e.Rand.IntN(8) == 0 && e.Seq > 1 {
-		d := e.Record(Name, key)
-		dh := sfNew(e, "Task", "DELETE", rep, SyntheticID("00T", "Dn", e.Seq-1-uint64(e.Rand.IntN(int(min(e.Seq-1, 1000))))), commit+1000)
+		d := e.Record(key)
+		dh := sfNew(e, "Task", "DELETE", rep, ID("00T", "Dn", e.Seq-1-uint64(e.Rand.IntN(int(min(e.Seq-1, 1000))))), commit+1000)
 		d.Value = sfClose(e, append(sfOpen(e, d.Value, &dh), `"OwnerId":null`...), &dh)
 	}
 }
@@ -308,7 +316,7 @@ func sfEvent(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendo
 	lead := rep.LeadID(e, in.LeadID)
 	acct := rep.AccountID(e, in.AccountID)
 	subject := "Meeting: " + e.Subject(in)
-	h := sfNew(e, "Event", "CREATE", rep, SyntheticID("00U", "Dn", 2*e.Seq), commit)
+	h := sfNew(e, "Event", "CREATE", rep, ID("00U", "Dn", 2*e.Seq), commit)
 	h.cometd = false // invitee copies come from Pub/Sub here; both shapes are covered by other entities
 	event := func(b []byte, h *sfHeader, owner string, child bool) []byte {
 		b = sfOpen(e, b, h)
@@ -332,8 +340,8 @@ func sfEvent(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendo
 	}
 	child := h
 	child.seq = 2
-	child.recordID = SyntheticID("00U", "Dn", 2*e.Seq+1)
-	r := e.Record(Name, key)
+	child.recordID = ID("00U", "Dn", 2*e.Seq+1)
+	r := e.Record(key)
 	if e.Rand.IntN(3) == 0 {
 		// A connector batch: both copies in one JSON array.
 		b := append(r.Value, '[')
@@ -342,11 +350,11 @@ func sfEvent(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendo
 		r.Value = append(event(b, &child, vendorkit.First(rep.Colleague.SalesforceUserIDs), true), ']')
 	} else {
 		r.Value = event(r.Value, &h, vendorkit.First(rep.SalesforceUserIDs), false)
-		c := e.Record(Name, key)
+		c := e.Record(key)
 		c.Value = event(c.Value, &child, vendorkit.First(rep.Colleague.SalesforceUserIDs), true)
 	}
 	if e.Expect {
-		w := e.Want(r, in, Name, h.eventID())
+		w := e.Want(r, in, h.eventID())
 		w.LeadID, w.AccountID = lead, acct
 		w.Has |= schemas.HasDuration
 		w.DurationS = mins * 60
@@ -359,7 +367,7 @@ func sfEvent(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendo
 // decoder must skip it.
 func sfOpportunity(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {
 	ms := in.OccurredAt.UnixMilli()
-	oppID := SyntheticID("006", "Dn", vendorkit.IDNumber(in.AccountID))
+	oppID := ID("006", "Dn", vendorkit.IDNumber(in.AccountID))
 	acct := rep.AccountID(e, in.AccountID)
 	stage := sfStages[in.Stage]
 	body := func(b []byte, h *sfHeader, withStage bool) []byte {
@@ -400,12 +408,12 @@ func sfOpportunity(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep 
 		return sfClose(e, b, h)
 	}
 	if e.Rand.IntN(6) == 0 {
-		n := e.Record(Name, key)
+		n := e.Record(key)
 		nh := sfNew(e, "Opportunity", "UPDATE", rep, oppID, ms-int64(1000+e.Rand.IntN(60000)))
 		nh.changed = []string{"Probability", "LastModifiedDate"}
 		n.Value = body(n.Value, &nh, false)
 	}
-	r := e.Record(Name, key)
+	r := e.Record(key)
 	h := sfNew(e, "Opportunity", "UPDATE", rep, oppID, ms)
 	h.changed = []string{"StageName", "LastModifiedDate"}
 	if in.Type != schemas.TypeOpportunityStageChanged {
@@ -413,7 +421,7 @@ func sfOpportunity(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep 
 	}
 	r.Value = body(r.Value, &h, true)
 	if e.Expect {
-		w := e.Want(r, in, Name, h.eventID())
+		w := e.Want(r, in, h.eventID())
 		w.Stage, w.AccountID, w.Currency = stage, acct, in.Currency
 		if in.Has&schemas.HasAmount != 0 {
 			w.Has |= schemas.HasAmount
@@ -424,10 +432,10 @@ func sfOpportunity(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep 
 
 // sfQuoteLine is a CPQ quote line CREATE committed by the rep.
 func sfQuoteLine(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {
-	r := e.Record(Name, key)
-	h := sfNew(e, "SBQQ__QuoteLine__c", "CREATE", rep, SyntheticID("a0C", "Dn", e.Seq), in.OccurredAt.UnixMilli())
+	r := e.Record(key)
+	h := sfNew(e, "SBQQ__QuoteLine__c", "CREATE", rep, ID("a0C", "Dn", e.Seq), in.OccurredAt.UnixMilli())
 	b := sfOpen(e, r.Value, &h)
-	b = appendStrField(b, "SBQQ__Quote__c", SyntheticID("a0B", "Dn", e.Seq))
+	b = appendStrField(b, "SBQQ__Quote__c", ID("a0B", "Dn", e.Seq))
 	b = append(b, `,"SBQQ__Product__c":"01tDn0000001AbCQAU","SBQQ__Quantity__c":1,`...)
 	b = appendNumField(b, "SBQQ__ListPrice__c", in.ListPrice)
 	b = append(b, ',')
@@ -444,7 +452,7 @@ func sfQuoteLine(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *v
 	b = appendStrField(b, "CurrencyIsoCode", in.Currency)
 	r.Value = sfClose(e, b, &h)
 	if e.Expect {
-		w := e.Want(r, in, Name, h.eventID())
+		w := e.Want(r, in, h.eventID())
 		w.Currency = in.Currency
 		w.Has = schemas.HasAmount | schemas.HasListPrice | schemas.HasDiscount
 		w.Amount, w.ListPrice, w.DiscountPct = in.Amount, in.ListPrice, in.DiscountPct
@@ -453,11 +461,11 @@ func sfQuoteLine(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *v
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-// SyntheticID returns an 18-character Salesforce id for the generator: the
+// ID returns an 18-character Salesforce id for the generator: the
 // 3-character key prefix (005 = User, 00Q = Lead, ...), a 2-character pod,
 // zero padding, a base-62 number, and the case-safe 3-character suffix Salesforce derives from the
 // upper-case positions of the 15-character id.
-func SyntheticID(prefix, pod string, n uint64) string {
+func ID(prefix, pod string, n uint64) string {
 	var b [18]byte
 	copy(b[:], prefix)
 	copy(b[3:], pod)
