@@ -68,7 +68,8 @@ var (
 	ErrDrainTimeout = errors.New("must be >= 0")
 )
 
-func (c *Config) setDefaults() {
+// SetDefaults fills the zero fields with the defaults documented on them.
+func (c *Config) SetDefaults() {
 	if c.Workers == 0 {
 		c.Workers = 2
 	}
@@ -80,7 +81,8 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Validate reports the first problem in c.
+// Validate reports the first problem in c, which SetDefaults has filled.
+// Errors carry the key's full path in the config file.
 func (c Config) Validate() error {
 	if c.Workers < 0 {
 		return fmt.Errorf("pipeline.workers: %w", ErrWorkers)
@@ -108,10 +110,10 @@ type Pipeline struct {
 // New wires a pipeline. newStages is called once per worker so each worker
 // owns its stage instances (their state is not shared between goroutines).
 func New(cfg Config, src Source, newStages func(worker int) []Stage, sink Sink, reg prometheus.Registerer, log *slog.Logger) (*Pipeline, error) {
+	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg.setDefaults()
 	if newStages == nil {
 		newStages = func(int) []Stage { return nil }
 	}

@@ -30,66 +30,12 @@ Needs libchdb.so: run scripts/fetch-chdb.sh once (make dev does), or set
 SALESPULSE_LIBCHDB.`
 
 func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("dev [flags]", devSynopsis, stderr)
-	dataDir := fs.String("data-dir", "var/dev", "where Kafka log, ClickHouse data and generator position live")
-	kafkaAddr := fs.String("kafka-addr", "127.0.0.1:9092", "embedded Kafka listen address")
-	chAddr := fs.String("clickhouse-addr", chdb.DefaultAddr, "embedded ClickHouse HTTP listen address")
-	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "metrics and health listen address")
-	lib := fs.String("libchdb", "", "path of libchdb.so (default $SALESPULSE_LIBCHDB, then the fetch-chdb.sh cache)")
-	noGen := fs.Bool("no-generator", false, "run without synthetic data (feed your own events, e.g. with kcat)")
-	format := fs.String("format", "canonical", "generator payloads: canonical, or vendor (each vendor's payloads on its topic: "+strings.Join(sources.Names(), ", ")+")")
-	configFile := fs.String("config", "", "optional config file for pipeline, sources and privacy settings (Kafka and ClickHouse addresses are the embedded ones)")
-	gc := gen.DefaultConfig()
-	fs.Uint64Var(&gc.Seed, "seed", gc.Seed, "generator seed: the same seed gives the same organisation and events")
-	fs.IntVar(&gc.Teams, "teams", gc.Teams, "generated teams")
-	fs.IntVar(&gc.RepsPerTeam, "reps-per-team", gc.RepsPerTeam, "generated sellers per team")
-	days := fs.Int("days", 28, "calendar days of activity to generate (0: endless)")
-	fs.Float64Var(&gc.Speed, "speed", 0, "event-time seconds per wall second (0: as fast as possible; 1: real time)")
-	start := fs.String("start", "", "event time of day 0 (RFC 3339 or YYYY-MM-DD; default 2026-11-02, or now with --speed 1)")
-	progress := fs.Duration("progress", time.Second, "progress line interval (0 disables)")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := parse(fs, args); err != nil {
+	d, err := parseDev(args, stderr)
+	if err != nil {
 		return err
 	}
-	gc.Days = *days
-	switch {
-	case *start != "":
-		t, err := parseStart(*start)
-		if err != nil {
-			return fmt.Errorf("--start: %w", err)
-		}
-		gc.Start = t
-	case gc.Speed == 1:
-		gc.Start = time.Now().UTC()
-	}
-	if err := gc.Validate(); err != nil {
-		return err
-	}
-	if *format != "canonical" && *format != "vendor" {
-		return fmt.Errorf("--format %q: want canonical or vendor", *format)
-	}
-
-	var ac app.Config
-	if *configFile != "" {
-		c, err := app.LoadConfig(*configFile)
-		if err != nil {
-			return err
-		}
-		ac = *c
-	}
-	if ac.Anomaly.MatrixFile == "" {
-		// The example matrix matches the generator's roles, so dev shows
-		// discount alerts out of the box when run from the repository.
-		if _, err := os.Stat(defaultDevMatrix); err == nil {
-			ac.Anomaly.MatrixFile = defaultDevMatrix
-		}
-	}
-	log := newLogger(stderr, "text", *logLevel)
-	cfg := devstack.Config{
-		DataDir: *dataDir, KafkaAddr: *kafkaAddr, ClickHouseAddr: *chAddr, HTTPAddr: *httpAddr,
-		LibCHDB: *lib, Generator: !*noGen, Gen: gc, App: ac, Format: *format,
-	}
-	st, err := devstack.Start(ctx, cfg, log)
+	log := newLogger(stderr, "text", d.logLevel)
+	st, err := devstack.Start(ctx, d.stack, log)
 	if err != nil {
 		if errors.Is(err, chdb.ErrLibraryNotFound) {
 			return fmt.Errorf("%w\n(the embedded ClickHouse engine is a 560 MB library fetched from npm: run scripts/fetch-chdb.sh, or `make dev`)", err)
@@ -100,16 +46,16 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
   Kafka       %s   topics %s; dead letters sales.dlq
   ClickHouse  http://%s   e.g. curl 'http://%s/?query=SELECT+count()+FROM+salespulse.interactions'
   Metrics     http://%s/metrics   health /healthz, readiness /readyz
-  Org file    %s/org.yml
+  Org file    %s
 Press Ctrl-C to stop.
-`, *dataDir, strings.Join(st.KafkaAddrs(), ","), strings.Join(devstack.DataTopics(cfg.App), ", "), st.ClickHouseAddr(), st.ClickHouseAddr(), st.HTTPAddr(), *dataDir)
+`, d.stack.DataDir, strings.Join(st.KafkaAddrs(), ","), strings.Join(devstack.DataTopics(d.stack.App), ", "), st.ClickHouseAddr(), st.ClickHouseAddr(), st.HTTPAddr(), st.OrgFile())
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- st.Run(runCtx) }()
-	if *progress > 0 {
-		go showProgress(runCtx, st, stderr, *progress)
+	if d.progress > 0 {
+		go showProgress(runCtx, st, stderr, d.progress)
 	}
 	select {
 	case err = <-done:
@@ -122,6 +68,83 @@ Press Ctrl-C to stop.
 	}
 	fmt.Fprintln(stderr, "stopped cleanly")
 	return nil
+}
+
+// devFlags is what salespulse dev's command line and --config decide.
+type devFlags struct {
+	stack    devstack.Config
+	logLevel string
+	progress time.Duration
+}
+
+// parseDev reads dev's flags and its --config file. The file's pipeline,
+// sources, org_file, privacy, window, anomaly and alerts sections apply as
+// in `run`; devstack fills in the embedded services' addresses, and the dev
+// key and the generator's organisation where the file names no key and no
+// org file.
+func parseDev(args []string, stderr io.Writer) (devFlags, error) {
+	fs := newFlagSet("dev [flags]", devSynopsis, stderr)
+	dataDir := fs.String("data-dir", "var/dev", "where Kafka log, ClickHouse data and generator position live")
+	kafkaAddr := fs.String("kafka-addr", "127.0.0.1:9092", "embedded Kafka listen address")
+	chAddr := fs.String("clickhouse-addr", chdb.DefaultAddr, "embedded ClickHouse HTTP listen address")
+	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "metrics and health listen address")
+	lib := fs.String("libchdb", "", "path of libchdb.so (default $SALESPULSE_LIBCHDB, then the fetch-chdb.sh cache)")
+	noGen := fs.Bool("no-generator", false, "run without synthetic data (feed your own events, e.g. with kcat)")
+	format := fs.String("format", "canonical", "generator payloads: canonical, or vendor (each vendor's payloads on its topic: "+strings.Join(sources.Names(), ", ")+")")
+	configFile := fs.String("config", "", "optional config file: its pipeline, sources, org_file, privacy, window, anomaly and alerts settings apply (Kafka and ClickHouse addresses are the embedded ones; without a privacy key the dev key, without an org file the generator's organisation)")
+	gc := gen.DefaultConfig()
+	fs.Uint64Var(&gc.Seed, "seed", gc.Seed, "generator seed: the same seed gives the same organisation and events")
+	fs.IntVar(&gc.Teams, "teams", gc.Teams, "generated teams")
+	fs.IntVar(&gc.RepsPerTeam, "reps-per-team", gc.RepsPerTeam, "generated sellers per team")
+	days := fs.Int("days", 28, "calendar days of activity to generate (0: endless)")
+	fs.Float64Var(&gc.Speed, "speed", 0, "event-time seconds per wall second (0: as fast as possible; 1: real time)")
+	start := fs.String("start", "", "event time of day 0 (RFC 3339 or YYYY-MM-DD; default 2026-11-02, or now with --speed 1)")
+	progress := fs.Duration("progress", time.Second, "progress line interval (0 disables)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return devFlags{}, err
+	}
+	gc.Days = *days
+	switch {
+	case *start != "":
+		t, err := parseStart(*start)
+		if err != nil {
+			return devFlags{}, fmt.Errorf("--start: %w", err)
+		}
+		gc.Start = t
+	case gc.Speed == 1:
+		gc.Start = time.Now().UTC()
+	}
+	if err := gc.Validate(); err != nil {
+		return devFlags{}, err
+	}
+	if *format != "canonical" && *format != "vendor" {
+		return devFlags{}, fmt.Errorf("--format %q: want canonical or vendor", *format)
+	}
+
+	var ac app.Config
+	if *configFile != "" {
+		c, err := app.LoadConfig(*configFile)
+		if err != nil {
+			return devFlags{}, err
+		}
+		ac = *c
+	}
+	if ac.Anomaly.MatrixFile == "" {
+		// The example matrix matches the generator's roles, so dev shows
+		// discount alerts out of the box when run from the repository.
+		if _, err := os.Stat(defaultDevMatrix); err == nil {
+			ac.Anomaly.MatrixFile = defaultDevMatrix
+		}
+	}
+	return devFlags{
+		stack: devstack.Config{
+			DataDir: *dataDir, KafkaAddr: *kafkaAddr, ClickHouseAddr: *chAddr, HTTPAddr: *httpAddr,
+			LibCHDB: *lib, Generator: !*noGen, Gen: gc, App: ac, Format: *format,
+		},
+		logLevel: *logLevel,
+		progress: *progress,
+	}, nil
 }
 
 const defaultDevMatrix = "deploy/examples/authorization-matrix.yml"

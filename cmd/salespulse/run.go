@@ -33,20 +33,21 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	// Validate before anything starts: bad config never starts a
-	// half-working pipeline.
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("%s:\n%w", *file, err)
-	}
 	log := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
-	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
-	if err != nil {
-		return fmt.Errorf("admin http: %w", err)
-	}
+	// app.New validates before anything starts (once, reading the org and
+	// matrix files it then uses): bad config never starts a half-working
+	// pipeline.
 	a, err := app.New(ctx, *cfg, app.Options{Logger: log})
 	if err != nil {
-		ln.Close()
+		if errors.Is(err, app.ErrInvalidConfig) {
+			return fmt.Errorf("%s: %w", *file, err)
+		}
 		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		a.Close(ctx)
+		return fmt.Errorf("admin http: %w", err)
 	}
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)

@@ -6,17 +6,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
 
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/pipeline/privacy"
@@ -33,38 +33,56 @@ type Options struct {
 	// Registry receives every metric; a new one is made when nil. Never the
 	// global registry: tests run several apps in one process.
 	Registry *prometheus.Registry
-	// Org overrides Config.OrgFile (salespulse dev passes the generator's).
+	// Org overrides Config.OrgFile (salespulse dev passes the generator's
+	// when the config names no org file).
 	Org *schemas.Org
-	// Privacy overrides the pseudonymiser built from Config.Privacy
-	// (salespulse dev passes one with the dev key).
+	// Privacy overrides the pseudonymiser built from Config.Privacy (the
+	// benchmarks pass one with the dev key).
 	Privacy *privacy.Pseudonymizer
 	// Stages adds per-worker stages after pseudonymisation (windows,
 	// detectors). Called once per worker.
 	Stages func(worker int, sink *clickhouse.Sink) []pipeline.Stage
 	// KafkaOpts are extra franz-go options for the source's client.
 	KafkaOpts []kgo.Opt
+
+	// failAfter, when set, is called after each construction step of New
+	// with the step's name; an error it returns fails New right there.
+	// Tests use it to check that every error path closes what it opened.
+	failAfter func(step string) error
 }
+
+// ErrInvalidConfig wraps every problem New finds in the config; nothing was
+// started.
+var ErrInvalidConfig = errors.New("invalid config")
 
 // App is one running SalesPulse instance.
 type App struct {
-	cfg  Config
-	log  *slog.Logger
-	reg  *prometheus.Registry
-	src  *kafka.Source
-	sink *clickhouse.Sink
-	pipe *pipeline.Pipeline
-	disp *alert.Dispatcher // nil without hooks
-	clog *kgo.Client       // state changelog producer
+	cfg   Config
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	src   *kafka.Source
+	sink  *clickhouse.Sink
+	pipe  *pipeline.Pipeline
+	disp  *alert.Dispatcher // nil without hooks
+	store *kafkaio.StateStore
+	cs    *closers // what New opened, for Close
 
 	running atomic.Bool
 }
 
-// New connects to Kafka and ClickHouse (applying migrations) and builds the
-// pipeline. Nothing is consumed until Run.
-func New(ctx context.Context, cfg Config, opt Options) (*App, error) {
+// New validates cfg, connects to Kafka and ClickHouse (applying migrations)
+// and builds the pipeline. Nothing is consumed until Run. On error, New has
+// closed everything it opened.
+func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
+	// SetDefaults fills the hooks' secrets in place: the caller's hooks stay
+	// as given.
+	cfg.Alerts.Hooks = slices.Clone(cfg.Alerts.Hooks)
 	cfg.SetDefaults()
-	if err := cfg.validate(opt.Privacy == nil); err != nil {
-		return nil, fmt.Errorf("invalid config:\n%w", err)
+	// Validation reads the org and matrix files; New uses what it read, so
+	// a start parses each once.
+	files, err := cfg.validate(opt.Privacy == nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w:\n%w", ErrInvalidConfig, err)
 	}
 	log := opt.Logger
 	if log == nil {
@@ -76,11 +94,8 @@ func New(ctx context.Context, cfg Config, opt Options) (*App, error) {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	org := opt.Org
-	if org == nil && cfg.OrgFile != "" {
-		var err error
-		if org, err = LoadOrg(cfg.OrgFile); err != nil {
-			return nil, err
-		}
+	if org == nil {
+		org = files.org
 	}
 	if org == nil {
 		org = &schemas.Org{}
@@ -89,7 +104,6 @@ func New(ctx context.Context, cfg Config, opt Options) (*App, error) {
 
 	pseudo := opt.Privacy
 	if pseudo == nil {
-		var err error
 		if pseudo, err = privacy.New(cfg.Privacy); err != nil {
 			return nil, fmt.Errorf("privacy: %w", err)
 		}
@@ -100,80 +114,88 @@ func New(ctx context.Context, cfg Config, opt Options) (*App, error) {
 		return nil, err
 	}
 
+	// From here on New opens connections and starts clients. Each goes on
+	// the closer stack as soon as it exists; an error closes the stack,
+	// newest first (the reverse of the stop order's dependencies: the
+	// source before the sink it writes to).
+	cs := &closers{failAfter: opt.failAfter}
+	defer func() {
+		if err != nil {
+			if cerr := cs.close(ctx); cerr != nil {
+				log.Warn("closing after a failed start", "err", cerr)
+			}
+		}
+	}()
+
 	sink, err := clickhouse.NewSink(ctx, cfg.ClickHouse, reg, log)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse sink: %w", err)
+	}
+	if err := cs.push("clickhouse sink", func(context.Context) error { return sink.Close() }); err != nil {
+		return nil, err
 	}
 
 	kopts := append([]kgo.Opt{kgo.WithHooks(kprom.NewMetrics("salespulse_franz", kprom.Registerer(reg), kprom.WithClientLabel()))}, opt.KafkaOpts...)
 	src, err := kafka.NewSource(cfg.Kafka, decoders, reg, log, kopts...)
 	if err != nil {
-		sink.Close()
 		return nil, fmt.Errorf("kafka source: %w", err)
+	}
+	if err := cs.push("kafka source", src.Close); err != nil {
+		return nil, err
 	}
 	// A new consumer group (or offsets reset by a tool) replaying stored
 	// offsets must cut them as they were stored, or the rollups count the
 	// replay again: the sink knows the stored ranges.
 	src.SetCutHistory(sink)
 
-	win, clog, err := newWindow(ctx, cfg, idx, sink, reg, log)
+	store, err := newStateStore(ctx, cfg, src, reg, log, cs)
 	if err != nil {
-		src.Close(ctx)
-		sink.Close()
+		return nil, err
+	}
+	for t, fn := range window.AppendFuncs() {
+		if err := sink.RegisterAggregate(t, clickhouse.AppendFunc(fn)); err != nil {
+			return nil, fmt.Errorf("register %s: %w", t, err)
+		}
+	}
+	win, err := window.New(cfg.Window, window.Deps{Org: idx, State: store}, reg, log)
+	if err != nil {
+		return nil, fmt.Errorf("window: %w", err)
+	}
+	if err := cs.push("window", nil); err != nil {
+		return nil, err
+	}
+	det, err := anomaly.New(cfg.Anomaly, files.matrix, idx, anomaly.Deps{State: store}, reg, log)
+	if err != nil {
+		return nil, fmt.Errorf("anomaly: %w", err)
+	}
+	if err := cs.push("anomaly", nil); err != nil {
 		return nil, err
 	}
 
-	var matrix *anomaly.Matrix
-	if f := cfg.Anomaly.MatrixFile; f != "" {
-		if matrix, err = anomaly.LoadMatrix(f); err != nil {
-			src.Close(ctx)
-			sink.Close()
-			return nil, fmt.Errorf("anomaly.matrix_file: %w", err)
-		}
-	}
-	// The detectors checkpoint to their own compacted topic through the
-	// window's changelog client, partitioned like the window's changelog.
-	det, err := anomaly.New(cfg.Anomaly, matrix, idx, anomaly.Deps{Changelog: clog, Committed: window.CommittedOffsets(clog, cfg.Kafka.Group)}, reg, log)
-	if err == nil {
-		var parts int32
-		if parts, err = maxPartitions(ctx, clog, cfg.Kafka.Topics); err == nil {
-			err = det.EnsureChangelog(ctx, parts, -1)
-		}
-		if err == nil {
-			topic := cfg.Anomaly.ChangelogTopic
-			if topic == "" {
-				topic = "salespulse.anomaly-changelog"
-			}
-			err = growPartitions(ctx, clog, topic, parts)
-		}
-	}
-	if err != nil {
-		src.Close(ctx)
-		sink.Close()
-		return nil, fmt.Errorf("anomaly: %w", err)
-	}
 	var disp *alert.Dispatcher
 	if len(cfg.Alerts.Hooks) > 0 {
 		conn, err := cfg.Kafka.ConnOpts()
-		if err == nil {
-			disp, err = alert.NewDispatcher(cfg.Alerts, conn, reg, log)
-		}
 		if err != nil {
-			src.Close(ctx)
-			sink.Close()
 			return nil, fmt.Errorf("alert dispatcher: %w", err)
+		}
+		feed, err := kafkaio.NewAlertFeed(cfg.Alerts, conn)
+		if err != nil {
+			return nil, fmt.Errorf("alert dispatcher: %w", err)
+		}
+		if err := cs.push("alert feed", func(context.Context) error { feed.Close(); return nil }); err != nil {
+			return nil, err
+		}
+		if disp, err = alert.NewDispatcher(cfg.Alerts, feed, reg, log); err != nil {
+			return nil, fmt.Errorf("alert dispatcher: %w", err)
+		}
+		if err := cs.push("alert dispatcher", nil); err != nil {
+			return nil, err
 		}
 	}
 
 	stages := func(w int) []pipeline.Stage {
-		// Each worker gets its own pseudonymiser: it reuses hash state.
-		p := pseudo.Clone()
-		s := []pipeline.Stage{pipeline.StageFunc(func(_ context.Context, b *schemas.Batch) error {
-			for k := range b.Interactions {
-				p.Apply(&b.Interactions[k])
-			}
-			return nil
-		})}
+		// Pseudonymisation first: no later stage sees raw contact data.
+		s := []pipeline.Stage{pseudo.NewStage()}
 		// Windows before detectors: late events leave b.Interactions there.
 		s = append(s, win.NewStage())
 		if opt.Stages != nil {
@@ -182,157 +204,94 @@ func New(ctx context.Context, cfg Config, opt Options) (*App, error) {
 		// Detectors run last: they see pseudonymised, windowed batches.
 		return append(s, det.NewStage())
 	}
-	alertTopic := cfg.Alerts.Topic
-	if alertTopic == "" {
-		alertTopic = "sales.alerts"
-	}
-	out := &fanout{ch: sink, alerts: alert.NewProducer(src.Client(), alertTopic)}
+	// ClickHouse and the durable alerts topic; the batch is acknowledged
+	// only when both have it.
+	out := pipeline.NewFanout(sink, kafkaio.NewAlertProducer(src.Client(), cfg.Alerts.Topic))
 	pipe, err := pipeline.New(cfg.Pipeline, src, stages, out, reg, log)
 	if err != nil {
-		src.Close(ctx)
-		sink.Close()
 		return nil, err
 	}
-	return &App{cfg: cfg, log: log, reg: reg, src: src, sink: sink, pipe: pipe, disp: disp, clog: clog}, nil
+	if err := cs.push("pipeline", nil); err != nil {
+		return nil, err
+	}
+	return &App{cfg: cfg, log: log, reg: reg, src: src, sink: sink, pipe: pipe, disp: disp, store: store, cs: cs}, nil
 }
 
-// newWindow builds the KBI stage and its state changelog client: a plain
-// producer (no group) with manual partitioning, because a partition's state
-// must land in the changelog partition of the same number to be restored
-// by whoever owns that partition next.
-func newWindow(ctx context.Context, cfg Config, idx *schemas.Index, sink *clickhouse.Sink, reg prometheus.Registerer, log *slog.Logger) (*window.Window, *kgo.Client, error) {
-	for t, fn := range window.AppendFuncs() {
-		if err := sink.RegisterAggregate(t, clickhouse.AppendFunc(fn)); err != nil {
-			return nil, nil, fmt.Errorf("register %s: %w", t, err)
+// closers is New's closer stack: what it opened, to close again, newest
+// first, when a later step fails.
+type closers struct {
+	fns       []func(context.Context) error
+	failAfter func(step string) error // Options.failAfter
+}
+
+// push records close (nil: the step opened nothing), then lets a test fail
+// New right after step.
+func (c *closers) push(step string, close func(context.Context) error) error {
+	if close != nil {
+		c.fns = append(c.fns, close)
+	}
+	if c.failAfter != nil {
+		if err := c.failAfter(step); err != nil {
+			return fmt.Errorf("%s: %w", step, err)
 		}
+	}
+	return nil
+}
+
+// close runs the stack in reverse and joins the errors. It outlives ctx:
+// a cancelled start must still close its clients.
+func (c *closers) close(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var errs []error
+	for k := len(c.fns) - 1; k >= 0; k-- {
+		errs = append(errs, c.fns[k](ctx))
+	}
+	c.fns = nil
+	return errors.Join(errs...)
+}
+
+// newStateStore creates the topics SalesPulse itself produces to — dead
+// letters, alerts, parked alert deliveries — when missing (without them
+// every batch with a dead letter or an alert fails to be acknowledged and
+// the pipeline stalls on a fresh cluster that does not auto-create), then
+// builds the stages' state store: one compacted topic with as many
+// partitions as the widest source topic, because the state of source
+// partition p lives in its partition p. The store goes on cs as soon as
+// it exists.
+func newStateStore(ctx context.Context, cfg Config, src *kafka.Source, reg prometheus.Registerer, log *slog.Logger, cs *closers) (*kafkaio.StateStore, error) {
+	names := make([]string, 0, len(cfg.Kafka.Topics))
+	for t := range cfg.Kafka.Topics {
+		names = append(names, t)
+	}
+	parts, err := kafkaio.MaxPartitions(ctx, src.Client(), names)
+	if err == nil {
+		err = kafkaio.EnsureTopics(ctx, src.Client(), parts, cfg.Kafka.DeadLetterTopic, cfg.Alerts.Topic, cfg.Alerts.ParkTopic)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := cs.push("topics", nil); err != nil {
+		return nil, err
 	}
 	conn, err := cfg.Kafka.ConnOpts()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	clog, err := kgo.NewClient(append(conn,
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerBatchMaxBytes(4<<20),
-	)...)
+	// conn carries no kprom hook: the store opens and closes a producer
+	// per partition it owns, and kprom unregisters its metrics when any
+	// hooked client closes.
+	store, err := kafkaio.NewStateStore(cfg.State, cfg.Kafka.Group, conn, reg, log)
 	if err != nil {
-		return nil, nil, fmt.Errorf("state changelog client: %w", err)
+		return nil, fmt.Errorf("state store: %w", err)
 	}
-	topic := cfg.Window.ChangelogTopic
-	if topic == "" {
-		topic = "salespulse.state-changelog"
+	if err := cs.push("state store", func(context.Context) error { store.Close(); return nil }); err != nil {
+		return nil, err
 	}
-	parts, err := maxPartitions(ctx, clog, cfg.Kafka.Topics)
-	if err == nil {
-		// Replication factor -1: the broker's default.replication.factor.
-		err = window.EnsureChangelog(ctx, clog, topic, parts, -1)
+	if err := store.Ensure(ctx, parts); err != nil {
+		return nil, fmt.Errorf("state store: %w", err)
 	}
-	if err == nil {
-		err = growPartitions(ctx, clog, topic, parts)
-	}
-	if err == nil {
-		err = ensureOutputTopics(ctx, clog, cfg, parts)
-	}
-	if err != nil {
-		clog.Close()
-		return nil, nil, fmt.Errorf("state changelog: %w", err)
-	}
-	win, err := window.New(cfg.Window, window.Deps{Org: idx, Changelog: clog, Committed: window.CommittedOffsets(clog, cfg.Kafka.Group)}, reg, log)
-	if err != nil {
-		clog.Close()
-		return nil, nil, fmt.Errorf("window: %w", err)
-	}
-	return win, clog, nil
-}
-
-// ensureOutputTopics creates the topics SalesPulse itself produces to —
-// dead letters, alerts, parked alert deliveries — when missing. Without
-// them every batch with a dead letter or an alert fails to be acknowledged
-// and the pipeline stalls on a fresh cluster that does not auto-create.
-func ensureOutputTopics(ctx context.Context, cl *kgo.Client, cfg Config, parts int32) error {
-	alerts, parked := cfg.Alerts.Topic, cfg.Alerts.ParkTopic
-	if alerts == "" {
-		alerts = "sales.alerts"
-	}
-	if parked == "" {
-		parked = "sales.alerts.parked"
-	}
-	resp, err := kadm.NewClient(cl).CreateTopics(ctx, parts, -1, nil, cfg.Kafka.DeadLetterTopic, alerts, parked)
-	if err != nil {
-		return fmt.Errorf("create output topics: %w", err)
-	}
-	for _, r := range resp {
-		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
-		}
-	}
-	return nil
-}
-
-// growPartitions raises topic's partition count to at least parts. A
-// changelog holds partition p's state in its partition p, so it needs as
-// many partitions as the widest source topic; one created earlier by an
-// instance with fewer or narrower topics (or before the source topics grew)
-// would make every restore of the higher partitions fail. New changelog
-// partitions start empty, which is right: nothing was checkpointed there.
-func growPartitions(ctx context.Context, cl *kgo.Client, topic string, parts int32) error {
-	adm := kadm.NewClient(cl)
-	md, err := adm.ListTopics(ctx, topic)
-	if err != nil {
-		return fmt.Errorf("describe %s: %w", topic, err)
-	}
-	d, ok := md[topic]
-	if !ok || d.Err != nil || int32(len(d.Partitions)) >= parts {
-		return nil // just created with parts partitions, or already wide enough
-	}
-	resp, err := adm.UpdatePartitions(ctx, int(parts), topic)
-	if err == nil {
-		err = resp.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("grow %s from %d to %d partitions: %w", topic, len(d.Partitions), parts, err)
-	}
-	return nil
-}
-
-// maxPartitions is the largest partition count among the consumed topics
-// that exist; the changelog needs at least that many.
-func maxPartitions(ctx context.Context, cl *kgo.Client, topics map[string]string) (int32, error) {
-	names := make([]string, 0, len(topics))
-	for t := range topics {
-		names = append(names, t)
-	}
-	md, err := kadm.NewClient(cl).ListTopics(ctx, names...)
-	if err != nil {
-		return 0, fmt.Errorf("list topics: %w", err)
-	}
-	n := int32(1)
-	for _, t := range md {
-		if t.Err == nil {
-			n = max(n, int32(len(t.Partitions)))
-		}
-	}
-	return n, nil
-}
-
-// fanout is the pipeline's sink: ClickHouse and the durable alerts topic,
-// written concurrently (alert latency should not wait for a big insert);
-// the batch is acknowledged only when both have it. A redelivery after a
-// partial failure re-sends both, which the dedup token (ClickHouse) and the
-// stable alert id (hooks) make harmless.
-type fanout struct {
-	ch     *clickhouse.Sink
-	alerts *alert.Producer
-}
-
-func (f *fanout) Write(ctx context.Context, b *schemas.Batch) error {
-	if len(b.Alerts) == 0 {
-		return f.ch.Write(ctx, b)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- f.alerts.Write(ctx, b) }()
-	chErr := f.ch.Write(ctx, b)
-	return errors.Join(chErr, <-errc)
+	return store, nil
 }
 
 // Registry is the app's metrics registry.
@@ -344,6 +303,10 @@ func (a *App) Sink() *clickhouse.Sink { return a.sink }
 
 // Source is the Kafka source.
 func (a *App) Source() *kafka.Source { return a.src }
+
+// Close releases an App that will not Run (its caller failed to start
+// something else); Run closes everything itself.
+func (a *App) Close(ctx context.Context) error { return a.cs.close(ctx) }
 
 // Run consumes until ctx is cancelled, then stops in data-flow order: the
 // source stops handing out batches, the pipeline writes what it already took
@@ -369,7 +332,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer cancel()
 	srcErr := a.src.Close(closeCtx)
 	sinkErr := a.sink.Close()
-	a.clog.Close() // every checkpoint was acknowledged before its batch
+	a.store.Close() // every checkpoint was acknowledged before its batch
 	if srcErr != nil {
 		srcErr = fmt.Errorf("close kafka source: %w", srcErr)
 	}

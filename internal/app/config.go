@@ -20,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/pipeline/privacy"
@@ -58,6 +59,9 @@ type Config struct {
 	Anomaly anomaly.Config `yaml:"anomaly"`
 	// Alerts names the alerts topic and the hooks that page managers.
 	Alerts alert.Config `yaml:"alerts"`
+	// State is where the window and anomaly stages keep their state: one
+	// compacted topic, fenced per input partition (docs/state.md).
+	State kafkaio.StateConfig `yaml:"state"`
 }
 
 // LogConfig selects the log format and level.
@@ -113,15 +117,36 @@ func (c *Config) SetDefaults() {
 	// the vendors' (sources.<vendor>.topic).
 	c.setSourceDefaults()
 	c.Kafka.SetDefaults()
+	c.Pipeline.SetDefaults()
+	c.Window.SetDefaults()
+	c.Anomaly.SetDefaults()
+	c.Alerts.SetDefaults()
+	c.State.SetDefaults()
+	// Privacy's defaults are left to privacy.New (and Validate, on its own
+	// copy): whether the file names a key at all is what salespulse dev
+	// decides its dev key on, and the default key source would hide it.
 }
 
-// Validate returns every problem found, each prefixed by its path in the
-// file, joined: an operator fixes them all in one round.
-func (c *Config) Validate() error { return c.validate(true) }
+// Validate returns every problem found in c, which SetDefaults has filled,
+// each prefixed by its path in the file, joined: an operator fixes them all
+// in one round.
+func (c *Config) Validate() error {
+	_, err := c.validate(true)
+	return err
+}
+
+// files are what the config's file keys name, read by validate: New uses
+// them, so a start reads and parses each file once.
+type files struct {
+	org    *schemas.Org    // org_file; nil without one
+	matrix *anomaly.Matrix // anomaly.matrix_file; nil without one
+}
 
 // validate skips the privacy key check when the caller supplies its own
-// pseudonymiser (salespulse dev uses the dev key).
-func (c *Config) validate(privacyKey bool) error {
+// pseudonymiser (the benchmarks use the dev key). It returns the files it
+// read.
+func (c *Config) validate(privacyKey bool) (files, error) {
+	var f files
 	var errs []error
 	add := func(path string, err error) {
 		if err != nil {
@@ -169,22 +194,31 @@ func (c *Config) validate(privacyKey bool) error {
 	if c.OrgFile != "" {
 		if err := checkFile(c.OrgFile); err != nil {
 			add("org_file", err)
-		} else if _, err := LoadOrg(c.OrgFile); err != nil {
+		} else if o, err := LoadOrg(c.OrgFile); err != nil {
 			add("org_file", err)
+		} else {
+			f.org = o
 		}
 	}
 	errs = append(errs, c.validateSources()...)
 	add("window", c.Window.Validate())
 	add("anomaly", c.Anomaly.Validate())
-	if f := c.Anomaly.MatrixFile; f != "" {
-		m, err := anomaly.LoadMatrix(f)
+	add("state", c.State.Validate())
+	if name := c.Anomaly.MatrixFile; name != "" {
+		m, err := anomaly.LoadMatrix(name)
 		if err == nil {
 			err = m.Validate()
 		}
 		add("anomaly.matrix_file", err)
+		if err == nil {
+			f.matrix = m
+		}
 	}
 	add("alerts", c.Alerts.Validate())
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return files{}, err
+	}
+	return f, nil
 }
 
 // prefix puts path in front of err unless err already names it: packages
@@ -291,6 +325,19 @@ func ParseConfig(raw []byte) (*Config, error) {
 	return c, nil
 }
 
+// movedKeys says what to do with keys that older releases accepted, so
+// that `config validate` on an old file explains the upgrade instead of
+// only rejecting the key.
+var movedKeys = map[string]string{
+	"window.changelog_topic":       "the window and anomaly stages share one state store; set state.topic (docs/state.md), and keep this topic as the first entry of state.legacy_topics so open leads and approvals are migrated on first start",
+	"anomaly.changelog_topic":      "the window and anomaly stages share one state store; set state.topic (docs/state.md), and keep this topic as the second entry of state.legacy_topics so open leads, quotes, approvals and alert states are migrated on first start",
+	"window.commit_poll_interval":  "use state.commit_poll_interval (one setting for both stages)",
+	"anomaly.commit_poll_interval": "use state.commit_poll_interval (one setting for both stages)",
+	"window.restore_timeout":       "use state.restore_timeout (one setting for both stages)",
+	"anomaly.restore_timeout":      "use state.restore_timeout (one setting for both stages)",
+	"anomaly.out_of_order":         "renamed anomaly.out_of_orderness, like window.out_of_orderness",
+}
+
 // withPaths rewrites yaml.v3's "line N: ..." type errors (unknown keys,
 // values of the wrong type) to name the key's path, as Validate does:
 // "kafka.tls.ca_flie: field ca_flie not found in type kafka.TLSConfig
@@ -342,6 +389,9 @@ func withPaths(raw []byte, err error) error {
 			rest = strings.TrimSpace(m[strings.IndexByte(m, ':')+1:])
 		}
 		if p, ok := paths[line]; ok && rest != "" {
+			if hint, ok := movedKeys[p]; ok {
+				rest = "no longer a key: " + hint
+			}
 			errs = append(errs, fmt.Errorf("%s: %s (line %d)", p, rest, line))
 			continue
 		}

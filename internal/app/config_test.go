@@ -211,3 +211,47 @@ func TestPrefix(t *testing.T) {
 		t.Errorf("joined = %q", got)
 	}
 }
+
+// The packages' own defaults fill the app's config: the app repeats none.
+// Privacy is the exception, on purpose: salespulse dev must see whether the
+// file names a key.
+func TestSetDefaultsUsesThePackagesDefaults(t *testing.T) {
+	var c Config
+	c.SetDefaults()
+	if c.Alerts.Topic != "sales.alerts" || c.Alerts.ParkTopic != "sales.alerts.parked" || c.Kafka.DeadLetterTopic != "sales.dlq" {
+		t.Errorf("topics = alerts %q, parked %q, dead letters %q", c.Alerts.Topic, c.Alerts.ParkTopic, c.Kafka.DeadLetterTopic)
+	}
+	if c.Pipeline.Workers != 2 || c.Pipeline.Queue != 4 {
+		t.Errorf("pipeline = %+v", c.Pipeline)
+	}
+	if c.Privacy.Key != (privacy.KeyRef{}) {
+		t.Errorf("privacy key defaulted to %+v: dev could no longer tell that the file names none", c.Privacy.Key)
+	}
+}
+
+// validate reads the org and matrix files once and hands New what it read.
+func TestValidateReturnsTheFilesItRead(t *testing.T) {
+	testEnv(t)
+	c, err := ParseConfig([]byte("kafka: {brokers: [k:9092]}\nclickhouse: {addresses: [c:9000]}\norg_file: testdata/org.yml\nanomaly: {matrix_file: ../../deploy/examples/authorization-matrix.yml}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.validate(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := LoadOrg("testdata/org.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.org == nil || len(f.org.Teams) != len(want.Teams) || len(want.Teams) == 0 || f.org.Teams[0].ID != want.Teams[0].ID {
+		t.Errorf("org = %+v, want the org file's %+v", f.org, want)
+	}
+	if f.matrix == nil {
+		t.Error("matrix not returned")
+	}
+	c.OrgFile = "testdata/missing-org.yml"
+	if f, err := c.validate(true); err == nil || f.org != nil || f.matrix != nil {
+		t.Errorf("an invalid config returned files %+v (err %v)", f, err)
+	}
+}

@@ -81,7 +81,8 @@ type Stack struct {
 	produce *kgo.Client
 	gen     *gen.Generator
 
-	stopCH func() error // stops the ClickHouse HTTP server
+	stopCH  func() error // stops the ClickHouse HTTP server
+	orgFile string       // the org in use, as a file ("" when given in code)
 
 	produced atomic.Int64 // records the generator had acknowledged, this run and before
 }
@@ -152,7 +153,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 	for _, t := range DataTopics(cfg.App) {
 		topics = append(topics, ekafka.Topic{Name: t, Partitions: cfg.Partitions})
 	}
-	for _, t := range []string{"sales.dlq", "sales.alerts"} {
+	// The dead-letter and alert topics under the names the config gives
+	// (the packages' defaults otherwise), as wide as the data topics: app.New
+	// would create missing ones only as wide as the widest topic it consumes.
+	named := cfg.App
+	named.SetDefaults()
+	for _, t := range []string{named.Kafka.DeadLetterTopic, named.Alerts.Topic} {
 		topics = append(topics, ekafka.Topic{Name: t, Partitions: cfg.Partitions})
 	}
 	s.kafka, err = ekafka.Start(ekafka.Config{
@@ -193,14 +199,17 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 	opts := cfg.Options
 	opts.Logger = log
 	opts.Registry = s.reg
-	if opts.Privacy == nil {
-		// The dev key is public by design; its pseudonyms start with "dev:"
-		// so dev data can never pass for production data.
-		if opts.Privacy, err = privacy.New(privacy.Config{Key: privacy.DevKey()}); err != nil {
-			return nil, fmt.Errorf("dev privacy key: %w", err)
-		}
+	if opts.Privacy == nil && ac.Privacy.Key == (privacy.KeyRef{}) {
+		// No key configured: the dev key, which is public by design; its
+		// pseudonyms start with "dev:" so dev data can never pass for
+		// production data. The config's other privacy settings (attribute
+		// lists, previous keys) still apply, and a key it names wins.
+		ac.Privacy.Key = privacy.DevKey()
 	}
-	if cfg.Generator || opts.Org == nil {
+	// The config's org file wins; without one (and without Options.Org) the
+	// generator's organisation is the org, so its events resolve.
+	genOrg := opts.Org == nil && ac.OrgFile == ""
+	if cfg.Generator || genOrg {
 		gc := cfg.Gen
 		if gc.Seed == 0 && gc.Teams == 0 {
 			gc = gen.DefaultConfig()
@@ -208,12 +217,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 		if s.gen, err = gen.New(gc); err != nil {
 			return nil, fmt.Errorf("generator: %w", err)
 		}
-		if opts.Org == nil {
-			opts.Org = s.gen.Org()
-		}
+	}
+	if genOrg {
+		opts.Org = s.gen.Org()
+		s.orgFile = filepath.Join(cfg.DataDir, "org.yml")
 		if err := s.writeOrg(); err != nil {
 			return nil, err
 		}
+	} else {
+		s.orgFile = ac.OrgFile
 	}
 	if s.app, err = app.New(ctx, ac, opts); err != nil {
 		return nil, err
@@ -233,7 +245,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 }
 
 func (s *Stack) writeOrg() error {
-	f, err := os.Create(filepath.Join(s.cfg.DataDir, "org.yml"))
+	f, err := os.Create(s.orgFile)
 	if err != nil {
 		return fmt.Errorf("write org file: %w", err)
 	}
@@ -248,6 +260,11 @@ func (s *Stack) writeOrg() error {
 func (s *Stack) KafkaAddrs() []string   { return s.kafka.Addrs() }
 func (s *Stack) ClickHouseAddr() string { return s.chLn.Addr().String() }
 func (s *Stack) HTTPAddr() string       { return s.httpLn.Addr().String() }
+
+// OrgFile is the org file in use: the config's org_file, or the
+// generator's organisation written to the data dir ("" when the caller
+// passed Options.Org).
+func (s *Stack) OrgFile() string { return s.orgFile }
 
 // Registry holds every metric of the stack.
 func (s *Stack) Registry() *prometheus.Registry { return s.reg }

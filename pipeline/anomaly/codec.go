@@ -13,14 +13,14 @@ import (
 	"github.com/salespulse/salespulse/schemas"
 )
 
-// Changelog values: a version byte, then the versions (see changelog.go),
+// State values: a version byte, then the versions (see checkpoint.go),
 // each a varint last offset, a presence byte and, when present, the
 // length-prefixed state of the key's kind. Maps are written in key order,
 // so equal states encode to equal bytes (a touched key whose state did not
 // change adds no version).
 const codecVersion = 1
 
-var errCorrupt = errors.New("corrupt anomaly changelog record")
+var errCorrupt = errors.New("corrupt anomaly state record")
 
 func appendVersions(b []byte, vers []version) []byte {
 	b = append(b, codecVersion)

@@ -9,8 +9,9 @@ import (
 )
 
 // Config tunes the detectors. Zero fields get the defaults documented on
-// each field, applied in one place (setDefaults); YAML durations are Go
-// durations ("30m").
+// each field, applied in one place (SetDefaults); Validate checks the
+// result. YAML durations are Go durations ("30m"). Where the detector
+// state is checkpointed is the state store's configuration.
 type Config struct {
 	// MatrixFile is the authorization matrix (YAML). Empty disables the
 	// discount detectors; cmd loads it with LoadMatrix.
@@ -18,7 +19,7 @@ type Config struct {
 	// OutOfOrder is the bounded out-of-orderness of a partition: its
 	// watermark is the largest event time seen minus this. Deadlines fire
 	// once the watermark has passed them. Default 1m.
-	OutOfOrder time.Duration `yaml:"out_of_order"`
+	OutOfOrder time.Duration `yaml:"out_of_orderness"`
 	// Cooldown: a condition that clears and comes back within Cooldown of
 	// its resolution reopens the same alert (same id) instead of paging
 	// anew (flap damping for the outlier rules). Default 1h.
@@ -37,21 +38,6 @@ type Config struct {
 	// streams where answers never come. A firing alert stays firing in
 	// salespulse.alerts. Default 14 days.
 	ForgetAfter time.Duration `yaml:"forget_after"`
-
-	// ChangelogTopic is the compacted topic each partition's detector
-	// state is checkpointed to (with Deps.Changelog). It needs at least as
-	// many partitions as every source topic: state of source partition p
-	// goes to partition p. Default "salespulse.anomaly-changelog".
-	ChangelogTopic string `yaml:"changelog_topic"`
-	// CommitPollInterval is how often (in Deps.Clock time) the stage asks
-	// for the consumer group's committed offsets, to drop changelog history
-	// below them and tombstone closed items. Default 10s.
-	CommitPollInterval time.Duration `yaml:"commit_poll_interval"`
-	// RestoreTimeout bounds restoring one partition: waiting for its
-	// changelog partition to exist with a leader (a topic created moments
-	// ago, partitions being added), then reading it. Past it, Process fails
-	// with ErrChangelogUnavailable. Default 2m.
-	RestoreTimeout time.Duration `yaml:"restore_timeout"`
 }
 
 // SLAConfig is the lead response-time SLA.
@@ -135,10 +121,10 @@ var (
 	ErrNegative   = errors.New("must not be negative")
 	ErrOutOfRange = errors.New("out of range")
 	ErrChannel    = errors.New("unknown channel")
-	ErrTopic      = errors.New("must be a valid Kafka topic name")
 )
 
-func (c *Config) setDefaults() {
+// SetDefaults fills the zero fields with their documented defaults.
+func (c *Config) SetDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -147,11 +133,6 @@ func (c *Config) setDefaults() {
 	def(&c.OutOfOrder, time.Minute)
 	def(&c.Cooldown, time.Hour)
 	def(&c.ForgetAfter, 14*24*time.Hour)
-	def(&c.CommitPollInterval, 10*time.Second)
-	def(&c.RestoreTimeout, 2*time.Minute)
-	if c.ChangelogTopic == "" {
-		c.ChangelogTopic = "salespulse.anomaly-changelog"
-	}
 	def(&c.SLA.Default, 30*time.Minute)
 	if c.SLA.EscalateFactor == 0 {
 		c.SLA.EscalateFactor = 4
@@ -190,24 +171,20 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Validate reports the first problem in c (after defaults).
+// Validate reports the first problem in c, its path starting "anomaly.".
+// Call SetDefaults first: zero thresholds and ratios are invalid.
 func (c Config) Validate() error {
-	c.setDefaults()
 	for _, d := range []struct {
 		path string
 		v    time.Duration
 	}{
-		{"out_of_order", c.OutOfOrder}, {"cooldown", c.Cooldown}, {"forget_after", c.ForgetAfter},
+		{"out_of_orderness", c.OutOfOrder}, {"cooldown", c.Cooldown}, {"forget_after", c.ForgetAfter},
 		{"sla.default", c.SLA.Default}, {"approvals.request_within", c.Approvals.RequestWithin},
 		{"approvals.backlog", c.Approvals.Backlog}, {"activity.window", c.Activity.Window},
-		{"commit_poll_interval", c.CommitPollInterval}, {"restore_timeout", c.RestoreTimeout},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("anomaly.%s: %w", d.path, ErrNegative)
 		}
-	}
-	if !validTopic(c.ChangelogTopic) {
-		return fmt.Errorf("anomaly.changelog_topic: %q: %w", c.ChangelogTopic, ErrTopic)
 	}
 	chans := func(path string, m map[string]time.Duration) error {
 		for ch, d := range m {
@@ -274,17 +251,4 @@ func (c *SLAConfig) slaFor(team string, ch schemas.Channel) time.Duration {
 		return d
 	}
 	return c.Default
-}
-
-// validTopic is Kafka's rule: 1..249 of [a-zA-Z0-9._-], not "." or "..".
-func validTopic(t string) bool {
-	if t == "" || len(t) > 249 || t == "." || t == ".." {
-		return false
-	}
-	for _, c := range []byte(t) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }

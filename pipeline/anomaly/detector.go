@@ -15,44 +15,31 @@ package anomaly
 import (
 	"container/heap"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/schemas"
 )
 
-// CommittedFunc returns the consumer group's committed offset of a source
-// partition (-1 when none); window.CommittedOffsets builds one.
-type CommittedFunc = func(ctx context.Context, topic string, partition int32) (int64, error)
-
 // Deps are what the detectors need from outside to survive restarts.
 type Deps struct {
-	// Changelog produces to (and is cloned to read) Config.ChangelogTopic.
-	// It must be a plain client (no consumer group) created with
-	// kgo.RecordPartitioner(kgo.ManualPartitioner()); the window stage's
-	// changelog client will do. Nil disables checkpointing: state lives in
-	// memory only and is lost on restart or rebalance (unit tests, dev).
-	Changelog *kgo.Client
-	// Committed is required with Changelog: no restore starts below the
-	// committed offset, so changelog history below it is dropped.
-	Committed CommittedFunc
-	// Clock is wall time for commit polling and restore metrics. Default
-	// time.Now. Detection itself never reads it.
+	// State checkpoints each partition's detector state (namespace
+	// state.Anomaly) and tells the committed offsets below which history
+	// may be dropped. Nil disables checkpointing: state lives in memory
+	// only and is lost on restart or rebalance (unit tests, dev).
+	State state.Store
+	// Clock is wall time for restore metrics. Default time.Now. Detection
+	// itself never reads it.
 	Clock func() time.Time
 }
 
-// ErrNoCommitted is returned by New when a changelog is given without a
-// way to learn committed offsets (history could never be dropped).
-var ErrNoCommitted = errors.New("anomaly: deps.committed is required with deps.changelog")
-
 // Detector holds what all workers share: configuration, matrix, org index,
-// changelog client and metrics. Each pipeline worker gets its own Stage
+// state store and metrics. Each pipeline worker gets its own Stage
 // from NewStage.
 type Detector struct {
 	cfg    Config
@@ -65,20 +52,17 @@ type Detector struct {
 
 // New returns a Detector. matrix may be nil (discount rules off); idx is
 // the org file's index (nil: no managers, roles or regions are known).
-// With deps.Changelog, each partition's state is checkpointed to
-// cfg.ChangelogTopic (see EnsureChangelog) and restored on assignment.
+// With deps.State, each partition's state is checkpointed to it and
+// restored on assignment. cfg's defaults are applied before it is checked.
 func New(cfg Config, matrix *Matrix, idx *schemas.Index, deps Deps, reg prometheus.Registerer, log *slog.Logger) (*Detector, error) {
+	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg.setDefaults()
 	if matrix != nil {
 		if err := matrix.Validate(); err != nil {
 			return nil, fmt.Errorf("new anomaly detector: authorization matrix: %w", err)
 		}
-	}
-	if deps.Changelog != nil && deps.Committed == nil {
-		return nil, ErrNoCommitted
 	}
 	if deps.Clock == nil {
 		deps.Clock = time.Now
@@ -100,7 +84,8 @@ func (d *Detector) NewStage() *Stage {
 type Stage struct {
 	d     *Detector
 	parts map[partKey]*partState
-	recs  []*kgo.Record
+	recs  []state.Record
+	buf   []byte
 }
 
 type partKey struct {
@@ -110,16 +95,16 @@ type partKey struct {
 
 // Process runs every detector over b's interactions in offset order,
 // appends the alert transitions they caused to b.Alerts and, with a
-// changelog, checkpoints the partition's state before returning (so before
+// state store, checkpoints the partition's state before returning (so before
 // b can be acknowledged).
 //
 // A batch whose offsets this stage has already processed (a redelivery
 // after a failed write) does not change the state again; the alerts it
 // produced the first time are appended again if still remembered (the last
 // 64 batches per partition), so the sinks see the same rows. With a
-// changelog, any other batch that does not start where the partition's
+// state store, any other batch that does not start where the partition's
 // last one ended (assignment, restart, an older redelivery) first restores
-// the state as of its first offset from the changelog: alert transitions of
+// the state as of its first offset from the store: alert transitions of
 // earlier offsets are not emitted again, those of later ones are emitted
 // again identically.
 func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
@@ -133,13 +118,13 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 				found = true
 			}
 		}
-		if found || s.d.deps.Changelog == nil {
+		if found || s.d.deps.State == nil {
 			s.d.m.replayed.Inc()
 			return nil
 		}
 	}
 	switch {
-	case s.d.deps.Changelog != nil && (p == nil || p.next != b.Origin.FirstOffset):
+	case s.d.deps.State != nil && (p == nil || p.next != b.Origin.FirstOffset):
 		var err error
 		if p, err = s.restore(ctx, b.Origin); err != nil {
 			return err
@@ -159,7 +144,7 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 	p.out = nil
 	if err := s.checkpoint(ctx, p, b.Origin.LastOffset); err != nil {
 		b.Alerts = b.Alerts[:first]
-		if s.d.deps.Changelog == nil {
+		if s.d.deps.State == nil {
 			p.next = next
 		}
 		return err
@@ -189,14 +174,13 @@ type partState struct {
 	topic     string
 	partition int32
 
-	// Checkpointing (nil maps without a changelog): versions per key since
-	// the committed offset, keys touched by the current batch.
+	// Checkpointing (nil maps without a state store): versions per key
+	// since the committed offset, keys touched by the current batch.
 	hist      map[skey]*keyHist
 	dirty     map[skey]struct{}
 	dirtyList []skey
 	committed int64 // known committed offset
 	gcAt      int64 // committed as of the last history drop
-	polled    time.Time
 
 	seen       bool
 	next       int64
@@ -226,7 +210,7 @@ func newPartState(d *Detector, o schemas.Origin) *partState {
 		approvals: map[string]*approval{}, teams: map[string]*teamStats{}, episodes: map[string]*episode{},
 		activity: activityState{windows: map[int64]map[string]*winCounts{}, shares: map[string]map[string]*repShare{}},
 	}
-	if d.deps.Changelog != nil {
+	if d.deps.State != nil {
 		p.hist, p.dirty = map[skey]*keyHist{}, map[skey]struct{}{}
 	}
 	return p

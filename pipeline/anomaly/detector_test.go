@@ -407,11 +407,16 @@ func TestConfigValidate(t *testing.T) {
 		"rep window > team window": {Outliers: OutlierConfig{TeamWindow: 5, RepWindow: 10, MinTeamSamples: 3}},
 		"drop ratio 1":             {Activity: ActivityConfig{DropRatio: 1}},
 	} {
+		c.SetDefaults()
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: accepted", name)
+		} else if !strings.HasPrefix(err.Error(), "anomaly.") {
+			t.Errorf("%s: %v: the error does not start with its YAML path", name, err)
 		}
 	}
-	if err := (Config{}).Validate(); err != nil {
+	var c Config
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
 }

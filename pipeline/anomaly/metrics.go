@@ -32,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"reason"}),
 		late: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_anomaly_late_events_total",
-			Help: "Events older than their partition's watermark (beyond out_of_order).",
+			Help: "Events older than their partition's watermark (beyond out_of_orderness).",
 		}),
 		replayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_anomaly_replayed_batches_total",
@@ -48,20 +48,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		restored: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_anomaly_restores_total",
-			Help: "Partition states restored from the anomaly changelog.",
+			Help: "Partition states restored from the state store.",
 		}),
 		restoreSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "salespulse_anomaly_restore_seconds",
-			Help:    "Time to restore one partition's detector state from the changelog.",
+			Help:    "Time to restore one partition's detector state from the state store.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 4, 8),
 		}),
 		changelogBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_anomaly_changelog_bytes_total",
-			Help: "Key and value bytes produced to the anomaly changelog.",
+			Help: "Key and value bytes of detector state saved to the state store.",
 		}),
 		changelogRecs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_anomaly_changelog_records_total",
-			Help: "Records (including tombstones) produced to the anomaly changelog.",
+			Help: "Detector state records (including deletions) saved to the state store.",
 		}),
 	}
 	if reg != nil {

@@ -34,7 +34,7 @@ var (
 )
 
 // Config is the pseudonymisation configuration (YAML section "privacy").
-// Defaults are applied by withDefaults, the only place that knows them.
+// Defaults are applied by SetDefaults, the only place that knows them.
 type Config struct {
 	// Key is the current key: every new pseudonym is made with it.
 	// Default: id "k1", read from the environment variable
@@ -132,7 +132,9 @@ var (
 	}
 )
 
-func (c Config) withDefaults() Config {
+// SetDefaults fills what the configuration left out with the defaults
+// documented on the fields.
+func (c *Config) SetDefaults() {
 	if c.Key.ID == "" {
 		c.Key.ID = DefaultKeyID
 	}
@@ -152,14 +154,16 @@ func (c Config) withDefaults() Config {
 	if a.SpecialCategory == nil {
 		a.SpecialCategory = DefaultSpecialCategory
 	}
-	return c
 }
 
-// Validate checks c with its defaults applied, including that every key can
-// be read and is long enough. Errors wrap the sentinels above and name the
-// field, e.g. "privacy.previous_keys[0].env: key shorter than 32 bytes".
+// Validate checks c with its defaults applied (SetDefaults, on Validate's
+// own copy: a caller that has not applied them gets the same answer),
+// including that every key can be read and is long enough. Errors wrap the
+// sentinels above and name the field's full path, e.g.
+// "privacy.previous_keys[0].env: key shorter than 32 bytes".
 func (c Config) Validate() error {
-	_, err := c.withDefaults().load()
+	c.SetDefaults()
+	_, err := c.load()
 	return err
 }
 
@@ -169,7 +173,7 @@ type key struct {
 	secret []byte
 }
 
-// load validates c (defaults applied) and reads its keys, current first.
+// load validates c (SetDefaults applied) and reads its keys, current first.
 func (c Config) load() ([]key, error) {
 	refs := append([]KeyRef{c.Key}, c.PreviousKeys...)
 	keys := make([]key, 0, len(refs))

@@ -48,10 +48,10 @@ type policy struct {
 	special  *matcher
 }
 
-// New validates cfg (with defaults), reads its keys and returns a
+// New applies cfg's defaults, validates it, reads its keys and returns a
 // Pseudonymizer. Errors are those of Config.Validate.
 func New(cfg Config) (*Pseudonymizer, error) {
-	cfg = cfg.withDefaults()
+	cfg.SetDefaults()
 	keys, err := cfg.load()
 	if err != nil {
 		return nil, err

@@ -9,9 +9,12 @@ import (
 	"github.com/salespulse/salespulse/schemas"
 )
 
-// Changelog records. Key: source topic, 0x00, kind byte, id. Kind 'L' is a
-// lead, 'A' an approval (value: item), 'M' the partition's watermark
-// history (value: meta). A nil value is a tombstone.
+// State records (namespace state.Window; the store scopes them by input
+// partition). Key: kind byte, id. Kind 'L' is a lead, 'A' an approval
+// (value: item), 'M' with an empty id the partition's watermark history
+// (value: meta). A nil value deletes the key. The key format is also the
+// state store's: its migration of the old changelog topic rewrites keys
+// "topic 0x00 kind id" to exactly "kind id".
 //
 // Every record carries, per event, the last offset of the source batch the
 // event came in, so a restore at offset C can drop what batches >= C
@@ -20,24 +23,21 @@ const codecVersion = 1
 
 const kindMeta = 'M'
 
-var errCorrupt = errors.New("corrupt changelog record")
+// metaKey is the meta record's key: kindMeta, empty id.
+const metaKey = string(kindMeta)
 
-func recordKey(dst []byte, topic string, kind byte, id string) []byte {
-	dst = append(dst, topic...)
-	dst = append(dst, 0, kind)
+var errCorrupt = errors.New("corrupt state record")
+
+func recordKey(dst []byte, kind byte, id string) []byte {
+	dst = append(dst, kind)
 	return append(dst, id...)
 }
 
-func parseKey(k []byte) (topic string, kind byte, id string, ok bool) {
-	for i, c := range k {
-		if c == 0 {
-			if i+1 >= len(k) {
-				return "", 0, "", false
-			}
-			return string(k[:i]), k[i+1], string(k[i+2:]), true
-		}
+func parseKey(k string) (kind byte, id string, ok bool) {
+	if k == "" {
+		return 0, "", false
 	}
-	return "", 0, "", false
+	return k[0], k[1:], true
 }
 
 func appendEv(b []byte, e *ev) []byte {

@@ -9,7 +9,9 @@ import (
 )
 
 // Config tunes event-time windowing and pairing. Zero values get the
-// defaults documented on each field, applied in one place (setDefaults).
+// defaults documented on each field, applied in one place (SetDefaults);
+// Validate checks the result. Where the pairing state is checkpointed is
+// the state store's configuration, not the stage's.
 type Config struct {
 	// OutOfOrderness is the bounded disorder per partition: the watermark is
 	// the largest event time seen on the partition minus this. Default 5m.
@@ -29,20 +31,6 @@ type Config struct {
 	// ApprovalExpiry closes an approval request nobody decided: it becomes
 	// an "expired" approval fact. Default 720h (30d).
 	ApprovalExpiry time.Duration `yaml:"approval_expiry"`
-	// ChangelogTopic is the compacted topic the pairing state is
-	// checkpointed to. It must have at least as many partitions as every
-	// source topic (state of source partition p goes to partition p).
-	// Default "salespulse.state-changelog".
-	ChangelogTopic string `yaml:"changelog_topic"`
-	// CommitPollInterval is how often (in the injected clock's time) the
-	// stage asks for the consumer group's committed offsets to drop
-	// changelog history below them. Default 10s.
-	CommitPollInterval time.Duration `yaml:"commit_poll_interval"`
-	// RestoreTimeout bounds restoring one partition: waiting for its
-	// changelog partition to exist with a leader (a topic created moments
-	// ago, partitions being added), then reading it. Past it, Process fails
-	// with ErrChangelogUnavailable. Default 2m.
-	RestoreTimeout time.Duration `yaml:"restore_timeout"`
 	// Calendars are business-hours calendars by team id, for response times
 	// in business time. The key "*" is the default for teams without one.
 	// Without any calendar, business seconds are not computed (NULL).
@@ -70,7 +58,6 @@ type Calendar struct {
 var (
 	ErrNegative  = errors.New("must be >= 0")
 	ErrExpiry    = errors.New("must be > out_of_orderness + allowed_lateness")
-	ErrTopic     = errors.New("must be a valid Kafka topic name")
 	ErrTimeZone  = errors.New("unknown time zone")
 	ErrClock     = errors.New(`must be "HH:MM" between 00:00 and 24:00`)
 	ErrHours     = errors.New("end must be after start")
@@ -79,7 +66,8 @@ var (
 	ErrNoWorkday = errors.New("at least one working day is required")
 )
 
-func (c *Config) setDefaults() {
+// SetDefaults fills the zero fields with their documented defaults.
+func (c *Config) SetDefaults() {
 	if c.OutOfOrderness == 0 {
 		c.OutOfOrderness = 5 * time.Minute
 	}
@@ -92,27 +80,17 @@ func (c *Config) setDefaults() {
 	if c.ApprovalExpiry == 0 {
 		c.ApprovalExpiry = 30 * 24 * time.Hour
 	}
-	if c.ChangelogTopic == "" {
-		c.ChangelogTopic = "salespulse.state-changelog"
-	}
-	if c.CommitPollInterval == 0 {
-		c.CommitPollInterval = 10 * time.Second
-	}
-	if c.RestoreTimeout == 0 {
-		c.RestoreTimeout = 2 * time.Minute
-	}
 }
 
-// Validate reports the first problem in c, after defaults.
+// Validate reports the first problem in c, its path starting "window.".
+// Call SetDefaults first: a zero expiry is invalid.
 func (c Config) Validate() error {
-	c.setDefaults()
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{
 		{"out_of_orderness", c.OutOfOrderness}, {"allowed_lateness", c.AllowedLateness},
 		{"lead_expiry", c.LeadExpiry}, {"approval_expiry", c.ApprovalExpiry},
-		{"commit_poll_interval", c.CommitPollInterval}, {"restore_timeout", c.RestoreTimeout},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("window.%s: %w", d.name, ErrNegative)
@@ -124,28 +102,12 @@ func (c Config) Validate() error {
 	if c.ApprovalExpiry <= c.OutOfOrderness+c.AllowedLateness {
 		return fmt.Errorf("window.approval_expiry: %w", ErrExpiry)
 	}
-	if !validTopic(c.ChangelogTopic) {
-		return fmt.Errorf("window.changelog_topic: %w", ErrTopic)
-	}
 	for team, cal := range c.Calendars {
 		if _, err := cal.compile(""); err != nil {
 			return fmt.Errorf("window.calendars.%s.%w", team, err)
 		}
 	}
 	return nil
-}
-
-func validTopic(s string) bool {
-	if s == "" || len(s) > 249 || s == "." || s == ".." {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // calendar is a compiled Calendar.

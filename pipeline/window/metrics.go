@@ -33,7 +33,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"table"}),
 		restoreSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "salespulse_window_state_restore_seconds",
-			Help:    "Time to restore one partition's pairing state from the changelog.",
+			Help:    "Time to restore one partition's pairing state from the state store.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}),
 		restored: prometheus.NewCounter(prometheus.CounterOpts{
@@ -42,11 +42,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		changelogBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_window_changelog_bytes_total",
-			Help: "Key and value bytes produced to the state changelog.",
+			Help: "Key and value bytes saved to the state store.",
 		}),
 		changelogRecs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_window_changelog_records_total",
-			Help: "Records (including tombstones) produced to the state changelog.",
+			Help: "Records (including deletions) saved to the state store.",
 		}),
 	}
 	if reg != nil {

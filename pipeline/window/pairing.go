@@ -53,7 +53,7 @@ func (a *ev) less(b *ev) bool {
 
 // item is the pairing state of one lead or one approval.
 //
-// evs holds the finalised events the changelog must still carry (finalised
+// evs holds the finalised events the state store must still carry (finalised
 // in batches not yet known to be committed), then the pending ones (event
 // time not yet behind the finalisation horizon), each part in event order.
 // base is the state as of the last point known committed: restoring from
@@ -184,7 +184,7 @@ type pairer struct {
 	delq   []*item // deleted by finalise, out of the map once it is done
 	open   [2]int  // items with an open trigger/request
 	// history: keep what a restore needs until gc says it is committed.
-	// Off without a changelog: finalised events are dropped at once.
+	// Off without a state store: finalised events are dropped at once.
 	history bool
 }
 

@@ -7,45 +7,54 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/schemas"
 )
 
-const testChangelog = "state-changelog"
-
-// newKafka returns a kfake cluster without the changelog topic, a
-// changelog client as the app builds it, and an admin client.
-func newKafka(t *testing.T) (*kgo.Client, *kadm.Client) {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl, kadm.NewClient(cl)
+// countingStore counts what the stage asks of the store, per partition.
+type countingStore struct {
+	*state.Memory
+	mu    sync.Mutex
+	loads map[int32]int
+	saves map[int32]int
+	fail  error // returned by Load and Save while set
 }
 
-// committedAt is a CommittedFunc reporting *c for every partition.
-func committedAt(c *int64) CommittedFunc {
-	return func(context.Context, string, int32) (int64, error) { return *c, nil }
+func newCountingStore() *countingStore {
+	return &countingStore{Memory: state.NewMemory(), loads: map[int32]int{}, saves: map[int32]int{}}
 }
 
-func newChangelogWindow(t *testing.T, cfg Config, cl *kgo.Client, committed CommittedFunc) *Window {
+func (c *countingStore) Load(ctx context.Context, ns state.Namespace, topic string, partition int32) (map[string][]byte, error) {
+	c.mu.Lock()
+	c.loads[partition]++
+	err := c.fail
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return c.Memory.Load(ctx, ns, topic, partition)
+}
+
+func (c *countingStore) Save(ctx context.Context, ns state.Namespace, topic string, partition int32, recs []state.Record) error {
+	c.mu.Lock()
+	c.saves[partition]++
+	err := c.fail
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return c.Memory.Save(ctx, ns, topic, partition, recs)
+}
+
+func newStoreWindow(t *testing.T, cfg Config, st state.Store) *Window {
 	t.Helper()
-	cfg.ChangelogTopic = testChangelog
-	w, err := New(cfg, Deps{Changelog: cl, Committed: committed, Clock: func() time.Time { return base }}, prometheus.NewRegistry(), nil)
+	w, err := New(cfg, Deps{State: st, Clock: func() time.Time { return base }}, prometheus.NewRegistry(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,17 +67,68 @@ func batchAt(part int32, first int64, evs ...schemas.Interaction) *schemas.Batch
 	return b
 }
 
-// TestRestoreWaitsForChangelog: restores go through statelog (whose tests
-// cover the waiting). With the changelog topic never created, the first
-// batch fails at restore_timeout, not at once, with ErrChangelogUnavailable.
-func TestRestoreWaitsForChangelog(t *testing.T) {
-	committed := int64(-1)
-	cl, _ := newKafka(t)
-	w := newChangelogWindow(t, Config{RestoreTimeout: 700 * time.Millisecond}, cl, committedAt(&committed))
-	start := time.Now()
-	err := w.NewStage().Process(context.Background(), batchAt(0, 0, lead("t1", "A", schemas.TypeLeadCreated, 0, "rep1")))
-	if took := time.Since(start); !errors.Is(err, ErrChangelogUnavailable) || took < 700*time.Millisecond {
-		t.Fatalf("err %v after %s, want ErrChangelogUnavailable after the 700ms restore_timeout", err, took)
+// TestOneLoadPerPartitionStartOneSavePerBatch: the stage reads a
+// partition's state once when it starts (or restarts) the partition, and
+// saves once per batch, whatever the batch changed.
+func TestOneLoadPerPartitionStartOneSavePerBatch(t *testing.T) {
+	st := newCountingStore()
+	s := newStoreWindow(t, Config{}, st).NewStage()
+	events := replayStream()[:600]
+	for k := 0; k < 20; k++ {
+		for p := range int32(2) {
+			off := int64(k * 30)
+			if err := s.Process(context.Background(), batchAt(p, off, events[off:off+30]...)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if want := map[int32]int{0: 1, 1: 1}; !reflect.DeepEqual(st.loads, want) {
+		t.Fatalf("loads per partition %v, want %v", st.loads, want)
+	}
+	if want := map[int32]int{0: 20, 1: 20}; !reflect.DeepEqual(st.saves, want) {
+		t.Fatalf("saves per partition %v, want %v", st.saves, want)
+	}
+	// A redelivery of partition 0 restarts it: one more load.
+	if err := s.Process(context.Background(), batchAt(0, 300, events[300:330]...)); err != nil {
+		t.Fatal(err)
+	}
+	if st.loads[0] != 2 || st.loads[1] != 1 || st.saves[0] != 21 {
+		t.Fatalf("after a redelivery: loads %v, saves %v", st.loads, st.saves)
+	}
+}
+
+// TestStoreErrors: a failed Load or Save fails the batch (it must not be
+// acknowledged), and the next delivery restores from the store again.
+func TestStoreErrors(t *testing.T) {
+	st := newCountingStore()
+	s := newStoreWindow(t, Config{}, st).NewStage()
+	boom := errors.New("boom")
+	st.fail = boom
+	ev := lead("t1", "A", schemas.TypeLeadCreated, 0, "rep1")
+	if err := s.Process(context.Background(), batchAt(0, 0, ev)); !errors.Is(err, boom) {
+		t.Fatalf("load failure: %v", err)
+	}
+	st.fail = nil
+	if err := s.Process(context.Background(), batchAt(0, 0, ev)); err != nil {
+		t.Fatal(err)
+	}
+	st.fail = fmt.Errorf("save: %w", state.ErrFenced)
+	ans := lead("r1", "A", schemas.TypeCallOutbound, time.Minute, "rep1")
+	if err := s.Process(context.Background(), batchAt(0, 1, ans)); !errors.Is(err, state.ErrFenced) {
+		t.Fatalf("fenced save: %v", err)
+	}
+	st.fail = nil
+	loads := st.loads[0]
+	if err := s.Process(context.Background(), batchAt(0, 1, ans)); err != nil {
+		t.Fatal(err)
+	}
+	if st.loads[0] != loads+1 {
+		t.Fatal("a fenced partition was written again without loading its state")
+	}
+	// The retried batch saw the trigger restored (it was saved) and added
+	// its answer once.
+	if it := s.parts[partKey{"in", 0}].pr.items[famIndex(famLead)]["A"]; it == nil || len(it.evs) != 2 {
+		t.Fatalf("lead A after the retried batch: %+v, want trigger and answer", it)
 	}
 }
 
@@ -131,25 +191,18 @@ func replayStream() []schemas.Interaction {
 
 // TestReplayFromEarlierOffset: a new consumer group (or a kadm offset
 // reset) replays a partition from offset 0 or a middle offset into the
-// same changelog. No event may be late that was not late in the original
+// same state store. No event may be late that was not late in the original
 // run, and the facts must be the original run's. The original group
-// committed up to commitTo, so the changelog's history below it is folded
+// committed up to commitTo, so the stored history below it is folded
 // (its GC point); the original watermark is far ahead of the replay.
 func TestReplayFromEarlierOffset(t *testing.T) {
-	cl, adm := newKafka(t)
-	resp, err := adm.CreateTopic(context.Background(), 1, 1, nil, testChangelog)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := state.NewMemory()
 	cfg := Config{OutOfOrderness: 5 * time.Minute, AllowedLateness: 10 * time.Minute, LeadExpiry: 6 * time.Hour,
-		ApprovalExpiry: 8 * time.Hour, CommitPollInterval: time.Second, ChangelogTopic: testChangelog}
-	newWindow := func(committed *int64) *Window {
+		ApprovalExpiry: 8 * time.Hour}
+	newWindow := func() *Window {
 		now := base
-		w, err := New(cfg, Deps{Changelog: cl, Committed: committedAt(committed),
-			Clock: func() time.Time { now = now.Add(time.Minute); return now }}, prometheus.NewRegistry(), nil)
+		w, err := New(cfg, Deps{State: st, Clock: func() time.Time { now = now.Add(time.Minute); return now }},
+			prometheus.NewRegistry(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +211,7 @@ func TestReplayFromEarlierOffset(t *testing.T) {
 	events := replayStream()
 	const per, commitTo = 50, 2000
 	nb := len(events) / per
-	run := func(s *Stage, committed *int64, from int64, commitUpTo int64) []batchOut {
+	run := func(s *Stage, from int64, commitUpTo int64) []batchOut {
 		t.Helper()
 		var outs []batchOut
 		for off := from; off < int64(len(events)); off += per {
@@ -168,13 +221,12 @@ func TestReplayFromEarlierOffset(t *testing.T) {
 			}
 			outs = append(outs, collect(t, b))
 			if off+per <= commitUpTo {
-				*committed = off + per // the group commits what was acknowledged
+				st.SetCommitted("in", 0, off+per) // the group commits what was acknowledged
 			}
 		}
 		return outs
 	}
-	orig := -int64(1)
-	want := run(newWindow(&orig).NewStage(), &orig, 0, commitTo)
+	want := run(newWindow().NewStage(), 0, commitTo)
 	late, leads, apprs := 0, 0, 0
 	for _, o := range want {
 		late += len(o.late)
@@ -184,6 +236,7 @@ func TestReplayFromEarlierOffset(t *testing.T) {
 	if late == 0 || late > len(events)/20 || leads < 100 || apprs < 20 {
 		t.Fatalf("original run: %d late events, %d lead and %d approval facts: the stream does not test much", late, leads, apprs)
 	}
+	orig, _ := st.Committed(context.Background(), "in", 0)
 	t.Logf("original run: %d batches, %d late events, %d lead and %d approval facts, committed up to %d", nb, late, leads, apprs, orig)
 
 	// check compares a replay from offset from with the original run.
@@ -218,8 +271,8 @@ func TestReplayFromEarlierOffset(t *testing.T) {
 
 	replay := func(name string, from, pairsFrom int64) {
 		t.Helper()
-		c := int64(-1) // a new group: nothing committed
-		got := run(newWindow(&c).NewStage(), &c, from, 0)
+		st.SetCommitted("in", 0, -1) // a new group: nothing committed
+		got := run(newWindow().NewStage(), from, 0)
 		check(name, got, from, pairsFrom)
 		t.Logf("%s: %d batches equal to the original run", name, len(got))
 	}
@@ -230,7 +283,7 @@ func TestReplayFromEarlierOffset(t *testing.T) {
 	replay("new group from 2500", 2500, 0)
 	// From the beginning: empty state, the old one tombstoned.
 	replay("new group from 0", 0, 0)
-	// That replay committed nothing: its changelog holds all history, so
+	// That replay committed nothing: the store holds all history, so
 	// a restore at a middle offset is exact now, pairs included.
 	replay("again from 1000", 1000, 0)
 }
@@ -258,5 +311,96 @@ func TestThinnedMarksNeverRaiseTheWatermark(t *testing.T) {
 	}
 	if got, exact := maxTBelow(old, 50000, noTime), maxTBelow(all, 50000, noTime); got != exact {
 		t.Fatalf("newest mark lost: %d, want %d", got, exact)
+	}
+}
+
+// TestRestoreIsExact crashes the stage at random points (a new Window and
+// Stage on the same store, resuming at the committed offset or a later
+// acknowledged one), rewinds it without crashing (redeliveries), and
+// compares every batch's output with an uninterrupted run without a
+// store: the same late events and byte-identical facts per batch.
+func TestRestoreIsExact(t *testing.T) {
+	const partitions = 2
+	cfg := Config{OutOfOrderness: 5 * time.Minute, AllowedLateness: 10 * time.Minute, LeadExpiry: 6 * time.Hour,
+		ApprovalExpiry: 8 * time.Hour}
+	events := replayStream()
+	for _, seed := range []uint64{1, 2, 3} {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 3))
+			// Each partition gets the stream cut at its own random offsets.
+			var batches [partitions][][2]int64
+			for p := range batches {
+				for off := int64(0); off < int64(len(events)); {
+					n := min(1+r.Int64N(80), int64(len(events))-off)
+					batches[p] = append(batches[p], [2]int64{off, off + n})
+					off += n
+				}
+			}
+			process := func(s *Stage, p int, k int) batchOut {
+				t.Helper()
+				bb := batches[p][k]
+				b := batchAt(int32(p), bb[0], events[bb[0]:bb[1]]...)
+				if err := s.Process(context.Background(), b); err != nil {
+					t.Fatalf("partition %d batch at %d: %v", p, bb[0], err)
+				}
+				return collect(t, b)
+			}
+			ref := newStoreWindow(t, cfg, nil).NewStage()
+			var want [partitions][]batchOut
+			facts := 0
+			for p := range batches {
+				for k := range batches[p] {
+					want[p] = append(want[p], process(ref, p, k))
+					facts += len(want[p][k].facts[TableLeadResponse]) + len(want[p][k].facts[TableApprovals])
+				}
+			}
+			if facts < 200 {
+				t.Fatalf("only %d pair facts: the stream does not test much", facts)
+			}
+
+			st := state.NewMemory()
+			s := newStoreWindow(t, cfg, st).NewStage()
+			var pos, comm [partitions]int // next and committed batch per partition
+			crashes, rewinds, checked := 0, 0, 0
+			for pos[0] < len(batches[0]) || pos[1] < len(batches[1]) {
+				p := r.IntN(partitions)
+				if pos[p] >= len(batches[p]) {
+					p = 1 - p
+				}
+				got := process(s, p, pos[p])
+				if !reflect.DeepEqual(got, want[p][pos[p]]) {
+					t.Fatalf("partition %d batch %d (offset %d) differs from the uninterrupted run:\n got  %+v\n want %+v",
+						p, pos[p], batches[p][pos[p]][0], got, want[p][pos[p]])
+				}
+				checked++
+				pos[p]++
+				if r.IntN(3) == 0 { // the commit lags behind acknowledgements
+					comm[p] += r.IntN(pos[p] - comm[p] + 1)
+					off := int64(len(events))
+					if comm[p] < len(batches[p]) {
+						off = batches[p][comm[p]][0]
+					}
+					st.SetCommitted("in", int32(p), off)
+				}
+				switch x := r.IntN(100); {
+				case x < 3: // crash: a new process resumes at the committed offset
+					crashes++
+					s = newStoreWindow(t, cfg, st).NewStage()
+					for q := range pos {
+						pos[q] = comm[q]
+						if r.IntN(4) == 0 { // or at a later boundary (a restore above committed)
+							pos[q] += r.IntN(pos[q] - comm[q] + 1)
+						}
+					}
+				case x < 6 && pos[p] > comm[p]: // redelivery from some acknowledged batch
+					rewinds++
+					pos[p] = comm[p] + r.IntN(pos[p]-comm[p])
+				}
+			}
+			if crashes == 0 || rewinds == 0 {
+				t.Fatalf("%d crashes, %d rewinds: nothing tested", crashes, rewinds)
+			}
+			t.Logf("%d pair facts, %d batches checked, %d crashes, %d rewinds", facts, checked, crashes, rewinds)
+		})
 	}
 }

@@ -5,8 +5,8 @@
 // Batch.Aggregates. ClickHouse materialized views aggregate the facts into
 // AggregatingMergeTree rollups and the kbi_* views (docs/kbis.md).
 //
-// Pairing state is checkpointed to a compacted Kafka changelog before a
-// batch is acknowledged and restored when a partition's batches start at an
+// Pairing state is checkpointed to a state.Store before a batch is
+// acknowledged and restored when a partition's batches start at an
 // offset the stage did not expect (assignment, restart, redelivery), so a
 // crash or rebalance neither loses an open lead nor counts a response twice:
 // a replayed batch emits byte-identical facts under the same
@@ -24,38 +24,24 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/salespulse/salespulse/pipeline/statelog"
+	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/schemas"
 )
-
-// CommittedFunc returns the consumer group's committed offset of a source
-// partition (-1 when none). No restore can start below it, so changelog
-// history below it may be dropped. CommittedOffsets builds one with kadm.
-type CommittedFunc func(ctx context.Context, topic string, partition int32) (int64, error)
 
 // Deps are what the stage needs from outside.
 type Deps struct {
 	// Org maps reps to teams and teams to time zones (local days). Nil: the
 	// events' team_id only, days in UTC.
 	Org *schemas.Index
-	// Changelog produces to (and is cloned to read) the changelog topic. It
-	// must be a plain client (no consumer group) created with
-	// kgo.RecordPartitioner(kgo.ManualPartitioner()). Nil disables
-	// checkpointing: state is then lost on restart (tests and dev mode).
-	Changelog *kgo.Client
-	// Committed is required with Changelog.
-	Committed CommittedFunc
-	// Clock is wall time for metrics and commit polling. Default time.Now.
+	// State checkpoints the pairing state (namespace state.Window) and
+	// tells the committed offsets below which history may be dropped. Nil
+	// disables checkpointing: state lives in memory only and is lost on
+	// restart (tests and dev mode).
+	State state.Store
+	// Clock is wall time for metrics. Default time.Now.
 	Clock func() time.Time
 }
-
-// ErrNoCommitted is returned by New when a changelog is given without a
-// way to learn committed offsets (history could never be dropped).
-var ErrNoCommitted = errors.New("window: deps.committed is required with deps.changelog")
 
 // Window holds what the per-worker stages share: configuration, metrics,
 // dependencies. It is safe for concurrent use; Stage instances are not.
@@ -68,15 +54,12 @@ type Window struct {
 	bound  int64
 }
 
-// New checks cfg and registers the metrics (once per process: one Window,
+// New applies cfg's defaults, checks it and registers the metrics (once per process: one Window,
 // many stages).
 func New(cfg Config, deps Deps, reg prometheus.Registerer, logger *slog.Logger) (*Window, error) {
+	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
-	}
-	cfg.setDefaults()
-	if deps.Changelog != nil && deps.Committed == nil {
-		return nil, ErrNoCommitted
 	}
 	if deps.Clock == nil {
 		deps.Clock = time.Now
@@ -89,39 +72,6 @@ func New(cfg Config, deps Deps, reg prometheus.Registerer, logger *slog.Logger) 
 		lateMS: (cfg.OutOfOrderness + cfg.AllowedLateness).Milliseconds(),
 		bound:  cfg.OutOfOrderness.Milliseconds(),
 	}, nil
-}
-
-// CommittedOffsets asks the brokers for group's committed offsets.
-func CommittedOffsets(cl *kgo.Client, group string) CommittedFunc {
-	adm := kadm.NewClient(cl)
-	return func(ctx context.Context, topic string, partition int32) (int64, error) {
-		resp, err := adm.FetchOffsets(ctx, group)
-		if err != nil {
-			return 0, fmt.Errorf("fetch committed offsets of group %s: %w", group, err)
-		}
-		o, ok := resp.Lookup(topic, partition)
-		if !ok {
-			return -1, nil
-		}
-		if o.Err != nil {
-			return 0, fmt.Errorf("fetch committed offset of %s/%d: %w", topic, partition, o.Err)
-		}
-		return o.At, nil
-	}
-}
-
-// EnsureChangelog creates the compacted changelog topic when missing.
-func EnsureChangelog(ctx context.Context, cl *kgo.Client, topic string, partitions int32, replicationFactor int16) error {
-	adm := kadm.NewClient(cl)
-	compact := "compact"
-	resp, err := adm.CreateTopic(ctx, partitions, replicationFactor, map[string]*string{"cleanup.policy": &compact}, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("create changelog topic %s: %w", topic, err)
-	}
-	return nil
 }
 
 // Stage is one worker's window stage (pipeline.Stage). It keeps state per
@@ -148,7 +98,7 @@ type Stage struct {
 	accIx map[AccountRow]struct{}
 	deals []DealRow
 	buf   []byte
-	recs  []*kgo.Record
+	recs  []state.Record
 	wbuf  wakeBuf // finalisation scratch of the partitions
 
 	// Pointer fields of fact rows point into these, one allocation per
@@ -174,15 +124,14 @@ type part struct {
 	old      []mark // watermark after batches below gcAt, thinned (appendOld)
 	first    int64  // offset the state's history starts at (it was empty there); -1 unknown
 	// replayTo > next: batches below it are a replay of history the state
-	// already holds (a restore below the changelog's GC point, see
+	// already holds (a restore below the store's GC point, see
 	// restore). They are classified against replayMaxT, the watermark the
 	// original run had there, and do not touch the pairing state.
 	replayTo   int64
 	replayMaxT int64
-	purge      []string // changelog keys of an abandoned state: tombstoned at the next checkpoint
-	committed  int64    // known committed offset (math.MaxInt64 without changelog)
+	purge      []string // state keys of an abandoned state: deleted at the next checkpoint
+	committed  int64    // known committed offset (math.MaxInt64 without a store)
 	gcAt       int64    // committed as of the last gc
-	polled     time.Time
 	pr         *pairer
 	lag        prometheus.Gauge
 }
@@ -355,7 +304,7 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 // them, and no pairing: the restored state already holds these events'
 // contributions, and the pair facts they finalised were emitted by the
 // original run under the same offset range (ClickHouse has them under
-// the same insert_deduplication_token). Nothing changes in the changelog.
+// the same insert_deduplication_token). Nothing changes in the store.
 func (s *Stage) replay(p *part, b *schemas.Batch) {
 	last := b.Origin.LastOffset
 	late, w := 0, 0
@@ -590,7 +539,7 @@ func (s *Stage) newPart(o schemas.Origin) *part {
 	p := &part{
 		partKey: partKey{o.Topic, o.Partition}, next: -1, maxT: noTime, baseMaxT: noTime, committed: -1, gcAt: -1,
 		first: -1, replayTo: -1, replayMaxT: noTime,
-		pr:  newPairer(s.w.cfg.LeadExpiry.Milliseconds(), s.w.cfg.ApprovalExpiry.Milliseconds(), s.w.deps.Changelog != nil),
+		pr:  newPairer(s.w.cfg.LeadExpiry.Milliseconds(), s.w.cfg.ApprovalExpiry.Milliseconds(), s.w.deps.State != nil),
 		lag: s.w.m.watermarkLag.WithLabelValues(o.Topic, strconv.Itoa(int(o.Partition))),
 	}
 	p.pr.wakes.buf = &s.wbuf
@@ -598,19 +547,19 @@ func (s *Stage) newPart(o schemas.Origin) *part {
 }
 
 // restore rebuilds the state of o's partition as of o.FirstOffset from the
-// changelog: contributions of batches at or after it are dropped, because
-// those batches are about to be consumed again.
+// state store: contributions of batches at or after it are dropped,
+// because those batches are about to be consumed again.
 //
-// The changelog keeps history only from its GC point on (the committed
-// offset of the group that wrote it): below it, finalised events are
-// folded into each item's base. A restore below the GC point (a new
-// consumer group, or offsets reset with kadm, replaying the topic into
-// the same database) cannot rebuild the state there, and must not use the
-// newest watermark either, or every replayed event would be late:
+// The store keeps history only from the GC point on (the committed offset
+// of the group that wrote it): below it, finalised events are folded into
+// each item's base. A restore below the GC point (a new consumer group, or
+// offsets reset with kadm, replaying the topic into the same database)
+// cannot rebuild the state there, and must not use the newest watermark
+// either, or every replayed event would be late:
 //   - at or before the offset the state's history began, the state there
 //     is empty, and the replay rebuilds it exactly; the old state's keys
-//     are tombstoned at the first checkpoint, so no later restore mixes
-//     the two histories;
+//     are deleted at the first checkpoint, so no later restore mixes the
+//     two histories;
 //   - in between, the state is restored as of the GC point, and the
 //     batches up to it are replayed against the watermark the original
 //     run had at each offset (kept in the meta record), emitting activity
@@ -618,24 +567,26 @@ func (s *Stage) newPart(o schemas.Origin) *part {
 func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*part, error) {
 	start := s.w.deps.Clock()
 	p := s.newPart(o)
-	if s.w.deps.Changelog == nil {
+	st := s.w.deps.State
+	if st == nil {
 		p.committed = math.MaxInt64
 		s.parts[p.partKey] = p
 		return p, nil
 	}
-	committed, err := s.w.deps.Committed(ctx, o.Topic, o.Partition)
+	// Load first: it may claim the partition, and the committed offset
+	// asked after it is then the newest the store knows.
+	recs, err := st.Load(ctx, state.Window, o.Topic, o.Partition)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", o, err)
+	}
+	committed, err := st.Committed(ctx, o.Topic, o.Partition)
+	if err != nil {
+		return nil, fmt.Errorf("restore %s: committed offset: %w", o, err)
 	}
 	from := o.FirstOffset
 	p.committed = min(committed, from)
-	p.polled = start
-	recs, err := s.w.readChangelog(ctx, o.Partition)
-	if err != nil {
-		return nil, fmt.Errorf("restore %s: %w", o, err)
-	}
 	m := meta{base: noTime, point: -1, first: from}
-	if v, ok := recs[string(recordKey(nil, o.Topic, kindMeta, ""))]; ok {
+	if v, ok := recs[metaKey]; ok {
 		if m, err = decodeMeta(v); err != nil {
 			return nil, fmt.Errorf("restore %s: %w", o, err)
 		}
@@ -646,7 +597,7 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*part, error) {
 	case m.first >= 0 && from <= m.first:
 		mode = "empty"
 		for k := range recs {
-			if topic, kind, _, ok := parseKey([]byte(k)); ok && topic == o.Topic && (kind == famLead || kind == famAppr) {
+			if kind, _, ok := parseKey(k); ok && (kind == famLead || kind == famAppr) {
 				p.purge = append(p.purge, k)
 			}
 		}
@@ -672,8 +623,8 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*part, error) {
 	}
 	n := 0
 	for k, v := range recs {
-		topic, kind, id, ok := parseKey([]byte(k))
-		if !ok || topic != o.Topic || (kind != famLead && kind != famAppr) {
+		kind, id, ok := parseKey(k)
+		if !ok || (kind != famLead && kind != famAppr) {
 			continue
 		}
 		base, evs, err := decodeItem(v)
@@ -692,7 +643,7 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*part, error) {
 	s.w.m.restored.Inc()
 	s.w.m.restoreSeconds.Observe(d.Seconds())
 	if mode != "exact" {
-		s.w.log.Warn("restore below the changelog's GC point: a replay from an earlier offset (new consumer group or reset offsets)",
+		s.w.log.Warn("restore below the state's GC point: a replay from an earlier offset (new consumer group or reset offsets)",
 			"origin", o.String(), "mode", mode, "gc_point", m.point, "history_from", m.first, "state_at", at, "purged", len(p.purge))
 	}
 	s.w.log.Info("pairing state restored", "origin", o.String(), "mode", mode, "records", n, "committed", committed,
@@ -700,37 +651,22 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*part, error) {
 	return p, nil
 }
 
-// ErrChangelogUnavailable is returned (wrapped, with the last cause) when
-// the changelog partition a restore needs did not exist with a leader
-// within restore_timeout. It is statelog's sentinel, so errors.Is matches
-// either name.
-var ErrChangelogUnavailable = statelog.ErrUnavailable
-
-// readChangelog reads one changelog partition up to its end: the latest
-// value per key. Waiting for the partition and reading it share one
-// restore_timeout.
-func (w *Window) readChangelog(ctx context.Context, partition int32) (map[string][]byte, error) {
-	return statelog.Latest(ctx, w.deps.Changelog, w.cfg.ChangelogTopic, partition, w.cfg.RestoreTimeout, w.log)
-}
-
-// checkpoint drops history below the committed offset and produces the
-// changed state to the changelog, synchronously: the batch may be acked
-// only once its state is durable.
+// checkpoint drops history below the committed offset and saves the
+// changed state to the store in one Save: the batch may be acked only
+// once its state is durable.
 func (s *Stage) checkpoint(ctx context.Context, p *part, last int64) error {
-	if s.w.deps.Changelog == nil {
+	st := s.w.deps.State
+	if st == nil {
 		p.pr.gc(math.MaxInt64)
 		p.pr.dirty = p.pr.dirty[:0]
 		p.pr.tomb = p.pr.tomb[:0]
 		return nil
 	}
-	if now := s.w.deps.Clock(); now.Sub(p.polled) >= s.w.cfg.CommitPollInterval {
-		c, err := s.w.deps.Committed(ctx, p.topic, p.part)
-		if err != nil {
-			s.w.log.Warn("committed offset unknown; keeping changelog history", "topic", p.topic, "partition", p.part, "err", err)
-		} else if c > p.committed {
-			p.committed = c
-		}
-		p.polled = now
+	// The store caches the committed offset: asking per batch is cheap.
+	if c, err := st.Committed(ctx, p.topic, p.part); err != nil {
+		s.w.log.Warn("committed offset unknown; keeping state history", "topic", p.topic, "partition", p.part, "err", err)
+	} else if c > p.committed {
+		p.committed = c
 	}
 	if p.committed > p.gcAt {
 		p.pr.gc(p.committed)
@@ -745,16 +681,18 @@ func (s *Stage) checkpoint(ctx context.Context, p *part, last int64) error {
 	}
 	p.hist = append(p.hist, mark{last: last, maxT: p.maxT})
 
-	topic := s.w.cfg.ChangelogTopic
+	// Keys and values are appended to one buffer; each record's slices
+	// are capped so a later append cannot write into them.
 	s.recs = s.recs[:0]
 	s.buf = s.buf[:0]
 	bytes := 0
 	add := func(key, val []byte) {
-		s.recs = append(s.recs, &kgo.Record{Topic: topic, Partition: p.part, Key: key, Value: val})
+		s.recs = append(s.recs, state.Record{Key: key, Value: val})
 		bytes += len(key) + len(val)
 	}
+	piece := func(from int) []byte { return s.buf[from:len(s.buf):len(s.buf)] }
 	// An abandoned state's keys first: a key the new state has is
-	// produced again below, after its tombstone.
+	// saved again below, after its deletion.
 	for _, k := range p.purge {
 		add([]byte(k), nil)
 	}
@@ -763,22 +701,34 @@ func (s *Stage) checkpoint(ctx context.Context, p *part, last int64) error {
 		if it.deleted {
 			continue
 		}
-		add(recordKey(nil, p.topic, it.fam, it.key), encodeItem(nil, it))
+		k0 := len(s.buf)
+		s.buf = recordKey(s.buf, it.fam, it.key)
+		v0 := len(s.buf)
+		s.buf = encodeItem(s.buf, it)
+		add(s.buf[k0:v0:v0], piece(v0))
 	}
 	for _, it := range p.pr.tomb {
-		add(recordKey(nil, p.topic, it.fam, it.key), nil)
-		p.pr.free(it) // the key string lives on in the record
+		k0 := len(s.buf)
+		s.buf = recordKey(s.buf, it.fam, it.key)
+		add(piece(k0), nil)
+		p.pr.free(it)
 	}
-	add(recordKey(nil, p.topic, kindMeta, ""), encodeMeta(nil, &meta{base: p.baseMaxT, point: p.gcAt, first: p.first, hist: p.hist, old: p.old}))
+	v0 := len(s.buf)
+	s.buf = encodeMeta(s.buf, &meta{base: p.baseMaxT, point: p.gcAt, first: p.first, hist: p.hist, old: p.old})
+	add([]byte(metaKey), piece(v0))
 	clear(p.pr.dirty)
 	p.pr.dirty = p.pr.dirty[:0]
 	clear(p.pr.tomb)
 	p.pr.tomb = p.pr.tomb[:0]
-	if err := s.w.deps.Changelog.ProduceSync(ctx, s.recs...).FirstErr(); err != nil {
-		return fmt.Errorf("checkpoint %s/%d to %s: %w", p.topic, p.part, topic, err)
-	}
-	if s.recs[0].Partition != p.part {
-		return fmt.Errorf("checkpoint %s/%d: record landed in partition %d: the changelog client needs kgo.ManualPartitioner", p.topic, p.part, s.recs[0].Partition)
+	err := st.Save(ctx, state.Window, p.topic, p.part, s.recs)
+	clear(s.recs) // the buffer is reused; the records must not pin old ones
+	if err != nil {
+		if errors.Is(err, state.ErrFenced) {
+			// Another instance owns the partition now: this state is
+			// stale. Forget it; a later batch of it loads the store again.
+			delete(s.parts, p.partKey)
+		}
+		return fmt.Errorf("checkpoint %s/%d: %w", p.topic, p.part, err)
 	}
 	p.purge = nil
 	s.w.m.changelogBytes.Add(float64(bytes))

@@ -10,7 +10,7 @@ import (
 )
 
 // Config configures the alert Producer's topic and the Dispatcher. Zero
-// fields get the defaults documented on each field (setDefaults).
+// fields get the defaults documented on each field (SetDefaults).
 type Config struct {
 	// Topic is the durable alerts topic, keyed by alert id. Default
 	// "sales.alerts".
@@ -117,7 +117,9 @@ var (
 	ErrNotPositive = errors.New("must be positive")
 )
 
-func (c *Config) setDefaults() {
+// SetDefaults fills what the file left out; each default is written here
+// only. Hooks are defaulted in place.
+func (c *Config) SetDefaults() {
 	def := func(s *string, v string) {
 		if *s == "" {
 			*s = v
@@ -183,11 +185,12 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Validate reports the first problem in c (after defaults), wrapping a
-// sentinel with the field path.
+// Validate reports the first problem in c, wrapping a sentinel with the
+// field's YAML path. It judges c as SetDefaults would complete it (on a
+// copy), so a caller that validates before defaulting gets the same answer.
 func (c Config) Validate() error {
 	c.Hooks = append([]HookConfig(nil), c.Hooks...)
-	c.setDefaults()
+	c.SetDefaults()
 	switch {
 	case c.Topic == c.ParkTopic:
 		return fmt.Errorf("alerts.park_topic: %w: must differ from topic", ErrDuplicate)

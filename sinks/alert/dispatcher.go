@@ -12,8 +12,54 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
+
+// Record is one record the Dispatcher consumed from the alerts or the
+// park topic. Key, Value and Headers stay valid until the record's
+// offset is marked (the feed does not reuse them before).
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Timestamp time.Time // the produce time: alert latency is measured from it
+	Key       []byte
+	Value     []byte
+	Headers   []Header
+}
+
+// Header is a record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Feed is the Dispatcher's consumer of the alerts and park topics, in a
+// consumer group of its own; internal/kafkaio implements it with
+// franz-go, so this package knows no Kafka client.
+type Feed interface {
+	// Poll blocks until records are there or ctx ends; records of one
+	// partition come in offset order. ErrFeedClosed (wrapped) means the
+	// feed was closed and Poll will never return records again. Other
+	// errors are per-partition fetch problems: logged, then polled again.
+	Poll(ctx context.Context) ([]*Record, error)
+	// MarkCommit marks r, and everything before it in its partition, for
+	// the next commit. Only records this feed's Poll returned.
+	MarkCommit(r *Record)
+	// CommitMarked commits what was marked.
+	CommitMarked(ctx context.Context) error
+	// Park produces r's key and value to the park topic with headers and
+	// calls done once Kafka acknowledged (err nil) or gave up.
+	Park(r *Record, headers []Header, done func(err error))
+	// OnLost registers what to call when partitions are revoked (after
+	// the feed committed what was marked) or lost: the dispatcher forgets
+	// their unfinished records. Called before the first Poll.
+	OnLost(func(lost map[string][]int32))
+	// Close leaves the group and closes the client.
+	Close()
+}
+
+// ErrFeedClosed is returned (wrapped) by Feed.Poll once the feed is closed.
+var ErrFeedClosed = errors.New("alert feed closed")
 
 // Dispatcher consumes the alerts topic (and the park topic) in its own
 // consumer group and delivers every alert to each hook whose route matches.
@@ -31,7 +77,7 @@ import (
 // in order too.
 type Dispatcher struct {
 	cfg     Config
-	cl      *kgo.Client
+	feed    Feed
 	runners []*runner
 	byName  map[string]*runner
 	m       *metrics
@@ -55,7 +101,7 @@ type track struct {
 }
 
 type job struct {
-	rec      *kgo.Record
+	rec      *Record
 	msg      Message
 	pending  atomic.Int32
 	done     bool
@@ -74,15 +120,15 @@ const (
 	headerNotBefore = "salespulse-not-before" // unix ms
 )
 
-// NewDispatcher validates cfg and creates its Kafka client from kafkaOpts,
-// which must only say how to connect (seed brokers, TLS, SASL, client id):
-// the Dispatcher adds its own group, topics and commit options.
-func NewDispatcher(cfg Config, kafkaOpts []kgo.Opt, reg prometheus.Registerer, log *slog.Logger) (*Dispatcher, error) {
+// NewDispatcher validates cfg and returns a Dispatcher consuming feed,
+// which must read cfg.Topic and cfg.ParkTopic in group cfg.Group from
+// their start (internal/kafkaio.NewAlertFeed). Run closes the feed.
+func NewDispatcher(cfg Config, feed Feed, reg prometheus.Registerer, log *slog.Logger) (*Dispatcher, error) {
+	cfg.Hooks = append([]HookConfig(nil), cfg.Hooks...)
+	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg.Hooks = append([]HookConfig(nil), cfg.Hooks...)
-	cfg.setDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -104,20 +150,8 @@ func NewDispatcher(cfg Config, kafkaOpts []kgo.Opt, reg prometheus.Registerer, l
 		d.runners = append(d.runners, r)
 		d.byName[h.Name] = r
 	}
-	opts := append(append([]kgo.Opt(nil), kafkaOpts...),
-		kgo.ConsumerGroup(cfg.Group),
-		kgo.ConsumeTopics(cfg.Topic, cfg.ParkTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.AutoCommitMarks(),
-		kgo.AutoCommitInterval(cfg.CommitInterval),
-		kgo.OnPartitionsRevoked(d.onRevoked),
-		kgo.OnPartitionsLost(d.onLost),
-	)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("new alert dispatcher: %w", err)
-	}
-	d.cl = cl
+	d.feed = feed
+	feed.OnLost(d.onLost)
 	return d, nil
 }
 
@@ -136,17 +170,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	var err error
 	for ctx.Err() == nil {
-		fetches := d.cl.PollRecords(ctx, 1000)
-		if fetches.IsClientClosed() {
-			err = errors.New("alert dispatcher: kafka client closed")
+		recs, perr := d.feed.Poll(ctx)
+		if errors.Is(perr, ErrFeedClosed) {
+			err = fmt.Errorf("alert dispatcher: %w", perr)
 			break
 		}
-		fetches.EachError(func(t string, p int32, ferr error) {
-			if !errors.Is(ferr, context.Canceled) {
-				d.log.Warn("fetch", "topic", t, "partition", p, "err", ferr)
-			}
-		})
-		fetches.EachRecord(func(r *kgo.Record) { d.dispatch(ctx, r) })
+		if perr != nil && !errors.Is(perr, context.Canceled) {
+			d.log.Warn("fetch", "err", perr)
+		}
+		for _, r := range recs {
+			d.dispatch(ctx, r)
+		}
 	}
 	// Drain: wait until nothing is in flight or the timeout.
 	deadline := time.Now().Add(d.cfg.DrainTimeout)
@@ -157,10 +191,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	wg.Wait()
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if cerr := d.cl.CommitMarkedOffsets(cctx); cerr != nil {
+	if cerr := d.feed.CommitMarked(cctx); cerr != nil {
 		d.log.Warn("final commit", "err", cerr)
 	}
-	d.cl.Close()
+	d.feed.Close()
 	return err
 }
 
@@ -168,7 +202,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // every hook (for tests and health checks).
 func (d *Dispatcher) InFlight() int { return len(d.sem) }
 
-func (d *Dispatcher) dispatch(ctx context.Context, r *kgo.Record) {
+func (d *Dispatcher) dispatch(ctx context.Context, r *Record) {
 	select {
 	case d.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -246,7 +280,7 @@ func (d *Dispatcher) finish(j *job) {
 			n++
 		}
 		if n > 0 {
-			d.cl.MarkCommitRecords(t.jobs[n-1].rec)
+			d.feed.MarkCommit(t.jobs[n-1].rec)
 			clear(t.jobs[:n])
 			t.jobs = t.jobs[n:]
 		}
@@ -255,14 +289,10 @@ func (d *Dispatcher) finish(j *job) {
 	<-d.sem
 }
 
-func (d *Dispatcher) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
-	if err := cl.CommitMarkedOffsets(ctx); err != nil {
-		d.log.Warn("commit on revoke", "err", err)
-	}
-	d.onLost(ctx, cl, revoked)
-}
-
-func (d *Dispatcher) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+// onLost forgets the unfinished records of partitions this dispatcher no
+// longer owns: their offsets can no longer be marked (the feed committed
+// what was marked before a revoke).
+func (d *Dispatcher) onLost(lost map[string][]int32) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for t, ps := range lost {
@@ -282,11 +312,8 @@ func (d *Dispatcher) park(r *runner, dl delivery, outcome string) {
 	r.parked[dl.j.msg.ID]++
 	r.mu.Unlock()
 	nb := d.cfg.Now().Add(d.cfg.ParkDelay).UnixMilli()
-	rec := &kgo.Record{
-		Topic: d.cfg.ParkTopic, Key: []byte(dl.j.msg.ID), Value: dl.j.rec.Value,
-		Headers: []kgo.RecordHeader{{Key: headerHook, Value: []byte(r.cfg.Name)}, {Key: headerNotBefore, Value: []byte(strconv.FormatInt(nb, 10))}},
-	}
-	d.cl.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
+	hs := []Header{{Key: headerHook, Value: []byte(r.cfg.Name)}, {Key: headerNotBefore, Value: []byte(strconv.FormatInt(nb, 10))}}
+	d.feed.Park(&Record{Key: []byte(dl.j.msg.ID), Value: dl.j.rec.Value}, hs, func(err error) {
 		if err != nil {
 			// Not done: the record is neither delivered nor parked, so
 			// its offset is never committed and the next run retries.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/schemas"
@@ -36,7 +37,7 @@ func BenchmarkConsumeToHookDelivered(b *testing.B) {
 		b.Fatal(err)
 	}
 	prod := newProducer(b, c)
-	startPipeline(b, c, det, &countingSink{sinks: []pipeline.Sink{alert.NewProducer(prod.cl, "sales.alerts")}})
+	startPipeline(b, c, det, &countingSink{sinks: []pipeline.Sink{kafkaio.NewAlertProducer(prod.cl, "sales.alerts")}})
 	rc := newReceiver(b, func(r *http.Request, body []byte) ([]string, error) {
 		m, err := alert.Decode(body)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/salespulse/salespulse/embedded/chdb"
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/schemas"
@@ -105,7 +106,7 @@ func TestEndToEndPlantedAnomaliesPageTheRightHooks(t *testing.T) {
 	}
 	t.Cleanup(func() { chSink.Close() })
 	prod := newProducer(t, c)
-	sink := &countingSink{sinks: []pipeline.Sink{chSink, alert.NewProducer(prod.cl, "sales.alerts")}}
+	sink := &countingSink{sinks: []pipeline.Sink{chSink, kafkaio.NewAlertProducer(prod.cl, "sales.alerts")}}
 	startPipeline(t, c, det, sink)
 
 	// Hooks: everything to the signed webhook and the Alertmanager mock,

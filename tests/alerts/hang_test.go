@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/schemas"
@@ -37,7 +38,7 @@ func TestHangingHookLosesNothingAndSlowsNoPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	prod := newProducer(t, c)
-	sink := &countingSink{sinks: []pipeline.Sink{alert.NewProducer(prod.cl, "sales.alerts")}}
+	sink := &countingSink{sinks: []pipeline.Sink{kafkaio.NewAlertProducer(prod.cl, "sales.alerts")}}
 	startPipeline(t, c, det, sink)
 
 	rc := newReceiver(t, checkWebhook)

@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/schemas"
@@ -164,8 +165,16 @@ func startPipeline(tb testing.TB, c *kfake.Cluster, det *anomaly.Detector, sink 
 
 func startDispatcher(tb testing.TB, c *kfake.Cluster, cfg alert.Config, reg prometheus.Registerer) *alert.Dispatcher {
 	tb.Helper()
-	d, err := alert.NewDispatcher(cfg, []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, reg, testLogger(tb))
+	fcfg := cfg
+	fcfg.Hooks = append([]alert.HookConfig(nil), cfg.Hooks...)
+	fcfg.SetDefaults()
+	feed, err := kafkaio.NewAlertFeed(fcfg, []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)})
 	if err != nil {
+		tb.Fatal(err)
+	}
+	d, err := alert.NewDispatcher(cfg, feed, reg, testLogger(tb))
+	if err != nil {
+		feed.Close()
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

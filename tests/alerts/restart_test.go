@@ -8,9 +8,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
-	"github.com/salespulse/salespulse/pipeline/window"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
@@ -19,7 +19,7 @@ import (
 
 // Detector state survives a deploy and rebalances: instance A consumes
 // part of the generated days; B joins the group (partitions move, A's
-// state for them must reach B through the changelog); A leaves (its
+// state for them must reach B through the state store); A leaves (its
 // partitions move to B); B finishes. The alerts written — SLA breaches
 // of leads that arrived before the moves included — are exactly the
 // oracle's, as for one uninterrupted instance.
@@ -35,18 +35,12 @@ func TestRestartAndRebalanceKeepDetectorState(t *testing.T) {
 		t.Fatal(err)
 	}
 	const sla = 16 * time.Hour
-	clog, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(4<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(clog.Close)
+	// Each instance has its own Kafka state store on one shared topic, as
+	// separate processes would: a partition's state moves with it.
 	newDetector := func() *anomaly.Detector {
-		d, err := anomaly.New(anomaly.Config{SLA: anomaly.SLAConfig{Default: sla}, CommitPollInterval: 100 * time.Millisecond}, matrix, idx,
-			anomaly.Deps{Changelog: clog, Committed: window.CommittedOffsets(clog, "salespulse")}, prometheus.NewRegistry(), testLogger(t))
+		d, err := anomaly.New(anomaly.Config{SLA: anomaly.SLAConfig{Default: sla}}, matrix, idx,
+			anomaly.Deps{State: newStore(t, c, "salespulse")}, prometheus.NewRegistry(), testLogger(t))
 		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.EnsureChangelog(context.Background(), partitions, 1); err != nil {
 			t.Fatal(err)
 		}
 		return d
@@ -90,6 +84,24 @@ func TestRestartAndRebalanceKeepDetectorState(t *testing.T) {
 	got := distinct(sink.written())
 	t.Logf("%d batches acknowledged, %d alert rows, %d distinct transitions, %d expected", sink.acked.Load(), len(sink.written()), len(got), len(all))
 	compare(t, "pipeline output across restart and rebalances", got, all, or.want)
+}
+
+// newStore is one instance's Kafka state store, as `salespulse run`
+// builds it: the instances share the state topic, each claims the
+// partitions it is assigned (fencing the previous owner), and reads the
+// group's committed offsets, refreshed every 100ms.
+func newStore(t *testing.T, c interface{ ListenAddrs() []string }, group string) *kafkaio.StateStore {
+	t.Helper()
+	st, err := kafkaio.NewStateStore(kafkaio.StateConfig{Topic: "alerts.state", CommitPollInterval: 100 * time.Millisecond},
+		group, []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, prometheus.NewRegistry(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Ensure(context.Background(), partitions); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return st
 }
 
 func distinct(as []schemas.Alert) map[string]int {

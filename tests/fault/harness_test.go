@@ -381,9 +381,9 @@ func (x *harness) newScenario(t *testing.T, name string) *scenario {
 	for _, topic := range []string{s.topic, s.dlq, s.alerts, s.alerts + ".parked", s.changelog()} {
 		var cfg map[string]*string
 		if topic == s.changelog() {
-			// Created here, not by the first instance: an instance that
-			// creates it reads its metadata before the broker has it
-			// ("changelog has no partition N").
+			// Created here, not by the first instance, so that every
+			// scenario starts with the topic at full width and leaders
+			// in place (the store also waits and grows it itself).
 			cfg = map[string]*string{"cleanup.policy": &compact}
 		}
 		resp, err := s.adm.CreateTopic(ctx, partitions, 1, cfg, topic)
@@ -431,8 +431,8 @@ func (x *harness) newScenario(t *testing.T, name string) *scenario {
 	return s
 }
 
-// changelog is the window stage's pairing-state topic of the scenario.
-func (s *scenario) changelog() string { return s.group + ".state-changelog" }
+// changelog is the scenario's state topic (window and detector state).
+func (s *scenario) changelog() string { return s.group + ".state" }
 
 // proc is one `salespulse run` child process.
 type proc struct {
@@ -477,8 +477,8 @@ clickhouse:
 pipeline:
   workers: 2
 org_file: %s
-window:
-  changelog_topic: %s
+state:
+  topic: %s
 alerts:
   topic: %s
   park_topic: %s.parked

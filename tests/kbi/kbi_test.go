@@ -28,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/embedded/chdb"
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/window"
 	"github.com/salespulse/salespulse/schemas"
@@ -36,10 +37,7 @@ import (
 	"github.com/salespulse/salespulse/sources/kafka"
 )
 
-const (
-	topic     = "sales.canonical"
-	changelog = "salespulse.state-changelog"
-)
+const topic = "sales.canonical"
 
 var (
 	sharedMu   sync.Mutex
@@ -122,12 +120,26 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	if err := window.EnsureChangelog(context.Background(), cl, changelog, partitions, 1); err != nil {
-		t.Fatal(err)
-	}
 	org := testOrg()
 	return &env{t: t, cluster: c, addr: addr, db: fmt.Sprintf("kbi_%s_%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_")), time.Now().UnixNano()%1e6),
 		org: org, index: schemas.NewIndex(org), adm: kadm.NewClient(cl), admCl: cl, ends: map[int32]int64{}}
+}
+
+// store is one instance's Kafka state store, as `salespulse run` builds
+// it: every instance of a test shares the env's state topic, claims the
+// partitions it is assigned (fencing the previous owner) and reads its
+// group's committed offsets, refreshed every 100ms.
+func (e *env) store(ctx context.Context, group string) (*kafkaio.StateStore, error) {
+	st, err := kafkaio.NewStateStore(kafkaio.StateConfig{Topic: "kbi.state", CommitPollInterval: 100 * time.Millisecond},
+		group, []kgo.Opt{kgo.SeedBrokers(e.cluster.ListenAddrs()...)}, prometheus.NewRegistry(), testLogger(e.t))
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Ensure(ctx, partitions); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 func (e *env) produce(parts [][]delivery) {
@@ -226,15 +238,14 @@ func (e *env) instance(ctx context.Context, group string, crashAfter int64, seed
 			return err
 		}
 	}
-	clog, err := kgo.NewClient(kgo.SeedBrokers(e.cluster.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
+	st, err := e.store(ctx, group)
 	if err != nil {
 		return err
 	}
-	defer clog.Close()
+	defer st.Close()
 	w, err := window.New(window.Config{
 		OutOfOrderness: bound, AllowedLateness: lateness, LeadExpiry: leadExp, ApprovalExpiry: apprExp,
-		ChangelogTopic: changelog, CommitPollInterval: 100 * time.Millisecond,
-	}, window.Deps{Org: e.index, Changelog: clog, Committed: window.CommittedOffsets(e.admCl, group)}, prometheus.NewRegistry(), testLogger(t))
+	}, window.Deps{Org: e.index, State: st}, prometheus.NewRegistry(), testLogger(t))
 	if err != nil {
 		return err
 	}
@@ -490,7 +501,7 @@ func TestKBIsMatchBruteForce(t *testing.T) {
 }
 
 // TestKBIsSurviveCrashesAndRebalances: consumers crash at random batches
-// (state in the changelog ahead of the committed offsets, batches stored
+// (state in the store ahead of the committed offsets, batches stored
 // but not acknowledged) and run two at a time (rebalances), then the KBIs
 // equal the brute force, which equals an uninterrupted run (above).
 func TestKBIsSurviveCrashesAndRebalances(t *testing.T) {
@@ -539,7 +550,7 @@ func TestKBIsSurviveCrashesAndRebalances(t *testing.T) {
 }
 
 // TestReplayByNewGroup: a second consumer group replays the topic from
-// the start into the same database and changelog (fault suite scenario
+// the start into the same database and state store (fault suite scenario
 // 6): the KBIs stay the brute force's and no replayed event goes to
 // late_events that the first run did not put there.
 func TestReplayByNewGroup(t *testing.T) {

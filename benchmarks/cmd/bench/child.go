@@ -220,12 +220,9 @@ func runStack(f childFlags) error {
 	// applies the ClickHouse migrations once, before any pipeline starts.
 	ac.Kafka.Group = "bench-idle"
 	ac.Kafka.Topics = map[string]string{"bench.idle": canonical.Name}
-	// Its KBI state changelog would be sized by bench.idle (1 partition)
-	// and then be too small for the pipelines': give it its own.
-	ac.Window.ChangelogTopic = "bench.idle-changelog"
-	// Same for the detectors' changelog: sized by bench.idle it would have
-	// 1 partition and every pipeline restore of partition ≥ 1 would fail.
-	ac.Anomaly.ChangelogTopic = "bench.idle-anomaly-changelog"
+	// Its state topic would be sized by bench.idle (1 partition): give it
+	// its own, so the pipelines' topic is created at their width.
+	ac.State.Topic = "bench.idle-state"
 	st, err := devstack.Start(ctx, devstack.Config{
 		DataDir: f.dir, KafkaAddr: "127.0.0.1:0", ClickHouseAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Partitions: int32(f.partitions), Gen: gc, App: ac,

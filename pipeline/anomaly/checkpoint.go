@@ -7,19 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/salespulse/salespulse/pipeline/statelog"
+	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/schemas"
 )
 
 // Checkpointing. Every piece of a partition's detector state is one
-// changelog key (kinds below): an open lead, a quote awaiting approval, an
+// key in the state store (namespace state.Anomaly; kinds below): an open lead, a quote awaiting approval, an
 // approval awaiting its decision, a quote-matching list, an alert episode,
 // an outlier ring buffer, an activity window, a team's activity shares and
 // the partition's meta (watermark, sweep time, generation counter).
@@ -38,7 +32,9 @@ import (
 // was dropped captures its prior state (touch), so memory holds history only
 // for keys changed since the last commit.
 
-// Changelog key kinds.
+// State key kinds. A key is the kind byte followed by the id; the store
+// scopes keys by input partition. The store's migration of the old
+// changelog topic rewrites keys "topic/partition/kind/id" to exactly this.
 const (
 	kindMeta     = 'M' // id "": watermark, sweep time, generation counter
 	kindLead     = 'L' // lead id
@@ -68,13 +64,13 @@ type version struct {
 
 type keyHist struct {
 	vers    []version
-	written bool // the changelog holds a record for the key
+	written bool // the store holds a record for the key
 	pending bool // the record must be rewritten at the next checkpoint
 }
 
 // touch must be called before a piece of state is changed: it captures the
 // state as it was (the base a restore below this batch needs) and marks it
-// for the checkpoint. A no-op without a changelog.
+// for the checkpoint. A no-op without a state store.
 func (p *partState) touch(kind byte, id string) {
 	if p.hist == nil {
 		return
@@ -90,64 +86,38 @@ func (p *partState) touch(kind byte, id string) {
 	}
 }
 
-// EnsureChangelog creates the detector's compacted changelog topic when
-// missing, with partitions partitions (at least as many as every source
-// topic: state of source partition p goes to changelog partition p).
-// Replication factor -1 is the broker's default.
-func (d *Detector) EnsureChangelog(ctx context.Context, partitions int32, replicationFactor int16) error {
-	if d.deps.Changelog == nil {
-		return nil
-	}
-	adm := kadm.NewClient(d.deps.Changelog)
-	compact := "compact"
-	resp, err := adm.CreateTopic(ctx, partitions, replicationFactor, map[string]*string{"cleanup.policy": &compact}, d.cfg.ChangelogTopic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("create anomaly changelog topic %s: %w", d.cfg.ChangelogTopic, err)
-	}
-	return nil
-}
-
-// recordKey is "topic/partition/kind/id": topic names cannot contain '/',
-// so the id may.
-func recordKey(dst []byte, topic string, partition int32, k skey) []byte {
-	dst = append(dst, topic...)
-	dst = append(dst, '/')
-	dst = strconv.AppendInt(dst, int64(partition), 10)
-	dst = append(dst, '/', k.kind, '/')
+// recordKey appends the state key of k: its kind, then its id.
+func recordKey(dst []byte, k skey) []byte {
+	dst = append(dst, k.kind)
 	return append(dst, k.id...)
 }
 
-// restore rebuilds o's partition state as of o.FirstOffset from the
-// changelog: versions produced by batches at or after it are ignored,
+// restore rebuilds o's partition state as of o.FirstOffset from the state
+// store: versions produced by batches at or after it are ignored,
 // because those batches are about to be processed again.
 func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*partState, error) {
 	d := s.d
 	start := d.deps.Clock()
 	p := newPartState(d, o)
-	committed, err := d.deps.Committed(ctx, o.Topic, o.Partition)
+	// Load first: it may claim the partition, and the committed offset
+	// asked after it is then the newest the store knows.
+	recs, err := d.deps.State.Load(ctx, state.Anomaly, o.Topic, o.Partition)
 	if err != nil {
 		return nil, fmt.Errorf("restore anomaly state %s: %w", o, err)
+	}
+	committed, err := d.deps.State.Committed(ctx, o.Topic, o.Partition)
+	if err != nil {
+		return nil, fmt.Errorf("restore anomaly state %s: committed offset: %w", o, err)
 	}
 	from := o.FirstOffset
 	p.committed = min(committed, from)
 	p.gcAt = p.committed
-	p.polled = start
-	recs, err := d.readChangelog(ctx, o.Partition)
-	if err != nil {
-		return nil, fmt.Errorf("restore anomaly state %s: %w", o, err)
-	}
-	prefix := string(recordKey(nil, o.Topic, o.Partition, skey{})) // ends in "//"
-	prefix = prefix[:len(prefix)-2]
 	n := 0
 	for rk, v := range recs {
-		rest, ok := strings.CutPrefix(rk, prefix)
-		if !ok || len(rest) < 2 || rest[1] != '/' {
+		if rk == "" {
 			continue
 		}
-		k := skey{rest[0], rest[2:]}
+		k := skey{rk[0], rk[1:]}
 		vers, err := decodeVersions(v)
 		if err != nil {
 			return nil, fmt.Errorf("restore anomaly state %s: key %q: %w", o, rk, err)
@@ -230,43 +200,36 @@ func (p *partState) rebuild() {
 	slices.Sort(p.activity.order)
 }
 
-// ErrChangelogUnavailable is returned (wrapped, with the last cause) when
-// the changelog partition a restore needs did not exist with a leader
-// within restore_timeout. It is statelog's sentinel, so errors.Is matches
-// either name.
-var ErrChangelogUnavailable = statelog.ErrUnavailable
-
-// readChangelog reads one changelog partition up to its end: the latest
-// value per key. Waiting for the partition and reading it share one
-// restore_timeout.
-func (d *Detector) readChangelog(ctx context.Context, partition int32) (map[string][]byte, error) {
-	return statelog.Latest(ctx, d.deps.Changelog, d.cfg.ChangelogTopic, partition, d.cfg.RestoreTimeout, d.log)
-}
-
 // checkpoint appends this batch's version of every changed key, drops
-// history below the committed offset, and produces the changed records
-// synchronously: the batch may be acknowledged only once its state is
-// durable.
+// history below the committed offset, and saves the changed records in one
+// Save: the batch may be acknowledged only once its state is durable.
 func (s *Stage) checkpoint(ctx context.Context, p *partState, last int64) error {
 	d := s.d
 	if p.hist == nil {
 		return nil
 	}
-	if now := d.deps.Clock(); now.Sub(p.polled) >= d.cfg.CommitPollInterval {
-		c, err := d.deps.Committed(ctx, p.topic, p.partition)
-		if err != nil {
-			d.log.Warn("committed offset unknown; keeping anomaly changelog history", "topic", p.topic, "partition", p.partition, "err", err)
-		} else if c > p.committed {
-			p.committed = c
-		}
-		p.polled = now
+	// The store caches the committed offset: asking per batch is cheap.
+	if c, err := d.deps.State.Committed(ctx, p.topic, p.partition); err != nil {
+		d.log.Warn("committed offset unknown; keeping anomaly state history", "topic", p.topic, "partition", p.partition, "err", err)
+	} else if c > p.committed {
+		p.committed = c
 	}
+	// Keys and values go into one buffer, each slice capped so that later
+	// appends cannot write into it.
 	s.recs = s.recs[:0]
+	s.buf = s.buf[:0]
 	nbytes := 0
-	add := func(k skey, val []byte) {
-		key := recordKey(nil, p.topic, p.partition, k)
-		s.recs = append(s.recs, &kgo.Record{Topic: d.cfg.ChangelogTopic, Partition: p.partition, Key: key, Value: val})
-		nbytes += len(key) + len(val)
+	add := func(k skey, vers []version) {
+		k0 := len(s.buf)
+		s.buf = recordKey(s.buf, k)
+		v0 := len(s.buf)
+		var val []byte
+		if vers != nil {
+			s.buf = appendVersions(s.buf, vers)
+			val = s.buf[v0:len(s.buf):len(s.buf)]
+		}
+		s.recs = append(s.recs, state.Record{Key: s.buf[k0:v0:v0], Value: val})
+		nbytes += len(s.buf) - k0
 	}
 	for _, k := range p.dirtyList {
 		h := p.hist[k]
@@ -298,14 +261,14 @@ func (s *Stage) checkpoint(ctx context.Context, p *partState, last int64) error 
 			case h.vers[0].val == nil && (h.written || h.pending):
 				add(k, nil)
 			case h.vers[0].val != nil && h.pending: // a restore's rewrite
-				add(k, appendVersions(nil, h.vers))
+				add(k, h.vers)
 			}
 			delete(p.hist, k)
 		}
 	}
 	for _, k := range p.dirtyList {
 		if h := p.hist[k]; h != nil && h.pending {
-			add(k, appendVersions(nil, h.vers))
+			add(k, h.vers)
 			h.pending, h.written = false, true
 		}
 	}
@@ -314,11 +277,15 @@ func (s *Stage) checkpoint(ctx context.Context, p *partState, last int64) error 
 	if len(s.recs) == 0 {
 		return nil
 	}
-	if err := d.deps.Changelog.ProduceSync(ctx, s.recs...).FirstErr(); err != nil {
-		return fmt.Errorf("checkpoint anomaly state %s/%d to %s: %w", p.topic, p.partition, d.cfg.ChangelogTopic, err)
-	}
-	if s.recs[0].Partition != p.partition {
-		return fmt.Errorf("checkpoint anomaly state %s/%d: record landed in partition %d: the changelog client needs kgo.ManualPartitioner", p.topic, p.partition, s.recs[0].Partition)
+	err := d.deps.State.Save(ctx, state.Anomaly, p.topic, p.partition, s.recs)
+	clear(s.recs) // the buffer is reused; the records must not pin old ones
+	if err != nil {
+		if errors.Is(err, state.ErrFenced) {
+			// Another instance owns the partition now: this state is
+			// stale. Forget it; a later batch of it loads the store again.
+			delete(s.parts, partKey{p.topic, p.partition})
+		}
+		return fmt.Errorf("checkpoint anomaly state %s/%d: %w", p.topic, p.partition, err)
 	}
 	d.m.changelogBytes.Add(float64(nbytes))
 	d.m.changelogRecs.Add(float64(len(s.recs)))

@@ -1,4 +1,4 @@
-package app
+package kafkaio
 
 import (
 	"context"
@@ -31,21 +31,21 @@ func TestGrowPartitionsWidensANarrowChangelog(t *testing.T) {
 		}
 		return len(md["changelog"].Partitions)
 	}
-	if err := growPartitions(ctx, cl, "changelog", 12); err != nil {
+	if err := GrowPartitions(ctx, cl, "changelog", 12); err != nil {
 		t.Fatalf("grow: %v", err)
 	}
 	if n := parts(); n != 12 {
 		t.Fatalf("partitions after growing = %d, want 12", n)
 	}
 	// Already wide enough: a narrower request never shrinks or fails.
-	if err := growPartitions(ctx, cl, "changelog", 4); err != nil {
+	if err := GrowPartitions(ctx, cl, "changelog", 4); err != nil {
 		t.Fatalf("grow to fewer: %v", err)
 	}
 	if n := parts(); n != 12 {
 		t.Fatalf("partitions = %d, want 12 still", n)
 	}
-	// A topic that does not exist is left to EnsureChangelog.
-	if err := growPartitions(ctx, cl, "missing", 4); err != nil {
+	// A topic that does not exist is left to EnsureCompactedTopic.
+	if err := GrowPartitions(ctx, cl, "missing", 4); err != nil {
 		t.Fatalf("missing topic: %v", err)
 	}
 }

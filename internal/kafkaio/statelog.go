@@ -1,9 +1,4 @@
-// Package statelog reads one partition of a stage's compacted state
-// changelog, the way every restore needs it: wait (with backoff, within a
-// timeout) for the partition to exist with a leader, then read it from its
-// start to the end offset it had when the read began. What a record means
-// is the caller's business.
-package statelog
+package kafkaio
 
 import (
 	"context"
@@ -18,8 +13,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// ErrUnavailable is returned (wrapped, with the last cause) when the
-// changelog partition did not exist with a leader within the timeout.
+// Reading one partition of a compacted state changelog, the way every
+// restore needs it: wait (with backoff) for the partition to exist with a
+// leader, then read it from its start up to a record known to be there.
+// What a record means is the caller's business.
+
+// ErrUnavailable is returned (wrapped, with the last cause) when a
+// changelog partition did not exist with a leader within restore_timeout.
 var ErrUnavailable = errors.New("changelog partition unavailable")
 
 // errNotReady marks a changelog partition that may still appear: the
@@ -33,25 +33,21 @@ const (
 	backoffMax = 2 * time.Second
 )
 
-// Read waits for partition of topic (see wait) and hands each of its
-// records, from the partition's start up to the end offset it had then, to
-// each, in offset order; an error from each ends the read and is returned
-// as is. Waiting and reading share one timeout (restore_timeout); zero
-// means ctx alone bounds them. cl is the client the stage produces the
-// changelog with: Read clones its options for a reader of its own. A
-// record handed to each must not be kept past the call unless copied.
-func Read(ctx context.Context, cl *kgo.Client, topic string, partition int32, timeout time.Duration, log *slog.Logger, each func(*kgo.Record) error) error {
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
+// readPartition hands each record of partition of topic, from the
+// partition's start through offset last, to each, in offset order; an
+// error from each ends the read and is returned as is. The record at last
+// must be one the reader is delivered: with read_committed, a committed
+// data record (not a transaction marker, which is never delivered, so a
+// read "up to the end offset" could not tell it had arrived). conn are the
+// connection options; the reader is a client of its own. A record handed
+// to each must not be kept past the call unless copied.
+func readPartition(ctx context.Context, conn []kgo.Opt, topic string, partition int32, last int64, committed bool, each func(*kgo.Record) error) error {
+	opts := append(conn[:len(conn):len(conn)],
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().AtStart()}}))
+	if committed {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
-	start, end, err := wait(ctx, cl, topic, partition, log)
-	if err != nil || start >= end {
-		return err
-	}
-	rd, err := kgo.NewClient(append(cl.Opts(),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().AtStart()}}))...)
+	rd, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("changelog reader: %w", err)
 	}
@@ -59,7 +55,7 @@ func Read(ctx context.Context, cl *kgo.Client, topic string, partition int32, ti
 	for {
 		fs := rd.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("read %s/%d up to %d: %w", topic, partition, end, err)
+			return fmt.Errorf("read %s/%d up to %d: %w", topic, partition, last, err)
 		}
 		var ferr error
 		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
@@ -68,42 +64,26 @@ func Read(ctx context.Context, cl *kgo.Client, topic string, partition int32, ti
 		}
 		for it := fs.RecordIter(); !it.Done(); {
 			r := it.Next()
+			if r.Offset > last {
+				return nil
+			}
 			if err := each(r); err != nil {
 				return err
 			}
-			if r.Offset >= end-1 {
+			if r.Offset == last {
 				return nil
 			}
 		}
 	}
 }
 
-// Latest reads the partition like Read and returns the latest value per
-// key: what a compacted changelog holds for it, tombstones (nil values)
-// deleting the key.
-func Latest(ctx context.Context, cl *kgo.Client, topic string, partition int32, timeout time.Duration, log *slog.Logger) (map[string][]byte, error) {
-	out := map[string][]byte{}
-	err := Read(ctx, cl, topic, partition, timeout, log, func(r *kgo.Record) error {
-		if r.Value == nil {
-			delete(out, string(r.Key))
-		} else {
-			out[string(r.Key)] = r.Value
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// wait returns the start and end offsets of the changelog partition,
-// waiting with backoff while it is missing or has no leader: a fresh
-// deployment creates the topic moments before the first restore, and its
-// partitions get leaders (and reach every broker's metadata) a little
-// later; partitions may also be added while we wait. Any other error, or
-// the end of ctx (restore_timeout), ends the wait.
-func wait(ctx context.Context, cl *kgo.Client, topic string, partition int32, log *slog.Logger) (start, end int64, err error) {
+// waitPartition returns the start and end offsets of a changelog
+// partition, waiting with backoff while it is missing or has no leader: a
+// fresh deployment creates the topic moments before the first restore,
+// and its partitions get leaders (and reach every broker's metadata) a
+// little later; partitions may also be added while we wait. Any other
+// error, or the end of ctx (restore_timeout), ends the wait.
+func waitPartition(ctx context.Context, cl *kgo.Client, topic string, partition int32, log *slog.Logger) (start, end int64, err error) {
 	adm := kadm.NewClient(cl)
 	backoff := backoffMin
 	for tries := 1; ; tries++ {

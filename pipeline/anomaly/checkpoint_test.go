@@ -7,15 +7,15 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/schemas"
 )
 
@@ -58,7 +58,7 @@ func randomEvents(seed uint64, n int) []schemas.Interaction {
 		}
 		t := at
 		if r.IntN(10) == 0 {
-			t = t.Add(-time.Duration(r.IntN(150)) * time.Second) // out of order, some beyond out_of_order
+			t = t.Add(-time.Duration(r.IntN(150)) * time.Second) // out of order, some beyond out_of_orderness
 		}
 		rep := reps[r.IntN(len(reps))]
 		team := "team-01"
@@ -160,76 +160,72 @@ func render(as []schemas.Alert) string {
 	return fmt.Sprint(out)
 }
 
-// changelogEnv is a kfake cluster with the source topic and the changelog,
-// a changelog client, and committed offsets the test sets by hand.
-type changelogEnv struct {
-	cl        *kgo.Client
-	mu        sync.Mutex
-	committed map[int32]int64
-	now       time.Time
+// storeEnv is a state store shared by the detectors of a test (the
+// instances before and after a crash), with committed offsets the test
+// sets by hand, counting what the stages ask of it.
+type storeEnv struct {
+	*state.Memory
+	mu    sync.Mutex
+	loads map[int32]int
+	saves map[int32]int
+	fail  error // returned by Load and Save while set
 }
 
-func newChangelogEnv(t testing.TB, partitions int32) *changelogEnv {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "in"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerBatchMaxBytes(4<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return &changelogEnv{cl: cl, committed: map[int32]int64{}, now: t0}
+var _ state.Store = (*storeEnv)(nil)
+
+func newStoreEnv() *storeEnv {
+	return &storeEnv{Memory: state.NewMemory(), loads: map[int32]int{}, saves: map[int32]int{}}
 }
 
-func (e *changelogEnv) deps() Deps {
-	return Deps{
-		Changelog: e.cl,
-		Committed: func(_ context.Context, topic string, p int32) (int64, error) {
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			if o, ok := e.committed[p]; ok && topic == "in" {
-				return o, nil
-			}
-			return -1, nil
-		},
-		Clock: func() time.Time { // a second per call: commit polls every few batches
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			e.now = e.now.Add(time.Second)
-			return e.now
-		},
-	}
-}
-
-func (e *changelogEnv) commit(p int32, off int64) {
+func (e *storeEnv) Load(ctx context.Context, ns state.Namespace, topic string, partition int32) (map[string][]byte, error) {
 	e.mu.Lock()
-	e.committed[p] = off
+	e.loads[partition]++
+	err := e.fail
 	e.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return e.Memory.Load(ctx, ns, topic, partition)
 }
 
-func (e *changelogEnv) detector(t testing.TB, cfg Config, partitions int32) *Detector {
+func (e *storeEnv) Save(ctx context.Context, ns state.Namespace, topic string, partition int32, recs []state.Record) error {
+	e.mu.Lock()
+	e.saves[partition]++
+	err := e.fail
+	e.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return e.Memory.Save(ctx, ns, topic, partition, recs)
+}
+
+func (e *storeEnv) commit(p int32, off int64) { e.SetCommitted("in", p, off) }
+
+// records is the anomaly state the store holds for partition p of topic.
+func (e *storeEnv) records(t testing.TB, topic string, p int32) map[string][]byte {
+	t.Helper()
+	recs, err := e.Memory.Load(context.Background(), state.Anomaly, topic, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+func (e *storeEnv) detector(t testing.TB, cfg Config) *Detector {
 	t.Helper()
 	m, err := LoadMatrix("testdata/matrix.good.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.CommitPollInterval = 3 * time.Second
-	d, err := New(cfg, m, testOrg(), e.deps(), prometheus.NewRegistry(), nil)
+	d, err := New(cfg, m, testOrg(), Deps{State: e}, prometheus.NewRegistry(), nil)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.EnsureChangelog(context.Background(), partitions, 1); err != nil {
 		t.Fatal(err)
 	}
 	return d
 }
 
 // TestRestoreIsExact crashes the stage at random points (a new Detector
-// and Stage on the same changelog, resuming at the committed offset or a
+// and Stage on the same state store, resuming at the committed offset or a
 // later acknowledged one), rewinds it without crashing (redeliveries,
 // some beyond the 64 remembered batches), and compares every batch's
 // alerts with an uninterrupted run: byte for byte per batch, and the same
@@ -260,9 +256,9 @@ func TestRestoreIsExact(t *testing.T) {
 				t.Fatalf("only %d alerts: the stream does not exercise the detectors", nAlerts)
 			}
 
-			env := newChangelogEnv(t, partitions)
+			env := newStoreEnv()
 			r := rand.New(rand.NewPCG(seed, 99))
-			d := env.detector(t, restoreConfig(), partitions)
+			d := env.detector(t, restoreConfig())
 			s := d.NewStage()
 			got := make([][]string, partitions)
 			for p := range got {
@@ -294,7 +290,7 @@ func TestRestoreIsExact(t *testing.T) {
 				switch x := r.IntN(100); {
 				case x < 3: // crash: a new process resumes at the committed offset
 					crashes++
-					d = env.detector(t, restoreConfig(), partitions)
+					d = env.detector(t, restoreConfig())
 					s = d.NewStage()
 					for q := range pos {
 						pos[q] = comm[q]
@@ -329,38 +325,37 @@ func TestRestoreIsExact(t *testing.T) {
 // TestRestoreAfterCrashPagesOldLead is the limitation this fixes: a lead
 // that arrived before a restart still pages its manager after it.
 func TestRestoreAfterCrashPagesOldLead(t *testing.T) {
-	env := newChangelogEnv(t, 1)
+	env := newStoreEnv()
 	cfg := Config{}
-	s := env.detector(t, cfg, 1).NewStage()
+	s := env.detector(t, cfg).NewStage()
 	b0 := testBatch{origin: schemas.Origin{Topic: "in", LastOffset: 0}, events: []schemas.Interaction{
 		{EventID: "e0", Type: schemas.TypeLeadCreated, LeadID: "L1", RepID: "ae-1", TeamID: "team-01", OccurredAt: t0, Channel: schemas.ChannelCRM},
 	}}
 	expect(t, process(t, s, b0))
 	env.commit(0, 1)
-	// Deploy: a new process, state from the changelog.
-	s = env.detector(t, cfg, 1).NewStage()
+	// Deploy: a new process, state from the store.
+	s = env.detector(t, cfg).NewStage()
 	b1 := testBatch{origin: schemas.Origin{Topic: "in", FirstOffset: 1, LastOffset: 1}, events: []schemas.Interaction{tick(t0.Add(32 * time.Minute))}}
 	a := process(t, s, b1)
 	expect(t, a, "lead_response_sla firing L1")
 	if a[0].ManagerID != "mgr-01" || !a[0].At.Equal(t0.Add(30*time.Minute)) {
 		t.Fatalf("%+v", a[0])
 	}
-	// And closing it tombstones its record once committed.
+	// And closing it deletes its record once committed.
 	b2 := testBatch{origin: schemas.Origin{Topic: "in", FirstOffset: 2, LastOffset: 2}, events: []schemas.Interaction{
 		{EventID: "e2", Type: schemas.TypeCallOutbound, LeadID: "L1", RepID: "ae-1", TeamID: "team-01", OccurredAt: t0.Add(40 * time.Minute), Channel: schemas.ChannelPhone},
 	}}
 	expect(t, process(t, s, b2), "lead_response_sla resolved L1")
+	if _, ok := env.records(t, "in", 0)["LL1"]; !ok {
+		t.Error("the lead's record went before its closing batch was committed")
+	}
 	env.commit(0, 3)
-	env.now = env.now.Add(time.Hour) // next checkpoint polls the commit
 	process(t, s, testBatch{origin: schemas.Origin{Topic: "in", FirstOffset: 3, LastOffset: 3}, events: []schemas.Interaction{tick(t0.Add(41 * time.Minute))}})
-	recs, err := s.d.readChangelog(context.Background(), 0)
-	if err != nil {
-		t.Fatal(err)
+	recs := env.records(t, "in", 0)
+	if _, ok := recs["LL1"]; ok {
+		t.Error("the answered lead's record was not deleted")
 	}
-	if _, ok := recs["in/0/L/L1"]; ok {
-		t.Error("the answered lead's record was not tombstoned")
-	}
-	if _, ok := recs["in/0/M/"]; !ok {
+	if _, ok := recs["M"]; !ok {
 		t.Error("no meta record")
 	}
 }
@@ -490,12 +485,12 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// TestCheckpointSize reports what an open lead costs in the changelog and
-// how long restoring many takes.
+// TestCheckpointSize reports what an open lead costs in the state store
+// and how long restoring many takes.
 func TestCheckpointSize(t *testing.T) {
 	const n = 20000
-	env := newChangelogEnv(t, 1)
-	d := env.detector(t, Config{}, 1)
+	env := newStoreEnv()
+	d := env.detector(t, Config{})
 	s := d.NewStage()
 	evs := make([]schemas.Interaction, n)
 	for k := range evs {
@@ -503,21 +498,17 @@ func TestCheckpointSize(t *testing.T) {
 			RepID: "ae-1", TeamID: "team-01", OccurredAt: t0.Add(time.Duration(k) * time.Millisecond), Channel: schemas.ChannelCRM}
 	}
 	process(t, s, testBatch{origin: schemas.Origin{Topic: "sales.canonical", LastOffset: n - 1}, events: evs})
-	recs, err := d.readChangelog(context.Background(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	total := 0
-	for k, v := range recs {
-		if k[len("sales.canonical/0/")] == kindLead {
+	for k, v := range env.records(t, "sales.canonical", 0) {
+		if k[0] == kindLead {
 			total += len(k) + len(v)
 		}
 	}
-	t.Logf("open lead: %.1f changelog bytes (key + value, 15-byte lead id, 12-byte event id)", float64(total)/n)
+	t.Logf("open lead: %.1f state bytes (key + value, 15-byte lead id, 12-byte event id)", float64(total)/n)
 
-	env.commit(0, n)
+	env.SetCommitted("sales.canonical", 0, n)
 	start := time.Now()
-	s2 := env.detector(t, Config{}, 1).NewStage()
+	s2 := env.detector(t, Config{}).NewStage()
 	process(t, s2, testBatch{origin: schemas.Origin{Topic: "sales.canonical", FirstOffset: n, LastOffset: n}, events: []schemas.Interaction{tick(t0.Add(time.Second))}})
 	el := time.Since(start)
 	if got := len(s2.parts[partKey{"sales.canonical", 0}].leads); got != n {
@@ -526,20 +517,91 @@ func TestCheckpointSize(t *testing.T) {
 	t.Logf("restore of %d open leads (and the next batch): %v", n, el)
 }
 
-// TestRestoreWaitsForChangelog: restores go through statelog (whose tests
-// cover the waiting). With the changelog topic never created, the first
-// batch fails at restore_timeout, not at once, with ErrChangelogUnavailable.
-func TestRestoreWaitsForChangelog(t *testing.T) {
-	e := newChangelogEnv(t, 1)
-	d, err := New(Config{RestoreTimeout: 700 * time.Millisecond}, nil, testOrg(), e.deps(), prometheus.NewRegistry(), nil)
-	if err != nil {
+// TestOneLoadPerPartitionStartOneSavePerBatch: the stage reads a
+// partition's state once when it starts (or restarts) the partition, and
+// saves at most once per batch (nothing when the batch changed nothing).
+func TestOneLoadPerPartitionStartOneSavePerBatch(t *testing.T) {
+	env := newStoreEnv()
+	s := env.detector(t, restoreConfig()).NewStage()
+	batches := cutBatches(8, [][]schemas.Interaction{randomEvents(80, 800), randomEvents(81, 800)})
+	n := 0
+	for k := 0; k < len(batches[0]) && k < len(batches[1]); k++ {
+		for p := range batches {
+			before := env.saves[int32(p)]
+			process(t, s, batches[p][k])
+			if got := env.saves[int32(p)] - before; got > 1 {
+				t.Fatalf("partition %d batch %d: %d saves", p, k, got)
+			}
+		}
+		n++
+	}
+	if want := map[int32]int{0: 1, 1: 1}; !reflect.DeepEqual(env.loads, want) {
+		t.Fatalf("loads per partition %v, want %v", env.loads, want)
+	}
+	if env.saves[0] < n*9/10 || env.saves[1] < n*9/10 {
+		t.Fatalf("saves per partition %v for %d batches each: the stream changes state in most batches", env.saves, n)
+	}
+	// A rewind beyond what the stage remembers restarts the partition:
+	// one more load.
+	s.parts[partKey{"in", 0}].recent = nil
+	process(t, s, batches[0][n/2])
+	if env.loads[0] != 2 || env.loads[1] != 1 {
+		t.Fatalf("after a rewind: loads %v", env.loads)
+	}
+}
+
+// TestStoreErrors: a failed Load or Save fails the batch (it must not be
+// acknowledged, and its alerts are withdrawn), and the next delivery
+// restores from the store again: a fenced partition is never written from
+// stale state.
+func TestStoreErrors(t *testing.T) {
+	env := newStoreEnv()
+	s := env.detector(t, Config{}).NewStage()
+	boom := errors.New("boom")
+	b0 := testBatch{origin: schemas.Origin{Topic: "in", LastOffset: 0}, events: []schemas.Interaction{
+		leadEv(schemas.TypeLeadCreated, "L1", "ae-1", t0, schemas.ChannelEmail)}}
+	b1 := testBatch{origin: schemas.Origin{Topic: "in", FirstOffset: 1, LastOffset: 1}, events: []schemas.Interaction{tick(t0.Add(32 * time.Minute))}}
+	try := func(tb testBatch) (*schemas.Batch, error) {
+		b := schemas.NewBatch(tb.origin, nil)
+		b.Interactions = append(b.Interactions, tb.events...)
+		return b, s.Process(context.Background(), b)
+	}
+	env.fail = boom
+	if _, err := try(b0); !errors.Is(err, boom) {
+		t.Fatalf("load failure: %v", err)
+	}
+	env.fail = nil
+	expect(t, process(t, s, b0))
+	env.fail = fmt.Errorf("save: %w", state.ErrFenced)
+	if b, err := try(b1); !errors.Is(err, state.ErrFenced) || len(b.Alerts) != 0 {
+		t.Fatalf("fenced save: %v, %d alerts", err, len(b.Alerts))
+	}
+	env.fail = nil
+	loads := env.loads[0]
+	expect(t, process(t, s, b1), "lead_response_sla firing L1")
+	if env.loads[0] != loads+1 {
+		t.Fatal("a fenced partition was written again without loading its state")
+	}
+}
+
+// TestCorruptRecordFailsRestore: a record the codec cannot read fails the
+// restore with the key named, instead of restoring half a state.
+func TestCorruptRecordFailsRestore(t *testing.T) {
+	env := newStoreEnv()
+	s := env.detector(t, Config{}).NewStage()
+	process(t, s, testBatch{origin: schemas.Origin{Topic: "in", LastOffset: 0}, events: []schemas.Interaction{
+		leadEv(schemas.TypeLeadCreated, "L1", "ae-1", t0, schemas.ChannelEmail)}})
+	v := env.records(t, "in", 0)["LL1"]
+	if v == nil {
+		t.Fatal("no record for lead L1")
+	}
+	if err := env.Memory.Save(context.Background(), state.Anomaly, "in", 0, []state.Record{{Key: []byte("LL1"), Value: v[:len(v)-1]}}); err != nil {
 		t.Fatal(err)
 	}
-	b := schemas.NewBatch(schemas.Origin{Topic: "in", FirstOffset: 0, LastOffset: 0}, nil)
-	b.Interactions = append(b.Interactions, leadEv(schemas.TypeLeadCreated, "L1", "ae-1", t0, schemas.ChannelEmail))
-	start := time.Now()
-	err = d.NewStage().Process(context.Background(), b)
-	if took := time.Since(start); !errors.Is(err, ErrChangelogUnavailable) || took < 700*time.Millisecond {
-		t.Fatalf("err %v after %s, want ErrChangelogUnavailable after the 700ms restore_timeout", err, took)
+	b := schemas.NewBatch(schemas.Origin{Topic: "in", FirstOffset: 1, LastOffset: 1}, nil)
+	b.Interactions = append(b.Interactions, tick(t0.Add(time.Minute)))
+	err := env.detector(t, Config{}).NewStage().Process(context.Background(), b)
+	if !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), `"LL1"`) {
+		t.Fatalf("restore of a corrupt record: %v", err)
 	}
 }

@@ -1,0 +1,40 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// Fanout is a Sink that stores a batch in a main sink (ClickHouse) and,
+// when the batch has alerts, in an alert sink (the durable alerts topic).
+// The two are written concurrently: alert latency should not wait for a
+// big insert. Write returns nil only when both have the batch, so a batch
+// is acknowledged only then. A redelivery after a partial failure re-sends
+// both, which the main sink's dedup token (ClickHouse) and the alert sink's
+// stable alert ids (hooks) make harmless.
+type Fanout struct {
+	main   Sink
+	alerts Sink
+}
+
+// NewFanout returns a Fanout writing to main and, for batches with alerts,
+// to alerts (nil: alerts are only stored by main).
+func NewFanout(main, alerts Sink) *Fanout {
+	return &Fanout{main: main, alerts: alerts}
+}
+
+// Write stores b in both sinks and joins their errors. Safe for concurrent
+// use if both sinks are.
+func (f *Fanout) Write(ctx context.Context, b *schemas.Batch) error {
+	if len(b.Alerts) == 0 || f.alerts == nil {
+		return f.main.Write(ctx, b)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- f.alerts.Write(ctx, b) }()
+	mainErr := f.main.Write(ctx, b)
+	// Wait for the alert write even when the main one failed: the batch is
+	// handed back after Write returns and must not be read by it any more.
+	return errors.Join(mainErr, <-errc)
+}
