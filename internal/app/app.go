@@ -24,14 +24,7 @@ import (
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sinks/alert"
 	"github.com/salespulse/salespulse/sinks/clickhouse"
-	"github.com/salespulse/salespulse/sources/aircall"
-	"github.com/salespulse/salespulse/sources/canonical"
-	"github.com/salespulse/salespulse/sources/graph"
-	"github.com/salespulse/salespulse/sources/hubspot"
 	"github.com/salespulse/salespulse/sources/kafka"
-	"github.com/salespulse/salespulse/sources/salesforce"
-	"github.com/salespulse/salespulse/sources/twilio"
-	"github.com/salespulse/salespulse/sources/zoom"
 )
 
 // Options are what the caller decides beyond the config file.
@@ -299,36 +292,6 @@ func newStateStore(ctx context.Context, cfg Config, src *kafka.Source, reg prome
 		return nil, fmt.Errorf("state store: %w", err)
 	}
 	return store, nil
-}
-
-func newDecoders(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (map[string]kafka.Decoder, error) {
-	byName := map[string]func() (kafka.Decoder, error){
-		DecoderCanonical:  func() (kafka.Decoder, error) { return canonical.NewDecoder(reg), nil },
-		DecoderSalesforce: func() (kafka.Decoder, error) { return salesforce.NewDecoder(cfg.Sources.Salesforce, idx, reg) },
-		DecoderHubSpot:    func() (kafka.Decoder, error) { return hubspot.NewDecoder(cfg.Sources.HubSpot, idx, reg) },
-		DecoderZoom:       func() (kafka.Decoder, error) { return zoom.NewDecoder(cfg.Sources.Zoom, idx, reg) },
-		DecoderGraph:      func() (kafka.Decoder, error) { return graph.NewDecoder(cfg.Sources.Graph, idx, reg) },
-		DecoderAircall:    func() (kafka.Decoder, error) { return aircall.NewDecoder(cfg.Sources.Aircall, idx, reg) },
-		DecoderTwilio:     func() (kafka.Decoder, error) { return twilio.NewDecoder(cfg.Sources.Twilio, idx, reg) },
-	}
-	built := map[string]kafka.Decoder{} // one decoder per name, shared by its topics
-	out := map[string]kafka.Decoder{}
-	for topic, name := range cfg.Kafka.Topics {
-		d, ok := built[name]
-		if !ok {
-			mk, known := byName[name]
-			if !known {
-				return nil, fmt.Errorf("kafka.topics.%s: %q: %w", topic, name, ErrUnknownDecoder)
-			}
-			var err error
-			if d, err = mk(); err != nil {
-				return nil, fmt.Errorf("decoder %s: %w", name, err)
-			}
-			built[name] = d
-		}
-		out[topic] = d
-	}
-	return out, nil
 }
 
 // Registry is the app's metrics registry.

@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -29,7 +31,9 @@ import (
 	"github.com/salespulse/salespulse/internal/app"
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
+	"github.com/salespulse/salespulse/sources/gen/genkafka"
 )
 
 // Config configures the embedded stack. Zero values get the defaults noted.
@@ -53,9 +57,9 @@ type Config struct {
 	Generator bool
 	// Gen configures the generator; start from gen.DefaultConfig().
 	Gen gen.Config
-	// Format is "canonical" (default: every event as canonical JSON on
-	// sales.canonical) or "vendor" (Salesforce, HubSpot, Zoom, Graph,
-	// Aircall and Twilio payloads on their topics, so every normaliser runs).
+	// Format is "canonical" (default: every event as canonical JSON on the
+	// canonical topic) or "vendor" (each vendor's payloads on its topic, so
+	// every normaliser runs).
 	Format string
 	// App is the pipeline configuration; Kafka brokers, ClickHouse address
 	// and protocol are filled in by the stack.
@@ -83,13 +87,25 @@ type Stack struct {
 	produced atomic.Int64 // records the generator had acknowledged, this run and before
 }
 
-// DataTopics are created in the embedded cluster with Partitions each.
-func dataTopics() []string {
-	var ts []string
-	for t := range app.DefaultTopics() {
-		ts = append(ts, t)
+// DataTopics returns the topics ac consumes: every vendor's topic
+// (sources.<vendor>.topic, default its own) unless kafka.topics routes
+// them. They are created in the embedded cluster with Partitions each.
+func DataTopics(ac app.Config) []string {
+	ac.SetDefaults()
+	return slices.Sorted(maps.Keys(ac.Kafka.Topics))
+}
+
+// vendorTopics maps each vendor to the topic the generator writes its
+// payloads to: the first topic ac routes to it.
+func vendorTopics(ac app.Config) map[string]string {
+	ac.SetDefaults()
+	m := map[string]string{}
+	for _, t := range slices.Sorted(maps.Keys(ac.Kafka.Topics)) {
+		if v := ac.Kafka.Topics[t]; m[v] == "" {
+			m[v] = t
+		}
 	}
-	return ts
+	return m
 }
 
 // Start brings every embedded service up. On error everything already
@@ -134,7 +150,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 	}
 
 	var topics []ekafka.Topic
-	for _, t := range dataTopics() {
+	for _, t := range DataTopics(cfg.App) {
 		topics = append(topics, ekafka.Topic{Name: t, Partitions: cfg.Partitions})
 	}
 	// The dead-letter and alert topics under the names the config gives
@@ -325,17 +341,23 @@ func (s *Stack) runGenerator(ctx context.Context) error {
 	if s.gen.Config().Speed > 0 {
 		every = 10
 	}
-	opts := gen.ProduceOptions{
+	opts := genkafka.ProduceOptions{
 		ProgressEvery: every,
-		Progress: func(gen.Progress) {
+		Progress: func(genkafka.Progress) {
 			s.produced.Store(save())
 		},
 	}
 	var err error
+	topics := vendorTopics(s.cfg.App)
 	if s.cfg.Format == "vendor" {
-		_, err = gen.ProduceVendor(ctx, s.produce, gen.DefaultVendorTopics(), s.gen, opts)
+		// A vendor the config does not consume gets its default topic.
+		_, err = genkafka.ProduceVendor(ctx, s.produce, topics, s.gen, opts)
 	} else {
-		_, err = gen.Produce(ctx, s.produce, "sales.canonical", s.gen, opts)
+		t := topics[canonical.Name]
+		if t == "" {
+			t = canonical.DefaultTopic
+		}
+		_, err = genkafka.Produce(ctx, s.produce, t, s.gen, opts)
 	}
 	s.produced.Store(save())
 	if err != nil && ctx.Err() == nil {

@@ -1,4 +1,4 @@
-package gen
+package genkafka
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/gen"
 )
 
 const testTopic = "salespulse.interactions"
@@ -54,9 +55,9 @@ func consumeAll(t *testing.T, c *kfake.Cluster, want int64) []*kgo.Record {
 
 func TestProduceDeliversEveryEvent(t *testing.T) {
 	c, cl := newCluster(t)
-	cfg := DefaultConfig()
+	cfg := gen.DefaultConfig()
 	cfg.Teams, cfg.Days = 2, 2
-	g, err := New(cfg)
+	g, err := gen.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,9 +136,9 @@ func (f *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 
 func TestProduceHonoursSpeed(t *testing.T) {
 	_, cl := newCluster(t)
-	cfg := DefaultConfig()
+	cfg := gen.DefaultConfig()
 	cfg.Teams, cfg.Days, cfg.Speed = 1, 1, 3600 // an hour of event time per second
-	g, err := New(cfg)
+	g, err := gen.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,9 +169,9 @@ func TestProduceHonoursSpeed(t *testing.T) {
 
 func TestProduceStopsOnContext(t *testing.T) {
 	c, cl := newCluster(t)
-	cfg := DefaultConfig()
+	cfg := gen.DefaultConfig()
 	cfg.Days, cfg.Speed = 0, 60
-	g, err := New(cfg)
+	g, err := gen.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +197,7 @@ func TestProduceStopsOnContext(t *testing.T) {
 
 func TestProduceReportsFailures(t *testing.T) {
 	_, cl := newCluster(t)
-	g, err := New(DefaultConfig())
+	g, err := gen.New(gen.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +212,7 @@ func TestProduceReportsFailures(t *testing.T) {
 // BenchmarkProduce measures generate + encode + produce into an in-process
 // kfake broker; events/s is the figure to watch.
 //
-//	go test ./sources/gen -run '^$' -bench Produce -benchtime=3x -count=3
+//	go test ./sources/gen/genkafka -run '^$' -bench Produce -benchtime=3x -count=3
 func BenchmarkProduce(b *testing.B) {
 	for _, bc := range []struct {
 		name string
@@ -231,9 +232,9 @@ func BenchmarkProduce(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer cl.Close()
-			cfg := DefaultConfig()
+			cfg := gen.DefaultConfig()
 			cfg.Days = 0
-			g, err := New(cfg)
+			g, err := gen.New(cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
