@@ -14,7 +14,7 @@ import (
 	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
-	"github.com/salespulse/salespulse/sources/gen/genkafka"
+	"github.com/salespulse/salespulse/internal/kafkaio"
 )
 
 const genSynopsis = `
@@ -79,9 +79,9 @@ func cmdGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer cl.Close()
 	began := time.Now()
-	opts := genkafka.ProduceOptions{
+	opts := kafkaio.ProduceOptions{
 		Limit: *limit, ProgressEvery: 100000,
-		Progress: func(p genkafka.Progress) {
+		Progress: func(p kafkaio.Progress) {
 			fmt.Fprintf(stderr, "produced %d records (event time %s)\n", p.Acked, p.EventTime.Format(time.RFC3339))
 		},
 	}
@@ -94,9 +94,9 @@ func cmdGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintln(stderr, "note: --format vendor: the pipeline needs this organisation as its org_file; pass --org FILE to write it")
 		}
 		dest = "each vendor's default topic"
-		n, err = genkafka.ProduceVendor(ctx, cl, map[string]string{canonical.Name: *topic}, g, opts)
+		n, err = kafkaio.ProduceVendor(ctx, cl, map[string]string{canonical.Name: *topic}, g, opts)
 	} else {
-		n, err = genkafka.Produce(ctx, cl, *topic, g, opts)
+		n, err = kafkaio.Produce(ctx, cl, *topic, g, opts)
 	}
 	el := time.Since(began)
 	fmt.Fprintf(stdout, "%d records produced to %s in %s (%.0f records/s)\n", n, dest, el.Round(time.Millisecond), float64(n)/el.Seconds())

@@ -33,7 +33,7 @@ import (
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
-	"github.com/salespulse/salespulse/sources/gen/genkafka"
+	"github.com/salespulse/salespulse/internal/kafkaio"
 )
 
 // Config configures the embedded stack. Zero values get the defaults noted.
@@ -341,9 +341,9 @@ func (s *Stack) runGenerator(ctx context.Context) error {
 	if s.gen.Config().Speed > 0 {
 		every = 10
 	}
-	opts := genkafka.ProduceOptions{
+	opts := kafkaio.ProduceOptions{
 		ProgressEvery: every,
-		Progress: func(genkafka.Progress) {
+		Progress: func(kafkaio.Progress) {
 			s.produced.Store(save())
 		},
 	}
@@ -351,13 +351,13 @@ func (s *Stack) runGenerator(ctx context.Context) error {
 	topics := vendorTopics(s.cfg.App)
 	if s.cfg.Format == "vendor" {
 		// A vendor the config does not consume gets its default topic.
-		_, err = genkafka.ProduceVendor(ctx, s.produce, topics, s.gen, opts)
+		_, err = kafkaio.ProduceVendor(ctx, s.produce, topics, s.gen, opts)
 	} else {
 		t := topics[canonical.Name]
 		if t == "" {
 			t = canonical.DefaultTopic
 		}
-		_, err = genkafka.Produce(ctx, s.produce, t, s.gen, opts)
+		_, err = kafkaio.Produce(ctx, s.produce, t, s.gen, opts)
 	}
 	s.produced.Store(save())
 	if err != nil && ctx.Err() == nil {

@@ -1,5 +1,5 @@
 // Package vendors is the end-to-end test of every vendor format: a
-// generated day rendered as real vendor payloads (genkafka.ProduceVendor) and the
+// generated day rendered as real vendor payloads (kafkaio.ProduceVendor) and the
 // published vendor samples (testdata, copied from the shared fixtures) go to
 // their topics on an in-process Kafka (kfake); the Kafka source with every
 // vendor decoder, the pipeline with the privacy stage, and the ClickHouse
@@ -36,7 +36,7 @@ import (
 	"github.com/salespulse/salespulse/sinks/clickhouse"
 	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/gen"
-	"github.com/salespulse/salespulse/sources/gen/genkafka"
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/sources/kafka"
 )
 
@@ -196,7 +196,7 @@ func TestVendorsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer prod.Close()
-	n, err := genkafka.ProduceVendor(ctx, prod, topics, g, genkafka.ProduceOptions{})
+	n, err := kafkaio.ProduceVendor(ctx, prod, topics, g, kafkaio.ProduceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

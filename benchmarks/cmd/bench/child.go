@@ -46,7 +46,7 @@ import (
 	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
-	"github.com/salespulse/salespulse/sources/gen/genkafka"
+	"github.com/salespulse/salespulse/internal/kafkaio"
 )
 
 // matrixYAML is the authorization matrix the detectors run with (a copy of
@@ -331,10 +331,10 @@ func preload(ctx context.Context, brokers []string, gc gen.Config, mix string, n
 	}
 	switch mix {
 	case "canonical":
-		records, err = genkafka.Produce(ctx, cl, canonical.DefaultTopic, g, genkafka.ProduceOptions{Limit: n})
+		records, err = kafkaio.Produce(ctx, cl, canonical.DefaultTopic, g, kafkaio.ProduceOptions{Limit: n})
 		return records, records, bytes, err
 	case "vendor":
-		records, err = genkafka.ProduceVendor(ctx, cl, nil, g, genkafka.ProduceOptions{Limit: n})
+		records, err = kafkaio.ProduceVendor(ctx, cl, nil, g, kafkaio.ProduceOptions{Limit: n})
 		if err != nil {
 			return records, 0, bytes, err
 		}

@@ -2,7 +2,7 @@
 // Kafka: canonical JSON on one topic (Produce), or every vendor's payloads
 // on its topic (ProduceVendor), paced at the generator's speed. It is the
 // generator's only franz-go edge; sources/gen itself knows no Kafka.
-package genkafka
+package kafkaio
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package genkafka
+package kafkaio
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 
 const testTopic = "salespulse.interactions"
 
-func newCluster(t testing.TB) (*kfake.Cluster, *kgo.Client) {
+func newGenCluster(t testing.TB) (*kfake.Cluster, *kgo.Client) {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, testTopic))
 	if err != nil {
@@ -54,7 +54,7 @@ func consumeAll(t *testing.T, c *kfake.Cluster, want int64) []*kgo.Record {
 }
 
 func TestProduceDeliversEveryEvent(t *testing.T) {
-	c, cl := newCluster(t)
+	c, cl := newGenCluster(t)
 	cfg := gen.DefaultConfig()
 	cfg.Teams, cfg.Days = 2, 2
 	g, err := gen.New(cfg)
@@ -135,7 +135,7 @@ func (f *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 }
 
 func TestProduceHonoursSpeed(t *testing.T) {
-	_, cl := newCluster(t)
+	_, cl := newGenCluster(t)
 	cfg := gen.DefaultConfig()
 	cfg.Teams, cfg.Days, cfg.Speed = 1, 1, 3600 // an hour of event time per second
 	g, err := gen.New(cfg)
@@ -168,7 +168,7 @@ func TestProduceHonoursSpeed(t *testing.T) {
 }
 
 func TestProduceStopsOnContext(t *testing.T) {
-	c, cl := newCluster(t)
+	c, cl := newGenCluster(t)
 	cfg := gen.DefaultConfig()
 	cfg.Days, cfg.Speed = 0, 60
 	g, err := gen.New(cfg)
@@ -196,7 +196,7 @@ func TestProduceStopsOnContext(t *testing.T) {
 }
 
 func TestProduceReportsFailures(t *testing.T) {
-	_, cl := newCluster(t)
+	_, cl := newGenCluster(t)
 	g, err := gen.New(gen.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)

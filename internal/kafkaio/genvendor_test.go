@@ -1,4 +1,4 @@
-package genkafka
+package kafkaio
 
 import (
 	"context"
