@@ -212,7 +212,7 @@ func TestProduceReportsFailures(t *testing.T) {
 // BenchmarkProduce measures generate + encode + produce into an in-process
 // kfake broker; events/s is the figure to watch.
 //
-//	go test ./sources/gen/genkafka -run '^$' -bench Produce -benchtime=3x -count=3
+//	go test ./internal/kafkaio -run '^$' -bench Produce -benchtime=3x -count=3
 func BenchmarkProduce(b *testing.B) {
 	for _, bc := range []struct {
 		name string

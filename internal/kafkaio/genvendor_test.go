@@ -122,7 +122,7 @@ func TestProduceVendor(t *testing.T) {
 // BenchmarkProduceVendor measures generate + vendor encode + produce into
 // an in-process kfake broker (snappy, the client's default).
 //
-//	go test ./sources/gen/genkafka -run '^$' -bench ProduceVendor -benchtime=3x -count=3
+//	go test ./internal/kafkaio -run '^$' -bench ProduceVendor -benchtime=3x -count=3
 func BenchmarkProduceVendor(b *testing.B) {
 	topics := vendorTopics()
 	var names []string
