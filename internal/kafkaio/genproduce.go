@@ -1,8 +1,9 @@
-// Package genkafka produces the synthetic generator's interactions to
-// Kafka: canonical JSON on one topic (Produce), or every vendor's payloads
-// on its topic (ProduceVendor), paced at the generator's speed. It is the
-// generator's only franz-go edge; sources/gen itself knows no Kafka.
 package kafkaio
+
+// The synthetic generator's interactions to Kafka: canonical JSON on one
+// topic (Produce), or every vendor's payloads on its topic
+// (ProduceVendor), paced at the generator's speed. This is the
+// generator's only franz-go edge; sources/gen itself knows no Kafka.
 
 import (
 	"context"
