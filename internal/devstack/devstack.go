@@ -29,11 +29,11 @@ import (
 	"github.com/salespulse/salespulse/embedded/chdb"
 	ekafka "github.com/salespulse/salespulse/embedded/kafka"
 	"github.com/salespulse/salespulse/internal/app"
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
-	"github.com/salespulse/salespulse/internal/kafkaio"
 )
 
 // Config configures the embedded stack. Zero values get the defaults noted.
