@@ -13,8 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
@@ -42,8 +40,6 @@ type Options struct {
 	// Stages adds per-worker stages after pseudonymisation (windows,
 	// detectors). Called once per worker.
 	Stages func(worker int, sink *clickhouse.Sink) []pipeline.Stage
-	// KafkaOpts are extra franz-go options for the source's client.
-	KafkaOpts []kgo.Opt
 
 	// failAfter, when set, is called after each construction step of New
 	// with the step's name; an error it returns fails New right there.
@@ -135,8 +131,7 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 		return nil, err
 	}
 
-	kopts := append([]kgo.Opt{kgo.WithHooks(kprom.NewMetrics("salespulse_franz", kprom.Registerer(reg), kprom.WithClientLabel()))}, opt.KafkaOpts...)
-	src, err := kafka.NewSource(cfg.Kafka, decoders, reg, log, kopts...)
+	src, err := kafka.NewSource(cfg.Kafka, decoders, reg, log, kafka.ClientMetrics(reg))
 	if err != nil {
 		return nil, fmt.Errorf("kafka source: %w", err)
 	}

@@ -23,7 +23,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/salespulse/salespulse/embedded/chdb"
@@ -78,7 +77,7 @@ type Stack struct {
 	chLn    net.Listener
 	httpLn  net.Listener
 	app     *app.App
-	produce *kgo.Client
+	produce *kafkaio.Client
 	gen     *gen.Generator
 
 	stopCH  func() error // stops the ClickHouse HTTP server
@@ -231,13 +230,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 		return nil, err
 	}
 	if cfg.Generator {
-		s.produce, err = kgo.NewClient(
-			kgo.SeedBrokers(s.kafka.Addrs()...),
-			kgo.ProducerLinger(5*time.Millisecond),
-			kgo.ProducerBatchMaxBytes(4<<20),
-			kgo.MaxBufferedRecords(50000),
-		)
-		if err != nil {
+		if s.produce, err = kafkaio.NewGeneratorClient(s.kafka.Addrs()); err != nil {
 			return nil, fmt.Errorf("generator producer: %w", err)
 		}
 	}

@@ -274,3 +274,19 @@ func (p *producer) report() {
 		p.opts.Progress(Progress{Produced: p.produced, Acked: p.acked.Load(), EventTime: p.last})
 	}
 }
+
+// Client is a franz-go client, named here so that the wiring can hold one
+// without importing franz-go itself.
+type Client = kgo.Client
+
+// NewGeneratorClient returns a producer client for Produce and
+// ProduceVendor: batched (5ms linger, 4 MiB batches) with room for the
+// generator's bursts.
+func NewGeneratorClient(brokers []string) (*Client, error) {
+	return kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(4<<20),
+		kgo.MaxBufferedRecords(50000),
+	)
+}
