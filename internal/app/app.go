@@ -208,11 +208,6 @@ func New(ctx context.Context, cfg Config, opt Options) (*App, error) {
 // must land in the changelog partition of the same number to be restored
 // by whoever owns that partition next.
 func newWindow(ctx context.Context, cfg Config, idx *schemas.Index, sink *clickhouse.Sink, reg prometheus.Registerer, log *slog.Logger) (*window.Window, *kgo.Client, error) {
-	for t, fn := range window.AppendFuncs() {
-		if err := sink.RegisterAggregate(t, clickhouse.AppendFunc(fn)); err != nil {
-			return nil, nil, fmt.Errorf("register %s: %w", t, err)
-		}
-	}
 	conn, err := cfg.Kafka.ConnOpts()
 	if err != nil {
 		return nil, nil, err

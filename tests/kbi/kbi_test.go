@@ -221,11 +221,6 @@ func (e *env) instance(ctx context.Context, group string, crashAfter int64, seed
 		return err
 	}
 	defer sink.Close()
-	for table, fn := range window.AppendFuncs() {
-		if err := sink.RegisterAggregate(table, fn); err != nil {
-			return err
-		}
-	}
 	clog, err := kgo.NewClient(kgo.SeedBrokers(e.cluster.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
 	if err != nil {
 		return err
