@@ -61,10 +61,10 @@ type Sink struct {
 // failures (server not up yet) are retried with backoff until ctx is done,
 // so bound ctx to how long startup may wait.
 func NewSink(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slog.Logger) (*Sink, error) {
+	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
