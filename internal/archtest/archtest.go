@@ -30,9 +30,9 @@ type Rule struct {
 	Doc  string
 }
 
-// The rules. Rules 1, 2, 4 and 5 are about the code that ships, so they
-// read non-test imports only (a test may wire a real consumer, or use
-// kfake to drive a stage); schemas is the ground floor for its tests too.
+// The rules. All but RuleSchemas are about the code that ships, so they
+// read non-test imports only (a test may wire a real consumer, or drive a
+// stage through kfake); schemas is the ground floor for its tests too.
 var (
 	RuleStages     = Rule{"stages", "stages (pipeline/...) depend on neither franz-go nor clickhouse-go, not even through another package"}
 	RuleLayers     = Rule{"layers", "sources/..., pipeline/... and sinks/... do not import each other (cmd/ and internal/app hand one to the other)"}
