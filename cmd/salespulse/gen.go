@@ -9,12 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
-	"github.com/salespulse/salespulse/internal/kafkaio"
 )
 
 const genSynopsis = `
@@ -73,7 +71,7 @@ func cmdGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *orgOnly {
 		return nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*brokers, ",")...), kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(50000))
+	cl, err := kafkaio.NewGeneratorClient(strings.Split(*brokers, ","))
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}

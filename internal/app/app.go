@@ -147,11 +147,6 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	for t, fn := range window.AppendFuncs() {
-		if err := sink.RegisterAggregate(t, clickhouse.AppendFunc(fn)); err != nil {
-			return nil, fmt.Errorf("register %s: %w", t, err)
-		}
-	}
 	win, err := window.New(cfg.Window, window.Deps{Org: idx, State: store}, reg, log)
 	if err != nil {
 		return nil, fmt.Errorf("window: %w", err)

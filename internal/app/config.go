@@ -185,7 +185,11 @@ func (c *Config) validate(privacyKey bool) (files, error) {
 	if env := c.Kafka.SASL.PasswordEnv; c.Kafka.SASL.Mechanism != "" && env != "" && os.Getenv(env) == "" {
 		add("kafka.sasl.password_env", fmt.Errorf("$%s: %w", env, ErrPasswordEnv))
 	}
-	add("clickhouse", c.ClickHouse.Validate())
+	// Defaulted on a copy: callers (salespulse dev, privacy --dev) still
+	// tell an unset clickhouse section from the defaults after loading.
+	ch := c.ClickHouse
+	ch.SetDefaults()
+	add("clickhouse", ch.Validate())
 	checkTLSFiles("clickhouse.tls", c.ClickHouse.TLS.CAFile, c.ClickHouse.TLS.CertFile, c.ClickHouse.TLS.KeyFile, add)
 	add("pipeline", c.Pipeline.Validate())
 	if privacyKey {
