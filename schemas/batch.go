@@ -64,12 +64,12 @@ type Batch struct {
 	ack func(error)
 }
 
-// AggregateRows is one rollup table's rows for a batch in a column layout
-// the ClickHouse sink knows how to append. Rows is a slice of a table-specific
-// row type; the sink switches on Table.
+// AggregateRows is one KBI table's rows for a batch. Table is one of the
+// Table* constants and Rows its row type (TableActivity holds ActivityRows);
+// the ClickHouse sink owns how each becomes columns.
 type AggregateRows struct {
 	Table string
-	Rows  any
+	Rows  Rows
 }
 
 // NewBatch returns a batch for origin whose Ack calls ack.

@@ -8,7 +8,6 @@ package stagebench
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -17,15 +16,10 @@ import (
 	"github.com/salespulse/salespulse/internal/app"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/schemas"
-	"github.com/salespulse/salespulse/sources/aircall"
+	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
-	"github.com/salespulse/salespulse/sources/graph"
-	"github.com/salespulse/salespulse/sources/hubspot"
 	"github.com/salespulse/salespulse/sources/kafka"
-	"github.com/salespulse/salespulse/sources/salesforce"
-	"github.com/salespulse/salespulse/sources/twilio"
-	"github.com/salespulse/salespulse/sources/zoom"
 )
 
 // OpenLeadBytes feeds n leads that are never answered into a fresh anomaly
@@ -43,7 +37,7 @@ func OpenLeadBytes(n int) (float64, error) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	b := schemas.NewBatch(schemas.Origin{Topic: "sales.canonical"}, func(error) {})
+	b := schemas.NewBatch(schemas.Origin{Topic: canonical.DefaultTopic}, func(error) {})
 	for k := 0; k < n; k += per {
 		b.Interactions = b.Interactions[:0]
 		for j := k; j < min(k+per, n); j++ {
@@ -96,26 +90,13 @@ func VendorMix(n int) ([]Record, map[string]kafka.Decoder, *schemas.Org, error) 
 	var ac app.Config
 	ac.SetDefaults()
 	idx := schemas.NewIndex(g.Org())
-	decs := map[string]kafka.Decoder{gen.VendorCanonical: canonical.NewDecoder(nil)}
-	add := func(v string, d kafka.Decoder, err error) {
-		if err == nil {
-			decs[v] = d
+	decs := map[string]kafka.Decoder{}
+	for _, v := range sources.Vendors() {
+		d, err := v.NewDecoder(ac.Sources[v.Name].Options, idx, nil)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("vendor decoders: %s: %w", v.Name, err)
 		}
-	}
-	d1, err1 := salesforce.NewDecoder(ac.Sources.Salesforce, idx, nil)
-	add(gen.VendorSalesforce, d1, err1)
-	d2, err2 := hubspot.NewDecoder(ac.Sources.HubSpot, idx, nil)
-	add(gen.VendorHubSpot, d2, err2)
-	d3, err3 := zoom.NewDecoder(ac.Sources.Zoom, idx, nil)
-	add(gen.VendorZoom, d3, err3)
-	d4, err4 := graph.NewDecoder(ac.Sources.Graph, idx, nil)
-	add(gen.VendorGraph, d4, err4)
-	d5, err5 := aircall.NewDecoder(ac.Sources.Aircall, idx, nil)
-	add(gen.VendorAircall, d5, err5)
-	d6, err6 := twilio.NewDecoder(ac.Sources.Twilio, idx, nil)
-	add(gen.VendorTwilio, d6, err6)
-	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
-		return nil, nil, nil, fmt.Errorf("vendor decoders: %w", err)
+		decs[v.Name] = d
 	}
 	return recs, decs, g.Org(), nil
 }
@@ -133,7 +114,7 @@ func CanonicalBatches(n, size int) ([]*schemas.Batch, *schemas.Org, error) {
 	var b *schemas.Batch
 	for k := range n {
 		if k%size == 0 {
-			b = schemas.NewBatch(schemas.Origin{Topic: "sales.canonical", FirstOffset: int64(k)}, func(error) {})
+			b = schemas.NewBatch(schemas.Origin{Topic: canonical.DefaultTopic, FirstOffset: int64(k)}, func(error) {})
 			out = append(out, b)
 		}
 		var in schemas.Interaction

@@ -15,6 +15,7 @@ import (
 	"github.com/salespulse/salespulse/embedded/chdb"
 	"github.com/salespulse/salespulse/internal/app"
 	"github.com/salespulse/salespulse/internal/devstack"
+	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/gen"
 )
 
@@ -42,12 +43,12 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	fmt.Fprintf(stdout, `SalesPulse dev is running (data in %s)
-  Kafka       %s   topics sales.canonical, sales.salesforce, sales.hubspot, sales.zoom, sales.graph, sales.aircall, sales.twilio; dead letters sales.dlq
+  Kafka       %s   topics %s; dead letters sales.dlq
   ClickHouse  http://%s   e.g. curl 'http://%s/?query=SELECT+count()+FROM+salespulse.interactions'
   Metrics     http://%s/metrics   health /healthz, readiness /readyz
   Org file    %s
 Press Ctrl-C to stop.
-`, d.stack.DataDir, strings.Join(st.KafkaAddrs(), ","), st.ClickHouseAddr(), st.ClickHouseAddr(), st.HTTPAddr(), st.OrgFile())
+`, d.stack.DataDir, strings.Join(st.KafkaAddrs(), ","), strings.Join(devstack.DataTopics(d.stack.App), ", "), st.ClickHouseAddr(), st.ClickHouseAddr(), st.HTTPAddr(), st.OrgFile())
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -89,7 +90,7 @@ func parseDev(args []string, stderr io.Writer) (devFlags, error) {
 	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "metrics and health listen address")
 	lib := fs.String("libchdb", "", "path of libchdb.so (default $SALESPULSE_LIBCHDB, then the fetch-chdb.sh cache)")
 	noGen := fs.Bool("no-generator", false, "run without synthetic data (feed your own events, e.g. with kcat)")
-	format := fs.String("format", "canonical", "generator payloads: canonical, or vendor (Salesforce, HubSpot, Zoom, Graph, Aircall, Twilio on their topics)")
+	format := fs.String("format", "canonical", "generator payloads: canonical, or vendor (each vendor's payloads on its topic: "+strings.Join(sources.Names(), ", ")+")")
 	configFile := fs.String("config", "", "optional config file: its pipeline, sources, org_file, privacy, window, anomaly and alerts settings apply (Kafka and ClickHouse addresses are the embedded ones; without a privacy key the dev key, without an org file the generator's organisation)")
 	gc := gen.DefaultConfig()
 	fs.Uint64Var(&gc.Seed, "seed", gc.Seed, "generator seed: the same seed gives the same organisation and events")

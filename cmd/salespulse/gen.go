@@ -9,8 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
+	"github.com/salespulse/salespulse/internal/kafkaio"
+	"github.com/salespulse/salespulse/sources"
+	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
 )
 
@@ -24,8 +25,8 @@ few beyond authority), approvals and deals. --org writes the organisation
 func cmdGen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("gen [flags]", genSynopsis, stderr)
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka seed brokers, comma separated")
-	topic := fs.String("topic", "sales.canonical", "topic for canonical events")
-	format := fs.String("format", "canonical", "payload format: canonical (all to --topic), or vendor (Salesforce, HubSpot, Zoom, Graph, Aircall, Twilio payloads on sales.<vendor>, the rest canonical)")
+	topic := fs.String("topic", canonical.DefaultTopic, "topic for canonical events")
+	format := fs.String("format", "canonical", "payload format: canonical (all to --topic), or vendor (each vendor's payloads on its default topic, sales.<vendor>: "+strings.Join(sources.Names(), ", ")+"; the rest canonical on --topic)")
 	orgOut := fs.String("org", "", "write the organisation YAML to this file and continue")
 	orgOnly := fs.Bool("org-only", false, "only write the organisation (with --org) and exit")
 	limit := fs.Int64("limit", 0, "stop after this many events (0: when --days are done)")
@@ -70,15 +71,15 @@ func cmdGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *orgOnly {
 		return nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*brokers, ",")...), kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(50000))
+	cl, err := kafkaio.NewGeneratorClient(strings.Split(*brokers, ","))
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
 	began := time.Now()
-	opts := gen.ProduceOptions{
+	opts := kafkaio.ProduceOptions{
 		Limit: *limit, ProgressEvery: 100000,
-		Progress: func(p gen.Progress) {
+		Progress: func(p kafkaio.Progress) {
 			fmt.Fprintf(stderr, "produced %d records (event time %s)\n", p.Acked, p.EventTime.Format(time.RFC3339))
 		},
 	}
@@ -90,12 +91,10 @@ func cmdGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if *orgOut == "" {
 			fmt.Fprintln(stderr, "note: --format vendor: the pipeline needs this organisation as its org_file; pass --org FILE to write it")
 		}
-		topics := gen.DefaultVendorTopics()
-		topics[gen.VendorCanonical] = *topic
-		dest = "sales.<vendor> topics"
-		n, err = gen.ProduceVendor(ctx, cl, topics, g, opts)
+		dest = "each vendor's default topic"
+		n, err = kafkaio.ProduceVendor(ctx, cl, map[string]string{canonical.Name: *topic}, g, opts)
 	} else {
-		n, err = gen.Produce(ctx, cl, *topic, g, opts)
+		n, err = kafkaio.Produce(ctx, cl, *topic, g, opts)
 	}
 	el := time.Since(began)
 	fmt.Fprintf(stdout, "%d records produced to %s in %s (%.0f records/s)\n", n, dest, el.Round(time.Millisecond), float64(n)/el.Seconds())

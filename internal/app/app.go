@@ -13,8 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
@@ -24,14 +22,7 @@ import (
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sinks/alert"
 	"github.com/salespulse/salespulse/sinks/clickhouse"
-	"github.com/salespulse/salespulse/sources/aircall"
-	"github.com/salespulse/salespulse/sources/canonical"
-	"github.com/salespulse/salespulse/sources/graph"
-	"github.com/salespulse/salespulse/sources/hubspot"
 	"github.com/salespulse/salespulse/sources/kafka"
-	"github.com/salespulse/salespulse/sources/salesforce"
-	"github.com/salespulse/salespulse/sources/twilio"
-	"github.com/salespulse/salespulse/sources/zoom"
 )
 
 // Options are what the caller decides beyond the config file.
@@ -49,8 +40,6 @@ type Options struct {
 	// Stages adds per-worker stages after pseudonymisation (windows,
 	// detectors). Called once per worker.
 	Stages func(worker int, sink *clickhouse.Sink) []pipeline.Stage
-	// KafkaOpts are extra franz-go options for the source's client.
-	KafkaOpts []kgo.Opt
 
 	// failAfter, when set, is called after each construction step of New
 	// with the step's name; an error it returns fails New right there.
@@ -142,8 +131,7 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 		return nil, err
 	}
 
-	kopts := append([]kgo.Opt{kgo.WithHooks(kprom.NewMetrics("salespulse_franz", kprom.Registerer(reg), kprom.WithClientLabel()))}, opt.KafkaOpts...)
-	src, err := kafka.NewSource(cfg.Kafka, decoders, reg, log, kopts...)
+	src, err := kafka.NewSource(cfg.Kafka, decoders, reg, log, kafka.ClientMetrics(reg))
 	if err != nil {
 		return nil, fmt.Errorf("kafka source: %w", err)
 	}
@@ -158,11 +146,6 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 	store, err := newStateStore(ctx, cfg, src, reg, log, cs)
 	if err != nil {
 		return nil, err
-	}
-	for t, fn := range window.AppendFuncs() {
-		if err := sink.RegisterAggregate(t, clickhouse.AppendFunc(fn)); err != nil {
-			return nil, fmt.Errorf("register %s: %w", t, err)
-		}
 	}
 	win, err := window.New(cfg.Window, window.Deps{Org: idx, State: store}, reg, log)
 	if err != nil {
@@ -299,36 +282,6 @@ func newStateStore(ctx context.Context, cfg Config, src *kafka.Source, reg prome
 		return nil, fmt.Errorf("state store: %w", err)
 	}
 	return store, nil
-}
-
-func newDecoders(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (map[string]kafka.Decoder, error) {
-	byName := map[string]func() (kafka.Decoder, error){
-		DecoderCanonical:  func() (kafka.Decoder, error) { return canonical.NewDecoder(reg), nil },
-		DecoderSalesforce: func() (kafka.Decoder, error) { return salesforce.NewDecoder(cfg.Sources.Salesforce, idx, reg) },
-		DecoderHubSpot:    func() (kafka.Decoder, error) { return hubspot.NewDecoder(cfg.Sources.HubSpot, idx, reg) },
-		DecoderZoom:       func() (kafka.Decoder, error) { return zoom.NewDecoder(cfg.Sources.Zoom, idx, reg) },
-		DecoderGraph:      func() (kafka.Decoder, error) { return graph.NewDecoder(cfg.Sources.Graph, idx, reg) },
-		DecoderAircall:    func() (kafka.Decoder, error) { return aircall.NewDecoder(cfg.Sources.Aircall, idx, reg) },
-		DecoderTwilio:     func() (kafka.Decoder, error) { return twilio.NewDecoder(cfg.Sources.Twilio, idx, reg) },
-	}
-	built := map[string]kafka.Decoder{} // one decoder per name, shared by its topics
-	out := map[string]kafka.Decoder{}
-	for topic, name := range cfg.Kafka.Topics {
-		d, ok := built[name]
-		if !ok {
-			mk, known := byName[name]
-			if !known {
-				return nil, fmt.Errorf("kafka.topics.%s: %q: %w", topic, name, ErrUnknownDecoder)
-			}
-			var err error
-			if d, err = mk(); err != nil {
-				return nil, fmt.Errorf("decoder %s: %w", name, err)
-			}
-			built[name] = d
-		}
-		out[topic] = d
-	}
-	return out, nil
 }
 
 // Registry is the app's metrics registry.

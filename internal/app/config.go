@@ -29,38 +29,9 @@ import (
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sinks/alert"
 	"github.com/salespulse/salespulse/sinks/clickhouse"
-	"github.com/salespulse/salespulse/sources/aircall"
-	"github.com/salespulse/salespulse/sources/graph"
-	"github.com/salespulse/salespulse/sources/hubspot"
+	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/kafka"
-	"github.com/salespulse/salespulse/sources/salesforce"
-	"github.com/salespulse/salespulse/sources/twilio"
-	"github.com/salespulse/salespulse/sources/zoom"
 )
-
-// Decoder names, as used in kafka.topics.
-const (
-	DecoderCanonical  = "canonical"
-	DecoderSalesforce = "salesforce"
-	DecoderHubSpot    = "hubspot"
-	DecoderZoom       = "zoom"
-	DecoderGraph      = "graph"
-	DecoderAircall    = "aircall"
-	DecoderTwilio     = "twilio"
-)
-
-// DefaultTopics binds one topic per source system to its decoder.
-func DefaultTopics() map[string]string {
-	return map[string]string{
-		"sales.canonical":  DecoderCanonical,
-		"sales.salesforce": DecoderSalesforce,
-		"sales.hubspot":    DecoderHubSpot,
-		"sales.zoom":       DecoderZoom,
-		"sales.graph":      DecoderGraph,
-		"sales.aircall":    DecoderAircall,
-		"sales.twilio":     DecoderTwilio,
-	}
-}
 
 // Config is the whole salespulse.yml. `salespulse config example` prints a
 // commented one; docs/configuration.md documents every key.
@@ -75,8 +46,12 @@ type Config struct {
 	// identities; docs/org-file.md). Vendor decoders need it to find the
 	// rep of an event; without it only canonical events that name their
 	// rep are accepted.
-	OrgFile string        `yaml:"org_file"`
-	Sources SourcesConfig `yaml:"sources"`
+	OrgFile string `yaml:"org_file"`
+	// Sources holds one section per vendor of sources.Vendors, keyed by
+	// its name: sources.<vendor> in the file. ParseConfig decodes each
+	// section strictly into the vendor's own config type (sources.go);
+	// SetDefaults adds the sections the file leaves out.
+	Sources map[string]*SourceConfig `yaml:"-"`
 	// Window configures event-time KBIs: watermarks, lateness, expiry,
 	// business-hours calendars and the state changelog topic.
 	Window window.Config `yaml:"window"`
@@ -102,16 +77,6 @@ type LogConfig struct {
 type HTTPConfig struct {
 	// Addr defaults to 127.0.0.1:8080.
 	Addr string `yaml:"addr"`
-}
-
-// SourcesConfig holds each vendor normaliser's options.
-type SourcesConfig struct {
-	Salesforce salesforce.Config `yaml:"salesforce"`
-	HubSpot    hubspot.Config    `yaml:"hubspot"`
-	Zoom       zoom.Config       `yaml:"zoom"`
-	Graph      graph.Config      `yaml:"graph"`
-	Aircall    aircall.Config    `yaml:"aircall"`
-	Twilio     twilio.Config     `yaml:"twilio"`
 }
 
 // Validation errors for the top-level keys.
@@ -149,9 +114,9 @@ func (c *Config) SetDefaults() {
 	if c.HTTP.Addr == "" {
 		c.HTTP.Addr = "127.0.0.1:8080"
 	}
-	if len(c.Kafka.Topics) == 0 {
-		c.Kafka.Topics = DefaultTopics()
-	}
+	// Before Kafka's own defaults: without kafka.topics, the topics are
+	// the vendors' (sources.<vendor>.topic).
+	c.setSourceDefaults()
 	c.Kafka.SetDefaults()
 	c.Pipeline.SetDefaults()
 	c.Window.SetDefaults()
@@ -161,12 +126,6 @@ func (c *Config) SetDefaults() {
 	// Privacy's defaults are left to privacy.New (and Validate, on its own
 	// copy): whether the file names a key at all is what salespulse dev
 	// decides its dev key on, and the default key source would hide it.
-	c.Sources.Salesforce.SetDefaults()
-	c.Sources.HubSpot.SetDefaults()
-	c.Sources.Zoom = c.Sources.Zoom.WithDefaults()
-	c.Sources.Graph = c.Sources.Graph.WithDefaults()
-	c.Sources.Aircall = c.Sources.Aircall.WithDefaults()
-	c.Sources.Twilio = c.Sources.Twilio.WithDefaults()
 }
 
 // Validate returns every problem found in c, which SetDefaults has filled,
@@ -210,11 +169,9 @@ func (c *Config) validate(privacyKey bool) (files, error) {
 	}
 	add("kafka", c.Kafka.Validate())
 	for _, topic := range slices.Sorted(maps.Keys(c.Kafka.Topics)) {
-		switch dec := c.Kafka.Topics[topic]; dec {
-		case DecoderCanonical, DecoderSalesforce, DecoderHubSpot, DecoderZoom, DecoderGraph, DecoderAircall, DecoderTwilio:
-		case "": // reported by kafka.Validate
-		default:
-			add("kafka.topics."+topic, fmt.Errorf("%q: %w (want one of canonical, salesforce, hubspot, zoom, graph, aircall, twilio)", dec, ErrUnknownDecoder))
+		dec := c.Kafka.Topics[topic]
+		if _, ok := sources.Lookup(dec); !ok && dec != "" { // "": reported by kafka.Validate
+			add("kafka.topics."+topic, fmt.Errorf("%q: %w (want one of %s)", dec, ErrUnknownDecoder, strings.Join(sources.Names(), ", ")))
 		}
 	}
 	kt := c.Kafka.TLS
@@ -229,7 +186,11 @@ func (c *Config) validate(privacyKey bool) (files, error) {
 	if env := c.Kafka.SASL.PasswordEnv; c.Kafka.SASL.Mechanism != "" && env != "" && os.Getenv(env) == "" {
 		add("kafka.sasl.password_env", fmt.Errorf("$%s: %w", env, ErrPasswordEnv))
 	}
-	add("clickhouse", c.ClickHouse.Validate())
+	// Defaulted on a copy: callers (salespulse dev, privacy --dev) still
+	// tell an unset clickhouse section from the defaults after loading.
+	ch := c.ClickHouse
+	ch.SetDefaults()
+	add("clickhouse", ch.Validate())
 	checkTLSFiles("clickhouse.tls", c.ClickHouse.TLS.CAFile, c.ClickHouse.TLS.CertFile, c.ClickHouse.TLS.KeyFile, add)
 	add("pipeline", c.Pipeline.Validate())
 	if privacyKey {
@@ -244,19 +205,7 @@ func (c *Config) validate(privacyKey bool) (files, error) {
 			f.org = o
 		}
 	}
-	// The Salesforce and HubSpot configs name their fields relative to
-	// their section ("topic: ..."); the others start with the vendor name.
-	addRel := func(path string, err error) {
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s.%w", path, err))
-		}
-	}
-	addRel("sources.salesforce", c.Sources.Salesforce.Validate())
-	addRel("sources.hubspot", c.Sources.HubSpot.Validate())
-	add("sources.zoom", c.Sources.Zoom.Validate())
-	add("sources.graph", c.Sources.Graph.Validate())
-	add("sources.aircall", c.Sources.Aircall.Validate())
-	add("sources.twilio", c.Sources.Twilio.Validate())
+	errs = append(errs, c.validateSources()...)
 	add("window", c.Window.Validate())
 	add("anomaly", c.Anomaly.Validate())
 	add("state", c.State.Validate())
@@ -369,15 +318,16 @@ func LoadConfig(path string) (*Config, error) {
 
 // ParseConfig parses YAML config bytes strictly and applies defaults.
 func ParseConfig(raw []byte) (*Config, error) {
-	var c Config
+	f := newConfigFile()
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	// An empty file is an all-defaults config (yaml.v3 reports it as EOF).
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("parse config: %w", withPaths(raw, err))
+	if err := dec.Decode(f.ptr()); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("parse config: %w", withPaths(raw, f.renameTypes(err)))
 	}
+	c := f.config()
 	c.SetDefaults()
-	return &c, nil
+	return c, nil
 }
 
 // movedKeys says what to do with keys that older releases accepted, so

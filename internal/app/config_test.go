@@ -2,6 +2,7 @@ package app
 
 import (
 	"errors"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -9,7 +10,9 @@ import (
 
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/sinks/clickhouse"
+	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/kafka"
+	"github.com/salespulse/salespulse/sources/salesforce"
 )
 
 // testEnv sets the secrets the good files read from the environment, so a
@@ -49,7 +52,7 @@ func TestGoodConfigValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Kafka.BatchLinger.String() != "250ms" || c.Kafka.BatchMaxRows != 20000 || c.Kafka.Topics["sfdc.cdc"] != DecoderSalesforce {
+	if c.Kafka.BatchLinger.String() != "250ms" || c.Kafka.BatchMaxRows != 20000 || c.Kafka.Topics["sfdc.cdc"] != salesforce.Name {
 		t.Errorf("kafka = linger %s, rows %d, topics %v", c.Kafka.BatchLinger, c.Kafka.BatchMaxRows, c.Kafka.Topics)
 	}
 	if c.ClickHouse.Protocol != "http" || c.ClickHouse.Cluster != "sales_cluster" || c.Pipeline.Workers != 4 {
@@ -59,8 +62,47 @@ func TestGoodConfigValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Log.Format != "json" || m.Log.Level != "info" || m.HTTP.Addr != "127.0.0.1:8080" || len(m.Kafka.Topics) != len(DefaultTopics()) {
+	if m.Log.Format != "json" || m.Log.Level != "info" || m.HTTP.Addr != "127.0.0.1:8080" || len(m.Kafka.Topics) != len(sources.DefaultTopics()) {
 		t.Errorf("minimal defaults = log %+v http %+v topics %v", m.Log, m.HTTP, m.Kafka.Topics)
+	}
+	for _, v := range sources.Vendors() {
+		if sc := m.Sources[v.Name]; sc == nil || sc.Topic != v.DefaultTopic || m.Kafka.Topics[v.DefaultTopic] != v.Name {
+			t.Errorf("minimal: %s is not consumed from its default topic: %+v, topics %v", v.Name, sc, m.Kafka.Topics)
+		}
+	}
+}
+
+// TestSourceTopicsRoute: without kafka.topics, sources.<vendor>.topic is
+// the topic the vendor's decoder consumes; with it, kafka.topics alone
+// routes, and a section topic it routes to the same vendor is fine.
+func TestSourceTopicsRoute(t *testing.T) {
+	testEnv(t)
+	c, err := LoadConfig("testdata/sources_topics.good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sources.DefaultTopics()
+	delete(want, "sales.zoom")
+	delete(want, "sales.salesforce")
+	want["zoom.webhooks"], want["sfdc.cdc"] = "zoom", "salesforce"
+	if !maps.Equal(c.Kafka.Topics, want) {
+		t.Errorf("kafka.topics = %v, want %v", c.Kafka.Topics, want)
+	}
+	if sf := c.Sources["salesforce"].Options.(*salesforce.Config); len(sf.WonStages) != 2 || len(sf.LostStages) != 1 {
+		t.Errorf("salesforce options = %+v", sf)
+	}
+	// New applies the defaults again: the result must not change.
+	c.SetDefaults()
+	if err := c.Validate(); err != nil || !maps.Equal(c.Kafka.Topics, want) {
+		t.Errorf("defaults applied twice: %v, topics %v", err, c.Kafka.Topics)
+	}
+
+	g, err := LoadConfig("testdata/tls_sasl.good.yml") // kafka.topics and sources.salesforce.topic agree
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Kafka.Topics) != 2 || g.Sources["zoom"].Topic != "" {
+		t.Errorf("with kafka.topics: topics %v, zoom section %+v", g.Kafka.Topics, g.Sources["zoom"])
 	}
 }
 
@@ -96,6 +138,19 @@ func TestBadConfigs(t *testing.T) {
 		{"sources.bad.yml", []string{
 			`sources.salesforce.won_stages[0] "Closed Won": stage is both won and lost`,
 			`sources.zoom.topic "zoom events": invalid kafka topic name`,
+		}, nil},
+		{"topic_conflict.bad.yml", []string{
+			`sources.zoom.topic "sales.zoom" conflicts with kafka.topics: kafka.topics.sales.zoom routes it to the graph decoder; remove sources.zoom.topic, or route the topic to zoom in kafka.topics`,
+		}, []error{ErrTopicConflict}},
+		{"topic_not_routed.bad.yml", []string{
+			"sources.hubspot.topic \"hs.webhooks\" conflicts with kafka.topics: kafka.topics is given and does not list the topic, so nothing would read it; add `hs.webhooks: hubspot` to kafka.topics, or remove kafka.topics to consume every sources.<vendor>.topic",
+		}, []error{ErrTopicConflict}},
+		{"topic_shared.bad.yml", []string{
+			`sources.aircall.topic "sales.calls" is also the topic of another vendor (sources.zoom.topic): give each vendor its own topic`,
+		}, []error{ErrTopicShared}},
+		{"unknown_vendor.bad.yml", []string{
+			"parse config: sources.zoom.topc: field topc not found in sources.zoom (line 5)",
+			"sources.pipedrive: field pipedrive not found in sources (vendors: canonical, salesforce, hubspot, zoom, graph, aircall, twilio) (line 6)",
 		}, nil},
 		{"every_problem.bad.yml", []string{
 			"kafka.brokers: at least one broker is required",

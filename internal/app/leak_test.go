@@ -16,6 +16,7 @@ import (
 	"github.com/salespulse/salespulse/internal/testenv"
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/sinks/alert"
+	"github.com/salespulse/salespulse/sources/canonical"
 )
 
 var errInjected = errors.New("injected failure")
@@ -60,7 +61,7 @@ func TestNewClosesWhatItOpenedOnEveryError(t *testing.T) {
 
 	var cfg Config
 	cfg.Kafka.Brokers = cluster.ListenAddrs()
-	cfg.Kafka.Topics = map[string]string{"sales.canonical": DecoderCanonical}
+	cfg.Kafka.Topics = map[string]string{canonical.DefaultTopic: canonical.Name}
 	cfg.ClickHouse.Addresses = []string{ln.Addr().String()}
 	cfg.ClickHouse.Protocol = "http"
 	cfg.ClickHouse.Compression = "none"

@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -21,14 +23,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/salespulse/salespulse/embedded/chdb"
 	ekafka "github.com/salespulse/salespulse/embedded/kafka"
 	"github.com/salespulse/salespulse/internal/app"
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
 )
 
@@ -53,9 +56,9 @@ type Config struct {
 	Generator bool
 	// Gen configures the generator; start from gen.DefaultConfig().
 	Gen gen.Config
-	// Format is "canonical" (default: every event as canonical JSON on
-	// sales.canonical) or "vendor" (Salesforce, HubSpot, Zoom, Graph,
-	// Aircall and Twilio payloads on their topics, so every normaliser runs).
+	// Format is "canonical" (default: every event as canonical JSON on the
+	// canonical topic) or "vendor" (each vendor's payloads on its topic, so
+	// every normaliser runs).
 	Format string
 	// App is the pipeline configuration; Kafka brokers, ClickHouse address
 	// and protocol are filled in by the stack.
@@ -74,7 +77,7 @@ type Stack struct {
 	chLn    net.Listener
 	httpLn  net.Listener
 	app     *app.App
-	produce *kgo.Client
+	produce *kafkaio.Client
 	gen     *gen.Generator
 
 	stopCH  func() error // stops the ClickHouse HTTP server
@@ -83,13 +86,25 @@ type Stack struct {
 	produced atomic.Int64 // records the generator had acknowledged, this run and before
 }
 
-// DataTopics are created in the embedded cluster with Partitions each.
-func dataTopics() []string {
-	var ts []string
-	for t := range app.DefaultTopics() {
-		ts = append(ts, t)
+// DataTopics returns the topics ac consumes: every vendor's topic
+// (sources.<vendor>.topic, default its own) unless kafka.topics routes
+// them. They are created in the embedded cluster with Partitions each.
+func DataTopics(ac app.Config) []string {
+	ac.SetDefaults()
+	return slices.Sorted(maps.Keys(ac.Kafka.Topics))
+}
+
+// vendorTopics maps each vendor to the topic the generator writes its
+// payloads to: the first topic ac routes to it.
+func vendorTopics(ac app.Config) map[string]string {
+	ac.SetDefaults()
+	m := map[string]string{}
+	for _, t := range slices.Sorted(maps.Keys(ac.Kafka.Topics)) {
+		if v := ac.Kafka.Topics[t]; m[v] == "" {
+			m[v] = t
+		}
 	}
-	return ts
+	return m
 }
 
 // Start brings every embedded service up. On error everything already
@@ -134,7 +149,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 	}
 
 	var topics []ekafka.Topic
-	for _, t := range dataTopics() {
+	for _, t := range DataTopics(cfg.App) {
 		topics = append(topics, ekafka.Topic{Name: t, Partitions: cfg.Partitions})
 	}
 	// The dead-letter and alert topics under the names the config gives
@@ -215,13 +230,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 		return nil, err
 	}
 	if cfg.Generator {
-		s.produce, err = kgo.NewClient(
-			kgo.SeedBrokers(s.kafka.Addrs()...),
-			kgo.ProducerLinger(5*time.Millisecond),
-			kgo.ProducerBatchMaxBytes(4<<20),
-			kgo.MaxBufferedRecords(50000),
-		)
-		if err != nil {
+		if s.produce, err = kafkaio.NewGeneratorClient(s.kafka.Addrs()); err != nil {
 			return nil, fmt.Errorf("generator producer: %w", err)
 		}
 	}
@@ -325,17 +334,23 @@ func (s *Stack) runGenerator(ctx context.Context) error {
 	if s.gen.Config().Speed > 0 {
 		every = 10
 	}
-	opts := gen.ProduceOptions{
+	opts := kafkaio.ProduceOptions{
 		ProgressEvery: every,
-		Progress: func(gen.Progress) {
+		Progress: func(kafkaio.Progress) {
 			s.produced.Store(save())
 		},
 	}
 	var err error
+	topics := vendorTopics(s.cfg.App)
 	if s.cfg.Format == "vendor" {
-		_, err = gen.ProduceVendor(ctx, s.produce, gen.DefaultVendorTopics(), s.gen, opts)
+		// A vendor the config does not consume gets its default topic.
+		_, err = kafkaio.ProduceVendor(ctx, s.produce, topics, s.gen, opts)
 	} else {
-		_, err = gen.Produce(ctx, s.produce, "sales.canonical", s.gen, opts)
+		t := topics[canonical.Name]
+		if t == "" {
+			t = canonical.DefaultTopic
+		}
+		_, err = kafkaio.Produce(ctx, s.produce, t, s.gen, opts)
 	}
 	s.produced.Store(save())
 	if err != nil && ctx.Err() == nil {

@@ -230,8 +230,8 @@ func TestReplayFromEarlierOffset(t *testing.T) {
 	late, leads, apprs := 0, 0, 0
 	for _, o := range want {
 		late += len(o.late)
-		leads += len(o.facts[TableLeadResponse])
-		apprs += len(o.facts[TableApprovals])
+		leads += len(o.facts[schemas.TableLeadResponse])
+		apprs += len(o.facts[schemas.TableApprovals])
 	}
 	if late == 0 || late > len(events)/20 || leads < 100 || apprs < 20 {
 		t.Fatalf("original run: %d late events, %d lead and %d approval facts: the stream does not test much", late, leads, apprs)
@@ -254,9 +254,9 @@ func TestReplayFromEarlierOffset(t *testing.T) {
 			if !slices.Equal(got[k].late, w[k].late) {
 				t.Fatalf("%s: batch at %d: late %v, original run %v", name, off, got[k].late, w[k].late)
 			}
-			for _, table := range []string{TableLeadResponse, TableApprovals, TableActivity, TableRepAccounts, TableDeals} {
+			for _, table := range []string{schemas.TableLeadResponse, schemas.TableApprovals, schemas.TableActivity, schemas.TableRepAccounts, schemas.TableDeals} {
 				g, wt := got[k].facts[table], w[k].facts[table]
-				if off < pairsFrom && (table == TableLeadResponse || table == TableApprovals) {
+				if off < pairsFrom && (table == schemas.TableLeadResponse || table == schemas.TableApprovals) {
 					if len(g) != 0 {
 						t.Fatalf("%s: batch at %d: %d %s rows from a replay below the GC point", name, off, len(g), table)
 					}
@@ -351,7 +351,7 @@ func TestRestoreIsExact(t *testing.T) {
 			for p := range batches {
 				for k := range batches[p] {
 					want[p] = append(want[p], process(ref, p, k))
-					facts += len(want[p][k].facts[TableLeadResponse]) + len(want[p][k].facts[TableApprovals])
+					facts += len(want[p][k].facts[schemas.TableLeadResponse]) + len(want[p][k].facts[schemas.TableApprovals])
 				}
 			}
 			if facts < 200 {

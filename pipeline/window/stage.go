@@ -89,14 +89,14 @@ type Stage struct {
 	lastTeam string
 	lastZone *zone
 
-	leads []LeadResponseRow
-	apprs []ApprovalRow
-	acts  []ActivityRow
+	leads schemas.LeadResponseRows
+	apprs schemas.ApprovalRows
+	acts  schemas.ActivityRows
 	reps  map[string]*repAct
 	seq   uint64 // Process calls: repAct.acts of other batches are stale
-	accts []AccountRow
-	accIx map[AccountRow]struct{}
-	deals []DealRow
+	accts schemas.AccountRows
+	accIx map[schemas.AccountRow]struct{}
+	deals schemas.DealRows
 	buf   []byte
 	recs  []state.Record
 	wbuf  wakeBuf // finalisation scratch of the partitions
@@ -233,7 +233,7 @@ func (s *slab[T]) reset() { s.chunk = nil }
 func (w *Window) NewStage() *Stage {
 	return &Stage{
 		w: w, parts: map[partKey]*part{}, zones: map[string]*zone{},
-		reps: map[string]*repAct{}, accIx: map[AccountRow]struct{}{},
+		reps: map[string]*repAct{}, accIx: map[schemas.AccountRow]struct{}{},
 	}
 }
 
@@ -358,7 +358,7 @@ func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64, pair b
 	if ix < 0 {
 		ix = len(s.acts)
 		r.acts = append(r.acts, actSlot{day: z.dnum, team: team, ch: it.Channel, typ: it.Type, ix: int32(ix)})
-		s.acts = append(s.acts, ActivityRow{Day: day, TeamID: team, RepID: it.RepID, Channel: it.Channel.String(),
+		s.acts = append(s.acts, schemas.ActivityRow{Day: day, TeamID: team, RepID: it.RepID, Channel: it.Channel.String(),
 			Type: it.Type.String(), Direction: it.Direction()})
 	}
 	s.acts[ix].Interactions++
@@ -366,7 +366,7 @@ func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64, pair b
 		s.acts[ix].DurationS += it.DurationS
 	}
 	if it.RepID != "" && it.AccountID != "" {
-		a := AccountRow{Day: day, TeamID: team, RepID: it.RepID, AccountID: it.AccountID}
+		a := schemas.AccountRow{Day: day, TeamID: team, RepID: it.RepID, AccountID: it.AccountID}
 		if _, ok := s.accIx[a]; !ok {
 			s.accIx[a] = struct{}{}
 			s.accts = append(s.accts, a)
@@ -392,7 +392,7 @@ func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64, pair b
 		e.ok = it.Has&schemas.HasApproved != 0 && it.Approved
 		p.pr.addShared(famAppr, it.ApprovalID, e)
 	case it.Type == schemas.TypeQuoteCreated || it.Type == schemas.TypeDealWon || it.Type == schemas.TypeDealLost:
-		d := DealRow{Day: day, OccurredAt: it.OccurredAt, EventID: it.EventID, Type: it.Type.String(), RepID: it.RepID,
+		d := schemas.DealRow{Day: day, OccurredAt: it.OccurredAt, EventID: it.EventID, Type: it.Type.String(), RepID: it.RepID,
 			TeamID: team, AccountID: it.AccountID, Currency: it.Currency}
 		if it.Has&schemas.HasAmount != 0 {
 			d.Amount = s.floats.ptr(it.Amount)
@@ -454,7 +454,7 @@ func (s *Stage) pair(fam uint8, key string, open, close *ev) {
 	openAt, closeAt := time.UnixMilli(open.at).UTC(), s.times.ptr(time.UnixMilli(close.at).UTC())
 	z := s.zone(open.team)
 	if fam == famLead {
-		r := LeadResponseRow{
+		r := schemas.LeadResponseRow{
 			Day: z.dayOf(open.at), TriggerAt: openAt, LeadID: key, TriggerEventID: open.id,
 			TriggerType: open.typ.String(), TriggerChannel: open.ch.String(), OwnerRepID: open.rep, TeamID: open.team,
 			TimeZone: z.name, Answered: true, ResponderRepID: close.rep, ResponseEventID: close.id,
@@ -470,7 +470,7 @@ func (s *Stage) pair(fam uint8, key string, open, close *ev) {
 	if close.ok {
 		outcome = "approved"
 	}
-	s.apprs = append(s.apprs, ApprovalRow{
+	s.apprs = append(s.apprs, schemas.ApprovalRow{
 		Day: z.dayOf(open.at), RequestedAt: openAt, ApprovalID: key, RequestEventID: open.id, RepID: open.rep,
 		TeamID: open.team, TimeZone: z.name, Outcome: outcome, ApproverID: close.rep, DecisionEventID: close.id,
 		DecidedAt: closeAt, LatencyS: secs,
@@ -482,14 +482,14 @@ func (s *Stage) expire(fam uint8, key string, open *ev) {
 	openAt := time.UnixMilli(open.at).UTC()
 	z := s.zone(open.team)
 	if fam == famLead {
-		s.leads = append(s.leads, LeadResponseRow{
+		s.leads = append(s.leads, schemas.LeadResponseRow{
 			Day: z.dayOf(open.at), TriggerAt: openAt, LeadID: key, TriggerEventID: open.id,
 			TriggerType: open.typ.String(), TriggerChannel: open.ch.String(), OwnerRepID: open.rep, TeamID: open.team,
 			TimeZone: z.name,
 		})
 		return
 	}
-	s.apprs = append(s.apprs, ApprovalRow{
+	s.apprs = append(s.apprs, schemas.ApprovalRow{
 		Day: z.dayOf(open.at), RequestedAt: openAt, ApprovalID: key, RequestEventID: open.id, RepID: open.rep,
 		TeamID: open.team, TimeZone: z.name, Outcome: "expired",
 	})
@@ -507,17 +507,17 @@ func (s *Stage) resetOut() {
 }
 
 func (s *Stage) attach(b *schemas.Batch) {
-	add := func(table string, n int, rows any) {
+	add := func(table string, n int, rows schemas.Rows) {
 		if n > 0 {
 			b.Aggregates = append(b.Aggregates, schemas.AggregateRows{Table: table, Rows: rows})
 			s.w.m.facts.WithLabelValues(table).Add(float64(n))
 		}
 	}
-	add(TableLeadResponse, len(s.leads), s.leads)
-	add(TableApprovals, len(s.apprs), s.apprs)
-	add(TableActivity, len(s.acts), s.acts)
-	add(TableRepAccounts, len(s.accts), s.accts)
-	add(TableDeals, len(s.deals), s.deals)
+	add(schemas.TableLeadResponse, len(s.leads), s.leads)
+	add(schemas.TableApprovals, len(s.apprs), s.apprs)
+	add(schemas.TableActivity, len(s.acts), s.acts)
+	add(schemas.TableRepAccounts, len(s.accts), s.accts)
+	add(schemas.TableDeals, len(s.deals), s.deals)
 }
 
 func (s *Stage) report(p *part) {

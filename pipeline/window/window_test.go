@@ -33,9 +33,9 @@ func lead(id, lead string, typ schemas.Type, at time.Duration, rep string) schem
 }
 
 // run feeds events in batches of n and returns every lead fact emitted.
-func run(t *testing.T, s *Stage, events []schemas.Interaction, n int) []LeadResponseRow {
+func run(t *testing.T, s *Stage, events []schemas.Interaction, n int) []schemas.LeadResponseRow {
 	t.Helper()
-	var out []LeadResponseRow
+	var out []schemas.LeadResponseRow
 	off := int64(0)
 	for k := 0; k < len(events); k += n {
 		chunk := events[k:min(k+n, len(events))]
@@ -46,12 +46,12 @@ func run(t *testing.T, s *Stage, events []schemas.Interaction, n int) []LeadResp
 			t.Fatal(err)
 		}
 		for _, a := range b.Aggregates {
-			if a.Table == TableLeadResponse {
-				out = append(out, a.Rows.([]LeadResponseRow)...)
+			if a.Table == schemas.TableLeadResponse {
+				out = append(out, a.Rows.(schemas.LeadResponseRows)...)
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b LeadResponseRow) int {
+	slices.SortFunc(out, func(a, b schemas.LeadResponseRow) int {
 		return cmpStr(a.LeadID+a.TriggerEventID, b.LeadID+b.TriggerEventID)
 	})
 	return out

@@ -17,7 +17,8 @@ import (
 const EnvPassword = "SALESPULSE_CLICKHOUSE_PASSWORD"
 
 // Config configures the ClickHouse sink. Zero values get the defaults
-// documented on each field, applied in one place (withDefaults).
+// documented on each field, applied in one place: SetDefaults, which
+// callers run before Validate (NewSink does both).
 type Config struct {
 	// Addresses are host:port pairs of one cluster's servers; connections
 	// go to the first reachable, in order. Default ["localhost:9000"] for
@@ -101,9 +102,8 @@ const (
 	DefaultRetryBackoffMax = 10 * time.Second
 )
 
-// withDefaults returns c with every zero field set to its documented
-// default and the password taken from the environment when set there.
-func (c Config) withDefaults() Config {
+// SetDefaults sets every zero field to its documented default.
+func (c *Config) SetDefaults() {
 	if c.Protocol == "" {
 		c.Protocol = "native"
 	}
@@ -119,9 +119,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Username == "" {
 		c.Username = "default"
-	}
-	if p := os.Getenv(EnvPassword); p != "" {
-		c.Password = p
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
@@ -148,7 +145,6 @@ func (c Config) withDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
-	return c
 }
 
 var (
@@ -166,13 +162,16 @@ var compressions = map[string]clickhouse.CompressionMethod{
 }
 
 // Validate reports every configuration error, joined, each wrapped with its
-// field path ("clickhouse.protocol: ..."); errors.Is finds the sentinels.
-// Zero fields are valid: they take defaults. Validate reads no files.
-func (c Config) Validate() error {
-	c = c.withDefaults()
+// full YAML path ("clickhouse.protocol: ..."); errors.Is finds the
+// sentinels. Call it after SetDefaults: zero fields that have a default are
+// errors here. Validate reads no files.
+func (c *Config) Validate() error {
 	var errs []error
 	f := func(field string, err error, v any) {
 		errs = append(errs, fmt.Errorf("clickhouse.%s: %w (got %v)", field, err, v))
+	}
+	if len(c.Addresses) == 0 {
+		f("addresses", ErrNoAddress, "[]")
 	}
 	for k, a := range c.Addresses {
 		if a == "" {
@@ -213,8 +212,12 @@ func (c Config) Validate() error {
 }
 
 // options turns a defaulted, valid Config into clickhouse-go options. It
-// reads the TLS files.
+// reads the TLS files, and $SALESPULSE_CLICKHOUSE_PASSWORD, which when set
+// and non-empty replaces Password.
 func (c Config) options() (*clickhouse.Options, error) {
+	if p := os.Getenv(EnvPassword); p != "" {
+		c.Password = p
+	}
 	o := &clickhouse.Options{
 		Addr: c.Addresses,
 		// No Auth.Database: the connection's default database must exist

@@ -52,7 +52,9 @@ func TestConfigFiles(t *testing.T) {
 			t.Errorf("%s: not in the table", name)
 			continue
 		}
-		err := loadConfig(t, p).Validate()
+		c := loadConfig(t, p)
+		c.SetDefaults()
+		err := c.Validate()
 		if !errors.Is(err, wantErr) || (err == nil) != (wantErr == nil) {
 			t.Errorf("%s: Validate() = %v, want %v", name, err, wantErr)
 		}
@@ -62,9 +64,14 @@ func TestConfigFiles(t *testing.T) {
 	}
 }
 
+// defaulted returns c after SetDefaults.
+func defaulted(c Config) Config {
+	c.SetDefaults()
+	return c
+}
+
 func TestConfigDefaults(t *testing.T) {
-	t.Setenv(EnvPassword, "")
-	c := Config{}.withDefaults()
+	c := defaulted(Config{})
 	if c.Protocol != "native" || len(c.Addresses) != 1 || c.Addresses[0] != "localhost:9000" ||
 		c.Database != "salespulse" || c.Username != "default" || c.DialTimeout != DefaultDialTimeout ||
 		c.ReadTimeout != DefaultReadTimeout || c.MaxOpenConns != DefaultMaxOpenConns || c.Compression != "lz4" ||
@@ -72,25 +79,49 @@ func TestConfigDefaults(t *testing.T) {
 		c.Migrate == nil || !*c.Migrate || c.Clock == nil {
 		t.Fatalf("defaults: %+v", c)
 	}
-	if h := (Config{Protocol: "http"}).withDefaults(); h.Addresses[0] != "localhost:8123" {
+	if h := defaulted(Config{Protocol: "http"}); h.Addresses[0] != "localhost:8123" {
 		t.Fatalf("http default address %v", h.Addresses)
 	}
 	// A min above the default max moves the default max up rather than failing.
-	if c := (Config{RetryBackoffMin: time.Minute}).withDefaults(); c.RetryBackoffMax != time.Minute {
+	if c := defaulted(Config{RetryBackoffMin: time.Minute}); c.RetryBackoffMax != time.Minute {
 		t.Fatalf("max %v", c.RetryBackoffMax)
 	}
-	f := loadConfig(t, "testdata/full.good.yml").withDefaults()
+	f := defaulted(loadConfig(t, "testdata/full.good.yml"))
 	if *f.Migrate || f.Password != "from-yaml" || f.Cluster != "sales-cluster.eu" || f.ReadTimeout != 2*time.Minute {
 		t.Fatalf("full: %+v", f)
 	}
-	t.Setenv(EnvPassword, "from-env")
-	if f := loadConfig(t, "testdata/full.good.yml").withDefaults(); f.Password != "from-env" {
-		t.Fatalf("env password not applied: %q", f.Password)
+	// Defaults are defaults: a zero Config is not valid until SetDefaults.
+	if err := (&Config{}).Validate(); !errors.Is(err, ErrNoAddress) || !errors.Is(err, ErrProtocol) {
+		t.Fatalf("Validate before SetDefaults: %v", err)
+	}
+	if err := (&c).Validate(); err != nil {
+		t.Fatalf("Validate after SetDefaults: %v", err)
+	}
+}
+
+// $SALESPULSE_CLICKHOUSE_PASSWORD, when set, replaces the file's password
+// in the connection options (and nowhere else: SetDefaults writes only
+// defaults).
+func TestConfigEnvPassword(t *testing.T) {
+	c := defaulted(loadConfig(t, "testdata/http.good.yml"))
+	c.Password = "from-yaml"
+	for env, want := range map[string]string{"": "from-yaml", "from-env": "from-env"} {
+		t.Setenv(EnvPassword, env)
+		o, err := c.options()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Auth.Password != want {
+			t.Fatalf("$%s=%q: password %q, want %q", EnvPassword, env, o.Auth.Password, want)
+		}
+	}
+	if c.Password != "from-yaml" {
+		t.Fatalf("options changed the config: %q", c.Password)
 	}
 }
 
 func TestConfigOptions(t *testing.T) {
-	o, err := loadConfig(t, "testdata/http.good.yml").withDefaults().options()
+	o, err := defaulted(loadConfig(t, "testdata/http.good.yml")).options()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +129,7 @@ func TestConfigOptions(t *testing.T) {
 		t.Fatalf("options: %+v", o)
 	}
 	// The full file names TLS files that do not exist here: options reads them.
-	if _, err := loadConfig(t, "testdata/full.good.yml").withDefaults().options(); err == nil || !strings.Contains(err.Error(), "ca_file") {
+	if _, err := defaulted(loadConfig(t, "testdata/full.good.yml")).options(); err == nil || !strings.Contains(err.Error(), "ca_file") {
 		t.Fatalf("missing CA file: %v", err)
 	}
 }

@@ -61,7 +61,7 @@ func TestRetryable(t *testing.T) {
 		"unexpected EOF is retried":                  {fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true, "network"},
 		"connection pool timeout is retried":         {clickhouse.ErrAcquireConnTimeout, true, "network"},
 		"a column conversion error is returned":      {&column.ColumnConverterError{Op: "Append", To: "UInt8", From: "string"}, false, "other"},
-		"an unregistered aggregate is returned":      {ErrUnknownAggregate, false, "other"},
+		"an aggregate without a layout is returned":  {ErrUnknownAggregate, false, "other"},
 		"a cancelled context is returned":            {cancelled.Err(), false, "context"},
 		"a deadline is returned":                     {fmt.Errorf("send: %w", context.DeadlineExceeded), false, "context"},
 		"nil is not retried":                         {nil, false, "other"},

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -33,15 +32,9 @@ const (
 )
 
 // ErrUnknownAggregate is returned by Write for a Batch.Aggregates entry
-// whose table has no registered appender: a wiring bug, not retryable.
-var ErrUnknownAggregate = errors.New("no appender registered for aggregate table")
-
-// AppendFunc appends one batch's rows of an aggregate table to batch,
-// column by column in the table's column order (batch.Column(k).Append),
-// and returns how many rows it appended. rows is schemas.AggregateRows.Rows
-// as the pipeline produced it; the function type-asserts it to the row
-// type it knows. It must not keep rows or batch after returning.
-type AppendFunc func(batch driver.Batch, rows any) (n int, err error)
+// whose table has no column layout in this package, or whose rows are not
+// that table's row type: a wiring bug, not retryable.
+var ErrUnknownAggregate = errors.New("no column layout for aggregate table")
 
 // Sink writes batches to ClickHouse. It is safe for concurrent use: one
 // Write per partition may run at once, bounded by max_open_conns.
@@ -60,8 +53,7 @@ type Sink struct {
 	freeCols   chan *interactionCols
 	freeAlerts chan *alertCols
 
-	aggMu sync.RWMutex
-	aggs  map[string]AppendFunc
+	kbiInserts map[string]string // table → INSERT with its columns (kbi_columns.go)
 }
 
 // NewSink connects to ClickHouse, checks it answers, and applies pending
@@ -69,10 +61,10 @@ type Sink struct {
 // failures (server not up yet) are retried with backoff until ctx is done,
 // so bound ctx to how long startup may wait.
 func NewSink(ctx context.Context, cfg Config, reg prometheus.Registerer, logger *slog.Logger) (*Sink, error) {
+	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -92,7 +84,10 @@ func NewSink(ctx context.Context, cfg Config, reg prometheus.Registerer, logger 
 		interactionsInsert: insertQuery(cfg.Database, TableInteractions, interactionColumns),
 		lateInsert:         insertQuery(cfg.Database, TableLateEvents, lateColumns),
 		alertsInsert:       insertQuery(cfg.Database, TableAlerts, alertColumns),
-		aggs:               map[string]AppendFunc{},
+		kbiInserts:         map[string]string{},
+	}
+	for table, l := range kbiLayouts {
+		s.kbiInserts[table] = insertQuery(cfg.Database, table, l.cols)
 	}
 	s.freeCols = make(chan *interactionCols, cfg.MaxOpenConns)
 	s.freeAlerts = make(chan *alertCols, cfg.MaxOpenConns)
@@ -109,25 +104,6 @@ func NewSink(ctx context.Context, cfg Config, reg prometheus.Registerer, logger 
 	s.log.Info("clickhouse sink ready", "addresses", cfg.Addresses, "protocol", cfg.Protocol,
 		"database", cfg.Database, "cluster", cfg.Cluster)
 	return s, nil
-}
-
-// RegisterAggregate makes Write insert Batch.Aggregates entries for table
-// (unqualified, created by a migration) with fn. Call it before the first
-// Write; registering a table twice replaces the function. The insert goes
-// to database.table with all its columns, in table order, with the same
-// dedup settings as every other insert, so the rollup rows of a replayed
-// batch are dropped like its raw rows.
-func (s *Sink) RegisterAggregate(table string, fn AppendFunc) error {
-	if !identRe.MatchString(table) {
-		return fmt.Errorf("register aggregate %q: table %w", table, ErrIdentifier)
-	}
-	if fn == nil {
-		return fmt.Errorf("register aggregate %q: nil AppendFunc", table)
-	}
-	s.aggMu.Lock()
-	s.aggs[table] = fn
-	s.aggMu.Unlock()
-	return nil
 }
 
 // Write stores b: its interactions, late events, alerts and aggregate rows,
@@ -167,23 +143,17 @@ func (s *Sink) Write(ctx context.Context, b *schemas.Batch) error {
 		}
 	}
 	for _, a := range b.Aggregates {
-		s.aggMu.RLock()
-		fn := s.aggs[a.Table]
-		s.aggMu.RUnlock()
-		if fn == nil {
+		l, ok := kbiLayouts[a.Table]
+		if !ok {
 			return fmt.Errorf("write %s: %q: %w", b.Origin, a.Table, ErrUnknownAggregate)
 		}
-		q := "INSERT INTO " + s.cfg.Database + "." + a.Table
-		var rows int
-		err := s.insert(ctx, a.Table, q, nil, b.Origin, -1, 0, func(batch driver.Batch) error {
-			n, err := fn(batch, a.Rows)
-			rows = n
-			return err
+		err := s.insert(ctx, a.Table, s.kbiInserts[a.Table], l.cols, b.Origin, -1, 0, func(batch driver.Batch) error {
+			return l.append(batch, a.Rows)
 		})
 		if err != nil {
 			return err
 		}
-		s.m.rows.WithLabelValues(a.Table).Add(float64(rows))
+		s.m.rows.WithLabelValues(a.Table).Add(float64(a.Rows.Len()))
 	}
 	return nil
 }

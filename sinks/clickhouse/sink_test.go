@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -163,6 +162,11 @@ func TestColumnTypesMatchDDL(t *testing.T) {
 	s := newTestSink(t, srv.addr, db, nil)
 	for table, cols := range map[string][]string{
 		TableInteractions: names(interactionColumns, true), TableLateEvents: names(lateColumns, true), TableAlerts: names(alertColumns, true),
+		schemas.TableLeadResponse: names(kbiLayouts[schemas.TableLeadResponse].cols, true),
+		schemas.TableApprovals:    names(kbiLayouts[schemas.TableApprovals].cols, true),
+		schemas.TableActivity:     names(kbiLayouts[schemas.TableActivity].cols, true),
+		schemas.TableRepAccounts:  names(kbiLayouts[schemas.TableRepAccounts].cols, true),
+		schemas.TableDeals:        names(kbiLayouts[schemas.TableDeals].cols, true),
 	} {
 		rows, err := s.conn.Query(context.Background(), "SELECT name, type FROM system.columns WHERE database = ? AND table = ? ORDER BY position", db, table)
 		if err != nil {
@@ -541,17 +545,24 @@ func TestWriteNonRetryableReturnsAtOnce(t *testing.T) {
 	db := dbName(t)
 	s := newTestSink(t, srv.addr, db, nil)
 	b := batchOf("interactions.v1", 0, 0, genInteractions(40, 10, day))
-	b.Aggregates = []schemas.AggregateRows{{Table: "no_such_rollup", Rows: []int{1}}}
+	accounts := schemas.AccountRows{{Day: day, TeamID: "t1", RepID: "r1", AccountID: "a1"}}
+	b.Aggregates = []schemas.AggregateRows{{Table: "no_such_rollup", Rows: accounts}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.Write(ctx, b); !errors.Is(err, ErrUnknownAggregate) {
-		t.Fatalf("unregistered aggregate: %v", err)
+		t.Fatalf("aggregate table without a layout: %v", err)
 	}
-	if err := s.RegisterAggregate("no_such_rollup", func(batch driverBatch, rows any) (int, error) {
-		return 1, batch.Column(0).Append([]uint64{1})
-	}); err != nil {
+	b.Aggregates = []schemas.AggregateRows{{Table: schemas.TableDeals, Rows: accounts}}
+	if err := s.Write(ctx, b); !errors.Is(err, ErrUnknownAggregate) {
+		t.Fatalf("rows of another table's type: %v", err)
+	}
+	// The table the layout names is gone on the server: UNKNOWN_TABLE.
+	// (The KBI views read it; they are not queried here.)
+	if err := s.conn.Exec(clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"check_table_dependencies": 0})),
+		"DROP TABLE "+db+"."+schemas.TableRepAccounts); err != nil {
 		t.Fatal(err)
 	}
+	b.Aggregates = []schemas.AggregateRows{{Table: schemas.TableRepAccounts, Rows: accounts}}
 	start := time.Now()
 	err := s.Write(ctx, b)
 	var ex *clickhouseException
@@ -561,54 +572,61 @@ func TestWriteNonRetryableReturnsAtOnce(t *testing.T) {
 	if time.Since(start) > 5*time.Second {
 		t.Fatalf("non-retryable error took %v", time.Since(start))
 	}
-	if n := testutil.ToFloat64(s.m.failures.WithLabelValues("no_such_rollup", "60")); n != 1 {
-		t.Fatalf("failures{table=no_such_rollup,code=60} = %v, want 1", n)
+	if n := testutil.ToFloat64(s.m.failures.WithLabelValues(schemas.TableRepAccounts, "60")); n != 1 {
+		t.Fatalf("failures{table=%s,code=60} = %v, want 1", schemas.TableRepAccounts, n)
 	}
 	if n := testutil.CollectAndCount(s.m.retries); n != 0 {
 		t.Fatalf("%d retry series, want none", n)
 	}
 }
 
-func TestRegisterAggregateInserts(t *testing.T) {
+// Every KBI table takes its rows through the sink's column layout, and a
+// replayed batch's rollup rows are dropped like its raw rows.
+func TestAggregateInserts(t *testing.T) {
 	srv := startServer(t)
 	db := dbName(t)
 	s := newTestSink(t, srv.addr, db, nil)
 	ctx := context.Background()
-	if err := s.conn.Exec(ctx, "CREATE TABLE "+db+".rollup_test (k String, n SimpleAggregateFunction(sum, UInt64)) ENGINE = AggregatingMergeTree ORDER BY k SETTINGS non_replicated_deduplication_window = 100"); err != nil {
-		t.Fatal(err)
-	}
-	type row struct {
-		k string
-		n uint64
-	}
-	if err := s.RegisterAggregate("rollup_test", func(batch driverBatch, rows any) (int, error) {
-		rs := rows.([]row)
-		ks, ns := make([]string, len(rs)), make([]uint64, len(rs))
-		for k, r := range rs {
-			ks[k], ns[k] = r.k, r.n
-		}
-		if err := batch.Column(0).Append(ks); err != nil {
-			return 0, err
-		}
-		return len(rs), batch.Column(1).Append(ns)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	at := day.Add(9 * time.Hour)
+	later := at.Add(90 * time.Second)
+	secs, amount := 90.0, 1200.5
 	b := batchOf("interactions.v1", 0, 0, nil)
-	b.Aggregates = []schemas.AggregateRows{{Table: "rollup_test", Rows: []row{{"a", 2}, {"b", 3}, {"a", 5}}}}
+	b.Aggregates = []schemas.AggregateRows{
+		{Table: schemas.TableLeadResponse, Rows: schemas.LeadResponseRows{{Day: day, TriggerAt: at, LeadID: "l1", TriggerEventID: "e1",
+			TriggerType: "lead.created", TriggerChannel: "crm", OwnerRepID: "r1", TeamID: "t1", TimeZone: "UTC", Answered: true,
+			ResponderRepID: "r1", ResponseEventID: "e2", ResponseAt: &later, ResponseType: "call.completed", ResponseChannel: "phone",
+			ResponseS: &secs}}},
+		{Table: schemas.TableApprovals, Rows: schemas.ApprovalRows{{Day: day, RequestedAt: at, ApprovalID: "p1", RequestEventID: "e3",
+			RepID: "r1", TeamID: "t1", TimeZone: "UTC", Outcome: "approved", ApproverID: "m1", DecisionEventID: "e4", DecidedAt: &later, LatencyS: &secs}}},
+		{Table: schemas.TableActivity, Rows: schemas.ActivityRows{
+			{Day: day, TeamID: "t1", RepID: "r1", Channel: "phone", Type: "call.completed", Direction: "outbound", Interactions: 2, DurationS: 30},
+			{Day: day, TeamID: "t1", RepID: "r2", Channel: "email", Type: "email.sent", Direction: "outbound", Interactions: 3},
+			{Day: day, TeamID: "t1", RepID: "r1", Channel: "phone", Type: "call.completed", Direction: "outbound", Interactions: 5, DurationS: 60},
+		}},
+		{Table: schemas.TableRepAccounts, Rows: schemas.AccountRows{{Day: day, TeamID: "t1", RepID: "r1", AccountID: "a1"}}},
+		{Table: schemas.TableDeals, Rows: schemas.DealRows{{Day: day, OccurredAt: at, EventID: "e5", Type: "deal.won", RepID: "r1",
+			TeamID: "t1", AccountID: "a1", Currency: "EUR", Amount: &amount}}},
+	}
 	for range 2 { // the replay is dropped
 		if err := s.Write(ctx, b); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := queryUint(t, s, "SELECT sum(n) FROM "+db+".rollup_test WHERE k = 'a'"); n != 7 {
-		t.Fatalf("a = %d, want 7", n)
+	for q, want := range map[string]uint64{
+		"SELECT sum(interactions) FROM " + db + ".activity_daily WHERE rep_id = 'r1'":                                   7,
+		"SELECT count() FROM " + db + ".lead_response_facts WHERE is_answered = 1 AND response_s = 90":                  1,
+		"SELECT count() FROM " + db + ".approval_facts WHERE outcome = 'approved' AND decided_at IS NOT NULL":           1,
+		"SELECT count() FROM " + db + ".rep_accounts_daily WHERE account_id = 'a1'":                                     1,
+		"SELECT count() FROM " + db + ".deal_facts WHERE amount = 1200.5 AND list_price IS NULL AND day = '2026-03-01'": 1,
+	} {
+		if n := queryUint(t, s, q); n != want {
+			t.Errorf("%s = %d, want %d", q, n, want)
+		}
 	}
 }
 
 type (
 	clickhouseColumn    = clickhouse.ColumnNameAndType
-	driverBatch         = driver.Batch
 	clickhouseException = clickhouse.Exception
 )
 

@@ -1,7 +1,6 @@
 package aircall
 
 import (
-	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -25,7 +24,7 @@ func testIndex() *schemas.Index {
 
 func newTestDecoder(tb testing.TB, reg prometheus.Registerer) *Decoder {
 	tb.Helper()
-	d, err := NewDecoder(Config{}, testIndex(), reg)
+	d, err := NewDecoder(testIndex(), reg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -104,7 +103,7 @@ func TestSkippedMetrics(t *testing.T) {
 		t.Fatalf("inbound call of an unknown user: %+v, %v", evs, err)
 	}
 	// A second decoder on the same registry shares the counters.
-	if _, err := NewDecoder(Config{}, testIndex(), reg); err != nil {
+	if _, err := NewDecoder(testIndex(), reg); err != nil {
 		t.Fatal(err)
 	}
 	want := `
@@ -121,19 +120,10 @@ salespulse_aircall_unmapped_inbound_total 1
 	}
 }
 
-func TestConfig(t *testing.T) {
-	if got := (Config{}).WithDefaults().Topic; got != "sales.aircall" {
-		t.Errorf("default topic %q", got)
-	}
-	// The topic rules are vendorkit's (TestCheckTopic); here: this package's
-	// sentinel and config key.
-	if err := (Config{Topic: ".."}).Validate(); !errors.Is(err, ErrInvalidTopic) || !strings.HasPrefix(err.Error(), "aircall.topic ") {
-		t.Errorf("bad topic: %v", err)
-	}
-	if _, err := NewDecoder(Config{Topic: "bad topic"}, testIndex(), nil); !errors.Is(err, ErrInvalidTopic) {
-		t.Errorf("NewDecoder with a bad topic: %v", err)
-	}
-	if _, err := NewDecoder(Config{}, nil, nil); err == nil {
+// TestNewDecoder: the decoder needs the org index to find reps. (Its
+// topic is routing, the app's: sources.aircall.topic, internal/app tests.)
+func TestNewDecoder(t *testing.T) {
+	if _, err := NewDecoder(nil, nil); err == nil {
 		t.Error("NewDecoder with a nil index succeeded")
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/canonical/internal/rfc3339"
 )
 
 // Source is the FieldError.Source of every error this package returns.
@@ -384,7 +385,7 @@ func (s *state) field(it *schemas.Interaction, key []byte, seen *uint32) (bad, e
 		if bad = s.once(seen, bOccurredAt, "occurred_at"); bad == nil && !s.tok.Value.Null() {
 			if !s.tok.Value.String() {
 				bad = s.wrongType("occurred_at", "string (RFC 3339 timestamp)")
-			} else if t, ok, missing := parseRFC3339(s.unquote(&s.vbuf)); ok {
+			} else if t, ok, missing := rfc3339.Parse(s.unquote(&s.vbuf)); ok {
 				it.OccurredAt = t
 			} else if missing {
 				bad = schemas.Invalid(Source, "occurred_at", string(s.unquote(&s.vbuf)), "must carry a UTC offset (Z or ±hh:mm)")

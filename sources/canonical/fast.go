@@ -2,13 +2,12 @@ package canonical
 
 import (
 	"bytes"
-	"encoding/binary"
-	"math/bits"
 	"strconv"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/canonical/internal/jsonscan"
+	"github.com/salespulse/salespulse/sources/canonical/internal/rfc3339"
 )
 
 // The fast path: a single pass over the bytes for records that are valid,
@@ -17,7 +16,7 @@ import (
 // It accepts a subset of what the reference decoder (decode, on segmentio's
 // json.Tokenizer) accepts and produces the same interactions for it; for
 // everything else — any contract violation, any malformed JSON, nesting
-// deeper than maxFastDepth — it declines, and Decode runs the reference
+// deeper than jsonscan.MaxDepth — it declines, and Decode runs the reference
 // decoder, which says precisely what is wrong. So no error is ever built
 // here, and the error contract has one implementation. Invalid records
 // therefore cost two passes; they are rare, and dead-lettered anyway.
@@ -30,10 +29,6 @@ import (
 // FuzzFastMatchesReference checks, on arbitrary input, that whatever the
 // fast path accepts the reference decoder accepts with an equal result and
 // equal unknown-field counts.
-
-// maxFastDepth bounds the recursion of skipFast; deeper unknown values go to
-// the reference decoder, whose skipping is iterative.
-const maxFastDepth = 32
 
 // unknownSpan is one unknown field name in state.ukeys; contact marks a key
 // inside "contact", counted as "contact.<name>".
@@ -48,7 +43,7 @@ type unknownSpan struct {
 func (s *state) fast(dst []schemas.Interaction, in []byte) (_ []schemas.Interaction, ok bool) {
 	s.ukeys = s.ukeys[:0]
 	s.uspans = s.uspans[:0]
-	i := skipWS(in, 0)
+	i := jsonscan.SkipWS(in, 0)
 	if i >= len(in) {
 		return dst, false
 	}
@@ -60,7 +55,7 @@ func (s *state) fast(dst []schemas.Interaction, in []byte) (_ []schemas.Interact
 			return dst, false
 		}
 	case '[':
-		i = skipWS(in, i+1)
+		i = jsonscan.SkipWS(in, i+1)
 		if i < len(in) && in[i] == ']' {
 			i++
 			break
@@ -73,7 +68,7 @@ func (s *state) fast(dst []schemas.Interaction, in []byte) (_ []schemas.Interact
 			if i, ok = s.fastObject(it, in, i); !ok {
 				return dst, false
 			}
-			if i = skipWS(in, i); i >= len(in) {
+			if i = jsonscan.SkipWS(in, i); i >= len(in) {
 				return dst, false
 			}
 			if in[i] == ']' {
@@ -83,12 +78,12 @@ func (s *state) fast(dst []schemas.Interaction, in []byte) (_ []schemas.Interact
 			if in[i] != ',' {
 				return dst, false
 			}
-			i = skipWS(in, i+1)
+			i = jsonscan.SkipWS(in, i+1)
 		}
 	default:
 		return dst, false
 	}
-	return dst, skipWS(in, i) == len(in)
+	return dst, jsonscan.SkipWS(in, i) == len(in)
 }
 
 // countUnknowns adds the unknown fields the fast path met to the metric.
@@ -107,26 +102,6 @@ func (s *state) recordUnknown(key []byte, contact bool) {
 	lo := len(s.ukeys)
 	s.ukeys = append(s.ukeys, key...)
 	s.uspans = append(s.uspans, unknownSpan{span{int32(lo), int32(len(s.ukeys))}, contact})
-}
-
-// skipWS returns the index of the first non-white-space byte at or after i.
-// Compact JSON has none, so the first test usually decides.
-func skipWS(in []byte, i int) int {
-	if i < len(in) && in[i] > ' ' {
-		return i
-	}
-	return skipWSLoop(in, i)
-}
-
-func skipWSLoop(in []byte, i int) int {
-	for ; i < len(in); i++ {
-		switch in[i] {
-		case ' ', '\t', '\n', '\r':
-		default:
-			return i
-		}
-	}
-	return i
 }
 
 // take extends dst by one element, reusing spare capacity, for
@@ -161,7 +136,7 @@ func (s *state) fastObject(dst *schemas.Interaction, in []byte, i int) (int, boo
 func (s *state) fastMembers(it *schemas.Interaction, in []byte, i int) (int, bool) {
 	s.resetEvent()
 	var seen uint32
-	if i = skipWS(in, i+1); i < len(in) && in[i] == '}' {
+	if i = jsonscan.SkipWS(in, i+1); i < len(in) && in[i] == '}' {
 		return i + 1, s.finish(it) == nil
 	}
 	for {
@@ -185,19 +160,19 @@ func (s *state) fastMembers(it *schemas.Interaction, in []byte, i int) (int, boo
 
 // memberKey reads an object member's `"key":` at in[i] (after whitespace)
 // and returns the key and the index of its value. The key is valid until
-// the next scanString into kbuf.
+// the next jsonscan.String into kbuf.
 func (s *state) memberKey(in []byte, i int) (key []byte, _ int, ok bool) {
 	if i >= len(in) || in[i] != '"' {
 		return nil, i, false
 	}
-	key, j, ok := s.scanString(in, i, &s.kbuf)
+	key, j, ok := jsonscan.String(in, i, &s.tok, &s.kbuf)
 	if !ok {
 		return nil, i, false
 	}
-	if i = skipWS(in, j); i >= len(in) || in[i] != ':' {
+	if i = jsonscan.SkipWS(in, j); i >= len(in) || in[i] != ':' {
 		return nil, i, false
 	}
-	if i = skipWS(in, i+1); i >= len(in) {
+	if i = jsonscan.SkipWS(in, i+1); i >= len(in) {
 		return nil, i, false
 	}
 	return key, i, true
@@ -206,14 +181,14 @@ func (s *state) memberKey(in []byte, i int) (key []byte, _ int, ok bool) {
 // memberEnd reads what follows a member's value at in[i]: a ',' (more is
 // true and i is at the next key) or the closing '}' (i is past it).
 func memberEnd(in []byte, i int) (_ int, more, ok bool) {
-	if i = skipWS(in, i); i >= len(in) {
+	if i = jsonscan.SkipWS(in, i); i >= len(in) {
 		return i, false, false
 	}
 	switch in[i] {
 	case '}':
 		return i + 1, false, true
 	case ',':
-		return skipWS(in, i+1), true, true
+		return jsonscan.SkipWS(in, i+1), true, true
 	}
 	return i, false, false
 }
@@ -264,13 +239,13 @@ func (s *state) fastField(it *schemas.Interaction, in []byte, i int, key []byte,
 		bit = bAttributes
 	default:
 		s.recordUnknown(key, false)
-		return s.skipFast(in, i, 0)
+		return jsonscan.Skip(in, i, 0, &s.tok, &s.vbuf)
 	}
 	if *seen&bit != 0 {
 		return i, false // duplicate key
 	}
 	*seen |= bit
-	if j, ok := isNull(in, i); ok {
+	if j, ok := jsonscan.Null(in, i); ok {
 		return j, true
 	}
 	switch bit {
@@ -294,27 +269,19 @@ func (s *state) fastField(it *schemas.Interaction, in []byte, i int, key []byte,
 	if in[i] != '"' {
 		return i, false
 	}
-	v, j, ok := s.scanString(in, i, &s.vbuf)
+	v, j, ok := jsonscan.String(in, i, &s.tok, &s.vbuf)
 	if !ok {
 		return i, false
 	}
 	switch bit {
 	case bOccurredAt:
-		it.OccurredAt, ok, _ = parseRFC3339(v)
+		it.OccurredAt, ok, _ = rfc3339.Parse(v)
 	case bType:
 		it.Type, ok = schemas.ParseType(v)
 	case bChannel:
 		it.Channel, ok = schemas.ParseChannel(v)
 	}
 	return j, ok
-}
-
-// isNull reports whether in[i:] starts with the literal null.
-func isNull(in []byte, i int) (int, bool) {
-	if len(in)-i >= 4 && string(in[i:i+4]) == "null" {
-		return i + 4, true
-	}
-	return i, false
 }
 
 // fastStr stores a string field (or null) in the identifier arena.
@@ -324,9 +291,9 @@ func (s *state) fastStr(in []byte, i, f int, seen *uint32) (int, bool) {
 	}
 	*seen |= 1 << f
 	if in[i] != '"' {
-		return isNull(in, i)
+		return jsonscan.Null(in, i)
 	}
-	v, j, ok := s.scanString(in, i, &s.vbuf)
+	v, j, ok := jsonscan.String(in, i, &s.tok, &s.vbuf)
 	if !ok {
 		return i, false
 	}
@@ -343,26 +310,26 @@ func (s *state) fastNumber(in []byte, i int, dst *float64, has *uint16, bit uint
 	}
 	*seen |= seenBit
 	if in[i] == 'n' {
-		return isNull(in, i)
+		return jsonscan.Null(in, i)
 	}
-	n, ok := scanNumber(in, i)
+	n, ok := jsonscan.ScanNumber(in, i)
 	if !ok {
 		return i, false
 	}
-	if n.exact {
+	if n.Exact {
 		// Clinger's fast path: the mantissa (< 10^15) and the power of ten
 		// (≤ 10^22) are exact doubles, so their IEEE quotient is the
 		// correctly rounded value, the one strconv.ParseFloat returns.
-		f := float64(n.mant)
-		if n.frac > 0 {
-			f /= pow10[n.frac]
+		f := float64(n.Mant)
+		if n.Frac > 0 {
+			f /= jsonscan.Pow10[n.Frac]
 		}
-		if n.neg {
+		if n.Neg {
 			f = -f
 		}
 		*dst = f
 	} else {
-		v := in[i:n.end]
+		v := in[i:n.End]
 		f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(v), len(v)), 64)
 		if err != nil {
 			return i, false
@@ -370,143 +337,7 @@ func (s *state) fastNumber(in []byte, i int, dst *float64, has *uint16, bit uint
 		*dst = f
 	}
 	*has |= bit
-	return n.end, true
-}
-
-var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
-
-// number is a JSON number scanned by scanNumber.
-type number struct {
-	end   int    // index just past it
-	mant  uint64 // its digits without the point, when exact
-	frac  int    // digits after the point, when exact
-	neg   bool
-	exact bool // no exponent, at most 15 digits: mant/10^frac is the value
-}
-
-// scanNumber checks the JSON number grammar at in[i]:
-// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func scanNumber(in []byte, i int) (n number, ok bool) {
-	j := i
-	if j < len(in) && in[j] == '-' {
-		n.neg = true
-		j++
-	}
-	digits := 0
-	switch {
-	case j >= len(in):
-		return n, false
-	case in[j] == '0':
-		j++
-		digits = 1
-	case in[j] >= '1' && in[j] <= '9':
-		for ; j < len(in) && in[j] >= '0' && in[j] <= '9'; j++ {
-			n.mant = n.mant*10 + uint64(in[j]-'0') // may wrap; then digits > 15
-			digits++
-		}
-	default:
-		return n, false
-	}
-	if j < len(in) && in[j] == '.' {
-		j++
-		start := j
-		for ; j < len(in) && in[j] >= '0' && in[j] <= '9'; j++ {
-			n.mant = n.mant*10 + uint64(in[j]-'0')
-			digits++
-		}
-		if j == start {
-			return n, false
-		}
-		n.frac = j - start
-	}
-	n.exact = digits <= 15
-	if j < len(in) && (in[j] == 'e' || in[j] == 'E') {
-		n.exact = false
-		j++
-		if j < len(in) && (in[j] == '+' || in[j] == '-') {
-			j++
-		}
-		start := j
-		for j < len(in) && in[j] >= '0' && in[j] <= '9' {
-			j++
-		}
-		if j == start {
-			return n, false
-		}
-	}
-	n.end = j
-	return n, true
-}
-
-// scanString reads the JSON string at in[i] == '"' and returns its content
-// and the index just past it. The content aliases in when the string needs
-// no unescaping, else *buf; either way it is valid until the next call with
-// the same buf.
-func (s *state) scanString(in []byte, i int, buf *[]byte) ([]byte, int, bool) {
-	j := i + 1
-	// Eight bytes at a time: nearly every string is short printable ASCII.
-	for ; j+8 <= len(in); j += 8 {
-		if m := stringStop(binary.LittleEndian.Uint64(in[j:])); m != 0 {
-			j += bits.TrailingZeros64(m) >> 3
-			goto stop
-		}
-	}
-	for ; j < len(in); j++ {
-		if c := in[j]; c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			goto stop
-		}
-	}
-	return nil, i, false
-stop:
-	if in[j] == '"' {
-		return in[i+1 : j], j + 1, true
-	}
-	return s.scanStringSlow(in, i, j, buf)
-}
-
-// stringStop marks (with its high bit) each byte of w that is '"', '\\',
-// a control character or not ASCII. With the high bits cleared first, no
-// byte's sum carries into the next, so every mark is exact (after
-// graphics.stanford.edu/~seander/bithacks.html#HasLessInWord).
-func stringStop(w uint64) uint64 {
-	const ones, high = 0x0101010101010101, 0x8080808080808080
-	t := w &^ high
-	// Each sum has its high bit clear exactly where the byte is to stop:
-	// t < 0x20, t == '"', t == '\\'.
-	keep := (t + ones*(0x80-0x20)) & ((t ^ ones*'"') + ones*0x7f) & ((t ^ ones*'\\') + ones*0x7f)
-	return (^keep | w) & high
-}
-
-// scanStringSlow finishes scanString from in[j], the first byte that is not
-// printable ASCII.
-func (s *state) scanStringSlow(in []byte, i, j int, buf *[]byte) ([]byte, int, bool) {
-	escaped := false
-	for ; j < len(in); j++ {
-		switch c := in[j]; {
-		case c == '"':
-			content := in[i+1 : j]
-			if !escaped && utf8.Valid(content) {
-				// What the tokenizer's unquoting returns for it, unchanged.
-				return content, j + 1, true
-			}
-			// Escapes or invalid UTF-8: segmentio validates the escapes and
-			// unquotes (invalid UTF-8 becomes U+FFFD), as in the reference
-			// decoder.
-			s.tok.Reset(in[i : j+1])
-			if !s.tok.Next() || s.tok.Remaining() != 0 || !s.tok.Value.String() {
-				return nil, i, false
-			}
-			*buf = s.tok.Value.AppendUnquote((*buf)[:0])
-			return *buf, j + 1, true
-		case c == '\\':
-			escaped = true
-			j++ // the escaped byte cannot end the string
-		case c < 0x20:
-			return nil, i, false
-		}
-	}
-	return nil, i, false
+	return n.End, true
 }
 
 // fastContact decodes the contact object at in[i].
@@ -515,7 +346,7 @@ func (s *state) fastContact(in []byte, i int) (int, bool) {
 		return i, false
 	}
 	var seen uint32
-	if i = skipWS(in, i+1); i < len(in) && in[i] == '}' {
+	if i = jsonscan.SkipWS(in, i+1); i < len(in) && in[i] == '}' {
 		return i + 1, true
 	}
 	for {
@@ -536,20 +367,20 @@ func (s *state) fastContact(in []byte, i int) (int, bool) {
 		switch {
 		case f < 0:
 			s.recordUnknown(key, true)
-			i, ok = s.skipFast(in, i, 0)
+			i, ok = jsonscan.Skip(in, i, 0, &s.tok, &s.vbuf)
 		case seen&(1<<f) != 0:
 			return i, false
 		case in[i] == '"':
 			seen |= 1 << f
 			var v []byte
-			if v, i, ok = s.scanString(in, i, &s.vbuf); ok {
+			if v, i, ok = jsonscan.String(in, i, &s.tok, &s.vbuf); ok {
 				lo := len(s.pers)
 				s.pers = append(s.pers, v...)
 				s.contact[f] = span{int32(lo), int32(len(s.pers))}
 			}
 		default:
 			seen |= 1 << f
-			i, ok = isNull(in, i)
+			i, ok = jsonscan.Null(in, i)
 		}
 		if !ok {
 			return i, false
@@ -567,7 +398,7 @@ func (s *state) fastAttributes(in []byte, i int) (int, bool) {
 	if in[i] != '{' {
 		return i, false
 	}
-	if i = skipWS(in, i+1); i < len(in) && in[i] == '}' {
+	if i = jsonscan.SkipWS(in, i+1); i < len(in) && in[i] == '}' {
 		return i + 1, true
 	}
 	for {
@@ -577,12 +408,12 @@ func (s *state) fastAttributes(in []byte, i int) (int, bool) {
 			return i, false
 		}
 		if in[i] != '"' {
-			if i, ok = isNull(in, i); !ok {
+			if i, ok = jsonscan.Null(in, i); !ok {
 				return i, false
 			}
 		} else {
 			var v []byte
-			if v, i, ok = s.scanString(in, i, &s.vbuf); !ok {
+			if v, i, ok = jsonscan.String(in, i, &s.tok, &s.vbuf); !ok {
 				return i, false
 			}
 			if s.nattrs++; s.nattrs > schemas.MaxAttributes || len(key) > schemas.MaxIDLen || len(v) > schemas.MaxAttributeLen {
@@ -604,74 +435,4 @@ func (s *state) fastAttributes(in []byte, i int) (int, bool) {
 			return i, ok
 		}
 	}
-}
-
-// skipFast checks the syntax of the (unknown field's) value at in[i] and
-// returns the index just past it.
-func (s *state) skipFast(in []byte, i, depth int) (int, bool) {
-	switch in[i] {
-	case '"':
-		_, j, ok := s.scanString(in, i, &s.vbuf)
-		return j, ok
-	case 'n':
-		return isNull(in, i)
-	case 't':
-		if len(in)-i >= 4 && string(in[i:i+4]) == "true" {
-			return i + 4, true
-		}
-		return i, false
-	case 'f':
-		if len(in)-i >= 5 && string(in[i:i+5]) == "false" {
-			return i + 5, true
-		}
-		return i, false
-	case '{', '[':
-		if depth >= maxFastDepth {
-			return i, false
-		}
-		obj := in[i] == '{'
-		end := byte(']')
-		if obj {
-			end = '}'
-		}
-		if i = skipWS(in, i+1); i < len(in) && in[i] == end {
-			return i + 1, true
-		}
-		for {
-			if i >= len(in) {
-				return i, false
-			}
-			var ok bool
-			if obj {
-				if in[i] != '"' {
-					return i, false
-				}
-				var j int
-				if _, j, ok = s.scanString(in, i, &s.vbuf); !ok {
-					return i, false
-				}
-				if i = skipWS(in, j); i >= len(in) || in[i] != ':' {
-					return i, false
-				}
-				if i = skipWS(in, i+1); i >= len(in) {
-					return i, false
-				}
-			}
-			if i, ok = s.skipFast(in, i, depth+1); !ok {
-				return i, false
-			}
-			if i = skipWS(in, i); i >= len(in) {
-				return i, false
-			}
-			if in[i] == end {
-				return i + 1, true
-			}
-			if in[i] != ',' {
-				return i, false
-			}
-			i = skipWS(in, i+1)
-		}
-	}
-	n, ok := scanNumber(in, i)
-	return n.end, ok
 }

@@ -2,10 +2,8 @@ package canonical
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"math"
-	"math/bits"
 	"reflect"
 	"strconv"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/canonical/internal/jsonscan"
 )
 
 // FuzzFastMatchesReference holds the fast path to the reference decoder:
@@ -51,7 +50,7 @@ func FuzzFastMatchesReference(f *testing.F) {
 		got, ok := sFast.fast(nil, b)
 		want, err := sRef.decode(nil, b)
 		if !ok {
-			if err == nil && bytes.Count(b, []byte("["))+bytes.Count(b, []byte("{")) < maxFastDepth {
+			if err == nil && bytes.Count(b, []byte("["))+bytes.Count(b, []byte("{")) < jsonscan.MaxDepth {
 				t.Errorf("fast path declined a valid record the reference decoder accepts")
 			}
 			return
@@ -202,33 +201,6 @@ func TestScanNumberMatchesParseFloat(t *testing.T) {
 		want, _ := strconv.ParseFloat(in, 64)
 		if math.Float64bits(it.Amount) != math.Float64bits(want) {
 			t.Errorf("%s: got %v, want %v", in, it.Amount, want)
-		}
-	}
-}
-
-// TestStringStop compares the word-at-a-time scan with the byte loop it
-// replaces, on words made of the interesting bytes and their neighbours.
-func TestStringStop(t *testing.T) {
-	alphabet := []byte{0, 0x1f, 0x20, '!', '"', '#', '[', '\\', ']', 0x7e, 0x7f, 0x80, 0xc3, 0xff, 'a'}
-	var w [8]byte
-	for n := range 200000 {
-		x := uint64(n) * 0x9E3779B97F4A7C15
-		for k := range w {
-			w[k] = alphabet[(x>>(k*7))%uint64(len(alphabet))]
-		}
-		want := 8
-		for k, c := range w {
-			if c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
-				want = k
-				break
-			}
-		}
-		got := 8
-		if m := stringStop(binary.LittleEndian.Uint64(w[:])); m != 0 {
-			got = bits.TrailingZeros64(m) >> 3
-		}
-		if got != want {
-			t.Fatalf("% x: first stop at %d, want %d", w, got, want)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/salesforce/sfsynth"
 )
 
 // Role names written to the org file; they are the keys of the anomaly
@@ -103,7 +104,7 @@ func NewOrg(cfg Config) *schemas.Org {
 			usedMail[mail] = true
 			rep.Mailboxes = []string{mail}
 			n++
-			rep.SalesforceUserIDs = []string{salesforceID("005", "Dn", uint64(n)*7919+cfg.Seed%1000*104729)}
+			rep.SalesforceUserIDs = []string{sfsynth.ID("005", "Dn", uint64(n)*7919+cfg.Seed%1000*104729)}
 			// HubSpot shows a user as sourceId "userId:<id>" and as the
 			// hubspot_owner_id property value: two different numbers.
 			rep.HubSpotUserIDs = []string{
@@ -143,36 +144,6 @@ func ukRepPhone(n int) string {
 func naRepPhone(n int) string {
 	a := naRepAreaCodes[(n/100)%len(naRepAreaCodes)]
 	return fmt.Sprintf("+1%s55501%02d", a, n%100)
-}
-
-const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-// salesforceID returns an 18-character Salesforce id: the 3-character key
-// prefix (005 = User), a 2-character pod, zero padding, a base-62 number,
-// and the case-safe 3-character suffix Salesforce derives from the
-// upper-case positions of the 15-character id.
-func salesforceID(prefix, pod string, n uint64) string {
-	var b [18]byte
-	copy(b[:], prefix)
-	copy(b[3:], pod)
-	for k := 5; k < 15; k++ {
-		b[k] = '0'
-	}
-	for k := 14; k >= 9 && n > 0; k-- {
-		b[k] = base62[n%62]
-		n /= 62
-	}
-	const suffix = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-	for chunk := 0; chunk < 3; chunk++ {
-		v := 0
-		for k := 0; k < 5; k++ {
-			if c := b[chunk*5+k]; c >= 'A' && c <= 'Z' {
-				v |= 1 << k
-			}
-		}
-		b[15+chunk] = suffix[v]
-	}
-	return string(b[:])
 }
 
 // zoomID mimics Zoom's 22-character base64url user ids.

@@ -3,7 +3,6 @@ package gen
 import (
 	"bytes"
 	"regexp"
-	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -74,20 +73,6 @@ func TestNewOrg(t *testing.T) {
 	}
 	if again := NewOrg(DefaultConfig()); again.Reps[5].HubSpotUserIDs[1] != org.Reps[5].HubSpotUserIDs[1] {
 		t.Error("the same seed made different vendor ids")
-	}
-}
-
-// TestSalesforceChecksum uses ids from the fixtures: the 18-character
-// suffix must be the one Salesforce computes.
-func TestSalesforceChecksum(t *testing.T) {
-	for _, id := range []string{"005SM000000146PYAQ", "005ZM000000M6o1YAC"} {
-		n := uint64(0)
-		for _, c := range id[9:15] {
-			n = n*62 + uint64(strings.IndexRune(base62, c))
-		}
-		if got := salesforceID(id[:3], id[3:5], n); got != id {
-			t.Errorf("salesforceID for %s = %s", id, got)
-		}
 	}
 }
 

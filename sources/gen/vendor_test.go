@@ -2,24 +2,15 @@ package gen_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"fmt"
 	"testing"
-	"time"
-
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/schemas"
-	"github.com/salespulse/salespulse/sources/aircall"
+	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
-	"github.com/salespulse/salespulse/sources/graph"
-	"github.com/salespulse/salespulse/sources/hubspot"
-	"github.com/salespulse/salespulse/sources/salesforce"
-	"github.com/salespulse/salespulse/sources/twilio"
-	"github.com/salespulse/salespulse/sources/zoom"
+	"github.com/salespulse/salespulse/sources/vendorkit"
 )
 
 type decoder interface {
@@ -31,22 +22,15 @@ type decoder interface {
 func decoders(t testing.TB, org *schemas.Org) map[string]decoder {
 	t.Helper()
 	idx := schemas.NewIndex(org)
-	must := func(d decoder, err error) decoder {
-		t.Helper()
+	m := map[string]decoder{}
+	for _, v := range sources.Vendors() {
+		d, err := v.NewDefaultDecoder(idx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return d
+		m[v.Name] = d
 	}
-	return map[string]decoder{
-		gen.VendorCanonical:  canonical.NewDecoder(nil),
-		gen.VendorSalesforce: must(salesforce.NewDecoder(salesforce.Config{}, idx, nil)),
-		gen.VendorHubSpot:    must(hubspot.NewDecoder(hubspot.Config{}, idx, nil)),
-		gen.VendorZoom:       must(zoom.NewDecoder(zoom.Config{}, idx, nil)),
-		gen.VendorGraph:      must(graph.NewDecoder(graph.Config{}, idx, nil)),
-		gen.VendorAircall:    must(aircall.NewDecoder(aircall.Config{}, idx, nil)),
-		gen.VendorTwilio:     must(twilio.NewDecoder(twilio.Config{}, idx, nil)),
-	}
+	return m
 }
 
 func oneDay(seed uint64) gen.Config {
@@ -105,7 +89,7 @@ func TestVendorRecordsDecodeToExpected(t *testing.T) {
 				noise[r.Vendor]++
 			}
 			for j := range got {
-				if d := gen.DiffVendor(&r.Expected[j], &got[j]); d != "" {
+				if d := vendorkit.Diff(&r.Expected[j], &got[j]); d != "" {
 					failures++
 					if failures <= 10 {
 						t.Errorf("%s record of %s (%s): %s\n%s", r.Vendor, in.EventID, in.Type, d, r.Value)
@@ -139,13 +123,16 @@ func TestVendorRecordsDecodeToExpected(t *testing.T) {
 	if expected != events {
 		t.Fatalf("%d interactions expected, generator made %d", expected, events)
 	}
-	for _, v := range gen.Vendors() {
+	for _, v := range sources.Names() {
 		if carried[v] == 0 {
 			t.Errorf("vendor %s carried no interaction", v)
 		}
 		t.Logf("%-10s records %6d  noise %5d  interactions %6d  %v", v, records[v], noise[v], carried[v], byType[v])
 	}
-	for _, v := range []string{gen.VendorSalesforce, gen.VendorHubSpot, gen.VendorZoom, gen.VendorGraph, gen.VendorAircall, gen.VendorTwilio} {
+	for _, v := range sources.Names() {
+		if v == canonical.Name {
+			continue // the fallback: it sends no noise
+		}
 		if noise[v] == 0 {
 			t.Errorf("vendor %s got no noise records", v)
 		}
@@ -224,96 +211,6 @@ func TestVendorDeterministic(t *testing.T) {
 	}
 }
 
-// TestProduceVendor produces two days to kfake and reads every vendor
-// topic back: all records arrive, each on its vendor's topic with the
-// canonical key, and the counts match a local encoding of the same seed.
-func TestProduceVendor(t *testing.T) {
-	topics := gen.DefaultVendorTopics()
-	topics[gen.VendorZoom] = "custom.zoom"
-	var names []string
-	for _, tp := range topics {
-		names = append(names, tp)
-	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, names...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-
-	cfg := oneDay(5)
-	cfg.Teams = 2
-	g, err := gen.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var progress []gen.Progress
-	n, err := gen.ProduceVendor(context.Background(), cl, map[string]string{gen.VendorZoom: "custom.zoom"}, g, gen.ProduceOptions{
-		ProgressEvery: 500, Progress: func(p gen.Progress) { progress = append(progress, p) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	// The same seed encoded locally: per topic counts.
-	g2, _ := gen.New(cfg)
-	enc := gen.NewVendorEncoder(g2, false)
-	want := map[string]int{}
-	var in schemas.Interaction
-	total := 0
-	for {
-		key, ok := g2.Next(&in)
-		if !ok {
-			break
-		}
-		for _, r := range enc.Encode(&in, key) {
-			want[topics[r.Vendor]]++
-			total++
-		}
-	}
-	if n != int64(total) {
-		t.Fatalf("ProduceVendor acked %d records, want %d", n, total)
-	}
-	if last := progress[len(progress)-1]; last.Produced != n || last.Acked != n {
-		t.Fatalf("final progress %+v, want %d produced and acked", last, n)
-	}
-
-	rd, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(names...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	got := map[string]int{}
-	for seen := 0; seen < total; {
-		fs := rd.PollFetches(ctx)
-		if err := fs.Err0(); err != nil {
-			t.Fatalf("consume after %d of %d: %v", seen, total, err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			got[r.Topic]++
-			seen++
-			if len(r.Key) == 0 {
-				t.Errorf("record without key on %s", r.Topic)
-			}
-		})
-	}
-	for tp, w := range want {
-		if got[tp] != w {
-			t.Errorf("topic %s: %d records, want %d", tp, got[tp], w)
-		}
-	}
-	if _, err := gen.ProduceVendor(context.Background(), cl, map[string]string{"myspace": "x"}, g, gen.ProduceOptions{}); err == nil {
-		t.Error("an unknown vendor was accepted")
-	}
-}
-
 // BenchmarkVendorEncode measures rendering generated interactions as vendor
 // payloads (generation included; compare with BenchmarkNext).
 //
@@ -338,46 +235,4 @@ func BenchmarkVendorEncode(b *testing.B) {
 	}
 	b.ReportMetric(float64(recs)/float64(b.N), "records/op")
 	b.ReportMetric(float64(bytes)/float64(b.N), "B/interaction")
-}
-
-// BenchmarkProduceVendor measures generate + vendor encode + produce into
-// an in-process kfake broker (snappy, the client's default).
-//
-//	go test ./sources/gen -run '^$' -bench ProduceVendor -benchtime=3x -count=3
-func BenchmarkProduceVendor(b *testing.B) {
-	topics := gen.DefaultVendorTopics()
-	var names []string
-	for _, tp := range topics {
-		names = append(names, tp)
-	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, names...))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
-	cfg := gen.DefaultConfig()
-	cfg.Days = 0
-	g, err := gen.New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	const perOp = 100000
-	b.ReportAllocs()
-	start := time.Now()
-	var records int64
-	for b.Loop() {
-		n, err := gen.ProduceVendor(context.Background(), cl, nil, g, gen.ProduceOptions{Limit: perOp})
-		if err != nil {
-			b.Fatal(err)
-		}
-		records += n
-	}
-	el := time.Since(start).Seconds()
-	b.ReportMetric(float64(b.N*perOp)/el, "interactions/s")
-	b.ReportMetric(float64(records)/el, "records/s")
 }

@@ -41,7 +41,6 @@ const source = "graph"
 // Decoder turns Graph mail records into canonical interactions. It is safe
 // for concurrent use.
 type Decoder struct {
-	cfg     Config
 	idx     *schemas.Index
 	metrics *metrics
 	pool    vendorkit.Pool[envelope] // reused across records
@@ -49,11 +48,7 @@ type Decoder struct {
 
 // NewDecoder returns a decoder that maps mailboxes to reps through idx.
 // Metrics are registered on reg (nil: not registered).
-func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Decoder, error) {
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("new graph decoder: %w", err)
-	}
+func NewDecoder(idx *schemas.Index, reg prometheus.Registerer) (*Decoder, error) {
 	if idx == nil {
 		return nil, fmt.Errorf("new graph decoder: nil org index")
 	}
@@ -61,11 +56,8 @@ func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Dec
 	if err != nil {
 		return nil, fmt.Errorf("new graph decoder: register metrics: %w", err)
 	}
-	return &Decoder{cfg: cfg, idx: idx, metrics: m}, nil
+	return &Decoder{idx: idx, metrics: m}, nil
 }
-
-// Topic is the Kafka topic this decoder reads.
-func (d *Decoder) Topic() string { return d.cfg.Topic }
 
 type address struct {
 	EmailAddress struct {

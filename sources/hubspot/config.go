@@ -10,9 +10,6 @@ import (
 // NewDecoder) fills only fields left nil or empty; an explicit empty YAML
 // list (`[]`) stays empty.
 type Config struct {
-	// Topic is the Kafka topic the webhook relay writes POST bodies to.
-	// Default "sales.hubspot".
-	Topic string `yaml:"topic"`
 	// WonStages are internal dealstage ids meaning won (deal.won). Custom
 	// pipelines use numeric ids; list them here. Default ["closedwon"].
 	WonStages []string `yaml:"won_stages"`
@@ -23,16 +20,12 @@ type Config struct {
 
 // Errors returned (wrapped with the field path) by Config.Validate.
 var (
-	ErrMissingTopic    = errors.New("topic is required")
 	ErrEmptyValue      = errors.New("list holds an empty value")
 	ErrStageWonAndLost = errors.New("stage is both won and lost")
 )
 
 // SetDefaults fills unset fields with their documented defaults.
 func (c *Config) SetDefaults() {
-	if c.Topic == "" {
-		c.Topic = "sales.hubspot"
-	}
 	if c.WonStages == nil {
 		c.WonStages = []string{"closedwon"}
 	}
@@ -43,9 +36,6 @@ func (c *Config) SetDefaults() {
 
 // Validate checks c after defaults were applied.
 func (c Config) Validate() error {
-	if c.Topic == "" {
-		return fmt.Errorf("topic: %w", ErrMissingTopic)
-	}
 	if k := slices.Index(c.WonStages, ""); k >= 0 {
 		return fmt.Errorf("won_stages[%d]: %w", k, ErrEmptyValue)
 	}

@@ -10,9 +10,6 @@ import (
 // are applied by SetDefaults (and by NewDecoder), only to fields left nil or
 // empty; an explicit empty YAML list (`[]`) keeps a list empty.
 type Config struct {
-	// Topic is the Kafka topic carrying the change events. Default
-	// "sales.salesforce".
-	Topic string `yaml:"topic"`
 	// WonStages are StageName values that mean the deal was won. Default
 	// ["Closed Won"]. An Opportunity with IsWon=true also counts as won.
 	WonStages []string `yaml:"won_stages"`
@@ -37,7 +34,6 @@ type Config struct {
 
 // Errors returned (wrapped with the field path) by Config.Validate.
 var (
-	ErrMissingTopic    = errors.New("topic is required")
 	ErrEmptyValue      = errors.New("list holds an empty value")
 	ErrStageWonAndLost = errors.New("stage is both won and lost")
 	ErrCurrency        = errors.New("must be a three-letter upper-case ISO 4217 code")
@@ -45,9 +41,6 @@ var (
 
 // SetDefaults fills unset fields with their documented defaults.
 func (c *Config) SetDefaults() {
-	if c.Topic == "" {
-		c.Topic = "sales.salesforce"
-	}
 	if c.WonStages == nil {
 		c.WonStages = []string{"Closed Won"}
 	}
@@ -67,9 +60,6 @@ func (c *Config) SetDefaults() {
 
 // Validate checks c after defaults were applied.
 func (c Config) Validate() error {
-	if c.Topic == "" {
-		return fmt.Errorf("topic: %w", ErrMissingTopic)
-	}
 	for _, l := range []struct {
 		name string
 		v    []string

@@ -34,7 +34,7 @@ func TestConfigGood(t *testing.T) {
 	if len(c.EmailTaskSubtypes) != 0 {
 		t.Errorf("an explicit empty list must stay empty, got %q", c.EmailTaskSubtypes)
 	}
-	if c.OpenTaskStatuses == nil || c.Topic != "crm.sfdc.cdc" {
+	if c.OpenTaskStatuses == nil || len(c.WonStages) != 2 {
 		t.Errorf("defaults not applied to unset fields only: %+v", c)
 	}
 }

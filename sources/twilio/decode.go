@@ -37,7 +37,6 @@ const source = "twilio"
 // Decoder turns Twilio call records into canonical interactions. It is safe
 // for concurrent use.
 type Decoder struct {
-	cfg     Config
 	idx     *schemas.Index
 	metrics *metrics
 	pool    vendorkit.Pool[page] // reused across records
@@ -45,11 +44,7 @@ type Decoder struct {
 
 // NewDecoder returns a decoder that maps rep phone numbers to reps through
 // idx. Metrics are registered on reg (nil: not registered).
-func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Decoder, error) {
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("new twilio decoder: %w", err)
-	}
+func NewDecoder(idx *schemas.Index, reg prometheus.Registerer) (*Decoder, error) {
 	if idx == nil {
 		return nil, fmt.Errorf("new twilio decoder: nil org index")
 	}
@@ -57,11 +52,8 @@ func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Dec
 	if err != nil {
 		return nil, fmt.Errorf("new twilio decoder: register metrics: %w", err)
 	}
-	return &Decoder{cfg: cfg, idx: idx, metrics: m}, nil
+	return &Decoder{idx: idx, metrics: m}, nil
 }
-
-// Topic is the Kafka topic this decoder reads.
-func (d *Decoder) Topic() string { return d.cfg.Topic }
 
 // resource is a Twilio call resource. Leaves are raw JSON so that a value of
 // an unexpected type is reported against its own field.

@@ -1,24 +1,10 @@
 package vendorkit
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
-// ErrInvalidTopic is wrapped by CheckTopic (and the Validate methods that
-// call it) when a topic is not a legal Kafka topic name. Vendor packages
-// export it under their own name, as the same value, so errors.Is matches
-// either.
+// ErrInvalidTopic is wrapped by the app's validation of
+// sources.<vendor>.topic when a topic is not a legal Kafka topic name.
 var ErrInvalidTopic = errors.New("invalid kafka topic name")
-
-// CheckTopic returns nil when topic is a legal Kafka topic name, else an
-// error naming the config key ("zoom.topic") and wrapping ErrInvalidTopic.
-func CheckTopic(section, topic string) error {
-	if !ValidTopic(topic) {
-		return fmt.Errorf("%s.topic %q: %w", section, topic, ErrInvalidTopic)
-	}
-	return nil
-}
 
 // ValidTopic applies Kafka's rule: 1..249 characters of [a-zA-Z0-9._-], not
 // "." or "..".

@@ -2,8 +2,10 @@
 // (sources/salesforce, hubspot, zoom, graph, aircall, twilio) share: lenient
 // scalar parsing of raw JSON values, reuse of interaction slots in a
 // destination slice, the collection of per-event errors of a record that
-// carries many events, the pooled parse of a record, topic validation and
-// the skipped-records counter.
+// carries many events, the pooled parse of a record, topic name
+// validation, the skipped-records counter; and what every vendor folder
+// declares itself with (vendor.go) and renders the generator's
+// interactions with (synth.go).
 //
 // Raw values are the bytes of one JSON value as segmentio/encoding/json
 // leaves them in a json.RawMessage with json.ZeroCopy: nil when the key was

@@ -28,7 +28,6 @@ const source = "zoom"
 // Decoder turns Zoom webhook bodies into canonical interactions. It is safe
 // for concurrent use.
 type Decoder struct {
-	cfg     Config
 	idx     *schemas.Index
 	metrics *metrics
 	pool    vendorkit.Pool[webhook] // reused across records
@@ -36,11 +35,7 @@ type Decoder struct {
 
 // NewDecoder returns a decoder that maps Zoom user ids to reps through idx.
 // Metrics are registered on reg (nil: not registered).
-func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Decoder, error) {
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("new zoom decoder: %w", err)
-	}
+func NewDecoder(idx *schemas.Index, reg prometheus.Registerer) (*Decoder, error) {
 	if idx == nil {
 		return nil, fmt.Errorf("new zoom decoder: nil org index")
 	}
@@ -48,11 +43,8 @@ func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Dec
 	if err != nil {
 		return nil, fmt.Errorf("new zoom decoder: register metrics: %w", err)
 	}
-	return &Decoder{cfg: cfg, idx: idx, metrics: m}, nil
+	return &Decoder{idx: idx, metrics: m}, nil
 }
-
-// Topic is the Kafka topic this decoder reads.
-func (d *Decoder) Topic() string { return d.cfg.Topic }
 
 // webhook is the part of a Zoom webhook body the decoder reads. Leaves are
 // raw JSON so that a value of an unexpected type is reported against its own

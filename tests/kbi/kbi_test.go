@@ -233,11 +233,6 @@ func (e *env) instance(ctx context.Context, group string, crashAfter int64, seed
 		return err
 	}
 	defer sink.Close()
-	for table, fn := range window.AppendFuncs() {
-		if err := sink.RegisterAggregate(table, fn); err != nil {
-			return err
-		}
-	}
 	st, err := e.store(ctx, group)
 	if err != nil {
 		return err

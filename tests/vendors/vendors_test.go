@@ -1,5 +1,5 @@
 // Package vendors is the end-to-end test of every vendor format: a
-// generated day rendered as real vendor payloads (gen.ProduceVendor) and the
+// generated day rendered as real vendor payloads (kafkaio.ProduceVendor) and the
 // published vendor samples (testdata, copied from the shared fixtures) go to
 // their topics on an in-process Kafka (kfake); the Kafka source with every
 // vendor decoder, the pipeline with the privacy stage, and the ClickHouse
@@ -34,15 +34,10 @@ import (
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sinks/clickhouse"
-	"github.com/salespulse/salespulse/sources/aircall"
-	"github.com/salespulse/salespulse/sources/canonical"
+	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/gen"
-	"github.com/salespulse/salespulse/sources/graph"
-	"github.com/salespulse/salespulse/sources/hubspot"
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/sources/kafka"
-	"github.com/salespulse/salespulse/sources/salesforce"
-	"github.com/salespulse/salespulse/sources/twilio"
-	"github.com/salespulse/salespulse/sources/zoom"
 )
 
 const (
@@ -91,22 +86,15 @@ type decoder interface {
 
 func newDecoders(t *testing.T, idx *schemas.Index, reg prometheus.Registerer) map[string]decoder {
 	t.Helper()
-	must := func(d decoder, err error) decoder {
-		t.Helper()
+	m := map[string]decoder{}
+	for _, v := range sources.Vendors() {
+		d, err := v.NewDefaultDecoder(idx, reg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return d
+		m[v.Name] = d
 	}
-	return map[string]decoder{
-		gen.VendorCanonical:  canonical.NewDecoder(reg),
-		gen.VendorSalesforce: must(salesforce.NewDecoder(salesforce.Config{}, idx, reg)),
-		gen.VendorHubSpot:    must(hubspot.NewDecoder(hubspot.Config{}, idx, reg)),
-		gen.VendorZoom:       must(zoom.NewDecoder(zoom.Config{}, idx, reg)),
-		gen.VendorGraph:      must(graph.NewDecoder(graph.Config{}, idx, reg)),
-		gen.VendorAircall:    must(aircall.NewDecoder(aircall.Config{}, idx, reg)),
-		gen.VendorTwilio:     must(twilio.NewDecoder(twilio.Config{}, idx, reg)),
-	}
+	return m
 }
 
 type payload struct {
@@ -129,7 +117,10 @@ func TestVendorsEndToEnd(t *testing.T) {
 	}
 	org := withFixtureRep(g.Org())
 	idx := schemas.NewIndex(org)
-	topics := gen.DefaultVendorTopics()
+	topics := map[string]string{} // vendor -> its default topic
+	for _, v := range sources.Vendors() {
+		topics[v.Name] = v.DefaultTopic
+	}
 
 	// What must arrive: the generated records' expectations (a second
 	// generator of the same seed renders the same records), and for the
@@ -163,7 +154,7 @@ func TestVendorsEndToEnd(t *testing.T) {
 	local := newDecoders(t, idx, nil)
 	var fixtures []payload
 	wantDead := 0
-	for _, v := range gen.Vendors() {
+	for _, v := range sources.Names() {
 		files, _ := filepath.Glob(filepath.Join("testdata", v, "*.json"))
 		for _, f := range files {
 			b, err := os.ReadFile(f)
@@ -205,7 +196,7 @@ func TestVendorsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer prod.Close()
-	n, err := gen.ProduceVendor(ctx, prod, topics, g, gen.ProduceOptions{})
+	n, err := kafkaio.ProduceVendor(ctx, prod, topics, g, kafkaio.ProduceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,10 @@ import (
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sinks/alert"
+	"github.com/salespulse/salespulse/sources"
+	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
+	"github.com/salespulse/salespulse/internal/kafkaio"
 )
 
 // matrixYAML is the authorization matrix the detectors run with (a copy of
@@ -216,7 +219,7 @@ func runStack(f childFlags) error {
 	// pipeline processes nor takes their partitions. Its construction
 	// applies the ClickHouse migrations once, before any pipeline starts.
 	ac.Kafka.Group = "bench-idle"
-	ac.Kafka.Topics = map[string]string{"bench.idle": app.DecoderCanonical}
+	ac.Kafka.Topics = map[string]string{"bench.idle": canonical.Name}
 	// Its state topic would be sized by bench.idle (1 partition): give it
 	// its own, so the pipelines' topic is created at their width.
 	ac.State.Topic = "bench.idle-state"
@@ -281,7 +284,7 @@ func recreateTopics(ctx context.Context, brokers []string, partitions int32) err
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	var topics []string
-	for t := range app.DefaultTopics() {
+	for t := range sources.DefaultTopics() {
 		topics = append(topics, t)
 	}
 	topics = append(topics, "sales.dlq")
@@ -328,10 +331,10 @@ func preload(ctx context.Context, brokers []string, gc gen.Config, mix string, n
 	}
 	switch mix {
 	case "canonical":
-		records, err = gen.Produce(ctx, cl, "sales.canonical", g, gen.ProduceOptions{Limit: n})
+		records, err = kafkaio.Produce(ctx, cl, canonical.DefaultTopic, g, kafkaio.ProduceOptions{Limit: n})
 		return records, records, bytes, err
 	case "vendor":
-		records, err = gen.ProduceVendor(ctx, cl, nil, g, gen.ProduceOptions{Limit: n})
+		records, err = kafkaio.ProduceVendor(ctx, cl, nil, g, kafkaio.ProduceOptions{Limit: n})
 		if err != nil {
 			return records, 0, bytes, err
 		}

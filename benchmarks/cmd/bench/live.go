@@ -17,6 +17,7 @@ import (
 
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sinks/alert"
+	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
 )
 
@@ -79,7 +80,7 @@ func live(c config, run int) (result, error) {
 	produce := func(now time.Time) string {
 		key, _ := g.Next(&in)
 		in.OccurredAt = now
-		cl.Produce(ctx, &kgo.Record{Topic: "sales.canonical", Key: append([]byte(nil), key...), Value: schemas.AppendJSON(nil, &in)}, nil)
+		cl.Produce(ctx, &kgo.Record{Topic: canonical.DefaultTopic, Key: append([]byte(nil), key...), Value: schemas.AppendJSON(nil, &in)}, nil)
 		return in.EventID
 	}
 

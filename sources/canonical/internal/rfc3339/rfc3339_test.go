@@ -1,19 +1,19 @@
-package canonical
+package rfc3339
 
 import (
 	"testing"
 	"time"
 )
 
-func TestParseRFC3339(t *testing.T) {
+func TestParse(t *testing.T) {
 	f := func(in string, want time.Time, wantOK bool) {
 		t.Helper()
-		got, ok, _ := parseRFC3339([]byte(in))
+		got, ok, _ := Parse([]byte(in))
 		if ok != wantOK || !got.Equal(want) {
-			t.Errorf("parseRFC3339(%q) = %v, %v; want %v, %v", in, got, ok, want, wantOK)
+			t.Errorf("Parse(%q) = %v, %v; want %v, %v", in, got, ok, want, wantOK)
 		}
 		if ok && got.Location() != time.UTC {
-			t.Errorf("parseRFC3339(%q) location %v, want UTC", in, got.Location())
+			t.Errorf("Parse(%q) location %v, want UTC", in, got.Location())
 		}
 	}
 	f("2024-05-01T09:30:00Z", time.Date(2024, 5, 1, 9, 30, 0, 0, time.UTC), true)
@@ -36,7 +36,7 @@ func TestParseRFC3339(t *testing.T) {
 	f("2024-05-01T09:30:00.Z", time.Time{}, false)
 	f("1714555800", time.Time{}, false)
 
-	if _, ok, missing := parseRFC3339([]byte("2024-05-01T09:30:00.25")); ok || !missing {
+	if _, ok, missing := Parse([]byte("2024-05-01T09:30:00.25")); ok || !missing {
 		t.Errorf("missing offset not reported: ok=%v missing=%v", ok, missing)
 	}
 }
@@ -52,25 +52,25 @@ func FuzzRFC3339(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, ok, _ := parseRFC3339([]byte(s))
+		got, ok, _ := Parse([]byte(s))
 		want, err := time.Parse(time.RFC3339, s)
 		if ok {
 			if err != nil {
-				t.Fatalf("parseRFC3339(%q) accepted, time.Parse: %v", s, err)
+				t.Fatalf("Parse(%q) accepted, time.Parse: %v", s, err)
 			}
 			if !got.Equal(want) {
-				t.Fatalf("parseRFC3339(%q) = %v, time.Parse = %v", s, got, want)
+				t.Fatalf("Parse(%q) = %v, time.Parse = %v", s, got, want)
 			}
 			return
 		}
 		if err == nil && strictShape(s) {
-			t.Fatalf("parseRFC3339(%q) rejected what time.Parse accepts: %v", s, want)
+			t.Fatalf("Parse(%q) rejected what time.Parse accepts: %v", s, want)
 		}
 	})
 }
 
 // strictShape reports whether s has RFC 3339's fixed-width layout, the only
-// form parseRFC3339 promises to accept (time.Parse also takes one-digit
+// form Parse promises to accept (time.Parse also takes one-digit
 // hours and other leniencies through its slow path).
 func strictShape(s string) bool {
 	if len(s) < 20 {

@@ -1,4 +1,4 @@
-package gen
+package kafkaio
 
 import (
 	"context"
@@ -11,11 +11,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/gen"
 )
 
 const testTopic = "salespulse.interactions"
 
-func newCluster(t testing.TB) (*kfake.Cluster, *kgo.Client) {
+func newGenCluster(t testing.TB) (*kfake.Cluster, *kgo.Client) {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, testTopic))
 	if err != nil {
@@ -53,10 +54,10 @@ func consumeAll(t *testing.T, c *kfake.Cluster, want int64) []*kgo.Record {
 }
 
 func TestProduceDeliversEveryEvent(t *testing.T) {
-	c, cl := newCluster(t)
-	cfg := DefaultConfig()
+	c, cl := newGenCluster(t)
+	cfg := gen.DefaultConfig()
 	cfg.Teams, cfg.Days = 2, 2
-	g, err := New(cfg)
+	g, err := gen.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,10 +135,10 @@ func (f *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 }
 
 func TestProduceHonoursSpeed(t *testing.T) {
-	_, cl := newCluster(t)
-	cfg := DefaultConfig()
+	_, cl := newGenCluster(t)
+	cfg := gen.DefaultConfig()
 	cfg.Teams, cfg.Days, cfg.Speed = 1, 1, 3600 // an hour of event time per second
-	g, err := New(cfg)
+	g, err := gen.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,10 +168,10 @@ func TestProduceHonoursSpeed(t *testing.T) {
 }
 
 func TestProduceStopsOnContext(t *testing.T) {
-	c, cl := newCluster(t)
-	cfg := DefaultConfig()
+	c, cl := newGenCluster(t)
+	cfg := gen.DefaultConfig()
 	cfg.Days, cfg.Speed = 0, 60
-	g, err := New(cfg)
+	g, err := gen.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,8 +196,8 @@ func TestProduceStopsOnContext(t *testing.T) {
 }
 
 func TestProduceReportsFailures(t *testing.T) {
-	_, cl := newCluster(t)
-	g, err := New(DefaultConfig())
+	_, cl := newGenCluster(t)
+	g, err := gen.New(gen.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +212,7 @@ func TestProduceReportsFailures(t *testing.T) {
 // BenchmarkProduce measures generate + encode + produce into an in-process
 // kfake broker; events/s is the figure to watch.
 //
-//	go test ./sources/gen -run '^$' -bench Produce -benchtime=3x -count=3
+//	go test ./internal/kafkaio -run '^$' -bench Produce -benchtime=3x -count=3
 func BenchmarkProduce(b *testing.B) {
 	for _, bc := range []struct {
 		name string
@@ -231,9 +232,9 @@ func BenchmarkProduce(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer cl.Close()
-			cfg := DefaultConfig()
+			cfg := gen.DefaultConfig()
 			cfg.Days = 0
-			g, err := New(cfg)
+			g, err := gen.New(cfg)
 			if err != nil {
 				b.Fatal(err)
 			}

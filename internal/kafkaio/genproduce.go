@@ -1,4 +1,9 @@
-package gen
+package kafkaio
+
+// The synthetic generator's interactions to Kafka: canonical JSON on one
+// topic (Produce), or every vendor's payloads on its topic
+// (ProduceVendor), paced at the generator's speed. This is the
+// generator's only franz-go edge; sources/gen itself knows no Kafka.
 
 import (
 	"context"
@@ -10,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/gen"
 )
 
 // ProduceOptions tunes Produce. The zero value is usable.
@@ -93,7 +99,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // otherwise. Records are timestamped by the client at produce time, not
 // with their event time: topics' time-based retention would otherwise
 // delete a replayed week of 2026 as soon as it landed.
-func Produce(ctx context.Context, cl *kgo.Client, topic string, g *Generator, opts ProduceOptions) (n int64, err error) {
+func Produce(ctx context.Context, cl *kgo.Client, topic string, g *gen.Generator, opts ProduceOptions) (n int64, err error) {
 	p := newProducer(cl, &opts, "produce to "+topic)
 	return p.run(ctx, g, func(in *schemas.Interaction, key []byte) bool {
 		r := p.record(ctx)
@@ -162,9 +168,9 @@ func newProducer(cl *kgo.Client, opts *ProduceOptions, op string) *producer {
 // client and waits for every promise. in and key are valid only during
 // emit. n counts acknowledged records; err is as documented on Produce,
 // prefixed with p.op.
-func (p *producer) run(ctx context.Context, g *Generator, emit func(in *schemas.Interaction, key []byte) bool) (n int64, err error) {
+func (p *producer) run(ctx context.Context, g *gen.Generator, emit func(in *schemas.Interaction, key []byte) bool) (n int64, err error) {
 	p.pctx = context.WithoutCancel(ctx)
-	speed := g.cfg.Speed
+	speed := g.Config().Speed
 	var (
 		in    schemas.Interaction
 		taken int64
@@ -267,4 +273,20 @@ func (p *producer) report() {
 	if p.opts.Progress != nil {
 		p.opts.Progress(Progress{Produced: p.produced, Acked: p.acked.Load(), EventTime: p.last})
 	}
+}
+
+// Client is a franz-go client, named here so that the wiring can hold one
+// without importing franz-go itself.
+type Client = kgo.Client
+
+// NewGeneratorClient returns a producer client for Produce and
+// ProduceVendor: batched (5ms linger, 4 MiB batches) with room for the
+// generator's bursts.
+func NewGeneratorClient(brokers []string) (*Client, error) {
+	return kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(4<<20),
+		kgo.MaxBufferedRecords(50000),
+	)
 }

@@ -1,21 +1,23 @@
-package canonical
+// Package rfc3339 parses the RFC 3339 timestamps of canonical events
+// without allocating.
+package rfc3339
 
 import "time"
 
-// parseRFC3339 parses the strict RFC 3339 form that time.Parse(time.RFC3339,
+// Parse parses the strict RFC 3339 form that time.Parse(time.RFC3339,
 // …) accepts on its fast path — "2006-01-02T15:04:05[.fraction](Z|±hh:mm)" —
 // and returns the instant in UTC.
 //
 // It exists because time.Parse allocates a *time.Location for every non-Z
 // offset and goes through time.Date; here the offset is folded into the
 // seconds directly, so parsing costs no allocation. The result is always
-// UTC, which is what Interaction.Normalize would produce anyway. FuzzRFC3339
+// UTC, which is what schemas.Interaction.Normalize would produce anyway. FuzzRFC3339
 // checks it against time.Parse.
 //
 // ok is false for anything else; missingOffset reports a timestamp that is
 // well formed up to the seconds (or fraction) but carries no offset, so the
 // caller can name that mistake precisely.
-func parseRFC3339(s []byte) (t time.Time, ok, missingOffset bool) {
+func Parse(s []byte) (t time.Time, ok, missingOffset bool) {
 	if len(s) < len("2006-01-02T15:04:05") {
 		return time.Time{}, false, false
 	}

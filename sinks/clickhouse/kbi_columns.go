@@ -1,0 +1,217 @@
+package clickhouse
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// The KBI tables the window stage fills (schemas.Batch.Aggregates): the
+// stage emits typed rows, and this file alone knows how they become
+// ClickHouse columns. Each layout lists the table's columns in insert
+// order with their exact types (TestColumnTypesMatchDDL checks them against
+// migrations/005_kbi.sql) and appends whole columns from the rows.
+type kbiLayout struct {
+	cols   []clickhouse.ColumnNameAndType
+	append func(driver.Batch, schemas.Rows) error
+}
+
+var kbiLayouts = map[string]kbiLayout{
+	schemas.TableLeadResponse: {
+		cols: []clickhouse.ColumnNameAndType{
+			{Name: "day", Type: "Date"},
+			{Name: "trigger_at", Type: "DateTime64(3, 'UTC')"},
+			{Name: "lead_id", Type: "String"},
+			{Name: "trigger_event_id", Type: "String"},
+			{Name: "trigger_type", Type: "LowCardinality(String)"},
+			{Name: "trigger_channel", Type: "LowCardinality(String)"},
+			{Name: "owner_rep_id", Type: "String"},
+			{Name: "team_id", Type: "String"},
+			{Name: "time_zone", Type: "LowCardinality(String)"},
+			{Name: "is_answered", Type: "UInt8"},
+			{Name: "responder_rep_id", Type: "String"},
+			{Name: "response_event_id", Type: "String"},
+			{Name: "response_at", Type: "Nullable(DateTime64(3, 'UTC'))"},
+			{Name: "response_type", Type: "LowCardinality(String)"},
+			{Name: "response_channel", Type: "LowCardinality(String)"},
+			{Name: "response_s", Type: "Nullable(Float64)"},
+			{Name: "business_s", Type: "Nullable(Float64)"},
+		},
+		append: appender(appendLeadResponse),
+	},
+	schemas.TableApprovals: {
+		cols: []clickhouse.ColumnNameAndType{
+			{Name: "day", Type: "Date"},
+			{Name: "requested_at", Type: "DateTime64(3, 'UTC')"},
+			{Name: "approval_id", Type: "String"},
+			{Name: "request_event_id", Type: "String"},
+			{Name: "rep_id", Type: "String"},
+			{Name: "team_id", Type: "String"},
+			{Name: "time_zone", Type: "LowCardinality(String)"},
+			{Name: "outcome", Type: "LowCardinality(String)"},
+			{Name: "approver_id", Type: "String"},
+			{Name: "decision_event_id", Type: "String"},
+			{Name: "decided_at", Type: "Nullable(DateTime64(3, 'UTC'))"},
+			{Name: "latency_s", Type: "Nullable(Float64)"},
+		},
+		append: appender(appendApprovals),
+	},
+	schemas.TableActivity: {
+		cols: []clickhouse.ColumnNameAndType{
+			{Name: "day", Type: "Date"},
+			{Name: "team_id", Type: "String"},
+			{Name: "rep_id", Type: "String"},
+			{Name: "channel", Type: "LowCardinality(String)"},
+			{Name: "type", Type: "LowCardinality(String)"},
+			{Name: "direction", Type: "LowCardinality(String)"},
+			{Name: "interactions", Type: "SimpleAggregateFunction(sum, UInt64)"},
+			{Name: "duration_s", Type: "SimpleAggregateFunction(sum, Float64)"},
+		},
+		append: appender(appendActivity),
+	},
+	schemas.TableRepAccounts: {
+		cols: []clickhouse.ColumnNameAndType{
+			{Name: "day", Type: "Date"},
+			{Name: "team_id", Type: "String"},
+			{Name: "rep_id", Type: "String"},
+			{Name: "account_id", Type: "String"},
+		},
+		append: appender(appendAccounts),
+	},
+	schemas.TableDeals: {
+		cols: []clickhouse.ColumnNameAndType{
+			{Name: "day", Type: "Date"},
+			{Name: "occurred_at", Type: "DateTime64(3, 'UTC')"},
+			{Name: "event_id", Type: "String"},
+			{Name: "type", Type: "LowCardinality(String)"},
+			{Name: "rep_id", Type: "String"},
+			{Name: "team_id", Type: "String"},
+			{Name: "account_id", Type: "String"},
+			{Name: "currency", Type: "LowCardinality(String)"},
+			{Name: "amount", Type: "Nullable(Float64)"},
+			{Name: "list_price", Type: "Nullable(Float64)"},
+			{Name: "discount_pct", Type: "Nullable(Float64)"},
+		},
+		append: appender(appendDeals),
+	},
+}
+
+// appender adapts a table's column function to kbiLayout.append. Rows of
+// another type than the table's are a wiring bug in the stage, reported as
+// ErrUnknownAggregate rather than a panic.
+func appender[R schemas.Rows](fill func(*columnWriter, R)) func(driver.Batch, schemas.Rows) error {
+	return func(b driver.Batch, rows schemas.Rows) error {
+		rs, ok := rows.(R)
+		if !ok {
+			var want R
+			return fmt.Errorf("rows of type %T, want %T: %w", rows, want, ErrUnknownAggregate)
+		}
+		c := &columnWriter{b: b}
+		fill(c, rs)
+		return c.err
+	}
+}
+
+// columnWriter appends whole columns in order and remembers the first error.
+type columnWriter struct {
+	b   driver.Batch
+	k   int
+	err error
+}
+
+func (c *columnWriter) add(v any) {
+	if c.err == nil {
+		c.err = c.b.Column(c.k).Append(v)
+	}
+	c.k++
+}
+
+// pluck extracts one field of every row as a column slice.
+func pluck[R, V any](rs []R, f func(*R) V) []V {
+	out := make([]V, len(rs))
+	for k := range rs {
+		out[k] = f(&rs[k])
+	}
+	return out
+}
+
+func appendLeadResponse(c *columnWriter, rs schemas.LeadResponseRows) {
+	type R = schemas.LeadResponseRow
+	c.add(pluck(rs, func(r *R) time.Time { return r.Day }))
+	c.add(pluck(rs, func(r *R) time.Time { return r.TriggerAt }))
+	c.add(pluck(rs, func(r *R) string { return r.LeadID }))
+	c.add(pluck(rs, func(r *R) string { return r.TriggerEventID }))
+	c.add(pluck(rs, func(r *R) string { return r.TriggerType }))
+	c.add(pluck(rs, func(r *R) string { return r.TriggerChannel }))
+	c.add(pluck(rs, func(r *R) string { return r.OwnerRepID }))
+	c.add(pluck(rs, func(r *R) string { return r.TeamID }))
+	c.add(pluck(rs, func(r *R) string { return r.TimeZone }))
+	c.add(pluck(rs, func(r *R) uint8 {
+		if r.Answered {
+			return 1
+		}
+		return 0
+	}))
+	c.add(pluck(rs, func(r *R) string { return r.ResponderRepID }))
+	c.add(pluck(rs, func(r *R) string { return r.ResponseEventID }))
+	c.add(pluck(rs, func(r *R) *time.Time { return r.ResponseAt }))
+	c.add(pluck(rs, func(r *R) string { return r.ResponseType }))
+	c.add(pluck(rs, func(r *R) string { return r.ResponseChannel }))
+	c.add(pluck(rs, func(r *R) *float64 { return r.ResponseS }))
+	c.add(pluck(rs, func(r *R) *float64 { return r.BusinessS }))
+}
+
+func appendApprovals(c *columnWriter, rs schemas.ApprovalRows) {
+	type R = schemas.ApprovalRow
+	c.add(pluck(rs, func(r *R) time.Time { return r.Day }))
+	c.add(pluck(rs, func(r *R) time.Time { return r.RequestedAt }))
+	c.add(pluck(rs, func(r *R) string { return r.ApprovalID }))
+	c.add(pluck(rs, func(r *R) string { return r.RequestEventID }))
+	c.add(pluck(rs, func(r *R) string { return r.RepID }))
+	c.add(pluck(rs, func(r *R) string { return r.TeamID }))
+	c.add(pluck(rs, func(r *R) string { return r.TimeZone }))
+	c.add(pluck(rs, func(r *R) string { return r.Outcome }))
+	c.add(pluck(rs, func(r *R) string { return r.ApproverID }))
+	c.add(pluck(rs, func(r *R) string { return r.DecisionEventID }))
+	c.add(pluck(rs, func(r *R) *time.Time { return r.DecidedAt }))
+	c.add(pluck(rs, func(r *R) *float64 { return r.LatencyS }))
+}
+
+func appendActivity(c *columnWriter, rs schemas.ActivityRows) {
+	type R = schemas.ActivityRow
+	c.add(pluck(rs, func(r *R) time.Time { return r.Day }))
+	c.add(pluck(rs, func(r *R) string { return r.TeamID }))
+	c.add(pluck(rs, func(r *R) string { return r.RepID }))
+	c.add(pluck(rs, func(r *R) string { return r.Channel }))
+	c.add(pluck(rs, func(r *R) string { return r.Type }))
+	c.add(pluck(rs, func(r *R) string { return r.Direction }))
+	c.add(pluck(rs, func(r *R) uint64 { return r.Interactions }))
+	c.add(pluck(rs, func(r *R) float64 { return r.DurationS }))
+}
+
+func appendAccounts(c *columnWriter, rs schemas.AccountRows) {
+	type R = schemas.AccountRow
+	c.add(pluck(rs, func(r *R) time.Time { return r.Day }))
+	c.add(pluck(rs, func(r *R) string { return r.TeamID }))
+	c.add(pluck(rs, func(r *R) string { return r.RepID }))
+	c.add(pluck(rs, func(r *R) string { return r.AccountID }))
+}
+
+func appendDeals(c *columnWriter, rs schemas.DealRows) {
+	type R = schemas.DealRow
+	c.add(pluck(rs, func(r *R) time.Time { return r.Day }))
+	c.add(pluck(rs, func(r *R) time.Time { return r.OccurredAt }))
+	c.add(pluck(rs, func(r *R) string { return r.EventID }))
+	c.add(pluck(rs, func(r *R) string { return r.Type }))
+	c.add(pluck(rs, func(r *R) string { return r.RepID }))
+	c.add(pluck(rs, func(r *R) string { return r.TeamID }))
+	c.add(pluck(rs, func(r *R) string { return r.AccountID }))
+	c.add(pluck(rs, func(r *R) string { return r.Currency }))
+	c.add(pluck(rs, func(r *R) *float64 { return r.Amount }))
+	c.add(pluck(rs, func(r *R) *float64 { return r.ListPrice }))
+	c.add(pluck(rs, func(r *R) *float64 { return r.DiscountPct }))
+}

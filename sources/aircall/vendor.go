@@ -1,0 +1,32 @@
+package aircall
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/vendorkit"
+)
+
+// Name is the vendor's key: the sources.aircall config section and the
+// decoder name kafka.topics maps topics to.
+const Name = "aircall"
+
+// DefaultTopic is the Kafka topic Aircall webhook bodies are read from unless
+// sources.aircall.topic names another.
+const DefaultTopic = "sales.aircall"
+
+// Vendor declares the Aircall normaliser: sources.Vendors lists it.
+func Vendor() vendorkit.Vendor {
+	return vendorkit.Vendor{
+		Name:         Name,
+		DefaultTopic: DefaultTopic,
+		NewDecoder: func(cfg vendorkit.Config, idx *schemas.Index, reg prometheus.Registerer) (vendorkit.Decoder, error) {
+			d, err := NewDecoder(idx, reg)
+			if err != nil {
+				return nil, err
+			}
+			return d, nil
+		},
+		NewEncoder: func() vendorkit.Encoder { return synth{} },
+	}
+}

@@ -1,0 +1,63 @@
+package vendorkit
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// Vendor is what a vendor folder (sources/salesforce, sources/zoom, ...)
+// declares about itself in its vendor.go, like a benthos input declares its
+// name, spec and constructor together. sources.Vendors lists them; the app
+// builds decoders, default topics and the sources: config section from the
+// list, and the generator renders its interactions through the encoders.
+// Adding a vendor is a new folder with a vendor.go and one line in that list.
+type Vendor struct {
+	// Name is the vendor's key: sources.<name> in the config file, the
+	// decoder name kafka.topics maps topics to, the Record.Vendor of its
+	// synthetic records.
+	Name string
+	// DefaultTopic is the Kafka topic its decoder consumes unless
+	// sources.<name>.topic names another.
+	DefaultTopic string
+	// NewConfig returns a pointer to a zero config, decoded from
+	// sources.<name> next to its topic key; nil for a vendor without
+	// options. The app calls SetDefaults then Validate on it.
+	NewConfig func() Config
+	// NewDecoder builds the decoder from the config NewConfig made (nil when
+	// NewConfig is nil), defaults applied and validated. idx resolves the
+	// vendor's user ids to reps; reg may be nil.
+	NewDecoder func(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (Decoder, error)
+	// NewEncoder returns the encoder that renders generated interactions as
+	// this vendor's payloads (the generator's wire format for it, kept
+	// beside the decoder it feeds). One per generator: it may keep scratch
+	// state.
+	NewEncoder func() Encoder
+}
+
+// Config is a vendor's own options (sources.<name> without its topic key).
+type Config interface {
+	// SetDefaults fills unset fields with their documented defaults.
+	SetDefaults()
+	// Validate checks the config after SetDefaults; errors name the field
+	// relative to the section ("won_stages[0]: ...").
+	Validate() error
+}
+
+// Decoder turns one record value into interactions. It has the method set
+// of kafka.Decoder, which the source declares; vendor packages do not import
+// the source.
+type Decoder interface {
+	Decode(dst []schemas.Interaction, value []byte) ([]schemas.Interaction, error)
+}
+
+// NewDefaultDecoder builds v's decoder with its default config: for tests
+// and benchmarks that run every vendor.
+func (v Vendor) NewDefaultDecoder(idx *schemas.Index, reg prometheus.Registerer) (Decoder, error) {
+	var cfg Config
+	if v.NewConfig != nil {
+		cfg = v.NewConfig()
+		cfg.SetDefaults()
+	}
+	return v.NewDecoder(cfg, idx, reg)
+}
