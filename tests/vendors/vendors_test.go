@@ -30,13 +30,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/embedded/chdb"
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sinks/clickhouse"
 	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/gen"
-	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/sources/kafka"
 )
 

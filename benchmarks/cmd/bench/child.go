@@ -39,6 +39,7 @@ import (
 
 	"github.com/salespulse/salespulse/internal/app"
 	"github.com/salespulse/salespulse/internal/devstack"
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/schemas"
@@ -46,7 +47,6 @@ import (
 	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
-	"github.com/salespulse/salespulse/internal/kafkaio"
 )
 
 // matrixYAML is the authorization matrix the detectors run with (a copy of
