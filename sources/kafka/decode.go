@@ -1,0 +1,272 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// Decoding runs on worker goroutines, as in VictoriaMetrics' stream
+// parsers: the poll loop hands each partition's fetched records to the
+// workers as one chunk and takes the decoded chunk back later, so a slow
+// decoder (or a burst of one vendor's fat records) neither stalls fetching
+// nor holds the source's lock. A partition has at most one chunk at a
+// worker; its later chunks wait in order behind it, so records are applied
+// to the cut planner in offset order. Memory stays bounded: a partition
+// with a chunk waiting is paused, and so is every partition while the
+// undecoded bytes reach fetch_max_bytes.
+
+// chunk is one poll's records of one partition, then their decoding.
+type chunk struct {
+	p     *partition
+	gen   uint64 // p.gen at dispatch: a rewind since makes the chunk stale
+	recs  []*kgo.Record
+	bytes int64
+
+	// Written by the worker, read by the poll loop after the handover.
+	ints []schemas.Interaction // every record's interactions, in order
+	res  []decoded             // one per record
+}
+
+// decoded is one record's decoding: its interactions are
+// chunk.ints[previous end:end].
+type decoded struct {
+	end  int
+	err  error
+	rule string // the dead-letter rule when it is not derived from err
+}
+
+// intsPool recycles chunks' interaction slices. They are cleared before
+// reuse: decoders reuse spare elements' Attributes maps, and the batches
+// got copies of these elements, maps included.
+var intsPool = sync.Pool{New: func() any { return new([]schemas.Interaction) }}
+
+// workQueue hands chunks to the decode workers. Its length is bounded by
+// the owned partitions: each has at most one chunk dispatched.
+type workQueue struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	items  []*chunk
+	closed bool
+}
+
+func newWorkQueue() *workQueue {
+	q := &workQueue{}
+	q.cond.L = &q.mu
+	return q
+}
+
+func (q *workQueue) push(ch *chunk) {
+	q.mu.Lock()
+	q.items = append(q.items, ch)
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+// pop blocks until a chunk is queued; false once the queue is closed.
+func (q *workQueue) pop() (*chunk, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.items) == 0 && !q.closed {
+		q.cond.Wait()
+	}
+	if q.closed {
+		return nil, false
+	}
+	ch := q.items[0]
+	q.items[0] = nil
+	q.items = q.items[1:]
+	return ch, true
+}
+
+func (q *workQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.items = nil
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}
+
+func (s *Source) startDecoders() {
+	s.work = newWorkQueue()
+	s.workersDone = make(chan struct{})
+	var wg sync.WaitGroup
+	for range s.cfg.DecodeWorkers {
+		wg.Go(func() {
+			for {
+				ch, ok := s.work.pop()
+				if !ok {
+					return
+				}
+				s.decodeChunk(ch)
+				s.handBack(ch)
+			}
+		})
+	}
+	go func() { wg.Wait(); close(s.workersDone) }()
+}
+
+// stopDecoders stops the workers and waits for them, bounded by ctx (a
+// worker finishes the record it is decoding first).
+func (s *Source) stopDecoders(ctx context.Context) {
+	s.work.close()
+	select {
+	case <-s.workersDone:
+	case <-ctx.Done():
+	}
+}
+
+// decodeChunk decodes every record of ch. It runs on a worker, without
+// the source's lock: it reads only ch and the partition's immutable
+// decoder.
+func (s *Source) decodeChunk(ch *chunk) {
+	ints := *intsPool.Get().(*[]schemas.Interaction)
+	ch.res = make([]decoded, 0, len(ch.recs))
+	for _, r := range ch.recs {
+		var d decoded
+		if len(r.Value) > s.cfg.MaxRecordBytes {
+			d.err = fmt.Errorf("record of %d bytes exceeds max_record_bytes %d", len(r.Value), s.cfg.MaxRecordBytes)
+			d.rule = ruleOversized
+		} else {
+			ints, d.err = decodeSafe(ch.p.decoder, ints, r.Value)
+		}
+		d.end = len(ints)
+		ch.res = append(ch.res, d)
+	}
+	ch.ints = ints
+}
+
+// handBack gives a decoded chunk to the poll loop and wakes its poll.
+func (s *Source) handBack(ch *chunk) {
+	s.mu.Lock()
+	s.decoded = append(s.decoded, ch)
+	if len(s.decoded) == 1 && s.pollCancel != nil {
+		s.pollCancel()
+	}
+	s.mu.Unlock()
+}
+
+// panicError is a decoder panic turned into a dead letter.
+type panicError struct{ v any }
+
+func (e panicError) Error() string { return fmt.Sprintf("decoder panic: %v", e.v) }
+
+// decodeSafe runs a decoder, turning a panic into an error: one poisonous
+// record must not stop every partition of the process. What the decoder
+// appended before panicking is discarded (its state is unknown).
+func decodeSafe(d Decoder, dst []schemas.Interaction, v []byte) (out []schemas.Interaction, err error) {
+	n := len(dst)
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = dst[:n], panicError{r}
+		}
+	}()
+	return d.Decode(dst, v)
+}
+
+// dispatchLocked hands one fetched partition's records to the decoders:
+// at once if none of p's records are being decoded, else after those.
+func (s *Source) dispatchLocked(p *partition, recs []*kgo.Record) {
+	if p.next >= 0 {
+		k := 0
+		for k < len(recs) && recs[k].Offset < p.next {
+			k++
+		}
+		recs = recs[k:]
+	}
+	if len(recs) == 0 {
+		return
+	}
+	p.next = recs[len(recs)-1].Offset + 1
+	ch := &chunk{p: p, gen: p.gen, recs: recs}
+	for _, r := range recs {
+		ch.bytes += int64(len(r.Value))
+	}
+	s.undecoded += ch.bytes
+	if p.decoding != nil {
+		p.queue = append(p.queue, ch)
+		return
+	}
+	p.decoding = ch
+	s.work.push(ch)
+}
+
+// dropQueueLocked forgets p's chunks not yet at a worker.
+func (s *Source) dropQueueLocked(p *partition) {
+	for _, ch := range p.queue {
+		s.undecoded -= ch.bytes
+	}
+	p.queue = nil
+}
+
+// applyDecodedLocked takes back the decoded chunks, in the order they
+// arrived (in offset order per partition), adds each to its partition's
+// batches, and dispatches the partition's next chunk.
+func (s *Source) applyDecodedLocked(now time.Time) {
+	done := s.decoded
+	s.decoded = nil
+	for _, ch := range done {
+		p := ch.p
+		s.undecoded -= ch.bytes
+		if p.decoding == ch {
+			p.decoding = nil
+		}
+		if !p.dropped && ch.gen == p.gen {
+			s.applyLocked(ch, now)
+		}
+		clear(ch.ints)
+		ints := ch.ints[:0]
+		intsPool.Put(&ints)
+		if p.decoding == nil && len(p.queue) > 0 && !p.dropped {
+			p.decoding = p.queue[0]
+			p.queue[0] = nil
+			p.queue = p.queue[1:]
+			s.work.push(p.decoding)
+		}
+	}
+}
+
+// applyLocked adds ch's decoded records to p's open batch, dead-lettering
+// the bad ones, and cuts where the planner says.
+func (s *Source) applyLocked(ch *chunk, now time.Time) {
+	p := ch.p
+	start := 0
+	for k, r := range ch.recs {
+		d := ch.res[k]
+		ints := ch.ints[start:d.end]
+		start = d.end
+		if p.plan.Stale(r.Offset) {
+			continue
+		}
+		for {
+			due := p.plan.Due(r.Offset)
+			if len(due) == 0 {
+				break
+			}
+			s.cutLocked(p, due[0])
+		}
+		if p.open == nil {
+			p.open = &builder{batch: schemas.NewBatch(schemas.Origin{Topic: p.topic, Partition: p.part}, nil)}
+		}
+		b := p.open
+		b.batch.Bytes += int64(len(r.Value))
+		b.batch.Interactions = append(b.batch.Interactions, ints...)
+		p.tm.records.Inc()
+		p.tm.bytes.Add(float64(len(r.Value)))
+		p.tm.decoded.Add(float64(len(ints)))
+		switch {
+		case d.err != nil:
+			s.deadLetterLocked(p, b, r, d.err, d.rule)
+		case len(ints) == 0:
+			p.tm.skipped.Inc()
+		}
+		if p.plan.Add(r.Offset, len(ints), int64(len(r.Value)), now) {
+			s.cutLocked(p, r.Offset)
+		}
+	}
+}
