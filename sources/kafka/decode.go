@@ -41,11 +41,6 @@ type decoded struct {
 	rule string // the dead-letter rule when it is not derived from err
 }
 
-// intsPool recycles chunks' interaction slices. They are cleared before
-// reuse: decoders reuse spare elements' Attributes maps, and the batches
-// got copies of these elements, maps included.
-var intsPool = sync.Pool{New: func() any { return new([]schemas.Interaction) }}
-
 // workQueue hands chunks to the decode workers. Its length is bounded by
 // the owned partitions: each has at most one chunk dispatched.
 type workQueue struct {
@@ -125,7 +120,9 @@ func (s *Source) stopDecoders(ctx context.Context) {
 // the source's lock: it reads only ch and the partition's immutable
 // decoder.
 func (s *Source) decodeChunk(ch *chunk) {
-	ints := *intsPool.Get().(*[]schemas.Interaction)
+	// One interaction per record is the common case; the batches adopt
+	// this array (applyLocked), so it is not recycled.
+	ints := make([]schemas.Interaction, 0, len(ch.recs))
 	ch.res = make([]decoded, 0, len(ch.recs))
 	for _, r := range ch.recs {
 		var d decoded
@@ -219,9 +216,6 @@ func (s *Source) applyDecodedLocked(now time.Time) {
 		if !p.dropped && ch.gen == p.gen {
 			s.applyLocked(ch, now)
 		}
-		clear(ch.ints)
-		ints := ch.ints[:0]
-		intsPool.Put(&ints)
 		if p.decoding == nil && len(p.queue) > 0 && !p.dropped {
 			p.decoding = p.queue[0]
 			p.queue[0] = nil
@@ -236,6 +230,12 @@ func (s *Source) applyDecodedLocked(now time.Time) {
 func (s *Source) applyLocked(ch *chunk, now time.Time) {
 	p := ch.p
 	start := 0
+	// A batch whose rows so far are ch.ints[viewFrom:start] is a view of the
+	// chunk's array and grows by reslicing instead of copying. The capacity
+	// is capped at the view's end so that an append to it copies rather
+	// than overwrite the next batch's rows.
+	var view *builder
+	viewFrom := 0
 	for k, r := range ch.recs {
 		d := ch.res[k]
 		ints := ch.ints[start:d.end]
@@ -255,7 +255,15 @@ func (s *Source) applyLocked(ch *chunk, now time.Time) {
 		}
 		b := p.open
 		b.batch.Bytes += int64(len(r.Value))
-		b.batch.Interactions = append(b.batch.Interactions, ints...)
+		switch {
+		case len(b.batch.Interactions) == 0:
+			view, viewFrom = b, start-len(ints)
+			b.batch.Interactions = ch.ints[viewFrom:start:start]
+		case b == view:
+			b.batch.Interactions = ch.ints[viewFrom:start:start]
+		default:
+			b.batch.Interactions = append(b.batch.Interactions, ints...)
+		}
 		p.tm.records.Inc()
 		p.tm.bytes.Add(float64(len(r.Value)))
 		p.tm.decoded.Add(float64(len(ints)))
