@@ -1,14 +1,13 @@
 package kafka
 
 import (
-	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/kafka/internal/workers"
 )
 
 // Decoding runs on worker goroutines, as in VictoriaMetrics' stream
@@ -16,10 +15,10 @@ import (
 // workers as one chunk and takes the decoded chunk back later, so a slow
 // decoder (or a burst of one vendor's fat records) neither stalls fetching
 // nor holds the source's lock. A partition has at most one chunk at a
-// worker; its later chunks wait in order behind it, so records are applied
-// to the cut planner in offset order. Memory stays bounded: a partition
-// with a chunk waiting is paused, and so is every partition while the
-// undecoded bytes reach fetch_max_bytes.
+// worker; its later chunks wait in order behind it (workers.Pool keyed by
+// partition), so records are applied to the cut planner in offset order.
+// Memory stays bounded: a partition with a chunk waiting is paused, and so
+// is every partition while the undecoded bytes reach fetch_max_bytes.
 
 // chunk is one poll's records of one partition, then their decoding.
 type chunk struct {
@@ -41,79 +40,11 @@ type decoded struct {
 	rule string // the dead-letter rule when it is not derived from err
 }
 
-// workQueue hands chunks to the decode workers. Its length is bounded by
-// the owned partitions: each has at most one chunk dispatched.
-type workQueue struct {
-	mu     sync.Mutex
-	cond   sync.Cond
-	items  []*chunk
-	closed bool
-}
-
-func newWorkQueue() *workQueue {
-	q := &workQueue{}
-	q.cond.L = &q.mu
-	return q
-}
-
-func (q *workQueue) push(ch *chunk) {
-	q.mu.Lock()
-	q.items = append(q.items, ch)
-	q.mu.Unlock()
-	q.cond.Signal()
-}
-
-// pop blocks until a chunk is queued; false once the queue is closed.
-func (q *workQueue) pop() (*chunk, bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for len(q.items) == 0 && !q.closed {
-		q.cond.Wait()
-	}
-	if q.closed {
-		return nil, false
-	}
-	ch := q.items[0]
-	q.items[0] = nil
-	q.items = q.items[1:]
-	return ch, true
-}
-
-func (q *workQueue) close() {
-	q.mu.Lock()
-	q.closed = true
-	q.items = nil
-	q.mu.Unlock()
-	q.cond.Broadcast()
-}
-
 func (s *Source) startDecoders() {
-	s.work = newWorkQueue()
-	s.workersDone = make(chan struct{})
-	var wg sync.WaitGroup
-	for range s.cfg.DecodeWorkers {
-		wg.Go(func() {
-			for {
-				ch, ok := s.work.pop()
-				if !ok {
-					return
-				}
-				s.decodeChunk(ch)
-				s.handBack(ch)
-			}
-		})
-	}
-	go func() { wg.Wait(); close(s.workersDone) }()
-}
-
-// stopDecoders stops the workers and waits for them, bounded by ctx (a
-// worker finishes the record it is decoding first).
-func (s *Source) stopDecoders(ctx context.Context) {
-	s.work.close()
-	select {
-	case <-s.workersDone:
-	case <-ctx.Done():
-	}
+	s.work = workers.New[*partition](s.cfg.DecodeWorkers, func(ch *chunk) {
+		s.decodeChunk(ch)
+		s.handBack(ch)
+	})
 }
 
 // decodeChunk decodes every record of ch. It runs on a worker, without
@@ -185,42 +116,27 @@ func (s *Source) dispatchLocked(p *partition, recs []*kgo.Record) {
 		ch.bytes += int64(len(r.Value))
 	}
 	s.undecoded += ch.bytes
-	if p.decoding != nil {
-		p.queue = append(p.queue, ch)
-		return
-	}
-	p.decoding = ch
-	s.work.push(ch)
+	s.work.Submit(p, ch)
 }
 
 // dropQueueLocked forgets p's chunks not yet at a worker.
 func (s *Source) dropQueueLocked(p *partition) {
-	for _, ch := range p.queue {
+	for _, ch := range s.work.Drop(p) {
 		s.undecoded -= ch.bytes
 	}
-	p.queue = nil
 }
 
 // applyDecodedLocked takes back the decoded chunks, in the order they
-// arrived (in offset order per partition), adds each to its partition's
-// batches, and dispatches the partition's next chunk.
+// arrived (in offset order per partition), and adds each to its
+// partition's batches unless a rewind or revoke made it stale.
 func (s *Source) applyDecodedLocked(now time.Time) {
 	done := s.decoded
 	s.decoded = nil
 	for _, ch := range done {
 		p := ch.p
 		s.undecoded -= ch.bytes
-		if p.decoding == ch {
-			p.decoding = nil
-		}
 		if !p.dropped && ch.gen == p.gen {
 			s.applyLocked(ch, now)
-		}
-		if p.decoding == nil && len(p.queue) > 0 && !p.dropped {
-			p.decoding = p.queue[0]
-			p.queue[0] = nil
-			p.queue = p.queue[1:]
-			s.work.push(p.decoding)
 		}
 	}
 }

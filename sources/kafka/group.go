@@ -284,6 +284,6 @@ func (s *Source) Close(ctx context.Context) error {
 	s.stopLife()
 	// Decoders last: nothing is dispatched any more. A decoder stuck in a
 	// record is not waited for beyond ctx.
-	s.stopDecoders(ctx)
+	s.work.Close(ctx)
 	return err
 }

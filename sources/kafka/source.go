@@ -30,6 +30,7 @@ import (
 
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/kafka/internal/cuts"
+	"github.com/salespulse/salespulse/sources/kafka/internal/workers"
 )
 
 // Decoder turns one record value into interactions. It is declared here,
@@ -95,8 +96,7 @@ type Source struct {
 	life     context.Context
 	stopLife context.CancelFunc
 
-	work        *workQueue    // chunks for the decode workers
-	workersDone chan struct{} // closed when every worker returned
+	work *workers.Pool[*partition, *chunk] // the decode workers
 
 	commitMu sync.Mutex // serialises commits from Next, revokes and Close
 
@@ -123,10 +123,8 @@ type partition struct {
 	plan *cuts.Planner[held] // where the next cuts fall; the cuts in flight
 	open *builder            // what the planner's open batch holds so far
 
-	gen      uint64   // bumped by every rewind: chunks of an older one are dropped
-	next     int64    // first offset not yet dispatched to the decoders; -1 until known
-	decoding *chunk   // at a worker; nil if none
-	queue    []*chunk // fetched, waiting for decoding to finish, in offset order
+	gen  uint64 // bumped by every rewind: chunks of an older one are dropped
+	next int64  // first offset not yet dispatched to the decoders; -1 until known
 
 	rewind    bool   // the position must be re-fetched: SetOffsets pending
 	changes   uint64 // bumped by acks: the commit state may have moved
@@ -525,7 +523,7 @@ func (s *Source) pauseLocked() {
 	backlog := s.undecoded >= int64(s.cfg.FetchMaxBytes)
 	var pause, resume map[string][]int32
 	for _, p := range s.parts {
-		full := overBudget || backlog || p.plan.Full() || len(p.queue) > 0
+		full := overBudget || backlog || p.plan.Full() || s.work.Waiting(p) > 0
 		switch {
 		case full && !p.paused:
 			if pause == nil {
