@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/kafka/internal/deadletter"
 	"github.com/salespulse/salespulse/sources/kafka/internal/workers"
 )
 
@@ -59,7 +60,7 @@ func (s *Source) decodeChunk(ch *chunk) {
 		var d decoded
 		if len(r.Value) > s.cfg.MaxRecordBytes {
 			d.err = fmt.Errorf("record of %d bytes exceeds max_record_bytes %d", len(r.Value), s.cfg.MaxRecordBytes)
-			d.rule = ruleOversized
+			d.rule = deadletter.RuleOversized
 		} else {
 			ints, d.err = decodeSafe(ch.p.decoder, ints, r.Value)
 		}
@@ -79,11 +80,6 @@ func (s *Source) handBack(ch *chunk) {
 	s.mu.Unlock()
 }
 
-// panicError is a decoder panic turned into a dead letter.
-type panicError struct{ v any }
-
-func (e panicError) Error() string { return fmt.Sprintf("decoder panic: %v", e.v) }
-
 // decodeSafe runs a decoder, turning a panic into an error: one poisonous
 // record must not stop every partition of the process. What the decoder
 // appended before panicking is discarded (its state is unknown).
@@ -91,7 +87,7 @@ func decodeSafe(d Decoder, dst []schemas.Interaction, v []byte) (out []schemas.I
 	n := len(dst)
 	defer func() {
 		if r := recover(); r != nil {
-			out, err = dst[:n], panicError{r}
+			out, err = dst[:n], deadletter.PanicError{V: r}
 		}
 	}()
 	return d.Decode(dst, v)

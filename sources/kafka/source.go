@@ -30,6 +30,7 @@ import (
 
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/kafka/internal/cuts"
+	"github.com/salespulse/salespulse/sources/kafka/internal/deadletter"
 	"github.com/salespulse/salespulse/sources/kafka/internal/workers"
 )
 
@@ -150,14 +151,14 @@ func (p *partition) setLag() {
 // builder is the open batch's payload: the planner keeps its offsets.
 type builder struct {
 	batch *schemas.Batch
-	dlq   *dlqGroup
+	dlq   *deadletter.Group
 }
 
 // held is what a cut carries besides its range.
 type held struct {
 	p      *partition
 	batch  *schemas.Batch
-	dlq    *dlqGroup
+	dlq    *deadletter.Group
 	dead   bool // rewound or revoked: its ack is ignored, its range comes again
 	handed bool
 }
@@ -381,7 +382,7 @@ func (s *Source) process(ctx context.Context, fetches kgo.Fetches) error {
 		if c.Val.dlq == nil {
 			continue
 		}
-		if err := c.Val.dlq.wait(s.life); err != nil {
+		if err := c.Val.dlq.Wait(s.life); err != nil {
 			s.m.dlqErrors.Inc()
 			s.logger.LogAttrs(ctx, slog.LevelError, "dead-letter produce failed; consuming the range again",
 				slog.String("origin", c.Val.batch.Origin.String()), slog.Any("err", err))
