@@ -8,9 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/salespulse/salespulse/sources/kafka/internal/offsets"
 )
 
 // commit commits every owned partition whose state changed. With force
@@ -29,11 +27,11 @@ func (s *Source) commit(ctx context.Context, force bool) error {
 	for _, p := range s.parts {
 		changes[p] = p.changes
 	}
-	offs, metas, states := s.commitSetLocked(func(p *partition) bool { return !p.dropped })
+	set, states := s.commitSetLocked(func(p *partition) bool { return !p.dropped })
 	recorded := slices.Clone(s.unrecorded)
 	s.mu.Unlock()
 
-	err := s.commitSync(ctx, offs, metas)
+	err := s.commitSync(ctx, set)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -61,9 +59,10 @@ func (s *Source) commit(ctx context.Context, force bool) error {
 	return nil
 }
 
-func (s *Source) commitSetLocked(include func(*partition) bool) (map[string]map[int32]kgo.EpochOffset, map[tp]string, map[*partition]string) {
-	offs := make(map[string]map[int32]kgo.EpochOffset)
-	metas := make(map[tp]string)
+// commitSetLocked is the commit of every included partition whose commit
+// state moved since its last commit; states are the new states.
+func (s *Source) commitSetLocked(include func(*partition) bool) (offsets.Set, map[*partition]string) {
+	set := make(offsets.Set)
 	states := make(map[*partition]string)
 	for _, p := range s.parts {
 		if !include(p) {
@@ -77,54 +76,20 @@ func (s *Source) commitSetLocked(include func(*partition) bool) (map[string]map[
 		if st == p.committed {
 			continue
 		}
-		if offs[p.topic] == nil {
-			offs[p.topic] = make(map[int32]kgo.EpochOffset)
-		}
-		offs[p.topic][p.part] = kgo.EpochOffset{Epoch: -1, Offset: off}
-		metas[p.tp] = meta
+		set.Add(p.topic, p.part, offsets.Offset{At: off, Meta: meta})
 		states[p] = st
 	}
-	return offs, metas, states
+	return set, states
 }
 
-// commitSync commits offs with their metadata and reports the first
-// failure, request-level or per partition.
-func (s *Source) commitSync(ctx context.Context, offs map[string]map[int32]kgo.EpochOffset, metas map[tp]string) error {
-	if len(offs) == 0 {
-		return nil
-	}
+// commitSync commits set, bounded by CommitTimeout.
+func (s *Source) commitSync(ctx context.Context, set offsets.Set) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.CommitTimeout)
 	defer cancel()
-	ctx = kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
-		for i := range req.Topics {
-			t := &req.Topics[i]
-			for j := range t.Partitions {
-				pp := &t.Partitions[j]
-				if m, ok := metas[tp{t.Topic, pp.Partition}]; ok {
-					pp.Metadata = &m
-				}
-			}
-		}
-		return nil
-	})
-	var cerr error
-	s.cl.CommitOffsetsSync(ctx, offs, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-		if err != nil {
-			cerr = err
-			return
-		}
-		for _, t := range resp.Topics {
-			for _, p := range t.Partitions {
-				if e := kerr.ErrorForCode(p.ErrorCode); e != nil && cerr == nil {
-					cerr = fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, e)
-				}
-			}
-		}
-	})
-	if cerr != nil {
-		s.m.commitErrors.Inc()
-		s.logger.LogAttrs(ctx, slog.LevelError, "offset commit failed", slog.Any("err", cerr))
-		return fmt.Errorf("commit offsets: %w", cerr)
+	if err := offsets.Commit(ctx, s.cl, set); err != nil {
+		s.m.CommitErrors.Inc()
+		s.logger.LogAttrs(ctx, slog.LevelError, "offset commit failed", slog.Any("err", err))
+		return fmt.Errorf("commit offsets: %w", err)
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ func (s *Source) deadLetterLocked(p *partition, b *builder, r *kgo.Record, reaso
 	if rule == "" {
 		rule = deadletter.Rule(reason)
 	}
-	s.m.deadLetter(p.source, rule)
+	s.m.DeadLetter(p.source, rule)
 	dl, msg := deadletter.Letter{
 		Topic: s.cfg.DeadLetterTopic, Source: p.source, Rule: rule, Reason: reason, MaxBytes: s.cfg.DeadLetterMaxBytes,
 	}.Record(r)

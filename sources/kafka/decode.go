@@ -176,14 +176,14 @@ func (s *Source) applyLocked(ch *chunk, now time.Time) {
 		default:
 			b.batch.Interactions = append(b.batch.Interactions, ints...)
 		}
-		p.tm.records.Inc()
-		p.tm.bytes.Add(float64(len(r.Value)))
-		p.tm.decoded.Add(float64(len(ints)))
+		p.tm.Records.Inc()
+		p.tm.Bytes.Add(float64(len(r.Value)))
+		p.tm.Decoded.Add(float64(len(ints)))
 		switch {
 		case d.err != nil:
 			s.deadLetterLocked(p, b, r, d.err, d.rule)
 		case len(ints) == 0:
-			p.tm.skipped.Inc()
+			p.tm.Skipped.Inc()
 		}
 		if p.plan.Add(r.Offset, len(ints), int64(len(r.Value)), now) {
 			s.cutLocked(p, r.Offset)

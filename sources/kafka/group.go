@@ -27,7 +27,7 @@ func (s *Source) partitionLocked(topic string, part int32) *partition {
 		decoder:   s.decoders[topic],
 		source:    s.cfg.Topics[topic],
 		tm:        s.tms[topic],
-		lag:       s.m.lagFor(topic, part),
+		lag:       s.m.LagFor(topic, part),
 		plan:      cuts.New[held](s.lim),
 		next:      -1,
 		commitOff: -1,
@@ -182,9 +182,9 @@ func (s *Source) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 
 	s.commitMu.Lock()
 	s.mu.Lock()
-	offs, metas, _ := s.commitSetLocked(func(p *partition) bool { return want[p.tp] && !p.dropped })
+	set, _ := s.commitSetLocked(func(p *partition) bool { return want[p.tp] && !p.dropped })
 	s.mu.Unlock()
-	if err := s.commitSync(ctx, offs, metas); err != nil {
+	if err := s.commitSync(ctx, set); err != nil {
 		s.logger.Warn("commit on revoke failed; unacknowledged work is redelivered", "err", err)
 	}
 	s.commitMu.Unlock()
@@ -217,7 +217,7 @@ func (s *Source) drop(which map[tp]bool) {
 		p.dropped = true
 		s.dropQueueLocked(p)
 		delete(s.parts, k)
-		s.m.dropLag(k.topic, k.part)
+		s.m.DropLag(k.topic, k.part)
 	}
 	s.unrecorded = slices.DeleteFunc(s.unrecorded, func(c *cut) bool { return c.Val.p.dropped })
 	s.ready = slices.DeleteFunc(s.ready, func(c *cut) bool { return c.Val.p.dropped })
@@ -272,9 +272,9 @@ func (s *Source) Close(ctx context.Context) error {
 	s.waitAcked(ctx, time.Hour, func(*partition) bool { return true })
 	s.commitMu.Lock()
 	s.mu.Lock()
-	offs, metas, _ := s.commitSetLocked(func(p *partition) bool { return !p.dropped })
+	set, _ := s.commitSetLocked(func(p *partition) bool { return !p.dropped })
 	s.mu.Unlock()
-	err := s.commitSync(ctx, offs, metas)
+	err := s.commitSync(ctx, set)
 	s.commitMu.Unlock()
 
 	// Leaving runs onRevoked for what we still own (one more, now no-op,

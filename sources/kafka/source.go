@@ -31,6 +31,7 @@ import (
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/kafka/internal/cuts"
 	"github.com/salespulse/salespulse/sources/kafka/internal/deadletter"
+	"github.com/salespulse/salespulse/sources/kafka/internal/metrics"
 	"github.com/salespulse/salespulse/sources/kafka/internal/workers"
 )
 
@@ -86,10 +87,10 @@ type Source struct {
 	lim      cuts.Limits
 	cl       *kgo.Client
 	logger   *slog.Logger
-	m        *metrics
+	m        *metrics.Metrics
 	now      func() time.Time
 	decoders map[string]Decoder // by topic
-	tms      map[string]*topicMetrics
+	tms      map[string]*metrics.Topic
 	history  CutHistory // may be nil: then only commit metadata plans cuts
 
 	// life is canceled by Close: it bounds dead-letter produces and the
@@ -118,7 +119,7 @@ type partition struct {
 	tp
 	decoder Decoder // immutable: the workers read it without the lock
 	source  string
-	tm      *topicMetrics
+	tm      *metrics.Topic
 	lag     prometheus.Gauge
 
 	plan *cuts.Planner[held] // where the next cuts fall; the cuts in flight
@@ -193,15 +194,15 @@ func NewSource(cfg Config, decoders map[string]Decoder, reg prometheus.Registere
 			Linger: cfg.BatchLinger, MaxInFlight: cfg.MaxInFlightBatches,
 		},
 		logger:   logger.With("component", "kafka-source", "group", cfg.Group),
-		m:        newMetrics(reg),
+		m:        metrics.New(reg),
 		now:      time.Now,
 		decoders: decoders,
-		tms:      make(map[string]*topicMetrics, len(cfg.Topics)),
+		tms:      make(map[string]*metrics.Topic, len(cfg.Topics)),
 		parts:    make(map[tp]*partition),
 		ackCh:    make(chan struct{}, 1),
 	}
 	for t, name := range cfg.Topics {
-		s.tms[t] = s.m.forTopic(t, name)
+		s.tms[t] = s.m.ForTopic(t, name)
 	}
 	s.life, s.stopLife = context.WithCancel(context.Background())
 	opts = append(opts,
@@ -323,7 +324,7 @@ func (s *Source) popReadyLocked() *cut {
 			continue // revoked or rewound since it was cut
 		}
 		c.Val.handed = true
-		s.m.inFlight.Inc()
+		s.m.InFlight.Inc()
 		return c
 	}
 	return nil
@@ -383,7 +384,7 @@ func (s *Source) process(ctx context.Context, fetches kgo.Fetches) error {
 			continue
 		}
 		if err := c.Val.dlq.Wait(s.life); err != nil {
-			s.m.dlqErrors.Inc()
+			s.m.DLQErrors.Inc()
 			s.logger.LogAttrs(ctx, slog.LevelError, "dead-letter produce failed; consuming the range again",
 				slog.String("origin", c.Val.batch.Origin.String()), slog.Any("err", err))
 			s.mu.Lock()
@@ -417,16 +418,16 @@ func (s *Source) cutLocked(p *partition, end int64) {
 	b.batch.Origin.FirstOffset, b.batch.Origin.LastOffset = c.First, c.Last
 	b.batch.SetAck(func(err error) { s.ack(c, err) })
 	s.unrecorded = append(s.unrecorded, c)
-	p.tm.batches.Inc()
-	s.m.batchRows.Observe(float64(len(b.batch.Interactions)))
-	s.m.batchBytes.Observe(float64(b.batch.Bytes))
+	p.tm.Batches.Inc()
+	s.m.BatchRows.Observe(float64(len(b.batch.Interactions)))
+	s.m.BatchBytes.Observe(float64(b.batch.Bytes))
 }
 
 func (s *Source) ack(c *cut, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c.Val.handed {
-		s.m.inFlight.Dec()
+		s.m.InFlight.Dec()
 	}
 	defer s.signalAck()
 	p := c.Val.p
@@ -434,7 +435,7 @@ func (s *Source) ack(c *cut, err error) {
 		return // revoked or rewound meanwhile: the range is delivered again anyway
 	}
 	if err != nil {
-		s.m.redelivered.Inc()
+		s.m.Redelivered.Inc()
 		s.logger.Warn("batch not stored; consuming it again", "origin", c.Val.batch.Origin.String(), "err", err)
 		s.failLocked(c)
 		if s.pollCancel != nil {
