@@ -82,7 +82,9 @@ func (s *Source) handBack(ch *chunk) {
 
 // decodeSafe runs a decoder, turning a panic into an error: one poisonous
 // record must not stop every partition of the process. What the decoder
-// appended before panicking is discarded (its state is unknown).
+// appended before panicking is discarded (its state is unknown), and so is
+// a result that lost earlier records' interactions (a decoder bug that
+// would otherwise take good events with it).
 func decodeSafe(d Decoder, dst []schemas.Interaction, v []byte) (out []schemas.Interaction, err error) {
 	n := len(dst)
 	defer func() {
@@ -90,7 +92,11 @@ func decodeSafe(d Decoder, dst []schemas.Interaction, v []byte) (out []schemas.I
 			out, err = dst[:n], deadletter.PanicError{V: r}
 		}
 	}()
-	return d.Decode(dst, v)
+	out, err = d.Decode(dst, v)
+	if len(out) < n {
+		return dst[:n], deadletter.PanicError{V: "decoder returned fewer interactions than it was given"}
+	}
+	return out, err
 }
 
 // dispatchLocked hands one fetched partition's records to the decoders:

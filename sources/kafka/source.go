@@ -14,6 +14,12 @@
 // into an existing database, offsets reset by a tool — the cuts come from
 // a CutHistory instead: the ranges the sink already stored, so the replay
 // sends the same tokens again (docs/fault-tolerance.md).
+//
+// This package is the franz-go glue: the poll loop (Next), the group's
+// callbacks (group.go) and the commits (commit.go). Where cuts fall is
+// planned by internal/cuts, which knows no Kafka client; records are
+// decoded on worker goroutines (decode.go, internal/workers), outside the
+// poll loop and its lock.
 package kafka
 
 import (
