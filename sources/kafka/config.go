@@ -272,6 +272,17 @@ func (c *Config) topicNames() []string {
 // It reads the TLS files and the SASL password environment variable. The
 // source adds its own group callbacks on top; callers add hooks (kprom).
 func (c *Config) Opts() ([]kgo.Opt, error) {
+	opts, err := c.groupOpts()
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, kgo.ConsumeTopics(c.topicNames()...)), nil
+}
+
+// groupOpts are Opts without the topics. A group client without topics
+// does not join: the source adds them on its first Next, so that nothing
+// is assigned (and no offsets fetched) before SetCutHistory.
+func (c *Config) groupOpts() ([]kgo.Opt, error) {
 	conn, err := c.ConnOpts()
 	if err != nil {
 		return nil, err
@@ -285,7 +296,6 @@ func (c *Config) Opts() ([]kgo.Opt, error) {
 	produceMax := max(int32(c.DeadLetterMaxBytes)+64<<10, 1_000_012)
 	return append(conn,
 		kgo.ConsumerGroup(c.Group),
-		kgo.ConsumeTopics(c.topicNames()...),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.ConsumeResetOffset(start),
 		kgo.SessionTimeout(c.SessionTimeout),

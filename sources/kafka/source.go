@@ -106,6 +106,7 @@ type Source struct {
 
 	work *workers.Pool[*partition, *chunk] // the decode workers
 
+	join     sync.Once  // subscribes to the topics on the first Next
 	commitMu sync.Mutex // serialises commits from Next, revokes and Close
 
 	mu         sync.Mutex
@@ -189,7 +190,7 @@ func NewSource(cfg Config, decoders map[string]Decoder, reg prometheus.Registere
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	opts, err := cfg.Opts()
+	opts, err := cfg.groupOpts()
 	if err != nil {
 		return nil, err
 	}
@@ -247,6 +248,9 @@ func (s *Source) Client() *kgo.Client { return s.cl }
 // it fetches, hands records to the decode workers and applies what they
 // return, cuts, and commits.
 func (s *Source) Next(ctx context.Context) (*schemas.Batch, error) {
+	// Joining only now orders every assignment (and so every read of the
+	// cut history) after SetCutHistory.
+	s.join.Do(func() { s.cl.AddConsumeTopics(s.cfg.topicNames()...) })
 	for {
 		s.mu.Lock()
 		if s.closed {
