@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
 	"time"
 
@@ -58,6 +59,10 @@ type Config struct {
 	// across all partitions; at the bound every partition's fetching
 	// pauses, so a slow sink costs bounded memory. Default 200000.
 	MaxInFlightRows int `yaml:"max_in_flight_rows"`
+	// DecodeWorkers is how many goroutines decode fetched records, off the
+	// poll loop; one partition's records are decoded by one at a time, in
+	// offset order. Default GOMAXPROCS.
+	DecodeWorkers int `yaml:"decode_workers"`
 	// CommitInterval is how often acknowledged progress is committed when
 	// no new batch forces a commit. Default 1s.
 	CommitInterval time.Duration `yaml:"commit_interval"`
@@ -154,6 +159,9 @@ func (c *Config) SetDefaults() {
 	if c.MaxInFlightBatches == 0 {
 		c.MaxInFlightBatches = 8
 	}
+	if c.DecodeWorkers == 0 {
+		c.DecodeWorkers = runtime.GOMAXPROCS(0)
+	}
 	if c.CommitInterval == 0 {
 		c.CommitInterval = time.Second
 	}
@@ -215,6 +223,7 @@ func (c *Config) Validate() error {
 		{"batch_linger", int64(c.BatchLinger)},
 		{"max_in_flight_batches", int64(c.MaxInFlightBatches)},
 		{"max_in_flight_rows", int64(c.MaxInFlightRows)},
+		{"decode_workers", int64(c.DecodeWorkers)},
 		{"commit_interval", int64(c.CommitInterval)},
 		{"commit_timeout", int64(c.CommitTimeout)},
 		{"revoke_timeout", int64(c.RevokeTimeout)},
@@ -263,6 +272,17 @@ func (c *Config) topicNames() []string {
 // It reads the TLS files and the SASL password environment variable. The
 // source adds its own group callbacks on top; callers add hooks (kprom).
 func (c *Config) Opts() ([]kgo.Opt, error) {
+	opts, err := c.groupOpts()
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, kgo.ConsumeTopics(c.topicNames()...)), nil
+}
+
+// groupOpts are Opts without the topics. A group client without topics
+// does not join: the source adds them on its first Next, so that nothing
+// is assigned (and no offsets fetched) before SetCutHistory.
+func (c *Config) groupOpts() ([]kgo.Opt, error) {
 	conn, err := c.ConnOpts()
 	if err != nil {
 		return nil, err
@@ -276,7 +296,6 @@ func (c *Config) Opts() ([]kgo.Opt, error) {
 	produceMax := max(int32(c.DeadLetterMaxBytes)+64<<10, 1_000_012)
 	return append(conn,
 		kgo.ConsumerGroup(c.Group),
-		kgo.ConsumeTopics(c.topicNames()...),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.ConsumeResetOffset(start),
 		kgo.SessionTimeout(c.SessionTimeout),

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ func TestConfigFiles(t *testing.T) {
 		"nobrokers.bad.yml": ErrNoBrokers,
 		"inflight.bad.yml":  ErrOutOfRange,
 		"certpair.bad.yml":  ErrCertKeyPair,
+		"workers.bad.yml":   ErrNotPositive,
 	}
 	files, _ := filepath.Glob("testdata/*.yml")
 	if len(files) != len(want) {
@@ -53,7 +55,7 @@ func TestConfigDefaultsAndOpts(t *testing.T) {
 	c.SetDefaults()
 	if c.Group != "salespulse" || c.Topics["sales.canonical"] != "canonical" || c.DeadLetterTopic != "sales.dlq" ||
 		c.MaxRecordBytes != 1<<20 || c.BatchMaxRows != 20000 || c.BatchMaxBytes != 16<<20 || c.BatchLinger != 250*time.Millisecond ||
-		c.StartOffset != "earliest" {
+		c.StartOffset != "earliest" || c.DecodeWorkers != runtime.GOMAXPROCS(0) {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 	if _, err := c.Opts(); err != nil {

@@ -14,6 +14,12 @@
 // into an existing database, offsets reset by a tool — the cuts come from
 // a CutHistory instead: the ranges the sink already stored, so the replay
 // sends the same tokens again (docs/fault-tolerance.md).
+//
+// This package is the franz-go glue: the poll loop (Next), the group's
+// callbacks (group.go) and the commits (commit.go). Where cuts fall is
+// planned by internal/cuts, which knows no Kafka client; records are
+// decoded on worker goroutines (decode.go, internal/workers), outside the
+// poll loop and its lock.
 package kafka
 
 import (
@@ -22,17 +28,17 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/kafka/internal/cuts"
+	"github.com/salespulse/salespulse/sources/kafka/internal/deadletter"
+	"github.com/salespulse/salespulse/sources/kafka/internal/metrics"
+	"github.com/salespulse/salespulse/sources/kafka/internal/workers"
 )
 
 // Decoder turns one record value into interactions. It is declared here,
@@ -44,7 +50,11 @@ import (
 // the good events of a multi-event payload: those are kept and the record
 // is dead-lettered with the error (a *schemas.FieldError for bad input).
 // Zero events and a nil error mean the record was deliberately skipped.
-// Decode is called from one goroutine at a time.
+//
+// Decode runs on the source's decode workers: it must be safe for
+// concurrent use (one Decoder may serve several topics, and different
+// partitions are decoded at the same time). The records of one partition
+// are decoded one at a time, in offset order.
 type Decoder interface {
 	Decode(dst []schemas.Interaction, value []byte) ([]schemas.Interaction, error)
 }
@@ -66,19 +76,8 @@ type CutHistory interface {
 // rebalance timeout (60s); on failure the member rejoins and tries again.
 const historyTimeout = 30 * time.Second
 
-// maxMetaBytes keeps commit metadata under Kafka's default
-// offset.metadata.max.bytes (4096): a longer plan is cut short and marked
-// with metaMore, telling the next owner to read the rest from the history.
-const (
-	maxMetaBytes = 3500
-	metaMore     = "+"
-)
-
 // ErrClosed is returned by Next after Close, or when the client closed.
 var ErrClosed = errors.New("kafka source closed")
-
-// metaPrefix versions the commit-metadata format "sp1:end1,end2,...".
-const metaPrefix = "sp1:"
 
 type tp struct {
 	topic string
@@ -87,16 +86,17 @@ type tp struct {
 
 // Source consumes the configured topics in one consumer group.
 //
-// Next is called from one goroutine; Ack may be called from any goroutine,
-// in any order. Close must not run concurrently with Next.
+// Next is called from one goroutine (the poll loop); Ack may be called from
+// any goroutine, in any order. Close must not run concurrently with Next.
 type Source struct {
 	cfg      Config
+	lim      cuts.Limits
 	cl       *kgo.Client
 	logger   *slog.Logger
-	m        *metrics
+	m        *metrics.Metrics
 	now      func() time.Time
 	decoders map[string]Decoder // by topic
-	tms      map[string]*topicMetrics
+	tms      map[string]*metrics.Topic
 	history  CutHistory // may be nil: then only commit metadata plans cuts
 
 	// life is canceled by Close: it bounds dead-letter produces and the
@@ -104,12 +104,17 @@ type Source struct {
 	life     context.Context
 	stopLife context.CancelFunc
 
+	work *workers.Pool[*partition, *chunk] // the decode workers
+
+	join     sync.Once  // subscribes to the topics on the first Next
 	commitMu sync.Mutex // serialises commits from Next, revokes and Close
 
 	mu         sync.Mutex
 	parts      map[tp]*partition
-	ready      []*cut // recorded, not yet handed out, in cut order
-	unrecorded []*cut // cut, waiting for their cut to be committed
+	ready      []*cut   // recorded, not yet handed out, in cut order
+	unrecorded []*cut   // cut, waiting for their cut to be committed
+	decoded    []*chunk // back from the workers, not yet applied
+	undecoded  int64    // record bytes dispatched or queued, not yet applied
 	pollCancel context.CancelFunc
 	lastCommit time.Time
 	closed     bool
@@ -119,17 +124,18 @@ type Source struct {
 // partition is the state of one owned partition. Guarded by Source.mu.
 type partition struct {
 	tp
-	decoder Decoder
+	decoder Decoder // immutable: the workers read it without the lock
 	source  string
-	tm      *topicMetrics
+	tm      *metrics.Topic
 	lag     prometheus.Gauge
 
-	pos  int64   // first offset of the next cut; -1 until known
-	plan []int64 // ends the next cuts must have (from a previous owner, or a rewind)
-	cuts []*cut  // cut and not yet acknowledged, in offset order
-	open *builder
+	plan *cuts.Planner[held] // where the next cuts fall; the cuts in flight
+	open *builder            // what the planner's open batch holds so far
 
-	rewind    bool   // pos must be re-fetched: SetOffsets pending
+	gen  uint64 // bumped by every rewind: chunks of an older one are dropped
+	next int64  // first offset not yet dispatched to the decoders; -1 until known
+
+	rewind    bool   // the position must be re-fetched: SetOffsets pending
 	changes   uint64 // bumped by acks: the commit state may have moved
 	clean     uint64 // changes as of the last successful commit
 	paused    bool
@@ -150,27 +156,27 @@ func (p *partition) setLag() {
 	}
 }
 
+// builder is the open batch's payload: the planner keeps its offsets.
 type builder struct {
-	batch  *schemas.Batch
-	first  int64
-	opened time.Time
-	dlq    *dlqGroup
+	batch *schemas.Batch
+	dlq   *deadletter.Group
 }
 
-type cut struct {
+// held is what a cut carries besides its range.
+type held struct {
 	p      *partition
-	dead   bool // rewound or revoked: its ack is ignored, its range comes again
 	batch  *schemas.Batch
-	first  int64
-	last   int64
-	dlq    *dlqGroup
+	dlq    *deadletter.Group
+	dead   bool // rewound or revoked: its ack is ignored, its range comes again
 	handed bool
-	acked  bool
 }
+
+type cut = cuts.Cut[held]
 
 // NewSource connects to the brokers and joins the group lazily (on the
 // first Next). decoders maps every configured topic to its decoder;
-// extraOpts are appended to cfg.Opts() (e.g. kprom hooks).
+// extraOpts are appended to cfg.Opts() (e.g. kprom hooks). The caller must
+// Close a Source it got: it runs the decode workers.
 func NewSource(cfg Config, decoders map[string]Decoder, reg prometheus.Registerer, logger *slog.Logger, extraOpts ...kgo.Opt) (*Source, error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -184,22 +190,26 @@ func NewSource(cfg Config, decoders map[string]Decoder, reg prometheus.Registere
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	opts, err := cfg.Opts()
+	opts, err := cfg.groupOpts()
 	if err != nil {
 		return nil, err
 	}
 	s := &Source{
-		cfg:      cfg,
+		cfg: cfg,
+		lim: cuts.Limits{
+			MaxRows: cfg.BatchMaxRows, MaxBytes: cfg.BatchMaxBytes,
+			Linger: cfg.BatchLinger, MaxInFlight: cfg.MaxInFlightBatches,
+		},
 		logger:   logger.With("component", "kafka-source", "group", cfg.Group),
-		m:        newMetrics(reg),
+		m:        metrics.New(reg),
 		now:      time.Now,
 		decoders: decoders,
-		tms:      make(map[string]*topicMetrics, len(cfg.Topics)),
+		tms:      make(map[string]*metrics.Topic, len(cfg.Topics)),
 		parts:    make(map[tp]*partition),
 		ackCh:    make(chan struct{}, 1),
 	}
 	for t, name := range cfg.Topics {
-		s.tms[t] = s.m.forTopic(t, name)
+		s.tms[t] = s.m.ForTopic(t, name)
 	}
 	s.life, s.stopLife = context.WithCancel(context.Background())
 	opts = append(opts,
@@ -215,6 +225,7 @@ func NewSource(cfg Config, decoders map[string]Decoder, reg prometheus.Registere
 		s.stopLife()
 		return nil, fmt.Errorf("kafka source: new client: %w", err)
 	}
+	s.startDecoders()
 	return s, nil
 }
 
@@ -233,8 +244,13 @@ func (s *Source) Client() *kgo.Client { return s.cl }
 // concurrently and in any order; a partition's offsets are committed only
 // up to its first unacknowledged batch.
 //
-// Next blocks until a batch is ready or ctx is done.
+// Next blocks until a batch is ready or ctx is done. It is the poll loop:
+// it fetches, hands records to the decode workers and applies what they
+// return, cuts, and commits.
 func (s *Source) Next(ctx context.Context) (*schemas.Batch, error) {
+	// Joining only now orders every assignment (and so every read of the
+	// cut history) after SetCutHistory.
+	s.join.Do(func() { s.cl.AddConsumeTopics(s.cfg.topicNames()...) })
 	for {
 		s.mu.Lock()
 		if s.closed {
@@ -243,7 +259,7 @@ func (s *Source) Next(ctx context.Context) (*schemas.Batch, error) {
 		}
 		if c := s.popReadyLocked(); c != nil {
 			s.mu.Unlock()
-			return c.batch, nil
+			return c.Val.batch, nil
 		}
 		deadline, hasDeadline := s.pollDeadlineLocked()
 		var pollCtx context.Context
@@ -253,6 +269,8 @@ func (s *Source) Next(ctx context.Context) (*schemas.Batch, error) {
 		} else {
 			pollCtx, cancel = context.WithCancel(ctx)
 		}
+		// Set in the same critical section that looked at s.decoded: a
+		// worker handing a chunk back either was seen or sees the cancel.
 		s.pollCancel = cancel
 		s.mu.Unlock()
 
@@ -276,9 +294,9 @@ func (s *Source) Next(ctx context.Context) (*schemas.Batch, error) {
 	}
 }
 
-// pollDeadlineLocked is when the poll must return even without records: a
-// lingering batch must close, acked progress must be committed, or an
-// unrecorded cut must be retried.
+// pollDeadlineLocked is when the poll must return even without records:
+// decoded records wait to be applied, a lingering batch must close, acked
+// progress must be committed, or an unrecorded cut must be retried.
 func (s *Source) pollDeadlineLocked() (time.Time, bool) {
 	now := s.now()
 	var d time.Time
@@ -287,16 +305,17 @@ func (s *Source) pollDeadlineLocked() (time.Time, bool) {
 			d = t
 		}
 	}
+	if len(s.decoded) > 0 {
+		set(now)
+	}
 	if len(s.unrecorded) > 0 {
 		set(now.Add(200 * time.Millisecond))
 	}
 	for _, p := range s.parts {
-		// A partition at its in-flight bound cannot cut: its linger would
-		// only spin the loop until an ack arrives.
-		if p.open != nil && len(p.plan) == 0 && len(p.cuts) < s.cfg.MaxInFlightBatches {
-			set(p.open.opened.Add(s.cfg.BatchLinger))
+		if t, ok := p.plan.LingerDeadline(); ok {
+			set(t)
 		}
-		if len(p.cuts) > 0 || p.rewind || p.changes != p.clean {
+		if len(p.plan.InFlight()) > 0 || p.rewind || p.changes != p.clean {
 			set(s.lastCommit.Add(s.cfg.CommitInterval))
 		}
 	}
@@ -311,19 +330,19 @@ func (s *Source) popReadyLocked() *cut {
 		c := s.ready[0]
 		s.ready[0] = nil
 		s.ready = s.ready[1:]
-		if c.p.dropped || c.dead {
+		if c.Val.p.dropped || c.Val.dead {
 			continue // revoked or rewound since it was cut
 		}
-		c.handed = true
-		s.m.inFlight.Inc()
+		c.Val.handed = true
+		s.m.InFlight.Inc()
 		return c
 	}
 	return nil
 }
 
-// process handles one poll's records: decode, dead-letter, cut, then record
-// the cuts durably before they become ready. It runs while rebalances are
-// blocked.
+// process handles one poll: dispatch its records to the decoders, apply
+// what they decoded (dead letters, cuts), then record the cuts durably
+// before they become ready. It runs while rebalances are blocked.
 func (s *Source) process(ctx context.Context, fetches kgo.Fetches) error {
 	var closed bool
 	fetches.EachError(func(t string, p int32, err error) {
@@ -356,16 +375,12 @@ func (s *Source) process(ctx context.Context, fetches kgo.Fetches) error {
 		}
 		p.hwm = fp.HighWatermark
 		p.setLag()
-		for _, r := range fp.Records {
-			if p.pos >= 0 && r.Offset < p.pos {
-				continue
-			}
-			s.addLocked(p, r, now)
-		}
+		s.dispatchLocked(p, fp.Records)
 	})
+	s.applyDecodedLocked(now)
 	for _, p := range s.parts {
-		if p.open != nil && len(p.plan) == 0 && !now.Before(p.open.opened.Add(s.cfg.BatchLinger)) && len(p.cuts) < s.cfg.MaxInFlightBatches {
-			s.cutLocked(p, p.open.batch.Origin.LastOffset)
+		if end, ok := p.plan.Lingered(now); ok {
+			s.cutLocked(p, end)
 		}
 	}
 	s.pauseLocked()
@@ -373,17 +388,17 @@ func (s *Source) process(ctx context.Context, fetches kgo.Fetches) error {
 	s.mu.Unlock()
 
 	// A dead letter must be in Kafka before its offset can be committed:
-	// wait for this poll's dead letters before the cuts become ready.
+	// wait for the dead letters of the new cuts before they become ready.
 	for _, c := range pending {
-		if c.dlq == nil {
+		if c.Val.dlq == nil {
 			continue
 		}
-		if err := c.dlq.wait(s.life); err != nil {
-			s.m.dlqErrors.Inc()
+		if err := c.Val.dlq.Wait(s.life); err != nil {
+			s.m.DLQErrors.Inc()
 			s.logger.LogAttrs(ctx, slog.LevelError, "dead-letter produce failed; consuming the range again",
-				slog.String("origin", c.batch.Origin.String()), slog.Any("err", err))
+				slog.String("origin", c.Val.batch.Origin.String()), slog.Any("err", err))
 			s.mu.Lock()
-			if !c.p.dropped && !c.dead {
+			if !c.Val.p.dropped && !c.Val.dead {
 				s.failLocked(c)
 			}
 			s.mu.Unlock()
@@ -401,134 +416,45 @@ func (s *Source) process(ctx context.Context, fetches kgo.Fetches) error {
 	return nil
 }
 
-// addLocked decodes one record into p's open batch, dead-lettering it if
-// needed, and cuts where the plan or the size limits say.
-func (s *Source) addLocked(p *partition, r *kgo.Record, now time.Time) {
-	if p.pos < 0 && p.open == nil {
-		// The first record of a partition consumed from the reset offset:
-		// planned ends before it are of records already deleted.
-		for len(p.plan) > 0 && p.plan[0] < r.Offset {
-			p.plan = p.plan[1:]
-		}
-	}
-	for len(p.plan) > 0 && r.Offset > p.plan[0] {
-		s.cutLocked(p, p.plan[0])
-	}
-	if p.open == nil {
-		first := p.pos
-		if first < 0 {
-			first = r.Offset
-		}
-		p.open = &builder{batch: schemas.NewBatch(schemas.Origin{Topic: p.topic, Partition: p.part, FirstOffset: first}, nil), first: first, opened: now}
-	}
-	b := p.open
-	b.batch.Origin.LastOffset = r.Offset
-	b.batch.Bytes += int64(len(r.Value))
-	p.tm.records.Inc()
-	p.tm.bytes.Add(float64(len(r.Value)))
-
-	if len(r.Value) > s.cfg.MaxRecordBytes {
-		s.deadLetterLocked(p, b, r, fmt.Errorf("record of %d bytes exceeds max_record_bytes %d", len(r.Value), s.cfg.MaxRecordBytes), "oversized")
-	} else {
-		n := len(b.batch.Interactions)
-		out, err := decodeSafe(p.decoder, b.batch.Interactions, r.Value)
-		b.batch.Interactions = out
-		added := len(out) - n
-		p.tm.decoded.Add(float64(added))
-		switch {
-		case err != nil:
-			s.deadLetterLocked(p, b, r, err, "")
-		case added == 0:
-			p.tm.skipped.Inc()
-		}
-	}
-
-	switch {
-	case len(p.plan) > 0:
-		if r.Offset == p.plan[0] {
-			s.cutLocked(p, r.Offset)
-		}
-	case len(p.cuts) >= s.cfg.MaxInFlightBatches:
-		// Wait for acks; the partition is paused, so the open batch grows
-		// by at most what was already fetched.
-	case len(b.batch.Interactions) >= s.cfg.BatchMaxRows || b.batch.Bytes >= s.cfg.BatchMaxBytes:
-		s.cutLocked(p, r.Offset)
-	}
-}
-
-// panicError is a decoder panic turned into a dead letter.
-type panicError struct{ v any }
-
-func (e panicError) Error() string { return fmt.Sprintf("decoder panic: %v", e.v) }
-
-// decodeSafe runs a decoder, turning a panic into an error: one poisonous
-// record must not stop every partition of the process. What the decoder
-// appended before panicking is discarded (its state is unknown).
-func decodeSafe(d Decoder, dst []schemas.Interaction, v []byte) (out []schemas.Interaction, err error) {
-	n := len(dst)
-	defer func() {
-		if r := recover(); r != nil {
-			out, err = dst[:n], panicError{r}
-		}
-	}()
-	return d.Decode(dst, v)
-}
-
 // cutLocked closes p's open batch (or an empty one) at end and queues it to
 // be recorded.
 func (s *Source) cutLocked(p *partition, end int64) {
 	b := p.open
-	if b == nil {
-		first := p.pos
-		if first < 0 {
-			first = end
-		}
-		b = &builder{batch: schemas.NewBatch(schemas.Origin{Topic: p.topic, Partition: p.part, FirstOffset: first}, nil), first: first}
-	}
 	p.open = nil
-	if len(p.plan) > 0 && p.plan[0] == end {
-		p.plan = p.plan[1:]
+	if b == nil {
+		b = &builder{batch: schemas.NewBatch(schemas.Origin{Topic: p.topic, Partition: p.part}, nil)}
 	}
-	b.batch.Origin.LastOffset = end
-	c := &cut{p: p, batch: b.batch, first: b.first, last: end, dlq: b.dlq}
+	c := p.plan.Close(end, held{p: p, batch: b.batch, dlq: b.dlq})
+	b.batch.Origin.FirstOffset, b.batch.Origin.LastOffset = c.First, c.Last
 	b.batch.SetAck(func(err error) { s.ack(c, err) })
-	p.cuts = append(p.cuts, c)
-	p.pos = end + 1
 	s.unrecorded = append(s.unrecorded, c)
-	p.tm.batches.Inc()
-	s.m.batchRows.Observe(float64(len(b.batch.Interactions)))
-	s.m.batchBytes.Observe(float64(b.batch.Bytes))
+	p.tm.Batches.Inc()
+	s.m.BatchRows.Observe(float64(len(b.batch.Interactions)))
+	s.m.BatchBytes.Observe(float64(b.batch.Bytes))
 }
 
 func (s *Source) ack(c *cut, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c.handed {
-		s.m.inFlight.Dec()
+	if c.Val.handed {
+		s.m.InFlight.Dec()
 	}
 	defer s.signalAck()
-	p := c.p
-	if p.dropped || c.dead || c.acked {
+	p := c.Val.p
+	if p.dropped || c.Val.dead || c.Acked {
 		return // revoked or rewound meanwhile: the range is delivered again anyway
 	}
 	if err != nil {
-		s.m.redelivered.Inc()
-		s.logger.Warn("batch not stored; consuming it again", "origin", c.batch.Origin.String(), "err", err)
+		s.m.Redelivered.Inc()
+		s.logger.Warn("batch not stored; consuming it again", "origin", c.Val.batch.Origin.String(), "err", err)
 		s.failLocked(c)
 		if s.pollCancel != nil {
 			s.pollCancel() // seek now rather than after the poll
 		}
 		return
 	}
-	c.acked = true
+	p.plan.Ack(c)
 	p.changes++
-	k := 0
-	for k < len(p.cuts) && p.cuts[k].acked {
-		k++
-	}
-	if k > 0 {
-		p.cuts = slices.Delete(p.cuts, 0, k)
-	}
 }
 
 func (s *Source) signalAck() {
@@ -539,27 +465,24 @@ func (s *Source) signalAck() {
 }
 
 // failLocked rewinds p to c's first offset: c and every later cut become
-// the plan (so the replay cuts the same ranges) and are fetched again.
+// the plan (so the replay cuts the same ranges) and are fetched again;
+// whatever was fetched or decoded past that point is dropped.
 func (s *Source) failLocked(c *cut) {
-	p := c.p
-	k := slices.Index(p.cuts, c)
-	if k < 0 {
+	p := c.Val.p
+	dead := p.plan.Rewind(c)
+	if dead == nil {
 		return
 	}
-	ends := make([]int64, 0, len(p.cuts)-k+len(p.plan))
-	for _, x := range p.cuts[k:] {
-		ends = append(ends, x.last)
+	for _, x := range dead {
+		x.Val.dead = true
 	}
-	for _, x := range p.cuts[k:] {
-		x.dead = true
-	}
-	p.plan = append(ends, p.plan...)
-	p.cuts = p.cuts[:k:k]
-	p.pos = c.first
 	p.open = nil
 	p.rewind = true
 	p.changes++
-	s.unrecorded = slices.DeleteFunc(s.unrecorded, func(x *cut) bool { return x.dead })
+	p.gen++
+	s.dropQueueLocked(p)
+	p.next = p.plan.Pos()
+	s.unrecorded = slices.DeleteFunc(s.unrecorded, func(x *cut) bool { return x.Val.dead })
 }
 
 // rewindLocked seeks rewound partitions back and returns them. It runs
@@ -577,7 +500,7 @@ func (s *Source) rewindLocked() map[*partition]bool {
 		if set[p.topic] == nil {
 			set[p.topic] = make(map[int32]kgo.EpochOffset)
 		}
-		set[p.topic][p.part] = kgo.EpochOffset{Epoch: -1, Offset: p.pos}
+		set[p.topic][p.part] = kgo.EpochOffset{Epoch: -1, Offset: p.plan.Pos()}
 		p.rewind = false
 		if rewound == nil {
 			rewound = make(map[*partition]bool)
@@ -591,24 +514,28 @@ func (s *Source) rewindLocked() map[*partition]bool {
 	return rewound
 }
 
-// pauseLocked pauses partitions at their in-flight bound and resumes the
-// ones below it.
+// pauseLocked pauses partitions at their in-flight bound, or with records
+// waiting for the decoders, and resumes the others.
 func (s *Source) pauseLocked() {
 	// A global bound as well as the per-partition one: with many partitions
 	// (7 topics × 12 here) the per-partition bound alone lets gigabytes of
 	// decoded batches wait for a slow sink, and the GC pays for all of it.
 	var rows int
 	for _, p := range s.parts {
-		for _, c := range p.cuts {
-			if !c.acked && !c.dead {
-				rows += len(c.batch.Interactions)
+		for _, c := range p.plan.InFlight() {
+			if !c.Acked && !c.Val.dead {
+				rows += len(c.Val.batch.Interactions)
 			}
 		}
 	}
 	overBudget := rows >= s.cfg.MaxInFlightRows
+	// Undecoded records are bounded the same way: a partition whose decoding
+	// is behind (a chunk waits behind the one at a worker) fetches no more,
+	// and nothing is fetched while a full fetch's worth waits.
+	backlog := s.undecoded >= int64(s.cfg.FetchMaxBytes)
 	var pause, resume map[string][]int32
 	for _, p := range s.parts {
-		full := overBudget || len(p.cuts) >= s.cfg.MaxInFlightBatches
+		full := overBudget || backlog || p.plan.Full() || s.work.Waiting(p) > 0
 		switch {
 		case full && !p.paused:
 			if pause == nil {
@@ -630,490 +557,4 @@ func (s *Source) pauseLocked() {
 	if resume != nil {
 		s.cl.ResumeFetchPartitions(resume)
 	}
-}
-
-// commitStateLocked is what p's commit says: the first offset not yet
-// acknowledged, and the ends of every cut from there on.
-func commitStateLocked(p *partition) (int64, string, bool) {
-	off := p.pos
-	if len(p.cuts) > 0 {
-		off = p.cuts[0].first
-	}
-	if off < 0 {
-		return 0, "", false
-	}
-	b := make([]byte, 0, min(len(metaPrefix)+(len(p.cuts)+len(p.plan))*8, maxMetaBytes+32))
-	b = append(b, metaPrefix...)
-	n := 0
-	for _, c := range p.cuts {
-		if n > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, c.last, 10)
-		n++
-	}
-	for _, e := range p.plan {
-		if len(b) > maxMetaBytes {
-			// The rest of a long plan (a replay of many stored batches) is
-			// in the cut history; the marker sends the next owner there.
-			b = append(b, ',')
-			b = append(b, metaMore...)
-			break
-		}
-		if n > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, e, 10)
-		n++
-	}
-	return off, string(b), true
-}
-
-// parseMeta reads the cut ends a previous owner committed; anything not in
-// our format (another tool's commit) means no plan.
-func parseMeta(meta string, from int64) []int64 {
-	rest, ok := strings.CutPrefix(meta, metaPrefix)
-	if !ok || rest == "" {
-		return nil
-	}
-	var ends []int64
-	prev := from - 1
-	for f := range strings.SplitSeq(rest, ",") {
-		e, err := strconv.ParseInt(f, 10, 64)
-		if err != nil || e <= prev {
-			return ends // keep the valid, increasing prefix
-		}
-		ends = append(ends, e)
-		prev = e
-	}
-	return ends
-}
-
-// commit commits every owned partition whose state changed. With force
-// false it only does so once per CommitInterval. On success the unrecorded
-// cuts become ready.
-func (s *Source) commit(ctx context.Context, force bool) error {
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
-	s.mu.Lock()
-	now := s.now()
-	if !force && now.Sub(s.lastCommit) < s.cfg.CommitInterval {
-		s.mu.Unlock()
-		return nil
-	}
-	changes := make(map[*partition]uint64, len(s.parts))
-	for _, p := range s.parts {
-		changes[p] = p.changes
-	}
-	offs, metas, states := s.commitSetLocked(func(p *partition) bool { return !p.dropped })
-	recorded := slices.Clone(s.unrecorded)
-	s.mu.Unlock()
-
-	err := s.commitSync(ctx, offs, metas)
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.lastCommit = now
-	if err != nil {
-		return err
-	}
-	for p, st := range states {
-		p.committed = st
-		if off, err := strconv.ParseInt(st[:strings.IndexByte(st, '/')], 10, 64); err == nil {
-			p.commitOff = off
-			p.setLag()
-		}
-	}
-	for p, n := range changes {
-		p.clean = n
-	}
-	for _, c := range recorded {
-		if c.p.dropped || c.dead {
-			continue
-		}
-		s.ready = append(s.ready, c)
-	}
-	s.unrecorded = slices.DeleteFunc(s.unrecorded, func(c *cut) bool { return slices.Contains(recorded, c) })
-	return nil
-}
-
-func (s *Source) commitSetLocked(include func(*partition) bool) (map[string]map[int32]kgo.EpochOffset, map[tp]string, map[*partition]string) {
-	offs := make(map[string]map[int32]kgo.EpochOffset)
-	metas := make(map[tp]string)
-	states := make(map[*partition]string)
-	for _, p := range s.parts {
-		if !include(p) {
-			continue
-		}
-		off, meta, ok := commitStateLocked(p)
-		if !ok {
-			continue
-		}
-		st := strconv.FormatInt(off, 10) + "/" + meta
-		if st == p.committed {
-			continue
-		}
-		if offs[p.topic] == nil {
-			offs[p.topic] = make(map[int32]kgo.EpochOffset)
-		}
-		offs[p.topic][p.part] = kgo.EpochOffset{Epoch: -1, Offset: off}
-		metas[p.tp] = meta
-		states[p] = st
-	}
-	return offs, metas, states
-}
-
-// commitSync commits offs with their metadata and reports the first
-// failure, request-level or per partition.
-func (s *Source) commitSync(ctx context.Context, offs map[string]map[int32]kgo.EpochOffset, metas map[tp]string) error {
-	if len(offs) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.CommitTimeout)
-	defer cancel()
-	ctx = kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
-		for i := range req.Topics {
-			t := &req.Topics[i]
-			for j := range t.Partitions {
-				pp := &t.Partitions[j]
-				if m, ok := metas[tp{t.Topic, pp.Partition}]; ok {
-					pp.Metadata = &m
-				}
-			}
-		}
-		return nil
-	})
-	var cerr error
-	s.cl.CommitOffsetsSync(ctx, offs, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-		if err != nil {
-			cerr = err
-			return
-		}
-		for _, t := range resp.Topics {
-			for _, p := range t.Partitions {
-				if e := kerr.ErrorForCode(p.ErrorCode); e != nil && cerr == nil {
-					cerr = fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, e)
-				}
-			}
-		}
-	})
-	if cerr != nil {
-		s.m.commitErrors.Inc()
-		s.logger.LogAttrs(ctx, slog.LevelError, "offset commit failed", slog.Any("err", cerr))
-		return fmt.Errorf("commit offsets: %w", cerr)
-	}
-	return nil
-}
-
-func (s *Source) partitionLocked(topic string, part int32) *partition {
-	k := tp{topic, part}
-	if p := s.parts[k]; p != nil {
-		return p
-	}
-	p := &partition{
-		tp:        k,
-		decoder:   s.decoders[topic],
-		source:    s.cfg.Topics[topic],
-		tm:        s.tms[topic],
-		lag:       s.m.lagFor(topic, part),
-		pos:       -1,
-		commitOff: -1,
-	}
-	s.parts[k] = p
-	return p
-}
-
-func (s *Source) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for t, ps := range assigned {
-		for _, part := range ps {
-			s.partitionLocked(t, part)
-		}
-	}
-	s.logger.Info("partitions assigned", "partitions", assigned)
-}
-
-// onOffsetsFetched learns where each new partition starts and which cuts
-// its previous owner made but did not see acknowledged; for partitions
-// without such a plan it asks the cut history.
-func (s *Source) onOffsetsFetched(ctx context.Context, _ *kgo.Client, resp *kmsg.OffsetFetchResponse) error {
-	need := make(map[string][]int32)
-	from := make(map[tp]int64)
-	s.mu.Lock()
-	set := func(topic string, part int32, off int64, meta *string) {
-		if topic == "" || s.decoders[topic] == nil {
-			return
-		}
-		p := s.partitionLocked(topic, part)
-		p.start = -1
-		if m := derefOr(meta); off < 0 || !strings.HasPrefix(m, metaPrefix) || strings.HasSuffix(m, metaMore) {
-			if _, dup := from[p.tp]; !dup { // a response may list a partition twice (group and top-level fields)
-				need[topic] = append(need[topic], part)
-			}
-			from[p.tp] = off
-		}
-		if off < 0 {
-			return // nothing committed: start at the reset offset, no plan
-		}
-		p.pos = off
-		p.plan = nil
-		if meta != nil {
-			p.plan = parseMeta(*meta, off)
-		}
-		p.committed = strconv.FormatInt(off, 10) + "/" + derefOr(meta)
-		p.commitOff = off
-		if len(p.plan) > 0 {
-			s.logger.Info("replaying previous cuts", "topic", topic, "partition", part, "from", off, "ends", p.plan)
-		}
-	}
-	for _, g := range resp.Groups {
-		for _, t := range g.Topics {
-			for _, pp := range t.Partitions {
-				set(t.Topic, pp.Partition, pp.Offset, pp.Metadata)
-			}
-		}
-	}
-	for _, t := range resp.Topics {
-		for _, pp := range t.Partitions {
-			set(t.Topic, pp.Partition, pp.Offset, pp.Metadata)
-		}
-	}
-	s.mu.Unlock()
-	if s.history == nil || len(need) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, historyTimeout)
-	defer cancel()
-	for topic, parts := range need {
-		origins, err := s.history.StoredOrigins(ctx, topic, parts)
-		if err != nil {
-			// Cutting without the history could store a replayed range
-			// under new tokens: count it twice. Rejoin and try again.
-			s.logger.Error("load cut history failed; rejoining the group to retry", "topic", topic, "err", err)
-			return fmt.Errorf("load cut history of %s: %w", topic, err)
-		}
-		byPart := make(map[int32][]schemas.Origin)
-		for _, o := range origins {
-			byPart[o.Partition] = append(byPart[o.Partition], o)
-		}
-		s.mu.Lock()
-		for _, part := range parts {
-			p := s.parts[tp{topic, part}]
-			if p == nil || p.dropped {
-				continue
-			}
-			off := from[p.tp]
-			start, ends := planFromHistory(byPart[part], off)
-			if start != off {
-				p.pos, p.start = start, start
-			}
-			p.plan = mergeEnds(p.plan, ends)
-			if len(ends) > 0 {
-				s.logger.Info("replaying stored cuts from the history", "topic", topic, "partition", part,
-					"committed", off, "from", start, "cuts", len(ends))
-			}
-		}
-		s.mu.Unlock()
-	}
-	return nil
-}
-
-// adjustOffsets starts a partition earlier than its commit when the commit
-// falls inside a stored batch (offsets reset by a tool to an arbitrary
-// offset): consuming the whole batch again repeats its token, where
-// consuming its tail alone would store that tail a second time.
-func (s *Source) adjustOffsets(_ context.Context, offs map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for t, ps := range offs {
-		for part := range ps {
-			if p := s.parts[tp{t, part}]; p != nil && p.start >= 0 {
-				ps[part] = kgo.NewOffset().At(p.start)
-				p.start = -1
-			}
-		}
-	}
-	return offs, nil
-}
-
-// planFromHistory turns stored batch origins of one partition into the
-// ends the next cuts must have, starting at from (-1: not known yet, the
-// reset offset). A gap between stored batches (a batch that stored no rows,
-// or was never stored) becomes one batch of its own. Origins overlapping an
-// earlier one (the database already holds two cuttings of these offsets)
-// are skipped. start is from, or the first offset of the stored batch from
-// falls into.
-func planFromHistory(origins []schemas.Origin, from int64) (start int64, ends []int64) {
-	slices.SortFunc(origins, func(a, b schemas.Origin) int {
-		if a.FirstOffset != b.FirstOffset {
-			return cmpInt(a.FirstOffset, b.FirstOffset)
-		}
-		return cmpInt(a.LastOffset, b.LastOffset)
-	})
-	start = from
-	if from > 0 {
-		for _, o := range origins {
-			if o.FirstOffset < from && o.LastOffset >= from {
-				start = o.FirstOffset
-				break
-			}
-		}
-	}
-	prev := max(start, 0) - 1
-	for _, o := range origins {
-		if o.FirstOffset <= prev || o.LastOffset < o.FirstOffset {
-			continue
-		}
-		if o.FirstOffset-1 > prev && o.FirstOffset > max(start, 0) {
-			ends = append(ends, o.FirstOffset-1)
-		}
-		ends = append(ends, o.LastOffset)
-		prev = o.LastOffset
-	}
-	return start, ends
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// mergeEnds merges two increasing lists of cut ends into one, without
-// repeats.
-func mergeEnds(a, b []int64) []int64 {
-	if len(a) == 0 {
-		return b
-	}
-	out := slices.Concat(a, b)
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
-func derefOr(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-// onRevoked gives partitions up cleanly: wait (bounded) for their handed-out
-// batches, commit what was acknowledged together with the pending cuts, and
-// drop the rest, which the new owner consumes again with the same cuts.
-func (s *Source) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
-	if len(revoked) == 0 {
-		return
-	}
-	want := make(map[tp]bool)
-	for t, ps := range revoked {
-		for _, p := range ps {
-			want[tp{t, p}] = true
-		}
-	}
-	s.waitAcked(ctx, s.cfg.RevokeTimeout, func(p *partition) bool { return want[p.tp] })
-
-	s.commitMu.Lock()
-	s.mu.Lock()
-	offs, metas, _ := s.commitSetLocked(func(p *partition) bool { return want[p.tp] && !p.dropped })
-	s.mu.Unlock()
-	if err := s.commitSync(ctx, offs, metas); err != nil {
-		s.logger.Warn("commit on revoke failed; unacknowledged work is redelivered", "err", err)
-	}
-	s.commitMu.Unlock()
-	s.drop(want)
-	s.logger.Info("partitions revoked", "partitions", revoked)
-}
-
-func (s *Source) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	want := make(map[tp]bool)
-	for t, ps := range lost {
-		for _, p := range ps {
-			want[tp{t, p}] = true
-		}
-	}
-	s.drop(want)
-	s.logger.Warn("partitions lost; their in-flight batches will be redelivered to the new owner", "partitions", lost)
-}
-
-func (s *Source) drop(which map[tp]bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k := range which {
-		p := s.parts[k]
-		if p == nil {
-			continue
-		}
-		p.dropped = true
-		delete(s.parts, k)
-		s.m.dropLag(k.topic, k.part)
-	}
-	s.unrecorded = slices.DeleteFunc(s.unrecorded, func(c *cut) bool { return c.p.dropped })
-	s.ready = slices.DeleteFunc(s.ready, func(c *cut) bool { return c.p.dropped })
-}
-
-// waitAcked waits until no handed-out batch of a matching partition is
-// unacknowledged, or timeout, or ctx is done.
-func (s *Source) waitAcked(ctx context.Context, timeout time.Duration, match func(*partition) bool) {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	for {
-		s.mu.Lock()
-		busy := 0
-		for _, p := range s.parts {
-			if !match(p) {
-				continue
-			}
-			for _, c := range p.cuts {
-				if c.handed && !c.acked {
-					busy++
-				}
-			}
-		}
-		s.mu.Unlock()
-		if busy == 0 {
-			return
-		}
-		select {
-		case <-s.ackCh:
-		case <-t.C:
-			s.logger.Warn("gave up waiting for in-flight batches", "batches", busy)
-			return
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// Close waits (bounded by ctx) for handed-out batches to be acknowledged,
-// commits acknowledged offsets, leaves the group and closes the client.
-// Unacknowledged batches are redelivered to whoever owns their partitions
-// next, cut at the same offsets.
-func (s *Source) Close(ctx context.Context) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	s.mu.Unlock()
-
-	s.waitAcked(ctx, time.Hour, func(*partition) bool { return true })
-	s.commitMu.Lock()
-	s.mu.Lock()
-	offs, metas, _ := s.commitSetLocked(func(p *partition) bool { return !p.dropped })
-	s.mu.Unlock()
-	err := s.commitSync(ctx, offs, metas)
-	s.commitMu.Unlock()
-
-	// Leaving runs onRevoked for what we still own (one more, now no-op,
-	// commit) so the group rebalances at once instead of after the
-	// session timeout.
-	s.cl.Close()
-	s.stopLife()
-	return err
 }

@@ -309,14 +309,14 @@ func TestDeadLetters(t *testing.T) {
 		t.Fatalf("got interactions %v and %d rejected, want [e0 e6] and 4", interactions, rejected)
 	}
 	for _, rule := range []string{"malformed", "required", "oversized", "panic"} {
-		if n := testutil.ToFloat64(s.m.deadLetters.WithLabelValues("test", rule)); n != 1 {
+		if n := testutil.ToFloat64(s.m.DeadLetters.WithLabelValues("test", rule)); n != 1 {
 			t.Errorf("dead letters with rule %s counted %v, want 1", rule, n)
 		}
 	}
-	if n := testutil.ToFloat64(s.m.skipped.WithLabelValues("test")); n != 1 {
+	if n := testutil.ToFloat64(s.m.Skipped.WithLabelValues("test")); n != 1 {
 		t.Errorf("skipped counted %v, want 1", n)
 	}
-	if n := testutil.ToFloat64(s.m.records.WithLabelValues("in")); n != 7 {
+	if n := testutil.ToFloat64(s.m.Records.WithLabelValues("in")); n != 7 {
 		t.Errorf("records counted %v, want 7", n)
 	}
 
