@@ -118,6 +118,13 @@ func TestBadConfigs(t *testing.T) {
 	}{
 		{"no_brokers.bad.yml", []string{"kafka.brokers: at least one broker is required"}, []error{kafka.ErrNoBrokers}},
 		{"unknown_key.bad.yml", []string{"parse config: kafka.tls.ca_flie: field ca_flie not found in type kafka.TLSConfig (line 5)"}, nil},
+		{"old_changelog_keys.bad.yml", []string{
+			"parse config: window.changelog_topic: no longer a key: the window and anomaly stages share one state store; set state.topic (docs/state.md), and keep this topic as the first entry of state.legacy_topics so open leads and approvals are migrated on first start (line 6)",
+			"window.restore_timeout: no longer a key: use state.restore_timeout (one setting for both stages) (line 7)",
+			"anomaly.out_of_order: no longer a key: renamed anomaly.out_of_orderness, like window.out_of_orderness (line 9)",
+			"anomaly.changelog_topic: no longer a key: the window and anomaly stages share one state store; set state.topic (docs/state.md), and keep this topic as the second entry of state.legacy_topics so open leads, quotes, approvals and alert states are migrated on first start (line 10)",
+			"anomaly.commit_poll_interval: no longer a key: use state.commit_poll_interval (one setting for both stages) (line 11)",
+		}, nil},
 		{"duration.bad.yml", []string{"parse config: kafka.batch_linger: cannot unmarshal !!str `soon` into time.Duration (line 3)"}, nil},
 		{"ca_missing.bad.yml", []string{"kafka.tls.ca_file: testdata/tls/missing-ca.pem: no such file"}, []error{ErrNoSuchFile}},
 		{"ca_not_pem.bad.yml", []string{"clickhouse.tls.ca_file: testdata/tls/not-a-cert.pem: no PEM certificates in file"}, []error{ErrNoPEM}},
