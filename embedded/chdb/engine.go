@@ -54,7 +54,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-func (c *Config) setDefaults() {
+// SetDefaults fills what c leaves unset (documented on each field).
+func (c *Config) SetDefaults() {
 	c.LibPath = ResolveLibPath(c.LibPath)
 	if c.Conns == 0 {
 		c.Conns = 2
@@ -91,10 +92,10 @@ type conn struct {
 // connections to cfg.DataDir. Every Engine must be closed before the process
 // exits: chDB crashes at exit while a connection is open.
 func Open(cfg Config) (*Engine, error) {
+	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg.setDefaults()
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("open chdb: resolve data dir: %w", err)

@@ -75,7 +75,8 @@ var (
 	ErrSmallMessage = errors.New("must be at least 1 MiB")
 )
 
-func (c *Config) setDefaults() {
+// SetDefaults fills what c leaves unset (documented on each field).
+func (c *Config) SetDefaults() {
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:9092"
 	}
@@ -125,7 +126,7 @@ type Cluster struct {
 // Start listens on cfg.Addr, reloads cfg.DataDir if it holds a previous
 // run, and creates the configured topics that do not exist yet.
 func Start(cfg Config, logger *slog.Logger) (*Cluster, error) {
-	cfg.setDefaults()
+	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -181,7 +181,7 @@ func TestValidate(t *testing.T) {
 		"defaults are valid":                    {Config{}, nil},
 	} {
 		t.Run(name, func(t *testing.T) {
-			tc.cfg.setDefaults()
+			tc.cfg.SetDefaults()
 			if err := tc.cfg.Validate(); !errors.Is(err, tc.want) {
 				t.Errorf("Validate() = %v, want %v", err, tc.want)
 			}
