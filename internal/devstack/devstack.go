@@ -52,6 +52,10 @@ type Config struct {
 	LibCHDB string
 	// Partitions of each data topic. Default 12.
 	Partitions int32
+	// Topics are more data topics to create beside the ones App consumes
+	// (DataTopics), as wide: for pipelines that other processes run
+	// against this stack (the benchmark's).
+	Topics []string
 	// Generator produces synthetic interactions when true.
 	Generator bool
 	// Gen configures the generator; start from gen.DefaultConfig().
@@ -63,7 +67,7 @@ type Config struct {
 	// App is the pipeline configuration; Kafka brokers, ClickHouse address
 	// and protocol are filled in by the stack.
 	App app.Config
-	// Options are passed to app.New (stages, extra Kafka options).
+	// Options are passed to app.New (stages, org, pseudonymiser).
 	Options app.Options
 }
 
@@ -149,7 +153,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 	}
 
 	var topics []ekafka.Topic
-	for _, t := range DataTopics(cfg.App) {
+	names := slices.Concat(DataTopics(cfg.App), cfg.Topics)
+	slices.Sort(names)
+	for _, t := range slices.Compact(names) {
 		topics = append(topics, ekafka.Topic{Name: t, Partitions: cfg.Partitions})
 	}
 	// The dead-letter and alert topics under the names the config gives

@@ -23,11 +23,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -226,6 +228,8 @@ func runStack(f childFlags) error {
 	st, err := devstack.Start(ctx, devstack.Config{
 		DataDir: f.dir, KafkaAddr: "127.0.0.1:0", ClickHouseAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Partitions: int32(f.partitions), Gen: gc, App: ac,
+		// The measured pipelines consume every vendor's default topic.
+		Topics: slices.Collect(maps.Keys(sources.DefaultTopics())),
 	}, log)
 	if err != nil {
 		emit(readyMsg{Error: err.Error()})
