@@ -20,11 +20,16 @@ const (
 )
 
 // lead maps a Lead change. CREATE is lead.created. An UPDATE that converts
-// the lead (IsConverted set to true) is the single event of a conversion:
-// opportunity.stage_changed with stage "Converted" on the lead; the
-// Account, Contact and Opportunity events of the same transaction are not
-// conversions (Account/Contact are skipped, the Opportunity CREATE is the
-// new opportunity entering its first stage). Other updates are skipped.
+// the lead (IsConverted set to true) is the event of a conversion:
+// opportunity.stage_changed with stage "Converted" on the lead, carrying
+// the new opportunity's id so the two join; the Account and Contact events
+// of the same transaction are skipped. Other updates are skipped.
+//
+// The rep is OwnerId, which a conversion's UPDATE carries only when the
+// owner changed with it; otherwise the user who converted (commitUser), the
+// only person the event names. Crediting the lead's known owner instead
+// needs the lead identity table (issue 12, step 2): the decoder keeps no
+// state across records.
 func (d *Decoder) lead(s *scratch, c *change, it *schemas.Interaction, id string) (string, error) {
 	r := c.rec
 	if c.create {
@@ -73,6 +78,16 @@ func (d *Decoder) lead(s *scratch, c *change, it *schemas.Interaction, id string
 	}
 	if contact != "" {
 		vendorkit.SetAttr(it, "sf_contact_id", contact)
+	}
+	if r.OwnerID == "" && r.Header.CommitUser != "" {
+		// Validated as an id by change; an unknown committer leaves the
+		// conversion uncredited, kept as sf_commit_user.
+		if rep := d.idx.RepFor(schemas.IdentSalesforce, r.Header.CommitUser); rep != "" {
+			it.RepID = rep
+			it.TeamID = d.idx.TeamOf(rep)
+			vendorkit.SetAttr(it, "sf_rep_source", "commit_user")
+		}
+		return "", nil
 	}
 	return "", d.owner(s, it, c.path+"OwnerId", r.OwnerID, false)
 }
