@@ -319,16 +319,24 @@ func (d *Decoder) fill(s *scratch, it *schemas.Interaction, e *event, k kind, pr
 		if stage == "" {
 			return schemas.Invalid(Source, prefix+"propertyValue", "", "required for a dealstage change")
 		}
+		if len(stage) > schemas.MaxIDLen {
+			return schemas.Invalid(Source, prefix+"propertyValue", stage, "longer than 256 bytes")
+		}
+		is := func(id string) bool { return sameStage(stage, id) }
 		switch {
-		case slices.Contains(d.cfg.WonStages, stage):
+		case slices.ContainsFunc(d.cfg.WonStages, is):
 			it.Type = schemas.TypeDealWon
-		case slices.Contains(d.cfg.LostStages, stage):
+		case slices.ContainsFunc(d.cfg.LostStages, is):
 			it.Type = schemas.TypeDealLost
 		default:
 			it.Type = schemas.TypeOpportunityStageChanged
-		}
-		if len(stage) > schemas.MaxIDLen {
-			return schemas.Invalid(Source, prefix+"propertyValue", stage, "longer than 256 bytes")
+			if !slices.ContainsFunc(d.cfg.OpenStages, is) {
+				// A stage nobody mapped: if it closes a deal, the win or
+				// loss is lost. Counted by id form (bounded), marked on
+				// the row so SQL finds the ids to add to the config.
+				d.metrics.unknownStage[stageForm(stage)].Inc()
+				vendorkit.SetAttr(it, "hs_stage_unmapped", "true")
+			}
 		}
 		it.Stage = s.intern.String(stage)
 		vendorkit.SetAttr(it, "opportunity_id", objectID)

@@ -2,6 +2,7 @@ package hubspot
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,9 +172,71 @@ func TestConfigFiles(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
-	for file, want := range map[string]error{"won_and_lost.bad.yml": ErrStageWonAndLost, "empty_stage.bad.yml": ErrEmptyValue} {
+	for file, want := range map[string]error{
+		"won_and_lost.bad.yml": ErrStageWonAndLost, "empty_stage.bad.yml": ErrEmptyValue,
+		"stage_label.bad.yml": ErrStageID, "open_and_won.bad.yml": ErrStageOpenClosed,
+	} {
 		if err := load(filepath.Join("testdata/config", file)).Validate(); !errors.Is(err, want) {
 			t.Errorf("%s: got %v, want %v", file, err, want)
 		}
+	}
+}
+
+// TestCustomPipelineStages: dealstage values of custom pipelines are GUIDs
+// (or, in older accounts, numbers). Listed ones map to won/lost (GUIDs
+// case-insensitively); an unlisted one stays a stage change, is counted by
+// id form and marked hs_stage_unmapped. Payloads follow the HubSpot
+// Webhooks API ("Webhook payloads": deal.propertyChange with propertyName
+// dealstage and propertyValue the new stage's internal id,
+// https://developers.hubspot.com/docs/api/webhooks#webhook-payloads) and
+// the Pipelines API (a stage's id, https://developers.hubspot.com/docs/api-reference/latest/crm/pipelines/guide).
+func TestCustomPipelineStages(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	d, err := NewDecoder(Config{
+		WonStages:  []string{"closedwon", "4f9c4e5a-9d3b-4c57-8a5e-0f1d6b7c2a10"},
+		LostStages: []string{"closedlost", "8A1D2C3B-0E4F-4A5B-9C6D-7E8F9A0B1C2D", "1043773"},
+		OpenStages: []string{"appointmentscheduled", "d3f1a6b2-3c4d-4e5f-8a9b-0c1d2e3f4a5b"},
+	}, testIndex(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(eventID int, stage string) string {
+		return fmt.Sprintf(`{"eventId":%d,"subscriptionId":1103,"portalId":62515,"appId":1160452,"occurredAt":1714500000000,`+
+			`"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":8837401,"propertyName":"dealstage",`+
+			`"propertyValue":%q,"changeSource":"CRM_UI","sourceId":"userId:2620022"}`, eventID, stage)
+	}
+	body := "[" + strings.Join([]string{
+		ev(1, "4f9c4e5a-9d3b-4c57-8a5e-0f1d6b7c2a10"), // listed won GUID
+		ev(2, "8a1d2c3b-0e4f-4a5b-9c6d-7e8f9a0b1c2d"), // listed lost GUID, configured upper-case
+		ev(3, "1043773"), // listed lost number
+		ev(4, "d3f1a6b2-3c4d-4e5f-8a9b-0c1d2e3f4a5b"), // listed open GUID
+		ev(5, "0b9e7d6c-5a4b-4c3d-9e2f-1a0b9c8d7e6f"), // unlisted GUID
+		ev(6, "2299118"), // unlisted number
+	}, ",") + "]"
+	got, err := d.Decode(nil, []byte(body))
+	if err != nil || len(got) != 6 {
+		t.Fatalf("%d events, %v", len(got), err)
+	}
+	want := []struct {
+		typ      schemas.Type
+		unmapped bool
+	}{
+		{schemas.TypeDealWon, false}, {schemas.TypeDealLost, false}, {schemas.TypeDealLost, false},
+		{schemas.TypeOpportunityStageChanged, false}, {schemas.TypeOpportunityStageChanged, true}, {schemas.TypeOpportunityStageChanged, true},
+	}
+	for k, w := range want {
+		if got[k].Type != w.typ || (got[k].Attributes["hs_stage_unmapped"] == "true") != w.unmapped {
+			t.Errorf("event %d (%s): %s unmapped=%q, want %s unmapped=%v", k+1, got[k].Stage, got[k].Type, got[k].Attributes["hs_stage_unmapped"], w.typ, w.unmapped)
+		}
+	}
+	err = testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP salespulse_hubspot_unknown_stages_total HubSpot dealstage changes into a stage id listed in none of won_stages, lost_stages and open_stages, by id form (numeric, guid, name). Such changes are opportunity.stage_changed, never deal.won or deal.lost; find the ids with attribute hs_stage_unmapped.
+# TYPE salespulse_hubspot_unknown_stages_total counter
+salespulse_hubspot_unknown_stages_total{form="guid"} 1
+salespulse_hubspot_unknown_stages_total{form="name"} 0
+salespulse_hubspot_unknown_stages_total{form="numeric"} 1
+`), "salespulse_hubspot_unknown_stages_total")
+	if err != nil {
+		t.Error(err)
 	}
 }
