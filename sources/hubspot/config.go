@@ -31,6 +31,15 @@ type Config struct {
 	// sales pipeline's open stages (appointmentscheduled, qualifiedtobuy,
 	// presentationscheduled, decisionmakerboughtin, contractsent).
 	OpenStages []string `yaml:"open_stages"`
+	// LeadChangeSources are the changeSource values whose contact
+	// creations open a lead (lead.created, the start of the response-time
+	// clock); creations from other sources are skipped (reason
+	// change_source). Values must be in HubSpot's documented list (see
+	// changesource.go); "*" means every source. A creation without a
+	// changeSource opens a lead: nothing says it was imported. Default:
+	// DefaultLeadChangeSources (forms, chat, meetings, hand entry; not
+	// IMPORT, API, INTEGRATION).
+	LeadChangeSources []string `yaml:"lead_change_sources"`
 }
 
 // Errors returned (wrapped with the field path) by Config.Validate.
@@ -38,6 +47,7 @@ var (
 	ErrEmptyValue      = errors.New("list holds an empty value")
 	ErrStageWonAndLost = errors.New("stage is both won and lost")
 	ErrStageOpenClosed = errors.New("stage is listed as open and as won or lost")
+	ErrChangeSource    = errors.New("not a HubSpot change source (e.g. CRM_UI, FORM, IMPORT, API, INTEGRATION; see docs/sources.md) nor \"*\"")
 	ErrStageID         = errors.New("must be an internal deal stage id (e.g. closedwon, 1043772 or a GUID) of at most 64 letters, digits, '-' and '_', not a stage label")
 )
 
@@ -48,6 +58,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.LostStages == nil {
 		c.LostStages = []string{"closedlost"}
+	}
+	if c.LeadChangeSources == nil {
+		c.LeadChangeSources = DefaultLeadChangeSources
 	}
 	if c.OpenStages == nil {
 		c.OpenStages = []string{"appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin", "contractsent"}
@@ -67,6 +80,11 @@ func (c Config) Validate() error {
 			case !validStageID(s):
 				return fmt.Errorf("%s[%d] %q: %w", l.name, k, s, ErrStageID)
 			}
+		}
+	}
+	for k, s := range c.LeadChangeSources {
+		if s != "*" && !changeSources[s] {
+			return fmt.Errorf("lead_change_sources[%d] %q: %w", k, s, ErrChangeSource)
 		}
 	}
 	for k, s := range c.WonStages {

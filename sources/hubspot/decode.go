@@ -52,10 +52,11 @@ const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
 // Decoder turns one Kafka record value (a webhook POST body) into canonical
 // interactions. It is safe for concurrent use.
 type Decoder struct {
-	cfg     Config
-	idx     *schemas.Index
-	metrics *metrics
-	pool    vendorkit.Pool[scratch]
+	cfg        Config
+	allSources bool // LeadChangeSources holds "*"
+	idx        *schemas.Index
+	metrics    *metrics
+	pool       vendorkit.Pool[scratch]
 }
 
 type scratch struct {
@@ -76,7 +77,7 @@ func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Dec
 	if err != nil {
 		return nil, fmt.Errorf("hubspot decoder metrics: %w", err)
 	}
-	return &Decoder{cfg: cfg, idx: idx, metrics: m}, nil
+	return &Decoder{cfg: cfg, idx: idx, metrics: m, allSources: slices.Contains(cfg.LeadChangeSources, "*")}, nil
 }
 
 // Decode appends to dst the interactions of one record value: a JSON array
@@ -236,6 +237,19 @@ func (d *Decoder) decodeEvent(s *scratch, dst []schemas.Interaction, e *event, p
 	case k == kindContactProperty || (k == kindDealProperty && prop != "dealstage"):
 		d.metrics.skipped[skipProperty].Inc()
 		return dst
+	case k == kindContactCreation && !d.allSources:
+		src, err := str(prefix, "changeSource", e.ChangeSource)
+		if err != nil {
+			s.errs.Add(err)
+			return dst
+		}
+		// A bulk import or an integration sync creating contacts would
+		// open an SLA clock per contact. No changeSource: nothing says it
+		// was one, so the lead opens.
+		if src != "" && !slices.Contains(d.cfg.LeadChangeSources, src) {
+			d.metrics.skipped[skipChangeSource].Inc()
+			return dst
+		}
 	}
 
 	var it *schemas.Interaction

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -138,6 +139,7 @@ func TestSkippedMetric(t *testing.T) {
 	err = testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP salespulse_hubspot_skipped_total HubSpot webhook events deliberately not turned into interactions, by reason.
 # TYPE salespulse_hubspot_skipped_total counter
+salespulse_hubspot_skipped_total{reason="change_source"} 0
 salespulse_hubspot_skipped_total{reason="deal_creation"} 1
 salespulse_hubspot_skipped_total{reason="ownership"} 1
 salespulse_hubspot_skipped_total{reason="property"} 1
@@ -175,6 +177,7 @@ func TestConfigFiles(t *testing.T) {
 	for file, want := range map[string]error{
 		"won_and_lost.bad.yml": ErrStageWonAndLost, "empty_stage.bad.yml": ErrEmptyValue,
 		"stage_label.bad.yml": ErrStageID, "open_and_won.bad.yml": ErrStageOpenClosed,
+		"change_source_typo.bad.yml": ErrChangeSource,
 	} {
 		if err := load(filepath.Join("testdata/config", file)).Validate(); !errors.Is(err, want) {
 			t.Errorf("%s: got %v, want %v", file, err, want)
@@ -238,5 +241,62 @@ salespulse_hubspot_unknown_stages_total{form="numeric"} 1
 `), "salespulse_hubspot_unknown_stages_total")
 	if err != nil {
 		t.Error(err)
+	}
+}
+
+// TestLeadChangeSources: which contact creations open a lead (lead.created)
+// depends on changeSource. Payloads follow the HubSpot Webhooks API
+// ("Webhook payloads": contact.creation with changeSource, e.g. the
+// documented example's "IMPORT",
+// https://developers.hubspot.com/docs/api/webhooks#webhook-payloads); the
+// values are the change sources of HubSpot's property history.
+func TestLeadChangeSources(t *testing.T) {
+	ev := func(eventID int, source string) string {
+		cs := ""
+		if source != "" {
+			cs = `"changeSource":"` + source + `",`
+		}
+		return fmt.Sprintf(`{"eventId":%d,"subscriptionId":22,"portalId":62515,"appId":1160452,"occurredAt":1714500000000,`+
+			`"subscriptionType":"contact.creation","attemptNumber":0,"objectId":%d,%s"sourceId":"userId:4242"}`, eventID, 5000+eventID, cs)
+	}
+	sources := []string{"FORM", "CRM_UI", "IMPORT", "API", "INTEGRATION", "CONVERSATIONS", "", "CRM_UI_BULK_ACTION", "SOMETHING_NEW"}
+	var evs []string
+	for k, src := range sources {
+		evs = append(evs, ev(k+1, src))
+	}
+	body := []byte("[" + strings.Join(evs, ",") + "]")
+	f := func(name string, cfg Config, wantOpened []string, wantSkipped float64) {
+		t.Helper()
+		reg := prometheus.NewRegistry()
+		d, err := NewDecoder(cfg, testIndex(), reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := d.Decode(nil, body)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var opened []string
+		for _, it := range got {
+			if it.Type != schemas.TypeLeadCreated {
+				t.Errorf("%s: %s", name, it.Type)
+			}
+			opened = append(opened, it.Attributes["hs_change_source"])
+		}
+		if !slices.Equal(opened, wantOpened) {
+			t.Errorf("%s: leads opened by %q, want %q", name, opened, wantOpened)
+		}
+		if v := testutil.ToFloat64(d.metrics.skipped[skipChangeSource]); v != wantSkipped {
+			t.Errorf("%s: skipped change_source %v, want %v", name, v, wantSkipped)
+		}
+	}
+	// Default: forms, chat and hand entry open leads; imports, API,
+	// integrations, bulk edits and unknown sources do not; no changeSource
+	// opens one.
+	f("defaults", Config{}, []string{"FORM", "CRM_UI", "CONVERSATIONS", ""}, 5)
+	f("imports wanted", Config{LeadChangeSources: []string{"FORM", "IMPORT"}}, []string{"FORM", "IMPORT", ""}, 6)
+	f("every source", Config{LeadChangeSources: []string{"*"}}, []string{"FORM", "CRM_UI", "IMPORT", "API", "INTEGRATION", "CONVERSATIONS", "", "CRM_UI_BULK_ACTION", "SOMETHING_NEW"}, 0)
+	if _, err := NewDecoder(Config{LeadChangeSources: []string{"crm_ui"}}, nil, nil); !errors.Is(err, ErrChangeSource) {
+		t.Errorf("lower-case change source accepted: %v", err)
 	}
 }

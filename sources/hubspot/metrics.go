@@ -14,9 +14,10 @@ const (
 	skipDealCreation = "deal_creation" // the stage arrives as deal.propertyChange of dealstage
 	skipOwnership    = "ownership"     // hubspot_owner_id changes: ownership, not an interaction
 	skipProperty     = "property"      // any other property change
+	skipChangeSource = "change_source" // contact created by a source not in lead_change_sources (imports, API, ...)
 )
 
-var skipReasons = []string{skipSubscription, skipDealCreation, skipOwnership, skipProperty}
+var skipReasons = []string{skipSubscription, skipDealCreation, skipOwnership, skipProperty, skipChangeSource}
 
 type metrics struct {
 	skipped      map[string]prometheus.Counter
