@@ -97,8 +97,9 @@ func DevKey() KeyRef { return KeyRef{ID: "dev", dev: true} }
 //  5. Anything else is removed.
 type AttributeConfig struct {
 	// Allow maps a source name (or "*" for every source) to the attribute
-	// names kept verbatim. Default: {"*": DefaultAllow}. A map given in
-	// YAML replaces the default entirely.
+	// names kept verbatim. Default: {"*": DefaultAllow} plus
+	// DefaultAllowBySource. A map given in YAML replaces the default
+	// entirely.
 	Allow map[string][]string `yaml:"allow"`
 	// Pseudonymise lists personal identifiers. Default: DefaultPseudonymise.
 	Pseudonymise []string `yaml:"pseudonymise"`
@@ -116,6 +117,18 @@ var (
 		"industry", "segment", "priority", "outcome", "disposition", "call_result", "direction", "language",
 		"meeting_type", "pipeline", "deal_type", "sequence", "sequence_step", "template_id", "thread_id",
 		"vendor", "vendor_*", "object_type", "reason", "lost_reason", "forecast_category", "probability",
+		// Non-personal identifiers of CRM records, kept so rows join: a
+		// conversion to its opportunity, a quote line to its quote.
+		"opportunity_id", "quote_id",
+	}
+	// DefaultAllowBySource adds, per source, the vendor attributes its
+	// decoder fills only with record ids, user ids of the organisation's
+	// own staff and picklist values (docs/sources.md lists them). They are
+	// kept by source, not for "*", because a canonical producer may name
+	// anything hs_… or sf_…, free text included.
+	DefaultAllowBySource = map[string][]string{
+		"salesforce": {"sf_*"},
+		"hubspot":    {"hs_*"},
 	}
 	DefaultPseudonymise = []string{
 		"email", "*_email", "email_*", "phone", "*_phone", "phone_*", "mobile", "name", "first_name",
@@ -144,6 +157,9 @@ func (c *Config) SetDefaults() {
 	a := &c.Attributes
 	if a.Allow == nil {
 		a.Allow = map[string][]string{"*": DefaultAllow}
+		for src, names := range DefaultAllowBySource {
+			a.Allow[src] = names
+		}
 	}
 	if a.Pseudonymise == nil {
 		a.Pseudonymise = DefaultPseudonymise

@@ -52,10 +52,11 @@ const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
 // Decoder turns one Kafka record value (a webhook POST body) into canonical
 // interactions. It is safe for concurrent use.
 type Decoder struct {
-	cfg     Config
-	idx     *schemas.Index
-	metrics *metrics
-	pool    vendorkit.Pool[scratch]
+	cfg        Config
+	allSources bool // LeadChangeSources holds "*"
+	idx        *schemas.Index
+	metrics    *metrics
+	pool       vendorkit.Pool[scratch]
 }
 
 type scratch struct {
@@ -76,7 +77,7 @@ func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Dec
 	if err != nil {
 		return nil, fmt.Errorf("hubspot decoder metrics: %w", err)
 	}
-	return &Decoder{cfg: cfg, idx: idx, metrics: m}, nil
+	return &Decoder{cfg: cfg, idx: idx, metrics: m, allSources: slices.Contains(cfg.LeadChangeSources, "*")}, nil
 }
 
 // Decode appends to dst the interactions of one record value: a JSON array
@@ -236,6 +237,19 @@ func (d *Decoder) decodeEvent(s *scratch, dst []schemas.Interaction, e *event, p
 	case k == kindContactProperty || (k == kindDealProperty && prop != "dealstage"):
 		d.metrics.skipped[skipProperty].Inc()
 		return dst
+	case k == kindContactCreation && !d.allSources:
+		src, err := str(prefix, "changeSource", e.ChangeSource)
+		if err != nil {
+			s.errs.Add(err)
+			return dst
+		}
+		// A bulk import or an integration sync creating contacts would
+		// open an SLA clock per contact. No changeSource: nothing says it
+		// was one, so the lead opens.
+		if src != "" && !slices.Contains(d.cfg.LeadChangeSources, src) {
+			d.metrics.skipped[skipChangeSource].Inc()
+			return dst
+		}
 	}
 
 	var it *schemas.Interaction
@@ -319,16 +333,24 @@ func (d *Decoder) fill(s *scratch, it *schemas.Interaction, e *event, k kind, pr
 		if stage == "" {
 			return schemas.Invalid(Source, prefix+"propertyValue", "", "required for a dealstage change")
 		}
+		if len(stage) > schemas.MaxIDLen {
+			return schemas.Invalid(Source, prefix+"propertyValue", stage, "longer than 256 bytes")
+		}
+		is := func(id string) bool { return sameStage(stage, id) }
 		switch {
-		case slices.Contains(d.cfg.WonStages, stage):
+		case slices.ContainsFunc(d.cfg.WonStages, is):
 			it.Type = schemas.TypeDealWon
-		case slices.Contains(d.cfg.LostStages, stage):
+		case slices.ContainsFunc(d.cfg.LostStages, is):
 			it.Type = schemas.TypeDealLost
 		default:
 			it.Type = schemas.TypeOpportunityStageChanged
-		}
-		if len(stage) > schemas.MaxIDLen {
-			return schemas.Invalid(Source, prefix+"propertyValue", stage, "longer than 256 bytes")
+			if !slices.ContainsFunc(d.cfg.OpenStages, is) {
+				// A stage nobody mapped: if it closes a deal, the win or
+				// loss is lost. Counted by id form (bounded), marked on
+				// the row so SQL finds the ids to add to the config.
+				d.metrics.unknownStage[stageForm(stage)].Inc()
+				vendorkit.SetAttr(it, "hs_stage_unmapped", "true")
+			}
 		}
 		it.Stage = s.intern.String(stage)
 		vendorkit.SetAttr(it, "opportunity_id", objectID)

@@ -2,8 +2,10 @@ package hubspot
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -137,6 +139,7 @@ func TestSkippedMetric(t *testing.T) {
 	err = testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP salespulse_hubspot_skipped_total HubSpot webhook events deliberately not turned into interactions, by reason.
 # TYPE salespulse_hubspot_skipped_total counter
+salespulse_hubspot_skipped_total{reason="change_source"} 0
 salespulse_hubspot_skipped_total{reason="deal_creation"} 1
 salespulse_hubspot_skipped_total{reason="ownership"} 1
 salespulse_hubspot_skipped_total{reason="property"} 1
@@ -171,9 +174,129 @@ func TestConfigFiles(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
-	for file, want := range map[string]error{"won_and_lost.bad.yml": ErrStageWonAndLost, "empty_stage.bad.yml": ErrEmptyValue} {
+	for file, want := range map[string]error{
+		"won_and_lost.bad.yml": ErrStageWonAndLost, "empty_stage.bad.yml": ErrEmptyValue,
+		"stage_label.bad.yml": ErrStageID, "open_and_won.bad.yml": ErrStageOpenClosed,
+		"change_source_typo.bad.yml": ErrChangeSource,
+	} {
 		if err := load(filepath.Join("testdata/config", file)).Validate(); !errors.Is(err, want) {
 			t.Errorf("%s: got %v, want %v", file, err, want)
 		}
+	}
+}
+
+// TestCustomPipelineStages: dealstage values of custom pipelines are GUIDs
+// (or, in older accounts, numbers). Listed ones map to won/lost (GUIDs
+// case-insensitively); an unlisted one stays a stage change, is counted by
+// id form and marked hs_stage_unmapped. Payloads follow the HubSpot
+// Webhooks API ("Webhook payloads": deal.propertyChange with propertyName
+// dealstage and propertyValue the new stage's internal id,
+// https://developers.hubspot.com/docs/api/webhooks#webhook-payloads) and
+// the Pipelines API (a stage's id, https://developers.hubspot.com/docs/api-reference/latest/crm/pipelines/guide).
+func TestCustomPipelineStages(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	d, err := NewDecoder(Config{
+		WonStages:  []string{"closedwon", "4f9c4e5a-9d3b-4c57-8a5e-0f1d6b7c2a10"},
+		LostStages: []string{"closedlost", "8A1D2C3B-0E4F-4A5B-9C6D-7E8F9A0B1C2D", "1043773"},
+		OpenStages: []string{"appointmentscheduled", "d3f1a6b2-3c4d-4e5f-8a9b-0c1d2e3f4a5b"},
+	}, testIndex(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(eventID int, stage string) string {
+		return fmt.Sprintf(`{"eventId":%d,"subscriptionId":1103,"portalId":62515,"appId":1160452,"occurredAt":1714500000000,`+
+			`"subscriptionType":"deal.propertyChange","attemptNumber":0,"objectId":8837401,"propertyName":"dealstage",`+
+			`"propertyValue":%q,"changeSource":"CRM_UI","sourceId":"userId:2620022"}`, eventID, stage)
+	}
+	body := "[" + strings.Join([]string{
+		ev(1, "4f9c4e5a-9d3b-4c57-8a5e-0f1d6b7c2a10"), // listed won GUID
+		ev(2, "8a1d2c3b-0e4f-4a5b-9c6d-7e8f9a0b1c2d"), // listed lost GUID, configured upper-case
+		ev(3, "1043773"), // listed lost number
+		ev(4, "d3f1a6b2-3c4d-4e5f-8a9b-0c1d2e3f4a5b"), // listed open GUID
+		ev(5, "0b9e7d6c-5a4b-4c3d-9e2f-1a0b9c8d7e6f"), // unlisted GUID
+		ev(6, "2299118"), // unlisted number
+	}, ",") + "]"
+	got, err := d.Decode(nil, []byte(body))
+	if err != nil || len(got) != 6 {
+		t.Fatalf("%d events, %v", len(got), err)
+	}
+	want := []struct {
+		typ      schemas.Type
+		unmapped bool
+	}{
+		{schemas.TypeDealWon, false}, {schemas.TypeDealLost, false}, {schemas.TypeDealLost, false},
+		{schemas.TypeOpportunityStageChanged, false}, {schemas.TypeOpportunityStageChanged, true}, {schemas.TypeOpportunityStageChanged, true},
+	}
+	for k, w := range want {
+		if got[k].Type != w.typ || (got[k].Attributes["hs_stage_unmapped"] == "true") != w.unmapped {
+			t.Errorf("event %d (%s): %s unmapped=%q, want %s unmapped=%v", k+1, got[k].Stage, got[k].Type, got[k].Attributes["hs_stage_unmapped"], w.typ, w.unmapped)
+		}
+	}
+	err = testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP salespulse_hubspot_unknown_stages_total HubSpot dealstage changes into a stage id listed in none of won_stages, lost_stages and open_stages, by id form (numeric, guid, name). Such changes are opportunity.stage_changed, never deal.won or deal.lost; find the ids with attribute hs_stage_unmapped.
+# TYPE salespulse_hubspot_unknown_stages_total counter
+salespulse_hubspot_unknown_stages_total{form="guid"} 1
+salespulse_hubspot_unknown_stages_total{form="name"} 0
+salespulse_hubspot_unknown_stages_total{form="numeric"} 1
+`), "salespulse_hubspot_unknown_stages_total")
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+// TestLeadChangeSources: which contact creations open a lead (lead.created)
+// depends on changeSource. Payloads follow the HubSpot Webhooks API
+// ("Webhook payloads": contact.creation with changeSource, e.g. the
+// documented example's "IMPORT",
+// https://developers.hubspot.com/docs/api/webhooks#webhook-payloads); the
+// values are the change sources of HubSpot's property history.
+func TestLeadChangeSources(t *testing.T) {
+	ev := func(eventID int, source string) string {
+		cs := ""
+		if source != "" {
+			cs = `"changeSource":"` + source + `",`
+		}
+		return fmt.Sprintf(`{"eventId":%d,"subscriptionId":22,"portalId":62515,"appId":1160452,"occurredAt":1714500000000,`+
+			`"subscriptionType":"contact.creation","attemptNumber":0,"objectId":%d,%s"sourceId":"userId:4242"}`, eventID, 5000+eventID, cs)
+	}
+	sources := []string{"FORM", "CRM_UI", "IMPORT", "API", "INTEGRATION", "CONVERSATIONS", "", "CRM_UI_BULK_ACTION", "SOMETHING_NEW"}
+	var evs []string
+	for k, src := range sources {
+		evs = append(evs, ev(k+1, src))
+	}
+	body := []byte("[" + strings.Join(evs, ",") + "]")
+	f := func(name string, cfg Config, wantOpened []string, wantSkipped float64) {
+		t.Helper()
+		reg := prometheus.NewRegistry()
+		d, err := NewDecoder(cfg, testIndex(), reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := d.Decode(nil, body)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var opened []string
+		for _, it := range got {
+			if it.Type != schemas.TypeLeadCreated {
+				t.Errorf("%s: %s", name, it.Type)
+			}
+			opened = append(opened, it.Attributes["hs_change_source"])
+		}
+		if !slices.Equal(opened, wantOpened) {
+			t.Errorf("%s: leads opened by %q, want %q", name, opened, wantOpened)
+		}
+		if v := testutil.ToFloat64(d.metrics.skipped[skipChangeSource]); v != wantSkipped {
+			t.Errorf("%s: skipped change_source %v, want %v", name, v, wantSkipped)
+		}
+	}
+	// Default: forms, chat and hand entry open leads; imports, API,
+	// integrations, bulk edits and unknown sources do not; no changeSource
+	// opens one.
+	f("defaults", Config{}, []string{"FORM", "CRM_UI", "CONVERSATIONS", ""}, 5)
+	f("imports wanted", Config{LeadChangeSources: []string{"FORM", "IMPORT"}}, []string{"FORM", "IMPORT", ""}, 6)
+	f("every source", Config{LeadChangeSources: []string{"*"}}, []string{"FORM", "CRM_UI", "IMPORT", "API", "INTEGRATION", "CONVERSATIONS", "", "CRM_UI_BULK_ACTION", "SOMETHING_NEW"}, 0)
+	if _, err := NewDecoder(Config{LeadChangeSources: []string{"crm_ui"}}, nil, nil); !errors.Is(err, ErrChangeSource) {
+		t.Errorf("lower-case change source accepted: %v", err)
 	}
 }

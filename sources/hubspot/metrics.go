@@ -14,13 +14,15 @@ const (
 	skipDealCreation = "deal_creation" // the stage arrives as deal.propertyChange of dealstage
 	skipOwnership    = "ownership"     // hubspot_owner_id changes: ownership, not an interaction
 	skipProperty     = "property"      // any other property change
+	skipChangeSource = "change_source" // contact created by a source not in lead_change_sources (imports, API, ...)
 )
 
-var skipReasons = []string{skipSubscription, skipDealCreation, skipOwnership, skipProperty}
+var skipReasons = []string{skipSubscription, skipDealCreation, skipOwnership, skipProperty, skipChangeSource}
 
 type metrics struct {
-	skipped map[string]prometheus.Counter
-	emitted []prometheus.Counter // indexed by schemas.Type-1
+	skipped      map[string]prometheus.Counter
+	emitted      []prometheus.Counter          // indexed by schemas.Type-1
+	unknownStage map[string]prometheus.Counter // by stage id form
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -35,8 +37,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
+	unknown, err := vendorkit.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "salespulse_hubspot_unknown_stages_total",
+		Help: "HubSpot dealstage changes into a stage id listed in none of won_stages, lost_stages and open_stages, by id form (numeric, guid, name). Such changes are opportunity.stage_changed, never deal.won or deal.lost; find the ids with attribute hs_stage_unmapped.",
+	}, []string{"form"}))
+	if err != nil {
+		return nil, err
+	}
 	types := schemas.Types()
-	m := &metrics{skipped: make(map[string]prometheus.Counter, len(skipReasons)), emitted: make([]prometheus.Counter, len(types))}
+	m := &metrics{skipped: make(map[string]prometheus.Counter, len(skipReasons)), emitted: make([]prometheus.Counter, len(types)),
+		unknownStage: make(map[string]prometheus.Counter, len(stageForms))}
+	for _, f := range stageForms {
+		m.unknownStage[f] = unknown.WithLabelValues(f)
+	}
 	for _, r := range skipReasons {
 		m.skipped[r] = skipped.WithLabelValues(r)
 	}

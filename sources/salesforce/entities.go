@@ -20,11 +20,18 @@ const (
 )
 
 // lead maps a Lead change. CREATE is lead.created. An UPDATE that converts
-// the lead (IsConverted set to true) is the single event of a conversion:
-// opportunity.stage_changed with stage "Converted" on the lead; the
-// Account, Contact and Opportunity events of the same transaction are not
-// conversions (Account/Contact are skipped, the Opportunity CREATE is the
-// new opportunity entering its first stage). Other updates are skipped.
+// the lead (IsConverted set to true) is the one stage fact of a conversion:
+// opportunity.stage_changed with stage "Converted" on the lead, carrying
+// the new opportunity's id so the two join. The Account, Contact and
+// Opportunity CREATEs of the same transaction are skipped (see
+// opportunity), so a stage-change count counts the conversion once. Other
+// updates are skipped.
+//
+// The rep is OwnerId, which a conversion's UPDATE carries only when the
+// owner changed with it; otherwise the user who converted (commitUser), the
+// only person the event names. Crediting the lead's known owner instead
+// needs the lead identity table (issue 12, step 2): the decoder keeps no
+// state across records.
 func (d *Decoder) lead(s *scratch, c *change, it *schemas.Interaction, id string) (string, error) {
 	r := c.rec
 	if c.create {
@@ -74,6 +81,16 @@ func (d *Decoder) lead(s *scratch, c *change, it *schemas.Interaction, id string
 	if contact != "" {
 		vendorkit.SetAttr(it, "sf_contact_id", contact)
 	}
+	if r.OwnerID == "" && r.Header.CommitUser != "" {
+		// Validated as an id by change; an unknown committer leaves the
+		// conversion uncredited, kept as sf_commit_user.
+		if rep := d.idx.RepFor(schemas.IdentSalesforce, r.Header.CommitUser); rep != "" {
+			it.RepID = rep
+			it.TeamID = d.idx.TeamOf(rep)
+			vendorkit.SetAttr(it, "sf_rep_source", "commit_user")
+		}
+		return "", nil
+	}
 	return "", d.owner(s, it, c.path+"OwnerId", r.OwnerID, false)
 }
 
@@ -114,6 +131,15 @@ func (d *Decoder) name(s *scratch, raw json.RawMessage) string {
 // opportunity maps a change that sets StageName: deal.won / deal.lost for
 // the configured closed stages (or IsWon), opportunity.stage_changed for the
 // others. Changes that leave the stage alone are skipped.
+//
+// A CREATE in an open stage is skipped (opportunity_created): a stage fact
+// is a move between stages, and a new opportunity has moved nowhere. This is
+// what makes a lead conversion one stage fact: its Opportunity CREATE and
+// its Lead UPDATE arrive as separate records sharing only a transaction
+// key, and the decoder keeps no state to pair them, so exactly one of them
+// may be the fact — the Lead UPDATE, which knows both the lead and the
+// opportunity. A CREATE straight into a won or lost stage is still
+// deal.won / deal.lost: the deal closed, whatever created it.
 func (d *Decoder) opportunity(s *scratch, c *change, it *schemas.Interaction, id string) (string, error) {
 	r := c.rec
 	if r.StageName == "" {
@@ -158,7 +184,15 @@ func (d *Decoder) opportunity(s *scratch, c *change, it *schemas.Interaction, id
 	if r.LeadSource != "" {
 		vendorkit.SetAttr(it, "lead_source", s.intern.String(r.LeadSource))
 	}
-	return "", d.owner(s, it, c.path+"OwnerId", r.OwnerID, false)
+	if err := d.owner(s, it, c.path+"OwnerId", r.OwnerID, false); err != nil {
+		return "", err
+	}
+	if c.create && it.Type == schemas.TypeOpportunityStageChanged {
+		// Skipped only now: a malformed CREATE is still rejected, so the
+		// producer hears of it.
+		return skipOppCreated, nil
+	}
+	return "", nil
 }
 
 // task maps a Task logged as a call or an e-mail. Only CREATE counts: a

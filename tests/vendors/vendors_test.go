@@ -1,6 +1,7 @@
 // Package vendors is the end-to-end test of every vendor format: a
 // generated day rendered as real vendor payloads (kafkaio.ProduceVendor) and the
-// published vendor samples (testdata, copied from the shared fixtures) go to
+// vendor samples (testdata: published ones copied from the shared fixtures,
+// and hand-made ones after the vendors' docs, see checkCRMSemantics) go to
 // their topics on an in-process Kafka (kfake); the Kafka source with every
 // vendor decoder, the pipeline with the privacy stage, and the ClickHouse
 // sink take them into the embedded chDB engine. The test then finds exactly
@@ -398,6 +399,8 @@ func TestVendorsEndToEnd(t *testing.T) {
 	}
 	t.Logf("%d rows in %s.interactions, exactly as expected", rows, database)
 
+	checkCRMSemantics(t, eng)
+
 	// No raw personal value anywhere in the database.
 	assertNoPersonalData(t, eng, personal)
 }
@@ -607,4 +610,37 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// checkCRMSemantics checks, in the stored rows, the CRM vendor semantics of
+// issue 12 (point 5) on the hand-made samples:
+//   - salesforce/lead_conversion_transaction_pubsub.json: the four change
+//     events of one lead conversion (Account, Contact, Opportunity CREATEs
+//     and the Lead UPDATE, one transactionKey), after "Change Events for
+//     Lead Conversion", Salesforce Change Data Capture Developer Guide,
+//     https://developer.salesforce.com/docs/atlas.en-us.change_data_capture.meta/change_data_capture/cdc_standard_objects_lead_conversion.htm
+//   - hubspot/crm_semantics_batch.json: contact creations from IMPORT and
+//     FORM and dealstage changes into a custom pipeline's GUID stage and
+//     closedwon, after "Webhook payloads", HubSpot Webhooks API,
+//     https://developers.hubspot.com/docs/api/webhooks#webhook-payloads
+func checkCRMSemantics(t *testing.T, eng *chdb.Engine) {
+	t.Helper()
+	f := func(what, sql string, want int) {
+		t.Helper()
+		if got := countRows(t, eng, sql); got != want {
+			t.Errorf("%s: %d, want %d (%s)", what, got, want, sql)
+		}
+	}
+	conv := "FROM " + database + ".interactions WHERE source = 'salesforce' AND startsWith(event_id, 'sf:000b7c11-48aa-2f0e-93ce-77c0e5dfb001:')"
+	f("a conversion is one stage fact", "SELECT countIf(type = 'opportunity.stage_changed') "+conv, 1)
+	f("the conversion is credited to the converting user's rep and joins its opportunity (kept by the default privacy allow-list)",
+		"SELECT count() "+conv+" AND stage = 'Converted' AND rep_id = 'rep-fixtures' AND lead_id = '00Q5g00000XyZaBEAV'"+
+			" AND attributes['opportunity_id'] = '0065g00000ZxCvBAAZ' AND attributes['sf_rep_source'] = 'commit_user'", 1)
+	hs := "FROM " + database + ".interactions WHERE source = 'hubspot' AND startsWith(event_id, 'hs:62515:')"
+	f("an imported HubSpot contact opens no lead", "SELECT count() "+hs+" AND lead_id = 'hs:62515:7700001'", 0)
+	f("a form-created HubSpot contact opens a lead", "SELECT count() "+hs+" AND type = 'lead.created' AND lead_id = 'hs:62515:7700002'", 1)
+	f("an unmapped GUID stage is marked", "SELECT count() "+hs+" AND type = 'opportunity.stage_changed'"+
+		" AND stage = '4f9c4e5a-9d3b-4c57-8a5e-0f1d6b7c2a10' AND attributes['hs_stage_unmapped'] = 'true'", 1)
+	f("a HubSpot win keeps its deal and user ids", "SELECT count() "+hs+" AND type = 'deal.won'"+
+		" AND attributes['opportunity_id'] = 'hs:62515:8837402' AND attributes['hs_user_id'] = '2620022'", 1)
 }
