@@ -35,6 +35,7 @@ const (
 	TypeApprovalDecided
 	TypeDealWon
 	TypeDealLost
+	TypeLeadConverted
 	numTypes
 )
 
@@ -54,6 +55,7 @@ var typeNames = [numTypes]string{
 	TypeApprovalDecided:         "approval.decided",
 	TypeDealWon:                 "deal.won",
 	TypeDealLost:                "deal.lost",
+	TypeLeadConverted:           "lead.converted",
 }
 
 // String returns the canonical JSON value of t ("" for TypeUnknown).
@@ -106,6 +108,8 @@ func ParseType(b []byte) (Type, bool) {
 		return TypeDealWon, true
 	case "deal.lost":
 		return TypeDealLost, true
+	case "lead.converted":
+		return TypeLeadConverted, true
 	}
 	return TypeUnknown, false
 }

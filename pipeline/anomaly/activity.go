@@ -60,7 +60,7 @@ func activityOf(i *schemas.Interaction) bool {
 	}
 	switch i.Type {
 	case schemas.TypeQuoteCreated, schemas.TypeOpportunityStageChanged, schemas.TypeDealWon, schemas.TypeDealLost,
-		schemas.TypeLeadCreated, schemas.TypeApprovalRequested:
+		schemas.TypeLeadCreated, schemas.TypeLeadConverted, schemas.TypeApprovalRequested:
 		return true
 	}
 	return i.Type.Outbound()

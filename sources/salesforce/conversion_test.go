@@ -38,7 +38,7 @@ func TestConversionCredit(t *testing.T) {
 			t.Fatalf("%s: %d events, %v", name, len(got), err)
 		}
 		it := got[0]
-		if it.Type != schemas.TypeOpportunityStageChanged || it.Stage != "Converted" || it.LeadID != "00Q5g00000XyZaBEAV" {
+		if it.Type != schemas.TypeLeadConverted || it.Stage != "" || it.LeadID != "00Q5g00000XyZaBEAV" {
 			t.Errorf("%s: %s %q lead %q, want the conversion of the lead", name, it.Type, it.Stage, it.LeadID)
 		}
 		if it.RepID != rep || it.Attributes["sf_rep_source"] != repSource {
@@ -88,21 +88,30 @@ func conversionTransaction() []string {
 
 // TestConversionIsOneStageFact: the four events of a conversion, delivered
 // as four records or as one JSON array, give exactly one
-// opportunity.stage_changed — the Lead UPDATE's "Converted", joined to the
-// opportunity by opportunity_id — not also the Opportunity CREATE's first
-// stage, so a plain stage-change count counts the conversion once.
+// opportunity.stage_changed — the Opportunity CREATE's first stage — and
+// one lead.converted, the Lead UPDATE, joined to the opportunity by
+// opportunity_id; Account and Contact give nothing. A plain stage-change
+// count therefore counts the conversion once, and an opportunity a rep
+// creates by hand counts the same way.
 func TestConversionIsOneStageFact(t *testing.T) {
 	evs := conversionTransaction()
 	check := func(name string, got []schemas.Interaction) {
 		t.Helper()
 		var stages []string
-		for _, it := range got {
-			if it.Type == schemas.TypeOpportunityStageChanged {
+		var conv *schemas.Interaction
+		for k, it := range got {
+			switch it.Type {
+			case schemas.TypeOpportunityStageChanged:
 				stages = append(stages, it.Stage)
+			case schemas.TypeLeadConverted:
+				conv = &got[k]
 			}
 		}
-		if len(got) != 1 || len(stages) != 1 || stages[0] != "Converted" || got[0].Attributes["opportunity_id"] != "0065g00000ZxCvBAAZ" {
-			t.Errorf("%s: %d events, stage facts %q, want one Converted joined to 0065g00000ZxCvBAAZ", name, len(got), stages)
+		if len(got) != 2 || len(stages) != 1 || stages[0] != "Prospecting" {
+			t.Errorf("%s: %d events, stage facts %q, want the opportunity's first stage once", name, len(got), stages)
+		}
+		if conv == nil || conv.LeadID != "00Q5g00000XyZaBEAV" || conv.Attributes["opportunity_id"] != "0065g00000ZxCvBAAZ" {
+			t.Errorf("%s: conversion %+v, want lead.converted of 00Q5g00000XyZaBEAV joined to 0065g00000ZxCvBAAZ", name, conv)
 		}
 	}
 	d := newTestDecoder(t, Config{})

@@ -20,12 +20,11 @@ const (
 )
 
 // lead maps a Lead change. CREATE is lead.created. An UPDATE that converts
-// the lead (IsConverted set to true) is the one stage fact of a conversion:
-// opportunity.stage_changed with stage "Converted" on the lead, carrying
-// the new opportunity's id so the two join. The Account, Contact and
-// Opportunity CREATEs of the same transaction are skipped (see
-// opportunity), so a stage-change count counts the conversion once. Other
-// updates are skipped.
+// the lead (IsConverted set to true) is lead.converted, carrying the new
+// opportunity's id so the two join; it is no stage change: the
+// Opportunity CREATE of the same transaction is the conversion's one stage
+// fact (its first stage, see opportunity), and the Account and Contact
+// events are skipped. Other updates are skipped.
 //
 // The rep is OwnerId, which a conversion's UPDATE carries only when the
 // owner changed with it; otherwise the user who converted (commitUser), the
@@ -61,8 +60,7 @@ func (d *Decoder) lead(s *scratch, c *change, it *schemas.Interaction, id string
 	if !conv || !c.changed("IsConverted", present) {
 		return skipNoChange, nil
 	}
-	it.Type = schemas.TypeOpportunityStageChanged
-	it.Stage = "Converted"
+	it.Type = schemas.TypeLeadConverted
 	it.LeadID = strings.Clone(id)
 	if it.AccountID, err = d.id(c.path, "ConvertedAccountId", r.ConvertedAccountID); err != nil {
 		return "", err
@@ -132,14 +130,9 @@ func (d *Decoder) name(s *scratch, raw json.RawMessage) string {
 // the configured closed stages (or IsWon), opportunity.stage_changed for the
 // others. Changes that leave the stage alone are skipped.
 //
-// A CREATE in an open stage is skipped (opportunity_created): a stage fact
-// is a move between stages, and a new opportunity has moved nowhere. This is
-// what makes a lead conversion one stage fact: its Opportunity CREATE and
-// its Lead UPDATE arrive as separate records sharing only a transaction
-// key, and the decoder keeps no state to pair them, so exactly one of them
-// may be the fact — the Lead UPDATE, which knows both the lead and the
-// opportunity. A CREATE straight into a won or lost stage is still
-// deal.won / deal.lost: the deal closed, whatever created it.
+// A CREATE is the opportunity entering its first stage: one stage fact,
+// whether a rep created it or a lead conversion did (the conversion itself
+// is the Lead UPDATE's lead.converted, which names this opportunity).
 func (d *Decoder) opportunity(s *scratch, c *change, it *schemas.Interaction, id string) (string, error) {
 	r := c.rec
 	if r.StageName == "" {
@@ -184,15 +177,7 @@ func (d *Decoder) opportunity(s *scratch, c *change, it *schemas.Interaction, id
 	if r.LeadSource != "" {
 		vendorkit.SetAttr(it, "lead_source", s.intern.String(r.LeadSource))
 	}
-	if err := d.owner(s, it, c.path+"OwnerId", r.OwnerID, false); err != nil {
-		return "", err
-	}
-	if c.create && it.Type == schemas.TypeOpportunityStageChanged {
-		// Skipped only now: a malformed CREATE is still rejected, so the
-		// producer hears of it.
-		return skipOppCreated, nil
-	}
-	return "", nil
+	return "", d.owner(s, it, c.path+"OwnerId", r.OwnerID, false)
 }
 
 // task maps a Task logged as a call or an e-mail. Only CREATE counts: a

@@ -10,19 +10,18 @@ import (
 // Skip reasons, the values of the reason label of
 // salespulse_salesforce_skipped_total.
 const (
-	skipDelete      = "delete"              // DELETE change: nothing happened with a customer
-	skipUndelete    = "undelete"            // UNDELETE change
-	skipGap         = "gap"                 // GAP_* event: Salesforce lost the detail; resync needed
-	skipEntity      = "entity"              // Account, Contact, ...: not an interaction
-	skipNoChange    = "no_change"           // UPDATE that changes nothing the mapping looks at
-	skipInvitee     = "invitee_copy"        // Event IsChild=true: one copy per invitee
-	skipInternal    = "internal_call"       // Task CallType Internal
-	skipOpenTask    = "open_task"           // Task still a to-do
-	skipNotActivity = "not_activity"        // Task that is neither a call nor an e-mail
-	skipOppCreated  = "opportunity_created" // Opportunity CREATE in an open stage: no stage was changed
+	skipDelete      = "delete"        // DELETE change: nothing happened with a customer
+	skipUndelete    = "undelete"      // UNDELETE change
+	skipGap         = "gap"           // GAP_* event: Salesforce lost the detail; resync needed
+	skipEntity      = "entity"        // Account, Contact, ...: not an interaction
+	skipNoChange    = "no_change"     // UPDATE that changes nothing the mapping looks at
+	skipInvitee     = "invitee_copy"  // Event IsChild=true: one copy per invitee
+	skipInternal    = "internal_call" // Task CallType Internal
+	skipOpenTask    = "open_task"     // Task still a to-do
+	skipNotActivity = "not_activity"  // Task that is neither a call nor an e-mail
 )
 
-var skipReasons = []string{skipDelete, skipUndelete, skipGap, skipEntity, skipNoChange, skipInvitee, skipInternal, skipOpenTask, skipNotActivity, skipOppCreated}
+var skipReasons = []string{skipDelete, skipUndelete, skipGap, skipEntity, skipNoChange, skipInvitee, skipInternal, skipOpenTask, skipNotActivity}
 
 type metrics struct {
 	skipped map[string]prometheus.Counter // looked up by constant reason; children resolved once

@@ -634,7 +634,7 @@ func checkCRMSemantics(t *testing.T, eng *chdb.Engine) {
 	conv := "FROM " + database + ".interactions WHERE source = 'salesforce' AND startsWith(event_id, 'sf:000b7c11-48aa-2f0e-93ce-77c0e5dfb001:')"
 	f("a conversion is one stage fact", "SELECT countIf(type = 'opportunity.stage_changed') "+conv, 1)
 	f("the conversion is credited to the converting user's rep and joins its opportunity (kept by the default privacy allow-list)",
-		"SELECT count() "+conv+" AND stage = 'Converted' AND rep_id = 'rep-fixtures' AND lead_id = '00Q5g00000XyZaBEAV'"+
+		"SELECT count() "+conv+" AND type = 'lead.converted' AND rep_id = 'rep-fixtures' AND lead_id = '00Q5g00000XyZaBEAV'"+
 			" AND attributes['opportunity_id'] = '0065g00000ZxCvBAAZ' AND attributes['sf_rep_source'] = 'commit_user'", 1)
 	hs := "FROM " + database + ".interactions WHERE source = 'hubspot' AND startsWith(event_id, 'hs:62515:')"
 	f("an imported HubSpot contact opens no lead", "SELECT count() "+hs+" AND lead_id = 'hs:62515:7700001'", 0)
