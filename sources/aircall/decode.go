@@ -66,7 +66,11 @@ type webhook struct {
 			ID    json.RawMessage `json:"id"`
 			Email json.RawMessage `json:"email"`
 		} `json:"user"`
-		Contact struct {
+		// Participants of the call, "participants" in call webhooks
+		// ("conference_participants" in the Call API): type "user" (an
+		// agent: id, name), "contact" or "external" (phone_number).
+		Participants []participant `json:"participants"`
+		Contact      struct {
 			FirstName json.RawMessage `json:"first_name"`
 			LastName  json.RawMessage `json:"last_name"`
 			Emails    []struct {
@@ -76,13 +80,20 @@ type webhook struct {
 	} `json:"data"`
 }
 
+type participant struct {
+	Type json.RawMessage `json:"type"`
+	ID   json.RawMessage `json:"id"`
+}
+
 func (w *webhook) reset() {
 	// The JSON decoder writes into a slice's spare capacity without zeroing
 	// it: clear it, or an absent field would keep an earlier record's value.
-	es := w.Data.Contact.Emails
+	es, ps := w.Data.Contact.Emails, w.Data.Participants
 	clear(es[:cap(es)])
+	clear(ps[:cap(ps)])
 	*w = webhook{}
 	w.Data.Contact.Emails = es[:0]
+	w.Data.Participants = ps[:0]
 }
 
 // Decode appends the interactions decoded from one Kafka record value to dst
@@ -172,7 +183,7 @@ func (d *Decoder) ended(dst []schemas.Interaction, w *webhook) ([]schemas.Intera
 		}
 	}
 
-	rep, err := d.rep(typ, c.User.ID, c.User.Email)
+	rep, err := d.rep(typ, c.User.ID, c.User.Email, c.Participants)
 	if err != nil {
 		return dst, err
 	}
@@ -237,10 +248,14 @@ func (d *Decoder) ended(dst []schemas.Interaction, w *webhook) ([]schemas.Intera
 	return vendorkit.Commit(dst)
 }
 
-// rep resolves the call's user: Aircall user id first, then the user's
-// e-mail as a mailbox. Outbound calls need a rep; an inbound call may have
-// none (nobody picked up, or a user missing from the org file) and is counted.
-func (d *Decoder) rep(typ schemas.Type, rawID, rawEmail []byte) (string, error) {
+// rep resolves the call's agent: data.user (Aircall user id first, then
+// the user's e-mail as a mailbox); when data.user is null, as it is on
+// completed calls Aircall no longer ties to one user, the first
+// data.participants entry of type "user" that the org file knows. Outbound
+// calls need a rep and are dead-lettered only when neither names one; an
+// inbound call may have none (nobody picked up, or a user missing from the
+// org file) and is counted.
+func (d *Decoder) rep(typ schemas.Type, rawID, rawEmail []byte, parts []participant) (string, error) {
 	id, ok := vendorkit.Scalar(rawID)
 	if !ok {
 		return "", schemas.Invalid(source, "data.user.id", string(rawID), "must be a number or string")
@@ -257,12 +272,43 @@ func (d *Decoder) rep(typ schemas.Type, rawID, rawEmail []byte) (string, error) 
 		var buf [128]byte
 		rep = d.idx.RepFor(schemas.IdentMailbox, vendorkit.View(vendorkit.AppendLower(buf[:0], email)))
 	}
+	// The participants are asked only when data.user names nobody: a user
+	// the org file lacks stays an error about that user, not a silent
+	// hand-over to whoever else was on the call.
+	var agent []byte // the first user participant's id, for the error
+	if rep == "" && len(id) == 0 && len(email) == 0 {
+		for k := range parts {
+			t, ok := vendorkit.Str(parts[k].Type)
+			if !ok {
+				return "", schemas.Invalid(source, "data.participants["+strconv.Itoa(k)+"].type", string(parts[k].Type), "must be a string")
+			}
+			if vendorkit.View(t) != "user" {
+				continue
+			}
+			pid, ok := vendorkit.Scalar(parts[k].ID)
+			if !ok {
+				return "", schemas.Invalid(source, "data.participants["+strconv.Itoa(k)+"].id", string(parts[k].ID), "must be a number or string")
+			}
+			if len(pid) == 0 {
+				continue
+			}
+			if agent == nil {
+				agent = pid
+			}
+			if rep = d.idx.RepFor(schemas.IdentAircall, vendorkit.View(pid)); rep != "" {
+				break
+			}
+		}
+	}
 	if rep == "" {
 		if typ.RequiresRep() {
-			if len(id) == 0 && len(email) == 0 {
-				return "", schemas.Invalid(source, "data.user.id", "", "required for an outbound call")
+			switch {
+			case len(id) > 0 || len(email) > 0:
+				return "", schemas.Invalid(source, "data.user.id", string(id), "unknown aircall user: add it to the org file (aircall_user_ids or mailboxes)")
+			case agent != nil:
+				return "", schemas.Invalid(source, "data.participants", string(agent), "unknown aircall user: add it to the org file (aircall_user_ids)")
 			}
-			return "", schemas.Invalid(source, "data.user.id", string(id), "unknown aircall user: add it to the org file (aircall_user_ids or mailboxes)")
+			return "", schemas.Invalid(source, "data.user.id", "", "required for an outbound call: neither data.user nor a data.participants entry of type user names an agent")
 		}
 		d.metrics.unmappedInbound.Inc()
 	}

@@ -141,3 +141,42 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	suite(b).Bench(b, value, 1)
 }
+
+// TestCallEndedUserNullCreditsParticipant: a completed call whose data.user
+// is null is credited to the agent among data.participants, not
+// dead-lettered. Payload hand-made after Aircall's Call object
+// (https://developer.aircall.io/api-references/#call): "user" is the
+// "Full User object who took or made the Call" and may be null;
+// "participants" ("conference_participants" in the Call API, "participants"
+// in call webhook events) lists entries of type "user" (id, name),
+// "contact" (id, name, phone_number) or "external" (phone_number only).
+func TestCallEndedUserNullCreditsParticipant(t *testing.T) {
+	value, err := os.ReadFile("testdata/call_ended_outbound_user_null_participants.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := newTestDecoder(t, nil).Decode(nil, value)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("want one call, got %d, %v", len(evs), err)
+	}
+	if ev := evs[0]; ev.RepID != "rep-ada" || ev.Type != schemas.TypeCallOutbound || ev.Contact.Phone != "+12015550123" {
+		t.Errorf("got rep %q, type %s, phone %q; want rep-ada, call.outbound, +12015550123", ev.RepID, ev.Type, ev.Contact.Phone)
+	}
+
+	s := suite(t)
+	f := func(name, data, field, value, rule string) {
+		t.Helper()
+		s.Reject(t, name, `{"event":"call.ended","data":{"id":1,"direction":"outbound","started_at":1732622895,"user":null,`+data+`}}`, field, value, rule)
+	}
+	f("no agent among the participants", `"participants":[{"type":"external","phone_number":"+12015550123"},{"type":"contact","id":"9","name":"Jill","phone_number":"+12015550123"}]`,
+		"data.user.id", "", "required for an outbound call")
+	f("an agent the org file lacks", `"participants":[{"type":"user","id":"31337","name":"Eve"}]`,
+		"data.participants", "31337", "unknown aircall user: add it to the org file")
+	f("a bad participant type", `"participants":[{"type":1}]`, "data.participants[0].type", "1", "must be a string")
+	f("a bad participant id", `"participants":[{"type":"user","id":{}}]`, "data.participants[0].id", "{}", "must be a number or string")
+	// data.user names an unknown user: the error stays about that user,
+	// even when a participant is known.
+	s.Reject(t, "unknown user beside a known participant",
+		`{"event":"call.ended","data":{"id":1,"direction":"outbound","started_at":1732622895,"user":{"id":31337},"participants":[{"type":"user","id":"456"}]}}`,
+		"data.user.id", "31337", "unknown aircall user")
+}
