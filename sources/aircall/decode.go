@@ -249,9 +249,10 @@ func (d *Decoder) ended(dst []schemas.Interaction, w *webhook) ([]schemas.Intera
 }
 
 // rep resolves the call's agent: data.user (Aircall user id first, then
-// the user's e-mail as a mailbox); when data.user is null, as it is on
-// completed calls Aircall no longer ties to one user, the first
-// data.participants entry of type "user" that the org file knows. Outbound
+// the user's e-mail as a mailbox); when data.user is null, the first
+// data.participants entry of type "user" that the org file knows: a
+// completed call must not be lost because Aircall names its agent only
+// among the participants. Outbound
 // calls need a rep and are dead-lettered only when neither names one; an
 // inbound call may have none (nobody picked up, or a user missing from the
 // org file) and is counted.
