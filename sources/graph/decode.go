@@ -3,9 +3,12 @@
 //
 // A record holds one message resource, a {"value":[…]} list or delta page of
 // messages, or a change-notification batch. Notifications carry no message
-// (the connector fetches it and produces the message resource to the same
-// topic): they are counted in salespulse_graph_notifications_total and never
-// become interactions.
+// (a connector fetches the resource they name and produces the message to
+// the same topic; docs/sources-meetings-mail-telephony.md): they never become
+// interactions. With sources.graph.client_state configured, a notification
+// whose clientState matches none of the configured values is bad input
+// (dead-lettered); every notification is counted in
+// salespulse_graph_notifications_total by outcome.
 //
 // Direction follows the org file's mailboxes (lower case):
 //
@@ -25,6 +28,7 @@ package graph
 
 import (
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -44,19 +48,28 @@ type Decoder struct {
 	idx     *schemas.Index
 	metrics *metrics
 	pool    vendorkit.Pool[envelope] // reused across records
+	// clientStates are the accepted clientState values (cfg.ClientState
+	// read); none: notifications are not verified.
+	clientStates [][]byte
 }
 
-// NewDecoder returns a decoder that maps mailboxes to reps through idx.
+// NewDecoder returns a decoder that maps mailboxes to reps through idx and
+// verifies change notifications against cfg's clientState values, which it
+// reads now (a rotated secret needs a new decoder, like a new org file).
 // Metrics are registered on reg (nil: not registered).
-func NewDecoder(idx *schemas.Index, reg prometheus.Registerer) (*Decoder, error) {
+func NewDecoder(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (*Decoder, error) {
 	if idx == nil {
 		return nil, fmt.Errorf("new graph decoder: nil org index")
+	}
+	cs, err := cfg.clientStates()
+	if err != nil {
+		return nil, fmt.Errorf("new graph decoder: %w", err)
 	}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("new graph decoder: register metrics: %w", err)
 	}
-	return &Decoder{idx: idx, metrics: m}, nil
+	return &Decoder{idx: idx, metrics: m, clientStates: cs}, nil
 }
 
 type address struct {
@@ -84,6 +97,7 @@ type message struct {
 	Cc                []address       `json:"ccRecipients"`
 	Bcc               []address       `json:"bccRecipients"`
 	SubscriptionID    json.RawMessage `json:"subscriptionId"`
+	ClientState       json.RawMessage `json:"clientState"`
 }
 
 // envelope is a message, or a {"value":[…]} list of messages or
@@ -164,8 +178,9 @@ type party struct {
 
 func (d *Decoder) message(dst []schemas.Interaction, m *message, prefix string) ([]schemas.Interaction, error) {
 	if len(m.SubscriptionID) > 0 && string(m.SubscriptionID) != "null" {
-		d.metrics.notifications.Inc() // a reference to a message, not an interaction
-		return dst, nil
+		// A reference to a message, not an interaction: the connector
+		// that fetches the message produces it to this topic too.
+		return dst, d.notification(m, prefix)
 	}
 	if len(m.Removed) > 0 && string(m.Removed) != "null" {
 		d.metrics.skipRemoved.Inc() // delta: deleted or moved out of the folder
@@ -308,6 +323,37 @@ func (d *Decoder) message(dst []schemas.Interaction, m *message, prefix string) 
 		vendorkit.SetAttrBytes(ev, "conversation_id", conv)
 	}
 	return vendorkit.Commit(dst)
+}
+
+// notification verifies a change or lifecycle notification's clientState
+// against the configured values and counts it by outcome. Graph echoes the
+// clientState the subscription was created with; anyone who learns the
+// notification URL can post the rest, so a mismatch is reported (and
+// dead-lettered) rather than dropped: forged traffic, or subscriptions
+// created with a secret the config lacks (a rotation half done).
+func (d *Decoder) notification(m *message, prefix string) error {
+	if len(d.clientStates) == 0 {
+		d.metrics.notifUnverified.Inc()
+		return nil
+	}
+	cs, ok := vendorkit.Str(m.ClientState)
+	if !ok {
+		d.metrics.notifRejected.Inc()
+		return schemas.Invalid(source, prefix+"clientState", string(m.ClientState), "must be a string")
+	}
+	if len(cs) == 0 {
+		d.metrics.notifRejected.Inc()
+		return schemas.Invalid(source, prefix+"clientState", "", "required: sources.graph.client_state is configured, so notifications must carry it")
+	}
+	for _, want := range d.clientStates {
+		if subtle.ConstantTimeCompare(cs, want) == 1 {
+			d.metrics.notifVerified.Inc()
+			return nil
+		}
+	}
+	d.metrics.notifRejected.Inc()
+	// The value is left out: it may be a secret of another deployment.
+	return schemas.Invalid(source, prefix+"clientState", "", "does not match sources.graph.client_state: not from a subscription of ours (forged, or created with a secret missing from the config)")
 }
 
 // eventID is "graph:" + 128 bits of SHA-256 over the message id and the

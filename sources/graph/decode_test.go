@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/vendorkit"
 	"github.com/salespulse/salespulse/sources/vendorkit/kittest"
+	"gopkg.in/yaml.v3"
 )
 
 // testIndex is a small org with the identities the fixtures use.
@@ -27,7 +29,7 @@ func testIndex() *schemas.Index {
 
 func newTestDecoder(tb testing.TB, reg prometheus.Registerer) *Decoder {
 	tb.Helper()
-	d, err := NewDecoder(testIndex(), reg)
+	d, err := NewDecoder(Config{}, testIndex(), reg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -129,13 +131,15 @@ func TestSkippedMetrics(t *testing.T) {
 		}
 	}
 	// A second decoder on the same registry shares the counters.
-	if _, err := NewDecoder(testIndex(), reg); err != nil {
+	if _, err := NewDecoder(Config{}, testIndex(), reg); err != nil {
 		t.Fatal(err)
 	}
 	want := `
-# HELP salespulse_graph_notifications_total Graph change and lifecycle notifications seen (references to messages, never interactions).
+# HELP salespulse_graph_notifications_total Graph change and lifecycle notifications seen (references to messages, never interactions), by outcome: verified (clientState matches), unverified (no sources.graph.client_state configured), rejected (dead-lettered).
 # TYPE salespulse_graph_notifications_total counter
-salespulse_graph_notifications_total 3
+salespulse_graph_notifications_total{outcome="rejected"} 0
+salespulse_graph_notifications_total{outcome="unverified"} 3
+salespulse_graph_notifications_total{outcome="verified"} 0
 # HELP salespulse_graph_skipped_total Graph mail records deliberately decoded to no interaction, by reason.
 # TYPE salespulse_graph_skipped_total counter
 salespulse_graph_skipped_total{reason="draft"} 1
@@ -151,7 +155,7 @@ salespulse_graph_skipped_total{reason="removed"} 0
 // TestNewDecoder: the decoder needs the org index to find reps. (Its
 // topic is routing, the app's: sources.graph.topic, internal/app tests.)
 func TestNewDecoder(t *testing.T) {
-	if _, err := NewDecoder(nil, nil); err == nil {
+	if _, err := NewDecoder(Config{}, nil, nil); err == nil {
 		t.Error("NewDecoder with a nil index succeeded")
 	}
 }
@@ -168,4 +172,109 @@ func BenchmarkDecode(b *testing.B) {
 		b.Fatal(err)
 	}
 	suite(b).Bench(b, value, 1)
+}
+
+// TestClientState: with sources.graph.client_state configured, a change
+// notification is accepted only when its clientState is one of the
+// configured values (two during a rotation); the others are bad input,
+// dead-lettered with a reason that does not echo the value. Accepted ones
+// stay references, never interactions, and every notification is counted
+// by outcome.
+//
+// Payloads hand-made after Microsoft's changeNotification resource
+// (https://learn.microsoft.com/graph/api/resources/changenotification:
+// subscriptionId, subscriptionExpirationDateTime, clientState,
+// changeType, resource, resourceData, tenantId, lifecycleEvent) and
+// "Receive change notifications through webhooks"
+// (https://learn.microsoft.com/graph/change-notifications-delivery-webhooks):
+// the clientState set on the subscription comes back in every
+// notification, and the receiver must check it and not treat a
+// notification with another value as valid, since it may not come from
+// Microsoft Graph. Notifications carry no message: the connector GETs the
+// resource (https://learn.microsoft.com/graph/api/message-get).
+func TestClientState(t *testing.T) {
+	t.Setenv("SALESPULSE_TEST_GRAPH_CLIENT_STATE", "currentClientValue")
+	cfg := loadConfig(t, "testdata/config/rotation.good.yml")
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	d, err := NewDecoder(cfg, testIndex(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := kittest.Suite{Decode: d.Decode, Source: source, IDPrefix: "graph:", Dir: "testdata/client_state", Format: kittest.Render, RulePrefix: true}
+	s.Golden(t) // decodes each payload twice
+
+	value, err := os.ReadFile("testdata/client_state/notifications_forged_and_missing.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := d.Decode(nil, value)
+	var fe *schemas.FieldError
+	if len(evs) != 0 || !errors.As(err, &fe) || fe.Field != "value[1].clientState" || !strings.HasPrefix(fe.Rule, "does not match sources.graph.client_state") {
+		t.Errorf("forged notification: %d events, %v", len(evs), err)
+	}
+	if strings.Contains(err.Error(), "guessedValue") || strings.Contains(err.Error(), "currentClientValue") {
+		t.Errorf("the error echoes a clientState: %v", err)
+	}
+	if !strings.Contains(err.Error(), "value[2].clientState") || !strings.Contains(err.Error(), "required") {
+		t.Errorf("a notification without clientState is not rejected: %v", err)
+	}
+
+	want := `
+# HELP salespulse_graph_notifications_total Graph change and lifecycle notifications seen (references to messages, never interactions), by outcome: verified (clientState matches), unverified (no sources.graph.client_state configured), rejected (dead-lettered).
+# TYPE salespulse_graph_notifications_total counter
+salespulse_graph_notifications_total{outcome="rejected"} 6
+salespulse_graph_notifications_total{outcome="unverified"} 0
+salespulse_graph_notifications_total{outcome="verified"} 9
+`
+	// Golden decodes its 3 payloads twice (verified 2+1+1, rejected 0+2+0
+	// a pass), then the forged batch once more.
+	if err := testutil.CollectAndCompare(reg, strings.NewReader(want), "salespulse_graph_notifications_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+func loadConfig(t *testing.T, path string) Config {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Config
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	c.SetDefaults()
+	return c
+}
+
+func TestConfigFiles(t *testing.T) {
+	t.Setenv("SALESPULSE_TEST_GRAPH_CLIENT_STATE", "currentClientValue")
+	good, _ := filepath.Glob("testdata/config/*.good.yml")
+	for _, f := range good {
+		c := loadConfig(t, f)
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		if _, err := NewDecoder(c, testIndex(), nil); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	for file, want := range map[string]error{"three.bad.yml": ErrTooManyClientStates, "both.bad.yml": ErrSecretSource, "unset_env.bad.yml": ErrSecretEmpty} {
+		if err := loadConfig(t, filepath.Join("testdata/config", file)).Validate(); !errors.Is(err, want) {
+			t.Errorf("%s: got %v, want %v", file, err, want)
+		}
+	}
+	// A secret file that is missing or empty fails when the decoder is built.
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{empty, filepath.Join(t.TempDir(), "missing")} {
+		if _, err := NewDecoder(Config{ClientState: []Secret{{File: f}}}, testIndex(), nil); err == nil {
+			t.Errorf("secret file %s accepted", f)
+		}
+	}
 }

@@ -20,8 +20,13 @@ func Vendor() vendorkit.Vendor {
 	return vendorkit.Vendor{
 		Name:         Name,
 		DefaultTopic: DefaultTopic,
+		NewConfig:    func() vendorkit.Config { return new(Config) },
 		NewDecoder: func(cfg vendorkit.Config, idx *schemas.Index, reg prometheus.Registerer) (vendorkit.Decoder, error) {
-			d, err := NewDecoder(idx, reg)
+			c, _ := cfg.(*Config)
+			if c == nil {
+				c = new(Config)
+			}
+			d, err := NewDecoder(*c, idx, reg)
 			if err != nil {
 				return nil, err
 			}
