@@ -38,6 +38,7 @@ import (
 	"github.com/salespulse/salespulse/sinks/clickhouse"
 	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/gen"
+	"github.com/salespulse/salespulse/sources/graph"
 	"github.com/salespulse/salespulse/sources/kafka"
 )
 
@@ -85,11 +86,22 @@ type decoder interface {
 	Decode(dst []schemas.Interaction, value []byte) ([]schemas.Interaction, error)
 }
 
+// graphClientStateEnv holds the clientState Graph notifications must carry
+// here: the value of Microsoft's samples, which the generator sends too.
+const graphClientStateEnv = "SALESPULSE_VENDORS_GRAPH_CLIENT_STATE"
+
 func newDecoders(t *testing.T, idx *schemas.Index, reg prometheus.Registerer) map[string]decoder {
 	t.Helper()
 	m := map[string]decoder{}
 	for _, v := range sources.Vendors() {
-		d, err := v.NewDefaultDecoder(idx, reg)
+		var d decoder
+		var err error
+		if v.Name == graph.Name {
+			// Verified notifications: a forged sample is dead-lettered.
+			d, err = v.NewDecoder(&graph.Config{ClientState: []graph.Secret{{Env: graphClientStateEnv}}}, idx, reg)
+		} else {
+			d, err = v.NewDefaultDecoder(idx, reg)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,6 +118,7 @@ type payload struct {
 
 func TestVendorsEndToEnd(t *testing.T) {
 	requireLib(t)
+	t.Setenv(graphClientStateEnv, "secretClientValue")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
