@@ -2,9 +2,10 @@
 // machine: it pairs lead triggers with their first outbound response and
 // approval requests with their decision, in event order, finalising what
 // lies behind a horizon the caller (the watermark) moves, and expiring
-// what stays unanswered. It knows neither offsets' sources nor the state
-// store: the caller passes batch offsets in, restores items from their
-// checkpoints, and encodes the changes Flush hands out.
+// what stays unanswered. It knows neither Kafka nor the state store nor
+// the record format: the caller passes each batch's last offset in,
+// restores items from their checkpoints (RestoreItem), and encodes the
+// changes Flush hands out.
 package pairing
 
 import (
