@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/salespulse/salespulse/pipeline/window/internal/pairing"
 	"github.com/salespulse/salespulse/schemas"
 )
 
 // State records (namespace state.Window; the store scopes them by input
 // partition). Key: kind byte, id. Kind 'L' is a lead, 'A' an approval
-// (value: item), 'M' with an empty id the partition's watermark history
+// (pairing.Lead, pairing.Approval; value: item), 'M' with an empty id the partition's watermark history
 // (value: meta). A nil value deletes the key. The key format is also the
 // state store's: its migration of the old changelog topic rewrites keys
 // "topic 0x00 kind id" to exactly "kind id".
@@ -40,17 +41,17 @@ func parseKey(k string) (kind byte, id string, ok bool) {
 	return k[0], k[1:], true
 }
 
-func appendEv(b []byte, e *ev) []byte {
-	b = binary.AppendVarint(b, e.at)
-	b = binary.AppendVarint(b, e.off)
+func appendEv(b []byte, e *pairing.Event) []byte {
+	b = binary.AppendVarint(b, e.At)
+	b = binary.AppendVarint(b, e.Off)
 	var ok byte
-	if e.ok {
+	if e.OK {
 		ok = 1
 	}
-	b = append(b, e.kind, byte(e.typ), byte(e.ch), ok)
-	b = appendStr(b, e.id)
-	b = appendStr(b, e.rep)
-	return appendStr(b, e.team)
+	b = append(b, e.Kind, byte(e.Type), byte(e.Channel), ok)
+	b = appendStr(b, e.ID)
+	b = appendStr(b, e.Rep)
+	return appendStr(b, e.Team)
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -58,26 +59,19 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// encodeItem renders the checkpoint of it: its base (the open event as of
-// the GC point) and every event not yet dropped.
-func encodeItem(b []byte, it *item) []byte {
+// encodeItem renders an item's checkpoint (pairing.Pairer.Flush): its base
+// (the open event as of the GC point) and every event not yet dropped.
+func encodeItem(b []byte, base *pairing.Event, evs []pairing.Event) []byte {
 	b = append(b, codecVersion)
-	base := it.base
-	if !it.baseSet {
-		base = nil
-		if it.hasOpen {
-			base = &it.open
-		}
-	}
 	if base != nil {
 		b = append(b, 1)
 		b = appendEv(b, base)
 	} else {
 		b = append(b, 0)
 	}
-	b = binary.AppendUvarint(b, uint64(len(it.evs)))
-	for k := range it.evs {
-		b = appendEv(b, &it.evs[k])
+	b = binary.AppendUvarint(b, uint64(len(evs)))
+	for k := range evs {
+		b = appendEv(b, &evs[k])
 	}
 	return b
 }
@@ -128,21 +122,21 @@ func (r *reader) str() string {
 	return s
 }
 
-func (r *reader) ev() ev {
-	var e ev
-	e.at = r.varint()
-	e.off = r.varint()
-	e.kind = r.byte()
-	e.typ = schemas.Type(r.byte())
-	e.ch = schemas.Channel(r.byte())
-	e.ok = r.byte() == 1
-	e.id = r.str()
-	e.rep = r.str()
-	e.team = r.str()
+func (r *reader) ev() pairing.Event {
+	var e pairing.Event
+	e.At = r.varint()
+	e.Off = r.varint()
+	e.Kind = r.byte()
+	e.Type = schemas.Type(r.byte())
+	e.Channel = schemas.Channel(r.byte())
+	e.OK = r.byte() == 1
+	e.ID = r.str()
+	e.Rep = r.str()
+	e.Team = r.str()
 	return e
 }
 
-func decodeItem(v []byte) (base *ev, evs []ev, err error) {
+func decodeItem(v []byte) (base *pairing.Event, evs []pairing.Event, err error) {
 	r := &reader{b: v}
 	if r.byte() != codecVersion {
 		return nil, nil, fmt.Errorf("decode item: %w: version", errCorrupt)
@@ -158,7 +152,7 @@ func decodeItem(v []byte) (base *ev, evs []ev, err error) {
 	if r.err != nil {
 		return nil, nil, fmt.Errorf("decode item: %w", r.err)
 	}
-	evs = make([]ev, 0, n)
+	evs = make([]pairing.Event, 0, n)
 	for range n {
 		evs = append(evs, r.ev())
 	}

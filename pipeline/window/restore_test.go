@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/salespulse/salespulse/pipeline/state"
+	"github.com/salespulse/salespulse/pipeline/window/internal/pairing"
 	"github.com/salespulse/salespulse/schemas"
 )
 
@@ -127,8 +128,8 @@ func TestStoreErrors(t *testing.T) {
 	}
 	// The retried batch saw the trigger restored (it was saved) and added
 	// its answer once.
-	if it := s.parts[partKey{"in", 0}].pr.items[famIndex(famLead)]["A"]; it == nil || len(it.evs) != 2 {
-		t.Fatalf("lead A after the retried batch: %+v, want trigger and answer", it)
+	if n := s.parts[partKey{"in", 0}].pr.EventCount(pairing.Lead, "A"); n != 2 {
+		t.Fatalf("lead A after the retried batch holds %d events, want trigger and answer", n)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/salespulse/salespulse/pipeline/state"
+	"github.com/salespulse/salespulse/pipeline/window/internal/pairing"
 	"github.com/salespulse/salespulse/schemas"
 )
 
@@ -99,7 +100,7 @@ type Stage struct {
 	deals schemas.DealRows
 	buf   []byte
 	recs  []state.Record
-	wbuf  wakeBuf // finalisation scratch of the partitions
+	wbuf  pairing.Scratch // finalisation scratch of the partitions
 
 	// Pointer fields of fact rows point into these, one allocation per
 	// chunk rather than per row. Fresh chunks every Process: a caller that
@@ -132,7 +133,7 @@ type part struct {
 	purge      []string // state keys of an abandoned state: deleted at the next checkpoint
 	committed  int64    // known committed offset (math.MaxInt64 without a store)
 	gcAt       int64    // committed as of the last gc
-	pr         *pairer
+	pr         *pairing.Pairer
 	lag        prometheus.Gauge
 }
 
@@ -288,7 +289,7 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 	s.w.m.late.Add(float64(late))
 
 	if p.maxT != noTime {
-		p.pr.finalise(p.maxT-s.w.lateMS, last, s)
+		p.pr.Finalise(p.maxT-s.w.lateMS, last, (*facts)(s))
 	}
 	if err := s.checkpoint(ctx, p, last); err != nil {
 		return err
@@ -374,23 +375,23 @@ func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64, pair b
 	}
 
 	// rep and team are interned: the state shares them (addShared).
-	e := ev{at: at, off: last, id: it.EventID, typ: it.Type, ch: it.Channel}
+	e := pairing.Event{At: at, Off: last, ID: it.EventID, Type: it.Type, Channel: it.Channel}
 	// !pair (a replay): the state has the pairing events already. The
 	// pairing types and the deal types are disjoint.
 	switch {
 	case pair && it.LeadID != "" && (it.Type == schemas.TypeLeadCreated || it.Type.Inbound()):
-		e.kind, e.rep, e.team = kOpen, r.id, team
-		p.pr.addShared(famLead, it.LeadID, e)
+		e.Kind, e.Rep, e.Team = pairing.Open, r.id, team
+		p.pr.AddShared(pairing.Lead, it.LeadID, e)
 	case pair && it.LeadID != "" && it.Type.Outbound():
-		e.kind, e.rep, e.team = kClose, r.id, team
-		p.pr.addShared(famLead, it.LeadID, e)
+		e.Kind, e.Rep, e.Team = pairing.Close, r.id, team
+		p.pr.AddShared(pairing.Lead, it.LeadID, e)
 	case pair && it.ApprovalID != "" && it.Type == schemas.TypeApprovalRequested:
-		e.kind, e.rep, e.team = kOpen, r.id, team
-		p.pr.addShared(famAppr, it.ApprovalID, e)
+		e.Kind, e.Rep, e.Team = pairing.Open, r.id, team
+		p.pr.AddShared(pairing.Approval, it.ApprovalID, e)
 	case pair && it.ApprovalID != "" && it.Type == schemas.TypeApprovalDecided:
-		e.kind, e.rep, e.team = kClose, p.pr.internStr(it.ApproverID), team
-		e.ok = it.Has&schemas.HasApproved != 0 && it.Approved
-		p.pr.addShared(famAppr, it.ApprovalID, e)
+		e.Kind, e.Rep, e.Team = pairing.Close, p.pr.Intern(it.ApproverID), team
+		e.OK = it.Has&schemas.HasApproved != 0 && it.Approved
+		p.pr.AddShared(pairing.Approval, it.ApprovalID, e)
 	case it.Type == schemas.TypeQuoteCreated || it.Type == schemas.TypeDealWon || it.Type == schemas.TypeDealLost:
 		d := schemas.DealRow{Day: day, OccurredAt: it.OccurredAt, EventID: it.EventID, Type: it.Type.String(), RepID: it.RepID,
 			TeamID: team, AccountID: it.AccountID, Currency: it.Currency}
@@ -448,17 +449,23 @@ func (s *Stage) zone(team string) *zone {
 	return z
 }
 
-// pair implements emitter: a finalised pair becomes a fact row.
-func (s *Stage) pair(fam uint8, key string, open, close *ev) {
-	secs := s.floats.ptr(float64(close.at-open.at) / 1000)
-	openAt, closeAt := time.UnixMilli(open.at).UTC(), s.times.ptr(time.UnixMilli(close.at).UTC())
-	z := s.zone(open.team)
-	if fam == famLead {
+// facts is the Stage as the pairing state's pairing.Emitter: finalised
+// pairs and expiries become fact rows. A conversion, not an embedding, so
+// the emitter methods stay off Stage's API.
+type facts Stage
+
+// Pair implements pairing.Emitter: a finalised pair becomes a fact row.
+func (f *facts) Pair(fam uint8, key string, open, close *pairing.Event) {
+	s := (*Stage)(f)
+	secs := s.floats.ptr(float64(close.At-open.At) / 1000)
+	openAt, closeAt := time.UnixMilli(open.At).UTC(), s.times.ptr(time.UnixMilli(close.At).UTC())
+	z := s.zone(open.Team)
+	if fam == pairing.Lead {
 		r := schemas.LeadResponseRow{
-			Day: z.dayOf(open.at), TriggerAt: openAt, LeadID: key, TriggerEventID: open.id,
-			TriggerType: open.typ.String(), TriggerChannel: open.ch.String(), OwnerRepID: open.rep, TeamID: open.team,
-			TimeZone: z.name, Answered: true, ResponderRepID: close.rep, ResponseEventID: close.id,
-			ResponseAt: closeAt, ResponseType: close.typ.String(), ResponseChannel: close.ch.String(), ResponseS: secs,
+			Day: z.dayOf(open.At), TriggerAt: openAt, LeadID: key, TriggerEventID: open.ID,
+			TriggerType: open.Type.String(), TriggerChannel: open.Channel.String(), OwnerRepID: open.Rep, TeamID: open.Team,
+			TimeZone: z.name, Answered: true, ResponderRepID: close.Rep, ResponseEventID: close.ID,
+			ResponseAt: closeAt, ResponseType: close.Type.String(), ResponseChannel: close.Channel.String(), ResponseS: secs,
 		}
 		if z.cal != nil {
 			r.BusinessS = s.floats.ptr(z.cal.businessSeconds(openAt, *closeAt))
@@ -467,31 +474,33 @@ func (s *Stage) pair(fam uint8, key string, open, close *ev) {
 		return
 	}
 	outcome := "rejected"
-	if close.ok {
+	if close.OK {
 		outcome = "approved"
 	}
 	s.apprs = append(s.apprs, schemas.ApprovalRow{
-		Day: z.dayOf(open.at), RequestedAt: openAt, ApprovalID: key, RequestEventID: open.id, RepID: open.rep,
-		TeamID: open.team, TimeZone: z.name, Outcome: outcome, ApproverID: close.rep, DecisionEventID: close.id,
+		Day: z.dayOf(open.At), RequestedAt: openAt, ApprovalID: key, RequestEventID: open.ID, RepID: open.Rep,
+		TeamID: open.Team, TimeZone: z.name, Outcome: outcome, ApproverID: close.Rep, DecisionEventID: close.ID,
 		DecidedAt: closeAt, LatencyS: secs,
 	})
 }
 
-// expire implements emitter: an unanswered lead or undecided approval.
-func (s *Stage) expire(fam uint8, key string, open *ev) {
-	openAt := time.UnixMilli(open.at).UTC()
-	z := s.zone(open.team)
-	if fam == famLead {
+// Expire implements pairing.Emitter: an unanswered lead or undecided
+// approval.
+func (f *facts) Expire(fam uint8, key string, open *pairing.Event) {
+	s := (*Stage)(f)
+	openAt := time.UnixMilli(open.At).UTC()
+	z := s.zone(open.Team)
+	if fam == pairing.Lead {
 		s.leads = append(s.leads, schemas.LeadResponseRow{
-			Day: z.dayOf(open.at), TriggerAt: openAt, LeadID: key, TriggerEventID: open.id,
-			TriggerType: open.typ.String(), TriggerChannel: open.ch.String(), OwnerRepID: open.rep, TeamID: open.team,
+			Day: z.dayOf(open.At), TriggerAt: openAt, LeadID: key, TriggerEventID: open.ID,
+			TriggerType: open.Type.String(), TriggerChannel: open.Channel.String(), OwnerRepID: open.Rep, TeamID: open.Team,
 			TimeZone: z.name,
 		})
 		return
 	}
 	s.apprs = append(s.apprs, schemas.ApprovalRow{
-		Day: z.dayOf(open.at), RequestedAt: openAt, ApprovalID: key, RequestEventID: open.id, RepID: open.rep,
-		TeamID: open.team, TimeZone: z.name, Outcome: "expired",
+		Day: z.dayOf(open.At), RequestedAt: openAt, ApprovalID: key, RequestEventID: open.ID, RepID: open.Rep,
+		TeamID: open.Team, TimeZone: z.name, Outcome: "expired",
 	})
 }
 
@@ -521,10 +530,10 @@ func (s *Stage) attach(b *schemas.Batch) {
 }
 
 func (s *Stage) report(p *part) {
-	for k, fam := range []uint8{famLead, famAppr} {
+	for k, fam := range []uint8{pairing.Lead, pairing.Approval} {
 		n := 0
 		for _, q := range s.parts {
-			n += q.pr.openCount(fam)
+			n += q.pr.OpenCount(fam)
 		}
 		s.w.m.open.WithLabelValues([]string{"lead", "approval"}[k]).Add(float64(n - s.reported[k]))
 		s.reported[k] = n
@@ -539,10 +548,10 @@ func (s *Stage) newPart(o schemas.Origin) *part {
 	p := &part{
 		partKey: partKey{o.Topic, o.Partition}, next: -1, maxT: noTime, baseMaxT: noTime, committed: -1, gcAt: -1,
 		first: -1, replayTo: -1, replayMaxT: noTime,
-		pr:  newPairer(s.w.cfg.LeadExpiry.Milliseconds(), s.w.cfg.ApprovalExpiry.Milliseconds(), s.w.deps.State != nil),
+		pr: pairing.New(s.w.cfg.LeadExpiry.Milliseconds(), s.w.cfg.ApprovalExpiry.Milliseconds(), s.w.deps.State != nil,
+			&s.wbuf),
 		lag: s.w.m.watermarkLag.WithLabelValues(o.Topic, strconv.Itoa(int(o.Partition))),
 	}
-	p.pr.wakes.buf = &s.wbuf
 	return p
 }
 
@@ -597,7 +606,7 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*part, error) {
 	case m.first >= 0 && from <= m.first:
 		mode = "empty"
 		for k := range recs {
-			if kind, _, ok := parseKey(k); ok && (kind == famLead || kind == famAppr) {
+			if kind, _, ok := parseKey(k); ok && (kind == pairing.Lead || kind == pairing.Approval) {
 				p.purge = append(p.purge, k)
 			}
 		}
@@ -624,20 +633,17 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*part, error) {
 	n := 0
 	for k, v := range recs {
 		kind, id, ok := parseKey(k)
-		if !ok || (kind != famLead && kind != famAppr) {
+		if !ok || (kind != pairing.Lead && kind != pairing.Approval) {
 			continue
 		}
 		base, evs, err := decodeItem(v)
 		if err != nil {
 			return nil, fmt.Errorf("restore %s: key %q: %w", o, k, err)
 		}
-		p.pr.restoreItem(kind, id, base, evs, at, horizon)
+		p.pr.RestoreItem(kind, id, base, evs, at, horizon)
 		n++
 	}
-	for _, it := range p.pr.dirty {
-		it.dirty = false
-	}
-	p.pr.dirty = p.pr.dirty[:0]
+	p.pr.ForgetChanges()
 	s.parts[p.partKey] = p
 	d := s.w.deps.Clock().Sub(start)
 	s.w.m.restored.Inc()
@@ -647,7 +653,7 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*part, error) {
 			"origin", o.String(), "mode", mode, "gc_point", m.point, "history_from", m.first, "state_at", at, "purged", len(p.purge))
 	}
 	s.w.log.Info("pairing state restored", "origin", o.String(), "mode", mode, "records", n, "committed", committed,
-		"open_leads", p.pr.openCount(famLead), "open_approvals", p.pr.openCount(famAppr), "duration", d)
+		"open_leads", p.pr.OpenCount(pairing.Lead), "open_approvals", p.pr.OpenCount(pairing.Approval), "duration", d)
 	return p, nil
 }
 
@@ -657,9 +663,8 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*part, error) {
 func (s *Stage) checkpoint(ctx context.Context, p *part, last int64) error {
 	st := s.w.deps.State
 	if st == nil {
-		p.pr.gc(math.MaxInt64)
-		p.pr.dirty = p.pr.dirty[:0]
-		p.pr.tomb = p.pr.tomb[:0]
+		p.pr.GC(math.MaxInt64)
+		p.pr.ForgetChanges()
 		return nil
 	}
 	// The store caches the committed offset: asking per batch is cheap.
@@ -669,7 +674,7 @@ func (s *Stage) checkpoint(ctx context.Context, p *part, last int64) error {
 		p.committed = c
 	}
 	if p.committed > p.gcAt {
-		p.pr.gc(p.committed)
+		p.pr.GC(p.committed)
 		p.gcAt = p.committed
 		k := 0
 		for k < len(p.hist) && p.hist[k].last < p.committed {
@@ -696,30 +701,20 @@ func (s *Stage) checkpoint(ctx context.Context, p *part, last int64) error {
 	for _, k := range p.purge {
 		add([]byte(k), nil)
 	}
-	for _, it := range p.pr.dirty {
-		it.dirty = false
-		if it.deleted {
-			continue
-		}
+	p.pr.Flush(func(fam uint8, key string, base *pairing.Event, evs []pairing.Event) {
 		k0 := len(s.buf)
-		s.buf = recordKey(s.buf, it.fam, it.key)
+		s.buf = recordKey(s.buf, fam, key)
 		v0 := len(s.buf)
-		s.buf = encodeItem(s.buf, it)
+		s.buf = encodeItem(s.buf, base, evs)
 		add(s.buf[k0:v0:v0], piece(v0))
-	}
-	for _, it := range p.pr.tomb {
+	}, func(fam uint8, key string) {
 		k0 := len(s.buf)
-		s.buf = recordKey(s.buf, it.fam, it.key)
+		s.buf = recordKey(s.buf, fam, key)
 		add(piece(k0), nil)
-		p.pr.free(it)
-	}
+	})
 	v0 := len(s.buf)
 	s.buf = encodeMeta(s.buf, &meta{base: p.baseMaxT, point: p.gcAt, first: p.first, hist: p.hist, old: p.old})
 	add([]byte(metaKey), piece(v0))
-	clear(p.pr.dirty)
-	p.pr.dirty = p.pr.dirty[:0]
-	clear(p.pr.tomb)
-	p.pr.tomb = p.pr.tomb[:0]
 	err := st.Save(ctx, state.Window, p.topic, p.part, s.recs)
 	clear(s.recs) // the buffer is reused; the records must not pin old ones
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -190,39 +189,4 @@ func BenchmarkPairing(b *testing.B) {
 	}
 	b.ReportMetric(float64(done)/b.Elapsed().Seconds(), "updates/s")
 	b.ReportMetric(0, "ns/op")
-}
-
-// BenchmarkBytesPerOpenLead measures heap per open lead: N leads with a
-// finalised trigger and no response (the steady state of a lead waiting).
-// Ids: 9-byte lead ids, 14-byte event ids, shared rep/team ids.
-func BenchmarkBytesPerOpenLead(b *testing.B) {
-	const n = 200000
-	for b.Loop() {
-		p := newPairer(int64(7*24*time.Hour/time.Millisecond), int64(30*24*time.Hour/time.Millisecond), false)
-		ids := make([]string, n)
-		evIDs := make([]string, n)
-		for k := range ids {
-			ids[k] = fmt.Sprintf("lead-%04d", k)
-			evIDs[k] = fmt.Sprintf("evt-%010d", k)
-		}
-		runtime.GC()
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		for k := range n {
-			p.add(famLead, ids[k], ev{at: int64(k), off: int64(k), id: evIDs[k], rep: "rep-0001", team: "team-01", typ: schemas.TypeLeadCreated, ch: schemas.ChannelCRM, kind: kOpen})
-		}
-		p.finalise(int64(n)+1, int64(n), nil)
-		p.gc(1 << 62)
-		p.dirty = nil
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		if p.openCount(famLead) != n {
-			b.Fatalf("%d open", p.openCount(famLead))
-		}
-		// Key strings are cloned by add; the caller's ids are garbage, but
-		// the trigger's event id is kept: count it.
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/lead")
-		runtime.KeepAlive(p)
-		runtime.KeepAlive(evIDs)
-	}
 }

@@ -2,95 +2,22 @@ package clickhouse
 
 import (
 	"context"
-	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sinks/clickhouse/migrate"
 )
-
-func TestMigrationsAreNumberedAndChecksummed(t *testing.T) {
-	ms := schemas.Migrations()
-	if len(ms) < 4 {
-		t.Fatalf("%d migrations", len(ms))
-	}
-	for k, m := range ms {
-		if m.Version != k+1 || m.Name == "" || len(m.Checksum) != 64 || m.SQL == "" {
-			t.Fatalf("migration %d: %+v", k, m)
-		}
-	}
-	ms[0].SQL = "changed"
-	if schemas.Migrations()[0].SQL == "changed" {
-		t.Fatal("Migrations returns shared state")
-	}
-}
-
-var createRe = regexp.MustCompile(`(?s)^CREATE (TABLE|MATERIALIZED VIEW|VIEW|DATABASE) IF NOT EXISTS (\w+)(\.\w+)?`)
-
-// allStatements renders the bootstrap and every migration.
-func allStatements(t *testing.T, r renderer) []string {
-	t.Helper()
-	out, err := r.render("bootstrap", bootstrapSQL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range schemas.Migrations() {
-		stmts, err := r.render(m.Name, m.SQL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, stmts...)
-	}
-	return out
-}
-
-func TestRenderSingleServer(t *testing.T) {
-	stmts := allStatements(t, renderer{DB: "sp"})
-	// The database and schema_migrations, then one statement per CREATE in
-	// the migration files: nothing rendered away, nothing invented.
-	want := 2
-	for _, m := range schemas.Migrations() {
-		want += strings.Count(strings.ToUpper(m.SQL), "CREATE ")
-	}
-	if len(stmts) != want {
-		t.Fatalf("%d statements, want %d:\n%s", len(stmts), want, strings.Join(stmts, "\n---\n"))
-	}
-	for _, s := range stmts {
-		m := createRe.FindStringSubmatch(s)
-		if m == nil || m[2] != "sp" {
-			t.Errorf("not an idempotent CREATE in database sp:\n%s", s)
-		}
-		if strings.Contains(s, "Replicated") || strings.Contains(s, "ON CLUSTER") || strings.Contains(s, "{{") {
-			t.Errorf("single-server statement mentions a cluster:\n%s", s)
-		}
-		if strings.Contains(s, "MergeTree") && strings.Contains(s, "SETTINGS") && !strings.Contains(s, "non_replicated_deduplication_window = 10000") {
-			t.Errorf("table without dedup window:\n%s", s)
-		}
-	}
-}
-
-func TestRenderCluster(t *testing.T) {
-	for _, s := range allStatements(t, renderer{DB: "sp", Cluster: "prod-eu"}) {
-		if !strings.Contains(s, "ON CLUSTER `prod-eu`") {
-			t.Errorf("no ON CLUSTER:\n%s", s)
-		}
-		if strings.Contains(s, "ENGINE") {
-			if !strings.Contains(s, "ENGINE = Replicated") || !strings.Contains(s, "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'") {
-				t.Errorf("engine not replicated:\n%s", s)
-			}
-			if strings.Contains(s, "non_replicated") {
-				t.Errorf("non-replicated setting on a replicated table:\n%s", s)
-			}
-		}
-	}
-}
 
 // The clustered DDL cannot run without Keeper, but ClickHouse can parse it:
 // formatQuery fails on a syntax error.
 func TestClusterDDLParses(t *testing.T) {
 	srv := startServer(t)
 	s := newTestSink(t, srv.addr, dbName(t), nil)
-	for _, q := range allStatements(t, renderer{DB: "sp", Cluster: "prod-eu"}) {
+	stmts, err := migrate.Statements("sp", "prod-eu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range stmts {
 		var out string
 		if err := s.conn.QueryRow(context.Background(), "SELECT formatQuery(?)", q).Scan(&out); err != nil {
 			t.Fatalf("%v\n%s", err, q)

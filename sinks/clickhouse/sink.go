@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sinks/clickhouse/migrate"
 )
 
 // Tables written by the sink (unqualified; always used as database.table).
@@ -35,6 +36,13 @@ const (
 // whose table has no column layout in this package, or whose rows are not
 // that table's row type: a wiring bug, not retryable.
 var ErrUnknownAggregate = errors.New("no column layout for aggregate table")
+
+// NewSink returns these (wrapped) when the database's schema does not
+// match this binary's; see package migrate.
+var (
+	ErrChecksumMismatch = migrate.ErrChecksumMismatch
+	ErrNotMigrated      = migrate.ErrNotMigrated
+)
 
 // Sink writes batches to ClickHouse. It is safe for concurrent use: one
 // Write per partition may run at once, bounded by max_open_conns.
@@ -95,7 +103,8 @@ func NewSink(ctx context.Context, cfg Config, reg prometheus.Registerer, logger 
 		if err := s.conn.Ping(ctx); err != nil {
 			return fmt.Errorf("ping %v: %w", cfg.Addresses, err)
 		}
-		return s.migrate(ctx, *cfg.Migrate)
+		return migrate.Run(ctx, s.conn, migrate.Options{Database: cfg.Database, Cluster: cfg.Cluster,
+			Apply: *cfg.Migrate, Clock: cfg.Clock, Log: s.log})
 	})
 	if err != nil {
 		conn.Close()

@@ -1,4 +1,4 @@
-package window
+package pairing
 
 import "slices"
 
@@ -33,12 +33,14 @@ type wakeQueue struct {
 	based  bool     // base is set (by the first take)
 	inRing int
 	far    wakeHeap // wakes beyond the ring, or pushed before the first take
-	// take's buffers, reused; the Stage shares them between its
-	// partitions (it runs one at a time), so idle ones do not hold any.
-	buf *wakeBuf
+	// take's buffers, reused; the window stage shares them between its
+	// partitions' pairers (it runs one at a time), so idle ones do not
+	// hold any.
+	buf *Scratch
 }
 
-type wakeBuf struct{ due, far []wake }
+// Scratch is finalisation's buffers (see New).
+type Scratch struct{ due, far []wake }
 
 // wakeLess orders wakes by time, then family and key.
 func wakeLess(a, b *wake) bool {
@@ -98,7 +100,7 @@ func sortWakes(ws []wake) {
 // fifth of the stage. The result is valid until release.
 func (q *wakeQueue) take(horizon int64) []wake {
 	if q.buf == nil {
-		q.buf = &wakeBuf{}
+		q.buf = &Scratch{}
 	}
 	due := q.buf.due[:0]
 	hb := horizon >> ringShift

@@ -1,13 +1,21 @@
-package clickhouse
+// Package migrate brings a ClickHouse database to the schema this binary
+// was built with: the numbered migrations of package schemas, rendered for
+// one database and (optionally) one cluster, applied in order and recorded
+// in schema_migrations with their checksums. The ClickHouse sink runs it at
+// start (migrate: true), or only checks (migrate: false).
+package migrate
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/salespulse/salespulse/schemas"
 )
@@ -17,8 +25,8 @@ import (
 // sink refuses to start rather than guess which schema is real.
 var ErrChecksumMismatch = errors.New("applied migration differs from this binary's")
 
-// ErrNotMigrated is returned by NewSink with migrate: false when a
-// migration this binary needs has not been applied.
+// ErrNotMigrated is returned by Run with Apply false (the sink's
+// migrate: false) when a migration this binary needs has not been applied.
 var ErrNotMigrated = errors.New("schema migration not applied")
 
 // bootstrapSQL creates what the migration runner itself needs. It is not a
@@ -111,14 +119,57 @@ type appliedMigration struct {
 	name, checksum string
 }
 
-// migrate brings the database to the newest schema this binary knows:
+// Conn is what Run needs of a ClickHouse connection (a driver.Conn).
+type Conn interface {
+	Exec(ctx context.Context, query string, args ...any) error
+	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
+}
+
+// Options say where and how Run migrates.
+type Options struct {
+	Database string
+	Cluster  string // "": a single server
+	// Apply applies pending migrations; false only checks they were
+	// applied (ErrNotMigrated otherwise).
+	Apply bool
+	// Clock stamps applied_at. Default time.Now.
+	Clock func() time.Time
+	// Log reports applied and unknown migrations. Default: discarded.
+	Log *slog.Logger
+}
+
+// Statements renders the bootstrap and every migration for one database
+// and cluster, in the order Run executes them.
+func Statements(database, cluster string) ([]string, error) {
+	r := renderer{DB: database, Cluster: cluster}
+	out, err := r.render("bootstrap", bootstrapSQL)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range schemas.Migrations() {
+		stmts, err := r.render(fmt.Sprintf("%03d_%s", m.Version, m.Name), m.SQL)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, stmts...)
+	}
+	return out, nil
+}
+
+// Run brings the database to the newest schema this binary knows:
 // migrations not yet recorded in schema_migrations are applied in order,
-// each recorded after all its statements succeeded. With apply false it
+// each recorded after all its statements succeeded. With o.Apply false it
 // only checks. Migrations recorded but unknown here were applied by a newer
 // binary during a rolling upgrade; they are additive, so this one carries
 // on and logs them.
-func (s *Sink) migrate(ctx context.Context, apply bool) error {
-	r := renderer{DB: s.cfg.Database, Cluster: s.cfg.Cluster}
+func Run(ctx context.Context, conn Conn, o Options) error {
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	r := renderer{DB: o.Database, Cluster: o.Cluster}
 	ddl := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
 		// ON CLUSTER DDL waits for every host, so a migration is complete
 		// when it returns.
@@ -130,18 +181,18 @@ func (s *Sink) migrate(ctx context.Context, apply bool) error {
 			return err
 		}
 		for _, q := range stmts {
-			if err := s.conn.Exec(ddl, q); err != nil {
+			if err := conn.Exec(ddl, q); err != nil {
 				return fmt.Errorf("migration %s: %w\n%s", name, err, q)
 			}
 		}
 		return nil
 	}
-	if apply {
+	if o.Apply {
 		if err := exec("bootstrap", bootstrapSQL); err != nil {
 			return err
 		}
 	}
-	applied, err := s.appliedMigrations(ctx)
+	applied, err := appliedMigrations(ctx, conn, o.Database)
 	if err != nil {
 		return err
 	}
@@ -151,35 +202,35 @@ func (s *Sink) migrate(ctx context.Context, apply bool) error {
 		switch {
 		case ok && a.checksum != m.Checksum:
 			return fmt.Errorf("migrate %s: %03d_%s: %w (recorded %s as %q, binary has %s)",
-				s.cfg.Database, m.Version, m.Name, ErrChecksumMismatch, a.checksum, a.name, m.Checksum)
+				o.Database, m.Version, m.Name, ErrChecksumMismatch, a.checksum, a.name, m.Checksum)
 		case ok:
 			continue
-		case !apply:
-			return fmt.Errorf("check %s: %03d_%s: %w", s.cfg.Database, m.Version, m.Name, ErrNotMigrated)
+		case !o.Apply:
+			return fmt.Errorf("check %s: %03d_%s: %w", o.Database, m.Version, m.Name, ErrNotMigrated)
 		}
 		if err := exec(fmt.Sprintf("%03d_%s", m.Version, m.Name), m.SQL); err != nil {
 			return err
 		}
-		if err := s.conn.Exec(ctx, fmt.Sprintf(
+		if err := conn.Exec(ctx, fmt.Sprintf(
 			"INSERT INTO %s.schema_migrations (version, name, checksum, applied_at) SETTINGS async_insert = 0 VALUES (?, ?, ?, ?)",
-			s.cfg.Database), uint32(m.Version), m.Name, m.Checksum, s.cfg.Clock().UTC()); err != nil {
+			o.Database), uint32(m.Version), m.Name, m.Checksum, o.Clock().UTC()); err != nil {
 			return fmt.Errorf("record migration %03d_%s: %w", m.Version, m.Name, err)
 		}
-		s.log.Info("applied migration", "database", s.cfg.Database, "version", m.Version, "name", m.Name, "cluster", s.cfg.Cluster)
+		o.Log.Info("applied migration", "database", o.Database, "version", m.Version, "name", m.Name, "cluster", o.Cluster)
 	}
 	for v, a := range applied {
 		if v > len(known) {
-			s.log.Warn("database has a migration this binary does not know (newer binary?)", "version", v, "name", a.name)
+			o.Log.Warn("database has a migration this binary does not know (newer binary?)", "version", v, "name", a.name)
 		}
 	}
 	return nil
 }
 
-func (s *Sink) appliedMigrations(ctx context.Context) (map[int]appliedMigration, error) {
-	rows, err := s.conn.Query(ctx, fmt.Sprintf(
-		"SELECT version, name, checksum FROM %s.schema_migrations FINAL ORDER BY version", s.cfg.Database))
+func appliedMigrations(ctx context.Context, conn Conn, db string) (map[int]appliedMigration, error) {
+	rows, err := conn.Query(ctx, fmt.Sprintf(
+		"SELECT version, name, checksum FROM %s.schema_migrations FINAL ORDER BY version", db))
 	if err != nil {
-		return nil, fmt.Errorf("read %s.schema_migrations: %w", s.cfg.Database, err)
+		return nil, fmt.Errorf("read %s.schema_migrations: %w", db, err)
 	}
 	defer rows.Close()
 	out := map[int]appliedMigration{}
@@ -187,12 +238,12 @@ func (s *Sink) appliedMigrations(ctx context.Context) (map[int]appliedMigration,
 		var v uint32
 		var a appliedMigration
 		if err := rows.Scan(&v, &a.name, &a.checksum); err != nil {
-			return nil, fmt.Errorf("read %s.schema_migrations: %w", s.cfg.Database, err)
+			return nil, fmt.Errorf("read %s.schema_migrations: %w", db, err)
 		}
 		out[int(v)] = a
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read %s.schema_migrations: %w", s.cfg.Database, err)
+		return nil, fmt.Errorf("read %s.schema_migrations: %w", db, err)
 	}
 	return out, nil
 }

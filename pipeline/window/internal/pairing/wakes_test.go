@@ -1,4 +1,4 @@
-package window
+package pairing
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 )
+
+const msPerDay = 24 * 60 * 60 * 1000
 
 // TestWakeQueueTakesWhatASortDoes: whatever the pushes (near, far, equal
 // times, before the first take) and however far the horizon jumps, take
@@ -15,7 +17,7 @@ func TestWakeQueueTakesWhatASortDoes(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 99))
 		items := make([]*item, 50)
 		for k := range items {
-			items[k] = &item{key: fmt.Sprint("k", k), fam: []uint8{famLead, famAppr}[k%2]}
+			items[k] = &item{key: fmt.Sprint("k", k), fam: []uint8{Lead, Approval}[k%2]}
 		}
 		q := &wakeQueue{}
 		var ref []wake

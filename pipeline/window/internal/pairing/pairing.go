@@ -1,4 +1,12 @@
-package window
+// Package pairing is the window stage's per-partition pairing state
+// machine: it pairs lead triggers with their first outbound response and
+// approval requests with their decision, in event order, finalising what
+// lies behind a horizon the caller (the watermark) moves, and expiring
+// what stays unanswered. It knows neither Kafka nor the state store nor
+// the record format: the caller passes each batch's last offset in,
+// restores items from their checkpoints (RestoreItem), and encodes the
+// changes Flush hands out.
+package pairing
 
 import (
 	"math"
@@ -8,47 +16,48 @@ import (
 	"github.com/salespulse/salespulse/schemas"
 )
 
-// Pairing families: what an item pairs.
+// Pairing families: what an item pairs. They are also the kind byte of
+// the items' state keys.
 const (
-	famLead uint8 = 'L' // trigger (lead.created or inbound touch) → first outbound touch
-	famAppr uint8 = 'A' // approval.requested → approval.decided
+	Lead     uint8 = 'L' // trigger (lead.created or inbound touch) → first outbound touch
+	Approval uint8 = 'A' // approval.requested → approval.decided
 )
 
 // Event kinds. At equal event time openers sort before closers, so a
 // response at the trigger's own millisecond answers it.
 const (
-	kOpen  uint8 = 1
-	kClose uint8 = 2
+	Open  uint8 = 1
+	Close uint8 = 2
 )
 
-// ev is one pairing-relevant event. 80 bytes: it is what an open lead costs
-// besides its map entry and ids, so fields are chosen with care.
-type ev struct {
-	at   int64  // event time, unix milliseconds
-	off  int64  // last offset of the batch it came in; restore drops ev with off >= the restore point
-	fin  int64  // last offset of the batch that finalised it; -1 while pending
-	id   string // event id
-	rep  string // trigger/request: the owner rep; response: the responding rep; decision: the approver
-	team string
-	typ  schemas.Type
-	ch   schemas.Channel
-	kind uint8
-	ok   bool // decision: approved
+// Event is one pairing-relevant event. 80 bytes: it is what an open lead
+// costs besides its map entry and ids, so fields are chosen with care.
+type Event struct {
+	At      int64  // event time, unix milliseconds
+	Off     int64  // last offset of the batch it came in; restore drops events with Off >= the restore point
+	fin     int64  // last offset of the batch that finalised it; -1 while pending
+	ID      string // event id
+	Rep     string // trigger/request: the owner rep; response: the responding rep; decision: the approver
+	Team    string
+	Type    schemas.Type
+	Channel schemas.Channel
+	Kind    uint8 // Open or Close
+	OK      bool  // decision: approved
 }
 
 // less orders events as the brute-force definition does: event time, then
 // openers first, then event id, then arrival.
-func (a *ev) less(b *ev) bool {
-	if a.at != b.at {
-		return a.at < b.at
+func (a *Event) less(b *Event) bool {
+	if a.At != b.At {
+		return a.At < b.At
 	}
-	if a.kind != b.kind {
-		return a.kind < b.kind
+	if a.Kind != b.Kind {
+		return a.Kind < b.Kind
 	}
-	if c := strings.Compare(a.id, b.id); c != 0 {
+	if c := strings.Compare(a.ID, b.ID); c != 0 {
 		return c < 0
 	}
-	return a.off < b.off
+	return a.Off < b.Off
 }
 
 // item is the pairing state of one lead or one approval.
@@ -61,8 +70,8 @@ func (a *ev) less(b *ev) bool {
 //
 // 160 bytes, a size class: one more field costs 16 bytes per open lead.
 type item struct {
-	// What finalisation reads first, together: one cache line with open.at.
-	evs        []ev
+	// What finalisation reads first, together: one cache line with open.At.
+	evs        []Event
 	sched      int64 // time of its event wake: the first pending event; noSched: none
 	nfin       int32 // evs[:nfin] are finalised
 	hasOpen    bool
@@ -71,17 +80,17 @@ type item struct {
 	dirty      bool // in part.dirty
 	deleted    bool
 	fam        uint8
-	open       ev // valid when hasOpen
+	open       Event // valid when hasOpen
 	key        string
-	base       *ev   // when baseSet: the open event as of the GC point (nil: none); else base == current state
-	lastChange int64 // last offset of the batch that last changed the state (incl. expiry); -1 none
+	base       *Event // when baseSet: the open event as of the GC point (nil: none); else base == current state
+	lastChange int64  // last offset of the batch that last changed the state (incl. expiry); -1 none
 }
 
 // noSched is item.sched when nothing is pending.
 const noSched = math.MinInt64
 
 // schedule makes it due at t (a pending event) at the latest.
-func (p *pairer) schedule(it *item, t int64) {
+func (p *Pairer) schedule(it *item, t int64) {
 	if it.sched != noSched && it.sched <= t {
 		return
 	}
@@ -94,18 +103,18 @@ func (p *pairer) schedule(it *item, t int64) {
 
 // reschedule points it's event wake at its first pending event, after an
 // advance.
-func (p *pairer) reschedule(it *item) {
+func (p *Pairer) reschedule(it *item) {
 	if int(it.nfin) == len(it.evs) {
 		p.setSched(it, noSched)
 		return
 	}
-	if t := it.evs[it.nfin].at; t != it.sched {
+	if t := it.evs[it.nfin].At; t != it.sched {
 		p.setSched(it, t)
 		p.wakes.push(wake{t: t, it: it})
 	}
 }
 
-func (p *pairer) setSched(it *item, t int64) {
+func (p *Pairer) setSched(it *item, t int64) {
 	switch {
 	case it.sched == noSched && t != noSched:
 		p.live++
@@ -116,26 +125,27 @@ func (p *pairer) setSched(it *item, t int64) {
 }
 
 // liveWake reports whether w is one of the two wakes it schedules.
-func (p *pairer) liveWake(w wake) bool {
+func (p *Pairer) liveWake(w wake) bool {
 	it := w.it
-	return w.t == it.sched || it.hasOpen && w.t == it.open.at+p.expiry[famIndex(it.fam)]-1
+	return w.t == it.sched || it.hasOpen && w.t == it.open.At+p.expiry[famIndex(it.fam)]-1
 }
 
-// emitter receives finalised pairs. Restores pass nil: those facts were
-// emitted by the batches that produced them.
-type emitter interface {
-	pair(fam uint8, key string, open, close *ev)
-	expire(fam uint8, key string, open *ev)
+// Emitter receives finalised pairs and expiries. The events are valid
+// during the call only. Restores pass nil: those facts were emitted by the
+// batches that produced them.
+type Emitter interface {
+	Pair(fam uint8, key string, open, close *Event)
+	Expire(fam uint8, key string, open *Event)
 }
 
 // pool recycles deleted items and released event arrays: in steady state a
 // lead item and its pending array are created and dropped about once per
-// event, and allocating them was most of the stage's garbage. Per pairer:
+// event, and allocating them was most of the stage's garbage. Per Pairer:
 // a stale wake may still point to a recycled item, which must then belong
-// to the same pairer.
+// to the same Pairer.
 type pool struct {
 	items []*item
-	evs   [][]ev
+	evs   [][]Event
 }
 
 // A pool holds a quarter of the live items' count, within [poolMin,
@@ -146,11 +156,11 @@ const (
 	poolMax = 4096
 )
 
-func (p *pairer) poolFull(n int) bool {
+func (p *Pairer) poolFull(n int) bool {
 	return n >= min(poolMax, max(poolMin, (len(p.items[0])+len(p.items[1]))/4))
 }
 
-func (p *pairer) getEvs() []ev {
+func (p *Pairer) getEvs() []Event {
 	pl := &p.pool
 	if n := len(pl.evs); n > 0 {
 		e := pl.evs[n-1]
@@ -158,11 +168,11 @@ func (p *pairer) getEvs() []ev {
 		pl.evs = pl.evs[:n-1]
 		return e
 	}
-	return make([]ev, 0, 2)
+	return make([]Event, 0, 2)
 }
 
 // putEvs takes an array no item refers to any more.
-func (p *pairer) putEvs(e []ev) {
+func (p *Pairer) putEvs(e []Event) {
 	if cap(e) == 0 || cap(e) > 8 || p.poolFull(len(p.pool.evs)) {
 		return
 	}
@@ -170,8 +180,9 @@ func (p *pairer) putEvs(e []ev) {
 	p.pool.evs = append(p.pool.evs, e[:0])
 }
 
-// pairer is the pairing state of one partition: pure logic, no Kafka.
-type pairer struct {
+// Pairer is the pairing state of one partition: pure logic, no Kafka. It
+// is not safe for concurrent use.
+type Pairer struct {
 	expiry [2]int64 // ms, by famIndex
 	items  [2]map[string]*item
 	wakes  wakeQueue
@@ -189,24 +200,29 @@ type pairer struct {
 }
 
 func famIndex(f uint8) int {
-	if f == famAppr {
+	if f == Approval {
 		return 1
 	}
 	return 0
 }
 
-// newPairer returns an empty pairer.
-func newPairer(leadExpiryMS, apprExpiryMS int64, history bool) *pairer {
-	return &pairer{
+// New returns an empty pairer. With history, it keeps what a restore
+// needs (finalised events, base states) until GC says it is committed, and
+// Flush hands out the changes; without, finalised events are dropped at
+// once. Pairers that run one at a time (one goroutine's) may share scratch;
+// nil gives the pairer its own.
+func New(leadExpiryMS, apprExpiryMS int64, history bool, scratch *Scratch) *Pairer {
+	return &Pairer{
 		history: history,
 		expiry:  [2]int64{leadExpiryMS, apprExpiryMS},
 		items:   [2]map[string]*item{{}, {}},
 		intern:  map[string]string{},
+		wakes:   wakeQueue{buf: scratch},
 	}
 }
 
-// internStr shares the few distinct rep and team ids between all items.
-func (p *pairer) internStr(s string) string {
+// Intern shares the few distinct rep and team ids between all items.
+func (p *Pairer) Intern(s string) string {
 	if s == "" {
 		return ""
 	}
@@ -221,7 +237,7 @@ func (p *pairer) internStr(s string) string {
 	return s
 }
 
-func (p *pairer) newItem(fam uint8, key string) *item {
+func (p *Pairer) newItem(fam uint8, key string) *item {
 	var it *item
 	if n := len(p.pool.items); n > 0 {
 		it = p.pool.items[n-1]
@@ -236,7 +252,7 @@ func (p *pairer) newItem(fam uint8, key string) *item {
 
 // free recycles a deleted item: nothing due (stale wakes may still point
 // to it), not in the dirty, gc or tombstone lists.
-func (p *pairer) free(it *item) {
+func (p *Pairer) free(it *item) {
 	p.putEvs(it.evs)
 	p.setSched(it, noSched)
 	if p.poolFull(len(p.pool.items)) {
@@ -246,16 +262,16 @@ func (p *pairer) free(it *item) {
 	p.pool.items = append(p.pool.items, it)
 }
 
-// add records e for the item (fam, key) as pending.
-func (p *pairer) add(fam uint8, key string, e ev) {
-	e.rep = p.internStr(e.rep)
-	e.team = p.internStr(e.team)
-	p.addShared(fam, key, e)
+// Add records e for the item (fam, key) as pending.
+func (p *Pairer) Add(fam uint8, key string, e Event) {
+	e.Rep = p.Intern(e.Rep)
+	e.Team = p.Intern(e.Team)
+	p.AddShared(fam, key, e)
 }
 
-// addShared is add for an e whose rep and team strings are already
+// AddShared is Add for an e whose rep and team strings are already
 // shared (interned by the caller): the state keeps them.
-func (p *pairer) addShared(fam uint8, key string, e ev) {
+func (p *Pairer) AddShared(fam uint8, key string, e Event) {
 	m := p.items[famIndex(fam)]
 	it := m[key]
 	if it == nil {
@@ -276,21 +292,21 @@ func (p *pairer) addShared(fam uint8, key string, e ev) {
 	} else {
 		it.evs = slices.Insert(it.evs, k, e)
 	}
-	p.schedule(it, e.at)
+	p.schedule(it, e.At)
 	p.markDirty(it)
 }
 
-func (p *pairer) markDirty(it *item) {
+func (p *Pairer) markDirty(it *item) {
 	if p.history && !it.dirty {
 		it.dirty = true
 		p.dirty = append(p.dirty, it)
 	}
 }
 
-// finalise makes every item's events with event time < horizon final, in
+// Finalise makes every item's events with event time < horizon final, in
 // event order, and expires opens whose deadline is <= horizon. last is the
 // batch's last offset, recorded as the change point.
-func (p *pairer) finalise(horizon, last int64, out emitter) {
+func (p *Pairer) Finalise(horizon, last int64, out Emitter) {
 	for _, w := range p.wakes.take(horizon) {
 		if !p.liveWake(w) {
 			continue
@@ -313,39 +329,39 @@ func (p *pairer) finalise(horizon, last int64, out emitter) {
 
 // advance finalises it up to horizon and reports whether it deleted it
 // (memory-only mode: nothing open, nothing pending).
-func (p *pairer) advance(it *item, horizon, last int64, out emitter) bool {
+func (p *Pairer) advance(it *item, horizon, last int64, out Emitter) bool {
 	fi := famIndex(it.fam)
 	exp := p.expiry[fi]
 	changed := false
 	for int(it.nfin) < len(it.evs) {
 		e := &it.evs[it.nfin]
-		if e.at >= horizon {
+		if e.At >= horizon {
 			break
 		}
 		if !changed {
 			changed = true
 			p.before(it)
 		}
-		if it.hasOpen && it.open.at+exp <= e.at {
+		if it.hasOpen && it.open.At+exp <= e.At {
 			if out != nil {
-				out.expire(it.fam, it.key, &it.open)
+				out.Expire(it.fam, it.key, &it.open)
 			}
 			it.hasOpen = false
 			p.open[fi]--
 		}
 		e.fin = last
-		switch e.kind {
-		case kOpen:
+		switch e.Kind {
+		case Open:
 			if !it.hasOpen {
 				it.open = *e
 				it.hasOpen = true
 				p.open[fi]++
-				p.wakes.push(wake{t: e.at + exp - 1, it: it})
+				p.wakes.push(wake{t: e.At + exp - 1, it: it})
 			}
-		case kClose:
+		case Close:
 			if it.hasOpen {
 				if out != nil {
-					out.pair(it.fam, it.key, &it.open, e)
+					out.Pair(it.fam, it.key, &it.open, e)
 				}
 				it.hasOpen = false
 				p.open[fi]--
@@ -353,13 +369,13 @@ func (p *pairer) advance(it *item, horizon, last int64, out emitter) bool {
 		}
 		it.nfin++
 	}
-	if it.hasOpen && it.open.at+exp <= horizon {
+	if it.hasOpen && it.open.At+exp <= horizon {
 		if !changed {
 			changed = true
 			p.before(it)
 		}
 		if out != nil {
-			out.expire(it.fam, it.key, &it.open)
+			out.Expire(it.fam, it.key, &it.open)
 		}
 		it.hasOpen = false
 		p.open[fi]--
@@ -386,7 +402,7 @@ func (p *pairer) advance(it *item, horizon, last int64, out emitter) bool {
 
 // before records it's base state ahead of its first change since the last
 // committed point (history mode).
-func (p *pairer) before(it *item) {
+func (p *Pairer) before(it *item) {
 	if p.history && !it.baseSet {
 		it.baseSet = true
 		it.base = nil
@@ -397,10 +413,10 @@ func (p *pairer) before(it *item) {
 	}
 }
 
-// gc drops history finalised in batches below committed (the consumer
+// GC drops history finalised in batches below committed (the consumer
 // group's committed offset: no restore can start below it) and deletes
 // items with nothing left, queueing their tombstones.
-func (p *pairer) gc(committed int64) {
+func (p *Pairer) GC(committed int64) {
 	keep := p.gcq[:0]
 	for _, it := range p.gcq {
 		if it.deleted {
@@ -415,14 +431,14 @@ func (p *pairer) gc(committed int64) {
 			b := it.base
 			for k := range n {
 				e := &it.evs[k]
-				if b != nil && b.at+exp <= e.at {
+				if b != nil && b.At+exp <= e.At {
 					b = nil
 				}
 				switch {
-				case e.kind == kOpen && b == nil:
+				case e.Kind == Open && b == nil:
 					c := *e
 					b = &c
-				case e.kind == kClose && b != nil:
+				case e.Kind == Close && b != nil:
 					b = nil
 				}
 			}
@@ -453,7 +469,7 @@ func (p *pairer) gc(committed int64) {
 // dropPrefix removes evs[:n], releasing the array (to the pool) when
 // nothing is left: an open lead should not pay for the events it no longer
 // needs.
-func (p *pairer) dropPrefix(evs []ev, n int) []ev {
+func (p *Pairer) dropPrefix(evs []Event, n int) []Event {
 	if n >= len(evs) {
 		p.putEvs(evs)
 		return nil
@@ -461,10 +477,12 @@ func (p *pairer) dropPrefix(evs []ev, n int) []ev {
 	return slices.Delete(evs, 0, n)
 }
 
-// restoreItem rebuilds an item from its checkpoint: base and the events
-// that came in batches below from, then finalises what was final there.
-func (p *pairer) restoreItem(fam uint8, key string, base *ev, evs []ev, from, horizon int64) {
-	evs = slices.DeleteFunc(evs, func(e ev) bool { return e.off >= from })
+// RestoreItem rebuilds an item from its checkpoint (as Flush handed it
+// out): base and the events that came in batches below from, then
+// finalises what was final there (horizon). It takes evs. Call
+// ForgetChanges after the last one: the restored state is the store's.
+func (p *Pairer) RestoreItem(fam uint8, key string, base *Event, evs []Event, from, horizon int64) {
+	evs = slices.DeleteFunc(evs, func(e Event) bool { return e.Off >= from })
 	if base == nil && len(evs) == 0 {
 		return
 	}
@@ -472,13 +490,13 @@ func (p *pairer) restoreItem(fam uint8, key string, base *ev, evs []ev, from, ho
 	p.items[famIndex(fam)][key] = it
 	if base != nil {
 		it.open = *base
-		it.open.rep = p.internStr(it.open.rep)
-		it.open.team = p.internStr(it.open.team)
+		it.open.Rep = p.Intern(it.open.Rep)
+		it.open.Team = p.Intern(it.open.Team)
 		it.hasOpen = true
 		p.open[famIndex(fam)]++
-		p.wakes.push(wake{t: base.at + p.expiry[famIndex(fam)] - 1, it: it})
+		p.wakes.push(wake{t: base.At + p.expiry[famIndex(fam)] - 1, it: it})
 	}
-	slices.SortFunc(evs, func(a, b ev) int {
+	slices.SortFunc(evs, func(a, b Event) int {
 		if a.less(&b) {
 			return -1
 		}
@@ -489,8 +507,8 @@ func (p *pairer) restoreItem(fam uint8, key string, base *ev, evs []ev, from, ho
 	})
 	for k := range evs {
 		evs[k].fin = -1
-		evs[k].rep = p.internStr(evs[k].rep)
-		evs[k].team = p.internStr(evs[k].team)
+		evs[k].Rep = p.Intern(evs[k].Rep)
+		evs[k].Team = p.Intern(evs[k].Team)
 	}
 	it.evs = evs
 	// Finalised "in the batch before from": conservative for gc, which
@@ -502,5 +520,56 @@ func (p *pairer) restoreItem(fam uint8, key string, base *ev, evs []ev, from, ho
 	it.dirty = false
 }
 
-// openCount is the number of open leads and approvals.
-func (p *pairer) openCount(fam uint8) int { return p.open[famIndex(fam)] }
+// OpenCount is the number of open leads (Lead) or approvals (Approval).
+func (p *Pairer) OpenCount(fam uint8) int { return p.open[famIndex(fam)] }
+
+// Flush hands out the changes since the last Flush, for the state store:
+// put for each changed item, with its checkpoint (base: its open event as
+// of the GC point, nil none; evs: every event not yet dropped, in order),
+// valid during the call only; then del for each item deleted. Deleted items
+// are recycled after del.
+func (p *Pairer) Flush(put func(fam uint8, key string, base *Event, evs []Event), del func(fam uint8, key string)) {
+	for _, it := range p.dirty {
+		it.dirty = false
+		if it.deleted {
+			continue
+		}
+		base := it.base
+		if !it.baseSet {
+			base = nil
+			if it.hasOpen {
+				base = &it.open
+			}
+		}
+		put(it.fam, it.key, base, it.evs)
+	}
+	for _, it := range p.tomb {
+		del(it.fam, it.key)
+		p.free(it)
+	}
+	clear(p.dirty)
+	p.dirty = p.dirty[:0]
+	clear(p.tomb)
+	p.tomb = p.tomb[:0]
+}
+
+// ForgetChanges drops the changes Flush would hand out: after a restore
+// (the state is the store's) or without a store.
+func (p *Pairer) ForgetChanges() {
+	for _, it := range p.dirty {
+		it.dirty = false
+	}
+	clear(p.dirty)
+	p.dirty = p.dirty[:0]
+	clear(p.tomb)
+	p.tomb = p.tomb[:0]
+}
+
+// EventCount is the number of events the item (fam, key) keeps: pending
+// ones and finalised ones not yet committed. 0: no such item.
+func (p *Pairer) EventCount(fam uint8, key string) int {
+	if it := p.items[famIndex(fam)][key]; it != nil {
+		return len(it.evs)
+	}
+	return 0
+}
