@@ -1,9 +1,6 @@
 package graph
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/vendorkit"
 )
 
@@ -17,21 +14,5 @@ const DefaultTopic = "sales.graph"
 
 // Vendor declares the Microsoft Graph normaliser: sources.Vendors lists it.
 func Vendor() vendorkit.Vendor {
-	return vendorkit.Vendor{
-		Name:         Name,
-		DefaultTopic: DefaultTopic,
-		NewConfig:    func() vendorkit.Config { return new(Config) },
-		NewDecoder: func(cfg vendorkit.Config, idx *schemas.Index, reg prometheus.Registerer) (vendorkit.Decoder, error) {
-			c, _ := cfg.(*Config)
-			if c == nil {
-				c = new(Config)
-			}
-			d, err := NewDecoder(*c, idx, reg)
-			if err != nil {
-				return nil, err
-			}
-			return d, nil
-		},
-		NewEncoder: func() vendorkit.Encoder { return synth{} },
-	}
+	return vendorkit.Configured[Config](Name, DefaultTopic, NewDecoder, func() vendorkit.Encoder { return synth{} })
 }

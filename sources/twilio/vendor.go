@@ -1,9 +1,6 @@
 package twilio
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/vendorkit"
 )
 
@@ -17,16 +14,5 @@ const DefaultTopic = "sales.twilio"
 
 // Vendor declares the Twilio normaliser: sources.Vendors lists it.
 func Vendor() vendorkit.Vendor {
-	return vendorkit.Vendor{
-		Name:         Name,
-		DefaultTopic: DefaultTopic,
-		NewDecoder: func(cfg vendorkit.Config, idx *schemas.Index, reg prometheus.Registerer) (vendorkit.Decoder, error) {
-			d, err := NewDecoder(idx, reg)
-			if err != nil {
-				return nil, err
-			}
-			return d, nil
-		},
-		NewEncoder: func() vendorkit.Encoder { return synth{} },
-	}
+	return vendorkit.Plain(Name, DefaultTopic, NewDecoder, func() vendorkit.Encoder { return synth{} })
 }

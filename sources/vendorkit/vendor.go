@@ -61,3 +61,42 @@ func (v Vendor) NewDefaultDecoder(idx *schemas.Index, reg prometheus.Registerer)
 	}
 	return v.NewDecoder(cfg, idx, reg)
 }
+
+// Plain declares a vendor whose decoder takes no options: mk builds it
+// from the org index and the metrics registry.
+func Plain[D Decoder](name, topic string, mk func(*schemas.Index, prometheus.Registerer) (D, error), enc func() Encoder) Vendor {
+	return Vendor{
+		Name: name, DefaultTopic: topic, NewEncoder: enc,
+		NewDecoder: func(_ Config, idx *schemas.Index, reg prometheus.Registerer) (Decoder, error) {
+			return decoder(mk(idx, reg))
+		},
+	}
+}
+
+// Configured declares a vendor whose decoder takes its options C, decoded
+// from sources.<name> (the app calls SetDefaults, then Validate, on *C).
+func Configured[C any, PC interface {
+	*C
+	Config
+}, D Decoder](name, topic string, mk func(C, *schemas.Index, prometheus.Registerer) (D, error), enc func() Encoder) Vendor {
+	return Vendor{
+		Name: name, DefaultTopic: topic, NewEncoder: enc,
+		NewConfig: func() Config { return PC(new(C)) },
+		NewDecoder: func(cfg Config, idx *schemas.Index, reg prometheus.Registerer) (Decoder, error) {
+			c, _ := cfg.(PC)
+			if c == nil {
+				c = new(C) // mk applies the defaults
+			}
+			return decoder(mk(*c, idx, reg))
+		},
+	}
+}
+
+// decoder returns d as a Decoder, or a nil interface (not a typed nil
+// pointer) with err.
+func decoder[D Decoder](d D, err error) (Decoder, error) {
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
