@@ -15,14 +15,7 @@ import (
 type synth struct{}
 
 func (synth) Carries(in *schemas.Interaction, rep *vendorkit.SynthRep) vendorkit.Carry {
-	if rep == nil || in.LeadID != "" {
-		return vendorkit.CarryNo // Aircall carries no lead id: lead touches stay where lead_id survives
-	}
-	switch in.Type {
-	case schemas.TypeCallOutbound, schemas.TypeCallInbound:
-		return vendorkit.CarryNative
-	}
-	return vendorkit.CarryNo
+	return vendorkit.CarryWithoutLead(in, rep, schemas.TypeCallOutbound, schemas.TypeCallInbound)
 }
 
 func (synth) Encode(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {

@@ -2,6 +2,7 @@ package vendorkit
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -219,4 +220,15 @@ func AppendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// CarryWithoutLead is the Carries of a vendor that has no lead ids (the
+// telephony, meeting and mail vendors): it carries natively an interaction
+// of one of types by a rep it knows, and only when it names no lead, so
+// lead touches stay with the vendors where lead_id survives.
+func CarryWithoutLead(in *schemas.Interaction, rep *SynthRep, types ...schemas.Type) Carry {
+	if rep == nil || in.LeadID != "" || !slices.Contains(types, in.Type) {
+		return CarryNo
+	}
+	return CarryNative
 }
