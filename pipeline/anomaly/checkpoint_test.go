@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -166,39 +165,13 @@ func render(as []schemas.Alert) string {
 // sets by hand, counting what the stages ask of it.
 type storeEnv struct {
 	*state.Memory
-	mu    sync.Mutex
-	loads map[int32]int
-	saves map[int32]int
-	fail  error                // returned by Load and Save while set
-	reg   *prometheus.Registry // of the last detector made
+	reg *prometheus.Registry // of the last detector made
 }
 
 var _ state.Store = (*storeEnv)(nil)
 
 func newStoreEnv() *storeEnv {
-	return &storeEnv{Memory: state.NewMemory(), loads: map[int32]int{}, saves: map[int32]int{}}
-}
-
-func (e *storeEnv) Load(ctx context.Context, ns state.Namespace, topic string, partition int32) (map[string][]byte, error) {
-	e.mu.Lock()
-	e.loads[partition]++
-	err := e.fail
-	e.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	return e.Memory.Load(ctx, ns, topic, partition)
-}
-
-func (e *storeEnv) Save(ctx context.Context, ns state.Namespace, topic string, partition int32, recs []state.Record) error {
-	e.mu.Lock()
-	e.saves[partition]++
-	err := e.fail
-	e.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return e.Memory.Save(ctx, ns, topic, partition, recs)
+	return &storeEnv{Memory: state.NewMemory()}
 }
 
 func (e *storeEnv) commit(p int32, off int64) { e.SetCommitted("in", p, off) }
@@ -555,19 +528,19 @@ func TestOneLoadPerPartitionStartOneSavePerBatch(t *testing.T) {
 	n := 0
 	for k := 0; k < len(batches[0]) && k < len(batches[1]); k++ {
 		for p := range batches {
-			before := env.saves[int32(p)]
+			before := env.Saves(int32(p))
 			process(t, s, batches[p][k])
-			if got := env.saves[int32(p)] - before; got > 1 {
+			if got := env.Saves(int32(p)) - before; got > 1 {
 				t.Fatalf("partition %d batch %d: %d saves", p, k, got)
 			}
 		}
 		n++
 	}
-	if want := map[int32]int{0: 1, 1: 1}; !reflect.DeepEqual(env.loads, want) {
-		t.Fatalf("loads per partition %v, want %v", env.loads, want)
+	if got := [2]int{env.Loads(0), env.Loads(1)}; got != [2]int{1, 1} {
+		t.Fatalf("loads of partitions 0 and 1: %v, want one each", got)
 	}
-	if env.saves[0] < n*9/10 || env.saves[1] < n*9/10 {
-		t.Fatalf("saves per partition %v for %d batches each: the stream changes state in most batches", env.saves, n)
+	if env.Saves(0) < n*9/10 || env.Saves(1) < n*9/10 {
+		t.Fatalf("saves per partition %v for %d batches each: the stream changes state in most batches", []int{env.Saves(0), env.Saves(1)}, n)
 	}
 	// A rewind beyond what the stage remembers (the last 64 batches)
 	// restarts the partition: one more load.
@@ -575,8 +548,8 @@ func TestOneLoadPerPartitionStartOneSavePerBatch(t *testing.T) {
 		t.Fatalf("only %d batches: cannot rewind beyond the remembered 64", n)
 	}
 	process(t, s, batches[0][n-65])
-	if env.loads[0] != 2 || env.loads[1] != 1 {
-		t.Fatalf("after a rewind: loads %v", env.loads)
+	if env.Loads(0) != 2 || env.Loads(1) != 1 {
+		t.Fatalf("after a rewind: loads %d, %d", env.Loads(0), env.Loads(1))
 	}
 }
 
@@ -596,20 +569,20 @@ func TestStoreErrors(t *testing.T) {
 		b.Interactions = append(b.Interactions, tb.events...)
 		return b, s.Process(context.Background(), b)
 	}
-	env.fail = boom
+	env.FailWith(boom)
 	if _, err := try(b0); !errors.Is(err, boom) {
 		t.Fatalf("load failure: %v", err)
 	}
-	env.fail = nil
+	env.FailWith(nil)
 	expect(t, process(t, s, b0))
-	env.fail = fmt.Errorf("save: %w", state.ErrFenced)
+	env.FailWith(fmt.Errorf("save: %w", state.ErrFenced))
 	if b, err := try(b1); !errors.Is(err, state.ErrFenced) || len(b.Alerts) != 0 {
 		t.Fatalf("fenced save: %v, %d alerts", err, len(b.Alerts))
 	}
-	env.fail = nil
-	loads := env.loads[0]
+	env.FailWith(nil)
+	loads := env.Loads(0)
 	expect(t, process(t, s, b1), "lead_response_sla firing L1")
-	if env.loads[0] != loads+1 {
+	if env.Loads(0) != loads+1 {
 		t.Fatal("a fenced partition was written again without loading its state")
 	}
 }

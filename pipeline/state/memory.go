@@ -8,12 +8,16 @@ import (
 // Memory is a Store in process memory: state survives a stage's restore
 // (a redelivery, a new Stage on the same Memory) but not the process. For
 // tests, and for deployments that accept losing open leads on restart.
-// Committed answers from SetCommitted. Safe for concurrent use.
+// Committed answers from SetCommitted; Loads and Saves count calls per
+// partition, and FailWith makes both fail, for tests of what a stage asks
+// of its store. Safe for concurrent use.
 type Memory struct {
 	mu        sync.Mutex
 	parts     map[memKey]map[string][]byte
 	committed map[memPart]int64
-	saves     int
+	loads     map[int32]int
+	saves     map[int32]int
+	fail      error
 }
 
 type memPart struct {
@@ -30,13 +34,17 @@ var _ Store = (*Memory)(nil)
 
 // NewMemory returns an empty Memory store.
 func NewMemory() *Memory {
-	return &Memory{parts: map[memKey]map[string][]byte{}, committed: map[memPart]int64{}}
+	return &Memory{parts: map[memKey]map[string][]byte{}, committed: map[memPart]int64{}, loads: map[int32]int{}, saves: map[int32]int{}}
 }
 
 // Load returns a copy of ns's state of the partition.
 func (m *Memory) Load(_ context.Context, ns Namespace, topic string, partition int32) (map[string][]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.loads[partition]++
+	if m.fail != nil {
+		return nil, m.fail
+	}
 	out := map[string][]byte{}
 	for k, v := range m.parts[memKey{ns, memPart{topic, partition}}] {
 		out[k] = v
@@ -48,6 +56,10 @@ func (m *Memory) Load(_ context.Context, ns Namespace, topic string, partition i
 func (m *Memory) Save(_ context.Context, ns Namespace, topic string, partition int32, recs []Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.saves[partition]++
+	if m.fail != nil {
+		return m.fail
+	}
 	k := memKey{ns, memPart{topic, partition}}
 	p := m.parts[k]
 	if p == nil {
@@ -61,7 +73,6 @@ func (m *Memory) Save(_ context.Context, ns Namespace, topic string, partition i
 			p[string(r.Key)] = append([]byte(nil), r.Value...)
 		}
 	}
-	m.saves++
 	return nil
 }
 
@@ -82,9 +93,24 @@ func (m *Memory) SetCommitted(topic string, partition int32, offset int64) {
 	m.committed[memPart{topic, partition}] = offset
 }
 
-// Saves counts Save calls.
-func (m *Memory) Saves() int {
+// Loads counts Load calls for partition (of any topic and namespace).
+func (m *Memory) Loads(partition int32) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.saves
+	return m.loads[partition]
+}
+
+// Saves counts Save calls for partition (of any topic and namespace).
+func (m *Memory) Saves(partition int32) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.saves[partition]
+}
+
+// FailWith makes Load and Save return err (still counted) until it is
+// called with nil.
+func (m *Memory) FailWith(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.fail = err
 }

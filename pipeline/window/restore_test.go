@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,41 +16,6 @@ import (
 	"github.com/salespulse/salespulse/pipeline/window/internal/pairing"
 	"github.com/salespulse/salespulse/schemas"
 )
-
-// countingStore counts what the stage asks of the store, per partition.
-type countingStore struct {
-	*state.Memory
-	mu    sync.Mutex
-	loads map[int32]int
-	saves map[int32]int
-	fail  error // returned by Load and Save while set
-}
-
-func newCountingStore() *countingStore {
-	return &countingStore{Memory: state.NewMemory(), loads: map[int32]int{}, saves: map[int32]int{}}
-}
-
-func (c *countingStore) Load(ctx context.Context, ns state.Namespace, topic string, partition int32) (map[string][]byte, error) {
-	c.mu.Lock()
-	c.loads[partition]++
-	err := c.fail
-	c.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	return c.Memory.Load(ctx, ns, topic, partition)
-}
-
-func (c *countingStore) Save(ctx context.Context, ns state.Namespace, topic string, partition int32, recs []state.Record) error {
-	c.mu.Lock()
-	c.saves[partition]++
-	err := c.fail
-	c.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return c.Memory.Save(ctx, ns, topic, partition, recs)
-}
 
 func newStoreWindow(t *testing.T, cfg Config, st state.Store) *Window {
 	t.Helper()
@@ -72,7 +36,7 @@ func batchAt(part int32, first int64, evs ...schemas.Interaction) *schemas.Batch
 // partition's state once when it starts (or restarts) the partition, and
 // saves once per batch, whatever the batch changed.
 func TestOneLoadPerPartitionStartOneSavePerBatch(t *testing.T) {
-	st := newCountingStore()
+	st := state.NewMemory()
 	s := newStoreWindow(t, Config{}, st).NewStage()
 	events := replayStream()[:600]
 	for k := 0; k < 20; k++ {
@@ -83,47 +47,47 @@ func TestOneLoadPerPartitionStartOneSavePerBatch(t *testing.T) {
 			}
 		}
 	}
-	if want := map[int32]int{0: 1, 1: 1}; !reflect.DeepEqual(st.loads, want) {
-		t.Fatalf("loads per partition %v, want %v", st.loads, want)
+	if got := [2]int{st.Loads(0), st.Loads(1)}; got != [2]int{1, 1} {
+		t.Fatalf("loads of partitions 0 and 1: %v, want one each", got)
 	}
-	if want := map[int32]int{0: 20, 1: 20}; !reflect.DeepEqual(st.saves, want) {
-		t.Fatalf("saves per partition %v, want %v", st.saves, want)
+	if got := [2]int{st.Saves(0), st.Saves(1)}; got != [2]int{20, 20} {
+		t.Fatalf("saves of partitions 0 and 1: %v, want 20 each", got)
 	}
 	// A redelivery of partition 0 restarts it: one more load.
 	if err := s.Process(context.Background(), batchAt(0, 300, events[300:330]...)); err != nil {
 		t.Fatal(err)
 	}
-	if st.loads[0] != 2 || st.loads[1] != 1 || st.saves[0] != 21 {
-		t.Fatalf("after a redelivery: loads %v, saves %v", st.loads, st.saves)
+	if st.Loads(0) != 2 || st.Loads(1) != 1 || st.Saves(0) != 21 {
+		t.Fatalf("after a redelivery: loads %d, %d, saves %d", st.Loads(0), st.Loads(1), st.Saves(0))
 	}
 }
 
 // TestStoreErrors: a failed Load or Save fails the batch (it must not be
 // acknowledged), and the next delivery restores from the store again.
 func TestStoreErrors(t *testing.T) {
-	st := newCountingStore()
+	st := state.NewMemory()
 	s := newStoreWindow(t, Config{}, st).NewStage()
 	boom := errors.New("boom")
-	st.fail = boom
+	st.FailWith(boom)
 	ev := lead("t1", "A", schemas.TypeLeadCreated, 0, "rep1")
 	if err := s.Process(context.Background(), batchAt(0, 0, ev)); !errors.Is(err, boom) {
 		t.Fatalf("load failure: %v", err)
 	}
-	st.fail = nil
+	st.FailWith(nil)
 	if err := s.Process(context.Background(), batchAt(0, 0, ev)); err != nil {
 		t.Fatal(err)
 	}
-	st.fail = fmt.Errorf("save: %w", state.ErrFenced)
+	st.FailWith(fmt.Errorf("save: %w", state.ErrFenced))
 	ans := lead("r1", "A", schemas.TypeCallOutbound, time.Minute, "rep1")
 	if err := s.Process(context.Background(), batchAt(0, 1, ans)); !errors.Is(err, state.ErrFenced) {
 		t.Fatalf("fenced save: %v", err)
 	}
-	st.fail = nil
-	loads := st.loads[0]
+	st.FailWith(nil)
+	loads := st.Loads(0)
 	if err := s.Process(context.Background(), batchAt(0, 1, ans)); err != nil {
 		t.Fatal(err)
 	}
-	if st.loads[0] != loads+1 {
+	if st.Loads(0) != loads+1 {
 		t.Fatal("a fenced partition was written again without loading its state")
 	}
 	// The retried batch saw the trigger restored (it was saved) and added
