@@ -240,6 +240,11 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
+// AppendJSONString appends s as a quoted JSON string, escaped as the
+// canonical encoder escapes it (appendString). Vendor payload renderers
+// use it, so every JSON string the project writes is escaped one way.
+func AppendJSONString(dst []byte, s string) []byte { return appendString(dst, s) }
+
 // appendAttributes writes the map with its keys sorted. Keys are gathered in
 // a stack array (Validate caps attributes at MaxAttributes), so the common
 // case does not allocate.

@@ -75,9 +75,9 @@ func graph(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendork
 func graphMessage(e *vendorkit.Synth, b []byte, id, imid, subject string, sent time.Time, fromName, fromAddr, toName, toAddr string) []byte {
 	addr := func(b []byte, name, address string) []byte {
 		b = append(b, `{"emailAddress":{"name":`...)
-		b = vendorkit.AppendJSONString(b, name)
+		b = schemas.AppendJSONString(b, name)
 		b = append(b, `,"address":`...)
-		b = vendorkit.AppendJSONString(b, address)
+		b = schemas.AppendJSONString(b, address)
 		return append(b, "}}"...)
 	}
 	b = append(b, `{"@odata.etag":"W/\"CQAAABYAAAAiIsqMbYjsT5e/T7KzowPTAAAAAAJ\"","id":"`...)
@@ -89,9 +89,9 @@ func graphMessage(e *vendorkit.Synth, b []byte, id, imid, subject string, sent t
 	b = append(b, `","receivedDateTime":"`...)
 	b = sent.Add(time.Second).AppendFormat(b, "2006-01-02T15:04:05Z")
 	b = append(b, `","hasAttachments":false,"internetMessageId":`...)
-	b = vendorkit.AppendJSONString(b, imid)
+	b = schemas.AppendJSONString(b, imid)
 	b = append(b, `,"subject":`...)
-	b = vendorkit.AppendJSONString(b, subject)
+	b = schemas.AppendJSONString(b, subject)
 	b = append(b, `,"importance":"normal","conversationId":"AAQkAGI2TG93`...)
 	b = strconv.AppendUint(b, e.Seq, 36)
 	b = append(b, `","isRead":true,"isDraft":false,"from":`...)

@@ -82,9 +82,9 @@ func hsEvent(e *vendorkit.Synth, b []byte, sub int, typ string, obj uint64, ms i
 	b = strconv.AppendUint(b, obj, 10)
 	if prop != "" {
 		b = append(b, `,"propertyName":`...)
-		b = vendorkit.AppendJSONString(b, prop)
+		b = schemas.AppendJSONString(b, prop)
 		b = append(b, `,"propertyValue":`...)
-		b = vendorkit.AppendJSONString(b, value)
+		b = schemas.AppendJSONString(b, value)
 	}
 	b = append(b, `,"changeSource":"CRM_UI","sourceId":"userId:`...)
 	b = append(b, vendorkit.First(rep.HubSpotUserIDs)...)

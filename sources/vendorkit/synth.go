@@ -193,35 +193,6 @@ func IDNumber(id string) uint64 {
 // HexDigits are the lower-case hexadecimal digits.
 const HexDigits = "0123456789abcdef"
 
-// AppendJSONString appends s as a JSON string.
-func AppendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for k := 0; k < len(s); k++ {
-		c := s[k]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:k]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\t':
-			b = append(b, '\\', 't')
-		case '\r':
-			b = append(b, '\\', 'r')
-		default:
-			b = append(b, `\u00`...)
-			b = append(b, HexDigits[c>>4], HexDigits[c&15])
-		}
-		start = k + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
 // CarryWithoutLead is the Carries of a vendor that has no lead ids (the
 // telephony, meeting and mail vendors): it carries natively an interaction
 // of one of types by a rep it knows, and only when it names no lead, so

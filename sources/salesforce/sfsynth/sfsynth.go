@@ -119,9 +119,9 @@ func sfOpen(e *vendorkit.Synth, b []byte, h *sfHeader) []byte {
 		b = append(b, '{')
 	}
 	b = append(b, `"ChangeEventHeader":{"entityName":`...)
-	b = vendorkit.AppendJSONString(b, h.entity)
+	b = schemas.AppendJSONString(b, h.entity)
 	b = append(b, `,"recordIds":[`...)
-	b = vendorkit.AppendJSONString(b, h.recordID)
+	b = schemas.AppendJSONString(b, h.recordID)
 	b = append(b, `],"changeType":"`...)
 	b = append(b, h.change...)
 	b = append(b, `","changeOrigin":"com/salesforce/api/soap/61.0;client=SfdcInternalAPI/","transactionKey":"`...)
@@ -133,7 +133,7 @@ func sfOpen(e *vendorkit.Synth, b []byte, h *sfHeader) []byte {
 	b = append(b, `,"commitNumber":`...)
 	b = strconv.AppendUint(b, 1000000000000+e.Seq*7, 10)
 	b = append(b, `,"commitUser":`...)
-	b = vendorkit.AppendJSONString(b, h.commitUser)
+	b = schemas.AppendJSONString(b, h.commitUser)
 	b = append(b, `,"nulledFields":[],"diffFields":[],"changedFields":[`...)
 	switch {
 	case h.change != "UPDATE":
@@ -142,7 +142,7 @@ func sfOpen(e *vendorkit.Synth, b []byte, h *sfHeader) []byte {
 			if k > 0 {
 				b = append(b, ',')
 			}
-			b = vendorkit.AppendJSONString(b, f)
+			b = schemas.AppendJSONString(b, f)
 		}
 	default:
 		// Pub/Sub sends a bitmap the decoder does not decode.
@@ -188,7 +188,7 @@ func appendStrField(b []byte, name, v string) []byte {
 	if v == "" {
 		return append(b, "null"...)
 	}
-	return vendorkit.AppendJSONString(b, v)
+	return schemas.AppendJSONString(b, v)
 }
 
 func appendNumField(b []byte, name string, v float64) []byte {
@@ -205,9 +205,9 @@ func sfLead(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendor
 	first, last, _ := strings.Cut(in.Contact.Name, " ")
 	b := sfOpen(e, r.Value, &h)
 	b = append(b, `"Name":{"Salutation":null,"FirstName":`...)
-	b = vendorkit.AppendJSONString(b, first)
+	b = schemas.AppendJSONString(b, first)
 	b = append(b, `,"LastName":`...)
-	b = vendorkit.AppendJSONString(b, last)
+	b = schemas.AppendJSONString(b, last)
 	b = append(b, `},`...)
 	b = appendStrField(b, "Email", in.Contact.Email)
 	b = append(b, ',')
@@ -218,13 +218,13 @@ func sfLead(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendor
 		b = appendStrField(b, "Phone", in.Contact.Phone)
 	}
 	b = append(b, `,"Company":`...)
-	b = vendorkit.AppendJSONString(b, companyOf(in.Contact.Email))
+	b = schemas.AppendJSONString(b, companyOf(in.Contact.Email))
 	b = append(b, `,"LeadSource":"Web","Status":"Open - Not Contacted","IsConverted":false,"ConvertedAccountId":null,"ConvertedContactId":null,"ConvertedOpportunityId":null,`...)
 	b = appendStrField(b, "OwnerId", vendorkit.First(rep.SalesforceUserIDs))
 	b = append(b, `,"CreatedDate":`...)
 	b = strconv.AppendInt(b, ms, 10)
 	b = append(b, `,"CreatedById":`...)
-	b = vendorkit.AppendJSONString(b, vendorkit.First(rep.SalesforceUserIDs))
+	b = schemas.AppendJSONString(b, vendorkit.First(rep.SalesforceUserIDs))
 	r.Value = sfClose(e, b, &h)
 	if e.Expect {
 		w := e.Want(r, in, h.eventID())
@@ -265,10 +265,10 @@ func sfTask(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendor
 	subject := e.Subject(in)
 	switch {
 	case !call:
-		b = vendorkit.AppendJSONString(b, "Email: "+subject)
+		b = schemas.AppendJSONString(b, "Email: "+subject)
 		b = append(b, `,"TaskSubtype":"Email","CallType":null,"CallDurationInSeconds":null,"CallDisposition":null`...)
 	default:
-		b = vendorkit.AppendJSONString(b, "Call: "+subject)
+		b = schemas.AppendJSONString(b, "Call: "+subject)
 		b = append(b, `,"TaskSubtype":"Call","CallType":`...)
 		if in.Type == schemas.TypeCallInbound {
 			b = append(b, `"Inbound"`...)
@@ -278,7 +278,7 @@ func sfTask(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendor
 		b = append(b, ',')
 		b = appendNumField(b, "CallDurationInSeconds", in.DurationS)
 		b = append(b, `,"CallDisposition":`...)
-		b = vendorkit.AppendJSONString(b, in.Attributes["outcome"])
+		b = schemas.AppendJSONString(b, in.Attributes["outcome"])
 	}
 	b = append(b, `,"Status":"Completed","Priority":"Normal","IsClosed":true,`...)
 	b = appendStrField(b, "OwnerId", vendorkit.First(rep.SalesforceUserIDs))
@@ -326,7 +326,7 @@ func sfEvent(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendo
 		b = append(b, ',')
 		b = appendStrField(b, "AccountId", acct)
 		b = append(b, `,"Subject":`...)
-		b = vendorkit.AppendJSONString(b, subject)
+		b = schemas.AppendJSONString(b, subject)
 		b = append(b, `,"Location":null,"IsAllDayEvent":false,"ActivityDateTime":`...)
 		b = strconv.AppendInt(b, ms, 10)
 		b = append(b, ',')
