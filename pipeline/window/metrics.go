@@ -9,8 +9,6 @@ type metrics struct {
 	facts          *prometheus.CounterVec // table
 	restoreSeconds prometheus.Histogram
 	restored       prometheus.Counter
-	changelogBytes prometheus.Counter
-	changelogRecs  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -40,17 +38,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "salespulse_window_state_restores_total",
 			Help: "Partition state restores: on assignment, after a restart, or after a redelivery rewound a partition.",
 		}),
-		changelogBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "salespulse_window_changelog_bytes_total",
-			Help: "Key and value bytes saved to the state store.",
-		}),
-		changelogRecs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "salespulse_window_changelog_records_total",
-			Help: "Records (including deletions) saved to the state store.",
-		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.open, m.watermarkLag, m.late, m.facts, m.restoreSeconds, m.restored, m.changelogBytes, m.changelogRecs)
+		reg.MustRegister(m.open, m.watermarkLag, m.late, m.facts, m.restoreSeconds, m.restored)
 	}
 	return m
 }

@@ -690,10 +690,8 @@ func (s *Stage) checkpoint(ctx context.Context, p *part, last int64) error {
 	// are capped so a later append cannot write into them.
 	s.recs = s.recs[:0]
 	s.buf = s.buf[:0]
-	bytes := 0
 	add := func(key, val []byte) {
 		s.recs = append(s.recs, state.Record{Key: key, Value: val})
-		bytes += len(key) + len(val)
 	}
 	piece := func(from int) []byte { return s.buf[from:len(s.buf):len(s.buf)] }
 	// An abandoned state's keys first: a key the new state has is
@@ -725,8 +723,8 @@ func (s *Stage) checkpoint(ctx context.Context, p *part, last int64) error {
 		}
 		return fmt.Errorf("checkpoint %s/%d: %w", p.topic, p.part, err)
 	}
+	// What was written is counted by the store
+	// (salespulse_state_*_written_total{namespace="window"}).
 	p.purge = nil
-	s.w.m.changelogBytes.Add(float64(bytes))
-	s.w.m.changelogRecs.Add(float64(len(s.recs)))
 	return nil
 }

@@ -15,8 +15,6 @@ type metrics struct {
 
 	restored       prometheus.Counter
 	restoreSeconds prometheus.Histogram
-	changelogBytes prometheus.Counter
-	changelogRecs  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -50,18 +48,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to restore one partition's detector state from the state store.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 4, 8),
 		}),
-		changelogBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "salespulse_anomaly_changelog_bytes_total",
-			Help: "Key and value bytes of detector state saved to the state store.",
-		}),
-		changelogRecs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "salespulse_anomaly_changelog_records_total",
-			Help: "Detector state records (including deletions) saved to the state store.",
-		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.alerts, m.skips, m.late, m.replayed, m.forgotten,
-			m.restored, m.restoreSeconds, m.changelogBytes, m.changelogRecs)
+			m.restored, m.restoreSeconds)
 	}
 	return m
 }
