@@ -36,6 +36,7 @@ const (
 	TypeDealWon
 	TypeDealLost
 	TypeLeadConverted
+	TypeLeadUpdated
 	numTypes
 )
 
@@ -56,6 +57,7 @@ var typeNames = [numTypes]string{
 	TypeDealWon:                 "deal.won",
 	TypeDealLost:                "deal.lost",
 	TypeLeadConverted:           "lead.converted",
+	TypeLeadUpdated:             "lead.updated",
 }
 
 // String returns the canonical JSON value of t ("" for TypeUnknown).
@@ -110,6 +112,8 @@ func ParseType(b []byte) (Type, bool) {
 		return TypeDealLost, true
 	case "lead.converted":
 		return TypeLeadConverted, true
+	case "lead.updated":
+		return TypeLeadUpdated, true
 	}
 	return TypeUnknown, false
 }
@@ -230,13 +234,34 @@ const (
 // (see package privacy) before an Interaction leaves them; sinks never store
 // these raw values.
 type Contact struct {
-	Email string
-	Phone string
-	Name  string
+	Email  string
+	Phone  string
+	Mobile string // a second number of the same contact (Salesforce MobilePhone)
+	Name   string
+	// Country is the ISO 3166-1 alpha-2 code that numbers without a
+	// country code are read in ("US" makes "(201) 555-0123" +12015550123).
+	// Empty: the team's country, else the configured default. It is not
+	// personal data on its own and is not stored.
+	Country string
 }
 
-// IsZero reports whether no contact field is set.
-func (c Contact) IsZero() bool { return c.Email == "" && c.Phone == "" && c.Name == "" }
+// IsZero reports whether no identifying contact field is set (Country
+// alone identifies nobody).
+func (c Contact) IsZero() bool {
+	return c.Email == "" && c.Phone == "" && c.Mobile == "" && c.Name == ""
+}
+
+// ContactKeys are the pseudonyms of each identity of the contact, one per
+// normalised value (e-mail lower-cased, phones in E.164), so that a call to
+// the phone and a mail to the address can each find the same lead.
+type ContactKeys struct {
+	Email  string
+	Phone  string
+	Mobile string
+}
+
+// IsZero reports whether no key is set.
+func (k ContactKeys) IsZero() bool { return k.Email == "" && k.Phone == "" && k.Mobile == "" }
 
 // Interaction is one canonical sales interaction.
 //
@@ -270,7 +295,17 @@ type Interaction struct {
 	// else phone, else name): it lets SQL users count distinct contacts and
 	// erase a subject without ever holding the raw value.
 	ContactKey string
-	Contact    Contact // raw; cleared by pseudonymisation before any sink
+	// Keys are the pseudonyms of each identity (e-mail, phone, mobile),
+	// set by pseudonymisation; lead resolution matches on them.
+	Keys    ContactKeys
+	Contact Contact // raw; cleared by pseudonymisation before any sink
+
+	// PairOnly marks a copy of a touch that was already counted where it
+	// was first routed (its contact's partition, before the contact was
+	// known to be a lead's), re-sent to its lead's partition once the lead
+	// resolved: the window pairs it and counts nothing else, and no sink
+	// stores it. Set only by lead resolution, never by a decoder.
+	PairOnly bool
 
 	Attributes map[string]string
 }

@@ -109,7 +109,7 @@ func TestDecodeRejects(t *testing.T) {
 		"an event without type is rejected": {
 			`{` + ok + `}`, "type", "", "required"},
 		"an unknown type is rejected with the list of types": {
-			`{` + ok + `,"type":"lead.updated"}`, "type", "lead.updated", "unknown type; must be one of " + typeList},
+			`{` + ok + `,"type":"lead.deleted"}`, "type", "lead.deleted", "unknown type; must be one of " + typeList},
 		"a type of the wrong JSON type is rejected": {
 			`{` + ok + `,"type":3}`, "type", "3", "must be a JSON string, got number"},
 		"an outbound message without rep_id is rejected": {
