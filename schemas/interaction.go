@@ -37,6 +37,7 @@ const (
 	TypeDealLost
 	TypeLeadConverted
 	TypeLeadUpdated
+	TypeMeetingJoined
 	numTypes
 )
 
@@ -58,6 +59,7 @@ var typeNames = [numTypes]string{
 	TypeDealLost:                "deal.lost",
 	TypeLeadConverted:           "lead.converted",
 	TypeLeadUpdated:             "lead.updated",
+	TypeMeetingJoined:           "meeting.joined",
 }
 
 // String returns the canonical JSON value of t ("" for TypeUnknown).
@@ -114,6 +116,8 @@ func ParseType(b []byte) (Type, bool) {
 		return TypeLeadConverted, true
 	case "lead.updated":
 		return TypeLeadUpdated, true
+	case "meeting.joined":
+		return TypeMeetingJoined, true
 	}
 	return TypeUnknown, false
 }
@@ -122,7 +126,7 @@ func ParseType(b []byte) (Type, bool) {
 // lead and that require a rep_id.
 func (t Type) Outbound() bool {
 	switch t {
-	case TypeMessageOutbound, TypeCallOutbound, TypeSocialOutbound, TypeMeetingHeld:
+	case TypeMessageOutbound, TypeCallOutbound, TypeSocialOutbound, TypeMeetingHeld, TypeMeetingJoined:
 		return true
 	}
 	return false
@@ -211,7 +215,7 @@ func (t Type) DefaultChannel() Channel {
 		return ChannelEmail
 	case TypeCallInbound, TypeCallOutbound:
 		return ChannelPhone
-	case TypeMeetingHeld:
+	case TypeMeetingHeld, TypeMeetingJoined:
 		return ChannelMeeting
 	case TypeSocialInbound, TypeSocialOutbound:
 		return ChannelSocial

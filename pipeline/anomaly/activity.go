@@ -63,7 +63,9 @@ func activityOf(i *schemas.Interaction) bool {
 		schemas.TypeLeadCreated, schemas.TypeLeadConverted, schemas.TypeApprovalRequested:
 		return true
 	}
-	return i.Type.Outbound()
+	// A contact joining a meeting is a touch of the meeting the rep
+	// held (meeting.held), not more work.
+	return i.Type.Outbound() && i.Type != schemas.TypeMeetingJoined
 }
 
 func (a *activityPart) Apply(i *schemas.Interaction) {
