@@ -14,6 +14,7 @@ type stateMetrics struct {
 	bytes          *prometheus.CounterVec
 	fenced         prometheus.Counter
 	migrated       prometheus.Counter
+	forwarded      prometheus.Counter
 	window, anom   nsWritten // children looked up once
 }
 
@@ -46,11 +47,15 @@ func newStateMetrics(reg prometheus.Registerer) *stateMetrics {
 			Name: "salespulse_state_migrated_records_total",
 			Help: "State records migrated from the legacy changelog topics (once per input partition).",
 		}),
+		forwarded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "salespulse_state_forwarded_messages_total",
+			Help: "Messages produced to the internal lead topics in the transactions that save the routing and resolution state.",
+		}),
 	}
 	m.window = nsWritten{m.records.WithLabelValues(nsName(state.Window)), m.bytes.WithLabelValues(nsName(state.Window))}
 	m.anom = nsWritten{m.records.WithLabelValues(nsName(state.Anomaly)), m.bytes.WithLabelValues(nsName(state.Anomaly))}
 	if reg != nil {
-		reg.MustRegister(m.restores, m.restoreSeconds, m.records, m.bytes, m.fenced, m.migrated)
+		reg.MustRegister(m.restores, m.restoreSeconds, m.records, m.bytes, m.fenced, m.migrated, m.forwarded)
 	}
 	return m
 }

@@ -160,9 +160,35 @@ type StateStore struct {
 	parts  map[inputPart]*claim
 	closed bool
 
+	// groups maps an input topic to the consumer group that consumes it
+	// when not group (SetGroup): the internal lead topics have groups of
+	// their own.
+	groups map[string]string
+
 	cmu     sync.Mutex // held across a fetch: one fetch serves every waiter
-	offsets kadm.OffsetResponses
-	fetched time.Time
+	offsets map[string]kadm.OffsetResponses // by group
+	fetched map[string]time.Time
+}
+
+// SetGroup says that topic is consumed by group rather than the store's
+// default group: its partitions' producers and committed offsets are that
+// group's. Call it before the first Load of topic.
+func (s *StateStore) SetGroup(topic, group string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.groups == nil {
+		s.groups = map[string]string{}
+	}
+	s.groups[topic] = group
+}
+
+func (s *StateStore) groupOf(topic string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g, ok := s.groups[topic]; ok {
+		return g
+	}
+	return s.group
 }
 
 var _ state.Store = (*StateStore)(nil)
@@ -363,10 +389,10 @@ func (s *StateStore) restore(ctx context.Context, c *claim, topic string, partit
 	if _, _, err := waitPartition(ctx, s.adm, s.cfg.Topic, partition, s.log); err != nil {
 		return nil, 0, 0, err
 	}
-	txnID := s.cfg.TransactionalIDPrefix + "/" + s.group + "/" + topic + "/" + strconv.Itoa(int(partition))
+	txnID := s.cfg.TransactionalIDPrefix + "/" + s.groupOf(topic) + "/" + topic + "/" + strconv.Itoa(int(partition))
 	prod, err := kgo.NewClient(append(s.conn,
 		kgo.TransactionalID(txnID),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RecordPartitioner(s.partitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchMaxBytes(4<<20),
 	)...)
@@ -504,6 +530,16 @@ func fencedErr(err error) error {
 // since this instance's last Load of it, or when no Load claimed it since
 // a failed Save: after any failure, the partition must be loaded again.
 func (s *StateStore) Save(ctx context.Context, ns state.Namespace, topic string, partition int32, recs []state.Record) error {
+	return s.Forward(ctx, ns, topic, partition, recs, nil)
+}
+
+var _ state.Forwarder = (*StateStore)(nil)
+
+// Forward is Save that also produces msgs in the same transaction, to
+// their topics' partitions by key (murmur2, as Kafka's default
+// partitioner), so a consumer reading read_committed sees a batch's
+// messages exactly when its state is saved.
+func (s *StateStore) Forward(ctx context.Context, ns state.Namespace, topic string, partition int32, recs []state.Record, msgs []state.Message) error {
 	c, err := s.claimOf(ns, topic, partition)
 	if err != nil {
 		return err
@@ -515,7 +551,7 @@ func (s *StateStore) Save(ctx context.Context, ns state.Namespace, topic string,
 		s.m.fenced.Inc()
 		return fmt.Errorf("save %s state of %s/%d: %w", nsName(ns), topic, partition, errNoClaim)
 	}
-	if len(recs) == 0 {
+	if len(recs) == 0 && len(msgs) == 0 {
 		return nil
 	}
 	n := 0
@@ -523,14 +559,18 @@ func (s *StateStore) Save(ctx context.Context, ns state.Namespace, topic string,
 		n += len(topic) + 2 + len(r.Key)
 	}
 	c.keys = slices.Grow(c.keys[:0], n)
-	c.recs = slices.Grow(c.recs[:0], len(recs))[:len(recs)]
+	c.recs = slices.Grow(c.recs[:0], len(recs)+len(msgs))[:len(recs)+len(msgs)]
 	c.ptrs = c.ptrs[:0]
 	size := 0
+	for i, m := range msgs {
+		c.recs[i] = kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}
+		c.ptrs = append(c.ptrs, &c.recs[i])
+	}
 	for i, r := range recs {
 		at := len(c.keys)
 		c.keys = append(append(append(c.keys, topic...), 0, byte(ns)), r.Key...)
-		c.recs[i] = kgo.Record{Topic: s.cfg.Topic, Partition: partition, Key: c.keys[at:len(c.keys):len(c.keys)], Value: r.Value}
-		c.ptrs = append(c.ptrs, &c.recs[i])
+		c.recs[len(msgs)+i] = kgo.Record{Topic: s.cfg.Topic, Partition: partition, Key: c.keys[at:len(c.keys):len(c.keys)], Value: r.Value}
+		c.ptrs = append(c.ptrs, &c.recs[len(msgs)+i])
 		size += len(c.keys) - at + len(r.Value)
 	}
 	err = commit(ctx, c.prod, c.ptrs)
@@ -547,7 +587,24 @@ func (s *StateStore) Save(ctx context.Context, ns state.Namespace, topic string,
 	w := s.m.written(ns)
 	w.records.Add(float64(len(recs)))
 	w.bytes.Add(float64(size))
+	if len(msgs) > 0 {
+		s.m.forwarded.Add(float64(len(msgs)))
+	}
 	return nil
+}
+
+// partitioner places state records where they say (the input
+// partition's) and forwarded messages by key, the way Kafka's default
+// partitioner does, so every producer agrees where a key goes.
+func (s *StateStore) partitioner() kgo.Partitioner {
+	keyed := kgo.StickyKeyPartitioner(nil)
+	return kgo.BasicConsistentPartitioner(func(topic string) func(*kgo.Record, int) int {
+		if topic == s.cfg.Topic {
+			return func(r *kgo.Record, _ int) int { return int(r.Partition) }
+		}
+		tp := keyed.ForTopic(topic)
+		return func(r *kgo.Record, n int) int { return tp.Partition(r, n) }
+	})
 }
 
 // Committed returns the consumer group's committed offset of the input
@@ -556,24 +613,28 @@ func (s *StateStore) Save(ctx context.Context, ns state.Namespace, topic string,
 // lower, never higher, than the truth, and a lower committed offset only
 // keeps more history.
 func (s *StateStore) Committed(ctx context.Context, topic string, partition int32) (int64, error) {
+	group := s.groupOf(topic)
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
-	if now := s.now(); s.offsets == nil || now.Sub(s.fetched) >= s.cfg.CommitPollInterval {
-		resp, err := kadm.NewClient(s.adm).FetchOffsets(ctx, s.group)
+	if s.offsets == nil {
+		s.offsets, s.fetched = map[string]kadm.OffsetResponses{}, map[string]time.Time{}
+	}
+	if now := s.now(); s.offsets[group] == nil || now.Sub(s.fetched[group]) >= s.cfg.CommitPollInterval {
+		resp, err := kadm.NewClient(s.adm).FetchOffsets(ctx, group)
 		if errors.Is(err, kerr.GroupIDNotFound) {
 			// A group that never committed (brokers with the KIP-848
 			// coordinator say so rather than answer with no offsets).
 			resp, err = kadm.OffsetResponses{}, nil
 		}
 		if err != nil {
-			return 0, fmt.Errorf("fetch committed offsets of group %s: %w", s.group, err)
+			return 0, fmt.Errorf("fetch committed offsets of group %s: %w", group, err)
 		}
 		if resp == nil {
 			resp = kadm.OffsetResponses{}
 		}
-		s.offsets, s.fetched = resp, now
+		s.offsets[group], s.fetched[group] = resp, now
 	}
-	o, ok := s.offsets.Lookup(topic, partition)
+	o, ok := s.offsets[group].Lookup(topic, partition)
 	if !ok {
 		return -1, nil
 	}
@@ -593,6 +654,10 @@ func nsName(ns state.Namespace) string {
 		return "window"
 	case state.Anomaly:
 		return "anomaly"
+	case state.Route:
+		return "route"
+	case state.Resolve:
+		return "resolve"
 	}
 	return fmt.Sprintf("0x%02x", byte(ns))
 }

@@ -55,7 +55,7 @@ type repShare struct {
 
 // activityOf reports whether i is the rep's own work.
 func activityOf(i *schemas.Interaction) bool {
-	if i.RepID == "" {
+	if i.RepID == "" || i.PairOnly { // a PairOnly copy was counted as the original
 		return false
 	}
 	switch i.Type {

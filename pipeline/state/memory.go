@@ -17,6 +17,7 @@ type Memory struct {
 	committed map[memPart]int64
 	loads     map[int32]int
 	saves     map[int32]int
+	sent      map[string][]Message
 	fail      error
 }
 
@@ -30,7 +31,7 @@ type memKey struct {
 	memPart
 }
 
-var _ Store = (*Memory)(nil)
+var _ Forwarder = (*Memory)(nil)
 
 // NewMemory returns an empty Memory store.
 func NewMemory() *Memory {
@@ -74,6 +75,33 @@ func (m *Memory) Save(_ context.Context, ns Namespace, topic string, partition i
 		}
 	}
 	return nil
+}
+
+// Forward saves recs like Save and appends msgs to what Sent returns.
+func (m *Memory) Forward(ctx context.Context, ns Namespace, topic string, partition int32, recs []Record, msgs []Message) error {
+	if err := m.Save(ctx, ns, topic, partition, recs); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sent == nil {
+		m.sent = map[string][]Message{}
+	}
+	for _, msg := range msgs {
+		m.sent[msg.Topic] = append(m.sent[msg.Topic], Message{Topic: msg.Topic,
+			Key: append([]byte(nil), msg.Key...), Value: append([]byte(nil), msg.Value...)})
+	}
+	return nil
+}
+
+// Sent returns the messages forwarded to topic, in order, and forgets
+// them.
+func (m *Memory) Sent(topic string) []Message {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.sent[topic]
+	delete(m.sent, topic)
+	return out
 }
 
 // Committed returns what SetCommitted set, else -1.

@@ -23,6 +23,8 @@ type Namespace byte
 const (
 	Window  Namespace = 'w'
 	Anomaly Namespace = 'a'
+	Route   Namespace = 'r' // leads.Router: what was forwarded
+	Resolve Namespace = 'l' // leads.Resolver: identities, waiting touches
 )
 
 // Record is one key's new value; a nil Value deletes the key.
@@ -55,6 +57,28 @@ type Store interface {
 	// stage may forget history below it. The store may answer from a
 	// cache refreshed every commit_poll_interval.
 	Committed(ctx context.Context, topic string, partition int32) (int64, error)
+}
+
+// Message is a record for one of SalesPulse's own topics, partitioned by
+// Key the way Kafka's default partitioner does (murmur2), so equal keys
+// meet in one partition.
+type Message struct {
+	Topic string
+	Key   []byte
+	Value []byte
+}
+
+// Forwarder is a Store that can also send messages in the transaction
+// that saves state, the way a Kafka Streams task commits its output, its
+// changelog and its position together: after a crash either all of a
+// batch's messages and its state are visible (read_committed) or none.
+type Forwarder interface {
+	Store
+	// Forward saves recs of ns's state of the input partition and sends
+	// msgs, all or nothing; like Save it fails with ErrFenced when another
+	// owner claimed the partition. msgs and their slices may be reused
+	// once it returns.
+	Forward(ctx context.Context, ns Namespace, topic string, partition int32, recs []Record, msgs []Message) error
 }
 
 // ErrFenced is returned (wrapped) by Save when another instance claimed

@@ -271,7 +271,9 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 		it := &b.Interactions[r]
 		at := it.OccurredAt.UnixMilli()
 		if p.maxT != noTime && at < p.maxT-s.w.lateMS {
-			b.Late = append(b.Late, *it)
+			if !it.PairOnly { // the original is stored where it was counted
+				b.Late = append(b.Late, *it)
+			}
 			late++
 			continue
 		}
@@ -313,7 +315,9 @@ func (s *Stage) replay(p *part, b *schemas.Batch) {
 		it := &b.Interactions[r]
 		at := it.OccurredAt.UnixMilli()
 		if p.replayMaxT != noTime && at < p.replayMaxT-s.w.lateMS {
-			b.Late = append(b.Late, *it)
+			if !it.PairOnly {
+				b.Late = append(b.Late, *it)
+			}
 			late++
 			continue
 		}
@@ -340,6 +344,15 @@ func (s *Stage) replay(p *part, b *schemas.Batch) {
 // account feeds one accepted interaction to the activity sums, the
 // pairing state (unless !pair) and the deal facts.
 func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64, pair bool) {
+	if it.PairOnly {
+		// A touch counted where it was first routed, resolved to its lead
+		// later (package leads): it only pairs.
+		s.pairOnly(p, it, at, last, pair)
+		return
+	}
+	if it.Type == schemas.TypeLeadUpdated {
+		return // a CRM record's contact data changed: no rep's activity
+	}
 	team := it.TeamID
 	if team == "" {
 		team = s.w.deps.Org.TeamOf(it.RepID)
@@ -406,6 +419,29 @@ func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64, pair b
 		}
 		s.deals = append(s.deals, d)
 	}
+}
+
+// pairOnly feeds a PairOnly touch to the lead pairing only.
+func (s *Stage) pairOnly(p *part, it *schemas.Interaction, at, last int64, pair bool) {
+	if !pair || it.LeadID == "" {
+		return
+	}
+	team := it.TeamID
+	if team == "" {
+		team = s.w.deps.Org.TeamOf(it.RepID)
+	}
+	team = s.zone(team).team // interned
+	r := s.rep(it.RepID)
+	e := pairing.Event{At: at, Off: last, ID: it.EventID, Type: it.Type, Channel: it.Channel, Rep: r.id, Team: team}
+	switch {
+	case it.Type == schemas.TypeLeadCreated || it.Type.Inbound():
+		e.Kind = pairing.Open
+	case it.Type.Outbound():
+		e.Kind = pairing.Close
+	default:
+		return
+	}
+	p.pr.AddShared(pairing.Lead, it.LeadID, e)
 }
 
 // localDay is t's date in loc, as midnight UTC (a ClickHouse Date).

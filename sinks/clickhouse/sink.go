@@ -128,10 +128,26 @@ func NewSink(ctx context.Context, cfg Config, reg prometheus.Registerer, logger 
 // window (the last 10000 inserts per table). It does not keep b or its
 // slices after returning.
 func (s *Sink) Write(ctx context.Context, b *schemas.Batch) error {
+	return s.write(ctx, b, true)
+}
+
+// Derived is the sink of a pipeline whose interactions another pipeline
+// stored already (the KBI pipeline behind the lead topics, whose input the
+// ingest pipeline wrote as raw rows): it writes what the stages derived
+// from a batch (late events, alerts, KBI facts), not b.Interactions.
+func (s *Sink) Derived() *DerivedSink { return &DerivedSink{s} }
+
+// DerivedSink is Sink.Derived's view of a Sink.
+type DerivedSink struct{ s *Sink }
+
+// Write is Sink.Write without the raw interactions.
+func (d *DerivedSink) Write(ctx context.Context, b *schemas.Batch) error { return d.s.write(ctx, b, false) }
+
+func (s *Sink) write(ctx context.Context, b *schemas.Batch, raw bool) error {
 	s.m.inFlight.Inc()
 	defer s.m.inFlight.Dec()
 	ingested := s.cfg.Clock().UTC()
-	if len(b.Interactions) > 0 {
+	if raw && len(b.Interactions) > 0 {
 		if err := s.writeInteractions(ctx, TableInteractions, s.interactionsInsert, interactionColumns, b.Interactions, b.Origin, ingested, false); err != nil {
 			return err
 		}

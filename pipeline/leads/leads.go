@@ -1,0 +1,201 @@
+// Package leads follows each lead across systems. CRMs know a lead's id;
+// telephony, mail and meeting systems know only a phone number or an
+// e-mail address. This package brings every event of one lead into one
+// partition of an internal topic, where the window and anomaly stages
+// pair a lead with its first touch whatever system either came from: the
+// repartition a Kafka Streams application does before a join
+// (docs/leads.md).
+//
+// Two stages, each the last of its pipeline:
+//
+//   - Router (behind decode and pseudonymisation) sends each interaction
+//     on: an event that names its lead to the leads topic keyed by the
+//     lead; a touch that names only a contact to the contacts topic keyed
+//     by its contact key; a lead's identity (lead.created, lead.updated
+//     with contact keys) to the contacts topic once per key.
+//   - Resolver (on the contacts topic) keeps, per contact key, the leads
+//     that identity belongs to, and sends each touch on to the leads topic
+//     keyed by the lead it resolves to, or unresolved by its own key. A
+//     touch that arrives before its lead's identity (delivery skew between
+//     vendors) waits up to Config.Hold of event time; when the identity
+//     comes, a PairOnly copy goes to the lead's partition.
+//
+// Exactly once across the hop: each stage sends a batch's messages in the
+// Kafka transaction that also saves its state and the offset it reached
+// (state.Forwarder), and skips, after a restart, the batches below that
+// offset; the stages downstream read read_committed.
+package leads
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// Config is the YAML key leads.
+type Config struct {
+	// Disabled turns the hop off: the window and anomaly stages consume
+	// the source topics directly and pair only events that carry the same
+	// lead_id within one source partition (the behaviour before the lead
+	// topics). Default false.
+	Disabled bool `yaml:"disabled"`
+	// ContactsTopic carries touches keyed by contact key and lead
+	// identities keyed by each of their contact keys. Default
+	// salespulse.contacts.
+	ContactsTopic string `yaml:"contacts_topic"`
+	// LeadsTopic carries every interaction keyed by its lead (else
+	// account, rep, contact key, event id): the window and anomaly
+	// stages consume it. Default salespulse.leads.
+	LeadsTopic string `yaml:"leads_topic"`
+	// Hold is how long, in event time of its contacts partition, a touch
+	// whose contact has no known lead yet waits for the lead's identity
+	// to arrive: it bounds the delivery skew between a CRM and the
+	// telephony, mail and meeting systems that is still paired exactly.
+	// It must not exceed window.allowed_lateness, or the copy arrives too
+	// late to be paired. Default 15m.
+	Hold time.Duration `yaml:"hold"`
+	// MaxLeadsPerContact bounds the leads remembered per contact key
+	// (the most recent identities win). Default 8.
+	MaxLeadsPerContact int `yaml:"max_leads_per_contact"`
+}
+
+// Configuration errors.
+var (
+	ErrTopic     = errors.New("must be a valid Kafka topic name, different from the other lead topic")
+	ErrPositive  = errors.New("must be > 0")
+	ErrHoldLarge = errors.New("must not exceed window.allowed_lateness")
+)
+
+// SetDefaults fills the zero fields.
+func (c *Config) SetDefaults() {
+	if c.ContactsTopic == "" {
+		c.ContactsTopic = "salespulse.contacts"
+	}
+	if c.LeadsTopic == "" {
+		c.LeadsTopic = "salespulse.leads"
+	}
+	if c.Hold == 0 {
+		c.Hold = 15 * time.Minute
+	}
+	if c.MaxLeadsPerContact == 0 {
+		c.MaxLeadsPerContact = 8
+	}
+}
+
+// Validate reports the first problem; allowedLateness is the window's.
+func (c Config) Validate(allowedLateness time.Duration) error {
+	if !validTopic(c.ContactsTopic) || c.ContactsTopic == c.LeadsTopic {
+		return fmt.Errorf("leads.contacts_topic: %w", ErrTopic)
+	}
+	if !validTopic(c.LeadsTopic) {
+		return fmt.Errorf("leads.leads_topic: %w", ErrTopic)
+	}
+	if c.Hold <= 0 {
+		return fmt.Errorf("leads.hold: %w", ErrPositive)
+	}
+	if allowedLateness > 0 && c.Hold > allowedLateness {
+		return fmt.Errorf("leads.hold %s: %w (%s)", c.Hold, ErrHoldLarge, allowedLateness)
+	}
+	if c.MaxLeadsPerContact <= 0 {
+		return fmt.Errorf("leads.max_leads_per_contact: %w", ErrPositive)
+	}
+	return nil
+}
+
+func validTopic(s string) bool {
+	if s == "" || len(s) > 249 || s == "." || s == ".." {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Identity reports whether i teaches who a contact is: a lead's (or an
+// existing customer's) CRM record with contact keys.
+func Identity(i *schemas.Interaction) bool {
+	return i.LeadID != "" && (i.Type == schemas.TypeLeadCreated || i.Type == schemas.TypeLeadUpdated) && !i.Keys.IsZero()
+}
+
+// Touch reports whether i must be resolved to a lead: it names a contact
+// but no lead.
+func Touch(i *schemas.Interaction) bool { return i.LeadID == "" && !i.Keys.IsZero() }
+
+// ContactKey is the key a touch is resolved by: its e-mail key, else its
+// phone's, else its mobile's. A touch names one contact in one system,
+// so it carries one of them in practice.
+func ContactKey(k schemas.ContactKeys) string {
+	switch {
+	case k.Email != "":
+		return k.Email
+	case k.Phone != "":
+		return k.Phone
+	}
+	return k.Mobile
+}
+
+// RouteKey is i's key on the leads topic: its lead, else its account
+// (approvals meet their quotes there), else its rep, else its contact,
+// else itself. It is the generator's partition key too.
+func RouteKey(i *schemas.Interaction) string {
+	switch {
+	case i.LeadID != "":
+		return i.LeadID
+	case i.AccountID != "":
+		return i.AccountID
+	case i.RepID != "":
+		return i.RepID
+	case i.ContactKey != "":
+		return i.ContactKey
+	}
+	return i.EventID
+}
+
+type metrics struct {
+	routed     *prometheus.CounterVec
+	skipped    prometheus.Counter
+	resolved   *prometheus.CounterVec
+	identities prometheus.Counter
+	waiting    prometheus.Gauge
+	expired    prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		routed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "salespulse_leads_routed_total",
+			Help: "Interactions the router sent on, by topic (contacts: touches and identity copies; leads: the rest).",
+		}, []string{"topic"}),
+		skipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "salespulse_leads_replayed_total",
+			Help: "Interactions of batches the router or resolver had forwarded already (a replay after a restart or rebalance), not sent again.",
+		}),
+		resolved: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "salespulse_leads_touches_total",
+			Help: "Touches resolved by the resolver, by outcome: resolved (a lead was known), late_resolved (its lead's identity came while it waited: a pair-only copy was sent), unresolved (no lead within leads.hold).",
+		}, []string{"outcome"}),
+		identities: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "salespulse_leads_identities_total",
+			Help: "Contact key to lead identities learnt (one per contact key of a lead.created or lead.updated).",
+		}),
+		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "salespulse_leads_waiting_touches",
+			Help: "Touches waiting for their contact's lead identity, on this instance.",
+		}),
+		expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "salespulse_leads_hold_expired_total",
+			Help: "Waiting touches whose leads.hold passed without an identity.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.routed, m.skipped, m.resolved, m.identities, m.waiting, m.expired)
+	}
+	return m
+}

@@ -1,0 +1,360 @@
+package leads
+
+import (
+	"container/heap"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/salespulse/salespulse/pipeline/state"
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// Resolver is one worker's resolution stage (pipeline.Stage) on the
+// contacts topic. Per partition it keeps the identity table of the
+// contact keys hashed there and the touches waiting for one.
+//
+// Precedence: a touch resolves to the lead whose identity (its
+// lead.created, or a lead.updated adding the key) has the latest event
+// time at or before the touch's, among those known when the touch is
+// processed; ties go to the greater lead id. A touch with none waits up
+// to Config.Hold of the partition's event time, and the first identity
+// at or before it that arrives in that time takes it. A converted lead
+// keeps its identities (its later touches still reach it and, being
+// answered, change nothing); a merged lead's keys move to the master
+// when the master's record is updated with them (a later identity wins).
+type Resolver struct {
+	l     *Leads
+	parts map[partKey]*rpart
+	msgs  []state.Message
+	recs  []state.Record
+	buf   []byte
+	tmp   schemas.Interaction
+}
+
+// rpart is one contacts partition's resolution state.
+type rpart struct {
+	position
+	maxT    int64 // largest event time seen, unix ms
+	ids     map[string][]ident
+	waiting map[string][]*held // by contact key
+	queue   heldQueue          // every waiting touch, earliest first
+}
+
+// ident is one lead a contact key belongs to, from an identity at At.
+type ident struct {
+	At   int64
+	Lead string
+}
+
+// held is a touch waiting for its contact's identity.
+type held struct {
+	key  string // contact key
+	at   int64
+	id   string // event id
+	wire []byte
+	ix   int // in the queue; -1 once gone
+}
+
+// State keys: progress (progressKey), identities 'i'+contact key, waiting
+// touches 'h'+contact key+0x00+event id.
+const (
+	kindIdent = 'i'
+	kindHeld  = 'h'
+)
+
+// NewResolver returns a Resolver for one pipeline worker.
+func (l *Leads) NewResolver() *Resolver { return &Resolver{l: l, parts: map[partKey]*rpart{}} }
+
+// Process resolves b's touches, learns its identities, sends on what is
+// due and saves the partition's state, in one transaction. b itself is
+// left as it is and stored nowhere (the contacts topic's interactions
+// were stored from the source topics).
+func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
+	k := partKey{b.Origin.Topic, b.Origin.Partition}
+	p := r.parts[k]
+	if p == nil {
+		p = &rpart{position: position{next: -1, expect: -1}}
+		r.parts[k] = p
+	}
+	fresh, err := admit(&p.position, b, func() (map[string][]byte, error) {
+		st, err := r.l.fw.Load(ctx, state.Resolve, k.topic, k.part)
+		if err == nil {
+			err = r.restore(p, st)
+		}
+		return st, err
+	})
+	if err != nil || !fresh {
+		if err == nil {
+			r.l.m.skipped.Add(float64(len(b.Interactions)))
+		}
+		return err
+	}
+	r.msgs, r.recs, r.buf = r.msgs[:0], r.recs[:0], r.buf[:0]
+	var out []outMsg
+	for n := range b.Interactions {
+		i := &b.Interactions[n]
+		p.maxT = max(p.maxT, i.OccurredAt.UnixMilli())
+		switch {
+		case Identity(i):
+			out = r.learn(p, i, out)
+		case Touch(i):
+			out = r.resolve(p, i, out)
+		}
+	}
+	r.expire(p)
+	r.recs = append(r.recs, state.Record{Key: []byte(progressKey),
+		Value: binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(b.Origin.LastOffset+1)), uint64(p.maxT))})
+	for _, o := range out {
+		r.msgs = append(r.msgs, state.Message{Topic: r.l.cfg.LeadsTopic, Key: []byte(o.key), Value: o.val})
+	}
+	err = r.l.fw.Forward(ctx, state.Resolve, k.topic, k.part, r.recs, r.msgs)
+	clear(r.msgs)
+	clear(r.recs)
+	if err != nil {
+		r.drop(k)
+		return fmt.Errorf("resolve %s: %w", b.Origin, err)
+	}
+	p.next = b.Origin.LastOffset + 1
+	r.l.m.waiting.Set(float64(r.waitingAll()))
+	return nil
+}
+
+type outMsg struct {
+	key string
+	val []byte
+}
+
+// learn adds i's contact keys to the identity table and releases the
+// touches that waited for them.
+func (r *Resolver) learn(p *rpart, i *schemas.Interaction, out []outMsg) []outMsg {
+	at := i.OccurredAt.UnixMilli()
+	for _, key := range [...]string{i.Keys.Email, i.Keys.Phone, i.Keys.Mobile} {
+		if key == "" {
+			continue
+		}
+		ids := p.ids[key]
+		e := ident{At: at, Lead: i.LeadID}
+		if slices.Contains(ids, e) {
+			continue // the same identity by another of its keys, or a retry
+		}
+		r.l.m.identities.Inc()
+		ids = append(ids, e)
+		slices.SortFunc(ids, cmpIdent)
+		if len(ids) > r.l.cfg.MaxLeadsPerContact {
+			ids = slices.Delete(ids, 0, len(ids)-r.l.cfg.MaxLeadsPerContact)
+		}
+		p.ids[strings.Clone(key)] = ids
+		r.recs = append(r.recs, state.Record{Key: append([]byte{kindIdent}, key...), Value: encodeIdents(ids)})
+
+		// Waiting touches at or after the identity are its lead's.
+		w := p.waiting[key]
+		keep := w[:0]
+		for _, h := range w {
+			if h.at < at {
+				keep = append(keep, h)
+				continue
+			}
+			if err := schemas.DecodeWire(&r.tmp, h.wire); err == nil {
+				r.tmp.LeadID = i.LeadID
+				r.tmp.PairOnly = true
+				out = append(out, outMsg{key: i.LeadID, val: schemas.AppendWire(nil, &r.tmp)})
+				r.l.m.resolved.WithLabelValues("late_resolved").Inc()
+			}
+			r.unhold(p, h)
+		}
+		clear(w[len(keep):])
+		if len(keep) == 0 {
+			delete(p.waiting, key)
+		} else {
+			p.waiting[key] = keep
+		}
+	}
+	return out
+}
+
+// cmpIdent orders identities by time, then lead id: the last one at or
+// before a touch wins.
+func cmpIdent(a, b ident) int {
+	if a.At != b.At {
+		if a.At < b.At {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a.Lead, b.Lead)
+}
+
+// resolve sends touch i on: to its lead when one is known, else
+// unresolved (and it waits for an identity).
+func (r *Resolver) resolve(p *rpart, i *schemas.Interaction, out []outMsg) []outMsg {
+	key := ContactKey(i.Keys)
+	at := i.OccurredAt.UnixMilli()
+	if lead := best(p.ids[key], at); lead != "" {
+		i.LeadID = lead
+		r.l.m.resolved.WithLabelValues("resolved").Inc()
+		return append(out, outMsg{key: lead, val: schemas.AppendWire(nil, i)})
+	}
+	r.l.m.resolved.WithLabelValues("unresolved").Inc()
+	wire := schemas.AppendWire(nil, i)
+	out = append(out, outMsg{key: RouteKey(i), val: wire})
+	if at+r.l.cfg.Hold.Milliseconds() < p.maxT {
+		return out // already beyond the hold
+	}
+	h := &held{key: strings.Clone(key), at: at, id: strings.Clone(i.EventID), wire: wire}
+	for _, o := range p.waiting[key] {
+		if o.id == h.id {
+			return out // a webhook retry of a touch already waiting
+		}
+	}
+	p.waiting[h.key] = append(p.waiting[h.key], h)
+	heap.Push(&p.queue, h)
+	v := binary.BigEndian.AppendUint64(nil, uint64(at))
+	r.recs = append(r.recs, state.Record{Key: heldKey(h), Value: append(v, wire...)})
+	return out
+}
+
+// best is the lead of the latest identity at or before at, "" for none.
+func best(ids []ident, at int64) string {
+	for k := len(ids) - 1; k >= 0; k-- {
+		if ids[k].At <= at {
+			return ids[k].Lead
+		}
+	}
+	return ""
+}
+
+func heldKey(h *held) []byte {
+	k := make([]byte, 0, 2+len(h.key)+len(h.id))
+	return append(append(append(append(k, kindHeld), h.key...), 0), h.id...)
+}
+
+// unhold forgets h and deletes it from the store.
+func (r *Resolver) unhold(p *rpart, h *held) {
+	if h.ix >= 0 {
+		heap.Remove(&p.queue, h.ix)
+	}
+	r.recs = append(r.recs, state.Record{Key: heldKey(h)})
+}
+
+// expire drops the touches whose hold has passed.
+func (r *Resolver) expire(p *rpart) {
+	if p.maxT == math.MinInt64 {
+		return // no event yet
+	}
+	limit := p.maxT - r.l.cfg.Hold.Milliseconds()
+	for len(p.queue) > 0 && p.queue[0].at < limit {
+		h := heap.Pop(&p.queue).(*held)
+		w := p.waiting[h.key]
+		if k := slices.Index(w, h); k >= 0 {
+			w = slices.Delete(w, k, k+1)
+		}
+		if len(w) == 0 {
+			delete(p.waiting, h.key)
+		} else {
+			p.waiting[h.key] = w
+		}
+		r.recs = append(r.recs, state.Record{Key: heldKey(h)})
+		r.l.m.expired.Inc()
+	}
+}
+
+// restore rebuilds p from the store's state of its partition.
+func (r *Resolver) restore(p *rpart, st map[string][]byte) error {
+	p.maxT = math.MinInt64
+	p.ids = map[string][]ident{}
+	p.waiting = map[string][]*held{}
+	p.queue = p.queue[:0]
+	if v := st[progressKey]; len(v) >= 16 {
+		p.maxT = int64(binary.BigEndian.Uint64(v[8:]))
+	}
+	for k, v := range st {
+		switch {
+		case len(k) > 1 && k[0] == kindIdent:
+			ids, err := decodeIdents(v)
+			if err != nil {
+				return fmt.Errorf("identity %q: %w", k[1:], err)
+			}
+			p.ids[k[1:]] = ids
+		case len(k) > 1 && k[0] == kindHeld:
+			key, id, ok := strings.Cut(k[1:], "\x00")
+			if !ok || len(v) < 8 {
+				return fmt.Errorf("waiting touch %q: malformed", k)
+			}
+			h := &held{key: key, id: id, at: int64(binary.BigEndian.Uint64(v)), wire: v[8:]}
+			p.waiting[key] = append(p.waiting[key], h)
+			heap.Push(&p.queue, h)
+		}
+	}
+	return nil
+}
+
+func (r *Resolver) drop(k partKey) { delete(r.parts, k) }
+
+func (r *Resolver) waitingAll() int {
+	n := 0
+	for _, p := range r.parts {
+		n += len(p.queue)
+	}
+	return n
+}
+
+// encodeIdents: per identity, At as 8 bytes and the lead id with a
+// uvarint length.
+func encodeIdents(ids []ident) []byte {
+	var b []byte
+	for _, e := range ids {
+		b = binary.BigEndian.AppendUint64(b, uint64(e.At))
+		b = binary.AppendUvarint(b, uint64(len(e.Lead)))
+		b = append(b, e.Lead...)
+	}
+	return b
+}
+
+func decodeIdents(b []byte) ([]ident, error) {
+	var out []ident
+	for len(b) > 0 {
+		if len(b) < 9 {
+			return nil, fmt.Errorf("truncated")
+		}
+		at := int64(binary.BigEndian.Uint64(b))
+		n, w := binary.Uvarint(b[8:])
+		if w <= 0 || uint64(len(b)-8-w) < n {
+			return nil, fmt.Errorf("truncated")
+		}
+		out = append(out, ident{At: at, Lead: string(b[8+w : 8+w+int(n)])})
+		b = b[8+w+int(n):]
+	}
+	return out, nil
+}
+
+// heldQueue is a min-heap of waiting touches by event time.
+type heldQueue []*held
+
+func (q heldQueue) Len() int { return len(q) }
+func (q heldQueue) Less(a, b int) bool {
+	if q[a].at != q[b].at {
+		return q[a].at < q[b].at
+	}
+	return q[a].id < q[b].id
+}
+func (q heldQueue) Swap(a, b int) {
+	q[a], q[b] = q[b], q[a]
+	q[a].ix, q[b].ix = a, b
+}
+func (q *heldQueue) Push(x any) {
+	h := x.(*held)
+	h.ix = len(*q)
+	*q = append(*q, h)
+}
+func (q *heldQueue) Pop() any {
+	old := *q
+	h := old[len(old)-1]
+	old[len(old)-1] = nil
+	h.ix = -1
+	*q = old[:len(old)-1]
+	return h
+}

@@ -1,0 +1,194 @@
+package leads
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/salespulse/salespulse/pipeline/state"
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// Leads holds what the per-worker stages share. Safe for concurrent use.
+type Leads struct {
+	cfg Config
+	fw  state.Forwarder
+	m   *metrics
+	log *slog.Logger
+}
+
+// New returns the shared part of the routing stages. cfg gets its
+// defaults; fw saves their state and sends their messages.
+func New(cfg Config, fw state.Forwarder, reg prometheus.Registerer, log *slog.Logger) (*Leads, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(0); err != nil {
+		return nil, err
+	}
+	if fw == nil {
+		return nil, errors.New("leads: a state.Forwarder is required")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Leads{cfg: cfg, fw: fw, m: newMetrics(reg), log: log.With("component", "leads")}, nil
+}
+
+// Config returns the configuration with defaults applied.
+func (l *Leads) Config() Config { return l.cfg }
+
+// progressKey is the state key of the first input offset not yet
+// forwarded, in both stages' namespaces.
+const progressKey = "\x00next"
+
+// ErrStraddle: a batch starts below the offset the stage forwarded up to
+// and ends above it. The source cuts a replay where the first attempt was
+// cut (commit metadata, cut history), so this means the cut plan was lost.
+var ErrStraddle = errors.New("batch straddles the offset forwarded up to; its first part was sent already")
+
+// position is one input partition's forwarding progress.
+type position struct {
+	next   int64 // first offset not forwarded; -1: nothing was
+	expect int64 // first offset of the batch expected next; else reload
+}
+
+// admit loads the partition's progress when b is not the batch expected
+// and reports whether b must be forwarded (false: it was, before a
+// restart). load is the stage's restore, returning its saved state.
+func admit(p *position, b *schemas.Batch, load func() (map[string][]byte, error)) (fresh bool, err error) {
+	if p.expect != b.Origin.FirstOffset {
+		st, err := load()
+		if err != nil {
+			return false, err
+		}
+		p.next = -1
+		if v := st[progressKey]; len(v) >= 8 {
+			p.next = int64(binary.BigEndian.Uint64(v))
+		}
+	}
+	p.expect = b.Origin.LastOffset + 1
+	switch {
+	case b.Origin.LastOffset < p.next:
+		return false, nil
+	case b.Origin.FirstOffset < p.next:
+		p.expect = -1
+		return false, fmt.Errorf("%s (forwarded up to %d): %w", b.Origin, p.next, ErrStraddle)
+	}
+	return true, nil
+}
+
+func progressRecord(buf []byte, next int64) state.Record {
+	return state.Record{Key: []byte(progressKey), Value: binary.BigEndian.AppendUint64(buf[:0], uint64(next))}
+}
+
+type partKey struct {
+	topic string
+	part  int32
+}
+
+// Router is one worker's routing stage (pipeline.Stage) on the source
+// topics. It must run after pseudonymisation: it sends interactions on
+// and their contact keys are what it routes by.
+type Router struct {
+	l     *Leads
+	parts map[partKey]*position
+	msgs  []state.Message
+	buf   []byte // the messages' values and keys, one arena per batch
+	pbuf  []byte
+}
+
+// NewRouter returns a Router for one pipeline worker.
+func (l *Leads) NewRouter() *Router { return &Router{l: l, parts: map[partKey]*position{}} }
+
+// Process sends b's interactions on, in one transaction with the offset
+// it reached; b is left as it is (the ingest pipeline's sink stores its
+// raw rows).
+func (r *Router) Process(ctx context.Context, b *schemas.Batch) error {
+	k := partKey{b.Origin.Topic, b.Origin.Partition}
+	p := r.parts[k]
+	if p == nil {
+		p = &position{next: -1, expect: -1}
+		r.parts[k] = p
+	}
+	fresh, err := admit(p, b, func() (map[string][]byte, error) {
+		return r.l.fw.Load(ctx, state.Route, k.topic, k.part)
+	})
+	if err != nil || !fresh {
+		if err == nil {
+			r.l.m.skipped.Add(float64(len(b.Interactions)))
+		}
+		return err
+	}
+	r.route(b)
+	recs := [1]state.Record{progressRecord(r.pbuf, b.Origin.LastOffset+1)}
+	err = r.l.fw.Forward(ctx, state.Route, k.topic, k.part, recs[:], r.msgs)
+	clear(r.msgs)
+	if err != nil {
+		delete(r.parts, k) // load again: the transaction's fate is unknown
+		return fmt.Errorf("route %s: %w", b.Origin, err)
+	}
+	p.next = b.Origin.LastOffset + 1
+	return nil
+}
+
+// route fills r.msgs with b's messages.
+func (r *Router) route(b *schemas.Batch) {
+	r.msgs, r.buf = r.msgs[:0], r.buf[:0]
+	// Values and keys go into one arena; its slices are taken once it has
+	// stopped growing.
+	type span struct {
+		topic          string
+		k0, k1, v0, v1 int
+	}
+	var spans []span
+	cfg := &r.l.cfg
+	var contacts, leadsN int
+	for n := range b.Interactions {
+		i := &b.Interactions[n]
+		v0 := len(r.buf)
+		r.buf = schemas.AppendWire(r.buf, i)
+		v1 := len(r.buf)
+		add := func(topic, key string) {
+			k0 := len(r.buf)
+			r.buf = append(r.buf, key...)
+			spans = append(spans, span{topic, k0, len(r.buf), v0, v1})
+		}
+		switch {
+		case Identity(i):
+			// One copy per contact key: each lands in that key's
+			// partition of the contacts topic, where that key's touches
+			// are resolved. A lead.created also goes to the lead's
+			// partition; a lead.updated is only an identity.
+			seen := [3]string{}
+			for x, key := range [...]string{i.Keys.Email, i.Keys.Phone, i.Keys.Mobile} {
+				if key == "" || key == seen[0] || key == seen[1] {
+					continue
+				}
+				seen[x] = key
+				add(cfg.ContactsTopic, key)
+				contacts++
+			}
+			if i.Type == schemas.TypeLeadCreated {
+				add(cfg.LeadsTopic, i.LeadID)
+				leadsN++
+			}
+		case Touch(i):
+			add(cfg.ContactsTopic, ContactKey(i.Keys))
+			contacts++
+		case i.Type == schemas.TypeLeadUpdated:
+			// A contact change without contact keys (a cleared field)
+			// teaches nothing and is no activity.
+		default:
+			add(cfg.LeadsTopic, RouteKey(i))
+			leadsN++
+		}
+	}
+	for _, s := range spans {
+		r.msgs = append(r.msgs, state.Message{Topic: s.topic, Key: r.buf[s.k0:s.k1:s.k1], Value: r.buf[s.v0:s.v1:s.v1]})
+	}
+	r.l.m.routed.WithLabelValues("contacts").Add(float64(contacts))
+	r.l.m.routed.WithLabelValues("leads").Add(float64(leadsN))
+}
