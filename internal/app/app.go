@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
@@ -56,9 +57,9 @@ type App struct {
 	cfg   Config
 	log   *slog.Logger
 	reg   *prometheus.Registry
-	src   *kafka.Source
+	src   *kafka.Source // the source topics' (ingest)
 	sink  *clickhouse.Sink
-	pipe  *pipeline.Pipeline
+	flows []flow            // ingest first; with leads, then contacts and leads
 	disp  *alert.Dispatcher // nil without hooks
 	store *kafkaio.StateStore
 	cs    *closers // what New opened, for Close
@@ -131,7 +132,7 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 		return nil, err
 	}
 
-	src, err := kafka.NewSource(cfg.Kafka, decoders, reg, log, kafka.ClientMetrics(reg))
+	src, err := kafka.NewSource(cfg.Kafka, decoders, flowReg(reg, "ingest"), log, kafka.ClientMetrics(reg))
 	if err != nil {
 		return nil, fmt.Errorf("kafka source: %w", err)
 	}
@@ -183,28 +184,40 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 		}
 	}
 
-	stages := func(w int) []pipeline.Stage {
-		// Pseudonymisation first: no later stage sees raw contact data.
-		s := []pipeline.Stage{pseudo.NewStage()}
-		// Windows before detectors: late events leave b.Interactions there.
-		s = append(s, win.NewStage())
+	// The KBI stages: windows before detectors (late events leave
+	// b.Interactions there), detectors last: they see windowed batches.
+	kbiStages := func(w int) []pipeline.Stage {
+		s := []pipeline.Stage{win.NewStage()}
 		if opt.Stages != nil {
 			s = append(s, opt.Stages(w, sink)...)
 		}
-		// Detectors run last: they see pseudonymised, windowed batches.
 		return append(s, det.NewStage())
 	}
 	// ClickHouse and the durable alerts topic; the batch is acknowledged
 	// only when both have it.
-	out := pipeline.NewFanout(sink, kafkaio.NewAlertProducer(src.Client(), cfg.Alerts.Topic))
-	pipe, err := pipeline.New(cfg.Pipeline, src, stages, out, reg, log)
-	if err != nil {
-		return nil, err
+	alerts := kafkaio.NewAlertProducer(src.Client(), cfg.Alerts.Topic)
+
+	var flows []flow
+	if cfg.Leads.Disabled {
+		// One pipeline: the stages pair within each source partition.
+		stages := func(w int) []pipeline.Stage {
+			// Pseudonymisation first: no later stage sees raw contact data.
+			return append([]pipeline.Stage{pseudo.NewStage()}, kbiStages(w)...)
+		}
+		pipe, err := pipeline.New(cfg.Pipeline, src, stages, pipeline.NewFanout(sink, alerts), flowReg(reg, "ingest"), log)
+		if err != nil {
+			return nil, err
+		}
+		flows = append(flows, flow{"ingest", src, pipe})
+	} else {
+		if flows, err = leadFlows(cfg, src, store, sink, alerts, pseudo, kbiStages, reg, log, cs); err != nil {
+			return nil, err
+		}
 	}
 	if err := cs.push("pipeline", nil); err != nil {
 		return nil, err
 	}
-	return &App{cfg: cfg, log: log, reg: reg, src: src, sink: sink, pipe: pipe, disp: disp, store: store, cs: cs}, nil
+	return &App{cfg: cfg, log: log, reg: reg, src: src, sink: sink, flows: flows, disp: disp, store: store, cs: cs}, nil
 }
 
 // closers is New's closer stack: what it opened, to close again, newest
@@ -256,7 +269,17 @@ func newStateStore(ctx context.Context, cfg Config, src *kafka.Source, reg prome
 	}
 	parts, err := kafkaio.MaxPartitions(ctx, src.Client(), names)
 	if err == nil {
-		err = kafkaio.EnsureTopics(ctx, src.Client(), parts, cfg.Kafka.DeadLetterTopic, cfg.Alerts.Topic, cfg.Alerts.ParkTopic)
+		own := []string{cfg.Kafka.DeadLetterTopic, cfg.Alerts.Topic, cfg.Alerts.ParkTopic}
+		if !cfg.Leads.Disabled {
+			// The lead topics are partitioned like the source topics: the
+			// same parallelism, and their state fits the state topic.
+			own = append(own, cfg.Leads.ContactsTopic, cfg.Leads.LeadsTopic)
+		}
+		err = kafkaio.EnsureTopics(ctx, src.Client(), parts, own...)
+	}
+	if err == nil && !cfg.Leads.Disabled {
+		// Lead topics made wider by hand: the state topic must cover them.
+		parts, err = kafkaio.MaxPartitions(ctx, src.Client(), append(names, cfg.Leads.ContactsTopic, cfg.Leads.LeadsTopic))
 	}
 	if err != nil {
 		return nil, err
@@ -304,15 +327,30 @@ func (a *App) Close(ctx context.Context) error { return a.cs.close(ctx) }
 // and the ClickHouse connections close last because the drain needs them.
 func (a *App) Run(ctx context.Context) error {
 	a.running.Store(true)
+	runCtx, stopAll := context.WithCancel(ctx)
+	defer stopAll()
 	// The dispatcher pages from the alerts topic on its own consumer group;
 	// it stops with ctx after draining what it took (at least once).
 	dispDone := make(chan error, 1)
 	if a.disp != nil {
-		go func() { dispDone <- a.disp.Run(ctx) }()
+		go func() { dispDone <- a.disp.Run(runCtx) }()
 	} else {
 		dispDone <- nil
 	}
-	runErr := a.pipe.Run(ctx)
+	// The pipelines run side by side and stop together: each drains what
+	// it took. A failed one stops the others (ctx of the group).
+	var g errgroup.Group
+	for _, f := range a.flows {
+		g.Go(func() error {
+			err := f.pipe.Run(runCtx)
+			stopAll()
+			if err != nil {
+				return fmt.Errorf("%s pipeline: %w", f.name, err)
+			}
+			return nil
+		})
+	}
+	runErr := g.Wait()
 	a.running.Store(false)
 	if err := <-dispDone; err != nil && !errors.Is(err, context.Canceled) {
 		runErr = errors.Join(runErr, fmt.Errorf("alert dispatcher: %w", err))
@@ -320,7 +358,12 @@ func (a *App) Run(ctx context.Context) error {
 
 	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	srcErr := a.src.Close(closeCtx)
+	var srcErr error
+	for _, f := range a.flows {
+		if err := f.src.Close(closeCtx); err != nil {
+			srcErr = errors.Join(srcErr, fmt.Errorf("%s: %w", f.name, err))
+		}
+	}
 	sinkErr := a.sink.Close()
 	a.store.Close() // every checkpoint was acknowledged before its batch
 	if srcErr != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
+	"github.com/salespulse/salespulse/pipeline/leads"
 	"github.com/salespulse/salespulse/pipeline/anomaly/matrix"
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/pipeline/window"
@@ -63,6 +64,10 @@ type Config struct {
 	// State is where the window and anomaly stages keep their state: one
 	// compacted topic, fenced per input partition (docs/state.md).
 	State kafkaio.StateConfig `yaml:"state"`
+	// Leads routes every interaction through the internal lead topics so
+	// that a lead and its touches from every system meet in one partition
+	// (docs/leads.md).
+	Leads leads.Config `yaml:"leads"`
 }
 
 // LogConfig selects the log format and level.
@@ -123,6 +128,7 @@ func (c *Config) SetDefaults() {
 	c.Anomaly.SetDefaults()
 	c.Alerts.SetDefaults()
 	c.State.SetDefaults()
+	c.Leads.SetDefaults()
 	// Privacy's defaults are left to privacy.New (and Validate, on its own
 	// copy): whether the file names a key at all is what salespulse dev
 	// decides its dev key on, and the default key source would hide it.
@@ -131,6 +137,9 @@ func (c *Config) SetDefaults() {
 // Validate returns every problem found in c, which SetDefaults has filled,
 // each prefixed by its path in the file, joined: an operator fixes them all
 // in one round.
+// errTopicTaken: an internal lead topic is also used for something else.
+var errTopicTaken = errors.New("is already a source, dead-letter, state or alerts topic")
+
 func (c *Config) Validate() error {
 	_, err := c.validate(true)
 	return err
@@ -209,6 +218,14 @@ func (c *Config) validate(privacyKey bool) (files, error) {
 	add("window", c.Window.Validate())
 	add("anomaly", c.Anomaly.Validate())
 	add("state", c.State.Validate())
+	if !c.Leads.Disabled {
+		add("leads", c.Leads.Validate(c.Window.AllowedLateness))
+		for _, t := range []string{c.Leads.ContactsTopic, c.Leads.LeadsTopic} {
+			if _, ok := c.Kafka.Topics[t]; ok || t == c.Kafka.DeadLetterTopic || t == c.State.Topic || t == c.Alerts.Topic {
+				add("leads", fmt.Errorf("leads topic %s: %w", t, errTopicTaken))
+			}
+		}
+	}
 	if name := c.Anomaly.MatrixFile; name != "" {
 		m, err := matrix.Load(name)
 		if err == nil {

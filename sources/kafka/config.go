@@ -298,6 +298,15 @@ func (c *Config) groupOpts() ([]kgo.Opt, error) {
 		kgo.ConsumerGroup(c.Group),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.ConsumeResetOffset(start),
+		// SalesPulse's own topics (the lead topics) are written in
+		// transactions with the state that produced them: only committed
+		// ones may be read. Records of non-transactional producers (the
+		// vendors' connectors) are committed as written.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Their markers are handed over too (decode skips them): a
+		// partition's last offset is then a marker, and committing past
+		// it is what brings the lag to 0.
+		kgo.KeepControlRecords(),
 		kgo.SessionTimeout(c.SessionTimeout),
 		kgo.FetchMaxBytes(c.FetchMaxBytes),
 		// A single record may be up to MaxRecordBytes (and more, to be

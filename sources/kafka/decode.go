@@ -58,6 +58,15 @@ func (s *Source) decodeChunk(ch *chunk) {
 	ch.res = make([]decoded, 0, len(ch.recs))
 	for _, r := range ch.recs {
 		var d decoded
+		if r.Attrs.IsControl() {
+			// A transaction marker of a topic SalesPulse writes in
+			// transactions: no interaction, but its offset is consumed
+			// like a record's, so the commit (and the lag) reach the
+			// high watermark.
+			d.end = len(ints)
+			ch.res = append(ch.res, d)
+			continue
+		}
 		if len(r.Value) > s.cfg.MaxRecordBytes {
 			d.err = fmt.Errorf("record of %d bytes exceeds max_record_bytes %d", len(r.Value), s.cfg.MaxRecordBytes)
 			d.rule = deadletter.RuleOversized
@@ -188,7 +197,7 @@ func (s *Source) applyLocked(ch *chunk, now time.Time) {
 		switch {
 		case d.err != nil:
 			s.deadLetterLocked(p, b, r, d.err, d.rule)
-		case len(ints) == 0:
+		case len(ints) == 0 && !r.Attrs.IsControl():
 			p.tm.Skipped.Inc()
 		}
 		if p.plan.Add(r.Offset, len(ints), int64(len(r.Value)), now) {

@@ -1,0 +1,109 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/salespulse/salespulse/internal/kafkaio"
+	"github.com/salespulse/salespulse/pipeline"
+	"github.com/salespulse/salespulse/pipeline/leads"
+	"github.com/salespulse/salespulse/pipeline/privacy"
+	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sinks/clickhouse"
+	"github.com/salespulse/salespulse/sources/kafka"
+)
+
+// flow is one consumer group's pipeline: its source and what runs it.
+type flow struct {
+	name string
+	src  *kafka.Source
+	pipe *pipeline.Pipeline
+}
+
+// flowReg labels a flow's source and pipeline metrics with its name:
+// the three flows export the same metric names.
+func flowReg(reg prometheus.Registerer, name string) prometheus.Registerer {
+	return prometheus.WrapRegistererWith(prometheus.Labels{"pipeline": name}, reg)
+}
+
+// wireDecoder reads the internal lead topics, which SalesPulse writes
+// itself (schemas.AppendWire).
+type wireDecoder struct{}
+
+func (wireDecoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.Interaction, error) {
+	dst = append(dst, schemas.Interaction{})
+	if err := schemas.DecodeWire(&dst[len(dst)-1], value); err != nil {
+		return dst[:len(dst)-1], err
+	}
+	return dst, nil
+}
+
+// leadFlows builds the three pipelines of the lead hop (docs/leads.md):
+//
+//   - ingest, group <group>: source topics → pseudonymise → Router; the
+//     sink stores the raw rows;
+//   - contacts, group <group>.contacts: the contacts topic → Resolver;
+//     nothing to store (its output is the Resolver's transactions);
+//   - leads, group <group>.leads: the leads topic → window and detectors;
+//     the sink stores their facts and alerts (not the interactions again).
+//
+// The Router and Resolver forward in the state store's transactions, so
+// ingest and contacts commit offsets only of batches already forwarded.
+func leadFlows(cfg Config, src *kafka.Source, store *kafkaio.StateStore, sink *clickhouse.Sink, alerts pipeline.Sink,
+	pseudo *privacy.Pseudonymizer, kbiStages func(int) []pipeline.Stage, reg prometheus.Registerer, log *slog.Logger, cs *closers,
+) ([]flow, error) {
+	l, err := leads.New(cfg.Leads, store, reg, log)
+	if err != nil {
+		return nil, fmt.Errorf("leads: %w", err)
+	}
+	ingest, err := pipeline.New(cfg.Pipeline, src, func(int) []pipeline.Stage {
+		// Pseudonymisation first: nothing downstream, the lead topics
+		// included, ever holds raw contact data.
+		return []pipeline.Stage{pseudo.NewStage(), l.NewRouter()}
+	}, sink, flowReg(reg, "ingest"), log)
+	if err != nil {
+		return nil, err
+	}
+	flows := []flow{{"ingest", src, ingest}}
+
+	hop := func(name, topic string, stages func(int) []pipeline.Stage, out pipeline.Sink) error {
+		kc := cfg.Kafka
+		kc.Group = cfg.Kafka.Group + "." + name
+		kc.Topics = map[string]string{topic: "wire"}
+		store.SetGroup(topic, kc.Group)
+		hs, err := kafka.NewSource(kc, map[string]kafka.Decoder{topic: wireDecoder{}}, flowReg(reg, name), log)
+		if err != nil {
+			return fmt.Errorf("%s source: %w", name, err)
+		}
+		if err := cs.push(name+" source", hs.Close); err != nil {
+			return err
+		}
+		hs.SetCutHistory(sink)
+		p, err := pipeline.New(cfg.Pipeline, hs, stages, out, flowReg(reg, name), log)
+		if err != nil {
+			return err
+		}
+		flows = append(flows, flow{name, hs, p})
+		return nil
+	}
+	err = hop("contacts", cfg.Leads.ContactsTopic, func(int) []pipeline.Stage {
+		return []pipeline.Stage{l.NewResolver()}
+	}, discard{})
+	if err != nil {
+		return nil, err
+	}
+	err = hop("leads", cfg.Leads.LeadsTopic, kbiStages, pipeline.NewFanout(sink.Derived(), alerts))
+	if err != nil {
+		return nil, err
+	}
+	return flows, nil
+}
+
+// discard is the contacts flow's sink: the Resolver's transactions are
+// its output.
+type discard struct{}
+
+func (discard) Write(context.Context, *schemas.Batch) error { return nil }
