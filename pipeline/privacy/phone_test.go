@@ -1,6 +1,7 @@
 package privacy
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -77,15 +78,31 @@ func TestUnparsedPhonesFallBackToDigits(t *testing.T) {
 	f(schemas.Contact{Phone: "(201) 555-0123"}, "2015550123") // no region anywhere
 	f(schemas.Contact{Phone: "+1 555"}, "+1555")              // too short for any line
 	f(schemas.Contact{Phone: "555-0100", Country: "US"}, "5550100")
+	f(schemas.Contact{Phone: "555-0100", Country: "US"}, "5550100") // cached, counted again
 	// A second pseudonymiser on the same registry shares the counter.
 	newGolden(t).With(WithRegisterer(reg)).Apply(&schemas.Interaction{Contact: schemas.Contact{Mobile: "12345"}})
 	want := `
 # HELP salespulse_privacy_phone_unparsed_total Phone numbers that could not be read as a full E.164 number (no country code and no known region, or too short or long) and were pseudonymised from their digits only, so they match only the same digits.
 # TYPE salespulse_privacy_phone_unparsed_total counter
-salespulse_privacy_phone_unparsed_total 4
+salespulse_privacy_phone_unparsed_total 5
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
 		t.Error(err)
+	}
+}
+
+// The cache of phone pseudonyms is keyed by the region too: the same
+// national digits are different lines in different countries.
+func TestPhoneCacheKeepsRegionsApart(t *testing.T) {
+	p := newGolden(t)
+	for range 2 {
+		de := schemas.Interaction{Contact: schemas.Contact{Phone: "030 1234567", Country: "DE"}}
+		at := schemas.Interaction{Contact: schemas.Contact{Phone: "030 1234567", Country: "AT"}}
+		p.Apply(&de)
+		p.Apply(&at)
+		if de.Keys.Phone != p.Pseudonym("+49301234567") || at.Keys.Phone == de.Keys.Phone {
+			t.Fatalf("DE %q, AT %q", de.Keys.Phone, at.Keys.Phone)
+		}
 	}
 }
 
@@ -170,5 +187,47 @@ func TestSubjectKeysFindBothPhoneForms(t *testing.T) {
 	p.Apply(&it)
 	if len(nat) != 2 || nat[0] != it.Keys.Phone {
 		t.Errorf("SubjectKeys(national) = %q, want [%q, previous key]", nat, it.Keys.Phone)
+	}
+}
+
+// BenchmarkApplyPhones: a contact with e-mail, a national phone read in the
+// team's country and an international mobile (three keys).
+//
+//	go test ./pipeline/privacy -run '^$' -bench ApplyPhones -count 10 | benchstat -
+//
+// Numbers repeat (a lead's number comes back with each touch), so this
+// mostly measures the cache; BenchmarkApplyNewPhones measures the parser.
+func BenchmarkApplyPhones(b *testing.B) {
+	p, err := New(Config{Key: DevKey()}, WithOrg(testOrg()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		it := schemas.Interaction{TeamID: "berlin", Contact: schemas.Contact{
+			Email: "Anna.Schmidt@example.com", Phone: "030 1234567", Mobile: "+49 171 7654321"}}
+		p.Apply(&it)
+	}
+}
+
+// BenchmarkApplyNewPhones: every number is new to the cache.
+func BenchmarkApplyNewPhones(b *testing.B) {
+	p, err := New(Config{Key: DevKey()}, WithOrg(testOrg()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	nums := make([]string, 1<<12)
+	for k := range nums {
+		nums[k] = fmt.Sprintf("030 %07d", 1000000+k)
+	}
+	b.ReportAllocs()
+	k := 0
+	for b.Loop() {
+		if k%len(nums) == 0 {
+			clear(p.phones.entries)
+		}
+		it := schemas.Interaction{TeamID: "berlin", Contact: schemas.Contact{Phone: nums[k%len(nums)]}}
+		p.Apply(&it)
+		k++
 	}
 }

@@ -44,7 +44,8 @@ type Pseudonymizer struct {
 	out  []byte    // rendered pseudonym
 	low  []byte    // lower-cased attribute name
 
-	cache map[string]action // attribute name -> decision, at most maxCachedNames
+	cache  map[string]action // attribute name -> decision, at most maxCachedNames
+	phones phoneCache
 }
 
 type policy struct {
@@ -89,6 +90,7 @@ func (p *Pseudonymizer) init() {
 	p.sum = make([]byte, 0, sha256.Size)
 	p.out = make([]byte, 0, 64)
 	p.cache = make(map[string]action)
+	p.phones.init()
 }
 
 // Clone returns a Pseudonymizer with the same keys, policy and options and
@@ -136,13 +138,13 @@ func (p *Pseudonymizer) Apply(i *schemas.Interaction) {
 		}
 		if c.Phone != "" {
 			region, regionDone = p.region(i), true
-			k.Phone = p.pseudonymOf(p.normPhone(p.norm[:0], c.Phone, region))
+			k.Phone = p.phonePseudonym(c.Phone, region)
 		}
 		if c.Mobile != "" {
 			if !regionDone {
 				region = p.region(i)
 			}
-			k.Mobile = p.pseudonymOf(p.normPhone(p.norm[:0], c.Mobile, region))
+			k.Mobile = p.phonePseudonym(c.Mobile, region)
 		}
 		i.Keys = k
 		switch {
@@ -196,21 +198,20 @@ func (p *Pseudonymizer) attributes(i *schemas.Interaction) {
 		case actDrop:
 			delete(i.Attributes, k)
 		case actPseudoEmail, actPseudoPhone, actPseudoName:
-			var norm []byte
+			var key string
 			switch act {
 			case actPseudoEmail:
-				norm = normEmail(p.norm[:0], v)
+				key = p.pseudonymOf(normEmail(p.norm[:0], v))
 			case actPseudoPhone:
-				norm = p.normPhone(p.norm[:0], v, p.region(i))
+				key = p.phonePseudonym(v, p.region(i))
 			default:
-				norm = normName(p.norm[:0], v)
+				key = p.pseudonymOf(normName(p.norm[:0], v))
 			}
-			if len(norm) == 0 {
+			if key == "" {
 				delete(i.Attributes, k)
 				continue
 			}
-			p.norm = norm
-			i.Attributes[k] = p.pseudonym(norm)
+			i.Attributes[k] = key
 		case actSpecial:
 			if !consent {
 				delete(i.Attributes, k)
@@ -401,7 +402,7 @@ func normEmail(dst []byte, s string) []byte {
 // normDigits appends the digits of s, with a '+' first when s (trimmed)
 // starts with one: "+49 (170) 123-4567" becomes "+491701234567". It appends
 // nothing when s has no digit. It is the fallback for numbers that do not
-// parse as E.164 (Pseudonymizer.normPhone), and was the only phone
+// parse as E.164 (Pseudonymizer.phonePseudonym), and was the only phone
 // normalisation before E.164, so such numbers keep their old keys.
 func normDigits(dst []byte, s string) []byte {
 	s = strings.TrimSpace(s)
