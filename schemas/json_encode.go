@@ -12,9 +12,11 @@ import (
 // order (event_id, occurred_at, source, type, rep_id, team_id, account_id,
 // lead_id, channel, duration_s, amount, currency, list_price, discount_pct,
 // approval_id, approved, approver_id, stage, contact, contact_key,
-// attributes); empty strings are omitted, and the optional numbers and
-// approved only appear when their Has* bit is set, so a 0 % discount stays
-// distinguishable from no discount. occurred_at is RFC 3339 in UTC with
+// contact_keys, attributes; inside contact: email, phone, mobile, name,
+// country; inside contact_keys: email, phone, mobile); empty strings are
+// omitted, and so are contact and contact_keys when all their members are.
+// The optional numbers and approved only appear when their Has* bit is set,
+// so a 0 % discount stays distinguishable from no discount. occurred_at is RFC 3339 in UTC with
 // millisecond precision ("2026-11-26T09:15:02.123Z"); finer precision is
 // truncated, which is why producers that need a byte-identical round trip
 // keep event times at millisecond granularity. Attribute keys are written in
@@ -71,27 +73,43 @@ func AppendJSON(dst []byte, i *Interaction) []byte {
 	}
 	dst = appendStringField(dst, `,"approver_id":`, i.ApproverID)
 	dst = appendStringField(dst, `,"stage":`, i.Stage)
-	if !i.Contact.IsZero() {
-		dst = append(dst, `,"contact":{`...)
-		sep := false
-		for _, f := range [...]struct{ name, v string }{
-			{`"email":`, i.Contact.Email}, {`"phone":`, i.Contact.Phone}, {`"name":`, i.Contact.Name},
-		} {
-			if f.v == "" {
-				continue
-			}
-			if sep {
-				dst = append(dst, ',')
-			}
-			sep = true
-			dst = append(dst, f.name...)
-			dst = appendString(dst, f.v)
-		}
-		dst = append(dst, '}')
+	if !i.Contact.IsZero() || i.Contact.Country != "" {
+		dst = appendObject(dst, `,"contact":{`, [...]jsonField{
+			{`"email":`, i.Contact.Email}, {`"phone":`, i.Contact.Phone}, {`"mobile":`, i.Contact.Mobile},
+			{`"name":`, i.Contact.Name}, {`"country":`, i.Contact.Country},
+		})
 	}
 	dst = appendStringField(dst, `,"contact_key":`, i.ContactKey)
+	if !i.Keys.IsZero() {
+		dst = appendObject(dst, `,"contact_keys":{`, [...]jsonField{
+			{`"email":`, i.Keys.Email}, {`"phone":`, i.Keys.Phone}, {`"mobile":`, i.Keys.Mobile}, {}, {},
+		})
+	}
 	if len(i.Attributes) > 0 {
 		dst = appendAttributes(dst, i.Attributes)
+	}
+	return append(dst, '}')
+}
+
+// jsonField is one member of a small object of strings: its quoted name
+// with the colon, and its value, omitted when empty.
+type jsonField struct{ name, v string }
+
+// appendObject writes open, the non-empty fields separated by commas, and
+// '}'. A fixed-size array keeps the fields on the stack.
+func appendObject(dst []byte, open string, fields [5]jsonField) []byte {
+	dst = append(dst, open...)
+	sep := false
+	for _, f := range fields {
+		if f.v == "" {
+			continue
+		}
+		if sep {
+			dst = append(dst, ',')
+		}
+		sep = true
+		dst = append(dst, f.name...)
+		dst = appendString(dst, f.v)
 	}
 	return append(dst, '}')
 }

@@ -62,6 +62,17 @@ func TestAppendJSON(t *testing.T) {
 	f("partial contact and the pseudonym", &Interaction{
 		EventID: "e3", OccurredAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Contact: Contact{Name: "Al"}, ContactKey: "k1",
 	}, `{"event_id":"e3","occurred_at":"2026-01-02T03:04:05.000Z","contact":{"name":"Al"},"contact_key":"k1"}`)
+	f("every identity, the country and one key per identity", &Interaction{
+		EventID: "e5", OccurredAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Contact:    Contact{Email: "a@b.c", Phone: "(201) 555-0123", Mobile: "+1 201 555 0199", Name: "Al", Country: "US"},
+		ContactKey: "k1:e", Keys: ContactKeys{Email: "k1:e", Phone: "k1:p", Mobile: "k1:m"},
+	}, `{"event_id":"e5","occurred_at":"2026-01-02T03:04:05.000Z",`+
+		`"contact":{"email":"a@b.c","phone":"(201) 555-0123","mobile":"+1 201 555 0199","name":"Al","country":"US"},`+
+		`"contact_key":"k1:e","contact_keys":{"email":"k1:e","phone":"k1:p","mobile":"k1:m"}}`)
+	f("a country alone is written; partial keys", &Interaction{
+		EventID: "e6", OccurredAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Contact: Contact{Country: "DE"}, Keys: ContactKeys{Mobile: "k1:m"},
+	}, `{"event_id":"e6","occurred_at":"2026-01-02T03:04:05.000Z","contact":{"country":"DE"},"contact_keys":{"mobile":"k1:m"}}`)
 	f("non-finite numbers are omitted, fractions and huge values follow encoding/json", &Interaction{
 		EventID: "e4", OccurredAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		Has: HasDuration | HasAmount | HasListPrice | HasDiscount, DurationS: math.NaN(), Amount: math.Inf(1),

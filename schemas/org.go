@@ -17,6 +17,10 @@ type Team struct {
 	ManagerID string `yaml:"manager_id" json:"manager_id"`
 	Region    string `yaml:"region,omitempty" json:"region,omitempty"`
 	TimeZone  string `yaml:"time_zone,omitempty" json:"time_zone,omitempty"` // IANA name; days are cut in this zone
+	// Country is the ISO 3166-1 alpha-2 code (e.g. "US") in which the
+	// national phone numbers of the team's contacts are read when the
+	// contact itself has no country (see package privacy).
+	Country string `yaml:"country,omitempty" json:"country,omitempty"`
 }
 
 // Rep is one person who sells (or manages sellers), with their identities in

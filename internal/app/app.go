@@ -105,6 +105,9 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 			return nil, fmt.Errorf("privacy: %w", err)
 		}
 	}
+	// Team countries read national phone numbers; a given pseudonymiser
+	// (benchmarks) is left unchanged and gets the same.
+	pseudo = pseudo.With(privacy.WithOrg(idx), privacy.WithRegisterer(reg))
 
 	decoders, err := newDecoders(cfg, idx, reg)
 	if err != nil {

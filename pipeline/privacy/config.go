@@ -31,6 +31,7 @@ var (
 	ErrPattern       = errors.New("attribute pattern must be a name, optionally with a leading and/or trailing '*'")
 	ErrReadKeyFile   = errors.New("cannot read key file")
 	ErrAllowedSource = errors.New("allow-list source must be a source name or \"*\"")
+	ErrCountry       = errors.New("must be an ISO 3166-1 alpha-2 region code that libphonenumber knows, e.g. US, DE, GB")
 )
 
 // Config is the pseudonymisation configuration (YAML section "privacy").
@@ -48,6 +49,14 @@ type Config struct {
 
 	// Attributes says which event attributes survive pseudonymisation.
 	Attributes AttributeConfig `yaml:"attributes"`
+
+	// DefaultCountry is the ISO 3166-1 alpha-2 region (e.g. "US", "DE";
+	// lower case is upper-cased) in which a phone number without a country
+	// code is read when neither the contact nor its team has a country
+	// (schemas.Contact.Country, schemas.Team.Country). Default: none, so
+	// such numbers are pseudonymised from their digits only and counted in
+	// salespulse_privacy_phone_unparsed_total.
+	DefaultCountry string `yaml:"default_country"`
 }
 
 // KeyRef names where one HMAC key is kept. The key is the file's content or
@@ -154,6 +163,7 @@ func (c *Config) SetDefaults() {
 	if c.Key.File == "" && c.Key.Env == "" && !c.Key.dev {
 		c.Key.Env = DefaultKeyEnv
 	}
+	c.DefaultCountry = strings.ToUpper(strings.TrimSpace(c.DefaultCountry))
 	a := &c.Attributes
 	if a.Allow == nil {
 		a.Allow = map[string][]string{"*": DefaultAllow}
@@ -211,6 +221,11 @@ func (c Config) load() ([]key, error) {
 			return nil, err
 		}
 		keys = append(keys, key{id: r.ID, secret: secret})
+	}
+	if c.DefaultCountry != "" {
+		if _, ok := knownRegion(c.DefaultCountry); !ok {
+			return nil, fmt.Errorf("privacy.default_country %q: %w", c.DefaultCountry, ErrCountry)
+		}
 	}
 	a := c.Attributes
 	for src, names := range a.Allow {

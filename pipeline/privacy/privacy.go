@@ -6,6 +6,7 @@
 package privacy
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/salespulse/salespulse/schemas"
 )
@@ -28,8 +31,12 @@ const PseudonymLen = 16
 // concurrent use: give each worker its own with Clone. SubjectKeys and the
 // accessors are safe to call concurrently with each other, not with Apply.
 type Pseudonymizer struct {
-	keys []key // current first
-	pol  *policy
+	keys    []key // current first
+	pol     *policy
+	country string         // Config.DefaultCountry
+	org     *schemas.Index // team countries; may be nil
+
+	unparsed prometheus.Counter // shared by clones
 
 	mac  hash.Hash // HMAC-SHA256 under keys[0], reset per pseudonym
 	norm []byte    // normalised input
@@ -37,7 +44,8 @@ type Pseudonymizer struct {
 	out  []byte    // rendered pseudonym
 	low  []byte    // lower-cased attribute name
 
-	cache map[string]action // attribute name -> decision, at most maxCachedNames
+	cache  map[string]action // attribute name -> decision, at most maxCachedNames
+	phones phoneCache
 }
 
 type policy struct {
@@ -49,8 +57,8 @@ type policy struct {
 }
 
 // New applies cfg's defaults, validates it, reads its keys and returns a
-// Pseudonymizer. Errors are those of Config.Validate.
-func New(cfg Config) (*Pseudonymizer, error) {
+// Pseudonymizer with opts applied. Errors are those of Config.Validate.
+func New(cfg Config, opts ...Option) (*Pseudonymizer, error) {
 	cfg.SetDefaults()
 	keys, err := cfg.load()
 	if err != nil {
@@ -69,7 +77,10 @@ func New(cfg Config) (*Pseudonymizer, error) {
 			pol.allow[src] = newMatcher(names)
 		}
 	}
-	p := &Pseudonymizer{keys: keys, pol: pol}
+	p := &Pseudonymizer{keys: keys, pol: pol, country: cfg.DefaultCountry, unparsed: newUnparsedCounter()}
+	for _, o := range opts {
+		o(p)
+	}
 	p.init()
 	return p, nil
 }
@@ -79,13 +90,24 @@ func (p *Pseudonymizer) init() {
 	p.sum = make([]byte, 0, sha256.Size)
 	p.out = make([]byte, 0, 64)
 	p.cache = make(map[string]action)
+	p.phones.init()
 }
 
-// Clone returns a Pseudonymizer with the same keys and policy and its own
-// hash state and buffers, for another worker.
+// Clone returns a Pseudonymizer with the same keys, policy and options and
+// its own hash state and buffers, for another worker.
 func (p *Pseudonymizer) Clone() *Pseudonymizer {
-	c := &Pseudonymizer{keys: p.keys, pol: p.pol}
+	c := &Pseudonymizer{keys: p.keys, pol: p.pol, country: p.country, org: p.org, unparsed: p.unparsed}
 	c.init()
+	return c
+}
+
+// With returns a clone of p with opts applied; p is unchanged. It lets the
+// wiring add the org and registry to a Pseudonymizer built elsewhere.
+func (p *Pseudonymizer) With(opts ...Option) *Pseudonymizer {
+	c := p.Clone()
+	for _, o := range opts {
+		o(c)
+	}
 	return c
 }
 
@@ -95,31 +117,63 @@ func (p *Pseudonymizer) KeyID() string { return p.keys[0].id }
 // Dev reports whether the current key is the public development key.
 func (p *Pseudonymizer) Dev() bool { return string(p.keys[0].secret) == devSecret }
 
-// Apply pseudonymises i in place: ContactKey becomes the pseudonym of the
-// contact's normalised e-mail, else phone, else name (unchanged when the
-// contact is empty); Contact is cleared; attributes are filtered as
+// Apply pseudonymises i in place. Each identity of the contact is
+// normalised, then pseudonymised into its own key: Keys.Email from the
+// e-mail trimmed and lower-cased, Keys.Phone and Keys.Mobile from the
+// numbers in E.164 (national numbers read in the contact's country, else
+// its team's, else Config.DefaultCountry; a number that cannot be read so
+// falls back to its digits). ContactKey is the e-mail's key, else the
+// phone's, else the mobile's, else the pseudonym of the normalised name.
+// With an empty contact, ContactKey and Keys are left unchanged, so applying
+// twice is harmless. Contact is cleared; attributes are filtered as
 // configured (see AttributeConfig). Nothing raw from Contact or a removed
 // attribute remains reachable from i.
 func (p *Pseudonymizer) Apply(i *schemas.Interaction) {
 	c := &i.Contact
-	norm := p.norm[:0]
-	if c.Email != "" {
-		norm = normEmail(norm, c.Email)
+	if !c.IsZero() {
+		var k schemas.ContactKeys
+		region, regionDone := "", false
+		if c.Email != "" {
+			k.Email = p.pseudonymOf(normEmail(p.norm[:0], c.Email))
+		}
+		if c.Phone != "" {
+			region, regionDone = p.region(i), true
+			k.Phone = p.phonePseudonym(c.Phone, region)
+		}
+		if c.Mobile != "" {
+			if !regionDone {
+				region = p.region(i)
+			}
+			k.Mobile = p.phonePseudonym(c.Mobile, region)
+		}
+		i.Keys = k
+		switch {
+		case k.Email != "":
+			i.ContactKey = k.Email
+		case k.Phone != "":
+			i.ContactKey = k.Phone
+		case k.Mobile != "":
+			i.ContactKey = k.Mobile
+		case c.Name != "":
+			if key := p.pseudonymOf(normName(p.norm[:0], c.Name)); key != "" {
+				i.ContactKey = key
+			}
+		}
 	}
-	if len(norm) == 0 && c.Phone != "" {
-		norm = normPhone(norm, c.Phone)
-	}
-	if len(norm) == 0 && c.Name != "" {
-		norm = normName(norm, c.Name)
-	}
-	if len(norm) > 0 {
-		p.norm = norm
-		i.ContactKey = p.pseudonym(norm)
-	}
-	*c = schemas.Contact{}
 	if len(i.Attributes) > 0 {
 		p.attributes(i)
 	}
+	*c = schemas.Contact{}
+}
+
+// pseudonymOf keeps norm as the scratch buffer and returns its pseudonym,
+// or "" when norm is empty.
+func (p *Pseudonymizer) pseudonymOf(norm []byte) string {
+	if len(norm) == 0 {
+		return ""
+	}
+	p.norm = norm
+	return p.pseudonym(norm)
 }
 
 func (p *Pseudonymizer) attributes(i *schemas.Interaction) {
@@ -144,21 +198,20 @@ func (p *Pseudonymizer) attributes(i *schemas.Interaction) {
 		case actDrop:
 			delete(i.Attributes, k)
 		case actPseudoEmail, actPseudoPhone, actPseudoName:
-			var norm []byte
+			var key string
 			switch act {
 			case actPseudoEmail:
-				norm = normEmail(p.norm[:0], v)
+				key = p.pseudonymOf(normEmail(p.norm[:0], v))
 			case actPseudoPhone:
-				norm = normPhone(p.norm[:0], v)
+				key = p.phonePseudonym(v, p.region(i))
 			default:
-				norm = normName(p.norm[:0], v)
+				key = p.pseudonymOf(normName(p.norm[:0], v))
 			}
-			if len(norm) == 0 {
+			if key == "" {
 				delete(i.Attributes, k)
 				continue
 			}
-			p.norm = norm
-			i.Attributes[k] = p.pseudonym(norm)
+			i.Attributes[k] = key
 		case actSpecial:
 			if !consent {
 				delete(i.Attributes, k)
@@ -258,48 +311,73 @@ func (p *Pseudonymizer) pseudonym(norm []byte) string {
 }
 
 // Pseudonym is the current key's pseudonym of a subject (an e-mail address,
-// phone number or name, normalised as in SubjectKeys), or "" when the
-// subject normalises to nothing.
+// phone number or name, normalised as in SubjectKeys; for a phone number the
+// E.164 form when it has one), or "" when the subject normalises to nothing.
 func (p *Pseudonymizer) Pseudonym(subject string) string {
-	norm := normSubject(p.norm[:0], subject)
-	if len(norm) == 0 {
+	forms := p.subjectForms(subject)
+	if len(forms) == 0 {
 		return ""
 	}
-	p.norm = norm
-	return p.pseudonym(norm)
+	return p.pseudonymOf(append(p.norm[:0], forms[0]...))
 }
 
 // SubjectKeys returns the pseudonyms of a data subject under every
 // configured key, current first, for `salespulse privacy erase --subject`:
-// the rows to delete are those WHERE contact_key IN (SubjectKeys(s)).
-// subject is classified by its content: containing '@' it is an e-mail
-// address; made only of digits, spaces and "+-()./" with at least three
-// digits it is a phone number; otherwise a name. It returns nil when the
-// subject normalises to nothing. Safe for concurrent use.
+// the rows to delete are those whose contact_key, email_key, phone_key or
+// mobile_key is in SubjectKeys(s). subject is classified by its content:
+// containing '@' it is an e-mail address (trimmed, lower-cased, as Apply
+// does); made only of digits, spaces and "+-()./" with at least three
+// digits it is a phone number; otherwise a name. A phone number gets the
+// keys of its E.164 form (with a '+' or "00" prefix, or national in
+// Config.DefaultCountry) and of its digits-only form, which Apply uses for
+// numbers it could not read: give numbers in international form to find
+// both. It returns nil when the subject normalises to nothing. Safe for
+// concurrent use.
 func (p *Pseudonymizer) SubjectKeys(subject string) []string {
-	norm := normSubject(nil, subject)
-	if len(norm) == 0 {
+	forms := p.subjectForms(subject)
+	if len(forms) == 0 {
 		return nil
 	}
-	out := make([]string, 0, len(p.keys))
+	out := make([]string, 0, len(forms)*len(p.keys))
 	var sum []byte
-	for _, k := range p.keys {
-		mac := hmac.New(sha256.New, k.secret)
-		mac.Write(norm)
-		sum = mac.Sum(sum[:0])
-		out = append(out, k.id+":"+base64.RawURLEncoding.EncodeToString(sum[:PseudonymLen]))
+	for _, norm := range forms {
+		for _, k := range p.keys {
+			mac := hmac.New(sha256.New, k.secret)
+			mac.Write(norm)
+			sum = mac.Sum(sum[:0])
+			out = append(out, k.id+":"+base64.RawURLEncoding.EncodeToString(sum[:PseudonymLen]))
+		}
 	}
 	return out
 }
 
-func normSubject(dst []byte, s string) []byte {
+// subjectForms returns the distinct normalised forms Apply may have
+// pseudonymised subject from, the E.164 form of a phone number first.
+func (p *Pseudonymizer) subjectForms(s string) [][]byte {
+	var forms [][]byte
+	add := func(norm []byte) {
+		if len(norm) == 0 {
+			return
+		}
+		for _, f := range forms {
+			if bytes.Equal(f, norm) {
+				return
+			}
+		}
+		forms = append(forms, norm)
+	}
 	switch {
 	case strings.Contains(s, "@"):
-		return normEmail(dst, s)
+		add(normEmail(nil, s))
 	case phoneShaped(s):
-		return normPhone(dst, s)
+		if e, ok := e164(strings.TrimSpace(s), p.country); ok {
+			add([]byte(e))
+		}
+		add(normDigits(nil, s))
+	default:
+		add(normName(nil, s))
 	}
-	return normName(dst, s)
+	return forms
 }
 
 func phoneShaped(s string) bool {
@@ -321,10 +399,12 @@ func normEmail(dst []byte, s string) []byte {
 	return lowerASCIIOrUnicode(dst, strings.TrimSpace(s))
 }
 
-// normPhone appends the digits of s, with a '+' first when s (trimmed)
+// normDigits appends the digits of s, with a '+' first when s (trimmed)
 // starts with one: "+49 (170) 123-4567" becomes "+491701234567". It appends
-// nothing when s has no digit.
-func normPhone(dst []byte, s string) []byte {
+// nothing when s has no digit. It is the fallback for numbers that do not
+// parse as E.164 (Pseudonymizer.phonePseudonym), and was the only phone
+// normalisation before E.164, so such numbers keep their old keys.
+func normDigits(dst []byte, s string) []byte {
 	s = strings.TrimSpace(s)
 	n := len(dst)
 	if strings.HasPrefix(s, "+") {

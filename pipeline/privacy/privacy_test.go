@@ -222,9 +222,11 @@ func TestConfigValidate(t *testing.T) {
 			Attributes: AttributeConfig{Drop: []string{"a*b"}}}, "", ErrPattern},
 		"a lone star pattern is refused": {Config{Key: KeyRef{File: good},
 			Attributes: AttributeConfig{Allow: map[string][]string{"*": {"*"}}}}, "", ErrPattern},
-		"the env var key is accepted":  {Config{}, goldenKey, nil},
-		"a key file is accepted":       {Config{Key: KeyRef{File: good}}, "", nil},
-		"the dev key in code is taken": {Config{Key: DevKey()}, "", nil},
+		"an unknown default country is refused": {Config{Key: KeyRef{File: good}, DefaultCountry: "UK"}, "", ErrCountry},
+		"a lower-case default country is taken": {Config{Key: KeyRef{File: good}, DefaultCountry: "gb"}, "", nil},
+		"the env var key is accepted":           {Config{}, goldenKey, nil},
+		"a key file is accepted":                {Config{Key: KeyRef{File: good}}, "", nil},
+		"the dev key in code is taken":          {Config{Key: DevKey()}, "", nil},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv(DefaultKeyEnv, tc.env)

@@ -37,6 +37,9 @@ var (
 		{Name: "discount_pct", Type: "Nullable(Float64)"},
 		{Name: "approved", Type: "Nullable(Bool)"},
 		{Name: "contact_key", Type: "String"},
+		{Name: "email_key", Type: "String"},
+		{Name: "phone_key", Type: "String"},
+		{Name: "mobile_key", Type: "String"},
 		{Name: "attributes", Type: "Map(String, String)"},
 		{Name: "schema_version", Type: "UInt8"},
 		{Name: "kafka_topic", Type: "LowCardinality(String)"},
@@ -98,6 +101,7 @@ type interactionCols struct {
 	eventID, source, typ, direction, channel                 []string
 	repID, teamID, accountID, leadID, approvalID, approverID []string
 	stage, currency, contactKey, topic, reason               []string
+	emailKey, phoneKey, mobileKey                            []string
 	occurredAt, ingestedAt                                   []time.Time
 	durationS, amount, listPrice, discountPct                []*float64
 	approved                                                 []*bool
@@ -153,6 +157,9 @@ func (c *interactionCols) fill(rows []schemas.Interaction, o schemas.Origin, ing
 			c.approved = append(c.approved, nil)
 		}
 		c.contactKey = append(c.contactKey, i.ContactKey)
+		c.emailKey = append(c.emailKey, i.Keys.Email)
+		c.phoneKey = append(c.phoneKey, i.Keys.Phone)
+		c.mobileKey = append(c.mobileKey, i.Keys.Mobile)
 		c.attributes = append(c.attributes, i.Attributes)
 		c.schemaVersion = append(c.schemaVersion, schemas.Version)
 		c.topic = append(c.topic, o.Topic)
@@ -165,7 +172,7 @@ func (c *interactionCols) fill(rows []schemas.Interaction, o schemas.Origin, ing
 		}
 		size += int64(len(i.EventID) + len(i.Source) + len(i.RepID) + len(i.TeamID) + len(i.AccountID) +
 			len(i.LeadID) + len(i.ApprovalID) + len(i.ApproverID) + len(i.Stage) + len(i.Currency) +
-			len(i.ContactKey) + len(o.Topic))
+			len(i.ContactKey) + len(i.Keys.Email) + len(i.Keys.Phone) + len(i.Keys.Mobile) + len(o.Topic))
 		for key, v := range i.Attributes {
 			size += int64(len(key) + len(v))
 		}
@@ -189,7 +196,7 @@ func (c *interactionCols) opt(k int, has bool, v float64) *float64 {
 func (c *interactionCols) reset() {
 	clear(c.attributes)
 	for _, s := range []*[]string{&c.eventID, &c.source, &c.typ, &c.direction, &c.channel, &c.repID, &c.teamID,
-		&c.accountID, &c.leadID, &c.approvalID, &c.approverID, &c.stage, &c.currency, &c.contactKey, &c.topic, &c.reason} {
+		&c.accountID, &c.leadID, &c.approvalID, &c.approverID, &c.stage, &c.currency, &c.contactKey, &c.emailKey, &c.phoneKey, &c.mobileKey, &c.topic, &c.reason} {
 		*s = (*s)[:0]
 	}
 	for _, s := range []*[]*float64{&c.durationS, &c.amount, &c.listPrice, &c.discountPct} {
@@ -210,7 +217,7 @@ func (c *interactionCols) appendTo(batch driver.Batch, late bool) error {
 	cols := []any{
 		c.eventID, c.occurredAt, c.source, c.typ, c.direction, c.channel, c.repID, c.teamID, c.accountID,
 		c.leadID, c.approvalID, c.approverID, c.stage, c.currency, c.durationS, c.amount, c.listPrice,
-		c.discountPct, c.approved, c.contactKey, c.attributes, c.schemaVersion, c.topic, c.partition,
+		c.discountPct, c.approved, c.contactKey, c.emailKey, c.phoneKey, c.mobileKey, c.attributes, c.schemaVersion, c.topic, c.partition,
 		c.firstOffset, c.lastOffset, c.ingestedAt,
 	}
 	if late {

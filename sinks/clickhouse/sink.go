@@ -312,9 +312,11 @@ func (s *Sink) withRetry(ctx context.Context, table string, op func() error) err
 	}
 }
 
-// EraseSubject deletes, for GDPR erasure, every row whose contact_key is
-// one of keys from every table holding contact_key (interactions and
-// late_events), and returns how many rows matched before deletion. It uses
+// EraseSubject deletes, for GDPR erasure, every row whose contact_key,
+// email_key, phone_key or mobile_key is one of keys from every table
+// holding them (interactions and late_events): a subject whose contact key
+// came from the e-mail is also found where only the phone named them. It
+// returns how many rows matched before deletion. It uses
 // ALTER TABLE ... DELETE with mutations_sync = 2, so when it returns nil the
 // rows are physically rewritten out of their parts on every replica, not
 // merely masked. It then checks that no matching row is left.
@@ -338,7 +340,8 @@ func (s *Sink) EraseSubject(ctx context.Context, keys []string) (int, error) {
 		in := stringList(keys[start:min(start+chunk, len(keys))])
 		for _, table := range []string{TableInteractions, TableLateEvents} {
 			t := s.cfg.Database + "." + table
-			where := " WHERE contact_key IN (" + in + ")"
+			where := " WHERE contact_key IN (" + in + ") OR email_key IN (" + in + ") OR phone_key IN (" + in +
+				") OR mobile_key IN (" + in + ")"
 			var n uint64
 			if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+t+where).Scan(&n); err != nil {
 				return total, fmt.Errorf("erase subject: count %s: %w", t, err)

@@ -61,6 +61,17 @@ func genInteractions(seed uint64, n int, base time.Time) []schemas.Interaction {
 			i.Amount = i.ListPrice * (1 - i.DiscountPct/100)
 		}
 		i.ContactKey = fmt.Sprintf("ck-%d", r.IntN(300))
+		// Identity keys from the row number, so the random draws (and every
+		// other test's data) stay as they were.
+		if k%2 == 0 {
+			i.Keys.Email = "ek-" + i.ContactKey[3:]
+		}
+		if k%3 == 0 {
+			i.Keys.Phone = fmt.Sprintf("pk-%d", k%50)
+		}
+		if k%7 == 0 {
+			i.Keys.Mobile = fmt.Sprintf("mk-%d", k%20)
+		}
 		if r.IntN(5) == 0 {
 			i.Attributes = map[string]string{"campaign": "spring", "utm": fmt.Sprint(r.IntN(9))}
 		}
@@ -206,7 +217,7 @@ func TestWriteRoundTrip(t *testing.T) {
 	s := newTestSink(t, srv.addr, db, nil)
 	rows := genInteractions(1, 500, day)
 	// Edge values: every optional absent; every optional present with zero.
-	rows[0].Has, rows[0].Attributes, rows[0].ContactKey = 0, nil, ""
+	rows[0].Has, rows[0].Attributes, rows[0].ContactKey, rows[0].Keys = 0, nil, "", schemas.ContactKeys{}
 	rows[1].Has = schemas.HasDuration | schemas.HasAmount | schemas.HasListPrice | schemas.HasDiscount | schemas.HasApproved
 	rows[1].DurationS, rows[1].Amount, rows[1].ListPrice, rows[1].DiscountPct, rows[1].Approved = 0, 0, 0, 0, false
 	rows[2].Attributes = map[string]string{"quote": `it's a "test" \ with ünïcode`, "": "empty key"}
@@ -253,7 +264,7 @@ func TestWriteRoundTrip(t *testing.T) {
 			)
 			dest := []any{&g.EventID, &g.OccurredAt, &g.Source, &typ, &dir, &ch, &g.RepID, &g.TeamID, &g.AccountID,
 				&g.LeadID, &g.ApprovalID, &g.ApproverID, &g.Stage, &g.Currency, &dur, &amount, &list, &disc, &approved,
-				&g.ContactKey, &g.Attributes, &ver, &topic, &part, &first, &last, &ingested}
+				&g.ContactKey, &g.Keys.Email, &g.Keys.Phone, &g.Keys.Mobile, &g.Attributes, &ver, &topic, &part, &first, &last, &ingested}
 			if late {
 				dest = append(dest, &reason)
 			}
@@ -461,12 +472,21 @@ func TestEraseSubject(t *testing.T) {
 	if err := s.Write(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	keys := []string{"ck-7", "ck-42", "ck-does-not-exist", `ck-'quoted\`}
-	want := 0
+	// A contact key, identity keys of each kind (a row is erased once
+	// however many of its keys match), and keys that match nothing.
+	keys := []string{"ck-7", "ck-42", "ek-42", "pk-9", "mk-13", "ck-does-not-exist", `ck-'quoted\`}
+	want, viaIdentity := 0, 0
 	for _, r := range slices.Concat(rows, b.Late) {
-		if slices.Contains(keys, r.ContactKey) {
+		switch {
+		case slices.Contains(keys, r.ContactKey):
 			want++
+		case slices.Contains(keys, r.Keys.Email) || slices.Contains(keys, r.Keys.Phone) || slices.Contains(keys, r.Keys.Mobile):
+			want++
+			viaIdentity++
 		}
+	}
+	if viaIdentity == 0 {
+		t.Fatal("test data has no rows found only by an identity key")
 	}
 	if want == 0 {
 		t.Fatal("test data has no rows for the keys")

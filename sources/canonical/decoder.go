@@ -263,7 +263,7 @@ type state struct {
 	spans [numStr]span
 
 	pers    []byte // contact and attribute bytes of the current event
-	contact [3]span
+	contact [numContact]span
 	attrs   []attr
 	nattrs  int // attributes seen, including those beyond MaxAttributes
 
@@ -287,7 +287,7 @@ func (s *state) resetEvent() {
 	s.ids = s.ids[:0]
 	s.spans = [numStr]span{}
 	s.pers = s.pers[:0]
-	s.contact = [3]span{}
+	s.contact = [numContact]span{}
 	s.attrs = s.attrs[:0]
 	s.nattrs = 0
 }
@@ -552,7 +552,35 @@ func (s *state) wrongType(name, want string) error {
 	return schemas.Invalid(Source, name, raw, "must be a JSON "+want+", got "+got)
 }
 
-// contactObject decodes {"email","phone","name"} into the personal arena.
+// Members of "contact", indexes of state.contact.
+const (
+	cEmail = iota
+	cPhone
+	cMobile
+	cName
+	cCountry
+	numContact
+)
+
+// contactField maps a member name of "contact" to its index, or -1.
+func contactField(key []byte) int {
+	switch string(key) {
+	case "email":
+		return cEmail
+	case "phone":
+		return cPhone
+	case "mobile":
+		return cMobile
+	case "name":
+		return cName
+	case "country":
+		return cCountry
+	}
+	return -1
+}
+
+// contactObject decodes {"email","phone","mobile","name","country"} into
+// the personal arena.
 func (s *state) contactObject() (bad, err error) {
 	var seen uint32
 	for first := true; ; first = false {
@@ -566,15 +594,8 @@ func (s *state) contactObject() (bad, err error) {
 		if err != nil {
 			return nil, err
 		}
-		f := -1
-		switch string(key) {
-		case "email":
-			f = 0
-		case "phone":
-			f = 1
-		case "name":
-			f = 2
-		default:
+		f := contactField(key)
+		if f < 0 {
 			s.countUnknownIn("contact.", key)
 		}
 		switch {
@@ -776,7 +797,10 @@ func (s *state) finish(it *schemas.Interaction) error {
 	if len(s.pers) > 0 || len(s.attrs) > 0 {
 		pers = string(s.pers)
 		sub := func(sp span) string { return pers[sp.lo:sp.hi] }
-		it.Contact = schemas.Contact{Email: sub(s.contact[0]), Phone: sub(s.contact[1]), Name: sub(s.contact[2])}
+		it.Contact = schemas.Contact{
+			Email: sub(s.contact[cEmail]), Phone: sub(s.contact[cPhone]), Mobile: sub(s.contact[cMobile]),
+			Name: sub(s.contact[cName]), Country: sub(s.contact[cCountry]),
+		}
 	}
 	it.Normalize()
 	attrs := it.Attributes // empty: grow or fastObject cleared it

@@ -355,15 +355,7 @@ func (s *state) fastContact(in []byte, i int) (int, bool) {
 		if key, i, ok = s.memberKey(in, i); !ok {
 			return i, false
 		}
-		f := -1
-		switch string(key) {
-		case "email":
-			f = 0
-		case "phone":
-			f = 1
-		case "name":
-			f = 2
-		}
+		f := contactField(key)
 		switch {
 		case f < 0:
 			s.recordUnknown(key, true)

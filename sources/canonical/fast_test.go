@@ -37,6 +37,8 @@ func FuzzFastMatchesReference(f *testing.F) {
 		"{\"event_id\":\"\xff\xfe\",\"occurred_at\":\"2024-05-01T09:30:00Z\",\"source\":\"Zoë\x7f\",\"type\":\"lead.created\"}",
 		`{"event\u005fid":"e","occurred_at":"2024\u002d05-01T09:30:00Z","source":"s","type":"deal.won","amount":-0,"list_price":1e3,"discount_pct":0.0000001,"duration_s":12345678901234567890}`,
 		`{"event_id":"e","occurred_at":"2024-05-01T09:30:00Z","source":"s","type":"approval.decided","approval_id":"a","approved":false,"contact":{"email":null,"phone":"1","x":[true,false,null,"\"",-1.5E+3]},"attributes":{"a":null,"a":"b","c":""}}`,
+		`{"event_id":"e","occurred_at":"2024-05-01T09:30:00Z","source":"s","type":"lead.updated","lead_id":"l","contact":{"mobile":"+1 201 555 0199","country":"us","phone":null},"contact_keys":{"email":"k1:x"}}`,
+		`{"event_id":"e","occurred_at":"2024-05-01T09:30:00Z","source":"s","type":"lead.created","contact":{"mobile":"1","mobile":"2"}}`,
 		`{"event_id":"e","occurred_at":"2024-05-01T09:30:00Z","source":"s","type":"lead.created","deep":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`,
 		`{"event_id":"e","event_id":"f"}`, `{"a" 1}`, `{"a":1,}`, `[`, `{}`, `[]`, `null`, `"x"`, `{"a":01}`, `{"a":1.}`, `{"a":nul}`, `{"a":"\q"}`,
 		"{\"a\":\"\x01\"}", `{"attributes":{"a":"b","a":"c"}}`, `[{},]`, `{"a":[1,]}`, `{"a":{"b" :1 , "c":[ ] }}`,
@@ -121,7 +123,8 @@ func checkAgainstUnmarshal(t *testing.T, b []byte, got []schemas.Interaction) {
 			t.Errorf("event %d approved %v, json.Unmarshal %v", k, it.Approved, m["approved"])
 		}
 		c, _ := m["contact"].(map[string]any)
-		if (schemas.Contact{Email: fieldStr(c, "email"), Phone: fieldStr(c, "phone"), Name: fieldStr(c, "name")}) != it.Contact {
+		if (schemas.Contact{Email: fieldStr(c, "email"), Phone: fieldStr(c, "phone"), Mobile: fieldStr(c, "mobile"),
+			Name: fieldStr(c, "name"), Country: fieldStr(c, "country")}) != it.Contact {
 			t.Errorf("event %d contact %+v, json.Unmarshal %v", k, it.Contact, c)
 		}
 		attrs := map[string]string{}

@@ -12,7 +12,8 @@ import (
 // FuzzDecode: decoding never panics, every decoded event passes Validate,
 // every error is a contract error, and decoding is a fixpoint of the
 // canonical encoder (decode(encode(decode(b))) == decode(b), up to the
-// encoder's millisecond precision and the output-only contact_key).
+// encoder's millisecond precision and the output-only contact_key and
+// contact_keys).
 //
 //	go test ./sources/canonical -run '^$' -fuzz FuzzDecode -fuzztime 20s
 func FuzzDecode(f *testing.F) {
@@ -26,6 +27,7 @@ func FuzzDecode(f *testing.F) {
 		`{"event_id":"e\u00e9\ud83d\ude00","occurred_at":"2024-05-01T09:30:00.123456789-11:59","source":"s","type":"lead.created","x":{"y":[1,{"z":null}]}}`,
 		`{"event_id":"e","event_id":"f"}`, `{"a" 1}`, `{"a":1,}`, `[`, `{}`, `[]`, `null`, `"x"`, `{"attributes":{"a":"b","a":"c"}}`,
 		`{"event_id":"e","occurred_at":"2024-05-01T09:30:00Z","source":"s","type":"approval.decided","approval_id":"a","approved":true,"contact":{"email":"A@B.C","x":1}}`,
+		`{"event_id":"e","occurred_at":"2024-05-01T09:30:00Z","source":"s","type":"lead.updated","lead_id":"l","contact":{"mobile":"+1 201 555 0199","country":"US"},"contact_keys":{"phone":"k1:p"}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -71,7 +73,8 @@ func TestRoundTrip(t *testing.T) {
 		LeadID: "l1", ApprovalID: "ap1", ApproverID: "m1", Stage: "Négociation", Currency: "EUR",
 		Has:       schemas.HasDuration | schemas.HasAmount | schemas.HasListPrice | schemas.HasDiscount | schemas.HasApproved,
 		DurationS: 0.001, Amount: 1e20, ListPrice: 0, DiscountPct: 33.333333333333336, Approved: true,
-		Contact:    schemas.Contact{Email: "a@b.c", Phone: "+1 555 0100", Name: "Zoë \u2028 Ng"},
+		Contact: schemas.Contact{Email: "a@b.c", Phone: "+1 555 0100", Mobile: "(201) 555-0199", Name: "Zoë \u2028 Ng",
+			Country: "US"},
 		Attributes: map[string]string{"k": "v", "": "empty key", "tab": "\t"},
 	}
 	out, err := NewDecoder(nil).Decode(nil, schemas.AppendJSON(nil, &x))
@@ -82,14 +85,29 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("got  %+v\nwant %+v", out[0], x)
 	}
 
-	// contact_key is output-only: a producer cannot plant a pseudonym (or a
-	// raw address posing as one) that pseudonymisation would then keep.
+	// Each contact member alone, the country included, survives.
+	for _, c := range []schemas.Contact{{Mobile: "+49 171 7654321"}, {Country: "DE"}, {Phone: "030 1234567", Country: "DE"}} {
+		y := schemas.Interaction{EventID: "e", OccurredAt: x.OccurredAt, Source: "crm", Type: schemas.TypeLeadUpdated,
+			Channel: schemas.ChannelCRM, LeadID: "l1", Contact: c}
+		out, err := NewDecoder(nil).Decode(nil, schemas.AppendJSON(nil, &y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !equalInteraction(out[0], y) {
+			t.Errorf("got  %+v\nwant %+v", out[0], y)
+		}
+	}
+
+	// contact_key and contact_keys are output-only: a producer cannot plant
+	// a pseudonym (or a raw address posing as one) that pseudonymisation
+	// would then keep, nor steer lead resolution to someone else's lead.
 	x.ContactKey = "k1:forged"
+	x.Keys = schemas.ContactKeys{Email: "k1:forged", Phone: "+12015550123", Mobile: "k1:m"}
 	out, err = NewDecoder(nil).Decode(nil, schemas.AppendJSON(nil, &x))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out[0].ContactKey != "" {
-		t.Errorf("contact_key %q accepted from input", out[0].ContactKey)
+	if out[0].ContactKey != "" || !out[0].Keys.IsZero() {
+		t.Errorf("contact_key %q or contact_keys %+v accepted from input", out[0].ContactKey, out[0].Keys)
 	}
 }

@@ -24,7 +24,10 @@ func TestMigrationsAreNumberedAndChecksummed(t *testing.T) {
 	}
 }
 
-var createRe = regexp.MustCompile(`(?s)^CREATE (TABLE|MATERIALIZED VIEW|VIEW|DATABASE) IF NOT EXISTS (\w+)(\.\w+)?`)
+var (
+	createRe = regexp.MustCompile(`(?s)^CREATE (TABLE|MATERIALIZED VIEW|VIEW|DATABASE) IF NOT EXISTS (\w+)(\.\w+)?`)
+	alterRe  = regexp.MustCompile(`^ALTER TABLE (\w+)\.\w+\s`)
+)
 
 // allStatements renders the bootstrap and every migration.
 func allStatements(t *testing.T, database, cluster string) []string {
@@ -38,19 +41,23 @@ func allStatements(t *testing.T, database, cluster string) []string {
 
 func TestRenderSingleServer(t *testing.T) {
 	stmts := allStatements(t, "sp", "")
-	// The database and schema_migrations, then one statement per CREATE in
-	// the migration files: nothing rendered away, nothing invented.
+	// The database and schema_migrations, then one statement per CREATE
+	// or ALTER TABLE in the migration files: nothing rendered away, nothing
+	// invented.
 	want := 2
 	for _, m := range schemas.Migrations() {
-		want += strings.Count(strings.ToUpper(m.SQL), "CREATE ")
+		want += strings.Count(strings.ToUpper(m.SQL), "CREATE ") + strings.Count(strings.ToUpper(m.SQL), "ALTER TABLE ")
 	}
 	if len(stmts) != want {
 		t.Fatalf("%d statements, want %d:\n%s", len(stmts), want, strings.Join(stmts, "\n---\n"))
 	}
 	for _, s := range stmts {
-		m := createRe.FindStringSubmatch(s)
-		if m == nil || m[2] != "sp" {
-			t.Errorf("not an idempotent CREATE in database sp:\n%s", s)
+		if m := alterRe.FindStringSubmatch(s); m != nil {
+			if add := strings.Count(s, "ADD COLUMN "); m[1] != "sp" || add == 0 || add != strings.Count(s, "ADD COLUMN IF NOT EXISTS ") {
+				t.Errorf("not an idempotent ADD COLUMN IF NOT EXISTS in database sp:\n%s", s)
+			}
+		} else if m := createRe.FindStringSubmatch(s); m == nil || m[2] != "sp" {
+			t.Errorf("not an idempotent CREATE or ADD COLUMN IF NOT EXISTS in database sp:\n%s", s)
 		}
 		if strings.Contains(s, "Replicated") || strings.Contains(s, "ON CLUSTER") || strings.Contains(s, "{{") {
 			t.Errorf("single-server statement mentions a cluster:\n%s", s)
