@@ -234,6 +234,20 @@ func (d *Decoder) decodeEvent(s *scratch, dst []schemas.Interaction, e *event, p
 		// events comes from their own sourceId.
 		d.metrics.skipped[skipOwnership].Inc()
 		return dst
+	case k == kindContactProperty && identityProperty(prop):
+		// Learnt whatever changeSource says: an import or a sync that
+		// sets an e-mail still tells who the contact is. Only opening a
+		// lead (contact.creation) is filtered by change source. A
+		// cleared value teaches nothing.
+		v, err := str(prefix, "propertyValue", e.PropertyValue)
+		if err != nil {
+			s.errs.Add(err)
+			return dst
+		}
+		if strings.TrimSpace(v) == "" {
+			d.metrics.skipped[skipProperty].Inc()
+			return dst
+		}
 	case k == kindContactProperty || (k == kindDealProperty && prop != "dealstage"):
 		d.metrics.skipped[skipProperty].Inc()
 		return dst
@@ -254,7 +268,7 @@ func (d *Decoder) decodeEvent(s *scratch, dst []schemas.Interaction, e *event, p
 
 	var it *schemas.Interaction
 	dst, it = vendorkit.Next(dst)
-	if err := d.fill(s, it, e, k, prefix); err != nil {
+	if err := d.fill(s, it, e, k, prop, prefix); err != nil {
 		s.errs.Add(err)
 		return vendorkit.Drop(dst)
 	}
@@ -277,7 +291,7 @@ func digits(prefix, field string, raw json.RawMessage) ([]byte, error) {
 	return b, nil
 }
 
-func (d *Decoder) fill(s *scratch, it *schemas.Interaction, e *event, k kind, prefix string) error {
+func (d *Decoder) fill(s *scratch, it *schemas.Interaction, e *event, k kind, prop, prefix string) error {
 	portal, err := digits(prefix, "portalId", e.PortalID)
 	if err != nil {
 		return err
@@ -325,6 +339,18 @@ func (d *Decoder) fill(s *scratch, it *schemas.Interaction, e *event, k kind, pr
 	case kindContactCreation:
 		it.Type = schemas.TypeLeadCreated
 		it.LeadID = objectID
+	case kindContactProperty: // email, phone or mobilephone, checked by decodeEvent
+		v, _ := str(prefix, "propertyValue", e.PropertyValue)
+		it.Type = schemas.TypeLeadUpdated
+		it.LeadID = objectID
+		switch v = strings.Clone(v); prop {
+		case "email":
+			it.Contact.Email = v
+		case "phone":
+			it.Contact.Phone = v
+		default: // mobilephone
+			it.Contact.Mobile = v
+		}
 	case kindDealProperty: // dealstage
 		stage, err := str(prefix, "propertyValue", e.PropertyValue)
 		if err != nil {
@@ -381,6 +407,14 @@ func (d *Decoder) fill(s *scratch, it *schemas.Interaction, e *event, k kind, pr
 		}
 	}
 	return nil
+}
+
+// identityProperty reports whether a contact property is an identity of
+// the contact: email, phone and mobilephone. HubSpot sends one property per
+// event and no country with it: the national numbers of these events are
+// read in the team's (else the configured) country.
+func identityProperty(name string) bool {
+	return name == "email" || name == "phone" || name == "mobilephone"
 }
 
 func isDigits(s string) bool {

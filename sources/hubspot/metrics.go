@@ -13,7 +13,7 @@ const (
 	skipSubscription = "subscription"  // deletions, merges, associations, companies, ...: not interactions
 	skipDealCreation = "deal_creation" // the stage arrives as deal.propertyChange of dealstage
 	skipOwnership    = "ownership"     // hubspot_owner_id changes: ownership, not an interaction
-	skipProperty     = "property"      // any other property change
+	skipProperty     = "property"      // any other property change, or a cleared e-mail or phone
 	skipChangeSource = "change_source" // contact created by a source not in lead_change_sources (imports, API, ...)
 )
 

@@ -9,8 +9,9 @@ import (
 
 // synth renders generated interactions as HubSpot webhook bodies
 // (docs/sources.md, "Synthetic payloads", has the whole mapping): contact
-// creations and deal stage changes of the teams working in HubSpot. Their
-// other lead touches travel as canonical JSON, which keeps lead_id.
+// creations with their e-mail and phone, contact changes and deal stage
+// changes of the teams working in HubSpot. Their other lead touches travel
+// as canonical JSON, which keeps lead_id.
 type synth struct{}
 
 var _ vendorkit.CRM = synth{}
@@ -20,18 +21,19 @@ func (synth) Carries(in *schemas.Interaction, rep *vendorkit.SynthRep) vendorkit
 		return vendorkit.CarryNo
 	}
 	switch in.Type {
-	case schemas.TypeLeadCreated, schemas.TypeOpportunityStageChanged, schemas.TypeDealWon, schemas.TypeDealLost:
+	case schemas.TypeLeadCreated, schemas.TypeLeadUpdated, schemas.TypeOpportunityStageChanged, schemas.TypeDealWon, schemas.TypeDealLost:
 		return vendorkit.CarryNative
 	}
 	return vendorkit.CarryNo
 }
 
 func (synth) Encode(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {
-	if in.Type == schemas.TypeLeadCreated {
+	switch in.Type {
+	case schemas.TypeLeadCreated, schemas.TypeLeadUpdated:
 		hsContact(e, in, key, rep)
-		return
+	default:
+		hsDeal(e, in, key, rep)
 	}
-	hsDeal(e, in, key, rep)
 }
 
 // LeadID: a generator lead is the contact 50000+n of the portal,
@@ -64,10 +66,17 @@ const (
 	hsSubDealStage       = 1103
 	hsSubDealOwner       = 1104
 	hsSubDealCreation    = 1105
+	// One contact.propertyChange subscription per property, as HubSpot
+	// subscribes them.
+	hsSubContactEmail  = 1106
+	hsSubContactPhone  = 1107
+	hsSubContactMobile = 1108
 )
 
-func hsEvent(e *vendorkit.Synth, b []byte, sub int, typ string, obj uint64, ms int64, rep *vendorkit.SynthRep, prop, value string) ([]byte, string) {
-	eventID := 100000000 + e.Seq*8 + uint64(e.Rand.IntN(8))
+// hsEvent appends one webhook event. Its eventId is 100000000 + 8*Seq +
+// off: off (0..7) tells the events of one interaction apart.
+func hsEvent(e *vendorkit.Synth, b []byte, sub int, typ string, obj uint64, ms int64, rep *vendorkit.SynthRep, prop, value string, off uint64) ([]byte, string) {
+	eventID := 100000000 + e.Seq*8 + off%8
 	b = append(b, `{"eventId":`...)
 	b = strconv.AppendUint(b, eventID, 10)
 	b = append(b, `,"subscriptionId":`...)
@@ -93,23 +102,60 @@ func hsEvent(e *vendorkit.Synth, b []byte, sub int, typ string, obj uint64, ms i
 	return b, id
 }
 
-// hsContact is a contact.creation, sometimes in one POST body with a
-// property change the decoder skips.
+// hsContact renders a lead.created as a contact.creation followed, in the
+// same POST body, by one contact.propertyChange per identity the contact
+// was created with (email, phone, mobilephone), each its own event at the
+// creation's time, as HubSpot sends them: the creation itself names no
+// property. A lead.updated is the property changes alone. Sometimes the
+// body also holds a lifecyclestage change the decoder skips. HubSpot
+// sends no country.
 func hsContact(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {
 	r := e.Record(key)
 	ms := in.OccurredAt.UnixMilli()
 	obj := hsContactID(in.LeadID)
+	lead := rep.LeadID(e, in.LeadID)
+	off := uint64(e.Rand.IntN(8))
 	b := append(r.Value, '[')
-	b, id := hsEvent(e, b, hsSubContactCreation, "contact.creation", obj, ms, rep, "", "")
+	var id string
+	if in.Type == schemas.TypeLeadCreated {
+		b, id = hsEvent(e, b, hsSubContactCreation, "contact.creation", obj, ms, rep, "", "", off)
+		off++
+		if e.Expect {
+			e.Want(r, in, id).LeadID = lead
+		}
+	}
+	for _, p := range [...]struct {
+		sub  int
+		name string
+		v    string
+		set  func(*schemas.Contact, string)
+	}{
+		{hsSubContactEmail, "email", in.Contact.Email, func(c *schemas.Contact, v string) { c.Email = v }},
+		{hsSubContactPhone, "phone", in.Contact.Phone, func(c *schemas.Contact, v string) { c.Phone = v }},
+		{hsSubContactMobile, "mobilephone", in.Contact.Mobile, func(c *schemas.Contact, v string) { c.Mobile = v }},
+	} {
+		if p.v == "" {
+			continue
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b, id = hsEvent(e, b, p.sub, "contact.propertyChange", obj, ms, rep, p.name, p.v, off)
+		off++
+		if e.Expect {
+			w := e.Want(r, in, id)
+			w.Type, w.Channel = schemas.TypeLeadUpdated, schemas.TypeLeadUpdated.DefaultChannel()
+			w.LeadID = lead
+			p.set(&w.Contact, p.v)
+		}
+	}
 	if e.Rand.IntN(2) == 0 {
-		b = append(b, ',')
-		b, _ = hsEvent(e, b, hsSubContactProperty, "contact.propertyChange", obj, ms, rep, "lifecyclestage", "lead")
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b, _ = hsEvent(e, b, hsSubContactProperty, "contact.propertyChange", obj, ms, rep, "lifecyclestage", "lead", off)
 	}
 	r.Value = append(b, ']')
-	if e.Expect {
-		w := e.Want(r, in, id)
-		w.LeadID = rep.LeadID(e, in.LeadID)
-	}
 }
 
 // hsDeal is a dealstage property change; sometimes the body also holds a
@@ -122,19 +168,19 @@ func hsDeal(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendor
 	b := append(r.Value, '[')
 	switch e.Rand.IntN(4) {
 	case 0:
-		b, _ = hsEvent(e, b, hsSubDealCreation, "deal.creation", obj, ms, rep, "", "")
+		b, _ = hsEvent(e, b, hsSubDealCreation, "deal.creation", obj, ms, rep, "", "", uint64(e.Rand.IntN(8)))
 		b = append(b, ',')
 	case 1:
-		b, _ = hsEvent(e, b, hsSubDealOwner, "deal.propertyChange", obj, ms, rep, "hubspot_owner_id", vendorkit.First(rep.HubSpotUserIDs))
+		b, _ = hsEvent(e, b, hsSubDealOwner, "deal.propertyChange", obj, ms, rep, "hubspot_owner_id", vendorkit.First(rep.HubSpotUserIDs), uint64(e.Rand.IntN(8)))
 		b = append(b, ',')
 	}
-	b, id := hsEvent(e, b, hsSubDealStage, "deal.propertyChange", obj, ms, rep, "dealstage", stage)
+	b, id := hsEvent(e, b, hsSubDealStage, "deal.propertyChange", obj, ms, rep, "dealstage", stage, uint64(e.Rand.IntN(8)))
 	r.Value = append(b, ']')
 	if e.Rand.IntN(5) == 0 {
 		// A body of skipped events only: the deal changes hands.
 		o := e.Record(key)
 		b := append(o.Value, '[')
-		b, _ = hsEvent(e, b, hsSubDealOwner, "deal.propertyChange", obj, ms+int64(1000+e.Rand.IntN(60000)), rep, "hubspot_owner_id", vendorkit.First(rep.Colleague.HubSpotUserIDs))
+		b, _ = hsEvent(e, b, hsSubDealOwner, "deal.propertyChange", obj, ms+int64(1000+e.Rand.IntN(60000)), rep, "hubspot_owner_id", vendorkit.First(rep.Colleague.HubSpotUserIDs), uint64(e.Rand.IntN(8)))
 		o.Value = append(b, ']')
 	}
 	if e.Expect {

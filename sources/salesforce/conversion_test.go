@@ -90,7 +90,8 @@ func conversionTransaction() []string {
 // as four records or as one JSON array, give exactly one
 // opportunity.stage_changed — the Opportunity CREATE's first stage — and
 // one lead.converted, the Lead UPDATE, joined to the opportunity by
-// opportunity_id; Account and Contact give nothing. A plain stage-change
+// opportunity_id; the Contact CREATE is the new contact's lead.updated (its
+// identities, see TestIdentityGolden) and the Account gives nothing. A plain stage-change
 // count therefore counts the conversion once, and an opportunity a rep
 // creates by hand counts the same way.
 func TestConversionIsOneStageFact(t *testing.T) {
@@ -98,16 +99,21 @@ func TestConversionIsOneStageFact(t *testing.T) {
 	check := func(name string, got []schemas.Interaction) {
 		t.Helper()
 		var stages []string
-		var conv *schemas.Interaction
+		var conv, contact *schemas.Interaction
 		for k, it := range got {
 			switch it.Type {
 			case schemas.TypeOpportunityStageChanged:
 				stages = append(stages, it.Stage)
 			case schemas.TypeLeadConverted:
 				conv = &got[k]
+			case schemas.TypeLeadUpdated:
+				contact = &got[k]
 			}
 		}
-		if len(got) != 2 || len(stages) != 1 || stages[0] != "Prospecting" {
+		if contact == nil || contact.LeadID != "0035g00000AsDfGAAZ" || contact.AccountID != "0015g00000QwErTAAZ" || contact.Contact.Email != "omar@globex.example" {
+			t.Errorf("%s: contact %+v, want lead.updated of contact 0035g00000AsDfGAAZ at account 0015g00000QwErTAAZ", name, contact)
+		}
+		if len(got) != 3 || len(stages) != 1 || stages[0] != "Prospecting" {
 			t.Errorf("%s: %d events, stage facts %q, want the opportunity's first stage once", name, len(got), stages)
 		}
 		if conv == nil || conv.LeadID != "00Q5g00000XyZaBEAV" || conv.Attributes["opportunity_id"] != "0065g00000ZxCvBAAZ" {

@@ -1,5 +1,5 @@
 // Package salesforce normalises Salesforce Change Data Capture events (Lead,
-// Opportunity, Task, Event, CPQ quote lines) and CPQ Calculate Quote API
+// Contact, Opportunity, Task, Event, CPQ quote lines) and CPQ Calculate Quote API
 // bodies into canonical interactions. The mapping is documented in
 // docs/sources.md, section "Salesforce".
 package salesforce
@@ -229,6 +229,8 @@ func (d *Decoder) change(s *scratch, dst []schemas.Interaction, rec *record, pat
 	switch h.EntityName {
 	case "Lead":
 		fill = d.lead
+	case "Contact":
+		fill = d.contact
 	case "Opportunity":
 		fill = d.opportunity
 	case "Task":
@@ -241,8 +243,8 @@ func (d *Decoder) change(s *scratch, dst []schemas.Interaction, rec *record, pat
 		s.errs.Add(schemas.Invalid(Source, hp+"entityName", "", "required"))
 		return dst
 	default:
-		// Account and Contact changes (e.g. of a lead conversion) and any
-		// other object are not interactions.
+		// Account changes (e.g. of a lead conversion) and any other
+		// object are not interactions.
 		d.metrics.skipped[skipEntity].Inc()
 		return dst
 	}

@@ -19,18 +19,19 @@ const (
 	prefixOpportunity = "006"
 )
 
-// lead maps a Lead change. CREATE is lead.created. An UPDATE that converts
-// the lead (IsConverted set to true) is lead.converted, carrying the new
-// opportunity's id so the two join; it is no stage change: the
-// Opportunity CREATE of the same transaction is the conversion's one stage
-// fact (its first stage, see opportunity), and the Account and Contact
-// events are skipped. Other updates are skipped.
+// lead maps a Lead change. CREATE is lead.created, with the lead's e-mail,
+// phone, mobile and country (the lead's identities, see identity). An
+// UPDATE that converts the lead (IsConverted set to true) is
+// lead.converted, carrying the new opportunity's id so the two join; it is
+// no stage change: the Opportunity CREATE of the same transaction is the
+// conversion's one stage fact (its first stage, see opportunity), and the
+// Account event is skipped (the Contact event teaches the contact's
+// identities, see contact). Any other UPDATE that sets Email, Phone or
+// MobilePhone is lead.updated (see identity); the rest are skipped.
 //
-// The rep is OwnerId, which a conversion's UPDATE carries only when the
-// owner changed with it; otherwise the user who converted (commitUser), the
-// only person the event names. Crediting the lead's known owner instead
-// needs the lead identity table (issue 12, step 2): the decoder keeps no
-// state across records.
+// The rep of a conversion or an update is OwnerId, which an UPDATE carries
+// only when the owner changed with it; otherwise the user who committed
+// the change (commitUser), the only person the event names (see credit).
 func (d *Decoder) lead(s *scratch, c *change, it *schemas.Interaction, id string) (string, error) {
 	r := c.rec
 	if c.create {
@@ -39,11 +40,7 @@ func (d *Decoder) lead(s *scratch, c *change, it *schemas.Interaction, id string
 		if err := d.owner(s, it, c.path+"OwnerId", r.OwnerID, false); err != nil {
 			return "", err
 		}
-		it.Contact.Email = strings.Clone(r.Email)
-		it.Contact.Phone = strings.Clone(r.Phone)
-		if it.Contact.Phone == "" {
-			it.Contact.Phone = strings.Clone(r.MobilePhone)
-		}
+		d.identities(s, c, it, &r.Address)
 		it.Contact.Name = d.name(s, r.Name)
 		if r.LeadSource != "" {
 			vendorkit.SetAttr(it, "lead_source", s.intern.String(r.LeadSource))
@@ -58,7 +55,7 @@ func (d *Decoder) lead(s *scratch, c *change, it *schemas.Interaction, id string
 		return "", err
 	}
 	if !conv || !c.changed("IsConverted", present) {
-		return skipNoChange, nil
+		return d.identity(s, c, it, id, &r.Address)
 	}
 	it.Type = schemas.TypeLeadConverted
 	it.LeadID = strings.Clone(id)
@@ -79,17 +76,97 @@ func (d *Decoder) lead(s *scratch, c *change, it *schemas.Interaction, id string
 	if contact != "" {
 		vendorkit.SetAttr(it, "sf_contact_id", contact)
 	}
+	return "", d.credit(s, c, it)
+}
+
+// contact maps a Contact CREATE or UPDATE that sets Email, Phone or
+// MobilePhone to lead.updated: lead_id is the contact's record id, taken as
+// is like a Lead's, and account_id its AccountId. A contact is a "lead"
+// that never opened a trigger (no lead.created), so once lead resolution
+// has learnt its identities, calls, mails and meetings with an existing
+// customer's contact resolve to it and answer no lead. A lead conversion
+// creates the contact in the same transaction: from the conversion on, the
+// converted lead's e-mail and phone resolve to the contact. Other Contact
+// changes are not interactions.
+func (d *Decoder) contact(s *scratch, c *change, it *schemas.Interaction, id string) (string, error) {
+	var err error
+	if it.AccountID, err = d.id(c.path, "AccountId", c.rec.AccountID); err != nil {
+		return "", err
+	}
+	skip, err := d.identity(s, c, it, id, &c.rec.MailingAddress)
+	if skip != "" && c.create {
+		skip = skipEntity
+	}
+	return skip, err
+}
+
+// identity maps a change of a Lead's or Contact's Email, Phone or
+// MobilePhone (all present, non-null values are kept, changed or not: an
+// enriched CometD event's unchanged e-mail is still the record's) to
+// lead.updated with lead_id = the record id, credited as a conversion is.
+// A cleared field arrives as null and teaches no identity: a change that
+// only clears them is skipped, and lead resolution keeps what it learnt
+// before (Salesforce says nothing about which lead held the old value).
+func (d *Decoder) identity(s *scratch, c *change, it *schemas.Interaction, id string, addr *address) (string, error) {
+	r := c.rec
+	if !c.changed("Email", r.Email != "") && !c.changed("Phone", r.Phone != "") && !c.changed("MobilePhone", r.MobilePhone != "") {
+		return skipNoChange, nil
+	}
+	d.identities(s, c, it, addr)
+	if it.Contact.Email == "" && it.Contact.Phone == "" && it.Contact.Mobile == "" {
+		return skipNoChange, nil // cleared
+	}
+	it.Type = schemas.TypeLeadUpdated
+	it.LeadID = strings.Clone(id)
+	return "", d.credit(s, c, it)
+}
+
+// identities fills the contact's e-mail, phone, mobile and country. Phone
+// numbers are taken as entered (often national, "(201) 555-0123"):
+// privacy turns them into E.164 with Country as the default region. An
+// UPDATE carries the address only when it changed (Pub/Sub: unchanged
+// fields are null), so the country of an updated number is often unknown
+// here and the team's country applies.
+func (d *Decoder) identities(s *scratch, c *change, it *schemas.Interaction, addr *address) {
+	r := c.rec
+	it.Contact.Email = strings.Clone(r.Email)
+	it.Contact.Phone = strings.Clone(r.Phone)
+	it.Contact.Mobile = strings.Clone(r.MobilePhone)
+	it.Contact.Country = country(s, addr.CountryCode, r.CountryCode, addr.Country, r.Country)
+}
+
+// country returns the first of vs that is an ISO 3166-1 alpha-2 code,
+// upper-cased: CountryCode (picklists on) comes first; Country counts only
+// when it is itself a 2-letter code, because a name ("Deutschland",
+// "United States") would need a lookup table that guesses.
+func country(s *scratch, vs ...string) string {
+	for _, v := range vs {
+		if len(v) == 2 && letter(v[0]) && letter(v[1]) {
+			if v[0] >= 'a' || v[1] >= 'a' {
+				v = strings.ToUpper(v)
+			}
+			return s.intern.String(v)
+		}
+	}
+	return ""
+}
+
+// credit sets the rep of an UPDATE: OwnerId when the event carries it (the
+// owner changed with it), else the rep of the user who committed it,
+// marked sf_rep_source=commit_user. An unknown committer leaves it
+// uncredited (the user id stays in sf_commit_user).
+func (d *Decoder) credit(s *scratch, c *change, it *schemas.Interaction) error {
+	r := c.rec
 	if r.OwnerID == "" && r.Header.CommitUser != "" {
-		// Validated as an id by change; an unknown committer leaves the
-		// conversion uncredited, kept as sf_commit_user.
+		// Validated as an id by change.
 		if rep := d.idx.RepFor(schemas.IdentSalesforce, r.Header.CommitUser); rep != "" {
 			it.RepID = rep
 			it.TeamID = d.idx.TeamOf(rep)
 			vendorkit.SetAttr(it, "sf_rep_source", "commit_user")
 		}
-		return "", nil
+		return nil
 	}
-	return "", d.owner(s, it, c.path+"OwnerId", r.OwnerID, false)
+	return d.owner(s, it, c.path+"OwnerId", r.OwnerID, false)
 }
 
 // name renders the Lead Name: a compound {FirstName, LastName, ...} in

@@ -78,6 +78,14 @@ type record struct {
 	ConvertedContactID     string          `json:"ConvertedContactId"`
 	ConvertedOpportunityID string          `json:"ConvertedOpportunityId"`
 
+	// Lead and Contact address: a compound field, nested in change events
+	// (Lead Address, Contact MailingAddress); Country and CountryCode at
+	// the top level come from flattened (connector or REST) shapes.
+	Address        address `json:"Address"`
+	MailingAddress address `json:"MailingAddress"`
+	Country        string  `json:"Country"`
+	CountryCode    string  `json:"CountryCode"`
+
 	// Task
 	TaskSubtype           string          `json:"TaskSubtype"`
 	CallType              string          `json:"CallType"`
@@ -148,6 +156,15 @@ func (m *message) reset() {
 // contextBody is the parsed "context" of a Calculate Quote body.
 type contextBody struct {
 	Quote calcQuote `json:"quote"`
+}
+
+// address is the part of an Address compound field the mapping reads.
+// CountryCode exists when the org has State and Country/Territory Picklists
+// on: the ISO 3166-1 alpha-2 code. Country is then the picklist label
+// ("United States"), otherwise free text.
+type address struct {
+	Country     string `json:"Country"`
+	CountryCode string `json:"CountryCode"`
 }
 
 // compoundName is the Name compound field of a Lead change event.

@@ -533,6 +533,13 @@ func personalValues(ps []payload) []string {
 			if first != "" && last != "" {
 				addV(first + " " + last)
 			}
+			// A HubSpot contact.propertyChange names the property apart
+			// from its value.
+			if p, ok := x["propertyName"].(string); ok && (p == "email" || p == "phone" || p == "mobilephone") {
+				if v, ok := x["propertyValue"].(string); ok {
+					addV(v)
+				}
+			}
 		case []any:
 			for _, e := range x {
 				walk(e)
@@ -632,6 +639,18 @@ func (w testWriter) Write(p []byte) (int, error) {
 //     and the Lead UPDATE, one transactionKey), after "Change Events for
 //     Lead Conversion", Salesforce Change Data Capture Developer Guide,
 //     https://developer.salesforce.com/docs/atlas.en-us.change_data_capture.meta/change_data_capture/cdc_standard_objects_lead_conversion.htm
+//   - salesforce/identity_lead_and_contact_changes_pubsub.json: a Lead
+//     CREATE with e-mail, phone, mobile and Address.CountryCode, a Lead
+//     UPDATE of Email by another user (owner unchanged), and a customer's
+//     Contact CREATE, after "Change Event Body Fields" and "Get Compound
+//     Fields in Change Events", Salesforce Change Data Capture Developer
+//     Guide,
+//     https://developer.salesforce.com/docs/atlas.en-us.change_data_capture.meta/change_data_capture/cdc_event_fields_body.htm
+//     https://developer.salesforce.com/docs/atlas.en-us.change_data_capture.meta/change_data_capture/cdc_subscribe_compound_fields.htm
+//   - hubspot/identity_contact_property_changes.json: contact.creation
+//     from FORM with its email and phone contact.propertyChange events, an
+//     imported contact's e-mail, a cleared e-mail, after "Webhook
+//     payloads" (below);
 //   - hubspot/crm_semantics_batch.json: contact creations from IMPORT and
 //     FORM and dealstage changes into a custom pipeline's GUID stage and
 //     closedwon, after "Webhook payloads", HubSpot Webhooks API,
@@ -654,6 +673,18 @@ func checkCRMSemantics(t *testing.T, eng *chdb.Engine) {
 	f("a form-created HubSpot contact opens a lead", "SELECT count() "+hs+" AND type = 'lead.created' AND lead_id = 'hs:62515:7700002'", 1)
 	f("an unmapped GUID stage is marked", "SELECT count() "+hs+" AND type = 'opportunity.stage_changed'"+
 		" AND stage = '4f9c4e5a-9d3b-4c57-8a5e-0f1d6b7c2a10' AND attributes['hs_stage_unmapped'] = 'true'", 1)
+	sfID := "FROM " + database + ".interactions WHERE source = 'salesforce' AND startsWith(event_id, 'sf:000c3d44-1a2b-4c5d-8e9f-0a1b2c3d4e0')"
+	f("a Salesforce lead opens with its identities pseudonymised", "SELECT count() "+sfID+
+		" AND type = 'lead.created' AND lead_id = '00Q5g00000IdEnTEAV' AND contact_key != ''", 1)
+	f("a Salesforce Lead UPDATE of Email is lead.updated credited to the committing user", "SELECT count() "+sfID+
+		" AND type = 'lead.updated' AND lead_id = '00Q5g00000IdEnTEAV' AND rep_id = 'rep-fixtures' AND contact_key != ''", 1)
+	f("a Salesforce Contact is a lead without a trigger, at its account", "SELECT count() "+sfID+
+		" AND type = 'lead.updated' AND lead_id = '0035g00000IdEnTAAZ' AND account_id = '0015g00000IdEnTAAZ'", 1)
+	hsID := hs + " AND toUInt64OrZero(splitByChar(':', event_id)[4]) BETWEEN 710001 AND 710006"
+	f("a HubSpot contact's e-mail and phone are lead.updated of its lead", "SELECT count() "+hsID+
+		" AND type = 'lead.updated' AND lead_id = 'hs:62515:7710001' AND contact_key != ''", 2)
+	f("an imported HubSpot contact's e-mail is learnt, though it opens no lead", "SELECT countIf(type = 'lead.updated') - countIf(type = 'lead.created') "+hsID+
+		" AND lead_id = 'hs:62515:7710002'", 1)
 	f("a HubSpot win keeps its deal and user ids", "SELECT count() "+hs+" AND type = 'deal.won'"+
 		" AND attributes['opportunity_id'] = 'hs:62515:8837402' AND attributes['hs_user_id'] = '2620022'", 1)
 }

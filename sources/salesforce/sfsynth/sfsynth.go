@@ -33,7 +33,7 @@ func (e Encoder) Carries(in *schemas.Interaction, rep *vendorkit.SynthRep) vendo
 		return vendorkit.CarryNo
 	}
 	switch in.Type {
-	case schemas.TypeLeadCreated, schemas.TypeOpportunityStageChanged, schemas.TypeDealWon, schemas.TypeDealLost, schemas.TypeQuoteCreated:
+	case schemas.TypeLeadCreated, schemas.TypeLeadUpdated, schemas.TypeOpportunityStageChanged, schemas.TypeDealWon, schemas.TypeDealLost, schemas.TypeQuoteCreated:
 		return vendorkit.CarryNative
 	case schemas.TypeMessageOutbound, schemas.TypeCallOutbound, schemas.TypeCallInbound, schemas.TypeMeetingHeld:
 		if in.LeadID != "" {
@@ -47,6 +47,8 @@ func (Encoder) Encode(e *vendorkit.Synth, in *schemas.Interaction, key []byte, r
 	switch in.Type {
 	case schemas.TypeLeadCreated:
 		sfLead(e, in, key, rep)
+	case schemas.TypeLeadUpdated:
+		sfLeadUpdate(e, in, key, rep)
 	case schemas.TypeMessageOutbound, schemas.TypeCallOutbound, schemas.TypeCallInbound:
 		sfTask(e, in, key, rep)
 	case schemas.TypeMeetingHeld:
@@ -166,7 +168,7 @@ func sfClose(e *vendorkit.Synth, b []byte, h *sfHeader) []byte {
 
 // Schema ids the CometD envelope names (opaque to the decoder).
 var sfSchemas = map[string]string{
-	"Lead": "6Ghd7Kp0x6cKN3A0u0xQ2w", "Opportunity": "9tT2xGeA3a6kQm5E8u5aXQ", "Task": "1aJp0Bq4y7dLZ2b9v1pR3g",
+	"Lead": "6Ghd7Kp0x6cKN3A0u0xQ2w", "Contact": "1Xz3W2sYq0nM5aLk7pJ9rQ", "Opportunity": "9tT2xGeA3a6kQm5E8u5aXQ", "Task": "1aJp0Bq4y7dLZ2b9v1pR3g",
 	"Event": "4cMn2Ds6z8eNX4d1w3tT5h", "SBQQ__QuoteLine__c": "7eQr4Fu8b0gPY6f3y5vV7j",
 }
 
@@ -198,25 +200,33 @@ func appendNumField(b []byte, name string, v float64) []byte {
 	return strconv.AppendFloat(b, v, 'f', -1, 64)
 }
 
+// sfLead is a Lead CREATE with the contact's e-mail, phone and mobile as
+// the generator wrote them (it decides the formats: a national number
+// comes with its country) and the Address compound field whose
+// CountryCode (State and Country Picklists on) is the contact's country.
+// Now and then a lead has its only number as MobilePhone.
 func sfLead(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {
 	r := e.Record(key)
 	ms := in.OccurredAt.UnixMilli()
 	h := sfNew(e, "Lead", "CREATE", rep, rep.LeadID(e, in.LeadID), ms)
 	first, last, _ := strings.Cut(in.Contact.Name, " ")
+	c := in.Contact
+	if e.Rand.IntN(4) == 0 && c.Mobile == "" {
+		c.Phone, c.Mobile = "", c.Phone
+	}
 	b := sfOpen(e, r.Value, &h)
 	b = append(b, `"Name":{"Salutation":null,"FirstName":`...)
 	b = schemas.AppendJSONString(b, first)
 	b = append(b, `,"LastName":`...)
 	b = schemas.AppendJSONString(b, last)
 	b = append(b, `},`...)
-	b = appendStrField(b, "Email", in.Contact.Email)
+	b = appendAddress(b, c.Country)
 	b = append(b, ',')
-	if e.Rand.IntN(4) == 0 {
-		b = append(b, `"Phone":null,`...)
-		b = appendStrField(b, "MobilePhone", in.Contact.Phone)
-	} else {
-		b = appendStrField(b, "Phone", in.Contact.Phone)
-	}
+	b = appendStrField(b, "Email", c.Email)
+	b = append(b, ',')
+	b = appendStrField(b, "Phone", c.Phone)
+	b = append(b, ',')
+	b = appendStrField(b, "MobilePhone", c.Mobile)
 	b = append(b, `,"Company":`...)
 	b = schemas.AppendJSONString(b, companyOf(in.Contact.Email))
 	b = append(b, `,"LeadSource":"Web","Status":"Open - Not Contacted","IsConverted":false,"ConvertedAccountId":null,"ConvertedContactId":null,"ConvertedOpportunityId":null,`...)
@@ -229,8 +239,97 @@ func sfLead(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendor
 	if e.Expect {
 		w := e.Want(r, in, h.eventID())
 		w.LeadID = h.recordID
-		w.Contact = in.Contact
+		w.Contact = c
 	}
+}
+
+// sfLeadUpdate is an UPDATE of the e-mail, phone or mobile a lead.updated
+// sets, in either shape: CometD with the changed fields only, Pub/Sub with
+// every field (unchanged ones null). The owner did not change, so OwnerId
+// is absent or null and the decoder credits the committing user, the rep.
+// The event is enriched with the unchanged address (and a contact's
+// AccountId), as docs/sources.md recommends for opportunities, so the
+// country of a national number travels with it. A lead.updated with an account is an
+// existing customer's contact: a Contact UPDATE of the 003 record of the
+// lead's number, with AccountId.
+func sfLeadUpdate(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {
+	r := e.Record(key)
+	ms := in.OccurredAt.UnixMilli()
+	entity, id, acct, addr := "Lead", rep.LeadID(e, in.LeadID), "", "Address"
+	if in.AccountID != "" {
+		entity, id, acct, addr = "Contact", ContactID(in.LeadID), rep.AccountID(e, in.AccountID), "MailingAddress"
+	}
+	h := sfNew(e, entity, "UPDATE", rep, id, ms)
+	c := schemas.Contact{Email: in.Contact.Email, Phone: in.Contact.Phone, Mobile: in.Contact.Mobile, Country: in.Contact.Country}
+	for _, f := range [...]struct{ name, v string }{{"Email", c.Email}, {"Phone", c.Phone}, {"MobilePhone", c.Mobile}} {
+		if f.v != "" {
+			h.changed = append(h.changed, f.name)
+		}
+	}
+	h.changed = append(h.changed, "LastModifiedDate")
+	b := sfOpen(e, r.Value, &h)
+	switch {
+	case h.cometd:
+	case acct == "":
+		b = append(b, `"Name":null,"Company":null,"Title":null,"LeadSource":null,"Status":null,"OwnerId":null,"IsConverted":null,`...)
+	default:
+		b = append(b, `"Name":null,"Title":null,"Department":null,"LeadSource":null,"OwnerId":null,"HomePhone":null,`...)
+	}
+	for _, f := range [...]struct{ name, v string }{{"Email", c.Email}, {"Phone", c.Phone}, {"MobilePhone", c.Mobile}} {
+		if f.v != "" || !h.cometd {
+			b = appendStrField(b, f.name, f.v)
+			b = append(b, ',')
+		}
+	}
+	if acct != "" {
+		b = appendStrField(b, "AccountId", acct)
+		b = append(b, ',')
+	}
+	b = append(b, '"')
+	b = append(b, addr...)
+	b = append(b, `":`...)
+	b = appendAddressValue(b, c.Country)
+	b = append(b, `,"LastModifiedDate":`...)
+	b = strconv.AppendInt(b, ms, 10)
+	r.Value = sfClose(e, b, &h)
+	if e.Expect && (c.Email != "" || c.Phone != "" || c.Mobile != "") {
+		w := e.Want(r, in, h.eventID())
+		w.LeadID, w.AccountID = id, acct
+		w.Contact = c
+	}
+}
+
+// ContactID is the Contact (003) id the generator gives the contact of a
+// generator lead id: an existing customer's contact.
+func ContactID(lead string) string { return ID("003", "Dn", vendorkit.IDNumber(lead)) }
+
+// countryNames are the address picklist labels of some ISO codes; other
+// codes are sent as their own label.
+var countryNames = map[string]string{
+	"US": "United States", "GB": "United Kingdom", "DE": "Germany", "FR": "France", "ES": "Spain",
+	"IT": "Italy", "NL": "Netherlands", "CA": "Canada", "AU": "Australia", "BR": "Brazil", "JP": "Japan", "IN": "India",
+}
+
+// appendAddress writes the Lead's Address field.
+func appendAddress(b []byte, country string) []byte {
+	return appendAddressValue(append(b, `"Address":`...), country)
+}
+
+// appendAddressValue writes an Address compound value with the picklist
+// label and ISO code of country, null without one.
+func appendAddressValue(b []byte, country string) []byte {
+	if country == "" {
+		return append(b, "null"...)
+	}
+	label := countryNames[country]
+	if label == "" {
+		label = country
+	}
+	b = append(b, `{"Street":null,"City":null,"State":null,"PostalCode":null,"Country":`...)
+	b = schemas.AppendJSONString(b, label)
+	b = append(b, `,"StateCode":null,"CountryCode":`...)
+	b = schemas.AppendJSONString(b, country)
+	return append(b, `,"Latitude":null,"Longitude":null,"GeocodeAccuracy":null}`...)
 }
 
 // companyOf derives a company name from a contact's mail domain.
