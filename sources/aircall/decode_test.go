@@ -180,3 +180,30 @@ func TestCallEndedUserNullCreditsParticipant(t *testing.T) {
 		`{"event":"call.ended","data":{"id":1,"direction":"outbound","started_at":1732622895,"user":{"id":31337},"participants":[{"type":"user","id":"456"}]}}`,
 		"data.user.id", "31337", "unknown aircall user")
 }
+
+// TestContactIsTheExternalNumber: an Aircall call's contact is the external
+// number, data.raw_digits, in E.164 whatever spacing Aircall sends it with;
+// the lead is left to lead resolution. call.answered is not final (the call
+// is counted from call.ended). Call object and events:
+// https://developer.aircall.io/api-references/#call and
+// https://developer.aircall.io/api-references/#call-events
+func TestContactIsTheExternalNumber(t *testing.T) {
+	d := newTestDecoder(t, nil)
+	f := func(name, phone string, n int) {
+		t.Helper()
+		value, err := os.ReadFile("testdata/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := d.Decode(nil, value)
+		if err != nil || len(evs) != n {
+			t.Fatalf("%s: %d interactions, %v; want %d", name, len(evs), err, n)
+		}
+		if n == 1 && (evs[0].Contact.Phone != phone || evs[0].LeadID != "") {
+			t.Errorf("%s: contact phone %q, lead %q; want %q", name, evs[0].Contact.Phone, evs[0].LeadID, phone)
+		}
+	}
+	f("call_ended_outbound.json", "+18001234567", 1) // raw_digits "+1 800-123-4567"
+	f("call_ended_outbound_user_null_participants.json", "+12015550123", 1)
+	f("call_answered.json", "", 0)
+}

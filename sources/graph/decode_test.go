@@ -278,3 +278,29 @@ func TestConfigFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestContactIsTheExternalAddress: the touch's contact is the address at
+// the other end, as Graph sends it (the privacy stage lower-cases it): the
+// recipient of a message the rep sent, the sender of one the rep received,
+// and the lead is left to lead resolution. Message resource:
+// https://learn.microsoft.com/graph/api/resources/message (from,
+// toRecipients: recipient.emailAddress.address).
+func TestContactIsTheExternalAddress(t *testing.T) {
+	d := newTestDecoder(t, nil)
+	f := func(name string, typ schemas.Type, rep, email string) {
+		t.Helper()
+		value, err := os.ReadFile("testdata/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := d.Decode(nil, value)
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("%s: %d interactions, %v", name, len(evs), err)
+		}
+		if ev := &evs[0]; ev.Type != typ || ev.RepID != rep || ev.Contact.Email != email || ev.LeadID != "" {
+			t.Errorf("%s: %s of %s, contact %q, lead %q; want %s of %s, contact %q", name, ev.Type, ev.RepID, ev.Contact.Email, ev.LeadID, typ, rep, email)
+		}
+	}
+	f("message_get_v1.json", schemas.TypeMessageOutbound, "rep-ada", "AlexW@contoso.OnMicrosoft.com")
+	f("message_inbound.json", schemas.TypeMessageInbound, "rep-bob", "jill@example.com")
+}

@@ -12,9 +12,30 @@
 //	failed                               call.inbound missed     skipped (never placed)
 //	queued, initiated, ringing, in-progress   skipped               skipped
 //
-// Twilio has no user ids: the rep owns the number (org file phone_numbers,
-// E.164): From for outbound calls, To for inbound ones. A call whose both ends
-// are rep numbers (a forward to the rep's own phone) is internal and skipped.
+// Twilio has no user ids: the rep owns the number or client identity (org
+// file phone_numbers: E.164, or "client:<identity>" as Twilio sends it). A
+// call whose both ends are reps' is internal and skipped.
+//
+// One customer conversation is one call, though Twilio reports a leg per
+// party: a <Dial> makes a child leg (parent_call_sid / ParentCallSid,
+// direction outbound-dial) beside the leg that ran the TwiML. Each leg is
+// judged alone (the decoder is stateless per record):
+//
+//	leg                        From    To      interaction
+//	parent, inbound            —       rep     call.inbound of To's rep (the rep's own number)
+//	parent, inbound            —       —       skipped: shared_number (the agent is on the child)
+//	parent, inbound            rep     —       skipped: rep_leg (the rep dialling out through the app)
+//	parent, outbound-api       rep     —       call.outbound of From's rep
+//	parent, outbound-api       —       rep     skipped: rep_leg (click-to-call rings the rep first)
+//	child, answered            —       rep     call.inbound of To's rep (the agent who answered)
+//	child, not answered        —       rep     skipped: unanswered_dial_leg
+//	child                      rep     —       call.outbound of From's rep (the callerId)
+//	child                      —       —       skipped: unattributed_dial_leg
+//
+// Contact.Phone is the customer's end in E.164. A child leg's event id is
+// its parent's ("twilio:<ParentCallSid>"), the conversation's: a parent to
+// a rep's number whose <Dial> rings that rep's listed phone or client is
+// one row after the sink's dedup, and a retried callback keeps its id.
 //
 // See docs/sources-meetings-mail-telephony.md for the full mapping.
 package twilio
@@ -68,6 +89,7 @@ type resource struct {
 	Duration    json.RawMessage `json:"duration"`
 	Status      json.RawMessage `json:"status"`
 	AnsweredBy  json.RawMessage `json:"answered_by"`
+	Parent      json.RawMessage `json:"parent_call_sid"`
 }
 
 // page is a call resource or a list page ({"calls":[…]}).
@@ -88,6 +110,7 @@ func (p *page) reset() {
 // call is one call in either format, as text (aliasing the record).
 type call struct {
 	sid, direction, from, to, status, answeredBy []byte
+	parent                                       []byte // parent_call_sid / ParentCallSid: a <Dial> child leg
 	start, end, created, duration                []byte // RFC 2822 dates; seconds
 	callback                                     bool   // form-encoded status callback
 	prefix                                       string // "calls[3]." inside a list page
@@ -104,12 +127,13 @@ const (
 	fDuration
 	fStatus
 	fAnsweredBy
+	fParent
 	numFields
 )
 
 var (
-	jsonNames = [numFields]string{"sid", "direction", "from", "to", "start_time", "end_time", "duration", "status", "answered_by"}
-	formNames = [numFields]string{"CallSid", "Direction", "From", "To", "Timestamp", "Timestamp", "CallDuration", "CallStatus", "AnsweredBy"}
+	jsonNames = [numFields]string{"sid", "direction", "from", "to", "start_time", "end_time", "duration", "status", "answered_by", "parent_call_sid"}
+	formNames = [numFields]string{"CallSid", "Direction", "From", "To", "Timestamp", "Timestamp", "CallDuration", "CallStatus", "AnsweredBy", "ParentCallSid"}
 )
 
 func (c *call) field(f int) string {
@@ -180,7 +204,7 @@ func fromJSON(c *call, r *resource) error {
 	}{
 		{r.Sid, &c.sid}, {r.Direction, &c.direction}, {r.From, &c.from}, {r.To, &c.to},
 		{r.StartTime, &c.start}, {r.EndTime, &c.end}, {r.Duration, &c.duration},
-		{r.Status, &c.status}, {r.AnsweredBy, &c.answeredBy},
+		{r.Status, &c.status}, {r.AnsweredBy, &c.answeredBy}, {r.Parent, &c.parent},
 	} {
 		b, ok := vendorkit.Str(pair.raw)
 		if !ok && f == fDuration {
@@ -233,6 +257,8 @@ func parseForm(c *call, value []byte) error {
 			dst = &c.end
 		case "AnsweredBy":
 			dst = &c.answeredBy
+		case "ParentCallSid":
+			dst = &c.parent
 		default:
 			continue
 		}
@@ -356,34 +382,75 @@ func (d *Decoder) emit(dst []schemas.Interaction, c *call) ([]schemas.Interactio
 		return dst, schemas.Invalid(source, c.field(fStart), string(c.end), ruleDate)
 	}
 
-	// The rep's end and the other party's.
+	// Each end's rep, if any; then which end is the rep's and which the
+	// customer's (the table in the package doc).
 	var fromBuf, toBuf [24]byte
 	from, fromPhone := number(fromBuf[:0], c.from)
 	to, toPhone := number(toBuf[:0], c.to)
-	repF, repNum, other, otherPhone := fFrom, from, to, toPhone
-	if typ == schemas.TypeCallInbound {
-		repF, repNum, other, otherPhone = fTo, to, from, fromPhone
-	}
-	rep := ""
-	if len(repNum) > 0 {
-		rep = d.idx.RepFor(schemas.IdentPhone, vendorkit.View(repNum))
-	}
-	if len(other) > 0 && rep != "" && d.idx.RepFor(schemas.IdentPhone, vendorkit.View(other)) != "" {
+	fromRep, toRep := d.repOf(from), d.repOf(to)
+	if fromRep != "" && toRep != "" {
 		d.metrics.skipInternal.Inc() // rep to rep, e.g. a forward to the rep's own phone
 		return dst, nil
 	}
-	if rep == "" {
-		if typ.RequiresRep() {
-			if len(repNum) == 0 {
-				return dst, schemas.Invalid(source, c.field(repF), "", "required for an outbound call")
-			}
-			return dst, schemas.Invalid(source, c.field(repF), string(repNum), "unknown twilio number: add it to the org file (phone_numbers, E.164)")
+	child := len(c.parent) > 0 || vendorkit.View(c.direction) == "outbound-dial"
+	if len(c.parent) > maxVendorID {
+		return dst, schemas.Invalid(source, c.field(fParent), string(c.parent), "longer than "+strconv.Itoa(maxVendorID)+" bytes")
+	}
+	rep, other, otherPhone := "", []byte(nil), false
+	switch {
+	case child && toRep != "":
+		// A <Dial> leg ringing an agent: From is the caller's number (the
+		// customer's), kept by <Dial>. Of the legs one <Dial> rings at
+		// once, the first to answer is connected and the others canceled:
+		// only the answered one is the call, so a conversation is one row.
+		if !completed {
+			d.metrics.skipUnansweredLeg.Inc()
+			return dst, nil
 		}
-		d.metrics.unmappedInbound.Inc()
+		typ, rep, other, otherPhone = schemas.TypeCallInbound, toRep, from, fromPhone
+	case child && fromRep != "":
+		// A <Dial> leg from the rep's callerId to the customer.
+		// (A failed one was skipped above: never placed.)
+		typ, rep, other, otherPhone = schemas.TypeCallOutbound, fromRep, to, toPhone
+	case child:
+		// A <Dial> leg between two numbers no rep owns (an external
+		// forward, or a shared callerId): nobody to credit, and the
+		// parent leg cannot say who it was either.
+		d.metrics.skipUnattributedLeg.Inc()
+		return dst, nil
+	case typ == schemas.TypeCallInbound && toRep != "":
+		rep, other, otherPhone = toRep, from, fromPhone
+	case typ == schemas.TypeCallInbound && fromRep != "":
+		// The rep's own leg into Twilio (a Voice SDK client:identity, or
+		// the rep's phone calling the app): the customer is on its child.
+		d.metrics.skipRepLeg.Inc()
+		return dst, nil
+	case typ == schemas.TypeCallInbound:
+		// A shared number (a queue, an IVR): the agent who answers is on
+		// the <Dial> child leg; emitting this leg too would count the
+		// conversation twice, once for nobody.
+		d.metrics.skipSharedNumber.Inc()
+		return dst, nil
+	case fromRep != "":
+		rep, other, otherPhone = fromRep, to, toPhone
+	case toRep != "":
+		// Click-to-call: the REST API rings the rep first, then <Dial>s
+		// the customer on a child leg, which is the call.
+		d.metrics.skipRepLeg.Inc()
+		return dst, nil
+	case len(from) == 0:
+		return dst, schemas.Invalid(source, c.field(fFrom), "", "required for an outbound call")
+	default:
+		return dst, schemas.Invalid(source, c.field(fFrom), string(from), "unknown twilio number: add it to the org file (phone_numbers, E.164)")
 	}
 
 	dst, ev := vendorkit.Next(dst)
-	ev.EventID = "twilio:" + string(c.sid)
+	if len(c.parent) > 0 {
+		ev.EventID = "twilio:" + string(c.parent) // the conversation's id: see the package doc
+		vendorkit.SetAttrBytes(ev, "call_sid", c.sid)
+	} else {
+		ev.EventID = "twilio:" + string(c.sid)
+	}
 	ev.OccurredAt = at
 	ev.Source = source
 	ev.Type = typ
@@ -407,6 +474,14 @@ func (d *Decoder) emit(dst []schemas.Interaction, c *call) ([]schemas.Interactio
 		vendorkit.SetAttrBytes(ev, "answered_by", c.answeredBy) // human, machine_start, fax, …
 	}
 	return vendorkit.Commit(dst)
+}
+
+// repOf returns the rep who owns a number or client identity, "" for none.
+func (d *Decoder) repOf(n []byte) string {
+	if len(n) == 0 {
+		return ""
+	}
+	return d.idx.RepFor(schemas.IdentPhone, vendorkit.View(n))
 }
 
 const ruleDate = "must be an RFC 2822 date between 2000 and 2100"

@@ -82,7 +82,8 @@ func TestDecodeRejects(t *testing.T) {
 	f(form+"Timestamp=yesterday", "Timestamp", "yesterday", ruleDate)
 	f(form+"Timestamp=Fri%2C+03+Sep+2010+17%3A00%3A00+%2B0000&CallDuration=%ZZ", "CallDuration", "%ZZ", "malformed form encoding")
 	f(form+"Timestamp=Fri%2C+03+Sep+2010+17%3A00%3A00+%2B0000&CallDuration=1.5", "CallDuration", "1.5", "must be whole seconds")
-	f("CallSid=CA1&Direction=outbound-dial&From=%2B1555&To=%2B12125550123&CallStatus=completed&Timestamp=Fri%2C+03+Sep+2010+17%3A00%3A00+%2B0000", "From", "+1555", "unknown twilio number")
+	f("CallSid=CA1&Direction=outbound-api&From=%2B1555&To=%2B12125550123&CallStatus=completed&Timestamp=Fri%2C+03+Sep+2010+17%3A00%3A00+%2B0000", "From", "+1555", "unknown twilio number")
+	f("CallSid=CA1&ParentCallSid="+strings.Repeat("C", 250)+"&Direction=outbound-dial&From=%2B13051416799&To=%2B12125550123&CallStatus=completed&Timestamp=Fri%2C+03+Sep+2010+17%3A00%3A00+%2B0000", "ParentCallSid", strings.Repeat("C", 128)+"…", "longer than 249 bytes")
 }
 
 func TestPageKeepsGoodCalls(t *testing.T) {
@@ -145,10 +146,6 @@ func TestSkippedMetrics(t *testing.T) {
 			t.Errorf("%s: want skipped, got %d events, %v", p, len(evs), err)
 		}
 	}
-	value := []byte("CallSid=CA9&CallStatus=completed&Direction=inbound&From=%2B12125550123&To=%2B18885550000&Timestamp=Fri%2C+03+Sep+2010+17%3A00%3A00+%2B0000")
-	if evs, err := d.Decode(nil, value); len(evs) != 1 || err != nil || evs[0].RepID != "" {
-		t.Fatalf("inbound call to an unknown number: %+v, %v", evs, err)
-	}
 	// A second decoder on the same registry shares the counters.
 	if _, err := NewDecoder(testIndex(), reg); err != nil {
 		t.Fatal(err)
@@ -159,9 +156,88 @@ func TestSkippedMetrics(t *testing.T) {
 salespulse_twilio_skipped_total{reason="failed_outbound"} 1
 salespulse_twilio_skipped_total{reason="internal"} 1
 salespulse_twilio_skipped_total{reason="not_final"} 1
-# HELP salespulse_twilio_unmapped_inbound_total Inbound Twilio calls emitted without a rep because the called number is not in the org file.
-# TYPE salespulse_twilio_unmapped_inbound_total counter
-salespulse_twilio_unmapped_inbound_total 1
+salespulse_twilio_skipped_total{reason="rep_leg"} 0
+salespulse_twilio_skipped_total{reason="shared_number"} 0
+salespulse_twilio_skipped_total{reason="unanswered_dial_leg"} 0
+salespulse_twilio_skipped_total{reason="unattributed_dial_leg"} 0
+`
+	if err := testutil.CollectAndCompare(reg, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestDialLegs: the legs Twilio reports for one conversation through <Dial>
+// make exactly one call, credited to the rep who took part, with the
+// customer's number as the contact; the other legs are skipped, counted by
+// reason, and never dead-lettered. The payloads are hand-made after
+// Twilio's docs:
+//   - status callback parameters, ParentCallSid included (the child leg's
+//     parent), CallStatus, Direction (inbound, outbound-api,
+//     outbound-dial): https://www.twilio.com/docs/voice/api/call-resource#statuscallback
+//     and https://www.twilio.com/docs/voice/twiml#request-parameters
+//   - <Dial> creates the child leg; From keeps the caller's number unless
+//     callerId says otherwise: https://www.twilio.com/docs/voice/twiml/dial#callerid
+//   - several <Number>/<Client> nouns ring at once, the first to answer is
+//     connected and the others canceled: https://www.twilio.com/docs/voice/twiml/number
+//     and https://www.twilio.com/docs/voice/twiml/client
+//   - the call resource's parent_call_sid: https://www.twilio.com/docs/voice/api/call-resource#call-properties
+func TestDialLegs(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	d := newTestDecoder(t, reg)
+	f := func(payload, rep, typ, eventID string) {
+		t.Helper()
+		value, err := os.ReadFile("testdata/" + payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := d.Decode(nil, value)
+		if err != nil {
+			t.Fatalf("%s: %v", payload, err)
+		}
+		if rep == "" {
+			if len(evs) != 0 {
+				t.Errorf("%s: want skipped, got %+v", payload, evs)
+			}
+			return
+		}
+		if len(evs) != 1 {
+			t.Fatalf("%s: want one call, got %+v", payload, evs)
+		}
+		ev := &evs[0]
+		if ev.RepID != rep || ev.Type.String() != typ || ev.EventID != eventID || ev.Contact.Phone != "+12015550123" {
+			t.Errorf("%s: got %s %s %s contact %q; want %s %s %s contact +12015550123", payload, ev.EventID, ev.Type, ev.RepID, ev.Contact.Phone, eventID, typ, rep)
+		}
+	}
+	// An inbound call to a shared number, rung to two agents at once.
+	f("callback_dial_parent_shared_number.form", "", "", "")                                                       // nobody to credit: the agent is on the child
+	f("callback_dial_child_answered.form", "rep-ada", "call.inbound", "twilio:CA7d3f0c2b9a8e4f1d6c5b4a3928171605") // the agent who answered
+	f("callback_dial_child_canceled.form", "", "", "")                                                             // rang, another agent answered
+	// The same, answered in the browser (To is the Voice SDK client identity the org lists).
+	f("dial_child_answered_by_client.json", "rep-ada", "call.inbound", "twilio:CA8e4f1d6c5b4a39281716057d3f0c2b9a")
+	// Outbound through the Voice SDK: the rep's own leg, then <Dial> from the rep's callerId.
+	f("callback_sdk_parent_rep_leg.form", "", "", "")
+	f("callback_sdk_child_outbound.form", "rep-ada", "call.outbound", "twilio:CA1b2c3d4e5f60718293a4b5c6d7e8f901")
+	f("callback_dial_child_outbound_no_answer.form", "rep-bob", "call.outbound", "twilio:CA4e5f60718293a4b5c6d7e8f90a1b2c34") // an attempt
+	// Click-to-call: the REST API rings the rep's phone from a shared number,
+	// then dials the customer with the shared callerId: no leg names the rep
+	// at the customer's end.
+	f("callback_click_to_call_parent_rep_leg.form", "", "", "")
+	f("callback_click_to_call_child_shared_caller_id.form", "", "", "")
+	// An inbound call to the rep's own number is the call itself.
+	value := []byte("CallSid=CA9&CallStatus=completed&Direction=inbound&From=%2B12015550123&To=%2B14155550100&CallDuration=10&Timestamp=Fri%2C+03+Sep+2010+17%3A00%3A00+%2B0000")
+	if evs, err := d.Decode(nil, value); err != nil || len(evs) != 1 || evs[0].RepID != "rep-bob" || evs[0].Contact.Phone != "+12015550123" {
+		t.Errorf("inbound call to a rep's number: %+v, %v", evs, err)
+	}
+	want := `
+# HELP salespulse_twilio_skipped_total Twilio call records deliberately decoded to no interaction, by reason.
+# TYPE salespulse_twilio_skipped_total counter
+salespulse_twilio_skipped_total{reason="failed_outbound"} 0
+salespulse_twilio_skipped_total{reason="internal"} 0
+salespulse_twilio_skipped_total{reason="not_final"} 0
+salespulse_twilio_skipped_total{reason="rep_leg"} 2
+salespulse_twilio_skipped_total{reason="shared_number"} 1
+salespulse_twilio_skipped_total{reason="unanswered_dial_leg"} 1
+salespulse_twilio_skipped_total{reason="unattributed_dial_leg"} 1
 `
 	if err := testutil.CollectAndCompare(reg, strings.NewReader(want)); err != nil {
 		t.Error(err)

@@ -6,14 +6,17 @@ import (
 	"github.com/salespulse/salespulse/sources/vendorkit"
 )
 
-// metrics counts records that decode to no interaction on purpose, by reason,
-// and calls whose rep could not be resolved (allowed for inbound calls only).
-// Rejections are counted by the Kafka source, which dead-letters them.
+// metrics counts records that decode to no interaction on purpose, by
+// reason. Rejections are counted by the Kafka source, which dead-letters them.
 type metrics struct {
 	skipNotFinal       prometheus.Counter
 	skipInternal       prometheus.Counter
 	skipFailedOutbound prometheus.Counter
-	unmappedInbound    prometheus.Counter
+	// The legs of a conversation that are not its call (package doc).
+	skipSharedNumber    prometheus.Counter
+	skipRepLeg          prometheus.Counter
+	skipUnansweredLeg   prometheus.Counter
+	skipUnattributedLeg prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -21,18 +24,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	unmapped, err := vendorkit.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "salespulse_twilio_unmapped_inbound_total",
-		Help: "Inbound Twilio calls emitted without a rep because the called number is not in the org file.",
-	}))
-	if err != nil {
-		return nil, err
-	}
 	// Children looked up once, not per record.
 	return &metrics{
-		skipNotFinal:       skipped.WithLabelValues("not_final"),
-		skipInternal:       skipped.WithLabelValues("internal"),
-		skipFailedOutbound: skipped.WithLabelValues("failed_outbound"),
-		unmappedInbound:    unmapped,
+		skipNotFinal:        skipped.WithLabelValues("not_final"),
+		skipInternal:        skipped.WithLabelValues("internal"),
+		skipFailedOutbound:  skipped.WithLabelValues("failed_outbound"),
+		skipSharedNumber:    skipped.WithLabelValues("shared_number"),
+		skipRepLeg:          skipped.WithLabelValues("rep_leg"),
+		skipUnansweredLeg:   skipped.WithLabelValues("unanswered_dial_leg"),
+		skipUnattributedLeg: skipped.WithLabelValues("unattributed_dial_leg"),
 	}, nil
 }

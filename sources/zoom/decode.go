@@ -1,12 +1,18 @@
 // Package zoom normalises Zoom meeting webhooks into canonical interactions.
 //
 // One meeting.held is emitted per meeting, from meeting.ended: that is the
-// only event that knows both ends of the meeting. meeting.started and the
-// participant events are skipped (counted in salespulse_zoom_skipped_total):
-// the decoder is stateless per Kafka record, so it cannot join a
-// participant_joined with the ended event of the same meeting; when the ended
-// payload itself carries a participants list, the external participants are
-// counted and the first one becomes the Contact.
+// only event that knows both ends of the meeting. It names no contact: Zoom
+// sends no participant list in meeting.ended.
+//
+// The guest's e-mail arrives in meeting.participant_joined: a guest who is
+// not the host and not a rep (by Zoom user id or mailbox) and who has an
+// e-mail becomes a meeting.joined credited to the host's rep, with the
+// e-mail as Contact.Email. Its event id is the meeting instance's uuid, the
+// participant's id and the join time, so a webhook retry keeps it, and a
+// guest who drops and rejoins joins again (a second touch answers nothing
+// new). Other participant_joined events, meeting.started and
+// participant_left are skipped, counted in salespulse_zoom_skipped_total by
+// reason.
 //
 // See docs/sources-meetings-mail-telephony.md for the full mapping.
 package zoom
@@ -57,33 +63,29 @@ type webhook struct {
 }
 
 type meeting struct {
-	UUID         json.RawMessage `json:"uuid"`
-	ID           json.RawMessage `json:"id"`
-	HostID       json.RawMessage `json:"host_id"`
-	Topic        json.RawMessage `json:"topic"`
-	StartTime    json.RawMessage `json:"start_time"`
-	EndTime      json.RawMessage `json:"end_time"`
-	Duration     json.RawMessage `json:"duration"`
-	Participants []participant   `json:"participants"`
+	UUID        json.RawMessage `json:"uuid"`
+	ID          json.RawMessage `json:"id"`
+	HostID      json.RawMessage `json:"host_id"`
+	Topic       json.RawMessage `json:"topic"`
+	StartTime   json.RawMessage `json:"start_time"`
+	EndTime     json.RawMessage `json:"end_time"`
+	Duration    json.RawMessage `json:"duration"`
+	Participant participant     `json:"participant"` // participant events
 }
 
+// participant is payload.object.participant of meeting.participant_joined
+// (https://developers.zoom.us/docs/api/meetings/events/#tag/meeting/POST/meeting.participant_joined).
 type participant struct {
-	ID                json.RawMessage `json:"id"` // Zoom user id, for users of the account
-	ParticipantUserID json.RawMessage `json:"participant_user_id"`
+	UserID            json.RawMessage `json:"user_id"`             // the participant in this meeting instance
+	ID                json.RawMessage `json:"id"`                  // Zoom user id, for signed-in users
+	ParticipantUserID json.RawMessage `json:"participant_user_id"` // for users of the host's account
+	ParticipantUUID   json.RawMessage `json:"participant_uuid"`    // unique per participant in the meeting
 	UserName          json.RawMessage `json:"user_name"`
 	Email             json.RawMessage `json:"email"`
+	JoinTime          json.RawMessage `json:"join_time"`
 }
 
-func (w *webhook) reset() {
-	// The decoder writes into the slice's spare capacity without zeroing
-	// it first: clear it, or a field absent here would keep the value of an
-	// earlier record.
-	ps := w.Payload.Object.Participants
-	clear(ps[:cap(ps)])
-	ps = ps[:0]
-	*w = webhook{}
-	w.Payload.Object.Participants = ps
-}
+func (w *webhook) reset() { *w = webhook{} }
 
 // Decode appends the interactions decoded from one Kafka record value to dst
 // and returns the extended slice. Zero interactions with a nil error means the
@@ -113,8 +115,10 @@ func (d *Decoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.Int
 		d.metrics.skipURLValidation.Inc()
 	case "meeting.started":
 		d.metrics.skipStarted.Inc()
-	case "meeting.participant_joined", "meeting.participant_left":
-		d.metrics.skipParticipant.Inc()
+	case "meeting.participant_joined":
+		return d.joined(dst, &w.Payload.Object)
+	case "meeting.participant_left":
+		d.metrics.skipLeft.Inc()
 	case "":
 		return dst, schemas.Invalid(source, "event", "", "required")
 	default:
@@ -127,26 +131,36 @@ func (d *Decoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.Int
 
 const maxVendorID = schemas.MaxIDLen - len("zoom:")
 
-func (d *Decoder) ended(dst []schemas.Interaction, m *meeting) ([]schemas.Interaction, error) {
+// instance returns the meeting instance's uuid, its host's Zoom user id
+// and the host's rep.
+func (d *Decoder) instance(m *meeting) (uuid, host []byte, rep string, err error) {
 	uuid, ok := vendorkit.Str(m.UUID)
 	switch {
 	case !ok:
-		return dst, schemas.Invalid(source, "payload.object.uuid", string(m.UUID), "must be a string")
+		return nil, nil, "", schemas.Invalid(source, "payload.object.uuid", string(m.UUID), "must be a string")
 	case len(uuid) == 0:
-		return dst, schemas.Invalid(source, "payload.object.uuid", "", "required")
+		return nil, nil, "", schemas.Invalid(source, "payload.object.uuid", "", "required")
 	case len(uuid) > maxVendorID:
-		return dst, schemas.Invalid(source, "payload.object.uuid", string(uuid), "longer than "+strconv.Itoa(maxVendorID)+" bytes")
+		return nil, nil, "", schemas.Invalid(source, "payload.object.uuid", string(uuid), "longer than "+strconv.Itoa(maxVendorID)+" bytes")
 	}
-	host, ok := vendorkit.Str(m.HostID)
+	host, ok = vendorkit.Str(m.HostID)
 	if !ok {
-		return dst, schemas.Invalid(source, "payload.object.host_id", string(m.HostID), "must be a string")
+		return nil, nil, "", schemas.Invalid(source, "payload.object.host_id", string(m.HostID), "must be a string")
 	}
 	if len(host) == 0 {
-		return dst, schemas.Invalid(source, "payload.object.host_id", "", "required")
+		return nil, nil, "", schemas.Invalid(source, "payload.object.host_id", "", "required")
 	}
-	rep := d.idx.RepFor(schemas.IdentZoom, vendorkit.View(host))
+	rep = d.idx.RepFor(schemas.IdentZoom, vendorkit.View(host))
 	if rep == "" {
-		return dst, schemas.Invalid(source, "payload.object.host_id", string(host), "unknown zoom user: add it to the org file (zoom_user_ids)")
+		return nil, nil, "", schemas.Invalid(source, "payload.object.host_id", string(host), "unknown zoom user: add it to the org file (zoom_user_ids)")
+	}
+	return uuid, host, rep, nil
+}
+
+func (d *Decoder) ended(dst []schemas.Interaction, m *meeting) ([]schemas.Interaction, error) {
+	uuid, _, rep, err := d.instance(m)
+	if err != nil {
+		return dst, err
 	}
 	sb, ok := vendorkit.Str(m.StartTime)
 	if !ok || len(sb) == 0 {
@@ -197,7 +211,6 @@ func (d *Decoder) ended(dst []schemas.Interaction, m *meeting) ([]schemas.Intera
 		return dst, schemas.Invalid(source, "payload.object.topic", string(m.Topic), "must be a string")
 	}
 
-	n := len(dst)
 	dst, ev := vendorkit.Next(dst)
 	ev.EventID = "zoom:" + string(uuid)
 	ev.OccurredAt = start
@@ -216,49 +229,87 @@ func (d *Decoder) ended(dst []schemas.Interaction, m *meeting) ([]schemas.Intera
 	if len(topic) > 0 {
 		vendorkit.SetAttrBytes(ev, "topic", topic) // free text: the privacy stage pseudonymises it
 	}
-	if err := d.participants(ev, host, m.Participants); err != nil {
-		return dst[:n], err
+	return vendorkit.Commit(dst)
+}
+
+// joined turns a guest's meeting.participant_joined into a meeting.joined
+// of the host's rep (package doc).
+func (d *Decoder) joined(dst []schemas.Interaction, m *meeting) ([]schemas.Interaction, error) {
+	p := &m.Participant
+	var f [len(participantFields)][]byte
+	for k, r := range [...][]byte{p.UserID, p.ID, p.ParticipantUserID, p.ParticipantUUID, p.UserName, p.Email, p.JoinTime} {
+		b, ok := vendorkit.Str(r)
+		if !ok {
+			return dst, schemas.Invalid(source, "payload.object.participant."+participantFields[k], string(r), "must be a string")
+		}
+		f[k] = b
+	}
+	userID, zoomID, puid, puuid, name, email, joinTime := f[0], f[1], f[2], f[3], f[4], f[5], f[6]
+	if len(email) == 0 {
+		d.metrics.skipJoinNoEmail.Inc() // a phone dial-in, or a guest Zoom gives no e-mail for
+		return dst, nil
+	}
+	uuid, host, rep, err := d.instance(m)
+	if err != nil {
+		return dst, err
+	}
+	if string(zoomID) == string(host) || string(puid) == string(host) {
+		d.metrics.skipJoinHost.Inc()
+		return dst, nil
+	}
+	if d.internal(zoomID) || d.internal(puid) || d.isRepMailbox(email) {
+		d.metrics.skipJoinRep.Inc() // a colleague: not a contact
+		return dst, nil
+	}
+	if len(joinTime) == 0 {
+		return dst, schemas.Invalid(source, "payload.object.participant.join_time", "", "required")
+	}
+	at, ok := vendorkit.ParseISO(joinTime)
+	if !ok || !vendorkit.Plausible(at) {
+		return dst, schemas.Invalid(source, "payload.object.participant.join_time", string(joinTime), vendorkit.RuleISOTime)
+	}
+	// The participant's most specific id: participant_uuid is unique per
+	// participant in the meeting; older payloads have only the others.
+	who, whoField := puuid, "participant_uuid"
+	for _, c := range [...]struct {
+		v     []byte
+		field string
+	}{{puid, "participant_user_id"}, {zoomID, "id"}, {userID, "user_id"}, {email, "email"}} {
+		if len(who) > 0 {
+			break
+		}
+		who, whoField = c.v, c.field
+	}
+	id := "zoom:" + string(uuid) + ":" + string(who) + ":" + string(joinTime)
+	if len(id) > schemas.MaxIDLen {
+		return dst, schemas.Invalid(source, "payload.object.participant."+whoField, string(who), "event id (uuid, participant, join_time) longer than "+strconv.Itoa(schemas.MaxIDLen)+" bytes")
+	}
+	meetingID, ok := vendorkit.Scalar(m.ID)
+	if !ok {
+		return dst, schemas.Invalid(source, "payload.object.id", string(m.ID), "must be a string or number")
+	}
+
+	dst, ev := vendorkit.Next(dst)
+	ev.EventID = id
+	ev.OccurredAt = at
+	ev.Source = source
+	ev.Type = schemas.TypeMeetingJoined
+	ev.Channel = schemas.ChannelMeeting
+	ev.RepID = rep
+	ev.TeamID = d.idx.TeamOf(rep)
+	ev.Contact.Email = string(email) // as sent: the privacy stage lower-cases it
+	ev.Contact.Name = string(name)
+	if len(meetingID) > 0 {
+		vendorkit.SetAttrBytes(ev, "meeting_id", meetingID)
 	}
 	return vendorkit.Commit(dst)
 }
 
-// participants records, when the ended payload lists them, how many took
-// part and how many were external (neither the host nor a rep known by Zoom
-// user id or mailbox), and the first external one as the Contact.
-func (d *Decoder) participants(ev *schemas.Interaction, host []byte, ps []participant) error {
-	if len(ps) == 0 {
-		return nil
-	}
-	external := 0
-	for k := range ps {
-		p := &ps[k]
-		var f [4][]byte
-		for j, r := range [4][]byte{p.ID, p.ParticipantUserID, p.Email, p.UserName} {
-			b, ok := vendorkit.Str(r)
-			if !ok {
-				return schemas.Invalid(source, "payload.object.participants["+strconv.Itoa(k)+"]."+participantFields[j], string(r), "must be a string")
-			}
-			f[j] = b
-		}
-		id, puid, email, name := f[0], f[1], f[2], f[3]
-		if d.internal(host, id) || d.internal(host, puid) || len(email) > 0 && d.isRepMailbox(email) {
-			continue
-		}
-		external++
-		if external == 1 {
-			ev.Contact = schemas.Contact{Email: string(email), Name: string(name)}
-		}
-	}
-	var b [20]byte
-	vendorkit.SetAttrBytes(ev, "participants", strconv.AppendInt(b[:0], int64(len(ps)), 10))
-	vendorkit.SetAttrBytes(ev, "external_participants", strconv.AppendInt(b[:0], int64(external), 10))
-	return nil
-}
+var participantFields = [...]string{"user_id", "id", "participant_user_id", "participant_uuid", "user_name", "email", "join_time"}
 
-var participantFields = [4]string{"id", "participant_user_id", "email", "user_name"}
-
-func (d *Decoder) internal(host, id []byte) bool {
-	return len(id) > 0 && (string(id) == string(host) || d.idx.RepFor(schemas.IdentZoom, vendorkit.View(id)) != "")
+// internal reports whether a Zoom user id is a rep's.
+func (d *Decoder) internal(id []byte) bool {
+	return len(id) > 0 && d.idx.RepFor(schemas.IdentZoom, vendorkit.View(id)) != ""
 }
 
 // isRepMailbox looks the address up lower-cased, as the org file stores

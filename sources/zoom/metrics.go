@@ -12,7 +12,10 @@ import (
 type metrics struct {
 	skipURLValidation prometheus.Counter
 	skipStarted       prometheus.Counter
-	skipParticipant   prometheus.Counter
+	skipLeft          prometheus.Counter
+	skipJoinNoEmail   prometheus.Counter
+	skipJoinHost      prometheus.Counter
+	skipJoinRep       prometheus.Counter
 	skipOther         prometheus.Counter
 }
 
@@ -25,7 +28,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return &metrics{
 		skipURLValidation: skipped.WithLabelValues("url_validation"),
 		skipStarted:       skipped.WithLabelValues("meeting_started"),
-		skipParticipant:   skipped.WithLabelValues("participant"),
+		skipLeft:          skipped.WithLabelValues("participant_left"),
+		skipJoinNoEmail:   skipped.WithLabelValues("participant_no_email"),
+		skipJoinHost:      skipped.WithLabelValues("participant_host"),
+		skipJoinRep:       skipped.WithLabelValues("participant_rep"),
 		skipOther:         skipped.WithLabelValues("unsupported_event"),
 	}, nil
 }

@@ -11,14 +11,22 @@ import (
 )
 
 // synth renders generated interactions as Zoom webhooks: meetings without a
-// lead (docs/sources.md, "Synthetic payloads", has the whole mapping).
+// lead, and contacts joining a rep's meeting (docs/sources.md, "Synthetic
+// payloads", has the whole mapping).
 type synth struct{}
 
 func (synth) Carries(in *schemas.Interaction, rep *vendorkit.SynthRep) vendorkit.Carry {
-	return vendorkit.CarryWithoutLead(in, rep, schemas.TypeMeetingHeld)
+	if in.Type == schemas.TypeMeetingJoined && in.Contact.Email == "" {
+		return vendorkit.CarryNo // the decoder skips a join without e-mail
+	}
+	return vendorkit.CarryWithoutLead(in, rep, schemas.TypeMeetingHeld, schemas.TypeMeetingJoined)
 }
 
 func (synth) Encode(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {
+	if in.Type == schemas.TypeMeetingJoined {
+		joined(e, in, key, rep)
+		return
+	}
 	zoom(e, in, key, rep)
 }
 
@@ -31,16 +39,15 @@ func zoomUUID(e *vendorkit.Synth) string {
 	return base64.StdEncoding.EncodeToString(b[:])
 }
 
-// zoom renders a meeting as Zoom sends it: meeting.started, a participant
-// joining (both skipped), then meeting.ended, which carries the
-// participants half of the time.
+// zoom renders a meeting as Zoom sends it: meeting.started, sometimes the
+// host joining (both skipped), then meeting.ended, which lists nobody. A
+// guest's joining is a meeting.joined of its own (joined).
 func zoom(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {
 	start := in.OccurredAt.Truncate(time.Second)
 	end := start.Add(time.Duration(in.DurationS) * time.Second)
 	uuid := zoomUUID(e)
 	meetingID := 80000000000 + e.Seq
 	topic := "Demo: " + e.Subject(in)
-	participants := e.Rand.IntN(2) == 0
 	obj := func(b []byte, ended bool) []byte {
 		b = append(b, `"object":{"uuid":`...)
 		b = schemas.AppendJSONString(b, uuid)
@@ -59,19 +66,6 @@ func zoom(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorki
 			b = append(b, `,"end_time":"`...)
 			b = end.AppendFormat(b, "2006-01-02T15:04:05Z")
 			b = append(b, '"')
-			if participants {
-				b = append(b, `,"participants":[{"id":`...)
-				b = schemas.AppendJSONString(b, vendorkit.First(rep.ZoomUserIDs))
-				b = append(b, `,"user_name":`...)
-				b = schemas.AppendJSONString(b, rep.Name)
-				b = append(b, `,"email":`...)
-				b = schemas.AppendJSONString(b, vendorkit.First(rep.Mailboxes))
-				b = append(b, `},{"id":"","user_name":`...)
-				b = schemas.AppendJSONString(b, in.Contact.Name)
-				b = append(b, `,"email":`...)
-				b = schemas.AppendJSONString(b, in.Contact.Email)
-				b = append(b, `}]`...)
-			}
 		}
 		return append(b, '}')
 	}
@@ -94,9 +88,11 @@ func zoom(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorki
 		b = append(b, `","host_id":`...)
 		b = schemas.AppendJSONString(b, vendorkit.First(rep.ZoomUserIDs))
 		b = append(b, `,"participant":{"user_id":"16778240","user_name":`...)
-		b = schemas.AppendJSONString(b, in.Contact.Name)
+		b = schemas.AppendJSONString(b, rep.Name)
+		b = append(b, `,"id":`...)
+		b = schemas.AppendJSONString(b, vendorkit.First(rep.ZoomUserIDs))
 		b = append(b, `,"email":`...)
-		b = schemas.AppendJSONString(b, in.Contact.Email)
+		b = schemas.AppendJSONString(b, vendorkit.First(rep.Mailboxes))
 		b = append(b, `,"join_time":"`...)
 		b = start.Add(90*time.Second).AppendFormat(b, "2006-01-02T15:04:05Z")
 		p.Value = append(b, `"}}}}`...)
@@ -108,8 +104,78 @@ func zoom(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorki
 		w.OccurredAt = start
 		w.Has |= schemas.HasDuration
 		w.DurationS = end.Sub(start).Seconds()
-		if participants {
-			w.Contact = schemas.Contact{Email: in.Contact.Email, Name: in.Contact.Name}
-		}
 	}
+}
+
+// joined renders a contact joining a rep's meeting as the
+// meeting.participant_joined webhook Zoom sends: the guest is not signed in
+// to the host's account (empty id), has a participant_uuid, and types the
+// e-mail as they like (a third of the time in another case than the CRM's).
+func joined(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {
+	at := in.OccurredAt.Truncate(time.Second)
+	uuid := zoomUUID(e)
+	var pb [16]byte
+	u, v := e.Rand.Uint64(), e.Rand.Uint64()
+	for k := 0; k < 8; k++ {
+		pb[k], pb[8+k] = byte(u>>(8*k)), byte(v>>(8*k))
+	}
+	puuid := make([]byte, 0, 36)
+	for k, c := range pb {
+		if k == 4 || k == 6 || k == 8 || k == 10 {
+			puuid = append(puuid, '-')
+		}
+		puuid = append(puuid, vendorkit.HexDigits[c>>4], vendorkit.HexDigits[c&15])
+	}
+	email := in.Contact.Email
+	if e.Rand.IntN(3) == 0 {
+		email = titleCase(email)
+	}
+	var jt [20]byte
+	joinTime := at.UTC().AppendFormat(jt[:0], "2006-01-02T15:04:05Z")
+	r := e.Record(key)
+	b := append(r.Value, `{"event":"meeting.participant_joined","event_ts":`...)
+	b = strconv.AppendInt(b, at.Add(time.Second).UnixMilli(), 10)
+	b = append(b, `,"payload":{"account_id":"o8KK_AAACq6BBEyA70CA","object":{"uuid":`...)
+	b = schemas.AppendJSONString(b, uuid)
+	b = append(b, `,"id":"`...)
+	b = strconv.AppendUint(b, 80000000000+e.Seq, 10)
+	b = append(b, `","host_id":`...)
+	b = schemas.AppendJSONString(b, vendorkit.First(rep.ZoomUserIDs))
+	b = append(b, `,"topic":`...)
+	b = schemas.AppendJSONString(b, "Demo: "+e.Subject(in))
+	b = append(b, `,"type":2,"start_time":"`...)
+	b = at.Add(-2*time.Minute).UTC().AppendFormat(b, "2006-01-02T15:04:05Z")
+	b = append(b, `","timezone":"UTC","duration":30,"participant":{"user_id":"`...)
+	b = strconv.AppendUint(b, 16778240+e.Seq%1000, 10)
+	b = append(b, `","user_name":`...)
+	b = schemas.AppendJSONString(b, in.Contact.Name)
+	b = append(b, `,"id":"","participant_uuid":"`...)
+	b = append(b, puuid...)
+	b = append(b, `","email":`...)
+	b = schemas.AppendJSONString(b, email)
+	b = append(b, `,"join_time":"`...)
+	b = append(b, joinTime...)
+	r.Value = append(b, `"}}}}`...)
+	if e.Expect {
+		w := e.Want(r, in, "zoom:"+uuid+":"+string(puuid)+":"+string(joinTime))
+		w.OccurredAt = at
+		w.Contact = schemas.Contact{Email: email, Name: in.Contact.Name}
+	}
+}
+
+// titleCase upper-cases the first letter of each dot-separated word of an
+// e-mail's local part ("dana.reyes@x.com" → "Dana.Reyes@x.com").
+func titleCase(email string) string {
+	b := []byte(email)
+	up := true
+	for k, c := range b {
+		if c == '@' {
+			break
+		}
+		if up && c >= 'a' && c <= 'z' {
+			b[k] = c - 'a' + 'A'
+		}
+		up = c == '.'
+	}
+	return string(b)
 }

@@ -413,6 +413,7 @@ func TestVendorsEndToEnd(t *testing.T) {
 	t.Logf("%d rows in %s.interactions, exactly as expected", rows, database)
 
 	checkCRMSemantics(t, eng)
+	checkTouchSemantics(t, eng)
 
 	// No raw personal value anywhere in the database.
 	assertNoPersonalData(t, eng, personal)
@@ -687,4 +688,28 @@ func checkCRMSemantics(t *testing.T, eng *chdb.Engine) {
 		" AND lead_id = 'hs:62515:7710002'", 1)
 	f("a HubSpot win keeps its deal and user ids", "SELECT count() "+hs+" AND type = 'deal.won'"+
 		" AND attributes['opportunity_id'] = 'hs:62515:8837402' AND attributes['hs_user_id'] = '2620022'", 1)
+}
+
+// checkTouchSemantics: the hand-made telephony and meeting samples (after
+// Twilio's status callback and <Dial> docs,
+// https://www.twilio.com/docs/voice/api/call-resource#statuscallback and
+// https://www.twilio.com/docs/voice/twiml/dial, and Zoom's
+// meeting.participant_joined,
+// https://developers.zoom.us/docs/api/meetings/events/#tag/meeting/POST/meeting.participant_joined)
+// arrive credited to the agent or host, with the contact only as a
+// pseudonym, and no lead: lead resolution gives them theirs.
+func checkTouchSemantics(t *testing.T, eng *chdb.Engine) {
+	t.Helper()
+	f := func(what, sql string, want int) {
+		t.Helper()
+		if got := countRows(t, eng, sql); got != want {
+			t.Errorf("%s: %d, want %d (%s)", what, got, want, sql)
+		}
+	}
+	from := "FROM " + database + ".interactions WHERE rep_id = 'rep-fixtures' AND contact_key != '' AND lead_id = ''"
+	f("a Twilio <Dial> child leg is the agent's inbound call, under the conversation's id",
+		"SELECT count() "+from+" AND source = 'twilio' AND type = 'call.inbound' AND event_id = 'twilio:CA8e4f1d6c5b4a39281716057d3f0c2b9a'", 1)
+	f("a guest's Zoom join is a meeting.joined of the host",
+		"SELECT count() "+from+" AND source = 'zoom' AND type = 'meeting.joined'"+
+			" AND event_id = 'zoom:dG8nBq0pQPi8Hq5yX3bLfw==:8b9f4e2a-6c1d-4f7e-9a3b-2d5c8e1f0a7b:2024-11-26T15:02:41Z'", 1)
 }
