@@ -412,8 +412,8 @@ func TestMetricsDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) != 6 {
-		t.Errorf("%d metric families gathered, want 6", len(mfs))
+	if len(mfs) != 7 {
+		t.Errorf("%d metric families gathered, want 7", len(mfs))
 	}
 	for _, mf := range mfs {
 		if !strings.Contains(string(doc), "`"+mf.GetName()+"`") {

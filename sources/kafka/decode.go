@@ -191,8 +191,10 @@ func (s *Source) applyLocked(ch *chunk, now time.Time) {
 		default:
 			b.batch.Interactions = append(b.batch.Interactions, ints...)
 		}
-		p.tm.Records.Inc()
-		p.tm.Bytes.Add(float64(len(r.Value)))
+		if !r.Attrs.IsControl() { // a transaction marker is no record of data
+			p.tm.Records.Inc()
+			p.tm.Bytes.Add(float64(len(r.Value)))
+		}
 		p.tm.Decoded.Add(float64(len(ints)))
 		switch {
 		case d.err != nil:

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -78,23 +77,36 @@ func TestMetrics(t *testing.T) {
 	if byRule["malformed"] != 2 || byRule["required"] != 1 || len(byRule) != 2 {
 		t.Errorf("dead letters by rule = %v, want malformed 2, required 1", byRule)
 	}
-	consumed := "# HELP salespulse_kafka_records_total Records consumed, by topic.\n# TYPE salespulse_kafka_records_total counter\n"
+	// Each flow's source counts what it consumed under its pipeline label:
+	// the source topics under ingest; the lead topics (written by
+	// SalesPulse itself) under contacts and leads.
 	for _, topic := range []string{"sales.aircall", "sales.canonical", "sales.graph", "sales.hubspot", "sales.salesforce", "sales.twilio", "sales.zoom"} {
-		v := 0
+		v := 0.0
 		if topic == "sales.canonical" {
-			v = len(st.events) + len(bad)
+			v = float64(len(st.events) + len(bad))
 		}
-		consumed += `salespulse_kafka_records_total{topic="` + topic + `"} ` + strconv.Itoa(v) + "\n"
+		if got := gatherSum(reg, "salespulse_kafka_records_total", "pipeline", "ingest", "topic", topic); got != v {
+			t.Errorf("salespulse_kafka_records_total{pipeline=ingest,topic=%s} = %v, want %v", topic, got, v)
+		}
 	}
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(consumed), "salespulse_kafka_records_total"); err != nil {
-		t.Error(err)
+	// Every interaction reaches the leads topic once (canonical events
+	// name their leads; lead identities go to the contacts topic too).
+	if got := gatherSum(reg, "salespulse_kafka_records_total", "pipeline", "leads", "topic", "salespulse.leads"); got != n {
+		t.Errorf("salespulse_kafka_records_total{pipeline=leads} = %v, want %v", got, n)
 	}
 	for name, want := range map[string]float64{
+		// Stored once, by the ingest flow.
 		"salespulse_pipeline_interactions_stored_total": n,
 		"salespulse_kafka_interactions_decoded_total":   n,
 		"salespulse_pipeline_event_to_stored_seconds":   n, // one observation per interaction
-		"salespulse_clickhouse_up":                      1,
-		"salespulse_kafka_consumer_lag":                 0,
+	} {
+		if got := gatherSum(reg, name, "pipeline", "ingest"); got != want {
+			t.Errorf("%s{pipeline=ingest} = %v, want %v", name, got, want)
+		}
+	}
+	for name, want := range map[string]float64{
+		"salespulse_clickhouse_up":      1,
+		"salespulse_kafka_consumer_lag": 0,
 	} {
 		if got := gatherSum(reg, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)

@@ -190,7 +190,7 @@ func (s *opsStack) queryString(sql string) string {
 }
 
 // gatherSum adds every series of a metric family in g.
-func gatherSum(g prometheus.Gatherer, name string) float64 {
+func gatherSum(g prometheus.Gatherer, name string, labels ...string) float64 {
 	mfs, err := g.Gather()
 	if err != nil {
 		return -1
@@ -200,7 +200,18 @@ func gatherSum(g prometheus.Gatherer, name string) float64 {
 		if mf.GetName() != name {
 			continue
 		}
+	series:
 		for _, m := range mf.GetMetric() {
+			// Only the series with every label pair given (name, value, ...).
+			for k := 0; k+1 < len(labels); k += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || l.GetName() == labels[k] && l.GetValue() == labels[k+1]
+				}
+				if !found {
+					continue series
+				}
+			}
 			switch {
 			case m.Counter != nil:
 				sum += m.Counter.GetValue()
