@@ -92,8 +92,8 @@ type Config struct {
 	// vendors arrive minutes apart: every vendor gets a random offset in
 	// [-skew, +skew], drawn again every hour of event time, so a call is
 	// sometimes delivered before the CRM record of the lead it answers and
-	// sometimes long after. Vendor format only. Default 0: records in
-	// event-time order.
+	// sometimes long after. Vendor format only; at most 1h. Default 0:
+	// records in event-time order.
 	DeliverySkew time.Duration `yaml:"delivery_skew"`
 	// WebhookRetries is the share of HubSpot, Zoom and Aircall webhook
 	// records delivered a second time (the same event id, seconds to

@@ -16,7 +16,7 @@ import (
 // numbers repeat after Capacity() contacts: account contacts take the
 // first numbers, leads cycle through the rest. In the default org a
 // number comes back after weeks of leads; the lead that learnt it last
-// owns it (docs/generator.md).
+// owns it (docs/sources.md, "Synthetic payloads").
 
 // phoneBlock is a run of reserved numbers: national significant number
 // prefix, the digits that follow (n), and how the national form groups
