@@ -13,7 +13,7 @@ import (
 // telephony vendors see E.164.
 //
 // The ranges are small (100 to 1000 numbers a block), so a country's
-// numbers repeat after Capacity() contacts: account contacts take the
+// numbers repeat after size contacts: account contacts take the
 // first numbers, leads cycle through the rest. In the default org a
 // number comes back after weeks of leads; the lead that learnt it last
 // owns it (docs/sources.md, "Synthetic payloads").
