@@ -37,6 +37,8 @@ func cmdGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&gc.Days, "days", gc.Days, "calendar days to generate (0: endless)")
 	fs.Float64Var(&gc.Speed, "speed", gc.Speed, "event-time seconds per wall second (0: as fast as possible)")
 	start := fs.String("start", "", "event time of day 0 (RFC 3339 or YYYY-MM-DD; default 2026-11-02)")
+	fs.DurationVar(&gc.DeliverySkew, "delivery-skew", gc.DeliverySkew, "--format vendor: each vendor topic lags event time by its own delay up to this (e.g. 2m), so topics overtake each other")
+	fs.Float64Var(&gc.WebhookRetries, "webhook-retries", gc.WebhookRetries, "--format vendor: share of HubSpot, Zoom and Aircall webhooks delivered twice with the same event id")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

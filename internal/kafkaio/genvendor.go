@@ -12,17 +12,23 @@ import (
 )
 
 // ProduceVendor is Produce with every interaction rendered as its vendor's
-// payload (gen.VendorEncoder) and produced to that vendor's topic: topics maps
+// payload (gen.VendorStream) and produced to that vendor's topic: topics maps
 // a vendor name (sources.Vendors) to a topic, and vendors missing from it
-// get their default topic. Every record of an interaction, noise included,
-// carries the interaction's partition key, so a lead's records land on the
-// same partition number of every topic (when the topics have equal
-// partition counts) and pairing stays partition-local.
+// get their default topic. Records carry the key the encoder gives them:
+// CRM records their lead's (or account's) key, touches (calls, mails,
+// meetings) their rep's, so a lead's records do not share a partition
+// across topics, as with real vendors.
+//
+// Records are produced in delivery order: with the generator's
+// delivery_skew each topic lags event time by its own delay, and with
+// webhook_retries some webhooks come twice (gen.VendorStream); records
+// held back are produced when the stream ends or opts.Limit is reached
+// (not when ctx is cancelled).
 //
 // Pacing, flushing, errors and progress are Produce's, with two
 // differences: opts.Limit counts interactions taken from g (the records of
 // one interaction are never split), and n, Progress.Produced and
-// Progress.Acked count records, noise included.
+// Progress.Acked count records, noise and retries included.
 func ProduceVendor(ctx context.Context, cl *kgo.Client, topics map[string]string, g *gen.Generator, opts ProduceOptions) (n int64, err error) {
 	topicOf := map[string]string{}
 	for _, v := range sources.Vendors() {
@@ -37,16 +43,28 @@ func ProduceVendor(ctx context.Context, cl *kgo.Client, topics map[string]string
 		}
 		topicOf[v] = t
 	}
-	enc := gen.NewVendorEncoder(g, false)
+	st := gen.NewVendorStream(g, false)
 	p := newProducer(cl, &opts, "produce vendor payloads")
-	return p.run(ctx, g, func(in *schemas.Interaction, key []byte) bool {
-		for _, vr := range enc.Encode(in, key) {
+	send := func(ds []gen.Delivery) bool {
+		for k := range ds {
+			vr := &ds[k]
 			r := p.record(ctx)
 			if r == nil {
 				return false
 			}
 			r.Topic, r.Key, r.Value = topicOf[vr.Vendor], append(r.Key, vr.Key...), append(r.Value, vr.Value...)
 			p.send(r)
+		}
+		return true
+	}
+	var taken int64
+	return p.run(ctx, g, func(in *schemas.Interaction, key []byte) bool {
+		taken++
+		if !send(st.Next(in, key)) {
+			return false
+		}
+		if g.Done() || opts.Limit > 0 && taken >= opts.Limit {
+			return send(st.Drain())
 		}
 		return true
 	})

@@ -119,6 +119,103 @@ func TestProduceVendor(t *testing.T) {
 	}
 }
 
+// TestProduceVendorDeliveryOrder: with delivery skew and webhook retries
+// the records reach each topic in the stream's delivery order (one
+// partition per topic, so the order is the topic's), held-back records
+// included when opts.Limit stops the run.
+func TestProduceVendorDeliveryOrder(t *testing.T) {
+	topics := vendorTopics()
+	var names []string
+	for _, tp := range topics {
+		names = append(names, tp)
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, names...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	cfg := oneDay(9)
+	cfg.Teams, cfg.DeliverySkew, cfg.WebhookRetries = 2, 2*time.Minute, 0.05
+	const limit = 1500
+	g, err := gen.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := ProduceVendor(context.Background(), cl, nil, g, ProduceOptions{Limit: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	g2, _ := gen.New(cfg)
+	st := gen.NewVendorStream(g2, false)
+	want := map[string][]string{}
+	add := func(ds []gen.Delivery) {
+		for _, d := range ds {
+			want[topics[d.Vendor]] = append(want[topics[d.Vendor]], string(d.Value))
+		}
+	}
+	var in schemas.Interaction
+	total, retries := 0, 0
+	for k := 0; k < limit; k++ {
+		key, ok := g2.Next(&in)
+		if !ok {
+			t.Fatal("the day ended before the limit")
+		}
+		add(st.Next(&in, key))
+	}
+	add(st.Drain())
+	for _, v := range want {
+		total += len(v)
+	}
+	if n != int64(total) {
+		t.Fatalf("ProduceVendor acked %d records, the stream delivers %d", n, total)
+	}
+
+	rd, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(names...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := map[string][]string{}
+	for seen := 0; seen < total; {
+		fs := rd.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("consume after %d of %d: %v", seen, total, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			got[r.Topic] = append(got[r.Topic], string(r.Value))
+			seen++
+		})
+	}
+	for tp, w := range want {
+		g := got[tp]
+		if len(g) != len(w) {
+			t.Fatalf("topic %s: %d records, want %d", tp, len(g), len(w))
+		}
+		seen := map[string]bool{}
+		for k := range w {
+			if g[k] != w[k] {
+				t.Fatalf("topic %s: record %d differs from the delivery order", tp, k)
+			}
+			if seen[w[k]] {
+				retries++
+			}
+			seen[w[k]] = true
+		}
+	}
+	if retries == 0 {
+		t.Error("no webhook was delivered twice")
+	}
+}
+
 // BenchmarkProduceVendor measures generate + vendor encode + produce into
 // an in-process kfake broker (snappy, the client's default).
 //

@@ -27,6 +27,7 @@ var (
 	ErrWeekday    = errors.New("not a weekday (mon, tue, ...)")
 	ErrCurrency   = errors.New("not a three-letter upper-case currency code")
 	ErrRequired   = errors.New("required")
+	ErrCountry    = errors.New("not a country the generator has phone numbers for (US, GB, DE)")
 )
 
 // Config describes the synthetic organisation and its behaviour.
@@ -86,6 +87,19 @@ type Config struct {
 	// TruthLimit caps each list of ids in Stats, so endless runs keep
 	// bounded memory; counts are always exact. Default 10000.
 	TruthLimit int `yaml:"truth_limit"`
+	// DeliverySkew is how far (either way) each vendor topic's records
+	// may be delivered from event-time order, as webhooks of different
+	// vendors arrive minutes apart: every vendor gets a random offset in
+	// [-skew, +skew], drawn again every hour of event time, so a call is
+	// sometimes delivered before the CRM record of the lead it answers and
+	// sometimes long after. Vendor format only; at most 1h. Default 0:
+	// records in event-time order.
+	DeliverySkew time.Duration `yaml:"delivery_skew"`
+	// WebhookRetries is the share of HubSpot, Zoom and Aircall webhook
+	// records delivered a second time (the same event id, seconds to
+	// minutes later), as those vendors retry a delivery they think failed.
+	// Vendor format only. Default 0.
+	WebhookRetries float64 `yaml:"webhook_retries"`
 }
 
 // Site is an office: where its teams work and when.
@@ -96,6 +110,11 @@ type Site struct {
 	Currency string `yaml:"currency"`  // ISO 4217 code of its quotes and deals
 	Open     string `yaml:"open"`      // "08:00" local
 	Close    string `yaml:"close"`     // "18:00" local, after Open
+	// Country (ISO 3166-1 alpha-2, one of SupportedCountries) is where
+	// its teams' leads and customers are: their phone numbers, and the
+	// country a CRM's national numbers are read in. Empty: DE for
+	// Europe/Berlin, GB for Europe/London, else US.
+	Country string `yaml:"country"`
 }
 
 // ChannelMix is the target share of all events per channel. The shares are
@@ -158,10 +177,10 @@ var DefaultStart = time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
 // DefaultSites are the default offices.
 func DefaultSites() []Site {
 	return []Site{
-		{Name: "Berlin", Region: "emea", TimeZone: "Europe/Berlin", Currency: "EUR", Open: "08:00", Close: "18:00"},
-		{Name: "London", Region: "emea", TimeZone: "Europe/London", Currency: "GBP", Open: "08:00", Close: "18:00"},
-		{Name: "New York", Region: "na", TimeZone: "America/New_York", Currency: "USD", Open: "08:00", Close: "18:00"},
-		{Name: "Chicago", Region: "na", TimeZone: "America/Chicago", Currency: "USD", Open: "08:00", Close: "18:00"},
+		{Name: "Berlin", Region: "emea", TimeZone: "Europe/Berlin", Currency: "EUR", Open: "08:00", Close: "18:00", Country: "DE"},
+		{Name: "London", Region: "emea", TimeZone: "Europe/London", Currency: "GBP", Open: "08:00", Close: "18:00", Country: "GB"},
+		{Name: "New York", Region: "na", TimeZone: "America/New_York", Currency: "USD", Open: "08:00", Close: "18:00", Country: "US"},
+		{Name: "Chicago", Region: "na", TimeZone: "America/Chicago", Currency: "USD", Open: "08:00", Close: "18:00", Country: "US"},
 	}
 }
 
@@ -242,11 +261,16 @@ func (c *Config) Validate() error {
 		return bad("source", ErrRequired, "")
 	case c.TruthLimit < 0:
 		return bad("truth_limit", ErrOutOfRange, "%d is negative", c.TruthLimit)
+	case c.DeliverySkew < 0 || c.DeliverySkew > time.Hour:
+		return bad("delivery_skew", ErrOutOfRange, "%v is not between 0 and 1h", c.DeliverySkew)
 	}
 	for k, s := range c.Sites {
 		p := fmt.Sprintf("sites[%d].", k)
 		if s.Name == "" {
 			return bad(p+"name", ErrRequired, "")
+		}
+		if s.Country != "" && phonePlans[s.Country] == nil {
+			return bad(p+"country", ErrCountry, "%q", s.Country)
 		}
 		if _, err := time.LoadLocation(s.TimeZone); err != nil || s.TimeZone == "" {
 			return bad(p+"time_zone", ErrTimeZone, "%q", s.TimeZone)
@@ -293,6 +317,7 @@ func (c *Config) Validate() error {
 		{"sdr_share", c.SDRShare}, {"inbound_share", c.InboundShare}, {"response.never_answered", c.Response.NeverAnswered},
 		{"quotes.share", c.Quotes.Share}, {"quotes.zero_share", c.Quotes.ZeroShare}, {"quotes.high_share", c.Quotes.HighShare},
 		{"quotes.planted_share", c.Quotes.PlantedShare}, {"approvals.approve_rate", c.Approvals.ApproveRate}, {"win_rate", c.WinRate},
+		{"webhook_retries", c.WebhookRetries},
 	} {
 		if err := prob(f.name, f.v); err != nil {
 			return err

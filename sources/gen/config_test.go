@@ -42,7 +42,8 @@ func TestConfigGood(t *testing.T) {
 	}
 	if cfg.Days != 0 || cfg.Speed != 60 || cfg.Response.NeverAnswered != 0 || cfg.Response.Median != 25*time.Minute ||
 		cfg.Quotes.ApprovalAbovePct != 12 || cfg.Quotes.ListPriceMedian != 24000 || len(cfg.WorkDays) != 6 ||
-		cfg.Start.Format(time.DateOnly) != "2026-11-09" || cfg.Sites[1].TimeZone != "Asia/Tokyo" {
+		cfg.Start.Format(time.DateOnly) != "2026-11-09" || cfg.Sites[1].TimeZone != "Asia/Tokyo" ||
+		cfg.Sites[0].Country != "DE" || cfg.DeliverySkew != 2*time.Minute || cfg.WebhookRetries != 0.02 {
 		t.Fatalf("explicit values (zeros included) not applied, or partial sections lost defaults: %+v", cfg)
 	}
 	if _, err := New(cfg); err != nil {
@@ -67,6 +68,9 @@ func TestConfigBad(t *testing.T) {
 		{"mix.bad.yml", ErrOutOfRange, "gen.channel_mix"},
 		{"never.bad.yml", ErrOutOfRange, "gen.response.never_answered"},
 		{"planted.bad.yml", ErrOutOfRange, "gen.quotes.high_max_pct"},
+		{"country.bad.yml", ErrCountry, "gen.sites[0].country"},
+		{"skew.bad.yml", ErrOutOfRange, "gen.delivery_skew"},
+		{"retries.bad.yml", ErrOutOfRange, "gen.webhook_retries"},
 	} {
 		_, err := loadConfig(t, tc.file)
 		if !errors.Is(err, tc.err) || !strings.HasPrefix(err.Error(), tc.field+":") {

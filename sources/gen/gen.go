@@ -47,25 +47,27 @@ const (
 // item is one scheduled event. Items are ordered by (at, seq); seq is the
 // push order, which makes ties deterministic.
 type item struct {
-	at      int64 // unix milliseconds
-	seq     uint64
-	day     int64 // a work-day index no later than at's day: where searches for working hours start
-	t0      int64 // trigger time (inbound touch, approval request), unix ms
-	ref     string
-	disc    float64
-	list    float64
-	rep     int32
-	acct    int32
-	contact int32
-	kind    uint8
-	ch      schemas.Channel
-	first   bool // the lead's first answer: afterwards the rep follows up on it
+	at    int64 // unix milliseconds
+	seq   uint64
+	day   int64 // a work-day index no later than at's day: where searches for working hours start
+	t0    int64 // trigger time (inbound touch, approval request), unix ms
+	ref   string
+	disc  float64
+	list  float64
+	rep   int32
+	acct  int32
+	kind  uint8
+	ch    schemas.Channel
+	first bool   // the lead's first answer: afterwards the rep follows up on it
+	lead  uint64 // the lead's number (kindResponse)
 }
 
+// leadRef is a lead: its id, account and number (which derives its
+// person, see leadContact).
 type leadRef struct {
-	id      string
-	acct    int32
-	contact int32
+	id   string
+	acct int32
+	num  uint64
 }
 
 type opp struct {
@@ -108,8 +110,23 @@ type account struct {
 	domain string
 }
 
+// contact is a person as the systems know them. Each system writes it its
+// own way, as real data does: the CRM keeps the e-mail as typed and the
+// number in the country's national format; mail and meeting systems show
+// the address lower-cased, telephony the number in E.164.
 type contact struct {
-	name, email, phone string
+	name     string
+	email    string // lower-case
+	crmEmail string // as typed into the CRM: "Jane.Doe@Northworks-12.example.com"
+	phone    number
+	mobile   number // e164 "" when the contact has none
+	country  string // ISO 3166-1 alpha-2: the country of phone and mobile
+}
+
+// crm is the contact as its CRM record holds it: the identity a
+// lead.created or lead.updated teaches.
+func (c *contact) crm() schemas.Contact {
+	return schemas.Contact{Email: c.crmEmail, Phone: c.phone.national, Mobile: c.mobile.national, Name: c.name, Country: c.country}
 }
 
 // EndlessUntil is where an endless run (Days == 0) ends after all.
@@ -136,8 +153,27 @@ type Generator struct {
 	leadPrefix           string // "lead-<seed>-"
 	apprPrefix           string // "apr-<seed>-"
 	idBuf, keyBuf        []byte
+	// reserved counts, per country, the numbers of account contacts:
+	// leads take the numbers after them.
+	reserved map[string]int
+	// last describes the event Next returned last, for the vendor
+	// encoder: who the person is beyond what the interaction shows.
+	last lastEvent
 
 	stats stats
+}
+
+// lastEvent is what the vendor encoder learns about the last event besides
+// the interaction itself.
+type lastEvent struct {
+	// newLead: the event is an inbound touch that makes a new lead (in
+	// vendor format the rep also creates the lead in the CRM).
+	newLead bool
+	// acctContact is the account contact (an existing customer, not a
+	// lead) a touch went to, -1 for none.
+	acctContact int32
+	// person is the CRM copy of the lead (newLead) or account contact.
+	person schemas.Contact
 }
 
 // New validates cfg and returns a generator positioned before the first
@@ -172,7 +208,10 @@ func New(cfg Config) (*Generator, error) {
 		open, _ := parseClock(s.Open)
 		closing, _ := parseClock(s.Close)
 		st := &g.sites[k]
-		*st = siteState{loc: loc, y: y, m: m, d: d, openMin: open, dayLen: int64(closing-open) * 60000, currency: s.Currency}
+		*st = siteState{loc: loc, y: y, m: m, d: d, openMin: open, dayLen: int64(closing-open) * 60000, currency: s.Currency, country: s.Country}
+		if st.country == "" {
+			st.country = countryOfZone(s.TimeZone)
+		}
 		for off := 0; off < 7; off++ {
 			if workDays[time.Date(y, m, d+off, 12, 0, 0, 0, loc).Weekday()] {
 				st.wdOff = append(st.wdOff, off)
@@ -193,6 +232,7 @@ func New(cfg Config) (*Generator, error) {
 	// contactsPerAcct contacts each, precomputed so events share strings
 	// instead of formatting them per event.
 	crng := rand.New(rand.NewPCG(cfg.Seed, 0x636f6e74616374)) // "contact"
+	g.reserved = map[string]int{}
 	teamSite := map[string]*siteState{}
 	for k := range g.org.Teams {
 		teamSite[g.org.Teams[k].ID] = &g.sites[k%len(g.sites)]
@@ -222,12 +262,17 @@ func New(cfg Config) (*Generator, error) {
 			})
 			for c := 0; c < contactsPerAcct; c++ {
 				first, last := firstNames[crng.IntN(len(firstNames))], lastNames[crng.IntN(len(lastNames))]
-				ci := len(g.contacts)
-				g.contacts = append(g.contacts, contact{
-					name:  first + " " + last,
-					email: strings.ToLower(first+"."+last) + "@" + g.accounts[n].domain,
-					phone: prospectPhone(ci),
-				})
+				country := rs.site.country
+				plan := phonePlans[country]
+				ct := contact{
+					name:     first + " " + last,
+					email:    strings.ToLower(first+"."+last) + "@" + g.accounts[n].domain,
+					crmEmail: first + "." + last + "@" + capitalise(g.accounts[n].domain),
+					phone:    plan.landline(g.reserved[country], 0),
+					country:  country,
+				}
+				g.reserved[country]++
+				g.contacts = append(g.contacts, ct)
 			}
 		}
 		for o := range rs.opps {
@@ -244,19 +289,54 @@ func New(cfg Config) (*Generator, error) {
 var companyWords = [...]string{"north", "blue", "silver", "green", "iron", "bright", "cedar", "lake", "summit", "harbor", "maple", "river", "stone", "sun", "cloud", "pine"}
 var companySuffixes = [...]string{"works", "labs", "logistics", "systems", "foods", "motors", "health", "energy", "retail", "media", "tools", "freight"}
 
-// prospectPhone is a NANP 555-01XX number: reserved for fiction in every
-// area code, 100 per code.
-func prospectPhone(n int) string {
-	npa := 201 + (n/100)%798
-	if npa%100 == 11 { // N11 codes are service codes, not area codes
-		npa++
+// capitalise upper-cases the first letter of s, as people type company
+// domains into a CRM.
+func capitalise(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
 	}
-	return fmt.Sprintf("+1%d55501%02d", npa, n%100)
+	return string(s[0]-'a'+'A') + s[1:]
+}
+
+// leadContact is the person behind lead num of rep r at account acct: a
+// new person for every lead (no lead shares an e-mail address with another
+// lead or with an account contact, and numbers repeat only after the
+// country's reserved range is used up), derived from the lead number so
+// nothing is stored per lead.
+func (g *Generator) leadContact(num uint64, r *repState, acct int32) contact {
+	h := splitmix(g.cfg.Seed ^ num*0x9e3779b97f4a7c15)
+	first, last := firstNames[h%uint64(len(firstNames))], lastNames[(h>>16)%uint64(len(lastNames))]
+	n := strconv.FormatUint(num, 10)
+	domain := g.accounts[acct].domain
+	country := r.site.country
+	plan := phonePlans[country]
+	c := contact{
+		name:     first + " " + last,
+		email:    strings.ToLower(first+"."+last) + n + "@" + domain,
+		crmEmail: first + "." + last + n + "@" + capitalise(domain),
+		phone:    plan.landline(g.reserved[country]+int(num), g.reserved[country]),
+		country:  country,
+	}
+	if (h>>32)%4 == 0 {
+		c.mobile, _ = plan.mobile(int(num), g.reserved[country])
+	}
+	return c
+}
+
+// splitmix is SplitMix64's finaliser: a well-mixed hash of x.
+func splitmix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
 }
 
 // Org returns the organisation the stream belongs to (the same value NewOrg
 // returns for the config). Callers must not modify it.
 func (g *Generator) Org() *schemas.Org { return g.org }
+
+// Done reports whether the stream is over: the next Next returns ok false.
+func (g *Generator) Done() bool { return len(g.heap) == 0 }
 
 // Config returns the generator's configuration.
 func (g *Generator) Config() Config { return g.cfg }
@@ -276,6 +356,7 @@ func (g *Generator) Next(i *schemas.Interaction) (key []byte, ok bool) {
 	}
 	it := g.pop()
 	i.Reset()
+	g.last = lastEvent{acctContact: -1}
 	r := &g.reps[it.rep]
 	i.OccurredAt = time.UnixMilli(it.at).UTC()
 	i.Source = g.cfg.Source
@@ -358,7 +439,10 @@ func (g *Generator) touch(rep int32, it *item, i *schemas.Interaction, ch schema
 		} else {
 			ref = r.ring[g.rng.IntN(r.ringN)]
 		}
-		g.setLead(i, ref, ch)
+		c := g.setLead(i, r, ref, ch)
+		if isNew {
+			g.last.newLead, g.last.person = true, c.crm()
+		}
 		if isNew && g.rng.Float64() < g.cfg.Response.NeverAnswered {
 			g.stats.neverAnswered.add(ref.id)
 			return
@@ -377,7 +461,7 @@ func (g *Generator) touch(rep int32, it *item, i *schemas.Interaction, ch schema
 	}
 	switch u := g.rng.Float64(); {
 	case u < 0.45 && r.ringN > 0: // follow-up on a lead
-		g.setLead(i, r.ring[g.rng.IntN(r.ringN)], ch)
+		g.setLead(i, r, r.ring[g.rng.IntN(r.ringN)], ch)
 	case u < 0.9: // a contact at one of the rep's accounts
 		a := r.acct0 + int32(g.rng.IntN(accountsPerRep))
 		i.AccountID = g.accounts[a].id
@@ -411,7 +495,7 @@ func (g *Generator) meeting(r *repState, i *schemas.Interaction) {
 	}
 	i.Attributes["platform"] = "zoom"
 	if r.ringN > 0 && g.rng.Float64() < 0.3 {
-		g.setLead(i, r.ring[g.rng.IntN(r.ringN)], schemas.ChannelMeeting)
+		g.setLead(i, r, r.ring[g.rng.IntN(r.ringN)], schemas.ChannelMeeting)
 		return
 	}
 	a := r.opps[g.rng.IntN(oppsPerRep)].acct
@@ -430,8 +514,8 @@ func (g *Generator) crm(rep int32, it *item, i *schemas.Interaction) {
 		ref := g.newLead(r)
 		i.LeadID = ref.id
 		i.AccountID = g.accounts[ref.acct].id
-		c := &g.contacts[ref.contact]
-		i.Contact = schemas.Contact{Email: c.email, Phone: c.phone, Name: c.name}
+		c := g.leadContact(ref.num, r, ref.acct)
+		i.Contact = c.crm()
 		if g.rng.Float64() < g.cfg.Response.NeverAnswered {
 			g.stats.neverAnswered.add(ref.id)
 			return
@@ -516,8 +600,8 @@ func (g *Generator) respond(r *repState, it *item, i *schemas.Interaction) {
 		i.Type = schemas.TypeSocialOutbound
 	}
 	i.Channel = it.ch
-	ref := leadRef{id: it.ref, acct: it.acct, contact: it.contact}
-	g.setLead(i, ref, it.ch)
+	ref := leadRef{id: it.ref, acct: it.acct, num: it.lead}
+	g.setLead(i, r, ref, it.ch)
 	if it.first {
 		// Only answered leads are followed up, so the answer scheduled
 		// here stays the lead's first outbound touch: the stream's
@@ -568,32 +652,48 @@ func (g *Generator) setPrice(i *schemas.Interaction, o *opp, currency string) {
 	i.Currency = currency
 }
 
+// newLead draws a new lead of r: a new person (leadContact) at one of r's
+// accounts.
 func (g *Generator) newLead(r *repState) leadRef {
 	g.leadSeq++
-	a := r.acct0 + int32(g.rng.IntN(accountsPerRep))
 	return leadRef{
-		id:      g.leadPrefix + strconv.FormatUint(g.leadSeq, 10),
-		acct:    a,
-		contact: a*contactsPerAcct + int32(g.rng.IntN(contactsPerAcct)),
+		id:   g.leadPrefix + strconv.FormatUint(g.leadSeq, 10),
+		acct: r.acct0 + int32(g.rng.IntN(accountsPerRep)),
+		num:  g.leadSeq,
 	}
 }
 
-func (g *Generator) setLead(i *schemas.Interaction, ref leadRef, ch schemas.Channel) {
+// setLead makes i a touch of lead ref (of rep r) and returns its person.
+func (g *Generator) setLead(i *schemas.Interaction, r *repState, ref leadRef, ch schemas.Channel) contact {
 	i.LeadID = ref.id
 	i.AccountID = g.accounts[ref.acct].id
-	g.setContact(i, ref.contact, ch)
+	c := g.leadContact(ref.num, r, ref.acct)
+	g.reveal(i, &c, ch)
+	return c
 }
 
-// setContact puts what the channel reveals of the person into i: the
-// address of an e-mail, the number of a call, the name everywhere.
+// setContact makes i a touch of account contact n: an existing customer,
+// no lead.
 func (g *Generator) setContact(i *schemas.Interaction, n int32, ch schemas.Channel) {
 	c := &g.contacts[n]
+	g.reveal(i, c, ch)
+	g.last.acctContact, g.last.person = n, c.crm()
+}
+
+// reveal puts what the channel shows of the person into i, in the form
+// the channel's systems write it: the lower-cased address of an e-mail or
+// meeting invitation, the E.164 number of a call (the mobile for a third
+// of the calls to a person who has one), the name everywhere.
+func (g *Generator) reveal(i *schemas.Interaction, c *contact, ch schemas.Channel) {
 	i.Contact.Name = c.name
 	switch ch {
 	case schemas.ChannelEmail, schemas.ChannelMeeting:
 		i.Contact.Email = c.email
 	case schemas.ChannelPhone:
-		i.Contact.Phone = c.phone
+		i.Contact.Phone = c.phone.e164
+		if c.mobile.e164 != "" && g.rng.IntN(3) == 0 {
+			i.Contact.Phone = c.mobile.e164
+		}
 	}
 }
 
@@ -712,7 +812,7 @@ func (g *Generator) scheduleResponse(rep int32, it *item, ref leadRef, ch schema
 	rc := &g.cfg.Response
 	g.push(item{
 		at: it.at + lognormal(g.rng, rc.Median, rc.Sigma, rc.Max), t0: it.at, ref: ref.id,
-		rep: rep, acct: ref.acct, contact: ref.contact, kind: kindResponse, ch: ch, first: first,
+		rep: rep, acct: ref.acct, lead: ref.num, kind: kindResponse, ch: ch, first: first,
 	}, r.site, it.day)
 }
 
@@ -746,6 +846,7 @@ type siteState struct {
 	wdOff    []int // calendar offsets of the work days within a week from day 0
 	end      int64 // unix ms of the end of the last day
 	currency string
+	country  string // Site.Country, or the one its zone implies
 	// A direct-mapped cache of open(n): time.Date in a zone costs more
 	// than generating an event, and reps of one site share days.
 	cacheN    [32]int64 // n+1, so the zero value means empty
