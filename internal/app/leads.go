@@ -95,7 +95,13 @@ func leadFlows(cfg Config, src *kafka.Source, store *kafkaio.StateStore, sink *c
 	if err != nil {
 		return nil, err
 	}
-	err = hop("leads", cfg.Leads.LeadsTopic, kbiStages, pipeline.NewFanout(sink.Derived(), alerts))
+	// Redeliveries go before the window: they would open a second
+	// trigger or count a call twice. Ids are kept as long as the window
+	// still accepts an event.
+	horizon := cfg.Window.OutOfOrderness + cfg.Window.AllowedLateness
+	err = hop("leads", cfg.Leads.LeadsTopic, func(w int) []pipeline.Stage {
+		return append([]pipeline.Stage{l.NewDedup(horizon)}, kbiStages(w)...)
+	}, pipeline.NewFanout(sink.Derived(), alerts))
 	if err != nil {
 		return nil, err
 	}

@@ -658,6 +658,8 @@ func nsName(ns state.Namespace) string {
 		return "route"
 	case state.Resolve:
 		return "resolve"
+	case state.Dedup:
+		return "dedup"
 	}
 	return fmt.Sprintf("0x%02x", byte(ns))
 }

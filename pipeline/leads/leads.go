@@ -159,12 +159,13 @@ func RouteKey(i *schemas.Interaction) string {
 }
 
 type metrics struct {
-	routed     *prometheus.CounterVec
-	skipped    prometheus.Counter
-	resolved   *prometheus.CounterVec
-	identities prometheus.Counter
-	waiting    prometheus.Gauge
-	expired    prometheus.Counter
+	routed      *prometheus.CounterVec
+	skipped     prometheus.Counter
+	resolved    *prometheus.CounterVec
+	identities  prometheus.Counter
+	waiting     prometheus.Gauge
+	expired     prometheus.Counter
+	redelivered prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -193,9 +194,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "salespulse_leads_hold_expired_total",
 			Help: "Waiting touches whose leads.hold passed without an identity.",
 		}),
+		redelivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "salespulse_leads_redeliveries_dropped_total",
+			Help: "Interactions dropped on the leads topic because an earlier one had the same event id (a vendor's webhook redelivery, or one call reported by two legs).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.routed, m.skipped, m.resolved, m.identities, m.waiting, m.expired)
+		reg.MustRegister(m.routed, m.skipped, m.resolved, m.identities, m.waiting, m.expired, m.redelivered)
 	}
 	return m
 }

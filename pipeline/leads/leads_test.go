@@ -186,3 +186,57 @@ func TestResolverPrecedence(t *testing.T) {
 		t.Fatalf("got %+v, want m1→L1 (latest identity at or before it), m2→L2", out)
 	}
 }
+
+func TestDedupDropsRedeliveriesButNotItsOwnReplay(t *testing.T) {
+	st := state.NewMemory()
+	l := newLeads(t, st)
+	ctx := context.Background()
+	ids := func(b *schemas.Batch) (out []string) {
+		for _, i := range b.Interactions {
+			out = append(out, i.EventID)
+		}
+		return out
+	}
+	d := l.NewDedup(time.Hour)
+	call := ev("call", time.Minute, schemas.TypeCallOutbound, "L1", schemas.ContactKeys{})
+	lead := ev("lead", 0, schemas.TypeLeadCreated, "L1", schemas.ContactKeys{})
+	b1 := batch("salespulse.leads", 0, lead, call)
+	if err := d.Process(ctx, b1); err != nil {
+		t.Fatal(err)
+	}
+	pair := call
+	pair.PairOnly = true
+	b2 := batch("salespulse.leads", 2, lead, pair, ev("x", 2*time.Minute, schemas.TypeCallOutbound, "L1", schemas.ContactKeys{}))
+	if err := d.Process(ctx, b2); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(b2); !equal(got, []string{"call", "x"}) {
+		t.Fatalf("second batch kept %v, want the pair-only copy and x (lead is a redelivery)", got)
+	}
+	// A restart that redelivers the second batch (its window state was
+	// not saved): its events are not copies of themselves.
+	d2 := newLeads(t, st).NewDedup(time.Hour)
+	b2again := batch("salespulse.leads", 2, lead, pair, ev("x", 2*time.Minute, schemas.TypeCallOutbound, "L1", schemas.ContactKeys{}))
+	if err := d2.Process(ctx, b2again); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(b2again); !equal(got, []string{"call", "x"}) {
+		t.Fatalf("redelivered batch kept %v, want call (pair-only) and x", got)
+	}
+	// The ids are forgotten once the horizon passed in event time (the
+	// window finds such a copy late anyway).
+	b3 := batch("salespulse.leads", 5, ev("lead2", 3*time.Hour, schemas.TypeLeadCreated, "L2", schemas.ContactKeys{}), lead)
+	if err := d2.Process(ctx, b3); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(b3); !equal(got, []string{"lead2"}) {
+		t.Fatalf("third batch kept %v, want lead2 (lead is still remembered within the batch)", got)
+	}
+	b4 := batch("salespulse.leads", 7, lead)
+	if err := d2.Process(ctx, b4); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(b4); !equal(got, []string{"lead"}) {
+		t.Fatalf("fourth batch kept %v, want lead (forgotten past the horizon)", got)
+	}
+}

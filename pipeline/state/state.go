@@ -25,6 +25,7 @@ const (
 	Anomaly Namespace = 'a'
 	Route   Namespace = 'r' // leads.Router: what was forwarded
 	Resolve Namespace = 'l' // leads.Resolver: identities, waiting touches
+	Dedup   Namespace = 'd' // leads.Dedup: event ids recently seen
 )
 
 // Record is one key's new value; a nil Value deletes the key.

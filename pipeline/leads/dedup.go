@@ -1,0 +1,161 @@
+package leads
+
+import (
+	"container/heap"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/salespulse/salespulse/pipeline/state"
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// Dedup is one worker's redelivery filter (pipeline.Stage) on the leads
+// topic, before the window: vendors deliver a webhook again when they
+// missed its acknowledgement (HubSpot, Zoom, Aircall), and a Twilio
+// conversation can report the same call from two legs. A redelivery
+// carries the event id of the first, and every copy of an event takes
+// the same route, so they meet in one leads partition; Dedup drops all but
+// the first there. Without it a redelivered lead.created opens a second
+// trigger after the lead was answered, and activity counts the call
+// twice.
+//
+// It remembers the event ids of the last Horizon of the partition's event
+// time (the window's out_of_orderness + allowed_lateness: anything older
+// is late for the window anyway). A copy later than that is not dropped
+// here; the window sends it to late_events. Its state is saved in the
+// store with the batch, like the window's, so a restart forgets nothing.
+type Dedup struct {
+	l       *Leads
+	horizon int64 // ms
+	parts   map[partKey]*dpart
+	recs    []state.Record
+}
+
+type dpart struct {
+	next int64 // first offset expected; else restore
+	maxT int64
+	seen map[string]seen // by event id (with a PairOnly mark)
+	q    seenQueue
+}
+
+// seen is where an event id was first seen: its event time, and the last
+// offset of the batch that holds that first occurrence. Keeping the offset
+// is what makes a redelivered batch (a crash after this stage saved, before
+// the batch was acknowledged) find its own events again rather than drop
+// them as copies: only an occurrence in an earlier batch makes a copy.
+type seen struct {
+	at, off int64
+}
+
+// NewDedup returns the filter for one worker; horizon is how long an
+// event id is remembered, in event time.
+func (l *Leads) NewDedup(horizon time.Duration) *Dedup {
+	return &Dedup{l: l, horizon: horizon.Milliseconds(), parts: map[partKey]*dpart{}}
+}
+
+// Process removes redeliveries from b.Interactions and saves the ids it
+// learnt.
+func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
+	k := partKey{b.Origin.Topic, b.Origin.Partition}
+	p := d.parts[k]
+	if p == nil || p.next != b.Origin.FirstOffset {
+		st, err := d.l.fw.Load(ctx, state.Dedup, k.topic, k.part)
+		if err != nil {
+			return fmt.Errorf("dedup %s: %w", b.Origin, err)
+		}
+		p = restoreDedup(st)
+		d.parts[k] = p
+	}
+	p.next = -1 // until saved
+	d.recs = d.recs[:0]
+	w := 0
+	for r := range b.Interactions {
+		it := &b.Interactions[r]
+		id := it.EventID
+		if it.PairOnly {
+			id = "\x00" + id // a pair-only copy is not a redelivery of the original
+		}
+		last := b.Origin.LastOffset
+		if s, ok := p.seen[id]; ok && s.off < b.Origin.FirstOffset {
+			d.l.m.redelivered.Inc()
+			continue
+		} else if ok && s.off == last {
+			// This batch again, after a restart: nothing new to save.
+		} else {
+			at := it.OccurredAt.UnixMilli()
+			if !ok {
+				id = strings.Clone(id)
+				heap.Push(&p.q, seenID{id, at})
+			}
+			p.seen[id] = seen{at, last}
+			v := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(at)), uint64(last))
+			d.recs = append(d.recs, state.Record{Key: []byte(id), Value: v})
+		}
+		p.maxT = max(p.maxT, it.OccurredAt.UnixMilli())
+		if w != r {
+			b.Interactions[w] = *it
+		}
+		w++
+	}
+	if w < len(b.Interactions) {
+		clear(b.Interactions[w:])
+		b.Interactions = b.Interactions[:w]
+	}
+	for p.maxT != math.MinInt64 && len(p.q) > 0 && p.q[0].at < p.maxT-d.horizon {
+		s := heap.Pop(&p.q).(seenID)
+		delete(p.seen, s.id)
+		d.recs = append(d.recs, state.Record{Key: []byte(s.id)})
+	}
+	if len(d.recs) > 0 {
+		if err := d.l.fw.Save(ctx, state.Dedup, k.topic, k.part, d.recs); err != nil {
+			delete(d.parts, k)
+			return fmt.Errorf("dedup %s: %w", b.Origin, err)
+		}
+	}
+	clear(d.recs)
+	p.next = b.Origin.LastOffset + 1
+	return nil
+}
+
+// restoreDedup rebuilds a partition from its saved ids.
+func restoreDedup(st map[string][]byte) *dpart {
+	p := &dpart{maxT: math.MinInt64, seen: make(map[string]seen, len(st))}
+	for id, v := range st {
+		if len(v) < 16 {
+			continue
+		}
+		at := int64(binary.BigEndian.Uint64(v))
+		p.seen[id] = seen{at, int64(binary.BigEndian.Uint64(v[8:]))}
+		p.maxT = max(p.maxT, at)
+		p.q = append(p.q, seenID{id, at})
+	}
+	heap.Init(&p.q)
+	return p
+}
+
+type seenID struct {
+	id string
+	at int64
+}
+
+type seenQueue []seenID
+
+func (q seenQueue) Len() int { return len(q) }
+func (q seenQueue) Less(a, b int) bool {
+	if q[a].at != q[b].at {
+		return q[a].at < q[b].at
+	}
+	return q[a].id < q[b].id
+}
+func (q seenQueue) Swap(a, b int) { q[a], q[b] = q[b], q[a] }
+func (q *seenQueue) Push(x any)   { *q = append(*q, x.(seenID)) }
+func (q *seenQueue) Pop() any {
+	old := *q
+	s := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return s
+}
