@@ -304,6 +304,13 @@ type Interaction struct {
 	Keys    ContactKeys
 	Contact Contact // raw; cleared by pseudonymisation before any sink
 
+	// Watermark marks a progress record, not an event: an upstream task
+	// of the lead topics (docs/leads.md) telling every downstream
+	// partition that its input EventID ("topic/partition") has reached
+	// event time OccurredAt. The stages consume it; no sink stores it.
+	// Set only by package leads.
+	Watermark bool
+
 	// PairOnly marks a copy of a touch that was already counted where it
 	// was first routed (its contact's partition, before the contact was
 	// known to be a lead's), re-sent to its lead's partition once the lead

@@ -25,7 +25,10 @@ const wireVersion = 1
 // ErrWire is wrapped by DecodeWire for bytes that are not a wire record.
 var ErrWire = errors.New("not a salespulse wire record")
 
-const wirePairOnly = 1 << 0
+const (
+	wirePairOnly  = 1 << 0
+	wireWatermark = 1 << 1
+)
 
 // AppendWire appends the wire form of i to dst. i.Contact is not written.
 func AppendWire(dst []byte, i *Interaction) []byte {
@@ -36,6 +39,9 @@ func AppendWire(dst []byte, i *Interaction) []byte {
 	var flags byte
 	if i.PairOnly {
 		flags |= wirePairOnly
+	}
+	if i.Watermark {
+		flags |= wireWatermark
 	}
 	dst = append(dst, byte(i.Type), byte(i.Channel), flags)
 	for _, s := range [...]string{i.RepID, i.TeamID, i.AccountID, i.LeadID, i.ApprovalID, i.ApproverID, i.Stage, i.Currency,
@@ -85,7 +91,7 @@ func DecodeWire(i *Interaction, b []byte) error {
 	i.OccurredAt = time.Unix(0, r.varint()).UTC()
 	i.Source = r.str()
 	t, c, flags := r.byte(), r.byte(), r.byte()
-	i.Type, i.Channel, i.PairOnly = Type(t), Channel(c), flags&wirePairOnly != 0
+	i.Type, i.Channel, i.PairOnly, i.Watermark = Type(t), Channel(c), flags&wirePairOnly != 0, flags&wireWatermark != 0
 	for _, p := range [...]*string{&i.RepID, &i.TeamID, &i.AccountID, &i.LeadID, &i.ApprovalID, &i.ApproverID, &i.Stage, &i.Currency,
 		&i.ContactKey, &i.Keys.Email, &i.Keys.Phone, &i.Keys.Mobile} {
 		*p = r.str()
@@ -111,7 +117,7 @@ func DecodeWire(i *Interaction, b []byte) error {
 	if r.err == nil && len(r.s) > 0 {
 		r.err = fmt.Errorf("%d trailing bytes", len(r.s))
 	}
-	if r.err == nil && (i.Type == TypeUnknown || i.Type >= numTypes || i.Channel >= numChannels) {
+	if r.err == nil && (i.Type == TypeUnknown && !i.Watermark || i.Type >= numTypes || i.Channel >= numChannels) {
 		r.err = fmt.Errorf("type %d or channel %d out of range", t, c)
 	}
 	if r.err != nil {

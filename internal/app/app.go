@@ -41,6 +41,10 @@ type Options struct {
 	// Stages adds per-worker stages after pseudonymisation (windows,
 	// detectors). Called once per worker.
 	Stages func(worker int, sink *clickhouse.Sink) []pipeline.Stage
+	// Tap, when set, adds a stage after the last of each flow's stages
+	// ("ingest", "contacts", "leads"), per worker: tests inject faults
+	// where a flow has done its work but not acknowledged it.
+	Tap func(flow string, worker int) pipeline.Stage
 
 	// failAfter, when set, is called after each construction step of New
 	// with the step's name; an error it returns fails New right there.
@@ -147,11 +151,14 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 	// replay again: the sink knows the stored ranges.
 	src.SetCutHistory(sink)
 
-	store, err := newStateStore(ctx, cfg, src, reg, log, cs)
+	store, parts, err := newStateStore(ctx, cfg, src, reg, log, cs)
 	if err != nil {
 		return nil, err
 	}
-	win, err := window.New(cfg.Window, window.Deps{Org: idx, State: store}, reg, log)
+	// Behind the lead topics a partition merges many upstream partitions:
+	// its event time is their slowest one's (docs/leads.md).
+	win, err := window.New(cfg.Window, window.Deps{Org: idx, State: store,
+		UpstreamMarks: !cfg.Leads.Disabled, IdleTimeout: cfg.Leads.IdleTimeout}, reg, log)
 	if err != nil {
 		return nil, fmt.Errorf("window: %w", err)
 	}
@@ -203,17 +210,17 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 	var flows []flow
 	if cfg.Leads.Disabled {
 		// One pipeline: the stages pair within each source partition.
-		stages := func(w int) []pipeline.Stage {
+		stages := tapped(opt.Tap, "ingest", func(w int) []pipeline.Stage {
 			// Pseudonymisation first: no later stage sees raw contact data.
 			return append([]pipeline.Stage{pseudo.NewStage()}, kbiStages(w)...)
-		}
+		})
 		pipe, err := pipeline.New(cfg.Pipeline, src, stages, pipeline.NewFanout(sink, alerts), flowReg(reg, "ingest"), log)
 		if err != nil {
 			return nil, err
 		}
 		flows = append(flows, flow{"ingest", src, pipe})
 	} else {
-		if flows, err = leadFlows(cfg, src, store, sink, alerts, pseudo, kbiStages, reg, log, cs); err != nil {
+		if flows, err = leadFlows(cfg, src, store, parts, sink, alerts, pseudo, kbiStages, opt.Tap, reg, log, cs); err != nil {
 			return nil, err
 		}
 	}
@@ -265,7 +272,7 @@ func (c *closers) close(ctx context.Context) error {
 // partitions as the widest source topic, because the state of source
 // partition p lives in its partition p. The store goes on cs as soon as
 // it exists.
-func newStateStore(ctx context.Context, cfg Config, src *kafka.Source, reg prometheus.Registerer, log *slog.Logger, cs *closers) (*kafkaio.StateStore, error) {
+func newStateStore(ctx context.Context, cfg Config, src *kafka.Source, reg prometheus.Registerer, log *slog.Logger, cs *closers) (*kafkaio.StateStore, int32, error) {
 	names := make([]string, 0, len(cfg.Kafka.Topics))
 	for t := range cfg.Kafka.Topics {
 		names = append(names, t)
@@ -285,29 +292,29 @@ func newStateStore(ctx context.Context, cfg Config, src *kafka.Source, reg prome
 		parts, err = kafkaio.MaxPartitions(ctx, src.Client(), append(names, cfg.Leads.ContactsTopic, cfg.Leads.LeadsTopic))
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := cs.push("topics", nil); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	conn, err := cfg.Kafka.ConnOpts()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	// conn carries no kprom hook: the store opens and closes a producer
 	// per partition it owns, and kprom unregisters its metrics when any
 	// hooked client closes.
 	store, err := kafkaio.NewStateStore(cfg.State, cfg.Kafka.Group, conn, reg, log)
 	if err != nil {
-		return nil, fmt.Errorf("state store: %w", err)
+		return nil, 0, fmt.Errorf("state store: %w", err)
 	}
 	if err := cs.push("state store", func(context.Context) error { store.Close(); return nil }); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := store.Ensure(ctx, parts); err != nil {
-		return nil, fmt.Errorf("state store: %w", err)
+		return nil, 0, fmt.Errorf("state store: %w", err)
 	}
-	return store, nil
+	return store, parts, nil
 }
 
 // Registry is the app's metrics registry.

@@ -52,18 +52,19 @@ func (wireDecoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.In
 //
 // The Router and Resolver forward in the state store's transactions, so
 // ingest and contacts commit offsets only of batches already forwarded.
-func leadFlows(cfg Config, src *kafka.Source, store *kafkaio.StateStore, sink *clickhouse.Sink, alerts pipeline.Sink,
-	pseudo *privacy.Pseudonymizer, kbiStages func(int) []pipeline.Stage, reg prometheus.Registerer, log *slog.Logger, cs *closers,
+func leadFlows(cfg Config, src *kafka.Source, store *kafkaio.StateStore, parts int32, sink *clickhouse.Sink, alerts pipeline.Sink,
+	pseudo *privacy.Pseudonymizer, kbiStages func(int) []pipeline.Stage, tap func(string, int) pipeline.Stage,
+	reg prometheus.Registerer, log *slog.Logger, cs *closers,
 ) ([]flow, error) {
-	l, err := leads.New(cfg.Leads, store, reg, log)
+	l, err := leads.New(cfg.Leads, store, parts, reg, log)
 	if err != nil {
 		return nil, fmt.Errorf("leads: %w", err)
 	}
-	ingest, err := pipeline.New(cfg.Pipeline, src, func(int) []pipeline.Stage {
+	ingest, err := pipeline.New(cfg.Pipeline, src, tapped(tap, "ingest", func(int) []pipeline.Stage {
 		// Pseudonymisation first: nothing downstream, the lead topics
 		// included, ever holds raw contact data.
 		return []pipeline.Stage{pseudo.NewStage(), l.NewRouter()}
-	}, sink, flowReg(reg, "ingest"), log)
+	}), sink, flowReg(reg, "ingest"), log)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +83,7 @@ func leadFlows(cfg Config, src *kafka.Source, store *kafkaio.StateStore, sink *c
 			return err
 		}
 		hs.SetCutHistory(sink)
-		p, err := pipeline.New(cfg.Pipeline, hs, stages, out, flowReg(reg, name), log)
+		p, err := pipeline.New(cfg.Pipeline, hs, tapped(tap, name, stages), out, flowReg(reg, name), log)
 		if err != nil {
 			return err
 		}
@@ -106,6 +107,20 @@ func leadFlows(cfg Config, src *kafka.Source, store *kafkaio.StateStore, sink *c
 		return nil, err
 	}
 	return flows, nil
+}
+
+// tapped appends Options.Tap's stage of flow to stages.
+func tapped(tap func(string, int) pipeline.Stage, flow string, stages func(int) []pipeline.Stage) func(int) []pipeline.Stage {
+	if tap == nil {
+		return stages
+	}
+	return func(w int) []pipeline.Stage {
+		s := stages(w)
+		if t := tap(flow, w); t != nil {
+			s = append(s, t)
+		}
+		return s
+	}
 }
 
 // discard is the contacts flow's sink: the Resolver's transactions are

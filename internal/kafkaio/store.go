@@ -563,7 +563,7 @@ func (s *StateStore) Forward(ctx context.Context, ns state.Namespace, topic stri
 	c.ptrs = c.ptrs[:0]
 	size := 0
 	for i, m := range msgs {
-		c.recs[i] = kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value}
+		c.recs[i] = kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Partition: m.Partition}
 		c.ptrs = append(c.ptrs, &c.recs[i])
 	}
 	for i, r := range recs {
@@ -603,7 +603,12 @@ func (s *StateStore) partitioner() kgo.Partitioner {
 			return func(r *kgo.Record, _ int) int { return int(r.Partition) }
 		}
 		tp := keyed.ForTopic(topic)
-		return func(r *kgo.Record, n int) int { return tp.Partition(r, n) }
+		return func(r *kgo.Record, n int) int {
+			if r.Key == nil { // a progress mark, addressed to its partition
+				return int(r.Partition)
+			}
+			return tp.Partition(r, n)
+		}
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/salespulse/salespulse/pipeline/internal/watermark"
 	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/schemas"
 )
@@ -37,7 +38,8 @@ type Dedup struct {
 
 type dpart struct {
 	next int64 // first offset expected; else restore
-	maxT int64
+	maxT int64 // the partition's progress: the minimum over its upstreams
+	up   *watermark.Upstreams
 	seen map[string]seen // by event id (with a PairOnly mark)
 	q    seenQueue
 }
@@ -67,14 +69,24 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 		if err != nil {
 			return fmt.Errorf("dedup %s: %w", b.Origin, err)
 		}
-		p = restoreDedup(st)
+		p = restoreDedup(st, watermark.New(d.l.cfg.IdleTimeout), d.l.now())
 		d.parts[k] = p
 	}
 	p.next = -1 // until saved
 	d.recs = d.recs[:0]
+	now := d.l.now()
 	w := 0
 	for r := range b.Interactions {
 		it := &b.Interactions[r]
+		if it.Watermark {
+			// Progress marks go on to the window, which needs them too.
+			p.up.Observe(it.EventID, it.OccurredAt.UnixMilli(), now)
+			if w != r {
+				b.Interactions[w] = *it
+			}
+			w++
+			continue
+		}
 		id := it.EventID
 		if it.PairOnly {
 			id = "\x00" + id // a pair-only copy is not a redelivery of the original
@@ -95,7 +107,6 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 			v := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(at)), uint64(last))
 			d.recs = append(d.recs, state.Record{Key: []byte(id), Value: v})
 		}
-		p.maxT = max(p.maxT, it.OccurredAt.UnixMilli())
 		if w != r {
 			b.Interactions[w] = *it
 		}
@@ -105,6 +116,12 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 		clear(b.Interactions[w:])
 		b.Interactions = b.Interactions[:w]
 	}
+	if t, ok := p.up.Min(now); ok && t > p.maxT {
+		p.maxT = t
+	}
+	p.up.Changed(func(id string, v []byte) {
+		d.recs = append(d.recs, state.Record{Key: append([]byte{upstreamMark}, id...), Value: v})
+	})
 	for p.maxT != math.MinInt64 && len(p.q) > 0 && p.q[0].at < p.maxT-d.horizon {
 		s := heap.Pop(&p.q).(seenID)
 		delete(p.seen, s.id)
@@ -122,20 +139,28 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 }
 
 // restoreDedup rebuilds a partition from its saved ids.
-func restoreDedup(st map[string][]byte) *dpart {
-	p := &dpart{maxT: math.MinInt64, seen: make(map[string]seen, len(st))}
+func restoreDedup(st map[string][]byte, up *watermark.Upstreams, now time.Time) *dpart {
+	p := &dpart{maxT: math.MinInt64, up: up, seen: make(map[string]seen, len(st))}
 	for id, v := range st {
+		if len(id) > 0 && id[0] == upstreamMark {
+			up.Restore(id[1:], v, now)
+			continue
+		}
 		if len(v) < 16 {
 			continue
 		}
 		at := int64(binary.BigEndian.Uint64(v))
 		p.seen[id] = seen{at, int64(binary.BigEndian.Uint64(v[8:]))}
-		p.maxT = max(p.maxT, at)
 		p.q = append(p.q, seenID{id, at})
 	}
 	heap.Init(&p.q)
 	return p
 }
+
+// upstreamMark starts the state keys of upstream progress; event ids
+// never start with a NUL byte... but a pair-only id does ("\x00"+id), so
+// progress keys use 0x01.
+const upstreamMark = '\x01'
 
 type seenID struct {
 	id string

@@ -61,6 +61,12 @@ type Config struct {
 	// MaxLeadsPerContact bounds the leads remembered per contact key
 	// (the most recent identities win). Default 8.
 	MaxLeadsPerContact int `yaml:"max_leads_per_contact"`
+	// IdleTimeout is how long (processing time) an upstream partition
+	// may send no progress before the lead topics' event time stops
+	// waiting for it: a quiet source partition would otherwise hold back
+	// the finalisation of every KBI. Its later events may then be late.
+	// Default 5m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // Configuration errors.
@@ -84,6 +90,9 @@ func (c *Config) SetDefaults() {
 	if c.MaxLeadsPerContact == 0 {
 		c.MaxLeadsPerContact = 8
 	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 5 * time.Minute
+	}
 }
 
 // Validate reports the first problem; allowedLateness is the window's.
@@ -102,6 +111,9 @@ func (c Config) Validate(allowedLateness time.Duration) error {
 	}
 	if c.MaxLeadsPerContact <= 0 {
 		return fmt.Errorf("leads.max_leads_per_contact: %w", ErrPositive)
+	}
+	if c.IdleTimeout <= 0 {
+		return fmt.Errorf("leads.idle_timeout: %w", ErrPositive)
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func batch(topic string, first int64, ints ...schemas.Interaction) *schemas.Batc
 
 func newLeads(t *testing.T, st *state.Memory) *Leads {
 	t.Helper()
-	l, err := New(Config{Hold: 10 * time.Minute}, st, nil, nil)
+	l, err := New(Config{Hold: 10 * time.Minute}, st, 2, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +39,9 @@ func decoded(t *testing.T, msgs []state.Message) (keys []string, out []schemas.I
 		var i schemas.Interaction
 		if err := schemas.DecodeWire(&i, m.Value); err != nil {
 			t.Fatal(err)
+		}
+		if i.Watermark {
+			continue // progress marks: see TestProgressMarks
 		}
 		keys = append(keys, string(m.Key))
 		out = append(out, i)
@@ -85,8 +88,8 @@ func TestRouterRoutesAndSkipsWhatItForwarded(t *testing.T) {
 	if err := r2.Process(ctx, batch("crm", 4, ev("won", time.Hour, schemas.TypeDealWon, "L1", schemas.ContactKeys{}))); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(st.Sent("salespulse.leads")); n != 1 {
-		t.Fatalf("next batch sent %d messages, want 1", n)
+	if _, out := decoded(t, st.Sent("salespulse.leads")); len(out) != 1 {
+		t.Fatalf("next batch sent %d interactions, want 1", len(out))
 	}
 	// A replay cut across the forwarded offset is refused, not half-sent.
 	r3 := newLeads(t, st).NewRouter()
@@ -110,8 +113,22 @@ func equal(a, b []string) bool {
 
 // resolve feeds the contacts partition through a Resolver and returns
 // what reached the leads topic.
-func resolveAll(t *testing.T, st *state.Memory, res *Resolver, first int64, ints ...schemas.Interaction) []schemas.Interaction {
+// nextOffset is the next offset of each test's contacts partition.
+var nextOffset = map[*state.Memory]int64{}
+
+// resolveAll feeds ints as the partition's next batch.
+func resolveAll(t *testing.T, st *state.Memory, res *Resolver, ints ...schemas.Interaction) []schemas.Interaction {
 	t.Helper()
+	first := nextOffset[st]
+	// As a router would: the batch's events, then its progress mark.
+	var maxT time.Time
+	for _, i := range ints {
+		if i.OccurredAt.After(maxT) {
+			maxT = i.OccurredAt
+		}
+	}
+	ints = append(ints, schemas.Interaction{EventID: "crm/0", OccurredAt: maxT, Watermark: true})
+	nextOffset[st] = first + int64(len(ints))
 	if err := res.Process(context.Background(), batch("salespulse.contacts", first, ints...)); err != nil {
 		t.Fatal(err)
 	}
@@ -127,10 +144,10 @@ func TestResolverPairsInBothDeliveryOrders(t *testing.T) {
 	t.Run("identity first: the touch goes to its lead", func(t *testing.T) {
 		st := state.NewMemory()
 		res := newLeads(t, st).NewResolver()
-		if out := resolveAll(t, st, res, 0, lead); len(out) != 0 {
+		if out := resolveAll(t, st, res, lead); len(out) != 0 {
 			t.Fatalf("an identity copy was sent on: %+v", out)
 		}
-		out := resolveAll(t, st, res, 1, call)
+		out := resolveAll(t, st, res, call)
 		if len(out) != 1 || out[0].LeadID != "L1" || out[0].PairOnly {
 			t.Fatalf("got %+v", out)
 		}
@@ -138,13 +155,13 @@ func TestResolverPairsInBothDeliveryOrders(t *testing.T) {
 	t.Run("touch first: sent unresolved, then a pair-only copy to the lead", func(t *testing.T) {
 		st := state.NewMemory()
 		res := newLeads(t, st).NewResolver()
-		out := resolveAll(t, st, res, 0, call)
+		out := resolveAll(t, st, res, call)
 		if len(out) != 1 || out[0].LeadID != "" {
 			t.Fatalf("first: %+v", out)
 		}
 		// Restart between the two: the waiting touch survives.
 		res = newLeads(t, st).NewResolver()
-		out = resolveAll(t, st, res, 1, lead)
+		out = resolveAll(t, st, res, lead)
 		if len(out) != 1 || out[0].LeadID != "L1" || !out[0].PairOnly || out[0].EventID != "call" {
 			t.Fatalf("after identity: %+v", out)
 		}
@@ -153,18 +170,18 @@ func TestResolverPairsInBothDeliveryOrders(t *testing.T) {
 		st := state.NewMemory()
 		res := newLeads(t, st).NewResolver()
 		early := ev("early", -time.Minute, schemas.TypeCallOutbound, "", phone)
-		resolveAll(t, st, res, 0, early)
-		if out := resolveAll(t, st, res, 1, lead); len(out) != 0 {
+		resolveAll(t, st, res, early)
+		if out := resolveAll(t, st, res, lead); len(out) != 0 {
 			t.Fatalf("early touch resolved: %+v", out)
 		}
 	})
 	t.Run("the hold ends in event time", func(t *testing.T) {
 		st := state.NewMemory()
 		res := newLeads(t, st).NewResolver()
-		resolveAll(t, st, res, 0, call)
+		resolveAll(t, st, res, call)
 		other := ev("other", 20*time.Minute, schemas.TypeCallOutbound, "", schemas.ContactKeys{Phone: "kX"})
-		resolveAll(t, st, res, 1, other)
-		if out := resolveAll(t, st, res, 2, lead); len(out) != 0 {
+		resolveAll(t, st, res, other)
+		if out := resolveAll(t, st, res, lead); len(out) != 0 {
 			t.Fatalf("expired touch resolved: %+v", out)
 		}
 	})
@@ -174,11 +191,11 @@ func TestResolverPrecedence(t *testing.T) {
 	st := state.NewMemory()
 	res := newLeads(t, st).NewResolver()
 	k := schemas.ContactKeys{Email: "kE"}
-	resolveAll(t, st, res, 0,
+	resolveAll(t, st, res,
 		ev("l1", 0, schemas.TypeLeadCreated, "L1", k),
 		ev("l2", time.Hour, schemas.TypeLeadCreated, "L2", k),
 	)
-	out := resolveAll(t, st, res, 2,
+	out := resolveAll(t, st, res,
 		ev("m1", 30*time.Minute, schemas.TypeMessageOutbound, "", k),
 		ev("m2", 2*time.Hour, schemas.TypeMessageOutbound, "", k),
 	)
@@ -225,18 +242,72 @@ func TestDedupDropsRedeliveriesButNotItsOwnReplay(t *testing.T) {
 	}
 	// The ids are forgotten once the horizon passed in event time (the
 	// window finds such a copy late anyway).
-	b3 := batch("salespulse.leads", 5, ev("lead2", 3*time.Hour, schemas.TypeLeadCreated, "L2", schemas.ContactKeys{}), lead)
+	b3 := batch("salespulse.leads", 5, ev("lead2", 3*time.Hour, schemas.TypeLeadCreated, "L2", schemas.ContactKeys{}), lead,
+		schemas.Interaction{EventID: "crm/0", OccurredAt: t0.Add(3 * time.Hour), Watermark: true})
 	if err := d2.Process(ctx, b3); err != nil {
 		t.Fatal(err)
 	}
-	if got := ids(b3); !equal(got, []string{"lead2"}) {
+	if got := ids(b3); !equal(got, []string{"lead2", "crm/0"}) {
 		t.Fatalf("third batch kept %v, want lead2 (lead is still remembered within the batch)", got)
 	}
-	b4 := batch("salespulse.leads", 7, lead)
+	b4 := batch("salespulse.leads", 8, lead)
 	if err := d2.Process(ctx, b4); err != nil {
 		t.Fatal(err)
 	}
 	if got := ids(b4); !equal(got, []string{"lead"}) {
 		t.Fatalf("fourth batch kept %v, want lead (forgotten past the horizon)", got)
+	}
+}
+
+func TestProgressMarks(t *testing.T) {
+	st := state.NewMemory()
+	l := newLeads(t, st)
+	ctx := context.Background()
+	r := l.NewRouter()
+	if err := r.Process(ctx, batch("crm", 0, ev("a", time.Hour, schemas.TypeCallOutbound, "L1", schemas.ContactKeys{}),
+		ev("b", time.Minute, schemas.TypeCallOutbound, "L1", schemas.ContactKeys{}))); err != nil {
+		t.Fatal(err)
+	}
+	for _, topic := range []string{"salespulse.leads", "salespulse.contacts"} {
+		var parts []int32
+		for _, m := range st.Sent(topic) {
+			var i schemas.Interaction
+			if err := schemas.DecodeWire(&i, m.Value); err != nil {
+				t.Fatal(err)
+			}
+			if !i.Watermark {
+				continue
+			}
+			if m.Key != nil || i.EventID != "crm/0" || !i.OccurredAt.Equal(t0.Add(time.Hour)) {
+				t.Fatalf("%s: mark %+v key %q", topic, i, m.Key)
+			}
+			parts = append(parts, m.Partition)
+		}
+		if len(parts) != 2 || parts[0] != 0 || parts[1] != 1 {
+			t.Fatalf("%s: marks to partitions %v, want every partition [0 1]", topic, parts)
+		}
+	}
+
+	// The resolver's progress is its slowest upstream's: a touch of a
+	// fast upstream does not expire a slow one's waiting touch.
+	res := l.NewResolver()
+	mark := func(id string, at time.Duration) schemas.Interaction {
+		return schemas.Interaction{EventID: id, OccurredAt: t0.Add(at), Watermark: true}
+	}
+	call := ev("call", 0, schemas.TypeCallOutbound, "", schemas.ContactKeys{Phone: "kP"})
+	if err := res.Process(ctx, batch("salespulse.contacts", 0, call, mark("aircall/0", 0), mark("crm/0", 0))); err != nil {
+		t.Fatal(err)
+	}
+	st.Sent("salespulse.leads")
+	if err := res.Process(ctx, batch("salespulse.contacts", 3, mark("aircall/0", 5*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	lead := ev("lead", -time.Minute, schemas.TypeLeadCreated, "L9", schemas.ContactKeys{Phone: "kP"})
+	if err := res.Process(ctx, batch("salespulse.contacts", 4, lead, mark("crm/0", 0))); err != nil {
+		t.Fatal(err)
+	}
+	_, out := decoded(t, st.Sent("salespulse.leads"))
+	if len(out) != 1 || !out[0].PairOnly || out[0].LeadID != "L9" {
+		t.Fatalf("got %+v, want the waiting call resolved to L9 (crm/0 is still at 0)", out)
 	}
 }

@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
+	"github.com/salespulse/salespulse/pipeline/internal/watermark"
 	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/schemas"
 )
@@ -37,9 +37,9 @@ type Resolver struct {
 
 // rpart is one contacts partition's resolution state.
 type rpart struct {
-	position
-	maxT    int64 // largest event time seen, unix ms
-	ids     map[string][]ident
+	position // maxT: the partition's progress, the minimum over its upstreams
+	up       *watermark.Upstreams
+	ids      map[string][]ident
 	waiting map[string][]*held // by contact key
 	queue   heldQueue          // every waiting touch, earliest first
 }
@@ -62,8 +62,9 @@ type held struct {
 // State keys: progress (progressKey), identities 'i'+contact key, waiting
 // touches 'h'+contact key+0x00+event id.
 const (
-	kindIdent = 'i'
-	kindHeld  = 'h'
+	kindIdent    = 'i'
+	kindHeld     = 'h'
+	kindUpstream = 'u'
 )
 
 // NewResolver returns a Resolver for one pipeline worker.
@@ -77,7 +78,7 @@ func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 	k := partKey{b.Origin.Topic, b.Origin.Partition}
 	p := r.parts[k]
 	if p == nil {
-		p = &rpart{position: position{next: -1, expect: -1}}
+		p = &rpart{position: position{next: -1, expect: -1, maxT: watermark.None}}
 		r.parts[k] = p
 	}
 	fresh, err := admit(&p.position, b, func() (map[string][]byte, error) {
@@ -94,22 +95,35 @@ func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 		return err
 	}
 	r.msgs, r.recs, r.buf = r.msgs[:0], r.recs[:0], r.buf[:0]
+	now := r.l.now()
 	var out []outMsg
 	for n := range b.Interactions {
 		i := &b.Interactions[n]
-		p.maxT = max(p.maxT, i.OccurredAt.UnixMilli())
 		switch {
+		case i.Watermark:
+			p.up.Observe(i.EventID, i.OccurredAt.UnixMilli(), now)
 		case Identity(i):
 			out = r.learn(p, i, out)
 		case Touch(i):
 			out = r.resolve(p, i, out)
 		}
 	}
+	// The partition's event time moves with its slowest upstream, not
+	// with the events it happened to receive first (docs/leads.md).
+	advanced := false
+	if t, ok := p.up.Min(now); ok && t > p.maxT {
+		p.maxT, advanced = t, true
+	}
 	r.expire(p)
-	r.recs = append(r.recs, state.Record{Key: []byte(progressKey),
-		Value: binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(b.Origin.LastOffset+1)), uint64(p.maxT))})
+	p.up.Changed(func(id string, v []byte) {
+		r.recs = append(r.recs, state.Record{Key: append([]byte{kindUpstream}, id...), Value: v})
+	})
+	r.recs = append(r.recs, progressRecord(b.Origin.LastOffset+1, p.maxT))
 	for _, o := range out {
 		r.msgs = append(r.msgs, state.Message{Topic: r.l.cfg.LeadsTopic, Key: []byte(o.key), Value: o.val})
+	}
+	if advanced {
+		r.msgs = r.l.marks(r.msgs, r.l.cfg.LeadsTopic, upstreamID(b.Origin), p.maxT)
 	}
 	err = r.l.fw.Forward(ctx, state.Resolve, k.topic, k.part, r.recs, r.msgs)
 	clear(r.msgs)
@@ -242,8 +256,8 @@ func (r *Resolver) unhold(p *rpart, h *held) {
 
 // expire drops the touches whose hold has passed.
 func (r *Resolver) expire(p *rpart) {
-	if p.maxT == math.MinInt64 {
-		return // no event yet
+	if p.maxT == watermark.None {
+		return // no progress yet
 	}
 	limit := p.maxT - r.l.cfg.Hold.Milliseconds()
 	for len(p.queue) > 0 && p.queue[0].at < limit {
@@ -264,15 +278,15 @@ func (r *Resolver) expire(p *rpart) {
 
 // restore rebuilds p from the store's state of its partition.
 func (r *Resolver) restore(p *rpart, st map[string][]byte) error {
-	p.maxT = math.MinInt64
 	p.ids = map[string][]ident{}
 	p.waiting = map[string][]*held{}
 	p.queue = p.queue[:0]
-	if v := st[progressKey]; len(v) >= 16 {
-		p.maxT = int64(binary.BigEndian.Uint64(v[8:]))
-	}
+	p.up = watermark.New(r.l.cfg.IdleTimeout)
+	now := r.l.now()
 	for k, v := range st {
 		switch {
+		case len(k) > 1 && k[0] == kindUpstream:
+			p.up.Restore(k[1:], v, now)
 		case len(k) > 1 && k[0] == kindIdent:
 			ids, err := decodeIdents(v)
 			if err != nil {

@@ -6,24 +6,31 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/salespulse/salespulse/pipeline/internal/watermark"
 	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/schemas"
 )
 
 // Leads holds what the per-worker stages share. Safe for concurrent use.
 type Leads struct {
-	cfg Config
-	fw  state.Forwarder
-	m   *metrics
-	log *slog.Logger
+	cfg   Config
+	fw    state.Forwarder
+	parts int32 // partitions of each lead topic
+	m     *metrics
+	log   *slog.Logger
+	now   func() time.Time
 }
 
 // New returns the shared part of the routing stages. cfg gets its
-// defaults; fw saves their state and sends their messages.
-func New(cfg Config, fw state.Forwarder, reg prometheus.Registerer, log *slog.Logger) (*Leads, error) {
+// defaults; fw saves their state and sends their messages; partitions is
+// the number of partitions of each lead topic, which every upstream task
+// sends its progress marks to.
+func New(cfg Config, fw state.Forwarder, partitions int32, reg prometheus.Registerer, log *slog.Logger) (*Leads, error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(0); err != nil {
 		return nil, err
@@ -34,7 +41,10 @@ func New(cfg Config, fw state.Forwarder, reg prometheus.Registerer, log *slog.Lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Leads{cfg: cfg, fw: fw, m: newMetrics(reg), log: log.With("component", "leads")}, nil
+	if partitions <= 0 {
+		return nil, errors.New("leads: the lead topics' partition count is required")
+	}
+	return &Leads{cfg: cfg, fw: fw, parts: partitions, m: newMetrics(reg), log: log.With("component", "leads"), now: time.Now}, nil
 }
 
 // Config returns the configuration with defaults applied.
@@ -53,6 +63,10 @@ var ErrStraddle = errors.New("batch straddles the offset forwarded up to; its fi
 type position struct {
 	next   int64 // first offset not forwarded; -1: nothing was
 	expect int64 // first offset of the batch expected next; else reload
+	// maxT is the event time the input has reached, sent downstream as
+	// the progress mark (the router: the largest event time of its
+	// source partition; the resolver: the minimum over its upstreams).
+	maxT int64
 }
 
 // admit loads the partition's progress when b is not the batch expected
@@ -64,9 +78,12 @@ func admit(p *position, b *schemas.Batch, load func() (map[string][]byte, error)
 		if err != nil {
 			return false, err
 		}
-		p.next = -1
+		p.next, p.maxT = -1, watermark.None
 		if v := st[progressKey]; len(v) >= 8 {
 			p.next = int64(binary.BigEndian.Uint64(v))
+		}
+		if v := st[progressKey]; len(v) >= 16 {
+			p.maxT = int64(binary.BigEndian.Uint64(v[8:]))
 		}
 	}
 	p.expect = b.Origin.LastOffset + 1
@@ -80,9 +97,23 @@ func admit(p *position, b *schemas.Batch, load func() (map[string][]byte, error)
 	return true, nil
 }
 
-func progressRecord(buf []byte, next int64) state.Record {
-	return state.Record{Key: []byte(progressKey), Value: binary.BigEndian.AppendUint64(buf[:0], uint64(next))}
+func progressRecord(next, maxT int64) state.Record {
+	v := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(next)), uint64(maxT))
+	return state.Record{Key: []byte(progressKey), Value: v}
 }
+
+// marks appends a progress mark of upstream id at event time t to every
+// partition of topic.
+func (l *Leads) marks(msgs []state.Message, topic, id string, t int64) []state.Message {
+	m := schemas.Interaction{EventID: id, OccurredAt: time.UnixMilli(t).UTC(), Source: "salespulse", Watermark: true}
+	v := schemas.AppendWire(nil, &m)
+	for p := range l.parts {
+		msgs = append(msgs, state.Message{Topic: topic, Value: v, Partition: p})
+	}
+	return msgs
+}
+
+func upstreamID(o schemas.Origin) string { return o.Topic + "/" + strconv.Itoa(int(o.Partition)) }
 
 type partKey struct {
 	topic string
@@ -97,7 +128,6 @@ type Router struct {
 	parts map[partKey]*position
 	msgs  []state.Message
 	buf   []byte // the messages' values and keys, one arena per batch
-	pbuf  []byte
 }
 
 // NewRouter returns a Router for one pipeline worker.
@@ -110,7 +140,7 @@ func (r *Router) Process(ctx context.Context, b *schemas.Batch) error {
 	k := partKey{b.Origin.Topic, b.Origin.Partition}
 	p := r.parts[k]
 	if p == nil {
-		p = &position{next: -1, expect: -1}
+		p = &position{next: -1, expect: -1, maxT: watermark.None}
 		r.parts[k] = p
 	}
 	fresh, err := admit(p, b, func() (map[string][]byte, error) {
@@ -122,20 +152,27 @@ func (r *Router) Process(ctx context.Context, b *schemas.Batch) error {
 		}
 		return err
 	}
-	r.route(b)
-	recs := [1]state.Record{progressRecord(r.pbuf, b.Origin.LastOffset+1)}
+	maxT := r.route(b, p.maxT)
+	if maxT != watermark.None {
+		// After the batch's messages: a downstream partition sees this
+		// source's events before the mark that says they are all there.
+		id := upstreamID(b.Origin)
+		r.msgs = r.l.marks(r.l.marks(r.msgs, r.l.cfg.ContactsTopic, id, maxT), r.l.cfg.LeadsTopic, id, maxT)
+	}
+	recs := [1]state.Record{progressRecord(b.Origin.LastOffset+1, maxT)}
 	err = r.l.fw.Forward(ctx, state.Route, k.topic, k.part, recs[:], r.msgs)
 	clear(r.msgs)
 	if err != nil {
 		delete(r.parts, k) // load again: the transaction's fate is unknown
 		return fmt.Errorf("route %s: %w", b.Origin, err)
 	}
-	p.next = b.Origin.LastOffset + 1
+	p.next, p.maxT = b.Origin.LastOffset+1, maxT
 	return nil
 }
 
-// route fills r.msgs with b's messages.
-func (r *Router) route(b *schemas.Batch) {
+// route fills r.msgs with b's messages and returns the event time the
+// source partition reached (maxT before b, for none).
+func (r *Router) route(b *schemas.Batch, maxT int64) int64 {
 	r.msgs, r.buf = r.msgs[:0], r.buf[:0]
 	// Values and keys go into one arena; its slices are taken once it has
 	// stopped growing.
@@ -148,6 +185,7 @@ func (r *Router) route(b *schemas.Batch) {
 	var contacts, leadsN int
 	for n := range b.Interactions {
 		i := &b.Interactions[n]
+		maxT = max(maxT, i.OccurredAt.UnixMilli())
 		v0 := len(r.buf)
 		r.buf = schemas.AppendWire(r.buf, i)
 		v1 := len(r.buf)
@@ -191,4 +229,5 @@ func (r *Router) route(b *schemas.Batch) {
 	}
 	r.l.m.routed.WithLabelValues("contacts").Add(float64(contacts))
 	r.l.m.routed.WithLabelValues("leads").Add(float64(leadsN))
+	return maxT
 }

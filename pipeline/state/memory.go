@@ -88,7 +88,7 @@ func (m *Memory) Forward(ctx context.Context, ns Namespace, topic string, partit
 		m.sent = map[string][]Message{}
 	}
 	for _, msg := range msgs {
-		m.sent[msg.Topic] = append(m.sent[msg.Topic], Message{Topic: msg.Topic,
+		m.sent[msg.Topic] = append(m.sent[msg.Topic], Message{Topic: msg.Topic, Partition: msg.Partition,
 			Key: append([]byte(nil), msg.Key...), Value: append([]byte(nil), msg.Value...)})
 	}
 	return nil

@@ -65,8 +65,11 @@ type Store interface {
 // meet in one partition.
 type Message struct {
 	Topic string
-	Key   []byte
+	Key   []byte // nil: to Partition
 	Value []byte
+	// Partition is where a message without a Key goes (progress marks
+	// sent to every partition).
+	Partition int32
 }
 
 // Forwarder is a Store that can also send messages in the transaction

@@ -24,6 +24,10 @@ const codecVersion = 1
 
 const kindMeta = 'M'
 
+// kindUpstream keys an upstream's progress (watermark.Upstreams) when the
+// input carries progress marks; id is the upstream's "topic/partition".
+const kindUpstream = 'U'
+
 // metaKey is the meta record's key: kindMeta, empty id.
 const metaKey = string(kindMeta)
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/salespulse/salespulse/pipeline/internal/watermark"
 	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/pipeline/window/internal/pairing"
 	"github.com/salespulse/salespulse/schemas"
@@ -40,8 +41,20 @@ type Deps struct {
 	// disables checkpointing: state lives in memory only and is lost on
 	// restart (tests and dev mode).
 	State state.Store
-	// Clock is wall time for metrics. Default time.Now.
+	// Clock is wall time for metrics and upstream idleness. Default
+	// time.Now.
 	Clock func() time.Time
+	// UpstreamMarks says the input is an internal topic that merges many
+	// upstream partitions, each sending progress marks
+	// (schemas.Interaction.Watermark; package leads): a partition's event
+	// time is then the minimum its upstreams reached, taken at the end of
+	// each batch, not the largest event time it received — which a
+	// faster upstream (a backlog replayed unevenly, a crashed instance's
+	// partitions waiting for a new owner) would push far ahead of the
+	// others, making their events late. Upstreams silent for IdleTimeout
+	// (processing time) are left out.
+	UpstreamMarks bool
+	IdleTimeout   time.Duration
 }
 
 // Window holds what the per-worker stages share: configuration, metrics,
@@ -135,6 +148,14 @@ type part struct {
 	gcAt       int64    // committed as of the last gc
 	pr         *pairing.Pairer
 	lag        prometheus.Gauge
+
+	// With Deps.UpstreamMarks: the upstreams' progress, and after a
+	// restore the watermarks the original run had after the batches
+	// being consumed again (maxT follows them there, not the
+	// upstreams' newer progress, so a redelivery classifies and
+	// finalises exactly as the first attempt did).
+	up     *watermark.Upstreams
+	future []mark
 }
 
 // repAct is one rep's id, interned for the pairing state, and the
@@ -267,9 +288,16 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 		p.replayTo = -1
 	}
 	late, w := 0, 0
+	marks := s.w.deps.UpstreamMarks
 	for r := range b.Interactions {
 		it := &b.Interactions[r]
 		at := it.OccurredAt.UnixMilli()
+		if it.Watermark {
+			if marks {
+				p.up.Observe(it.EventID, at, s.w.deps.Clock())
+			}
+			continue // a progress mark, no event: it leaves the batch here
+		}
 		if p.maxT != noTime && at < p.maxT-s.w.lateMS {
 			if !it.PairOnly { // the original is stored where it was counted
 				b.Late = append(b.Late, *it)
@@ -277,7 +305,9 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 			late++
 			continue
 		}
-		p.maxT = max(p.maxT, at)
+		if !marks {
+			p.maxT = max(p.maxT, at)
+		}
 		s.account(p, it, at, last, true)
 		if w != r {
 			b.Interactions[w] = *it
@@ -289,6 +319,9 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 		b.Interactions = b.Interactions[:w]
 	}
 	s.w.m.late.Add(float64(late))
+	if marks {
+		s.advance(p, last)
+	}
 
 	if p.maxT != noTime {
 		p.pr.Finalise(p.maxT-s.w.lateMS, last, (*facts)(s))
@@ -311,9 +344,16 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 func (s *Stage) replay(p *part, b *schemas.Batch) {
 	last := b.Origin.LastOffset
 	late, w := 0, 0
+	marks := s.w.deps.UpstreamMarks
 	for r := range b.Interactions {
 		it := &b.Interactions[r]
 		at := it.OccurredAt.UnixMilli()
+		if it.Watermark {
+			if marks {
+				p.up.Observe(it.EventID, at, s.w.deps.Clock())
+			}
+			continue
+		}
 		if p.replayMaxT != noTime && at < p.replayMaxT-s.w.lateMS {
 			if !it.PairOnly {
 				b.Late = append(b.Late, *it)
@@ -321,7 +361,9 @@ func (s *Stage) replay(p *part, b *schemas.Batch) {
 			late++
 			continue
 		}
-		p.replayMaxT = max(p.replayMaxT, at)
+		if !marks {
+			p.replayMaxT = max(p.replayMaxT, at)
+		}
 		s.account(p, it, at, last, false)
 		if w != r {
 			b.Interactions[w] = *it
@@ -333,6 +375,11 @@ func (s *Stage) replay(p *part, b *schemas.Batch) {
 		b.Interactions = b.Interactions[:w]
 	}
 	s.w.m.late.Add(float64(late))
+	if marks {
+		// The watermark the original run had after this batch, as far as
+		// the thinned history below the GC point still knows it.
+		p.replayMaxT = maxTBelow(p.old, last+1, p.replayMaxT)
+	}
 	p.next = last + 1
 	if p.next >= p.replayTo {
 		p.replayTo = -1
@@ -418,6 +465,29 @@ func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64, pair b
 			d.DiscountPct = s.floats.ptr(it.DiscountPct)
 		}
 		s.deals = append(s.deals, d)
+	}
+}
+
+// advance moves the partition's watermark (maxT) at the end of a batch
+// when the input carries progress marks: to what the first attempt had
+// after this batch when it is consumed again after a restore, else to
+// the slowest active upstream's progress. It never goes back.
+func (s *Stage) advance(p *part, last int64) {
+	for len(p.future) > 0 && p.future[0].last < last {
+		p.future = p.future[1:]
+	}
+	if len(p.future) > 0 {
+		if p.future[0].last == last {
+			p.maxT = max(p.maxT, p.future[0].maxT)
+			p.future = p.future[1:]
+			return
+		}
+		// A batch cut differently from the first attempt's: no recorded
+		// watermark fits; the upstreams' progress decides.
+		p.future = nil
+	}
+	if t, ok := p.up.Min(s.w.deps.Clock()); ok {
+		p.maxT = max(p.maxT, t)
 	}
 }
 
@@ -588,6 +658,9 @@ func (s *Stage) newPart(o schemas.Origin) *part {
 			&s.wbuf),
 		lag: s.w.m.watermarkLag.WithLabelValues(o.Topic, strconv.Itoa(int(o.Partition))),
 	}
+	if s.w.deps.UpstreamMarks {
+		p.up = watermark.New(s.w.deps.IdleTimeout)
+	}
 	return p
 }
 
@@ -658,9 +731,19 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*part, error) {
 		for _, mk := range m.hist {
 			if mk.last < at {
 				p.hist = append(p.hist, mk)
+			} else if s.w.deps.UpstreamMarks {
+				p.future = append(p.future, mk)
 			}
 		}
 		p.maxT = maxTBelow(p.hist, at, m.base)
+	}
+	if s.w.deps.UpstreamMarks {
+		now := s.w.deps.Clock()
+		for k, v := range recs {
+			if kind, id, ok := parseKey(k); ok && kind == kindUpstream && mode != "empty" {
+				p.up.Restore(id, v, now)
+			}
+		}
 	}
 	horizon := int64(math.MinInt64)
 	if p.maxT != noTime {
@@ -746,6 +829,13 @@ func (s *Stage) checkpoint(ctx context.Context, p *part, last int64) error {
 		s.buf = recordKey(s.buf, fam, key)
 		add(piece(k0), nil)
 	})
+	if p.up != nil {
+		p.up.Changed(func(id string, v []byte) {
+			k0 := len(s.buf)
+			s.buf = recordKey(s.buf, kindUpstream, id)
+			add(piece(k0), v)
+		})
+	}
 	v0 := len(s.buf)
 	s.buf = encodeMeta(s.buf, &meta{base: p.baseMaxT, point: p.gcAt, first: p.first, hist: p.hist, old: p.old})
 	add([]byte(metaKey), piece(v0))

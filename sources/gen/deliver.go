@@ -21,6 +21,10 @@ type Delivery struct {
 	// vendor's current delay (Config.DeliverySkew), plus the retry delay
 	// for a retry.
 	EventTime, At time.Time
+	// Lead is the generator's lead id of the interaction the record
+	// renders: the truth a model of the lead's KBIs needs, since a touch's
+	// vendor form names no lead.
+	Lead string
 	// Retry: a webhook delivered a second time (Config.WebhookRetries).
 	Retry bool
 }
@@ -86,18 +90,18 @@ func (st *VendorStream) Next(in *schemas.Interaction, key []byte) []Delivery {
 	st.out = st.out[:0]
 	if st.skew == 0 && st.retries == 0 {
 		for _, r := range recs {
-			st.out = append(st.out, Delivery{VendorRecord: r, EventTime: in.OccurredAt, At: in.OccurredAt})
+			st.out = append(st.out, Delivery{VendorRecord: r, EventTime: in.OccurredAt, At: in.OccurredAt, Lead: in.LeadID})
 		}
 		return st.out
 	}
 	now := in.OccurredAt.UnixMilli()
 	for _, r := range recs {
 		at := now + st.delay(r.Vendor, now)
-		st.push(Delivery{VendorRecord: clone(r), EventTime: in.OccurredAt, At: time.UnixMilli(at).UTC()})
+		st.push(Delivery{VendorRecord: clone(r), EventTime: in.OccurredAt, At: time.UnixMilli(at).UTC(), Lead: in.LeadID})
 		if st.retries > 0 && retried[r.Vendor] && st.rng.Float64() < st.retries {
 			// The vendor missed the acknowledgement and sends the same
 			// event again, 10 s to 5 min later.
-			d := Delivery{VendorRecord: clone(r), EventTime: in.OccurredAt, Retry: true}
+			d := Delivery{VendorRecord: clone(r), EventTime: in.OccurredAt, Retry: true, Lead: in.LeadID}
 			if r.Vendor == hubspot.Name {
 				// HubSpot counts its attempts in the body; the event id
 				// stays.

@@ -1,0 +1,95 @@
+// Package watermark tracks event-time progress across a repartition, the
+// way Flink propagates watermarks through a shuffle: a partition of an
+// internal topic receives records from many upstream partitions, each
+// progressing at its own speed (a backlog, a crashed instance, a slow
+// vendor), so the largest event time it has seen says nothing about what
+// is still to come. Every upstream task sends, after each batch, a mark
+// "my input has reached event time T" to every downstream partition; the
+// downstream partition's progress is the minimum over its upstreams.
+//
+// An upstream that stops sending (an idle source partition: a quiet vendor
+// topic) would hold that minimum back for ever; once it has been silent
+// for the idle timeout (processing time) it is left out, until it sends
+// again, as Flink's idleness does.
+package watermark
+
+import (
+	"encoding/binary"
+	"math"
+	"time"
+)
+
+// None is the progress before any mark.
+const None = math.MinInt64
+
+// Upstreams is one downstream partition's view of its upstreams. Not safe
+// for concurrent use.
+type Upstreams struct {
+	idle  time.Duration
+	ups   map[string]*up
+	dirty map[string]bool
+}
+
+type up struct {
+	t    int64     // event time reached, unix ms
+	seen time.Time // when its last mark arrived (processing time)
+}
+
+// New returns an empty view; idle <= 0 never leaves an upstream out.
+func New(idle time.Duration) *Upstreams {
+	return &Upstreams{idle: idle, ups: map[string]*up{}, dirty: map[string]bool{}}
+}
+
+// Observe records a mark of upstream id at event time t (ms), arrived at
+// now. Marks of one upstream only move forward.
+func (u *Upstreams) Observe(id string, t int64, now time.Time) {
+	x := u.ups[id]
+	if x == nil {
+		x = &up{t: t}
+		u.ups[id] = x
+		u.dirty[id] = true
+	} else if t > x.t {
+		x.t = t
+		u.dirty[id] = true
+	}
+	x.seen = now
+}
+
+// Min is the progress of the partition: the smallest event time its
+// active upstreams reached; ok is false before any mark, or when every
+// upstream is idle.
+func (u *Upstreams) Min(now time.Time) (t int64, ok bool) {
+	t = math.MaxInt64
+	for _, x := range u.ups {
+		if u.idle > 0 && now.Sub(x.seen) > u.idle {
+			continue
+		}
+		t, ok = min(t, x.t), true
+	}
+	if !ok {
+		return None, false
+	}
+	return t, true
+}
+
+// Len is the number of upstreams known.
+func (u *Upstreams) Len() int { return len(u.ups) }
+
+// Changed calls f with every upstream whose progress moved since the last
+// call, and its value encoded for a state store, then forgets the changes.
+func (u *Upstreams) Changed(f func(id string, val []byte)) {
+	for id := range u.dirty {
+		f(id, binary.BigEndian.AppendUint64(nil, uint64(u.ups[id].t)))
+	}
+	clear(u.dirty)
+}
+
+// Restore sets upstream id's progress from a value Changed produced, as
+// seen at now (a restart does not make it idle).
+func (u *Upstreams) Restore(id string, val []byte, now time.Time) bool {
+	if len(val) != 8 {
+		return false
+	}
+	u.ups[id] = &up{t: int64(binary.BigEndian.Uint64(val)), seen: now}
+	return true
+}
