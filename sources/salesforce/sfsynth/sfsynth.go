@@ -249,14 +249,15 @@ func sfLead(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendor
 // is absent or null and the decoder credits the committing user, the rep.
 // The event is enriched with the unchanged address (and a contact's
 // AccountId), as docs/sources.md recommends for opportunities, so the
-// country of a national number travels with it. A lead.updated with an account is an
-// existing customer's contact: a Contact UPDATE of the 003 record of the
-// lead's number, with AccountId.
+// country of a national number travels with it. A lead.updated of an
+// existing customer's contact (vendorkit.CustomerContact) is a Contact
+// UPDATE of the 003 record of its number, with AccountId; any other is
+// the Lead's, which has no account.
 func sfLeadUpdate(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {
 	r := e.Record(key)
 	ms := in.OccurredAt.UnixMilli()
 	entity, id, acct, addr := "Lead", rep.LeadID(e, in.LeadID), "", "Address"
-	if in.AccountID != "" {
+	if vendorkit.CustomerContact(in.LeadID) {
 		entity, id, acct, addr = "Contact", ContactID(in.LeadID), rep.AccountID(e, in.AccountID), "MailingAddress"
 	}
 	h := sfNew(e, entity, "UPDATE", rep, id, ms)
