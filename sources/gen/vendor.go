@@ -41,7 +41,11 @@ type VendorRecord = vendorkit.Record
 //     whose lead id is the contact's generator id, contact-<seed>-<n>
 //     (ContactID), which the CRM encoder translates like a lead id;
 //   - social touches keep their lead: social selling tools log them on
-//     the CRM lead, and no contact key would find it.
+//     the CRM lead, and no contact key would find it;
+//   - one in crmLoggedShare lead mails, outbound calls and meetings of a
+//     team whose CRM has activities (Salesforce Tasks and Events) is
+//     logged on the lead there instead: the activity names the lead and
+//     no contact, and no other system sees the touch.
 //
 // CRM facts (lead.created, stage changes, quotes, approvals, deals) keep
 // their ids. Rendered returns the interactions as rendered, after Encode.

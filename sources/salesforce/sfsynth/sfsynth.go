@@ -17,9 +17,10 @@ import (
 
 // Encoder renders generated interactions as the change events Salesforce
 // sends for them (docs/sources.md, "Synthetic payloads", has the whole
-// mapping). Teams working in Salesforce log their lead touches as Tasks and
-// Events, so lead_id survives; touches without a lead go to the other
-// vendors.
+// mapping). It carries touches that name a lead as Tasks and Events of the
+// lead: the generator keeps the lead id only on the share of a Salesforce
+// team's lead touches that reps log in Salesforce; the others (and touches
+// without a lead) go to the other vendors.
 type Encoder struct {
 	// Vendor is the vendor's name: teams whose CRM it is log their touches
 	// here.
