@@ -86,6 +86,13 @@ func NewOrg(cfg Config) *schemas.Org {
 			ManagerID: fmt.Sprintf("mgr-%02d", t),
 			Region:    site.Region,
 			TimeZone:  site.TimeZone,
+			// The region national numbers of the team's contacts are read
+			// in when their record names no country (HubSpot sends none):
+			// the country the generator draws the team's contacts from.
+			Country: site.Country,
+		}
+		if team.Country == "" {
+			team.Country = countryOfZone(site.TimeZone)
 		}
 		org.Teams = append(org.Teams, team)
 		for r := 0; r <= cfg.RepsPerTeam; r++ {
