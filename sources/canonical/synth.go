@@ -6,9 +6,9 @@ import (
 )
 
 // synth renders generated interactions as canonical JSON: what no vendor
-// carries natively (inbound messages, social touches, approvals, and the
-// lead touches of CRMs whose payloads drop lead_id), with the lead and
-// account ids of the rep's CRM so they pair with its events.
+// carries natively (inbound messages, social touches, approvals, a HubSpot
+// team's quotes), with the lead and account ids of the rep's CRM so they
+// pair with its events.
 type synth struct {
 	canon schemas.Interaction // reused: its Attributes map keeps capacity
 }

@@ -26,6 +26,7 @@ func ExampleWriteOrg() {
 	//     manager_id: mgr-01
 	//     region: emea
 	//     time_zone: Europe/Berlin
+	//     country: DE
 	// reps:
 	//   - id: mgr-01
 	//     name: Vera Diaz

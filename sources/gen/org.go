@@ -44,9 +44,13 @@ var lastNames = [...]string{
 // Fictional telephone ranges reserved for drama and documentation, so a
 // generated number can never ring a real phone.
 var (
-	// Ofcom drama numbers: 1000 per prefix (e.g. 020 7946 0000–0999).
-	ukDramaPrefixes = [...]string{"+442079460", "+441134960", "+441614960", "+441214960", "+441314960", "+441414960", "+441174960", "+441184960"}
-	// NANP 555-0100–555-0199: 100 per area code.
+	// Ofcom drama numbers: 1000 per prefix (020 7946 0000–0999 London,
+	// then Belfast, Cardiff and the non-geographic 0306 999), none of the
+	// ranges contacts get (phonePlans): a contact never has a rep's
+	// number, which would make its call internal.
+	ukDramaPrefixes = [...]string{"+442079460", "+442896496", "+442920180", "+443069990"}
+	// NANP 555-0100–555-0199: 100 per area code, none of
+	// naContactAreaCodes.
 	naRepAreaCodes = [...]string{"212", "646", "917", "718", "347", "312", "773", "872", "617", "415"}
 )
 
@@ -82,6 +86,13 @@ func NewOrg(cfg Config) *schemas.Org {
 			ManagerID: fmt.Sprintf("mgr-%02d", t),
 			Region:    site.Region,
 			TimeZone:  site.TimeZone,
+			// The region national numbers of the team's contacts are read
+			// in when their record names no country (HubSpot sends none):
+			// the country the generator draws the team's contacts from.
+			Country: site.Country,
+		}
+		if team.Country == "" {
+			team.Country = countryOfZone(site.TimeZone)
 		}
 		org.Teams = append(org.Teams, team)
 		for r := 0; r <= cfg.RepsPerTeam; r++ {

@@ -41,7 +41,11 @@ type VendorRecord = vendorkit.Record
 //     whose lead id is the contact's generator id, contact-<seed>-<n>
 //     (ContactID), which the CRM encoder translates like a lead id;
 //   - social touches keep their lead: social selling tools log them on
-//     the CRM lead, and no contact key would find it.
+//     the CRM lead, and no contact key would find it;
+//   - one in crmLoggedShare lead mails, outbound calls and meetings of a
+//     team whose CRM has activities (Salesforce Tasks and Events) is
+//     logged on the lead there instead: the activity names the lead and
+//     no contact, and no other system sees the touch.
 //
 // CRM facts (lead.created, stage changes, quotes, approvals, deals) keep
 // their ids. Rendered returns the interactions as rendered, after Encode.
@@ -168,6 +172,16 @@ func (e *VendorEncoder) Encode(in *schemas.Interaction, key []byte) []VendorReco
 		}
 		e.encode(w, append(e.keyBuf[:0], id...), rep)
 	}
+	if in.LeadID != "" && e.crmLogged(in, rep) {
+		// The rep logs the touch on the lead in the CRM (an e-mail sent
+		// from Salesforce, a call from a desk phone logged by hand, an
+		// on-site meeting): the CRM's activity names the lead, no
+		// contact, and no other system sees it. (The encoder still reads
+		// the contact's name, as a subject names the person.)
+		e.encode(in, key, rep)
+		e.rendered[len(e.rendered)-1].Contact = schemas.Contact{}
+		return e.s.Records()
+	}
 	// The touch as its system knows it: the contact, no CRM ids; keyed
 	// by the rep, as a vendor relay keys by user or mailbox.
 	*w = *in
@@ -187,6 +201,30 @@ func (e *VendorEncoder) Encode(in *schemas.Interaction, key []byte) []VendorReco
 	}
 	e.encode(w, e.keyBuf, rep)
 	return e.s.Records()
+}
+
+// crmLoggedShare is the share of a team's lead touches (outbound mails and
+// calls, meetings) that its CRM logs as activities of the lead, when the
+// CRM has such activities (Salesforce Tasks and Events; HubSpot's
+// engagements are not rendered).
+const crmLoggedShare = 5 // one in five
+
+// crmLogged reports whether in, a touch of a lead, is logged in the rep's
+// CRM rather than sent through a telephony, mail or meeting vendor: some
+// vendor carries it natively with its lead id, and one draw in
+// crmLoggedShare says so. It draws only when a vendor could.
+func (e *VendorEncoder) crmLogged(in *schemas.Interaction, rep *vendorkit.SynthRep) bool {
+	switch in.Type {
+	case schemas.TypeMessageOutbound, schemas.TypeCallOutbound, schemas.TypeMeetingHeld:
+	default:
+		return false
+	}
+	for _, enc := range e.encs {
+		if enc.Carries(in, rep) == vendorkit.CarryNative {
+			return e.s.Rand.IntN(crmLoggedShare) == 0
+		}
+	}
+	return false
 }
 
 // Rendered returns the interactions the last Encode rendered, as the

@@ -10,8 +10,8 @@ import (
 // synth renders generated interactions as HubSpot webhook bodies
 // (docs/sources.md, "Synthetic payloads", has the whole mapping): contact
 // creations with their e-mail and phone, contact changes and deal stage
-// changes of the teams working in HubSpot. Their other lead touches travel
-// as canonical JSON, which keeps lead_id.
+// changes of the teams working in HubSpot. Their lead touches go through
+// the telephony, mail and meeting vendors, which name the contact only.
 type synth struct{}
 
 var _ vendorkit.CRM = synth{}

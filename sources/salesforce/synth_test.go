@@ -90,12 +90,21 @@ func TestSynthRoundTrip(t *testing.T) {
 			t.Errorf("lead updated: %+v", got)
 		}
 	})
-	f("existing customer's contact updated", func(in *schemas.Interaction) {
+	f("a lead at a known account updated is still the Lead", func(in *schemas.Interaction) {
 		in.Type = schemas.TypeLeadUpdated
 		in.AccountID = "acc-000123"
+		in.Contact = schemas.Contact{Email: "maria@initech-corp.example"}
+	}, func(got []schemas.Interaction) {
+		if len(got) != 1 || got[0].LeadID != sfsynth.ID("00Q", "Dn", 42) || got[0].AccountID != "" {
+			t.Errorf("lead updated: %+v", got)
+		}
+	})
+	f("existing customer's contact updated", func(in *schemas.Interaction) {
+		in.Type = schemas.TypeLeadUpdated
+		in.LeadID, in.AccountID = "contact-1-1000000042", "acc-000123"
 		in.Contact = schemas.Contact{Mobile: "07700 900461", Country: "GB"}
 	}, func(got []schemas.Interaction) {
-		if len(got) != 1 || got[0].LeadID != sfsynth.ContactID("lead-1-42") || got[0].AccountID != sfsynth.ID("001", "Dn", 123) ||
+		if len(got) != 1 || got[0].LeadID != sfsynth.ContactID("contact-1-1000000042") || got[0].AccountID != sfsynth.ID("001", "Dn", 123) ||
 			got[0].Contact != (schemas.Contact{Mobile: "07700 900461", Country: "GB"}) {
 			t.Errorf("contact updated: %+v", got)
 		}

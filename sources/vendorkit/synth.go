@@ -190,6 +190,12 @@ func IDNumber(id string) uint64 {
 	return n
 }
 
+// CustomerContact reports whether a generator lead id names an existing
+// customer's contact (contact-<seed>-<n>, the lead id of the lead.updated
+// that teaches its identity) rather than a lead: CRMs keep the two apart
+// (a Salesforce Contact, not a Lead).
+func CustomerContact(lead string) bool { return strings.HasPrefix(lead, "contact-") }
+
 // HexDigits are the lower-case hexadecimal digits.
 const HexDigits = "0123456789abcdef"
 

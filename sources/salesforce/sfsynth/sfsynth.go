@@ -17,9 +17,10 @@ import (
 
 // Encoder renders generated interactions as the change events Salesforce
 // sends for them (docs/sources.md, "Synthetic payloads", has the whole
-// mapping). Teams working in Salesforce log their lead touches as Tasks and
-// Events, so lead_id survives; touches without a lead go to the other
-// vendors.
+// mapping). It carries touches that name a lead as Tasks and Events of the
+// lead: the generator keeps the lead id only on the share of a Salesforce
+// team's lead touches that reps log in Salesforce; the others (and touches
+// without a lead) go to the other vendors.
 type Encoder struct {
 	// Vendor is the vendor's name: teams whose CRM it is log their touches
 	// here.
@@ -249,14 +250,15 @@ func sfLead(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendor
 // is absent or null and the decoder credits the committing user, the rep.
 // The event is enriched with the unchanged address (and a contact's
 // AccountId), as docs/sources.md recommends for opportunities, so the
-// country of a national number travels with it. A lead.updated with an account is an
-// existing customer's contact: a Contact UPDATE of the 003 record of the
-// lead's number, with AccountId.
+// country of a national number travels with it. A lead.updated of an
+// existing customer's contact (vendorkit.CustomerContact) is a Contact
+// UPDATE of the 003 record of its number, with AccountId; any other is
+// the Lead's, which has no account.
 func sfLeadUpdate(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *vendorkit.SynthRep) {
 	r := e.Record(key)
 	ms := in.OccurredAt.UnixMilli()
 	entity, id, acct, addr := "Lead", rep.LeadID(e, in.LeadID), "", "Address"
-	if in.AccountID != "" {
+	if vendorkit.CustomerContact(in.LeadID) {
 		entity, id, acct, addr = "Contact", ContactID(in.LeadID), rep.AccountID(e, in.AccountID), "MailingAddress"
 	}
 	h := sfNew(e, entity, "UPDATE", rep, id, ms)
