@@ -18,6 +18,7 @@ import (
 	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
+	"github.com/salespulse/salespulse/pipeline/leads"
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/pipeline/window"
 	"github.com/salespulse/salespulse/schemas"
@@ -155,10 +156,18 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	// Behind the lead topics a partition merges many upstream partitions:
-	// its event time is their slowest one's (docs/leads.md).
-	win, err := window.New(cfg.Window, window.Deps{Org: idx, State: store,
-		UpstreamMarks: !cfg.Leads.Disabled, IdleTimeout: cfg.Leads.IdleTimeout}, reg, log)
+	wdeps := window.Deps{Org: idx, State: store}
+	var lds *leads.Leads
+	if !cfg.Leads.Disabled {
+		if lds, err = newLeads(ctx, cfg, src, store, parts, reg, log); err != nil {
+			return nil, err
+		}
+		// Behind the lead topics a partition merges many upstream
+		// partitions: its event time is their slowest one's
+		// (docs/leads.md).
+		wdeps.UpstreamMarks, wdeps.IdleTimeout, wdeps.Upstreams = true, cfg.Leads.IdleTimeout, lds.Upstreams()
+	}
+	win, err := window.New(cfg.Window, wdeps, reg, log)
 	if err != nil {
 		return nil, fmt.Errorf("window: %w", err)
 	}
@@ -220,7 +229,7 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 		}
 		flows = append(flows, flow{"ingest", src, pipe})
 	} else {
-		if flows, err = leadFlows(cfg, src, store, parts, sink, alerts, pseudo, kbiStages, opt.Tap, reg, log, cs); err != nil {
+		if flows, err = leadFlows(cfg, src, store, lds, sink, alerts, pseudo, kbiStages, opt.Tap, reg, log, cs); err != nil {
 			return nil, err
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -15,6 +17,33 @@ import (
 	"github.com/salespulse/salespulse/sinks/clickhouse"
 	"github.com/salespulse/salespulse/sources/kafka"
 )
+
+// newLeads builds the routing stages' shared part: the lead topics have
+// parts partitions, and every source partition is an upstream whose
+// progress the lead topics wait for.
+func newLeads(ctx context.Context, cfg Config, src *kafka.Source, store *kafkaio.StateStore, parts int32,
+	reg prometheus.Registerer, log *slog.Logger) (*leads.Leads, error) {
+	topics := make([]string, 0, len(cfg.Kafka.Topics))
+	for t := range cfg.Kafka.Topics {
+		topics = append(topics, t)
+	}
+	slices.Sort(topics)
+	counts, err := kafkaio.Partitions(ctx, src.Client(), topics)
+	if err != nil {
+		return nil, fmt.Errorf("leads: %w", err)
+	}
+	var ups []string
+	for _, t := range topics {
+		for p := range counts[t] {
+			ups = append(ups, t+"/"+strconv.Itoa(int(p)))
+		}
+	}
+	l, err := leads.New(cfg.Leads, store, leads.Topology{Partitions: parts, Sources: ups}, reg, log)
+	if err != nil {
+		return nil, fmt.Errorf("leads: %w", err)
+	}
+	return l, nil
+}
 
 // flow is one consumer group's pipeline: its source and what runs it.
 type flow struct {
@@ -52,14 +81,10 @@ func (wireDecoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.In
 //
 // The Router and Resolver forward in the state store's transactions, so
 // ingest and contacts commit offsets only of batches already forwarded.
-func leadFlows(cfg Config, src *kafka.Source, store *kafkaio.StateStore, parts int32, sink *clickhouse.Sink, alerts pipeline.Sink,
+func leadFlows(cfg Config, src *kafka.Source, store *kafkaio.StateStore, l *leads.Leads, sink *clickhouse.Sink, alerts pipeline.Sink,
 	pseudo *privacy.Pseudonymizer, kbiStages func(int) []pipeline.Stage, tap func(string, int) pipeline.Stage,
 	reg prometheus.Registerer, log *slog.Logger, cs *closers,
 ) ([]flow, error) {
-	l, err := leads.New(cfg.Leads, store, parts, reg, log)
-	if err != nil {
-		return nil, fmt.Errorf("leads: %w", err)
-	}
 	ingest, err := pipeline.New(cfg.Pipeline, src, tapped(tap, "ingest", func(int) []pipeline.Stage {
 		// Pseudonymisation first: nothing downstream, the lead topics
 		// included, ever holds raw contact data.

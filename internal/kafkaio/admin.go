@@ -72,6 +72,21 @@ func GrowPartitions(ctx context.Context, cl *kgo.Client, topic string, parts int
 
 // MaxPartitions is the largest partition count among topics that exist
 // (at least 1); a changelog of their state needs at least that many.
+// Partitions returns the partition count of each of topics that exists.
+func Partitions(ctx context.Context, cl *kgo.Client, topics []string) (map[string]int32, error) {
+	md, err := kadm.NewClient(cl).ListTopics(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("list topics: %w", err)
+	}
+	out := map[string]int32{}
+	for _, t := range md {
+		if t.Err == nil {
+			out[t.Topic] = int32(len(t.Partitions))
+		}
+	}
+	return out, nil
+}
+
 func MaxPartitions(ctx context.Context, cl *kgo.Client, topics []string) (int32, error) {
 	md, err := kadm.NewClient(cl).ListTopics(ctx, topics...)
 	if err != nil {

@@ -69,7 +69,9 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 		if err != nil {
 			return fmt.Errorf("dedup %s: %w", b.Origin, err)
 		}
-		p = restoreDedup(st, watermark.New(d.l.cfg.IdleTimeout), d.l.now())
+		up := watermark.New(d.l.cfg.IdleTimeout)
+		up.Expect(d.l.downs, d.l.now())
+		p = restoreDedup(st, up, d.l.now())
 		d.parts[k] = p
 	}
 	p.next = -1 // until saved

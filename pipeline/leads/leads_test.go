@@ -25,7 +25,7 @@ func batch(topic string, first int64, ints ...schemas.Interaction) *schemas.Batc
 
 func newLeads(t *testing.T, st *state.Memory) *Leads {
 	t.Helper()
-	l, err := New(Config{Hold: 10 * time.Minute}, st, 2, nil, nil)
+	l, err := New(Config{Hold: 10 * time.Minute}, st, Topology{Partitions: 2, Sources: []string{"crm/0"}}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,15 +242,20 @@ func TestDedupDropsRedeliveriesButNotItsOwnReplay(t *testing.T) {
 	}
 	// The ids are forgotten once the horizon passed in event time (the
 	// window finds such a copy late anyway).
+	mark := func(id string) schemas.Interaction {
+		return schemas.Interaction{EventID: id, OccurredAt: t0.Add(3 * time.Hour), Watermark: true}
+	}
+	// Every upstream of a leads partition must report (the source
+	// partition and both contacts partitions) before its time moves.
 	b3 := batch("salespulse.leads", 5, ev("lead2", 3*time.Hour, schemas.TypeLeadCreated, "L2", schemas.ContactKeys{}), lead,
-		schemas.Interaction{EventID: "crm/0", OccurredAt: t0.Add(3 * time.Hour), Watermark: true})
+		mark("crm/0"), mark("salespulse.contacts/0"), mark("salespulse.contacts/1"))
 	if err := d2.Process(ctx, b3); err != nil {
 		t.Fatal(err)
 	}
-	if got := ids(b3); !equal(got, []string{"lead2", "crm/0"}) {
+	if got := ids(b3); !equal(got, []string{"lead2", "crm/0", "salespulse.contacts/0", "salespulse.contacts/1"}) {
 		t.Fatalf("third batch kept %v, want lead2 (lead is still remembered within the batch)", got)
 	}
-	b4 := batch("salespulse.leads", 8, lead)
+	b4 := batch("salespulse.leads", 10, lead)
 	if err := d2.Process(ctx, b4); err != nil {
 		t.Fatal(err)
 	}

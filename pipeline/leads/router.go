@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -20,17 +21,27 @@ import (
 type Leads struct {
 	cfg   Config
 	fw    state.Forwarder
-	parts int32 // partitions of each lead topic
+	parts int32    // partitions of each lead topic
+	srcs  []string // the source partitions ("topic/partition"): the routers
+	downs []string // what the leads partitions hear from: srcs and the contacts partitions
 	m     *metrics
 	log   *slog.Logger
 	now   func() time.Time
 }
 
+// Topology is what the stages must know of the topics around them.
+type Topology struct {
+	// Partitions of each lead topic: every upstream task sends its
+	// progress marks to all of them.
+	Partitions int32
+	// Sources are the source topics' partitions, "topic/partition": the
+	// routers every contacts and leads partition waits for.
+	Sources []string
+}
+
 // New returns the shared part of the routing stages. cfg gets its
-// defaults; fw saves their state and sends their messages; partitions is
-// the number of partitions of each lead topic, which every upstream task
-// sends its progress marks to.
-func New(cfg Config, fw state.Forwarder, partitions int32, reg prometheus.Registerer, log *slog.Logger) (*Leads, error) {
+// defaults; fw saves their state and sends their messages.
+func New(cfg Config, fw state.Forwarder, topo Topology, reg prometheus.Registerer, log *slog.Logger) (*Leads, error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(0); err != nil {
 		return nil, err
@@ -41,11 +52,22 @@ func New(cfg Config, fw state.Forwarder, partitions int32, reg prometheus.Regist
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if partitions <= 0 {
+	if topo.Partitions <= 0 {
 		return nil, errors.New("leads: the lead topics' partition count is required")
 	}
-	return &Leads{cfg: cfg, fw: fw, parts: partitions, m: newMetrics(reg), log: log.With("component", "leads"), now: time.Now}, nil
+	l := &Leads{cfg: cfg, fw: fw, parts: topo.Partitions, srcs: slices.Clone(topo.Sources),
+		m: newMetrics(reg), log: log.With("component", "leads"), now: time.Now}
+	l.downs = slices.Clone(l.srcs)
+	for p := range topo.Partitions {
+		l.downs = append(l.downs, cfg.ContactsTopic+"/"+strconv.Itoa(int(p)))
+	}
+	return l, nil
 }
+
+// Upstreams are the upstream ids a leads partition hears progress from:
+// every source partition and every contacts partition (for
+// window.Deps.Upstreams).
+func (l *Leads) Upstreams() []string { return slices.Clone(l.downs) }
 
 // Config returns the configuration with defaults applied.
 func (l *Leads) Config() Config { return l.cfg }

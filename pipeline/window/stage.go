@@ -55,6 +55,10 @@ type Deps struct {
 	// (processing time) are left out.
 	UpstreamMarks bool
 	IdleTimeout   time.Duration
+	// Upstreams are the ids ("topic/partition") the marks come from: each
+	// holds the watermark back until it has sent one (or stayed silent
+	// for IdleTimeout).
+	Upstreams []string
 }
 
 // Window holds what the per-worker stages share: configuration, metrics,
@@ -660,6 +664,7 @@ func (s *Stage) newPart(o schemas.Origin) *part {
 	}
 	if s.w.deps.UpstreamMarks {
 		p.up = watermark.New(s.w.deps.IdleTimeout)
+		p.up.Expect(s.w.deps.Upstreams, s.w.deps.Clock())
 	}
 	return p
 }

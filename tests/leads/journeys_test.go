@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -50,6 +49,9 @@ const (
 	ooo       = 5 * time.Minute
 	leadExp   = 24 * time.Hour
 	hold      = 15 * time.Minute
+	// idle is leads.idle_timeout: longer than a crashed instance's
+	// partitions wait for a new owner (the session timeout, 6s).
+	idle = 15 * time.Second
 	flushStep = 3 * 24 * time.Hour
 )
 
@@ -95,7 +97,7 @@ func startInfra(t *testing.T, topics []string) *infra {
 
 // journeys generates the vendor records (in delivery order) and the
 // brute-force expectation of every lead's response facts.
-func journeys(t *testing.T, seed uint64, days int) (*gen.Generator, []*kgo.Record, map[string][]string, []string) {
+func journeys(t *testing.T, seed uint64, days int) (g *gen.Generator, recs, flush []*kgo.Record, want map[string][]string, wantAll []string) {
 	t.Helper()
 	gc := gen.DefaultConfig()
 	gc.Seed, gc.Days = seed, days
@@ -110,7 +112,6 @@ func journeys(t *testing.T, seed uint64, days int) (*gen.Generator, []*kgo.Recor
 		topicOf[v.Name] = v.DefaultTopic
 	}
 	st := gen.NewVendorStream(g, true)
-	var recs []*kgo.Record
 	// Truth: the generator's interaction behind each expected event, for
 	// the lead it meant (touches know no lead in their vendor form).
 	type exp struct {
@@ -118,7 +119,8 @@ func journeys(t *testing.T, seed uint64, days int) (*gen.Generator, []*kgo.Recor
 		truth string              // the generator's lead id
 	}
 	var evs []exp
-	crmLead := map[string]string{} // generator lead id -> CRM lead id
+	crmLead := map[string]string{}   // generator lead id -> CRM lead id
+	identAt := map[string]time.Time{} // generator lead id -> its earliest identity's time
 	take := func(ds []gen.Delivery) {
 		for _, d := range ds {
 			recs = append(recs, &kgo.Record{Topic: topicOf[d.Vendor], Key: slices.Clone(d.Key), Value: slices.Clone(d.Value)})
@@ -126,6 +128,9 @@ func journeys(t *testing.T, seed uint64, days int) (*gen.Generator, []*kgo.Recor
 				evs = append(evs, exp{x: x, truth: d.Lead})
 				if d.Lead != "" && x.LeadID != "" && (x.Type == schemas.TypeLeadCreated || x.Type == schemas.TypeLeadUpdated) {
 					crmLead[d.Lead] = x.LeadID
+					if at, ok := identAt[d.Lead]; !ok || x.OccurredAt.Before(at) {
+						identAt[d.Lead] = x.OccurredAt
+					}
 				}
 			}
 		}
@@ -142,13 +147,15 @@ func journeys(t *testing.T, seed uint64, days int) (*gen.Generator, []*kgo.Recor
 	}
 	take(st.Drain())
 
-	// The flush: one event per rep-keyed partition far past the last
-	// event, so every leads partition's watermark passes every expiry.
+	// The flush, produced once everything else is in: one event per
+	// rep-keyed partition far past the last event. Once the other source
+	// partitions have been silent for leads.idle_timeout, the lead topics'
+	// event time follows the flush alone and passes every expiry.
 	for k := range 64 {
 		f := schemas.Interaction{EventID: fmt.Sprintf("flush-%d", k), OccurredAt: lastT.Add(flushStep), Source: "test",
 			Type: schemas.TypeMessageOutbound, RepID: fmt.Sprintf("flush-rep-%d", k)}
 		f.Normalize()
-		recs = append(recs, &kgo.Record{Topic: "sales.canonical", Key: []byte(f.RepID), Value: schemas.AppendJSON(nil, &f)})
+		flush = append(flush, &kgo.Record{Topic: "sales.canonical", Key: []byte(f.RepID), Value: schemas.AppendJSON(nil, &f)})
 	}
 
 	// Brute force: group every expected event by the lead it belongs to
@@ -171,8 +178,14 @@ func journeys(t *testing.T, seed uint64, days int) (*gen.Generator, []*kgo.Recor
 		seen[x.EventID] = true
 		lead := x.LeadID
 		if lead == "" && !x.Contact.IsZero() && e.truth != "" {
-			lead = crmLead[e.truth]
-			touches++
+			// A touch belongs to the lead whose identity is known at its
+			// time (docs/leads.md): a call a second before the CRM
+			// created the lead from it (vendors keep whole seconds) is
+			// not the lead's.
+			if at, ok := identAt[e.truth]; ok && !x.OccurredAt.Before(at) {
+				lead = crmLead[e.truth]
+				touches++
+			}
 		}
 		if lead == "" {
 			continue
@@ -187,7 +200,7 @@ func journeys(t *testing.T, seed uint64, days int) (*gen.Generator, []*kgo.Recor
 	if touches == 0 {
 		t.Fatal("the generator made no touch that knows only a contact: nothing cross-system is tested")
 	}
-	want := map[string][]string{}
+	want = map[string][]string{}
 	var all []string
 	for lead, g := range groups {
 		slices.SortStableFunc(g, func(a, b pev) int {
@@ -230,7 +243,7 @@ func journeys(t *testing.T, seed uint64, days int) (*gen.Generator, []*kgo.Recor
 		}
 	}
 	slices.Sort(all)
-	return g, recs, want, all
+	return g, recs, flush, want, all
 }
 
 func appConfig(in *infra, topics map[string]string) app.Config {
@@ -251,6 +264,7 @@ func appConfig(in *infra, topics map[string]string) app.Config {
 	c.Window.AllowedLateness = lateness
 	c.Window.LeadExpiry = leadExp
 	c.Leads.Hold = hold
+	c.Leads.IdleTimeout = idle
 	c.State.CommitPollInterval = 100 * time.Millisecond
 	c.Privacy.Key = privacy.DevKey()
 	return c
@@ -336,7 +350,7 @@ func TestJourneysAcrossSystemsMatchBruteForce(t *testing.T) {
 		names = append(names, v.DefaultTopic)
 	}
 	in := startInfra(t, names)
-	g, recs, want, wantAll := journeys(t, 11, 2)
+	g, recs, flush, want, wantAll := journeys(t, 11, 2)
 	t.Logf("%d records, %d leads with triggers", len(recs), len(want))
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(in.kafka.Addrs()...), kgo.ProducerBatchMaxBytes(8<<20))
@@ -344,20 +358,25 @@ func TestJourneysAcrossSystemsMatchBruteForce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
+	produce := func(recs []*kgo.Record) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
 	}
+	produce(recs)
 
 	cfg := appConfig(in, topics)
 	org := g.Org()
 	// Two instances from the start (a rebalance each time one comes or
 	// goes); the first crashes in the ingest flow after routing, the
 	// second in the leads flow after the window checkpointed.
-	a := start(t, "a", cfg, org, crashAfter("ingest", 6))
-	b := start(t, "b", cfg, org, crashAfter("leads", 10))
-	for _, x := range []*instance{a, b} {
+	var crashing []*instance
+	if os.Getenv("JOURNEYS_NO_CRASH") == "" {
+		crashing = append(crashing, start(t, "a", cfg, org, crashAfter("ingest", 6)), start(t, "b", cfg, org, crashAfter("leads", 10)))
+	}
+	for _, x := range crashing {
 		select {
 		case err := <-x.done:
 			if !errors.Is(err, errCrash) {
@@ -374,13 +393,19 @@ func TestJourneysAcrossSystemsMatchBruteForce(t *testing.T) {
 	groups := map[string][]string{
 		"journeys": names, "journeys.contacts": {"salespulse.contacts"}, "journeys.leads": {"salespulse.leads"},
 	}
-	deadline := time.Now().Add(4 * time.Minute)
-	for !caughtUp(t, adm, groups) {
-		if time.Now().After(deadline) {
-			t.Fatal("the groups did not commit everything within 4 minutes")
+	waitCaughtUp := func(what string) {
+		deadline := time.Now().Add(4 * time.Minute)
+		for !caughtUp(t, adm, groups) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the groups did not commit everything within 4 minutes", what)
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
-		time.Sleep(200 * time.Millisecond)
 	}
+	waitCaughtUp("journeys")
+	time.Sleep(idle + time.Second)
+	produce(flush)
+	waitCaughtUp("flush")
 	// d leaves (a last rebalance), c stays.
 	d.stop()
 	if err := <-d.done; err != nil {
@@ -447,7 +472,6 @@ func TestJourneysAcrossSystemsMatchBruteForce(t *testing.T) {
 		}
 		t.Errorf("unexpected: %s", f)
 	}
-	_ = math.MaxInt
 }
 
 // diff returns what is in want and not in got, and the reverse (sorted

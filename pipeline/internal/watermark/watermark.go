@@ -40,6 +40,18 @@ func New(idle time.Duration) *Upstreams {
 	return &Upstreams{idle: idle, ups: map[string]*up{}, dirty: map[string]bool{}}
 }
 
+// Expect registers upstreams that will send marks: until one has (or has
+// been silent for the idle timeout since now), the progress is None. An
+// upstream that merely has not started yet must hold progress back, or
+// its first events would all be late.
+func (u *Upstreams) Expect(ids []string, now time.Time) {
+	for _, id := range ids {
+		if u.ups[id] == nil {
+			u.ups[id] = &up{t: None, seen: now}
+		}
+	}
+}
+
 // Observe records a mark of upstream id at event time t (ms), arrived at
 // now. Marks of one upstream only move forward.
 func (u *Upstreams) Observe(id string, t int64, now time.Time) {
@@ -48,7 +60,7 @@ func (u *Upstreams) Observe(id string, t int64, now time.Time) {
 		x = &up{t: t}
 		u.ups[id] = x
 		u.dirty[id] = true
-	} else if t > x.t {
+	} else if t > x.t || x.t == None {
 		x.t = t
 		u.dirty[id] = true
 	}
@@ -66,7 +78,7 @@ func (u *Upstreams) Min(now time.Time) (t int64, ok bool) {
 		}
 		t, ok = min(t, x.t), true
 	}
-	if !ok {
+	if !ok || t == None {
 		return None, false
 	}
 	return t, true
@@ -79,7 +91,9 @@ func (u *Upstreams) Len() int { return len(u.ups) }
 // call, and its value encoded for a state store, then forgets the changes.
 func (u *Upstreams) Changed(f func(id string, val []byte)) {
 	for id := range u.dirty {
-		f(id, binary.BigEndian.AppendUint64(nil, uint64(u.ups[id].t)))
+		if t := u.ups[id].t; t != None {
+			f(id, binary.BigEndian.AppendUint64(nil, uint64(t)))
+		}
 	}
 	clear(u.dirty)
 }
@@ -90,6 +104,10 @@ func (u *Upstreams) Restore(id string, val []byte, now time.Time) bool {
 	if len(val) != 8 {
 		return false
 	}
-	u.ups[id] = &up{t: int64(binary.BigEndian.Uint64(val)), seen: now}
+	t := int64(binary.BigEndian.Uint64(val))
+	if x := u.ups[id]; x == nil || x.t < t {
+		u.ups[id] = &up{t: t, seen: now}
+	}
 	return true
 }
+
