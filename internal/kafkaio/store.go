@@ -165,7 +165,7 @@ type StateStore struct {
 	// their own.
 	groups map[string]string
 
-	cmu     sync.Mutex // held across a fetch: one fetch serves every waiter
+	cmu     sync.Mutex                      // held across a fetch: one fetch serves every waiter
 	offsets map[string]kadm.OffsetResponses // by group
 	fetched map[string]time.Time
 }

@@ -40,8 +40,8 @@ type rpart struct {
 	position // maxT: the partition's progress, the minimum over its upstreams
 	up       *watermark.Upstreams
 	ids      map[string][]ident
-	waiting map[string][]*held // by contact key
-	queue   heldQueue          // every waiting touch, earliest first
+	waiting  map[string][]*held // by contact key
+	queue    heldQueue          // every waiting touch, earliest first
 }
 
 // ident is one lead a contact key belongs to, from an identity at At.

@@ -141,7 +141,9 @@ func (s *Sink) Derived() *DerivedSink { return &DerivedSink{s} }
 type DerivedSink struct{ s *Sink }
 
 // Write is Sink.Write without the raw interactions.
-func (d *DerivedSink) Write(ctx context.Context, b *schemas.Batch) error { return d.s.write(ctx, b, false) }
+func (d *DerivedSink) Write(ctx context.Context, b *schemas.Batch) error {
+	return d.s.write(ctx, b, false)
+}
 
 func (s *Sink) write(ctx context.Context, b *schemas.Batch, raw bool) error {
 	s.m.inFlight.Inc()

@@ -44,14 +44,14 @@ const partitions = 4
 // Window settings of the test: lateness well above the delivery skew, a
 // lead expiry short enough that the flush finalises every lead.
 const (
-	skew      = 3 * time.Minute
-	lateness  = 30 * time.Minute
-	ooo       = 5 * time.Minute
-	leadExp   = 24 * time.Hour
-	hold      = 15 * time.Minute
+	skew     = 3 * time.Minute
+	lateness = 30 * time.Minute
+	ooo      = 5 * time.Minute
+	leadExp  = 24 * time.Hour
+	hold     = 15 * time.Minute
 	// idle is leads.idle_timeout: longer than a crashed instance's
 	// partitions wait for a new owner (the session timeout, 6s).
-	idle = 15 * time.Second
+	idle      = 15 * time.Second
 	flushStep = 3 * 24 * time.Hour
 )
 
@@ -119,7 +119,7 @@ func journeys(t *testing.T, seed uint64, days int) (g *gen.Generator, recs, flus
 		truth string              // the generator's lead id
 	}
 	var evs []exp
-	crmLead := map[string]string{}   // generator lead id -> CRM lead id
+	crmLead := map[string]string{}    // generator lead id -> CRM lead id
 	identAt := map[string]time.Time{} // generator lead id -> its earliest identity's time
 	take := func(ds []gen.Delivery) {
 		for _, d := range ds {

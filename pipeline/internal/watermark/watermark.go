@@ -110,4 +110,3 @@ func (u *Upstreams) Restore(id string, val []byte, now time.Time) bool {
 	}
 	return true
 }
-
