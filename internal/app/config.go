@@ -220,9 +220,9 @@ func (c *Config) validate(privacyKey bool) (files, error) {
 	add("state", c.State.Validate())
 	if !c.Leads.Disabled {
 		add("leads", c.Leads.Validate(c.Window.AllowedLateness))
-		for _, t := range []string{c.Leads.ContactsTopic, c.Leads.LeadsTopic} {
+		for key, t := range map[string]string{"contacts_topic": c.Leads.ContactsTopic, "leads_topic": c.Leads.LeadsTopic} {
 			if _, ok := c.Kafka.Topics[t]; ok || t == c.Kafka.DeadLetterTopic || t == c.State.Topic || t == c.Alerts.Topic {
-				add("leads", fmt.Errorf("leads topic %s: %w", t, errTopicTaken))
+				add("leads", fmt.Errorf("leads.%s %q: %w", key, t, errTopicTaken))
 			}
 		}
 	}

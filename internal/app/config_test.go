@@ -11,6 +11,7 @@ import (
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/sinks/clickhouse"
 	"github.com/salespulse/salespulse/sources"
+	"github.com/salespulse/salespulse/pipeline/leads"
 	"github.com/salespulse/salespulse/sources/kafka"
 	"github.com/salespulse/salespulse/sources/salesforce"
 )
@@ -136,6 +137,10 @@ func TestBadConfigs(t *testing.T) {
 		{"clickhouse_protocol.bad.yml", []string{`clickhouse.protocol: must be "native" or "http" (got grpc)`}, []error{clickhouse.ErrProtocol}},
 		{"clickhouse_cert_without_key.bad.yml", []string{"clickhouse.tls: cert_file and key_file must be set together"}, []error{clickhouse.ErrTLSKeyPair}},
 		{"unknown_decoder.bad.yml", []string{`kafka.topics.sales.pipedrive: "pipedrive": unknown decoder`}, []error{ErrUnknownDecoder}},
+		{"leads.bad.yml", []string{
+			`leads.hold 30m0s: must not exceed window.allowed_lateness (10m0s)`,
+			`leads.contacts_topic "sales.canonical": is already a source, dead-letter, state or alerts topic`,
+		}, []error{leads.ErrHoldLarge, errTopicTaken}},
 		{"dead_letter_loop.bad.yml", []string{`kafka.dead_letter_topic "sales.canonical": dead-letter topic must not be a consumed topic`}, []error{kafka.ErrDeadLetterLoop}},
 		{"privacy_key_short.bad.yml", []string{"privacy.key.file: key shorter than 32 bytes (got 9)"}, []error{privacy.ErrKeyTooShort}},
 		{"privacy_key_file_missing.bad.yml", []string{"privacy.key.file: cannot read key file: open testdata/missing.key: no such file or directory"}, []error{privacy.ErrReadKeyFile}},
