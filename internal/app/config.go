@@ -128,6 +128,15 @@ func (c *Config) SetDefaults() {
 	c.Anomaly.SetDefaults()
 	c.Alerts.SetDefaults()
 	c.State.SetDefaults()
+	// The lead topics belong to the consumer group, as Kafka Streams names
+	// its repartition topics after the application id: two deployments
+	// (or test runs) on one cluster must not read each other's.
+	if c.Leads.ContactsTopic == "" {
+		c.Leads.ContactsTopic = c.Kafka.Group + ".contacts"
+	}
+	if c.Leads.LeadsTopic == "" {
+		c.Leads.LeadsTopic = c.Kafka.Group + ".leads"
+	}
 	c.Leads.SetDefaults()
 	// Privacy's defaults are left to privacy.New (and Validate, on its own
 	// copy): whether the file names a key at all is what salespulse dev

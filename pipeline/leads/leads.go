@@ -44,12 +44,13 @@ type Config struct {
 	// topics). Default false.
 	Disabled bool `yaml:"disabled"`
 	// ContactsTopic carries touches keyed by contact key and lead
-	// identities keyed by each of their contact keys. Default
-	// salespulse.contacts.
+	// identities keyed by each of their contact keys. Default (set by
+	// the app) <kafka.group>.contacts; salespulse.contacts here.
 	ContactsTopic string `yaml:"contacts_topic"`
 	// LeadsTopic carries every interaction keyed by its lead (else
 	// account, rep, contact key, event id): the window and anomaly
-	// stages consume it. Default salespulse.leads.
+	// stages consume it. Default (set by the app) <kafka.group>.leads;
+	// salespulse.leads here.
 	LeadsTopic string `yaml:"leads_topic"`
 	// Hold is how long, in event time of its contacts partition, a touch
 	// whose contact has no known lead yet waits for the lead's identity

@@ -391,7 +391,7 @@ func TestJourneysAcrossSystemsMatchBruteForce(t *testing.T) {
 	d := start(t, "d", cfg, org, nil)
 	adm := kadm.NewClient(cl)
 	groups := map[string][]string{
-		"journeys": names, "journeys.contacts": {"salespulse.contacts"}, "journeys.leads": {"salespulse.leads"},
+		"journeys": names, "journeys.contacts": {"journeys.contacts"}, "journeys.leads": {"journeys.leads"},
 	}
 	waitCaughtUp := func(what string) {
 		deadline := time.Now().Add(4 * time.Minute)
