@@ -55,6 +55,10 @@ type Batch struct {
 	Interactions []Interaction
 	Rejected     int   // records of this range that were dead-lettered
 	Bytes        int64 // record value bytes in this range, for metrics and sizing
+	// AtEnd: the range reached the partition's high watermark as known
+	// when it was cut (the partition was caught up). Stages that propagate
+	// event time use it to tell a quiet partition from a lagging one.
+	AtEnd bool
 
 	// Derived by the pipeline before the sinks see the batch.
 	Aggregates []AggregateRows // partial aggregate states, one entry per rollup table
@@ -107,5 +111,6 @@ func (b *Batch) Reset() {
 	b.Origin = Origin{}
 	b.Rejected = 0
 	b.Bytes = 0
+	b.AtEnd = false
 	b.ack = nil
 }

@@ -267,6 +267,10 @@ type ContactKeys struct {
 // IsZero reports whether no key is set.
 func (k ContactKeys) IsZero() bool { return k.Email == "" && k.Phone == "" && k.Mobile == "" }
 
+// WatermarkAtEnd is a Watermark's Stage when its upstream had consumed
+// all of its input.
+const WatermarkAtEnd = "end"
+
 // Interaction is one canonical sales interaction.
 //
 // Strings in an Interaction own their memory: decoders clone anything they
@@ -308,7 +312,8 @@ type Interaction struct {
 	// of the lead topics (docs/leads.md) telling every downstream
 	// partition that its input EventID ("topic/partition") has reached
 	// event time OccurredAt. The stages consume it; no sink stores it.
-	// Set only by package leads.
+	// Stage is WatermarkAtEnd when the upstream had consumed all of its
+	// input (it may go quiet rather than lag). Set only by package leads.
 	Watermark bool
 
 	// PairOnly marks a copy of a touch that was already counted where it

@@ -82,7 +82,7 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 		it := &b.Interactions[r]
 		if it.Watermark {
 			// Progress marks go on to the window, which needs them too.
-			p.up.Observe(it.EventID, it.OccurredAt.UnixMilli(), now)
+			p.up.Observe(it.EventID, it.OccurredAt.UnixMilli(), it.Stage == schemas.WatermarkAtEnd, now)
 			if w != r {
 				b.Interactions[w] = *it
 			}

@@ -39,6 +39,7 @@ type Resolver struct {
 type rpart struct {
 	position // maxT: the partition's progress, the minimum over its upstreams
 	up       *watermark.Upstreams
+	atEnd    bool // the last batch was at the partition's end (sent with the marks)
 	ids      map[string][]ident
 	waiting  map[string][]*held // by contact key
 	queue    heldQueue          // every waiting touch, earliest first
@@ -101,7 +102,7 @@ func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 		i := &b.Interactions[n]
 		switch {
 		case i.Watermark:
-			p.up.Observe(i.EventID, i.OccurredAt.UnixMilli(), now)
+			p.up.Observe(i.EventID, i.OccurredAt.UnixMilli(), i.Stage == schemas.WatermarkAtEnd, now)
 		case Identity(i):
 			out = r.learn(p, i, out)
 		case Touch(i):
@@ -110,7 +111,8 @@ func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 	}
 	// The partition's event time moves with its slowest upstream, not
 	// with the events it happened to receive first (docs/leads.md).
-	advanced := false
+	advanced := b.AtEnd != p.atEnd
+	p.atEnd = b.AtEnd
 	if t, ok := p.up.Min(now); ok && t > p.maxT {
 		p.maxT, advanced = t, true
 	}
@@ -122,8 +124,8 @@ func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 	for _, o := range out {
 		r.msgs = append(r.msgs, state.Message{Topic: r.l.cfg.LeadsTopic, Key: []byte(o.key), Value: o.val})
 	}
-	if advanced {
-		r.msgs = r.l.marks(r.msgs, r.l.cfg.LeadsTopic, upstreamID(b.Origin), p.maxT)
+	if advanced && p.maxT != watermark.None {
+		r.msgs = r.l.marks(r.msgs, r.l.cfg.LeadsTopic, upstreamID(b.Origin), p.maxT, b.AtEnd)
 	}
 	err = r.l.fw.Forward(ctx, state.Resolve, k.topic, k.part, r.recs, r.msgs)
 	clear(r.msgs)

@@ -125,9 +125,12 @@ func progressRecord(next, maxT int64) state.Record {
 }
 
 // marks appends a progress mark of upstream id at event time t to every
-// partition of topic.
-func (l *Leads) marks(msgs []state.Message, topic, id string, t int64) []state.Message {
+// partition of topic; end: the upstream has consumed all its input.
+func (l *Leads) marks(msgs []state.Message, topic, id string, t int64, end bool) []state.Message {
 	m := schemas.Interaction{EventID: id, OccurredAt: time.UnixMilli(t).UTC(), Source: "salespulse", Watermark: true}
+	if end {
+		m.Stage = schemas.WatermarkAtEnd
+	}
 	v := schemas.AppendWire(nil, &m)
 	for p := range l.parts {
 		msgs = append(msgs, state.Message{Topic: topic, Value: v, Partition: p})
@@ -179,7 +182,7 @@ func (r *Router) Process(ctx context.Context, b *schemas.Batch) error {
 		// After the batch's messages: a downstream partition sees this
 		// source's events before the mark that says they are all there.
 		id := upstreamID(b.Origin)
-		r.msgs = r.l.marks(r.l.marks(r.msgs, r.l.cfg.ContactsTopic, id, maxT), r.l.cfg.LeadsTopic, id, maxT)
+		r.msgs = r.l.marks(r.l.marks(r.msgs, r.l.cfg.ContactsTopic, id, maxT, b.AtEnd), r.l.cfg.LeadsTopic, id, maxT, b.AtEnd)
 	}
 	recs := [1]state.Record{progressRecord(b.Origin.LastOffset+1, maxT)}
 	err = r.l.fw.Forward(ctx, state.Route, k.topic, k.part, recs[:], r.msgs)

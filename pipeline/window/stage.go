@@ -298,7 +298,7 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 		at := it.OccurredAt.UnixMilli()
 		if it.Watermark {
 			if marks {
-				p.up.Observe(it.EventID, at, s.w.deps.Clock())
+				p.up.Observe(it.EventID, at, it.Stage == schemas.WatermarkAtEnd, s.w.deps.Clock())
 			}
 			continue // a progress mark, no event: it leaves the batch here
 		}
@@ -354,7 +354,7 @@ func (s *Stage) replay(p *part, b *schemas.Batch) {
 		at := it.OccurredAt.UnixMilli()
 		if it.Watermark {
 			if marks {
-				p.up.Observe(it.EventID, at, s.w.deps.Clock())
+				p.up.Observe(it.EventID, at, it.Stage == schemas.WatermarkAtEnd, s.w.deps.Clock())
 			}
 			continue
 		}

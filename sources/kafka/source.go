@@ -426,6 +426,7 @@ func (s *Source) cutLocked(p *partition, end int64) {
 	}
 	c := p.plan.Close(end, held{p: p, batch: b.batch, dlq: b.dlq})
 	b.batch.Origin.FirstOffset, b.batch.Origin.LastOffset = c.First, c.Last
+	b.batch.AtEnd = p.hwm > 0 && c.Last+1 >= p.hwm
 	b.batch.SetAck(func(err error) { s.ack(c, err) })
 	s.unrecorded = append(s.unrecorded, c)
 	p.tm.Batches.Inc()

@@ -10,7 +10,10 @@
 // An upstream that stops sending (an idle source partition: a quiet vendor
 // topic) would hold that minimum back for ever; once it has been silent
 // for the idle timeout (processing time) it is left out, until it sends
-// again, as Flink's idleness does.
+// again, as Flink's idleness does — but only if its last mark said it had
+// consumed all of its input. An upstream that went silent behind its input
+// (its instance crashed, its partitions wait for a new owner, a slow
+// machine) keeps holding progress back, so a crash never makes events late.
 package watermark
 
 import (
@@ -33,6 +36,7 @@ type Upstreams struct {
 type up struct {
 	t    int64     // event time reached, unix ms
 	seen time.Time // when its last mark arrived (processing time)
+	end  bool      // its last mark said it had consumed all its input
 }
 
 // New returns an empty view; idle <= 0 never leaves an upstream out.
@@ -43,19 +47,22 @@ func New(idle time.Duration) *Upstreams {
 // Expect registers upstreams that will send marks: until one has (or has
 // been silent for the idle timeout since now), the progress is None. An
 // upstream that merely has not started yet must hold progress back, or
-// its first events would all be late.
+// its first events would all be late; one that never sends (a source
+// partition without data) is left out after the idle timeout.
 func (u *Upstreams) Expect(ids []string, now time.Time) {
 	for _, id := range ids {
 		if u.ups[id] == nil {
-			u.ups[id] = &up{t: None, seen: now}
+			u.ups[id] = &up{t: None, seen: now, end: true}
 		}
 	}
 }
 
 // Observe records a mark of upstream id at event time t (ms), arrived at
-// now. Marks of one upstream only move forward.
-func (u *Upstreams) Observe(id string, t int64, now time.Time) {
+// now; end says the upstream had consumed all its input. Marks of one
+// upstream only move forward.
+func (u *Upstreams) Observe(id string, t int64, end bool, now time.Time) {
 	x := u.ups[id]
+	defer func() { x.end = end }()
 	if x == nil {
 		x = &up{t: t}
 		u.ups[id] = x
@@ -73,7 +80,7 @@ func (u *Upstreams) Observe(id string, t int64, now time.Time) {
 func (u *Upstreams) Min(now time.Time) (t int64, ok bool) {
 	t = math.MaxInt64
 	for _, x := range u.ups {
-		if u.idle > 0 && now.Sub(x.seen) > u.idle {
+		if u.idle > 0 && x.end && now.Sub(x.seen) > u.idle {
 			continue
 		}
 		t, ok = min(t, x.t), true
@@ -99,14 +106,16 @@ func (u *Upstreams) Changed(f func(id string, val []byte)) {
 }
 
 // Restore sets upstream id's progress from a value Changed produced, as
-// seen at now (a restart does not make it idle).
+// seen at now: like an expected upstream, it holds progress back until it
+// reports or stays silent for the idle timeout (a quiet source partition
+// sends nothing after a restart).
 func (u *Upstreams) Restore(id string, val []byte, now time.Time) bool {
 	if len(val) != 8 {
 		return false
 	}
 	t := int64(binary.BigEndian.Uint64(val))
 	if x := u.ups[id]; x == nil || x.t < t {
-		u.ups[id] = &up{t: t, seen: now}
+		u.ups[id] = &up{t: t, seen: now, end: true}
 	}
 	return true
 }

@@ -11,15 +11,20 @@ func TestMinOverActiveUpstreams(t *testing.T) {
 	if _, ok := u.Min(now); ok {
 		t.Fatal("progress before any mark")
 	}
-	u.Observe("a/0", 100, now)
-	u.Observe("b/0", 50, now)
-	u.Observe("a/0", 90, now) // marks do not go back
+	u.Observe("a/0", 100, true, now)
+	u.Observe("b/0", 50, true, now)
+	u.Observe("a/0", 90, true, now) // marks do not go back
 	if m, _ := u.Min(now); m != 50 {
 		t.Fatalf("min = %d, want 50", m)
 	}
-	u.Observe("a/0", 200, now.Add(2*time.Minute))
+	u.Observe("a/0", 200, true, now.Add(2*time.Minute))
 	if m, _ := u.Min(now.Add(2 * time.Minute)); m != 200 {
 		t.Fatalf("min with b idle = %d, want 200", m)
+	}
+	// Silent behind its input (a crashed instance's partition): it holds.
+	u.Observe("c/0", 60, false, now)
+	if m, _ := u.Min(now.Add(2 * time.Minute)); m != 60 {
+		t.Fatalf("min with c lagging = %d, want 60", m)
 	}
 	var changed []string
 	u.Changed(func(id string, v []byte) {
@@ -29,7 +34,7 @@ func TestMinOverActiveUpstreams(t *testing.T) {
 			t.Fatal("restore")
 		}
 	})
-	if len(changed) != 2 {
+	if len(changed) != 3 {
 		t.Fatalf("changed %v", changed)
 	}
 }
