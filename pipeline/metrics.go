@@ -16,10 +16,15 @@ type metrics struct {
 	batchSeconds prometheus.Histogram
 	eventToStore prometheus.Histogram
 	lastStored   prometheus.Gauge
+	retried      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
+		retried: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "salespulse_pipeline_batches_retried_total",
+			Help: "Batches handed back to be consumed again because a stage's state store was unavailable or another instance claimed the partition.",
+		}),
 		batches: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_pipeline_batches_total",
 			Help: "Batches processed and stored by every sink.",
@@ -52,7 +57,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.batches, m.interactions, m.late, m.alerts, m.batchSeconds, m.eventToStore, m.lastStored)
+		reg.MustRegister(m.batches, m.interactions, m.late, m.alerts, m.batchSeconds, m.eventToStore, m.lastStored, m.retried)
 	}
 	return m
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/schemas"
 )
 
@@ -199,6 +200,11 @@ func (p *Pipeline) feed(ctx, workCtx context.Context, queues []chan *schemas.Bat
 
 func (p *Pipeline) work(ctx context.Context, q <-chan *schemas.Batch, stages []Stage, fail context.CancelCauseFunc) error {
 	var failed error
+	// retry holds, per partition, the first offset of a batch handed back
+	// for a retry: the source consumes the partition again from there, so
+	// the batches queued behind it are handed back too, unprocessed — a
+	// stage that forwards (package leads) must not see them before it.
+	retry := map[schemas.Origin]int64{}
 	for b := range q {
 		if failed != nil || ctx.Err() != nil {
 			// Hand the batch back unstored so its offsets are not committed;
@@ -206,15 +212,51 @@ func (p *Pipeline) work(ctx context.Context, q <-chan *schemas.Batch, stages []S
 			b.Ack(errors.Join(failed, context.Cause(ctx)))
 			continue
 		}
-		if err := p.handle(ctx, b, stages); err != nil {
-			b.Ack(err)
-			if ctx.Err() == nil {
-				failed = fmt.Errorf("batch %s: %w", b.Origin, err)
-				fail(failed)
+		k := schemas.Origin{Topic: b.Origin.Topic, Partition: b.Origin.Partition}
+		if from, ok := retry[k]; ok {
+			if b.Origin.FirstOffset > from {
+				b.Ack(errBehindRetry)
+				continue
 			}
+			delete(retry, k) // the retry (or a new owner's first batch) is here
 		}
+		err := p.handle(ctx, b, stages)
+		if err == nil {
+			continue
+		}
+		b.Ack(err)
+		if ctx.Err() != nil {
+			continue
+		}
+		if Retryable(err) {
+			// A state store briefly unreachable (a broker restarting) or
+			// a partition another instance claimed: consume the batch
+			// again rather than stop every partition of the process.
+			retry[k] = b.Origin.FirstOffset
+			p.m.retried.Inc()
+			p.log.Warn("batch handed back to be consumed again", "origin", b.Origin.String(), "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(retryPause):
+			}
+			continue
+		}
+		failed = fmt.Errorf("batch %s: %w", b.Origin, err)
+		fail(failed)
 	}
 	return failed
+}
+
+// retryPause spaces the retries of a batch whose store is unreachable.
+const retryPause = 500 * time.Millisecond
+
+var errBehindRetry = errors.New("queued behind a batch handed back for a retry")
+
+// Retryable reports whether a stage error means "consume this batch
+// again" rather than "stop": the state store was unavailable, or another
+// instance claimed the partition (state.ErrUnavailable, state.ErrFenced).
+func Retryable(err error) bool {
+	return errors.Is(err, state.ErrUnavailable) || errors.Is(err, state.ErrFenced)
 }
 
 func (p *Pipeline) handle(ctx context.Context, b *schemas.Batch, stages []Stage) error {

@@ -358,11 +358,14 @@ func (s *StateStore) Load(ctx context.Context, ns state.Namespace, topic string,
 	defer cancel()
 	all, keys, migrated, err := s.restore(ctx, c, topic, partition)
 	if err != nil {
+		if ctx.Err() == nil || errors.Is(err, ErrUnavailable) {
+			err = fmt.Errorf("%w: %w", state.ErrUnavailable, err)
+		}
 		return nil, fmt.Errorf("load %s state of %s/%d from %s: %w", nsName(ns), topic, partition, s.cfg.Topic, err)
 	}
 	// The stages' namespaces are kept even when empty: the other stage's
 	// Load of a partition without state must not read (and claim) again.
-	for _, o := range []state.Namespace{state.Window, state.Anomaly} {
+	for _, o := range []state.Namespace{state.Window, state.Anomaly, state.Dedup, state.Route, state.Resolve} {
 		if all[o] == nil {
 			all[o] = map[string][]byte{}
 		}
@@ -582,7 +585,7 @@ func (s *StateStore) Forward(ctx context.Context, ns state.Namespace, topic stri
 			s.log.Warn("state save fenced: another instance claimed the partition", "topic", topic, "partition", partition, "err", err)
 			return fmt.Errorf("save %s state of %s/%d: %w: %w", nsName(ns), topic, partition, state.ErrFenced, err)
 		}
-		return fmt.Errorf("save %s state of %s/%d: %w", nsName(ns), topic, partition, err)
+		return fmt.Errorf("save %s state of %s/%d: %w: %w", nsName(ns), topic, partition, state.ErrUnavailable, err)
 	}
 	w := s.m.written(ns)
 	w.records.Add(float64(len(recs)))

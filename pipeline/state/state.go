@@ -85,6 +85,12 @@ type Forwarder interface {
 	Forward(ctx context.Context, ns Namespace, topic string, partition int32, recs []Record, msgs []Message) error
 }
 
+// ErrUnavailable is returned (wrapped) by a store that could not reach
+// its storage (a broker restarting): nothing was saved or the outcome is
+// unknown, and the stage has forgotten the partition; consuming the batch
+// again (it loads the partition first) is the remedy.
+var ErrUnavailable = errors.New("state: store unavailable")
+
 // ErrFenced is returned (wrapped) by Save when another instance claimed
 // the partition: this instance's state of it is stale and must be loaded
 // again before it is written.

@@ -15,7 +15,6 @@ package window
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -847,11 +846,10 @@ func (s *Stage) checkpoint(ctx context.Context, p *part, last int64) error {
 	err := st.Save(ctx, state.Window, p.topic, p.part, s.recs)
 	clear(s.recs) // the buffer is reused; the records must not pin old ones
 	if err != nil {
-		if errors.Is(err, state.ErrFenced) {
-			// Another instance owns the partition now: this state is
-			// stale. Forget it; a later batch of it loads the store again.
-			delete(s.parts, p.partKey)
-		}
+		// Another instance owns the partition now (fenced), or the save's
+		// outcome is unknown (store unavailable): this state is stale.
+		// Forget it; a later batch of it loads the store again.
+		delete(s.parts, p.partKey)
 		return fmt.Errorf("checkpoint %s/%d: %w", p.topic, p.part, err)
 	}
 	// What was written is counted by the store

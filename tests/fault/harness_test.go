@@ -710,16 +710,26 @@ func (s *scenario) records(topic string) int64 {
 }
 
 // waitCommitted waits until group has committed every partition of the
-// topic up to its end: every record is stored (or dead-lettered) and
-// acknowledged.
+// topic up to its end, and so have the group's lead flows their lead
+// topics (docs/leads.md: <group>.contacts and <group>.leads, groups and
+// topics alike): every record is stored (or dead-lettered), routed,
+// resolved, paired and acknowledged.
 func (s *scenario) waitCommitted(group string, timeout time.Duration) {
+	s.t.Helper()
+	s.waitGroup(group, s.topic, timeout)
+	for _, hop := range []string{group + ".contacts", group + ".leads"} {
+		s.waitGroup(hop, hop, timeout)
+	}
+}
+
+func (s *scenario) waitGroup(group, topic string, timeout time.Duration) {
 	t := s.t
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var lag int64
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		ends, err1 := s.adm.ListEndOffsets(ctx, s.topic)
+		ends, err1 := s.adm.ListEndOffsets(ctx, topic)
 		offs, err2 := s.adm.FetchOffsets(ctx, group)
 		cancel()
 		if err := errors.Join(err1, err2); err == nil {

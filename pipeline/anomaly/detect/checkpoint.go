@@ -3,7 +3,6 @@ package detect
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -246,11 +245,10 @@ func (s *Stage) checkpoint(ctx context.Context, p *Partition, last int64) error 
 	err := d.opts.State.Save(ctx, state.Anomaly, p.topic, p.partition, s.recs)
 	clear(s.recs) // the buffer is reused; the records must not pin old ones
 	if err != nil {
-		if errors.Is(err, state.ErrFenced) {
-			// Another instance owns the partition now: this state is
-			// stale. Forget it; a later batch of it loads the store again.
-			delete(s.parts, partKey{p.topic, p.partition})
-		}
+		// Another instance owns the partition now (fenced), or the save's
+		// outcome is unknown (store unavailable): this state is stale.
+		// Forget it; the batch is consumed again and loads the store.
+		delete(s.parts, partKey{p.topic, p.partition})
 		return fmt.Errorf("checkpoint anomaly state %s/%d: %w", p.topic, p.partition, err)
 	}
 	// What was written is counted by the store
