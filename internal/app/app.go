@@ -165,7 +165,8 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 		// Behind the lead topics a partition merges many upstream
 		// partitions: its event time is their slowest one's
 		// (docs/leads.md).
-		wdeps.UpstreamMarks, wdeps.IdleTimeout, wdeps.Upstreams = true, cfg.Leads.IdleTimeout, lds.Upstreams()
+		wdeps.UpstreamMarks, wdeps.IdleTimeout = true, cfg.Leads.IdleTimeout
+		wdeps.Upstreams, wdeps.QuietUpstreams, wdeps.QuietGrace = lds.Upstreams()
 	}
 	win, err := window.New(cfg.Window, wdeps, reg, log)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -27,23 +28,39 @@ func newLeads(ctx context.Context, cfg Config, src *kafka.Source, store *kafkaio
 	for t := range cfg.Kafka.Topics {
 		topics = append(topics, t)
 	}
-	slices.Sort(topics)
-	counts, err := kafkaio.Partitions(ctx, src.Client(), topics)
+	// The lead topics' event time waits for every source partition to
+	// report, for up to leads.idle_timeout; one that never held a record
+	// (a vendor this deployment does not use) only for quietGrace after a
+	// start. When it gets data later, its marks count.
+	all, err := kafkaio.Partitions(ctx, src.Client(), topics)
 	if err != nil {
 		return nil, fmt.Errorf("leads: %w", err)
 	}
-	var ups []string
+	written, err := kafkaio.WrittenPartitions(ctx, src.Client(), topics)
+	if err != nil {
+		return nil, fmt.Errorf("leads: %w", err)
+	}
+	var ups, quiet []string
 	for _, t := range topics {
-		for p := range counts[t] {
-			ups = append(ups, t+"/"+strconv.Itoa(int(p)))
+		for p := range all[t] {
+			id := t + "/" + strconv.Itoa(int(p))
+			ups = append(ups, id)
+			if !slices.Contains(written, id) {
+				quiet = append(quiet, id)
+			}
 		}
 	}
-	l, err := leads.New(cfg.Leads, store, leads.Topology{Partitions: parts, Sources: ups}, reg, log)
+	slices.Sort(topics)
+	l, err := leads.New(cfg.Leads, store, leads.Topology{Partitions: parts, Sources: ups, Quiet: quiet, QuietGrace: quietGrace}, reg, log)
 	if err != nil {
 		return nil, fmt.Errorf("leads: %w", err)
 	}
 	return l, nil
 }
+
+// quietGrace is how long the lead topics wait, after a start, for a
+// source partition that never held a record.
+const quietGrace = 10 * time.Second
 
 // flow is one consumer group's pipeline: its source and what runs it.
 type flow struct {

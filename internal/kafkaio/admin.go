@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -72,6 +75,25 @@ func GrowPartitions(ctx context.Context, cl *kgo.Client, topic string, parts int
 
 // MaxPartitions is the largest partition count among topics that exist
 // (at least 1); a changelog of their state needs at least that many.
+// WrittenPartitions returns "topic/partition" of every partition of
+// topics that has ever held a record (end offset > 0), in topic then
+// partition order.
+func WrittenPartitions(ctx context.Context, cl *kgo.Client, topics []string) ([]string, error) {
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets: %w", err)
+	}
+	var out []string
+	for _, t := range slices.Sorted(maps.Keys(ends)) {
+		for _, p := range slices.Sorted(maps.Keys(ends[t])) {
+			if o := ends[t][p]; o.Err == nil && o.Offset > 0 {
+				out = append(out, t+"/"+strconv.Itoa(int(p)))
+			}
+		}
+	}
+	return out, nil
+}
+
 // Partitions returns the partition count of each of topics that exists.
 func Partitions(ctx context.Context, cl *kgo.Client, topics []string) (map[string]int32, error) {
 	md, err := kadm.NewClient(cl).ListTopics(ctx, topics...)

@@ -70,7 +70,7 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 			return fmt.Errorf("dedup %s: %w", b.Origin, err)
 		}
 		up := watermark.New(d.l.cfg.IdleTimeout)
-		up.Expect(d.l.downs, d.l.now())
+		d.l.expect(up, d.l.downs, d.l.now())
 		p = restoreDedup(st, up, d.l.now())
 		d.parts[k] = p
 	}

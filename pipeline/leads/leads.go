@@ -63,10 +63,11 @@ type Config struct {
 	// (the most recent identities win). Default 8.
 	MaxLeadsPerContact int `yaml:"max_leads_per_contact"`
 	// IdleTimeout is how long (processing time) an upstream partition
-	// may send no progress before the lead topics' event time stops
-	// waiting for it: a quiet source partition would otherwise hold back
-	// the finalisation of every KBI. Its later events may then be late.
-	// Default 5m.
+	// that had consumed all its input may send no progress before the
+	// lead topics' event time stops waiting for it: a quiet source
+	// partition would otherwise hold back the finalisation of every KBI.
+	// One that went silent behind its input (a crashed instance) is
+	// waited for. Default 1m.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
@@ -92,7 +93,7 @@ func (c *Config) SetDefaults() {
 		c.MaxLeadsPerContact = 8
 	}
 	if c.IdleTimeout == 0 {
-		c.IdleTimeout = 5 * time.Minute
+		c.IdleTimeout = time.Minute
 	}
 }
 

@@ -285,7 +285,7 @@ func (r *Resolver) restore(p *rpart, st map[string][]byte) error {
 	p.queue = p.queue[:0]
 	p.up = watermark.New(r.l.cfg.IdleTimeout)
 	now := r.l.now()
-	p.up.Expect(r.l.srcs, now)
+	r.l.expect(p.up, r.l.srcs, now)
 	for k, v := range st {
 		switch {
 		case len(k) > 1 && k[0] == kindUpstream:

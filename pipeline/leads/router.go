@@ -24,6 +24,8 @@ type Leads struct {
 	parts int32    // partitions of each lead topic
 	srcs  []string // the source partitions ("topic/partition"): the routers
 	downs []string // what the leads partitions hear from: srcs and the contacts partitions
+	quiet []string // of srcs, those without data at start
+	grace time.Duration
 	m     *metrics
 	log   *slog.Logger
 	now   func() time.Time
@@ -35,8 +37,14 @@ type Topology struct {
 	// progress marks to all of them.
 	Partitions int32
 	// Sources are the source topics' partitions, "topic/partition": the
-	// routers every contacts and leads partition waits for.
+	// routers every contacts and leads partition waits for, for up to
+	// leads.idle_timeout until they report.
 	Sources []string
+	// Quiet are source partitions that never held a record when the
+	// instance started (a vendor the deployment does not use): they are
+	// waited for only QuietGrace.
+	Quiet      []string
+	QuietGrace time.Duration
 }
 
 // New returns the shared part of the routing stages. cfg gets its
@@ -56,7 +64,9 @@ func New(cfg Config, fw state.Forwarder, topo Topology, reg prometheus.Registere
 		return nil, errors.New("leads: the lead topics' partition count is required")
 	}
 	l := &Leads{cfg: cfg, fw: fw, parts: topo.Partitions, srcs: slices.Clone(topo.Sources),
+		quiet: slices.Clone(topo.Quiet), grace: topo.QuietGrace,
 		m: newMetrics(reg), log: log.With("component", "leads"), now: time.Now}
+	l.srcs = slices.DeleteFunc(l.srcs, func(id string) bool { return slices.Contains(l.quiet, id) })
 	l.downs = slices.Clone(l.srcs)
 	for p := range topo.Partitions {
 		l.downs = append(l.downs, cfg.ContactsTopic+"/"+strconv.Itoa(int(p)))
@@ -65,9 +75,18 @@ func New(cfg Config, fw state.Forwarder, topo Topology, reg prometheus.Registere
 }
 
 // Upstreams are the upstream ids a leads partition hears progress from:
-// every source partition and every contacts partition (for
-// window.Deps.Upstreams).
-func (l *Leads) Upstreams() []string { return slices.Clone(l.downs) }
+// every source partition and every contacts partition, then those of them
+// to wait for only the quiet grace (for window.Deps.Upstreams).
+func (l *Leads) Upstreams() (ids, quiet []string, grace time.Duration) {
+	return slices.Clone(l.downs), slices.Clone(l.quiet), l.grace
+}
+
+// expect registers the upstreams of a contacts (ids: l.srcs) or leads
+// (l.downs) partition.
+func (l *Leads) expect(u *watermark.Upstreams, ids []string, now time.Time) {
+	u.Expect(ids, now, 0)
+	u.Expect(l.quiet, now, l.grace)
+}
 
 // Config returns the configuration with defaults applied.
 func (l *Leads) Config() Config { return l.cfg }

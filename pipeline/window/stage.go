@@ -56,8 +56,10 @@ type Deps struct {
 	IdleTimeout   time.Duration
 	// Upstreams are the ids ("topic/partition") the marks come from: each
 	// holds the watermark back until it has sent one (or stayed silent
-	// for IdleTimeout).
-	Upstreams []string
+	// for IdleTimeout; QuietUpstreams only for QuietGrace).
+	Upstreams      []string
+	QuietUpstreams []string
+	QuietGrace     time.Duration
 }
 
 // Window holds what the per-worker stages share: configuration, metrics,
@@ -663,7 +665,9 @@ func (s *Stage) newPart(o schemas.Origin) *part {
 	}
 	if s.w.deps.UpstreamMarks {
 		p.up = watermark.New(s.w.deps.IdleTimeout)
-		p.up.Expect(s.w.deps.Upstreams, s.w.deps.Clock())
+		now := s.w.deps.Clock()
+		p.up.Expect(s.w.deps.Upstreams, now, 0)
+		p.up.Expect(s.w.deps.QuietUpstreams, now, s.w.deps.QuietGrace)
 	}
 	return p
 }

