@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -30,8 +29,9 @@ func newLeads(ctx context.Context, cfg Config, src *kafka.Source, store *kafkaio
 	}
 	// The lead topics' event time waits for every source partition to
 	// report, for up to leads.idle_timeout; one that never held a record
-	// (a vendor this deployment does not use) only for quietGrace after a
-	// start. When it gets data later, its marks count.
+	// when the instance started (a vendor this deployment does not use,
+	// or nothing produced yet) is not waited for: its marks count from
+	// the first it sends.
 	all, err := kafkaio.Partitions(ctx, src.Client(), topics)
 	if err != nil {
 		return nil, fmt.Errorf("leads: %w", err)
@@ -58,9 +58,11 @@ func newLeads(ctx context.Context, cfg Config, src *kafka.Source, store *kafkaio
 	return l, nil
 }
 
-// quietGrace is how long the lead topics wait, after a start, for a
-// source partition that never held a record.
-const quietGrace = 10 * time.Second
+// quietGrace: a source partition that never held a record is not waited
+// for (watermark.Upstreams.Expect). Waiting for it would stall the KBIs
+// whenever data arrives only after the start and then stops: the window
+// moves its watermark only when a batch arrives.
+const quietGrace = -1
 
 // flow is one consumer group's pipeline: its source and what runs it.
 type flow struct {

@@ -49,10 +49,13 @@ func New(idle time.Duration) *Upstreams {
 // upstream that merely has not started yet must hold progress back, or
 // its first events would all be late; one that never sends (a source
 // partition without data) is left out after the idle timeout.
-// grace (at most the idle timeout; <= 0: the idle timeout) is how long
-// they hold it before that.
+// grace (at most the idle timeout; 0: the idle timeout) is how long they
+// hold it before that; a negative grace registers nothing.
 func (u *Upstreams) Expect(ids []string, now time.Time, grace time.Duration) {
-	if grace <= 0 || grace > u.idle {
+	if grace < 0 {
+		return // not waited for at all
+	}
+	if grace == 0 || grace > u.idle {
 		grace = u.idle
 	}
 	for _, id := range ids {
