@@ -13,7 +13,9 @@
 //   - scale: the same with two pipeline processes in one consumer group;
 //   - live: a target rate with event time = produce time, and the event →
 //     queryable latency seen by polling ClickHouse for marker events, the
-//     pipeline's own event → stored histogram, and event → alert stored.
+//     pipeline's own event → stored histogram, and event → alert stored;
+//   - --compare-leads (make bench-hop): the scenarios with leads.disabled
+//     and with the lead hop, interleaved round by round (hop.go).
 //
 // Profiles of the pipeline and stack processes land in benchmarks/out/.
 // benchmarks/README.md explains the figures.
@@ -273,9 +275,14 @@ func orchestrate(c config) error {
 			}
 		}
 	}
-	raw, _ := json.MarshalIndent(all, "", "  ")
+	raw, err := json.MarshalIndent(all, "", "  ")
+	if err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
 	resFile := filepath.Join(c.out, "results.json")
-	os.WriteFile(resFile, raw, 0o644)
+	if err := os.WriteFile(resFile, raw, 0o644); err != nil {
+		return err
+	}
 	if c.compare {
 		printCompare(os.Stdout, all, c)
 		fmt.Printf("\nresults: %s\n", resFile)
@@ -503,7 +510,7 @@ func (e *runEnv) finish(r *result) error {
 // drain measures how fast n pipeline processes empty a preloaded topic set.
 func drain(c config, scenario, mix string, n, run int) (result, error) {
 	r := result{Scenario: scenario, Run: run, Instances: n}
-	e, err := setup(c, fmt.Sprintf("%s-%d", scenario, run), mix, c.events, n, c.profiles && run == 1, "")
+	e, err := setup(c, fmt.Sprintf("%s%s-%d", scenario, c.tag, run), mix, c.events, n, c.profiles && run == 1, "")
 	if e != nil {
 		defer e.close()
 	}
