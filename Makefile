@@ -4,7 +4,7 @@
 GO ?= go
 DEV_FLAGS ?=
 
-.PHONY: dev test build bench fuzz lint clean
+.PHONY: dev test build bench bench-hop fuzz lint clean
 
 build:
 	$(GO) build -o bin/salespulse ./cmd/salespulse
@@ -23,6 +23,15 @@ BENCH_FLAGS ?=
 bench:
 	@scripts/fetch-chdb.sh >/dev/null
 	$(GO) run ./benchmarks/cmd/bench $(BENCH_FLAGS)
+
+# The lead hop's cost (issue 12): canonical and vendor drains and a live
+# run, each with leads.disabled (before) and with the hop (after),
+# interleaved over 3 rounds; ~10 minutes on 2 shared cores
+# (benchmarks/README.md, "Issue 12: the lead hop").
+HOP_FLAGS ?= --scenarios canonical,vendor,live --runs 3 --events 60000 --live-rate 10000 --live-for 10s
+bench-hop:
+	@scripts/fetch-chdb.sh >/dev/null
+	$(GO) run ./benchmarks/cmd/bench --compare-leads --profiles=false --out benchmarks/out/hop $(HOP_FLAGS)
 
 lint:
 	$(GO) vet ./...

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/salespulse/salespulse/internal/testenv"
@@ -13,7 +14,8 @@ import (
 // TestBenchRuns keeps `make bench` working: the harness, built as make
 // bench builds it, drains a small canonical and a small vendor preload
 // through a pipeline process against its stack process, and reports every
-// event stored. It measures nothing; figures come from make bench.
+// event stored by every flow; then make bench-hop's comparison, once, at a
+// tiny size. It measures nothing; figures come from make bench.
 func TestBenchRuns(t *testing.T) {
 	testenv.RequireCHDB(t)
 	if testing.Short() {
@@ -34,9 +36,10 @@ func TestBenchRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	var runs []struct {
-		Scenario string  `json:"scenario"`
-		Events   int     `json:"events"`
-		PerS     float64 `json:"events_per_s"`
+		Scenario string             `json:"scenario"`
+		Events   int                `json:"events"`
+		PerS     float64            `json:"events_per_s"`
+		Flows    map[string]float64 `json:"flow_stored"`
 		Inserts  map[string]struct {
 			Rows int `json:"rows"`
 		} `json:"inserts"`
@@ -52,6 +55,49 @@ func TestBenchRuns(t *testing.T) {
 		// none, so every scenario stores exactly its preloaded events.
 		if got := r.Inserts["interactions"].Rows; got != r.Events || r.Events == 0 || r.PerS <= 0 {
 			t.Errorf("%s: %d events preloaded, %d interaction rows stored, %.0f events/s", r.Scenario, r.Events, got, r.PerS)
+		}
+		// The run ends when every flow has committed everything: the
+		// leads flow's facts are in too, not only the raw rows.
+		if r.Inserts["activity_daily"].Rows == 0 || r.Flows["leads"] == 0 || r.Flows["contacts"] == 0 {
+			t.Errorf("%s: flows stored %v, activity_daily rows %d: the run stopped before the lead hop drained", r.Scenario, r.Flows, r.Inserts["activity_daily"].Rows)
+		}
+	}
+
+	// make bench-hop, once, tiny: a drain and a live run without and with
+	// the hop.
+	cmp := filepath.Join(dir, "hop")
+	cmd = exec.Command(bin, "--compare-leads", "--scenarios", "canonical,live", "--runs", "1", "--events", "5000", "--teams", "4", "--partitions", "4",
+		"--live-rate", "1000", "--live-for", "2s", "--profiles=false", "--out", cmp)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench --compare-leads: %v\n%s", err, b)
+	}
+	if !strings.Contains(string(b), "p99 event → KBI facts stored") {
+		t.Errorf("bench --compare-leads printed no before/after table:\n%s", b)
+	}
+	if raw, err = os.ReadFile(filepath.Join(cmp, "results.json")); err != nil {
+		t.Fatal(err)
+	}
+	var hop []struct {
+		Scenario string                         `json:"scenario"`
+		Leads    bool                           `json:"leads"`
+		Flows    map[string]float64             `json:"flow_stored"`
+		E2E      map[string]struct{ N float64 } `json:"flow_e2e"`
+	}
+	if err := json.Unmarshal(raw, &hop); err != nil {
+		t.Fatal(err)
+	}
+	if len(hop) != 4 {
+		t.Fatalf("%d runs in results.json, want canonical and live, each before and after", len(hop))
+	}
+	for _, r := range hop {
+		// Before, one flow; after, three, and the leads flow's latency is
+		// measured on the live run.
+		if got := len(r.Flows) > 0 && r.Flows["leads"] > 0; got != r.Leads {
+			t.Errorf("%s (leads %v): flows stored %v", r.Scenario, r.Leads, r.Flows)
+		}
+		if r.Scenario == "live" && r.Leads && r.E2E["leads"].N == 0 {
+			t.Errorf("live with the hop: no event → stored samples of the leads flow: %v", r.E2E)
 		}
 	}
 }

@@ -77,6 +77,7 @@ type childFlags struct {
 	workers    int
 	linger     time.Duration
 	hook       string // pipeline: webhook URL for alert latency
+	leads      bool   // pipeline: route through the lead topics (false: leads.disabled, one flow)
 }
 
 // readyMsg is the stack's first line.
@@ -102,10 +103,30 @@ type usage struct {
 
 // statMsg answers "stat".
 type statMsg struct {
+	// Stored are the interactions the ingest flow stored: the raw rows.
+	// With the lead hop the contacts and leads flows count the same
+	// interactions again (and lead.created once per contact key), so the
+	// sum over flows is not a count of events.
 	Stored     float64 `json:"stored"`
 	DeadLetter float64 `json:"dead_letters"`
-	LastStored float64 `json:"last_stored"` // unix seconds of the last batch stored
+	LastStored float64 `json:"last_stored"` // unix seconds of the last batch any flow stored
 	Lag        float64 `json:"lag"`
+	// Flows are the per-flow figures, by the metrics' pipeline label
+	// (ingest; with the hop also contacts and leads).
+	Flows map[string]flowStat `json:"flows,omitempty"`
+}
+
+type flowStat struct {
+	Stored     float64 `json:"stored"`
+	LastStored float64 `json:"last_stored"`
+	Lag        float64 `json:"lag"`
+}
+
+// latency is a histogram's quantiles.
+type latency struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+	N   float64 `json:"n"`
 }
 
 // endMsg answers "end".
@@ -117,9 +138,13 @@ type endMsg struct {
 	// acknowledged), as quantiles.
 	E2EP50, E2EP99 float64
 	E2ECount       float64
-	Alerts         float64 `json:"alerts"`
-	HeapInuseMB    float64 `json:"heap_inuse_mb"`
-	Error          string  `json:"error,omitempty"`
+	// FlowE2E is the same histogram per flow: ingest's is event → raw row
+	// stored, leads' is event → KBI facts and alerts stored (with the hop
+	// disabled, ingest stores both).
+	FlowE2E     map[string]latency `json:"flow_e2e,omitempty"`
+	Alerts      float64            `json:"alerts"`
+	HeapInuseMB float64            `json:"heap_inuse_mb"`
+	Error       string             `json:"error,omitempty"`
 }
 
 type insStat struct {
@@ -225,6 +250,10 @@ func runStack(f childFlags) error {
 	// Its state topic would be sized by bench.idle (1 partition): give it
 	// its own, so the pipelines' topic is created at their width.
 	ac.State.Topic = "bench.idle-state"
+	// Nor does it run the lead hop: its contacts and leads flows would
+	// consume the measured pipelines' lead topics in groups of their own
+	// and forward every touch a second time.
+	ac.Leads.Disabled = true
 	st, err := devstack.Start(ctx, devstack.Config{
 		DataDir: f.dir, KafkaAddr: "127.0.0.1:0", ClickHouseAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Partitions: int32(f.partitions), Gen: gc, App: ac,
@@ -392,6 +421,7 @@ func runPipeline(f childFlags) error {
 	ac.ClickHouse.Addresses = []string{f.clickhouse}
 	ac.ClickHouse.Protocol = "http"
 	ac.Pipeline.Workers = f.workers
+	ac.Leads.Disabled = !f.leads
 	org, err := app.LoadOrg(f.orgFile)
 	if err != nil {
 		emit(endMsg{Error: err.Error()})
@@ -461,8 +491,15 @@ func runPipeline(f childFlags) error {
 		case "end":
 			u := w.end()
 			m := endMsg{Usage: u, Stat: stat(reg), Inserts: inserts(reg)}
-			p50, p99, n := histQuantiles(reg, "salespulse_pipeline_event_to_stored_seconds")
+			p50, p99, n := histQuantiles(reg, "salespulse_pipeline_event_to_stored_seconds", map[string]string{"pipeline": "ingest"})
 			m.E2EP50, m.E2EP99, m.E2ECount = finite(p50), finite(p99), n
+			m.FlowE2E = map[string]latency{}
+			for _, fl := range flowNames {
+				p50, p99, n := histQuantiles(reg, "salespulse_pipeline_event_to_stored_seconds", map[string]string{"pipeline": fl})
+				if n > 0 {
+					m.FlowE2E[fl] = latency{finite(p50), finite(p99), n}
+				}
+			}
 			m.Alerts = sum(reg, "salespulse_pipeline_alerts_total", nil)
 			runtime.GC()
 			var ms runtime.MemStats
@@ -479,13 +516,26 @@ func runPipeline(f childFlags) error {
 	return quit()
 }
 
+// flowNames are the pipeline labels of internal/app's flows.
+var flowNames = []string{"ingest", "contacts", "leads"}
+
 func stat(reg *prometheus.Registry) statMsg {
-	return statMsg{
-		Stored:     sum(reg, "salespulse_pipeline_interactions_stored_total", nil),
+	s := statMsg{
+		Stored:     sum(reg, "salespulse_pipeline_interactions_stored_total", map[string]string{"pipeline": "ingest"}),
 		DeadLetter: sum(reg, "salespulse_kafka_dead_letters_total", nil),
 		LastStored: sum(reg, "salespulse_pipeline_last_stored_timestamp_seconds", nil),
 		Lag:        sum(reg, "salespulse_kafka_consumer_lag", nil),
+		Flows:      map[string]flowStat{},
 	}
+	for _, fl := range flowNames {
+		l := map[string]string{"pipeline": fl}
+		s.Flows[fl] = flowStat{
+			Stored:     sum(reg, "salespulse_pipeline_interactions_stored_total", l),
+			LastStored: sum(reg, "salespulse_pipeline_last_stored_timestamp_seconds", l),
+			Lag:        sum(reg, "salespulse_kafka_consumer_lag", l),
+		}
+	}
+	return s
 }
 
 func inserts(reg *prometheus.Registry) map[string]insStat {

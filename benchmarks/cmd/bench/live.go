@@ -56,7 +56,7 @@ func live(c config, run int) (result, error) {
 	})}
 	go srv.Serve(ln)
 	defer srv.Close()
-	e, err := setup(c, fmt.Sprintf("live-%d", run), "canonical", 0, 1, false, "http://"+ln.Addr().String()+"/hook")
+	e, err := setup(c, fmt.Sprintf("live%s-%d", c.tag, run), "canonical", 0, 1, false, "http://"+ln.Addr().String()+"/hook")
 	if e != nil {
 		defer e.close()
 	}
@@ -196,7 +196,15 @@ func live(c config, run int) (result, error) {
 		left := len(pending)
 		mu.Unlock()
 		if tot.Stored >= want && left == 0 {
-			break
+			// And the contacts and leads flows done too: their
+			// histogram is event → facts stored.
+			ok, _, err := e.caughtUp(ctx)
+			if err != nil {
+				return r, err
+			}
+			if ok {
+				break
+			}
 		}
 		if ctx.Err() != nil {
 			return r, fmt.Errorf("live: %.0f of %.0f stored, %d markers unseen", tot.Stored, want, left)
@@ -230,6 +238,9 @@ func live(c config, run int) (result, error) {
 			r.AlertP50, _ = strconv.ParseFloat(f[0], 64)
 			r.AlertP99, _ = strconv.ParseFloat(f[1], 64)
 			r.AlertN, _ = strconv.ParseFloat(f[2], 64)
+			// No alerts in a short run: ClickHouse answers nan, which
+			// JSON cannot hold.
+			r.AlertP50, r.AlertP99 = finite(r.AlertP50), finite(r.AlertP99)
 		}
 	} else {
 		r.Warning = "alert query: " + err.Error()

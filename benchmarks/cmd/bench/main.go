@@ -13,7 +13,9 @@
 //   - scale: the same with two pipeline processes in one consumer group;
 //   - live: a target rate with event time = produce time, and the event →
 //     queryable latency seen by polling ClickHouse for marker events, the
-//     pipeline's own event → stored histogram, and event → alert stored.
+//     pipeline's own event → stored histogram, and event → alert stored;
+//   - --compare-leads (make bench-hop): the scenarios with leads.disabled
+//     and with the lead hop, interleaved round by round (hop.go).
 //
 // Profiles of the pipeline and stack processes land in benchmarks/out/.
 // benchmarks/README.md explains the figures.
@@ -37,6 +39,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 type config struct {
@@ -49,6 +53,8 @@ type config struct {
 	profiles    bool
 	timeout     time.Duration
 	resultsFile string
+	compare     bool
+	tag         string // compare: "-before" or "-after", in log dir names
 }
 
 func main() {
@@ -78,6 +84,8 @@ func main() {
 	fs.BoolVar(&c.realKafka, "real-kafka", false, "consume from the real Kafka broker of scripts/kafka.sh (started by the harness) instead of kfake; ClickHouse stays embedded")
 	fs.StringVar(&c.out, "out", "benchmarks/out", "profiles, logs and results go here")
 	fs.BoolVar(&c.profiles, "profiles", true, "write CPU and allocation profiles of the first run of each scenario")
+	fs.BoolVar(&c.leads, "leads", true, "route through the lead topics (the default); false runs with leads.disabled: true, one flow")
+	fs.BoolVar(&c.compare, "compare-leads", false, "the lead hop's cost (make bench-hop): every scenario with leads.disabled (before) and with the hop (after), interleaved round by round; prints a before/after table")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up a run after this long")
 	fs.Parse(os.Args[1:])
 
@@ -208,6 +216,12 @@ type result struct {
 	HookP99  float64 `json:"hook_p99_s"`
 	HookN    float64 `json:"hooks_measured"`
 	Warning  string  `json:"warning,omitempty"`
+	// Leads: the run routed through the lead topics (three flows).
+	Leads bool `json:"leads"`
+	// FlowE2E: event → stored per flow (live runs; see endMsg).
+	FlowE2E map[string]latency `json:"flow_e2e,omitempty"`
+	// Flows: interactions each flow counted as stored.
+	Flows map[string]float64 `json:"flow_stored,omitempty"`
 }
 
 func (r *result) cpuPerM() float64       { return r.PipeCPU / r.Events * 1e6 }
@@ -233,43 +247,47 @@ func orchestrate(c config) error {
 	fmt.Fprintf(os.Stderr, "bench: %d events per drain run, %d runs per scenario, %d partitions, authorization matrix %v, kafka %s\n",
 		c.events, c.runs, c.partitions, c.anomaly, map[bool]string{false: "embedded kfake", true: "real broker " + c.brokers}[c.realKafka])
 	var all []result
-	for _, sc := range strings.Split(c.scenarios, ",") {
+	if c.compare {
+		// Interleaved: each round runs every scenario once without and
+		// once with the hop, so a noisy neighbour on this shared machine
+		// lands on both modes alike.
 		for run := 1; run <= c.runs; run++ {
-			var rs []result
-			var err error
-			switch sc {
-			case "canonical", "vendor":
-				var r result
-				r, err = drain(c, sc, sc, 1, run)
-				rs = append(rs, r)
-			case "scale":
-				for _, n := range []int{1, 2} {
-					var r result
-					r, err = drain(c, fmt.Sprintf("scale-%d", n), "canonical", n, run)
-					rs = append(rs, r)
+			for _, sc := range strings.Split(c.scenarios, ",") {
+				for _, hop := range []bool{false, true} {
+					cm := c
+					cm.leads, cm.tag = hop, map[bool]string{false: "-before", true: "-after"}[hop]
+					rs, err := runScenario(cm, sc, run)
 					if err != nil {
-						break
+						return fmt.Errorf("%s%s run %d: %w", sc, cm.tag, run, err)
 					}
+					all = append(all, rs...)
 				}
-			case "live":
-				var r result
-				r, err = live(c, run)
-				rs = append(rs, r)
-			default:
-				return fmt.Errorf("unknown scenario %q", sc)
 			}
-			if err != nil {
-				return fmt.Errorf("%s run %d: %w", sc, run, err)
+		}
+	} else {
+		for _, sc := range strings.Split(c.scenarios, ",") {
+			for run := 1; run <= c.runs; run++ {
+				rs, err := runScenario(c, sc, run)
+				if err != nil {
+					return fmt.Errorf("%s run %d: %w", sc, run, err)
+				}
+				all = append(all, rs...)
 			}
-			for _, r := range rs {
-				fmt.Fprintf(os.Stderr, "bench: %-14s run %d: %s\n", r.Scenario, run, r.brief())
-			}
-			all = append(all, rs...)
 		}
 	}
-	raw, _ := json.MarshalIndent(all, "", "  ")
+	raw, err := json.MarshalIndent(all, "", "  ")
+	if err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
 	resFile := filepath.Join(c.out, "results.json")
-	os.WriteFile(resFile, raw, 0o644)
+	if err := os.WriteFile(resFile, raw, 0o644); err != nil {
+		return err
+	}
+	if c.compare {
+		printCompare(os.Stdout, all, c)
+		fmt.Printf("\nresults: %s\n", resFile)
+		return nil
+	}
 	printTable(os.Stdout, all, c)
 	bpl, err := openLeadBytes()
 	if err == nil {
@@ -279,6 +297,41 @@ func orchestrate(c config) error {
 	fmt.Printf("\nresults: %s; profiles: %s/*/\n", resFile, c.out)
 	printProfiles(c.out, all)
 	return nil
+}
+
+// runScenario runs one round of scenario sc.
+func runScenario(c config, sc string, run int) ([]result, error) {
+	var rs []result
+	var err error
+	switch sc {
+	case "canonical", "vendor":
+		var r result
+		r, err = drain(c, sc, sc, 1, run)
+		rs = append(rs, r)
+	case "scale":
+		for _, n := range []int{1, 2} {
+			var r result
+			r, err = drain(c, fmt.Sprintf("scale-%d", n), "canonical", n, run)
+			rs = append(rs, r)
+			if err != nil {
+				break
+			}
+		}
+	case "live":
+		var r result
+		r, err = live(c, run)
+		rs = append(rs, r)
+	default:
+		return nil, fmt.Errorf("unknown scenario %q", sc)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for k := range rs {
+		rs[k].Leads = c.leads
+		fmt.Fprintf(os.Stderr, "bench: %-14s run %d: %s\n", rs[k].Scenario+c.tag, run, rs[k].brief())
+	}
+	return rs, nil
 }
 
 func (r result) brief() string {
@@ -304,11 +357,17 @@ type runEnv struct {
 	stack *child
 	ready readyMsg
 	pipes []*child
+	group string // the pipelines' consumer group (the ingest flow's)
+	leads bool   // the pipelines run the lead hop
+	adm   *kadm.Client
 }
 
 func (e *runEnv) close() {
 	for _, p := range e.pipes {
 		p.quit()
+	}
+	if e.adm != nil {
+		e.adm.Close()
 	}
 	if e.stack != nil {
 		e.stack.quit()
@@ -343,10 +402,12 @@ func setup(c config, name, mix string, events int64, n int, profile bool, hook s
 		return e, fmt.Errorf("stack: %s", e.ready.Error)
 	}
 	group := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	e.group, e.leads = group, c.leads
 	for i := range n {
 		args := []string{"-role=pipeline", "-instance", strconv.Itoa(i), "-brokers", strings.Join(e.ready.Kafka, ","),
 			"-clickhouse", e.ready.ClickHouse, "-group", group, "-org", e.ready.OrgFile,
-			"-matrix=" + strconv.FormatBool(c.anomaly), "-hook", hook, "-workers", strconv.Itoa(c.workers), "-linger", c.linger.String()}
+			"-matrix=" + strconv.FormatBool(c.anomaly), "-hook", hook, "-workers", strconv.Itoa(c.workers), "-linger", c.linger.String(),
+			"-leads=" + strconv.FormatBool(c.leads)}
 		if profile {
 			args = append(args, "-out", e.logs)
 		}
@@ -385,6 +446,16 @@ func (e *runEnv) stats() (statMsg, []statMsg, error) {
 		tot.DeadLetter += s.DeadLetter
 		tot.Lag += s.Lag
 		tot.LastStored = math.Max(tot.LastStored, s.LastStored)
+		if tot.Flows == nil {
+			tot.Flows = map[string]flowStat{}
+		}
+		for name, f := range s.Flows {
+			a := tot.Flows[name]
+			a.Stored += f.Stored
+			a.Lag += f.Lag
+			a.LastStored = math.Max(a.LastStored, f.LastStored)
+			tot.Flows[name] = a
+		}
 		each = append(each, s)
 	}
 	return tot, each, nil
@@ -422,6 +493,13 @@ func (e *runEnv) finish(r *result) error {
 		stored = append(stored, m.Stat.Stored)
 		total += m.Stat.Stored
 		r.HistP50, r.HistP99 = m.E2EP50, m.E2EP99 // one instance in live mode
+		r.FlowE2E = m.FlowE2E
+		if r.Flows == nil {
+			r.Flows = map[string]float64{}
+		}
+		for name, f := range m.Stat.Flows {
+			r.Flows[name] += f.Stored
+		}
 	}
 	for _, s := range stored {
 		r.Shares = append(r.Shares, s/total)
@@ -432,7 +510,7 @@ func (e *runEnv) finish(r *result) error {
 // drain measures how fast n pipeline processes empty a preloaded topic set.
 func drain(c config, scenario, mix string, n, run int) (result, error) {
 	r := result{Scenario: scenario, Run: run, Instances: n}
-	e, err := setup(c, fmt.Sprintf("%s-%d", scenario, run), mix, c.events, n, c.profiles && run == 1, "")
+	e, err := setup(c, fmt.Sprintf("%s%s-%d", scenario, c.tag, run), mix, c.events, n, c.profiles && run == 1, "")
 	if e != nil {
 		defer e.close()
 	}
@@ -446,26 +524,38 @@ func drain(c config, scenario, mix string, n, run int) (result, error) {
 	var tot statMsg
 	var still time.Time
 	var last float64
+	var hopLag int64
 	for {
 		time.Sleep(100 * time.Millisecond)
 		if tot, _, err = e.stats(); err != nil {
 			return r, err
 		}
+		// Done when every event is a raw row (or a dead letter) and every
+		// flow's group has committed everything: with the hop, the
+		// contacts and leads flows are still at work when the last raw
+		// row is stored.
 		if tot.Stored+tot.DeadLetter >= r.Events {
-			break
+			ok, lag, err := e.caughtUp(context.Background())
+			if err != nil {
+				return r, err
+			}
+			if ok {
+				break
+			}
+			hopLag = lag
 		}
 		// The expected count is exact for both mixes; this only guards
 		// against a decoder that starts skipping records: lag gone and
 		// nothing stored for 5s means the topics are drained.
 		if tot.Stored != last {
 			last, still = tot.Stored, time.Now()
-		} else if tot.Stored > 0 && tot.Lag == 0 && time.Since(still) > 5*time.Second {
+		} else if tot.Stored > 0 && tot.Stored+tot.DeadLetter < r.Events && tot.Lag == 0 && time.Since(still) > 5*time.Second {
 			r.Warning = fmt.Sprintf("stopped at %.0f of %.0f expected", tot.Stored+tot.DeadLetter, r.Events)
 			r.Events = tot.Stored + tot.DeadLetter
 			break
 		}
 		if time.Now().After(deadline) {
-			return r, fmt.Errorf("timed out after %s: %.0f of %.0f stored", c.timeout, tot.Stored, r.Events)
+			return r, fmt.Errorf("timed out after %s: %.0f of %.0f stored, flows %+v, groups' lag %d", c.timeout, tot.Stored, r.Events, tot.Flows, hopLag)
 		}
 	}
 	// The pipeline's own wall time of its last stored batch: the poll

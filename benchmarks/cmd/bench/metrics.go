@@ -20,18 +20,9 @@ func sum(reg *prometheus.Registry, name string, match map[string]string) float64
 		if mf.GetName() != name {
 			continue
 		}
-	series:
 		for _, m := range mf.GetMetric() {
-			for k, v := range match {
-				found := false
-				for _, l := range m.GetLabel() {
-					if l.GetName() == k && l.GetValue() == v {
-						found = true
-					}
-				}
-				if !found {
-					continue series
-				}
+			if !hasLabels(m, match) {
+				continue
 			}
 			switch {
 			case m.Counter != nil:
@@ -50,9 +41,10 @@ func sum(reg *prometheus.Registry, name string, match map[string]string) float64
 	return s
 }
 
-// histQuantiles returns p50, p99 and the count of a histogram, linearly
-// interpolated inside buckets as Prometheus' histogram_quantile does.
-func histQuantiles(reg *prometheus.Registry, name string) (p50, p99, n float64) {
+// histQuantiles returns p50, p99 and the count of a histogram over its
+// series whose labels include match (nil: all), linearly interpolated
+// inside buckets as Prometheus' histogram_quantile does.
+func histQuantiles(reg *prometheus.Registry, name string, match map[string]string) (p50, p99, n float64) {
 	fams, _ := reg.Gather()
 	for _, mf := range fams {
 		if mf.GetName() != name || mf.GetType() != dto.MetricType_HISTOGRAM {
@@ -60,6 +52,9 @@ func histQuantiles(reg *prometheus.Registry, name string) (p50, p99, n float64) 
 		}
 		var bs []bucket
 		for _, m := range mf.GetMetric() {
+			if !hasLabels(m, match) {
+				continue
+			}
 			h := m.GetHistogram()
 			n += float64(h.GetSampleCount())
 			for _, b := range h.GetBucket() {
@@ -114,4 +109,20 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// hasLabels reports whether m carries every label of match.
+func hasLabels(m *dto.Metric, match map[string]string) bool {
+	for k, v := range match {
+		found := false
+		for _, l := range m.GetLabel() {
+			if l.GetName() == k && l.GetValue() == v {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
