@@ -188,6 +188,12 @@ func (s *scenario) verifyLate(note string, lateRows int64) {
 	if got.distinct != want.total {
 		t.Errorf("lost: %d distinct event ids in %s.interactions, want %d", got.distinct, s.db, want.total)
 	}
+	// The KBIs compared below came through the lead hop (docs/leads.md):
+	// every event crossed <group>.leads, in transactions (with markers and
+	// progress marks, so more offsets than events).
+	if hop := s.records(s.group + ".leads"); hop < want.total {
+		t.Errorf("%s.leads holds %d offsets, want at least the %d events: the KBIs did not come through the lead hop", s.group, hop, want.total)
+	}
 	if got.raw != got.distinct {
 		t.Errorf("double-counted raw: %d rows for %d distinct event ids (a replay inserted under another token)", got.raw, got.distinct)
 	}
