@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
+	"time"
 )
 
 // Origin names the Kafka records a batch was built from: one partition's
@@ -64,6 +65,11 @@ type Batch struct {
 	Aggregates []AggregateRows // partial aggregate states, one entry per rollup table
 	Late       []Interaction   // events beyond the allowed lateness, kept for the late-data table
 	Alerts     []Alert         // alerts raised while processing this batch
+	// Progress is the partition's event-time progress after this batch
+	// when the input merges upstreams that send progress marks (the lead
+	// topics): the window sets it (zero before any), later stages move
+	// their clocks by it rather than by the events they see.
+	Progress time.Time
 
 	ack func(error)
 }
@@ -112,5 +118,6 @@ func (b *Batch) Reset() {
 	b.Rejected = 0
 	b.Bytes = 0
 	b.AtEnd = false
+	b.Progress = time.Time{}
 	b.ack = nil
 }

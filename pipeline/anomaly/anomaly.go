@@ -73,6 +73,10 @@ type Deps struct {
 	// Clock is wall time for restore metrics. Default time.Now. Detection
 	// itself never reads it.
 	Clock func() time.Time
+	// Progress: the input merges upstream partitions (the lead topics,
+	// docs/leads.md); a partition's clock moves with Batch.Progress, set
+	// by the window before this stage, not with the events it sees.
+	Progress bool
 }
 
 // Detectors holds what all workers share: configuration, matrix, org
@@ -103,7 +107,7 @@ func New(cfg Config, m *matrix.Matrix, idx *schemas.Index, deps Deps, reg promet
 		log = slog.New(slog.DiscardHandler)
 	}
 	opts := detect.Options{OutOfOrder: cfg.OutOfOrder, ForgetAfter: cfg.ForgetAfter, EmitPending: cfg.EmitPending,
-		Index: idx, State: deps.State, Clock: deps.Clock}
+		Index: idx, State: deps.State, Clock: deps.Clock, Progress: deps.Progress}
 	r, err := detect.New(opts, detectors(&cfg, m, reg), reg, log.With("component", "anomaly"))
 	if err != nil {
 		return nil, err

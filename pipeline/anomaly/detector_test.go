@@ -416,3 +416,44 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Behind the lead topics a partition's clock is its slowest upstream's
+// (Batch.Progress, set by the window): an event of a faster upstream far
+// ahead must not fire a deadline the slower one may still meet.
+func TestLeadSLAFollowsProgress(t *testing.T) {
+	m, err := matrix.Load("testdata/matrix.good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{OutOfOrder: time.Nanosecond}, m, testOrg(), Deps{Progress: true}, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := d.NewStage()
+	off := int64(0)
+	run := func(progress time.Time, events ...schemas.Interaction) []schemas.Alert {
+		t.Helper()
+		b := schemas.NewBatch(schemas.Origin{Topic: "leads", FirstOffset: off, LastOffset: off + int64(len(events)) - 1}, nil)
+		off += int64(len(events))
+		for k, e := range events {
+			e.EventID = fmt.Sprintf("p-%d-%d", off, k)
+			b.Interactions = append(b.Interactions, e)
+		}
+		b.Progress = progress
+		if err := st.Process(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+		return b.Alerts
+	}
+	expect(t, run(t0,
+		leadEv(schemas.TypeLeadCreated, "L1", "ae-1", t0, schemas.ChannelCRM),
+		tick(t0.Add(5*time.Hour)), // a fast upstream's event
+	))
+	// The answer comes from the slow upstream, in time.
+	expect(t, run(t0.Add(20*time.Minute), leadEv(schemas.TypeCallOutbound, "L1", "ae-1", t0.Add(20*time.Minute), schemas.ChannelPhone)))
+	expect(t, run(t0.Add(5*time.Hour), tick(t0.Add(time.Hour))))
+	// An unanswered lead fires once progress passes its deadline.
+	expect(t, run(t0.Add(5*time.Hour), leadEv(schemas.TypeLeadCreated, "L2", "ae-1", t0.Add(5*time.Hour), schemas.ChannelCRM)))
+	expect(t, run(t0.Add(5*time.Hour+29*time.Minute), tick(t0.Add(5*time.Hour))))
+	expect(t, run(t0.Add(5*time.Hour+31*time.Minute), tick(t0.Add(5*time.Hour))), "lead_response_sla firing L2")
+}

@@ -335,6 +335,9 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 		return err
 	}
 	p.next = last + 1
+	if marks && p.maxT != noTime {
+		b.Progress = time.UnixMilli(p.maxT).UTC()
+	}
 	s.attach(b)
 	s.report(p)
 	return nil
@@ -386,6 +389,9 @@ func (s *Stage) replay(p *part, b *schemas.Batch) {
 		p.replayMaxT = maxTBelow(p.old, last+1, p.replayMaxT)
 	}
 	p.next = last + 1
+	if marks && p.replayMaxT != noTime {
+		b.Progress = time.UnixMilli(p.replayMaxT).UTC()
+	}
 	if p.next >= p.replayTo {
 		p.replayTo = -1
 	}

@@ -87,6 +87,10 @@ type Options struct {
 	State state.Store
 	// Clock is wall time for restore metrics. Default time.Now.
 	Clock func() time.Time
+	// Progress moves each partition's clock by Batch.Progress at the end
+	// of each batch instead of by the event times it sees (an input that
+	// merges upstreams progressing at their own speeds).
+	Progress bool
 }
 
 // Runner holds what all workers share: options, detectors, metrics.
@@ -194,6 +198,10 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 	for k := range b.Interactions {
 		p.apply(&b.Interactions[k])
 	}
+	if s.r.opts.Progress && b.Progress.After(p.maxT) {
+		p.maxT = b.Progress
+		p.advance(p.Watermark())
+	}
 	p.out = nil
 	if err := s.checkpoint(ctx, p, b.Origin.LastOffset); err != nil {
 		b.Alerts = b.Alerts[:first]
@@ -292,7 +300,11 @@ func (p *Partition) NextGen() uint32 {
 // then feeds i to the detectors.
 func (p *Partition) apply(i *schemas.Interaction) {
 	t := i.OccurredAt
-	if t.After(p.maxT) {
+	if p.r.opts.Progress {
+		if t.Before(p.Watermark()) {
+			p.r.m.late.Inc()
+		}
+	} else if t.After(p.maxT) {
 		p.maxT = t
 		p.advance(p.Watermark())
 	} else if t.Before(p.Watermark()) {
