@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/salespulse/salespulse/pipeline/leads"
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/sinks/clickhouse"
 	"github.com/salespulse/salespulse/sources"
-	"github.com/salespulse/salespulse/pipeline/leads"
 	"github.com/salespulse/salespulse/sources/kafka"
 	"github.com/salespulse/salespulse/sources/salesforce"
 )
