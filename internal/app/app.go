@@ -166,7 +166,7 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 		// partitions: its event time is their slowest one's
 		// (docs/leads.md).
 		wdeps.UpstreamMarks, wdeps.IdleTimeout = true, cfg.Leads.IdleTimeout
-		wdeps.Upstreams, wdeps.QuietUpstreams, wdeps.QuietGrace = lds.Upstreams()
+		wdeps.Upstreams, wdeps.QuietUpstreams, wdeps.DormantUpstreams, wdeps.QuietGrace = lds.Upstreams()
 	}
 	win, err := window.New(cfg.Window, wdeps, reg, log)
 	if err != nil {

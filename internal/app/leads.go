@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -29,9 +30,11 @@ func newLeads(ctx context.Context, cfg Config, src *kafka.Source, store *kafkaio
 	}
 	// The lead topics' event time waits for every source partition to
 	// report, for up to leads.idle_timeout; one that never held a record
-	// when the instance started (a vendor this deployment does not use,
-	// or nothing produced yet) is not waited for: its marks count from
-	// the first it sends.
+	// when the instance started only for quietGrace, and the partitions
+	// of a topic that held none at all (a vendor this deployment may not
+	// use, or nothing produced yet) only once one of them reports: a
+	// vendor that never sends must not stall the KBIs, and a topic whose
+	// data is just arriving must not let its first partition run ahead.
 	all, err := kafkaio.Partitions(ctx, src.Client(), topics)
 	if err != nil {
 		return nil, fmt.Errorf("leads: %w", err)
@@ -41,28 +44,40 @@ func newLeads(ctx context.Context, cfg Config, src *kafka.Source, store *kafkaio
 		return nil, fmt.Errorf("leads: %w", err)
 	}
 	var ups, quiet []string
+	var dormant [][]string
 	for _, t := range topics {
+		var ids []string
+		used := false
 		for p := range all[t] {
 			id := t + "/" + strconv.Itoa(int(p))
-			ups = append(ups, id)
+			ids = append(ids, id)
+			used = used || slices.Contains(written, id)
+		}
+		ups = append(ups, ids...)
+		if !used {
+			dormant = append(dormant, ids)
+			continue
+		}
+		for _, id := range ids {
 			if !slices.Contains(written, id) {
 				quiet = append(quiet, id)
 			}
 		}
 	}
 	slices.Sort(topics)
-	l, err := leads.New(cfg.Leads, store, leads.Topology{Partitions: parts, Sources: ups, Quiet: quiet, QuietGrace: quietGrace}, reg, log)
+	l, err := leads.New(cfg.Leads, store, leads.Topology{Partitions: parts, Sources: ups, Quiet: quiet, Dormant: dormant,
+		QuietGrace: min(quietGrace, cfg.Leads.IdleTimeout)}, reg, log)
 	if err != nil {
 		return nil, fmt.Errorf("leads: %w", err)
 	}
 	return l, nil
 }
 
-// quietGrace: a source partition that never held a record is not waited
-// for (watermark.Upstreams.Expect). Waiting for it would stall the KBIs
-// whenever data arrives only after the start and then stops: the window
-// moves its watermark only when a batch arrives.
-const quietGrace = -1
+// quietGrace bounds the wait for a source partition that never held a
+// record (watermark.Upstreams.Expect), at most leads.idle_timeout. Not
+// waiting at all would let the first partition to report run the lead
+// topics' event time ahead of the others starting a moment later.
+const quietGrace = 10 * time.Second
 
 // flow is one consumer group's pipeline: its source and what runs it.
 type flow struct {

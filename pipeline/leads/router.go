@@ -24,7 +24,8 @@ type Leads struct {
 	parts int32    // partitions of each lead topic
 	srcs  []string // the source partitions ("topic/partition"): the routers
 	downs []string // what the leads partitions hear from: srcs and the contacts partitions
-	quiet []string // of srcs, those without data at start
+	quiet []string   // of srcs, those without data at start
+	dorm  [][]string // per topic without data at start, its partitions
 	grace time.Duration
 	m     *metrics
 	log   *slog.Logger
@@ -41,9 +42,14 @@ type Topology struct {
 	// leads.idle_timeout until they report.
 	Sources []string
 	// Quiet are source partitions that never held a record when the
-	// instance started (a vendor the deployment does not use): they are
-	// waited for only QuietGrace.
-	Quiet      []string
+	// instance started, of topics that did: they are waited for only
+	// QuietGrace.
+	Quiet []string
+	// Dormant are the partitions of each source topic that held no record
+	// at all when the instance started (a vendor the deployment may not
+	// use): not waited for until one of a topic reports, then the others
+	// for QuietGrace.
+	Dormant    [][]string
 	QuietGrace time.Duration
 }
 
@@ -64,9 +70,11 @@ func New(cfg Config, fw state.Forwarder, topo Topology, reg prometheus.Registere
 		return nil, errors.New("leads: the lead topics' partition count is required")
 	}
 	l := &Leads{cfg: cfg, fw: fw, parts: topo.Partitions, srcs: slices.Clone(topo.Sources),
-		quiet: slices.Clone(topo.Quiet), grace: topo.QuietGrace,
+		quiet: slices.Clone(topo.Quiet), dorm: topo.Dormant, grace: topo.QuietGrace,
 		m: newMetrics(reg), log: log.With("component", "leads"), now: time.Now}
-	l.srcs = slices.DeleteFunc(l.srcs, func(id string) bool { return slices.Contains(l.quiet, id) })
+	l.srcs = slices.DeleteFunc(l.srcs, func(id string) bool {
+		return slices.Contains(l.quiet, id) || slices.ContainsFunc(l.dorm, func(g []string) bool { return slices.Contains(g, id) })
+	})
 	l.downs = slices.Clone(l.srcs)
 	for p := range topo.Partitions {
 		l.downs = append(l.downs, cfg.ContactsTopic+"/"+strconv.Itoa(int(p)))
@@ -77,8 +85,8 @@ func New(cfg Config, fw state.Forwarder, topo Topology, reg prometheus.Registere
 // Upstreams are the upstream ids a leads partition hears progress from:
 // every source partition and every contacts partition, then those of them
 // to wait for only the quiet grace (for window.Deps.Upstreams).
-func (l *Leads) Upstreams() (ids, quiet []string, grace time.Duration) {
-	return slices.Clone(l.downs), slices.Clone(l.quiet), l.grace
+func (l *Leads) Upstreams() (ids, quiet []string, dormant [][]string, grace time.Duration) {
+	return slices.Clone(l.downs), slices.Clone(l.quiet), l.dorm, l.grace
 }
 
 // expect registers the upstreams of a contacts (ids: l.srcs) or leads
@@ -86,6 +94,7 @@ func (l *Leads) Upstreams() (ids, quiet []string, grace time.Duration) {
 func (l *Leads) expect(u *watermark.Upstreams, ids []string, now time.Time) {
 	u.Expect(ids, now, 0)
 	u.Expect(l.quiet, now, l.grace)
+	u.Dormant(l.dorm, l.grace)
 }
 
 // Config returns the configuration with defaults applied.

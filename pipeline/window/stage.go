@@ -59,7 +59,10 @@ type Deps struct {
 	// for IdleTimeout; QuietUpstreams only for QuietGrace).
 	Upstreams      []string
 	QuietUpstreams []string
-	QuietGrace     time.Duration
+	// DormantUpstreams are groups (a topic's partitions) not waited for
+	// until one of a group reports (watermark.Upstreams.Dormant).
+	DormantUpstreams [][]string
+	QuietGrace       time.Duration
 }
 
 // Window holds what the per-worker stages share: configuration, metrics,
@@ -674,6 +677,7 @@ func (s *Stage) newPart(o schemas.Origin) *part {
 		now := s.w.deps.Clock()
 		p.up.Expect(s.w.deps.Upstreams, now, 0)
 		p.up.Expect(s.w.deps.QuietUpstreams, now, s.w.deps.QuietGrace)
+		p.up.Dormant(s.w.deps.DormantUpstreams, s.w.deps.QuietGrace)
 	}
 	return p
 }

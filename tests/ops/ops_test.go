@@ -20,6 +20,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/internal/app"
 	"github.com/salespulse/salespulse/internal/devstack"
@@ -163,9 +165,17 @@ func newStack() (*opsStack, error) {
 	s := &opsStack{Stack: st, logs: logs, events: events}
 	want := fmt.Sprint(len(events))
 	deadline := time.Now().Add(3 * time.Minute)
+	adm, err := kgo.NewClient(kgo.SeedBrokers(st.KafkaAddrs()...))
+	if err != nil {
+		return nil, err
+	}
+	defer adm.Close()
 	for {
 		got := s.queryString("SELECT count() FROM salespulse.interactions")
-		if got == want && gatherSum(reg, "salespulse_kafka_consumer_lag") == 0 {
+		// The raw rows are the ingest flow's; the KBI facts come from the
+		// leads flow behind the lead topics (docs/leads.md): done when all
+		// three groups committed everything.
+		if got == want && gatherSum(reg, "salespulse_kafka_consumer_lag") == 0 && flowsDone(kadm.NewClient(adm)) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -175,6 +185,25 @@ func newStack() (*opsStack, error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return s, nil
+}
+
+// flowsDone reports whether the three flows' groups (the default group
+// salespulse and its lead flows) committed every partition of their
+// topics up to the end.
+func flowsDone(adm *kadm.Client) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, group := range []string{"salespulse", "salespulse.contacts", "salespulse.leads"} {
+		lags, err := adm.Lag(ctx, group)
+		if err != nil {
+			return false
+		}
+		l, ok := lags[group]
+		if !ok || l.Error() != nil || l.Lag.Total() > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // queryString runs sql on the embedded engine and returns its trimmed

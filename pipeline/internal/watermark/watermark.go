@@ -28,9 +28,35 @@ const None = math.MinInt64
 // Upstreams is one downstream partition's view of its upstreams. Not safe
 // for concurrent use.
 type Upstreams struct {
-	idle  time.Duration
-	ups   map[string]*up
-	dirty map[string]bool
+	idle    time.Duration
+	ups     map[string]*up
+	dirty   map[string]bool
+	dormant map[string]*dormant // by upstream id
+}
+
+// dormant is a group of upstreams (a topic's partitions) none of which had
+// data when the view was made: nobody waits for them until one reports.
+type dormant struct {
+	ids   []string
+	grace time.Duration
+	woken bool
+}
+
+// Dormant registers groups of upstreams (each a topic's partitions) that
+// had no data at all when the instance started, a vendor the deployment
+// may not use: they hold progress back only once one of a group reports,
+// and then the group's others for grace (the rest of a topic starting a
+// moment later), as Expect does.
+func (u *Upstreams) Dormant(groups [][]string, grace time.Duration) {
+	if u.dormant == nil {
+		u.dormant = map[string]*dormant{}
+	}
+	for _, g := range groups {
+		d := &dormant{ids: g, grace: grace}
+		for _, id := range g {
+			u.dormant[id] = d
+		}
+	}
 }
 
 type up struct {
@@ -69,6 +95,10 @@ func (u *Upstreams) Expect(ids []string, now time.Time, grace time.Duration) {
 // now; end says the upstream had consumed all its input. Marks of one
 // upstream only move forward.
 func (u *Upstreams) Observe(id string, t int64, end bool, now time.Time) {
+	if d := u.dormant[id]; d != nil && !d.woken {
+		d.woken = true
+		u.Expect(d.ids, now, d.grace)
+	}
 	x := u.ups[id]
 	defer func() { x.end = end }()
 	if x == nil {

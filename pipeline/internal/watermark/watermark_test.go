@@ -38,3 +38,22 @@ func TestMinOverActiveUpstreams(t *testing.T) {
 		t.Fatalf("changed %v", changed)
 	}
 }
+
+func TestDormantTopicsWakeTogether(t *testing.T) {
+	now := time.Unix(1000, 0)
+	u := New(time.Minute)
+	u.Expect([]string{"crm/0"}, now, 0)
+	u.Dormant([][]string{{"calls/0", "calls/1"}, {"zoom/0"}}, 10*time.Second)
+	u.Observe("crm/0", 100, false, now)
+	if m, ok := u.Min(now); !ok || m != 100 {
+		t.Fatalf("min = %d %v, want 100: dormant topics hold nothing", m, ok)
+	}
+	// calls/0 reports: calls/1 is now waited for (its data is arriving).
+	u.Observe("calls/0", 200, false, now)
+	if _, ok := u.Min(now.Add(time.Second)); ok {
+		t.Fatal("calls/1 must hold progress back once calls woke")
+	}
+	if m, _ := u.Min(now.Add(11 * time.Second)); m != 100 {
+		t.Fatalf("after the grace calls/1 is left out: min = %d, want 100", m)
+	}
+}
