@@ -31,6 +31,7 @@ import (
 	"github.com/salespulse/salespulse/pipeline/anomaly/detect"
 	"github.com/salespulse/salespulse/pipeline/anomaly/matrix"
 	"github.com/salespulse/salespulse/pipeline/anomaly/outlier"
+	"github.com/salespulse/salespulse/pipeline/internal/calendar"
 	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/schemas"
 )
@@ -39,9 +40,9 @@ import (
 // due at the same time reach them (so the order of a batch's alerts). A
 // disabled detector stays listed, doing nothing: its state kinds must
 // still restore after a configuration change.
-func detectors(cfg *Config, m *matrix.Matrix, reg prometheus.Registerer) []detect.Detector {
+func detectors(cfg *Config, m *matrix.Matrix, idx *schemas.Index, cals map[string]Calendar, reg prometheus.Registerer) []detect.Detector {
 	return []detect.Detector{
-		newSLA(cfg, reg),
+		newSLA(cfg, idx, cals, reg),
 		&approvalRules{cfg: cfg, matrix: m},
 		outlier.New(&cfg.Outliers, cfg.Cooldown, map[string]outlier.Measure{
 			RuleDiscountOutlier: {Severity: Rules[RuleDiscountOutlier], Unit: "%", What: "discounts"},
@@ -77,7 +78,15 @@ type Deps struct {
 	// docs/leads.md); a partition's clock moves with Batch.Progress, set
 	// by the window before this stage, not with the events it sees.
 	Progress bool
+	// Calendars are the teams' business hours (window.calendars: by team
+	// id, "*" for the others), for SLAs on the business clock
+	// (Config.SLA.Clock). Required when a clock is "business".
+	Calendars map[string]Calendar
 }
+
+// Calendar is a team's business hours, the type of window.Calendar: both
+// stages read the same window.calendars.
+type Calendar = calendar.Config
 
 // Detectors holds what all workers share: configuration, matrix, org
 // index, state store and metrics. Each pipeline worker gets its own Stage
@@ -98,6 +107,14 @@ func New(cfg Config, m *matrix.Matrix, idx *schemas.Index, deps Deps, reg promet
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.SLA.business() && len(deps.Calendars) == 0 {
+		return nil, fmt.Errorf("anomaly.sla.clock: %w", ErrNoCalendars)
+	}
+	for team, c := range deps.Calendars {
+		if _, err := c.Compile(""); err != nil {
+			return nil, fmt.Errorf("new anomaly detector: calendar %s: %w", team, err)
+		}
+	}
 	if m != nil {
 		if err := m.Validate(); err != nil {
 			return nil, fmt.Errorf("new anomaly detector: authorization matrix: %w", err)
@@ -108,7 +125,7 @@ func New(cfg Config, m *matrix.Matrix, idx *schemas.Index, deps Deps, reg promet
 	}
 	opts := detect.Options{OutOfOrder: cfg.OutOfOrder, ForgetAfter: cfg.ForgetAfter, EmitPending: cfg.EmitPending,
 		Index: idx, State: deps.State, Clock: deps.Clock, Progress: deps.Progress}
-	r, err := detect.New(opts, detectors(&cfg, m, reg), reg, log.With("component", "anomaly"))
+	r, err := detect.New(opts, detectors(&cfg, m, idx, deps.Calendars, reg), reg, log.With("component", "anomaly"))
 	if err != nil {
 		return nil, err
 	}

@@ -165,7 +165,8 @@ func render(as []schemas.Alert) string {
 // sets by hand, counting what the stages ask of it.
 type storeEnv struct {
 	*state.Memory
-	reg *prometheus.Registry // of the last detector made
+	reg  *prometheus.Registry // of the last detector made
+	cals map[string]Calendar  // Deps.Calendars of the detectors made
 }
 
 var _ state.Store = (*storeEnv)(nil)
@@ -193,7 +194,7 @@ func (e *storeEnv) detector(t testing.TB, cfg Config) *Detectors {
 		t.Fatal(err)
 	}
 	e.reg = prometheus.NewRegistry()
-	d, err := New(cfg, m, testOrg(), Deps{State: e}, e.reg, nil)
+	d, err := New(cfg, m, testOrg(), Deps{State: e, Calendars: e.cals}, e.reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,24 +207,43 @@ func (e *storeEnv) detector(t testing.TB, cfg Config) *Detectors {
 // some beyond the 64 remembered batches), and compares every batch's
 // alerts with an uninterrupted run: byte for byte per batch, and the same
 // set of (id, state, at) overall.
+//
+// On the business clock too: deadlines rescheduled after a restore fall
+// where the uninterrupted run had them, nights and weekends skipped.
 func TestRestoreIsExact(t *testing.T) {
+	for _, clock := range []Clock{ClockWall, ClockBusiness} {
+		t.Run(string(clock), func(t *testing.T) { testRestoreIsExact(t, clock) })
+	}
+}
+
+func testRestoreIsExact(t *testing.T, clock Clock) {
 	const partitions = 2
+	cfg := restoreConfig()
+	cfg.SLA.Clock = clock
+	var cals map[string]Calendar
+	if clock == ClockBusiness {
+		// Short days so the random stream's hours cross many closes.
+		cals = map[string]Calendar{"*": {Start: "09:00", End: "11:00"}, "team-02": {TimeZone: "Europe/Berlin", Start: "10:00", End: "12:30"}}
+	}
 	for _, seed := range []uint64{1, 2, 3} {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
 			streams := [][]schemas.Interaction{randomEvents(seed*10, 2500), randomEvents(seed*10+1, 1500)}
 			batches := cutBatches(seed, streams)
 
 			// The uninterrupted run, in memory only.
-			ref := newHarness(t, restoreConfig()).stage
+			ref := newHarnessDeps(t, cfg, Deps{Calendars: cals}).stage
 			want := make([][]string, partitions)
 			wantSet := map[string]bool{}
-			nAlerts := 0
+			nAlerts, nBusiness := 0, 0
 			for p := range batches {
 				for _, b := range batches[p] {
 					as := process(t, ref, b)
 					want[p] = append(want[p], render(as))
 					for _, a := range as {
 						wantSet[a.ID+" "+a.State.String()+" "+a.At.UTC().String()] = true
+						if a.Values["clock"] == string(ClockBusiness) {
+							nBusiness++
+						}
 					}
 					nAlerts += len(as)
 				}
@@ -231,10 +251,14 @@ func TestRestoreIsExact(t *testing.T) {
 			if nAlerts < 100 {
 				t.Fatalf("only %d alerts: the stream does not exercise the detectors", nAlerts)
 			}
+			if clock == ClockBusiness && nBusiness < 50 {
+				t.Fatalf("only %d business-clock SLA alerts", nBusiness)
+			}
 
 			env := newStoreEnv()
+			env.cals = cals
 			r := rand.New(rand.NewPCG(seed, 99))
-			d := env.detector(t, restoreConfig())
+			d := env.detector(t, cfg)
 			s := d.NewStage()
 			got := make([][]string, partitions)
 			for p := range got {
@@ -266,7 +290,7 @@ func TestRestoreIsExact(t *testing.T) {
 				switch x := r.IntN(100); {
 				case x < 3: // crash: a new process resumes at the committed offset
 					crashes++
-					d = env.detector(t, restoreConfig())
+					d = env.detector(t, cfg)
 					s = d.NewStage()
 					for q := range pos {
 						pos[q] = comm[q]

@@ -3,6 +3,8 @@ package anomaly
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/salespulse/salespulse/pipeline/anomaly/outlier"
@@ -56,13 +58,39 @@ type SLAConfig struct {
 	// EscalateFactor: a second, critical alert fires at this multiple of
 	// the SLA. Default 4; a negative value disables escalation.
 	EscalateFactor float64 `yaml:"escalate_factor"`
+	// Clock is what the SLA (and its escalation) counts: "wall" time, the
+	// default, or "business" hours of the team's calendar
+	// (window.calendars: the team's own, else "*"). On the business clock
+	// a lead that arrives off hours is due at the next opening plus the
+	// SLA, and an SLA that spans the close continues at the next opening.
+	// A team without a calendar keeps the wall clock.
+	Clock Clock `yaml:"clock"`
+	// ChannelClocks overrides Clock per channel for every team without its
+	// own, as Channels does the SLA.
+	ChannelClocks map[string]Clock `yaml:"channel_clocks"`
 }
 
-// TeamSLA overrides the SLA for one team.
+// TeamSLA overrides the SLA for one team. An override of the team beats
+// one of the channel for all teams, for the SLA as for its clock.
 type TeamSLA struct {
 	Default  time.Duration            `yaml:"default"`
 	Channels map[string]time.Duration `yaml:"channels"`
+	// Clock is the team's clock ("" keeps anomaly.sla.clock or its
+	// channel_clocks), ChannelClocks its clock per channel.
+	Clock         Clock            `yaml:"clock"`
+	ChannelClocks map[string]Clock `yaml:"channel_clocks"`
 }
+
+// Clock is the time an SLA counts.
+type Clock string
+
+// The clocks.
+const (
+	// ClockWall counts every second: nights, weekends and holidays too.
+	ClockWall Clock = "wall"
+	// ClockBusiness counts the working hours of the team's calendar only.
+	ClockBusiness Clock = "business"
+)
 
 // ApprovalsConfig tunes the discount and approval detectors.
 type ApprovalsConfig struct {
@@ -102,6 +130,10 @@ var (
 	ErrNegative   = errors.New("must not be negative")
 	ErrOutOfRange = errors.New("out of range")
 	ErrChannel    = errors.New("unknown channel")
+	ErrClock      = errors.New(`must be "wall" or "business"`)
+	// ErrNoCalendars: a business clock is configured, but New got no
+	// calendars (window.calendars) to count business hours in.
+	ErrNoCalendars = errors.New("business clock without calendars (window.calendars)")
 )
 
 // SetDefaults fills the zero fields with their documented defaults.
@@ -117,6 +149,9 @@ func (c *Config) SetDefaults() {
 	def(&c.SLA.Default, 30*time.Minute)
 	if c.SLA.EscalateFactor == 0 {
 		c.SLA.EscalateFactor = 4
+	}
+	if c.SLA.Clock == "" {
+		c.SLA.Clock = ClockWall
 	}
 	def(&c.Approvals.RequestWithin, time.Hour)
 	def(&c.Approvals.Backlog, 24*time.Hour)
@@ -189,6 +224,9 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
+	if err := c.SLA.validateClocks(); err != nil {
+		return err
+	}
 	if c.SLA.EscalateFactor > 0 && c.SLA.EscalateFactor <= 1 {
 		return fmt.Errorf("anomaly.sla.escalate_factor: %w: must be > 1 (or negative to disable)", ErrOutOfRange)
 	}
@@ -232,4 +270,79 @@ func (c *SLAConfig) slaFor(team string, ch schemas.Channel) time.Duration {
 		return d
 	}
 	return c.Default
+}
+
+// clockFor returns the clock of a team and channel, overridden as slaFor
+// overrides the SLA.
+func (c *SLAConfig) clockFor(team string, ch schemas.Channel) Clock {
+	name := ch.String()
+	if t, ok := c.Teams[team]; ok {
+		if k, ok := t.ChannelClocks[name]; ok {
+			return k
+		}
+		if t.Clock != "" {
+			return t.Clock
+		}
+	}
+	if k, ok := c.ChannelClocks[name]; ok {
+		return k
+	}
+	return c.Clock
+}
+
+// business reports whether any team or channel counts business hours.
+func (c *SLAConfig) business() bool {
+	has := func(k Clock, m map[string]Clock) bool {
+		if k == ClockBusiness {
+			return true
+		}
+		for _, v := range m {
+			if v == ClockBusiness {
+				return true
+			}
+		}
+		return false
+	}
+	if c.Disabled {
+		return false
+	}
+	if has(c.Clock, c.ChannelClocks) {
+		return true
+	}
+	for _, t := range c.Teams {
+		if has(t.Clock, t.ChannelClocks) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *SLAConfig) validateClocks() error {
+	clocks := func(path string, m map[string]Clock) error {
+		for ch, k := range m {
+			if _, ok := schemas.ParseChannel([]byte(ch)); !ok {
+				return fmt.Errorf("anomaly.%s.%s: %w", path, ch, ErrChannel)
+			}
+			if k != ClockWall && k != ClockBusiness {
+				return fmt.Errorf("anomaly.%s.%s: %q: %w", path, ch, k, ErrClock)
+			}
+		}
+		return nil
+	}
+	if c.Clock != ClockWall && c.Clock != ClockBusiness {
+		return fmt.Errorf("anomaly.sla.clock: %q: %w", c.Clock, ErrClock)
+	}
+	if err := clocks("sla.channel_clocks", c.ChannelClocks); err != nil {
+		return err
+	}
+	for _, team := range slices.Sorted(maps.Keys(c.Teams)) {
+		t := c.Teams[team]
+		if t.Clock != "" && t.Clock != ClockWall && t.Clock != ClockBusiness {
+			return fmt.Errorf("anomaly.sla.teams.%s.clock: %q: %w", team, t.Clock, ErrClock)
+		}
+		if err := clocks("sla.teams."+team+".channel_clocks", t.ChannelClocks); err != nil {
+			return err
+		}
+	}
+	return nil
 }

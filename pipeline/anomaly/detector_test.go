@@ -44,12 +44,17 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
+	return newHarnessDeps(t, cfg, Deps{})
+}
+
+func newHarnessDeps(t *testing.T, cfg Config, deps Deps) *harness {
+	t.Helper()
 	m, err := matrix.Load("testdata/matrix.good.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	d, err := New(cfg, m, testOrg(), Deps{}, reg, nil)
+	d, err := New(cfg, m, testOrg(), deps, reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

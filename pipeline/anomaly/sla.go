@@ -2,11 +2,13 @@ package anomaly
 
 import (
 	"encoding/binary"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/salespulse/salespulse/pipeline/anomaly/detect"
+	"github.com/salespulse/salespulse/pipeline/internal/calendar"
 	"github.com/salespulse/salespulse/schemas"
 )
 
@@ -14,8 +16,15 @@ import (
 // (lead_response_sla), and again at EscalateFactor × the SLA
 // (lead_response_sla_escalated). Each answer also publishes the rep's
 // response time (RuleResponseOutlier) for the outlier detector.
+//
+// On the business clock (SLAConfig.Clock) both deadlines are counted in
+// the team's calendar. Either way a deadline is a pure function of the
+// trigger's event time, the team's calendar and the configuration, so a
+// replay or a restore schedules it at the same instant.
 type sla struct {
 	cfg       *Config
+	idx       *schemas.Index
+	cals      map[string]Calendar
 	openLeads prometheus.Gauge
 }
 
@@ -27,7 +36,7 @@ const (
 	dlEscalate
 )
 
-func newSLA(cfg *Config, reg prometheus.Registerer) *sla {
+func newSLA(cfg *Config, idx *schemas.Index, cals map[string]Calendar, reg prometheus.Registerer) *sla {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "salespulse_anomaly_open_leads",
 		Help: "Open leads of the partition whose leads changed last (a sample, not a sum).",
@@ -35,13 +44,13 @@ func newSLA(cfg *Config, reg prometheus.Registerer) *sla {
 	if reg != nil {
 		reg.MustRegister(g)
 	}
-	return &sla{cfg: cfg, openLeads: g}
+	return &sla{cfg: cfg, idx: idx, cals: cals, openLeads: g}
 }
 
 func (d *sla) Kinds() []byte { return []byte{kindLead} }
 
 func (d *sla) NewState(p *detect.Partition, q detect.Queue) detect.State {
-	return &slaPart{sla: d, p: p, q: q, leads: map[string]*lead{}}
+	return &slaPart{sla: d, p: p, q: q, leads: map[string]*lead{}, teamCals: map[string]*calendar.Calendar{}}
 }
 
 // slaPart is one partition's open leads.
@@ -50,6 +59,38 @@ type slaPart struct {
 	p     *detect.Partition
 	q     detect.Queue
 	leads map[string]*lead
+	// teamCals caches the compiled calendar of each team (nil: none, the
+	// wall clock), per partition so that workers share no lock.
+	teamCals map[string]*calendar.Calendar
+}
+
+// clock returns the calendar a lead of team on ch counts its SLA in: nil
+// for the wall clock (configured, or the team has no calendar).
+func (s *slaPart) clock(team string, ch schemas.Channel) *calendar.Calendar {
+	if s.cfg.SLA.clockFor(team, ch) != ClockBusiness {
+		return nil
+	}
+	if c, ok := s.teamCals[team]; ok {
+		return c
+	}
+	var c *calendar.Calendar
+	if cfg, ok := calendar.Pick(s.cals, team); ok {
+		// The team's zone from the org file, as the window's business_s
+		// has it: a zone the org file spells wrong is UTC there too.
+		orgTZ := ""
+		if t := s.idx.Team(team); t != nil {
+			orgTZ = t.TimeZone
+		}
+		var err error
+		if c, err = cfg.Compile(orgTZ); err != nil {
+			c, _ = cfg.Compile("") // New checked it
+		}
+	}
+	if len(s.teamCals) > 4096 {
+		clear(s.teamCals)
+	}
+	s.teamCals[strings.Clone(team)] = c
+	return c
 }
 
 // lead is an open lead: triggered (lead.created or an inbound touch) and not
@@ -63,8 +104,9 @@ type lead struct {
 	team     string
 	ch       schemas.Channel
 	sla      time.Duration
-	breach   *detect.Tracked // lead_response_sla, nil until it fires
-	escalate *detect.Tracked // lead_response_sla_escalated
+	cal      *calendar.Calendar // business clock; nil: wall clock
+	breach   *detect.Tracked    // lead_response_sla, nil until it fires
+	escalate *detect.Tracked    // lead_response_sla_escalated
 }
 
 func (s *slaPart) Apply(i *schemas.Interaction) {
@@ -96,15 +138,24 @@ func (s *slaPart) trigger(i *schemas.Interaction) {
 	}
 	team := s.p.TeamOf(i)
 	l := &lead{gen: s.p.NextGen(), at: i.OccurredAt, event: i.EventID, rep: i.RepID, team: team, ch: i.Channel}
-	l.sla = s.cfg.SLA.slaFor(team, i.Channel)
+	l.sla, l.cal = s.cfg.SLA.slaFor(team, i.Channel), s.clock(team, i.Channel)
 	s.leads[i.LeadID] = l
-	s.q.Schedule(l.at.Add(l.sla), dlSLA, l.gen, i.LeadID)
+	s.q.Schedule(l.due(l.sla), dlSLA, l.gen, i.LeadID)
 	if f := s.cfg.SLA.EscalateFactor; f > 1 {
-		s.q.Schedule(l.at.Add(l.escalateAfter(f)), dlEscalate, l.gen, i.LeadID)
+		s.q.Schedule(l.due(l.escalateAfter(f)), dlEscalate, l.gen, i.LeadID)
 	}
 }
 
 func (l *lead) escalateAfter(f float64) time.Duration { return time.Duration(float64(l.sla) * f) }
+
+// due is the instant d after the trigger on the lead's clock: on the
+// business clock, d of the team's working time.
+func (l *lead) due(d time.Duration) time.Time {
+	if l.cal != nil {
+		return l.cal.Add(l.at, d)
+	}
+	return l.at.Add(d)
+}
 
 func (s *slaPart) Due(dl detect.Deadline) {
 	l := s.leads[dl.Key]
@@ -131,10 +182,16 @@ func (s *slaPart) fire(id string, l *lead, escalated bool, at time.Time) {
 		"lead_id": id, "channel": l.ch.String(), "triggered_at": ts(l.at),
 		"sla": dur(l.sla), "limit": dur(limit),
 	}
+	of := ""
+	if l.cal != nil {
+		t.Alert.Values["clock"] = string(ClockBusiness)
+		t.Alert.Values["due_at"] = ts(l.due(limit))
+		of = " business hours"
+	}
 	if escalated {
-		t.Alert.Summary = "Lead " + id + " (" + l.ch.String() + ") still has no response after " + dur(limit) + ", " + pct(s.cfg.SLA.EscalateFactor) + "× the SLA of " + dur(l.sla) + "."
+		t.Alert.Summary = "Lead " + id + " (" + l.ch.String() + ") still has no response after " + dur(limit) + of + ", " + pct(s.cfg.SLA.EscalateFactor) + "× the SLA of " + dur(l.sla) + "."
 	} else {
-		t.Alert.Summary = "Lead " + id + " (" + l.ch.String() + ") had no response within its SLA of " + dur(l.sla) + "."
+		t.Alert.Summary = "Lead " + id + " (" + l.ch.String() + ") had no response within its SLA of " + dur(l.sla) + of + "."
 	}
 	*slot = t
 	s.p.Emit(t, schemas.AlertFiring, at)
@@ -153,11 +210,11 @@ func (s *slaPart) answer(i *schemas.Interaction) {
 		return // an answer older than the trigger answers an earlier one
 	}
 	s.p.Touch(kindLead, i.LeadID)
-	if d := l.at.Add(l.sla); a.After(d) {
+	if d := l.due(l.sla); a.After(d) {
 		s.fire(i.LeadID, l, false, d)
 	}
 	if f := s.cfg.SLA.EscalateFactor; f > 1 {
-		if d := l.at.Add(l.escalateAfter(f)); a.After(d) {
+		if d := l.due(l.escalateAfter(f)); a.After(d) {
 			s.fire(i.LeadID, l, true, d)
 		}
 	}
@@ -166,6 +223,9 @@ func (s *slaPart) answer(i *schemas.Interaction) {
 			t.Alert.EventIDs = append(t.Alert.EventIDs, i.EventID)
 			t.Alert.Values["answered_at"] = ts(a)
 			t.Alert.Values["response_time"] = dur(a.Sub(l.at))
+			if l.cal != nil {
+				t.Alert.Values["business_response_time"] = dur(time.Duration(l.cal.BusinessSeconds(l.at, a) * float64(time.Second)))
+			}
 			s.p.Emit(t, schemas.AlertResolved, a)
 		}
 	}
@@ -197,10 +257,10 @@ func (s *slaPart) Rebuild() {
 	f := s.cfg.SLA.EscalateFactor
 	for id, l := range s.leads {
 		if l.breach == nil {
-			s.q.Schedule(l.at.Add(l.sla), dlSLA, l.gen, id)
+			s.q.Schedule(l.due(l.sla), dlSLA, l.gen, id)
 		}
 		if f > 1 && l.escalate == nil {
-			s.q.Schedule(l.at.Add(l.escalateAfter(f)), dlEscalate, l.gen, id)
+			s.q.Schedule(l.due(l.escalateAfter(f)), dlEscalate, l.gen, id)
 		}
 	}
 	s.openLeads.Set(float64(len(s.leads)))
@@ -223,6 +283,9 @@ func (s *slaPart) Encode(b []byte, k detect.Key) ([]byte, bool) {
 func (s *slaPart) Decode(k detect.Key, r *detect.Reader) error {
 	l := &lead{gen: uint32(r.Uvarint()), at: r.Time(), event: r.Str(), rep: r.Str(), team: r.Str(), ch: schemas.Channel(r.Byte())}
 	l.sla = time.Duration(r.Varint())
+	// The clock is not in the record: it follows from the team, channel
+	// and configuration, as the SLA of a new lead does.
+	l.cal = s.clock(l.team, l.ch)
 	l.breach = r.Tracked()
 	l.escalate = r.Tracked()
 	if err := r.Done(k); err != nil {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/salespulse/salespulse/pipeline/internal/calendar"
 	"github.com/salespulse/salespulse/pipeline/internal/watermark"
 	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/pipeline/window/internal/pairing"
@@ -200,7 +201,7 @@ func (s *Stage) rep(id string) *repAct {
 type zone struct {
 	name string
 	loc  *time.Location
-	cal  *calendar
+	cal  *calendar.Calendar
 	team string // the team id, cloned: shared by the state's events
 	// Local-day cache: instants in [lo, hi) (unix ms) have local date day.
 	// Events arrive roughly in time order, so most hit it.
@@ -552,12 +553,8 @@ func (s *Stage) zone(team string) *zone {
 			s.w.log.Warn("unknown team time zone; using UTC", "team", team, "time_zone", t.TimeZone)
 		}
 	}
-	cal, ok := s.w.cfg.Calendars[team]
-	if !ok {
-		cal, ok = s.w.cfg.Calendars["*"]
-	}
-	if ok {
-		if c, err := cal.compile(orgTZ); err == nil { // Validate checked it
+	if cal, ok := calendar.Pick(s.w.cfg.Calendars, team); ok {
+		if c, err := cal.Compile(orgTZ); err == nil { // Validate checked it
 			z.cal = c
 		}
 	}
@@ -588,7 +585,7 @@ func (f *facts) Pair(fam uint8, key string, open, close *pairing.Event) {
 			ResponseAt: closeAt, ResponseType: close.Type.String(), ResponseChannel: close.Channel.String(), ResponseS: secs,
 		}
 		if z.cal != nil {
-			r.BusinessS = s.floats.ptr(z.cal.businessSeconds(openAt, *closeAt))
+			r.BusinessS = s.floats.ptr(z.cal.BusinessSeconds(openAt, *closeAt))
 		}
 		s.leads = append(s.leads, r)
 		return
