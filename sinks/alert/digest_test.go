@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -320,13 +321,13 @@ salespulse_alert_groups{hook="managers"} 2
 		if last := ds[len(ds)-1]; len(last.Firing) != 0 || ids(last.Resolved) != "a2,a3,a4" || last.Title != "Team team-3: 3 resolved" {
 			t.Fatalf("all resolved: %+v", last)
 		}
-		if g := testutil.ToFloat64(h.reg2(t, "salespulse_alert_groups")); g != 1 {
+		if g := testutil.ToFloat64(h.gauge(t, "salespulse_alert_groups")); g != 1 {
 			t.Fatalf("groups left: %v", g)
 		}
 	})
 }
 
-func (h *harness) reg2(t *testing.T, name string) prometheus.Collector {
+func (h *harness) gauge(t *testing.T, name string) prometheus.Collector {
 	t.Helper()
 	mfs, err := h.reg.Gather()
 	if err != nil {
@@ -483,7 +484,7 @@ func TestQuietHours(t *testing.T) {
 		if len(ds) != 1 || ids(ds[0].Firing) != "a1,a1e" {
 			t.Fatalf("critical breaks through at once with the group: %+v", ds)
 		}
-		if v := testutil.ToFloat64(h.reg2(t, "salespulse_alert_held")); v != 0 {
+		if v := testutil.ToFloat64(h.gauge(t, "salespulse_alert_held")); v != 0 {
 			t.Fatalf("held after break-through: %v", v)
 		}
 	})
@@ -563,7 +564,7 @@ func TestDigestParkedComesBack(t *testing.T) {
 		if len(ds) != 2 || ids(ds[1].Firing) != "a1" {
 			t.Fatalf("after parking: %+v", ds)
 		}
-		if v := testutil.ToFloat64(h.reg2(t, "salespulse_alert_held")); v != 0 {
+		if v := testutil.ToFloat64(h.gauge(t, "salespulse_alert_held")); v != 0 {
 			t.Fatalf("parked delivery still held: %v", v)
 		}
 	})
@@ -588,4 +589,61 @@ func TestDigestConfigValidate(t *testing.T) {
 	f("bad route severity", func(c *HookConfig) { c.Routes = []RouteConfig{{MinSeverity: "urgent"}} }, ErrSeverity)
 	f("bad break_through", func(c *HookConfig) { c.BreakThrough = "loud" }, ErrSeverity)
 	f("negative group_wait", func(c *HookConfig) { c.GroupWait = -time.Second }, ErrNotPositive)
+}
+
+func TestDigestPayloads(t *testing.T) {
+	d := &Digest{Kind: "digest", GroupKey: "g1", GroupLabels: map[string]string{"team": "team-3"}, Title: "Team team-3: 2 leads past SLA",
+		Firing: []Message{testMessage(schemas.AlertFiring), testMessage(schemas.AlertFiring)}, Resolved: []Message{}, Reason: reasonInitial, At: now}
+	d.Firing[1].ID, d.Firing[1].Severity = "def", "critical"
+	req, err := slack{url: "http://s"}.digest(context.Background(), d, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(req.Body)
+	if !strings.Contains(string(b), `"text":"Team team-3: 2 leads past SLA"`) || strings.Count(string(b), "lead_response_sla") != 2 {
+		t.Fatalf("slack digest %s", b)
+	}
+	req, _ = pagerDuty{url: "http://pd", routingKey: "rk"}.digest(context.Background(), d, now)
+	var pd map[string]any
+	_ = json.NewDecoder(req.Body).Decode(&pd)
+	if pd["dedup_key"] != "g1" || pd["event_action"] != "trigger" || pd["payload"].(map[string]any)["severity"] != "critical" {
+		t.Fatalf("pagerduty digest %v", pd)
+	}
+	d.Resolved, d.Firing = d.Firing, nil
+	req, _ = pagerDuty{url: "http://pd", routingKey: "rk"}.digest(context.Background(), d, now)
+	pd = nil
+	_ = json.NewDecoder(req.Body).Decode(&pd)
+	if pd["event_action"] != "resolve" {
+		t.Fatalf("pagerduty digest of resolved alerts %v", pd)
+	}
+	req, _ = webhook{url: "http://w", secret: []byte("k")}.digest(context.Background(), d, now)
+	if req.Header.Get("Idempotency-Key") != "g1:"+strconv.FormatInt(now.UnixMilli(), 10) || req.Header.Get(SignatureHeader) == "" {
+		t.Fatalf("webhook digest headers %v", req.Header)
+	}
+}
+
+// Without send_resolved a group whose alerts all resolved sends nothing
+// more, and resolved alerts stay out of digests.
+func TestDigestWithoutSendResolved(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		rec := &recorder{}
+		no := false
+		h := startHarness(t, now, digestHook(func(c *HookConfig) { c.SendResolved = &no }), newFakeFeed(), rec)
+		defer h.stop()
+		h.send(slaAlert("a1", "team-3", "rep-1", "lead_response_sla", schemas.AlertFiring, now),
+			slaAlert("a2", "team-3", "rep-1", "lead_response_sla", schemas.AlertFiring, now))
+		at(t0, time.Minute)
+		h.send(slaAlert("a1", "team-3", "rep-1", "lead_response_sla", schemas.AlertResolved, now.Add(time.Minute)))
+		at(t0, 6*time.Minute)
+		h.send(slaAlert("a2", "team-3", "rep-1", "lead_response_sla", schemas.AlertResolved, now.Add(time.Minute)))
+		at(t0, 20*time.Minute)
+		ds := rec.digests(t)
+		if len(ds) != 1 || ids(ds[0].Firing) != "a1,a2" || h.feed.committedAlerts() != 3 {
+			t.Fatalf("digests %+v, committed %d", ds, h.feed.committedAlerts())
+		}
+		if v := testutil.ToFloat64(h.gauge(t, "salespulse_alert_groups")); v != 0 {
+			t.Fatalf("groups left %v", v)
+		}
+	})
 }
