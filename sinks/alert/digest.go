@@ -171,6 +171,7 @@ func (g *grouper) insert(dl delivery, now time.Time) {
 		e.msg = *m
 	}
 	e.dls = append(e.dls, dl)
+	dl.j.held.Add(1)
 	g.held.Inc()
 	if ag.quiet && g.breaks(m) && !ag.sentFiring[m.ID] {
 		ag.next = now // wake the recipient now
@@ -269,8 +270,7 @@ func (g *grouper) flush(ag *aggGroup, now time.Time) *flush {
 	}
 	for id, e := range ag.alerts {
 		f.dls = append(f.dls, e.dls...)
-		g.held.Sub(float64(len(e.dls)))
-		e.dls = nil
+		g.release(e)
 		if e.msg.Resolved() {
 			f.resolved[id] = e.msg.Version
 			if *g.cfg.SendResolved {
@@ -353,9 +353,18 @@ func (g *grouper) sentTo(ag *aggGroup, firing, resolved map[string]bool, now tim
 }
 
 func (g *grouper) done(e *entry) {
+	dls := e.dls
+	g.release(e)
+	for _, dl := range dls {
+		g.finish(dl)
+	}
+}
+
+// release takes e's deliveries out of the group (into a flush, or done).
+func (g *grouper) release(e *entry) {
 	g.held.Sub(float64(len(e.dls)))
 	for _, dl := range e.dls {
-		g.finish(dl)
+		dl.j.held.Add(-1)
 	}
 	e.dls = nil
 }

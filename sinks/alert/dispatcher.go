@@ -104,6 +104,7 @@ type job struct {
 	rec      *Record
 	msg      Message
 	pending  atomic.Int32
+	held     atomic.Int32 // deliveries of it waiting in digest groups
 	done     bool
 	track    *track
 	fromPark bool
@@ -187,9 +188,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			d.dispatch(ctx, r)
 		}
 	}
-	// Drain: wait until nothing is in flight or the timeout.
+	// Drain: wait until nothing is in flight but alerts held in digest
+	// groups (they would wait for their flush, minutes or a quiet night:
+	// the next run gets them again from Kafka), or the timeout.
 	deadline := time.Now().Add(d.cfg.DrainTimeout)
-	for len(d.sem) > 0 && time.Now().Before(deadline) {
+	for d.busy() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	stopWork()
@@ -201,6 +204,24 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	d.feed.Close()
 	return err
+}
+
+// busy reports whether a consumed record has a delivery in progress:
+// queued, being sent or being parked, rather than held in a group.
+func (d *Dispatcher) busy() bool {
+	if len(d.sem) == 0 {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, t := range d.tracks {
+		for _, j := range t.jobs {
+			if !j.done && j.pending.Load() != j.held.Load() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // InFlight is the number of consumed alerts not yet delivered or parked by
