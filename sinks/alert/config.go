@@ -203,6 +203,7 @@ var (
 	ErrGroupLabel    = errors.New("must be one of recipient, rule, team, severity, rep, manager, alert_id")
 	ErrAMGrouping    = errors.New("alertmanager hooks do not group: Alertmanager groups alerts itself (its route's group_by)")
 	ErrQuietNoDigest = errors.New("quiet hours need group_by")
+	ErrPendingDigest = errors.New("pending alerts cannot be grouped: one that clears goes back to inactive without a message, so it would stay in its digest")
 	ErrClock         = errors.New(`must be "HH:MM"`)
 	ErrTimeZone      = errors.New("unknown time zone")
 )
@@ -375,6 +376,9 @@ func (c Config) Validate() error {
 		}
 		if h.Type == HookAlertmanager && (len(h.GroupBy) > 0 || len(h.QuietHours) > 0) {
 			return fmt.Errorf("%sgroup_by: %w", p, ErrAMGrouping)
+		}
+		if h.Pending && len(h.GroupBy) > 0 {
+			return fmt.Errorf("%spending: %w", p, ErrPendingDigest)
 		}
 		if len(h.QuietHours) > 0 && len(h.GroupBy) == 0 {
 			return fmt.Errorf("%squiet_hours: %w", p, ErrQuietNoDigest)

@@ -592,6 +592,7 @@ func TestDigestConfigValidate(t *testing.T) {
 	f("bad recipient", func(c *HookConfig) { c.Routes = []RouteConfig{{Recipient: "ceo"}} }, ErrRecipient)
 	f("bad route severity", func(c *HookConfig) { c.Routes = []RouteConfig{{MinSeverity: "urgent"}} }, ErrSeverity)
 	f("bad break_through", func(c *HookConfig) { c.BreakThrough = "loud" }, ErrSeverity)
+	f("pending in digests", func(c *HookConfig) { c.Pending = true }, ErrPendingDigest)
 	f("negative group_wait", func(c *HookConfig) { c.GroupWait = -time.Second }, ErrNotPositive)
 }
 
