@@ -104,6 +104,7 @@ type job struct {
 	rec      *Record
 	msg      Message
 	pending  atomic.Int32
+	held     atomic.Int32 // deliveries of it waiting in digest groups
 	done     bool
 	track    *track
 	fromPark bool
@@ -112,12 +113,14 @@ type job struct {
 type delivery struct {
 	j         *job
 	notBefore time.Time
+	rcpt      Recipient
 }
 
 // Park record headers.
 const (
 	headerHook      = "salespulse-hook"
 	headerNotBefore = "salespulse-not-before" // unix ms
+	headerRecipient = "salespulse-recipient"  // role:id, absent for none
 )
 
 // NewDispatcher validates cfg and returns a Dispatcher consuming feed,
@@ -142,6 +145,9 @@ func NewDispatcher(cfg Config, feed Feed, reg prometheus.Registerer, log *slog.L
 			cfg: h, h: newHook(h), d: d, q: make(chan delivery, h.QueueSize), parked: map[string]int{}, wake: make(chan struct{}, 1),
 			queue: d.m.queue.WithLabelValues(h.Name), breakerG: d.m.breaker.WithLabelValues(h.Name),
 			latency: d.m.latency.WithLabelValues(h.Name), out: map[string]prometheus.Counter{},
+		}
+		if len(h.GroupBy) > 0 {
+			r.g = newGrouper(h, d.m, r.finished)
 		}
 		for _, o := range []string{outcomeDelivered, outcomeRetry, outcomeParked, outcomeRejected, outcomeQueueFull, outcomeBreaker} {
 			r.out[o] = d.m.deliveries.WithLabelValues(h.Name, o)
@@ -182,9 +188,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			d.dispatch(ctx, r)
 		}
 	}
-	// Drain: wait until nothing is in flight or the timeout.
+	// Drain: wait until nothing is in flight but alerts held in digest
+	// groups (they would wait for their flush, minutes or a quiet night:
+	// the next run gets them again from Kafka), or the timeout.
 	deadline := time.Now().Add(d.cfg.DrainTimeout)
-	for len(d.sem) > 0 && time.Now().Before(deadline) {
+	for d.busy() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	stopWork()
@@ -196,6 +204,24 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	d.feed.Close()
 	return err
+}
+
+// busy reports whether a consumed record has a delivery in progress:
+// queued, being sent or being parked, rather than held in a group.
+func (d *Dispatcher) busy() bool {
+	if len(d.sem) == 0 {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, t := range d.tracks {
+		for _, j := range t.jobs {
+			if !j.done && j.pending.Load() != j.held.Load() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // InFlight is the number of consumed alerts not yet delivered or parked by
@@ -228,27 +254,36 @@ func (d *Dispatcher) dispatch(ctx context.Context, r *Record) {
 		return
 	}
 	j.msg = msg
-	var targets []*runner
+	type target struct {
+		r    *runner
+		rcpt Recipient
+	}
+	var targets []target
 	var notBefore time.Time
 	if r.Topic == d.cfg.ParkTopic {
 		j.fromPark = true
+		var x *runner
+		var rc Recipient
 		for _, h := range r.Headers {
 			switch h.Key {
 			case headerHook:
-				if x := d.byName[string(h.Value)]; x != nil {
-					targets = append(targets, x)
-				}
+				x = d.byName[string(h.Value)]
+			case headerRecipient:
+				rc = parseRecipient(string(h.Value))
 			case headerNotBefore:
 				if ms, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
 					notBefore = time.UnixMilli(ms)
 				}
 			}
 		}
+		if x != nil {
+			targets = append(targets, target{x, rc})
+		}
 	} else {
 		d.m.consumed.WithLabelValues(msg.Rule, msg.State, msg.Severity).Inc()
 		for _, x := range d.runners {
-			if routes(x.cfg, &msg) {
-				targets = append(targets, x)
+			for _, rc := range recipients(x.cfg, &msg) {
+				targets = append(targets, target{x, rc})
 			}
 		}
 	}
@@ -257,8 +292,8 @@ func (d *Dispatcher) dispatch(ctx context.Context, r *Record) {
 		return
 	}
 	j.pending.Store(int32(len(targets)))
-	for _, x := range targets {
-		x.enqueue(delivery{j: j, notBefore: notBefore})
+	for _, t := range targets {
+		t.r.enqueue(delivery{j: j, notBefore: notBefore, rcpt: t.rcpt})
 	}
 }
 
@@ -313,6 +348,9 @@ func (d *Dispatcher) park(r *runner, dl delivery, outcome string) {
 	r.mu.Unlock()
 	nb := d.cfg.Now().Add(d.cfg.ParkDelay).UnixMilli()
 	hs := []Header{{Key: headerHook, Value: []byte(r.cfg.Name)}, {Key: headerNotBefore, Value: []byte(strconv.FormatInt(nb, 10))}}
+	if dl.rcpt.Role != "" {
+		hs = append(hs, Header{Key: headerRecipient, Value: []byte(dl.rcpt.String())})
+	}
 	d.feed.Park(&Record{Key: []byte(dl.j.msg.ID), Value: dl.j.rec.Value}, hs, func(err error) {
 		if err != nil {
 			// Not done: the record is neither delivered nor parked, so
@@ -325,12 +363,14 @@ func (d *Dispatcher) park(r *runner, dl delivery, outcome string) {
 	})
 }
 
-// runner is one hook's worker: queue, rate limit, breaker.
+// runner is one hook's worker: queue, rate limit, breaker, and the
+// aggregation groups of a digest hook.
 type runner struct {
 	cfg *HookConfig
 	h   hook
 	d   *Dispatcher
 	q   chan delivery
+	g   *grouper // nil: one notification per alert; only the loop touches it
 
 	mu     sync.Mutex
 	parked map[string]int // alert id -> parked deliveries outstanding
@@ -361,7 +401,9 @@ func (r *runner) enqueue(dl delivery) {
 		}
 		return
 	}
-	{
+	if r.g == nil {
+		// A digest hook needs no such ordering: its group keeps the
+		// highest version of each alert.
 		r.mu.Lock()
 		behind := r.parked[dl.j.msg.ID] > 0
 		r.mu.Unlock()
@@ -393,11 +435,28 @@ func (r *runner) finished(dl delivery) {
 func (r *runner) loop(ctx context.Context) {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
+	take := func(dl delivery) {
+		if r.g != nil {
+			r.g.insert(dl, r.d.cfg.Now())
+			return
+		}
+		r.deliverOne(ctx, dl)
+	}
 	for {
 		dl, ok, wait := r.nextRetry()
 		if ok {
-			r.deliver(ctx, dl)
+			take(dl)
 			continue
+		}
+		if r.g != nil {
+			if f, gw := r.g.due(r.d.cfg.Now()); f != nil {
+				if r.deliver(ctx, f.dls, nil, f.d, time.Time{}) {
+					r.g.delivered(f, r.d.cfg.Now())
+				}
+				continue
+			} else {
+				wait = min(wait, gw)
+			}
 		}
 		t.Reset(wait)
 		select {
@@ -405,7 +464,7 @@ func (r *runner) loop(ctx context.Context) {
 			return
 		case dl := <-r.q:
 			r.queue.Dec()
-			r.deliver(ctx, dl)
+			take(dl)
 		case <-r.wake:
 		case <-t.C:
 		}
@@ -444,57 +503,87 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (r *runner) deliver(ctx context.Context, dl delivery) {
+// deliverOne sends one alert to its recipient.
+func (r *runner) deliverOne(ctx context.Context, dl delivery) {
+	m := dl.j.msg
+	if dl.rcpt.Role != "" {
+		rc := dl.rcpt
+		m.Recipient = &rc
+	}
+	r.deliver(ctx, []delivery{dl}, &m, nil, dl.notBefore)
+}
+
+// deliver sends one notification — the alert m, or the digest d — which
+// finishes dls when delivered or parked (each delivery is parked on its
+// own and comes back to this hook: a digest hook puts it into its group
+// again). It reports whether the hook took it; on a stop it returns false
+// with dls unfinished, so they are redelivered next run.
+func (r *runner) deliver(ctx context.Context, dls []delivery, m *Message, d *Digest, notBefore time.Time) bool {
 	now := r.d.cfg.Now
-	if !sleepCtx(ctx, dl.notBefore.Sub(now())) {
-		return // stopping: unfinished, redelivered next run
+	if !sleepCtx(ctx, notBefore.Sub(now())) {
+		return false // stopping: unfinished, redelivered next run
+	}
+	park := func(outcome string) {
+		for _, dl := range dls {
+			r.d.park(r, dl, outcome)
+		}
+	}
+	what := func() string {
+		if d != nil {
+			return "digest " + d.GroupKey
+		}
+		return m.ID
 	}
 	for attempt := 1; ; attempt++ {
 		switch {
 		case r.state == 2 && now().Before(r.openUntil):
-			r.d.park(r, dl, outcomeBreaker)
-			return
+			park(outcomeBreaker)
+			return false
 		case r.state == 2:
 			r.setState(1) // one trial
 		}
 		wait := r.next.Sub(now())
 		if !sleepCtx(ctx, wait) {
-			return
+			return false
 		}
 		r.next = now().Add(time.Duration(float64(time.Second) / r.cfg.RatePerSecond))
 		actx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-		err := send(actx, r.d.cfg.HTTPClient, r.h, &dl.j.msg, now())
+		err := send(actx, r.d.cfg.HTTPClient, r.h, m, d, now())
 		cancel()
 		if err == nil {
 			r.fails = 0
 			r.setState(0)
-			if ts := dl.j.rec.Timestamp; !ts.IsZero() {
-				r.latency.Observe(time.Since(ts).Seconds())
+			for _, dl := range dls {
+				if ts := dl.j.rec.Timestamp; !ts.IsZero() {
+					r.latency.Observe(now().Sub(ts).Seconds())
+				}
 			}
 			r.out[outcomeDelivered].Inc()
-			r.finished(dl)
-			return
+			for _, dl := range dls {
+				r.finished(dl)
+			}
+			return true
 		}
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		r.fails++
 		if r.state == 1 || r.fails >= r.cfg.BreakerFailures {
 			r.openUntil = now().Add(r.cfg.BreakerCooldown)
 			r.setState(2)
 		}
-		r.d.log.Warn("deliver alert", "hook", r.cfg.Name, "alert", dl.j.msg.ID, "attempt", attempt, "err", err)
+		r.d.log.Warn("deliver alert", "hook", r.cfg.Name, "alert", what(), "attempt", attempt, "err", err)
 		if !retryable(err) {
-			r.d.park(r, dl, outcomeRejected)
-			return
+			park(outcomeRejected)
+			return false
 		}
 		if attempt >= r.cfg.MaxAttempts {
-			r.d.park(r, dl, outcomeParked)
-			return
+			park(outcomeParked)
+			return false
 		}
 		r.out[outcomeRetry].Inc()
 		if !sleepCtx(ctx, backoff(r.cfg.BackoffMin, r.cfg.BackoffMax, attempt)) {
-			return
+			return false
 		}
 	}
 }

@@ -9,15 +9,17 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/salespulse/salespulse/schemas"
 )
 
-// hook turns a message into one HTTP request.
+// hook turns a message, or a digest of a group, into one HTTP request.
 type hook interface {
 	request(ctx context.Context, m *Message, now time.Time) (*http.Request, error)
+	digest(ctx context.Context, d *Digest, now time.Time) (*http.Request, error)
 }
 
 // permanentError marks a delivery the receiver rejected for good (4xx other
@@ -34,9 +36,15 @@ func retryable(err error) bool {
 	return !errors.As(err, &p)
 }
 
-// send performs one attempt.
-func send(ctx context.Context, c *http.Client, h hook, m *Message, now time.Time) error {
-	req, err := h.request(ctx, m, now)
+// send performs one attempt: a digest if d is set, else m.
+func send(ctx context.Context, c *http.Client, h hook, m *Message, d *Digest, now time.Time) error {
+	var req *http.Request
+	var err error
+	if d != nil {
+		req, err = h.digest(ctx, d, now)
+	} else {
+		req, err = h.request(ctx, m, now)
+	}
 	if err != nil {
 		return permanentError{fmt.Errorf("build request: %w", err)}
 	}
@@ -82,7 +90,24 @@ func (w webhook) request(ctx context.Context, m *Message, now time.Time) (*http.
 	}
 	req.Header.Set(SignatureHeader, Sign(w.secret, body, now))
 	req.Header.Set("X-SalesPulse-Alert-Id", m.ID)
-	req.Header.Set("Idempotency-Key", m.ID+":"+m.State)
+	key := m.ID + ":" + m.State
+	if m.Recipient != nil {
+		key += ":" + m.Recipient.String()
+	}
+	req.Header.Set("Idempotency-Key", key)
+	return req, nil
+}
+
+// digest posts the Digest as JSON, signed. Its Idempotency-Key is the
+// group and the flush time: a retry of one notification repeats it, a
+// later flush (update, repeat) does not.
+func (w webhook) digest(ctx context.Context, d *Digest, now time.Time) (*http.Request, error) {
+	req, body, err := jsonRequest(ctx, w.url, d)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(SignatureHeader, Sign(w.secret, body, now))
+	req.Header.Set("Idempotency-Key", d.GroupKey+":"+strconv.FormatInt(d.At.UnixMilli(), 10))
 	return req, nil
 }
 
@@ -115,6 +140,52 @@ func (s slack) request(ctx context.Context, m *Message, _ time.Time) (*http.Requ
 			{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": truncate(m.Summary, 3000)}, "fields": fields},
 			{"type": "context", "elements": []map[string]any{
 				{"type": "mrkdwn", "text": truncate("alert `"+m.ID+"` · "+ev.String(), 3000)},
+			}},
+		},
+	}
+	req, _, err := jsonRequest(ctx, s.url, msg)
+	return req, err
+}
+
+// digestLines is how many alerts a Slack digest lists.
+const digestLines = 20
+
+func (s slack) digest(ctx context.Context, d *Digest, _ time.Time) (*http.Request, error) {
+	var b strings.Builder
+	line := func(m *Message) {
+		fmt.Fprintf(&b, "%s *%s* %s", stateEmoji[m.State], m.Rule, m.Summary)
+		if m.RepID != "" {
+			fmt.Fprintf(&b, " · rep %s", m.RepID)
+		}
+		b.WriteString("\n")
+	}
+	n := 0
+	for _, l := range [][]Message{d.Firing, d.Resolved} {
+		for k := range l {
+			if n < digestLines {
+				line(&l[k])
+			}
+			n++
+		}
+	}
+	if n > digestLines {
+		fmt.Fprintf(&b, "…and %d more\n", n-digestLines)
+	}
+	head := d.Title
+	if d.Reason == reasonRepeat {
+		head += " (reminder)"
+	}
+	emoji := stateEmoji["firing"]
+	if len(d.Firing) == 0 {
+		emoji = stateEmoji["resolved"]
+	}
+	msg := map[string]any{
+		"text": head,
+		"blocks": []map[string]any{
+			{"type": "header", "text": map[string]any{"type": "plain_text", "text": truncate(emoji+" "+head, 150), "emoji": true}},
+			{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": truncate(b.String(), 3000)}},
+			{"type": "context", "elements": []map[string]any{
+				{"type": "mrkdwn", "text": truncate("group `"+d.GroupKey+"`", 3000)},
 			}},
 		},
 	}
@@ -158,6 +229,34 @@ func (p pagerDuty) request(ctx context.Context, m *Message, _ time.Time) (*http.
 	return req, err
 }
 
+// digest is one PagerDuty incident per group, as Alertmanager's PagerDuty
+// integration does (dedup_key = hash of the group key): triggered (and
+// updated) while the group has firing alerts, resolved when none is left.
+func (p pagerDuty) digest(ctx context.Context, d *Digest, _ time.Time) (*http.Request, error) {
+	ev := map[string]any{"routing_key": p.routingKey, "dedup_key": d.GroupKey}
+	if len(d.Firing) == 0 {
+		ev["event_action"] = "resolve"
+	} else {
+		ev["event_action"] = "trigger"
+		sev := schemas.SeverityInfo
+		alerts := make([]map[string]any, 0, len(d.Firing))
+		for _, m := range d.Firing {
+			sev = max(sev, m.Sev())
+			alerts = append(alerts, map[string]any{"id": m.ID, "rule": m.Rule, "summary": m.Summary, "rep_id": m.RepID, "at": m.At})
+		}
+		details := map[string]any{"group": d.GroupLabels, "firing": alerts, "resolved": len(d.Resolved)}
+		if d.Recipient != nil {
+			details["recipient"] = d.Recipient.String()
+		}
+		ev["payload"] = map[string]any{
+			"summary": truncate(d.Title, 1024), "source": "salespulse", "severity": sev.String(),
+			"timestamp": d.At.Format(time.RFC3339Nano), "group": d.GroupLabels["team"], "custom_details": details,
+		}
+	}
+	req, _, err := jsonRequest(ctx, p.url, ev)
+	return req, err
+}
+
 // alertmanager posts to Alertmanager's v2 API.
 type alertmanager struct {
 	url          string
@@ -191,6 +290,9 @@ func amAlert(m *Message, now time.Time, resolveAfter time.Duration) Alertmanager
 		StartsAt:    start.UTC(),
 		EndsAt:      now.Add(resolveAfter).UTC(),
 	}
+	if m.Recipient != nil {
+		a.Labels["recipient_role"], a.Labels["recipient"] = m.Recipient.Role, m.Recipient.ID
+	}
 	for k, v := range map[string]string{"team": m.TeamID, "rep": m.RepID, "manager": m.ManagerID} {
 		if v != "" {
 			a.Labels[k] = v
@@ -213,6 +315,13 @@ func (a alertmanager) request(ctx context.Context, m *Message, now time.Time) (*
 	return req, err
 }
 
+// digest is never called: Validate refuses group_by on alertmanager hooks,
+// because Alertmanager groups (its route's group_by) and we forward each
+// alert to it.
+func (a alertmanager) digest(context.Context, *Digest, time.Time) (*http.Request, error) {
+	return nil, ErrAMGrouping
+}
+
 func newHook(c *HookConfig) hook {
 	switch c.Type {
 	case HookWebhook:
@@ -224,30 +333,4 @@ func newHook(c *HookConfig) hook {
 	default:
 		return alertmanager{url: c.URL, resolveAfter: c.ResolveAfter}
 	}
-}
-
-// routes reports whether the hook takes m.
-func routes(c *HookConfig, m *Message) bool {
-	if m.State == schemas.AlertPending.String() && !c.Pending {
-		return false
-	}
-	if m.Sev() < parseSeverity(c.MinSeverity) {
-		return false
-	}
-	if len(c.Teams) > 0 && !contains(c.Teams, m.TeamID) {
-		return false
-	}
-	if len(c.Rules) > 0 && !contains(c.Rules, m.Rule) {
-		return false
-	}
-	return true
-}
-
-func contains(l []string, v string) bool {
-	for _, x := range l {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

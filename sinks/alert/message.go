@@ -38,6 +38,9 @@ type Message struct {
 	// Version orders the messages of one id like salespulse.alerts does:
 	// event-time ms of the change × 4 + state.
 	Version uint64 `json:"version"`
+	// Recipient is set on deliveries of a hook route with a recipient
+	// role (never on sales.alerts records).
+	Recipient *Recipient `json:"recipient,omitempty"`
 }
 
 // FromAlert converts a detector's alert.

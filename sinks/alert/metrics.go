@@ -8,6 +8,12 @@ type metrics struct {
 	queue      *prometheus.GaugeVec
 	breaker    *prometheus.GaugeVec
 	consumed   *prometheus.CounterVec
+
+	digests      *prometheus.CounterVec
+	digestSize   *prometheus.HistogramVec
+	groups, held *prometheus.GaugeVec
+	quietHeld    *prometheus.CounterVec
+	breakThrough *prometheus.CounterVec
 }
 
 // Delivery outcomes.
@@ -43,9 +49,35 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "salespulse_alert_messages_total",
 			Help: "Alert messages consumed by the dispatcher, by rule, state and severity (invalid: rule \"\").",
 		}, []string{"rule", "state", "severity"}),
+		digests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "salespulse_alert_digests_total",
+			Help: "Digest notifications delivered by hooks with group_by, by reason (initial, update, repeat).",
+		}, []string{"hook", "reason"}),
+		digestSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "salespulse_alert_digest_alerts",
+			Help:    "Alerts (firing and resolved) per delivered digest.",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500},
+		}, []string{"hook"}),
+		groups: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "salespulse_alert_groups",
+			Help: "Open alert groups of a digest hook.",
+		}, []string{"hook"}),
+		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "salespulse_alert_held",
+			Help: "Consumed alert deliveries waiting in a group for its next flush (group_wait, group_interval, quiet hours); their offsets are not committed yet.",
+		}, []string{"hook"}),
+		quietHeld: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "salespulse_alert_quiet_postponed_total",
+			Help: "Group flushes postponed to the end of quiet hours.",
+		}, []string{"hook"}),
+		breakThrough: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "salespulse_alert_break_through_total",
+			Help: "Group flushes sent in quiet hours because of an alert at or above break_through.",
+		}, []string{"hook"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.deliveries, m.latency, m.queue, m.breaker, m.consumed)
+		reg.MustRegister(m.deliveries, m.latency, m.queue, m.breaker, m.consumed,
+			m.digests, m.digestSize, m.groups, m.held, m.quietHeld, m.breakThrough)
 	}
 	return m
 }

@@ -116,7 +116,15 @@ func TestEndToEndPlantedAnomaliesPageTheRightHooks(t *testing.T) {
 	slk := newReceiver(t, checkSlack)
 	pd := newReceiver(t, checkPagerDuty)
 	am := newReceiver(t, checkAlertmanager)
+	dig := newReceiver(t, checkDigest)
 	hooks := []alert.HookConfig{
+		// Per-recipient digests: reps get their SLA reminders, managers
+		// their escalations (docs/alerts.md, "Digests").
+		{Name: "digests", Type: alert.HookWebhook, URL: dig.srv.URL, Secret: secret, GroupBy: []string{"recipient"},
+			GroupWait: time.Second, GroupInterval: 2 * time.Second, Routes: []alert.RouteConfig{
+				{Rules: []string{anomaly.RuleLeadResponseSLA}, Recipient: alert.RecipientRep},
+				{Rules: []string{anomaly.RuleLeadResponseEscalated}, Recipient: alert.RecipientManager},
+			}},
 		{Name: "ops-webhook", Type: alert.HookWebhook, URL: web.srv.URL, Secret: secret},
 		{Name: "slack-emea", Type: alert.HookSlack, URL: slk.srv.URL, Teams: []string{"team-01", "team-02"}},
 		{Name: "pagerduty", Type: alert.HookPagerDuty, URL: pd.srv.URL, Secret: "pd-routing-key", MinSeverity: "critical"},
@@ -252,6 +260,72 @@ func TestEndToEndPlantedAnomaliesPageTheRightHooks(t *testing.T) {
 	if amURL != "" {
 		checkRealAlertmanager(t, amURL, final)
 	}
+
+	// Digests: every SLA alert still firing reached its rep, every
+	// escalation its manager, in a digest to that recipient only. (One that
+	// fired and resolved between two flushes need not appear: Alertmanager
+	// semantics.)
+	byID := map[string]schemas.Alert{}
+	for _, a := range sink.written() {
+		byID[a.ID] = a
+	}
+	wantDig := map[string]int{}
+	for id, state := range final {
+		a := byID[id]
+		switch {
+		case state != "firing":
+		case a.Rule == anomaly.RuleLeadResponseSLA && a.RepID != "":
+			wantDig["rep:"+a.RepID+" "+id+" firing"] = 1
+		case a.Rule == anomaly.RuleLeadResponseEscalated && a.ManagerID != "":
+			wantDig["manager:"+a.ManagerID+" "+id+" firing"] = 1
+		}
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		got, bad := dig.snapshot()
+		var missing, wrong []string
+		for k := range wantDig {
+			if got[k] == 0 {
+				missing = append(missing, k)
+			}
+		}
+		for k := range got {
+			f := strings.Fields(k)
+			a := byID[f[1]]
+			if (a.Rule == anomaly.RuleLeadResponseSLA && f[0] != "rep:"+a.RepID) ||
+				(a.Rule == anomaly.RuleLeadResponseEscalated && f[0] != "manager:"+a.ManagerID) ||
+				(a.Rule != anomaly.RuleLeadResponseSLA && a.Rule != anomaly.RuleLeadResponseEscalated) {
+				wrong = append(wrong, k)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			if len(missing) > 0 || len(wrong) > 0 || len(bad) > 0 {
+				t.Errorf("digests: %d missing %v, %d to the wrong recipient %v, %d rejected %v", len(missing), head(missing), len(wrong), head(wrong), len(bad), bad)
+			}
+			t.Logf("digests: %d requests carried the %d firing SLA alerts and escalations", dig.hits.Load(), len(wantDig))
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// checkDigest verifies the signature and returns "recipient id state" for
+// each alert of the digest.
+func checkDigest(r *http.Request, body []byte) ([]string, error) {
+	if err := alert.Verify([]byte(secret), r.Header.Get(alert.SignatureHeader), body, time.Now(), 5*time.Minute); err != nil {
+		return nil, err
+	}
+	var d alert.Digest
+	if err := json.Unmarshal(body, &d); err != nil || d.Kind != "digest" || d.Recipient == nil || d.Title == "" {
+		return nil, fmt.Errorf("not a digest to a recipient: %.200s (%v)", body, err)
+	}
+	var keys []string
+	for _, l := range [][]alert.Message{d.Firing, d.Resolved} {
+		for _, m := range l {
+			keys = append(keys, d.Recipient.String()+" "+m.ID+" "+m.State)
+		}
+	}
+	return keys, nil
 }
 
 func compare(t *testing.T, what string, got, want map[string]int, info map[string]schemas.Alert) {
