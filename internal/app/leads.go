@@ -76,8 +76,11 @@ func newLeads(ctx context.Context, cfg Config, src *kafka.Source, store *kafkaio
 // quietGrace bounds the wait for a source partition that never held a
 // record (watermark.Upstreams.Expect), at most leads.idle_timeout. Not
 // waiting at all would let the first partition to report run the lead
-// topics' event time ahead of the others starting a moment later.
-const quietGrace = 10 * time.Second
+// topics' event time ahead of the others starting a moment later, and a
+// start under load (a transactional producer and a state read per
+// partition) can take several seconds per partition: the fault suite saw
+// a 10 s grace run out.
+const quietGrace = time.Minute
 
 // flow is one consumer group's pipeline: its source and what runs it.
 type flow struct {

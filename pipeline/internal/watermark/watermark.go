@@ -157,3 +157,4 @@ func (u *Upstreams) Restore(id string, val []byte, now time.Time) bool {
 	}
 	return true
 }
+
