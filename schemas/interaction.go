@@ -313,8 +313,10 @@ type Interaction struct {
 	// partition that its input EventID ("topic/partition") has reached
 	// event time OccurredAt. The stages consume it; no sink stores it.
 	// Stage is WatermarkAtEnd when the upstream had consumed all of its
-	// input (it may go quiet rather than lag). Set only by package leads.
+	// input (it may go quiet rather than lag); SentAt is the upstream's
+	// wall clock when it sent the mark. Set only by package leads.
 	Watermark bool
+	SentAt    time.Time
 
 	// PairOnly marks a copy of a touch that was already counted where it
 	// was first routed (its contact's partition, before the contact was

@@ -17,7 +17,8 @@ import (
 //
 // Layout: the version byte, then fields in a fixed order: strings as a
 // uvarint length and bytes, the event time as a varint of Unix
-// nanoseconds, type, channel and flags as bytes, Has as a uvarint, the
+// nanoseconds, type, channel and flags as bytes (a watermark's send time
+// follows as a varint of Unix nanoseconds), Has as a uvarint, the
 // numbers as 8-byte little-endian IEEE 754, attributes as a count and
 // key/value pairs in key order (so equal interactions encode equally).
 const wireVersion = 1
@@ -44,6 +45,9 @@ func AppendWire(dst []byte, i *Interaction) []byte {
 		flags |= wireWatermark
 	}
 	dst = append(dst, byte(i.Type), byte(i.Channel), flags)
+	if i.Watermark {
+		dst = binary.AppendVarint(dst, i.SentAt.UnixNano())
+	}
 	for _, s := range [...]string{i.RepID, i.TeamID, i.AccountID, i.LeadID, i.ApprovalID, i.ApproverID, i.Stage, i.Currency,
 		i.ContactKey, i.Keys.Email, i.Keys.Phone, i.Keys.Mobile} {
 		dst = appendWireString(dst, s)
@@ -92,6 +96,9 @@ func DecodeWire(i *Interaction, b []byte) error {
 	i.Source = r.str()
 	t, c, flags := r.byte(), r.byte(), r.byte()
 	i.Type, i.Channel, i.PairOnly, i.Watermark = Type(t), Channel(c), flags&wirePairOnly != 0, flags&wireWatermark != 0
+	if i.Watermark {
+		i.SentAt = time.Unix(0, r.varint()).UTC()
+	}
 	for _, p := range [...]*string{&i.RepID, &i.TeamID, &i.AccountID, &i.LeadID, &i.ApprovalID, &i.ApproverID, &i.Stage, &i.Currency,
 		&i.ContactKey, &i.Keys.Email, &i.Keys.Phone, &i.Keys.Mobile} {
 		*p = r.str()

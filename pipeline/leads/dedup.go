@@ -70,19 +70,18 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 			return fmt.Errorf("dedup %s: %w", b.Origin, err)
 		}
 		up := watermark.New(d.l.cfg.IdleTimeout)
-		d.l.expect(up, d.l.downs, d.l.now())
-		p = restoreDedup(st, up, d.l.now())
+		d.l.expect(up, d.l.downs)
+		p = restoreDedup(st, up)
 		d.parts[k] = p
 	}
 	p.next = -1 // until saved
 	d.recs = d.recs[:0]
-	now := d.l.now()
 	w := 0
 	for r := range b.Interactions {
 		it := &b.Interactions[r]
 		if it.Watermark {
 			// Progress marks go on to the window, which needs them too.
-			p.up.Observe(it.EventID, it.OccurredAt.UnixMilli(), it.Stage == schemas.WatermarkAtEnd, now)
+			p.up.Observe(it.EventID, it.OccurredAt.UnixMilli(), it.Stage == schemas.WatermarkAtEnd, it.SentAt)
 			if w != r {
 				b.Interactions[w] = *it
 			}
@@ -118,7 +117,7 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 		clear(b.Interactions[w:])
 		b.Interactions = b.Interactions[:w]
 	}
-	if t, ok := p.up.Min(now); ok && t > p.maxT {
+	if t, ok := p.up.Min(); ok && t > p.maxT {
 		p.maxT = t
 	}
 	p.up.Changed(func(id string, v []byte) {
@@ -141,11 +140,11 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 }
 
 // restoreDedup rebuilds a partition from its saved ids.
-func restoreDedup(st map[string][]byte, up *watermark.Upstreams, now time.Time) *dpart {
+func restoreDedup(st map[string][]byte, up *watermark.Upstreams) *dpart {
 	p := &dpart{maxT: math.MinInt64, up: up, seen: make(map[string]seen, len(st))}
 	for id, v := range st {
 		if len(id) > 0 && id[0] == upstreamMark {
-			up.Restore(id[1:], v, now)
+			up.Restore(id[1:], v)
 			continue
 		}
 		if len(v) < 16 {

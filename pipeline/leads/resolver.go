@@ -96,13 +96,12 @@ func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 		return err
 	}
 	r.msgs, r.recs, r.buf = r.msgs[:0], r.recs[:0], r.buf[:0]
-	now := r.l.now()
 	var out []outMsg
 	for n := range b.Interactions {
 		i := &b.Interactions[n]
 		switch {
 		case i.Watermark:
-			p.up.Observe(i.EventID, i.OccurredAt.UnixMilli(), i.Stage == schemas.WatermarkAtEnd, now)
+			p.up.Observe(i.EventID, i.OccurredAt.UnixMilli(), i.Stage == schemas.WatermarkAtEnd, i.SentAt)
 		case Identity(i):
 			out = r.learn(p, i, out)
 		case Touch(i):
@@ -113,7 +112,7 @@ func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 	// with the events it happened to receive first (docs/leads.md).
 	advanced := b.AtEnd != p.atEnd
 	p.atEnd = b.AtEnd
-	if t, ok := p.up.Min(now); ok && t > p.maxT {
+	if t, ok := p.up.Min(); ok && t > p.maxT {
 		p.maxT, advanced = t, true
 	}
 	r.expire(p)
@@ -284,12 +283,11 @@ func (r *Resolver) restore(p *rpart, st map[string][]byte) error {
 	p.waiting = map[string][]*held{}
 	p.queue = p.queue[:0]
 	p.up = watermark.New(r.l.cfg.IdleTimeout)
-	now := r.l.now()
-	r.l.expect(p.up, r.l.srcs, now)
+	r.l.expect(p.up, r.l.srcs)
 	for k, v := range st {
 		switch {
 		case len(k) > 1 && k[0] == kindUpstream:
-			p.up.Restore(k[1:], v, now)
+			p.up.Restore(k[1:], v)
 		case len(k) > 1 && k[0] == kindIdent:
 			ids, err := decodeIdents(v)
 			if err != nil {

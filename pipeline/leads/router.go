@@ -91,9 +91,9 @@ func (l *Leads) Upstreams() (ids, quiet []string, dormant [][]string, grace time
 
 // expect registers the upstreams of a contacts (ids: l.srcs) or leads
 // (l.downs) partition.
-func (l *Leads) expect(u *watermark.Upstreams, ids []string, now time.Time) {
-	u.Expect(ids, now, 0)
-	u.Expect(l.quiet, now, l.grace)
+func (l *Leads) expect(u *watermark.Upstreams, ids []string) {
+	u.Expect(ids, 0)
+	u.Expect(l.quiet, l.grace)
 	u.Dormant(l.dorm, l.grace)
 }
 
@@ -155,7 +155,7 @@ func progressRecord(next, maxT int64) state.Record {
 // marks appends a progress mark of upstream id at event time t to every
 // partition of topic; end: the upstream has consumed all its input.
 func (l *Leads) marks(msgs []state.Message, topic, id string, t int64, end bool) []state.Message {
-	m := schemas.Interaction{EventID: id, OccurredAt: time.UnixMilli(t).UTC(), Source: "salespulse", Watermark: true}
+	m := schemas.Interaction{EventID: id, OccurredAt: time.UnixMilli(t).UTC(), Source: "salespulse", Watermark: true, SentAt: l.now().UTC()}
 	if end {
 		m.Stage = schemas.WatermarkAtEnd
 	}

@@ -303,7 +303,7 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 		at := it.OccurredAt.UnixMilli()
 		if it.Watermark {
 			if marks {
-				p.up.Observe(it.EventID, at, it.Stage == schemas.WatermarkAtEnd, s.w.deps.Clock())
+				p.up.Observe(it.EventID, at, it.Stage == schemas.WatermarkAtEnd, it.SentAt)
 			}
 			continue // a progress mark, no event: it leaves the batch here
 		}
@@ -362,7 +362,7 @@ func (s *Stage) replay(p *part, b *schemas.Batch) {
 		at := it.OccurredAt.UnixMilli()
 		if it.Watermark {
 			if marks {
-				p.up.Observe(it.EventID, at, it.Stage == schemas.WatermarkAtEnd, s.w.deps.Clock())
+				p.up.Observe(it.EventID, at, it.Stage == schemas.WatermarkAtEnd, it.SentAt)
 			}
 			continue
 		}
@@ -501,7 +501,7 @@ func (s *Stage) advance(p *part, last int64) {
 		// watermark fits; the upstreams' progress decides.
 		p.future = nil
 	}
-	if t, ok := p.up.Min(s.w.deps.Clock()); ok {
+	if t, ok := p.up.Min(); ok {
 		p.maxT = max(p.maxT, t)
 	}
 }
@@ -671,9 +671,8 @@ func (s *Stage) newPart(o schemas.Origin) *part {
 	}
 	if s.w.deps.UpstreamMarks {
 		p.up = watermark.New(s.w.deps.IdleTimeout)
-		now := s.w.deps.Clock()
-		p.up.Expect(s.w.deps.Upstreams, now, 0)
-		p.up.Expect(s.w.deps.QuietUpstreams, now, s.w.deps.QuietGrace)
+		p.up.Expect(s.w.deps.Upstreams, 0)
+		p.up.Expect(s.w.deps.QuietUpstreams, s.w.deps.QuietGrace)
 		p.up.Dormant(s.w.deps.DormantUpstreams, s.w.deps.QuietGrace)
 	}
 	return p
@@ -753,10 +752,9 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*part, error) {
 		p.maxT = maxTBelow(p.hist, at, m.base)
 	}
 	if s.w.deps.UpstreamMarks {
-		now := s.w.deps.Clock()
 		for k, v := range recs {
 			if kind, id, ok := parseKey(k); ok && kind == kindUpstream && mode != "empty" {
-				p.up.Restore(id, v, now)
+				p.up.Restore(id, v)
 			}
 		}
 	}

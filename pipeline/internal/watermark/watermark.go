@@ -8,12 +8,18 @@
 // downstream partition's progress is the minimum over its upstreams.
 //
 // An upstream that stops sending (an idle source partition: a quiet vendor
-// topic) would hold that minimum back for ever; once it has been silent
-// for the idle timeout (processing time) it is left out, until it sends
-// again, as Flink's idleness does — but only if its last mark said it had
-// consumed all of its input. An upstream that went silent behind its input
-// (its instance crashed, its partitions wait for a new owner, a slow
-// machine) keeps holding progress back, so a crash never makes events late.
+// topic) would hold that minimum back for ever; it is left out, until it
+// sends again, as Flink's idleness does, once the other upstreams' marks
+// were sent more than the idle timeout after its last — but only if its
+// last mark said it had consumed all of its input. An upstream that went
+// silent behind its input (its instance crashed, its partitions wait for a
+// new owner) keeps holding progress back, so a crash never makes events
+// late.
+//
+// Idleness is judged on the marks' send times (the upstreams' wall
+// clocks, carried in the log), never on when the downstream reads them: a
+// downstream that stalls (its sink down) and then reads a backlog of marks
+// decides as it would have live, and a replay decides the same way.
 package watermark
 
 import (
@@ -32,6 +38,15 @@ type Upstreams struct {
 	ups     map[string]*up
 	dirty   map[string]bool
 	dormant map[string]*dormant // by upstream id
+	latest  time.Time           // the newest send time of any mark
+	base    time.Time           // the send time of the first mark this view saw
+}
+
+type up struct {
+	t     int64         // event time reached, unix ms
+	seen  time.Time     // send time of its last mark; zero: none yet (counted from base)
+	limit time.Duration // silence after which it is left out (if end)
+	end   bool          // its last mark said it had consumed all its input
 }
 
 // dormant is a group of upstreams (a topic's partitions) none of which had
@@ -40,6 +55,36 @@ type dormant struct {
 	ids   []string
 	grace time.Duration
 	woken bool
+}
+
+// New returns an empty view; idle <= 0 never leaves an upstream out.
+func New(idle time.Duration) *Upstreams {
+	return &Upstreams{idle: idle, ups: map[string]*up{}, dirty: map[string]bool{}}
+}
+
+// Expect registers upstreams that will send marks: until one has (or the
+// others' marks run grace past the first mark this view saw), the
+// progress is None. An upstream that merely has not started yet must hold
+// progress back, or its first events would all be late; one that never
+// sends (a source partition without data) is left out after grace. grace
+// is at most the idle timeout (0: the idle timeout); a negative grace
+// registers nothing.
+func (u *Upstreams) Expect(ids []string, grace time.Duration) {
+	u.expect(ids, grace, time.Time{})
+}
+
+func (u *Upstreams) expect(ids []string, grace time.Duration, from time.Time) {
+	if grace < 0 {
+		return
+	}
+	if grace == 0 || grace > u.idle {
+		grace = u.idle
+	}
+	for _, id := range ids {
+		if u.ups[id] == nil {
+			u.ups[id] = &up{t: None, seen: from, limit: grace, end: true}
+		}
+	}
 }
 
 // Dormant registers groups of upstreams (each a topic's partitions) that
@@ -59,48 +104,21 @@ func (u *Upstreams) Dormant(groups [][]string, grace time.Duration) {
 	}
 }
 
-type up struct {
-	t    int64     // event time reached, unix ms
-	seen time.Time // when its last mark arrived (processing time)
-	end  bool      // its last mark said it had consumed all its input
-}
-
-// New returns an empty view; idle <= 0 never leaves an upstream out.
-func New(idle time.Duration) *Upstreams {
-	return &Upstreams{idle: idle, ups: map[string]*up{}, dirty: map[string]bool{}}
-}
-
-// Expect registers upstreams that will send marks: until one has (or has
-// been silent for the idle timeout since now), the progress is None. An
-// upstream that merely has not started yet must hold progress back, or
-// its first events would all be late; one that never sends (a source
-// partition without data) is left out after the idle timeout.
-// grace (at most the idle timeout; 0: the idle timeout) is how long they
-// hold it before that; a negative grace registers nothing.
-func (u *Upstreams) Expect(ids []string, now time.Time, grace time.Duration) {
-	if grace < 0 {
-		return // not waited for at all
+// Observe records a mark of upstream id at event time t (ms), sent at
+// sent by its upstream; end says the upstream had consumed all its input.
+// Marks of one upstream only move forward.
+func (u *Upstreams) Observe(id string, t int64, end bool, sent time.Time) {
+	if u.base.IsZero() {
+		u.base = sent
 	}
-	if grace == 0 || grace > u.idle {
-		grace = u.idle
+	if sent.After(u.latest) {
+		u.latest = sent
 	}
-	for _, id := range ids {
-		if u.ups[id] == nil {
-			u.ups[id] = &up{t: None, seen: now.Add(grace - u.idle), end: true}
-		}
-	}
-}
-
-// Observe records a mark of upstream id at event time t (ms), arrived at
-// now; end says the upstream had consumed all its input. Marks of one
-// upstream only move forward.
-func (u *Upstreams) Observe(id string, t int64, end bool, now time.Time) {
 	if d := u.dormant[id]; d != nil && !d.woken {
 		d.woken = true
-		u.Expect(d.ids, now, d.grace)
+		u.expect(d.ids, d.grace, sent)
 	}
 	x := u.ups[id]
-	defer func() { x.end = end }()
 	if x == nil {
 		x = &up{t: t}
 		u.ups[id] = x
@@ -109,17 +127,23 @@ func (u *Upstreams) Observe(id string, t int64, end bool, now time.Time) {
 		x.t = t
 		u.dirty[id] = true
 	}
-	x.seen = now
+	x.seen, x.limit, x.end = sent, u.idle, end
 }
 
 // Min is the progress of the partition: the smallest event time its
-// active upstreams reached; ok is false before any mark, or when every
-// upstream is idle.
-func (u *Upstreams) Min(now time.Time) (t int64, ok bool) {
+// active upstreams reached; ok is false before any mark, or while an
+// active upstream has not reported.
+func (u *Upstreams) Min() (t int64, ok bool) {
 	t = math.MaxInt64
 	for _, x := range u.ups {
-		if u.idle > 0 && x.end && now.Sub(x.seen) > u.idle {
-			continue
+		if u.idle > 0 && x.end {
+			seen := x.seen
+			if seen.IsZero() {
+				seen = u.base
+			}
+			if !seen.IsZero() && u.latest.Sub(seen) > x.limit {
+				continue
+			}
 		}
 		t, ok = min(t, x.t), true
 	}
@@ -143,18 +167,17 @@ func (u *Upstreams) Changed(f func(id string, val []byte)) {
 	clear(u.dirty)
 }
 
-// Restore sets upstream id's progress from a value Changed produced, as
-// seen at now: like an expected upstream, it holds progress back until it
-// reports or stays silent for the idle timeout (a quiet source partition
-// sends nothing after a restart).
-func (u *Upstreams) Restore(id string, val []byte, now time.Time) bool {
+// Restore sets upstream id's progress from a value Changed produced: like
+// an expected upstream, it holds progress back until it reports or the
+// others' marks run the idle timeout past the first mark seen after the
+// restore (a quiet source partition sends nothing after a restart).
+func (u *Upstreams) Restore(id string, val []byte) bool {
 	if len(val) != 8 {
 		return false
 	}
 	t := int64(binary.BigEndian.Uint64(val))
 	if x := u.ups[id]; x == nil || x.t < t {
-		u.ups[id] = &up{t: t, seen: now, end: true}
+		u.ups[id] = &up{t: t, limit: u.idle, end: true}
 	}
 	return true
 }
-

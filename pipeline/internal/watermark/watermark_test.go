@@ -5,32 +5,33 @@ import (
 	"time"
 )
 
+var t0 = time.Unix(1000, 0)
+
 func TestMinOverActiveUpstreams(t *testing.T) {
-	now := time.Unix(1000, 0)
 	u := New(time.Minute)
-	if _, ok := u.Min(now); ok {
+	if _, ok := u.Min(); ok {
 		t.Fatal("progress before any mark")
 	}
-	u.Observe("a/0", 100, true, now)
-	u.Observe("b/0", 50, true, now)
-	u.Observe("a/0", 90, true, now) // marks do not go back
-	if m, _ := u.Min(now); m != 50 {
+	u.Observe("a/0", 100, true, t0)
+	u.Observe("b/0", 50, true, t0)
+	u.Observe("a/0", 90, true, t0) // marks do not go back
+	if m, _ := u.Min(); m != 50 {
 		t.Fatalf("min = %d, want 50", m)
 	}
-	u.Observe("a/0", 200, true, now.Add(2*time.Minute))
-	if m, _ := u.Min(now.Add(2 * time.Minute)); m != 200 {
+	// a keeps sending for two minutes of its clock: b is idle.
+	u.Observe("a/0", 200, true, t0.Add(2*time.Minute))
+	if m, _ := u.Min(); m != 200 {
 		t.Fatalf("min with b idle = %d, want 200", m)
 	}
 	// Silent behind its input (a crashed instance's partition): it holds.
-	u.Observe("c/0", 60, false, now)
-	if m, _ := u.Min(now.Add(2 * time.Minute)); m != 60 {
+	u.Observe("c/0", 60, false, t0)
+	if m, _ := u.Min(); m != 60 {
 		t.Fatalf("min with c lagging = %d, want 60", m)
 	}
 	var changed []string
 	u.Changed(func(id string, v []byte) {
 		changed = append(changed, id)
-		r := New(0)
-		if !r.Restore(id, v, now) {
+		if !New(0).Restore(id, v) {
 			t.Fatal("restore")
 		}
 	})
@@ -39,21 +40,38 @@ func TestMinOverActiveUpstreams(t *testing.T) {
 	}
 }
 
-func TestDormantTopicsWakeTogether(t *testing.T) {
-	now := time.Unix(1000, 0)
+// Idleness is judged on send times, not on when marks are read: a view
+// that reads a backlog late leaves nobody out.
+func TestIdlenessFollowsSendTimes(t *testing.T) {
 	u := New(time.Minute)
-	u.Expect([]string{"crm/0"}, now, 0)
+	u.Observe("a/0", 100, true, t0)
+	u.Observe("b/0", 50, true, t0.Add(time.Second))
+	// Read ten minutes later, the marks were still sent a second apart.
+	if m, _ := u.Min(); m != 50 {
+		t.Fatalf("min = %d, want 50", m)
+	}
+}
+
+func TestExpectedAndDormant(t *testing.T) {
+	u := New(time.Minute)
+	u.Expect([]string{"crm/0", "crm/1"}, 0)
 	u.Dormant([][]string{{"calls/0", "calls/1"}, {"zoom/0"}}, 10*time.Second)
-	u.Observe("crm/0", 100, false, now)
-	if m, ok := u.Min(now); !ok || m != 100 {
+	u.Observe("crm/0", 100, false, t0)
+	if _, ok := u.Min(); ok {
+		t.Fatal("crm/1 has not reported: no progress")
+	}
+	u.Observe("crm/1", 120, false, t0.Add(time.Second))
+	if m, ok := u.Min(); !ok || m != 100 {
 		t.Fatalf("min = %d %v, want 100: dormant topics hold nothing", m, ok)
 	}
 	// calls/0 reports: calls/1 is now waited for (its data is arriving).
-	u.Observe("calls/0", 200, false, now)
-	if _, ok := u.Min(now.Add(time.Second)); ok {
+	u.Observe("calls/0", 200, false, t0.Add(2*time.Second))
+	if _, ok := u.Min(); ok {
 		t.Fatal("calls/1 must hold progress back once calls woke")
 	}
-	if m, _ := u.Min(now.Add(11 * time.Second)); m != 100 {
-		t.Fatalf("after the grace calls/1 is left out: min = %d, want 100", m)
+	// Marks sent more than the grace later leave calls/1 out.
+	u.Observe("crm/0", 130, false, t0.Add(13*time.Second))
+	if m, _ := u.Min(); m != 120 {
+		t.Fatalf("after the grace calls/1 is left out: min = %d, want 120", m)
 	}
 }
