@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -350,7 +351,16 @@ func TestJourneysAcrossSystemsMatchBruteForce(t *testing.T) {
 		names = append(names, v.DefaultTopic)
 	}
 	in := startInfra(t, names)
-	g, recs, flush, want, wantAll := journeys(t, 11, 2)
+	seed := uint64(11)
+	if v := os.Getenv("JOURNEYS_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("JOURNEYS_SEED: %v", err)
+		}
+		seed = n
+	}
+	t.Logf("seed %d (JOURNEYS_SEED)", seed)
+	g, recs, flush, want, wantAll := journeys(t, seed, 2)
 	t.Logf("%d records, %d leads with triggers", len(recs), len(want))
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(in.kafka.Addrs()...), kgo.ProducerBatchMaxBytes(8<<20))
