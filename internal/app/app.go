@@ -66,6 +66,7 @@ type App struct {
 	sink  *clickhouse.Sink
 	flows []flow            // ingest first; with leads, then contacts and leads
 	disp  *alert.Dispatcher // nil without hooks
+	tick  *kafkaio.Ticker   // nil without the lead topics or with ticks off
 	store *kafkaio.StateStore
 	cs    *closers // what New opened, for Close
 
@@ -237,7 +238,16 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 	if err := cs.push("pipeline", nil); err != nil {
 		return nil, err
 	}
-	return &App{cfg: cfg, log: log, reg: reg, src: src, sink: sink, flows: flows, disp: disp, store: store, cs: cs}, nil
+	var tick *kafkaio.Ticker
+	if !cfg.Leads.Disabled && cfg.Leads.TickAfter >= 0 {
+		if tick, err = newTicker(cfg, lds, reg, log); err != nil {
+			return nil, err
+		}
+		if err := cs.push("ticker", func(context.Context) error { tick.Close(); return nil }); err != nil {
+			return nil, err
+		}
+	}
+	return &App{cfg: cfg, log: log, reg: reg, src: src, sink: sink, flows: flows, disp: disp, tick: tick, store: store, cs: cs}, nil
 }
 
 // closers is New's closer stack: what it opened, to close again, newest
@@ -357,6 +367,9 @@ func (a *App) Run(ctx context.Context) error {
 	} else {
 		dispDone <- nil
 	}
+	if a.tick != nil {
+		go a.tick.Run(runCtx)
+	}
 	// The pipelines run side by side and stop together: each drains what
 	// it took. A failed one stops the others (ctx of the group).
 	var g errgroup.Group
@@ -386,6 +399,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	sinkErr := a.sink.Close()
 	a.store.Close() // every checkpoint was acknowledged before its batch
+	if a.tick != nil {
+		a.tick.Close()
+	}
 	if srcErr != nil {
 		srcErr = fmt.Errorf("close kafka source: %w", srcErr)
 	}

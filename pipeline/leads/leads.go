@@ -33,6 +33,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/salespulse/salespulse/pipeline/internal/watermark"
 	"github.com/salespulse/salespulse/schemas"
 )
 
@@ -69,6 +70,16 @@ type Config struct {
 	// One that went silent behind its input (a crashed instance) is
 	// waited for. Default 1m.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// TickAfter: once every source and contacts partition has been
+	// consumed to its end and no new source record arrived for this long
+	// (wall time), the app writes wall-clock ticks into the leads topic's
+	// partitions, so the KBIs of a stream that stopped finalise and
+	// deadlines fire (watermark.TickID). Negative: no ticks. Default 1m.
+	TickAfter time.Duration `yaml:"tick_after"`
+	// TickLag is how far behind wall time a tick puts the watermark: an
+	// event that arrives after a quiet period more than this behind wall
+	// time is late. Default 10s.
+	TickLag time.Duration `yaml:"tick_lag"`
 }
 
 // Configuration errors.
@@ -95,6 +106,12 @@ func (c *Config) SetDefaults() {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = time.Minute
 	}
+	if c.TickAfter == 0 {
+		c.TickAfter = time.Minute
+	}
+	if c.TickLag == 0 {
+		c.TickLag = 10 * time.Second
+	}
 }
 
 // Validate reports the first problem; allowedLateness is the window's.
@@ -117,6 +134,9 @@ func (c Config) Validate(allowedLateness time.Duration) error {
 	if c.IdleTimeout <= 0 {
 		return fmt.Errorf("leads.idle_timeout: %w", ErrPositive)
 	}
+	if c.TickLag < 0 {
+		return fmt.Errorf("leads.tick_lag: %w", ErrPositive)
+	}
 	return nil
 }
 
@@ -130,6 +150,14 @@ func validTopic(s string) bool {
 		}
 	}
 	return true
+}
+
+// TickValue is the wire value of a wall-clock tick that moves a leads
+// partition's progress to at (watermark.TickID).
+func TickValue(at, sent time.Time) []byte {
+	m := schemas.Interaction{EventID: watermark.TickID, OccurredAt: at.UTC(), Source: "salespulse", Watermark: true,
+		Stage: schemas.WatermarkAtEnd, SentAt: sent.UTC()}
+	return schemas.AppendWire(nil, &m)
 }
 
 // Identity reports whether i teaches who a contact is: a lead's (or an

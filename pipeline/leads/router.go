@@ -97,6 +97,9 @@ func (l *Leads) expect(u *watermark.Upstreams, ids []string) {
 	u.Dormant(l.dorm, l.grace)
 }
 
+// Partitions is the lead topics' partition count.
+func (l *Leads) Partitions() int32 { return l.parts }
+
 // Config returns the configuration with defaults applied.
 func (l *Leads) Config() Config { return l.cfg }
 

@@ -59,13 +59,36 @@ const (
 type infra struct {
 	kafka  *ekafka.Cluster
 	chAddr string
-	stop   func()
 }
 
-func startInfra(t *testing.T, topics []string) *infra {
+// chDB allows one data dir per process: the package's tests share one
+// Kafka and one ClickHouse (each test its own topics, groups and
+// database), stopped by TestMain.
+var (
+	sharedInfra *infra
+	stopInfra   func()
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if stopInfra != nil {
+		stopInfra()
+	}
+	os.Exit(code)
+}
+
+// startInfra starts (once) embedded Kafka, with every vendor topic and
+// quiet.canonical, and chDB served over HTTP.
+func startInfra(t *testing.T) *infra {
 	t.Helper()
 	testenv.RequireCHDB(t)
-	dir := t.TempDir()
+	if sharedInfra != nil {
+		return sharedInfra
+	}
+	dir, err := os.MkdirTemp("", "salespulse-leads-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	eng, err := chdb.Open(chdb.Config{DataDir: filepath.Join(dir, "clickhouse")})
 	if err != nil {
 		t.Fatal(err)
@@ -77,23 +100,23 @@ func startInfra(t *testing.T, topics []string) *infra {
 	srvCtx, stopSrv := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- chdb.NewServer(eng, nil).Serve(srvCtx, ln) }()
-	var ts []ekafka.Topic
-	for _, n := range topics {
-		ts = append(ts, ekafka.Topic{Name: n, Partitions: partitions})
+	ts := []ekafka.Topic{{Name: "quiet.canonical", Partitions: partitions}}
+	for _, v := range sources.Vendors() {
+		ts = append(ts, ekafka.Topic{Name: v.DefaultTopic, Partitions: partitions})
 	}
 	k, err := ekafka.Start(ekafka.Config{Addr: "127.0.0.1:0", Topics: ts, DefaultPartitions: partitions}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &infra{kafka: k, chAddr: ln.Addr().String()}
-	in.stop = func() {
+	sharedInfra = &infra{kafka: k, chAddr: ln.Addr().String()}
+	stopInfra = func() {
 		k.Close()
 		stopSrv()
 		<-done
 		eng.Close()
+		os.RemoveAll(dir)
 	}
-	t.Cleanup(in.stop)
-	return in
+	return sharedInfra
 }
 
 // journeys generates the vendor records (in delivery order) and the
@@ -350,7 +373,7 @@ func TestJourneysAcrossSystemsMatchBruteForce(t *testing.T) {
 		topics[v.DefaultTopic] = v.Name
 		names = append(names, v.DefaultTopic)
 	}
-	in := startInfra(t, names)
+	in := startInfra(t)
 	seed := uint64(11)
 	if v := os.Getenv("JOURNEYS_SEED"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)

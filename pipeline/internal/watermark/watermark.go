@@ -31,6 +31,14 @@ import (
 // None is the progress before any mark.
 const None = math.MinInt64
 
+// TickID is the upstream id of wall-clock ticks: marks written into a
+// quiet stream's partitions (by the app, when every upstream has consumed
+// all its input for a while) that move progress on by wall time. A tick is
+// a floor, not an upstream: progress is at least the latest tick, whatever
+// the upstreams say. Being records in the log, ticks make a replay decide
+// as the live run did.
+const TickID = "tick"
+
 // Upstreams is one downstream partition's view of its upstreams. Not safe
 // for concurrent use.
 type Upstreams struct {
@@ -40,6 +48,7 @@ type Upstreams struct {
 	dormant map[string]*dormant // by upstream id
 	latest  time.Time           // the newest send time of any mark
 	base    time.Time           // the send time of the first mark this view saw
+	floor   int64               // the latest tick (None: none)
 }
 
 type up struct {
@@ -59,7 +68,7 @@ type dormant struct {
 
 // New returns an empty view; idle <= 0 never leaves an upstream out.
 func New(idle time.Duration) *Upstreams {
-	return &Upstreams{idle: idle, ups: map[string]*up{}, dirty: map[string]bool{}}
+	return &Upstreams{idle: idle, ups: map[string]*up{}, dirty: map[string]bool{}, floor: None}
 }
 
 // Expect registers upstreams that will send marks: until one has (or the
@@ -108,6 +117,13 @@ func (u *Upstreams) Dormant(groups [][]string, grace time.Duration) {
 // sent by its upstream; end says the upstream had consumed all its input.
 // Marks of one upstream only move forward.
 func (u *Upstreams) Observe(id string, t int64, end bool, sent time.Time) {
+	if id == TickID {
+		if t > u.floor {
+			u.floor = t
+			u.dirty[TickID] = true
+		}
+		return
+	}
 	if u.base.IsZero() {
 		u.base = sent
 	}
@@ -148,9 +164,12 @@ func (u *Upstreams) Min() (t int64, ok bool) {
 		t, ok = min(t, x.t), true
 	}
 	if !ok || t == None {
+		if u.floor != None {
+			return u.floor, true
+		}
 		return None, false
 	}
-	return t, true
+	return max(t, u.floor), true
 }
 
 // Len is the number of upstreams known.
@@ -160,6 +179,10 @@ func (u *Upstreams) Len() int { return len(u.ups) }
 // call, and its value encoded for a state store, then forgets the changes.
 func (u *Upstreams) Changed(f func(id string, val []byte)) {
 	for id := range u.dirty {
+		if id == TickID {
+			f(id, binary.BigEndian.AppendUint64(nil, uint64(u.floor)))
+			continue
+		}
 		if t := u.ups[id].t; t != None {
 			f(id, binary.BigEndian.AppendUint64(nil, uint64(t)))
 		}
@@ -176,6 +199,10 @@ func (u *Upstreams) Restore(id string, val []byte) bool {
 		return false
 	}
 	t := int64(binary.BigEndian.Uint64(val))
+	if id == TickID {
+		u.floor = max(u.floor, t)
+		return true
+	}
 	if x := u.ups[id]; x == nil || x.t < t {
 		u.ups[id] = &up{t: t, limit: u.idle, end: true}
 	}

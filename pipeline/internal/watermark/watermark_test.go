@@ -75,3 +75,25 @@ func TestExpectedAndDormant(t *testing.T) {
 		t.Fatalf("after the grace calls/1 is left out: min = %d, want 120", m)
 	}
 }
+
+func TestTicksAreAFloor(t *testing.T) {
+	u := New(time.Minute)
+	u.Expect([]string{"crm/0"}, 0)
+	u.Observe(TickID, 500, true, t0)
+	if m, ok := u.Min(); !ok || m != 500 {
+		t.Fatalf("a tick moves a quiet view: %d %v", m, ok)
+	}
+	u.Observe("crm/0", 100, false, t0)
+	if m, _ := u.Min(); m != 500 {
+		t.Fatalf("progress never goes below the latest tick: %d", m)
+	}
+	u.Observe("crm/0", 900, false, t0)
+	if m, _ := u.Min(); m != 900 {
+		t.Fatalf("upstreams past the tick lead: %d", m)
+	}
+	r := New(time.Minute)
+	u.Changed(func(id string, v []byte) { r.Restore(id, v) })
+	if m, _ := r.Min(); m != 900 {
+		t.Fatalf("restored view: %d, want 900 (crm/0) over the 500 tick", m)
+	}
+}
