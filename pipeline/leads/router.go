@@ -21,9 +21,9 @@ import (
 type Leads struct {
 	cfg   Config
 	fw    state.Forwarder
-	parts int32    // partitions of each lead topic
-	srcs  []string // the source partitions ("topic/partition"): the routers
-	downs []string // what the leads partitions hear from: srcs and the contacts partitions
+	parts int32      // partitions of each lead topic
+	srcs  []string   // the source partitions ("topic/partition"): the routers
+	downs []string   // what the leads partitions hear from: srcs and the contacts partitions
 	quiet []string   // of srcs, those without data at start
 	dorm  [][]string // per topic without data at start, its partitions
 	grace time.Duration
