@@ -43,17 +43,18 @@ import (
 const partitions = 4
 
 // Window settings of the test: lateness well above the delivery skew, a
-// lead expiry short enough that the flush finalises every lead.
+// lead expiry short enough that wall-clock ticks (a month past the data)
+// finalise every lead once the stream stops.
 const (
 	skew     = 3 * time.Minute
 	lateness = 30 * time.Minute
 	ooo      = 5 * time.Minute
 	leadExp  = 24 * time.Hour
 	hold     = 15 * time.Minute
-	// idle is leads.idle_timeout: longer than a crashed instance's
-	// partitions wait for a new owner (the session timeout, 6s).
-	idle      = 15 * time.Second
-	flushStep = 3 * 24 * time.Hour
+	// idle is leads.idle_timeout and leads.tick_after: longer than a
+	// crashed instance's partitions wait for a new owner (the session
+	// timeout, 6s).
+	idle = 15 * time.Second
 )
 
 type infra struct {
@@ -121,7 +122,7 @@ func startInfra(t *testing.T) *infra {
 
 // journeys generates the vendor records (in delivery order) and the
 // brute-force expectation of every lead's response facts.
-func journeys(t *testing.T, seed uint64, days int) (g *gen.Generator, recs, flush []*kgo.Record, want map[string][]string, wantAll []string) {
+func journeys(t *testing.T, seed uint64, days int) (g *gen.Generator, recs []*kgo.Record, want map[string][]string, wantAll []string) {
 	t.Helper()
 	gc := gen.DefaultConfig()
 	gc.Seed, gc.Days = seed, days
@@ -159,7 +160,6 @@ func journeys(t *testing.T, seed uint64, days int) (g *gen.Generator, recs, flus
 			}
 		}
 	}
-	var lastT time.Time
 	for {
 		var in schemas.Interaction
 		key, ok := g.Next(&in)
@@ -167,20 +167,8 @@ func journeys(t *testing.T, seed uint64, days int) (g *gen.Generator, recs, flus
 			break
 		}
 		take(st.Next(&in, key))
-		lastT = in.OccurredAt
 	}
 	take(st.Drain())
-
-	// The flush, produced once everything else is in: one event per
-	// rep-keyed partition far past the last event. Once the other source
-	// partitions have been silent for leads.idle_timeout, the lead topics'
-	// event time follows the flush alone and passes every expiry.
-	for k := range 64 {
-		f := schemas.Interaction{EventID: fmt.Sprintf("flush-%d", k), OccurredAt: lastT.Add(flushStep), Source: "test",
-			Type: schemas.TypeMessageOutbound, RepID: fmt.Sprintf("flush-rep-%d", k)}
-		f.Normalize()
-		flush = append(flush, &kgo.Record{Topic: "sales.canonical", Key: []byte(f.RepID), Value: schemas.AppendJSON(nil, &f)})
-	}
 
 	// Brute force: group every expected event by the lead it belongs to
 	// (its own lead id, else the lead the generator meant), then pair as
@@ -267,7 +255,7 @@ func journeys(t *testing.T, seed uint64, days int) (g *gen.Generator, recs, flus
 		}
 	}
 	slices.Sort(all)
-	return g, recs, flush, want, all
+	return g, recs, want, all
 }
 
 func appConfig(in *infra, topics map[string]string) app.Config {
@@ -289,6 +277,8 @@ func appConfig(in *infra, topics map[string]string) app.Config {
 	c.Window.LeadExpiry = leadExp
 	c.Leads.Hold = hold
 	c.Leads.IdleTimeout = idle
+	c.Leads.TickAfter = idle
+	c.Leads.TickLag = time.Second
 	c.State.CommitPollInterval = 100 * time.Millisecond
 	c.Privacy.Key = privacy.DevKey()
 	return c
@@ -383,7 +373,7 @@ func TestJourneysAcrossSystemsMatchBruteForce(t *testing.T) {
 		seed = n
 	}
 	t.Logf("seed %d (JOURNEYS_SEED)", seed)
-	g, recs, flush, want, wantAll := journeys(t, seed, 2)
+	g, recs, want, wantAll := journeys(t, seed, 2)
 	t.Logf("%d records, %d leads with triggers", len(recs), len(want))
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(in.kafka.Addrs()...), kgo.ProducerBatchMaxBytes(8<<20))
@@ -441,17 +431,31 @@ func TestJourneysAcrossSystemsMatchBruteForce(t *testing.T) {
 		}
 	}
 	waitCaughtUp("journeys")
-	time.Sleep(idle + time.Second)
-	produce(flush)
-	waitCaughtUp("flush")
+	// The stream has stopped. Nothing more arrives to move the lead
+	// topics' event time: the wall-clock ticks do, once the groups have
+	// been caught up for leads.tick_after (docs/leads.md, "Quiet streams"),
+	// and every pair finalises.
+	db := clickhouse.OpenDB(&clickhouse.Options{Addr: []string{in.chAddr}, Protocol: clickhouse.HTTP})
+	defer db.Close()
+	stopped := time.Now()
+	for {
+		var n int
+		if err := db.QueryRow("SELECT count() FROM journeys.lead_response_facts").Scan(&n); err == nil && n >= len(wantAll) {
+			break
+		}
+		if time.Since(stopped) > 2*time.Minute {
+			t.Fatalf("%d of %d facts 2 minutes after the stream stopped", n, len(wantAll))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("every lead finalised %s after the stream stopped (tick_after %s)", time.Since(stopped).Round(100*time.Millisecond), idle)
+	waitCaughtUp("ticks")
 	// d leaves (a last rebalance), c stays.
 	d.stop()
 	if err := <-d.done; err != nil {
 		t.Fatalf("instance d: %v", err)
 	}
 
-	db := clickhouse.OpenDB(&clickhouse.Options{Addr: []string{in.chAddr}, Protocol: clickhouse.HTTP})
-	defer db.Close()
 	rows, err := db.Query(`SELECT lead_id, trigger_event_id, is_answered, response_event_id,
 		ifNull(toInt64(dateDiff('millisecond', trigger_at, response_at)), 0)
 		FROM journeys.lead_response_facts`)
