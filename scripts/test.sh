@@ -68,11 +68,36 @@ log "go test"
 go test -p 2 -timeout 30m ${GOTESTFLAGS:-} ./...
 
 # --- 4. Fuzz every decoder for a bounded time -----------------------------
+# Go 1.26's fuzz coordinator can fail a run that found nothing with a
+# bare "context deadline exceeded" when -fuzztime expires while a worker is
+# mid-input on a loaded machine (go.dev/issue/75804, fixed in Go 1.27). A
+# real finding always writes a reproducer ("Failing input written to"), so:
+# a run that failed with that message and no reproducer is run once more,
+# and tolerated (with a warning) if it flakes again; anything else fails.
+fuzz_one() {
+  out=$(mktemp)
+  if go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$fuzztime" "$1" 2>&1 | tee "$out"; test "${PIPESTATUS[0]}" -eq 0; then
+    rm -f "$out"; return 0
+  fi
+  if grep -q 'context deadline exceeded' "$out" && ! grep -q 'Failing input written to\|panic:' "$out"; then
+    rm -f "$out"; return 2
+  fi
+  rm -f "$out"; return 1
+}
 fuzztime=${FUZZTIME:-10s}
 if [ "$fuzztime" != 0 ]; then
   for pkg in ./sources/canonical ./sources/salesforce ./sources/hubspot ./sources/zoom ./sources/graph ./sources/aircall ./sources/twilio; do
     log "fuzz $pkg for $fuzztime"
-    go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$fuzztime" "$pkg"
+    rc=0; fuzz_one "$pkg" || rc=$?
+    if [ "$rc" = 2 ]; then
+      log "fuzz $pkg: the Go fuzz coordinator's deadline race (go.dev/issue/75804), no reproducer written; once more"
+      rc=0; fuzz_one "$pkg" || rc=$?
+      if [ "$rc" = 2 ]; then
+        echo "warning: fuzz $pkg flaked twice on the coordinator's deadline race; no input failed" >&2
+        rc=0
+      fi
+    fi
+    [ "$rc" = 0 ] || exit 1
   done
 fi
 log "all tests passed"
