@@ -68,7 +68,9 @@ type Config struct {
 	// lead topics' event time stops waiting for it: a quiet source
 	// partition would otherwise hold back the finalisation of every KBI.
 	// One that went silent behind its input (a crashed instance) is
-	// waited for. Default 1m.
+	// waited for. Default 5m: it must outlast a stall of the ingest flow
+	// (ClickHouse down), during which partitions whose last mark said
+	// they were caught up send nothing while their data waits.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// TickAfter: once every source and contacts partition has been
 	// consumed to its end and no new source record arrived for this long
@@ -104,7 +106,7 @@ func (c *Config) SetDefaults() {
 		c.MaxLeadsPerContact = 8
 	}
 	if c.IdleTimeout == 0 {
-		c.IdleTimeout = time.Minute
+		c.IdleTimeout = 5 * time.Minute
 	}
 	if c.TickAfter == 0 {
 		c.TickAfter = time.Minute
