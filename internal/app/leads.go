@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,36 +35,29 @@ func newLeads(ctx context.Context, cfg Config, src *kafka.Source, store *kafkaio
 	// use, or nothing produced yet) only once one of them reports: a
 	// vendor that never sends must not stall the KBIs, and a topic whose
 	// data is just arriving must not let its first partition run ahead.
-	all, err := kafkaio.Partitions(ctx, src.Client(), topics)
-	if err != nil {
-		return nil, fmt.Errorf("leads: %w", err)
-	}
-	written, err := kafkaio.WrittenPartitions(ctx, src.Client(), topics)
+	slices.Sort(topics)
+	ends, err := kafkaio.EndOffsets(ctx, src.Client(), topics)
 	if err != nil {
 		return nil, fmt.Errorf("leads: %w", err)
 	}
 	var ups, quiet []string
 	var dormant [][]string
 	for _, t := range topics {
-		var ids []string
-		used := false
-		for p := range all[t] {
-			id := t + "/" + strconv.Itoa(int(p))
+		var ids, empty []string
+		for _, p := range slices.Sorted(maps.Keys(ends[t])) {
+			id := leads.UpstreamID(t, p)
 			ids = append(ids, id)
-			used = used || slices.Contains(written, id)
-		}
-		ups = append(ups, ids...)
-		if !used {
-			dormant = append(dormant, ids)
-			continue
-		}
-		for _, id := range ids {
-			if !slices.Contains(written, id) {
-				quiet = append(quiet, id)
+			if ends[t][p] == 0 {
+				empty = append(empty, id)
 			}
 		}
+		ups = append(ups, ids...)
+		if len(empty) == len(ids) {
+			dormant = append(dormant, ids)
+		} else {
+			quiet = append(quiet, empty...)
+		}
 	}
-	slices.Sort(topics)
 	l, err := leads.New(cfg.Leads, store, leads.Topology{Partitions: parts, Sources: ups, Quiet: quiet, Dormant: dormant,
 		QuietGrace: min(quietGrace, cfg.Leads.IdleTimeout)}, reg, log)
 	if err != nil {

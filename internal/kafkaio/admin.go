@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -73,42 +70,28 @@ func GrowPartitions(ctx context.Context, cl *kgo.Client, topic string, parts int
 	return nil
 }
 
-// MaxPartitions is the largest partition count among topics that exist
-// (at least 1); a changelog of their state needs at least that many.
-// WrittenPartitions returns "topic/partition" of every partition of
-// topics that has ever held a record (end offset > 0), in topic then
-// partition order.
-func WrittenPartitions(ctx context.Context, cl *kgo.Client, topics []string) ([]string, error) {
+// EndOffsets returns the end offset of every partition of topics that
+// exist: a partition that never held a record has 0.
+func EndOffsets(ctx context.Context, cl *kgo.Client, topics []string) (map[string]map[int32]int64, error) {
 	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
 	if err != nil {
 		return nil, fmt.Errorf("list end offsets: %w", err)
 	}
-	var out []string
-	for _, t := range slices.Sorted(maps.Keys(ends)) {
-		for _, p := range slices.Sorted(maps.Keys(ends[t])) {
-			if o := ends[t][p]; o.Err == nil && o.Offset > 0 {
-				out = append(out, t+"/"+strconv.Itoa(int(p)))
-			}
+	out := map[string]map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			return
 		}
-	}
+		if out[o.Topic] == nil {
+			out[o.Topic] = map[int32]int64{}
+		}
+		out[o.Topic][o.Partition] = o.Offset
+	})
 	return out, nil
 }
 
-// Partitions returns the partition count of each of topics that exists.
-func Partitions(ctx context.Context, cl *kgo.Client, topics []string) (map[string]int32, error) {
-	md, err := kadm.NewClient(cl).ListTopics(ctx, topics...)
-	if err != nil {
-		return nil, fmt.Errorf("list topics: %w", err)
-	}
-	out := map[string]int32{}
-	for _, t := range md {
-		if t.Err == nil {
-			out[t.Topic] = int32(len(t.Partitions))
-		}
-	}
-	return out, nil
-}
-
+// MaxPartitions is the largest partition count among topics that exist
+// (at least 1); a changelog of their state needs at least that many.
 func MaxPartitions(ctx context.Context, cl *kgo.Client, topics []string) (int32, error) {
 	md, err := kadm.NewClient(cl).ListTopics(ctx, topics...)
 	if err != nil {

@@ -122,18 +122,28 @@ func (t *Ticker) check(ctx context.Context) (int64, bool, error) {
 	}
 	var sum int64
 	ends.Each(func(o kadm.ListedOffset) { sum += o.Offset })
-	lags, err := t.adm.Lag(ctx, t.cfg.Groups...)
+	done, err := GroupsCaughtUp(ctx, t.adm, t.cfg.Groups...)
 	if err != nil {
 		return 0, false, err
 	}
-	for _, g := range t.cfg.Groups {
+	return sum, !done, nil
+}
+
+// GroupsCaughtUp reports whether every group has committed every
+// partition it consumes up to the end (no lag).
+func GroupsCaughtUp(ctx context.Context, adm *kadm.Client, groups ...string) (bool, error) {
+	lags, err := adm.Lag(ctx, groups...)
+	if err != nil {
+		return false, err
+	}
+	for _, g := range groups {
 		l, ok := lags[g]
 		if !ok || l.Error() != nil {
-			return 0, false, fmt.Errorf("lag of %s unknown", g)
+			return false, fmt.Errorf("lag of group %s unknown", g)
 		}
 		if l.Lag.Total() > 0 {
-			return sum, true, nil
+			return false, nil
 		}
 	}
-	return sum, false, nil
+	return true, nil
 }

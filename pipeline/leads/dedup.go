@@ -34,6 +34,7 @@ type Dedup struct {
 	horizon int64 // ms
 	parts   map[partKey]*dpart
 	recs    []state.Record
+	buf     []byte // the records' keys and values, one arena per batch
 }
 
 type dpart struct {
@@ -75,7 +76,7 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 		d.parts[k] = p
 	}
 	p.next = -1 // until saved
-	d.recs = d.recs[:0]
+	d.recs, d.buf = d.recs[:0], d.buf[:0]
 	w := 0
 	for r := range b.Interactions {
 		it := &b.Interactions[r]
@@ -105,8 +106,13 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 				heap.Push(&p.q, seenID{id, at})
 			}
 			p.seen[id] = seen{at, last}
-			v := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(at)), uint64(last))
-			d.recs = append(d.recs, state.Record{Key: []byte(id), Value: v})
+			// Slices capped at their end: a later append that grows the
+			// arena copies it rather than writing into them.
+			k0 := len(d.buf)
+			d.buf = append(d.buf, id...)
+			k1 := len(d.buf)
+			d.buf = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(d.buf, uint64(at)), uint64(last))
+			d.recs = append(d.recs, state.Record{Key: d.buf[k0:k1:k1], Value: d.buf[k1:len(d.buf):len(d.buf)]})
 		}
 		if w != r {
 			b.Interactions[w] = *it

@@ -210,6 +210,10 @@ type metrics struct {
 	waiting     prometheus.Gauge
 	expired     prometheus.Counter
 	redelivered prometheus.Counter
+
+	// Children looked up once, not per event.
+	routedContacts, routedLeads               prometheus.Counter
+	touchResolved, touchLate, touchUnresolved prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -243,6 +247,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Interactions dropped on the leads topic because an earlier one had the same event id (a vendor's webhook redelivery, or one call reported by two legs).",
 		}),
 	}
+	m.routedContacts, m.routedLeads = m.routed.WithLabelValues("contacts"), m.routed.WithLabelValues("leads")
+	m.touchResolved = m.resolved.WithLabelValues("resolved")
+	m.touchLate = m.resolved.WithLabelValues("late_resolved")
+	m.touchUnresolved = m.resolved.WithLabelValues("unresolved")
 	if reg != nil {
 		reg.MustRegister(m.routed, m.skipped, m.resolved, m.identities, m.waiting, m.expired, m.redelivered)
 	}

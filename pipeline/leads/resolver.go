@@ -177,7 +177,7 @@ func (r *Resolver) learn(p *rpart, i *schemas.Interaction, out []outMsg) []outMs
 				r.tmp.LeadID = i.LeadID
 				r.tmp.PairOnly = true
 				out = append(out, outMsg{key: i.LeadID, val: schemas.AppendWire(nil, &r.tmp)})
-				r.l.m.resolved.WithLabelValues("late_resolved").Inc()
+				r.l.m.touchLate.Inc()
 			}
 			r.unhold(p, h)
 		}
@@ -210,10 +210,10 @@ func (r *Resolver) resolve(p *rpart, i *schemas.Interaction, out []outMsg) []out
 	at := i.OccurredAt.UnixMilli()
 	if lead := best(p.ids[key], at); lead != "" {
 		i.LeadID = lead
-		r.l.m.resolved.WithLabelValues("resolved").Inc()
+		r.l.m.touchResolved.Inc()
 		return append(out, outMsg{key: lead, val: schemas.AppendWire(nil, i)})
 	}
-	r.l.m.resolved.WithLabelValues("unresolved").Inc()
+	r.l.m.touchUnresolved.Inc()
 	wire := schemas.AppendWire(nil, i)
 	out = append(out, outMsg{key: RouteKey(i), val: wire})
 	if at+r.l.cfg.Hold.Milliseconds() < p.maxT {

@@ -77,7 +77,7 @@ func New(cfg Config, fw state.Forwarder, topo Topology, reg prometheus.Registere
 	})
 	l.downs = slices.Clone(l.srcs)
 	for p := range topo.Partitions {
-		l.downs = append(l.downs, cfg.ContactsTopic+"/"+strconv.Itoa(int(p)))
+		l.downs = append(l.downs, UpstreamID(cfg.ContactsTopic, p))
 	}
 	return l, nil
 }
@@ -169,7 +169,12 @@ func (l *Leads) marks(msgs []state.Message, topic, id string, t int64, end bool)
 	return msgs
 }
 
-func upstreamID(o schemas.Origin) string { return o.Topic + "/" + strconv.Itoa(int(o.Partition)) }
+// UpstreamID names an upstream partition in progress marks: "topic/partition".
+func UpstreamID(topic string, partition int32) string {
+	return topic + "/" + strconv.Itoa(int(partition))
+}
+
+func upstreamID(o schemas.Origin) string { return UpstreamID(o.Topic, o.Partition) }
 
 type partKey struct {
 	topic string
@@ -283,7 +288,7 @@ func (r *Router) route(b *schemas.Batch, maxT int64) int64 {
 	for _, s := range spans {
 		r.msgs = append(r.msgs, state.Message{Topic: s.topic, Key: r.buf[s.k0:s.k1:s.k1], Value: r.buf[s.v0:s.v1:s.v1]})
 	}
-	r.l.m.routed.WithLabelValues("contacts").Add(float64(contacts))
-	r.l.m.routed.WithLabelValues("leads").Add(float64(leadsN))
+	r.l.m.routedContacts.Add(float64(contacts))
+	r.l.m.routedLeads.Add(float64(leadsN))
 	return maxT
 }

@@ -297,33 +297,9 @@ func get(t *testing.T, url string) string {
 // (name, value, ...) when some are.
 func metric(t *testing.T, st *devstack.Stack, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := st.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
+	v := testenv.SumMetric(st.Registry(), name, labels...)
+	if v < 0 {
+		t.Fatalf("gather %s", name)
 	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			for k := 0; k+1 < len(labels); k += 2 {
-				found := false
-				for _, l := range m.GetLabel() {
-					found = found || l.GetName() == labels[k] && l.GetValue() == labels[k+1]
-				}
-				if !found {
-					continue series
-				}
-			}
-			if m.Counter != nil {
-				sum += m.Counter.GetValue()
-			}
-			if m.Gauge != nil {
-				sum += m.Gauge.GetValue()
-			}
-		}
-	}
-	return sum
+	return v
 }

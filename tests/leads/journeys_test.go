@@ -258,10 +258,12 @@ func journeys(t *testing.T, seed uint64, days int) (g *gen.Generator, recs []*kg
 	return g, recs, want, all
 }
 
-func appConfig(in *infra, topics map[string]string) app.Config {
+// appConfig is an instance's config: name is its consumer group and
+// database.
+func appConfig(in *infra, name string, topics map[string]string) app.Config {
 	var c app.Config
 	c.Kafka.Brokers = in.kafka.Addrs()
-	c.Kafka.Group = "journeys"
+	c.Kafka.Group = name
 	c.Kafka.Topics = topics
 	c.Kafka.BatchMaxRows = 200
 	c.Kafka.BatchLinger = 20 * time.Millisecond
@@ -271,7 +273,7 @@ func appConfig(in *infra, topics map[string]string) app.Config {
 	c.ClickHouse.Addresses = []string{in.chAddr}
 	c.ClickHouse.Protocol = "http"
 	c.ClickHouse.Compression = "none"
-	c.ClickHouse.Database = "journeys"
+	c.ClickHouse.Database = name
 	c.Window.OutOfOrderness = ooo
 	c.Window.AllowedLateness = lateness
 	c.Window.LeadExpiry = leadExp
@@ -388,7 +390,7 @@ func TestJourneysAcrossSystemsMatchBruteForce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg := appConfig(in, topics)
+	cfg := appConfig(in, "journeys", topics)
 	if os.Getenv("JOURNEYS_PRODUCE_AFTER_START") == "" {
 		produce(recs)
 	}

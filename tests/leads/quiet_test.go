@@ -13,7 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/internal/app"
-	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/schemas"
 )
 
@@ -24,21 +23,9 @@ import (
 // with the deadline itself, whenever it fires.
 func TestQuietStreamDeadlineFires(t *testing.T) {
 	in := startInfra(t)
-	var c app.Config
-	c.Kafka.Brokers = in.kafka.Addrs()
-	c.Kafka.Group = "quiet"
-	c.Kafka.Topics = map[string]string{"quiet.canonical": "canonical"}
-	c.Kafka.BatchLinger = 20 * time.Millisecond
-	c.Kafka.CommitInterval = 100 * time.Millisecond
-	c.ClickHouse.Addresses = []string{in.chAddr}
-	c.ClickHouse.Protocol = "http"
-	c.ClickHouse.Compression = "none"
-	c.ClickHouse.Database = "quiet"
+	c := appConfig(in, "quiet", map[string]string{"quiet.canonical": "canonical"})
 	c.Leads.TickAfter = time.Second
-	c.Leads.TickLag = time.Second
 	c.Anomaly.OutOfOrder = time.Second
-	c.State.CommitPollInterval = 100 * time.Millisecond
-	c.Privacy.Key = privacy.DevKey()
 	org := &schemas.Org{Teams: []schemas.Team{{ID: "t1", ManagerID: "m1"}},
 		Reps: []schemas.Rep{{ID: "r1", TeamID: "t1"}, {ID: "m1", TeamID: "t1", Role: "manager"}}}
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/salespulse/salespulse/internal/app"
 	"github.com/salespulse/salespulse/internal/devstack"
+	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/internal/testenv"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/gen"
@@ -193,17 +194,8 @@ func newStack() (*opsStack, error) {
 func flowsDone(adm *kadm.Client) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, group := range []string{"salespulse", "salespulse.contacts", "salespulse.leads"} {
-		lags, err := adm.Lag(ctx, group)
-		if err != nil {
-			return false
-		}
-		l, ok := lags[group]
-		if !ok || l.Error() != nil || l.Lag.Total() > 0 {
-			return false
-		}
-	}
-	return true
+	done, err := kafkaio.GroupsCaughtUp(ctx, adm, "salespulse", "salespulse.contacts", "salespulse.leads")
+	return err == nil && done
 }
 
 // queryString runs sql on the embedded engine and returns its trimmed
@@ -218,38 +210,7 @@ func (s *opsStack) queryString(sql string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// gatherSum adds every series of a metric family in g.
+// gatherSum adds the series of a metric family in g (testenv.SumMetric).
 func gatherSum(g prometheus.Gatherer, name string, labels ...string) float64 {
-	mfs, err := g.Gather()
-	if err != nil {
-		return -1
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			// Only the series with every label pair given (name, value, ...).
-			for k := 0; k+1 < len(labels); k += 2 {
-				found := false
-				for _, l := range m.GetLabel() {
-					found = found || l.GetName() == labels[k] && l.GetValue() == labels[k+1]
-				}
-				if !found {
-					continue series
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			case m.Gauge != nil:
-				sum += m.Gauge.GetValue()
-			case m.Histogram != nil:
-				sum += float64(m.Histogram.GetSampleCount())
-			}
-		}
-	}
-	return sum
+	return testenv.SumMetric(g, name, labels...)
 }

@@ -172,9 +172,6 @@ func (u *Upstreams) Min() (t int64, ok bool) {
 	return max(t, u.floor), true
 }
 
-// Len is the number of upstreams known.
-func (u *Upstreams) Len() int { return len(u.ups) }
-
 // Changed calls f with every upstream whose progress moved since the last
 // call, and its value encoded for a state store, then forgets the changes.
 func (u *Upstreams) Changed(f func(id string, val []byte)) {
