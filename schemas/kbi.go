@@ -3,18 +3,24 @@ package schemas
 import "time"
 
 // Fact and rollup tables the window stage fills through Batch.Aggregates
-// (created by migrations/005_kbi.sql). The ClickHouse sink owns their
-// column layouts; the stage only produces the rows.
+// (created by migrations/005_kbi.sql and 007_provisional.sql). The
+// ClickHouse sink owns their column layouts; the stage only produces the
+// rows.
 const (
 	TableLeadResponse = "lead_response_facts"
 	TableApprovals    = "approval_facts"
 	TableActivity     = "activity_daily"
 	TableRepAccounts  = "rep_accounts_daily"
 	TableDeals        = "deal_facts"
+	// Provisional pairs, not final yet (docs/kbis.md "Provisional facts"):
+	// versioned rows, the latest per key wins, tombstones delete.
+	TableLeadResponseProvisional = "lead_response_provisional"
+	TableApprovalsProvisional    = "approval_provisional"
 )
 
 // Rows is one KBI table's rows for a batch: LeadResponseRows,
-// ApprovalRows, ActivityRows, AccountRows or DealRows. The set is closed
+// ApprovalRows, ActivityRows, AccountRows, DealRows,
+// LeadResponseProvisionalRows or ApprovalProvisionalRows. The set is closed
 // (the unexported method) so a sink can switch on it exhaustively and the
 // compiler stops a stage from handing over rows no sink has a layout for.
 type Rows interface {
@@ -60,6 +66,25 @@ type ApprovalRow struct {
 	LatencyS        *float64
 }
 
+// LeadResponseProvisionalRow is a lead trigger's tentative answer, or a
+// tombstone (Deleted) that withdraws the key's earlier tentative answer.
+// The key is (LeadID, TriggerEventID); the row of a key with the highest
+// Version counts. A tombstone carries the trigger's columns and no answer.
+type LeadResponseProvisionalRow struct {
+	LeadResponseRow
+	Version uint64 // the last offset of the batch that wrote it
+	Deleted bool
+}
+
+// ApprovalProvisionalRow is an approval request's tentative decision, or a
+// tombstone: as LeadResponseProvisionalRow, keyed by (ApprovalID,
+// RequestEventID).
+type ApprovalProvisionalRow struct {
+	ApprovalRow
+	Version uint64
+	Deleted bool
+}
+
 // ActivityRow is a partial sum of interactions for one key in one batch.
 type ActivityRow struct {
 	Day          time.Time
@@ -102,6 +127,9 @@ type (
 	ActivityRows     []ActivityRow     // for TableActivity
 	AccountRows      []AccountRow      // for TableRepAccounts
 	DealRows         []DealRow         // for TableDeals
+
+	LeadResponseProvisionalRows []LeadResponseProvisionalRow // for TableLeadResponseProvisional
+	ApprovalProvisionalRows     []ApprovalProvisionalRow     // for TableApprovalsProvisional
 )
 
 func (r LeadResponseRows) Len() int { return len(r) }
@@ -110,8 +138,14 @@ func (r ActivityRows) Len() int     { return len(r) }
 func (r AccountRows) Len() int      { return len(r) }
 func (r DealRows) Len() int         { return len(r) }
 
+func (r LeadResponseProvisionalRows) Len() int { return len(r) }
+func (r ApprovalProvisionalRows) Len() int     { return len(r) }
+
 func (LeadResponseRows) kbiRows() {}
 func (ApprovalRows) kbiRows()     {}
 func (ActivityRows) kbiRows()     {}
 func (AccountRows) kbiRows()      {}
 func (DealRows) kbiRows()         {}
+
+func (LeadResponseProvisionalRows) kbiRows() {}
+func (ApprovalProvisionalRows) kbiRows()     {}

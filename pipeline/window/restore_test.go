@@ -192,17 +192,19 @@ func TestReplayFromEarlierOffset(t *testing.T) {
 		return outs
 	}
 	want := run(newWindow().NewStage(), 0, commitTo)
-	late, leads, apprs := 0, 0, 0
+	late, leads, apprs, prov := 0, 0, 0, 0
 	for _, o := range want {
 		late += len(o.late)
 		leads += len(o.facts[schemas.TableLeadResponse])
 		apprs += len(o.facts[schemas.TableApprovals])
+		prov += len(o.facts[schemas.TableLeadResponseProvisional]) + len(o.facts[schemas.TableApprovalsProvisional])
 	}
-	if late == 0 || late > len(events)/20 || leads < 100 || apprs < 20 {
+	if late == 0 || late > len(events)/20 || leads < 100 || apprs < 20 || prov < 100 {
 		t.Fatalf("original run: %d late events, %d lead and %d approval facts: the stream does not test much", late, leads, apprs)
 	}
 	orig, _ := st.Committed(context.Background(), "in", 0)
-	t.Logf("original run: %d batches, %d late events, %d lead and %d approval facts, committed up to %d", nb, late, leads, apprs, orig)
+	t.Logf("original run: %d batches, %d late events, %d lead and %d approval facts, %d provisional rows, committed up to %d",
+		nb, late, leads, apprs, prov, orig)
 
 	// check compares a replay from offset from with the original run.
 	// pairsFrom: batches below it emit no pair facts (replayed against a
@@ -219,9 +221,11 @@ func TestReplayFromEarlierOffset(t *testing.T) {
 			if !slices.Equal(got[k].late, w[k].late) {
 				t.Fatalf("%s: batch at %d: late %v, original run %v", name, off, got[k].late, w[k].late)
 			}
-			for _, table := range []string{schemas.TableLeadResponse, schemas.TableApprovals, schemas.TableActivity, schemas.TableRepAccounts, schemas.TableDeals} {
+			for _, table := range []string{schemas.TableLeadResponse, schemas.TableApprovals, schemas.TableActivity, schemas.TableRepAccounts,
+				schemas.TableDeals, schemas.TableLeadResponseProvisional, schemas.TableApprovalsProvisional} {
 				g, wt := got[k].facts[table], w[k].facts[table]
-				if off < pairsFrom && (table == schemas.TableLeadResponse || table == schemas.TableApprovals) {
+				if off < pairsFrom && (table == schemas.TableLeadResponse || table == schemas.TableApprovals ||
+					table == schemas.TableLeadResponseProvisional || table == schemas.TableApprovalsProvisional) {
 					if len(g) != 0 {
 						t.Fatalf("%s: batch at %d: %d %s rows from a replay below the GC point", name, off, len(g), table)
 					}

@@ -114,15 +114,19 @@ type Stage struct {
 
 	leads schemas.LeadResponseRows
 	apprs schemas.ApprovalRows
-	acts  schemas.ActivityRows
-	reps  map[string]*repAct
-	seq   uint64 // Process calls: repAct.acts of other batches are stale
-	accts schemas.AccountRows
-	accIx map[schemas.AccountRow]struct{}
-	deals schemas.DealRows
-	buf   []byte
-	recs  []state.Record
-	wbuf  pairing.Scratch // finalisation scratch of the partitions
+	// Provisional rows of the batch, versioned with its last offset.
+	leadsProv schemas.LeadResponseProvisionalRows
+	apprsProv schemas.ApprovalProvisionalRows
+	version   uint64
+	acts      schemas.ActivityRows
+	reps      map[string]*repAct
+	seq       uint64 // Process calls: repAct.acts of other batches are stale
+	accts     schemas.AccountRows
+	accIx     map[schemas.AccountRow]struct{}
+	deals     schemas.DealRows
+	buf       []byte
+	recs      []state.Record
+	wbuf      pairing.Scratch // finalisation scratch of the partitions
 
 	// Pointer fields of fact rows point into these, one allocation per
 	// chunk rather than per row. Fresh chunks every Process: a caller that
@@ -332,9 +336,14 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 		s.advance(p, last)
 	}
 
+	s.version = uint64(last)
 	if p.maxT != noTime {
 		p.pr.Finalise(p.maxT-s.w.lateMS, last, (*facts)(s))
 	}
+	// After finalisation: what is left pending is what is provisional.
+	// Before any watermark too: a fresh partition's first answers show
+	// at once.
+	p.pr.EmitProvisional(last, (*facts)(s))
 	if err := s.checkpoint(ctx, p, last); err != nil {
 		return err
 	}
@@ -571,34 +580,89 @@ func (s *Stage) zone(team string) *zone {
 // the emitter methods stay off Stage's API.
 type facts Stage
 
+var (
+	_ pairing.Emitter            = (*facts)(nil)
+	_ pairing.ProvisionalEmitter = (*facts)(nil)
+)
+
 // Pair implements pairing.Emitter: a finalised pair becomes a fact row.
 func (f *facts) Pair(fam uint8, key string, open, close *pairing.Event) {
 	s := (*Stage)(f)
+	if fam == pairing.Lead {
+		s.leads = append(s.leads, s.leadPair(key, open, close))
+		return
+	}
+	s.apprs = append(s.apprs, s.approvalPair(key, open, close))
+}
+
+// Provisional implements pairing.ProvisionalEmitter: a pair not final yet
+// becomes a provisional row, the same columns a final fact has.
+func (f *facts) Provisional(fam uint8, key string, open, close *pairing.Event) {
+	s := (*Stage)(f)
+	if fam == pairing.Lead {
+		s.leadsProv = append(s.leadsProv, schemas.LeadResponseProvisionalRow{
+			LeadResponseRow: s.leadPair(key, open, close), Version: s.version})
+		return
+	}
+	s.apprsProv = append(s.apprsProv, schemas.ApprovalProvisionalRow{
+		ApprovalRow: s.approvalPair(key, open, close), Version: s.version})
+}
+
+// Retract implements pairing.ProvisionalEmitter: a tombstone for the key
+// (the trigger's or request's columns, no answer).
+func (f *facts) Retract(fam uint8, key string, open *pairing.Event) {
+	s := (*Stage)(f)
+	openAt := time.UnixMilli(open.At).UTC()
+	z := s.zone(open.Team)
+	if fam == pairing.Lead {
+		s.leadsProv = append(s.leadsProv, schemas.LeadResponseProvisionalRow{
+			LeadResponseRow: schemas.LeadResponseRow{
+				Day: z.dayOf(open.At), TriggerAt: openAt, LeadID: key, TriggerEventID: open.ID,
+				TriggerType: open.Type.String(), TriggerChannel: open.Channel.String(), OwnerRepID: open.Rep, TeamID: open.Team,
+				TimeZone: z.name,
+			},
+			Version: s.version, Deleted: true})
+		return
+	}
+	s.apprsProv = append(s.apprsProv, schemas.ApprovalProvisionalRow{
+		ApprovalRow: schemas.ApprovalRow{
+			Day: z.dayOf(open.At), RequestedAt: openAt, ApprovalID: key, RequestEventID: open.ID, RepID: open.Rep,
+			TeamID: open.Team, TimeZone: z.name,
+		},
+		Version: s.version, Deleted: true})
+}
+
+// leadPair is the fact row of an answered lead trigger.
+func (s *Stage) leadPair(key string, open, close *pairing.Event) schemas.LeadResponseRow {
 	secs := s.floats.ptr(float64(close.At-open.At) / 1000)
 	openAt, closeAt := time.UnixMilli(open.At).UTC(), s.times.ptr(time.UnixMilli(close.At).UTC())
 	z := s.zone(open.Team)
-	if fam == pairing.Lead {
-		r := schemas.LeadResponseRow{
-			Day: z.dayOf(open.At), TriggerAt: openAt, LeadID: key, TriggerEventID: open.ID,
-			TriggerType: open.Type.String(), TriggerChannel: open.Channel.String(), OwnerRepID: open.Rep, TeamID: open.Team,
-			TimeZone: z.name, Answered: true, ResponderRepID: close.Rep, ResponseEventID: close.ID,
-			ResponseAt: closeAt, ResponseType: close.Type.String(), ResponseChannel: close.Channel.String(), ResponseS: secs,
-		}
-		if z.cal != nil {
-			r.BusinessS = s.floats.ptr(z.cal.BusinessSeconds(openAt, *closeAt))
-		}
-		s.leads = append(s.leads, r)
-		return
+	r := schemas.LeadResponseRow{
+		Day: z.dayOf(open.At), TriggerAt: openAt, LeadID: key, TriggerEventID: open.ID,
+		TriggerType: open.Type.String(), TriggerChannel: open.Channel.String(), OwnerRepID: open.Rep, TeamID: open.Team,
+		TimeZone: z.name, Answered: true, ResponderRepID: close.Rep, ResponseEventID: close.ID,
+		ResponseAt: closeAt, ResponseType: close.Type.String(), ResponseChannel: close.Channel.String(), ResponseS: secs,
 	}
+	if z.cal != nil {
+		r.BusinessS = s.floats.ptr(z.cal.BusinessSeconds(openAt, *closeAt))
+	}
+	return r
+}
+
+// approvalPair is the fact row of a decided approval request.
+func (s *Stage) approvalPair(key string, open, close *pairing.Event) schemas.ApprovalRow {
+	secs := s.floats.ptr(float64(close.At-open.At) / 1000)
+	openAt, closeAt := time.UnixMilli(open.At).UTC(), s.times.ptr(time.UnixMilli(close.At).UTC())
+	z := s.zone(open.Team)
 	outcome := "rejected"
 	if close.OK {
 		outcome = "approved"
 	}
-	s.apprs = append(s.apprs, schemas.ApprovalRow{
+	return schemas.ApprovalRow{
 		Day: z.dayOf(open.At), RequestedAt: openAt, ApprovalID: key, RequestEventID: open.ID, RepID: open.Rep,
 		TeamID: open.Team, TimeZone: z.name, Outcome: outcome, ApproverID: close.Rep, DecisionEventID: close.ID,
 		DecidedAt: closeAt, LatencyS: secs,
-	})
+	}
 }
 
 // Expire implements pairing.Emitter: an unanswered lead or undecided
@@ -623,6 +687,7 @@ func (f *facts) Expire(fam uint8, key string, open *pairing.Event) {
 
 func (s *Stage) resetOut() {
 	s.leads, s.apprs, s.acts, s.accts, s.deals = s.leads[:0], s.apprs[:0], s.acts[:0], s.accts[:0], s.deals[:0]
+	s.leadsProv, s.apprsProv = s.leadsProv[:0], s.apprsProv[:0]
 	s.seq++
 	if len(s.reps) > 1<<16 {
 		clear(s.reps) // not an id set after all: stop sharing rather than grow
@@ -639,6 +704,11 @@ func (s *Stage) attach(b *schemas.Batch) {
 			s.w.m.facts.WithLabelValues(table).Add(float64(n))
 		}
 	}
+	// Provisional rows before the final facts: the sink inserts in this
+	// order, so between the tombstone of a pair turned final and its fact
+	// the pair is briefly in neither, never counted twice.
+	add(schemas.TableLeadResponseProvisional, len(s.leadsProv), s.leadsProv)
+	add(schemas.TableApprovalsProvisional, len(s.apprsProv), s.apprsProv)
 	add(schemas.TableLeadResponse, len(s.leads), s.leads)
 	add(schemas.TableApprovals, len(s.apprs), s.apprs)
 	add(schemas.TableActivity, len(s.acts), s.acts)

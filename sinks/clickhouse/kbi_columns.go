@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -14,51 +15,72 @@ import (
 // stage emits typed rows, and this file alone knows how they become
 // ClickHouse columns. Each layout lists the table's columns in insert
 // order with their exact types (TestColumnTypesMatchDDL checks them against
-// migrations/005_kbi.sql) and appends whole columns from the rows.
+// migrations/005_kbi.sql and 007_provisional.sql) and appends whole
+// columns from the rows.
 type kbiLayout struct {
 	cols   []clickhouse.ColumnNameAndType
 	append func(driver.Batch, schemas.Rows) error
 }
 
+var (
+	leadResponseCols = []clickhouse.ColumnNameAndType{
+		{Name: "day", Type: "Date"},
+		{Name: "trigger_at", Type: "DateTime64(3, 'UTC')"},
+		{Name: "lead_id", Type: "String"},
+		{Name: "trigger_event_id", Type: "String"},
+		{Name: "trigger_type", Type: "LowCardinality(String)"},
+		{Name: "trigger_channel", Type: "LowCardinality(String)"},
+		{Name: "owner_rep_id", Type: "String"},
+		{Name: "team_id", Type: "String"},
+		{Name: "time_zone", Type: "LowCardinality(String)"},
+		{Name: "is_answered", Type: "UInt8"},
+		{Name: "responder_rep_id", Type: "String"},
+		{Name: "response_event_id", Type: "String"},
+		{Name: "response_at", Type: "Nullable(DateTime64(3, 'UTC'))"},
+		{Name: "response_type", Type: "LowCardinality(String)"},
+		{Name: "response_channel", Type: "LowCardinality(String)"},
+		{Name: "response_s", Type: "Nullable(Float64)"},
+		{Name: "business_s", Type: "Nullable(Float64)"},
+	}
+	approvalCols = []clickhouse.ColumnNameAndType{
+		{Name: "day", Type: "Date"},
+		{Name: "requested_at", Type: "DateTime64(3, 'UTC')"},
+		{Name: "approval_id", Type: "String"},
+		{Name: "request_event_id", Type: "String"},
+		{Name: "rep_id", Type: "String"},
+		{Name: "team_id", Type: "String"},
+		{Name: "time_zone", Type: "LowCardinality(String)"},
+		{Name: "outcome", Type: "LowCardinality(String)"},
+		{Name: "approver_id", Type: "String"},
+		{Name: "decision_event_id", Type: "String"},
+		{Name: "decided_at", Type: "Nullable(DateTime64(3, 'UTC'))"},
+		{Name: "latency_s", Type: "Nullable(Float64)"},
+	}
+	// The provisional tables have the fact tables' columns, then these:
+	// the row's version (the batch's last offset) and the tombstone flag
+	// of ReplacingMergeTree(version, is_deleted).
+	provisionalCols = []clickhouse.ColumnNameAndType{
+		{Name: "version", Type: "UInt64"},
+		{Name: "is_deleted", Type: "UInt8"},
+	}
+)
+
 var kbiLayouts = map[string]kbiLayout{
 	schemas.TableLeadResponse: {
-		cols: []clickhouse.ColumnNameAndType{
-			{Name: "day", Type: "Date"},
-			{Name: "trigger_at", Type: "DateTime64(3, 'UTC')"},
-			{Name: "lead_id", Type: "String"},
-			{Name: "trigger_event_id", Type: "String"},
-			{Name: "trigger_type", Type: "LowCardinality(String)"},
-			{Name: "trigger_channel", Type: "LowCardinality(String)"},
-			{Name: "owner_rep_id", Type: "String"},
-			{Name: "team_id", Type: "String"},
-			{Name: "time_zone", Type: "LowCardinality(String)"},
-			{Name: "is_answered", Type: "UInt8"},
-			{Name: "responder_rep_id", Type: "String"},
-			{Name: "response_event_id", Type: "String"},
-			{Name: "response_at", Type: "Nullable(DateTime64(3, 'UTC'))"},
-			{Name: "response_type", Type: "LowCardinality(String)"},
-			{Name: "response_channel", Type: "LowCardinality(String)"},
-			{Name: "response_s", Type: "Nullable(Float64)"},
-			{Name: "business_s", Type: "Nullable(Float64)"},
-		},
+		cols:   leadResponseCols,
 		append: appender(appendLeadResponse),
 	},
 	schemas.TableApprovals: {
-		cols: []clickhouse.ColumnNameAndType{
-			{Name: "day", Type: "Date"},
-			{Name: "requested_at", Type: "DateTime64(3, 'UTC')"},
-			{Name: "approval_id", Type: "String"},
-			{Name: "request_event_id", Type: "String"},
-			{Name: "rep_id", Type: "String"},
-			{Name: "team_id", Type: "String"},
-			{Name: "time_zone", Type: "LowCardinality(String)"},
-			{Name: "outcome", Type: "LowCardinality(String)"},
-			{Name: "approver_id", Type: "String"},
-			{Name: "decision_event_id", Type: "String"},
-			{Name: "decided_at", Type: "Nullable(DateTime64(3, 'UTC'))"},
-			{Name: "latency_s", Type: "Nullable(Float64)"},
-		},
+		cols:   approvalCols,
 		append: appender(appendApprovals),
+	},
+	schemas.TableLeadResponseProvisional: {
+		cols:   slices.Concat(leadResponseCols, provisionalCols),
+		append: appender(appendLeadResponseProvisional),
+	},
+	schemas.TableApprovalsProvisional: {
+		cols:   slices.Concat(approvalCols, provisionalCols),
+		append: appender(appendApprovalsProvisional),
 	},
 	schemas.TableActivity: {
 		cols: []clickhouse.ColumnNameAndType{
@@ -150,12 +172,7 @@ func appendLeadResponse(c *columnWriter, rs schemas.LeadResponseRows) {
 	c.add(pluck(rs, func(r *R) string { return r.OwnerRepID }))
 	c.add(pluck(rs, func(r *R) string { return r.TeamID }))
 	c.add(pluck(rs, func(r *R) string { return r.TimeZone }))
-	c.add(pluck(rs, func(r *R) uint8 {
-		if r.Answered {
-			return 1
-		}
-		return 0
-	}))
+	c.add(pluck(rs, func(r *R) uint8 { return boolByte(r.Answered) }))
 	c.add(pluck(rs, func(r *R) string { return r.ResponderRepID }))
 	c.add(pluck(rs, func(r *R) string { return r.ResponseEventID }))
 	c.add(pluck(rs, func(r *R) *time.Time { return r.ResponseAt }))
@@ -179,6 +196,29 @@ func appendApprovals(c *columnWriter, rs schemas.ApprovalRows) {
 	c.add(pluck(rs, func(r *R) string { return r.DecisionEventID }))
 	c.add(pluck(rs, func(r *R) *time.Time { return r.DecidedAt }))
 	c.add(pluck(rs, func(r *R) *float64 { return r.LatencyS }))
+}
+
+// appendLeadResponseProvisional writes the fact columns, then version and
+// is_deleted.
+func appendLeadResponseProvisional(c *columnWriter, rs schemas.LeadResponseProvisionalRows) {
+	type R = schemas.LeadResponseProvisionalRow
+	appendLeadResponse(c, pluck(rs, func(r *R) schemas.LeadResponseRow { return r.LeadResponseRow }))
+	c.add(pluck(rs, func(r *R) uint64 { return r.Version }))
+	c.add(pluck(rs, func(r *R) uint8 { return boolByte(r.Deleted) }))
+}
+
+func appendApprovalsProvisional(c *columnWriter, rs schemas.ApprovalProvisionalRows) {
+	type R = schemas.ApprovalProvisionalRow
+	appendApprovals(c, pluck(rs, func(r *R) schemas.ApprovalRow { return r.ApprovalRow }))
+	c.add(pluck(rs, func(r *R) uint64 { return r.Version }))
+	c.add(pluck(rs, func(r *R) uint8 { return boolByte(r.Deleted) }))
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func appendActivity(c *columnWriter, rs schemas.ActivityRows) {

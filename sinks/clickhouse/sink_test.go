@@ -173,11 +173,13 @@ func TestColumnTypesMatchDDL(t *testing.T) {
 	s := newTestSink(t, srv.addr, db, nil)
 	for table, cols := range map[string][]string{
 		TableInteractions: names(interactionColumns, true), TableLateEvents: names(lateColumns, true), TableAlerts: names(alertColumns, true),
-		schemas.TableLeadResponse: names(kbiLayouts[schemas.TableLeadResponse].cols, true),
-		schemas.TableApprovals:    names(kbiLayouts[schemas.TableApprovals].cols, true),
-		schemas.TableActivity:     names(kbiLayouts[schemas.TableActivity].cols, true),
-		schemas.TableRepAccounts:  names(kbiLayouts[schemas.TableRepAccounts].cols, true),
-		schemas.TableDeals:        names(kbiLayouts[schemas.TableDeals].cols, true),
+		schemas.TableLeadResponse:            names(kbiLayouts[schemas.TableLeadResponse].cols, true),
+		schemas.TableApprovals:               names(kbiLayouts[schemas.TableApprovals].cols, true),
+		schemas.TableActivity:                names(kbiLayouts[schemas.TableActivity].cols, true),
+		schemas.TableRepAccounts:             names(kbiLayouts[schemas.TableRepAccounts].cols, true),
+		schemas.TableDeals:                   names(kbiLayouts[schemas.TableDeals].cols, true),
+		schemas.TableLeadResponseProvisional: names(kbiLayouts[schemas.TableLeadResponseProvisional].cols, true),
+		schemas.TableApprovalsProvisional:    names(kbiLayouts[schemas.TableApprovalsProvisional].cols, true),
 	} {
 		rows, err := s.conn.Query(context.Background(), "SELECT name, type FROM system.columns WHERE database = ? AND table = ? ORDER BY position", db, table)
 		if err != nil {
@@ -638,6 +640,59 @@ func TestAggregateInserts(t *testing.T) {
 		"SELECT count() FROM " + db + ".approval_facts WHERE outcome = 'approved' AND decided_at IS NOT NULL":           1,
 		"SELECT count() FROM " + db + ".rep_accounts_daily WHERE account_id = 'a1'":                                     1,
 		"SELECT count() FROM " + db + ".deal_facts WHERE amount = 1200.5 AND list_price IS NULL AND day = '2026-03-01'": 1,
+	} {
+		if n := queryUint(t, s, q); n != want {
+			t.Errorf("%s = %d, want %d", q, n, want)
+		}
+	}
+}
+
+// Provisional rows: a key's highest version counts, a tombstone hides it
+// from FINAL and from the views, and the views mark them provisional.
+func TestProvisionalRows(t *testing.T) {
+	srv := startServer(t)
+	db := dbName(t)
+	s := newTestSink(t, srv.addr, db, nil)
+	ctx := context.Background()
+	at := day.Add(9 * time.Hour)
+	resp := func(lead, trig string, secs float64, version uint64, deleted bool) schemas.LeadResponseProvisionalRow {
+		r := schemas.LeadResponseProvisionalRow{LeadResponseRow: schemas.LeadResponseRow{Day: day, TriggerAt: at, LeadID: lead,
+			TriggerEventID: trig, TriggerType: "lead.created", TriggerChannel: "crm", OwnerRepID: "r1", TeamID: "t1", TimeZone: "UTC"},
+			Version: version, Deleted: deleted}
+		if !deleted {
+			later := at.Add(time.Duration(secs) * time.Second)
+			r.Answered, r.ResponderRepID, r.ResponseEventID, r.ResponseAt, r.ResponseS = true, "r2", trig+"-r", &later, &secs
+		}
+		return r
+	}
+	write := func(first int64, leads schemas.LeadResponseProvisionalRows, apprs schemas.ApprovalProvisionalRows) {
+		t.Helper()
+		b := batchOf("interactions.v1", 0, first, nil)
+		b.Origin.LastOffset = first
+		b.Aggregates = []schemas.AggregateRows{{Table: schemas.TableLeadResponseProvisional, Rows: leads}}
+		if apprs != nil {
+			b.Aggregates = append(b.Aggregates, schemas.AggregateRows{Table: schemas.TableApprovalsProvisional, Rows: apprs})
+		}
+		if err := s.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secs := 600.0
+	write(5, schemas.LeadResponseProvisionalRows{resp("l1", "e1", 120, 5, false), resp("l2", "e2", 60, 5, false)},
+		schemas.ApprovalProvisionalRows{{ApprovalRow: schemas.ApprovalRow{Day: day, RequestedAt: at, ApprovalID: "p1",
+			RequestEventID: "e3", RepID: "r1", TeamID: "t1", TimeZone: "UTC", Outcome: "approved", ApproverID: "m1",
+			DecisionEventID: "e4", DecidedAt: &at, LatencyS: &secs}, Version: 5}})
+	// A later batch: l1 answered earlier, l2's pair withdrawn (the same
+	// version twice in one insert: the later row wins).
+	write(9, schemas.LeadResponseProvisionalRows{resp("l1", "e1", 30, 9, false), resp("l2", "e2", 0, 9, true),
+		resp("l3", "e5", 0, 9, true), resp("l3", "e5", 90, 9, false)}, nil)
+	for q, want := range map[string]uint64{
+		"SELECT count() FROM " + db + ".lead_response_provisional FINAL":                                       2,
+		"SELECT toUInt64(sum(response_s)) FROM " + db + ".lead_response_provisional FINAL":                     120,
+		"SELECT leads FROM " + db + ".kbi_response_time_daily WHERE provisional = 1":                           2,
+		"SELECT toUInt64(response_max_s) FROM " + db + ".kbi_response_time_daily WHERE provisional = 1":        90,
+		"SELECT count() FROM " + db + ".kbi_response_time_daily WHERE provisional = 0":                         0,
+		"SELECT approved FROM " + db + ".kbi_approvals_daily WHERE provisional = 1 AND decided_within_24h = 1": 1,
 	} {
 		if n := queryUint(t, s, q); n != want {
 			t.Errorf("%s = %d, want %d", q, n, want)

@@ -80,6 +80,7 @@ type item struct {
 	dirty      bool // in part.dirty
 	deleted    bool
 	fam        uint8
+	touched    bool  // in Pairer.touched: received events since the last EmitProvisional
 	open       Event // valid when hasOpen
 	key        string
 	base       *Event // when baseSet: the open event as of the GC point (nil: none); else base == current state
@@ -138,6 +139,23 @@ type Emitter interface {
 	Expire(fam uint8, key string, open *Event)
 }
 
+// ProvisionalEmitter receives provisional facts: pairs that are not final
+// yet, keyed by (fam, key, open.ID), and retractions of such keys. The
+// caller writes them with a version (the batch's last offset) into a
+// table that keeps each key's latest version, so a later tentative pair
+// of the same opener replaces the earlier one and a retraction deletes
+// it. A retraction may name a key that never had a row: it must be
+// harmless. The events are valid during the call only.
+//
+// An Emitter passed to Finalise that also implements ProvisionalEmitter
+// gets the retractions finalisation makes (a final pair replaces its
+// provisional row; a finalised trigger that lost its pair to an earlier
+// one); EmitProvisional hands out the rest.
+type ProvisionalEmitter interface {
+	Provisional(fam uint8, key string, open, close *Event)
+	Retract(fam uint8, key string, open *Event)
+}
+
 // pool recycles deleted items and released event arrays: in steady state a
 // lead item and its pending array are created and dropped about once per
 // event, and allocating them was most of the stage's garbage. Per Pairer:
@@ -194,6 +212,9 @@ type Pairer struct {
 	live   int     // items with a pending event (sched != noSched)
 	delq   []*item // deleted by finalise, out of the map once it is done
 	open   [2]int  // items with an open trigger/request
+	// touched are the items that received events since the last
+	// EmitProvisional (their item.touched is set).
+	touched []*item
 	// history: keep what a restore needs until gc says it is committed.
 	// Off without a state store: finalised events are dropped at once.
 	history bool
@@ -279,6 +300,10 @@ func (p *Pairer) AddShared(fam uint8, key string, e Event) {
 		m[it.key] = it
 	}
 	e.fin = -1
+	if !it.touched {
+		it.touched = true
+		p.touched = append(p.touched, it)
+	}
 	if it.evs == nil {
 		it.evs = p.getEvs()
 	}
@@ -306,12 +331,16 @@ func (p *Pairer) markDirty(it *item) {
 // Finalise makes every item's events with event time < horizon final, in
 // event order, and expires opens whose deadline is <= horizon. last is the
 // batch's last offset, recorded as the change point.
+//
+// When out also implements ProvisionalEmitter, it is told which
+// provisional keys finalisation retracts.
 func (p *Pairer) Finalise(horizon, last int64, out Emitter) {
+	pv, _ := out.(ProvisionalEmitter)
 	for _, w := range p.wakes.take(horizon) {
 		if !p.liveWake(w) {
 			continue
 		}
-		if !p.advance(w.it, horizon, last, out) {
+		if !p.advance(w.it, horizon, last, out, pv) {
 			p.reschedule(w.it)
 		}
 	}
@@ -329,7 +358,15 @@ func (p *Pairer) Finalise(horizon, last int64, out Emitter) {
 
 // advance finalises it up to horizon and reports whether it deleted it
 // (memory-only mode: nothing open, nothing pending).
-func (p *Pairer) advance(it *item, horizon, last int64, out Emitter) bool {
+//
+// With pv, it retracts the provisional rows finalisation ends, as far as
+// an earlier batch can have written them (a key that arrived in this
+// batch, Off == last, had none): the row of each pair it makes final, and
+// that of a trigger it finds already open (an earlier trigger took its
+// pair). EmitProvisional retracts the rest, for the items a batch
+// touched; an item no batch touched since its last EmitProvisional
+// finalises exactly the tentative pairs it had then.
+func (p *Pairer) advance(it *item, horizon, last int64, out Emitter, pv ProvisionalEmitter) bool {
 	fi := famIndex(it.fam)
 	exp := p.expiry[fi]
 	changed := false
@@ -357,11 +394,18 @@ func (p *Pairer) advance(it *item, horizon, last int64, out Emitter) bool {
 				it.hasOpen = true
 				p.open[fi]++
 				p.wakes.push(wake{t: e.At + exp - 1, it: it})
+			} else if pv != nil && e.Off < last && e.ID != it.open.ID {
+				// Not the open trigger's id: a redelivered copy of it must
+				// not retract its row.
+				pv.Retract(it.fam, it.key, e)
 			}
 		case Close:
 			if it.hasOpen {
 				if out != nil {
 					out.Pair(it.fam, it.key, &it.open, e)
+				}
+				if pv != nil && (it.open.Off < last || e.Off < last) {
+					pv.Retract(it.fam, it.key, &it.open)
 				}
 				it.hasOpen = false
 				p.open[fi]--
@@ -513,11 +557,86 @@ func (p *Pairer) RestoreItem(fam uint8, key string, base *Event, evs []Event, fr
 	it.evs = evs
 	// Finalised "in the batch before from": conservative for gc, which
 	// drops it only once from itself is committed.
-	if p.advance(it, horizon, from-1, nil) {
+	if p.advance(it, horizon, from-1, nil, nil) {
 		return // memory-only mode (tests): nothing left
 	}
 	p.reschedule(it)
 	it.dirty = false
+}
+
+// EmitProvisional hands out the provisional facts of the items that
+// received events since the last call, as of now (call it after the
+// batch's Finalise), and forgets which those were. last is the batch's
+// last offset.
+//
+// It does not change the state: from each such item's open trigger (if
+// any) it walks the pending events in order by the rules of finalisation
+// (an open trigger expires before an event at or after its deadline; a
+// trigger opens when none is open; a response answers the open one). Each
+// pair it finds goes to out.Provisional. Triggers that arrived in an
+// earlier batch and open no pair now are retracted, the open trigger
+// included: a late, earlier event may have taken the pair they had.
+// Items no batch touched keep their rows: finalisation follows the same
+// walk (see advance). With out nil it only forgets. Cost: the touched
+// items' pending events; nothing for the others.
+func (p *Pairer) EmitProvisional(last int64, out ProvisionalEmitter) {
+	for k, it := range p.touched {
+		p.touched[k] = nil
+		// A recycled item (finalise deleted it) is zeroed: not touched,
+		// and it had nothing pending or open anyway.
+		if !it.touched {
+			continue
+		}
+		it.touched = false
+		if out != nil {
+			p.tentative(it, last, out)
+		}
+	}
+	p.touched = p.touched[:0]
+}
+
+// tentative emits it's provisional pairs and retractions (EmitProvisional).
+func (p *Pairer) tentative(it *item, last int64, out ProvisionalEmitter) {
+	exp := p.expiry[famIndex(it.fam)]
+	var cur *Event
+	if it.hasOpen {
+		cur = &it.open
+	}
+	for k := int(it.nfin); k < len(it.evs); k++ {
+		e := &it.evs[k]
+		if cur != nil && cur.At+exp <= e.At {
+			p.retract(it, cur, last, out)
+			cur = nil
+		}
+		switch e.Kind {
+		case Open:
+			if cur == nil {
+				cur = e
+			} else {
+				// Ignored while another is open. A redelivered copy of
+				// the open one (same id) is retracted before that one's
+				// pair is emitted below, which then wins (same version,
+				// written later).
+				p.retract(it, e, last, out)
+			}
+		case Close:
+			if cur != nil {
+				out.Provisional(it.fam, it.key, cur, e)
+				cur = nil
+			}
+		}
+	}
+	if cur != nil {
+		p.retract(it, cur, last, out)
+	}
+}
+
+// retract retracts open's provisional row unless open arrived in batch
+// last: then no earlier batch wrote one.
+func (p *Pairer) retract(it *item, open *Event, last int64, out ProvisionalEmitter) {
+	if open.Off < last {
+		out.Retract(it.fam, it.key, open)
+	}
 }
 
 // OpenCount is the number of open leads (Lead) or approvals (Approval).
