@@ -215,6 +215,11 @@ func (s *crashSink) Write(ctx context.Context, b *schemas.Batch) error {
 // instance is one consumer process: source, window stage, sink, pipeline.
 // It runs until the group committed everything, ctx ends, or it crashes.
 func (e *env) instance(ctx context.Context, group string, crashAfter int64, seed uint64) error {
+	return e.runUntil(ctx, group, crashAfter, seed, func() bool { return e.done(group) })
+}
+
+// runUntil is instance, stopping when until says so (polled every 100ms).
+func (e *env) runUntil(ctx context.Context, group string, crashAfter int64, seed uint64, until func() bool) error {
 	t := e.t
 	src, err := kafka.NewSource(kafka.Config{
 		Brokers: e.cluster.ListenAddrs(), Group: group, Topics: map[string]string{topic: "canonical"},
@@ -268,7 +273,7 @@ loop:
 			if cs.crashed.Load() {
 				break loop
 			}
-			if e.done(group) {
+			if until() {
 				break loop
 			}
 		case <-ctx.Done():
@@ -331,7 +336,7 @@ func (e *env) query() (kbis, float64) {
 			e.t.Fatal(err)
 		}
 	}
-	rows("response", "SELECT toString(day), team_id, owner_rep_id, responder_rep_id, channel, leads, answered, unanswered, response_avg_s, response_max_s, response_q_exact_s, response_q_tdigest_s FROM "+e.db+".kbi_response_time_daily", func(r driver.Rows) string {
+	rows("response", "SELECT toString(day), team_id, owner_rep_id, responder_rep_id, channel, leads, answered, unanswered, response_avg_s, response_max_s, response_q_exact_s, response_q_tdigest_s FROM "+e.db+".kbi_response_time_daily WHERE provisional = 0", func(r driver.Rows) string {
 		var day, team, owner, responder, chn string
 		var leads, ans, unans uint64
 		var avg *float64
@@ -347,7 +352,7 @@ func (e *env) query() (kbis, float64) {
 		}
 		return fmt.Sprintf("%s|%s|%s|%s|%s | %d %d %d %s %s %s", day, team, owner, responder, chn, leads, ans, unans, fptr(avg), fnum(mx), fqs(q))
 	})
-	rows("approvals", "SELECT toString(day), team_id, rep_id, approver_id, requests, decided, approved, rejected, expired, decided_within_24h, latency_avg_s, latency_max_s, latency_q_exact_s FROM "+e.db+".kbi_approvals_daily", func(r driver.Rows) string {
+	rows("approvals", "SELECT toString(day), team_id, rep_id, approver_id, requests, decided, approved, rejected, expired, decided_within_24h, latency_avg_s, latency_max_s, latency_q_exact_s FROM "+e.db+".kbi_approvals_daily WHERE provisional = 0", func(r driver.Rows) string {
 		var day, team, rep, appr string
 		var req, dec, ok, rej, exp, within uint64
 		var avg *float64
@@ -382,6 +387,18 @@ func (e *env) query() (kbis, float64) {
 		must(r.Scan(&day, &team, &rep, &cur, &won, &lost, &wa, &la))
 		return fmt.Sprintf("%s|%s|%s|%s | %d %d %s %s", day, team, rep, cur, won, lost, fnum(wa), fnum(la))
 	})
+	rows("provisional", "SELECT lead_id, trigger_event_id, response_event_id, response_s FROM "+e.db+".lead_response_provisional FINAL", func(r driver.Rows) string {
+		var lead, trig, resp string
+		var secs *float64
+		must(r.Scan(&lead, &trig, &resp, &secs))
+		return fmt.Sprintf("L|%s|%s | %s %s", lead, trig, resp, fptr(secs))
+	})
+	rows("provisional", "SELECT approval_id, request_event_id, decision_event_id, latency_s, outcome FROM "+e.db+".approval_provisional FINAL", func(r driver.Rows) string {
+		var appr, req, dec, outcome string
+		var secs *float64
+		must(r.Scan(&appr, &req, &dec, &secs, &outcome))
+		return fmt.Sprintf("A|%s|%s | %s %s %s", appr, req, dec, fptr(secs), outcome)
+	})
 	return out, tdErr
 }
 
@@ -403,9 +420,29 @@ func fqs(q []float64) string {
 	return "[" + strings.Join(s, ",") + "]"
 }
 
+// compare compares the final KBI views (provisional = 0) and the pairs
+// in the provisional tables that are not final yet.
 func compare(t *testing.T, got, want kbis) {
 	t.Helper()
-	for _, view := range []string{"response", "approvals", "activity", "discounts", "deals"} {
+	compareViews(t, got, want, "response", "approvals", "activity", "discounts", "deals")
+	compareProvisional(t, got, want)
+}
+
+// compareProvisional: the provisional tables read with FINAL hold exactly
+// the pairs the brute force finds among the events not final yet.
+func compareProvisional(t *testing.T, got, want kbis) {
+	t.Helper()
+	if !slices.Equal(got["provisional"], want["provisional"]) {
+		t.Errorf("provisional pairs:\n got  %d %q\n want %d %q", len(got["provisional"]), got["provisional"],
+			len(want["provisional"]), want["provisional"])
+		return
+	}
+	t.Logf("provisional: %d pairs equal", len(want["provisional"]))
+}
+
+func compareViews(t *testing.T, got, want kbis, views ...string) {
+	t.Helper()
+	for _, view := range views {
 		g, w := got[view], want[view]
 		if len(w) == 0 {
 			t.Errorf("%s: brute force produced no rows: the generator is broken", view)

@@ -111,6 +111,37 @@ func genStream(seed uint64, scale int) [][]delivery {
 			t = t.Add(time.Duration(rng.Int64N(int64(20 * time.Hour))))
 		}
 	}
+	// The stream's end: leads and approvals answered within the lateness
+	// bound of the latest event, provisional when the stream stops.
+	end := t0
+	for _, e := range evs {
+		if e.OccurredAt.After(end) {
+			end = e.OccurredAt
+		}
+	}
+	tail := func() time.Time {
+		return end.Add(-15*time.Minute - time.Duration(rng.Int64N(int64(15*time.Minute)))).Truncate(time.Millisecond)
+	}
+	for l := range 2 * scale {
+		lead := fmt.Sprintf("lead-end-%03d", l)
+		owner := rep()
+		t := tail()
+		evs = append(evs, schemas.Interaction{EventID: id(), OccurredAt: t, Source: "canonical", Type: schemas.TypeLeadCreated,
+			LeadID: lead, RepID: owner.ID, TeamID: team(owner)})
+		r := rep()
+		evs = append(evs, schemas.Interaction{EventID: id(), OccurredAt: t.Add(time.Duration(rng.Int64N(int64(15 * time.Minute)))),
+			Source: "canonical", Type: outs[rng.IntN(4)], LeadID: lead, RepID: r.ID, TeamID: team(r)})
+	}
+	for a := range scale {
+		ap := fmt.Sprintf("appr-end-%03d", a)
+		r := rep()
+		t := tail()
+		evs = append(evs, schemas.Interaction{EventID: id(), OccurredAt: t, Source: "canonical", Type: schemas.TypeApprovalRequested,
+			ApprovalID: ap, RepID: r.ID, TeamID: team(r)},
+			schemas.Interaction{EventID: id(), OccurredAt: t.Add(time.Duration(rng.Int64N(int64(15 * time.Minute)))), Source: "canonical",
+				Type: schemas.TypeApprovalDecided, ApprovalID: ap, ApproverID: org.Teams[rng.IntN(3)].ManagerID, RepID: r.ID,
+				TeamID: team(r), Approved: rng.IntN(3) != 0, Has: schemas.HasApproved})
+	}
 	for a := range 10 * scale {
 		ap := fmt.Sprintf("appr-%04d", a)
 		r := rep()
@@ -225,6 +256,7 @@ func brute(parts [][]delivery, org *schemas.Index) kbis {
 		won, lost       int
 		wonAmt, lostAmt float64
 	}
+	var prov []string
 	resp := map[string]*respAgg{}
 	appr := map[string]*apprAgg{}
 	act := map[string]*actAgg{}
@@ -402,30 +434,47 @@ func brute(parts [][]delivery, org *schemas.Index) kbis {
 					a.within++
 				}
 			}
+			// Events behind the horizon are final; the walk goes on over
+			// the others, whose pairs are provisional (docs/kbis.md
+			// "Provisional facts").
+			final := true
+			finish := func() {
+				final = false
+				if open != nil && open.OccurredAt.UnixMilli()+exp <= horizon {
+					emit(open, nil)
+					open = nil
+				}
+			}
 			for _, x := range g {
 				at := x.e.OccurredAt.UnixMilli()
-				if at >= horizon {
-					break
+				if final && at >= horizon {
+					finish()
 				}
 				if open != nil && open.OccurredAt.UnixMilli()+exp <= at {
-					emit(open, nil)
+					if final {
+						emit(open, nil)
+					}
 					open = nil
 				}
 				switch {
 				case x.open && open == nil:
 					open = x.e
-				case !x.open && open != nil:
+				case !x.open && open != nil && final:
 					emit(open, x.e)
+					open = nil
+				case !x.open && open != nil:
+					prov = append(prov, provisional(key, open, x.e))
 					open = nil
 				}
 			}
-			if open != nil && open.OccurredAt.UnixMilli()+exp <= horizon {
-				emit(open, nil)
+			if final {
+				finish()
 			}
 		}
 	}
 
 	out := kbis{}
+	out["provisional"] = prov
 	for k, r := range resp {
 		out["response"] = append(out["response"], fmt.Sprintf("%s | %d %d %d %s %s %s", k, r.leads, r.answered, r.unanswered,
 			fnum(avg(r.secs)), fnum(r.max), fq(r.secs)))
@@ -450,6 +499,21 @@ func brute(parts [][]delivery, org *schemas.Index) kbis {
 		slices.Sort(out[k])
 	}
 	return out
+}
+
+// provisional renders a pair that is not final yet as the test reads
+// the provisional tables: "L|lead|trigger | response seconds" or
+// "A|approval|request | decision seconds outcome".
+func provisional(key string, o, c *schemas.Interaction) string {
+	s := fnum(float64(c.OccurredAt.Sub(o.OccurredAt).Milliseconds()) / 1000)
+	if key[0] == 'L' {
+		return fmt.Sprintf("L|%s|%s | %s %s", o.LeadID, o.EventID, c.EventID, s)
+	}
+	outcome := "rejected"
+	if c.Approved {
+		outcome = "approved"
+	}
+	return fmt.Sprintf("A|%s|%s | %s %s %s", o.ApprovalID, o.EventID, c.EventID, s, outcome)
 }
 
 func avg(xs []float64) float64 {
