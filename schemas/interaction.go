@@ -38,6 +38,12 @@ const (
 	TypeLeadConverted
 	TypeLeadUpdated
 	TypeMeetingJoined
+	// TypeAlertAcknowledged is someone taking on an alert (docs/alerts.md,
+	// "Acknowledgement"): LeadID is the lead, ApprovalID the id of the
+	// alert acknowledged, RepID the acknowledging rep when a rep of the
+	// org, else ApproverID who it was (a Slack user id, an API caller).
+	// It is no one's sales activity: it opens and answers nothing.
+	TypeAlertAcknowledged
 	numTypes
 )
 
@@ -60,6 +66,7 @@ var typeNames = [numTypes]string{
 	TypeLeadConverted:           "lead.converted",
 	TypeLeadUpdated:             "lead.updated",
 	TypeMeetingJoined:           "meeting.joined",
+	TypeAlertAcknowledged:       "alert.acknowledged",
 }
 
 // String returns the canonical JSON value of t ("" for TypeUnknown).
@@ -118,6 +125,8 @@ func ParseType(b []byte) (Type, bool) {
 		return TypeLeadUpdated, true
 	case "meeting.joined":
 		return TypeMeetingJoined, true
+	case "alert.acknowledged":
+		return TypeAlertAcknowledged, true
 	}
 	return TypeUnknown, false
 }

@@ -121,6 +121,16 @@ func (i *Interaction) Validate() error {
 	if (i.Type == TypeApprovalRequested || i.Type == TypeApprovalDecided) && i.ApprovalID == "" {
 		return Invalid(src, "approval_id", "", "required for type "+i.Type.String())
 	}
+	if i.Type == TypeAlertAcknowledged {
+		// An acknowledgement without its lead or its alert stops nothing:
+		// reject it where the producer can see why.
+		switch {
+		case i.LeadID == "":
+			return Invalid(src, "lead_id", "", "required for type alert.acknowledged")
+		case i.ApprovalID == "":
+			return Invalid(src, "approval_id", "", "required for type alert.acknowledged")
+		}
+	}
 	if i.Type == TypeApprovalDecided && i.Has&HasApproved == 0 {
 		return Invalid(src, "approved", "", "required for type approval.decided")
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/salespulse/salespulse/internal/app"
 	"github.com/salespulse/salespulse/internal/devstack"
 	"github.com/salespulse/salespulse/sources"
+	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
 )
 
@@ -47,8 +50,11 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
   ClickHouse  http://%s   e.g. curl 'http://%s/?query=SELECT+count()+FROM+salespulse.interactions'
   Metrics     http://%s/metrics   health /healthz, readiness /readyz
   Org file    %s
-Press Ctrl-C to stop.
 `, d.stack.DataDir, strings.Join(st.KafkaAddrs(), ","), strings.Join(devstack.DataTopics(d.stack.App), ", "), st.ClickHouseAddr(), st.ClickHouseAddr(), st.HTTPAddr(), st.OrgFile())
+	if addr := st.App().AckAddr(); addr != "" {
+		fmt.Fprintf(stdout, "  Ack         curl -X POST http://%s/api/v1/alerts/ALERT_ID/ack   Slack: http://%s/slack/actions\n", addr, addr)
+	}
+	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -88,6 +94,7 @@ func parseDev(args []string, stderr io.Writer) (devFlags, error) {
 	kafkaAddr := fs.String("kafka-addr", "127.0.0.1:9092", "embedded Kafka listen address")
 	chAddr := fs.String("clickhouse-addr", chdb.DefaultAddr, "embedded ClickHouse HTTP listen address")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "metrics and health listen address")
+	ackAddr := fs.String("ack-addr", "127.0.0.1:8081", "alert acknowledgement endpoint listen address, unless the config sets alerts.ack.listen (\"\" turns it off)")
 	lib := fs.String("libchdb", "", "path of libchdb.so (default $SALESPULSE_LIBCHDB, then the fetch-chdb.sh cache)")
 	noGen := fs.Bool("no-generator", false, "run without synthetic data (feed your own events, e.g. with kcat)")
 	format := fs.String("format", "canonical", "generator payloads: canonical, or vendor (each vendor's payloads on its topic: "+strings.Join(sources.Names(), ", ")+")")
@@ -129,6 +136,15 @@ func parseDev(args []string, stderr io.Writer) (devFlags, error) {
 			return devFlags{}, err
 		}
 		ac = *c
+	}
+	if ac.Alerts.Ack.Listen == "" && *ackAddr != "" {
+		// Loopback by default, so no token is needed; only where the
+		// config has a canonical topic for the acknowledgements.
+		// Without kafka.topics every vendor's topic is consumed, the
+		// canonical one too.
+		if ac.Alerts.Ack.Topic != "" || len(ac.Kafka.Topics) == 0 || slices.Contains(slices.Collect(maps.Values(ac.Kafka.Topics)), canonical.Name) {
+			ac.Alerts.Ack.Listen = *ackAddr
+		}
 	}
 	if ac.Anomaly.MatrixFile == "" {
 		// The example matrix matches the generator's roles, so dev shows

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"sync/atomic"
@@ -67,6 +68,8 @@ type App struct {
 	flows []flow            // ingest first; with leads, then contacts and leads
 	disp  *alert.Dispatcher // nil without hooks
 	tick  *kafkaio.Ticker   // nil without the lead topics or with ticks off
+	ack   *http.Server      // the acknowledgement endpoint; nil when off
+	ackLn net.Listener
 	store *kafkaio.StateStore
 	cs    *closers // what New opened, for Close
 
@@ -247,7 +250,15 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 			return nil, err
 		}
 	}
-	return &App{cfg: cfg, log: log, reg: reg, src: src, sink: sink, flows: flows, disp: disp, tick: tick, store: store, cs: cs}, nil
+	var ackSrv *http.Server
+	var ackLn net.Listener
+	if cfg.Alerts.Ack.Enabled() {
+		if ackSrv, ackLn, err = newAckServer(cfg, src, sink, idx, reg, log, cs); err != nil {
+			return nil, err
+		}
+	}
+	return &App{cfg: cfg, log: log, reg: reg, src: src, sink: sink, flows: flows, disp: disp, tick: tick, ack: ackSrv, ackLn: ackLn,
+		store: store, cs: cs}, nil
 }
 
 // closers is New's closer stack: what it opened, to close again, newest
@@ -370,6 +381,9 @@ func (a *App) Run(ctx context.Context) error {
 	if a.tick != nil {
 		go a.tick.Run(runCtx)
 	}
+	if a.ack != nil {
+		go a.ack.Serve(a.ackLn)
+	}
 	// The pipelines run side by side and stop together: each drains what
 	// it took. A failed one stops the others (ctx of the group).
 	var g errgroup.Group
@@ -385,6 +399,13 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	runErr := g.Wait()
 	a.running.Store(false)
+	if a.ack != nil {
+		// Before the source's client closes: the endpoint produces with
+		// it, and a call in progress gets its answer (202 or 503).
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		a.ack.Shutdown(sctx)
+		cancel()
+	}
 	if err := <-dispDone; err != nil && !errors.Is(err, context.Canceled) {
 		runErr = errors.Join(runErr, fmt.Errorf("alert dispatcher: %w", err))
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/salespulse/salespulse/sinks/alert"
 	"github.com/salespulse/salespulse/sinks/clickhouse"
 	"github.com/salespulse/salespulse/sources"
+	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/kafka"
 )
 
@@ -105,6 +106,10 @@ var (
 	// ErrPasswordEnv: the variable named by kafka.sasl.password_env is unset
 	// or empty where the config is validated.
 	ErrPasswordEnv = errors.New("environment variable is unset or empty")
+	// ErrAckTopic: alerts.ack.topic is no kafka.topics entry with the
+	// canonical decoder (or there is none to default to), so the pipeline
+	// would never read the acknowledgements.
+	ErrAckTopic = errors.New("must be a kafka.topics topic with the canonical decoder")
 )
 
 // SetDefaults fills what the file left out. Each package applies its own
@@ -127,6 +132,16 @@ func (c *Config) SetDefaults() {
 	c.Window.SetDefaults()
 	c.Anomaly.SetDefaults()
 	c.Alerts.SetDefaults()
+	if a := &c.Alerts.Ack; a.Topic == "" {
+		// The first canonical source topic: acknowledgements are canonical
+		// events, read by the pipeline like the rest.
+		for _, t := range slices.Sorted(maps.Keys(c.Kafka.Topics)) {
+			if c.Kafka.Topics[t] == canonical.Name {
+				a.Topic = t
+				break
+			}
+		}
+	}
 	c.State.SetDefaults()
 	// The lead topics belong to the consumer group, as Kafka Streams names
 	// its repartition topics after the application id: two deployments
@@ -246,6 +261,9 @@ func (c *Config) validate(privacyKey bool) (files, error) {
 		}
 	}
 	add("alerts", c.Alerts.Validate())
+	if a := c.Alerts.Ack; a.Enabled() && c.Kafka.Topics[a.Topic] != canonical.Name {
+		add("alerts.ack.topic", fmt.Errorf("%q: %w", a.Topic, ErrAckTopic))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return files{}, err
 	}

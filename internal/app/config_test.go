@@ -10,6 +10,7 @@ import (
 
 	"github.com/salespulse/salespulse/pipeline/leads"
 	"github.com/salespulse/salespulse/pipeline/privacy"
+	"github.com/salespulse/salespulse/sinks/alert"
 	"github.com/salespulse/salespulse/sinks/clickhouse"
 	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/kafka"
@@ -23,6 +24,8 @@ func testEnv(t *testing.T) {
 	t.Setenv("SALESPULSE_PRIVACY_KEY", "0123456789abcdef0123456789abcdef-config-test")
 	t.Setenv("SALESPULSE_TEST_KAFKA_PASSWORD", "secret")
 	t.Setenv("SALESPULSE_TEST_UNSET_PASSWORD", "")
+	t.Setenv("SALESPULSE_TEST_ACK_TOKEN", "ack-token")
+	t.Setenv("SALESPULSE_TEST_SLACK_SECRET", "slack-secret")
 }
 
 // loadAndValidate is what `salespulse config validate FILE` does.
@@ -146,6 +149,10 @@ func TestBadConfigs(t *testing.T) {
 		{"privacy_key_file_missing.bad.yml", []string{"privacy.key.file: cannot read key file: open testdata/missing.key: no such file or directory"}, []error{privacy.ErrReadKeyFile}},
 		{"log_format.bad.yml", []string{`log.format: "yaml": must be "json" or "text"`, `log.level: "verbose": must be debug, info, warn or error`}, []error{ErrLogFormat, ErrLogLevel}},
 		{"org_file_missing.bad.yml", []string{"org_file: testdata/missing-org.yml: no such file"}, []error{ErrNoSuchFile}},
+		{"ack.bad.yml", []string{
+			"alerts.ack.token_env: required when listen is not a loopback address",
+			`alerts.ack.topic: "": must be a kafka.topics topic with the canonical decoder`,
+		}, []error{alert.ErrAckToken, ErrAckTopic}},
 		{"http_addr.bad.yml", []string{`http.addr: "8080": must be host:port`}, []error{ErrHTTPAddr}},
 		{"sources.bad.yml", []string{
 			`sources.salesforce.won_stages[0] "Closed Won": stage is both won and lost`,
@@ -265,5 +272,19 @@ func TestValidateReturnsTheFilesItRead(t *testing.T) {
 	c.OrgFile = "testdata/missing-org.yml"
 	if f, err := c.validate(true); err == nil || f.org != nil || f.matrix != nil {
 		t.Errorf("an invalid config returned files %+v (err %v)", f, err)
+	}
+}
+
+// alerts.ack.topic defaults to the canonical source topic, and the
+// secrets are read from the environment.
+func TestAckDefaults(t *testing.T) {
+	testEnv(t)
+	c, err := LoadConfig("testdata/ack.good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDefaults()
+	if a := c.Alerts.Ack; a.Topic != "sales.canonical" || a.Token != "ack-token" || a.SlackSigningSecret != "slack-secret" {
+		t.Fatalf("%+v", a)
 	}
 }

@@ -68,6 +68,8 @@ func TestNewClosesWhatItOpenedOnEveryError(t *testing.T) {
 	cfg.Privacy.Key = privacy.DevKey()
 	// A hook, so New builds the alert dispatcher (a consumer group client).
 	cfg.Alerts.Hooks = []alert.HookConfig{{Name: "leak", Type: alert.HookWebhook, URL: "http://127.0.0.1:1/hook", Secret: "s"}}
+	// And the acknowledgement endpoint (its listener).
+	cfg.Alerts.Ack.Listen = "127.0.0.1:0"
 
 	leaked := func(what string) {
 		t.Helper()
@@ -89,7 +91,7 @@ func TestNewClosesWhatItOpenedOnEveryError(t *testing.T) {
 		t.Errorf("Close: %v", err)
 	}
 	leaked("New, then Close")
-	for _, want := range []string{"clickhouse sink", "kafka source", "topics", "state store", "window", "anomaly", "alert feed", "alert dispatcher", "pipeline"} {
+	for _, want := range []string{"clickhouse sink", "kafka source", "topics", "state store", "window", "anomaly", "alert feed", "alert dispatcher", "pipeline", "ack listener"} {
 		if !slices.Contains(steps, want) {
 			t.Errorf("New reported steps %v, missing %q", steps, want)
 		}

@@ -26,7 +26,18 @@ type sla struct {
 	idx       *schemas.Index
 	cals      map[string]Calendar
 	openLeads prometheus.Gauge
+	acks      *prometheus.CounterVec
+	ackOK     prometheus.Counter // children looked up once
 }
+
+// Outcomes of an alert.acknowledged (salespulse_anomaly_acks_total).
+const (
+	ackApplied         = "applied"          // before the escalation: it will not fire
+	ackAfterEscalation = "after_escalation" // the escalation had fired: values only
+	ackUnknownLead     = "unknown_lead"     // no open lead: answered, expired or never seen
+	ackOtherAlert      = "other_alert"      // names an alert of an earlier episode of the lead
+	ackRepeated        = "repeated"         // the lead was acknowledged already
+)
 
 const kindLead = 'L' // lead id: an open lead
 
@@ -41,10 +52,17 @@ func newSLA(cfg *Config, idx *schemas.Index, cals map[string]Calendar, reg prome
 		Name: "salespulse_anomaly_open_leads",
 		Help: "Open leads of the partition whose leads changed last (a sample, not a sum).",
 	})
-	if reg != nil {
-		reg.MustRegister(g)
+	acks := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "salespulse_anomaly_acks_total",
+		Help: "alert.acknowledged events the SLA detector consumed, by outcome (applied, after_escalation, unknown_lead, other_alert, repeated).",
+	}, []string{"outcome"})
+	for _, o := range []string{ackApplied, ackAfterEscalation, ackUnknownLead, ackOtherAlert, ackRepeated} {
+		acks.WithLabelValues(o)
 	}
-	return &sla{cfg: cfg, idx: idx, cals: cals, openLeads: g}
+	if reg != nil {
+		reg.MustRegister(g, acks)
+	}
+	return &sla{cfg: cfg, idx: idx, cals: cals, openLeads: g, acks: acks, ackOK: acks.WithLabelValues(ackApplied)}
 }
 
 func (d *sla) Kinds() []byte { return []byte{kindLead} }
@@ -107,6 +125,11 @@ type lead struct {
 	cal      *calendar.Calendar // business clock; nil: wall clock
 	breach   *detect.Tracked    // lead_response_sla, nil until it fires
 	escalate *detect.Tracked    // lead_response_sla_escalated
+	// ackAt is when someone acknowledged the lead's alert (zero: not
+	// acknowledged), ackBy who. An acknowledgement before the escalation
+	// deadline stops the escalation.
+	ackAt time.Time
+	ackBy string
 }
 
 func (s *slaPart) Apply(i *schemas.Interaction) {
@@ -118,6 +141,9 @@ func (s *slaPart) Apply(i *schemas.Interaction) {
 		s.trigger(i)
 	case i.Type.Outbound(): // includes meeting.held
 		s.answer(i)
+	case i.Type == schemas.TypeAlertAcknowledged:
+		s.ack(i)
+		return
 	default:
 		return
 	}
@@ -174,6 +200,12 @@ func (s *slaPart) fire(id string, l *lead, escalated bool, at time.Time) {
 	if *slot != nil {
 		return
 	}
+	if escalated && !l.ackAt.IsZero() && !l.ackAt.After(at) {
+		// Acknowledged by the escalation deadline: somebody has the
+		// lead, nobody is paged. (An acknowledgement after it fires the
+		// escalation first, in ack.)
+		return
+	}
 	s.p.Touch(kindLead, id)
 	t := newAlert(rule, id, l.event)
 	s.p.Who(t, l.rep, l.team)
@@ -193,8 +225,68 @@ func (s *slaPart) fire(id string, l *lead, escalated bool, at time.Time) {
 	} else {
 		t.Alert.Summary = "Lead " + id + " (" + l.ch.String() + ") had no response within its SLA of " + dur(l.sla) + of + "."
 	}
+	if !l.ackAt.IsZero() {
+		l.ackValues(t)
+	}
 	*slot = t
 	s.p.Emit(t, schemas.AlertFiring, at)
+}
+
+// ack records that someone took on the lead's alert. It applies to the
+// open lead's current episode only: i.ApprovalID must be the id of its
+// breach or escalation alert (ids follow from the rule, the lead and the
+// trigger event, so they are known before the alert fires). As answer does,
+// it first fires a deadline that passed before the acknowledgement but
+// whose alert has not fired yet (the watermark lags), so the outcome does
+// not depend on how batches were cut: an acknowledgement after the
+// escalation deadline changes only the alerts' values.
+func (s *slaPart) ack(i *schemas.Interaction) {
+	l := s.leads[i.LeadID]
+	if l == nil || i.OccurredAt.Before(l.at) {
+		s.acks.WithLabelValues(ackUnknownLead).Inc()
+		return
+	}
+	if i.ApprovalID != detect.AlertID(RuleLeadResponseSLA, i.LeadID, l.event) &&
+		i.ApprovalID != detect.AlertID(RuleLeadResponseEscalated, i.LeadID, l.event) {
+		s.acks.WithLabelValues(ackOtherAlert).Inc()
+		return
+	}
+	if !l.ackAt.IsZero() {
+		s.acks.WithLabelValues(ackRepeated).Inc()
+		return
+	}
+	s.p.Touch(kindLead, i.LeadID)
+	fired := [2]*detect.Tracked{l.breach, l.escalate}
+	// Set first: an alert fired below carries the values from its start.
+	a := i.OccurredAt
+	l.ackAt, l.ackBy = a, i.RepID
+	if l.ackBy == "" {
+		l.ackBy = i.ApproverID
+	}
+	if d := l.due(l.sla); a.After(d) {
+		s.fire(i.LeadID, l, false, d)
+	}
+	outcome := s.ackOK
+	if f := s.cfg.SLA.EscalateFactor; f > 1 {
+		if d := l.due(l.escalateAfter(f)); a.After(d) {
+			s.fire(i.LeadID, l, true, d)
+			outcome = s.acks.WithLabelValues(ackAfterEscalation)
+		}
+	}
+	outcome.Inc()
+	for _, t := range fired {
+		if t != nil {
+			t.Alert.EventIDs = append(t.Alert.EventIDs, i.EventID)
+			l.ackValues(t)
+			s.p.Update(t)
+		}
+	}
+}
+
+// ackValues adds the acknowledgement to an alert's evidence.
+func (l *lead) ackValues(t *detect.Tracked) {
+	t.Alert.Values["acknowledged_at"] = ts(l.ackAt)
+	t.Alert.Values["acknowledged_by"] = l.ackBy
 }
 
 // answer closes the lead. An answer that came after a deadline whose
@@ -259,7 +351,7 @@ func (s *slaPart) Rebuild() {
 		if l.breach == nil {
 			s.q.Schedule(l.due(l.sla), dlSLA, l.gen, id)
 		}
-		if f > 1 && l.escalate == nil {
+		if f > 1 && l.escalate == nil && l.ackAt.IsZero() {
 			s.q.Schedule(l.due(l.escalateAfter(f)), dlEscalate, l.gen, id)
 		}
 	}
@@ -277,7 +369,14 @@ func (s *slaPart) Encode(b []byte, k detect.Key) ([]byte, bool) {
 	b = append(b, byte(l.ch))
 	b = binary.AppendVarint(b, int64(l.sla))
 	b = detect.AppendTracked(b, l.breach)
-	return detect.AppendTracked(b, l.escalate), true
+	b = detect.AppendTracked(b, l.escalate)
+	if !l.ackAt.IsZero() {
+		// Last and only when set: a lead nobody acknowledged encodes as
+		// before the field existed, and Decode reads it only if present.
+		b = detect.AppendTime(b, l.ackAt)
+		b = detect.AppendStrs(b, l.ackBy)
+	}
+	return b, true
 }
 
 func (s *slaPart) Decode(k detect.Key, r *detect.Reader) error {
@@ -288,6 +387,12 @@ func (s *slaPart) Decode(k detect.Key, r *detect.Reader) error {
 	l.cal = s.clock(l.team, l.ch)
 	l.breach = r.Tracked()
 	l.escalate = r.Tracked()
+	if r.More() {
+		l.ackAt, l.ackBy = r.Time(), r.Str()
+		if l.ackAt.IsZero() {
+			r.Fail() // written only when set
+		}
+	}
 	if err := r.Done(k); err != nil {
 		return err
 	}

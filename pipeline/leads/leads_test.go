@@ -59,6 +59,9 @@ func TestRouterRoutesAndSkipsWhatItForwarded(t *testing.T) {
 		ev("upd", time.Minute, schemas.TypeLeadUpdated, "L1", schemas.ContactKeys{Mobile: "kM"}),
 		ev("call", 2*time.Minute, schemas.TypeCallOutbound, "", schemas.ContactKeys{Phone: "kP"}),
 		ev("quote", 3*time.Minute, schemas.TypeQuoteCreated, "", schemas.ContactKeys{}),
+		// An acknowledgement (docs/alerts.md) goes to its lead's partition,
+		// where the SLA detector keeps the lead.
+		ev("ack", 4*time.Minute, schemas.TypeAlertAcknowledged, "L1", schemas.ContactKeys{}),
 	)
 	b.Interactions[3].AccountID = "acc-1"
 	if err := r.Process(ctx, b); err != nil {
@@ -72,7 +75,7 @@ func TestRouterRoutesAndSkipsWhatItForwarded(t *testing.T) {
 		t.Fatalf("contacts[3] = %s", cs[3].EventID)
 	}
 	lk, _ := decoded(t, st.Sent("salespulse.leads"))
-	if want := []string{"L1", "acc-1"}; !equal(lk, want) {
+	if want := []string{"L1", "acc-1", "L1"}; !equal(lk, want) {
 		t.Fatalf("leads keys %v, want %v (lead.updated is only an identity)", lk, want)
 	}
 
@@ -85,7 +88,7 @@ func TestRouterRoutesAndSkipsWhatItForwarded(t *testing.T) {
 	if n := len(st.Sent("salespulse.leads")) + len(st.Sent("salespulse.contacts")); n != 0 {
 		t.Fatalf("replay sent %d messages", n)
 	}
-	if err := r2.Process(ctx, batch("crm", 4, ev("won", time.Hour, schemas.TypeDealWon, "L1", schemas.ContactKeys{}))); err != nil {
+	if err := r2.Process(ctx, batch("crm", 5, ev("won", time.Hour, schemas.TypeDealWon, "L1", schemas.ContactKeys{}))); err != nil {
 		t.Fatal(err)
 	}
 	if _, out := decoded(t, st.Sent("salespulse.leads")); len(out) != 1 {
@@ -93,7 +96,7 @@ func TestRouterRoutesAndSkipsWhatItForwarded(t *testing.T) {
 	}
 	// A replay cut across the forwarded offset is refused, not half-sent.
 	r3 := newLeads(t, st).NewRouter()
-	err := r3.Process(ctx, batch("crm", 3, b.Interactions[3], b.Interactions[0], b.Interactions[0]))
+	err := r3.Process(ctx, batch("crm", 3, b.Interactions[3], b.Interactions[0], b.Interactions[0], b.Interactions[0]))
 	if !errors.Is(err, ErrStraddle) {
 		t.Fatalf("straddling batch: err = %v", err)
 	}

@@ -421,8 +421,10 @@ func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64, pair b
 		s.pairOnly(p, it, at, last, pair)
 		return
 	}
-	if it.Type == schemas.TypeLeadUpdated {
-		return // a CRM record's contact data changed: no rep's activity
+	if it.Type == schemas.TypeLeadUpdated || it.Type == schemas.TypeAlertAcknowledged {
+		// A CRM record's contact data changed, or someone took on an
+		// alert: no rep's activity, and neither opens nor answers a lead.
+		return
 	}
 	team := it.TeamID
 	if team == "" {

@@ -190,3 +190,50 @@ func BenchmarkPairing(b *testing.B) {
 	b.ReportMetric(float64(done)/b.Elapsed().Seconds(), "updates/s")
 	b.ReportMetric(0, "ns/op")
 }
+
+// TestAcknowledgementIsNoActivity: an alert.acknowledged by a rep, on a
+// lead and an account, counts no activity or account and neither opens
+// nor answers the lead: the facts equal those of the feed without it.
+func TestAcknowledgementIsNoActivity(t *testing.T) {
+	m := time.Minute
+	feed := func(ack bool) []schemas.Interaction {
+		ev := []schemas.Interaction{
+			lead("t1", "A", schemas.TypeLeadCreated, 0, "rep1"),
+			lead("r1", "A", schemas.TypeCallOutbound, 40*m, "rep2"),
+			lead("x", "E", schemas.TypeLeadCreated, 30*time.Hour, "rep1"),
+		}
+		if ack {
+			a := lead("ack", "A", schemas.TypeAlertAcknowledged, 31*m, "rep2")
+			a.AccountID, a.ApprovalID = "acc-1", "alert-1"
+			ev = slices.Insert(ev, 1, a)
+		}
+		return ev
+	}
+	cfg := Config{OutOfOrderness: 5 * time.Minute, AllowedLateness: 10 * time.Minute, LeadExpiry: 2 * time.Hour}
+	collect := func(ack bool) (facts []schemas.LeadResponseRow, acts int, accts int) {
+		s := newTestWindow(t, cfg).NewStage()
+		b := schemas.NewBatch(schemas.Origin{Topic: "in", Partition: 0, FirstOffset: 0, LastOffset: int64(len(feed(ack))) - 1}, nil)
+		b.Interactions = feed(ack)
+		if err := s.Process(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range b.Aggregates {
+			switch a.Table {
+			case schemas.TableLeadResponse:
+				facts = append(facts, a.Rows.(schemas.LeadResponseRows)...)
+			case schemas.TableActivity:
+				for _, r := range a.Rows.(schemas.ActivityRows) {
+					acts += int(r.Interactions)
+				}
+			case schemas.TableRepAccounts:
+				accts += len(a.Rows.(schemas.AccountRows))
+			}
+		}
+		return facts, acts, accts
+	}
+	f0, a0, c0 := collect(false)
+	f1, a1, c1 := collect(true)
+	if !reflect.DeepEqual(f0, f1) || a0 != a1 || c0 != c1 || len(f1) == 0 {
+		t.Fatalf("with the ack: %d facts, %d interactions, %d accounts; without: %d, %d, %d\n%+v\n%+v", len(f1), a1, c1, len(f0), a0, c0, f1, f0)
+	}
+}

@@ -38,6 +38,8 @@ type Config struct {
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// Hooks are the delivery targets; several may match one alert.
 	Hooks []HookConfig `yaml:"hooks"`
+	// Ack is the acknowledgement endpoint (ack.go); off by default.
+	Ack AckConfig `yaml:"ack"`
 
 	// HTTPClient is used by every hook. Default: a client without overall
 	// timeout (each attempt has its hook's Timeout). Not in YAML.
@@ -237,6 +239,7 @@ func (c *Config) SetDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.Ack.setDefaults()
 	for k := range c.Hooks {
 		h := &c.Hooks[k]
 		def(&h.MinSeverity, "info")
@@ -329,6 +332,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("alerts.park_delay: %w", ErrNotPositive)
 	case c.MaxInFlight < 0:
 		return fmt.Errorf("alerts.max_in_flight: %w", ErrNotPositive)
+	}
+	if err := c.Ack.validate(); err != nil {
+		return err
 	}
 	names := map[string]bool{}
 	for k, h := range c.Hooks {

@@ -142,7 +142,7 @@ func NewDispatcher(cfg Config, feed Feed, reg prometheus.Registerer, log *slog.L
 	for k := range cfg.Hooks {
 		h := &cfg.Hooks[k]
 		r := &runner{
-			cfg: h, h: newHook(h), d: d, q: make(chan delivery, h.QueueSize), parked: map[string]int{}, wake: make(chan struct{}, 1),
+			cfg: h, h: newHook(h, cfg.Ack.Enabled()), d: d, q: make(chan delivery, h.QueueSize), parked: map[string]int{}, wake: make(chan struct{}, 1),
 			queue: d.m.queue.WithLabelValues(h.Name), breakerG: d.m.breaker.WithLabelValues(h.Name),
 			latency: d.m.latency.WithLabelValues(h.Name), out: map[string]prometheus.Counter{},
 		}

@@ -111,8 +111,13 @@ func (w webhook) digest(ctx context.Context, d *Digest, now time.Time) (*http.Re
 	return req, nil
 }
 
-// slack posts a Block Kit message to an incoming webhook.
-type slack struct{ url string }
+// slack posts a Block Kit message to an incoming webhook. With ack (the
+// acknowledgement endpoint is configured), firing SLA breaches get an
+// Acknowledge button (ack.go).
+type slack struct {
+	url string
+	ack bool
+}
 
 var stateEmoji = map[string]string{"firing": ":rotating_light:", "resolved": ":white_check_mark:", "pending": ":hourglass:"}
 
@@ -133,15 +138,20 @@ func (s slack) request(ctx context.Context, m *Message, _ time.Time) (*http.Requ
 	for _, k := range keys {
 		fmt.Fprintf(&ev, "%s=%s  ", k, m.Values[k])
 	}
+	blocks := []map[string]any{
+		{"type": "header", "text": map[string]any{"type": "plain_text", "text": truncate(stateEmoji[m.State]+" "+title, 150), "emoji": true}},
+		{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": truncate(m.Summary, 3000)}, "fields": fields},
+		{"type": "context", "elements": []map[string]any{
+			{"type": "mrkdwn", "text": truncate("alert `"+m.ID+"` · "+ev.String(), 3000)},
+		}},
+	}
+	if s.ack && ackable(m) {
+		blocks = append(blocks, map[string]any{"type": "actions", "block_id": AckActionID,
+			"elements": []map[string]any{ackButton(m, "Acknowledge")}})
+	}
 	msg := map[string]any{
-		"text": title + ": " + m.Summary, // notification fallback
-		"blocks": []map[string]any{
-			{"type": "header", "text": map[string]any{"type": "plain_text", "text": truncate(stateEmoji[m.State]+" "+title, 150), "emoji": true}},
-			{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": truncate(m.Summary, 3000)}, "fields": fields},
-			{"type": "context", "elements": []map[string]any{
-				{"type": "mrkdwn", "text": truncate("alert `"+m.ID+"` · "+ev.String(), 3000)},
-			}},
-		},
+		"text":   title + ": " + m.Summary, // notification fallback
+		"blocks": blocks,
 	}
 	req, _, err := jsonRequest(ctx, s.url, msg)
 	return req, err
@@ -160,10 +170,14 @@ func (s slack) digest(ctx context.Context, d *Digest, _ time.Time) (*http.Reques
 		b.WriteString("\n")
 	}
 	n := 0
+	var buttons []map[string]any // one per listed breach: fewer than Slack's 25 per block
 	for _, l := range [][]Message{d.Firing, d.Resolved} {
 		for k := range l {
 			if n < digestLines {
 				line(&l[k])
+				if s.ack && ackable(&l[k]) {
+					buttons = append(buttons, ackButton(&l[k], "Acknowledge "+l[k].Values["lead_id"]))
+				}
 			}
 			n++
 		}
@@ -179,16 +193,17 @@ func (s slack) digest(ctx context.Context, d *Digest, _ time.Time) (*http.Reques
 	if len(d.Firing) == 0 {
 		emoji = stateEmoji["resolved"]
 	}
-	msg := map[string]any{
-		"text": head,
-		"blocks": []map[string]any{
-			{"type": "header", "text": map[string]any{"type": "plain_text", "text": truncate(emoji+" "+head, 150), "emoji": true}},
-			{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": truncate(b.String(), 3000)}},
-			{"type": "context", "elements": []map[string]any{
-				{"type": "mrkdwn", "text": truncate("group `"+d.GroupKey+"`", 3000)},
-			}},
-		},
+	blocks := []map[string]any{
+		{"type": "header", "text": map[string]any{"type": "plain_text", "text": truncate(emoji+" "+head, 150), "emoji": true}},
+		{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": truncate(b.String(), 3000)}},
+		{"type": "context", "elements": []map[string]any{
+			{"type": "mrkdwn", "text": truncate("group `"+d.GroupKey+"`", 3000)},
+		}},
 	}
+	if len(buttons) > 0 {
+		blocks = append(blocks, map[string]any{"type": "actions", "block_id": AckActionID, "elements": buttons})
+	}
+	msg := map[string]any{"text": head, "blocks": blocks}
 	req, _, err := jsonRequest(ctx, s.url, msg)
 	return req, err
 }
@@ -322,12 +337,12 @@ func (a alertmanager) digest(context.Context, *Digest, time.Time) (*http.Request
 	return nil, ErrAMGrouping
 }
 
-func newHook(c *HookConfig) hook {
+func newHook(c *HookConfig, ack bool) hook {
 	switch c.Type {
 	case HookWebhook:
 		return webhook{url: c.URL, secret: []byte(c.Secret)}
 	case HookSlack:
-		return slack{url: c.URL}
+		return slack{url: c.URL, ack: ack}
 	case HookPagerDuty:
 		return pagerDuty{url: c.URL, routingKey: c.Secret}
 	default:

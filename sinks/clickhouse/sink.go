@@ -10,6 +10,7 @@ package clickhouse
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -459,4 +460,27 @@ func (s *Sink) Close() error {
 		return fmt.Errorf("close clickhouse: %w", err)
 	}
 	return nil
+}
+
+// ErrNoAlert: no lead alert has the id (AlertLead).
+var ErrNoAlert = errors.New("no lead alert with this id")
+
+// AlertLead returns the lead of the lead-response alert id (its
+// values['lead_id']), for acknowledgements that name only the alert;
+// ErrNoAlert when the alerts table holds no such alert. Every row of an
+// id names the same lead, so any row answers; the rule filter reads only
+// the two rules' part of the ORDER BY (rule, id) index.
+func (s *Sink) AlertLead(ctx context.Context, id string) (string, error) {
+	var lead string
+	err := s.conn.QueryRow(ctx, "SELECT `values`['lead_id'] FROM "+s.cfg.Database+"."+TableAlerts+
+		" WHERE rule IN ('lead_response_sla', 'lead_response_sla_escalated') AND id = ? LIMIT 1", id).Scan(&lead)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", fmt.Errorf("alert %s: %w", id, ErrNoAlert)
+	case err != nil:
+		return "", fmt.Errorf("look up alert %s: %w", id, err)
+	case lead == "":
+		return "", fmt.Errorf("alert %s: %w", id, ErrNoAlert)
+	}
+	return lead, nil
 }

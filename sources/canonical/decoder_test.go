@@ -75,6 +75,23 @@ func TestDecodeDefaultsAndNulls(t *testing.T) {
 	}
 }
 
+// TestDecodeAcknowledgement: the record the ack endpoint writes
+// (docs/alerts.md, "Acknowledgement") decodes into the lead, the alert id
+// and the acknowledger, on the crm channel.
+func TestDecodeAcknowledgement(t *testing.T) {
+	in := `{"event_id":"ack-1","occurred_at":"2026-12-04T09:31:00Z","source":"salespulse","type":"alert.acknowledged",` +
+		`"lead_id":"lead-7","approval_id":"3f2a","approver_id":"slack:U123"}`
+	got, err := NewDecoder(nil).Decode(nil, []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := got[0]
+	if it.Type != schemas.TypeAlertAcknowledged || it.Channel != schemas.ChannelCRM || it.LeadID != "lead-7" ||
+		it.ApprovalID != "3f2a" || it.ApproverID != "slack:U123" {
+		t.Errorf("got %+v", it)
+	}
+}
+
 // TestDecodeRejects lists every reason an event is rejected, with the exact
 // field, value and rule a producer will see in the dead-letter header.
 func TestDecodeRejects(t *testing.T) {
@@ -148,6 +165,10 @@ func TestDecodeRejects(t *testing.T) {
 			`{` + ok + `,"type":"deal.won","currency":"E1R"}`, "currency", "E1R", "must be a three-letter ISO 4217 code"},
 		"an approval request without approval_id is rejected": {
 			`{` + ok + `,"type":"approval.requested"}`, "approval_id", "", "required for type approval.requested"},
+		"an acknowledgement without lead_id is rejected": {
+			`{` + ok + `,"type":"alert.acknowledged","approval_id":"a1"}`, "lead_id", "", "required for type alert.acknowledged"},
+		"an acknowledgement without the alert id is rejected": {
+			`{` + ok + `,"type":"alert.acknowledged","lead_id":"l1"}`, "approval_id", "", "required for type alert.acknowledged"},
 		"an approval decision without approved is rejected": {
 			`{` + ok + `,"type":"approval.decided","approval_id":"a"}`, "approved", "", "required for type approval.decided"},
 		"an approved that is a string is rejected": {

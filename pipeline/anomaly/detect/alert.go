@@ -61,6 +61,11 @@ func (t *Tracked) to(s schemas.AlertState, at time.Time) (schemas.Alert, bool) {
 		t.Alert.EndsAt = at
 	}
 	t.Alert.State = s
+	return t.snapshot(), true
+}
+
+// snapshot is a copy of t's alert that shares no slice or map with it.
+func (t *Tracked) snapshot() schemas.Alert {
 	out := t.Alert
 	out.EventIDs = append([]string(nil), t.Alert.EventIDs...)
 	if t.Alert.Values != nil {
@@ -69,5 +74,5 @@ func (t *Tracked) to(s schemas.AlertState, at time.Time) (schemas.Alert, bool) {
 			out.Values[k] = v
 		}
 	}
-	return out, true
+	return out
 }

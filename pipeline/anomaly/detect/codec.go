@@ -203,6 +203,11 @@ type Reader struct {
 	err error
 }
 
+// More reports whether bytes are left to read: a decoder reads a field
+// appended to its record later only when it is there, so checkpoints
+// written before the field existed still decode.
+func (r *Reader) More() bool { return r.err == nil && len(r.b) > 0 }
+
 // Fail marks the record corrupt (a decoder's own consistency check).
 func (r *Reader) Fail() {
 	if r.err == nil {

@@ -352,6 +352,18 @@ func (p *Partition) Emit(t *Tracked, s schemas.AlertState, at time.Time) {
 	p.out.Alerts = append(p.out.Alerts, a)
 }
 
+// Update re-emits t's firing row after its Values changed (same id,
+// state and At): an acknowledgement added to an alert that keeps firing
+// reaches the alerts topic, the hooks and the alerts table, which keeps
+// the row inserted last among equal versions. It is no transition, so it
+// is not counted as an alert; a t that is not firing emits nothing.
+func (p *Partition) Update(t *Tracked) {
+	if t.Alert.State != schemas.AlertFiring {
+		return
+	}
+	p.out.Alerts = append(p.out.Alerts, t.snapshot())
+}
+
 // Who fills rep, team and the manager to page: the rep's team manager, else
 // the named team's manager. An empty team is the rep's.
 func (p *Partition) Who(t *Tracked, rep, team string) {
