@@ -82,3 +82,28 @@ func TestSimulateQuietHoursHoldTheFlush(t *testing.T) {
 		}
 	}
 }
+
+// A lead answered a minute after its SLA, before its rep's digest went
+// out, is still in the digest (as resolved): Alertmanager would send
+// nothing for a group that never notified and has nothing firing.
+func TestSimulateSendsAlertsThatResolvedBeforeTheFirstFlush(t *testing.T) {
+	t0 := time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC)
+	hook := HookConfig{Name: "reps", Type: HookSlack, GroupBy: []string{"recipient"}, GroupWait: 5 * time.Minute,
+		Routes: []RouteConfig{{Rules: []string{"lead_response_sla"}, Recipient: RecipientRep}}}
+	msgs := []Message{
+		simMsg("s1", "lead_response_sla", "firing", "warning", "r1", "m1", t0),
+		simMsg("s1", "lead_response_sla", "resolved", "warning", "r1", "m1", t0.Add(time.Minute)),
+	}
+	pages, err := Simulate(Config{Hooks: []HookConfig{hook}}, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pages) != 1 || len(pages[0].Resolved) != 1 || len(pages[0].Firing) != 0 || !pages[0].At.Equal(t0.Add(5*time.Minute)) {
+		t.Fatalf("pages %+v, want one at group_wait carrying s1 resolved", pages)
+	}
+	off := false
+	hook.SendResolved = &off
+	if pages, err = Simulate(Config{Hooks: []HookConfig{hook}}, msgs); err != nil || len(pages) != 0 {
+		t.Fatalf("without send_resolved: pages %+v, err %v; want none", pages, err)
+	}
+}
