@@ -122,7 +122,7 @@ func parseDev(args []string, stderr io.Writer) (devFlags, error) {
 		return devFlags{}, fmt.Errorf("--format %q: want canonical or vendor", *format)
 	}
 
-	var ac app.Config
+	ac := devstack.AppDefaults()
 	if *configFile != "" {
 		c, err := app.LoadConfig(*configFile)
 		if err != nil {
