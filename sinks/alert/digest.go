@@ -208,9 +208,12 @@ func (g *grouper) due(now time.Time) (*flush, time.Duration) {
 func (g *grouper) flush(ag *aggGroup, now time.Time) *flush {
 	// A firing alert that never resolves (discount_beyond_authority is a
 	// fact) leaves its group after resolve_after, as it would leave
-	// Alertmanager at its endsAt; otherwise it would repeat forever.
+	// Alertmanager at its endsAt; otherwise it would repeat forever. Only
+	// once a notification carried it: one held longer than that (a
+	// Friday evening's alert in weekend quiet hours) would otherwise
+	// reach nobody.
 	for id, e := range ag.alerts {
-		if !e.msg.Resolved() && now.Sub(e.added) >= g.cfg.ResolveAfter {
+		if !e.msg.Resolved() && ag.sentFiring[id] && now.Sub(e.added) >= g.cfg.ResolveAfter {
 			g.done(e)
 			delete(ag.alerts, id)
 		}

@@ -107,3 +107,20 @@ func TestSimulateSendsAlertsThatResolvedBeforeTheFirstFlush(t *testing.T) {
 		t.Fatalf("without send_resolved: pages %+v, err %v; want none", pages, err)
 	}
 }
+
+// An alert held by quiet hours longer than resolve_after (a Friday
+// evening's, quiet over the weekend) still goes out when they end.
+func TestSimulateQuietWeekendKeepsUnsentAlerts(t *testing.T) {
+	fri := time.Date(2026, 11, 27, 17, 50, 0, 0, time.UTC)
+	cfg := Config{Hooks: []HookConfig{{Name: "reps", Type: HookSlack, GroupBy: []string{"recipient"}, GroupWait: 15 * time.Minute,
+		Routes:     []RouteConfig{{Recipient: RecipientRep}},
+		QuietHours: []QuietHours{{From: "18:00", To: "08:00", Weekends: true}}}}}
+	pages, err := Simulate(cfg, []Message{simMsg("s1", "lead_response_sla", "firing", "warning", "r1", "m1", fri)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	if len(pages) == 0 || !pages[0].At.Equal(mon) || len(pages[0].Firing) != 1 {
+		t.Fatalf("pages %+v, want the first on Monday 08:00 carrying s1", pages)
+	}
+}
