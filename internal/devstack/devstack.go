@@ -225,10 +225,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 			return nil, fmt.Errorf("generator: %w", err)
 		}
 	}
-	if genOrg && len(ac.Window.Calendars) == 0 {
+	if genOrg && len(ac.Window.Calendars) == 0 && (cfg.Generator || ac.Anomaly.SLA.Clock == anomaly.ClockBusiness) {
 		// The generator's reps work their site's hours: business-hours
 		// response times and SLA clocks count those (a business clock
-		// without calendars would not start).
+		// without calendars would not start). Not for stacks without the
+		// generator and the business clock (tests/e2e, the benchmarks):
+		// their measurements stay as they were.
 		ac.Window.Calendars = GeneratorCalendars(s.gen)
 	}
 	if genOrg {
