@@ -29,6 +29,10 @@ interface, the synthetic generator and the pipeline. Data is kept in
 --data-dir, so a restart resumes where it stopped. Ctrl-C stops cleanly:
 the pipeline drains, offsets are committed, everything closes.
 
+Without --config, lead SLAs count business hours (anomaly.sla.clock:
+business) of the generator's sites, 08:00-18:00 local, Monday to Friday;
+'salespulse alerts budget --dev' measures the pages the alerts would make.
+
 Needs libchdb.so: run scripts/fetch-chdb.sh once (make dev does), or set
 SALESPULSE_LIBCHDB.`
 
@@ -129,7 +133,7 @@ func parseDev(args []string, stderr io.Writer) (devFlags, error) {
 		return devFlags{}, fmt.Errorf("--format %q: want canonical or vendor", *format)
 	}
 
-	var ac app.Config
+	ac := devstack.AppDefaults()
 	if *configFile != "" {
 		c, err := app.LoadConfig(*configFile)
 		if err != nil {

@@ -1,7 +1,8 @@
 // Command salespulse is the SalesPulse binary: `dev` runs everything on
 // embedded services, `run` runs the pipeline against real Kafka and
 // ClickHouse, `gen` produces synthetic sales activity, `config` checks and
-// prints configuration, `privacy erase` removes a data subject's rows.
+// prints configuration, `privacy erase` removes a data subject's rows,
+// `alerts budget` measures the pages the alert hooks would send.
 //
 // This package only parses flags and wires packages together (internal/app,
 // internal/devstack); behaviour lives in the packages.
@@ -32,6 +33,7 @@ Usage:
   salespulse config validate FILE        check a config file; prints every problem with its path
   salespulse config example              print a complete, commented example config
   salespulse privacy erase --subject S   delete a data subject's rows from ClickHouse (GDPR)
+  salespulse alerts budget --config FILE pages per manager and rep per working day the hooks would send
   salespulse version                     print the version
 
 Run 'salespulse COMMAND --help' for a command's flags.
@@ -75,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdConfig(args[1:], stdout, stderr)
 	case "privacy":
 		err = cmdPrivacy(ctx, args[1:], stdout, stderr)
+	case "alerts":
+		err = cmdAlerts(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "salespulse", version())
 		return exitOK

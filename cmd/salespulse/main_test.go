@@ -45,6 +45,12 @@ func TestCommandLine(t *testing.T) {
 	f("config", exitUsage, "config validate FILE")
 	f("config validate /nonexistent.yml", exitError, "no such file")
 	f("privacy erase", exitUsage, "--subject")
+	f("alerts", exitUsage, "alerts budget")
+	f("alerts budget --help", exitOK, "-clickhouse-addr")
+	f("alerts budget", exitUsage, "exactly one of --config and --dev")
+	f("alerts budget --dev --from tomorrow", exitError, "--from")
+	f("alerts budget --dev --from 2026-11-30 --to 2026-11-02", exitError, "is not after")
+	f("alerts budget --dev --data-dir /nonexistent", exitError, "is --data-dir the one")
 	f("version", exitOK, "salespulse")
 }
 

@@ -29,7 +29,9 @@ import (
 	ekafka "github.com/salespulse/salespulse/embedded/kafka"
 	"github.com/salespulse/salespulse/internal/app"
 	"github.com/salespulse/salespulse/internal/kafkaio"
+	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/pipeline/privacy"
+	"github.com/salespulse/salespulse/pipeline/window"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
@@ -223,6 +225,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 			return nil, fmt.Errorf("generator: %w", err)
 		}
 	}
+	if genOrg && len(ac.Window.Calendars) == 0 && (cfg.Generator || ac.Anomaly.SLA.Clock == anomaly.ClockBusiness) {
+		// The generator's reps work their site's hours: business-hours
+		// response times and SLA clocks count those (a business clock
+		// without calendars would not start). Not for stacks without the
+		// generator and the business clock (tests/e2e, the benchmarks):
+		// their measurements stay as they were.
+		ac.Window.Calendars = GeneratorCalendars(s.gen)
+	}
 	if genOrg {
 		opts.Org = s.gen.Org()
 		s.orgFile = filepath.Join(cfg.DataDir, "org.yml")
@@ -241,6 +251,28 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 		}
 	}
 	return s, nil
+}
+
+// AppDefaults is the configuration salespulse dev runs without --config:
+// the packages' defaults, except that lead SLAs count business hours
+// (anomaly.sla.clock: business) in the generator's team calendars, which
+// Start adds. On the wall clock the generator's leads of an evening page
+// through the night: 10 pages per rep per working day (docs/alerts.md,
+// "Alert budget").
+func AppDefaults() app.Config {
+	var ac app.Config
+	ac.Anomaly.SLA.Clock = anomaly.ClockBusiness
+	return ac
+}
+
+// GeneratorCalendars are window.calendars matching g's teams: each team's
+// site hours and work days in its zone.
+func GeneratorCalendars(g *gen.Generator) map[string]window.Calendar {
+	out := map[string]window.Calendar{}
+	for team, h := range g.TeamHours() {
+		out[team] = window.Calendar{TimeZone: h.TimeZone, Start: h.Open, End: h.Close, Weekdays: h.WorkDays}
+	}
+	return out
 }
 
 func (s *Stack) writeOrg() error {

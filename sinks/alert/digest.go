@@ -208,9 +208,12 @@ func (g *grouper) due(now time.Time) (*flush, time.Duration) {
 func (g *grouper) flush(ag *aggGroup, now time.Time) *flush {
 	// A firing alert that never resolves (discount_beyond_authority is a
 	// fact) leaves its group after resolve_after, as it would leave
-	// Alertmanager at its endsAt; otherwise it would repeat forever.
+	// Alertmanager at its endsAt; otherwise it would repeat forever. Only
+	// once a notification carried it: one held longer than that (a
+	// Friday evening's alert in weekend quiet hours) would otherwise
+	// reach nobody.
 	for id, e := range ag.alerts {
-		if !e.msg.Resolved() && now.Sub(e.added) >= g.cfg.ResolveAfter {
+		if !e.msg.Resolved() && ag.sentFiring[id] && now.Sub(e.added) >= g.cfg.ResolveAfter {
 			g.done(e)
 			delete(ag.alerts, id)
 		}
@@ -291,18 +294,26 @@ func (g *grouper) flush(ag *aggGroup, now time.Time) *flush {
 // needsUpdate is Alertmanager's DedupStage.needsUpdate on this group's
 // last notification; it returns the reason to send or "".
 func (g *grouper) needsUpdate(ag *aggGroup, firing, resolved map[string]bool, now time.Time) string {
+	// One deviation from Alertmanager: with send_resolved, alerts that
+	// fired and resolved between two flushes are sent even when nothing
+	// fires any more. Alertmanager drops them (the receiver never heard
+	// of them), but a lead answered a minute after its SLA is still a
+	// breach its rep must hear of (issue 13: every breach reaches
+	// someone); without it, a group_wait longer than that minute would
+	// hide it.
+	unseen := *g.cfg.SendResolved && !subset(resolved, ag.sentResolved)
 	if !ag.notified {
-		if len(firing) > 0 {
+		if len(firing) > 0 || unseen {
 			return reasonInitial
 		}
-		return "" // only resolved alerts the receiver never heard of
+		return ""
 	}
 	if !subset(firing, ag.sentFiring) {
 		return reasonUpdate
 	}
 	if len(firing) == 0 {
-		if len(ag.sentFiring) > 0 {
-			return reasonUpdate // all resolved
+		if len(ag.sentFiring) > 0 || unseen {
+			return reasonUpdate // all resolved, or new ones fired and resolved
 		}
 		return ""
 	}
