@@ -49,6 +49,12 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
   Org file    %s
 Press Ctrl-C to stop.
 `, d.stack.DataDir, strings.Join(st.KafkaAddrs(), ","), strings.Join(devstack.DataTopics(d.stack.App), ", "), st.ClickHouseAddr(), st.ClickHouseAddr(), st.HTTPAddr(), st.OrgFile())
+	// Off unless the --config file sets ingest.listen and the vendors'
+	// secrets: dev has no secrets of its own to print, and an open
+	// endpoint with known dev secrets would be one anybody could post to.
+	if addr := st.App().IngressAddr(); addr != "" {
+		fmt.Fprintf(stdout, "  Webhooks    http://%s/webhooks/<vendor>   (ingest: section of the config; docs/ingest.md)\n", addr)
+	}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/salespulse/salespulse/internal/ingress"
 	"github.com/salespulse/salespulse/pipeline/leads"
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/sinks/clickhouse"
@@ -23,6 +24,7 @@ func testEnv(t *testing.T) {
 	t.Setenv("SALESPULSE_PRIVACY_KEY", "0123456789abcdef0123456789abcdef-config-test")
 	t.Setenv("SALESPULSE_TEST_KAFKA_PASSWORD", "secret")
 	t.Setenv("SALESPULSE_TEST_UNSET_PASSWORD", "")
+	t.Setenv("SALESPULSE_TEST_HUBSPOT_SECRET", "hubspot-client-secret")
 }
 
 // loadAndValidate is what `salespulse config validate FILE` does.
@@ -160,6 +162,17 @@ func TestBadConfigs(t *testing.T) {
 		{"topic_shared.bad.yml", []string{
 			`sources.aircall.topic "sales.calls" is also the topic of another vendor (sources.zoom.topic): give each vendor its own topic`,
 		}, []error{ErrTopicShared}},
+		{"ingest.bad.yml", []string{
+			`ingest.listen: "8443": must be host:port`,
+			`ingest.public_url: "hooks.example.com": must be an absolute http or https URL without query`,
+			"ingest.tls: cert_file and key_file must be given together",
+			"ingest.produce_timeout: must be positive",
+			"ingest.vendors.aircall.secret_env: one of secret_env and secret_file is required",
+			"ingest.vendors.hubspot.secret_env: $SALESPULSE_TEST_UNSET_PASSWORD: environment variable is unset or empty",
+			"ingest.vendors.salesforce: no such vendor with a webhook (want one of canonical, hubspot, zoom, graph, aircall, twilio)",
+			"ingest.vendors.zoom.secret_file: give the secret by env or by file, not both",
+			"ingest.tls.cert_file: testdata/tls/missing-cert.pem: no such file",
+		}, []error{ingress.ErrListen, ingress.ErrPublicURL, ingress.ErrTLSPair, ingress.ErrPositive, ingress.ErrNoSecret, ingress.ErrSecretEnv, ingress.ErrUnknown, ingress.ErrSecretTwice, ErrNoSuchFile}},
 		{"unknown_vendor.bad.yml", []string{
 			"parse config: sources.zoom.topc: field topc not found in sources.zoom (line 5)",
 			"sources.pipedrive: field pipedrive not found in sources (vendors: canonical, salesforce, hubspot, zoom, graph, aircall, twilio) (line 6)",
