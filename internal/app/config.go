@@ -253,6 +253,7 @@ func (c *Config) validate(privacyKey bool) (files, error) {
 	}
 	add("alerts", c.Alerts.Validate())
 	add("ingest", c.Ingest.Validate(webhookVendors()))
+	errs = append(errs, c.validateIngestTopics()...)
 	checkTLSFiles("ingest.tls", "", c.Ingest.TLS.CertFile, c.Ingest.TLS.KeyFile, add)
 	if err := errors.Join(errs...); err != nil {
 		return files{}, err

@@ -173,6 +173,9 @@ func TestBadConfigs(t *testing.T) {
 			"ingest.vendors.zoom.secret_file: give the secret by env or by file, not both",
 			"ingest.tls.cert_file: testdata/tls/missing-cert.pem: no such file",
 		}, []error{ingress.ErrListen, ingress.ErrPublicURL, ingress.ErrTLSPair, ingress.ErrPositive, ingress.ErrNoSecret, ingress.ErrSecretEnv, ingress.ErrUnknown, ingress.ErrSecretTwice, ErrNoSuchFile}},
+		{"ingest_topic.bad.yml", []string{
+			"ingest.vendors.zoom: no topic is routed to this vendor's decoder (kafka.topics)",
+		}, []error{ErrIngestNoTopic}},
 		{"unknown_vendor.bad.yml", []string{
 			"parse config: sources.zoom.topc: field topc not found in sources.zoom (line 5)",
 			"sources.pipedrive: field pipedrive not found in sources (vendors: canonical, salesforce, hubspot, zoom, graph, aircall, twilio) (line 6)",

@@ -83,12 +83,31 @@ func (c *Config) ValidateIngest() error {
 	add("kafka", c.Kafka.Validate())
 	errs = append(errs, c.validateSources()...)
 	add("ingest", c.Ingest.Validate(webhookVendors()))
+	errs = append(errs, c.validateIngestTopics()...)
 	checkTLSFiles("ingest.tls", "", c.Ingest.TLS.CertFile, c.Ingest.TLS.KeyFile, add)
 	return errors.Join(errs...)
 }
 
-// ErrIngestListen: `salespulse ingest` without ingest.listen.
-var ErrIngestListen = errors.New("required by salespulse ingest")
+// Errors of the ingest section that need the rest of the config.
+var (
+	// ErrIngestListen: `salespulse ingest` without ingest.listen.
+	ErrIngestListen = errors.New("required by salespulse ingest")
+	// ErrIngestNoTopic: a vendor is enabled in ingest.vendors but
+	// kafka.topics routes no topic to its decoder, so nothing would read
+	// what the ingress writes.
+	ErrIngestNoTopic = errors.New("no topic is routed to this vendor's decoder (kafka.topics)")
+)
+
+// validateIngestTopics reports enabled vendors without a topic.
+func (c *Config) validateIngestTopics() []error {
+	var errs []error
+	for _, r := range ingressRoutes(*c) {
+		if _, on := c.Ingest.Vendors[r.Vendor]; on && r.Topic == "" {
+			errs = append(errs, fmt.Errorf("ingest.vendors.%s: %w", r.Vendor, ErrIngestNoTopic))
+		}
+	}
+	return errs
+}
 
 // NewIngress connects the producer, binds ingest.listen and builds the
 // server; cfg is defaulted and validated. Nothing is served until Run.

@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,6 +62,10 @@ type route struct {
 	secrets [][]byte
 	limit   *bucket
 	m       *vendorMetrics
+	// warned is the unix second of the last produce-error log line: an
+	// outage fails every request, and one line a second says as much as
+	// thousands.
+	warned atomic.Int64
 }
 
 // New builds the server for cfg (defaulted and validated) with one route
@@ -237,7 +242,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, rt *route, now t
 		} else {
 			rt.m.produceE.Inc()
 		}
-		s.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook not acknowledged by kafka", slog.String("vendor", rt.Vendor), slog.String("topic", rt.Topic), slog.Any("err", err))
+		if sec := now.Unix(); rt.warned.Swap(sec) != sec {
+			s.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook not acknowledged by kafka", slog.String("vendor", rt.Vendor), slog.String("topic", rt.Topic), slog.Any("err", err))
+		}
 		h.Set("Retry-After", strconv.Itoa(int(max(1, s.cfg.RetryAfter.Round(time.Second)/time.Second))))
 		http.Error(w, "kafka unavailable, retry later", http.StatusServiceUnavailable)
 		return res
