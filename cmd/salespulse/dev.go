@@ -55,6 +55,12 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
   Metrics     http://%s/metrics   health /healthz, readiness /readyz
   Org file    %s
 `, d.stack.DataDir, strings.Join(st.KafkaAddrs(), ","), strings.Join(devstack.DataTopics(d.stack.App), ", "), st.ClickHouseAddr(), st.ClickHouseAddr(), st.HTTPAddr(), st.OrgFile())
+	// Off unless the --config file sets ingest.listen and the vendors'
+	// secrets: dev has no secrets of its own to print, and an open
+	// endpoint with known dev secrets would be one anybody could post to.
+	if addr := st.App().IngressAddr(); addr != "" {
+		fmt.Fprintf(stdout, "  Webhooks    http://%s/webhooks/<vendor>   (ingest: section of the config; docs/ingest.md)\n", addr)
+	}
 	if addr := st.App().AckAddr(); addr != "" {
 		fmt.Fprintf(stdout, "  Ack         curl -X POST http://%s/api/v1/alerts/ALERT_ID/ack   Slack: http://%s/slack/actions\n", addr, addr)
 	}

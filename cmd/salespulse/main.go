@@ -1,8 +1,9 @@
 // Command salespulse is the SalesPulse binary: `dev` runs everything on
 // embedded services, `run` runs the pipeline against real Kafka and
-// ClickHouse, `gen` produces synthetic sales activity, `config` checks and
-// prints configuration, `privacy erase` removes a data subject's rows,
-// `alerts budget` measures the pages the alert hooks would send.
+// ClickHouse, `ingest` runs only the webhook ingress, `gen` produces
+// synthetic sales activity, `config` checks and prints configuration,
+// `privacy erase` removes a data subject's rows, `alerts budget` measures
+// the pages the alert hooks would send.
 //
 // This package only parses flags and wires packages together (internal/app,
 // internal/devstack); behaviour lives in the packages.
@@ -29,6 +30,7 @@ const usage = `salespulse — real-time sales interaction analytics on Kafka and
 Usage:
   salespulse dev [flags]                 embedded Kafka + ClickHouse + generator + pipeline in one process
   salespulse run --config FILE           the pipeline against external Kafka and ClickHouse
+  salespulse ingest --config FILE        only the webhook ingress: vendors post, bodies go to Kafka
   salespulse gen [flags]                 produce synthetic sales activity into Kafka
   salespulse config validate FILE        check a config file; prints every problem with its path
   salespulse config example              print a complete, commented example config
@@ -71,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDev(ctx, args[1:], stdout, stderr)
 	case "run":
 		err = cmdRun(ctx, args[1:], stdout, stderr)
+	case "ingest":
+		err = cmdIngest(ctx, args[1:], stdout, stderr)
 	case "gen":
 		err = cmdGen(ctx, args[1:], stdout, stderr)
 	case "config":

@@ -40,6 +40,8 @@ func TestCommandLine(t *testing.T) {
 	f("dev --help", exitOK, "-no-generator")
 	f("run --help", exitOK, "--config")
 	f("run", exitUsage, "--config is required")
+	f("ingest --help", exitOK, "/webhooks/<vendor>")
+	f("ingest", exitUsage, "--config is required")
 	f("gen --help", exitOK, "-format string")
 	f("gen --format xml", exitError, `--format "xml"`)
 	f("config", exitUsage, "config validate FILE")

@@ -51,7 +51,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
-	log.Info("salespulse running", "version", version(), "brokers", cfg.Kafka.Brokers, "clickhouse", cfg.ClickHouse.Addresses, "admin", ln.Addr().String())
+	log.Info("salespulse running", "version", version(), "brokers", cfg.Kafka.Brokers, "clickhouse", cfg.ClickHouse.Addresses, "admin", ln.Addr().String(), "webhooks", a.IngressAddr())
 	err = a.Run(ctx)
 	// The admin server stops last so the final metrics stay scrapeable
 	// through the drain.

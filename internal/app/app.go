@@ -71,6 +71,7 @@ type App struct {
 	ack   *http.Server      // the acknowledgement endpoint; nil when off
 	ackLn net.Listener
 	store *kafkaio.StateStore
+	ing   *Ingress // nil without ingest.listen
 	cs    *closers // what New opened, for Close
 
 	running atomic.Bool
@@ -257,8 +258,17 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 			return nil, err
 		}
 	}
+	var ing *Ingress
+	if cfg.Ingest.Listen != "" {
+		if ing, err = NewIngress(cfg, reg, log); err != nil {
+			return nil, err
+		}
+		if err := cs.push("ingress", func(context.Context) error { ing.Close(); return nil }); err != nil {
+			return nil, err
+		}
+	}
 	return &App{cfg: cfg, log: log, reg: reg, src: src, sink: sink, flows: flows, disp: disp, tick: tick, ack: ackSrv, ackLn: ackLn,
-		store: store, cs: cs}, nil
+		store: store, ing: ing, cs: cs}, nil
 }
 
 // closers is New's closer stack: what it opened, to close again, newest
@@ -384,6 +394,24 @@ func (a *App) Run(ctx context.Context) error {
 	if a.ack != nil {
 		go a.ack.Serve(a.ackLn)
 	}
+	// The webhook ingress writes to the source topics through Kafka, not
+	// to the pipeline: it stops on its own (requests in flight finish
+	// their produce) and what it wrote after the pipeline stopped is read
+	// on the next start. A failed listener stops everything, as a failed
+	// pipeline does: a deployment that expects webhooks must not run
+	// without them.
+	ingDone := make(chan error, 1)
+	if a.ing != nil {
+		go func() {
+			err := a.ing.Run(runCtx)
+			if err != nil {
+				stopAll()
+			}
+			ingDone <- err
+		}()
+	} else {
+		ingDone <- nil
+	}
 	// The pipelines run side by side and stop together: each drains what
 	// it took. A failed one stops the others (ctx of the group).
 	var g errgroup.Group
@@ -409,6 +437,9 @@ func (a *App) Run(ctx context.Context) error {
 	if err := <-dispDone; err != nil && !errors.Is(err, context.Canceled) {
 		runErr = errors.Join(runErr, fmt.Errorf("alert dispatcher: %w", err))
 	}
+	if err := <-ingDone; err != nil {
+		runErr = errors.Join(runErr, err)
+	}
 
 	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -432,14 +463,29 @@ func (a *App) Run(ctx context.Context) error {
 // Ready reports whether the instance can do its job now: running, and
 // ClickHouse answering. Kafka connectivity shows in consumer lag metrics;
 // failing readiness on a broker blip would make Kubernetes pull every
-// replica out of service at once.
+// replica out of service at once. With the webhook ingress on, Kafka
+// must answer too: a replica that cannot produce answers every webhook
+// 503, and the load balancer should send vendors to one that can.
 func (a *App) Ready(ctx context.Context) error {
 	if !a.running.Load() {
 		return errors.New("not running")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	if a.ing != nil {
+		if err := a.ing.Ready(ctx); err != nil {
+			return err
+		}
+	}
 	return a.sink.Ping(ctx)
+}
+
+// IngressAddr is where the webhook ingress listens, "" when it is off.
+func (a *App) IngressAddr() string {
+	if a.ing == nil {
+		return ""
+	}
+	return a.ing.Addr()
 }
 
 // Handler serves /metrics, /healthz and /readyz.

@@ -20,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/salespulse/salespulse/internal/ingress"
 	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
@@ -69,6 +70,10 @@ type Config struct {
 	// that a lead and its touches from every system meet in one partition
 	// (docs/leads.md).
 	Leads leads.Config `yaml:"leads"`
+	// Ingest is the webhook ingress: vendors post to /webhooks/<vendor>,
+	// bodies go to the vendors' topics (docs/ingest.md). Off unless
+	// ingest.listen is set.
+	Ingest ingress.Config `yaml:"ingest"`
 }
 
 // LogConfig selects the log format and level.
@@ -153,6 +158,7 @@ func (c *Config) SetDefaults() {
 		c.Leads.LeadsTopic = c.Kafka.Group + ".leads"
 	}
 	c.Leads.SetDefaults()
+	c.Ingest.SetDefaults()
 	// Privacy's defaults are left to privacy.New (and Validate, on its own
 	// copy): whether the file names a key at all is what salespulse dev
 	// decides its dev key on, and the default key source would hide it.
@@ -264,6 +270,9 @@ func (c *Config) validate(privacyKey bool) (files, error) {
 	if a := c.Alerts.Ack; a.Enabled() && c.Kafka.Topics[a.Topic] != canonical.Name {
 		add("alerts.ack.topic", fmt.Errorf("%q: %w", a.Topic, ErrAckTopic))
 	}
+	add("ingest", c.Ingest.Validate(webhookVendors()))
+	errs = append(errs, c.validateIngestTopics()...)
+	checkTLSFiles("ingest.tls", "", c.Ingest.TLS.CertFile, c.Ingest.TLS.KeyFile, add)
 	if err := errors.Join(errs...); err != nil {
 		return files{}, err
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/salespulse/salespulse/internal/ingress"
 	"github.com/salespulse/salespulse/pipeline/leads"
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/sinks/alert"
@@ -26,6 +27,7 @@ func testEnv(t *testing.T) {
 	t.Setenv("SALESPULSE_TEST_UNSET_PASSWORD", "")
 	t.Setenv("SALESPULSE_TEST_ACK_TOKEN", "ack-token")
 	t.Setenv("SALESPULSE_TEST_SLACK_SECRET", "slack-secret")
+	t.Setenv("SALESPULSE_TEST_HUBSPOT_SECRET", "hubspot-client-secret")
 }
 
 // loadAndValidate is what `salespulse config validate FILE` does.
@@ -167,6 +169,20 @@ func TestBadConfigs(t *testing.T) {
 		{"topic_shared.bad.yml", []string{
 			`sources.aircall.topic "sales.calls" is also the topic of another vendor (sources.zoom.topic): give each vendor its own topic`,
 		}, []error{ErrTopicShared}},
+		{"ingest.bad.yml", []string{
+			`ingest.listen: "8443": must be host:port`,
+			`ingest.public_url: "hooks.example.com": must be an absolute http or https URL without query`,
+			"ingest.tls: cert_file and key_file must be given together",
+			"ingest.produce_timeout: must be positive",
+			"ingest.vendors.aircall.secret_env: one of secret_env and secret_file is required",
+			"ingest.vendors.hubspot.secret_env: $SALESPULSE_TEST_UNSET_PASSWORD: environment variable is unset or empty",
+			"ingest.vendors.salesforce: no such vendor with a webhook (want one of canonical, hubspot, zoom, graph, aircall, twilio)",
+			"ingest.vendors.zoom.secret_file: give the secret by env or by file, not both",
+			"ingest.tls.cert_file: testdata/tls/missing-cert.pem: no such file",
+		}, []error{ingress.ErrListen, ingress.ErrPublicURL, ingress.ErrTLSPair, ingress.ErrPositive, ingress.ErrNoSecret, ingress.ErrSecretEnv, ingress.ErrUnknown, ingress.ErrSecretTwice, ErrNoSuchFile}},
+		{"ingest_topic.bad.yml", []string{
+			"ingest.vendors.zoom: no topic is routed to this vendor's decoder (kafka.topics)",
+		}, []error{ErrIngestNoTopic}},
 		{"unknown_vendor.bad.yml", []string{
 			"parse config: sources.zoom.topc: field topc not found in sources.zoom (line 5)",
 			"sources.pipedrive: field pipedrive not found in sources (vendors: canonical, salesforce, hubspot, zoom, graph, aircall, twilio) (line 6)",

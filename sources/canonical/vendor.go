@@ -26,5 +26,6 @@ func Vendor() vendorkit.Vendor {
 			return NewDecoder(reg), nil
 		},
 		NewEncoder: func() vendorkit.Encoder { return new(synth) },
+		Webhook:    Webhook(),
 	}
 }

@@ -14,5 +14,7 @@ const DefaultTopic = "sales.hubspot"
 
 // Vendor declares the HubSpot normaliser: sources.Vendors lists it.
 func Vendor() vendorkit.Vendor {
-	return vendorkit.Configured[Config](Name, DefaultTopic, NewDecoder, func() vendorkit.Encoder { return synth{} })
+	v := vendorkit.Configured[Config](Name, DefaultTopic, NewDecoder, func() vendorkit.Encoder { return synth{} })
+	v.Webhook = Webhook()
+	return v
 }

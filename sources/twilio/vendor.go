@@ -14,5 +14,7 @@ const DefaultTopic = "sales.twilio"
 
 // Vendor declares the Twilio normaliser: sources.Vendors lists it.
 func Vendor() vendorkit.Vendor {
-	return vendorkit.Plain(Name, DefaultTopic, NewDecoder, func() vendorkit.Encoder { return synth{} })
+	v := vendorkit.Plain(Name, DefaultTopic, NewDecoder, func() vendorkit.Encoder { return synth{} })
+	v.Webhook = Webhook()
+	return v
 }

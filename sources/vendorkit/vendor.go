@@ -33,6 +33,9 @@ type Vendor struct {
 	// beside the decoder it feeds). One per generator: it may keep scratch
 	// state.
 	NewEncoder func() Encoder
+	// Webhook is how the vendor posts to the ingress (webhook.go in its
+	// folder); nil for a vendor that does not push (no route).
+	Webhook *Webhook
 }
 
 // Config is a vendor's own options (sources.<name> without its topic key).

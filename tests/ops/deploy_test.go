@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -85,6 +87,9 @@ func validConfig(t *testing.T, where string, raw []byte) *app.Config {
 	t.Helper()
 	t.Setenv("SALESPULSE_PRIVACY_KEY", "ops-test-dummy-key-0123456789abcdef0123456789")
 	t.Setenv("KAFKA_PASSWORD", "dummy")
+	for _, v := range []string{"SALESPULSE_HUBSPOT_CLIENT_SECRET", "SALESPULSE_ZOOM_SECRET_TOKEN", "SALESPULSE_AIRCALL_WEBHOOK_TOKEN", "SALESPULSE_TWILIO_AUTH_TOKEN", "SALESPULSE_GRAPH_CLIENT_STATE", "SALESPULSE_WEBHOOK_KEY"} {
+		t.Setenv(v, "dummy-webhook-secret")
+	}
 	c, err := app.ParseConfig(raw)
 	if err == nil {
 		err = c.Validate()
@@ -185,6 +190,13 @@ func TestKubernetesManifests(t *testing.T) {
 	if cfg != nil && !strings.HasSuffix(cfg.HTTP.Addr, ":8080") {
 		t.Errorf("ConfigMap http.addr %q is not the probed port 8080", cfg.HTTP.Addr)
 	}
+	// The webhook ingress listens on a container port (issue 15).
+	if cfg != nil && cfg.Ingest.Listen != "" {
+		_, port, _ := net.SplitHostPort(cfg.Ingest.Listen)
+		if n, _ := strconv.Atoi(port); !ports[n] {
+			t.Errorf("ConfigMap ingest.listen %q is not a container port", cfg.Ingest.Listen)
+		}
+	}
 	args := strings.Join(toStrings(dig(ctr, "args")), " ")
 	if !strings.Contains(args, "/etc/salespulse/salespulse.yml") || dig(ctr, "volumeMounts", 0, "mountPath") != "/etc/salespulse" {
 		t.Errorf("Deployment does not run the mounted config: args %q", args)
@@ -264,7 +276,12 @@ func TestComposeFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	validConfig(t, "deploy/compose/salespulse.yml", raw)
+	if c := validConfig(t, "deploy/compose/salespulse.yml", raw); c != nil && c.Ingest.Listen != "" {
+		_, port, _ := net.SplitHostPort(c.Ingest.Listen)
+		if !slices.ContainsFunc(toStrings(dig(services, "salespulse", "ports")), func(p string) bool { return strings.HasSuffix(p, ":"+port) }) {
+			t.Errorf("compose does not publish the webhook port %s (ingest.listen)", port)
+		}
+	}
 }
 
 func TestDockerfile(t *testing.T) {

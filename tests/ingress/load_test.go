@@ -1,0 +1,321 @@
+package ingress
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha1" //nolint:gosec // Twilio's scheme
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/salespulse/salespulse/internal/app"
+	"github.com/salespulse/salespulse/internal/ingress"
+	"github.com/salespulse/salespulse/internal/testenv"
+	"github.com/salespulse/salespulse/sources/canonical"
+)
+
+// Environment of the load test. Like tests/fault, it needs a real Apache
+// Kafka broker started by scripts/kafka.sh (it restarts it with the same
+// script, so KAFKA_PORT and KAFKA_CONTROLLER_PORT must be those the broker
+// was started with).
+const (
+	// EnvKafkaTests gates it: unset skips, 1/true makes a missing broker fatal.
+	EnvKafkaTests = "SALESPULSE_KAFKA_TESTS"
+	// EnvBrokers is the broker address (default 127.0.0.1:19092).
+	EnvBrokers = "SALESPULSE_KAFKA_BROKERS"
+	// EnvRate and EnvSeconds override the load: 5000 requests/s for 20 s.
+	EnvRate    = "SALESPULSE_INGEST_LOAD_RPS"
+	EnvSeconds = "SALESPULSE_INGEST_LOAD_SECONDS"
+)
+
+// TestLoadBrokerRestart is issue 15's bounded load test: mixed vendors'
+// signed webhooks at a fixed rate on loopback into the ingress as
+// `salespulse ingest` runs it (app.NewIngress), the broker restarted
+// halfway. Every request answered 2xx must be in its vendor's topic
+// exactly as sent; bodies answered 503 may be there too (at least once).
+// It reports the achieved rate, p50/p99 latency and the 503 count.
+//
+//	scripts/kafka.sh start && SALESPULSE_KAFKA_TESTS=1 go test -count=1 -run TestLoadBrokerRestart -v ./tests/ingress
+func TestLoadBrokerRestart(t *testing.T) {
+	brokers := strings.Split(envOr(EnvBrokers, "127.0.0.1:19092"), ",")
+	if os.Getenv(EnvKafkaTests) == "" || !testenv.Required(EnvKafkaTests) {
+		t.Skipf("%s is unset: the load test needs a real Kafka broker (scripts/kafka.sh start)", EnvKafkaTests)
+	}
+	rate, _ := strconv.Atoi(envOr(EnvRate, "5000"))
+	secs, _ := strconv.Atoi(envOr(EnvSeconds, "20"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	run := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	vendors := []string{"hubspot", "zoom", "aircall", "twilio", "graph", "canonical"}
+	topics := map[string]string{} // vendor -> topic
+	routed := map[string]string{} // topic -> vendor
+	for _, v := range vendors {
+		topics[v] = "ingest-load-" + run + "." + v
+		routed[topics[v]] = v
+	}
+	cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
+	if _, err := kadm.NewClient(adm).CreateTopics(cctx, 6, 1, nil, slices.Collect(maps.Values(topics))...); err != nil {
+		ccancel()
+		t.Fatalf("create topics on %v: %v (is the broker up? %s start)", brokers, err, kafkaScript(t))
+	}
+	ccancel()
+
+	secrets := map[string]string{}
+	cfg := app.Config{Ingest: ingress.Config{Listen: "127.0.0.1:0", ProduceTimeout: 5 * time.Second, RetryAfter: time.Second, Vendors: map[string]*ingress.VendorConfig{}}}
+	cfg.Kafka.Brokers, cfg.Kafka.Topics = brokers, routed
+	for _, v := range vendors {
+		secrets[v] = "load-secret-" + v
+		env := "SALESPULSE_LOAD_SECRET_" + strings.ToUpper(v)
+		t.Setenv(env, secrets[v])
+		cfg.Ingest.Vendors[v] = &ingress.VendorConfig{Rate: 1e6, Burst: 1e6, SecretEnv: env}
+	}
+	cfg.SetDefaults()
+	if err := cfg.ValidateIngest(); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	ing, err := app.NewIngress(cfg, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingDone := make(chan error, 1)
+	go func() { ingDone <- ing.Run(ctx) }()
+	base := "http://" + ing.Addr()
+
+	// Requests are scheduled at a fixed rate and sent by a bounded pool,
+	// as a vendor's delivery workers would: while the broker is away the
+	// pool waits on 503s and the schedule falls behind.
+	total := rate * secs
+	type result struct {
+		vendor string
+		body   []byte
+		code   int
+		lat    time.Duration
+	}
+	results := make([]result, total)
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxIdleConns: 512}}
+	work := make(chan int, 1024)
+	var wg sync.WaitGroup
+	for range 400 {
+		wg.Go(func() {
+			for i := range work {
+				v := vendors[i%len(vendors)]
+				req := signedRequest(t, base, v, secrets[v], i, time.Now())
+				body := req.body
+				start := time.Now()
+				hr, err := http.NewRequest(http.MethodPost, base+req.target, bytes.NewReader(body))
+				if err != nil {
+					t.Error(err)
+					continue
+				}
+				hr.Header = req.header
+				code := 0
+				if resp, err := client.Do(hr); err == nil {
+					code = resp.StatusCode
+					resp.Body.Close()
+				}
+				results[i] = result{vendor: v, body: body, code: code, lat: time.Since(start)}
+			}
+		})
+	}
+	restartAt := time.Duration(secs) * time.Second / 2
+	restarted := make(chan string, 1)
+	go func() {
+		time.Sleep(restartAt)
+		start := time.Now()
+		out, err := exec.Command(kafkaScript(t), "restart").CombinedOutput()
+		if err != nil {
+			restarted <- fmt.Sprintf("restart failed: %v\n%s", err, out)
+			return
+		}
+		restarted <- fmt.Sprintf("broker restarted in %s", time.Since(start).Round(time.Millisecond))
+	}()
+	start := time.Now()
+	for i := range total {
+		if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
+			time.Sleep(d)
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	elapsed := time.Since(start)
+	msg := <-restarted
+	t.Log(msg)
+	if strings.HasPrefix(msg, "restart failed") {
+		t.Fatal(msg)
+	}
+
+	// Everything the topics hold.
+	rctx, rcancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer rcancel()
+	ends, err := kadm.NewClient(adm).ListEndOffsets(rctx, slices.Collect(maps.Values(topics))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	ends.Each(func(o kadm.ListedOffset) { want += o.Offset })
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(slices.Collect(maps.Values(topics))...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	stored := map[string]map[string]int{} // topic -> value -> copies
+	var got int64
+	for got < want && rctx.Err() == nil {
+		for _, r := range cl.PollFetches(rctx).Records() {
+			if stored[r.Topic] == nil {
+				stored[r.Topic] = map[string]int{}
+			}
+			stored[r.Topic][string(r.Value)]++
+			got++
+		}
+	}
+	if got < want {
+		t.Fatalf("read %d of %d records", got, want)
+	}
+
+	var ok, unavailable, other, missing, dup int
+	var lats, okLats []time.Duration
+	for _, r := range results {
+		lats = append(lats, r.lat)
+		switch {
+		case r.code == 200 || r.code == 202:
+			ok++
+			okLats = append(okLats, r.lat)
+			if stored[topics[r.vendor]][string(r.body)] == 0 {
+				missing++
+				if missing <= 5 {
+					t.Errorf("answered %d but not in %s: %.80s…", r.code, topics[r.vendor], r.body)
+				}
+			}
+		case r.code == 503:
+			unavailable++
+		default:
+			other++
+		}
+	}
+	for _, vs := range stored {
+		for _, n := range vs {
+			if n > 1 {
+				dup += n - 1
+			}
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d requests answered 2xx are missing from their topic", missing)
+	}
+	if other > 0 {
+		t.Errorf("%d requests answered neither 2xx nor 503 (connection errors count here)", other)
+	}
+	t.Logf("%d requests in %s (%.0f/s, target %d/s): %d accepted, %d answered 503, %d other; records stored %d (%d duplicate copies)",
+		total, elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds(), rate, ok, unavailable, other, got, dup)
+	t.Logf("latency all p50 %s p99 %s; accepted p50 %s p99 %s", pct(lats, 50), pct(lats, 99), pct(okLats, 50), pct(okLats, 99))
+	cancel()
+	if err := <-ingDone; err != nil {
+		t.Errorf("ingress stopped with: %v", err)
+	}
+	dctx, dcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer dcancel()
+	kadm.NewClient(adm).DeleteTopics(dctx, slices.Collect(maps.Values(topics))...)
+}
+
+type signed struct {
+	target string
+	header http.Header
+	body   []byte
+}
+
+// signedRequest builds request i for vendor v, unique by i, signed as the
+// vendor documents (see the handler tests in internal/ingress for the
+// references).
+func signedRequest(t *testing.T, base, v, secret string, i int, now time.Time) signed {
+	h := http.Header{"Content-Type": {"application/json"}}
+	mac := func(newH func() hash.Hash, msg string) []byte {
+		m := hmac.New(newH, []byte(secret))
+		m.Write([]byte(msg))
+		return m.Sum(nil)
+	}
+	switch v {
+	case "hubspot":
+		b := fmt.Appendf(nil, `[{"eventId":%d,"subscriptionId":7,"portalId":62515,"occurredAt":%d,"subscriptionType":"contact.creation","objectId":%d,"changeSource":"CRM_UI","sourceId":"userId:4242"}]`, i, now.UnixMilli(), 100000+i)
+		ts := strconv.FormatInt(now.UnixMilli(), 10)
+		h.Set("X-HubSpot-Signature-v3", base64.StdEncoding.EncodeToString(mac(sha256.New, "POST"+base+"/webhooks/hubspot"+string(b)+ts)))
+		h.Set("X-HubSpot-Request-Timestamp", ts)
+		return signed{"/webhooks/hubspot", h, b}
+	case "zoom":
+		b := fmt.Appendf(nil, `{"event":"meeting.ended","event_ts":%d,"payload":{"account_id":"acc","object":{"uuid":"load-%d==","id":"%d","host_id":"uLoRgfbbTayCX6r2Q_qQsQ","topic":"Demo","type":2,"start_time":"2026-11-03T09:00:00Z","end_time":"2026-11-03T09:30:00Z","duration":30}}}`, now.UnixMilli(), i, i)
+		ts := strconv.FormatInt(now.Unix(), 10)
+		h.Set("x-zm-signature", "v0="+hex.EncodeToString(mac(sha256.New, "v0:"+ts+":"+string(b))))
+		h.Set("x-zm-request-timestamp", ts)
+		return signed{"/webhooks/zoom", h, b}
+	case "aircall":
+		b := fmt.Appendf(nil, `{"resource":"call","event":"call.ended","timestamp":%d,"token":%q,"data":{"id":%d,"direction":"outbound","status":"done","started_at":%d,"answered_at":%d,"ended_at":%d,"duration":60,"raw_digits":"+1 800-123-4567","user":{"id":456}}}`, now.Unix(), secret, i, now.Unix()-60, now.Unix()-55, now.Unix())
+		return signed{"/webhooks/aircall", h, b}
+	case "twilio":
+		form := url.Values{"CallSid": {fmt.Sprintf("CA%032d", i)}, "CallStatus": {"completed"}, "Direction": {"inbound"}, "From": {"+14158675309"}, "To": {"+18005551212"}, "CallDuration": {"42"}}
+		s := base + "/webhooks/twilio"
+		for _, k := range slices.Sorted(maps.Keys(form)) {
+			s += k + form.Get(k)
+		}
+		h.Set("Content-Type", "application/x-www-form-urlencoded")
+		h.Set("X-Twilio-Signature", base64.StdEncoding.EncodeToString(mac(sha1.New, s)))
+		return signed{"/webhooks/twilio", h, []byte(form.Encode())}
+	case "graph":
+		b := fmt.Appendf(nil, `{"value":[{"subscriptionId":"sub-%d","changeType":"created","clientState":%q,"resource":"Users/u/Messages/m%d","tenantId":"t"}]}`, i%50, secret, i)
+		return signed{"/webhooks/graph", h, b}
+	default:
+		b := fmt.Appendf(nil, `{"event_id":"load-%d","occurred_at":"2026-11-03T09:59:00Z","source":"crm","type":"lead.created","lead_id":"L-%d","rep_id":"rep-1"}`, i, i)
+		h.Set(canonical.SignatureHeader, canonical.Sign([]byte(secret), b, now.Unix()))
+		return signed{"/webhooks/canonical", h, b}
+	}
+}
+
+// kafkaScript is scripts/kafka.sh, run with the environment of the test
+// (KAFKA_PORT, KAFKA_CONTROLLER_PORT: the broker's).
+func kafkaScript(*testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "scripts", "kafka.sh")
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)].Round(100 * time.Microsecond)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
