@@ -176,6 +176,11 @@ func deadline(c config, run int, loaded bool) (result, error) {
 		}
 		tick.Stop()
 		cl.Flush(ctx)
+		// How far behind the stream the pipeline was when it stopped: a
+		// backlog that grew over the run makes the later deadlines late.
+		if tot, _, err := e.stats(); err == nil {
+			r.LagAtStop = tot.Flows["ingest"].Lag
+		}
 		r.Events = float64(produced)
 		r.Seconds = time.Since(start).Seconds()
 		r.EventsPS = float64(produced) / r.Seconds
@@ -244,16 +249,17 @@ func printDeadline(w io.Writer, by map[string][]result, c config) {
 	fmt.Fprintf(w, "\nSLA deadline → webhook received (%d leads over %s per run; leads.tick_after %s, tick_lag %s, anomaly.out_of_orderness %s unless set), medians of runs:\n",
 		c.deadlineLeads, c.deadlineSpan, orDefault(c.tickAfter, 5*time.Second), orDefault(c.tickLag, time.Second), orDefault(c.alertOOO, time.Second))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\truns\tp50\tp99\tmin\tmax\tdelivered\tother traffic events/s\t")
+	fmt.Fprintln(tw, "scenario\truns\tp50\tp99\tmin\tmax\tdelivered\tother traffic events/s\tingest lag at its end\t")
 	for _, s := range []string{"deadline-idle", "deadline-loaded"} {
 		rs := by[s]
 		if len(rs) == 0 {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t\n", s, len(rs),
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t\n", s, len(rs),
 			secs(med(rs, func(r *result) float64 { return r.HookP50 })), secs(med(rs, func(r *result) float64 { return r.HookP99 })),
 			secs(med(rs, func(r *result) float64 { return r.DeadlineMin })), secs(med(rs, func(r *result) float64 { return r.DeadlineMax })),
-			med(rs, func(r *result) float64 { return r.HookN }), med(rs, func(r *result) float64 { return r.EventsPS }))
+			med(rs, func(r *result) float64 { return r.HookN }), med(rs, func(r *result) float64 { return r.EventsPS }),
+			med(rs, func(r *result) float64 { return r.LagAtStop }))
 	}
 	tw.Flush()
 }

@@ -227,6 +227,7 @@ type result struct {
 	// deadline scenarios: Hook* are deadline → webhook; these its range.
 	DeadlineMin float64 `json:"deadline_hook_min_s,omitempty"`
 	DeadlineMax float64 `json:"deadline_hook_max_s,omitempty"`
+	LagAtStop   float64 `json:"ingest_lag_at_stop,omitempty"` // deadline-loaded: records behind when the traffic stopped
 	Warning     string  `json:"warning,omitempty"`
 	// Leads: the run routed through the lead topics (three flows).
 	Leads bool `json:"leads"`
@@ -362,7 +363,8 @@ func (r result) brief() string {
 		s += fmt.Sprintf(", visible p50 %.3fs p99 %.3fs", r.VisP50, r.VisP99)
 	}
 	if strings.HasPrefix(r.Scenario, "deadline") {
-		s += fmt.Sprintf(", deadline → hook p50 %.3fs p99 %.3fs (min %.3fs, max %.3fs, %.0f alerts)", r.HookP50, r.HookP99, r.DeadlineMin, r.DeadlineMax, r.HookN)
+		s += fmt.Sprintf(", deadline → hook p50 %.3fs p99 %.3fs (min %.3fs, max %.3fs, %.0f alerts), ingest lag at the end %.0f",
+			r.HookP50, r.HookP99, r.DeadlineMin, r.DeadlineMax, r.HookN, r.LagAtStop)
 	}
 	if r.Warning != "" {
 		s += " (" + r.Warning + ")"
