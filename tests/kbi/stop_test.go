@@ -66,6 +66,21 @@ func TestStoppedFeedFinalises(t *testing.T) {
 		slices.SortStableFunc(ds, func(a, b delivery) int { return a.ev.OccurredAt.Compare(b.ev.OccurredAt) })
 		parts[p] = ds
 	}
+	// The last day's answered lead: answered just before the stream
+	// stops, so only a clock that moves past the stream's last event
+	// finalises it (the random stream may end without one).
+	lead := "lead-last"
+	lp := partOf(lead)
+	trig := schemas.Interaction{EventID: "ev-last-1", OccurredAt: last.Add(-10 * time.Minute), Source: "canonical",
+		Type: schemas.TypeLeadCreated, LeadID: lead, RepID: "rep-0", TeamID: "t-utc"}
+	ans := schemas.Interaction{EventID: "ev-last-2", OccurredAt: last.Add(-time.Minute), Source: "canonical",
+		Type: schemas.TypeCallOutbound, LeadID: lead, RepID: "rep-0", TeamID: "t-utc", DurationS: 60, Has: schemas.HasDuration}
+	for _, x := range []schemas.Interaction{trig, ans} {
+		x.Normalize()
+		parts[lp] = append(parts[lp], delivery{ev: x, part: lp})
+	}
+	slices.SortStableFunc(parts[lp], func(a, b delivery) int { return a.ev.OccurredAt.Compare(b.ev.OccurredAt) })
+
 	start := time.Now()
 	final := bound + lateness
 	shift := start.Add(-final - 5*time.Minute).Sub(last).Truncate(time.Millisecond)

@@ -28,7 +28,11 @@ import (
 // alerts and the same facts").
 func TestReplayOfTicksDecidesAsLive(t *testing.T) {
 	in := startInfra(t)
-	const topic = "replay.canonical"
+	// Names of their own per run: the package shares one Kafka and one
+	// ClickHouse (-count=N reruns in the same process).
+	n := time.Now().UnixNano() % 1e6
+	topic := fmt.Sprintf("replay%d.canonical", n)
+	first, again := fmt.Sprintf("replay%d_live", n), fmt.Sprintf("replay%d_again", n)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(in.kafka.Addrs()...))
 	if err != nil {
 		t.Fatal(err)
@@ -113,13 +117,13 @@ func TestReplayOfTicksDecidesAsLive(t *testing.T) {
 
 	// The live run: every flow and the ticker, until both near leads
 	// fired and a few more ticks went by.
-	live := appConfig(in, "replay1", map[string]string{topic: "canonical"})
+	live := appConfig(in, first, map[string]string{topic: "canonical"})
 	live.Leads.TickAfter = time.Second
 	live.Anomaly.OutOfOrder = time.Second
 	var fired time.Time
 	run("live", live, false, func() bool {
 		if fired.IsZero() {
-			if count("SELECT count() FROM replay1.alerts WHERE rule = 'lead_response_sla' AND state = 'firing' AND at >= "+
+			if count("SELECT count() FROM "+first+".alerts WHERE rule = 'lead_response_sla' AND state = 'firing' AND at >= "+
 				fmt.Sprintf("fromUnixTimestamp64Milli(%d)", near.Add(-time.Second).Add(30*time.Minute).UnixMilli())) < 2 {
 				return false
 			}
@@ -131,19 +135,19 @@ func TestReplayOfTicksDecidesAsLive(t *testing.T) {
 	// The replay: a new group reads the live run's leads topic from the
 	// start, with the same source topics (the same upstreams to wait
 	// for), into its own database. No ticks of its own.
-	rep := appConfig(in, "replay2", map[string]string{topic: "canonical"})
-	rep.Leads.LeadsTopic = "replay1.leads"
+	rep := appConfig(in, again, map[string]string{topic: "canonical"})
+	rep.Leads.LeadsTopic = first + ".leads"
 	rep.Leads.TickAfter = -time.Second
 	rep.Anomaly.OutOfOrder = time.Second
-	ends, err := adm.ListEndOffsets(ctx, "replay1.leads")
+	ends, err := adm.ListEndOffsets(ctx, first+".leads")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ticks int64
 	ends.Each(func(o kadm.ListedOffset) { ticks += o.Offset })
-	t.Logf("the live run wrote %d records into replay1.leads (events, marks and ticks)", ticks)
+	t.Logf("the live run wrote %d records into %s.leads (events, marks and ticks)", ticks, first)
 	run("replay", rep, true, func() bool {
-		return caughtUp(t, adm, map[string][]string{"replay2.leads": {"replay1.leads"}})
+		return caughtUp(t, adm, map[string][]string{again + ".leads": {first + ".leads"}})
 	})
 
 	rows := func(q string) []string {
@@ -172,7 +176,7 @@ func TestReplayOfTicksDecidesAsLive(t *testing.T) {
 		{"lead response facts", "SELECT DISTINCT toString(tuple(*)) FROM %s.lead_response_facts"},
 		{"late events", "SELECT DISTINCT toString(tuple(event_id)) FROM %s.late_events"},
 	} {
-		a, b := rows(fmt.Sprintf(c.q, "replay1")), rows(fmt.Sprintf(c.q, "replay2"))
+		a, b := rows(fmt.Sprintf(c.q, first)), rows(fmt.Sprintf(c.q, again))
 		t.Logf("%s: %d live, %d replayed", c.what, len(a), len(b))
 		missing, extra := diff(a, b)
 		for _, m := range missing {
@@ -184,11 +188,12 @@ func TestReplayOfTicksDecidesAsLive(t *testing.T) {
 	}
 	// What the comparison covers: every kind of alert state and of fact.
 	for q, min := range map[string]int{
-		"SELECT count() FROM replay1.alerts WHERE rule = 'lead_response_sla' AND state = 'firing'":           6,
-		"SELECT count() FROM replay1.alerts WHERE rule = 'lead_response_sla' AND state = 'resolved'":         4,
-		"SELECT count() FROM replay1.alerts WHERE rule = 'lead_response_sla_escalated' AND state = 'firing'": 4,
-		"SELECT count() FROM replay1.lead_response_facts WHERE is_answered = 1":                              8,
+		"SELECT count() FROM %s.alerts WHERE rule = 'lead_response_sla' AND state = 'firing'":           6,
+		"SELECT count() FROM %s.alerts WHERE rule = 'lead_response_sla' AND state = 'resolved'":         4,
+		"SELECT count() FROM %s.alerts WHERE rule = 'lead_response_sla_escalated' AND state = 'firing'": 4,
+		"SELECT count() FROM %s.lead_response_facts WHERE is_answered = 1":                              8,
 	} {
+		q = fmt.Sprintf(q, first)
 		if n := count(q); n < min {
 			t.Errorf("%s: %d, want at least %d", q, n, min)
 		}
