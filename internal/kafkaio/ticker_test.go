@@ -98,28 +98,34 @@ func (f *fakeLog) Produce(ctx context.Context, recs ...*kgo.Record) error {
 		}
 		call.to = m.OccurredAt
 		call.partitions = append(call.partitions, r.Partition)
-		f.consume(ctx, r.Partition, m)
+		if err := f.consume(ctx, r.Partition, m); err != nil {
+			return err
+		}
 	}
 	f.ticks = append(f.ticks, call)
 	return nil
 }
 
-// consume runs one record of partition p through the leads flow's
-// stages, as a batch of its own.
-func (f *fakeLog) consume(ctx context.Context, p int32, xs ...schemas.Interaction) {
+// consume runs records of partition p through the leads flow's stages,
+// as one batch. It runs on the Ticker's goroutine: errors are reported
+// with Errorf (Fatal must not be called there).
+func (f *fakeLog) consume(ctx context.Context, p int32, xs ...schemas.Interaction) error {
 	off := f.offs[p]
 	f.offs[p] += int64(len(xs))
 	b := schemas.NewBatch(schemas.Origin{Topic: "q.leads", Partition: p, FirstOffset: off, LastOffset: off + int64(len(xs)) - 1}, nil)
 	b.Interactions = append(b.Interactions, xs...)
-	if err := f.win.Process(ctx, b); err != nil {
-		f.t.Fatal(err)
-	}
-	if err := f.det.Process(ctx, b); err != nil {
-		f.t.Fatal(err)
+	for _, st := range []interface {
+		Process(context.Context, *schemas.Batch) error
+	}{f.win, f.det} {
+		if err := st.Process(ctx, b); err != nil {
+			f.t.Errorf("leads flow: %v", err)
+			return err
+		}
 	}
 	for _, a := range b.Alerts {
 		f.alerts = append(f.alerts, firing{time.Now(), a})
 	}
+	return nil
 }
 
 // routed is what the router forwards to partition p for an event of
@@ -131,7 +137,9 @@ func (f *fakeLog) routed(ctx context.Context, p int32, ev schemas.Interaction) {
 	f.ends++
 	mark := schemas.Interaction{EventID: "src/0", OccurredAt: ev.OccurredAt, Source: "salespulse", Watermark: true,
 		Stage: schemas.WatermarkAtEnd, SentAt: time.Now()}
-	f.consume(ctx, p, ev, mark)
+	if err := f.consume(ctx, p, ev, mark); err != nil {
+		f.t.FailNow()
+	}
 }
 
 func (f *fakeLog) set(lagging bool, newRecords int64) {
