@@ -4,7 +4,7 @@
 GO ?= go
 DEV_FLAGS ?=
 
-.PHONY: dev test build bench bench-hop fuzz lint clean
+.PHONY: dev test build bench bench-hop bench-deadline fuzz lint clean
 
 build:
 	$(GO) build -o bin/salespulse ./cmd/salespulse
@@ -32,6 +32,15 @@ HOP_FLAGS ?= --scenarios canonical,vendor,live --runs 3 --events 60000 --live-ra
 bench-hop:
 	@scripts/fetch-chdb.sh >/dev/null
 	$(GO) run ./benchmarks/cmd/bench --compare-leads --profiles=false --out benchmarks/out/hop $(HOP_FLAGS)
+
+# SLA deadline → webhook received (issue 13): 200 leads whose deadlines
+# fall over 40 s, on an idle stream (wall-clock ticks) and under 30k
+# events/s of other traffic; 3 runs each, ~6 minutes on 2 cores
+# (benchmarks/README.md, "Issue 13: deadline → hook").
+DEADLINE_FLAGS ?= --runs 3 --live-rate 30000
+bench-deadline:
+	@scripts/fetch-chdb.sh >/dev/null
+	$(GO) run ./benchmarks/cmd/bench --scenarios deadline-idle,deadline-loaded --profiles=false --out benchmarks/out/deadline $(DEADLINE_FLAGS)
 
 lint:
 	$(GO) vet ./...

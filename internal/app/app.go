@@ -47,6 +47,13 @@ type Options struct {
 	// ("ingest", "contacts", "leads"), per worker: tests inject faults
 	// where a flow has done its work but not acknowledged it.
 	Tap func(flow string, worker int) pipeline.Stage
+	// LeadsFlowOnly runs the leads flow alone (no ingest, no contacts, no
+	// ticks), on Config.Leads.LeadsTopic under its own group: with the
+	// leads topic of another deployment, it derives again what that
+	// deployment derived from it. Tests use it to check that a replay of
+	// the log, wall-clock ticks included, decides as the live run did.
+	// Ignored with leads.disabled.
+	LeadsFlowOnly bool
 
 	// failAfter, when set, is called after each construction step of New
 	// with the step's name; an error it returns fails New right there.
@@ -235,7 +242,7 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 		}
 		flows = append(flows, flow{"ingest", src, pipe})
 	} else {
-		if flows, err = leadFlows(cfg, src, store, lds, sink, alerts, pseudo, kbiStages, opt.Tap, reg, log, cs); err != nil {
+		if flows, err = leadFlows(cfg, src, store, lds, sink, alerts, pseudo, kbiStages, opt.Tap, opt.LeadsFlowOnly, reg, log, cs); err != nil {
 			return nil, err
 		}
 	}
@@ -243,7 +250,7 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 		return nil, err
 	}
 	var tick *kafkaio.Ticker
-	if !cfg.Leads.Disabled && cfg.Leads.TickAfter >= 0 {
+	if !cfg.Leads.Disabled && cfg.Leads.TickAfter >= 0 && !opt.LeadsFlowOnly {
 		if tick, err = newTicker(cfg, lds, reg, log); err != nil {
 			return nil, err
 		}
@@ -444,9 +451,16 @@ func (a *App) Run(ctx context.Context) error {
 	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	var srcErr error
+	ingest := false
 	for _, f := range a.flows {
 		if err := f.src.Close(closeCtx); err != nil {
 			srcErr = errors.Join(srcErr, fmt.Errorf("%s: %w", f.name, err))
+		}
+		ingest = ingest || f.src == a.src
+	}
+	if !ingest { // Options.LeadsFlowOnly: the source topics' client, never run
+		if err := a.src.Close(closeCtx); err != nil {
+			srcErr = errors.Join(srcErr, fmt.Errorf("ingest: %w", err))
 		}
 	}
 	sinkErr := a.sink.Close()

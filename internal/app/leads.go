@@ -138,19 +138,23 @@ func (wireDecoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.In
 //
 // The Router and Resolver forward in the state store's transactions, so
 // ingest and contacts commit offsets only of batches already forwarded.
+// leadsOnly builds the leads flow alone (Options.LeadsFlowOnly).
 func leadFlows(cfg Config, src *kafka.Source, store *kafkaio.StateStore, l *leads.Leads, sink *clickhouse.Sink, alerts pipeline.Sink,
-	pseudo *privacy.Pseudonymizer, kbiStages func(int) []pipeline.Stage, tap func(string, int) pipeline.Stage,
+	pseudo *privacy.Pseudonymizer, kbiStages func(int) []pipeline.Stage, tap func(string, int) pipeline.Stage, leadsOnly bool,
 	reg prometheus.Registerer, log *slog.Logger, cs *closers,
 ) ([]flow, error) {
-	ingest, err := pipeline.New(cfg.Pipeline, src, tapped(tap, "ingest", func(int) []pipeline.Stage {
-		// Pseudonymisation first: nothing downstream, the lead topics
-		// included, ever holds raw contact data.
-		return []pipeline.Stage{pseudo.NewStage(), l.NewRouter()}
-	}), sink, flowReg(reg, "ingest"), log)
-	if err != nil {
-		return nil, err
+	var flows []flow
+	if !leadsOnly {
+		ingest, err := pipeline.New(cfg.Pipeline, src, tapped(tap, "ingest", func(int) []pipeline.Stage {
+			// Pseudonymisation first: nothing downstream, the lead topics
+			// included, ever holds raw contact data.
+			return []pipeline.Stage{pseudo.NewStage(), l.NewRouter()}
+		}), sink, flowReg(reg, "ingest"), log)
+		if err != nil {
+			return nil, err
+		}
+		flows = append(flows, flow{"ingest", src, ingest})
 	}
-	flows := []flow{{"ingest", src, ingest}}
 
 	hop := func(name, topic string, stages func(int) []pipeline.Stage, out pipeline.Sink) error {
 		kc := cfg.Kafka
@@ -172,17 +176,19 @@ func leadFlows(cfg Config, src *kafka.Source, store *kafkaio.StateStore, l *lead
 		flows = append(flows, flow{name, hs, p})
 		return nil
 	}
-	err = hop("contacts", cfg.Leads.ContactsTopic, func(int) []pipeline.Stage {
-		return []pipeline.Stage{l.NewResolver()}
-	}, discard{})
-	if err != nil {
-		return nil, err
+	if !leadsOnly {
+		err := hop("contacts", cfg.Leads.ContactsTopic, func(int) []pipeline.Stage {
+			return []pipeline.Stage{l.NewResolver()}
+		}, discard{})
+		if err != nil {
+			return nil, err
+		}
 	}
 	// Redeliveries go before the window: they would open a second
 	// trigger or count a call twice. Ids are kept as long as the window
 	// still accepts an event.
 	horizon := cfg.Window.OutOfOrderness + cfg.Window.AllowedLateness
-	err = hop("leads", cfg.Leads.LeadsTopic, func(w int) []pipeline.Stage {
+	err := hop("leads", cfg.Leads.LeadsTopic, func(w int) []pipeline.Stage {
 		return append([]pipeline.Stage{l.NewDedup(horizon)}, kbiStages(w)...)
 	}, pipeline.NewFanout(sink.Derived(), alerts))
 	if err != nil {

@@ -17,10 +17,10 @@ import (
 // deadlines never fire (docs/leads.md, "Quiet streams"). Ticks are records
 // in the log, so a replay sees them where the live run did.
 type Ticker struct {
-	cl  *kgo.Client
-	adm *kadm.Client
-	cfg TickerConfig
-	log *slog.Logger
+	k     TickerLog
+	close func()
+	cfg   TickerConfig
+	log   *slog.Logger
 
 	ticks prometheus.Counter
 }
@@ -45,19 +45,45 @@ type TickerConfig struct {
 	Now func() time.Time
 }
 
+// TickerLog is what a Ticker asks of Kafka. NewTicker's clients
+// implement it; NewTickerOn takes another (tests drive the Ticker's
+// timing under testing/synctest with a fake, which real network clients
+// cannot join).
+type TickerLog interface {
+	// EndsSum is the sum of topics' end offsets: it changes when any
+	// gets a new record.
+	EndsSum(ctx context.Context, topics ...string) (int64, error)
+	// CaughtUp reports whether every group has committed every
+	// partition it consumes up to the end.
+	CaughtUp(ctx context.Context, groups ...string) (bool, error)
+	// Produce writes recs (their Partition set) and waits for the acks.
+	Produce(ctx context.Context, recs ...*kgo.Record) error
+}
+
 // NewTicker connects with conn (seed brokers, TLS, SASL).
 func NewTicker(cfg TickerConfig, conn []kgo.Opt, reg prometheus.Registerer, log *slog.Logger) (*Ticker, error) {
+	cl, err := kgo.NewClient(append(conn, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		return nil, fmt.Errorf("ticker: %w", err)
+	}
+	t := NewTickerOn(cfg, clientLog{cl, kadm.NewClient(cl)}, reg, log)
+	t.close = cl.Close
+	return t, nil
+}
+
+// NewTickerOn is a Ticker that talks to Kafka through k; Close leaves k
+// alone.
+func NewTickerOn(cfg TickerConfig, k TickerLog, reg prometheus.Registerer, log *slog.Logger) *Ticker {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Every <= 0 {
 		cfg.Every = 2 * time.Second
 	}
-	cl, err := kgo.NewClient(append(conn, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
-	if err != nil {
-		return nil, fmt.Errorf("ticker: %w", err)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	t := &Ticker{cl: cl, adm: kadm.NewClient(cl), cfg: cfg, log: log,
+	t := &Ticker{k: k, close: func() {}, cfg: cfg, log: log,
 		ticks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_leads_ticks_total",
 			Help: "Wall-clock ticks written into the leads topic's partitions while the stream was quiet (one per partition).",
@@ -65,11 +91,35 @@ func NewTicker(cfg TickerConfig, conn []kgo.Opt, reg prometheus.Registerer, log 
 	if reg != nil {
 		reg.MustRegister(t.ticks)
 	}
-	return t, nil
+	return t
 }
 
-// Close closes the client.
-func (t *Ticker) Close() { t.cl.Close() }
+// Close closes the client NewTicker made.
+func (t *Ticker) Close() { t.close() }
+
+// clientLog is TickerLog on the real clients.
+type clientLog struct {
+	cl  *kgo.Client
+	adm *kadm.Client
+}
+
+func (c clientLog) EndsSum(ctx context.Context, topics ...string) (int64, error) {
+	ends, err := c.adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	ends.Each(func(o kadm.ListedOffset) { sum += o.Offset })
+	return sum, nil
+}
+
+func (c clientLog) CaughtUp(ctx context.Context, groups ...string) (bool, error) {
+	return GroupsCaughtUp(ctx, c.adm, groups...)
+}
+
+func (c clientLog) Produce(ctx context.Context, recs ...*kgo.Record) error {
+	return c.cl.ProduceSync(ctx, recs...).FirstErr()
+}
 
 // Run checks every cfg.Every until ctx ends.
 func (t *Ticker) Run(ctx context.Context) {
@@ -101,7 +151,7 @@ func (t *Ticker) Run(ctx context.Context) {
 		for p := range t.cfg.Partitions {
 			recs = append(recs, &kgo.Record{Topic: t.cfg.Topic, Partition: p, Value: v})
 		}
-		if err := t.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		if err := t.k.Produce(ctx, recs...); err != nil {
 			if ctx.Err() == nil {
 				t.log.Warn("tick not written", "topic", t.cfg.Topic, "err", err)
 			}
@@ -116,13 +166,11 @@ func (t *Ticker) Run(ctx context.Context) {
 func (t *Ticker) check(ctx context.Context) (int64, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	ends, err := t.adm.ListEndOffsets(ctx, t.cfg.Sources...)
+	sum, err := t.k.EndsSum(ctx, t.cfg.Sources...)
 	if err != nil {
 		return 0, false, err
 	}
-	var sum int64
-	ends.Each(func(o kadm.ListedOffset) { sum += o.Offset })
-	done, err := GroupsCaughtUp(ctx, t.adm, t.cfg.Groups...)
+	done, err := t.k.CaughtUp(ctx, t.cfg.Groups...)
 	if err != nil {
 		return 0, false, err
 	}

@@ -214,8 +214,14 @@ func genStream(seed uint64, scale int) [][]delivery {
 // kbis is everything compared, as sorted text rows "key | values".
 type kbis map[string][]string
 
-// brute computes every KBI view's content by definition.
-func brute(parts [][]delivery, org *schemas.Index) kbis {
+// brute computes every KBI view's content by definition: each
+// partition final up to its own newest event time minus the lateness.
+func brute(parts [][]delivery, org *schemas.Index) kbis { return bruteAt(parts, org, nil) }
+
+// bruteAt is brute with every partition final up to *fixed (unix ms)
+// when fixed is not nil: the clock of a stream that wall-clock ticks
+// moved past its last event.
+func bruteAt(parts [][]delivery, org *schemas.Index, fixed *int64) kbis {
 	zone := func(team string) *time.Location {
 		if t := org.Team(team); t != nil && t.TimeZone != "" {
 			l, _ := time.LoadLocation(t.TimeZone)
@@ -277,6 +283,9 @@ func brute(parts [][]delivery, org *schemas.Index) kbis {
 			acc = append(acc, d.ev)
 		}
 		horizon := maxT - lateMS
+		if fixed != nil {
+			horizon = *fixed
+		}
 		// Activity, accounts, deals: every accepted delivery.
 		for k := range acc {
 			e := &acc[k]

@@ -77,7 +77,13 @@ type childFlags struct {
 	workers    int
 	linger     time.Duration
 	hook       string // pipeline: webhook URL for alert latency
-	leads      bool   // pipeline: route through the lead topics (false: leads.disabled, one flow)
+	// pipeline, deadline scenarios: the rules the webhook gets (default
+	// the discount rules), leads.tick_after, leads.tick_lag and
+	// anomaly.out_of_orderness (0: the config's defaults).
+	hookRules          string
+	tickAfter, tickLag time.Duration
+	alertOOO           time.Duration
+	leads              bool // pipeline: route through the lead topics (false: leads.disabled, one flow)
 }
 
 // readyMsg is the stack's first line.
@@ -442,10 +448,16 @@ func runPipeline(f childFlags) error {
 		}
 		ac.Anomaly.MatrixFile = mf
 	}
+	ac.Leads.TickAfter, ac.Leads.TickLag = f.tickAfter, f.tickLag
+	ac.Anomaly.OutOfOrder = f.alertOOO
 	if f.hook != "" {
+		rules := []string{anomaly.RuleDiscountBeyondAuthority, anomaly.RuleDiscountWithoutApproval}
+		if f.hookRules != "" {
+			rules = strings.Split(f.hookRules, ",")
+		}
 		ac.Alerts.Hooks = []alert.HookConfig{{
 			Name: "bench", Type: alert.HookWebhook, URL: f.hook, Secret: "bench",
-			Rules: []string{anomaly.RuleDiscountBeyondAuthority, anomaly.RuleDiscountWithoutApproval},
+			Rules: rules,
 			// The default 10/s protects real pagers; here it would queue.
 			RatePerSecond: 100000,
 		}}

@@ -55,6 +55,9 @@ type config struct {
 	resultsFile string
 	compare     bool
 	tag         string // compare: "-before" or "-after", in log dir names
+	// deadline scenarios (deadline.go)
+	deadlineLeads int
+	deadlineSpan  time.Duration
 }
 
 func main() {
@@ -70,7 +73,7 @@ func main() {
 
 	fs.Int64Var(&c.events, "events", 300_000, "interactions preloaded per drain run")
 	fs.IntVar(&c.runs, "runs", 3, "runs per scenario; the table shows medians")
-	fs.StringVar(&c.scenarios, "scenarios", "canonical,vendor,scale,live", "comma-separated: canonical (drain, canonical JSON), vendor (drain, vendor payloads), scale (drain, canonical, 1 vs 2 pipeline processes), live")
+	fs.StringVar(&c.scenarios, "scenarios", "canonical,vendor,scale,live", "comma-separated: canonical (drain, canonical JSON), vendor (drain, vendor payloads), scale (drain, canonical, 1 vs 2 pipeline processes), live, deadline-idle and deadline-loaded (SLA deadline → webhook, make bench-deadline; not in the default set)")
 	fs.StringVar(&c.mix, "mix", "canonical", "internal: preload mix, canonical or vendor")
 	fs.IntVar(&c.partitions, "partitions", 12, "partitions per topic")
 	fs.IntVar(&c.teams, "teams", 40, "generated teams (8 reps each, 147 interactions/rep/day)")
@@ -87,6 +90,12 @@ func main() {
 	fs.BoolVar(&c.leads, "leads", true, "route through the lead topics (the default); false runs with leads.disabled: true, one flow")
 	fs.BoolVar(&c.compare, "compare-leads", false, "the lead hop's cost (make bench-hop): every scenario with leads.disabled (before) and with the hop (after), interleaved round by round; prints a before/after table")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up a run after this long")
+	fs.StringVar(&c.hookRules, "hook-rules", "", "internal: comma-separated rules the webhook gets")
+	fs.DurationVar(&c.tickAfter, "tick-after", 0, "leads.tick_after of the pipelines (0: the default, 1m); deadline scenarios: 5s unless set")
+	fs.DurationVar(&c.tickLag, "tick-lag", 0, "leads.tick_lag of the pipelines (0: the default, 10s); deadline scenarios: 1s unless set")
+	fs.DurationVar(&c.alertOOO, "alert-ooo", 0, "anomaly.out_of_orderness of the pipelines (0: the default, 1m); deadline scenarios: 1s unless set")
+	fs.IntVar(&c.deadlineLeads, "deadline-leads", 200, "deadline scenarios: leads whose SLA deadlines are staggered over --deadline-span")
+	fs.DurationVar(&c.deadlineSpan, "deadline-span", 40*time.Second, "deadline scenarios: the span of wall time the deadlines fall in")
 	fs.Parse(os.Args[1:])
 
 	var err error
@@ -215,7 +224,11 @@ type result struct {
 	HookP50  float64 `json:"hook_p50_s"`
 	HookP99  float64 `json:"hook_p99_s"`
 	HookN    float64 `json:"hooks_measured"`
-	Warning  string  `json:"warning,omitempty"`
+	// deadline scenarios: Hook* are deadline → webhook; these its range.
+	DeadlineMin float64 `json:"deadline_hook_min_s,omitempty"`
+	DeadlineMax float64 `json:"deadline_hook_max_s,omitempty"`
+	LagAtStop   float64 `json:"ingest_lag_at_stop,omitempty"` // deadline-loaded: records behind when the traffic stopped
+	Warning     string  `json:"warning,omitempty"`
 	// Leads: the run routed through the lead topics (three flows).
 	Leads bool `json:"leads"`
 	// FlowE2E: event → stored per flow (live runs; see endMsg).
@@ -321,6 +334,10 @@ func runScenario(c config, sc string, run int) ([]result, error) {
 		var r result
 		r, err = live(c, run)
 		rs = append(rs, r)
+	case "deadline-idle", "deadline-loaded":
+		var r result
+		r, err = deadline(c, run, sc == "deadline-loaded")
+		rs = append(rs, r)
 	default:
 		return nil, fmt.Errorf("unknown scenario %q", sc)
 	}
@@ -336,7 +353,7 @@ func runScenario(c config, sc string, run int) ([]result, error) {
 
 func (r result) brief() string {
 	s := fmt.Sprintf("%.0f events in %.2fs = %.0f events/s", r.Events, r.Seconds, r.EventsPS)
-	if r.PipeCPU > 0 {
+	if r.PipeCPU > 0 && r.Events > 0 {
 		s += fmt.Sprintf(", pipeline %.2f CPU-s/M (%.0f events/s per core), stack %.2f CPU-s/M", r.cpuPerM(), r.eventsPerCore(), r.stackPerM())
 	}
 	if len(r.Shares) > 1 {
@@ -344,6 +361,10 @@ func (r result) brief() string {
 	}
 	if r.VisN > 0 {
 		s += fmt.Sprintf(", visible p50 %.3fs p99 %.3fs", r.VisP50, r.VisP99)
+	}
+	if strings.HasPrefix(r.Scenario, "deadline") {
+		s += fmt.Sprintf(", deadline → hook p50 %.3fs p99 %.3fs (min %.3fs, max %.3fs, %.0f alerts), ingest lag at the end %.0f",
+			r.HookP50, r.HookP99, r.DeadlineMin, r.DeadlineMax, r.HookN, r.LagAtStop)
 	}
 	if r.Warning != "" {
 		s += " (" + r.Warning + ")"
@@ -407,7 +428,8 @@ func setup(c config, name, mix string, events int64, n int, profile bool, hook s
 		args := []string{"-role=pipeline", "-instance", strconv.Itoa(i), "-brokers", strings.Join(e.ready.Kafka, ","),
 			"-clickhouse", e.ready.ClickHouse, "-group", group, "-org", e.ready.OrgFile,
 			"-matrix=" + strconv.FormatBool(c.anomaly), "-hook", hook, "-workers", strconv.Itoa(c.workers), "-linger", c.linger.String(),
-			"-leads=" + strconv.FormatBool(c.leads)}
+			"-leads=" + strconv.FormatBool(c.leads), "-hook-rules", c.hookRules,
+			"-tick-after", c.tickAfter.String(), "-tick-lag", c.tickLag.String(), "-alert-ooo", c.alertOOO.String()}
 		if profile {
 			args = append(args, "-out", e.logs)
 		}
@@ -612,7 +634,7 @@ func printTable(w io.Writer, all []result, c config) {
 	fmt.Fprintln(tw, "scenario\tevents\tavg B/rec\tevents/s\tpipeline CPU-s/M\tevents/s per pipeline core\tstack CPU-s/M\tpipeline RSS MB\tstack RSS MB\trows/insert\tinserts/s\tshares\t")
 	for _, s := range order {
 		rs := by[s]
-		if s == "live" {
+		if s == "live" || strings.HasPrefix(s, "deadline") {
 			continue
 		}
 		ins := func(r *result) insStat { return r.Inserts["interactions"] }
@@ -643,6 +665,7 @@ func printTable(w io.Writer, all []result, c config) {
 			shares)
 	}
 	tw.Flush()
+	printDeadline(w, by, c)
 	if rs := by["live"]; len(rs) > 0 {
 		fmt.Fprintf(w, "\nlive at %d events/s for %s (event time = produce time), medians of %d runs:\n", c.liveRate, c.liveFor, len(rs))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

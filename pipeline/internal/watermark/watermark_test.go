@@ -1,7 +1,10 @@
 package watermark
 
 import (
+	"slices"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -96,4 +99,86 @@ func TestTicksAreAFloor(t *testing.T) {
 	if m, _ := r.Min(); m != 900 {
 		t.Fatalf("restored view: %d, want 900 (crm/0) over the 500 tick", m)
 	}
+}
+
+// Idleness under virtual time: upstreams send marks from their own
+// goroutines on their own clocks; b goes quiet having consumed all its
+// input, c goes quiet behind its input (a crashed instance). A reader
+// that keeps up and one that stalls for ten minutes and then reads the
+// backlog see the same progress after every mark: idleness follows the
+// marks' send times, not reading times, so a replay decides the same.
+func TestIdlenessInVirtualTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const idle = 30 * time.Second
+		type mark struct {
+			id   string
+			t    int64
+			end  bool
+			sent time.Time
+		}
+		marks := make(chan mark, 1024)
+		start := time.Now()
+		send := func(id string, every, stopAfter time.Duration, end bool) {
+			for at := start; at.Sub(start) <= stopAfter; at = at.Add(every) {
+				time.Sleep(time.Until(at))
+				// An upstream's event time trails its wall clock by a minute.
+				marks <- mark{id, at.Add(-time.Minute).UnixMilli(), end, time.Now()}
+			}
+		}
+		var wg sync.WaitGroup
+		for _, s := range []struct {
+			id               string
+			every, stopAfter time.Duration
+			end              bool
+		}{
+			{"a/0", time.Second, 3 * time.Minute, true},
+			{"b/0", time.Second, 20 * time.Second, true},   // quiet, all consumed: left out
+			{"c/0", time.Second, 100 * time.Second, false}, // silent behind its input: holds
+		} {
+			wg.Go(func() { send(s.id, s.every, s.stopAfter, s.end) })
+		}
+		wg.Wait()
+		close(marks)
+
+		var got []mark
+		for m := range marks {
+			got = append(got, m)
+		}
+		mins := func(stall time.Duration) []int64 {
+			time.Sleep(stall)
+			u := New(idle)
+			u.Expect([]string{"a/0", "b/0", "c/0"}, 0)
+			out := make([]int64, len(got))
+			for k, m := range got {
+				u.Observe(m.id, m.t, m.end, m.sent)
+				out[k], _ = u.Min()
+			}
+			return out
+		}
+		live, stalled := mins(0), mins(10*time.Minute)
+		if !slices.Equal(live, stalled) {
+			t.Fatal("a reader that stalled decided otherwise than a live one")
+		}
+		at := func(d time.Duration) int64 { return start.Add(d - time.Minute).UnixMilli() }
+		final := live[len(live)-1]
+		if final != at(100*time.Second) {
+			t.Errorf("final progress %s, want c's last mark (%s): c went silent behind its input",
+				time.UnixMilli(final).Sub(start), 100*time.Second-time.Minute)
+		}
+		// b's last mark (20 s) is left out once a's marks are sent more
+		// than idle after it: progress passes 20 s at a's 51 s mark.
+		for k, m := range got {
+			if m.id == "a/0" && m.sent.Sub(start) == 51*time.Second {
+				if live[k] <= at(20*time.Second) {
+					t.Errorf("progress at a's 51 s mark %s: b, quiet for 31 s with all consumed, still holds it",
+						time.UnixMilli(live[k]).Sub(start))
+				}
+			}
+			if m.id == "a/0" && m.sent.Sub(start) == 50*time.Second {
+				if live[k] != at(20*time.Second) {
+					t.Errorf("progress at a's 50 s mark %s, want b's last mark: not yet idle", time.UnixMilli(live[k]).Sub(start))
+				}
+			}
+		}
+	})
 }
