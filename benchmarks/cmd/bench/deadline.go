@@ -224,16 +224,6 @@ func receivedAll(mu *sync.Mutex, got map[string]time.Duration, n int) bool {
 	return len(got) >= n
 }
 
-// TODO(issue 13, answer → provisional fact queryable): the third latency
-// the issue asks for needs provisional facts (a response-time row visible
-// within seconds of the answering event, before the pair is final), which
-// are being built separately. Once they land, add a scenario here beside
-// deadline-idle/-loaded: produce leads and, at known wall times, their
-// answers (event time = produce time), poll the provisional rows of
-// lead_response_facts for the answering event ids as live() polls
-// markers, and report p50/p99 of (first poll that sees the row − answer
-// time) in result.Provisional*. No figure is reported until then.
-
 // printDeadline prints the deadline scenarios' table.
 func printDeadline(w io.Writer, by map[string][]result, c config) {
 	if len(by["deadline-idle"])+len(by["deadline-loaded"]) == 0 {

@@ -14,6 +14,9 @@
 //   - live: a target rate with event time = produce time, and the event →
 //     queryable latency seen by polling ClickHouse for marker events, the
 //     pipeline's own event → stored histogram, and event → alert stored;
+//   - deadline-* and provisional-* (make bench-deadline): SLA deadline →
+//     webhook (deadline.go) and answer → provisional fact queryable
+//     (provisional.go), on an idle stream and under load;
 //   - --compare-leads (make bench-hop): the scenarios with leads.disabled
 //     and with the lead hop, interleaved round by round (hop.go).
 //
@@ -73,7 +76,7 @@ func main() {
 
 	fs.Int64Var(&c.events, "events", 300_000, "interactions preloaded per drain run")
 	fs.IntVar(&c.runs, "runs", 3, "runs per scenario; the table shows medians")
-	fs.StringVar(&c.scenarios, "scenarios", "canonical,vendor,scale,live", "comma-separated: canonical (drain, canonical JSON), vendor (drain, vendor payloads), scale (drain, canonical, 1 vs 2 pipeline processes), live, deadline-idle and deadline-loaded (SLA deadline → webhook, make bench-deadline; not in the default set)")
+	fs.StringVar(&c.scenarios, "scenarios", "canonical,vendor,scale,live", "comma-separated: canonical (drain, canonical JSON), vendor (drain, vendor payloads), scale (drain, canonical, 1 vs 2 pipeline processes), live, deadline-idle and deadline-loaded (SLA deadline → webhook), provisional-idle and provisional-loaded (answer → provisional fact queryable) (make bench-deadline; not in the default set)")
 	fs.StringVar(&c.mix, "mix", "canonical", "internal: preload mix, canonical or vendor")
 	fs.IntVar(&c.partitions, "partitions", 12, "partitions per topic")
 	fs.IntVar(&c.teams, "teams", 40, "generated teams (8 reps each, 147 interactions/rep/day)")
@@ -94,8 +97,8 @@ func main() {
 	fs.DurationVar(&c.tickAfter, "tick-after", 0, "leads.tick_after of the pipelines (0: the default, 1m); deadline scenarios: 5s unless set")
 	fs.DurationVar(&c.tickLag, "tick-lag", 0, "leads.tick_lag of the pipelines (0: the default, 10s); deadline scenarios: 1s unless set")
 	fs.DurationVar(&c.alertOOO, "alert-ooo", 0, "anomaly.out_of_orderness of the pipelines (0: the default, 1m); deadline scenarios: 1s unless set")
-	fs.IntVar(&c.deadlineLeads, "deadline-leads", 200, "deadline scenarios: leads whose SLA deadlines are staggered over --deadline-span")
-	fs.DurationVar(&c.deadlineSpan, "deadline-span", 40*time.Second, "deadline scenarios: the span of wall time the deadlines fall in")
+	fs.IntVar(&c.deadlineLeads, "deadline-leads", 200, "deadline scenarios: leads whose SLA deadlines are staggered over --deadline-span; provisional scenarios: leads answered over --deadline-span")
+	fs.DurationVar(&c.deadlineSpan, "deadline-span", 40*time.Second, "deadline scenarios: the span of wall time the deadlines fall in; provisional scenarios: the span the answers fall in")
 	fs.Parse(os.Args[1:])
 
 	var err error
@@ -227,8 +230,14 @@ type result struct {
 	// deadline scenarios: Hook* are deadline → webhook; these its range.
 	DeadlineMin float64 `json:"deadline_hook_min_s,omitempty"`
 	DeadlineMax float64 `json:"deadline_hook_max_s,omitempty"`
-	LagAtStop   float64 `json:"ingest_lag_at_stop,omitempty"` // deadline-loaded: records behind when the traffic stopped
-	Warning     string  `json:"warning,omitempty"`
+	LagAtStop   float64 `json:"ingest_lag_at_stop,omitempty"` // deadline-loaded, provisional-loaded: records behind when the traffic stopped
+	// provisional scenarios: answer → provisional row seen by a poll.
+	ProvP50 float64 `json:"provisional_p50_s,omitempty"`
+	ProvP99 float64 `json:"provisional_p99_s,omitempty"`
+	ProvMin float64 `json:"provisional_min_s,omitempty"`
+	ProvMax float64 `json:"provisional_max_s,omitempty"`
+	ProvN   float64 `json:"provisional_measured,omitempty"`
+	Warning string  `json:"warning,omitempty"`
 	// Leads: the run routed through the lead topics (three flows).
 	Leads bool `json:"leads"`
 	// FlowE2E: event → stored per flow (live runs; see endMsg).
@@ -338,6 +347,10 @@ func runScenario(c config, sc string, run int) ([]result, error) {
 		var r result
 		r, err = deadline(c, run, sc == "deadline-loaded")
 		rs = append(rs, r)
+	case "provisional-idle", "provisional-loaded":
+		var r result
+		r, err = provisional(c, run, sc == "provisional-loaded")
+		rs = append(rs, r)
 	default:
 		return nil, fmt.Errorf("unknown scenario %q", sc)
 	}
@@ -365,6 +378,10 @@ func (r result) brief() string {
 	if strings.HasPrefix(r.Scenario, "deadline") {
 		s += fmt.Sprintf(", deadline → hook p50 %.3fs p99 %.3fs (min %.3fs, max %.3fs, %.0f alerts), ingest lag at the end %.0f",
 			r.HookP50, r.HookP99, r.DeadlineMin, r.DeadlineMax, r.HookN, r.LagAtStop)
+	}
+	if strings.HasPrefix(r.Scenario, "provisional") {
+		s += fmt.Sprintf(", answer → provisional row p50 %.3fs p99 %.3fs (min %.3fs, max %.3fs, %.0f answers), ingest lag at the end %.0f",
+			r.ProvP50, r.ProvP99, r.ProvMin, r.ProvMax, r.ProvN, r.LagAtStop)
 	}
 	if r.Warning != "" {
 		s += " (" + r.Warning + ")"
@@ -634,7 +651,7 @@ func printTable(w io.Writer, all []result, c config) {
 	fmt.Fprintln(tw, "scenario\tevents\tavg B/rec\tevents/s\tpipeline CPU-s/M\tevents/s per pipeline core\tstack CPU-s/M\tpipeline RSS MB\tstack RSS MB\trows/insert\tinserts/s\tshares\t")
 	for _, s := range order {
 		rs := by[s]
-		if s == "live" || strings.HasPrefix(s, "deadline") {
+		if s == "live" || strings.HasPrefix(s, "deadline") || strings.HasPrefix(s, "provisional") {
 			continue
 		}
 		ins := func(r *result) insStat { return r.Inserts["interactions"] }
@@ -666,6 +683,7 @@ func printTable(w io.Writer, all []result, c config) {
 	}
 	tw.Flush()
 	printDeadline(w, by, c)
+	printProvisional(w, by, c)
 	if rs := by["live"]; len(rs) > 0 {
 		fmt.Fprintf(w, "\nlive at %d events/s for %s (event time = produce time), medians of %d runs:\n", c.liveRate, c.liveFor, len(rs))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
