@@ -211,6 +211,16 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 		if disp, err = alert.NewDispatcher(cfg.Alerts, feed, reg, log); err != nil {
 			return nil, fmt.Errorf("alert dispatcher: %w", err)
 		}
+		// The alert budget's denominators (pages per manager per day).
+		managers := map[string]bool{}
+		for _, t := range org.Teams {
+			if t.ManagerID != "" {
+				managers[t.ManagerID] = true
+			}
+		}
+		disp.SetRecipients(alert.RecipientRep, len(org.Reps))
+		disp.SetRecipients(alert.RecipientManager, len(managers))
+		disp.SetRecipients(alert.RecipientTeam, len(org.Teams))
 		if err := cs.push("alert dispatcher", nil); err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -385,7 +386,23 @@ func TestRoutingRepAndManager(t *testing.T) {
 		if k := rec.reqs[1].hdr.Get("Idempotency-Key"); k != "l1e:firing:manager:mgr-team-3" {
 			t.Fatalf("idempotency key %q", k)
 		}
+		// One alert, one page, counted by its recipient's role.
+		h.pages(t, "w", map[string]int{"rep": 1, "manager": 1})
 	})
+}
+
+// pages checks salespulse_alert_pages_total of a hook: want by role, 0
+// for the roles it leaves out.
+func (h *harness) pages(t *testing.T, hook string, want map[string]int) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("# HELP salespulse_alert_pages_total Notifications delivered (one alert, or one digest), by hook and recipient role (rep, manager, team; none: the hook's own channel).\n# TYPE salespulse_alert_pages_total counter\n")
+	for _, role := range []string{"manager", "none", "rep", "team"} {
+		fmt.Fprintf(&b, "salespulse_alert_pages_total{hook=%q,role=%q} %d\n", hook, role, want[role])
+	}
+	if err := testutil.CollectAndCompare(h.reg, strings.NewReader(b.String()), "salespulse_alert_pages_total"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Digests go per recipient: group_by [recipient] gives each rep and
@@ -423,6 +440,8 @@ func TestDigestPerRecipient(t *testing.T) {
 				t.Errorf("%s: %q, want %q", k, got[k], v)
 			}
 		}
+		// A digest is one page: two reps' digests, one manager's.
+		h.pages(t, "managers", map[string]int{"rep": 2, "manager": 1})
 	})
 }
 

@@ -152,6 +152,10 @@ func NewDispatcher(cfg Config, feed Feed, reg prometheus.Registerer, log *slog.L
 		for _, o := range []string{outcomeDelivered, outcomeRetry, outcomeParked, outcomeRejected, outcomeQueueFull, outcomeBreaker} {
 			r.out[o] = d.m.deliveries.WithLabelValues(h.Name, o)
 		}
+		r.pages = map[string]prometheus.Counter{}
+		for _, role := range []string{roleNone, RecipientRep, RecipientManager, RecipientTeam} {
+			r.pages[role] = d.m.pages.WithLabelValues(h.Name, role)
+		}
 		r.breakerG.Set(0)
 		d.runners = append(d.runners, r)
 		d.byName[h.Name] = r
@@ -385,6 +389,7 @@ type runner struct {
 	queue, breakerG prometheus.Gauge
 	latency         prometheus.Observer
 	out             map[string]prometheus.Counter
+	pages           map[string]prometheus.Counter // by recipient role; roleNone for RecipientNone
 }
 
 func (r *runner) enqueue(dl delivery) {
@@ -559,6 +564,9 @@ func (r *runner) deliver(ctx context.Context, dls []delivery, m *Message, d *Dig
 				}
 			}
 			r.out[outcomeDelivered].Inc()
+			if c := r.pages[pageRole(m, d)]; c != nil { // roles are validated; no panic if not
+				c.Inc()
+			}
 			for _, dl := range dls {
 				r.finished(dl)
 			}
@@ -586,6 +594,28 @@ func (r *runner) deliver(ctx context.Context, dls []delivery, m *Message, d *Dig
 			return false
 		}
 	}
+}
+
+// pageRole is the recipient role of a notification, the pages' label.
+func pageRole(m *Message, d *Digest) string {
+	var rc *Recipient
+	if d != nil {
+		rc = d.Recipient
+	} else {
+		rc = m.Recipient
+	}
+	if rc == nil || rc.Role == RecipientNone {
+		return roleNone
+	}
+	return rc.Role
+}
+
+// SetRecipients sets how many people of a recipient role (RecipientRep,
+// RecipientManager, RecipientTeam) the org has:
+// salespulse_alert_recipients, which the dashboards divide
+// salespulse_alert_pages_total by for pages per recipient.
+func (d *Dispatcher) SetRecipients(role string, n int) {
+	d.m.recipients.WithLabelValues(role).Set(float64(n))
 }
 
 func (r *runner) setState(s int) {

@@ -14,6 +14,15 @@ type metrics struct {
 	groups, held *prometheus.GaugeVec
 	quietHeld    *prometheus.CounterVec
 	breakThrough *prometheus.CounterVec
+
+	// The alert budget (docs/alerts.md): pages by recipient role, and
+	// how many people the org has in each role to divide them by. By
+	// role, not by person: a person's id in a label would put who gets
+	// paged how often into the metrics store, outside the pipeline's
+	// data handling, and leave a series per departed rep; the
+	// per-person distribution is `salespulse alerts budget`'s.
+	pages      *prometheus.CounterVec
+	recipients *prometheus.GaugeVec
 }
 
 // Delivery outcomes.
@@ -25,6 +34,10 @@ const (
 	outcomeQueueFull = "queue_full" // parked without trying
 	outcomeBreaker   = "breaker_open"
 )
+
+// roleNone is the pages' role label of a delivery to the hook's own
+// channel (RecipientNone).
+const roleNone = "none"
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
@@ -74,10 +87,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "salespulse_alert_break_through_total",
 			Help: "Group flushes sent in quiet hours because of an alert at or above break_through.",
 		}, []string{"hook"}),
+		pages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "salespulse_alert_pages_total",
+			Help: "Notifications delivered (one alert, or one digest), by hook and recipient role (rep, manager, team; none: the hook's own channel).",
+		}, []string{"hook", "role"}),
+		recipients: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "salespulse_alert_recipients",
+			Help: "People of the org file by recipient role (rep, manager, team: teams): what pages per recipient divide by.",
+		}, []string{"role"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.deliveries, m.latency, m.queue, m.breaker, m.consumed,
-			m.digests, m.digestSize, m.groups, m.held, m.quietHeld, m.breakThrough)
+			m.digests, m.digestSize, m.groups, m.held, m.quietHeld, m.breakThrough,
+			m.pages, m.recipients)
 	}
 	return m
 }
