@@ -33,14 +33,15 @@ bench-hop:
 	@scripts/fetch-chdb.sh >/dev/null
 	$(GO) run ./benchmarks/cmd/bench --compare-leads --profiles=false --out benchmarks/out/hop $(HOP_FLAGS)
 
-# SLA deadline → webhook received (issue 13): 200 leads whose deadlines
-# fall over 40 s, on an idle stream (wall-clock ticks) and under 30k
-# events/s of other traffic; 3 runs each, ~6 minutes on 2 cores
-# (benchmarks/README.md, "Issue 13: deadline → hook").
+# SLA deadline → webhook received and answer → provisional fact queryable
+# (issue 13): 200 leads whose deadlines, then 200 answers, fall over 40 s,
+# on an idle stream and under 30k events/s of other traffic; 3 runs each,
+# ~12 minutes on 2 cores (benchmarks/README.md, "Issue 13: deadline → hook"
+# and "Issue 13: answer → provisional fact").
 DEADLINE_FLAGS ?= --runs 3 --live-rate 30000
 bench-deadline:
 	@scripts/fetch-chdb.sh >/dev/null
-	$(GO) run ./benchmarks/cmd/bench --scenarios deadline-idle,deadline-loaded --profiles=false --out benchmarks/out/deadline $(DEADLINE_FLAGS)
+	$(GO) run ./benchmarks/cmd/bench --scenarios deadline-idle,deadline-loaded,provisional-idle,provisional-loaded --profiles=false --out benchmarks/out/deadline $(DEADLINE_FLAGS)
 
 lint:
 	$(GO) vet ./...
