@@ -6,15 +6,19 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/goleak"
 
 	"github.com/salespulse/salespulse/embedded/chdb"
 	"github.com/salespulse/salespulse/internal/testenv"
 	"github.com/salespulse/salespulse/pipeline/privacy"
+	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sinks/alert"
 	"github.com/salespulse/salespulse/sources/canonical"
 )
@@ -79,13 +83,27 @@ func TestNewClosesWhatItOpenedOnEveryError(t *testing.T) {
 	}
 
 	// A successful New names the steps; Close releases an App that never ran.
+	// (It also sets the alert budget's denominators from the org: two
+	// teams under one manager, three reps.)
 	var steps []string
-	a, err := New(ctx, cfg, Options{Logger: log, failAfter: func(step string) error {
+	reg := prometheus.NewRegistry()
+	org := &schemas.Org{Teams: []schemas.Team{{ID: "t1", ManagerID: "m1"}, {ID: "t2", ManagerID: "m1"}},
+		Reps: []schemas.Rep{{ID: "r1", TeamID: "t1"}, {ID: "r2", TeamID: "t1"}, {ID: "r3", TeamID: "t2"}}}
+	a, err := New(ctx, cfg, Options{Logger: log, Registry: reg, Org: org, failAfter: func(step string) error {
 		steps = append(steps, step)
 		return nil
 	}})
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP salespulse_alert_recipients People of the org file by recipient role (rep, manager, team: teams): what pages per recipient divide by.
+# TYPE salespulse_alert_recipients gauge
+salespulse_alert_recipients{role="manager"} 1
+salespulse_alert_recipients{role="rep"} 3
+salespulse_alert_recipients{role="team"} 2
+`), "salespulse_alert_recipients"); err != nil {
+		t.Error(err)
 	}
 	if err := a.Close(ctx); err != nil {
 		t.Errorf("Close: %v", err)
