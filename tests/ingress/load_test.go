@@ -133,10 +133,13 @@ func TestLoadBrokerRestart(t *testing.T) {
 		reqs[i] = signedRequest(t, base, v, secrets[v], i, signedAt)
 	}
 	results := make([]result, total)
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		// Unbounded connections (open loop) but kept for reuse: up to
-		// shed_after × rate requests wait on Kafka when it goes away.
-		MaxIdleConns: 8192, MaxIdleConnsPerHost: 8192, IdleConnTimeout: time.Minute,
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+		// Up to shed_after × rate requests wait on Kafka when it goes
+		// away, and more when other work takes the cores. Connections are
+		// capped below the file limit (two descriptors each on loopback,
+		// plus the broker's restart needing some): beyond the cap requests
+		// wait for a connection, and that wait counts in their latency.
+		MaxConnsPerHost: 4000, MaxIdleConns: 4000, MaxIdleConnsPerHost: 4000, IdleConnTimeout: time.Minute,
 	}}
 	var wg sync.WaitGroup
 	send := func(i int, due time.Time) {
