@@ -174,6 +174,7 @@ func TestBadConfigs(t *testing.T) {
 			`ingest.public_url: "hooks.example.com": must be an absolute http or https URL without query`,
 			"ingest.tls: cert_file and key_file must be given together",
 			"ingest.produce_timeout: must be positive",
+			"ingest.shed_after: must be positive",
 			"ingest.vendors.aircall.secret_env: one of secret_env and secret_file is required",
 			"ingest.vendors.hubspot.secret_env: $SALESPULSE_TEST_UNSET_PASSWORD: environment variable is unset or empty",
 			"ingest.vendors.salesforce: no such vendor with a webhook (want one of canonical, hubspot, zoom, graph, aircall, twilio)",

@@ -34,6 +34,14 @@ type Config struct {
 	// vendor's response deadline (Graph: 3 s for notifications is a soft
 	// target; HubSpot, Zoom, Aircall, Twilio: 10–15 s).
 	ProduceTimeout time.Duration `yaml:"produce_timeout"`
+	// ShedAfter is how long a record may wait for Kafka's acknowledgement
+	// before its topic is taken as down: from then on the topic's requests
+	// are answered 503 at once, without producing, until a probe request's
+	// record is acknowledged (docs/ingest.md, "Kafka down"). Default 1s or
+	// produce_timeout, whichever is shorter; at most produce_timeout. Far
+	// above a healthy acks=all round trip (milliseconds), far below what a
+	// vendor's delivery workers can wait at thousands of requests a second.
+	ShedAfter time.Duration `yaml:"shed_after"`
 	// RetryAfter is the Retry-After of a 503, default 30s. Vendors
 	// retry on their own schedule; the header is advice.
 	RetryAfter time.Duration `yaml:"retry_after"`
@@ -73,6 +81,7 @@ const (
 	DefaultMaxBodyBytes   = 1 << 20
 	DefaultProduceTimeout = 5 * time.Second
 	DefaultRetryAfter     = 30 * time.Second
+	DefaultShedAfter      = time.Second
 	DefaultRate           = 100
 )
 
@@ -86,6 +95,12 @@ func (c *Config) SetDefaults() {
 	}
 	if c.RetryAfter == 0 {
 		c.RetryAfter = DefaultRetryAfter
+	}
+	if c.ShedAfter == 0 {
+		c.ShedAfter = DefaultShedAfter
+		if c.ProduceTimeout > 0 {
+			c.ShedAfter = min(c.ShedAfter, c.ProduceTimeout)
+		}
 	}
 	for _, v := range c.Vendors {
 		if v == nil {
@@ -106,6 +121,7 @@ var (
 	ErrPublicURL    = errors.New("must be an absolute http or https URL without query")
 	ErrTLSPair      = errors.New("cert_file and key_file must be given together")
 	ErrPositive     = errors.New("must be positive")
+	ErrShedAfter    = errors.New("must not exceed produce_timeout")
 	ErrNoVendors    = errors.New("listen is set but no vendor is enabled")
 	ErrUnknown      = errors.New("no such vendor with a webhook")
 	ErrNoSecret     = errors.New("one of secret_env and secret_file is required")
@@ -148,6 +164,11 @@ func (c *Config) Validate(webhooks []string) error {
 	}
 	if c.RetryAfter <= 0 {
 		add("retry_after", ErrPositive)
+	}
+	if c.ShedAfter <= 0 {
+		add("shed_after", ErrPositive)
+	} else if c.ShedAfter > c.ProduceTimeout && c.ProduceTimeout > 0 {
+		add("shed_after", ErrShedAfter)
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Vendors)) {
 		v := c.Vendors[name]

@@ -29,21 +29,23 @@ var (
 	rRateLimited  = reason{outRejected, "rate_limited"}  // 429
 	rTimeout      = reason{outUnavailable, "kafka_timeout"}
 	rKafkaError   = reason{outUnavailable, "kafka_error"}
+	rKafkaDown    = reason{outUnavailable, "kafka_down"} // shed: not produced
 )
 
-var reasons = []reason{rAccepted, rHandshake, rNoSignature, rBadSignature, rStale, rMalformed, rTooLarge, rContentType, rRateLimited, rTimeout, rKafkaError}
+var reasons = []reason{rAccepted, rHandshake, rNoSignature, rBadSignature, rStale, rMalformed, rTooLarge, rContentType, rRateLimited, rTimeout, rKafkaError, rKafkaDown}
 
 type metrics struct {
 	requests  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 	produceEr *prometheus.CounterVec
+	down      *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "salespulse_ingest_requests_total",
-			Help: "Webhook requests answered, by vendor, outcome (accepted, handshake, rejected, unavailable) and reason.",
+			Help: "Webhook requests answered, by vendor, outcome (accepted, handshake, rejected, unavailable) and reason; unavailable/kafka_down were shed without producing.",
 		}, []string{"vendor", "outcome", "reason"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "salespulse_ingest_request_duration_seconds",
@@ -55,9 +57,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "salespulse_ingest_produce_errors_total",
 			Help: "Webhook bodies Kafka did not acknowledge, by vendor and reason (timeout: not within ingest.produce_timeout; error: refused).",
 		}, []string{"vendor", "reason"}),
+		down: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "salespulse_ingest_kafka_down",
+			Help: "1 while the vendor's topic is taken as down (a record waited past ingest.shed_after or was refused) and its requests are answered 503 without producing, until a probe is acknowledged; else 0.",
+		}, []string{"vendor"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.duration, m.produceEr} {
+		for _, c := range []prometheus.Collector{m.requests, m.duration, m.produceEr, m.down} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -71,6 +77,7 @@ type vendorMetrics struct {
 	requests                 map[reason]prometheus.Counter
 	duration                 map[string]prometheus.Observer
 	produceTimeout, produceE prometheus.Counter
+	down                     prometheus.Gauge
 }
 
 func (m *metrics) vendor(name string) *vendorMetrics {
@@ -81,5 +88,6 @@ func (m *metrics) vendor(name string) *vendorMetrics {
 	}
 	v.produceTimeout = m.produceEr.WithLabelValues(name, "timeout")
 	v.produceE = m.produceEr.WithLabelValues(name, "error")
+	v.down = m.down.WithLabelValues(name)
 	return v
 }

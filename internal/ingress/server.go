@@ -61,6 +61,7 @@ type route struct {
 	Route
 	secrets [][]byte
 	limit   *bucket
+	brk     *breaker
 	m       *vendorMetrics
 	// warned is the unix second of the last produce-error log line: an
 	// outage fails every request, and one line a second says as much as
@@ -97,7 +98,17 @@ func New(cfg Config, routes []Route, p Producer, reg prometheus.Registerer, log 
 		if r.Topic == "" {
 			return nil, fmt.Errorf("ingest.vendors.%s: no topic is routed to this vendor's decoder", r.Vendor)
 		}
-		s.routes[r.Vendor] = &route{Route: r, secrets: secrets[r.Vendor], limit: newBucket(vc.Rate, vc.Burst), m: m.vendor(r.Vendor)}
+		rt := &route{Route: r, secrets: secrets[r.Vendor], limit: newBucket(vc.Rate, vc.Burst), m: m.vendor(r.Vendor)}
+		rt.brk = &breaker{onOpen: func(open bool) {
+			if open {
+				rt.m.down.Set(1)
+				s.log.Warn("kafka taken as down: answering 503 without producing until a probe is acknowledged", "vendor", r.Vendor, "topic", r.Topic, "shed_after", cfg.ShedAfter)
+				return
+			}
+			rt.m.down.Set(0)
+			s.log.Info("kafka acknowledges again: producing", "vendor", r.Vendor, "topic", r.Topic)
+		}}
+		s.routes[r.Vendor] = rt
 	}
 	for name := range cfg.Vendors {
 		if s.routes[name] == nil {
@@ -232,9 +243,27 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, rt *route, now t
 	if rt.Webhook.Key != nil {
 		key = rt.Webhook.Key(body)
 	}
+	// Verified first: a bad signature is 401 and a handshake is answered
+	// whether Kafka is up or not.
+	ok, probe := rt.brk.admit()
+	if !ok {
+		s.retryAfter(h)
+		http.Error(w, "kafka unavailable, retry later", http.StatusServiceUnavailable)
+		return rKafkaDown
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProduceTimeout)
 	defer cancel()
-	if err := s.prod.Produce(ctx, rt.Topic, key, body); err != nil {
+	// The stall opens the breaker while this request still waits: the
+	// requests behind it are shed from then on, not after its timeout.
+	stall := time.AfterFunc(s.cfg.ShedAfter, func() { rt.brk.failed(s.now(), probe) })
+	err = s.prod.Produce(ctx, rt.Topic, key, body)
+	stalled := !stall.Stop()
+	if err == nil {
+		rt.brk.acked(now, probe)
+	} else if !stalled {
+		rt.brk.failed(s.now(), probe)
+	}
+	if err != nil {
 		res := rKafkaError
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			res = rTimeout
@@ -245,7 +274,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, rt *route, now t
 		if sec := now.Unix(); rt.warned.Swap(sec) != sec {
 			s.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook not acknowledged by kafka", slog.String("vendor", rt.Vendor), slog.String("topic", rt.Topic), slog.Any("err", err))
 		}
-		h.Set("Retry-After", strconv.Itoa(int(max(1, s.cfg.RetryAfter.Round(time.Second)/time.Second))))
+		s.retryAfter(h)
 		http.Error(w, "kafka unavailable, retry later", http.StatusServiceUnavailable)
 		return res
 	}
@@ -255,6 +284,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, rt *route, now t
 	}
 	w.WriteHeader(code)
 	return rAccepted
+}
+
+func (s *Server) retryAfter(h http.Header) {
+	h.Set("Retry-After", strconv.Itoa(int(max(1, s.cfg.RetryAfter.Round(time.Second)/time.Second))))
 }
 
 // refuse answers a failed verification: 401 for signatures and stale

@@ -61,6 +61,10 @@ func TestKafkaUnavailable(t *testing.T) {
 	h := newHarness(t, func(c *ingress.Config) {
 		c.ProduceTimeout = 300 * time.Millisecond
 		c.RetryAfter = 7 * time.Second
+		// The clock stands still, so the bucket never refills: the
+		// retries below, answered 503 at once while the breaker is open,
+		// must not run into the rate limit.
+		c.Vendors["canonical"].Rate, c.Vendors["canonical"].Burst = 1e6, 1e6
 	})
 	if err := h.ing.Ready(context.Background()); err != nil {
 		t.Fatalf("ready with kafka up: %v", err)
@@ -150,3 +154,100 @@ func TestKafkaUnavailable(t *testing.T) {
 }
 
 var _ = strconv.Itoa
+
+// While a topic is taken as down, requests are answered 503 at once
+// without producing (counted as kafka_down), not after produce_timeout;
+// one probe at a time produces, and its acknowledgement ends the
+// shedding.
+func TestShedWhileKafkaDown(t *testing.T) {
+	const timeout = 5 * time.Second
+	h := newHarness(t, func(c *ingress.Config) {
+		c.ProduceTimeout = timeout
+		c.ShedAfter = 100 * time.Millisecond
+		c.RetryAfter = 3 * time.Second
+		c.Vendors["canonical"].Rate, c.Vendors["canonical"].Burst = 1e6, 1e6
+	})
+	var down atomic.Bool
+	down.Store(true)
+	h.cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		h.cluster.KeepControl()
+		if down.Load() {
+			return nil, errors.New("broker unavailable"), true
+		}
+		return nil, nil, false
+	})
+	const p, js = "/webhooks/canonical", "application/json"
+	post := func(n int) response {
+		body := canonicalBody(n)
+		return h.post(p, js, body, signed(body)...)
+	}
+	gauge := func() float64 {
+		t.Helper()
+		mfs, err := h.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "salespulse_ingest_kafka_down" {
+				for _, m := range mf.GetMetric() {
+					if m.GetLabel()[0].GetValue() == "canonical" {
+						return m.GetGauge().GetValue()
+					}
+				}
+			}
+		}
+		t.Fatal("no salespulse_ingest_kafka_down{vendor=canonical}")
+		return 0
+	}
+	if gauge() != 0 {
+		t.Fatal("kafka_down before any produce")
+	}
+	// The first request's record stalls past shed_after: it keeps waiting
+	// (the probe, too, is held by the broker), the topic is down.
+	first := make(chan response, 1)
+	go func() { first <- post(0) }()
+	deadline := time.Now().Add(timeout)
+	for gauge() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if gauge() != 1 {
+		t.Fatal("kafka_down not set while a record stalls")
+	}
+	// Now one request probes (and waits); the others are shed at once.
+	probe := make(chan response, 1)
+	go func() { probe <- post(1) }()
+	time.Sleep(20 * time.Millisecond)
+	start := time.Now()
+	for n := 2; n < 12; n++ {
+		r := post(n)
+		if r.code != 503 || r.header.Get("Retry-After") != "3" {
+			t.Errorf("request %d while down: %d Retry-After %q, want 503 and 3", n, r.code, r.header.Get("Retry-After"))
+		}
+	}
+	if d := time.Since(start); d >= timeout {
+		t.Errorf("10 shed requests took %s: they waited for kafka", d)
+	}
+	if got := requests(t, h, "canonical", "kafka_down"); got < 10 {
+		t.Errorf("kafka_down requests = %v, want ≥ 10", got)
+	}
+	// Kafka is back: the stalled records are acknowledged, the breaker
+	// closes, and requests are accepted again.
+	down.Store(false)
+	if r := <-first; r.code != 200 && r.code != 503 {
+		t.Errorf("first request: %d", r.code)
+	}
+	<-probe
+	accepted := false
+	for n := 12; n < 200 && !accepted; n++ {
+		accepted = post(n).code == 200
+		if !accepted {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if !accepted {
+		t.Fatal("no request accepted after kafka came back")
+	}
+	if gauge() != 0 {
+		t.Error("kafka_down still set after an acknowledgement")
+	}
+}

@@ -17,6 +17,13 @@ type WebhookProducer struct {
 	cl *kgo.Client
 }
 
+// Limits of the records a WebhookProducer holds unacknowledged: 10,000 is
+// two seconds at 5,000 requests/s, twice ingest.shed_after's default.
+const (
+	WebhookMaxBufferedRecords = 10_000
+	WebhookMaxBufferedBytes   = 64 << 20
+)
+
 // NewWebhookProducer starts a producer client from conn (sources/kafka's
 // ConnOpts, plus a kprom hook if wanted).
 func NewWebhookProducer(conn []kgo.Opt) (*WebhookProducer, error) {
@@ -29,6 +36,13 @@ func NewWebhookProducer(conn []kgo.Opt) (*WebhookProducer, error) {
 		// bound, rather than TCP's; the ingress's produce timeout is what
 		// the vendor sees.
 		kgo.ProduceRequestTimeout(10 * time.Second),
+		// Bounds on what waits in the client for Kafka, so memory stays
+		// flat in an outage. The ingress sheds while Kafka is down
+		// (ingest.shed_after), so these are reached only by a burst of
+		// large bodies or a Kafka too slow to keep up; then Produce fails
+		// at once (TryProduce) and the request is answered 503.
+		kgo.MaxBufferedRecords(WebhookMaxBufferedRecords),
+		kgo.MaxBufferedBytes(WebhookMaxBufferedBytes),
 	}, conn...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -38,7 +52,8 @@ func NewWebhookProducer(conn []kgo.Opt) (*WebhookProducer, error) {
 }
 
 // Produce writes one record and returns when Kafka has acknowledged it,
-// or ctx's error when ctx ends first. The record may still be written
+// or ctx's error when ctx ends first, or kgo.ErrMaxBuffered at once when
+// the client already holds its limit of unacknowledged records. The record may still be written
 // after that (it was in flight, and an idempotent producer does not drop
 // what it sent): the caller answers as if it were not, and the vendor's
 // retry becomes a duplicate the sink removes by event id. The client keeps
@@ -46,7 +61,7 @@ func NewWebhookProducer(conn []kgo.Opt) (*WebhookProducer, error) {
 // returns: the caller must never reuse them.
 func (p *WebhookProducer) Produce(ctx context.Context, topic string, key, value []byte) error {
 	done := make(chan error, 1)
-	p.cl.Produce(ctx, &kgo.Record{Topic: topic, Key: key, Value: value}, func(_ *kgo.Record, err error) { done <- err })
+	p.cl.TryProduce(ctx, &kgo.Record{Topic: topic, Key: key, Value: value}, func(_ *kgo.Record, err error) { done <- err })
 	select {
 	case err := <-done:
 		return err

@@ -9,8 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/salespulse/salespulse/internal/ingress"
+	"github.com/salespulse/salespulse/sources"
 )
 
 // TestMetrics asserts the key metrics of the catalogue (docs/metrics.md)
@@ -144,7 +148,29 @@ func TestMetricsCatalogue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
+	// The webhook ingress is off in the stack: its metrics from a server
+	// of its own (no producer: nothing is served).
+	t.Setenv("SALESPULSE_OPS_WEBHOOK_KEY", "ops-test-key")
+	icfg := ingress.Config{Listen: "127.0.0.1:0", Vendors: map[string]*ingress.VendorConfig{"canonical": {SecretEnv: "SALESPULSE_OPS_WEBHOOK_KEY"}}}
+	icfg.SetDefaults()
+	ireg := prometheus.NewRegistry()
+	var routes []ingress.Route
+	for _, v := range sources.Vendors() {
+		if v.Webhook != nil {
+			routes = append(routes, ingress.Route{Vendor: v.Name, Topic: v.DefaultTopic, Webhook: v.Webhook})
+		}
+	}
+	if _, err := ingress.New(icfg, routes, nil, ireg, nil, time.Now); err != nil {
+		t.Fatal(err)
+	}
+	imfs, err := ireg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imfs) == 0 {
+		t.Fatal("the ingress registered no metrics")
+	}
+	for _, mf := range append(mfs, imfs...) {
 		name := mf.GetName()
 		if !strings.HasPrefix(name, "salespulse_") || strings.HasPrefix(name, "salespulse_franz_") {
 			continue // franz-go's kprom family is documented as a family
