@@ -519,7 +519,7 @@ func TestKBIsMatchBruteForce(t *testing.T) {
 	e := newEnv(t)
 	parts := genStream(seed, 6)
 	e.produce(parts)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := e.instance(ctx, "g1", -1, seed); err != nil {
 		t.Fatal(err)
@@ -543,7 +543,7 @@ func TestKBIsSurviveCrashesAndRebalances(t *testing.T) {
 	e := newEnv(t)
 	parts := genStream(seed, 6)
 	e.produce(parts)
-	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	crashes := 0
 	for round := 0; !e.done("g2"); round++ {
@@ -591,7 +591,7 @@ func TestReplayByNewGroup(t *testing.T) {
 	e := newEnv(t)
 	parts := genStream(seed, 6)
 	e.produce(parts)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	lateRows := func() uint64 {
 		var n uint64
