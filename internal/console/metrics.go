@@ -34,13 +34,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // instrument counts h's answers by code and times them, except the
 // stream's, whose duration is the viewer's visit.
 func (m *metrics) instrument(route string, h http.Handler) http.Handler {
-	obs := m.duration.WithLabelValues(route) // looked up once, not per request
-	timed := route != "alerts_stream"
+	var obs prometheus.Observer // looked up once, not per request
+	if route != "alerts_stream" {
+		obs = m.duration.WithLabelValues(route)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(sw, r)
-		if timed {
+		if obs != nil {
 			obs.Observe(time.Since(start).Seconds())
 		}
 		m.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()

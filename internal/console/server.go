@@ -165,7 +165,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("/api/", s.m.instrument("not_found", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})))
-	mux.Handle("GET /", s.m.instrument("assets", s.assets()))
+	mux.Handle("/", s.m.instrument("assets", s.assets()))
 	return mux
 }
 
@@ -276,6 +276,11 @@ func (s *Server) assets() http.Handler {
 	}
 	files := http.FileServerFS(s.deps.Assets)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "the console is read-only")
+			return
+		}
 		h := w.Header()
 		if r.URL.Path == "/" || strings.HasSuffix(r.URL.Path, ".html") {
 			h.Set("Cache-Control", "no-cache")
