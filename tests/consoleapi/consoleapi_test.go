@@ -570,3 +570,48 @@ func TestLatency(t *testing.T) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// An acknowledgement through the console reaches internal/ack (202), and
+// the alert is listed as acknowledged once the event is stored.
+func TestAcknowledgementShows(t *testing.T) {
+	s := startStack(t)
+	id := s.query("SELECT id FROM salespulse.alerts FINAL WHERE rule = 'lead_response_sla' ORDER BY at DESC, id LIMIT 1")
+	if len(id) != 32 {
+		t.Fatalf("no lead_response_sla alert: %q", id)
+	}
+	resp, err := http.Post(s.base+"/api/v1/alerts/"+id+"/ack", "application/json", strings.NewReader(`{"by":"`+s.org.Teams[0].ManagerID+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("ack: %d %s", resp.StatusCode, b)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var a struct {
+			Alerts []struct {
+				ID           string
+				Acknowledged bool
+			}
+		}
+		s.get(t, "/api/v1/alerts?limit=1000", &a)
+		i := slices.IndexFunc(a.Alerts, func(x struct {
+			ID           string
+			Acknowledged bool
+		}) bool {
+			return x.ID == id
+		})
+		if i < 0 {
+			t.Fatalf("alert %s not among the newest 1000", id)
+		}
+		if a.Alerts[i].Acknowledged {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alert %s not acknowledged in the list 30 s after the ack", id)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
