@@ -87,6 +87,7 @@ type Server struct {
 	q       queries
 	secret  string // bearer token or basic-auth password
 	handler http.Handler
+	streams chan struct{} // a slot per open alert stream
 
 	rateMu   sync.Mutex
 	rateAt   time.Time // last sample of the stored-events counter
@@ -129,7 +130,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		deps.Heartbeat = 15 * time.Second
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Logger.With("component", "console"), m: newMetrics(deps.Registerer),
-		q: newQueries(deps.Database, cfg)}
+		q: newQueries(deps.Database, cfg), streams: make(chan struct{}, maxStreams)}
 	switch cfg.Auth.Mode {
 	case AuthBearer:
 		s.secret, _ = secret(cfg.Auth.TokenEnv, cfg.Auth.TokenFile)

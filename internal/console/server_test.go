@@ -385,3 +385,15 @@ func TestStream(t *testing.T) {
 		t.Errorf("first poll since %s, want the connection's start", since)
 	}
 }
+
+// Streams beyond maxStreams are refused, not polled.
+func TestStreamLimit(t *testing.T) {
+	s, _ := newTestServer(t, Config{}, Deps{})
+	for range maxStreams {
+		s.streams <- struct{}{}
+	}
+	resp, body := do(t, s.Handler(), "GET", "/api/v1/alerts/stream")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "too many alert streams") {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}

@@ -13,12 +13,24 @@ import (
 // with a time already passed. Rows seen are remembered for this long.
 const streamOverlap = 10 * time.Second
 
+// maxStreams bounds the open alert streams: each polls ClickHouse every
+// PollInterval, so viewers beyond it would load the database, not the
+// console. More get 503.
+const maxStreams = 64
+
 // stream sends every alert state change stored after the connection
 // started, as server-sent events ("event: alert", data: an Alert), polling
 // ClickHouse every PollInterval, with a comment line every Heartbeat.
 // A failed poll is logged and retried at the next tick: the viewer keeps
 // the connection, and misses nothing younger than the overlap.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	select {
+	case s.streams <- struct{}{}:
+		defer func() { <-s.streams }()
+	default:
+		writeError(w, http.StatusServiceUnavailable, "too many alert streams are open; retry later")
+		return
+	}
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
