@@ -290,7 +290,7 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 	if cfg.Console.Enabled() {
 		var ackH http.Handler
 		if ackSrv != nil {
-			ackH = ackSrv.Handler
+			ackH = consoleAck(ackSrv.Handler, cfg.Alerts.Ack.Token)
 		}
 		if conSrv, conLn, err = newConsoleServer(cfg, opt, sink, org, files.matrix, ackH, reg, log, cs); err != nil {
 			return nil, err

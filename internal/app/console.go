@@ -82,6 +82,22 @@ func newConsoleServer(cfg Config, opt Options, sink *clickhouse.Sink, org *schem
 	return hs, ln, nil
 }
 
+// consoleAck is the acknowledgement handler as the console forwards to
+// it. The console has authenticated its caller already (console.auth),
+// and a browser can send one Authorization header only, the console's:
+// so the forwarded request carries the endpoint's own token, when it has
+// one, in place of whatever the caller sent.
+func consoleAck(h http.Handler, token string) http.Handler {
+	if token == "" {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+token)
+		h.ServeHTTP(w, r)
+	})
+}
+
 // ConsoleAddr is where the console listens ("" when off).
 func (a *App) ConsoleAddr() string {
 	if a.consoleLn == nil {
