@@ -34,6 +34,7 @@ import (
 	"github.com/salespulse/salespulse/internal/devstack"
 	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/internal/testenv"
+	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/gen"
 )
@@ -109,6 +110,10 @@ func newStack() (*stack, error) {
 	var ac app.Config
 	ac.Console.Listen = "127.0.0.1:0"
 	ac.Alerts.Ack.Listen = "127.0.0.1:0" // the console forwards to it
+	// SLAs per team and channel, which the response KBI's attainment must
+	// follow: 5 min for team-01's e-mail leads, 10 min for its others,
+	// 30 min (the default) elsewhere.
+	ac.Anomaly.SLA.Teams = map[string]anomaly.TeamSLA{"team-01": {Default: 10 * time.Minute, Channels: map[string]time.Duration{"email": 5 * time.Minute}}}
 	ac.Anomaly.MatrixFile = filepath.Join(repoRoot(), "deploy/examples/authorization-matrix.yml")
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -296,6 +301,7 @@ func TestEndpointsAgreeWithViews(t *testing.T) {
 		Unanswered  float64
 		P50         *float64 `json:"p50_s"`
 		WithinSLA   float64  `json:"within_sla"`
+		SLA         float64  `json:"sla_s"`
 		Attainment  *float64
 		Provisional bool
 	}
@@ -310,7 +316,12 @@ func TestEndpointsAgreeWithViews(t *testing.T) {
 			check("leads", sum(r.Rows, func(x resp) float64 { return x.Leads }), s.num(t, "SELECT sum(leads) FROM salespulse.kbi_response_time_daily WHERE "+where))
 			check("final answered", sum(final, func(x resp) float64 { return x.Answered }), s.num(t, "SELECT sum(answered) FROM salespulse.kbi_response_time_daily WHERE provisional = 0 AND "+where))
 			check("unanswered", sum(r.Rows, func(x resp) float64 { return x.Unanswered }), s.num(t, "SELECT sum(unanswered) FROM salespulse.kbi_response_time_daily WHERE "+where))
+			check("final within SLA", sum(final, func(x resp) float64 { return x.WithinSLA }),
+				s.num(t, "SELECT countIf(is_answered = 1 AND response_s <= multiIf(team_id = 'team-01' AND trigger_channel = 'email', 300, team_id = 'team-01', 600, 1800)) FROM salespulse.lead_response_facts WHERE "+where))
 			for _, x := range r.Rows {
+				if want := map[bool]float64{true: 600, false: 1800}[x.TeamID == "team-01"]; x.SLA != want {
+					t.Fatalf("row %+v: sla_s %v, want %v", x, x.SLA, want)
+				}
 				if x.WithinSLA > x.Answered || x.Answered > 0 && x.P50 == nil || x.Attainment == nil {
 					t.Fatalf("row %+v", x)
 				}
