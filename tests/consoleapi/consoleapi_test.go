@@ -554,7 +554,8 @@ func TestStreamDeliversNewAlert(t *testing.T) {
 }
 
 // TestLatency calls each endpoint 50 times, one after another, with its
-// default range (the 28 generated days), and logs p50 and p99. On the
+// default range (the 28 generated days), and logs p50 and p99 (with 50
+// calls, the slowest). On the
 // shared 2-core machine the numbers move with the other work on it; the
 // test fails only beyond the query bound (5 s).
 func TestLatency(t *testing.T) {
