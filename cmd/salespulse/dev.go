@@ -61,6 +61,9 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if addr := st.App().IngressAddr(); addr != "" {
 		fmt.Fprintf(stdout, "  Webhooks    http://%s/webhooks/<vendor>   (ingest: section of the config; docs/ingest.md)\n", addr)
 	}
+	if addr := st.App().ConsoleAddr(); addr != "" {
+		fmt.Fprintf(stdout, "  Console     http://%s/   API http://%s/api/v1/meta (docs/console.md)\n", addr, addr)
+	}
 	if addr := st.App().AckAddr(); addr != "" {
 		fmt.Fprintf(stdout, "  Ack         curl -X POST http://%s/api/v1/alerts/ALERT_ID/ack   Slack: http://%s/slack/actions\n", addr, addr)
 	}
@@ -105,6 +108,7 @@ func parseDev(args []string, stderr io.Writer) (devFlags, error) {
 	chAddr := fs.String("clickhouse-addr", chdb.DefaultAddr, "embedded ClickHouse HTTP listen address")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "metrics and health listen address")
 	ackAddr := fs.String("ack-addr", "127.0.0.1:8081", "alert acknowledgement endpoint listen address, unless the config sets alerts.ack.listen (\"\" turns it off)")
+	consoleAddr := fs.String("console-addr", "127.0.0.1:8090", "sales console listen address, unless the config sets console.listen (\"\" turns it off)")
 	lib := fs.String("libchdb", "", "path of libchdb.so (default $SALESPULSE_LIBCHDB, then the fetch-chdb.sh cache)")
 	noGen := fs.Bool("no-generator", false, "run without synthetic data (feed your own events, e.g. with kcat)")
 	format := fs.String("format", "canonical", "generator payloads: canonical, or vendor (each vendor's payloads on its topic: "+strings.Join(sources.Names(), ", ")+")")
@@ -156,6 +160,10 @@ func parseDev(args []string, stderr io.Writer) (devFlags, error) {
 			ac.Alerts.Ack.Listen = *ackAddr
 		}
 	}
+	if ac.Console.Listen == "" {
+		// Loopback by default, so no auth is needed.
+		ac.Console.Listen = *consoleAddr
+	}
 	if ac.Anomaly.MatrixFile == "" {
 		// The example matrix matches the generator's roles, so dev shows
 		// discount alerts out of the box when run from the repository.
@@ -167,6 +175,7 @@ func parseDev(args []string, stderr io.Writer) (devFlags, error) {
 		stack: devstack.Config{
 			DataDir: *dataDir, KafkaAddr: *kafkaAddr, ClickHouseAddr: *chAddr, HTTPAddr: *httpAddr,
 			LibCHDB: *lib, Generator: !*noGen, Gen: gc, App: ac, Format: *format,
+			Options: app.Options{Version: version()},
 		},
 		logLevel: *logLevel,
 		progress: *progress,

@@ -37,7 +37,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// app.New validates before anything starts (once, reading the org and
 	// matrix files it then uses): bad config never starts a half-working
 	// pipeline.
-	a, err := app.New(ctx, *cfg, app.Options{Logger: log})
+	a, err := app.New(ctx, *cfg, app.Options{Logger: log, Version: version()})
 	if err != nil {
 		if errors.Is(err, app.ErrInvalidConfig) {
 			return fmt.Errorf("%s: %w", *file, err)
@@ -51,7 +51,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
-	log.Info("salespulse running", "version", version(), "brokers", cfg.Kafka.Brokers, "clickhouse", cfg.ClickHouse.Addresses, "admin", ln.Addr().String(), "webhooks", a.IngressAddr())
+	log.Info("salespulse running", "version", version(), "brokers", cfg.Kafka.Brokers, "clickhouse", cfg.ClickHouse.Addresses, "admin", ln.Addr().String(), "webhooks", a.IngressAddr(), "console", a.ConsoleAddr())
 	err = a.Run(ctx)
 	// The admin server stops last so the final metrics stay scrapeable
 	// through the drain.

@@ -147,20 +147,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	var settings []Setting
 	for k, v := range params {
-		if httpParams[k] || strings.HasPrefix(k, "param_") || strings.HasSuffix(k, "_format") ||
+		if httpParams[k] || strings.HasSuffix(k, "_format") ||
 			strings.HasSuffix(k, "_structure") || strings.HasSuffix(k, "_types") {
-			// param_* are query parameters and *_format/_structure/_types
-			// describe external tables; neither is supported (see below).
+			// *_format/_structure/_types describe external tables: not
+			// supported.
 			continue
 		}
+		// param_* are query parameters ({name:Type} in the query). chDB
+		// takes them as `SET param_name = 'value'` on the connection, so
+		// they travel with the settings; the reset (`= DEFAULT`) leaves
+		// the literal text DEFAULT, which a later query that uses the
+		// name without sending it fails to parse instead of reading a
+		// stale value.
 		settings = append(settings, Setting{Name: k, Value: v[len(v)-1]})
-	}
-	for k := range params {
-		if strings.HasPrefix(k, "param_") {
-			s.writeException(w, queryID, &Exception{Code: 48, Name: "NOT_IMPLEMENTED",
-				Message: "Code: 48. DB::Exception: query parameters (param_*) are not supported by the embedded chDB server. (NOT_IMPLEMENTED)"})
-			return
-		}
 	}
 
 	body, err := s.readBody(r, params.Get("decompress") == "1")

@@ -389,3 +389,27 @@ func TestServeStopsOnCancel(t *testing.T) {
 		t.Fatal("serve did not stop")
 	}
 }
+
+// clickhouse-go's server-side query parameters ({name:Type}, sent as
+// param_name over HTTP) are bound by chDB, and do not outlive the query.
+func TestClickhouseGoQueryParameters(t *testing.T) {
+	_, conn := testServer(t)
+	ctx := clickhouse.Context(context.Background(), clickhouse.WithParameters(clickhouse.Parameters{
+		"d": "2026-11-02", "s": "it's", "n": "3",
+	}))
+	var d time.Time
+	var s string
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT {d:Date}, {s:String}, count() FROM (SELECT number FROM numbers(10) LIMIT {n:UInt64})").Scan(&d, &s, &n); err != nil {
+		t.Fatal(err)
+	}
+	if d.Format(time.DateOnly) != "2026-11-02" || s != "it's" || n != 3 {
+		t.Fatalf("got %s %q %d, want 2026-11-02 \"it's\" 3", d.Format(time.DateOnly), s, n)
+	}
+	// Every pooled connection, without parameters: none is set any more.
+	for range 4 {
+		if err := conn.QueryRow(context.Background(), "SELECT {n:UInt64}").Scan(&n); err == nil {
+			t.Fatalf("a parameter outlived its query: {n} = %d", n)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -54,6 +55,12 @@ type Options struct {
 	// the log, wall-clock ticks included, decides as the live run did.
 	// Ignored with leads.disabled.
 	LeadsFlowOnly bool
+	// ConsoleAssets is the console's browser UI (package
+	// internal/console/web's Assets), served at / of console.listen. Nil:
+	// the console serves its API only.
+	ConsoleAssets fs.FS
+	// Version is the binary's version, reported by the console.
+	Version string
 
 	// failAfter, when set, is called after each construction step of New
 	// with the step's name; an error it returns fails New right there.
@@ -77,9 +84,12 @@ type App struct {
 	tick  *kafkaio.Ticker   // nil without the lead topics or with ticks off
 	ack   *http.Server      // the acknowledgement endpoint; nil when off
 	ackLn net.Listener
-	store *kafkaio.StateStore
-	ing   *Ingress // nil without ingest.listen
-	cs    *closers // what New opened, for Close
+	// The console; nil when console.listen is empty.
+	console   *http.Server
+	consoleLn net.Listener
+	store     *kafkaio.StateStore
+	ing       *Ingress // nil without ingest.listen
+	cs        *closers // what New opened, for Close
 
 	running atomic.Bool
 }
@@ -275,6 +285,17 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 			return nil, err
 		}
 	}
+	var conSrv *http.Server
+	var conLn net.Listener
+	if cfg.Console.Enabled() {
+		var ackH http.Handler
+		if ackSrv != nil {
+			ackH = consoleAck(ackSrv.Handler, cfg.Alerts.Ack.Token)
+		}
+		if conSrv, conLn, err = newConsoleServer(cfg, opt, sink, org, files.matrix, ackH, reg, log, cs); err != nil {
+			return nil, err
+		}
+	}
 	var ing *Ingress
 	if cfg.Ingest.Listen != "" {
 		if ing, err = NewIngress(cfg, reg, log); err != nil {
@@ -285,7 +306,7 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 		}
 	}
 	return &App{cfg: cfg, log: log, reg: reg, src: src, sink: sink, flows: flows, disp: disp, tick: tick, ack: ackSrv, ackLn: ackLn,
-		store: store, ing: ing, cs: cs}, nil
+		console: conSrv, consoleLn: conLn, store: store, ing: ing, cs: cs}, nil
 }
 
 // closers is New's closer stack: what it opened, to close again, newest
@@ -411,6 +432,14 @@ func (a *App) Run(ctx context.Context) error {
 	if a.ack != nil {
 		go a.ack.Serve(a.ackLn)
 	}
+	// The console's alert streams run until the viewer leaves; this
+	// context ends them at shutdown, which would otherwise wait for them.
+	conCtx, stopStreams := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopStreams()
+	if a.console != nil {
+		a.console.BaseContext = func(net.Listener) context.Context { return conCtx }
+		go a.console.Serve(a.consoleLn)
+	}
 	// The webhook ingress writes to the source topics through Kafka, not
 	// to the pipeline: it stops on its own (requests in flight finish
 	// their produce) and what it wrote after the pipeline stopped is read
@@ -449,6 +478,14 @@ func (a *App) Run(ctx context.Context) error {
 		// it, and a call in progress gets its answer (202 or 503).
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		a.ack.Shutdown(sctx)
+		cancel()
+	}
+	if a.console != nil {
+		// Before the sink closes: the console reads ClickHouse through
+		// it, and a request in progress gets its answer.
+		stopStreams()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		a.console.Shutdown(sctx)
 		cancel()
 	}
 	if err := <-dispDone; err != nil && !errors.Is(err, context.Canceled) {

@@ -20,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/salespulse/salespulse/internal/console"
 	"github.com/salespulse/salespulse/internal/ingress"
 	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
@@ -74,6 +75,9 @@ type Config struct {
 	// bodies go to the vendors' topics (docs/ingest.md). Off unless
 	// ingest.listen is set.
 	Ingest ingress.Config `yaml:"ingest"`
+	// Console is the sales console: a read-only JSON API and the browser
+	// UI (docs/console.md). Off unless console.listen is set.
+	Console console.Config `yaml:"console"`
 }
 
 // LogConfig selects the log format and level.
@@ -137,6 +141,7 @@ func (c *Config) SetDefaults() {
 	c.Window.SetDefaults()
 	c.Anomaly.SetDefaults()
 	c.Alerts.SetDefaults()
+	c.Console.SetDefaults()
 	if a := &c.Alerts.Ack; a.Topic == "" {
 		// The first canonical source topic: acknowledgements are canonical
 		// events, read by the pipeline like the rest.
@@ -271,6 +276,7 @@ func (c *Config) validate(privacyKey bool) (files, error) {
 		add("alerts.ack.topic", fmt.Errorf("%q: %w", a.Topic, ErrAckTopic))
 	}
 	add("ingest", c.Ingest.Validate(webhookVendors()))
+	add("console", c.Console.Validate())
 	errs = append(errs, c.validateIngestTopics()...)
 	checkTLSFiles("ingest.tls", "", c.Ingest.TLS.CertFile, c.Ingest.TLS.KeyFile, add)
 	if err := errors.Join(errs...); err != nil {

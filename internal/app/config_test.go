@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/salespulse/salespulse/internal/console"
 	"github.com/salespulse/salespulse/internal/ingress"
 	"github.com/salespulse/salespulse/pipeline/leads"
 	"github.com/salespulse/salespulse/pipeline/privacy"
@@ -28,6 +29,7 @@ func testEnv(t *testing.T) {
 	t.Setenv("SALESPULSE_TEST_ACK_TOKEN", "ack-token")
 	t.Setenv("SALESPULSE_TEST_SLACK_SECRET", "slack-secret")
 	t.Setenv("SALESPULSE_TEST_HUBSPOT_SECRET", "hubspot-client-secret")
+	t.Setenv("SALESPULSE_TEST_CONSOLE_PASSWORD", "console-password")
 }
 
 // loadAndValidate is what `salespulse config validate FILE` does.
@@ -155,6 +157,22 @@ func TestBadConfigs(t *testing.T) {
 			"alerts.ack.token_env: required when listen is not a loopback address",
 			`alerts.ack.topic: "": must be a kafka.topics topic with the canonical decoder`,
 		}, []error{alert.ErrAckToken, ErrAckTopic}},
+		{"console.bad.yml", []string{
+			`console.auth.mode: must be "bearer" or "basic" when console.listen is not a loopback address`,
+			"console.max_execution_time: 1.5s: must be whole seconds, at least 1s",
+			"console.max_rows: must be positive",
+		}, []error{console.ErrAuthRequired, console.ErrWholeSeconds, console.ErrPositive}},
+		{"console_auth.bad.yml", []string{
+			"console.auth.user: required with basic auth",
+			"console.auth.password: set exactly one of the _env and _file keys",
+		}, []error{console.ErrUser, console.ErrSecretSource}},
+		{"console_secret.bad.yml", []string{
+			"console.auth.token: SALESPULSE_TEST_UNSET_PASSWORD: environment variable is unset or empty",
+		}, []error{console.ErrSecretEnv}},
+		{"console_mode.bad.yml", []string{
+			`console.listen: "8090": must be host:port`,
+			`console.auth.mode: "oauth": must be "none", "bearer" or "basic"`,
+		}, []error{console.ErrListen, console.ErrMode}},
 		{"http_addr.bad.yml", []string{`http.addr: "8080": must be host:port`}, []error{ErrHTTPAddr}},
 		{"sources.bad.yml", []string{
 			`sources.salesforce.won_stages[0] "Closed Won": stage is both won and lost`,

@@ -255,6 +255,14 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// For returns the SLA of a team and trigger channel ("" for the team's
+// default) and the clock it counts, as the SLA detector resolves them:
+// readers of the response KBI (the console's attainment) judge by it.
+func (c *SLAConfig) For(team, channel string) (time.Duration, Clock) {
+	ch, _ := schemas.ParseChannel([]byte(channel))
+	return c.slaFor(team, ch), c.clockFor(team, ch)
+}
+
 // slaFor returns the SLA of a team and channel.
 func (c *SLAConfig) slaFor(team string, ch schemas.Channel) time.Duration {
 	name := ch.String()

@@ -139,6 +139,8 @@ func newStack() (*opsStack, error) {
 	// the discount detectors run too.
 	var ac app.Config
 	ac.Anomaly.MatrixFile = matrix
+	// The console too, so the metrics catalogue covers its metrics.
+	ac.Console.Listen = "127.0.0.1:0"
 
 	dir, err := os.MkdirTemp("", "salespulse-ops-")
 	if err != nil {
