@@ -30,7 +30,7 @@ func TestForecasts(t *testing.T) {
 		locs[tm.ID], _ = time.LoadLocation(tm.TimeZone)
 	}
 	type key struct{ team, period string }
-	snap := map[key]float64{}   // team commit snapshot
+	snap := map[key]float64{} // team commit snapshot
 	snapAt := map[key]time.Time{}
 	won := map[key]float64{}
 	perCat := map[string]int{}
