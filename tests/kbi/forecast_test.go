@@ -202,7 +202,23 @@ func bruteForecasts(parts [][]delivery, org *schemas.Index) []string {
 				prev = rows[i-1].acc
 			}
 		}
-		out = append(out, r.text+" "+fexactPtr(prev))
+		// accuracy_avg_4: the non-NULL accuracies of this and the three
+		// previous rows of the key, to 1e-9 (summation order).
+		sum, n := 0.0, 0
+		for j := i; j >= 0 && i-j < 4; j-- {
+			p := rows[j].k
+			if p.team != r.k.team || p.rep != r.k.rep || p.kind != r.k.kind || p.cat != r.k.cat || p.cur != r.k.cur {
+				break
+			}
+			if rows[j].acc != nil {
+				sum, n = sum+*rows[j].acc, n+1
+			}
+		}
+		avg4 := "null"
+		if n > 0 {
+			avg4 = fmt.Sprintf("%.9f", sum/float64(n))
+		}
+		out = append(out, r.text+" "+fexactPtr(prev)+" "+avg4)
 	}
 	slices.Sort(out)
 	return out
@@ -268,7 +284,7 @@ func fexactPtr(f *float64) string {
 func (e *env) queryForecasts() []string {
 	c := e.conn()
 	rs, err := c.Query(context.Background(), "SELECT team_id, rep_id, period_kind, toString(period_start), category, currency, "+
-		"submissions, snapshot_submissions, forecast, closed_won, won_deals, accuracy, bias, prev_accuracy FROM "+e.db+".kbi_forecast_accuracy")
+		"submissions, snapshot_submissions, forecast, closed_won, won_deals, accuracy, bias, prev_accuracy, accuracy_avg_4 FROM "+e.db+".kbi_forecast_accuracy")
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -277,13 +293,17 @@ func (e *env) queryForecasts() []string {
 	for rs.Next() {
 		var team, rep, kind, first, cat, cur string
 		var subs, snaps, deals uint64
-		var f, acc, bias, prev *float64
+		var f, acc, bias, prev, avg4 *float64
 		var w float64
-		if err := rs.Scan(&team, &rep, &kind, &first, &cat, &cur, &subs, &snaps, &f, &w, &deals, &acc, &bias, &prev); err != nil {
+		if err := rs.Scan(&team, &rep, &kind, &first, &cat, &cur, &subs, &snaps, &f, &w, &deals, &acc, &bias, &prev, &avg4); err != nil {
 			e.t.Fatal(err)
 		}
-		out = append(out, fmt.Sprintf("%s|%s|%s|%s|%s|%s | %d %d %s %s %d %s %s %s",
-			team, rep, kind, first, cat, cur, subs, snaps, fexactPtr(f), fexact(w), deals, fexactPtr(acc), fexactPtr(bias), fexactPtr(prev)))
+		a4 := "null"
+		if avg4 != nil && !math.IsNaN(*avg4) {
+			a4 = fmt.Sprintf("%.9f", *avg4)
+		}
+		out = append(out, fmt.Sprintf("%s|%s|%s|%s|%s|%s | %d %d %s %s %d %s %s %s %s",
+			team, rep, kind, first, cat, cur, subs, snaps, fexactPtr(f), fexact(w), deals, fexactPtr(acc), fexactPtr(bias), fexactPtr(prev), a4))
 	}
 	if err := rs.Err(); err != nil {
 		e.t.Fatal(err)
