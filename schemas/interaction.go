@@ -44,6 +44,12 @@ const (
 	// org, else ApproverID who it was (a Slack user id, an API caller).
 	// It is no one's sales activity: it opens and answers nothing.
 	TypeAlertAcknowledged
+	// TypeForecastSubmitted is a sales forecast for a period (docs/
+	// canonical-schema.md, "Forecasts"): RepID the rep's own forecast, or
+	// only TeamID the team's; Period the period ("2026-03", "2026-Q2");
+	// Amount and Currency the forecast amount; Stage the forecast category
+	// (commit, best_case, pipeline). It is no one's sales activity.
+	TypeForecastSubmitted
 	numTypes
 )
 
@@ -67,6 +73,7 @@ var typeNames = [numTypes]string{
 	TypeLeadUpdated:             "lead.updated",
 	TypeMeetingJoined:           "meeting.joined",
 	TypeAlertAcknowledged:       "alert.acknowledged",
+	TypeForecastSubmitted:       "forecast.submitted",
 }
 
 // String returns the canonical JSON value of t ("" for TypeUnknown).
@@ -127,6 +134,8 @@ func ParseType(b []byte) (Type, bool) {
 		return TypeMeetingJoined, true
 	case "alert.acknowledged":
 		return TypeAlertAcknowledged, true
+	case "forecast.submitted":
+		return TypeForecastSubmitted, true
 	}
 	return TypeUnknown, false
 }
@@ -298,8 +307,12 @@ type Interaction struct {
 	LeadID     string
 	ApprovalID string
 	ApproverID string
-	Stage      string
+	Stage      string // opportunity stage; on forecast.submitted the forecast category
 	Currency   string // ISO 4217, upper case
+	// Period is the forecast period of a forecast.submitted, "2026-03"
+	// (a month) or "2026-Q2" (a quarter), cut in the team's time zone
+	// (ParsePeriod). Empty on every other type.
+	Period string
 
 	Has         uint16 // HasDuration | HasAmount | ...
 	DurationS   float64

@@ -73,6 +73,7 @@ func AppendJSON(dst []byte, i *Interaction) []byte {
 	}
 	dst = appendStringField(dst, `,"approver_id":`, i.ApproverID)
 	dst = appendStringField(dst, `,"stage":`, i.Stage)
+	dst = appendStringField(dst, `,"period":`, i.Period)
 	if !i.Contact.IsZero() || i.Contact.Country != "" {
 		dst = appendObject(dst, `,"contact":{`, [...]jsonField{
 			{`"email":`, i.Contact.Email}, {`"phone":`, i.Contact.Phone}, {`"mobile":`, i.Contact.Mobile},

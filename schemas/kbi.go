@@ -12,6 +12,7 @@ const (
 	TableActivity     = "activity_daily"
 	TableRepAccounts  = "rep_accounts_daily"
 	TableDeals        = "deal_facts"
+	TableForecasts    = "forecast_facts" // migrations/008_forecast.sql
 	// Provisional pairs, not final yet (docs/kbis.md "Provisional facts"):
 	// versioned rows, the latest per key wins, tombstones delete.
 	TableLeadResponseProvisional = "lead_response_provisional"
@@ -19,7 +20,7 @@ const (
 )
 
 // Rows is one KBI table's rows for a batch: LeadResponseRows,
-// ApprovalRows, ActivityRows, AccountRows, DealRows,
+// ApprovalRows, ActivityRows, AccountRows, DealRows, ForecastRows,
 // LeadResponseProvisionalRows or ApprovalProvisionalRows. The set is closed
 // (the unexported method) so a sink can switch on it exhaustively and the
 // compiler stops a stage from handing over rows no sink has a layout for.
@@ -120,6 +121,25 @@ type DealRow struct {
 	DiscountPct *float64
 }
 
+// ForecastRow is one forecast submission (forecast.submitted), with its
+// period's boundaries in the team's time zone: the view takes a period's
+// snapshot as the last submission with SubmittedAt before PeriodStartAt.
+type ForecastRow struct {
+	PeriodStart   time.Time // the period's first local date, as midnight UTC (toStartOfMonth/Quarter of a KBI day)
+	PeriodKind    string    // "month" or "quarter"
+	Period        string    // "2026-03", "2026-Q2"
+	PeriodStartAt time.Time // the instant the period begins in the team's zone (schemas.Period.Start)
+	SubmittedAt   time.Time
+	Day           time.Time // local date of the submission
+	EventID       string
+	TeamID        string
+	RepID         string // empty: the team's own forecast
+	Category      string // commit, best_case, pipeline
+	Currency      string
+	Amount        float64
+	TimeZone      string
+}
+
 // The rows of each KBI table, as Batch.Aggregates carries them.
 type (
 	LeadResponseRows []LeadResponseRow // for TableLeadResponse
@@ -127,6 +147,7 @@ type (
 	ActivityRows     []ActivityRow     // for TableActivity
 	AccountRows      []AccountRow      // for TableRepAccounts
 	DealRows         []DealRow         // for TableDeals
+	ForecastRows     []ForecastRow     // for TableForecasts
 
 	LeadResponseProvisionalRows []LeadResponseProvisionalRow // for TableLeadResponseProvisional
 	ApprovalProvisionalRows     []ApprovalProvisionalRow     // for TableApprovalsProvisional
@@ -137,6 +158,7 @@ func (r ApprovalRows) Len() int     { return len(r) }
 func (r ActivityRows) Len() int     { return len(r) }
 func (r AccountRows) Len() int      { return len(r) }
 func (r DealRows) Len() int         { return len(r) }
+func (r ForecastRows) Len() int     { return len(r) }
 
 func (r LeadResponseProvisionalRows) Len() int { return len(r) }
 func (r ApprovalProvisionalRows) Len() int     { return len(r) }
@@ -146,6 +168,7 @@ func (ApprovalRows) kbiRows()     {}
 func (ActivityRows) kbiRows()     {}
 func (AccountRows) kbiRows()      {}
 func (DealRows) kbiRows()         {}
+func (ForecastRows) kbiRows()     {}
 
 func (LeadResponseProvisionalRows) kbiRows() {}
 func (ApprovalProvisionalRows) kbiRows()     {}

@@ -21,6 +21,10 @@ type Team struct {
 	// national phone numbers of the team's contacts are read when the
 	// contact itself has no country (see package privacy).
 	Country string `yaml:"country,omitempty" json:"country,omitempty"`
+	// AccountsTarget is how many distinct accounts each of the team's reps
+	// should work per period (the accounts-per-rep KBI, docs/kbis.md); 0:
+	// no target.
+	AccountsTarget uint32 `yaml:"accounts_target,omitempty" json:"accounts_target,omitempty"`
 }
 
 // Rep is one person who sells (or manages sellers), with their identities in

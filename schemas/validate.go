@@ -98,6 +98,7 @@ func (i *Interaction) Validate() error {
 	}{
 		{"source", i.Source}, {"rep_id", i.RepID}, {"team_id", i.TeamID}, {"account_id", i.AccountID},
 		{"lead_id", i.LeadID}, {"approval_id", i.ApprovalID}, {"approver_id", i.ApproverID}, {"stage", i.Stage},
+		{"period", i.Period},
 	} {
 		if len(f.v) > MaxIDLen {
 			return Invalid(src, f.name, f.v, fmt.Sprintf("longer than %d bytes", MaxIDLen))
@@ -129,6 +130,26 @@ func (i *Interaction) Validate() error {
 			return Invalid(src, "lead_id", "", "required for type alert.acknowledged")
 		case i.ApprovalID == "":
 			return Invalid(src, "approval_id", "", "required for type alert.acknowledged")
+		}
+	}
+	if i.Period != "" {
+		if _, ok := ParsePeriod(i.Period); !ok {
+			return Invalid(src, "period", i.Period, "must be a month YYYY-MM or a quarter YYYY-Qn, 2000 to 2099")
+		}
+	}
+	if i.Type == TypeForecastSubmitted {
+		// A forecast without its period, amount, category or owner
+		// cannot be compared with anything: reject it where the producer
+		// sees why.
+		switch {
+		case i.Period == "":
+			return Invalid(src, "period", "", "required for type forecast.submitted")
+		case i.Has&HasAmount == 0:
+			return Invalid(src, "amount", "", "required for type forecast.submitted")
+		case i.RepID == "" && i.TeamID == "":
+			return Invalid(src, "rep_id", "", "rep_id or team_id required for type forecast.submitted")
+		case !IsForecastCategory(i.Stage):
+			return Invalid(src, "stage", i.Stage, "forecast category required for type forecast.submitted: commit, best_case or pipeline")
 		}
 	}
 	if i.Type == TypeApprovalDecided && i.Has&HasApproved == 0 {

@@ -29,6 +29,10 @@ var ErrWire = errors.New("not a salespulse wire record")
 const (
 	wirePairOnly  = 1 << 0
 	wireWatermark = 1 << 1
+	// wirePeriod: a period string follows the flags (and the send time).
+	// A flag rather than a new fixed field keeps records written before
+	// forecasts existed readable.
+	wirePeriod = 1 << 2
 )
 
 // AppendWire appends the wire form of i to dst. i.Contact is not written.
@@ -44,9 +48,15 @@ func AppendWire(dst []byte, i *Interaction) []byte {
 	if i.Watermark {
 		flags |= wireWatermark
 	}
+	if i.Period != "" {
+		flags |= wirePeriod
+	}
 	dst = append(dst, byte(i.Type), byte(i.Channel), flags)
 	if i.Watermark {
 		dst = binary.AppendVarint(dst, i.SentAt.UnixNano())
+	}
+	if i.Period != "" {
+		dst = appendWireString(dst, i.Period)
 	}
 	for _, s := range [...]string{i.RepID, i.TeamID, i.AccountID, i.LeadID, i.ApprovalID, i.ApproverID, i.Stage, i.Currency,
 		i.ContactKey, i.Keys.Email, i.Keys.Phone, i.Keys.Mobile} {
@@ -98,6 +108,9 @@ func DecodeWire(i *Interaction, b []byte) error {
 	i.Type, i.Channel, i.PairOnly, i.Watermark = Type(t), Channel(c), flags&wirePairOnly != 0, flags&wireWatermark != 0
 	if i.Watermark {
 		i.SentAt = time.Unix(0, r.varint()).UTC()
+	}
+	if flags&wirePeriod != 0 {
+		i.Period = r.str()
 	}
 	for _, p := range [...]*string{&i.RepID, &i.TeamID, &i.AccountID, &i.LeadID, &i.ApprovalID, &i.ApproverID, &i.Stage, &i.Currency,
 		&i.ContactKey, &i.Keys.Email, &i.Keys.Phone, &i.Keys.Mobile} {

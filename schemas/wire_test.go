@@ -35,6 +35,8 @@ func TestWireRoundTrip(t *testing.T) {
 		ContactKey: "k:email", Keys: ContactKeys{Email: "k:email", Phone: "k:phone", Mobile: "k:mobile"},
 		PairOnly: true, Attributes: map[string]string{"b": "2", "a": "1", "": "empty key"},
 	})
+	f("a forecast", Interaction{EventID: "f1", OccurredAt: at, Source: "canonical", Type: TypeForecastSubmitted, Channel: ChannelCRM,
+		RepID: "rep-1", TeamID: "t1", Stage: ForecastCommit, Period: "2026-Q2", Currency: "EUR", Has: HasAmount, Amount: 125000})
 	f("a watermark", Interaction{EventID: "sales.aircall/3", OccurredAt: at, Watermark: true, SentAt: at.Add(time.Hour), Stage: WatermarkAtEnd})
 	f("minimal", Interaction{EventID: "x", OccurredAt: time.Unix(0, 0).UTC(), Type: TypeLeadUpdated, Channel: ChannelCRM})
 	f("raw contact is not carried", Interaction{EventID: "c", OccurredAt: at, Type: TypeLeadCreated, Channel: ChannelCRM,

@@ -161,6 +161,11 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 	if err := cs.push("clickhouse sink", func(context.Context) error { return sink.Close() }); err != nil {
 		return nil, err
 	}
+	// The KBI views compare with the org file's targets (accounts per
+	// rep); ClickHouse cannot read the file, so each start writes them.
+	if err := sink.WriteTeamTargets(ctx, org.Teams, time.Now()); err != nil {
+		return nil, fmt.Errorf("clickhouse sink: %w", err)
+	}
 
 	src, err := kafka.NewSource(cfg.Kafka, decoders, flowReg(reg, "ingest"), log, kafka.ClientMetrics(reg))
 	if err != nil {

@@ -124,6 +124,7 @@ type Stage struct {
 	accts     schemas.AccountRows
 	accIx     map[schemas.AccountRow]struct{}
 	deals     schemas.DealRows
+	fcasts    schemas.ForecastRows
 	buf       []byte
 	recs      []state.Record
 	wbuf      pairing.Scratch // finalisation scratch of the partitions
@@ -426,6 +427,12 @@ func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64, pair b
 		// alert: no rep's activity, and neither opens nor answers a lead.
 		return
 	}
+	if it.Type == schemas.TypeForecastSubmitted {
+		// A forecast is no one's activity either: it is a fact of its own.
+		// Emitted on replays too, like deal facts (same rows, same token).
+		s.forecast(it, at)
+		return
+	}
 	team := it.TeamID
 	if team == "" {
 		team = s.w.deps.Org.TeamOf(it.RepID)
@@ -492,6 +499,28 @@ func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64, pair b
 		}
 		s.deals = append(s.deals, d)
 	}
+}
+
+// forecast emits the fact of a forecast submission. The period's
+// boundaries are cut here, in the team's zone, because ClickHouse's
+// toDate(t, tz) needs a constant zone; the view picks the snapshot (the
+// last submission before the period starts) in SQL, which makes it
+// independent of arrival order without any state.
+func (s *Stage) forecast(it *schemas.Interaction, at int64) {
+	p, ok := schemas.ParsePeriod(it.Period)
+	if !ok {
+		return // Validate rejects it before any stage sees it
+	}
+	team := it.TeamID
+	if team == "" {
+		team = s.w.deps.Org.TeamOf(it.RepID)
+	}
+	z := s.zone(team)
+	s.fcasts = append(s.fcasts, schemas.ForecastRow{
+		PeriodStart: p.FirstDay(), PeriodKind: p.Kind.String(), Period: it.Period, PeriodStartAt: p.Start(z.loc),
+		SubmittedAt: it.OccurredAt, Day: z.dayOf(at), EventID: it.EventID, TeamID: z.team, RepID: it.RepID,
+		Category: it.Stage, Currency: it.Currency, Amount: it.Amount, TimeZone: z.name,
+	})
 }
 
 // advance moves the partition's watermark (maxT) at the end of a batch
@@ -689,6 +718,7 @@ func (f *facts) Expire(fam uint8, key string, open *pairing.Event) {
 
 func (s *Stage) resetOut() {
 	s.leads, s.apprs, s.acts, s.accts, s.deals = s.leads[:0], s.apprs[:0], s.acts[:0], s.accts[:0], s.deals[:0]
+	s.fcasts = s.fcasts[:0]
 	s.leadsProv, s.apprsProv = s.leadsProv[:0], s.apprsProv[:0]
 	s.seq++
 	if len(s.reps) > 1<<16 {
@@ -716,6 +746,7 @@ func (s *Stage) attach(b *schemas.Batch) {
 	add(schemas.TableActivity, len(s.acts), s.acts)
 	add(schemas.TableRepAccounts, len(s.accts), s.accts)
 	add(schemas.TableDeals, len(s.deals), s.deals)
+	add(schemas.TableForecasts, len(s.fcasts), s.fcasts)
 }
 
 func (s *Stage) report(p *part) {

@@ -120,6 +120,24 @@ var kbiLayouts = map[string]kbiLayout{
 		},
 		append: appender(appendDeals),
 	},
+	schemas.TableForecasts: {
+		cols: []clickhouse.ColumnNameAndType{
+			{Name: "period_start", Type: "Date"},
+			{Name: "period_kind", Type: "LowCardinality(String)"},
+			{Name: "period", Type: "String"},
+			{Name: "period_start_at", Type: "DateTime64(3, 'UTC')"},
+			{Name: "submitted_at", Type: "DateTime64(3, 'UTC')"},
+			{Name: "day", Type: "Date"},
+			{Name: "event_id", Type: "String"},
+			{Name: "team_id", Type: "String"},
+			{Name: "rep_id", Type: "String"},
+			{Name: "category", Type: "LowCardinality(String)"},
+			{Name: "currency", Type: "LowCardinality(String)"},
+			{Name: "amount", Type: "Float64"},
+			{Name: "time_zone", Type: "LowCardinality(String)"},
+		},
+		append: appender(appendForecasts),
+	},
 }
 
 // appender adapts a table's column function to kbiLayout.append. Rows of
@@ -254,4 +272,21 @@ func appendDeals(c *columnWriter, rs schemas.DealRows) {
 	c.add(pluck(rs, func(r *R) *float64 { return r.Amount }))
 	c.add(pluck(rs, func(r *R) *float64 { return r.ListPrice }))
 	c.add(pluck(rs, func(r *R) *float64 { return r.DiscountPct }))
+}
+
+func appendForecasts(c *columnWriter, rs schemas.ForecastRows) {
+	type R = schemas.ForecastRow
+	c.add(pluck(rs, func(r *R) time.Time { return r.PeriodStart }))
+	c.add(pluck(rs, func(r *R) string { return r.PeriodKind }))
+	c.add(pluck(rs, func(r *R) string { return r.Period }))
+	c.add(pluck(rs, func(r *R) time.Time { return r.PeriodStartAt }))
+	c.add(pluck(rs, func(r *R) time.Time { return r.SubmittedAt }))
+	c.add(pluck(rs, func(r *R) time.Time { return r.Day }))
+	c.add(pluck(rs, func(r *R) string { return r.EventID }))
+	c.add(pluck(rs, func(r *R) string { return r.TeamID }))
+	c.add(pluck(rs, func(r *R) string { return r.RepID }))
+	c.add(pluck(rs, func(r *R) string { return r.Category }))
+	c.add(pluck(rs, func(r *R) string { return r.Currency }))
+	c.add(pluck(rs, func(r *R) float64 { return r.Amount }))
+	c.add(pluck(rs, func(r *R) string { return r.TimeZone }))
 }

@@ -178,6 +178,8 @@ func TestColumnTypesMatchDDL(t *testing.T) {
 		schemas.TableActivity:                names(kbiLayouts[schemas.TableActivity].cols, true),
 		schemas.TableRepAccounts:             names(kbiLayouts[schemas.TableRepAccounts].cols, true),
 		schemas.TableDeals:                   names(kbiLayouts[schemas.TableDeals].cols, true),
+		schemas.TableForecasts:               names(kbiLayouts[schemas.TableForecasts].cols, true),
+		TableTeamTargets:                     names(teamTargetCols, true),
 		schemas.TableLeadResponseProvisional: names(kbiLayouts[schemas.TableLeadResponseProvisional].cols, true),
 		schemas.TableApprovalsProvisional:    names(kbiLayouts[schemas.TableApprovalsProvisional].cols, true),
 	} {

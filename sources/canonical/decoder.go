@@ -228,6 +228,7 @@ const (
 	fApproverID
 	fStage
 	fCurrency
+	fPeriod
 	numStr
 )
 
@@ -431,6 +432,8 @@ func (s *state) field(it *schemas.Interaction, key []byte, seen *uint32) (bad, e
 		return s.str(fStage, "stage", seen)
 	case "currency":
 		return s.str(fCurrency, "currency", seen)
+	case "period":
+		return s.str(fPeriod, "period", seen)
 	case "duration_s":
 		bad = s.number(&it.DurationS, &it.Has, schemas.HasDuration, seen, bDuration, "duration_s")
 	case "amount":
@@ -786,7 +789,7 @@ func (s *state) finish(it *schemas.Interaction) error {
 		ids := string(s.ids) // the one allocation for all identifiers
 		for f, dst := range [numStr]*string{
 			&it.EventID, &it.Source, &it.RepID, &it.TeamID, &it.AccountID,
-			&it.LeadID, &it.ApprovalID, &it.ApproverID, &it.Stage, &it.Currency,
+			&it.LeadID, &it.ApprovalID, &it.ApproverID, &it.Stage, &it.Currency, &it.Period,
 		} {
 			if sp := s.spans[f]; sp.hi > sp.lo {
 				*dst = ids[sp.lo:sp.hi]

@@ -92,6 +92,29 @@ func TestDecodeAcknowledgement(t *testing.T) {
 	}
 }
 
+// TestDecodeForecast: a rep's commit forecast for a quarter
+// (docs/canonical-schema.md, "Forecasts") keeps its period, category
+// (stage), amount and currency.
+func TestDecodeForecast(t *testing.T) {
+	in := `{"event_id":"fc-1","occurred_at":"2026-03-20T17:00:00+01:00","source":"crm","type":"forecast.submitted",` +
+		`"rep_id":"rep-01-03","period":"2026-Q2","stage":"commit","amount":182000,"currency":"eur"}`
+	got, err := NewDecoder(nil).Decode(nil, []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := schemas.Interaction{EventID: "fc-1", OccurredAt: time.Date(2026, 3, 20, 16, 0, 0, 0, time.UTC), Source: "crm",
+		Type: schemas.TypeForecastSubmitted, Channel: schemas.ChannelCRM, RepID: "rep-01-03", Stage: schemas.ForecastCommit,
+		Period: "2026-Q2", Currency: "EUR", Has: schemas.HasAmount, Amount: 182000}
+	if !reflect.DeepEqual(got[0], want) {
+		t.Errorf("got  %+v\nwant %+v", got[0], want)
+	}
+	team := `{"event_id":"fc-2","occurred_at":"2026-03-20T17:00:00Z","source":"crm","type":"forecast.submitted",` +
+		`"team_id":"team-01","period":"2026-04","stage":"best_case","amount":0}`
+	if got, err := NewDecoder(nil).Decode(nil, []byte(team)); err != nil || got[0].TeamID != "team-01" || got[0].Period != "2026-04" {
+		t.Errorf("a team's monthly forecast: %+v, %v", got, err)
+	}
+}
+
 // TestDecodeRejects lists every reason an event is rejected, with the exact
 // field, value and rule a producer will see in the dead-letter header.
 func TestDecodeRejects(t *testing.T) {
@@ -171,6 +194,22 @@ func TestDecodeRejects(t *testing.T) {
 			`{` + ok + `,"type":"alert.acknowledged","lead_id":"l1"}`, "approval_id", "", "required for type alert.acknowledged"},
 		"an approval decision without approved is rejected": {
 			`{` + ok + `,"type":"approval.decided","approval_id":"a"}`, "approved", "", "required for type approval.decided"},
+		"a forecast without period is rejected": {
+			`{` + ok + `,"type":"forecast.submitted","rep_id":"r","stage":"commit","amount":1}`, "period", "", "required for type forecast.submitted"},
+		"a period that is neither a month nor a quarter is rejected": {
+			`{` + ok + `,"type":"forecast.submitted","rep_id":"r","stage":"commit","amount":1,"period":"2026-13"}`,
+			"period", "2026-13", "must be a month YYYY-MM or a quarter YYYY-Qn, 2000 to 2099"},
+		"a lower-case quarter is rejected": {
+			`{` + ok + `,"type":"forecast.submitted","rep_id":"r","stage":"commit","amount":1,"period":"2026-q1"}`,
+			"period", "2026-q1", "must be a month YYYY-MM or a quarter YYYY-Qn, 2000 to 2099"},
+		"a forecast without amount is rejected": {
+			`{` + ok + `,"type":"forecast.submitted","rep_id":"r","stage":"commit","period":"2026-Q1"}`, "amount", "", "required for type forecast.submitted"},
+		"a forecast of nobody is rejected": {
+			`{` + ok + `,"type":"forecast.submitted","stage":"commit","period":"2026-Q1","amount":1}`,
+			"rep_id", "", "rep_id or team_id required for type forecast.submitted"},
+		"a forecast with an unknown category is rejected": {
+			`{` + ok + `,"type":"forecast.submitted","team_id":"t","stage":"Commit","period":"2026-Q1","amount":1}`,
+			"stage", "Commit", "forecast category required for type forecast.submitted: commit, best_case or pipeline"},
 		"an approved that is a string is rejected": {
 			`{` + ok + `,"type":"approval.decided","approval_id":"a","approved":"yes"}`, "approved", `"yes"`, "must be a JSON boolean, got string"},
 		"a contact that is a string is rejected": {

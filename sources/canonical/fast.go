@@ -217,6 +217,8 @@ func (s *state) fastField(it *schemas.Interaction, in []byte, i int, key []byte,
 		return s.fastStr(in, i, fStage, seen)
 	case "currency":
 		return s.fastStr(in, i, fCurrency, seen)
+	case "period":
+		return s.fastStr(in, i, fPeriod, seen)
 	case "duration_s":
 		return s.fastNumber(in, i, &it.DurationS, &it.Has, schemas.HasDuration, seen, bDuration)
 	case "amount":

@@ -95,11 +95,41 @@ type Config struct {
 	// sometimes long after. Vendor format only; at most 1h. Default 0:
 	// records in event-time order.
 	DeliverySkew time.Duration `yaml:"delivery_skew"`
+	// Forecasts is how reps and teams forecast their closed-won amounts.
+	Forecasts ForecastConfig `yaml:"forecasts"`
+	// AccountsTarget is every team's accounts_target in the org file:
+	// distinct accounts per rep and period (docs/org-file.md). Default 40
+	// (a seller's territory has 48 accounts); 0 writes none.
+	AccountsTarget int `yaml:"accounts_target"`
 	// WebhookRetries is the share of HubSpot, Zoom and Aircall webhook
 	// records delivered a second time (the same event id, seconds to
 	// minutes later), as those vendors retry a delivery they think failed.
 	// Vendor format only. Default 0.
 	WebhookRetries float64 `yaml:"webhook_retries"`
+}
+
+// ForecastConfig is when reps and teams submit forecast.submitted events
+// and how far off they are (docs/sources.md, "Forecasts"). For every
+// period that starts after the generator's start, each seller and each
+// team submits commit, best case and pipeline amounts a week before the
+// period starts (a draft), two days before (the snapshot the accuracy KBI
+// takes), and three days after it started (a late revision the KBI
+// ignores); a period that started before the generator's start only gets
+// the revision. The commit projects the closed-won run rate of the
+// current period to the next one, times the team's bias and lognormal
+// noise, so accuracy differs by team as the biases do.
+type ForecastConfig struct {
+	// Disabled turns forecasts off.
+	Disabled bool `yaml:"disabled"`
+	// Period is "month" or "quarter". Default "month".
+	Period string `yaml:"period"`
+	// TeamBias multiplies each team's commit forecasts, cycled over the
+	// teams in order: below 1 a team sandbags, above 1 it over-forecasts.
+	// Default [0.8, 1.0, 1.3, 1.1].
+	TeamBias []float64 `yaml:"team_bias"`
+	// Noise is the sigma of the lognormal noise on each submission.
+	// Default 0.1.
+	Noise float64 `yaml:"noise"`
 }
 
 // Site is an office: where its teams work and when.
@@ -204,9 +234,11 @@ func DefaultConfig() Config {
 			Share: 0.2, ListPriceMedian: 24000, ZeroShare: 0.30, NormalMaxPct: 15, HighShare: 0.12, HighMaxPct: 25,
 			PlantedShare: 0.03, PlantedMinPct: 35, PlantedMaxPct: 50, ApprovalAbovePct: 10,
 		},
-		Approvals:  ApprovalConfig{Median: 3 * time.Hour, Sigma: 1.1, Max: 120 * time.Hour, ApproveRate: 0.85},
-		WinRate:    0.35,
-		TruthLimit: 10000,
+		Approvals:      ApprovalConfig{Median: 3 * time.Hour, Sigma: 1.1, Max: 120 * time.Hour, ApproveRate: 0.85},
+		WinRate:        0.35,
+		TruthLimit:     10000,
+		Forecasts:      ForecastConfig{Period: "month", TeamBias: []float64{0.8, 1.0, 1.3, 1.1}, Noise: 0.1},
+		AccountsTarget: 40,
 	}
 }
 
@@ -239,6 +271,16 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	switch {
+	case c.Forecasts.Period != "month" && c.Forecasts.Period != "quarter":
+		return bad("forecasts.period", ErrOutOfRange, "%q is neither month nor quarter", c.Forecasts.Period)
+	case len(c.Forecasts.TeamBias) == 0 && !c.Forecasts.Disabled:
+		return bad("forecasts.team_bias", ErrRequired, "")
+	case !(c.Forecasts.Noise >= 0 && c.Forecasts.Noise <= 2):
+		return bad("forecasts.noise", ErrOutOfRange, "%v is not between 0 and 2", c.Forecasts.Noise)
+	case !validBiases(c.Forecasts.TeamBias):
+		return bad("forecasts.team_bias", ErrOutOfRange, "%v: each must be in (0, 10]", c.Forecasts.TeamBias)
+	case c.AccountsTarget < 0 || c.AccountsTarget > 100000:
+		return bad("accounts_target", ErrOutOfRange, "%d is not between 0 and 100000", c.AccountsTarget)
 	case c.Teams < 1 || c.Teams > 1000:
 		return bad("teams", ErrOutOfRange, "%d is not between 1 and 1000", c.Teams)
 	case c.RepsPerTeam < 1 || c.RepsPerTeam > 1000:
@@ -367,4 +409,13 @@ func parseClock(s string) (int, error) {
 		return 0, err
 	}
 	return t.Hour()*60 + t.Minute(), nil
+}
+
+func validBiases(bs []float64) bool {
+	for _, b := range bs {
+		if !(b > 0 && b <= 10) {
+			return false
+		}
+	}
+	return true
 }

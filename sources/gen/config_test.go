@@ -46,6 +46,9 @@ func TestConfigGood(t *testing.T) {
 		cfg.Sites[0].Country != "DE" || cfg.DeliverySkew != 2*time.Minute || cfg.WebhookRetries != 0.02 {
 		t.Fatalf("explicit values (zeros included) not applied, or partial sections lost defaults: %+v", cfg)
 	}
+	if cfg.Forecasts.Period != "quarter" || len(cfg.Forecasts.TeamBias) != 1 || cfg.Forecasts.Noise != 0.2 || cfg.AccountsTarget != 100 {
+		t.Fatalf("forecasts or accounts_target not applied: %+v", cfg)
+	}
 	if _, err := New(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +74,8 @@ func TestConfigBad(t *testing.T) {
 		{"country.bad.yml", ErrCountry, "gen.sites[0].country"},
 		{"skew.bad.yml", ErrOutOfRange, "gen.delivery_skew"},
 		{"retries.bad.yml", ErrOutOfRange, "gen.webhook_retries"},
+		{"forecasts.bad.yml", ErrOutOfRange, "gen.forecasts.period"},
+		{"bias.bad.yml", ErrOutOfRange, "gen.forecasts.team_bias"},
 	} {
 		_, err := loadConfig(t, tc.file)
 		if !errors.Is(err, tc.err) || !strings.HasPrefix(err.Error(), tc.field+":") {

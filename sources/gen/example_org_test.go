@@ -27,6 +27,7 @@ func ExampleWriteOrg() {
 	//     region: emea
 	//     time_zone: Europe/Berlin
 	//     country: DE
+	//     accounts_target: 40
 	// reps:
 	//   - id: mgr-01
 	//     name: Vera Diaz

@@ -42,6 +42,7 @@ const (
 	kindResponse               // a rep answers a lead
 	kindApprovalRequest        // a rep asks the manager to approve a discount
 	kindApprovalDecide         // the manager decides
+	kindForecast               // a rep or team submits a forecast (forecast.go)
 )
 
 // item is one scheduled event. Items are ordered by (at, seq); seq is the
@@ -89,6 +90,8 @@ type repState struct {
 	ringN             int
 	ringNext          int
 	opps              [oppsPerRep]opp
+	// Closed won so far, the run rate forecasts project (forecast.go).
+	fcWon float64
 }
 
 const (
@@ -159,6 +162,8 @@ type Generator struct {
 	// last describes the event Next returned last, for the vendor
 	// encoder: who the person is beyond what the interaction shows.
 	last lastEvent
+
+	fc forecaster
 
 	stats stats
 }
@@ -283,6 +288,7 @@ func New(cfg Config) (*Generator, error) {
 	for k := range g.reps {
 		g.scheduleTick(int32(k))
 	}
+	g.initForecasts()
 	return g, nil
 }
 
@@ -357,9 +363,12 @@ func (g *Generator) Next(i *schemas.Interaction) (key []byte, ok bool) {
 	it := g.pop()
 	i.Reset()
 	g.last = lastEvent{acctContact: -1}
-	r := &g.reps[it.rep]
 	i.OccurredAt = time.UnixMilli(it.at).UTC()
 	i.Source = g.cfg.Source
+	if it.kind == kindForecast {
+		return g.forecast(&it, i), true
+	}
+	r := &g.reps[it.rep]
 	i.RepID = r.id
 	i.TeamID = r.team
 	switch it.kind {
@@ -585,6 +594,9 @@ func (g *Generator) crm(rep int32, it *item, i *schemas.Interaction) {
 		i.Has |= schemas.HasAmount
 		i.Amount = round2(o.list * (1 - o.disc/100))
 		i.Currency = r.site.currency
+		if i.Type == schemas.TypeDealWon {
+			g.trackWon(r, i.Amount)
+		}
 		g.resetOpp(r, o)
 	}
 }

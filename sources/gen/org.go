@@ -89,7 +89,8 @@ func NewOrg(cfg Config) *schemas.Org {
 			// The region national numbers of the team's contacts are read
 			// in when their record names no country (HubSpot sends none):
 			// the country the generator draws the team's contacts from.
-			Country: site.Country,
+			Country:        site.Country,
+			AccountsTarget: uint32(cfg.AccountsTarget),
 		}
 		if team.Country == "" {
 			team.Country = countryOfZone(site.TimeZone)
