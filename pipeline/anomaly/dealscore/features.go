@@ -45,12 +45,13 @@ const (
 
 // Names are the features' names: the columns of deal_features and the
 // keys of a model file.
-var Names = [NumFeatures]string{
-	"email_7d", "phone_7d", "social_7d", "meetings_7d",
-	"email_30d", "phone_30d", "social_30d", "meetings_30d",
-	"first_response_h", "meetings", "discount_pct", "stage_age_d", "cycle_d",
-	"approvals", "approvals_rejected", "stage",
-}
+var Names = schemas.DealFeatureNames
+
+// The feature constants and the schema's list agree in length.
+var (
+	_ [NumFeatures - len(schemas.DealFeatureNames)]struct{}
+	_ [len(schemas.DealFeatureNames) - NumFeatures]struct{}
+)
 
 // Vector is one opportunity's features as of one instant.
 type Vector [NumFeatures]float64
