@@ -85,6 +85,11 @@ const (
 	numCh
 )
 
+// Touch reports whether i counts as a touch of its account (a call,
+// message, social touch or held meeting with the account id and no lead
+// id), as opposed to a deal event.
+func Touch(i *schemas.Interaction) bool { return touchChannel(i) >= 0 }
+
 // touchChannel is i's slot among the counted touches, or -1: a call,
 // message, social touch or held meeting of the account (not of a lead),
 // in either direction. meeting.joined is the guest's side of a meeting
@@ -159,8 +164,9 @@ func Relevant(i *schemas.Interaction) bool {
 }
 
 // Apply feeds one event of the account (Relevant(i) must hold). On Won
-// and Lost the caller reads the closing features with Features before the
-// next Apply, which drops the closed opportunity.
+// and Lost, Opp is the closed opportunity: the caller reads its closing
+// features with Features and then sets Opp to nil (else the next Apply
+// drops it).
 func (a *Account) Apply(i *schemas.Interaction) Event {
 	if a.Opp != nil && a.Opp.closed {
 		a.Opp = nil

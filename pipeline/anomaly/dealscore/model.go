@@ -2,6 +2,8 @@ package dealscore
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -253,9 +255,20 @@ func Words(j int, v float64) string {
 	return Names[j] + " " + n
 }
 
-// MarshalJSON is the model file: JSON with float64s written so they read
+// Marshal is the model file: JSON with float64s written so they read
 // back to the same bits (strconv 'g' -1 is the shortest round trip).
 func (m *Model) Marshal() ([]byte, error) { return json.MarshalIndent(m, "", "  ") }
+
+// ID is a short hash of the model file: deal_scores rows name the model
+// that scored them.
+func (m *Model) ID() string {
+	b, err := m.Marshal()
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
+}
 
 // ErrModel: a model file that does not fit this build's features.
 var ErrModel = errors.New("deal score model does not match the features")

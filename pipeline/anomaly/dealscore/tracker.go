@@ -29,6 +29,7 @@ func (t *Tracker) Apply(i *schemas.Interaction) (*Account, Event) {
 	if ev == Won || ev == Lost {
 		x, _ := a.Features(i.OccurredAt)
 		t.Examples = append(t.Examples, Example{ID: a.Opp.ID, At: i.OccurredAt.UnixMilli(), X: x, Won: ev == Won})
+		a.Opp = nil
 	}
 	return a, ev
 }
