@@ -197,17 +197,21 @@ func (s *dealPart) judge(acct string, a *dealAcct, at time.Time, eventID string,
 	}
 }
 
-// closed resolves a firing deal_at_risk of the opportunity that closed.
+// closed resolves a firing deal_at_risk of the opportunity that closed,
+// and forgets its episode: the deal will not come back.
 func (s *dealPart) closed(a *dealAcct, at time.Time, outcome, eventID string) {
 	key := RuleDealAtRisk + "\x00" + a.Opp.ID
 	ep := s.p.Episode(key)
-	if ep == nil || ep.State() != schemas.AlertFiring {
+	if ep == nil {
 		return
 	}
 	s.p.Touch(detect.KindEpisode, key)
-	ep.Alert.Values["closed"] = outcome
-	ep.Alert.Values["close_event_id"] = eventID
-	s.p.Emit(ep, schemas.AlertResolved, at)
+	if ep.State() == schemas.AlertFiring {
+		ep.Alert.Values["closed"] = outcome
+		ep.Alert.Values["close_event_id"] = eventID
+		s.p.Emit(ep, schemas.AlertResolved, at)
+	}
+	s.p.DeleteEpisode(key)
 }
 
 // Forget drops accounts quiet for deal_risk.forget_after (cut is the
@@ -217,6 +221,13 @@ func (s *dealPart) Forget(cut time.Time) {
 	for id, a := range s.accts {
 		if a.Last < c {
 			s.p.Touch(kindDeal, id)
+			if a.Opp != nil {
+				// A firing alert stays firing in salespulse.alerts, as
+				// the other detectors' forgotten subjects do.
+				key := RuleDealAtRisk + "\x00" + a.Opp.ID
+				s.p.Touch(detect.KindEpisode, key)
+				s.p.DeleteEpisode(key)
+			}
 			delete(s.accts, id)
 			s.p.Forgot()
 		}

@@ -253,6 +253,9 @@ func TestDealAtRiskFiresWithReasons(t *testing.T) {
 	if risk[1].Values["closed"] != "lost" {
 		t.Errorf("resolution %v", risk[1].Values)
 	}
+	if ep := h.stage.Partition("in", 0).Episode(RuleDealAtRisk + "\x00" + a.Values["opportunity_id"]); ep != nil {
+		t.Errorf("the closed deal's episode is kept: %+v", ep.Alert)
+	}
 	if a.Values["drop"] == "" || a.Values["probability"] == "" || a.Values["peak"] == "" {
 		t.Errorf("evidence %v", a.Values)
 	}

@@ -421,6 +421,11 @@ func (p *Partition) Episode(key string) *Tracked { return p.episodes[key] }
 // SetEpisode starts a new episode under key.
 func (p *Partition) SetEpisode(key string, t *Tracked) { p.episodes[key] = t }
 
+// DeleteEpisode forgets key's episode, for subjects that end (a closed
+// deal): episodes of reps stay, those of short-lived subjects must not
+// pile up. Touch(KindEpisode, key) first.
+func (p *Partition) DeleteEpisode(key string) { delete(p.episodes, key) }
+
 // Observe publishes a measurement x of rep in team (metric names what it
 // is, e.g. a rule) caused by i, to every Observer, synchronously.
 func (p *Partition) Observe(metric, rep, team string, x float64, i *schemas.Interaction) {
