@@ -138,8 +138,9 @@ type DealRiskConfig struct {
 	// is scored and deal_at_risk never fires.
 	ModelFile string `yaml:"model_file"`
 	// Drop: deal_at_risk fires when an opportunity's win probability is
-	// this much (absolute, 0.15 = 15 points) below its highest since it
-	// opened or since its last alert resolved. Default 0.15.
+	// this much (absolute, 0.2 = 20 points) below its highest since it
+	// opened or since its last alert resolved. Default 0.2 (docs/scores.md,
+	// "How often deal_at_risk fires").
 	Drop float64 `yaml:"drop"`
 	// Rescore: an open opportunity is scored again this long after its
 	// last score in event time, events or not (a deal going quiet loses
@@ -216,7 +217,7 @@ func (c *Config) SetDefaults() {
 	}
 	d := &c.DealRisk
 	if d.Drop == 0 {
-		d.Drop = 0.15
+		d.Drop = 0.2
 	}
 	def(&d.Rescore, 24*time.Hour)
 	if d.Reasons == 0 {
