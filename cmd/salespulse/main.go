@@ -3,7 +3,8 @@
 // ClickHouse, `ingest` runs only the webhook ingress, `gen` produces
 // synthetic sales activity, `config` checks and prints configuration,
 // `privacy erase` removes a data subject's rows, `alerts budget` measures
-// the pages the alert hooks would send.
+// the pages the alert hooks would send, `score` trains and evaluates the
+// deal score model.
 //
 // This package only parses flags and wires packages together (internal/app,
 // internal/devstack); behaviour lives in the packages.
@@ -36,6 +37,7 @@ Usage:
   salespulse config example              print a complete, commented example config
   salespulse privacy erase --subject S   delete a data subject's rows from ClickHouse (GDPR)
   salespulse alerts budget --config FILE pages per manager and rep per working day the hooks would send
+  salespulse score train|evaluate        train the deal score model; AUC, Brier and calibration on a hold-out
   salespulse version                     print the version
 
 Run 'salespulse COMMAND --help' for a command's flags.
@@ -83,6 +85,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdPrivacy(ctx, args[1:], stdout, stderr)
 	case "alerts":
 		err = cmdAlerts(ctx, args[1:], stdout, stderr)
+	case "score":
+		err = cmdScore(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "salespulse", version())
 		return exitOK

@@ -53,7 +53,31 @@ func TestCommandLine(t *testing.T) {
 	f("alerts budget --dev --from tomorrow", exitError, "--from")
 	f("alerts budget --dev --from 2026-11-30 --to 2026-11-02", exitError, "is not after")
 	f("alerts budget --dev --data-dir /nonexistent", exitError, "is --data-dir the one")
+	f("score", exitUsage, "score (train|evaluate)")
+	f("score evaluate", exitUsage, "exactly one of --config, --dev and --generate")
+	f("score evaluate --generate 40 --teams 1", exitOK, "base rate")
 	f("version", exitOK, "salespulse")
+}
+
+// TestScoreTrainIsReproducible trains twice on the same generated deals
+// and compares the model files byte for byte.
+func TestScoreTrainIsReproducible(t *testing.T) {
+	dir := t.TempDir()
+	var files [2][]byte
+	for k := range files {
+		out := filepath.Join(dir, fmt.Sprint(k, ".json"))
+		if code, o, e := runCmd(t, "score", "train", "--generate", "40", "--teams", "1", "--out", out); code != exitOK {
+			t.Fatalf("score train: exit %d\n%s%s", code, o, e)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[k] = b
+	}
+	if !bytes.Equal(files[0], files[1]) || !bytes.Contains(files[0], []byte(`"coef"`)) {
+		t.Fatalf("two trainings differ:\n%s\n%s", files[0], files[1])
+	}
 }
 
 func TestExampleConfigIsValid(t *testing.T) {

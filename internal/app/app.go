@@ -202,7 +202,7 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 	if err := cs.push("window", nil); err != nil {
 		return nil, err
 	}
-	det, err := anomaly.New(cfg.Anomaly, files.matrix, idx, anomaly.Deps{State: store, Progress: !cfg.Leads.Disabled, Calendars: cfg.Window.Calendars}, reg, log)
+	det, err := anomaly.New(cfg.Anomaly, files.matrix, idx, anomaly.Deps{State: store, Progress: !cfg.Leads.Disabled, Calendars: cfg.Window.Calendars, DealModel: files.deals}, reg, log)
 	if err != nil {
 		return nil, fmt.Errorf("anomaly: %w", err)
 	}

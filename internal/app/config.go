@@ -25,6 +25,7 @@ import (
 	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
+	"github.com/salespulse/salespulse/pipeline/anomaly/dealscore"
 	"github.com/salespulse/salespulse/pipeline/anomaly/matrix"
 	"github.com/salespulse/salespulse/pipeline/leads"
 	"github.com/salespulse/salespulse/pipeline/privacy"
@@ -183,8 +184,9 @@ func (c *Config) Validate() error {
 // files are what the config's file keys name, read by validate: New uses
 // them, so a start reads and parses each file once.
 type files struct {
-	org    *schemas.Org   // org_file; nil without one
-	matrix *matrix.Matrix // anomaly.matrix_file; nil without one
+	org    *schemas.Org     // org_file; nil without one
+	matrix *matrix.Matrix   // anomaly.matrix_file; nil without one
+	deals  *dealscore.Model // anomaly.deal_risk.model_file; nil without one
 }
 
 // validate skips the privacy key check when the caller supplies its own
@@ -270,6 +272,11 @@ func (c *Config) validate(privacyKey bool) (files, error) {
 		if err == nil {
 			f.matrix = m
 		}
+	}
+	if name := c.Anomaly.DealRisk.ModelFile; name != "" && !c.Anomaly.DealRisk.Disabled {
+		m, err := LoadDealModel(name)
+		add("anomaly.deal_risk.model_file", err)
+		f.deals = m
 	}
 	add("alerts", c.Alerts.Validate())
 	if a := c.Alerts.Ack; a.Enabled() && c.Kafka.Topics[a.Topic] != canonical.Name {
@@ -477,4 +484,13 @@ func LoadOrg(path string) (*schemas.Org, error) {
 		return nil, fmt.Errorf("parse org file %s: %w", path, err)
 	}
 	return &o, nil
+}
+
+// LoadDealModel reads a deal score model `salespulse score train` wrote.
+func LoadDealModel(name string) (*dealscore.Model, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("load deal score model: %w", err)
+	}
+	return dealscore.Unmarshal(b)
 }

@@ -16,6 +16,7 @@ const (
 	RuleDiscountOutlier         = "discount_outlier"            // rep's recent discounts far above the team's
 	RuleResponseOutlier         = "response_time_outlier"       // rep's recent response times far above the team's
 	RuleActivityDrop            = "activity_drop"               // rep's activity collapsed against their share of the team's
+	RuleDealAtRisk              = "deal_at_risk"                // an open deal's win probability dropped by deal_risk.drop
 )
 
 // Rules lists every rule with its severity.
@@ -29,6 +30,7 @@ var Rules = map[string]schemas.Severity{
 	RuleDiscountOutlier:         schemas.SeverityWarning,
 	RuleResponseOutlier:         schemas.SeverityWarning,
 	RuleActivityDrop:            schemas.SeverityWarning,
+	RuleDealAtRisk:              schemas.SeverityWarning,
 }
 
 // AlertID is the stable id of an alert: a hash of the rule and the ids of

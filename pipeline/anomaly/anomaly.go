@@ -28,6 +28,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/salespulse/salespulse/pipeline/anomaly/dealscore"
 	"github.com/salespulse/salespulse/pipeline/anomaly/detect"
 	"github.com/salespulse/salespulse/pipeline/anomaly/matrix"
 	"github.com/salespulse/salespulse/pipeline/anomaly/outlier"
@@ -40,7 +41,7 @@ import (
 // due at the same time reach them (so the order of a batch's alerts). A
 // disabled detector stays listed, doing nothing: its state kinds must
 // still restore after a configuration change.
-func detectors(cfg *Config, m *matrix.Matrix, idx *schemas.Index, cals map[string]Calendar, reg prometheus.Registerer) []detect.Detector {
+func detectors(cfg *Config, m *matrix.Matrix, idx *schemas.Index, cals map[string]Calendar, model *dealscore.Model, reg prometheus.Registerer) []detect.Detector {
 	return []detect.Detector{
 		newSLA(cfg, idx, cals, reg),
 		&approvalRules{cfg: cfg, matrix: m},
@@ -49,6 +50,7 @@ func detectors(cfg *Config, m *matrix.Matrix, idx *schemas.Index, cals map[strin
 			RuleResponseOutlier: {Severity: Rules[RuleResponseOutlier], Unit: "s", What: "response times"},
 		}),
 		&activity{cfg: cfg},
+		newDealRisk(cfg, model),
 	}
 }
 
@@ -62,6 +64,9 @@ var (
 	_ detect.Rebuilder = (*approvalsPart)(nil)
 	_ detect.Advancer  = (*activityPart)(nil)
 	_ detect.Rebuilder = (*activityPart)(nil)
+	_ detect.Dueer     = (*dealPart)(nil)
+	_ detect.Forgetter = (*dealPart)(nil)
+	_ detect.Rebuilder = (*dealPart)(nil)
 )
 
 // Deps are what the detectors need from outside to survive restarts.
@@ -82,6 +87,10 @@ type Deps struct {
 	// id, "*" for the others), for SLAs on the business clock
 	// (Config.SLA.Clock). Required when a clock is "business".
 	Calendars map[string]Calendar
+	// DealModel scores open opportunities (Config.DealRisk.ModelFile,
+	// loaded with dealscore.Unmarshal). Nil: features only, no scores,
+	// no deal_at_risk.
+	DealModel *dealscore.Model
 }
 
 // Calendar is a team's business hours, the type of window.Calendar: both
@@ -125,7 +134,7 @@ func New(cfg Config, m *matrix.Matrix, idx *schemas.Index, deps Deps, reg promet
 	}
 	opts := detect.Options{OutOfOrder: cfg.OutOfOrder, ForgetAfter: cfg.ForgetAfter, EmitPending: cfg.EmitPending,
 		Index: idx, State: deps.State, Clock: deps.Clock, Progress: deps.Progress}
-	r, err := detect.New(opts, detectors(&cfg, m, idx, deps.Calendars, reg), reg, log.With("component", "anomaly"))
+	r, err := detect.New(opts, detectors(&cfg, m, idx, deps.Calendars, deps.DealModel, reg), reg, log.With("component", "anomaly"))
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,7 @@ type Config struct {
 	Approvals ApprovalsConfig `yaml:"approvals"`
 	Outliers  OutlierConfig   `yaml:"outliers"`
 	Activity  ActivityConfig  `yaml:"activity"`
+	DealRisk  DealRiskConfig  `yaml:"deal_risk"`
 	// ForgetAfter drops per-partition state (open leads, pending quotes
 	// and approvals) this long after it was opened, bounding memory on
 	// streams where answers never come. A firing alert stays firing in
@@ -125,6 +126,35 @@ type ActivityConfig struct {
 	MinWindows int `yaml:"min_windows"`
 }
 
+// DealRiskConfig tunes the deal score detector (docs/scores.md): it
+// computes every open opportunity's engagement features in event time
+// and writes them to deal_features; with a model it scores them into
+// deal_scores and fires deal_at_risk when a score drops.
+type DealRiskConfig struct {
+	// Disabled turns feature computation, scoring and deal_at_risk off.
+	Disabled bool `yaml:"disabled"`
+	// ModelFile is the model `salespulse score train` wrote. Empty:
+	// features are computed and written (training needs them), nothing
+	// is scored and deal_at_risk never fires.
+	ModelFile string `yaml:"model_file"`
+	// Drop: deal_at_risk fires when an opportunity's win probability is
+	// this much (absolute, 0.2 = 20 points) below its highest since it
+	// opened or since its last alert resolved. Default 0.2 (docs/scores.md,
+	// "How often deal_at_risk fires").
+	Drop float64 `yaml:"drop"`
+	// Rescore: an open opportunity is scored again this long after its
+	// last score in event time, events or not (a deal going quiet loses
+	// its recent touches). Default 24h.
+	Rescore time.Duration `yaml:"rescore"`
+	// Reasons is how many top contributing features each score and alert
+	// names. Default 3.
+	Reasons int `yaml:"reasons"`
+	// ForgetAfter drops an account's state when it had no event this
+	// long; its open opportunity is forgotten with it. At least 30 days
+	// (the longest feature window). Default 90 days (2160h).
+	ForgetAfter time.Duration `yaml:"forget_after"`
+}
+
 // Config validation errors, wrapped with the field path.
 var (
 	ErrNegative   = errors.New("must not be negative")
@@ -185,6 +215,15 @@ func (c *Config) SetDefaults() {
 	if a.MinWindows == 0 {
 		a.MinWindows = 3
 	}
+	d := &c.DealRisk
+	if d.Drop == 0 {
+		d.Drop = 0.2
+	}
+	def(&d.Rescore, 24*time.Hour)
+	if d.Reasons == 0 {
+		d.Reasons = 3
+	}
+	def(&d.ForgetAfter, 90*24*time.Hour)
 }
 
 // Validate reports the first problem in c, its path starting "anomaly.".
@@ -251,6 +290,17 @@ func (c Config) Validate() error {
 		return fmt.Errorf("anomaly.activity.min_expected: %w", ErrOutOfRange)
 	case a.MinWindows < 1:
 		return fmt.Errorf("anomaly.activity.min_windows: %w", ErrOutOfRange)
+	}
+	d := c.DealRisk
+	switch {
+	case !(d.Drop > 0 && d.Drop < 1):
+		return fmt.Errorf("anomaly.deal_risk.drop: %w: must be in (0, 1)", ErrOutOfRange)
+	case d.Rescore < time.Minute:
+		return fmt.Errorf("anomaly.deal_risk.rescore: %w: must be at least 1m", ErrOutOfRange)
+	case d.Reasons < 1 || d.Reasons > len(schemas.DealFeatureNames):
+		return fmt.Errorf("anomaly.deal_risk.reasons: %w: must be in [1, %d]", ErrOutOfRange, len(schemas.DealFeatureNames))
+	case d.ForgetAfter < 30*24*time.Hour:
+		return fmt.Errorf("anomaly.deal_risk.forget_after: %w: must be at least 720h (the 30-day feature window)", ErrOutOfRange)
 	}
 	return nil
 }

@@ -104,6 +104,25 @@ var kbiLayouts = map[string]kbiLayout{
 		},
 		append: appender(appendAccounts),
 	},
+	schemas.TableDealFeatures: {
+		cols:   dealFeatureCols(),
+		append: appender(appendDealFeatures),
+	},
+	schemas.TableDealScores: {
+		cols: []clickhouse.ColumnNameAndType{
+			{Name: "at", Type: "DateTime64(3, 'UTC')"},
+			{Name: "opportunity_id", Type: "String"},
+			{Name: "account_id", Type: "String"},
+			{Name: "rep_id", Type: "String"},
+			{Name: "team_id", Type: "String"},
+			{Name: "event", Type: "LowCardinality(String)"},
+			{Name: "event_id", Type: "String"},
+			{Name: "probability", Type: "Float64"},
+			{Name: "reasons", Type: "Array(String)"},
+			{Name: "model_id", Type: "LowCardinality(String)"},
+		},
+		append: appender(appendDealScores),
+	},
 	schemas.TableDeals: {
 		cols: []clickhouse.ColumnNameAndType{
 			{Name: "day", Type: "Date"},
@@ -289,4 +308,50 @@ func appendForecasts(c *columnWriter, rs schemas.ForecastRows) {
 	c.add(pluck(rs, func(r *R) string { return r.Currency }))
 	c.add(pluck(rs, func(r *R) float64 { return r.Amount }))
 	c.add(pluck(rs, func(r *R) string { return r.TimeZone }))
+}
+
+// dealFeatureCols are deal_features' columns: the row's identity, then
+// one Float64 per feature in schemas.DealFeatureNames order.
+func dealFeatureCols() []clickhouse.ColumnNameAndType {
+	cols := []clickhouse.ColumnNameAndType{
+		{Name: "at", Type: "DateTime64(3, 'UTC')"},
+		{Name: "opportunity_id", Type: "String"},
+		{Name: "account_id", Type: "String"},
+		{Name: "rep_id", Type: "String"},
+		{Name: "team_id", Type: "String"},
+		{Name: "event", Type: "LowCardinality(String)"},
+		{Name: "event_id", Type: "String"},
+	}
+	for _, n := range schemas.DealFeatureNames {
+		cols = append(cols, clickhouse.ColumnNameAndType{Name: n, Type: "Float64"})
+	}
+	return cols
+}
+
+func appendDealFeatures(c *columnWriter, rs schemas.DealFeatureRows) {
+	type R = schemas.DealFeatureRow
+	c.add(pluck(rs, func(r *R) time.Time { return r.At }))
+	c.add(pluck(rs, func(r *R) string { return r.OpportunityID }))
+	c.add(pluck(rs, func(r *R) string { return r.AccountID }))
+	c.add(pluck(rs, func(r *R) string { return r.RepID }))
+	c.add(pluck(rs, func(r *R) string { return r.TeamID }))
+	c.add(pluck(rs, func(r *R) string { return r.Event }))
+	c.add(pluck(rs, func(r *R) string { return r.EventID }))
+	for j := range schemas.DealFeatureNames {
+		c.add(pluck(rs, func(r *R) float64 { return r.Features[j] }))
+	}
+}
+
+func appendDealScores(c *columnWriter, rs schemas.DealScoreRows) {
+	type R = schemas.DealScoreRow
+	c.add(pluck(rs, func(r *R) time.Time { return r.At }))
+	c.add(pluck(rs, func(r *R) string { return r.OpportunityID }))
+	c.add(pluck(rs, func(r *R) string { return r.AccountID }))
+	c.add(pluck(rs, func(r *R) string { return r.RepID }))
+	c.add(pluck(rs, func(r *R) string { return r.TeamID }))
+	c.add(pluck(rs, func(r *R) string { return r.Event }))
+	c.add(pluck(rs, func(r *R) string { return r.EventID }))
+	c.add(pluck(rs, func(r *R) float64 { return r.Probability }))
+	c.add(pluck(rs, func(r *R) []string { return r.Reasons }))
+	c.add(pluck(rs, func(r *R) string { return r.ModelID }))
 }

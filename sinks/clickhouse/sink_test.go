@@ -182,6 +182,8 @@ func TestColumnTypesMatchDDL(t *testing.T) {
 		TableTeamTargets:                     names(teamTargetCols, true),
 		schemas.TableLeadResponseProvisional: names(kbiLayouts[schemas.TableLeadResponseProvisional].cols, true),
 		schemas.TableApprovalsProvisional:    names(kbiLayouts[schemas.TableApprovalsProvisional].cols, true),
+		schemas.TableDealFeatures:            names(kbiLayouts[schemas.TableDealFeatures].cols, true),
+		schemas.TableDealScores:              names(kbiLayouts[schemas.TableDealScores].cols, true),
 	} {
 		rows, err := s.conn.Query(context.Background(), "SELECT name, type FROM system.columns WHERE database = ? AND table = ? ORDER BY position", db, table)
 		if err != nil {

@@ -81,8 +81,10 @@ type Config struct {
 	Quotes QuoteConfig `yaml:"quotes"`
 	// Approvals is how managers decide discount approvals.
 	Approvals ApprovalConfig `yaml:"approvals"`
-	// WinRate is the share of late-stage opportunities that close won;
-	// early-stage ones win at a third of it. Default 0.35.
+	// WinRate is the chance that a late-stage opportunity closes won;
+	// early-stage ones win at a third of it. Meetings in the 30 days
+	// before the close raise it, none and deep discounts lower it
+	// (docs/scores.md, "The generator's deals"). Default 0.35.
 	WinRate float64 `yaml:"win_rate"`
 	// TruthLimit caps each list of ids in Stats, so endless runs keep
 	// bounded memory; counts are always exact. Default 10000.

@@ -172,6 +172,7 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 		for _, r := range p.recent {
 			if r.origin == b.Origin {
 				b.Alerts = append(b.Alerts, r.alerts...)
+				b.Aggregates = append(b.Aggregates, r.rows...)
 				found = true
 			}
 		}
@@ -192,9 +193,9 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 	}
 	next := p.next
 	p.next = -1 // until this batch is checkpointed: a failure must restore
-	first := len(b.Alerts)
+	first, firstRows := len(b.Alerts), len(b.Aggregates)
 	p.Touch(KindMeta, "")
-	p.out = b
+	p.out, p.firstRows = b, firstRows
 	for k := range b.Interactions {
 		p.apply(&b.Interactions[k])
 	}
@@ -205,6 +206,7 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 	p.out = nil
 	if err := s.checkpoint(ctx, p, b.Origin.LastOffset); err != nil {
 		b.Alerts = b.Alerts[:first]
+		b.Aggregates = b.Aggregates[:firstRows]
 		if store == nil {
 			p.next = next
 		}
@@ -212,10 +214,11 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 	}
 	p.seen, p.next = true, b.Origin.LastOffset+1
 	emitted := append([]schemas.Alert(nil), b.Alerts[first:]...)
+	rows := append([]schemas.AggregateRows(nil), b.Aggregates[firstRows:]...)
 	if len(p.recent) < 64 {
-		p.recent = append(p.recent, recentBatch{b.Origin, emitted})
+		p.recent = append(p.recent, recentBatch{b.Origin, emitted, rows})
 	} else {
-		p.recent[p.recentNext] = recentBatch{b.Origin, emitted}
+		p.recent[p.recentNext] = recentBatch{b.Origin, emitted, rows}
 		p.recentNext = (p.recentNext + 1) % 64
 	}
 	return nil
@@ -224,6 +227,7 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 type recentBatch struct {
 	origin schemas.Origin
 	alerts []schemas.Alert
+	rows   []schemas.AggregateRows // the detectors' rows (Partition.Rows)
 }
 
 // Partition is one input partition's detector state: the watermark, the
@@ -232,6 +236,7 @@ type recentBatch struct {
 type Partition struct {
 	r          *Runner
 	out        *schemas.Batch
+	firstRows  int // out's aggregates before this stage's
 	topic      string
 	partition  int32
 	states     []State
@@ -364,6 +369,23 @@ func (p *Partition) Update(t *Tracked) {
 	p.out.Alerts = append(p.out.Alerts, t.snapshot())
 }
 
+// Rows hands the batch being processed rows for table: add gets the
+// table's rows so far in this batch from this stage (nil before any) and
+// returns them with its own appended. One entry per table and batch, so
+// the sink's deduplication token (origin and table) covers them all.
+// Like alerts, the rows of a batch processed again after a failed write
+// are handed out again.
+func (p *Partition) Rows(table string, add func(schemas.Rows) schemas.Rows) {
+	for k := range p.out.Aggregates[p.firstRows:] {
+		a := &p.out.Aggregates[p.firstRows+k]
+		if a.Table == table {
+			a.Rows = add(a.Rows)
+			return
+		}
+	}
+	p.out.Aggregates = append(p.out.Aggregates, schemas.AggregateRows{Table: table, Rows: add(nil)})
+}
+
 // Who fills rep, team and the manager to page: the rep's team manager, else
 // the named team's manager. An empty team is the rep's.
 func (p *Partition) Who(t *Tracked, rep, team string) {
@@ -398,6 +420,11 @@ func (p *Partition) Episode(key string) *Tracked { return p.episodes[key] }
 
 // SetEpisode starts a new episode under key.
 func (p *Partition) SetEpisode(key string, t *Tracked) { p.episodes[key] = t }
+
+// DeleteEpisode forgets key's episode, for subjects that end (a closed
+// deal): episodes of reps stay, those of short-lived subjects must not
+// pile up. Touch(KindEpisode, key) first.
+func (p *Partition) DeleteEpisode(key string) { delete(p.episodes, key) }
 
 // Observe publishes a measurement x of rep in team (metric names what it
 // is, e.g. a rule) caused by i, to every Observer, synchronously.
