@@ -205,14 +205,21 @@ func (s *Source) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int3
 
 // drop forgets partitions: their cuts are never handed out, their records
 // waiting to be decoded are discarded (one being decoded is discarded when
-// it returns).
+// it returns), and the ones it paused are resumed.
 func (s *Source) drop(which map[tp]bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var resume map[string][]int32
 	for k := range which {
 		p := s.parts[k]
 		if p == nil {
 			continue
+		}
+		if p.paused {
+			if resume == nil {
+				resume = make(map[string][]int32)
+			}
+			resume[k.topic] = append(resume[k.topic], k.part)
 		}
 		p.dropped = true
 		s.dropQueueLocked(p)
@@ -221,6 +228,15 @@ func (s *Source) drop(which map[tp]bool) {
 	}
 	s.unrecorded = slices.DeleteFunc(s.unrecorded, func(c *cut) bool { return c.Val.p.dropped })
 	s.ready = slices.DeleteFunc(s.ready, func(c *cut) bool { return c.Val.p.dropped })
+	// The client keeps a partition paused until it is resumed, across
+	// revokes and reassignments, but the flag that says so goes with the
+	// partition forgotten here: were it assigned back, its new state would
+	// start unpaused, pauseLocked would never resume it, and it would not
+	// be fetched again while this member lives. Resuming a partition we
+	// do not own fetches nothing.
+	if resume != nil {
+		s.cl.ResumeFetchPartitions(resume)
+	}
 }
 
 // waitAcked waits until no handed-out batch of a matching partition is

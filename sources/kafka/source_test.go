@@ -474,6 +474,102 @@ func TestRebalanceLosesNothing(t *testing.T) {
 	}
 }
 
+// TestPartitionPausedWhenRevokedIsFetchedWhenRegained: the client keeps a
+// partition paused across a revoke (franz-go's pauses persist until
+// resumed, whoever owns the partition), while the source forgets the
+// partition with its paused flag. A member that got a partition back which
+// it had paused at its in-flight bound then never fetched it again: the
+// kbi crash-and-rebalance test hung with the survivor idle and the group's
+// commit short of the end.
+func TestPartitionPausedWhenRevokedIsFetchedWhenRegained(t *testing.T) {
+	c := newCluster(t, 2)
+	for p := range int32(2) {
+		produce(t, c, "in", p, ids(int(p)*100, int(p)*100+4)...)
+	}
+	// One batch in flight per partition: handing out a partition's first
+	// batch pauses it.
+	cfg := testConfig(c, func(c *Config) {
+		c.BatchMaxRows = 2
+		c.MaxInFlightBatches = 1
+		c.RevokeTimeout = 200 * time.Millisecond
+	})
+	newMember := func() *Source {
+		// Quick heartbeats: members learn of each rebalance at once.
+		s, err := NewSource(cfg, map[string]Decoder{"in": testDecoder{}}, prometheus.NewRegistry(), nil,
+			kgo.HeartbeatInterval(100*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			s.Close(ctx)
+		})
+		return s
+	}
+
+	a := newMember()
+	held := map[int32]*schemas.Batch{}
+	for len(held) < 2 {
+		b := next(t, a)
+		held[b.Origin.Partition] = b
+	}
+	if got := a.cl.PauseFetchPartitions(nil)["in"]; len(got) != 2 {
+		t.Fatalf("with a batch of each partition in flight the client pauses %v, want both partitions", got)
+	}
+
+	// A second member joins: a gives one partition (paused) up to it, then
+	// b consumes that partition from its start, commits it and leaves.
+	b := newMember()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var q int32 = -1
+	for {
+		got, err := b.Next(ctx)
+		if err != nil {
+			t.Fatalf("second member: Next: %v", err)
+		}
+		q = got.Origin.Partition
+		got.Ack(nil)
+		if got.Origin.LastOffset == 3 {
+			break
+		}
+	}
+	closeCtx, closeCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer closeCancel()
+	if err := b.Close(closeCtx); err != nil {
+		t.Fatalf("second member: Close: %v", err)
+	}
+	if off, _ := committed(t, c, q); off != 4 {
+		t.Fatalf("second member committed partition %d at %d, want 4", q, off)
+	}
+
+	// a gets q back and must consume what arrives on it.
+	for p := range int32(2) {
+		produce(t, c, "in", p, ids(int(p)*100+4, int(p)*100+6)...)
+	}
+	held[1-q].Ack(nil) // the batch of the partition a kept
+	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer wcancel()
+	for {
+		got, err := a.Next(wctx)
+		if err != nil {
+			a.mu.Lock()
+			owned := len(a.parts)
+			a.mu.Unlock()
+			t.Fatalf("first member never delivered partition %d after getting it back (owns %d partitions, client pauses %v): %v",
+				q, owned, a.cl.PauseFetchPartitions(nil), err)
+		}
+		got.Ack(nil)
+		if o := got.Origin; o.Partition == q {
+			if o.FirstOffset != 4 || o.LastOffset != 5 {
+				t.Fatalf("partition %d regained: got %v, want offsets 4-5", q, o)
+			}
+			return
+		}
+	}
+}
+
 // BenchmarkNextAck measures records/s through Next and Ack on kfake, with
 // a trivial decoder: the source's own overhead (fetch, cut, commit).
 //
