@@ -44,6 +44,16 @@ const (
 	// org, else ApproverID who it was (a Slack user id, an API caller).
 	// It is no one's sales activity: it opens and answers nothing.
 	TypeAlertAcknowledged
+	// TypeAccountUpdated says who owns an account and what its web domain
+	// is (docs/signals.md): AccountID, RepID the owner, attribute
+	// AttrAccountDomain. It teaches market-signal matching its account
+	// directory; it is no one's activity.
+	TypeAccountUpdated
+	// TypeAccountSignal is a market signal about an account (an executive
+	// change, a funding round, a hiring surge, news; docs/signals.md):
+	// AccountID when the provider knows it, attributes AttrSignal*. It is
+	// no one's activity.
+	TypeAccountSignal
 	numTypes
 )
 
@@ -67,6 +77,8 @@ var typeNames = [numTypes]string{
 	TypeLeadUpdated:             "lead.updated",
 	TypeMeetingJoined:           "meeting.joined",
 	TypeAlertAcknowledged:       "alert.acknowledged",
+	TypeAccountUpdated:          "account.updated",
+	TypeAccountSignal:           "account.signal",
 }
 
 // String returns the canonical JSON value of t ("" for TypeUnknown).
@@ -127,6 +139,10 @@ func ParseType(b []byte) (Type, bool) {
 		return TypeMeetingJoined, true
 	case "alert.acknowledged":
 		return TypeAlertAcknowledged, true
+	case "account.updated":
+		return TypeAccountUpdated, true
+	case "account.signal":
+		return TypeAccountSignal, true
 	}
 	return TypeUnknown, false
 }

@@ -16,6 +16,7 @@ const (
 	RuleDiscountOutlier         = "discount_outlier"            // rep's recent discounts far above the team's
 	RuleResponseOutlier         = "response_time_outlier"       // rep's recent response times far above the team's
 	RuleActivityDrop            = "activity_drop"               // rep's activity collapsed against their share of the team's
+	RuleMarketSignal            = "market_signal"               // a market signal about an account: a task for its owner
 )
 
 // Rules lists every rule with its severity.
@@ -29,6 +30,7 @@ var Rules = map[string]schemas.Severity{
 	RuleDiscountOutlier:         schemas.SeverityWarning,
 	RuleResponseOutlier:         schemas.SeverityWarning,
 	RuleActivityDrop:            schemas.SeverityWarning,
+	RuleMarketSignal:            schemas.SeverityInfo,
 }
 
 // AlertID is the stable id of an alert: a hash of the rule and the ids of

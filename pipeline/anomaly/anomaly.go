@@ -49,6 +49,7 @@ func detectors(cfg *Config, m *matrix.Matrix, idx *schemas.Index, cals map[strin
 			RuleResponseOutlier: {Severity: Rules[RuleResponseOutlier], Unit: "s", What: "response times"},
 		}),
 		&activity{cfg: cfg},
+		newSignals(cfg, reg),
 	}
 }
 
@@ -62,6 +63,8 @@ var (
 	_ detect.Rebuilder = (*approvalsPart)(nil)
 	_ detect.Advancer  = (*activityPart)(nil)
 	_ detect.Rebuilder = (*activityPart)(nil)
+	_ detect.Forgetter = (*signalsPart)(nil)
+	_ detect.Rebuilder = (*signalsPart)(nil)
 )
 
 // Deps are what the detectors need from outside to survive restarts.

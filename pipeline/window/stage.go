@@ -421,9 +421,11 @@ func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64, pair b
 		s.pairOnly(p, it, at, last, pair)
 		return
 	}
-	if it.Type == schemas.TypeLeadUpdated || it.Type == schemas.TypeAlertAcknowledged {
-		// A CRM record's contact data changed, or someone took on an
-		// alert: no rep's activity, and neither opens nor answers a lead.
+	switch it.Type {
+	case schemas.TypeLeadUpdated, schemas.TypeAlertAcknowledged, schemas.TypeAccountUpdated, schemas.TypeAccountSignal:
+		// A CRM record's contact data changed, someone took on an alert,
+		// an account's owner or domain changed, a market signal: no rep's
+		// activity, and neither opens nor answers a lead.
 		return
 	}
 	team := it.TeamID
