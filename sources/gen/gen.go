@@ -42,6 +42,8 @@ const (
 	kindResponse               // a rep answers a lead
 	kindApprovalRequest        // a rep asks the manager to approve a discount
 	kindApprovalDecide         // the manager decides
+	kindAccount                // an account's owner and domain (signals.go)
+	kindSignal                 // a market signal (signals.go)
 )
 
 // item is one scheduled event. Items are ordered by (at, seq); seq is the
@@ -161,6 +163,7 @@ type Generator struct {
 	last lastEvent
 
 	stats stats
+	sig   signalState // market signals (signals.go)
 }
 
 // lastEvent is what the vendor encoder learns about the last event besides
@@ -283,6 +286,7 @@ func New(cfg Config) (*Generator, error) {
 	for k := range g.reps {
 		g.scheduleTick(int32(k))
 	}
+	g.startSignals()
 	return g, nil
 }
 
@@ -371,6 +375,10 @@ func (g *Generator) Next(i *schemas.Interaction) (key []byte, ok bool) {
 		g.requestApproval(it.rep, &it, i)
 	case kindApprovalDecide:
 		g.decideApproval(r, &it, i)
+	case kindAccount:
+		g.accountUpdated(&it, i)
+	case kindSignal:
+		g.signal(&it, i)
 	}
 
 	g.seq++
@@ -384,6 +392,9 @@ func (g *Generator) Next(i *schemas.Interaction) (key []byte, ok bool) {
 	}
 
 	switch {
+	case i.Type == schemas.TypeAccountSignal:
+		// A provider knows the company, not the CRM's account.
+		g.keyBuf = append(g.keyBuf[:0], i.Attributes[schemas.AttrSignalDomain]...)
 	case i.LeadID != "":
 		g.keyBuf = append(g.keyBuf[:0], i.LeadID...)
 	case i.AccountID != "":

@@ -52,7 +52,7 @@ func (t *truthList) snapshot() Truth {
 
 type stats struct {
 	events                                        int64
-	byType                                        [16]int64 // indexed by schemas.Type
+	byType                                        [32]int64 // indexed by schemas.Type
 	beyondAuthority, neverAnswered, slowApprovals truthList
 	truncated                                     int64
 	last                                          int64
