@@ -39,12 +39,12 @@ func TestDecodeCanonicalSignals(t *testing.T) {
 func TestReject(t *testing.T) {
 	d, _ := NewDecoder(nil, nil)
 	for body, field := range map[string]string{
-		`{"occurred_at":"2026-11-02T10:00:00Z","kind":"news","source":"x","domain":"a.com"}`:                    "signal_id",
-		`{"signal_id":"1","occurred_at":"2026-11-02T10:00:00Z","kind":"news","domain":"a.com"}`:                 "source",
-		`{"signal_id":"1","occurred_at":"2026-11-02T10:00:00Z","kind":"ipo","source":"x","domain":"a.com"}`:     "kind",
-		`{"signal_id":"1","occurred_at":"2026-11-02 10:00","kind":"news","source":"x","domain":"a.com"}`:        "occurred_at",
-		`{"signal_id":"1","occurred_at":"2026-11-02T10:00:00Z","kind":"news","source":"x"}`:                     "account_id",
-		`{"signal_id":"1","occurred_at":"2026-11-02T10:00:00Z","kind":"news","source":"x","domain":"a b"}`:      "domain",
+		`{"occurred_at":"2026-11-02T10:00:00Z","kind":"news","source":"x","domain":"a.com"}`:                     "signal_id",
+		`{"signal_id":"1","occurred_at":"2026-11-02T10:00:00Z","kind":"news","domain":"a.com"}`:                  "source",
+		`{"signal_id":"1","occurred_at":"2026-11-02T10:00:00Z","kind":"ipo","source":"x","domain":"a.com"}`:      "kind",
+		`{"signal_id":"1","occurred_at":"2026-11-02 10:00","kind":"news","source":"x","domain":"a.com"}`:         "occurred_at",
+		`{"signal_id":"1","occurred_at":"2026-11-02T10:00:00Z","kind":"news","source":"x"}`:                      "account_id",
+		`{"signal_id":"1","occurred_at":"2026-11-02T10:00:00Z","kind":"news","source":"x","domain":"a b"}`:       "domain",
 		`[{"signal_id":"1","occurred_at":"2026-11-02T10:00:00Z","kind":"news","source":"x","domain":"a.com"},1]`: "",
 	} {
 		_, err := d.Decode(nil, []byte(body))

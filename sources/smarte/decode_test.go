@@ -62,7 +62,7 @@ func TestReject(t *testing.T) {
 	for body, field := range map[string]string{
 		`{"company_domain":"","data":{"news_events":[]}}`: "company_domain",
 		`{"company_domain":"a.com","data":{"news_events":[{"id":"1","publishDate":"2026-11-02T10:00:00Z","category":"Funding","url":"u"}]}}`: "data.news_events[0].publishDate",
-		`{"company_domain":"a.com","data":{"news_events":[{"publishDate":"2026-11-02 10:00:00"}]}}`:                                         "data.news_events[0].id",
+		`{"company_domain":"a.com","data":{"news_events":[{"publishDate":"2026-11-02 10:00:00"}]}}`:                                          "data.news_events[0].id",
 		`{"company_domain":`: "",
 	} {
 		_, err := d.Decode(nil, []byte(body))
