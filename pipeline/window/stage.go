@@ -311,6 +311,13 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 			}
 			continue // a progress mark, no event: it leaves the batch here
 		}
+		if timeless(it) {
+			if w != r {
+				b.Interactions[w] = *it
+			}
+			w++
+			continue
+		}
 		if p.maxT != noTime && at < p.maxT-s.w.lateMS {
 			if !it.PairOnly { // the original is stored where it was counted
 				b.Late = append(b.Late, *it)
@@ -375,6 +382,13 @@ func (s *Stage) replay(p *part, b *schemas.Batch) {
 			}
 			continue
 		}
+		if timeless(it) {
+			if w != r {
+				b.Interactions[w] = *it
+			}
+			w++
+			continue
+		}
 		if p.replayMaxT != noTime && at < p.replayMaxT-s.w.lateMS {
 			if !it.PairOnly {
 				b.Late = append(b.Late, *it)
@@ -412,6 +426,15 @@ func (s *Stage) replay(p *part, b *schemas.Batch) {
 	s.report(p)
 }
 
+// timeless reports whether it is no KBI fact and passes the window
+// untouched, whatever its age: account ownership and market signals
+// (docs/signals.md). The anomaly stage matches a signal published
+// yesterday as it does one of the last minute; setting it aside as late
+// would lose the owner's task. They move no clock.
+func timeless(it *schemas.Interaction) bool {
+	return it.Type == schemas.TypeAccountUpdated || it.Type == schemas.TypeAccountSignal
+}
+
 // account feeds one accepted interaction to the activity sums, the
 // pairing state (unless !pair) and the deal facts.
 func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64, pair bool) {
@@ -421,11 +444,9 @@ func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64, pair b
 		s.pairOnly(p, it, at, last, pair)
 		return
 	}
-	switch it.Type {
-	case schemas.TypeLeadUpdated, schemas.TypeAlertAcknowledged, schemas.TypeAccountUpdated, schemas.TypeAccountSignal:
-		// A CRM record's contact data changed, someone took on an alert,
-		// an account's owner or domain changed, a market signal: no rep's
-		// activity, and neither opens nor answers a lead.
+	if it.Type == schemas.TypeLeadUpdated || it.Type == schemas.TypeAlertAcknowledged {
+		// A CRM record's contact data changed, or someone took on an
+		// alert: no rep's activity, and neither opens nor answers a lead.
 		return
 	}
 	team := it.TeamID

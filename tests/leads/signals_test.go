@@ -128,8 +128,10 @@ func TestMarketSignalsReachTheOwnersHook(t *testing.T) {
 	owner(now.Add(-time.Hour), "acc-1", "r1", "t1", "https://www.acme.example.com/")
 	owner(now.Add(-time.Hour), "acc-2", "r2", "t2", "beta.example.com")
 	produce(sigs, "acme.example.com", `{"signal_id":"s1","occurred_at":"`+ts(now)+`","kind":"funding_round","source":"crunchbase","url":"https://news.example.net/s1","domain":"https://www.Acme.example.com/news"}`)
+	// Published two days ago: still a task (the window never sets signals
+	// aside as late: pipeline/window TestAccountEventsAreNeverLate).
 	produce(smarte, "beta.example.com", `{"company_domain":"beta.example.com ","data":{"news_events":[{"id":"s2","title":"t","description":"d","publishDate":"`+
-		now.Format("2006-01-02 15:04:05")+`","category":"Key Personnel Change","url":"https://news.example.net/s2"}]}}`)
+		now.Add(-48*time.Hour).Format("2006-01-02 15:04:05")+`","category":"Key Personnel Change","url":"https://news.example.net/s2"}]}}`)
 	// Inside acc-1's funding-round cooldown: no task.
 	produce(sigs, "acme.example.com", `{"signal_id":"s3","occurred_at":"`+ts(now.Add(time.Hour))+`","kind":"funding_round","source":"crunchbase","domain":"acme.example.com"}`)
 	// No account has these domains (yet).
