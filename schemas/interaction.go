@@ -50,6 +50,16 @@ const (
 	// Amount and Currency the forecast amount; Stage the forecast category
 	// (commit, best_case, pipeline). It is no one's sales activity.
 	TypeForecastSubmitted
+	// TypeAccountUpdated says who owns an account and what its web domain
+	// is (docs/signals.md): AccountID, RepID the owner, attribute
+	// AttrAccountDomain. It teaches market-signal matching its account
+	// directory; it is no one's activity.
+	TypeAccountUpdated
+	// TypeAccountSignal is a market signal about an account (an executive
+	// change, a funding round, a hiring surge, news; docs/signals.md):
+	// AccountID when the provider knows it, attributes AttrSignal*. It is
+	// no one's activity.
+	TypeAccountSignal
 	numTypes
 )
 
@@ -74,6 +84,8 @@ var typeNames = [numTypes]string{
 	TypeMeetingJoined:           "meeting.joined",
 	TypeAlertAcknowledged:       "alert.acknowledged",
 	TypeForecastSubmitted:       "forecast.submitted",
+	TypeAccountUpdated:          "account.updated",
+	TypeAccountSignal:           "account.signal",
 }
 
 // String returns the canonical JSON value of t ("" for TypeUnknown).
@@ -136,6 +148,10 @@ func ParseType(b []byte) (Type, bool) {
 		return TypeAlertAcknowledged, true
 	case "forecast.submitted":
 		return TypeForecastSubmitted, true
+	case "account.updated":
+		return TypeAccountUpdated, true
+	case "account.signal":
+		return TypeAccountSignal, true
 	}
 	return TypeUnknown, false
 }

@@ -152,6 +152,22 @@ func (i *Interaction) Validate() error {
 			return Invalid(src, "stage", i.Stage, "forecast category required for type forecast.submitted: commit, best_case or pipeline")
 		}
 	}
+	switch i.Type {
+	case TypeAccountUpdated:
+		// Ownership of nothing teaches the account directory nothing.
+		if i.AccountID == "" {
+			return Invalid(src, "account_id", "", "required for type account.updated")
+		}
+	case TypeAccountSignal:
+		// A signal names its kind and something to match an account by
+		// (docs/signals.md).
+		if k := i.Attributes[AttrSignalKind]; !ValidSignalKind(k) {
+			return Invalid(src, "attributes."+AttrSignalKind, k, "must be one of executive_change, funding_round, hiring_surge, news")
+		}
+		if i.AccountID == "" && i.Attributes[AttrSignalDomain] == "" && i.Attributes[AttrSignalCompany] == "" {
+			return Invalid(src, "account_id", "", "account.signal needs account_id, attributes.signal_domain or attributes.signal_company")
+		}
+	}
 	if i.Type == TypeApprovalDecided && i.Has&HasApproved == 0 {
 		return Invalid(src, "approved", "", "required for type approval.decided")
 	}

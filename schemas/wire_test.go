@@ -96,3 +96,15 @@ func BenchmarkWire(b *testing.B) {
 		}
 	}
 }
+
+func TestNormaliseDomain(t *testing.T) {
+	for in, want := range map[string]string{
+		"acme.com": "acme.com", " https://WWW.Acme.com/about?x=1#y ": "acme.com", "acme.com.": "acme.com",
+		"http://user@shop.acme.co.uk:8080/": "shop.acme.co.uk", "//www.acme.com": "acme.com", "www.www.acme.com": "www.acme.com",
+		"eu.acme.com": "eu.acme.com", "localhost": "", "": "", "a b.com": "", "..com": "", ".acme.com": "",
+	} {
+		if got := NormaliseDomain(in); got != want {
+			t.Errorf("NormaliseDomain(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -11,6 +11,9 @@ import (
 	"github.com/salespulse/salespulse/sources/graph"
 	"github.com/salespulse/salespulse/sources/hubspot"
 	"github.com/salespulse/salespulse/sources/salesforce"
+	"github.com/salespulse/salespulse/sources/signals"
+	"github.com/salespulse/salespulse/sources/smarte"
+	"github.com/salespulse/salespulse/sources/specter"
 	"github.com/salespulse/salespulse/sources/twilio"
 	"github.com/salespulse/salespulse/sources/vendorkit"
 	"github.com/salespulse/salespulse/sources/zoom"
@@ -37,6 +40,9 @@ func Vendors() []Vendor {
 		graph.Vendor(),
 		aircall.Vendor(),
 		twilio.Vendor(),
+		signals.Vendor(),
+		smarte.Vendor(),
+		specter.Vendor(),
 	}
 }
 

@@ -204,7 +204,7 @@ func TestBadConfigs(t *testing.T) {
 		}, []error{ErrIngestNoTopic}},
 		{"unknown_vendor.bad.yml", []string{
 			"parse config: sources.zoom.topc: field topc not found in sources.zoom (line 5)",
-			"sources.pipedrive: field pipedrive not found in sources (vendors: canonical, salesforce, hubspot, zoom, graph, aircall, twilio) (line 6)",
+			"sources.pipedrive: field pipedrive not found in sources (vendors: canonical, salesforce, hubspot, zoom, graph, aircall, twilio, signals, smarte, specter) (line 6)",
 		}, nil},
 		{"every_problem.bad.yml", []string{
 			"kafka.brokers: at least one broker is required",

@@ -17,6 +17,7 @@ const (
 	RuleResponseOutlier         = "response_time_outlier"       // rep's recent response times far above the team's
 	RuleActivityDrop            = "activity_drop"               // rep's activity collapsed against their share of the team's
 	RuleDealAtRisk              = "deal_at_risk"                // an open deal's win probability dropped by deal_risk.drop
+	RuleMarketSignal            = "market_signal"               // a market signal about an account: a task for its owner
 )
 
 // Rules lists every rule with its severity.
@@ -31,6 +32,7 @@ var Rules = map[string]schemas.Severity{
 	RuleResponseOutlier:         schemas.SeverityWarning,
 	RuleActivityDrop:            schemas.SeverityWarning,
 	RuleDealAtRisk:              schemas.SeverityWarning,
+	RuleMarketSignal:            schemas.SeverityInfo,
 }
 
 // AlertID is the stable id of an alert: a hash of the rule and the ids of

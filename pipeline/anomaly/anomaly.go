@@ -51,6 +51,7 @@ func detectors(cfg *Config, m *matrix.Matrix, idx *schemas.Index, cals map[strin
 		}),
 		&activity{cfg: cfg},
 		newDealRisk(cfg, model),
+		newSignals(cfg, reg),
 	}
 }
 
@@ -67,6 +68,8 @@ var (
 	_ detect.Dueer     = (*dealPart)(nil)
 	_ detect.Forgetter = (*dealPart)(nil)
 	_ detect.Rebuilder = (*dealPart)(nil)
+	_ detect.Forgetter = (*signalsPart)(nil)
+	_ detect.Rebuilder = (*signalsPart)(nil)
 )
 
 // Deps are what the detectors need from outside to survive restarts.

@@ -32,6 +32,7 @@ func restoreConfig() Config {
 		Activity:    ActivityConfig{Window: time.Hour, MinExpected: 3, MinWindows: 2, DropRatio: 0.5},
 		ForgetAfter: 6 * time.Hour,
 		Cooldown:    20 * time.Minute,
+		Signals:     SignalsConfig{Cooldown: 2 * time.Hour, Hold: 3 * time.Hour, MaxUnmatched: 1},
 	}
 }
 
@@ -53,7 +54,13 @@ func randomEvents(seed uint64, n int) []schemas.Interaction {
 	trigger := map[string]string{} // lead → the event that opened it
 	nextLead, nextApr := 0, 0
 	out := make([]schemas.Interaction, 0, n)
+	// Market signals and account ownership come from a second source of
+	// randomness, so the rest of the stream is what it was before them.
+	rs := rand.New(rand.NewPCG(seed, 13))
 	for k := range n {
+		if rs.IntN(10) == 0 {
+			out = append(out, randomSignal(rs, "s"+strconv.FormatUint(seed, 10)+"-"+strconv.Itoa(k), at, reps))
+		}
 		at = at.Add(time.Duration(r.IntN(240)) * time.Second)
 		if r.IntN(60) == 0 {
 			at = at.Add(time.Duration(1+r.IntN(5)) * time.Hour)
@@ -128,6 +135,34 @@ func randomEvents(seed uint64, n int) []schemas.Interaction {
 		out = append(out, i)
 	}
 	return out
+}
+
+// randomSignal is an account.updated (owner, domain; now and then none,
+// or another domain) or an account.signal (by domain, some unknown, or by
+// account id only) at about at.
+func randomSignal(r *rand.Rand, id string, at time.Time, reps []string) schemas.Interaction {
+	acc := strconv.Itoa(r.IntN(6))
+	dom := "d" + strconv.Itoa(r.IntN(8)) + ".example" // d6, d7: no account ever
+	at = at.Add(-time.Duration(r.IntN(600)) * time.Second)
+	if r.IntN(3) == 0 {
+		i := schemas.Interaction{EventID: id, OccurredAt: at, Source: "crm", Type: schemas.TypeAccountUpdated, AccountID: "acc-" + acc,
+			Attributes: map[string]string{schemas.AttrAccountDomain: "https://www.d" + acc + ".example/"}}
+		if r.IntN(5) != 0 {
+			i.RepID = reps[r.IntN(len(reps))]
+		}
+		if r.IntN(8) == 0 {
+			i.Attributes[schemas.AttrAccountDomain] = dom // a move, or two accounts on one domain
+		}
+		return i
+	}
+	i := schemas.Interaction{EventID: id, OccurredAt: at, Source: "smarte", Type: schemas.TypeAccountSignal,
+		Attributes: map[string]string{schemas.AttrSignalKind: schemas.SignalKinds()[r.IntN(4)], schemas.AttrSignalURL: "https://news.example/" + id}}
+	if r.IntN(4) == 0 {
+		i.AccountID = "acc-" + strconv.Itoa(r.IntN(8))
+	} else {
+		i.Attributes[schemas.AttrSignalDomain] = dom
+	}
+	return i
 }
 
 type testBatch struct {
@@ -399,6 +434,9 @@ func allKeys(p *detect.Partition) []detect.Key {
 					episodes[parts[1]+"\x00"+parts[2]] = true
 				}
 			}
+		case *signalsPart:
+			add(kindAccount, detect.SortedKeys(st.accounts))
+			add(kindUnmatched, detect.SortedKeys(st.waiting))
 		case *activityPart:
 			add(kindShares, detect.SortedKeys(st.shares))
 			for _, sh := range st.shares {
@@ -433,7 +471,7 @@ func TestCodecRoundTrip(t *testing.T) {
 			roundTrip(t, h.det, h.stage.Partition("in", 0), kinds)
 		}
 	}
-	for _, k := range []byte{detect.KindMeta, kindLead, kindQuote, kindApproval, kindMatch, kindLink, detect.KindEpisode, 'T', 'R' /* outlier rings */, kindWindow, kindShares} {
+	for _, k := range []byte{detect.KindMeta, kindLead, kindQuote, kindApproval, kindMatch, kindLink, detect.KindEpisode, 'T', 'R' /* outlier rings */, kindWindow, kindShares, kindAccount, kindUnmatched} {
 		if kinds[k] == 0 {
 			t.Errorf("the stream left no %c state to test", k)
 		}

@@ -37,6 +37,7 @@ type Config struct {
 	Outliers  OutlierConfig   `yaml:"outliers"`
 	Activity  ActivityConfig  `yaml:"activity"`
 	DealRisk  DealRiskConfig  `yaml:"deal_risk"`
+	Signals   SignalsConfig   `yaml:"signals"`
 	// ForgetAfter drops per-partition state (open leads, pending quotes
 	// and approvals) this long after it was opened, bounding memory on
 	// streams where answers never come. A firing alert stays firing in
@@ -155,6 +156,22 @@ type DealRiskConfig struct {
 	ForgetAfter time.Duration `yaml:"forget_after"`
 }
 
+// SignalsConfig tunes market-signal matching (docs/signals.md).
+type SignalsConfig struct {
+	// Disabled turns the market_signal detector off.
+	Disabled bool `yaml:"disabled"`
+	// Cooldown: a signal of the same kind for the same account within
+	// this much event time of the last one that raised a task raises
+	// none (counted as suppressed). Default 72h.
+	Cooldown time.Duration `yaml:"cooldown"`
+	// Hold is how long (event time) an unmatched signal waits for an
+	// account with its domain or id to appear. Default 30 days.
+	Hold time.Duration `yaml:"hold"`
+	// MaxUnmatched is how many unmatched signals are kept per domain (or
+	// account id), the most recent. Default 32.
+	MaxUnmatched int `yaml:"max_unmatched"`
+}
+
 // Config validation errors, wrapped with the field path.
 var (
 	ErrNegative   = errors.New("must not be negative")
@@ -204,6 +221,11 @@ func (c *Config) SetDefaults() {
 	if o.MinRepSamples == 0 {
 		o.MinRepSamples = 8
 	}
+	def(&c.Signals.Cooldown, 72*time.Hour)
+	def(&c.Signals.Hold, 30*24*time.Hour)
+	if c.Signals.MaxUnmatched == 0 {
+		c.Signals.MaxUnmatched = 32
+	}
 	a := &c.Activity
 	def(&a.Window, 2*time.Hour)
 	if a.DropRatio == 0 {
@@ -236,6 +258,7 @@ func (c Config) Validate() error {
 		{"out_of_orderness", c.OutOfOrder}, {"cooldown", c.Cooldown}, {"forget_after", c.ForgetAfter},
 		{"sla.default", c.SLA.Default}, {"approvals.request_within", c.Approvals.RequestWithin},
 		{"approvals.backlog", c.Approvals.Backlog}, {"activity.window", c.Activity.Window},
+		{"signals.cooldown", c.Signals.Cooldown}, {"signals.hold", c.Signals.Hold},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("anomaly.%s: %w", d.path, ErrNegative)
@@ -281,6 +304,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("anomaly.outliers.min_team_samples: %w: must be in [3, team_window]", ErrOutOfRange)
 	case o.MinRepSamples < 1 || o.MinRepSamples > o.RepWindow:
 		return fmt.Errorf("anomaly.outliers.min_rep_samples: %w: must be in [1, rep_window]", ErrOutOfRange)
+	}
+	if c.Signals.MaxUnmatched < 0 {
+		return fmt.Errorf("anomaly.signals.max_unmatched: %w", ErrNegative)
 	}
 	a := c.Activity
 	switch {

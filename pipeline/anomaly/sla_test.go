@@ -182,6 +182,8 @@ func TestConfigFiles(t *testing.T) {
 		"sla_team_clock.bad.yml":         {ErrClock, "anomaly.sla.teams.team-02.clock: "},
 		"sla_channel_clock.bad.yml":      {ErrChannel, "anomaly.sla.channel_clocks.fax: "},
 		"sla_team_channel_clock.bad.yml": {ErrClock, "anomaly.sla.teams.team-01.channel_clocks.email: "},
+		"signals_cooldown.bad.yml":       {ErrNegative, "anomaly.signals.cooldown: "},
+		"signals_max_unmatched.bad.yml":  {ErrNegative, "anomaly.signals.max_unmatched: "},
 	}
 	files, err := filepath.Glob("testdata/config/*.yml")
 	if err != nil || len(files) != len(want) {

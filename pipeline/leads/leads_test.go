@@ -319,3 +319,42 @@ func TestProgressMarks(t *testing.T) {
 		t.Fatalf("got %+v, want the waiting call resolved to L9 (crm/0 is still at 0)", out)
 	}
 }
+
+// TestRouterBroadcastsAccountOwnership: an account.updated reaches every
+// leads partition (the market-signal matcher keeps the whole directory in
+// each, docs/signals.md); a signal goes by its route key like any event.
+func TestRouterBroadcastsAccountOwnership(t *testing.T) {
+	st := state.NewMemory()
+	r := newLeads(t, st).NewRouter()
+	acc := ev("acc", 0, schemas.TypeAccountUpdated, "", schemas.ContactKeys{})
+	acc.AccountID = "acc-9"
+	sig := ev("sig", time.Minute, schemas.TypeAccountSignal, "", schemas.ContactKeys{})
+	sig.RepID = ""
+	if err := r.Process(context.Background(), batch("crm", 0, acc, sig)); err != nil {
+		t.Fatal(err)
+	}
+	var parts []int32
+	var keys []string
+	for _, m := range st.Sent("salespulse.leads") {
+		var i schemas.Interaction
+		if err := schemas.DecodeWire(&i, m.Value); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case i.Watermark:
+		case i.EventID == "acc":
+			if m.Key != nil {
+				t.Fatalf("broadcast copy keyed %q", m.Key)
+			}
+			parts = append(parts, m.Partition)
+		default:
+			keys = append(keys, string(m.Key))
+		}
+	}
+	if len(parts) != 2 || parts[0] != 0 || parts[1] != 1 {
+		t.Fatalf("account.updated went to partitions %v, want [0 1]", parts)
+	}
+	if !equal(keys, []string{"sig"}) {
+		t.Fatalf("signal keys %v", keys)
+	}
+}

@@ -244,6 +244,12 @@ func (r *Router) route(b *schemas.Batch, maxT int64) int64 {
 	var spans []span
 	cfg := &r.l.cfg
 	var contacts, leadsN int
+	// Broadcast copies (account.updated): spans sent to one partition each.
+	type bcastAt struct {
+		span int
+		part int32
+	}
+	var bcast []bcastAt
 	for n := range b.Interactions {
 		i := &b.Interactions[n]
 		maxT = max(maxT, i.OccurredAt.UnixMilli())
@@ -280,6 +286,18 @@ func (r *Router) route(b *schemas.Batch, maxT int64) int64 {
 		case i.Type == schemas.TypeLeadUpdated:
 			// A contact change without contact keys (a cleared field)
 			// teaches nothing and is no activity.
+		case i.Type == schemas.TypeAccountUpdated:
+			// The account directory is small and every leads partition
+			// matches market signals against all of it (docs/signals.md):
+			// one copy per partition, so a signal keyed anywhere finds
+			// its account, and each partition's directory is a pure
+			// function of its own log.
+			for p := range r.l.parts {
+				k0 := len(r.buf)
+				spans = append(spans, span{cfg.LeadsTopic, k0, k0, v0, v1})
+				bcast = append(bcast, bcastAt{len(spans) - 1, p})
+			}
+			leadsN += int(r.l.parts)
 		default:
 			add(cfg.LeadsTopic, RouteKey(i))
 			leadsN++
@@ -287,6 +305,9 @@ func (r *Router) route(b *schemas.Batch, maxT int64) int64 {
 	}
 	for _, s := range spans {
 		r.msgs = append(r.msgs, state.Message{Topic: s.topic, Key: r.buf[s.k0:s.k1:s.k1], Value: r.buf[s.v0:s.v1:s.v1]})
+	}
+	for _, b := range bcast {
+		r.msgs[b.span].Key, r.msgs[b.span].Partition = nil, b.part
 	}
 	r.l.m.routedContacts.Add(float64(contacts))
 	r.l.m.routedLeads.Add(float64(leadsN))

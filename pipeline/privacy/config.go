@@ -129,6 +129,10 @@ var (
 		// Non-personal identifiers of CRM records, kept so rows join: a
 		// conversion to its opportunity, a quote line to its quote.
 		"opportunity_id", "quote_id",
+		// Market signals and account ownership (docs/signals.md): a
+		// company's domain, name, the signal's kind, category and the
+		// article's URL, none of them a person's.
+		"signal_*", "account_domain",
 	}
 	// DefaultAllowBySource adds, per source, the vendor attributes its
 	// decoder fills only with record ids, user ids of the organisation's

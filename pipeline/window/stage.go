@@ -312,6 +312,13 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 			}
 			continue // a progress mark, no event: it leaves the batch here
 		}
+		if timeless(it) {
+			if w != r {
+				b.Interactions[w] = *it
+			}
+			w++
+			continue
+		}
 		if p.maxT != noTime && at < p.maxT-s.w.lateMS {
 			if !it.PairOnly { // the original is stored where it was counted
 				b.Late = append(b.Late, *it)
@@ -376,6 +383,13 @@ func (s *Stage) replay(p *part, b *schemas.Batch) {
 			}
 			continue
 		}
+		if timeless(it) {
+			if w != r {
+				b.Interactions[w] = *it
+			}
+			w++
+			continue
+		}
 		if p.replayMaxT != noTime && at < p.replayMaxT-s.w.lateMS {
 			if !it.PairOnly {
 				b.Late = append(b.Late, *it)
@@ -411,6 +425,15 @@ func (s *Stage) replay(p *part, b *schemas.Batch) {
 	}
 	s.attach(b)
 	s.report(p)
+}
+
+// timeless reports whether it is no KBI fact and passes the window
+// untouched, whatever its age: account ownership and market signals
+// (docs/signals.md). The anomaly stage matches a signal published
+// yesterday as it does one of the last minute; setting it aside as late
+// would lose the owner's task. They move no clock.
+func timeless(it *schemas.Interaction) bool {
+	return it.Type == schemas.TypeAccountUpdated || it.Type == schemas.TypeAccountSignal
 }
 
 // account feeds one accepted interaction to the activity sums, the

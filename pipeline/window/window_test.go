@@ -237,3 +237,36 @@ func TestAcknowledgementIsNoActivity(t *testing.T) {
 		t.Fatalf("with the ack: %d facts, %d interactions, %d accounts; without: %d, %d, %d\n%+v\n%+v", len(f1), a1, c1, len(f0), a0, c0, f1, f0)
 	}
 }
+
+// TestAccountEventsAreNeverLate: account ownership and market signals are
+// no KBI facts (docs/signals.md). Far behind the watermark they still pass
+// to the stages after the window, where an old call is set aside as late.
+func TestAccountEventsAreNeverLate(t *testing.T) {
+	s := newTestWindow(t, Config{}).NewStage()
+	now := lead("now", "L1", schemas.TypeCallOutbound, 48*time.Hour, "r1")
+	oldCall := lead("old-call", "L2", schemas.TypeCallOutbound, 0, "r1")
+	oldSig := lead("old-sig", "", schemas.TypeAccountSignal, 0, "")
+	oldSig.Attributes = map[string]string{schemas.AttrSignalKind: schemas.SignalNews, schemas.AttrSignalDomain: "acme.com"}
+	oldAcc := lead("old-acc", "", schemas.TypeAccountUpdated, time.Hour, "r1")
+	oldAcc.AccountID = "acc-1"
+	b := schemas.NewBatch(schemas.Origin{Topic: "in", FirstOffset: 0, LastOffset: 0}, nil)
+	b.Interactions = []schemas.Interaction{now}
+	if err := s.Process(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	b = schemas.NewBatch(schemas.Origin{Topic: "in", FirstOffset: 1, LastOffset: 3}, nil)
+	b.Interactions = []schemas.Interaction{oldCall, oldSig, oldAcc}
+	if err := s.Process(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	var passed, late []string
+	for _, i := range b.Interactions {
+		passed = append(passed, i.EventID)
+	}
+	for _, i := range b.Late {
+		late = append(late, i.EventID)
+	}
+	if !slices.Equal(passed, []string{"old-sig", "old-acc"}) || !slices.Equal(late, []string{"old-call"}) {
+		t.Fatalf("passed %v, late %v", passed, late)
+	}
+}

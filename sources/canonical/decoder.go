@@ -806,26 +806,41 @@ func (s *state) finish(it *schemas.Interaction) error {
 		}
 	}
 	it.Normalize()
+	store := func() {
+		if len(s.attrs) > 0 {
+			if it.Attributes == nil {
+				it.Attributes = make(map[string]string, len(s.attrs))
+			}
+			for _, a := range s.attrs {
+				it.Attributes[pers[a.k.lo:a.k.hi]] = pers[a.v.lo:a.v.hi]
+			}
+		}
+	}
+	if it.Type == schemas.TypeAccountSignal {
+		// Its kind and domain are attributes Validate checks (rare
+		// events: the cost above does not matter).
+		store()
+		return s.validated(it)
+	}
 	attrs := it.Attributes // empty: grow or fastObject cleared it
 	it.Attributes = nil
-	err := it.Validate()
+	err := s.validated(it)
 	it.Attributes = attrs
 	if err != nil {
-		if fe, ok := err.(*schemas.FieldError); ok {
-			// Validate names the event's own source; the contract broken is ours.
-			fe.Source = Source
-		}
 		return err
 	}
-	if len(s.attrs) > 0 {
-		if it.Attributes == nil {
-			it.Attributes = make(map[string]string, len(s.attrs))
-		}
-		for _, a := range s.attrs {
-			it.Attributes[pers[a.k.lo:a.k.hi]] = pers[a.v.lo:a.v.hi]
-		}
-	}
+	store()
 	return nil
+}
+
+// validated validates it, naming the canonical contract as the one broken.
+func (s *state) validated(it *schemas.Interaction) error {
+	err := it.Validate()
+	if fe, ok := err.(*schemas.FieldError); ok {
+		// Validate names the event's own source; the contract broken is ours.
+		fe.Source = Source
+	}
+	return err
 }
 
 // raw is the current scalar token's JSON text, or "" for a container.

@@ -412,3 +412,17 @@ func TestUnknownFieldsMetric(t *testing.T) {
 		t.Errorf("decoded %v, want 74", got)
 	}
 }
+
+// TestAccountSignal: account.signal's kind and company are attributes,
+// checked although Validate usually runs before attributes are stored.
+func TestAccountSignal(t *testing.T) {
+	d := NewDecoder(nil)
+	got, err := d.Decode(nil, []byte(`{"event_id":"s1","occurred_at":"2026-11-02T10:00:00Z","source":"gen","type":"account.signal","attributes":{"signal_kind":"news","signal_domain":"acme.com"}}`))
+	if err != nil || len(got) != 1 || got[0].Attributes["signal_domain"] != "acme.com" {
+		t.Fatalf("%+v %v", got, err)
+	}
+	_, err = d.Decode(nil, []byte(`{"event_id":"s1","occurred_at":"2026-11-02T10:00:00Z","source":"gen","type":"account.signal","attributes":{"signal_domain":"acme.com"}}`))
+	if err == nil || !strings.Contains(err.Error(), "canonical: field attributes.signal_kind") {
+		t.Fatalf("no kind: %v", err)
+	}
+}

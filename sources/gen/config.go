@@ -108,6 +108,24 @@ type Config struct {
 	// minutes later), as those vendors retry a delivery they think failed.
 	// Vendor format only. Default 0.
 	WebhookRetries float64 `yaml:"webhook_retries"`
+	// Signals are market signals about the generated accounts
+	// (docs/signals.md): off unless PerDay > 0, so streams without them
+	// stay byte-identical for a seed.
+	Signals SignalsConfig `yaml:"signals"`
+}
+
+// SignalsConfig makes the generator emit market signals: an
+// account.updated per account at the start (its owner is the rep whose
+// territory it is, its domain the accounts' contacts' domain), then
+// account.signal events for random accounts, drawn from their own random
+// source.
+type SignalsConfig struct {
+	// PerDay is the mean number of signals per day over all accounts,
+	// nights and weekends included. Default 0: none, and no account.updated.
+	PerDay float64 `yaml:"per_day"`
+	// UnmatchedShare of the signals name a domain no account has.
+	// Default 0.05.
+	UnmatchedShare float64 `yaml:"unmatched_share"`
 }
 
 // ForecastConfig is when reps and teams submit forecast.submitted events
@@ -241,6 +259,7 @@ func DefaultConfig() Config {
 		TruthLimit:     10000,
 		Forecasts:      ForecastConfig{Period: "month", TeamBias: []float64{0.8, 1.0, 1.3, 1.1}, Noise: 0.1},
 		AccountsTarget: 40,
+		Signals:        SignalsConfig{UnmatchedShare: 0.05},
 	}
 }
 
@@ -401,7 +420,10 @@ func (c *Config) Validate() error {
 			return bad(d.name+".max", ErrOutOfRange, "%v is not between the median and %v", d.max, d.maxAllowed)
 		}
 	}
-	return nil
+	if !(c.Signals.PerDay >= 0 && c.Signals.PerDay <= 1e6) {
+		return bad("signals.per_day", ErrOutOfRange, "%v is not between 0 and 1000000", c.Signals.PerDay)
+	}
+	return prob("signals.unmatched_share", c.Signals.UnmatchedShare)
 }
 
 // parseClock parses "HH:MM" into minutes after midnight.

@@ -43,6 +43,8 @@ const (
 	kindApprovalRequest        // a rep asks the manager to approve a discount
 	kindApprovalDecide         // the manager decides
 	kindForecast               // a rep or team submits a forecast (forecast.go)
+	kindAccount                // an account's owner and domain (signals.go)
+	kindSignal                 // a market signal (signals.go)
 )
 
 // item is one scheduled event. Items are ordered by (at, seq); seq is the
@@ -210,6 +212,7 @@ type Generator struct {
 	fc forecaster
 
 	stats stats
+	sig   signalState // market signals (signals.go)
 }
 
 // lastEvent is what the vendor encoder learns about the last event besides
@@ -333,6 +336,7 @@ func New(cfg Config) (*Generator, error) {
 		g.scheduleTick(int32(k))
 	}
 	g.initForecasts()
+	g.startSignals()
 	return g, nil
 }
 
@@ -424,6 +428,10 @@ func (g *Generator) Next(i *schemas.Interaction) (key []byte, ok bool) {
 		g.requestApproval(it.rep, &it, i)
 	case kindApprovalDecide:
 		g.decideApproval(r, &it, i)
+	case kindAccount:
+		g.accountUpdated(&it, i)
+	case kindSignal:
+		g.signal(&it, i)
 	}
 
 	g.seq++
@@ -437,6 +445,9 @@ func (g *Generator) Next(i *schemas.Interaction) (key []byte, ok bool) {
 	}
 
 	switch {
+	case i.Type == schemas.TypeAccountSignal:
+		// A provider knows the company, not the CRM's account.
+		g.keyBuf = append(g.keyBuf[:0], i.Attributes[schemas.AttrSignalDomain]...)
 	case i.LeadID != "":
 		g.keyBuf = append(g.keyBuf[:0], i.LeadID...)
 	case i.AccountID != "":

@@ -41,6 +41,7 @@ func decoders(t testing.TB, org *schemas.Org) map[string]decoder {
 func oneDay(seed uint64) gen.Config {
 	cfg := gen.DefaultConfig()
 	cfg.Seed, cfg.Days = seed, 1
+	cfg.Signals.PerDay = 150 // so the signal vendors carry some
 	return cfg
 }
 

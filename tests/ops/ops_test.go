@@ -51,6 +51,7 @@ func genConfig() gen.Config {
 	c.Teams = 2
 	c.RepsPerTeam = 4
 	c.Days = 4
+	c.Signals.PerDay = 40 // market signals for their panels, a few unmatched
 	return c
 }
 
