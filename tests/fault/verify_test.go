@@ -57,6 +57,12 @@ func (x *harness) snapshot(t *testing.T, db string) *snapshot {
 			t.Fatalf("columns of %s: %v", v, err)
 		}
 		names := strings.Fields(cols)
+		if len(names) == 0 {
+			// A parameterised view (kbi_accounts_per_rep(from=, to=))
+			// lists no columns and cannot be read without its
+			// parameters; its monthly sibling is compared instead.
+			continue
+		}
 		for k := range names {
 			names[k] = "`" + names[k] + "`"
 		}
