@@ -6,10 +6,14 @@ DEV_FLAGS ?=
 
 .PHONY: dev test build bench bench-hop bench-deadline fuzz lint clean
 
+# The console's chart library (Apache ECharts, pinned npm tarball) is
+# embedded at build time; without it the console shows tables only.
 build:
+	@scripts/fetch-echarts.sh >/dev/null
 	$(GO) build -o bin/salespulse ./cmd/salespulse
 
 dev: build
+	@scripts/fetch-echarts.sh >/dev/null
 	@scripts/fetch-chdb.sh >/dev/null
 	bin/salespulse dev $(DEV_FLAGS)
 
