@@ -50,7 +50,7 @@
     if (s == null) return "—";
     s = Math.round(s);
     if (s < 60) return s + " s";
-    if (s < 3600) return Math.floor(s / 60) + " m " + (s % 60) + " s";
+    if (s < 3600) return Math.floor(s / 60) + " m" + (s % 60 ? " " + (s % 60) + " s" : "");
     if (s < 86400) return Math.floor(s / 3600) + " h " + Math.round((s % 3600) / 60) + " m";
     return nf.format(s / 86400) + " d";
   }
@@ -430,7 +430,7 @@
             type: "bar",
             stack: "ch",
             data: perRep.map((r) => (r.days ? Math.round((r[c] / r.days) * 10) / 10 : 0)),
-            markLine: i === 0 ? { symbol: "none", label: { formatter: "norm " + norm }, lineStyle: { type: "dashed", color: "#c0392b" }, data: [{ yAxis: norm }] } : undefined,
+            markLine: i === 0 ? { symbol: "none", label: { formatter: "norm " + norm, position: "insideEndTop" }, lineStyle: { type: "dashed", color: "#c0392b" }, data: [{ yAxis: norm }] } : undefined,
           })),
       });
       const days = sortedUnique(rows.map((r) => r.day));
