@@ -750,7 +750,9 @@
       status.textContent = "not supported by this browser";
       return;
     }
-    stream = new EventSource(API + "alerts/stream" + (team ? "?team=" + encodeURIComponent(team) : ""));
+    // The contract gives the stream no parameters: the team filter is
+    // applied here.
+    stream = new EventSource(API + "alerts/stream");
     sp.stream = stream;
     stream.onopen = () => {
       status.textContent = "live";
