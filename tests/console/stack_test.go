@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -225,34 +224,23 @@ func fireLiveLead(t *testing.T, st *devstack.Stack, org *schemas.Org, lead strin
 }
 
 // contacts replays the generator and returns its contacts' e-mails and
-// phone numbers, as written and as digits only (a page could show a
-// normalised number).
-func contacts(t *testing.T, gc gen.Config) []string {
+// phone numbers by personalKey.
+func contacts(t *testing.T, gc gen.Config) map[string]bool {
 	t.Helper()
 	g, err := gen.New(gc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]bool{}
-	var out []string
-	add := func(s string) {
-		if s != "" && !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	nonDigit := regexp.MustCompile(`[^0-9]`)
+	out := map[string]bool{}
 	var i schemas.Interaction
 	for {
 		if _, ok := g.Next(&i); !ok {
 			break
 		}
-		add(i.Contact.Email)
-		for _, p := range []string{i.Contact.Phone, i.Contact.Mobile} {
-			add(p)
+		for _, s := range []string{i.Contact.Email, i.Contact.Phone, i.Contact.Mobile} {
 			// Eight digits and more: shorter runs occur in any number.
-			if d := nonDigit.ReplaceAllString(p, ""); len(d) >= 8 {
-				add(d)
+			if k := personalKey(s); strings.Contains(k, "@") || len(k) >= 8 {
+				out[k] = true
 			}
 		}
 		i.Reset()
