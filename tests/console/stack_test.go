@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/embedded/chdb"
-	"github.com/salespulse/salespulse/internal/app"
 	"github.com/salespulse/salespulse/internal/devstack"
 	"github.com/salespulse/salespulse/internal/testenv"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
@@ -29,15 +28,19 @@ import (
 // the generator's data and the console on a loopback port.
 //
 // The console's server (internal/console, the app config's console
-// section) is built on another branch. Until it is merged, enableConsole
-// and consoleAddr say the console is not wired and the suite skips before
-// starting anything (fails, with SALESPULSE_BROWSER_TESTS=1). At the merge
-// they become, per the contract:
+// section, app.Options.ConsoleAssets) is built on another branch. Until it
+// is merged, enableConsole and consoleAddr say the console is not wired
+// and the suite skips before starting anything (fails, with
+// SALESPULSE_BROWSER_TESTS=1). At the merge they become (and the file
+// imports internal/console/web):
 //
-//	func enableConsole(ac *app.Config) error { ac.Console.Listen = "127.0.0.1:0"; return nil }
+//	func enableConsole(c *devstack.Config) error {
+//		c.App.Console.Listen = "127.0.0.1:0"
+//		c.Options.ConsoleAssets = web.Assets
+//		return nil
+//	}
+//
 //	func consoleAddr(st *devstack.Stack) string { return st.App().ConsoleAddr() }
-//
-// (whatever accessor the app gives for the console's bound address).
 //
 // CONSOLE_URL=http://127.0.0.1:8090/ drives a console that runs already
 // (`make dev`'s) instead: then the test cannot fire an alert, and the
@@ -45,9 +48,9 @@ import (
 
 var errConsoleNotWired = errors.New("internal/console is not merged on this branch: see tests/console/stack_test.go")
 
-// enableConsole sets ac so that the app serves the console on a free
-// loopback port.
-func enableConsole(ac *app.Config) error { return errConsoleNotWired }
+// enableConsole sets c so that the app serves the console, with its UI,
+// on a free loopback port.
+func enableConsole(c *devstack.Config) error { return errConsoleNotWired }
 
 // consoleAddr is the console's host:port once the stack runs.
 func consoleAddr(st *devstack.Stack) string { return "" }
@@ -99,13 +102,6 @@ func startConsole(t *testing.T) *consoleStack {
 	}
 
 	ac := devstack.AppDefaults()
-	if err := enableConsole(&ac); err != nil {
-		if testenv.Required(envBrowser) {
-			t.Fatalf("%s is set but the console cannot be started: %v", envBrowser, err)
-		}
-		t.Skipf("console not available: %v", err)
-	}
-	requireCHDB(t)
 	ac.Anomaly.SLA.Channels = map[string]time.Duration{"chat": liveSLA}
 	ac.Anomaly.SLA.ChannelClocks = map[string]anomaly.Clock{"chat": anomaly.ClockWall}
 	// Deadlines come by on wall-clock ticks once the generator's stream
@@ -121,15 +117,24 @@ func startConsole(t *testing.T) *consoleStack {
 
 	gc := gen.DefaultConfig()
 	gc.Days = genDays(t)
+	sc := devstack.Config{
+		KafkaAddr: "127.0.0.1:0", ClickHouseAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		Partitions: 4, Generator: true, Gen: gc, App: ac,
+	}
+	if err := enableConsole(&sc); err != nil {
+		if testenv.Required(envBrowser) {
+			t.Fatalf("%s is set but the console cannot be started: %v", envBrowser, err)
+		}
+		t.Skipf("console not available: %v", err)
+	}
+	requireCHDB(t)
 	dir, err := os.MkdirTemp("", "salespulse-console-")
 	if err != nil {
 		t.Fatal(err)
 	}
+	sc.DataDir = dir
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := devstack.Start(ctx, devstack.Config{
-		DataDir: dir, KafkaAddr: "127.0.0.1:0", ClickHouseAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Partitions: 4, Generator: true, Gen: gc, App: ac,
-	}, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	st, err := devstack.Start(ctx, sc, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		cancel()
 		os.RemoveAll(dir)
