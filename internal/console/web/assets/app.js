@@ -172,14 +172,15 @@
   // rowClass(row) marks rows (provisional, over authority).
   function table(cols, rows, opts) {
     opts = opts || {};
-    const head = h("tr", null, cols.map((c) => h("th", { class: c.num ? "num" : null, title: c.title }, c.label)));
+    const cls = (c) => [c.num ? "num" : "", c.wrap ? "wrap" : ""].join(" ").trim() || null;
+    const head = h("tr", null, cols.map((c) => h("th", { class: cls(c), title: c.title }, c.label)));
     const body = rows.map((r) =>
       h(
         "tr",
         { class: opts.rowClass ? opts.rowClass(r) : null },
         cols.map((c) => {
           const v = c.value(r);
-          return h("td", { class: c.num ? "num" : null }, v instanceof Node ? v : v == null ? "—" : String(v));
+          return h("td", { class: cls(c) }, v instanceof Node ? v : v == null ? "—" : String(v));
         })
       )
     );
@@ -315,10 +316,12 @@
     const days = sortedUnique(rows.map((r) => r.day));
     const teams = sortedUnique(rows.map((r) => r.team_id));
     const byTeamDay = new Map(rows.map((r) => [r.team_id + "|" + r.day, r]));
+    const palette = ["#5470c6", "#91cc75", "#fac858", "#ee6666", "#73c0de", "#3ba272", "#fc8452", "#9a60b4", "#ea7ccc"];
     const series = (field, f) =>
-      teams.map((t) => ({
+      teams.map((t, i) => ({
         name: teamName(t) + " " + field,
         type: "line",
+        color: palette[i % palette.length],
         connectNulls: false,
         data: days.map((d) => {
           const r = byTeamDay.get(t + "|" + d);
@@ -684,11 +687,12 @@
       { label: "Rule", value: (a) => a.rule },
       { label: "Severity", value: (a) => h("span", { class: "sev sev-" + a.severity }, a.severity) },
       { label: "State", value: (a) => a.state + (a.acknowledged ? " · acknowledged" : "") },
+      // Before the long columns, so the button never scrolls out of view.
+      { label: "", value: (a) => ackButton(a) },
       { label: "Team", value: (a) => teamName(a.team_id) },
       { label: "Rep", value: (a) => (a.rep_id ? repName(a.rep_id) : "—") },
       { label: "Lead", value: (a) => (a.lead_id ? h("a", { href: "#/lead/" + encodeURIComponent(a.lead_id) }, a.lead_id) : "—") },
-      { label: "Summary", value: (a) => a.summary },
-      { label: "", value: (a) => ackButton(a) },
+      { label: "Summary", wrap: true, value: (a) => a.summary },
     ];
     const tableBox = h("div");
     s.append(tableBox);
