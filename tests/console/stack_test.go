@@ -117,6 +117,12 @@ func startConsole(t *testing.T) *consoleStack {
 
 	gc := gen.DefaultConfig()
 	gc.Days = genDays(t)
+	// The generator's days end yesterday: the live leads (today) make
+	// today the newest day in the data, and the pages' default range, the
+	// last 28 days ending with it, must hold the generator's days on any
+	// date CI runs (with the default start, 2026-11-02, it would not).
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	gc.Start = today.AddDate(0, 0, -gc.Days)
 	sc := devstack.Config{
 		KafkaAddr: "127.0.0.1:0", ClickHouseAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Partitions: 4, Generator: true, Gen: gc, App: ac,
