@@ -12,7 +12,7 @@
   // State the browser tests read: html[data-page], html[data-state]
   // ("loading", "ready", "error") and window.salespulse.
   const root = document.documentElement;
-  const sp = (window.salespulse = { charts: [], renders: [], meta: null });
+  const sp = (window.salespulse = { charts: [], renders: [], streamed: [], meta: null });
 
   let meta = null;
   let charts = [];
@@ -779,6 +779,7 @@
       a.fresh = true;
       byId.set(a.id, a);
       sp.lastAlert = a;
+      sp.streamed.push(a);
       draw();
     });
   };
