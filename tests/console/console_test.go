@@ -149,9 +149,20 @@ func (tb *tab) load(t *testing.T, url string) (string, time.Duration) {
 	if err := chromedp.Do(tb.ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("navigate %s: %v", url, err)
 	}
-	state, err := chromedp.Run(tb.ctx, chromedp.Poll[string](
-		`(s => s === "ready" || s === "error" ? s : false)(document.documentElement.dataset.state)`,
-		chromedp.WithPollingTimeout(60*time.Second), chromedp.WithPollingInterval(20*time.Millisecond)))
+	var state string
+	var err error
+	for attempt := 0; ; attempt++ {
+		state, err = chromedp.Run(tb.ctx, chromedp.Poll[string](
+			`(s => s === "ready" || s === "error" ? s : false)(document.documentElement.dataset.state)`,
+			chromedp.WithPollingTimeout(60*time.Second), chromedp.WithPollingInterval(20*time.Millisecond)))
+		// Right after a navigation the poll can land in the previous
+		// document's execution context, which is gone (seen once in a
+		// few runs): poll again in the new one.
+		if err == nil || attempt == 5 || !strings.Contains(err.Error(), "context with specified id") && !strings.Contains(err.Error(), "context was destroyed") {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	took := time.Since(start)
 	if err != nil {
 		t.Fatalf("%s: not rendered after %s: %v", url, took, err)
@@ -329,8 +340,13 @@ func TestAlertFeed(t *testing.T) {
 		t.Fatalf("no alert for lead %s on the page %s after the trigger: %v", lead, time.Since(fired).Round(time.Second), err)
 	}
 	seen := time.Now()
-	last := evalJS[struct{ ID, At, LeadID, Rule, State string }](t, tb,
-		`(a => ({ID: a.id, At: a.at, LeadID: a.lead_id, Rule: a.rule, State: a.state}))(window.salespulse.lastAlert)`)
+	// The alert as streamed (not the newest: an earlier live lead's
+	// escalation may arrive meanwhile).
+	last := evalJS[struct{ ID, At, LeadID, Rule, State string }](t, tb, fmt.Sprintf(
+		`(a => a ? {ID: a.id, At: a.at, LeadID: a.lead_id, Rule: a.rule, State: a.state} : {})(window.salespulse.streamed.find(a => a.lead_id === %q && a.rule === "lead_response_sla"))`, lead))
+	if last.ID == "" {
+		t.Fatalf("lead %s is on the page, but no lead_response_sla alert for it came over the stream", lead)
+	}
 	at, err := time.Parse(time.RFC3339Nano, last.At)
 	if err != nil {
 		t.Fatalf("alert at %q: %v", last.At, err)
@@ -345,8 +361,8 @@ func TestAlertFeed(t *testing.T) {
 	if lag > 5*time.Second {
 		t.Errorf("the alert reached the page %s after the API had it, want within seconds (5 s)", lag)
 	}
-	if last.LeadID != lead || last.State != "firing" {
-		t.Errorf("the feed's newest alert is %+v, want the firing breach of lead %s", last, lead)
+	if last.State != "firing" {
+		t.Errorf("the streamed alert is %+v, want the firing breach of lead %s", last, lead)
 	}
 
 	ack := evalJS[bool](t, tb, `!!(window.salespulse.meta && window.salespulse.meta.ack)`)
