@@ -375,6 +375,8 @@ func TestAlertFeed(t *testing.T) {
 			chromedp.WithPollingTimeout(20*time.Second)))
 		if err != nil || res != "ok" {
 			t.Errorf("acknowledge %s: %q, %v", last.ID, res, err)
+		} else {
+			t.Logf("alert %s acknowledged through the console", last.ID)
 		}
 	}
 	for _, p := range tb.problems() {
