@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The test command: `make test` runs this, and so does .ci/run. On a fresh
 # machine it installs what the suites need (Debian packages, the chDB
-# library from npm, Apache Kafka from Maven Central), starts the services,
-# runs every Go test with the service gates set to "must be present" (the
-# fault suite, tests/fault, against the real broker), then fuzzes each
-# decoder for a bounded time.
+# library and Apache ECharts from npm, Apache Kafka from Maven Central),
+# starts the services, runs every Go test with the service gates set to
+# "must be present" (the fault suite, tests/fault, against the real broker;
+# the console suite, tests/console, in Chromium), then fuzzes each decoder
+# for a bounded time.
 #
 # Environment:
 #   FUZZTIME     per-decoder fuzz budget (default 10s; 0 skips fuzzing)
@@ -23,6 +24,11 @@ command -v kcat >/dev/null 2>&1 || need_pkgs+=(kcat)
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)
 # Alertmanager: tests/alerts delivers alerts to a real one and reads them back
 command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || need_pkgs+=(prometheus-alertmanager)
+# Chromium: tests/console drives the console in a real browser over CDP
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
+# curl and openssl: scripts/fetch-echarts.sh downloads and checks the tarball
+command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 if [ "${#need_pkgs[@]}" -gt 0 ] && [ "${SKIP_INSTALL:-0}" != 1 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
   if [ "$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi
@@ -34,6 +40,12 @@ fi
 log "fetching libchdb.so (cached after the first run)"
 SALESPULSE_LIBCHDB=$(scripts/fetch-chdb.sh | tail -n 1)
 export SALESPULSE_LIBCHDB
+
+# --- 2a. The console's chart library (Apache ECharts from npm) ------------
+# Embedded by go:embed, so it must be in place before anything is built:
+# tests/console checks that every chart renders.
+log "fetching echarts.min.js (cached after the first run)"
+scripts/fetch-echarts.sh >/dev/null
 
 # --- 2b. Real Apache Kafka (KRaft) for the fault suite (tests/fault) -------
 # Fetched from Maven Central on first use, formatted fresh, stopped on exit
@@ -58,6 +70,7 @@ export SALESPULSE_ALERTMANAGER_URL="http://${ALERTMANAGER_ADDR:-127.0.0.1:19094}
 # --- 3. Go tests, every service gate set to "must be present" -------------
 export SALESPULSE_EMBEDDED_TESTS=1
 export SALESPULSE_PROMETHEUS_TESTS=1
+export SALESPULSE_BROWSER_TESTS=1
 log "go vet"
 go vet ./...
 log "go test"
