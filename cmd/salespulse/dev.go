@@ -16,6 +16,7 @@ import (
 
 	"github.com/salespulse/salespulse/embedded/chdb"
 	"github.com/salespulse/salespulse/internal/app"
+	"github.com/salespulse/salespulse/internal/console/web"
 	"github.com/salespulse/salespulse/internal/devstack"
 	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/canonical"
@@ -175,7 +176,7 @@ func parseDev(args []string, stderr io.Writer) (devFlags, error) {
 		stack: devstack.Config{
 			DataDir: *dataDir, KafkaAddr: *kafkaAddr, ClickHouseAddr: *chAddr, HTTPAddr: *httpAddr,
 			LibCHDB: *lib, Generator: !*noGen, Gen: gc, App: ac, Format: *format,
-			Options: app.Options{Version: version()},
+			Options: app.Options{Version: version(), ConsoleAssets: web.Assets},
 		},
 		logLevel: *logLevel,
 		progress: *progress,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/salespulse/salespulse/internal/app"
+	"github.com/salespulse/salespulse/internal/console/web"
 )
 
 const runSynopsis = `
@@ -37,7 +38,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// app.New validates before anything starts (once, reading the org and
 	// matrix files it then uses): bad config never starts a half-working
 	// pipeline.
-	a, err := app.New(ctx, *cfg, app.Options{Logger: log, Version: version()})
+	a, err := app.New(ctx, *cfg, app.Options{Logger: log, Version: version(), ConsoleAssets: web.Assets})
 	if err != nil {
 		if errors.Is(err, app.ErrInvalidConfig) {
 			return fmt.Errorf("%s: %w", *file, err)

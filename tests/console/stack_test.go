@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/embedded/chdb"
+	"github.com/salespulse/salespulse/internal/console/web"
 	"github.com/salespulse/salespulse/internal/devstack"
 	"github.com/salespulse/salespulse/internal/testenv"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
@@ -27,33 +27,20 @@ import (
 // embedded stack (kfake + chDB + the app, as `salespulse dev` runs it) with
 // the generator's data and the console on a loopback port.
 //
-// The console's server (internal/console, the app config's console
-// section, app.Options.ConsoleAssets) is built on another branch. Until it
-// is merged, enableConsole and consoleAddr say the console is not wired
-// and the suite skips before starting anything (fails, with
-// SALESPULSE_BROWSER_TESTS=1). At the merge they become (and the file
-// imports internal/console/web):
-//
-//	func enableConsole(c *devstack.Config) error {
-//		c.App.Console.Listen = "127.0.0.1:0"
-//		c.Options.ConsoleAssets = web.Assets
-//		return nil
-//	}
-//
-//	func consoleAddr(st *devstack.Stack) string { return st.App().ConsoleAddr() }
-//
 // CONSOLE_URL=http://127.0.0.1:8090/ drives a console that runs already
 // (`make dev`'s) instead: then the test cannot fire an alert, and the
 // personal data it looks for is that of the generator's default config.
 
-var errConsoleNotWired = errors.New("internal/console is not merged on this branch: see tests/console/stack_test.go")
-
 // enableConsole sets c so that the app serves the console, with its UI,
 // on a free loopback port.
-func enableConsole(c *devstack.Config) error { return errConsoleNotWired }
+func enableConsole(c *devstack.Config) error {
+	c.App.Console.Listen = "127.0.0.1:0"
+	c.Options.ConsoleAssets = web.Assets
+	return nil
+}
 
 // consoleAddr is the console's host:port once the stack runs.
-func consoleAddr(st *devstack.Stack) string { return "" }
+func consoleAddr(st *devstack.Stack) string { return st.App().ConsoleAddr() }
 
 // genDays is the generator's span: the issue's 28-day dataset, on which
 // the closing note reports page load times. CONSOLE_GEN_DAYS=5 is quicker.
