@@ -91,6 +91,7 @@ func validConfig(t *testing.T, where string, raw []byte, ingest bool) *app.Confi
 	t.Helper()
 	t.Setenv("SALESPULSE_PRIVACY_KEY", "ops-test-dummy-key-0123456789abcdef0123456789")
 	t.Setenv("KAFKA_PASSWORD", "dummy")
+	t.Setenv("SALESPULSE_CONSOLE_PASSWORD", "dummy-console-password")
 	for _, v := range webhookSecretEnvs {
 		t.Setenv(v, "dummy-webhook-secret")
 	}
@@ -153,7 +154,7 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 
 	pipe := checkWorkload(t, objs, workload{
-		deployment: "salespulse", configMap: "salespulse-config", services: []string{"salespulse-metrics"},
+		deployment: "salespulse", configMap: "salespulse-config", services: []string{"salespulse-metrics", "salespulse-console"},
 		pdb: "salespulse", hpa: "salespulse", command: "run",
 	})
 	ing := checkWorkload(t, objs, workload{
@@ -162,6 +163,14 @@ func TestKubernetesManifests(t *testing.T) {
 	})
 	if pipe.cfg != nil && pipe.cfg.Ingest.Listen != "" {
 		t.Errorf("the pipeline's ConfigMap sets ingest.listen %q: its readiness would depend on Kafka; the ingress is salespulse-ingest", pipe.cfg.Ingest.Listen)
+	}
+	// The console listens on a container port, behind auth (Validate
+	// requires it off loopback).
+	if pipe.cfg != nil {
+		_, port, _ := net.SplitHostPort(pipe.cfg.Console.Listen)
+		if n, _ := strconv.Atoi(port); pipe.cfg.Console.Listen == "" || !pipe.ports[n] {
+			t.Errorf("salespulse-config console.listen %q is not a container port", pipe.cfg.Console.Listen)
+		}
 	}
 	if ing.cfg != nil {
 		_, port, _ := net.SplitHostPort(ing.cfg.Ingest.Listen)
