@@ -27,6 +27,7 @@ type forecastRow struct {
 	Bias           *float64 `ch:"bias_f" json:"bias"`
 	PrevAccuracy   *float64 `ch:"prev_accuracy_f" json:"prev_accuracy"`
 	AccuracyChange *float64 `ch:"accuracy_change_f" json:"accuracy_change"`
+	InProgress     bool     `ch:"-" json:"in_progress"`
 }
 
 // forecast is kbi_forecast_accuracy's team rows (rep_id "") and rep rows
@@ -40,10 +41,21 @@ func (s *Server) forecast(r *http.Request) (any, error) {
 	if err := s.deps.Store.Select(r.Context(), &rows, s.q.forecast, f.params()); err != nil {
 		return nil, err
 	}
+	if len(rows) == 0 {
+		return map[string]any{"rows": rows}, nil
+	}
+	// A period still running has only part of its closed-won amount, and
+	// an accuracy far below what it will be: flag it, so that nobody
+	// reads -300 % as a team's forecasting.
+	last, err := s.lastDay(r.Context())
+	if err != nil {
+		return nil, err
+	}
 	for k := range rows {
 		x := &rows[k]
 		x.Forecast, x.Accuracy, x.Bias = nullPtr(x.Forecast), nullPtr(x.Accuracy), nullPtr(x.Bias)
 		x.PrevAccuracy, x.AccuracyChange = nullPtr(x.PrevAccuracy), nullPtr(x.AccuracyChange)
+		x.InProgress = periodInProgress(x.PeriodKind, x.PeriodStart, last)
 	}
 	return map[string]any{"rows": rows}, nil
 }
@@ -169,4 +181,19 @@ func (s *Server) signals(r *http.Request) (any, error) {
 		out["total"], out["unmatched"] = counts[0].Tasks, counts[0].Unmatched
 	}
 	return out, nil
+}
+
+// periodInProgress tells whether a period (month, or quarter) from start
+// has not ended by last, the newest day in the data: it is complete only
+// once there is data from a day after it.
+func periodInProgress(kind, start string, last time.Time) bool {
+	t, err := time.Parse(time.DateOnly, start)
+	if err != nil {
+		return true
+	}
+	end := t.AddDate(0, 1, 0)
+	if kind == "quarter" {
+		end = t.AddDate(0, 3, 0)
+	}
+	return last.Before(end)
 }

@@ -406,3 +406,21 @@ func TestStreamLimit(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 }
+
+func TestPeriodInProgress(t *testing.T) {
+	last := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	f := func(kind, start string, want bool) {
+		t.Helper()
+		if got := periodInProgress(kind, start, last); got != want {
+			t.Errorf("%s from %s with data to %s: in progress %v, want %v", kind, start, last.Format(time.DateOnly), got, want)
+		}
+	}
+	f("month", "2026-12-01", true)
+	f("month", "2026-11-01", false) // data from December: November is over
+	f("month", "2027-01-01", true)
+	f("quarter", "2026-10-01", true)
+	f("quarter", "2026-07-01", false)
+	f("month", "not a day", true)
+	last = time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	f("month", "2026-11-01", true) // its last day may still be filling
+}

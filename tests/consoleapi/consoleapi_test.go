@@ -421,10 +421,13 @@ func TestEndpointsAgreeWithViews(t *testing.T) {
 	})
 	t.Run("forecast", func(t *testing.T) {
 		type fc struct {
-			RepID     string  `json:"rep_id"`
-			ClosedWon float64 `json:"closed_won"`
-			Forecast  *float64
-			Accuracy  *float64
+			RepID       string  `json:"rep_id"`
+			PeriodKind  string  `json:"period_kind"`
+			PeriodStart string  `json:"period_start"`
+			ClosedWon   float64 `json:"closed_won"`
+			Forecast    *float64
+			Accuracy    *float64
+			InProgress  bool `json:"in_progress"`
 		}
 		var r rows[fc]
 		s.get(t, "/api/v1/kbi/forecast?"+rangeQuery, &r)
@@ -446,6 +449,14 @@ func TestEndpointsAgreeWithViews(t *testing.T) {
 		})
 		if want := s.num(t, "SELECT count() FROM salespulse.kbi_forecast_accuracy WHERE accuracy IS NOT NULL AND "+periods); withAcc != want {
 			t.Errorf("rows with an accuracy: API %v, SQL %v", withAcc, want)
+		}
+		// A period is in progress until a day after it has data.
+		for _, x := range r.Rows {
+			want := s.query("SELECT (SELECT max(day) FROM salespulse.activity_daily) < if('"+x.PeriodKind+"' = 'quarter', addQuarters(toDate('"+x.PeriodStart+"'), 1), addMonths(toDate('"+x.PeriodStart+"'), 1))") == "1"
+			if x.InProgress != want {
+				t.Errorf("row %+v: in_progress %v, SQL %v", x, x.InProgress, want)
+				break
+			}
 		}
 	})
 	t.Run("scores", func(t *testing.T) {

@@ -682,6 +682,8 @@
     const cat = cats.includes("commit") ? "commit" : cats[0];
     const charted = teamRows.filter((r) => r.category === cat && r.accuracy != null);
     const periods = sortedUnique(charted.map((r) => r.period));
+    const running = new Set(charted.filter((r) => r.in_progress).map((r) => r.period));
+    const axis = periods.map((p) => (running.has(p) ? p + " (in progress)" : p));
     const teams = sortedUnique(charted.map((r) => r.team_id));
     const at = (team, period, field) => {
       const r = charted.find((x) => x.team_id === team && x.period === period);
@@ -689,15 +691,18 @@
     };
     const s = section(el, "Forecast accuracy per team and period");
     s.append(h("p", { class: "muted" }, "Accuracy = 1 − |forecast − closed won| / closed won; bias = (forecast − closed won) / closed won. The forecast is the last submission before the period starts."));
+    if (rows.some((r) => r.in_progress)) {
+      s.append(h("p", { class: "notice warn in-progress-note" }, "Periods marked “in progress” have not ended: their closed-won amount is partial, so their accuracy is far below what it will be and their bias far above."));
+    }
     if (charted.length) {
       chart(s, "Accuracy per team (" + cat + ", %)", {
-        xAxis: { type: "category", data: periods },
+        xAxis: { type: "category", data: axis },
         yAxis: { type: "value", name: "%" },
         series: teams.map((t) => ({ name: teamName(t), type: "line", connectNulls: true, data: periods.map((p) => at(t, p, "accuracy")) })),
       });
       chart(s, "Bias per team (" + cat + ", %; above 0: over-forecast)", {
         tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
-        xAxis: { type: "category", data: periods },
+        xAxis: { type: "category", data: axis },
         yAxis: { type: "value", name: "%" },
         series: teams.map((t) => ({ name: teamName(t), type: "bar", data: periods.map((p) => at(t, p, "bias")) })),
       });
@@ -706,7 +711,7 @@
       [
         withRep ? { label: "Rep", value: (r) => repName(r.rep_id) } : null,
         { label: "Team", value: (r) => teamName(r.team_id) },
-        { label: "Period", value: (r) => r.period },
+        { label: "Period", value: (r) => (r.in_progress ? h("span", null, r.period + " ", h("span", { class: "badge prov", title: "The period has not ended: closed won is partial" }, "in progress")) : r.period) },
         { label: "Category", value: (r) => r.category },
         { label: "Forecast", num: true, value: (r) => (r.forecast == null ? "—" : r.currency + " " + num(r.forecast)) },
         { label: "Closed won", num: true, value: (r) => r.currency + " " + num(r.closed_won) },
@@ -715,9 +720,10 @@
         { label: "Previous", num: true, value: (r) => pct(r.prev_accuracy) },
         { label: "Change", num: true, value: (r) => signed(r.accuracy_change) },
       ].filter(Boolean);
-    s.append(table(cols(false), teamRows, { empty: "No team forecasts for periods in this range." }));
+    const rowClass = (r) => (r.in_progress ? "provisional" : null);
+    s.append(table(cols(false), teamRows, { empty: "No team forecasts for periods in this range.", rowClass }));
     const r = section(el, "Forecast accuracy per rep");
-    r.append(table(cols(true), repRows, { empty: "No rep forecasts for periods in this range." }));
+    r.append(table(cols(true), repRows, { empty: "No rep forecasts for periods in this range.", rowClass }));
   };
 
   pages.scores = async function (el, route) {
