@@ -294,9 +294,11 @@ func (s *Server) activity(r *http.Request) (any, error) {
 }
 
 type accountsRow struct {
-	RepID    string `ch:"rep_id" json:"rep_id"`
-	TeamID   string `ch:"team_id" json:"team_id"`
-	Accounts uint64 `ch:"accounts" json:"accounts"`
+	RepID      string   `json:"rep_id"`
+	TeamID     string   `json:"team_id"`
+	Accounts   uint64   `json:"accounts"`
+	Target     *uint32  `json:"target"`
+	Attainment *float64 `json:"attainment"`
 }
 
 func (s *Server) accounts(r *http.Request) (any, error) {
@@ -304,9 +306,22 @@ func (s *Server) accounts(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows := []accountsRow{}
-	if err := s.deps.Store.Select(r.Context(), &rows, s.q.accounts, f.params()); err != nil {
+	var scan []struct {
+		RepID    string `ch:"rep_id"`
+		TeamID   string `ch:"team_id"`
+		Accounts uint64 `ch:"accounts"`
+		Target   uint32 `ch:"target"`
+	}
+	if err := s.deps.Store.Select(r.Context(), &scan, s.q.accounts, f.params()); err != nil {
 		return nil, err
+	}
+	rows := make([]accountsRow, 0, len(scan))
+	for _, x := range scan {
+		row := accountsRow{RepID: x.RepID, TeamID: x.TeamID, Accounts: x.Accounts}
+		if x.Target > 0 {
+			row.Target, row.Attainment = &x.Target, ratio(x.Accounts, uint64(x.Target))
+		}
+		rows = append(rows, row)
 	}
 	return map[string]any{"rows": rows}, nil
 }

@@ -13,6 +13,7 @@ type queries struct {
 	lastDay, meta, overview, series                                  string
 	response, responseReps, activity, accounts, discounts, approvals string
 	deals, alerts, stream, journey                                   string
+	forecast, scores, scoreBuckets, signals, signalCounts            string
 }
 
 func newQueries(db string, cfg Config) queries {
@@ -36,6 +37,11 @@ func newQueries(db string, cfg Config) queries {
 		alerts:       r.Replace(sqlAlerts),
 		stream:       r.Replace(sqlStream),
 		journey:      r.Replace(sqlJourney),
+		forecast:     r.Replace(sqlForecast),
+		scores:       r.Replace(sqlScores),
+		scoreBuckets: r.Replace(sqlScoreBuckets),
+		signals:      r.Replace(sqlSignals),
+		signalCounts: r.Replace(sqlSignalCounts),
 	}
 }
 
@@ -116,13 +122,27 @@ ORDER BY day, team_id, rep_id
 LIMIT {{limit}}
 SETTINGS {{settings}}`
 
-const sqlAccounts = `SELECT rep_id, team_id, toUInt64(uniqExact(account_id)) AS accounts
-FROM {{db}}.rep_accounts_daily
-WHERE ` + whereDays + ` AND ` + whereTeam + ` AND ` + whereRep + ` AND account_id != ''
-GROUP BY rep_id, team_id
+// The accounts each rep touched in the range, with the latest
+// accounts_target of the rep's team (team_targets, from the org file; 0 =
+// none), as kbi_accounts_per_rep reads it.
+const sqlAccounts = `SELECT a.rep_id AS rep_id, a.team_id AS team_id, a.accounts AS accounts,
+    toUInt32(ifNull(t.target, 0)) AS target
+FROM
+(
+    SELECT rep_id, team_id, toUInt64(uniqExact(account_id)) AS accounts
+    FROM {{db}}.rep_accounts_daily
+    WHERE ` + whereDays + ` AND ` + whereTeam + ` AND ` + whereRep + ` AND account_id != ''
+    GROUP BY rep_id, team_id
+) AS a
+LEFT JOIN
+(
+    SELECT team_id, argMax(accounts_target, updated_at) AS target
+    FROM {{db}}.team_targets
+    GROUP BY team_id
+) AS t ON a.team_id = t.team_id
 ORDER BY rep_id, team_id
 LIMIT {{limit}}
-SETTINGS {{settings}}`
+SETTINGS {{settings}}, join_use_nulls = 1`
 
 // Quotes above their rep's authority: the authorities travel as a map
 // parameter keyed by rep id (reps without one are never over).
@@ -222,5 +242,69 @@ const sqlJourney = `SELECT occurred_at AS at_time, toString(type) AS type_str, t
 FROM {{db}}.interactions FINAL
 WHERE lead_id = {lead:String}
 ORDER BY occurred_at, event_id
+LIMIT {{limit}}
+SETTINGS {{settings}}`
+
+// The forecast KBI (kbi_forecast_accuracy, docs/kbis.md "Forecast
+// accuracy") for the periods that overlap from..to: a period is a month
+// or a quarter from period_start. The view computes the previous
+// period's accuracy over all periods before this filter applies, so the
+// first period in the range still has its change.
+const sqlForecast = `SELECT team_id, rep_id, period_kind, toString(period_start) AS period_start_str, period, category,
+    toString(currency) AS currency_str,
+    CAST(forecast AS Nullable(Float64)) AS forecast_f,
+    ifNull(toFloat64(closed_won), 0) AS closed_won_f,
+    ifNull(toUInt64(won_deals), 0) AS won_deals_n,
+    CAST(accuracy AS Nullable(Float64)) AS accuracy_f,
+    CAST(bias AS Nullable(Float64)) AS bias_f,
+    CAST(prev_accuracy AS Nullable(Float64)) AS prev_accuracy_f,
+    CAST(accuracy_change AS Nullable(Float64)) AS accuracy_change_f
+FROM {{db}}.kbi_forecast_accuracy
+WHERE period_start <= {to:Date}
+    AND if(period_kind = 'quarter', addQuarters(period_start, 1), addMonths(period_start, 1)) > {from:Date}
+    AND ` + whereTeam + ` AND ` + whereRep + `
+ORDER BY period_kind, period_start, team_id, rep_id, category, currency
+LIMIT {{limit}}
+SETTINGS {{settings}}`
+
+// Open deals, least likely to close first: the deals at risk.
+const sqlScores = `SELECT opportunity_id, account_id, rep_id, team_id, scored_at, probability, reasons
+FROM {{db}}.deal_scores_open
+WHERE ` + whereTeam + `
+ORDER BY probability, opportunity_id
+LIMIT {limit:UInt64}
+SETTINGS {{settings}}`
+
+// The open deals per tenth of win probability (bucket 9 holds 1.0).
+const sqlScoreBuckets = `SELECT least(toUInt8(floor(probability * 10)), 9) AS bucket, toUInt64(count()) AS n
+FROM {{db}}.deal_scores_open
+WHERE ` + whereTeam + `
+GROUP BY bucket
+ORDER BY bucket
+LIMIT {{limit}}
+SETTINGS {{settings}}`
+
+// whereSignal is the market_signal tasks fired on the range's days (UTC)
+// for a team.
+const whereSignal = `rule = 'market_signal' AND toDate(at) BETWEEN {from:Date} AND {to:Date} AND ` + whereTeam
+
+// The market_signal tasks (docs/signals.md, "The task"): the values carry
+// the account, kind, source and, when known, the URL.
+const sqlSignals = `SELECT id, at, team_id, rep_id, ` +
+	"`values`['account_id'] AS account_id, `values`['kind'] AS kind, `values`['source'] AS source, `values`['url'] AS url" + `,
+    summary
+FROM {{db}}.alerts FINAL
+WHERE ` + whereSignal + `
+ORDER BY at DESC, id
+LIMIT {limit:UInt64}
+SETTINGS {{settings}}`
+
+// The tasks in the range, and the signals that occurred in it and match
+// no account yet (unmatched_signals; they have no team, so the team
+// filter does not apply to them).
+const sqlSignalCounts = `SELECT
+    (SELECT toUInt64(count()) FROM {{db}}.alerts FINAL WHERE ` + whereSignal + `) AS tasks,
+    (SELECT toUInt64(count()) FROM {{db}}.unmatched_signals
+        WHERE toDate(occurred_at) BETWEEN {from:Date} AND {to:Date}) AS unmatched
 LIMIT {{limit}}
 SETTINGS {{settings}}`

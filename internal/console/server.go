@@ -158,6 +158,9 @@ func (s *Server) routes() *http.ServeMux {
 	api("GET /api/v1/kbi/discounts", "kbi_discounts", s.discounts)
 	api("GET /api/v1/kbi/approvals", "kbi_approvals", s.approvals)
 	api("GET /api/v1/kbi/deals", "kbi_deals", s.deals)
+	api("GET /api/v1/kbi/forecast", "kbi_forecast", s.forecast)
+	api("GET /api/v1/deals/scores", "deal_scores", s.scores)
+	api("GET /api/v1/signals", "signals", s.signals)
 	api("GET /api/v1/alerts", "alerts", s.alerts)
 	api("GET /api/v1/leads/{lead_id}/journey", "journey", s.journey)
 	// The stream is long-lived: counted, not timed.

@@ -119,6 +119,12 @@ func TestBadParameters(t *testing.T) {
 	f("/api/v1/alerts?limit=ten", `limit: "ten" is not an integer`)
 	f("/api/v1/alerts?team=a/b", `team: "a/b" is not an id`)
 	f("/api/v1/leads/lead%20one/journey", `lead_id: "lead one" is not an id`)
+	f("/api/v1/kbi/forecast?from=2026-12-01&to=2026-11-01", "from (2026-12-01) is after to (2026-11-01)")
+	f("/api/v1/kbi/forecast?team=a%20b", `team: "a b" is not an id`)
+	f("/api/v1/deals/scores?limit=1001", `limit: "1001" is not an integer from 1 to 1000`)
+	f("/api/v1/deals/scores?team=a/b", `team: "a/b" is not an id`)
+	f("/api/v1/signals?limit=x", `limit: "x" is not an integer`)
+	f("/api/v1/signals?from=2026-02-30", `from: "2026-02-30" is not a date`)
 }
 
 // Request values reach the store as query parameters only; every query is
@@ -136,6 +142,9 @@ func TestQueriesAreParameterisedAndBounded(t *testing.T) {
 		"/api/v1/kbi/deals?from=2026-11-02&to=2026-11-29",
 		"/api/v1/alerts?limit=5&team=team-01",
 		"/api/v1/leads/lead-42/journey",
+		"/api/v1/kbi/forecast?from=2026-11-02&to=2026-11-29&team=team-01&rep=rep-01-01",
+		"/api/v1/deals/scores?team=team-01&limit=5",
+		"/api/v1/signals?from=2026-11-02&to=2026-11-29&team=team-01&limit=5",
 	} {
 		before := len(st.recorded())
 		resp, body := do(t, s.Handler(), "GET", target)
@@ -320,8 +329,8 @@ salespulse_console_requests_total{code="400",route="kbi_activity"} 1
 	if err != nil {
 		t.Error(err)
 	}
-	if n := testutil.CollectAndCount(reg, "salespulse_console_request_duration_seconds"); n != 14 {
-		t.Errorf("duration series = %d, want one per timed route (14)", n)
+	if n := testutil.CollectAndCount(reg, "salespulse_console_request_duration_seconds"); n != 17 {
+		t.Errorf("duration series = %d, want one per timed route (17)", n)
 	}
 }
 
@@ -396,4 +405,22 @@ func TestStreamLimit(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "too many alert streams") {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
+}
+
+func TestPeriodInProgress(t *testing.T) {
+	last := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	f := func(kind, start string, want bool) {
+		t.Helper()
+		if got := periodInProgress(kind, start, last); got != want {
+			t.Errorf("%s from %s with data to %s: in progress %v, want %v", kind, start, last.Format(time.DateOnly), got, want)
+		}
+	}
+	f("month", "2026-12-01", true)
+	f("month", "2026-11-01", false) // data from December: November is over
+	f("month", "2027-01-01", true)
+	f("quarter", "2026-10-01", true)
+	f("quarter", "2026-07-01", false)
+	f("month", "not a day", true)
+	last = time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	f("month", "2026-11-01", true) // its last day may still be filling
 }

@@ -51,7 +51,8 @@ type consoleStack struct {
 
 // The pages of the contract (internal/console/web); the lead journey is
 // added with a lead id the alerts name.
-var pageRoutes = []string{"overview", "response", "activity", "accounts", "discounts", "approvals", "deals", "alerts"}
+var pageRoutes = []string{"overview", "response", "activity", "accounts", "discounts", "approvals", "deals",
+	"forecast", "scores", "signals", "alerts"}
 
 // browserPath finds Chromium, or skips (fails, when SALESPULSE_BROWSER_TESTS
 // says it must be there).
@@ -396,7 +397,7 @@ func TestWithoutChartLibrary(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for _, route := range []string{"activity", "response"} {
+	for _, route := range []string{"activity", "response", "forecast"} {
 		if state, _ := tb.load(t, st.URL+"#/"+route); state != "ready" {
 			t.Fatalf("%s without charts: state %q", route, state)
 		}
@@ -431,7 +432,8 @@ func TestWithoutChartLibrary(t *testing.T) {
 func TestAPINoPersonalData(t *testing.T) {
 	st := startConsole(t)
 	paths := []string{"meta", "overview", "kbi/response", "kbi/response/reps", "kbi/activity", "kbi/accounts",
-		"kbi/discounts", "kbi/approvals", "kbi/deals", "alerts?limit=1000"}
+		"kbi/discounts", "kbi/approvals", "kbi/deals", "kbi/forecast", "deals/scores?limit=1000", "signals?limit=1000",
+		"alerts?limit=1000"}
 	if lead := anyLead(t, st); lead != "" {
 		paths = append(paths, "leads/"+lead+"/journey")
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -14,10 +15,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/embedded/chdb"
+	"github.com/salespulse/salespulse/internal/app"
 	"github.com/salespulse/salespulse/internal/console/web"
 	"github.com/salespulse/salespulse/internal/devstack"
 	"github.com/salespulse/salespulse/internal/testenv"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
+	"github.com/salespulse/salespulse/pipeline/anomaly/dealscore"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
@@ -110,6 +113,9 @@ func startConsole(t *testing.T) *consoleStack {
 	// date CI runs (with the default start, 2026-11-02, it would not).
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	gc.Start = today.AddDate(0, 0, -gc.Days)
+	// Market signals for the signals page (the generator's default is
+	// none), a few of them unmatched. Forecasts are on by default.
+	gc.Signals.PerDay = 10
 	sc := devstack.Config{
 		KafkaAddr: "127.0.0.1:0", ClickHouseAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Partitions: 4, Generator: true, Gen: gc, App: ac,
@@ -126,6 +132,12 @@ func startConsole(t *testing.T) *consoleStack {
 		t.Fatal(err)
 	}
 	sc.DataDir = dir
+	// A deal-risk model, so the deal scores page has scores: trained on
+	// other generated days, as tests/ops does.
+	if sc.App.Anomaly.DealRisk.ModelFile, err = trainDealModel(dir); err != nil {
+		os.RemoveAll(dir)
+		t.Fatalf("train the deal-risk model: %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := devstack.Start(ctx, sc, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
@@ -244,4 +256,25 @@ func contacts(t *testing.T, gc gen.Config) map[string]bool {
 		i.Reset()
 	}
 	return out
+}
+
+// trainDealModel trains a deal-risk model on 60 generated days of another
+// seed and writes it to dir; it returns the file's path.
+func trainDealModel(dir string) (string, error) {
+	mc := gen.DefaultConfig()
+	mc.Seed, mc.Days, mc.Teams, mc.RepsPerTeam = 7, 60, 2, 4
+	ex, err := app.GeneratedDealExamples(mc)
+	if err != nil {
+		return "", err
+	}
+	model, err := dealscore.Train(ex, dealscore.TrainOptions{})
+	if err != nil {
+		return "", err
+	}
+	b, err := model.Marshal()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, "deal-model.json")
+	return p, os.WriteFile(p, b, 0o644)
 }

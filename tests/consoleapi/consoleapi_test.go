@@ -35,6 +35,7 @@ import (
 	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/internal/testenv"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
+	"github.com/salespulse/salespulse/pipeline/anomaly/dealscore"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/gen"
 )
@@ -74,7 +75,32 @@ func repoRoot() string {
 func genConfig() gen.Config {
 	c := gen.DefaultConfig()
 	c.Days = 28
+	// Market signals for /api/v1/signals (the generator's default is
+	// none), a few of them unmatched.
+	c.Signals.PerDay = 10
 	return c
+}
+
+// trainDealModel trains a deal-risk model on 60 generated days of another
+// seed (as tests/ops does) so that deal_scores fills, and writes it to
+// dir.
+func trainDealModel(dir string) (string, error) {
+	mc := gen.DefaultConfig()
+	mc.Seed, mc.Days, mc.Teams, mc.RepsPerTeam = 7, 60, 2, 4
+	ex, err := app.GeneratedDealExamples(mc)
+	if err != nil {
+		return "", err
+	}
+	model, err := dealscore.Train(ex, dealscore.TrainOptions{})
+	if err != nil {
+		return "", err
+	}
+	b, err := model.Marshal()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, "deal-model.json")
+	return p, os.WriteFile(p, b, 0o644)
 }
 
 func startStack(t *testing.T) *stack {
@@ -120,6 +146,10 @@ func newStack() (*stack, error) {
 	dir, err := os.MkdirTemp("", "salespulse-consoleapi-")
 	if err != nil {
 		return nil, err
+	}
+	if ac.Anomaly.DealRisk.ModelFile, err = trainDealModel(dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("train the deal-risk model: %w", err)
 	}
 	ds, err := devstack.Start(context.Background(), devstack.Config{
 		DataDir: dir, KafkaAddr: "127.0.0.1:0", ClickHouseAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
@@ -228,6 +258,16 @@ func sum[T any](rs []T, f func(T) float64) float64 {
 func near(a, b float64) bool {
 	d := a - b
 	return d < 1e-6*max(1, abs(a), abs(b)) && -d < 1e-6*max(1, abs(a), abs(b))
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 func abs(v float64) float64 {
@@ -349,11 +389,124 @@ func TestEndpointsAgreeWithViews(t *testing.T) {
 		check("calls", sum(r.Rows, func(x act) float64 { return x.Calls }), s.num(t, "SELECT sum(calls) FROM salespulse.kbi_activity_daily WHERE "+where))
 	})
 	t.Run("accounts", func(t *testing.T) {
-		type acc struct{ Accounts float64 }
+		type acc struct {
+			RepID      string `json:"rep_id"`
+			TeamID     string `json:"team_id"`
+			Accounts   float64
+			Target     *float64
+			Attainment *float64
+		}
 		var r rows[acc]
 		s.get(t, "/api/v1/kbi/accounts?"+rangeQuery, &r)
 		check("accounts", sum(r.Rows, func(x acc) float64 { return x.Accounts }),
 			s.num(t, "SELECT count() FROM (SELECT DISTINCT rep_id, team_id, account_id FROM salespulse.rep_accounts_daily WHERE account_id != '' AND "+where+")"))
+		// The generator gives every team the same accounts_target.
+		check("rows with a target", sum(r.Rows, func(x acc) float64 {
+			if x.Target == nil {
+				return 0
+			}
+			return 1
+		}), s.num(t, "SELECT count() FROM (SELECT DISTINCT rep_id, team_id FROM salespulse.rep_accounts_daily WHERE account_id != '' AND "+where+
+			") WHERE team_id IN (SELECT team_id FROM salespulse.team_targets GROUP BY team_id HAVING argMax(accounts_target, updated_at) > 0)"))
+		for _, x := range r.Rows {
+			if x.Target != nil {
+				want := s.num(t, "SELECT argMax(accounts_target, updated_at) FROM salespulse.team_targets WHERE team_id = '"+x.TeamID+"'")
+				if *x.Target != want || x.Attainment == nil || !near(*x.Attainment, x.Accounts/want) {
+					t.Errorf("row %+v: want target %v, attainment accounts/target", x, want)
+				}
+			} else if x.Attainment != nil {
+				t.Errorf("row %+v: attainment without a target", x)
+			}
+		}
+	})
+	t.Run("forecast", func(t *testing.T) {
+		type fc struct {
+			RepID       string  `json:"rep_id"`
+			PeriodKind  string  `json:"period_kind"`
+			PeriodStart string  `json:"period_start"`
+			ClosedWon   float64 `json:"closed_won"`
+			Forecast    *float64
+			Accuracy    *float64
+			InProgress  bool `json:"in_progress"`
+		}
+		var r rows[fc]
+		s.get(t, "/api/v1/kbi/forecast?"+rangeQuery, &r)
+		// November's periods: the month, and the quarter it ends.
+		const periods = "period_start <= '2026-11-30' AND if(period_kind = 'quarter', addQuarters(period_start, 1), addMonths(period_start, 1)) > '2026-11-01'"
+		check("rows", float64(len(r.Rows)), s.num(t, "SELECT count() FROM salespulse.kbi_forecast_accuracy WHERE "+periods))
+		check("team rows", sum(r.Rows, func(x fc) float64 {
+			if x.RepID == "" {
+				return 1
+			}
+			return 0
+		}), s.num(t, "SELECT count() FROM salespulse.kbi_forecast_accuracy WHERE rep_id = '' AND "+periods))
+		check("closed won", sum(r.Rows, func(x fc) float64 { return x.ClosedWon }), s.num(t, "SELECT sum(closed_won) FROM salespulse.kbi_forecast_accuracy WHERE "+periods))
+		withAcc := sum(r.Rows, func(x fc) float64 {
+			if x.Accuracy == nil {
+				return 0
+			}
+			return 1
+		})
+		if want := s.num(t, "SELECT count() FROM salespulse.kbi_forecast_accuracy WHERE accuracy IS NOT NULL AND "+periods); withAcc != want {
+			t.Errorf("rows with an accuracy: API %v, SQL %v", withAcc, want)
+		}
+		// A period is in progress until a day after it has data.
+		for _, x := range r.Rows {
+			want := s.query("SELECT (SELECT max(day) FROM salespulse.activity_daily) < if('"+x.PeriodKind+"' = 'quarter', addQuarters(toDate('"+x.PeriodStart+"'), 1), addMonths(toDate('"+x.PeriodStart+"'), 1))") == "1"
+			if x.InProgress != want {
+				t.Errorf("row %+v: in_progress %v, SQL %v", x, x.InProgress, want)
+				break
+			}
+		}
+	})
+	t.Run("scores", func(t *testing.T) {
+		type deal struct {
+			OpportunityID string `json:"opportunity_id"`
+			Probability   float64
+			Reasons       []string
+		}
+		var r struct {
+			Deals        []deal
+			Total        float64
+			Distribution []float64
+		}
+		s.get(t, "/api/v1/deals/scores?limit=50", &r)
+		total := s.num(t, "SELECT count() FROM salespulse.deal_scores_open")
+		check("open scored deals", r.Total, total)
+		check("distribution", sum(r.Distribution, func(n float64) float64 { return n }), total)
+		if float64(len(r.Deals)) != min(50, total) || len(r.Distribution) != 10 {
+			t.Errorf("%d deals, %d buckets; want %v and 10", len(r.Deals), len(r.Distribution), min(50, total))
+		}
+		if !slices.IsSortedFunc(r.Deals, func(x, y deal) int { return cmpFloat(x.Probability, y.Probability) }) {
+			t.Error("deals not least likely first")
+		}
+		if len(r.Deals) > 0 {
+			want := s.num(t, "SELECT min(probability) FROM salespulse.deal_scores_open")
+			if !near(r.Deals[0].Probability, want) || len(r.Deals[0].Reasons) == 0 {
+				t.Errorf("first deal %+v: want probability %v and reasons", r.Deals[0], want)
+			}
+		}
+	})
+	t.Run("signals", func(t *testing.T) {
+		var r struct {
+			Tasks []struct {
+				AccountID string `json:"account_id"`
+				Kind, At  string
+			}
+			Total, Unmatched float64
+		}
+		s.get(t, "/api/v1/signals?limit=20&"+rangeQuery, &r)
+		total := s.num(t, "SELECT count() FROM salespulse.alerts FINAL WHERE rule = 'market_signal' AND toDate(at) BETWEEN '2026-11-01' AND '2026-11-30'")
+		check("tasks", r.Total, total)
+		check("unmatched", r.Unmatched, s.num(t, "SELECT count() FROM salespulse.unmatched_signals WHERE toDate(occurred_at) BETWEEN '2026-11-01' AND '2026-11-30'"))
+		if float64(len(r.Tasks)) != min(20, total) {
+			t.Errorf("%d tasks, want %v", len(r.Tasks), min(20, total))
+		}
+		for _, x := range r.Tasks {
+			if x.AccountID == "" || x.Kind == "" {
+				t.Errorf("task %+v without account or kind", x)
+			}
+		}
 	})
 	t.Run("discounts", func(t *testing.T) {
 		type disc struct {
@@ -447,6 +600,7 @@ func (s *stack) paths(t *testing.T) []string {
 		"/api/v1/meta", "/api/v1/overview",
 		"/api/v1/kbi/response", "/api/v1/kbi/response/reps", "/api/v1/kbi/activity", "/api/v1/kbi/accounts",
 		"/api/v1/kbi/discounts", "/api/v1/kbi/approvals", "/api/v1/kbi/deals",
+		"/api/v1/kbi/forecast", "/api/v1/deals/scores?limit=1000", "/api/v1/signals?limit=1000",
 		"/api/v1/alerts?limit=1000", "/api/v1/leads/" + lead + "/journey",
 	}
 }

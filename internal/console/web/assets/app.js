@@ -186,7 +186,7 @@
     );
     const t = h("table", { class: "data" }, h("thead", null, head), h("tbody", null, body));
     if (opts.caption) t.prepend(h("caption", null, opts.caption));
-    return h("div", { class: "table-wrap" + (rows.length > 15 ? " tall" : "") }, rows.length ? t : h("p", { class: "muted" }, "No rows in this range."));
+    return h("div", { class: "table-wrap" + (rows.length > 15 ? " tall" : "") }, rows.length ? t : h("p", { class: "muted empty" }, opts.empty || "No rows in this range."));
   }
 
   const provisionalMark = (r) => (r.provisional ? h("span", { class: "badge prov", title: "Provisional: open leads or requests may still change this figure" }, "provisional") : "");
@@ -468,11 +468,13 @@
     const rows = (a.rows || []).slice().sort((x, y) => y.accounts - x.accounts);
     const s = section(el, "Distinct accounts touched per rep");
     if (rows.length) {
+      const series = [{ name: "accounts", type: "bar", data: rows.map((r) => r.accounts) }];
+      if (rows.some((r) => r.target != null)) series.push({ name: "target", type: "line", step: "middle", data: rows.map((r) => r.target) });
       chart(s, "Accounts per rep", {
         tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
         xAxis: { type: "category", data: rows.map((r) => r.rep_id), axisLabel: { rotate: 45 } },
         yAxis: { type: "value", name: "accounts" },
-        series: [{ name: "accounts", type: "bar", data: rows.map((r) => r.accounts) }],
+        series,
       });
     }
     s.append(
@@ -481,8 +483,11 @@
           { label: "Rep", value: (r) => repName(r.rep_id) },
           { label: "Team", value: (r) => teamName(r.team_id) },
           { label: "Accounts", num: true, value: (r) => num(r.accounts) },
+          { label: "Target", num: true, title: "The team's accounts target per rep and month (null: none)", value: (r) => num(r.target) },
+          { label: "Attainment", num: true, title: "Accounts / target", value: (r) => pct(r.attainment) },
         ],
-        rows
+        rows,
+        { rowClass: (r) => (r.attainment != null && r.attainment < 1 ? "below-target" : null) }
       )
     );
   };
@@ -658,6 +663,136 @@
           { label: "Cycle (days)", num: true, value: (r) => num(r.cycle) },
         ],
         perRep
+      )
+    );
+  };
+
+  // ---- sales intelligence: forecast accuracy, deal scores, signals --------
+
+  const signed = (v) => (v == null ? "—" : (v > 0 ? "+" : "") + nf.format(v * 100) + " %");
+
+  pages.forecast = async function (el, route) {
+    const f = await api("kbi/forecast" + filterQuery(route.params));
+    const rows = f.rows || [];
+    const teamRows = rows.filter((r) => r.rep_id === "");
+    const repRows = rows.filter((r) => r.rep_id !== "");
+    // One category in the charts: commit when there is one (the figure
+    // a forecast is judged by), else the first.
+    const cats = sortedUnique(teamRows.map((r) => r.category));
+    const cat = cats.includes("commit") ? "commit" : cats[0];
+    const charted = teamRows.filter((r) => r.category === cat && r.accuracy != null);
+    const periods = sortedUnique(charted.map((r) => r.period));
+    const running = new Set(charted.filter((r) => r.in_progress).map((r) => r.period));
+    const axis = periods.map((p) => (running.has(p) ? p + " (in progress)" : p));
+    const teams = sortedUnique(charted.map((r) => r.team_id));
+    const at = (team, period, field) => {
+      const r = charted.find((x) => x.team_id === team && x.period === period);
+      return r ? Math.round(r[field] * 1000) / 10 : null;
+    };
+    const s = section(el, "Forecast accuracy per team and period");
+    s.append(h("p", { class: "muted" }, "Accuracy = 1 − |forecast − closed won| / closed won; bias = (forecast − closed won) / closed won. The forecast is the last submission before the period starts."));
+    if (rows.some((r) => r.in_progress)) {
+      s.append(h("p", { class: "notice warn in-progress-note" }, "Periods marked “in progress” have not ended: their closed-won amount is partial, so their accuracy is far below what it will be and their bias far above."));
+    }
+    if (charted.length) {
+      chart(s, "Accuracy per team (" + cat + ", %)", {
+        xAxis: { type: "category", data: axis },
+        yAxis: { type: "value", name: "%" },
+        series: teams.map((t) => ({ name: teamName(t), type: "line", connectNulls: true, data: periods.map((p) => at(t, p, "accuracy")) })),
+      });
+      chart(s, "Bias per team (" + cat + ", %; above 0: over-forecast)", {
+        tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+        xAxis: { type: "category", data: axis },
+        yAxis: { type: "value", name: "%" },
+        series: teams.map((t) => ({ name: teamName(t), type: "bar", data: periods.map((p) => at(t, p, "bias")) })),
+      });
+    }
+    const cols = (withRep) =>
+      [
+        withRep ? { label: "Rep", value: (r) => repName(r.rep_id) } : null,
+        { label: "Team", value: (r) => teamName(r.team_id) },
+        { label: "Period", value: (r) => (r.in_progress ? h("span", null, r.period + " ", h("span", { class: "badge prov", title: "The period has not ended: closed won is partial" }, "in progress")) : r.period) },
+        { label: "Category", value: (r) => r.category },
+        { label: "Forecast", num: true, value: (r) => (r.forecast == null ? "—" : r.currency + " " + num(r.forecast)) },
+        { label: "Closed won", num: true, value: (r) => r.currency + " " + num(r.closed_won) },
+        { label: "Accuracy", num: true, value: (r) => pct(r.accuracy) },
+        { label: "Bias", num: true, value: (r) => signed(r.bias) },
+        { label: "Previous", num: true, value: (r) => pct(r.prev_accuracy) },
+        { label: "Change", num: true, value: (r) => signed(r.accuracy_change) },
+      ].filter(Boolean);
+    const rowClass = (r) => (r.in_progress ? "provisional" : null);
+    s.append(table(cols(false), teamRows, { empty: "No team forecasts for periods in this range.", rowClass }));
+    const r = section(el, "Forecast accuracy per rep");
+    r.append(table(cols(true), repRows, { empty: "No rep forecasts for periods in this range.", rowClass }));
+  };
+
+  pages.scores = async function (el, route) {
+    const team = route.params.get("team");
+    const d = await api("deals/scores" + filterQuery(new URLSearchParams(team ? { team } : {}), { limit: 100 }));
+    const deals = d.deals || [];
+    const s = section(el, "Open deals at risk (least likely to close first)");
+    s.append(h("p", { class: "muted" }, num(d.total || 0) + " open deals scored. Each score lists its top contributing features: + raises the win probability, − lowers it."));
+    if (d.total) {
+      const labels = (d.distribution || []).map((_, i) => i * 10 + "–" + (i + 1) * 10 + " %");
+      chart(s, "Open deals by win probability", {
+        tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+        xAxis: { type: "category", data: labels },
+        yAxis: { type: "value", name: "deals" },
+        series: [{ name: "open deals", type: "bar", data: d.distribution }],
+      });
+    }
+    s.append(
+      table(
+        [
+          { label: "Opportunity", value: (x) => x.opportunity_id },
+          { label: "Account", value: (x) => x.account_id || "—" },
+          { label: "Rep", value: (x) => repName(x.rep_id) },
+          { label: "Team", value: (x) => teamName(x.team_id) },
+          { label: "Win probability", num: true, value: (x) => pct(x.probability) },
+          { label: "Reasons", wrap: true, value: (x) => h("ul", { class: "reasons" }, (x.reasons || []).map((t) => h("li", null, t))) },
+          { label: "Scored", value: (x) => when(x.scored_at) },
+        ],
+        deals,
+        {
+          empty:
+            "No open deal is scored. Scores need a deal-risk model (anomaly.deal_risk.model_file; train one with `salespulse score train`) and open opportunities; see docs/scores.md.",
+        }
+      )
+    );
+  };
+
+  pages.signals = async function (el, route) {
+    const d = await api("signals" + filterQuery(route.params, { limit: 100 }));
+    const tasks = d.tasks || [];
+    const s = section(el, "Market-signal tasks (newest first)");
+    s.append(
+      h("div", { class: "tiles" }, tile("Tasks in range", num(d.total || 0)), tile("Unmatched signals", num(d.unmatched || 0))),
+      h("p", { class: "muted" }, "A signal about an account (executive change, funding round, hiring surge, news) becomes a task for the account's owner. Unmatched signals name no known account yet and are kept for later matching.")
+    );
+    if (tasks.length) {
+      const byKind = groupBy(tasks, (t) => t.kind || "?");
+      const kinds = Array.from(byKind.keys()).sort();
+      chart(s, "Tasks by kind (listed tasks)", {
+        tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+        xAxis: { type: "category", data: kinds },
+        yAxis: { type: "value", name: "tasks" },
+        series: [{ name: "tasks", type: "bar", data: kinds.map((k) => byKind.get(k).length) }],
+      });
+    }
+    s.append(
+      table(
+        [
+          { label: "At", value: (t) => when(t.at) },
+          { label: "Account", value: (t) => t.account_id || "—" },
+          { label: "Kind", value: (t) => t.kind },
+          { label: "Source", value: (t) => t.source || "—" },
+          { label: "Rep", value: (t) => (t.rep_id ? repName(t.rep_id) : "—") },
+          { label: "Team", value: (t) => teamName(t.team_id) },
+          { label: "Summary", wrap: true, value: (t) => t.summary },
+          { label: "Link", value: (t) => (/^https?:\/\//.test(t.url || "") ? h("a", { href: t.url, rel: "noopener noreferrer", target: "_blank" }, "source") : "—") },
+        ],
+        tasks,
+        { empty: "No market-signal tasks in this range." }
       )
     );
   };
