@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"os"
 	"time"
 
 	"github.com/salespulse/salespulse/pipeline/anomaly/dealscore"
@@ -50,4 +51,25 @@ func GeneratedDealExamples(cfg gen.Config) ([]dealscore.Example, error) {
 		tr.Apply(&i)
 	}
 	return tr.Examples, nil
+}
+
+// WriteGeneratedDealModel trains a deal score model on the generator's
+// stream of cfg (GeneratedDealExamples) and writes it to path, as
+// `salespulse score train --generate` does with default options: a model
+// for stacks that run on generated data (the ops and console suites'
+// deals-at-risk pages).
+func WriteGeneratedDealModel(cfg gen.Config, path string) error {
+	ex, err := GeneratedDealExamples(cfg)
+	if err != nil {
+		return err
+	}
+	m, err := dealscore.Train(ex, dealscore.TrainOptions{})
+	if err != nil {
+		return err
+	}
+	b, err := m.Marshal()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }

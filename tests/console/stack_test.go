@@ -20,7 +20,6 @@ import (
 	"github.com/salespulse/salespulse/internal/devstack"
 	"github.com/salespulse/salespulse/internal/testenv"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
-	"github.com/salespulse/salespulse/pipeline/anomaly/dealscore"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
@@ -263,18 +262,6 @@ func contacts(t *testing.T, gc gen.Config) map[string]bool {
 func trainDealModel(dir string) (string, error) {
 	mc := gen.DefaultConfig()
 	mc.Seed, mc.Days, mc.Teams, mc.RepsPerTeam = 7, 60, 2, 4
-	ex, err := app.GeneratedDealExamples(mc)
-	if err != nil {
-		return "", err
-	}
-	model, err := dealscore.Train(ex, dealscore.TrainOptions{})
-	if err != nil {
-		return "", err
-	}
-	b, err := model.Marshal()
-	if err != nil {
-		return "", err
-	}
 	p := filepath.Join(dir, "deal-model.json")
-	return p, os.WriteFile(p, b, 0o644)
+	return p, app.WriteGeneratedDealModel(mc, p)
 }

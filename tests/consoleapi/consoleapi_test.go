@@ -35,7 +35,6 @@ import (
 	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/internal/testenv"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
-	"github.com/salespulse/salespulse/pipeline/anomaly/dealscore"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/gen"
 )
@@ -87,20 +86,8 @@ func genConfig() gen.Config {
 func trainDealModel(dir string) (string, error) {
 	mc := gen.DefaultConfig()
 	mc.Seed, mc.Days, mc.Teams, mc.RepsPerTeam = 7, 60, 2, 4
-	ex, err := app.GeneratedDealExamples(mc)
-	if err != nil {
-		return "", err
-	}
-	model, err := dealscore.Train(ex, dealscore.TrainOptions{})
-	if err != nil {
-		return "", err
-	}
-	b, err := model.Marshal()
-	if err != nil {
-		return "", err
-	}
 	p := filepath.Join(dir, "deal-model.json")
-	return p, os.WriteFile(p, b, 0o644)
+	return p, app.WriteGeneratedDealModel(mc, p)
 }
 
 func startStack(t *testing.T) *stack {

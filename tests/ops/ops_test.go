@@ -27,7 +27,6 @@ import (
 	"github.com/salespulse/salespulse/internal/devstack"
 	"github.com/salespulse/salespulse/internal/kafkaio"
 	"github.com/salespulse/salespulse/internal/testenv"
-	"github.com/salespulse/salespulse/pipeline/anomaly/dealscore"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/gen"
 )
@@ -152,20 +151,8 @@ func newStack() (*opsStack, error) {
 	// (the dashboard's deals-at-risk panel) fills.
 	mc := genConfig()
 	mc.Seed, mc.Days = 7, 60
-	ex, err := app.GeneratedDealExamples(mc)
-	if err != nil {
-		return nil, err
-	}
-	model, err := dealscore.Train(ex, dealscore.TrainOptions{})
-	if err != nil {
-		return nil, err
-	}
-	mb, err := model.Marshal()
-	if err != nil {
-		return nil, err
-	}
 	ac.Anomaly.DealRisk.ModelFile = filepath.Join(dir, "deal-model.json")
-	if err := os.WriteFile(ac.Anomaly.DealRisk.ModelFile, mb, 0o644); err != nil {
+	if err := app.WriteGeneratedDealModel(mc, ac.Anomaly.DealRisk.ModelFile); err != nil {
 		return nil, err
 	}
 	st, err := devstack.Start(context.Background(), devstack.Config{
