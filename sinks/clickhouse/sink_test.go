@@ -747,3 +747,44 @@ func TestConcurrentWrites(t *testing.T) {
 		t.Fatalf("%d rows stored with another batch's provenance", n)
 	}
 }
+
+// alerts keeps each alert's latest state once merged; alert_transitions
+// (migration 011) keeps every change, so what fired can still be counted.
+func TestAlertTransitionsSurviveMerges(t *testing.T) {
+	srv := startServer(t)
+	db := dbName(t)
+	s := newTestSink(t, srv.addr, db, nil)
+	a := schemas.Alert{ID: "t1", Rule: "lead_response_sla", State: schemas.AlertFiring, Severity: schemas.SeverityWarning,
+		TeamID: "team-1", At: day.Add(time.Hour)}
+	b := batchOf("alerts.v1", 0, 0, nil)
+	b.Alerts = []schemas.Alert{a}
+	if err := s.Write(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	a.State, a.EndsAt = schemas.AlertResolved, day.Add(2*time.Hour)
+	b = batchOf("alerts.v1", 0, 1, nil)
+	b.Alerts = []schemas.Alert{a}
+	if err := s.Write(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.conn.Exec(context.Background(), "OPTIMIZE TABLE "+db+".alerts FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	count := func(q string) uint64 {
+		t.Helper()
+		var n uint64
+		if err := s.conn.QueryRow(context.Background(), q).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	if n := count("SELECT count() FROM " + db + ".alerts WHERE state = 'firing'"); n != 0 {
+		t.Fatalf("alerts still holds %d firing rows after OPTIMIZE FINAL: the test shows nothing", n)
+	}
+	if n := count("SELECT uniqExact(id) FROM " + db + ".alert_transitions WHERE state = 'firing'"); n != 1 {
+		t.Errorf("alert_transitions: %d alerts fired, want 1", n)
+	}
+	if n := count("SELECT count() FROM " + db + ".alert_transitions"); n != 2 {
+		t.Errorf("alert_transitions: %d transitions, want 2 (firing, resolved)", n)
+	}
+}
