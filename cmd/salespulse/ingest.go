@@ -26,21 +26,12 @@ flight finish, the producer closes.`
 
 func cmdIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("ingest --config FILE", ingestSynopsis, stderr)
-	file := fs.String("config", "", "config file (required)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *file == "" {
-		fmt.Fprintln(stderr, "--config is required")
-		fs.Usage()
-		return errUsage
-	}
-	cfg, err := app.LoadConfig(*file)
+	file, cfg, err := loadRequiredConfig(fs, args, stderr)
 	if err != nil {
 		return err
 	}
 	if err := cfg.ValidateIngest(); err != nil {
-		return fmt.Errorf("%s: %w:\n%w", *file, app.ErrInvalidConfig, err)
+		return fmt.Errorf("%s: %w:\n%w", file, app.ErrInvalidConfig, err)
 	}
 	log := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
 	reg := prometheus.NewRegistry()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -21,16 +22,7 @@ in-flight batches are written, offsets committed, the group left.`
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run --config FILE", runSynopsis, stderr)
-	file := fs.String("config", "", "config file (required)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *file == "" {
-		fmt.Fprintln(stderr, "--config is required")
-		fs.Usage()
-		return errUsage
-	}
-	cfg, err := app.LoadConfig(*file)
+	file, cfg, err := loadRequiredConfig(fs, args, stderr)
 	if err != nil {
 		return err
 	}
@@ -41,7 +33,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	a, err := app.New(ctx, *cfg, app.Options{Logger: log, Version: version(), ConsoleAssets: web.Assets})
 	if err != nil {
 		if errors.Is(err, app.ErrInvalidConfig) {
-			return fmt.Errorf("%s: %w", *file, err)
+			return fmt.Errorf("%s: %w", file, err)
 		}
 		return err
 	}
@@ -64,4 +56,21 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log.Info("salespulse stopped")
 	return nil
+}
+
+// loadRequiredConfig parses args into fs, which gets a required --config
+// flag, and loads that file: the start of every command that runs from a
+// config (run, ingest).
+func loadRequiredConfig(fs *flag.FlagSet, args []string, stderr io.Writer) (string, *app.Config, error) {
+	file := fs.String("config", "", "config file (required)")
+	if err := parse(fs, args); err != nil {
+		return "", nil, err
+	}
+	if *file == "" {
+		fmt.Fprintln(stderr, "--config is required")
+		fs.Usage()
+		return "", nil, errUsage
+	}
+	cfg, err := app.LoadConfig(*file)
+	return *file, cfg, err
 }
