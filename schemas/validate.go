@@ -74,6 +74,27 @@ var (
 // and returns the first violation as a *FieldError. It does not mutate i;
 // call Normalize first so defaults are filled.
 func (i *Interaction) Validate() error {
+	if err := i.ValidateFields(); err != nil {
+		return err
+	}
+	if len(i.Attributes) > MaxAttributes {
+		return Invalid(i.Source, "attributes", strconv.Itoa(len(i.Attributes)), fmt.Sprintf("more than %d entries", MaxAttributes))
+	}
+	for k, v := range i.Attributes {
+		if len(k) > MaxIDLen || len(v) > MaxAttributeLen {
+			return Invalid(i.Source, "attributes."+k, v, fmt.Sprintf("key longer than %d or value longer than %d bytes", MaxIDLen, MaxAttributeLen))
+		}
+	}
+	return nil
+}
+
+// ValidateFields is Validate without the attribute limits (at most
+// MaxAttributes entries, key and value lengths), for decoders that enforce
+// them, with the same messages, while reading: ranging over the map again
+// was over half of Validate's cost. Type rules that read attributes (an
+// account.signal's kind and domain) still apply, so the attributes must be
+// stored first.
+func (i *Interaction) ValidateFields() error {
 	src := i.Source
 	switch {
 	case i.EventID == "":
@@ -170,14 +191,6 @@ func (i *Interaction) Validate() error {
 	}
 	if i.Type == TypeApprovalDecided && i.Has&HasApproved == 0 {
 		return Invalid(src, "approved", "", "required for type approval.decided")
-	}
-	if len(i.Attributes) > MaxAttributes {
-		return Invalid(src, "attributes", strconv.Itoa(len(i.Attributes)), fmt.Sprintf("more than %d entries", MaxAttributes))
-	}
-	for k, v := range i.Attributes {
-		if len(k) > MaxIDLen || len(v) > MaxAttributeLen {
-			return Invalid(src, "attributes."+k, v, fmt.Sprintf("key longer than %d or value longer than %d bytes", MaxIDLen, MaxAttributeLen))
-		}
 	}
 	return nil
 }

@@ -778,12 +778,11 @@ func (s *state) skipValue() error {
 // finish turns the event buffers into it's strings and map, then normalises
 // and validates it.
 //
-// Validate runs before the attributes are stored: both decoders already
-// enforced the attribute rules Validate checks (at most MaxAttributes
-// entries, key and value lengths), with the same messages, while reading
-// them, and ranging over the map again was over half of Validate's cost.
-// FuzzDecode runs the full Validate on every decoded event, so the two
-// cannot drift apart unnoticed.
+// It runs ValidateFields, not Validate: both decoders already enforced
+// the attribute limits (at most MaxAttributes entries, key and value
+// lengths), with the same messages, while reading them. FuzzDecode runs
+// the full Validate on every decoded event, so the two cannot drift apart
+// unnoticed.
 func (s *state) finish(it *schemas.Interaction) error {
 	if len(s.ids) > 0 {
 		ids := string(s.ids) // the one allocation for all identifiers
@@ -806,36 +805,15 @@ func (s *state) finish(it *schemas.Interaction) error {
 		}
 	}
 	it.Normalize()
-	store := func() {
-		if len(s.attrs) > 0 {
-			if it.Attributes == nil {
-				it.Attributes = make(map[string]string, len(s.attrs))
-			}
-			for _, a := range s.attrs {
-				it.Attributes[pers[a.k.lo:a.k.hi]] = pers[a.v.lo:a.v.hi]
-			}
+	if len(s.attrs) > 0 {
+		if it.Attributes == nil {
+			it.Attributes = make(map[string]string, len(s.attrs))
+		}
+		for _, a := range s.attrs {
+			it.Attributes[pers[a.k.lo:a.k.hi]] = pers[a.v.lo:a.v.hi]
 		}
 	}
-	if it.Type == schemas.TypeAccountSignal {
-		// Its kind and domain are attributes Validate checks (rare
-		// events: the cost above does not matter).
-		store()
-		return s.validated(it)
-	}
-	attrs := it.Attributes // empty: grow or fastObject cleared it
-	it.Attributes = nil
-	err := s.validated(it)
-	it.Attributes = attrs
-	if err != nil {
-		return err
-	}
-	store()
-	return nil
-}
-
-// validated validates it, naming the canonical contract as the one broken.
-func (s *state) validated(it *schemas.Interaction) error {
-	err := it.Validate()
+	err := it.ValidateFields()
 	if fe, ok := err.(*schemas.FieldError); ok {
 		// Validate names the event's own source; the contract broken is ours.
 		fe.Source = Source
