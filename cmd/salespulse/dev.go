@@ -18,6 +18,7 @@ import (
 	"github.com/salespulse/salespulse/internal/app"
 	"github.com/salespulse/salespulse/internal/console/web"
 	"github.com/salespulse/salespulse/internal/devstack"
+	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
@@ -152,7 +153,9 @@ func parseDev(args []string, stderr io.Writer) (devFlags, error) {
 		}
 		ac = *c
 	}
-	if ac.Alerts.Ack.Listen == "" && *ackAddr != "" {
+	// Without the detectors (pipeline.stages) nothing reads the
+	// acknowledgements, and config validation refuses the endpoint.
+	if ac.Alerts.Ack.Listen == "" && *ackAddr != "" && ac.Pipeline.Runs(pipeline.StageAnomaly) {
 		// Loopback by default, so no token is needed; only where the
 		// config has a canonical topic for the acknowledgements.
 		// Without kafka.topics every vendor's topic is consumed, the
