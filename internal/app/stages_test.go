@@ -28,6 +28,26 @@ import (
 // alert producer, no lead topics, no state topic, no consumer groups of
 // the lead hop.
 func TestIngestOnly(t *testing.T) {
+	testStages(t, []string{pipeline.StagePrivacy},
+		[]string{"state store", "window", "anomaly", "contacts source", "leads source", "ticker", "alert feed"},
+		[]string{"sales.canonical", "sales.dlq"},
+		[]string{"salespulse"})
+}
+
+// TestStagesWithoutAnomaly: [privacy, window] keeps the lead hop and the
+// state store for the windows, and builds no detectors and no alerts
+// topics.
+func TestStagesWithoutAnomaly(t *testing.T) {
+	testStages(t, []string{pipeline.StagePrivacy, pipeline.StageWindow},
+		[]string{"anomaly", "alert feed"},
+		[]string{"sales.canonical", "sales.dlq", "salespulse.contacts", "salespulse.leads", "salespulse.state"},
+		[]string{"salespulse", "salespulse.contacts", "salespulse.leads"})
+}
+
+// testStages runs an app with stages, feeds it 20 events and checks their
+// raw rows arrive pseudonymised, that New built none of the steps notBuilt,
+// and which topics and consumer groups exist afterwards.
+func testStages(t *testing.T, stages, notBuilt, wantTopics, wantGroups []string) {
 	testenv.RequireCHDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -61,7 +81,7 @@ func TestIngestOnly(t *testing.T) {
 	cfg.ClickHouse.Protocol = "http"
 	cfg.ClickHouse.Compression = "none"
 	cfg.Privacy.Key = privacy.DevKey()
-	cfg.Pipeline.Stages = []string{pipeline.StagePrivacy}
+	cfg.Pipeline.Stages = stages
 
 	var steps []string
 	reg := prometheus.NewRegistry()
@@ -72,9 +92,9 @@ func TestIngestOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stateful := range []string{"state store", "window", "anomaly", "contacts source", "leads source", "ticker", "alert feed"} {
-		if slices.Contains(steps, stateful) {
-			t.Errorf("ingest-only New built %q (steps %v)", stateful, steps)
+	for _, step := range notBuilt {
+		if slices.Contains(steps, step) {
+			t.Errorf("New built %q (steps %v)", step, steps)
 		}
 	}
 	runCtx, stop := context.WithCancel(ctx)
@@ -125,15 +145,14 @@ func TestIngestOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"sales.canonical", "sales.dlq"}
-	if got := topics.Names(); !slices.Equal(got, want) {
-		t.Errorf("topics = %v, want %v: no lead, state or alerts topic", got, want)
+	if got := topics.Names(); !slices.Equal(got, wantTopics) {
+		t.Errorf("topics = %v, want %v", got, wantTopics)
 	}
 	groups, err := adm.ListGroups(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := groups.Groups(); !slices.Equal(got, []string{"salespulse"}) {
-		t.Errorf("consumer groups = %v, want only the ingest group", got)
+	if got := groups.Groups(); !slices.Equal(got, wantGroups) {
+		t.Errorf("consumer groups = %v, want %v", got, wantGroups)
 	}
 }
