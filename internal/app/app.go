@@ -87,9 +87,9 @@ type App struct {
 	// The console; nil when console.listen is empty.
 	console   *http.Server
 	consoleLn net.Listener
-	store     *kafkaio.StateStore
-	ing       *Ingress // nil without ingest.listen
-	cs        *closers // what New opened, for Close
+	store     *kafkaio.StateStore // nil without the window (pipeline.stages)
+	ing       *Ingress            // nil without ingest.listen
+	cs        *closers            // what New opened, for Close
 
 	running atomic.Bool
 }
