@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,6 +61,12 @@ type Config struct {
 	// batches it already took (default 30s). Batches not stored by then are
 	// handed back unacknowledged and read again by the next owner.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// Stages names the processing stages this deployment runs, in
+	// pipeline order: StagePrivacy, StageWindow, StageAnomaly (default,
+	// when unset: all three). [privacy] is an ingest-only deployment: raw
+	// interactions are stored, pseudonymised, and nothing stateful runs
+	// (stages.go).
+	Stages []string `yaml:"stages"`
 }
 
 // Validation errors.
@@ -80,6 +87,9 @@ func (c *Config) SetDefaults() {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 30 * time.Second
 	}
+	if c.Stages == nil { // an empty list is the operator's, and invalid
+		c.Stages = slices.Clone(AllStages)
+	}
 }
 
 // Validate reports the first problem in c, which SetDefaults has filled.
@@ -94,7 +104,7 @@ func (c Config) Validate() error {
 	if c.DrainTimeout < 0 {
 		return fmt.Errorf("pipeline.drain_timeout: %w", ErrDrainTimeout)
 	}
-	return nil
+	return validateStages(c.Stages)
 }
 
 // Pipeline is a running Source → Stages → Sink chain.

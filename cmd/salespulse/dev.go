@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"github.com/salespulse/salespulse/internal/app"
 	"github.com/salespulse/salespulse/internal/console/web"
 	"github.com/salespulse/salespulse/internal/devstack"
+	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/sources"
 	"github.com/salespulse/salespulse/sources/canonical"
 	"github.com/salespulse/salespulse/sources/gen"
@@ -34,6 +37,11 @@ Without --config, lead SLAs count business hours (anomaly.sla.clock:
 business) of the generator's sites, 08:00-18:00 local, Monday to Friday;
 'salespulse alerts budget --dev' measures the pages the alerts would make.
 
+With --no-pipeline it runs the embedded Kafka (with the topics dev would
+create) and ClickHouse only, and prints their addresses and a config for
+'salespulse run --config FILE': your own pipeline, with your own config,
+on the embedded services.
+
 Needs libchdb.so: run scripts/fetch-chdb.sh once (make dev does), or set
 SALESPULSE_LIBCHDB.`
 
@@ -49,6 +57,9 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("%w\n(the embedded ClickHouse engine is a 560 MB library fetched from npm: run scripts/fetch-chdb.sh, or `make dev`)", err)
 		}
 		return err
+	}
+	if d.stack.NoPipeline {
+		return serveServices(ctx, st, d.stack, stdout, stderr)
 	}
 	fmt.Fprintf(stdout, `SalesPulse dev is running (data in %s)
   Kafka       %s   topics %s; dead letters sales.dlq
@@ -97,6 +108,12 @@ type devFlags struct {
 	progress time.Duration
 }
 
+// pipelineFlags are dev's flags that configure the generator or the
+// pipeline: with --no-pipeline, setting one is a mistake to report, not
+// to ignore.
+var pipelineFlags = []string{"http-addr", "ack-addr", "console-addr", "no-generator", "format", "seed", "teams",
+	"reps-per-team", "days", "speed", "start", "progress"}
+
 // parseDev reads dev's flags and its --config file. The file's pipeline,
 // sources, org_file, privacy, window, anomaly and alerts sections apply as
 // in `run`; devstack fills in the embedded services' addresses, and the dev
@@ -123,8 +140,20 @@ func parseDev(args []string, stderr io.Writer) (devFlags, error) {
 	start := fs.String("start", "", "event time of day 0 (RFC 3339 or YYYY-MM-DD; default 2026-11-02, or now with --speed 1)")
 	progress := fs.Duration("progress", time.Second, "progress line interval (0 disables)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	noPipeline := fs.Bool("no-pipeline", false, "run the embedded Kafka and ClickHouse only (no generator, no pipeline) and print a config for 'salespulse run'; --config names the topics to create")
 	if err := parse(fs, args); err != nil {
 		return devFlags{}, err
+	}
+	if *noPipeline {
+		var set []string
+		fs.Visit(func(f *flag.Flag) {
+			if slices.Contains(pipelineFlags, f.Name) {
+				set = append(set, "--"+f.Name)
+			}
+		})
+		if len(set) > 0 {
+			return devFlags{}, fmt.Errorf("%s: not with --no-pipeline, which runs no generator and no pipeline", strings.Join(set, ", "))
+		}
 	}
 	gc.Days = *days
 	switch {
@@ -152,7 +181,9 @@ func parseDev(args []string, stderr io.Writer) (devFlags, error) {
 		}
 		ac = *c
 	}
-	if ac.Alerts.Ack.Listen == "" && *ackAddr != "" {
+	// Without the detectors (pipeline.stages) nothing reads the
+	// acknowledgements, and config validation refuses the endpoint.
+	if ac.Alerts.Ack.Listen == "" && *ackAddr != "" && ac.Pipeline.Runs(pipeline.StageAnomaly) {
 		// Loopback by default, so no token is needed; only where the
 		// config has a canonical topic for the acknowledgements.
 		// Without kafka.topics every vendor's topic is consumed, the
@@ -176,7 +207,8 @@ func parseDev(args []string, stderr io.Writer) (devFlags, error) {
 		stack: devstack.Config{
 			DataDir: *dataDir, KafkaAddr: *kafkaAddr, ClickHouseAddr: *chAddr, HTTPAddr: *httpAddr,
 			LibCHDB: *lib, Generator: !*noGen, Gen: gc, App: ac, Format: *format,
-			Options: app.Options{Version: version(), ConsoleAssets: web.Assets},
+			Options:    app.Options{Version: version(), ConsoleAssets: web.Assets},
+			NoPipeline: *noPipeline,
 		},
 		logLevel: *logLevel,
 		progress: *progress,
@@ -184,6 +216,68 @@ func parseDev(args []string, stderr io.Writer) (devFlags, error) {
 }
 
 const defaultDevMatrix = "deploy/examples/authorization-matrix.yml"
+
+// runConfigFile is where --no-pipeline writes the config it prints, in
+// the data dir.
+const runConfigFile = "run.yml"
+
+// serveServices is dev --no-pipeline: it prints where the embedded
+// services listen and the config keys that point `salespulse run` at
+// them (also written to the data dir), then serves until ctx ends.
+func serveServices(ctx context.Context, st *devstack.Stack, cfg devstack.Config, stdout, stderr io.Writer) error {
+	ac := cfg.App
+	ac.SetDefaults()
+	snippet := runConfig(st, ac)
+	file := filepath.Join(cfg.DataDir, runConfigFile)
+	if err := os.WriteFile(file, []byte(snippet), 0o644); err != nil {
+		st.Run(canceled()) // closes the services
+		return fmt.Errorf("write %s: %w", file, err)
+	}
+	fmt.Fprintf(stdout, `SalesPulse dev is running the embedded services only (--no-pipeline; data in %s)
+  Kafka       %s   topics %s; dead letters %s, alerts %s
+  ClickHouse  http://%s   (no tables yet: salespulse run applies the migrations)
+Config for 'salespulse run --config FILE', written to %s
+(merge it into your own file, or use it as it is):
+
+%s
+e.g. SALESPULSE_PRIVACY_KEY=$(openssl rand -hex 32) salespulse run --config %s
+Press Ctrl-C to stop.
+`, cfg.DataDir, strings.Join(st.KafkaAddrs(), ","), strings.Join(slices.Concat(devstack.DataTopics(cfg.App), cfg.Topics), ", "),
+		ac.Kafka.DeadLetterTopic, ac.Alerts.Topic, st.ClickHouseAddr(), file, snippet, file)
+	err := st.Run(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "stopped cleanly")
+	return nil
+}
+
+// runConfig is the YAML that points a pipeline at st: its brokers, and its
+// ClickHouse over HTTP without compression (the engine is on the same
+// host: lz4 would cost CPU on both sides for nothing). The database is
+// the one ac names.
+func runConfig(st *devstack.Stack, ac app.Config) string {
+	ch := ac.ClickHouse // app.Config.SetDefaults leaves the section as given
+	ch.SetDefaults()
+	return fmt.Sprintf(`# The embedded services of 'salespulse dev --no-pipeline'.
+kafka:
+  brokers: [%s]
+clickhouse:
+  addresses: [%s]
+  protocol: http
+  compression: none
+  database: %s
+# privacy.key: 'salespulse run' reads the pseudonymisation key from
+# $SALESPULSE_PRIVACY_KEY unless privacy.key names a file (docs/privacy.md).
+`, strings.Join(st.KafkaAddrs(), ", "), st.ClickHouseAddr(), ch.Database)
+}
+
+// canceled is a cancelled context: Run on it closes a stack at once.
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
 
 func parseStart(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {

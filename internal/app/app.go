@@ -87,9 +87,9 @@ type App struct {
 	// The console; nil when console.listen is empty.
 	console   *http.Server
 	consoleLn net.Listener
-	store     *kafkaio.StateStore
-	ing       *Ingress // nil without ingest.listen
-	cs        *closers // what New opened, for Close
+	store     *kafkaio.StateStore // nil without the window (pipeline.stages)
+	ing       *Ingress            // nil without ingest.listen
+	cs        *closers            // what New opened, for Close
 
 	running atomic.Bool
 }
@@ -183,34 +183,43 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	wdeps := window.Deps{Org: idx, State: store}
+	// pipeline.stages: an ingest-only deployment ([privacy]) builds
+	// neither stage, nor the lead hop, nor the state store they need.
+	var win *window.Window
 	var lds *leads.Leads
-	if !cfg.Leads.Disabled {
-		if lds, err = newLeads(ctx, cfg, src, store, parts, reg, log); err != nil {
+	if cfg.Pipeline.Runs(pipeline.StageWindow) {
+		wdeps := window.Deps{Org: idx, State: store}
+		if cfg.leadHop() {
+			if lds, err = newLeads(ctx, cfg, src, store, parts, reg, log); err != nil {
+				return nil, err
+			}
+			// Behind the lead topics a partition merges many upstream
+			// partitions: its event time is their slowest one's
+			// (docs/leads.md).
+			wdeps.UpstreamMarks, wdeps.IdleTimeout = true, cfg.Leads.IdleTimeout
+			wdeps.Upstreams, wdeps.QuietUpstreams, wdeps.DormantUpstreams, wdeps.QuietGrace = lds.Upstreams()
+		}
+		if win, err = window.New(cfg.Window, wdeps, reg, log); err != nil {
+			return nil, fmt.Errorf("window: %w", err)
+		}
+		if err := cs.push("window", nil); err != nil {
 			return nil, err
 		}
-		// Behind the lead topics a partition merges many upstream
-		// partitions: its event time is their slowest one's
-		// (docs/leads.md).
-		wdeps.UpstreamMarks, wdeps.IdleTimeout = true, cfg.Leads.IdleTimeout
-		wdeps.Upstreams, wdeps.QuietUpstreams, wdeps.DormantUpstreams, wdeps.QuietGrace = lds.Upstreams()
 	}
-	win, err := window.New(cfg.Window, wdeps, reg, log)
-	if err != nil {
-		return nil, fmt.Errorf("window: %w", err)
-	}
-	if err := cs.push("window", nil); err != nil {
-		return nil, err
-	}
-	det, err := anomaly.New(cfg.Anomaly, files.matrix, idx, anomaly.Deps{State: store, Progress: !cfg.Leads.Disabled, Calendars: cfg.Window.Calendars, DealModel: files.deals}, reg, log)
-	if err != nil {
-		return nil, fmt.Errorf("anomaly: %w", err)
-	}
-	if err := cs.push("anomaly", nil); err != nil {
-		return nil, err
+	var det *anomaly.Detectors
+	if cfg.Pipeline.Runs(pipeline.StageAnomaly) {
+		det, err = anomaly.New(cfg.Anomaly, files.matrix, idx, anomaly.Deps{State: store, Progress: cfg.leadHop(), Calendars: cfg.Window.Calendars, DealModel: files.deals}, reg, log)
+		if err != nil {
+			return nil, fmt.Errorf("anomaly: %w", err)
+		}
+		if err := cs.push("anomaly", nil); err != nil {
+			return nil, err
+		}
 	}
 
 	var disp *alert.Dispatcher
+	// Without the anomaly stage nothing raises alerts: validate refused
+	// hooks and the acknowledgement endpoint.
 	if len(cfg.Alerts.Hooks) > 0 {
 		conn, err := cfg.Kafka.ConnOpts()
 		if err != nil {
@@ -244,30 +253,45 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 	// The KBI stages: windows before detectors (late events leave
 	// b.Interactions there), detectors last: they see windowed batches.
 	kbiStages := func(w int) []pipeline.Stage {
-		s := []pipeline.Stage{win.NewStage()}
+		var s []pipeline.Stage
+		if win != nil {
+			s = append(s, win.NewStage())
+		}
 		if opt.Stages != nil {
 			s = append(s, opt.Stages(w, sink)...)
 		}
-		return append(s, det.NewStage())
+		if det != nil {
+			s = append(s, det.NewStage())
+		}
+		return s
 	}
-	// ClickHouse and the durable alerts topic; the batch is acknowledged
-	// only when both have it.
-	alerts := kafkaio.NewAlertProducer(src.Client(), cfg.Alerts.Topic)
+	// ClickHouse and, with the detectors, the durable alerts topic; the
+	// batch is acknowledged only when both have it.
+	var alerts pipeline.Sink
+	if det != nil {
+		alerts = kafkaio.NewAlertProducer(src.Client(), cfg.Alerts.Topic)
+	}
+	withAlerts := func(main pipeline.Sink) pipeline.Sink {
+		if alerts == nil {
+			return main
+		}
+		return pipeline.NewFanout(main, alerts)
+	}
 
 	var flows []flow
-	if cfg.Leads.Disabled {
+	if !cfg.leadHop() {
 		// One pipeline: the stages pair within each source partition.
 		stages := tapped(opt.Tap, "ingest", func(w int) []pipeline.Stage {
 			// Pseudonymisation first: no later stage sees raw contact data.
 			return append([]pipeline.Stage{pseudo.NewStage()}, kbiStages(w)...)
 		})
-		pipe, err := pipeline.New(cfg.Pipeline, src, stages, pipeline.NewFanout(sink, alerts), flowReg(reg, "ingest"), log)
+		pipe, err := pipeline.New(cfg.Pipeline, src, stages, withAlerts(sink), flowReg(reg, "ingest"), log)
 		if err != nil {
 			return nil, err
 		}
 		flows = append(flows, flow{"ingest", src, pipe})
 	} else {
-		if flows, err = leadFlows(cfg, src, store, lds, sink, alerts, pseudo, kbiStages, opt.Tap, opt.LeadsFlowOnly, reg, log, cs); err != nil {
+		if flows, err = leadFlows(cfg, src, store, lds, sink, withAlerts(sink.Derived()), pseudo, kbiStages, opt.Tap, opt.LeadsFlowOnly, reg, log, cs); err != nil {
 			return nil, err
 		}
 	}
@@ -275,7 +299,7 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 		return nil, err
 	}
 	var tick *kafkaio.Ticker
-	if !cfg.Leads.Disabled && cfg.Leads.TickAfter >= 0 && !opt.LeadsFlowOnly {
+	if cfg.leadHop() && cfg.Leads.TickAfter >= 0 && !opt.LeadsFlowOnly {
 		if tick, err = newTicker(cfg, lds, reg, log); err != nil {
 			return nil, err
 		}
@@ -349,13 +373,14 @@ func (c *closers) close(ctx context.Context) error {
 }
 
 // newStateStore creates the topics SalesPulse itself produces to — dead
-// letters, alerts, parked alert deliveries — when missing (without them
-// every batch with a dead letter or an alert fails to be acknowledged and
-// the pipeline stalls on a fresh cluster that does not auto-create), then
-// builds the stages' state store: one compacted topic with as many
-// partitions as the widest source topic, because the state of source
-// partition p lives in its partition p. The store goes on cs as soon as
-// it exists.
+// letters and, with the detectors, alerts and parked alert deliveries —
+// when missing (without them every batch with a dead letter or an alert
+// fails to be acknowledged and the pipeline stalls on a fresh cluster
+// that does not auto-create), then builds the stages' state store: one
+// compacted topic with as many partitions as the widest source topic,
+// because the state of source partition p lives in its partition p. The
+// store goes on cs as soon as it exists. An ingest-only deployment
+// (pipeline.stages without window) has no state: the store is nil.
 func newStateStore(ctx context.Context, cfg Config, src *kafka.Source, reg prometheus.Registerer, log *slog.Logger, cs *closers) (*kafkaio.StateStore, int32, error) {
 	names := make([]string, 0, len(cfg.Kafka.Topics))
 	for t := range cfg.Kafka.Topics {
@@ -363,15 +388,18 @@ func newStateStore(ctx context.Context, cfg Config, src *kafka.Source, reg prome
 	}
 	parts, err := kafkaio.MaxPartitions(ctx, src.Client(), names)
 	if err == nil {
-		own := []string{cfg.Kafka.DeadLetterTopic, cfg.Alerts.Topic, cfg.Alerts.ParkTopic}
-		if !cfg.Leads.Disabled {
+		own := []string{cfg.Kafka.DeadLetterTopic}
+		if cfg.Pipeline.Runs(pipeline.StageAnomaly) {
+			own = append(own, cfg.Alerts.Topic, cfg.Alerts.ParkTopic)
+		}
+		if cfg.leadHop() {
 			// The lead topics are partitioned like the source topics: the
 			// same parallelism, and their state fits the state topic.
 			own = append(own, cfg.Leads.ContactsTopic, cfg.Leads.LeadsTopic)
 		}
 		err = kafkaio.EnsureTopics(ctx, src.Client(), parts, own...)
 	}
-	if err == nil && !cfg.Leads.Disabled {
+	if err == nil && cfg.leadHop() {
 		// Lead topics made wider by hand: the state topic must cover them.
 		parts, err = kafkaio.MaxPartitions(ctx, src.Client(), append(names, cfg.Leads.ContactsTopic, cfg.Leads.LeadsTopic))
 	}
@@ -380,6 +408,9 @@ func newStateStore(ctx context.Context, cfg Config, src *kafka.Source, reg prome
 	}
 	if err := cs.push("topics", nil); err != nil {
 		return nil, 0, err
+	}
+	if !cfg.Pipeline.Runs(pipeline.StageWindow) { // anomaly needs window
+		return nil, parts, nil
 	}
 	conn, err := cfg.Kafka.ConnOpts()
 	if err != nil {
@@ -516,7 +547,9 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}
 	sinkErr := a.sink.Close()
-	a.store.Close() // every checkpoint was acknowledged before its batch
+	if a.store != nil {
+		a.store.Close() // every checkpoint was acknowledged before its batch
+	}
 	if a.tick != nil {
 		a.tick.Close()
 	}

@@ -120,7 +120,18 @@ var (
 	// canonical decoder (or there is none to default to), so the pipeline
 	// would never read the acknowledgements.
 	ErrAckTopic = errors.New("must be a kafka.topics topic with the canonical decoder")
+	// ErrNoAnomalyStage: an alerts setting that needs the detectors, with
+	// pipeline.stages leaving them out: nothing would raise an alert.
+	ErrNoAnomalyStage = errors.New("set, but pipeline.stages has no anomaly stage: nothing raises alerts")
 )
+
+// leadHop reports whether the internal lead topics run (docs/leads.md):
+// unless leads.disabled, and only for the window, which pairs a lead with
+// its touches from every system there. An ingest-only deployment
+// (pipeline.stages [privacy]) stores the raw rows in the ingest flow alone.
+func (c *Config) leadHop() bool {
+	return !c.Leads.Disabled && c.Pipeline.Runs(pipeline.StageWindow)
+}
 
 // SetDefaults fills what the file left out. Each package applies its own
 // defaults too; this adds the ones that only make sense for the whole app.
@@ -255,7 +266,7 @@ func (c *Config) validate(privacyKey bool) (files, error) {
 	add("window", c.Window.Validate())
 	add("anomaly", c.Anomaly.Validate())
 	add("state", c.State.Validate())
-	if !c.Leads.Disabled {
+	if c.leadHop() {
 		add("leads", c.Leads.Validate(c.Window.AllowedLateness))
 		for key, t := range map[string]string{"contacts_topic": c.Leads.ContactsTopic, "leads_topic": c.Leads.LeadsTopic} {
 			if _, ok := c.Kafka.Topics[t]; ok || t == c.Kafka.DeadLetterTopic || t == c.State.Topic || t == c.Alerts.Topic {
@@ -281,6 +292,16 @@ func (c *Config) validate(privacyKey bool) (files, error) {
 	add("alerts", c.Alerts.Validate())
 	if a := c.Alerts.Ack; a.Enabled() && c.Kafka.Topics[a.Topic] != canonical.Name {
 		add("alerts.ack.topic", fmt.Errorf("%q: %w", a.Topic, ErrAckTopic))
+	}
+	if !c.Pipeline.Runs(pipeline.StageAnomaly) {
+		// Refused rather than ignored: a deployment that expects pages
+		// must not start without them.
+		if len(c.Alerts.Hooks) > 0 {
+			add("alerts.hooks", ErrNoAnomalyStage)
+		}
+		if c.Alerts.Ack.Enabled() {
+			add("alerts.ack.listen", ErrNoAnomalyStage)
+		}
 	}
 	add("ingest", c.Ingest.Validate(webhookVendors()))
 	add("console", c.Console.Validate())

@@ -10,6 +10,7 @@ import (
 
 	"github.com/salespulse/salespulse/internal/console"
 	"github.com/salespulse/salespulse/internal/ingress"
+	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/leads"
 	"github.com/salespulse/salespulse/pipeline/privacy"
 	"github.com/salespulse/salespulse/sinks/alert"
@@ -206,6 +207,19 @@ func TestBadConfigs(t *testing.T) {
 			"parse config: sources.zoom.topc: field topc not found in sources.zoom (line 5)",
 			"sources.pipedrive: field pipedrive not found in sources (vendors: canonical, salesforce, hubspot, zoom, graph, aircall, twilio, signals, smarte, specter) (line 6)",
 		}, nil},
+		{"stages_unknown.bad.yml", []string{
+			`pipeline.stages[1]: "windows": unknown stage (want privacy, window, anomaly)`,
+		}, []error{pipeline.ErrUnknownStage}},
+		{"stages_no_privacy.bad.yml", []string{
+			"pipeline.stages: privacy is required: without it raw contact data would reach ClickHouse and the lead topics, where no erasure finds it",
+		}, []error{pipeline.ErrPrivacyRequired}},
+		{"stages_not_a_list.bad.yml", []string{
+			"parse config: pipeline.stages: cannot unmarshal !!str `privacy` into []string (line 4)",
+		}, nil},
+		{"ingest_only_alerts.bad.yml", []string{
+			"alerts.hooks: set, but pipeline.stages has no anomaly stage: nothing raises alerts",
+			"alerts.ack.listen: set, but pipeline.stages has no anomaly stage: nothing raises alerts",
+		}, []error{ErrNoAnomalyStage}},
 		{"every_problem.bad.yml", []string{
 			"kafka.brokers: at least one broker is required",
 			"kafka.max_in_flight_batches 100 (max 64): out of range",

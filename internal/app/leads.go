@@ -136,10 +136,12 @@ func (wireDecoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.In
 //   - leads, group <group>.leads: the leads topic → window and detectors;
 //     the sink stores their facts and alerts (not the interactions again).
 //
-// The Router and Resolver forward in the state store's transactions, so
-// ingest and contacts commit offsets only of batches already forwarded.
+// derived is the leads flow's sink: the derived tables and, with the
+// detectors, the alerts topic. The Router and Resolver forward in the
+// state store's transactions, so ingest and contacts commit offsets only
+// of batches already forwarded.
 // leadsOnly builds the leads flow alone (Options.LeadsFlowOnly).
-func leadFlows(cfg Config, src *kafka.Source, store *kafkaio.StateStore, l *leads.Leads, sink *clickhouse.Sink, alerts pipeline.Sink,
+func leadFlows(cfg Config, src *kafka.Source, store *kafkaio.StateStore, l *leads.Leads, sink *clickhouse.Sink, derived pipeline.Sink,
 	pseudo *privacy.Pseudonymizer, kbiStages func(int) []pipeline.Stage, tap func(string, int) pipeline.Stage, leadsOnly bool,
 	reg prometheus.Registerer, log *slog.Logger, cs *closers,
 ) ([]flow, error) {
@@ -190,7 +192,7 @@ func leadFlows(cfg Config, src *kafka.Source, store *kafkaio.StateStore, l *lead
 	horizon := cfg.Window.OutOfOrderness + cfg.Window.AllowedLateness
 	err := hop("leads", cfg.Leads.LeadsTopic, func(w int) []pipeline.Stage {
 		return append([]pipeline.Stage{l.NewDedup(horizon)}, kbiStages(w)...)
-	}, pipeline.NewFanout(sink.Derived(), alerts))
+	}, derived)
 	if err != nil {
 		return nil, err
 	}

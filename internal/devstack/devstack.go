@@ -71,6 +71,14 @@ type Config struct {
 	App app.Config
 	// Options are passed to app.New (stages, org, pseudonymiser).
 	Options app.Options
+	// NoPipeline starts the embedded services alone: Kafka with the
+	// topics the pipeline would (DataTopics of App, Topics, App's dead
+	// letter and alerts topics) and ClickHouse, empty. No app, no
+	// generator, no admin HTTP server, no migrations: the caller's own
+	// pipeline (`salespulse run` against KafkaAddrs and ClickHouseAddr)
+	// applies the migrations as it starts. Registry, App and Generator
+	// are nil, HTTPAddr and OrgFile "".
+	NoPipeline bool
 }
 
 // Stack is a started embedded environment.
@@ -175,8 +183,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 	if err != nil {
 		return nil, fmt.Errorf("embedded kafka: %w", err)
 	}
-	if s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-		return nil, fmt.Errorf("admin http: listen: %w", err)
+	if !cfg.NoPipeline {
+		if s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("admin http: listen: %w", err)
+		}
 	}
 
 	// The ClickHouse HTTP server must answer before the sink connects.
@@ -185,6 +195,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Stack, err err
 	chDone := make(chan error, 1)
 	go func() { chDone <- chSrv.Serve(srvCtx, s.chLn) }()
 	s.stopCH = func() error { stopSrv(); return <-chDone }
+	if cfg.NoPipeline {
+		return s, nil
+	}
 
 	s.reg = cfg.Options.Registry
 	if s.reg == nil {
@@ -290,7 +303,12 @@ func (s *Stack) writeOrg() error {
 // KafkaAddrs, ClickHouseAddr and HTTPAddr say where the services listen.
 func (s *Stack) KafkaAddrs() []string   { return s.kafka.Addrs() }
 func (s *Stack) ClickHouseAddr() string { return s.chLn.Addr().String() }
-func (s *Stack) HTTPAddr() string       { return s.httpLn.Addr().String() }
+func (s *Stack) HTTPAddr() string {
+	if s.httpLn == nil { // NoPipeline
+		return ""
+	}
+	return s.httpLn.Addr().String()
+}
 
 // OrgFile is the org file in use: the config's org_file, or the
 // generator's organisation written to the data dir ("" when the caller
@@ -317,7 +335,14 @@ func (s *Stack) Generator() *gen.Generator { return s.gen }
 // is cancelled, then stops in data-flow order: generator (no new input),
 // pipeline drain and offset commit, ClickHouse server, Kafka, admin HTTP
 // last so /metrics stays scrapeable until the very end.
+//
+// With NoPipeline it serves Kafka and ClickHouse until ctx is cancelled,
+// then closes them.
 func (s *Stack) Run(ctx context.Context) error {
+	if s.app == nil { // NoPipeline
+		<-ctx.Done()
+		return s.closeAll()
+	}
 	adminSrv := &http.Server{Handler: s.app.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	adminDone := make(chan error, 1)
 	go func() { adminDone <- adminSrv.Serve(s.httpLn) }()
