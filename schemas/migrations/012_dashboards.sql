@@ -5,14 +5,19 @@
 -- keys start with the time: a team filter pruned nothing. Every table here
 -- is sorted TEAM FIRST, then time, so one team reads about 1/teams of it.
 --
+-- The rollups are small (a year for 1,000 reps: 0.5-1.4M rows), so their
+-- granules are 1,024 rows: at 8,192 one team's rows of a month shared a
+-- granule with other teams' and one team read ~40 % of the table.
+--
 -- Each rollup is filled by a view on the table it summarises, with its own
 -- dedup window (replays are dropped here too, as in 002 and 005). Rows
 -- stored before this migration are copied once by the INSERT ... SELECT
 -- that precedes each view, guarded by "the rollup is empty" so a re-run
 -- of a half-applied migration does not copy twice. The copy sees the rows
--- present when it runs: apply the migration (salespulse migrate, or the
--- first start of the new binary) before writers start, as for every
--- migration. docs/kbis.md lists what is approximate.
+-- present when it runs: the ClickHouse sink migrates at startup, before it
+-- writes; with several writers, start one new binary first. On a cluster
+-- the copy covers the shard it runs on (docs/clickhouse-tables.md).
+-- docs/kbis.md lists what is approximate.
 
 -- Interactions per team, hour, channel, type and direction: no rep. The
 -- per-minute, per-rep activity_per_minute held ~1 interaction per row.
@@ -29,7 +34,7 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.activity_hourly {{onCluster}}
 ENGINE = {{mergeTree "AggregatingMergeTree"}}
 PARTITION BY toYYYYMM(hour)
 ORDER BY (team_id, hour, channel, type, direction)
-SETTINGS {{dedupWindow 10000}};
+SETTINGS {{dedupWindow 10000}}, index_granularity = 1024;
 
 INSERT INTO {{.DB}}.activity_hourly
 SELECT toStartOfHour(minute) AS hour, team_id, channel, type, direction,
@@ -64,7 +69,7 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.rep_channel_daily {{onCluster}}
 ENGINE = {{mergeTree "AggregatingMergeTree"}}
 PARTITION BY toYYYYMM(day)
 ORDER BY (team_id, day, rep_id, channel)
-SETTINGS {{dedupWindow 10000}};
+SETTINGS {{dedupWindow 10000}}, index_granularity = 1024;
 
 INSERT INTO {{.DB}}.rep_channel_daily
 SELECT day, team_id, rep_id, channel, sum(interactions) AS interactions
@@ -102,7 +107,7 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.rep_activity_daily {{onCluster}}
 ENGINE = {{mergeTree "AggregatingMergeTree"}}
 PARTITION BY toYYYYMM(day)
 ORDER BY (team_id, day, rep_id)
-SETTINGS {{dedupWindow 10000}};
+SETTINGS {{dedupWindow 10000}}, index_granularity = 1024;
 
 INSERT INTO {{.DB}}.rep_activity_daily
 SELECT * FROM
@@ -184,7 +189,7 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.lead_response_owner_daily {{onCluster}}
 ENGINE = {{mergeTree "AggregatingMergeTree"}}
 PARTITION BY toYYYYMM(day)
 ORDER BY (team_id, day, owner_rep_id, trigger_channel)
-SETTINGS {{dedupWindow 10000}};
+SETTINGS {{dedupWindow 10000}}, index_granularity = 1024;
 
 INSERT INTO {{.DB}}.lead_response_owner_daily
 SELECT
@@ -252,10 +257,58 @@ SELECT
 FROM {{.DB}}.lead_response_provisional FINAL
 GROUP BY day, team_id, owner_rep_id, trigger_channel;
 
--- The fact tables the panels filter by team and day keep a team-first copy
+-- Market signals (account.signal interactions) on their own: the
+-- unmatched_signals view (010) read interactions FINAL, every event of the
+-- range, to find the few signals. Same key and engine as interactions, so
+-- FINAL collapses a signal delivered twice as it did there.
+CREATE TABLE IF NOT EXISTS {{.DB}}.account_signals {{onCluster}}
+(
+    occurred_at  DateTime64(3, 'UTC'),
+    event_id     String,
+    source       LowCardinality(String),
+    account_id   String,
+    kind         String,
+    domain       String,
+    company      String,
+    url          String,
+    ingested_at  DateTime64(3, 'UTC')
+)
+ENGINE = {{mergeTree "ReplacingMergeTree" "ingested_at"}}
+PARTITION BY toYYYYMM(occurred_at)
+ORDER BY (toDate(occurred_at), source, event_id)
+SETTINGS {{dedupWindow 10000}};
+
+INSERT INTO {{.DB}}.account_signals
+SELECT occurred_at, event_id, source, account_id, attributes['signal_kind'], attributes['signal_domain'],
+    attributes['signal_company'], attributes['signal_url'], ingested_at
+FROM {{.DB}}.interactions
+WHERE type = 'account.signal' AND (SELECT count() FROM {{.DB}}.account_signals) = 0;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.account_signals_mv {{onCluster}}
+TO {{.DB}}.account_signals
+AS SELECT occurred_at, event_id, source, account_id,
+    attributes['signal_kind']     AS kind,
+    attributes['signal_domain']   AS domain,
+    attributes['signal_company']  AS company,
+    attributes['signal_url']      AS url,
+    ingested_at
+FROM {{.DB}}.interactions
+WHERE type = 'account.signal';
+
+CREATE OR REPLACE VIEW {{.DB}}.unmatched_signals {{onCluster}} AS
+SELECT occurred_at, event_id, source, account_id, kind, domain, company, url, ingested_at
+FROM {{.DB}}.account_signals FINAL
+WHERE NOT (domain != '' AND (domain, kind) IN (
+        SELECT `values`['signal_domain'], `values`['kind'] FROM {{.DB}}.alerts WHERE rule = 'market_signal'))
+  AND NOT (account_id != '' AND (account_id, kind) IN (
+        SELECT `values`['account_id'], `values`['kind'] FROM {{.DB}}.alerts WHERE rule = 'market_signal'));
+
+-- The fact tables (and the alert log) the panels filter by team and time keep a team-first copy
 -- of their rows (projections: ClickHouse picks them when they read fewer
 -- granules). MATERIALIZE builds them for rows stored before.
 ALTER TABLE {{.DB}}.lead_response_facts {{onCluster}} ADD PROJECTION IF NOT EXISTS by_team (SELECT * ORDER BY team_id, day);
 ALTER TABLE {{.DB}}.lead_response_facts {{onCluster}} MATERIALIZE PROJECTION by_team;
 ALTER TABLE {{.DB}}.deal_facts {{onCluster}} ADD PROJECTION IF NOT EXISTS by_team (SELECT * ORDER BY team_id, day);
 ALTER TABLE {{.DB}}.deal_facts {{onCluster}} MATERIALIZE PROJECTION by_team;
+ALTER TABLE {{.DB}}.alert_transitions {{onCluster}} ADD PROJECTION IF NOT EXISTS by_team (SELECT * ORDER BY team_id, at);
+ALTER TABLE {{.DB}}.alert_transitions {{onCluster}} MATERIALIZE PROJECTION by_team;

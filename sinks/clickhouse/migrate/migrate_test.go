@@ -29,7 +29,7 @@ var (
 	createRe = regexp.MustCompile(`(?s)^CREATE (?:(?:TABLE|MATERIALIZED VIEW|VIEW|DATABASE) IF NOT EXISTS|OR REPLACE VIEW) (\w+)(\.\w+)?`)
 	alterRe  = regexp.MustCompile(`^ALTER TABLE (\w+)\.\w+\s`)
 	// A backfill copies once: it runs only while its target is empty.
-	backfillRe = regexp.MustCompile(`(?s)^INSERT INTO (\w+)(\.\w+)\s.*WHERE \(SELECT count\(\) FROM (\w+)(\.\w+)\) = 0`)
+	backfillRe = regexp.MustCompile(`(?s)^INSERT INTO (\w+)(\.\w+)\s.*\(SELECT count\(\) FROM (\w+)(\.\w+)\) = 0`)
 	// Projections: ADD ... IF NOT EXISTS, and MATERIALIZE rebuilds one.
 	projectionRe = regexp.MustCompile(`(?:ADD PROJECTION IF NOT EXISTS|MATERIALIZE PROJECTION) \w+`)
 )
