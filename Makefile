@@ -49,7 +49,7 @@ bench-deadline:
 
 # Dashboards at a large customer's scale (issue 17): a year for 1,000 reps
 # in 100 teams (36.75M interactions) loaded by SQL, then every panel of
-# Sales KBIs timed at 30 and 365 days, all teams and one team; ~15 minutes
+# Sales KBIs timed at 30 and 365 days, all teams and one team; 15-25 minutes
 # and ~6 GB of disk on 2 cores (benchmarks/README.md, "Issue 17:
 # dashboards"). DASH_FLAGS="--dash-scale 0.1" for a quick look.
 DASH_FLAGS ?=
