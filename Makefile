@@ -4,7 +4,7 @@
 GO ?= go
 DEV_FLAGS ?=
 
-.PHONY: dev test build bench bench-hop bench-deadline fuzz lint clean
+.PHONY: dev test build bench bench-hop bench-deadline bench-dashboards fuzz lint clean
 
 # The console's chart library (Apache ECharts, pinned npm tarball) is
 # embedded at build time. Without it (offline, nothing cached) the build
@@ -46,6 +46,17 @@ DEADLINE_FLAGS ?= --runs 3 --live-rate 30000
 bench-deadline:
 	@scripts/fetch-chdb.sh >/dev/null
 	$(GO) run ./benchmarks/cmd/bench --scenarios deadline-idle,deadline-loaded,provisional-idle,provisional-loaded --profiles=false --out benchmarks/out/deadline $(DEADLINE_FLAGS)
+
+# Dashboards at a large customer's scale (issue 17): a year for 1,000 reps
+# in 100 teams (36.75M interactions) loaded by SQL, then every panel of
+# Sales KBIs timed at 30 and 365 days, all teams and one team; 15-25 minutes
+# and ~6 GB of disk on 2 cores (benchmarks/README.md, "Issue 17:
+# dashboards"). DASH_FLAGS="--dash-scale 0.1" for a quick look.
+DASH_FLAGS ?=
+bench-dashboards:
+	@scripts/fetch-chdb.sh >/dev/null
+	$(GO) run ./benchmarks/cmd/bench --scenarios dashboards --runs 1 --profiles=false --out benchmarks/out/dashboards \
+		--dash-before benchmarks/cmd/bench/testdata/sales-kbis-before-issue17.json $(DASH_FLAGS)
 
 lint:
 	$(GO) vet ./...

@@ -67,6 +67,8 @@ type lib struct {
 	resultBytesRead          func(res unsafe.Pointer) uint64
 	resultRowsWritten        func(res unsafe.Pointer) uint64
 	resultBytesWritten       func(res unsafe.Pointer) uint64
+	resultStorageRowsRead    func(res unsafe.Pointer) uint64
+	resultStorageBytesRead   func(res unsafe.Pointer) uint64
 	destroyResult            func(res unsafe.Pointer)
 }
 
@@ -117,6 +119,8 @@ func loadLib(path string) (*lib, error) {
 		{&l.resultBytesRead, "chdb_result_bytes_read"},
 		{&l.resultRowsWritten, "chdb_result_rows_written"},
 		{&l.resultBytesWritten, "chdb_result_bytes_written"},
+		{&l.resultStorageRowsRead, "chdb_result_storage_rows_read"},
+		{&l.resultStorageBytesRead, "chdb_result_storage_bytes_read"},
 		{&l.destroyResult, "chdb_destroy_query_result"},
 	}
 	for _, s := range syms {
@@ -177,10 +181,17 @@ func (l *lib) connectArgs(args []string) (unsafe.Pointer, error) {
 }
 
 // result is a copied chDB query result.
+//
+// chDB's chdb_result_rows_read and chdb_result_bytes_read count the rows and
+// bytes of the RESULT (1 for a count() over a million rows); what the query
+// read from tables and table functions, ClickHouse's read_rows, is
+// chdb_result_storage_rows_read and _bytes_read.
 type result struct {
 	data         []byte
-	elapsed      float64
-	rowsRead     uint64
+	elapsed      float64 // seconds
+	resultRows   uint64
+	resultBytes  uint64
+	rowsRead     uint64 // read from storage, as ClickHouse's read_rows
 	bytesRead    uint64
 	rowsWritten  uint64
 	bytesWritten uint64
@@ -210,8 +221,10 @@ func (l *lib) query(h unsafe.Pointer, sql, format string) (result, error) {
 	}
 	r := result{
 		elapsed:      l.resultElapsed(res),
-		rowsRead:     l.resultRowsRead(res),
-		bytesRead:    l.resultBytesRead(res),
+		resultRows:   l.resultRowsRead(res),
+		resultBytes:  l.resultBytesRead(res),
+		rowsRead:     l.resultStorageRowsRead(res),
+		bytesRead:    l.resultStorageBytesRead(res),
 		rowsWritten:  l.resultRowsWritten(res),
 		bytesWritten: l.resultBytesWritten(res),
 	}

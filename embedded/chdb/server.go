@@ -236,12 +236,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-ClickHouse-Format", outFormat)
 	h.Set("Content-Type", contentType(outFormat))
-	h.Set("X-ClickHouse-Summary", fmt.Sprintf(
-		`{"read_rows":"%d","read_bytes":"%d","written_rows":"%d","written_bytes":"%d","total_rows_to_read":"%d","result_rows":"%d","result_bytes":"%d","elapsed_ns":"%d"}`,
-		res.rowsRead, res.bytesRead, res.rowsWritten, res.bytesWritten, res.rowsRead, res.rowsRead, len(res.data), time.Since(start).Nanoseconds()))
+	h.Set("X-ClickHouse-Summary", summary(res, time.Since(start)))
 	h.Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(out)
+}
+
+// summary renders the X-ClickHouse-Summary header as ClickHouse's HTTP
+// interface does: every value a quoted decimal string. read_rows and
+// read_bytes are what the query read from storage (Grafana's query
+// inspector and clients' progress show them); result_rows and result_bytes
+// are the result's. total_rows_to_read is ClickHouse's estimate before
+// reading, which chDB does not expose: the rows actually read stand in.
+func summary(res result, elapsed time.Duration) string {
+	return fmt.Sprintf(
+		`{"read_rows":"%d","read_bytes":"%d","written_rows":"%d","written_bytes":"%d","total_rows_to_read":"%d","result_rows":"%d","result_bytes":"%d","elapsed_ns":"%d"}`,
+		res.rowsRead, res.bytesRead, res.rowsWritten, res.bytesWritten, res.rowsRead, res.resultRows, res.resultBytes, elapsed.Nanoseconds())
 }
 
 func (s *Server) isFormat(name string) bool {

@@ -2,6 +2,7 @@ package chdb
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +100,43 @@ func TestHTTPCurlStyle(t *testing.T) {
 	}
 	f("unknown setting", "GET", "SELECT 1", url.Values{"no_such_setting": {"1"}}, "", 404, "Code: 115. DB::Exception:")
 	f("unknown path", "GET", "", nil, "", 400, "") // empty query
+}
+
+// X-ClickHouse-Summary says what the query read from storage, as
+// ClickHouse's HTTP interface does: Grafana's query inspector shows
+// read_rows, and it used to be the result's row count (1 for a count()).
+func TestHTTPSummary(t *testing.T) {
+	ts, _ := testServer(t)
+	f := func(name, method, query, body string, want map[string]string) {
+		t.Helper()
+		st, h, got := httpDo(t, method, ts.URL, query, nil, body)
+		if st != http.StatusOK {
+			t.Fatalf("%s: %d %q", name, st, got)
+		}
+		var sum map[string]string
+		if err := json.Unmarshal([]byte(h.Get("X-ClickHouse-Summary")), &sum); err != nil {
+			t.Fatalf("%s: summary %q: %v", name, h.Get("X-ClickHouse-Summary"), err)
+		}
+		for _, k := range []string{"read_rows", "read_bytes", "written_rows", "written_bytes", "total_rows_to_read", "result_rows", "result_bytes", "elapsed_ns"} {
+			if _, err := strconv.ParseUint(sum[k], 10, 64); err != nil {
+				t.Fatalf("%s: summary field %s = %q: %v", name, k, sum[k], err)
+			}
+		}
+		for k, v := range want {
+			if sum[k] != v {
+				t.Fatalf("%s: summary %s = %s, want %s (%v)", name, k, sum[k], v, sum)
+			}
+		}
+	}
+	f("count over a table function reads every row", "GET", "SELECT count() FROM numbers(1000000)", "",
+		map[string]string{"read_rows": "1000000", "read_bytes": "8000000", "result_rows": "1", "written_rows": "0"})
+	f("create", "POST", "", "CREATE TABLE default.summary (a UInt64) ENGINE = MergeTree ORDER BY a SETTINGS index_granularity = 1000", nil)
+	f("insert select writes and reads", "POST", "", "INSERT INTO default.summary SELECT number FROM numbers(50000)",
+		map[string]string{"written_rows": "50000", "written_bytes": "400000", "read_rows": "50000"})
+	// The primary key prunes to one granule of 1,000 rows: read_rows is
+	// what was read, not the table's 50,000 rows nor the 10 result rows.
+	f("key lookup reads one granule", "GET", "SELECT a FROM default.summary WHERE a < 10", "",
+		map[string]string{"read_rows": "1000", "result_rows": "10"})
 }
 
 // Settings given as URL parameters apply to that query only: the next

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/salespulse/salespulse/internal/grafana"
 	"github.com/salespulse/salespulse/internal/testenv"
 )
 
@@ -99,5 +100,64 @@ func TestBenchRuns(t *testing.T) {
 		if r.Scenario == "live" && r.Leads && r.E2E["leads"].N == 0 {
 			t.Errorf("live with the hop: no event → stored samples of the leads flow: %v", r.E2E)
 		}
+	}
+}
+
+// TestBenchDashboards keeps make bench-dashboards working at a small
+// scale: the year is loaded by SQL for 20 reps, every ClickHouse query of
+// the Sales KBIs dashboard runs at 30 and 365 days for all teams and one
+// team, read_rows comes back from X-ClickHouse-Summary, and the one-team
+// read ratio is printed. It measures nothing.
+func TestBenchDashboards(t *testing.T) {
+	testenv.RequireCHDB(t)
+	if testing.Short() {
+		t.Skip("builds and runs the benchmark harness")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bench")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out := filepath.Join(dir, "out")
+	b, err := exec.Command(bin, "--scenarios", "dashboards", "--runs", "1", "--dash-scale", "0.02", "--profiles=false", "--out", out).CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, b)
+	}
+	if !strings.Contains(string(b), "one/all 365 d") || !strings.Contains(string(b), "full load, all teams") {
+		t.Errorf("no dashboard table printed:\n%s", b)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "dashboards.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep dashReport
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Interactions != 20*dashDays*dashPerRepDay || rep.Teams != 2 {
+		t.Errorf("%d interactions in %d teams, want %d in 2", rep.Interactions, rep.Teams, 20*dashDays*dashPerRepDay)
+	}
+	ds, err := grafana.Load("../../../deploy/grafana/dashboards")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := map[string]int{}
+	for _, tm := range rep.Timings {
+		runs[tm.Panel]++
+	}
+	for _, p := range ds["sales-kbis.json"].Panels {
+		for _, tg := range p.Targets {
+			if tg.RawSQL != "" && runs[p.Title] != 4 {
+				t.Errorf("panel %q ran %d times, want 30 and 365 days × all teams and one team", p.Title, runs[p.Title])
+			}
+		}
+	}
+	for _, tm := range rep.Timings {
+		if tm.Panel == "Interactions" && tm.ReadRows == 0 {
+			t.Errorf("Interactions (%d days, %s): read_rows 0: X-ClickHouse-Summary not read", tm.Days, tm.Team)
+		}
+	}
+	if rep.AccountsReps != 20 || rep.FullLoad[365] <= 0 {
+		t.Errorf("accounts compared for %d reps, full 365-day load %.3fs", rep.AccountsReps, rep.FullLoad[365])
 	}
 }

@@ -61,6 +61,8 @@ type config struct {
 	// deadline scenarios (deadline.go)
 	deadlineLeads int
 	deadlineSpan  time.Duration
+	dashScale     float64 // dashboards scenario (dashboards.go)
+	dashBefore    string
 }
 
 func main() {
@@ -99,6 +101,8 @@ func main() {
 	fs.DurationVar(&c.alertOOO, "alert-ooo", 0, "anomaly.out_of_orderness of the pipelines (0: the default, 1m); deadline scenarios: 1s unless set")
 	fs.IntVar(&c.deadlineLeads, "deadline-leads", 200, "deadline scenarios: leads whose SLA deadlines are staggered over --deadline-span; provisional scenarios: leads answered over --deadline-span")
 	fs.DurationVar(&c.deadlineSpan, "deadline-span", 40*time.Second, "deadline scenarios: the span of wall time the deadlines fall in; provisional scenarios: the span the answers fall in")
+	fs.Float64Var(&c.dashScale, "dash-scale", 1, "dashboards scenario (make bench-dashboards): reps = 1,000 × this, 10 per team")
+	fs.StringVar(&c.dashBefore, "dash-before", "", "dashboards scenario: also time this dashboard JSON's panels (an older sales-kbis.json), as \"before: ...\"")
 	fs.Parse(os.Args[1:])
 
 	var err error
@@ -350,6 +354,10 @@ func runScenario(c config, sc string, run int) ([]result, error) {
 	case "provisional-idle", "provisional-loaded":
 		var r result
 		r, err = provisional(c, run, sc == "provisional-loaded")
+		rs = append(rs, r)
+	case "dashboards":
+		var r result
+		r, err = dashboards(c, run)
 		rs = append(rs, r)
 	default:
 		return nil, fmt.Errorf("unknown scenario %q", sc)

@@ -28,6 +28,10 @@ var (
 	// CREATE OR REPLACE VIEW is idempotent too: a view holds no data.
 	createRe = regexp.MustCompile(`(?s)^CREATE (?:(?:TABLE|MATERIALIZED VIEW|VIEW|DATABASE) IF NOT EXISTS|OR REPLACE VIEW) (\w+)(\.\w+)?`)
 	alterRe  = regexp.MustCompile(`^ALTER TABLE (\w+)\.\w+\s`)
+	// A backfill copies once: it runs only while its target is empty.
+	backfillRe = regexp.MustCompile(`(?s)^INSERT INTO (\w+)(\.\w+)\s.*\(SELECT count\(\) FROM (\w+)(\.\w+)\) = 0`)
+	// Projections: ADD ... IF NOT EXISTS, and MATERIALIZE rebuilds one.
+	projectionRe = regexp.MustCompile(`(?:ADD PROJECTION IF NOT EXISTS|MATERIALIZE PROJECTION) \w+`)
 )
 
 // allStatements renders the bootstrap and every migration.
@@ -47,13 +51,22 @@ func TestRenderSingleServer(t *testing.T) {
 	// invented.
 	want := 2
 	for _, m := range schemas.Migrations() {
-		want += strings.Count(strings.ToUpper(m.SQL), "CREATE ") + strings.Count(strings.ToUpper(m.SQL), "ALTER TABLE ")
+		want += strings.Count(strings.ToUpper(m.SQL), "CREATE ") + strings.Count(strings.ToUpper(m.SQL), "ALTER TABLE ") +
+			strings.Count(strings.ToUpper(m.SQL), "INSERT INTO ")
 	}
 	if len(stmts) != want {
 		t.Fatalf("%d statements, want %d:\n%s", len(stmts), want, strings.Join(stmts, "\n---\n"))
 	}
 	for _, s := range stmts {
-		if m := alterRe.FindStringSubmatch(s); m != nil {
+		if m := backfillRe.FindStringSubmatch(s); m != nil {
+			if m[1] != "sp" || m[3] != "sp" || m[2] != m[4] {
+				t.Errorf("backfill not guarded by its own target being empty, in database sp:\n%s", s)
+			}
+		} else if m := alterRe.FindStringSubmatch(s); m != nil && projectionRe.MatchString(s) {
+			if m[1] != "sp" {
+				t.Errorf("projection outside database sp:\n%s", s)
+			}
+		} else if m := alterRe.FindStringSubmatch(s); m != nil {
 			if add := strings.Count(s, "ADD COLUMN "); m[1] != "sp" || add == 0 || add != strings.Count(s, "ADD COLUMN IF NOT EXISTS ") {
 				t.Errorf("not an idempotent ADD COLUMN IF NOT EXISTS in database sp:\n%s", s)
 			}
@@ -71,7 +84,9 @@ func TestRenderSingleServer(t *testing.T) {
 
 func TestRenderCluster(t *testing.T) {
 	for _, s := range allStatements(t, "sp", "prod-eu") {
-		if !strings.Contains(s, "ON CLUSTER `prod-eu`") {
+		// An INSERT has no ON CLUSTER: a backfill copies what the shard
+		// it runs on holds (docs/kbis.md).
+		if !strings.Contains(s, "ON CLUSTER `prod-eu`") && !strings.HasPrefix(s, "INSERT INTO ") {
 			t.Errorf("no ON CLUSTER:\n%s", s)
 		}
 		if strings.Contains(s, "ENGINE") {

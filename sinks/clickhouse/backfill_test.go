@@ -1,0 +1,94 @@
+package clickhouse
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/salespulse/salespulse/sinks/clickhouse/migrate"
+)
+
+// TestDashboardRollupsBackfill checks migration 012's copies of rows stored
+// before it: on the same rows, each guarded INSERT ... SELECT fills its
+// rollup exactly as the rollup's views do, and a second run (a re-applied,
+// half-failed migration) copies nothing.
+func TestDashboardRollupsBackfill(t *testing.T) {
+	srv := startServer(t)
+	db := dbName(t)
+	s := newTestSink(t, srv.addr, db, nil)
+	ctx := context.Background()
+	exec := func(q string) {
+		t.Helper()
+		if err := s.conn.Exec(ctx, strings.ReplaceAll(q, "DB.", db+".")); err != nil {
+			t.Fatalf("%v\n%s", err, q)
+		}
+	}
+	// Rows as the sink and the window stage store them; the views fill
+	// the rollups.
+	exec(`INSERT INTO DB.interactions (event_id, occurred_at, source, type, direction, channel, rep_id, team_id, account_id, duration_s, attributes, ingested_at)
+SELECT concat('e', toString(number)), toDateTime64('2026-03-02 08:00:00', 3, 'UTC') + toIntervalMinute(number * 7),
+    'crm', if(number % 40 = 0, 'account.signal', ['email.sent', 'call.inbound', 'meeting.held'][1 + number % 3]), ['outbound', 'inbound'][1 + number % 2],
+    ['email', 'call', 'meeting'][1 + number % 3], concat('r', toString(number % 6)), concat('t', toString(number % 2)), concat('a', toString(number % 11)),
+    if(number % 3 = 1, toFloat64(number), NULL), map('signal_kind', 'funding', 'signal_domain', concat('d', toString(number % 4))), now64(3)
+FROM numbers(3000)`)
+	exec(`INSERT INTO DB.activity_daily SELECT toDate(occurred_at), team_id, rep_id, channel, type, direction, toUInt64(count()), sum(ifNull(duration_s, 0))
+FROM DB.interactions GROUP BY ALL`)
+	exec(`INSERT INTO DB.rep_accounts_daily SELECT DISTINCT toDate(occurred_at), team_id, rep_id, account_id FROM DB.interactions`)
+	exec(`INSERT INTO DB.lead_response_facts (day, trigger_at, lead_id, trigger_event_id, trigger_channel, owner_rep_id, team_id, is_answered, response_s, business_s)
+SELECT toDate('2026-03-02') + number % 9, toDateTime64('2026-03-02 09:00:00', 3, 'UTC'), concat('l', toString(number)), concat('l', toString(number)),
+    ['email', 'chat'][1 + number % 2], concat('r', toString(number % 6)), concat('t', toString(number % 2)), number % 5 != 0,
+    if(number % 5 != 0, toFloat64(number * 13 % 3600), NULL), if(number % 7 = 0, toFloat64(number), NULL)
+FROM numbers(500)`)
+
+	snapshots := map[string]string{
+		"activity_hourly":           `SELECT hour, team_id, channel, type, direction, sum(interactions), sum(duration_s) FROM DB.activity_hourly GROUP BY ALL ORDER BY ALL`,
+		"rep_channel_daily":         `SELECT day, team_id, rep_id, channel, sum(interactions) FROM DB.rep_channel_daily GROUP BY ALL ORDER BY ALL`,
+		"rep_activity_daily":        `SELECT * FROM DB.kbi_activity_daily ORDER BY ALL`,
+		"lead_response_owner_daily": `SELECT * FROM DB.kbi_response_owner_daily ORDER BY ALL`,
+		"account_signals":           `SELECT * FROM DB.account_signals FINAL ORDER BY ALL`,
+	}
+	snap := func() map[string]string {
+		t.Helper()
+		out := map[string]string{}
+		for table, q := range snapshots {
+			var v string
+			q = "SELECT toString(groupArray(tuple(*))) FROM (" + strings.ReplaceAll(q, "DB.", db+".") + ")"
+			if err := s.conn.QueryRow(ctx, q).Scan(&v); err != nil {
+				t.Fatalf("%s: %v\n%s", table, err, q)
+			}
+			if len(v) < 10 {
+				t.Fatalf("%s: empty: %s", table, v)
+			}
+			out[table] = v
+		}
+		return out
+	}
+	byViews := snap()
+
+	stmts, err := migrate.Statements(db, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var backfills []string
+	for _, q := range stmts {
+		if strings.HasPrefix(q, "INSERT INTO ") {
+			backfills = append(backfills, q)
+		}
+	}
+	if len(backfills) != len(snapshots) {
+		t.Fatalf("%d backfill statements, want one per rollup (%d)", len(backfills), len(snapshots))
+	}
+	for table := range snapshots {
+		exec("TRUNCATE TABLE DB." + table)
+	}
+	for range 2 { // the second run must copy nothing
+		for _, q := range backfills {
+			exec(q)
+		}
+		for table, got := range snap() {
+			if got != byViews[table] {
+				t.Errorf("%s backfilled:\n%s\nfilled by its views:\n%s", table, got, byViews[table])
+			}
+		}
+	}
+}
