@@ -560,7 +560,7 @@ func printPeer(w io.Writer, all []result, c config) {
 			return n
 		}
 		ins := func(r *result) float64 { return r.Inserts["interactions"].Inserts }
-		fmt.Fprintf(&b, "| %s | %s | %.2f | %.2f | %.2f | %.0f MB | %.0f MB | %.0f | %s | %.0f | %.2f | %.2f |\n", label,
+		fmt.Fprintf(&b, "| %s | %s | %.2f | %.2f | %.2f | %.0f MB | %.0f MB | %.0f | %s | %.0f | %s | %s |\n", label,
 			thousands(med(rs, func(r *result) float64 { return r.EventsPS })),
 			med(rs, (*result).cpuPerM), med(rs, (*result).stackPerM), med(rs, total),
 			med(rs, func(r *result) float64 { return r.PipeRSS }),
@@ -568,7 +568,7 @@ func printPeer(w io.Writer, all []result, c config) {
 			med(rs, ins),
 			thousands(med(rs, func(r *result) float64 { return r.Events / ins(r) })),
 			med(rs, insAll),
-			ratio(sys, (*result).cpuPerM), ratio(sys, total))
+			twoPlaces(ratio(sys, (*result).cpuPerM)), twoPlaces(ratio(sys, total)))
 	}
 	io.WriteString(w, b.String())
 	if err := os.WriteFile(filepath.Join(c.out, "peer.md"), []byte(b.String()), 0o644); err != nil {
@@ -586,6 +586,14 @@ func thousands(f float64) string {
 		s = s[:k] + "," + s[k:]
 	}
 	return s
+}
+
+// twoPlaces formats a ratio; n/a without a sinker run to compare with.
+func twoPlaces(f float64) string {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", f)
 }
 
 func loadAvg() string {
