@@ -4,7 +4,7 @@
 GO ?= go
 DEV_FLAGS ?=
 
-.PHONY: dev test build bench bench-hop bench-deadline bench-dashboards fuzz lint clean
+.PHONY: dev test build bench bench-hop bench-deadline bench-dashboards bench-peer fuzz lint clean
 
 # The console's chart library (Apache ECharts, pinned npm tarball) is
 # embedded at build time. Without it (offline, nothing cached) the build
@@ -57,6 +57,20 @@ bench-dashboards:
 	@scripts/fetch-chdb.sh >/dev/null
 	$(GO) run ./benchmarks/cmd/bench --scenarios dashboards --runs 1 --profiles=false --out benchmarks/out/dashboards \
 		--dash-before benchmarks/cmd/bench/testdata/sales-kbis-before-issue17.json $(DASH_FLAGS)
+
+# Side by side with housepower/clickhouse_sinker (issue 17): the same 1M
+# canonical events drained by the sinker (protocol: http; its defaults and
+# bufferSize 16384), SalesPulse ingest-only and SalesPulse default, into
+# the same interactions DDL and rollup view, interleaved over 3 rounds;
+# ~40 minutes on 2 cores. The sinker is built from its source tarball
+# (SINKER_TARBALL, default ../shared/peers/clickhouse_sinker-8091e25.tar.gz)
+# and cached by checksum (benchmarks/README.md, "Side by side with
+# clickhouse_sinker").
+PEER_FLAGS ?= --runs 3 --events 1000000
+SINKER_TARBALL ?=
+bench-peer:
+	@scripts/fetch-chdb.sh >/dev/null
+	$(GO) run ./benchmarks/cmd/bench --scenarios peer --out benchmarks/out/peer $(if $(SINKER_TARBALL),--sinker-tarball $(SINKER_TARBALL)) $(PEER_FLAGS)
 
 lint:
 	$(GO) vet ./...

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -159,5 +160,78 @@ func TestBenchDashboards(t *testing.T) {
 	}
 	if rep.AccountsReps != 20 || rep.FullLoad[365] <= 0 {
 		t.Errorf("accounts compared for %d reps, full 365-day load %.3fs", rep.AccountsReps, rep.FullLoad[365])
+	}
+}
+
+// TestBenchPeer keeps make bench-peer working: one round of the peer
+// scenario at a tiny size, where the sinker's source tarball is present.
+// SALESPULSE_PEER_TESTS=1 (CI) makes a missing tarball a failure instead
+// of a skip.
+func TestBenchPeer(t *testing.T) {
+	testenv.RequireCHDB(t)
+	if testing.Short() {
+		t.Skip("builds clickhouse_sinker and runs the benchmark harness")
+	}
+	tarball := os.Getenv("SALESPULSE_SINKER_TARBALL")
+	if tarball == "" {
+		root, err := repoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tarball = filepath.Join(root, defaultSinkerTarball)
+	}
+	if _, err := os.Stat(tarball); err != nil {
+		if os.Getenv("SALESPULSE_PEER_TESTS") == "1" {
+			t.Fatalf("SALESPULSE_PEER_TESTS=1 but the clickhouse_sinker tarball is missing (set SALESPULSE_SINKER_TARBALL): %v", err)
+		}
+		t.Skipf("no clickhouse_sinker tarball (%v); SALESPULSE_PEER_TESTS=1 makes this a failure", err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bench")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out := filepath.Join(dir, "out")
+	const events = 20000
+	cmd := exec.Command(bin, "--scenarios", "peer", "--runs", "1", "--events", strconv.Itoa(events), "--teams", "4", "--partitions", "4",
+		"--out", out, "--sinker-tarball", tarball)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, b)
+	}
+	if !strings.Contains(string(b), "Side by side with clickhouse_sinker") {
+		t.Errorf("no peer table printed:\n%s", b)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs []struct {
+		Scenario string  `json:"scenario"`
+		Events   int     `json:"events"`
+		PipeCPU  float64 `json:"pipeline_cpu_s"`
+		Inserts  map[string]struct {
+			Rows    int     `json:"rows"`
+			Inserts float64 `json:"inserts"`
+		} `json:"inserts"`
+	}
+	if err := json.Unmarshal(raw, &runs); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range runs {
+		got = append(got, r.Scenario)
+		// Every system stores every event as a row of its interactions
+		// table, in at least one insert, and used some CPU.
+		ins := r.Inserts["interactions"]
+		if r.Events != events || ins.Rows != events || ins.Inserts < 1 || r.PipeCPU <= 0 {
+			t.Errorf("%s: %d events, %d rows in %v inserts, %.2f CPU-s", r.Scenario, r.Events, ins.Rows, ins.Inserts, r.PipeCPU)
+		}
+	}
+	if want := "peer-sinker,peer-sinker-16k,peer-ingest,peer-salespulse"; strings.Join(got, ",") != want {
+		t.Errorf("runs %v, want %s", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(out, "peer.md")); err != nil {
+		t.Error(err)
 	}
 }

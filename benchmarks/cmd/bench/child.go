@@ -84,6 +84,7 @@ type childFlags struct {
 	tickAfter, tickLag time.Duration
 	alertOOO           time.Duration
 	leads              bool // pipeline: route through the lead topics (false: leads.disabled, one flow)
+	ingestOnly         bool // pipeline: raw rows only (ingestOnly, peer.go)
 }
 
 // readyMsg is the stack's first line.
@@ -450,6 +451,9 @@ func runPipeline(f childFlags) error {
 	}
 	ac.Leads.TickAfter, ac.Leads.TickLag = f.tickAfter, f.tickLag
 	ac.Anomaly.OutOfOrder = f.alertOOO
+	if f.ingestOnly {
+		ingestOnly(&ac)
+	}
 	if f.hook != "" {
 		rules := []string{anomaly.RuleDiscountBeyondAuthority, anomaly.RuleDiscountWithoutApproval}
 		if f.hookRules != "" {

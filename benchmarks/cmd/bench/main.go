@@ -18,7 +18,9 @@
 //     webhook (deadline.go) and answer → provisional fact queryable
 //     (provisional.go), on an idle stream and under load;
 //   - --compare-leads (make bench-hop): the scenarios with leads.disabled
-//     and with the lead hop, interleaved round by round (hop.go).
+//     and with the lead hop, interleaved round by round (hop.go);
+//   - peer (make bench-peer): the same drain by housepower/clickhouse_sinker
+//     and by SalesPulse ingest-only and default, interleaved (peer.go).
 //
 // Profiles of the pipeline and stack processes land in benchmarks/out/.
 // benchmarks/README.md explains the figures.
@@ -63,6 +65,9 @@ type config struct {
 	deadlineSpan  time.Duration
 	dashScale     float64 // dashboards scenario (dashboards.go)
 	dashBefore    string
+	// peer scenario (peer.go)
+	sinkerTarball string
+	peerSystems   string
 }
 
 func main() {
@@ -78,7 +83,7 @@ func main() {
 
 	fs.Int64Var(&c.events, "events", 300_000, "interactions preloaded per drain run")
 	fs.IntVar(&c.runs, "runs", 3, "runs per scenario; the table shows medians")
-	fs.StringVar(&c.scenarios, "scenarios", "canonical,vendor,scale,live", "comma-separated: canonical (drain, canonical JSON), vendor (drain, vendor payloads), scale (drain, canonical, 1 vs 2 pipeline processes), live, deadline-idle and deadline-loaded (SLA deadline → webhook), provisional-idle and provisional-loaded (answer → provisional fact queryable) (make bench-deadline; not in the default set)")
+	fs.StringVar(&c.scenarios, "scenarios", "canonical,vendor,scale,live", "comma-separated: canonical (drain, canonical JSON), vendor (drain, vendor payloads), scale (drain, canonical, 1 vs 2 pipeline processes), live, deadline-idle and deadline-loaded (SLA deadline → webhook), provisional-idle and provisional-loaded (answer → provisional fact queryable) (make bench-deadline; not in the default set), peer (side by side with clickhouse_sinker, make bench-peer; not in the default set)")
 	fs.StringVar(&c.mix, "mix", "canonical", "internal: preload mix, canonical or vendor")
 	fs.IntVar(&c.partitions, "partitions", 12, "partitions per topic")
 	fs.IntVar(&c.teams, "teams", 40, "generated teams (8 reps each, 147 interactions/rep/day)")
@@ -103,6 +108,9 @@ func main() {
 	fs.DurationVar(&c.deadlineSpan, "deadline-span", 40*time.Second, "deadline scenarios: the span of wall time the deadlines fall in; provisional scenarios: the span the answers fall in")
 	fs.Float64Var(&c.dashScale, "dash-scale", 1, "dashboards scenario (make bench-dashboards): reps = 1,000 × this, 10 per team")
 	fs.StringVar(&c.dashBefore, "dash-before", "", "dashboards scenario: also time this dashboard JSON's panels (an older sales-kbis.json), as \"before: ...\"")
+	fs.BoolVar(&c.ingestOnly, "ingest-only", false, "internal: the pipeline stores raw rows only (peer scenario)")
+	fs.StringVar(&c.sinkerTarball, "sinker-tarball", os.Getenv("SALESPULSE_SINKER_TARBALL"), "peer scenario: clickhouse_sinker's source tarball (default $SALESPULSE_SINKER_TARBALL, else "+defaultSinkerTarball+" next to the repository)")
+	fs.StringVar(&c.peerSystems, "peer-systems", strings.Join(peerSystemNames, ","), "peer scenario: the systems run each round, in order")
 	fs.Parse(os.Args[1:])
 
 	var err error
@@ -359,6 +367,8 @@ func runScenario(c config, sc string, run int) ([]result, error) {
 		var r result
 		r, err = dashboards(c, run)
 		rs = append(rs, r)
+	case "peer":
+		rs, err = peer(c, run)
 	default:
 		return nil, fmt.Errorf("unknown scenario %q", sc)
 	}
@@ -367,6 +377,9 @@ func runScenario(c config, sc string, run int) ([]result, error) {
 	}
 	for k := range rs {
 		rs[k].Leads = c.leads
+		if sc == "peer" {
+			continue // peer printed each system as it finished
+		}
 		fmt.Fprintf(os.Stderr, "bench: %-14s run %d: %s\n", rs[k].Scenario+c.tag, run, rs[k].brief())
 	}
 	return rs, nil
@@ -454,7 +467,8 @@ func setup(c config, name, mix string, events int64, n int, profile bool, hook s
 			"-clickhouse", e.ready.ClickHouse, "-group", group, "-org", e.ready.OrgFile,
 			"-matrix=" + strconv.FormatBool(c.anomaly), "-hook", hook, "-workers", strconv.Itoa(c.workers), "-linger", c.linger.String(),
 			"-leads=" + strconv.FormatBool(c.leads), "-hook-rules", c.hookRules,
-			"-tick-after", c.tickAfter.String(), "-tick-lag", c.tickLag.String(), "-alert-ooo", c.alertOOO.String()}
+			"-tick-after", c.tickAfter.String(), "-tick-lag", c.tickLag.String(), "-alert-ooo", c.alertOOO.String(),
+			"-ingest-only=" + strconv.FormatBool(c.ingestOnly)}
 		if profile {
 			args = append(args, "-out", e.logs)
 		}
@@ -654,12 +668,16 @@ func printTable(w io.Writer, all []result, c config) {
 		}
 		return median(xs)
 	}
+	if c.scenarios == "peer" {
+		printPeer(w, all, c)
+		return
+	}
 	fmt.Fprintf(w, "\nSalesPulse end to end on this machine (%d cores), medians of %d runs\n\n", numCPU(), c.runs)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tevents\tavg B/rec\tevents/s\tpipeline CPU-s/M\tevents/s per pipeline core\tstack CPU-s/M\tpipeline RSS MB\tstack RSS MB\trows/insert\tinserts/s\tshares\t")
 	for _, s := range order {
 		rs := by[s]
-		if s == "live" || strings.HasPrefix(s, "deadline") || strings.HasPrefix(s, "provisional") {
+		if s == "live" || strings.HasPrefix(s, "deadline") || strings.HasPrefix(s, "provisional") || strings.HasPrefix(s, "peer") {
 			continue
 		}
 		ins := func(r *result) insStat { return r.Inserts["interactions"] }
@@ -692,6 +710,7 @@ func printTable(w io.Writer, all []result, c config) {
 	tw.Flush()
 	printDeadline(w, by, c)
 	printProvisional(w, by, c)
+	printPeer(w, all, c)
 	if rs := by["live"]; len(rs) > 0 {
 		fmt.Fprintf(w, "\nlive at %d events/s for %s (event time = produce time), medians of %d runs:\n", c.liveRate, c.liveFor, len(rs))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
