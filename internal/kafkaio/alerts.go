@@ -37,19 +37,28 @@ func (p *AlertProducer) Write(ctx context.Context, b *schemas.Batch) error {
 	if len(b.Alerts) == 0 {
 		return nil
 	}
-	recs := make([]*kgo.Record, len(b.Alerts))
-	for k := range b.Alerts {
-		m := alert.FromAlert(&b.Alerts[k])
-		v, err := json.Marshal(&m)
-		if err != nil {
-			return fmt.Errorf("produce alerts of %s: encode: %w", b.Origin, err)
-		}
-		recs[k] = &kgo.Record{Topic: p.topic, Key: []byte(m.ID), Value: v}
+	recs, err := alertRecords(p.topic, b.Alerts)
+	if err != nil {
+		return fmt.Errorf("produce alerts of %s: %w", b.Origin, err)
 	}
 	if err := p.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return fmt.Errorf("produce %d alerts of %s: %w", len(recs), b.Origin, err)
 	}
 	return nil
+}
+
+// alertRecords encodes alerts as records of topic, keyed by alert id.
+func alertRecords(topic string, alerts []schemas.Alert) ([]*kgo.Record, error) {
+	recs := make([]*kgo.Record, len(alerts))
+	for k := range alerts {
+		m := alert.FromAlert(&alerts[k])
+		v, err := json.Marshal(&m)
+		if err != nil {
+			return nil, fmt.Errorf("encode: %w", err)
+		}
+		recs[k] = &kgo.Record{Topic: topic, Key: []byte(m.ID), Value: v}
+	}
+	return recs, nil
 }
 
 // AlertFeed is the alert dispatcher's consumer (alert.Feed): the alerts
