@@ -2,9 +2,9 @@ package kafkaio
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -22,6 +22,7 @@ import (
 type AlertProducer struct {
 	cl    *kgo.Client
 	topic string
+	bufs  sync.Pool // *[]byte: one batch's record keys and values
 }
 
 // NewAlertProducer returns an AlertProducer writing to topic with cl
@@ -37,7 +38,16 @@ func (p *AlertProducer) Write(ctx context.Context, b *schemas.Batch) error {
 	if len(b.Alerts) == 0 {
 		return nil
 	}
-	recs, err := alertRecords(p.topic, b.Alerts)
+	bp, _ := p.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	// ProduceSync returns once every record was acknowledged or failed, and
+	// the client keeps no record after that: the buffer can serve the next
+	// batch. Writes run concurrently (one per pipeline worker), hence a pool.
+	defer p.bufs.Put(bp)
+	recs, buf, err := alertRecords(p.topic, b.Alerts, *bp)
+	*bp = buf
 	if err != nil {
 		return fmt.Errorf("produce alerts of %s: %w", b.Origin, err)
 	}
@@ -48,17 +58,26 @@ func (p *AlertProducer) Write(ctx context.Context, b *schemas.Batch) error {
 }
 
 // alertRecords encodes alerts as records of topic, keyed by alert id.
-func alertRecords(topic string, alerts []schemas.Alert) ([]*kgo.Record, error) {
+// Keys and values are appended to buf and point into the returned buffer
+// (or an earlier array of it, which growing leaves intact): they stay valid
+// until buf is reused.
+func alertRecords(topic string, alerts []schemas.Alert, buf []byte) ([]*kgo.Record, []byte, error) {
 	recs := make([]*kgo.Record, len(alerts))
+	rs := make([]kgo.Record, len(alerts))
+	buf = buf[:0]
 	for k := range alerts {
 		m := alert.FromAlert(&alerts[k])
-		v, err := json.Marshal(&m)
-		if err != nil {
-			return nil, fmt.Errorf("encode: %w", err)
+		start := len(buf)
+		buf = append(buf, m.ID...)
+		mid := len(buf)
+		var err error
+		if buf, err = m.AppendJSON(buf); err != nil {
+			return nil, buf, err
 		}
-		recs[k] = &kgo.Record{Topic: topic, Key: []byte(m.ID), Value: v}
+		rs[k] = kgo.Record{Topic: topic, Key: buf[start:mid:mid], Value: buf[mid:len(buf):len(buf)]}
+		recs[k] = &rs[k]
 	}
-	return recs, nil
+	return recs, buf, nil
 }
 
 // AlertFeed is the alert dispatcher's consumer (alert.Feed): the alerts

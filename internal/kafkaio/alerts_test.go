@@ -47,9 +47,11 @@ func benchAlerts(n int) []schemas.Alert {
 //	benchstat old.txt new.txt
 func BenchmarkAlertRecords(b *testing.B) {
 	alerts := benchAlerts(354)
+	var buf []byte
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := alertRecords("sales.alerts", alerts); err != nil {
+		var err error
+		if _, buf, err = alertRecords("sales.alerts", alerts, buf); err != nil {
 			b.Fatal(err)
 		}
 	}
