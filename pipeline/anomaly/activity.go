@@ -151,11 +151,12 @@ func (a *activityPart) scoreWindow(team string, c *winCounts, end time.Time) {
 		sh := shares[rep]
 		n := c.reps[rep]
 		expected := sh.share * float64(c.total)
-		key := RuleActivityDrop + "\x00" + rep
-		ep := a.p.Episode(key)
+		ep := a.p.EpisodeOf(RuleActivityDrop, rep)
 		firing := ep != nil && ep.State() == schemas.AlertFiring
 		if sh.windows >= cfg.MinWindows && expected >= cfg.MinExpected {
+			var key string // made only for a transition
 			if !firing && float64(n) <= cfg.DropRatio*expected || firing && float64(n) >= 0.5*expected {
+				key = RuleActivityDrop + "\x00" + rep
 				a.p.Touch(detect.KindEpisode, key)
 			}
 			switch {

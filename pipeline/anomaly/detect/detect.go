@@ -262,6 +262,7 @@ type Partition struct {
 	deadlines deadlineHeap
 	lastSweep time.Time
 	episodes  map[string]*Tracked // rule\x00subject -> current or last episode
+	keyBuf    []byte              // EpisodeOf's key
 }
 
 func (r *Runner) newPartition(o schemas.Origin) *Partition {
@@ -416,6 +417,14 @@ func (p *Partition) Index() *schemas.Index { return p.r.opts.Index }
 // Episode returns the current or last alert of key (rule\x00subject), or
 // nil. Touch(KindEpisode, key) before changing it or setting another.
 func (p *Partition) Episode(key string) *Tracked { return p.episodes[key] }
+
+// EpisodeOf is Episode(rule + "\x00" + subject) without making the key
+// string: detectors look up an episode for every value they judge, and
+// need the key only when they Touch or set it.
+func (p *Partition) EpisodeOf(rule, subject string) *Tracked {
+	p.keyBuf = append(append(append(p.keyBuf[:0], rule...), 0), subject...)
+	return p.episodes[string(p.keyBuf)]
+}
 
 // SetEpisode starts a new episode under key.
 func (p *Partition) SetEpisode(key string, t *Tracked) { p.episodes[key] = t }

@@ -167,12 +167,13 @@ func (s *part) observe(rule string, m Measure, rep, team string, x float64, i *s
 	if !ok {
 		return
 	}
-	key := rule + "\x00" + rep
-	ep := s.p.Episode(key)
+	ep := s.p.EpisodeOf(rule, rep)
 	firing := ep != nil && ep.State() == schemas.AlertFiring
-	if !firing && z > o.Threshold || firing && z < o.ClearBelow {
-		s.p.Touch(detect.KindEpisode, key)
+	if !(!firing && z > o.Threshold || firing && z < o.ClearBelow) {
+		return // no transition: no key to make
 	}
+	key := rule + "\x00" + rep
+	s.p.Touch(detect.KindEpisode, key)
 	switch {
 	case !firing && z > o.Threshold:
 		if ep == nil || ep.State() != schemas.AlertResolved || i.OccurredAt.Sub(ep.Alert.EndsAt) > s.cooldown {
