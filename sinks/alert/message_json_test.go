@@ -74,41 +74,50 @@ func TestAppendJSONCases(t *testing.T) {
 	}
 }
 
-// TestAppendJSONRandom compares AppendJSON with json.Marshal on random
-// messages drawn from an alphabet of the characters that need care.
-func TestAppendJSONRandom(t *testing.T) {
-	rng := rand.New(rand.NewPCG(17, 2))
-	alphabet := []string{"a", "Z", "0", " ", "-", "_", ".", ":", "\"", "\\", "/", "<", ">", "&", "'", "\x00", "\x1f", "\n", "\t", "\x7f",
-		"é", "ß", "€", "営", "🚀", "\u2028", "\u2029", "\ufffd", "\xff", "\xc3", "\xe2\x82", "\xed\xa0\x80", "\U0010ffff"}
+// randomAlphabet are the characters that need care in JSON strings.
+var randomAlphabet = []string{"a", "Z", "0", " ", "-", "_", ".", ":", "\"", "\\", "/", "<", ">", "&", "'", "\x00", "\x1f", "\n", "\t", "\x7f",
+	"é", "ß", "€", "営", "🚀", "\u2028", "\u2029", "\ufffd", "\xff", "\xc3", "\xe2\x82", "\xed\xa0\x80", "\U0010ffff"}
+
+// randomMessage is a message of random strings over randomAlphabet, nil or
+// filled slices and maps, times in random zones, random optional fields.
+func randomMessage(rng *rand.Rand) Message {
 	str := func() string {
 		var b strings.Builder
 		for range rng.IntN(12) {
-			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+			b.WriteString(randomAlphabet[rng.IntN(len(randomAlphabet))])
 		}
 		return b.String()
 	}
+	m := Message{ID: str(), Rule: str(), State: str(), Severity: str(), RepID: str(), TeamID: str(), ManagerID: str(), Summary: str(),
+		At: time.Unix(rng.Int64N(1<<36)-1<<34, rng.Int64N(1e9)*int64(rng.IntN(2))), Version: rng.Uint64()}
+	if rng.IntN(4) > 0 {
+		m.EventIDs = make([]string, rng.IntN(4))
+		for k := range m.EventIDs {
+			m.EventIDs[k] = str()
+		}
+	}
+	if rng.IntN(4) > 0 {
+		m.Values = map[string]string{}
+		for range rng.IntN(20) {
+			m.Values[str()] = str()
+		}
+	}
+	if rng.IntN(2) == 0 {
+		e := m.At.Add(time.Duration(rng.Int64N(1 << 40))).In(time.FixedZone("z", (rng.IntN(48)-24)*1800))
+		m.EndsAt = &e
+	}
+	if rng.IntN(3) == 0 {
+		m.Recipient = &Recipient{Role: str(), ID: str()}
+	}
+	return m
+}
+
+// TestAppendJSONRandom compares AppendJSON with json.Marshal on random
+// messages.
+func TestAppendJSONRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 2))
 	for n := range 5000 {
-		m := Message{ID: str(), Rule: str(), State: str(), Severity: str(), RepID: str(), TeamID: str(), ManagerID: str(), Summary: str(),
-			At: time.Unix(rng.Int64N(1<<36)-1<<34, rng.Int64N(1e9)*int64(rng.IntN(2))), Version: rng.Uint64()}
-		if rng.IntN(4) > 0 {
-			m.EventIDs = make([]string, rng.IntN(4))
-			for k := range m.EventIDs {
-				m.EventIDs[k] = str()
-			}
-		}
-		if rng.IntN(4) > 0 {
-			m.Values = map[string]string{}
-			for range rng.IntN(20) {
-				m.Values[str()] = str()
-			}
-		}
-		if rng.IntN(2) == 0 {
-			e := m.At.Add(time.Duration(rng.Int64N(1 << 40))).In(time.FixedZone("z", (rng.IntN(48)-24)*1800))
-			m.EndsAt = &e
-		}
-		if rng.IntN(3) == 0 {
-			m.Recipient = &Recipient{Role: str(), ID: str()}
-		}
+		m := randomMessage(rng)
 		checkJSON(t, "random message "+strconv.Itoa(n), &m)
 	}
 }
