@@ -66,13 +66,12 @@ func alertRecords(topic string, alerts []schemas.Alert, buf []byte) ([]*kgo.Reco
 	rs := make([]kgo.Record, len(alerts))
 	buf = buf[:0]
 	for k := range alerts {
-		m := alert.FromAlert(&alerts[k])
 		start := len(buf)
-		buf = append(buf, m.ID...)
+		buf = append(buf, alerts[k].ID...)
 		mid := len(buf)
 		var err error
-		if buf, err = m.AppendJSON(buf); err != nil {
-			return nil, buf, err
+		if buf, err = alert.AppendAlert(buf, &alerts[k]); err != nil {
+			return nil, buf, fmt.Errorf("alert %s: %w", alerts[k].ID, err)
 		}
 		rs[k] = kgo.Record{Topic: topic, Key: buf[start:mid:mid], Value: buf[mid:len(buf):len(buf)]}
 		recs[k] = &rs[k]

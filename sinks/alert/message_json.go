@@ -61,12 +61,12 @@ func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
 	dst = append(dst, `,"at":`...)
 	var err error
 	if dst, err = appendJSONTime(dst, m.At); err != nil {
-		return orig, fmt.Errorf("encode alert %s: at: %w", m.ID, err)
+		return orig, fmt.Errorf("encode alert: at: %w", err)
 	}
 	if m.EndsAt != nil {
 		dst = append(dst, `,"ends_at":`...)
 		if dst, err = appendJSONTime(dst, *m.EndsAt); err != nil {
-			return orig, fmt.Errorf("encode alert %s: ends_at: %w", m.ID, err)
+			return orig, fmt.Errorf("encode alert: ends_at: %w", err)
 		}
 	}
 	dst = append(dst, `,"version":`...)

@@ -151,3 +151,25 @@ func BenchmarkAppendJSON(b *testing.B) {
 	}
 	b.SetBytes(int64(len(buf)))
 }
+
+// TestAppendAlert: AppendAlert writes what AppendJSON writes of FromAlert,
+// for firing and resolved alerts, with nil and filled slices and maps.
+func TestAppendAlert(t *testing.T) {
+	at := time.Date(2026, 11, 2, 9, 15, 2, 123456789, time.FixedZone("x", 3600))
+	for name, a := range map[string]schemas.Alert{
+		"firing":               {ID: "a", Rule: "r", State: schemas.AlertFiring, Severity: schemas.SeverityCritical, Summary: "<s>", EventIDs: []string{"e"}, Values: map[string]string{"k": "v", "a": "b"}, At: at},
+		"resolved":             {ID: "a", Rule: "r", State: schemas.AlertResolved, At: at, EndsAt: at.Add(time.Minute)},
+		"ends before it began": {ID: "a", Rule: "r", State: schemas.AlertResolved, At: at, EndsAt: at.Add(-time.Minute)},
+		"before 1970":          {ID: "a", At: time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		m := FromAlert(&a)
+		want, err := json.Marshal(&m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := AppendAlert(nil, &a)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: %s, %v\nwant %s", name, got, err, want)
+		}
+	}
+}
