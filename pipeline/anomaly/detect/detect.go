@@ -346,13 +346,13 @@ func (p *Partition) advance(w time.Time) {
 // the batch being processed; nothing when t is in s already. Pending
 // transitions are kept in memory only unless Options.EmitPending.
 func (p *Partition) Emit(t *Tracked, s schemas.AlertState, at time.Time) {
-	a, ok := t.to(s, at)
-	if !ok {
+	if !t.move(s, at) {
 		return
 	}
 	if s == schemas.AlertPending && !p.r.opts.EmitPending {
-		return
+		return // no row, so no copy of the alert either
 	}
+	a := t.snapshot()
 	p.r.m.alert(a.Rule, a.State, a.Severity).Inc()
 	p.out.Alerts = append(p.out.Alerts, a)
 }
