@@ -2,9 +2,9 @@ package kafkaio
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -22,6 +22,7 @@ import (
 type AlertProducer struct {
 	cl    *kgo.Client
 	topic string
+	bufs  sync.Pool // *[]byte: one batch's record keys and values
 }
 
 // NewAlertProducer returns an AlertProducer writing to topic with cl
@@ -37,19 +38,45 @@ func (p *AlertProducer) Write(ctx context.Context, b *schemas.Batch) error {
 	if len(b.Alerts) == 0 {
 		return nil
 	}
-	recs := make([]*kgo.Record, len(b.Alerts))
-	for k := range b.Alerts {
-		m := alert.FromAlert(&b.Alerts[k])
-		v, err := json.Marshal(&m)
-		if err != nil {
-			return fmt.Errorf("produce alerts of %s: encode: %w", b.Origin, err)
-		}
-		recs[k] = &kgo.Record{Topic: p.topic, Key: []byte(m.ID), Value: v}
+	bp, _ := p.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	// ProduceSync returns once every record was acknowledged or failed, and
+	// the client keeps no record after that: the buffer can serve the next
+	// batch. Writes run concurrently (one per pipeline worker), hence a pool.
+	defer p.bufs.Put(bp)
+	recs, buf, err := alertRecords(p.topic, b.Alerts, *bp)
+	*bp = buf
+	if err != nil {
+		return fmt.Errorf("produce alerts of %s: %w", b.Origin, err)
 	}
 	if err := p.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return fmt.Errorf("produce %d alerts of %s: %w", len(recs), b.Origin, err)
 	}
 	return nil
+}
+
+// alertRecords encodes alerts as records of topic, keyed by alert id.
+// Keys and values are appended to buf and point into the returned buffer
+// (or an earlier array of it, which growing leaves intact): they stay valid
+// until buf is reused.
+func alertRecords(topic string, alerts []schemas.Alert, buf []byte) ([]*kgo.Record, []byte, error) {
+	recs := make([]*kgo.Record, len(alerts))
+	rs := make([]kgo.Record, len(alerts))
+	buf = buf[:0]
+	for k := range alerts {
+		start := len(buf)
+		buf = append(buf, alerts[k].ID...)
+		mid := len(buf)
+		var err error
+		if buf, err = alert.AppendAlert(buf, &alerts[k]); err != nil {
+			return nil, buf, fmt.Errorf("alert %s: %w", alerts[k].ID, err)
+		}
+		rs[k] = kgo.Record{Topic: topic, Key: buf[start:mid:mid], Value: buf[mid:len(buf):len(buf)]}
+		recs[k] = &rs[k]
+	}
+	return recs, buf, nil
 }
 
 // AlertFeed is the alert dispatcher's consumer (alert.Feed): the alerts

@@ -43,6 +43,7 @@ type activityPart struct {
 }
 
 type winCounts struct {
+	id    string // state key: windowID(start, team)
 	total int
 	reps  map[string]int
 	last  map[string]string // rep -> last event id, evidence
@@ -79,18 +80,21 @@ func (a *activityPart) Apply(i *schemas.Interaction) {
 		return
 	}
 	team := a.p.TeamOf(i)
-	a.p.Touch(kindWindow, windowID(start, team))
 	teams := a.windows[start]
-	if teams == nil {
-		teams = map[string]*winCounts{}
-		a.windows[start] = teams
-		a.order = append(a.order, start)
-		slices.Sort(a.order)
-	}
 	c := teams[team]
 	if c == nil {
-		c = &winCounts{reps: map[string]int{}, last: map[string]string{}}
+		// The window's state key is made once here, not per event.
+		c = &winCounts{id: windowID(start, team), reps: map[string]int{}, last: map[string]string{}}
+		a.p.Touch(kindWindow, c.id)
+		if teams == nil {
+			teams = map[string]*winCounts{}
+			a.windows[start] = teams
+			a.order = append(a.order, start)
+			slices.Sort(a.order)
+		}
 		teams[team] = c
+	} else {
+		a.p.Touch(kindWindow, c.id)
 	}
 	c.total++
 	c.reps[i.RepID]++
@@ -110,8 +114,8 @@ func (a *activityPart) Advance(wm time.Time) {
 		start := a.order[0]
 		a.order = a.order[1:]
 		teams := a.windows[start]
-		for t := range teams {
-			a.p.Touch(kindWindow, windowID(start, t))
+		for _, c := range teams {
+			a.p.Touch(kindWindow, c.id)
 		}
 		delete(a.windows, start)
 		names := make([]string, 0, len(teams))
@@ -147,11 +151,12 @@ func (a *activityPart) scoreWindow(team string, c *winCounts, end time.Time) {
 		sh := shares[rep]
 		n := c.reps[rep]
 		expected := sh.share * float64(c.total)
-		key := RuleActivityDrop + "\x00" + rep
-		ep := a.p.Episode(key)
+		ep := a.p.EpisodeOf(RuleActivityDrop, rep)
 		firing := ep != nil && ep.State() == schemas.AlertFiring
 		if sh.windows >= cfg.MinWindows && expected >= cfg.MinExpected {
+			var key string // made only for a transition
 			if !firing && float64(n) <= cfg.DropRatio*expected || firing && float64(n) >= 0.5*expected {
+				key = RuleActivityDrop + "\x00" + rep
 				a.p.Touch(detect.KindEpisode, key)
 			}
 			switch {
@@ -246,7 +251,7 @@ func (a *activityPart) Decode(k detect.Key, r *detect.Reader) error {
 		if !ok {
 			return fmt.Errorf("decode window key %q: %w", k.ID, detect.ErrCorrupt)
 		}
-		c := &winCounts{total: int(r.Uvarint()), reps: map[string]int{}, last: map[string]string{}}
+		c := &winCounts{id: k.ID, total: int(r.Uvarint()), reps: map[string]int{}, last: map[string]string{}}
 		for n := r.Count(); n > 0; n-- {
 			c.reps[r.Str()] = int(r.Uvarint())
 		}

@@ -158,20 +158,21 @@ func (s *dealPart) score(acct string, a *dealAcct, at time.Time, event, eventID 
 func (s *dealPart) judge(acct string, a *dealAcct, at time.Time, eventID string, p float64, x *dealscore.Vector) {
 	drop := s.cfg.DealRisk.Drop
 	o := a.Opp
-	key := RuleDealAtRisk + "\x00" + o.ID
-	ep := s.p.Episode(key)
+	ep := s.p.EpisodeOf(RuleDealAtRisk, o.ID)
 	firing := ep != nil && ep.State() == schemas.AlertFiring
+	key := func() string { return RuleDealAtRisk + "\x00" + o.ID } // for a transition only
 	switch {
 	case firing && p >= a.peak-drop/2:
-		s.p.Touch(detect.KindEpisode, key)
+		s.p.Touch(detect.KindEpisode, key())
 		ep.Alert.Values["probability_at_resolve"] = num(p)
 		s.p.Emit(ep, schemas.AlertResolved, at)
 		a.peak = p
 	case firing:
 	case a.peak >= 0 && a.peak-p >= drop:
-		s.p.Touch(detect.KindEpisode, key)
+		k := key()
+		s.p.Touch(detect.KindEpisode, k)
 		ep = newAlert(RuleDealAtRisk, o.ID, strconv.FormatInt(at.UnixMilli(), 10))
-		s.p.SetEpisode(key, ep)
+		s.p.SetEpisode(k, ep)
 		s.p.Who(ep, o.RepID, o.TeamID)
 		// The reasons are the features that pull the score down most,
 		// all of them negative: why it is at risk, not why it is not.
@@ -200,11 +201,11 @@ func (s *dealPart) judge(acct string, a *dealAcct, at time.Time, eventID string,
 // closed resolves a firing deal_at_risk of the opportunity that closed,
 // and forgets its episode: the deal will not come back.
 func (s *dealPart) closed(a *dealAcct, at time.Time, outcome, eventID string) {
-	key := RuleDealAtRisk + "\x00" + a.Opp.ID
-	ep := s.p.Episode(key)
+	ep := s.p.EpisodeOf(RuleDealAtRisk, a.Opp.ID)
 	if ep == nil {
 		return
 	}
+	key := RuleDealAtRisk + "\x00" + a.Opp.ID
 	s.p.Touch(detect.KindEpisode, key)
 	if ep.State() == schemas.AlertFiring {
 		ep.Alert.Values["closed"] = outcome

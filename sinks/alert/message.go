@@ -45,6 +45,30 @@ type Message struct {
 
 // FromAlert converts a detector's alert.
 func FromAlert(a *schemas.Alert) Message {
+	m := messageOf(a)
+	if !a.EndsAt.IsZero() {
+		e := a.EndsAt.UTC()
+		m.EndsAt = &e
+	}
+	return m
+}
+
+// AppendAlert appends the JSON of FromAlert(a) to dst (Message.AppendJSON)
+// without allocating when dst has room: the message and its EndsAt stay on
+// the stack.
+func AppendAlert(dst []byte, a *schemas.Alert) ([]byte, error) {
+	m := messageOf(a)
+	var e time.Time
+	if !a.EndsAt.IsZero() {
+		e = a.EndsAt.UTC()
+		m.EndsAt = &e
+	}
+	return m.AppendJSON(dst)
+}
+
+// messageOf is FromAlert but for EndsAt, which the caller points at a
+// time.Time of its own (storing it here would move it to the heap).
+func messageOf(a *schemas.Alert) Message {
 	m := Message{
 		ID: a.ID, Rule: a.Rule, State: a.State.String(), Severity: a.Severity.String(),
 		RepID: a.RepID, TeamID: a.TeamID, ManagerID: a.ManagerID, Summary: a.Summary,
@@ -57,12 +81,8 @@ func FromAlert(a *schemas.Alert) Message {
 		m.Values = map[string]string{}
 	}
 	t := a.At
-	if !a.EndsAt.IsZero() {
-		e := a.EndsAt.UTC()
-		m.EndsAt = &e
-		if e.After(t) {
-			t = e
-		}
+	if !a.EndsAt.IsZero() && a.EndsAt.After(t) {
+		t = a.EndsAt
 	}
 	ms := max(t.UnixMilli(), 0)
 	m.Version = uint64(ms)*4 + uint64(a.State&3)

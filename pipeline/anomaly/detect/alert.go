@@ -41,13 +41,21 @@ func (t *Tracked) State() schemas.AlertState { return t.Alert.State }
 // the event time of the transition; resolved sets EndsAt and keeps At, the
 // time it started firing.
 func (t *Tracked) to(s schemas.AlertState, at time.Time) (schemas.Alert, bool) {
-	if t.Alert.State == s {
+	if !t.move(s, at) {
 		return schemas.Alert{}, false
+	}
+	return t.snapshot(), true
+}
+
+// move is to without the row: whether t changed state.
+func (t *Tracked) move(s schemas.AlertState, at time.Time) bool {
+	if t.Alert.State == s {
+		return false
 	}
 	switch s {
 	case schemas.AlertPending:
 		if t.Alert.State == schemas.AlertFiring {
-			return schemas.Alert{}, false
+			return false
 		}
 		t.Alert.At, t.Alert.EndsAt = at, time.Time{}
 	case schemas.AlertFiring:
@@ -56,12 +64,12 @@ func (t *Tracked) to(s schemas.AlertState, at time.Time) (schemas.Alert, bool) {
 		if t.Alert.State != schemas.AlertFiring {
 			// Pending that clears goes back to inactive silently.
 			t.Alert.State = schemas.AlertInactive
-			return schemas.Alert{}, false
+			return false
 		}
 		t.Alert.EndsAt = at
 	}
 	t.Alert.State = s
-	return t.snapshot(), true
+	return true
 }
 
 // snapshot is a copy of t's alert that shares no slice or map with it.

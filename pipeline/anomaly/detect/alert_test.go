@@ -32,3 +32,29 @@ func TestAlertStateMachine(t *testing.T) {
 		t.Fatalf("%+v", a)
 	}
 }
+
+// BenchmarkEmitPending is a condition that turns pending and clears
+// before it fires (a quote awaiting its approval request), with pending
+// transitions not emitted (the default): nothing reaches the batch, so
+// nothing should be copied.
+//
+//	go test ./pipeline/anomaly/detect -run '^$' -bench EmitPending -count=8 | tee new.txt
+//	benchstat old.txt new.txt
+func BenchmarkEmitPending(b *testing.B) {
+	r, err := New(Options{}, nil, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := r.NewPartition(schemas.Origin{Topic: "in"})
+	p.out = schemas.NewBatch(schemas.Origin{Topic: "in"}, nil)
+	tr := &Tracked{Alert: schemas.Alert{ID: "a", Rule: "discount_without_approval", EventIDs: []string{"evt-1"},
+		Values: map[string]string{"discount_pct": "25", "max_pct": "15", "account_id": "A-1", "tier": "2", "product_line": "core"}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Emit(tr, schemas.AlertPending, t0)
+		p.Emit(tr, schemas.AlertResolved, t0) // clears: back to inactive, silently
+	}
+	if len(p.out.Alerts) != 0 {
+		b.Fatalf("%d alerts emitted", len(p.out.Alerts))
+	}
+}

@@ -12,7 +12,6 @@
 package detect
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"log/slog"
@@ -263,6 +262,7 @@ type Partition struct {
 	deadlines deadlineHeap
 	lastSweep time.Time
 	episodes  map[string]*Tracked // rule\x00subject -> current or last episode
+	keyBuf    []byte              // EpisodeOf's key
 }
 
 func (r *Runner) newPartition(o schemas.Origin) *Partition {
@@ -325,7 +325,7 @@ func (p *Partition) apply(i *schemas.Interaction) {
 // still in time.
 func (p *Partition) advance(w time.Time) {
 	for len(p.deadlines) > 0 && p.deadlines[0].At.Before(w) {
-		dl := heap.Pop(&p.deadlines).(Deadline)
+		dl := p.deadlines.pop()
 		if d := p.dueers[dl.owner]; d != nil {
 			d.Due(dl)
 		}
@@ -346,13 +346,13 @@ func (p *Partition) advance(w time.Time) {
 // the batch being processed; nothing when t is in s already. Pending
 // transitions are kept in memory only unless Options.EmitPending.
 func (p *Partition) Emit(t *Tracked, s schemas.AlertState, at time.Time) {
-	a, ok := t.to(s, at)
-	if !ok {
+	if !t.move(s, at) {
 		return
 	}
 	if s == schemas.AlertPending && !p.r.opts.EmitPending {
-		return
+		return // no row, so no copy of the alert either
 	}
+	a := t.snapshot()
 	p.r.m.alert(a.Rule, a.State, a.Severity).Inc()
 	p.out.Alerts = append(p.out.Alerts, a)
 }
@@ -418,6 +418,14 @@ func (p *Partition) Index() *schemas.Index { return p.r.opts.Index }
 // nil. Touch(KindEpisode, key) before changing it or setting another.
 func (p *Partition) Episode(key string) *Tracked { return p.episodes[key] }
 
+// EpisodeOf is Episode(rule + "\x00" + subject) without making the key
+// string: detectors look up an episode for every value they judge, and
+// need the key only when they Touch or set it.
+func (p *Partition) EpisodeOf(rule, subject string) *Tracked {
+	p.keyBuf = append(append(append(p.keyBuf[:0], rule...), 0), subject...)
+	return p.episodes[string(p.keyBuf)]
+}
+
 // SetEpisode starts a new episode under key.
 func (p *Partition) SetEpisode(key string, t *Tracked) { p.episodes[key] = t }
 
@@ -463,12 +471,15 @@ type Queue struct {
 // passed at. Deadlines due at the same time fire in detector list order,
 // then by kind and key.
 func (q Queue) Schedule(at time.Time, kind uint8, gen uint32, key string) {
-	heap.Push(&q.p.deadlines, Deadline{At: at, Kind: kind, owner: q.owner, Gen: gen, Key: key})
+	q.p.deadlines.push(Deadline{At: at, Kind: kind, owner: q.owner, Gen: gen, Key: key})
 }
 
+// deadlineHeap is a min-heap by Less. push and pop are container/heap's
+// Push and Pop (same sift steps, so deadlines that compare equal still pop
+// in the same order) on the concrete type: heap.Push and heap.Pop box every
+// Deadline in an interface, two allocations per scheduled deadline.
 type deadlineHeap []Deadline
 
-func (h deadlineHeap) Len() int { return len(h) }
 func (h deadlineHeap) Less(a, b int) bool {
 	if !h[a].At.Equal(h[b].At) {
 		return h[a].At.Before(h[b].At)
@@ -481,13 +492,51 @@ func (h deadlineHeap) Less(a, b int) bool {
 	}
 	return h[a].Key < h[b].Key
 }
-func (h deadlineHeap) Swap(a, b int) { h[a], h[b] = h[b], h[a] }
-func (h *deadlineHeap) Push(x any)   { *h = append(*h, x.(Deadline)) }
-func (h *deadlineHeap) Pop() any {
+
+func (h *deadlineHeap) push(d Deadline) {
+	*h = append(*h, d)
+	h.up(len(*h) - 1)
+}
+
+func (h *deadlineHeap) pop() Deadline {
 	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+	n := len(old) - 1
+	old[0], old[n] = old[n], old[0]
+	h.down(0, n)
+	d := old[n]
+	old[n] = Deadline{} // drop the key string for the GC
+	*h = old[:n]
+	return d
+}
+
+func (h deadlineHeap) up(j int) {
+	for {
+		i := (j - 1) / 2 // parent
+		if i == j || !h.Less(j, i) {
+			break
+		}
+		h[i], h[j] = h[j], h[i]
+		j = i
+	}
+}
+
+func (h deadlineHeap) down(i0, n int) {
+	i := i0
+	for {
+		j1 := 2*i + 1
+		if j1 >= n || j1 < 0 { // j1 < 0 after int overflow
+			break
+		}
+		j := j1 // left child
+		if j2 := j1 + 1; j2 < n && h.Less(j2, j1) {
+			j = j2 // = 2*i + 2  // right child
+		}
+		if !h.Less(j, i) {
+			break
+		}
+		h[i], h[j] = h[j], h[i]
+		i = j
+	}
 }
 
 // Partition returns the state of a partition this stage processes, or

@@ -101,6 +101,7 @@ func (s *part) Observe(rule, rep, team string, x float64, i *schemas.Interaction
 
 // ring is a bounded trailing window of values.
 type ring struct {
+	id   string // state key: teamRingID or repRingID
 	v    []float64
 	next int
 	size int
@@ -132,23 +133,33 @@ func (s *part) observe(rule string, m Measure, rep, team string, x float64, i *s
 		ts = &teamStats{team: map[string]*ring{}, reps: map[string]map[string]*ring{}}
 		s.teams[team] = ts
 	}
-	s.p.Touch(kindTeamRing, teamRingID(team, rule))
-	s.p.Touch(kindRepRing, repRingID(team, rule, rep))
+	// The rings' state keys are made once, when a ring is, not per value.
 	tr := ts.team[rule]
 	if tr == nil {
-		tr = &ring{size: o.TeamWindow}
+		tr = &ring{id: teamRingID(team, rule), size: o.TeamWindow}
+		s.p.Touch(kindTeamRing, tr.id)
 		ts.team[rule] = tr
 		ts.reps[rule] = map[string]*ring{}
+	} else {
+		s.p.Touch(kindTeamRing, tr.id)
 	}
 	rr := ts.reps[rule][rep]
 	if rr == nil {
-		rr = &ring{size: o.RepWindow}
+		rr = &ring{id: repRingID(team, rule, rep), size: o.RepWindow}
+		s.p.Touch(kindRepRing, rr.id)
 		ts.reps[rule][rep] = rr
+	} else {
+		s.p.Touch(kindRepRing, rr.id)
 	}
 	tr.push(x)
 	rr.push(x)
 	if len(rr.v) < o.MinRepSamples || len(tr.v) < o.MinTeamSamples {
 		return
+	}
+	if n := max(len(rr.v), len(tr.v)); cap(s.scratch) < n {
+		// robust.Z copies the team's values into scratch: room for them
+		// here, or it grows a new array per value.
+		s.scratch = make([]float64, 0, n)
 	}
 	s.scratch = append(s.scratch[:0], rr.v...)
 	repMed := robust.Median(s.scratch)
@@ -156,12 +167,13 @@ func (s *part) observe(rule string, m Measure, rep, team string, x float64, i *s
 	if !ok {
 		return
 	}
-	key := rule + "\x00" + rep
-	ep := s.p.Episode(key)
+	ep := s.p.EpisodeOf(rule, rep)
 	firing := ep != nil && ep.State() == schemas.AlertFiring
-	if !firing && z > o.Threshold || firing && z < o.ClearBelow {
-		s.p.Touch(detect.KindEpisode, key)
+	if !(!firing && z > o.Threshold || firing && z < o.ClearBelow) {
+		return // no transition: no key to make
 	}
+	key := rule + "\x00" + rep
+	s.p.Touch(detect.KindEpisode, key)
 	switch {
 	case !firing && z > o.Threshold:
 		if ep == nil || ep.State() != schemas.AlertResolved || i.OccurredAt.Sub(ep.Alert.EndsAt) > s.cooldown {
@@ -212,6 +224,7 @@ func (s *part) Decode(k detect.Key, r *detect.Reader) error {
 	if err := r.Done(k); err != nil {
 		return err
 	}
+	rg.id = k.ID
 	if !s.setRing(k, rg) {
 		return fmt.Errorf("decode ring key %q: %w", k.ID, detect.ErrCorrupt)
 	}
