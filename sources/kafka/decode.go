@@ -3,6 +3,7 @@ package kafka
 import (
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -187,12 +188,12 @@ func (s *Source) applyLocked(ch *chunk, now time.Time) {
 		case len(b.batch.Interactions) == 0:
 			view, viewFrom = b, start-len(ints)
 			b.batch.Interactions = ch.ints[viewFrom:start:start]
-			b.pin = ch.ints[:cap(ch.ints)]
+			b.pin = pin{uintptr(unsafe.Pointer(unsafe.SliceData(ch.ints))), cap(ch.ints)}
 		case b == view:
 			b.batch.Interactions = ch.ints[viewFrom:start:start]
 		default:
 			b.batch.Interactions = append(b.batch.Interactions, ints...)
-			b.pin = nil // the append copied: the batch owns its array
+			b.pin = pin{} // the append copied: the batch owns its array
 		}
 		if !r.Attrs.IsControl() { // a transaction marker is no record of data
 			p.tm.Records.Inc()

@@ -171,16 +171,16 @@ func (s *Source) ReadAhead() *ReadAhead { return s.ra }
 // counted, ~250 MB of decoded interactions in the heap profile).
 func (s *Source) heldLocked() (bytes int64, rows int) {
 	bytes = s.undecoded
-	pinned := make(map[*schemas.Interaction]struct{})
-	add := func(b *schemas.Batch, pin []schemas.Interaction) {
+	pinned := make(map[uintptr]struct{})
+	add := func(b *schemas.Batch, p pin) {
 		bytes += b.Bytes
-		if pin == nil {
+		if p.at == 0 {
 			bytes += int64(cap(b.Interactions)) * interactionSize
 			return
 		}
-		if _, ok := pinned[unsafe.SliceData(pin)]; !ok {
-			pinned[unsafe.SliceData(pin)] = struct{}{}
-			bytes += int64(cap(pin)) * interactionSize
+		if _, ok := pinned[p.at]; !ok {
+			pinned[p.at] = struct{}{}
+			bytes += int64(p.cap) * interactionSize
 		}
 	}
 	for _, p := range s.parts {

@@ -165,7 +165,15 @@ func (p *partition) setLag() {
 type builder struct {
 	batch *schemas.Batch
 	dlq   *deadletter.Group
-	pin   []schemas.Interaction // the decode chunk's array the batch is a view of (nil: its own array)
+	pin   pin // the decode chunk's array the batch is a view of
+}
+
+// pin names a decode chunk's array without keeping it alive (a stage may
+// drop the batch's rows before its ack): its address and capacity, zero
+// when the batch owns its array.
+type pin struct {
+	at  uintptr
+	cap int
 }
 
 // held is what a cut carries besides its range.
@@ -173,8 +181,8 @@ type held struct {
 	p      *partition
 	batch  *schemas.Batch
 	dlq    *deadletter.Group
-	pin    []schemas.Interaction // builder.pin
-	dead   bool                  // rewound or revoked: its ack is ignored, its range comes again
+	pin    pin  // builder.pin
+	dead   bool // rewound or revoked: its ack is ignored, its range comes again
 	handed bool
 }
 
