@@ -61,7 +61,7 @@ func TestReadAheadDefaults(t *testing.T) {
 		}
 	}
 	f("no memory limit", Config{}, math.MaxInt64, 128<<20, 4<<20)
-	f("the default 1 GiB limit", Config{}, 1<<30, 128<<20, 4<<20)
+	f("a 1 GiB limit", Config{}, 1<<30, 128<<20, 4<<20)
 	f("a 448 MiB limit", Config{}, 448<<20, 112<<20, 3584<<10)
 	f("a small container", Config{}, 64<<20, 16<<20, 1<<20)
 	f("unbounded: the fetch as before", Config{ReadAheadBytes: -1}, 448<<20, -1, 50<<20)
