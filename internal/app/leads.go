@@ -171,6 +171,9 @@ func leadFlows(cfg Config, src *kafka.Source, store *kafkaio.StateStore, l *lead
 			return err
 		}
 		hs.SetCutHistory(sink)
+		// One read-ahead budget for the process (kafka.read_ahead_bytes),
+		// not one per flow: the flows' read-ahead is what peaks together.
+		hs.SetReadAhead(src.ReadAhead())
 		p, err := pipeline.New(cfg.Pipeline, hs, tapped(tap, name, stages), out, flowReg(reg, name), log)
 		if err != nil {
 			return err

@@ -209,12 +209,22 @@ type claim struct {
 	// cache holds the namespaces the last read returned that no Load has
 	// taken yet; each is handed out once.
 	cache map[state.Namespace]map[string][]byte
-	// Save's scratch: kgo keeps no reference to a record once
-	// ProduceSync has returned.
+}
+
+// scratch is Forward's: kgo keeps no reference to a record once
+// ProduceSync has returned. Pooled, not one per claim: a claim's
+// scratch grew to its largest batch (a forwarded record per interaction,
+// ~160 bytes each) and stayed, 36 claims × ~2.5 MB in a default process
+// (three flows × 12 partitions), ~90 MB of a 1M-event drain's live heap
+// (benchmarks/README.md, "Memory"); the pool holds about as many as
+// Forward calls run at once.
+type scratch struct {
 	recs []kgo.Record
 	ptrs []*kgo.Record
 	keys []byte
 }
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // ErrClosed is returned by a StateStore used after Close.
 var ErrClosed = errors.New("state store closed")
@@ -561,23 +571,26 @@ func (s *StateStore) Forward(ctx context.Context, ns state.Namespace, topic stri
 	for _, r := range recs {
 		n += len(topic) + 2 + len(r.Key)
 	}
-	c.keys = slices.Grow(c.keys[:0], n)
-	c.recs = slices.Grow(c.recs[:0], len(recs)+len(msgs))[:len(recs)+len(msgs)]
-	c.ptrs = c.ptrs[:0]
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	sc.keys = slices.Grow(sc.keys[:0], n)
+	sc.recs = slices.Grow(sc.recs[:0], len(recs)+len(msgs))[:len(recs)+len(msgs)]
+	sc.ptrs = sc.ptrs[:0]
 	size := 0
 	for i, m := range msgs {
-		c.recs[i] = kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Partition: m.Partition}
-		c.ptrs = append(c.ptrs, &c.recs[i])
+		sc.recs[i] = kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Partition: m.Partition}
+		sc.ptrs = append(sc.ptrs, &sc.recs[i])
 	}
 	for i, r := range recs {
-		at := len(c.keys)
-		c.keys = append(append(append(c.keys, topic...), 0, byte(ns)), r.Key...)
-		c.recs[len(msgs)+i] = kgo.Record{Topic: s.cfg.Topic, Partition: partition, Key: c.keys[at:len(c.keys):len(c.keys)], Value: r.Value}
-		c.ptrs = append(c.ptrs, &c.recs[len(msgs)+i])
-		size += len(c.keys) - at + len(r.Value)
+		at := len(sc.keys)
+		sc.keys = append(append(append(sc.keys, topic...), 0, byte(ns)), r.Key...)
+		sc.recs[len(msgs)+i] = kgo.Record{Topic: s.cfg.Topic, Partition: partition, Key: sc.keys[at:len(sc.keys):len(sc.keys)], Value: r.Value}
+		sc.ptrs = append(sc.ptrs, &sc.recs[len(msgs)+i])
+		size += len(sc.keys) - at + len(r.Value)
 	}
-	err = commit(ctx, c.prod, c.ptrs)
-	clear(c.recs) // no values kept past the call
+	err = commit(ctx, c.prod, sc.ptrs)
+	clear(sc.recs) // no values kept past the call
+	clear(sc.ptrs)
 	if err != nil {
 		c.drop()
 		if fenced(err) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"time"
 
@@ -59,6 +60,17 @@ type Config struct {
 	// across all partitions; at the bound every partition's fetching
 	// pauses, so a slow sink costs bounded memory. Default 200000.
 	MaxInFlightRows int `yaml:"max_in_flight_rows"`
+	// ReadAheadBytes bounds, in bytes, what the process's sources hold
+	// fetched and decoded but not yet acknowledged: records waiting for a
+	// decoder, open batches, batches queued or in the stages and sinks.
+	// The three flows of internal/app (ingest, contacts, leads) share it;
+	// a source at its share pauses fetching like at max_in_flight_rows
+	// (ReadAhead has the rule). Estimated: 448 bytes per decoded
+	// interaction plus its record's bytes. Default 128 MiB, or a quarter
+	// of the Go soft memory limit (GOMEMLIMIT, or the container's, see
+	// docs/configuration.md) when that is smaller. A negative value
+	// means unbounded (the row and batch bounds alone).
+	ReadAheadBytes int64 `yaml:"read_ahead_bytes"`
 	// DecodeWorkers is how many goroutines decode fetched records, off the
 	// poll loop; one partition's records are decoded by one at a time, in
 	// offset order. Default GOMAXPROCS.
@@ -75,7 +87,12 @@ type Config struct {
 	RevokeTimeout time.Duration `yaml:"revoke_timeout"`
 	// SessionTimeout is the group session timeout. Default 45s.
 	SessionTimeout time.Duration `yaml:"session_timeout"`
-	// FetchMaxBytes bounds one fetch response. Default 50 MiB.
+	// FetchMaxBytes bounds one fetch response (compressed, as on the
+	// wire). Default read_ahead_bytes ÷ 32, between 1 MiB and 50 MiB: a
+	// fetch lands whole before the budget is looked at, and decompressed
+	// and decoded it is several times its size (s2-compressed canonical
+	// JSON: ~4× in records, ~10× decoded), so a larger fetch overshoots
+	// the budget by that much.
 	FetchMaxBytes int32 `yaml:"fetch_max_bytes"`
 	// StartOffset is where a group without committed offsets starts:
 	// "earliest" (default) or "latest".
@@ -124,6 +141,17 @@ var (
 	ErrCertKeyPair    = errors.New("cert_file and key_file must be given together")
 )
 
+// DefaultReadAheadBytes is kafka.read_ahead_bytes when unset, given the
+// Go soft memory limit (math.MaxInt64: none): 128 MiB, at most a quarter
+// of the limit. 128 MiB keeps a 12-partition topic's batches (~12k
+// interactions, ~9 MB each) flowing in all three flows; the quarter
+// leaves the rest of a small limit to the collector's headroom, the
+// stages' state and the sinks' column buffers (benchmarks/README.md,
+// "Memory").
+func DefaultReadAheadBytes(memLimit int64) int64 {
+	return min(128<<20, memLimit/4)
+}
+
 // SetDefaults fills zero fields with their documented defaults.
 func (c *Config) SetDefaults() {
 	def := func(s *string, v string) {
@@ -159,6 +187,9 @@ func (c *Config) SetDefaults() {
 	if c.MaxInFlightBatches == 0 {
 		c.MaxInFlightBatches = 8
 	}
+	if c.ReadAheadBytes == 0 {
+		c.ReadAheadBytes = DefaultReadAheadBytes(debug.SetMemoryLimit(-1))
+	}
 	if c.DecodeWorkers == 0 {
 		c.DecodeWorkers = runtime.GOMAXPROCS(0)
 	}
@@ -175,7 +206,11 @@ func (c *Config) SetDefaults() {
 		c.SessionTimeout = 45 * time.Second
 	}
 	if c.FetchMaxBytes == 0 {
-		c.FetchMaxBytes = 50 << 20
+		ra := c.ReadAheadBytes
+		if ra <= 0 {
+			ra = 50 << 20 * 32 // unbounded read-ahead: the old 50 MiB
+		}
+		c.FetchMaxBytes = int32(min(max(ra/32, 1<<20), 50<<20))
 	}
 }
 

@@ -3,6 +3,7 @@ package kafka
 import (
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -19,14 +20,15 @@ import (
 // worker; its later chunks wait in order behind it (workers.Pool keyed by
 // partition), so records are applied to the cut planner in offset order.
 // Memory stays bounded: a partition with a chunk waiting is paused, and so
-// is every partition while the undecoded bytes reach fetch_max_bytes.
+// is every partition while the undecoded bytes reach fetch_max_bytes or
+// the read-ahead budget is spent (readahead.go).
 
 // chunk is one poll's records of one partition, then their decoding.
 type chunk struct {
 	p     *partition
 	gen   uint64 // p.gen at dispatch: a rewind since makes the chunk stale
 	recs  []*kgo.Record
-	bytes int64
+	bytes int64 // values plus record structs: the read-ahead estimate
 
 	// Written by the worker, read by the poll loop after the handover.
 	ints []schemas.Interaction // every record's interactions, in order
@@ -124,7 +126,7 @@ func (s *Source) dispatchLocked(p *partition, recs []*kgo.Record) {
 	p.next = recs[len(recs)-1].Offset + 1
 	ch := &chunk{p: p, gen: p.gen, recs: recs}
 	for _, r := range recs {
-		ch.bytes += int64(len(r.Value))
+		ch.bytes += int64(len(r.Value)) + recordSize
 	}
 	s.undecoded += ch.bytes
 	s.work.Submit(p, ch)
@@ -186,10 +188,12 @@ func (s *Source) applyLocked(ch *chunk, now time.Time) {
 		case len(b.batch.Interactions) == 0:
 			view, viewFrom = b, start-len(ints)
 			b.batch.Interactions = ch.ints[viewFrom:start:start]
+			b.pin = pin{uintptr(unsafe.Pointer(unsafe.SliceData(ch.ints))), cap(ch.ints)}
 		case b == view:
 			b.batch.Interactions = ch.ints[viewFrom:start:start]
 		default:
 			b.batch.Interactions = append(b.batch.Interactions, ints...)
+			b.pin = pin{} // the append copied: the batch owns its array
 		}
 		if !r.Attrs.IsControl() { // a transaction marker is no record of data
 			p.tm.Records.Inc()

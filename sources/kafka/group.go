@@ -298,6 +298,7 @@ func (s *Source) Close(ctx context.Context) error {
 	// session timeout.
 	s.cl.Close()
 	s.stopLife()
+	s.ra.leave(s.raUser)
 	// Decoders last: nothing is dispatched any more. A decoder stuck in a
 	// record is not waited for beyond ctx.
 	s.work.Close(ctx)

@@ -106,6 +106,11 @@ type Source struct {
 
 	work *workers.Pool[*partition, *chunk] // the decode workers
 
+	// ra is the read-ahead budget (kafka.read_ahead_bytes), the source's
+	// own or one shared with the process's other sources (SetReadAhead).
+	ra     *ReadAhead
+	raUser *readAheadUser
+
 	join     sync.Once  // subscribes to the topics on the first Next
 	commitMu sync.Mutex // serialises commits from Next, revokes and Close
 
@@ -114,7 +119,7 @@ type Source struct {
 	ready      []*cut   // recorded, not yet handed out, in cut order
 	unrecorded []*cut   // cut, waiting for their cut to be committed
 	decoded    []*chunk // back from the workers, not yet applied
-	undecoded  int64    // record bytes dispatched or queued, not yet applied
+	undecoded  int64    // estimated bytes of records dispatched or queued, not yet applied
 	pollCancel context.CancelFunc
 	lastCommit time.Time
 	closed     bool
@@ -160,6 +165,15 @@ func (p *partition) setLag() {
 type builder struct {
 	batch *schemas.Batch
 	dlq   *deadletter.Group
+	pin   pin // the decode chunk's array the batch is a view of
+}
+
+// pin names a decode chunk's array without keeping it alive (a stage may
+// drop the batch's rows before its ack): its address and capacity, zero
+// when the batch owns its array.
+type pin struct {
+	at  uintptr
+	cap int
 }
 
 // held is what a cut carries besides its range.
@@ -167,6 +181,7 @@ type held struct {
 	p      *partition
 	batch  *schemas.Batch
 	dlq    *deadletter.Group
+	pin    pin  // builder.pin
 	dead   bool // rewound or revoked: its ack is ignored, its range comes again
 	handed bool
 }
@@ -211,6 +226,8 @@ func NewSource(cfg Config, decoders map[string]Decoder, reg prometheus.Registere
 	for t, name := range cfg.Topics {
 		s.tms[t] = s.m.ForTopic(t, name)
 	}
+	s.ra = NewReadAhead(cfg.ReadAheadBytes)
+	s.raUser = s.ra.join()
 	s.life, s.stopLife = context.WithCancel(context.Background())
 	opts = append(opts,
 		kgo.OnPartitionsAssigned(s.onAssigned),
@@ -272,12 +289,16 @@ func (s *Source) Next(ctx context.Context) (*schemas.Batch, error) {
 		// Set in the same critical section that looked at s.decoded: a
 		// worker handing a chunk back either was seen or sees the cancel.
 		s.pollCancel = cancel
+		// The read-ahead budget wakes a source paused for it without its
+		// lock (an ack of another source frees bytes).
+		s.raUser.wake.Store(&cancel)
 		s.mu.Unlock()
 
 		fetches := s.cl.PollRecords(pollCtx, 0)
 
 		s.mu.Lock()
 		s.pollCancel = nil
+		s.raUser.wake.Store(nil)
 		s.mu.Unlock()
 		cancel()
 
@@ -424,7 +445,7 @@ func (s *Source) cutLocked(p *partition, end int64) {
 	if b == nil {
 		b = &builder{batch: schemas.NewBatch(schemas.Origin{Topic: p.topic, Partition: p.part}, nil)}
 	}
-	c := p.plan.Close(end, held{p: p, batch: b.batch, dlq: b.dlq})
+	c := p.plan.Close(end, held{p: p, batch: b.batch, dlq: b.dlq, pin: b.pin})
 	b.batch.Origin.FirstOffset, b.batch.Origin.LastOffset = c.First, c.Last
 	b.batch.AtEnd = p.hwm > 0 && c.Last+1 >= p.hwm
 	b.batch.SetAck(func(err error) { s.ack(c, err) })
@@ -456,6 +477,7 @@ func (s *Source) ack(c *cut, err error) {
 	}
 	p.plan.Ack(c)
 	p.changes++
+	s.ra.release(s.raUser, batchBytes(c.Val.batch))
 }
 
 func (s *Source) signalAck() {
@@ -518,18 +540,14 @@ func (s *Source) rewindLocked() map[*partition]bool {
 // pauseLocked pauses partitions at their in-flight bound, or with records
 // waiting for the decoders, and resumes the others.
 func (s *Source) pauseLocked() {
-	// A global bound as well as the per-partition one: with many partitions
+	// Global bounds as well as the per-partition one: with many partitions
 	// (7 topics × 12 here) the per-partition bound alone lets gigabytes of
 	// decoded batches wait for a slow sink, and the GC pays for all of it.
-	var rows int
-	for _, p := range s.parts {
-		for _, c := range p.plan.InFlight() {
-			if !c.Acked && !c.Val.dead {
-				rows += len(c.Val.batch.Interactions)
-			}
-		}
-	}
-	overBudget := rows >= s.cfg.MaxInFlightRows
+	// The read-ahead budget is the one that holds across the process's
+	// sources (ReadAhead); the row bound is this source's alone.
+	bytes, rows := s.heldLocked()
+	s.m.ReadAhead.Set(float64(bytes))
+	overBudget := s.ra.set(s.raUser, bytes) || rows >= s.cfg.MaxInFlightRows
 	// Undecoded records are bounded the same way: a partition whose decoding
 	// is behind (a chunk waits behind the one at a worker) fetches no more,
 	// and nothing is fetched while a full fetch's worth waits.

@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -174,6 +175,7 @@ type window struct {
 	u0, s0   time.Duration
 	t0       time.Time
 	profFile *os.File
+	stopPeak func() // stops the peak-heap profiler
 }
 
 func (w *window) begin() {
@@ -187,12 +189,17 @@ func (w *window) begin() {
 				f.Close()
 			}
 		}
+		w.stopPeak = peakHeapProfiles(w.prefix)
 	}
 }
 
 func (w *window) end() usage {
 	u1, s1, rss := rusage()
 	wall := time.Since(w.t0)
+	if w.stopPeak != nil {
+		w.stopPeak()
+		w.stopPeak = nil
+	}
 	if w.profFile != nil {
 		pprof.StopCPUProfile()
 		w.profFile.Close()
@@ -203,6 +210,62 @@ func (w *window) end() usage {
 		}
 	}
 	return usage{UserS: (u1 - w.u0).Seconds(), SysS: (s1 - w.s0).Seconds(), MaxRSSMB: float64(rss) / 1024, WallS: wall.Seconds()}
+}
+
+// peakHeapProfiles watches the memory the Go runtime holds from the OS
+// (mapped and not released: what RSS follows) every 200 ms and, each time
+// it passes its peak so far by 16 MiB, writes the heap profile to
+// prefix.heap-peak.pprof and the runtime's memory classes to
+// prefix.heap-peak.txt. The profile's in-use figures are the live heap as
+// of the last collection; the rest of the peak is garbage not yet
+// collected (the GC goal) and runtime overhead. The returned func stops it.
+func peakHeapProfiles(prefix string) func() {
+	names := []string{
+		"/memory/classes/total:bytes",
+		"/memory/classes/heap/released:bytes",
+		"/memory/classes/heap/objects:bytes",
+		"/memory/classes/heap/free:bytes",
+		"/memory/classes/heap/unused:bytes",
+		"/memory/classes/heap/stacks:bytes",
+		"/gc/heap/live:bytes",
+		"/gc/heap/goal:bytes",
+	}
+	samples := make([]metrics.Sample, len(names))
+	for k, n := range names {
+		samples[k].Name = n
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var peak uint64
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			metrics.Read(samples)
+			held := samples[0].Value.Uint64() - samples[1].Value.Uint64()
+			if held < peak+16<<20 {
+				continue
+			}
+			peak = held
+			if f, err := os.Create(prefix + ".heap-peak.pprof"); err == nil {
+				pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+			var b strings.Builder
+			fmt.Fprintf(&b, "held (total - released) %d MiB\n", held>>20)
+			for k, n := range names {
+				fmt.Fprintf(&b, "%s %d MiB\n", n, samples[k].Value.Uint64()>>20)
+			}
+			os.WriteFile(prefix+".heap-peak.txt", []byte(b.String()), 0o644)
+		}
+	}()
+	return func() { close(stop); <-done }
 }
 
 // commands and answers are fds 3 and 4, set up by the orchestrator (see

@@ -22,6 +22,7 @@ type Metrics struct {
 	Lag          *prometheus.GaugeVec
 	CommitErrors prometheus.Counter
 	InFlight     prometheus.Gauge
+	ReadAhead    prometheus.Gauge
 	Redelivered  prometheus.Counter
 	DLQErrors    prometheus.Counter
 
@@ -68,6 +69,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "salespulse_kafka_inflight_batches", Help: "Batches handed out and not yet acknowledged.",
 		}),
+		ReadAhead: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "salespulse_kafka_read_ahead_bytes",
+			Help: "Estimated bytes fetched and decoded but not yet acknowledged (kafka.read_ahead_bytes), as of the last poll.",
+		}),
 		Redelivered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_kafka_batches_redelivered_total", Help: "Batches acknowledged with an error and consumed again.",
 		}),
@@ -80,7 +85,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		reg = prometheus.NewRegistry() // metrics not wanted: keep them private
 	}
 	reg.MustRegister(m.Records, m.RecordBytes, m.Decoded, m.Skipped, m.DeadLetters, m.Batches,
-		m.BatchRows, m.BatchBytes, m.Lag, m.CommitErrors, m.InFlight, m.Redelivered, m.DLQErrors)
+		m.BatchRows, m.BatchBytes, m.Lag, m.CommitErrors, m.InFlight, m.ReadAhead, m.Redelivered, m.DLQErrors)
 	return m
 }
 
