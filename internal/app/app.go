@@ -261,7 +261,9 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 			// Pseudonymisation first: no later stage sees raw contact data.
 			return append([]pipeline.Stage{pseudo.NewStage()}, kbiStages(w)...)
 		})
-		pipe, err := pipeline.New(cfg.Pipeline, src, stages, pipeline.NewFanout(sink, alerts), flowReg(reg, "ingest"), log)
+		// Raw rows grouped across batches (Sink.Grouped); what the stages
+		// derive is still written per batch.
+		pipe, err := pipeline.New(cfg.Pipeline, src, stages, pipeline.NewFanout(sink.Grouped(), alerts), flowReg(reg, "ingest"), log)
 		if err != nil {
 			return nil, err
 		}
