@@ -227,11 +227,14 @@ func (s *Sink) insertMonth(ctx context.Context, month uint32, parts []memberMont
 	settings := insertSettings(groupToken(TableInteractions, month, parts))
 	// One block in, one part out: a server that cut the block into
 	// several (max_insert_block_size for row formats, squashing to
-	// min_insert_block_size_*) could commit part of a member-month, and a
-	// replay that finds some of its rows would take it for all of them.
+	// min_insert_block_size_*, parallel insert streams for the embedded
+	// engine's INSERT SELECT FROM file) could commit part of a
+	// member-month, and a replay that finds some of its rows would take
+	// it for all of them.
 	settings["max_insert_block_size"] = max(n, 1<<20)
 	settings["min_insert_block_size_rows"] = n
 	settings["min_insert_block_size_bytes"] = 0
+	settings["max_insert_threads"] = 1
 	what := fmt.Sprintf("group of %d batches, month %d", len(parts), month)
 	err := s.insertWith(ctx, TableInteractions, s.interactionsInsert, interactionColumns, what, settings, n, c.bytes,
 		func(batch driver.Batch) error { return c.appendTo(batch, false) })
