@@ -38,3 +38,35 @@ func (f *Fanout) Write(ctx context.Context, b *schemas.Batch) error {
 	// handed back after Write returns and must not be read by it any more.
 	return errors.Join(mainErr, <-errc)
 }
+
+var _ AsyncSink = (*Fanout)(nil)
+
+// Submit is Write for a pipeline whose main sink is an AsyncSink: the
+// alerts are written at once, beside the main sink's Submit, and done is
+// called once both have the batch. With a main sink that is not an
+// AsyncSink it is Write followed by done.
+func (f *Fanout) Submit(ctx context.Context, b *schemas.Batch, done func(error)) {
+	main, ok := f.main.(AsyncSink)
+	if !ok {
+		done(f.Write(ctx, b))
+		return
+	}
+	if len(b.Alerts) == 0 || f.alerts == nil {
+		main.Submit(ctx, b, done)
+		return
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- f.alerts.Write(ctx, b) }()
+	main.Submit(ctx, b, func(err error) {
+		// The alert write reads b too: wait for it before b is handed back.
+		done(errors.Join(err, <-errc))
+	})
+}
+
+// Flush flushes the main sink when it is an AsyncSink.
+func (f *Fanout) Flush(ctx context.Context) error {
+	if main, ok := f.main.(AsyncSink); ok {
+		return main.Flush(ctx)
+	}
+	return nil
+}

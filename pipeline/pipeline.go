@@ -48,6 +48,22 @@ type Sink interface {
 	Write(ctx context.Context, b *schemas.Batch) error
 }
 
+// AsyncSink is a Sink that may store a batch after the call that hands it
+// over returns, so a worker can process its next batch meanwhile: the
+// ClickHouse sink collects the raw rows of many batches, of any partition,
+// into one larger insert. A pipeline whose sink implements it calls Submit
+// instead of Write.
+type AsyncSink interface {
+	// Submit takes b and calls done exactly once, with nil when b is
+	// durably stored or with the reason it is not; it may call done before
+	// returning. Submit may block (a bounded sink applies backpressure).
+	// Until done is called the sink may read b, so b stays unacknowledged.
+	Submit(ctx context.Context, b *schemas.Batch, done func(error))
+	// Flush stores what was submitted and returns once every done has been
+	// called: Run calls it when draining, after the last Submit.
+	Flush(ctx context.Context) error
+}
+
 // Config tunes the pipeline.
 type Config struct {
 	// Workers is the number of batches processed at once (default 2). A
@@ -113,6 +129,7 @@ type Pipeline struct {
 	src    Source
 	stages func(worker int) []Stage
 	sink   Sink
+	async  AsyncSink // sink, when it is one
 	log    *slog.Logger
 	m      *metrics
 	now    func() time.Time
@@ -131,12 +148,19 @@ func New(cfg Config, src Source, newStages func(worker int) []Stage, sink Sink, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Pipeline{
+	p := &Pipeline{
 		cfg: cfg, src: src, stages: newStages, sink: sink,
 		log: log.With("component", "pipeline"),
 		m:   newMetrics(reg),
 		now: time.Now,
-	}, nil
+	}
+	p.async, _ = sink.(AsyncSink)
+	if f, ok := sink.(*Fanout); ok {
+		if _, ok := f.main.(AsyncSink); !ok {
+			p.async = nil // a Fanout of synchronous sinks: keep Write
+		}
+	}
+	return p, nil
 }
 
 // Run consumes until ctx is cancelled or a non-recoverable error occurs.
@@ -180,8 +204,35 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		close(q)
 	}
 	werr := wg.Wait()
-	return errors.Join(feedErr, werr)
+	if p.async == nil {
+		return errors.Join(feedErr, werr)
+	}
+	// Submitted batches are not stored yet: store them (or hand them back
+	// when the drain times out or a worker failed) before Run returns, so
+	// the caller's commit that follows sees every acknowledgement.
+	ferr := p.async.Flush(workCtx)
+	if ferr != nil && context.Cause(workCtx) != nil {
+		ferr = nil // the cause is reported already (or was the drain timeout)
+	}
+	return errors.Join(feedErr, werr, ferr, p.asyncFailure(workCtx))
 }
+
+// asyncFailure is the error a done callback stopped the pipeline with
+// (failure in work), if any.
+func (p *Pipeline) asyncFailure(workCtx context.Context) error {
+	var f *sinkFailure
+	if errors.As(context.Cause(workCtx), &f) {
+		return f.err
+	}
+	return nil
+}
+
+// sinkFailure marks the cause of a stop that an AsyncSink's done reported,
+// so Run returns it once rather than once per worker.
+type sinkFailure struct{ err error }
+
+func (f *sinkFailure) Error() string { return f.err.Error() }
+func (f *sinkFailure) Unwrap() error { return f.err }
 
 var errDrainTimeout = errors.New("drain timeout: batch handed back unstored")
 
@@ -230,7 +281,7 @@ func (p *Pipeline) work(ctx context.Context, q <-chan *schemas.Batch, stages []S
 			}
 			delete(retry, k) // the retry (or a new owner's first batch) is here
 		}
-		err := p.handle(ctx, b, stages)
+		err := p.handle(ctx, b, stages, fail)
 		if err == nil {
 			continue
 		}
@@ -269,12 +320,31 @@ func Retryable(err error) bool {
 	return errors.Is(err, state.ErrUnavailable) || errors.Is(err, state.ErrFenced)
 }
 
-func (p *Pipeline) handle(ctx context.Context, b *schemas.Batch, stages []Stage) error {
+// handle runs the stages on b and stores it. With an AsyncSink it returns
+// once b is submitted; b's acknowledgement then comes from done, and a
+// failed store stops the pipeline through fail as a failed Write does
+// through work.
+func (p *Pipeline) handle(ctx context.Context, b *schemas.Batch, stages []Stage, fail context.CancelCauseFunc) error {
 	start := p.now()
 	for _, s := range stages {
 		if err := s.Process(ctx, b); err != nil {
 			return fmt.Errorf("process: %w", err)
 		}
+	}
+	if p.async != nil {
+		origin := b.Origin
+		p.async.Submit(ctx, b, func(err error) {
+			if err != nil {
+				b.Ack(err)
+				if ctx.Err() == nil {
+					fail(&sinkFailure{fmt.Errorf("batch %s: write: %w", origin, err)})
+				}
+				return
+			}
+			p.m.observe(b, start, p.now())
+			b.Ack(nil)
+		})
+		return nil
 	}
 	if err := p.sink.Write(ctx, b); err != nil {
 		return fmt.Errorf("write: %w", err)

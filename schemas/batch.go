@@ -60,6 +60,13 @@ type Batch struct {
 	// when it was cut (the partition was caught up). Stages that propagate
 	// event time use it to tell a quiet partition from a lagging one.
 	AtEnd bool
+	// MaybeStored: the range was cut where a previous attempt cut it (a
+	// recorded plan from commit metadata or a rewind, or the cut history
+	// of stored rows), so that attempt may have stored its rows already.
+	// A sink that stores rows under a key other than this Origin (grouped
+	// inserts) must look before it writes; one keyed by the Origin alone
+	// (a per-batch dedup token) need not.
+	MaybeStored bool
 
 	// Derived by the pipeline before the sinks see the batch.
 	Aggregates []AggregateRows // partial aggregate states, one entry per rollup table
@@ -118,6 +125,7 @@ func (b *Batch) Reset() {
 	b.Rejected = 0
 	b.Bytes = 0
 	b.AtEnd = false
+	b.MaybeStored = false
 	b.Progress = time.Time{}
 	b.ack = nil
 }

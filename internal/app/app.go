@@ -285,7 +285,9 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 			// Pseudonymisation first: no later stage sees raw contact data.
 			return append([]pipeline.Stage{pseudo.NewStage()}, kbiStages(w)...)
 		})
-		pipe, err := pipeline.New(cfg.Pipeline, src, stages, withAlerts(sink), flowReg(reg, "ingest"), log)
+		// Raw rows grouped across batches (Sink.Grouped); what the stages
+		// derive is still written per batch.
+		pipe, err := pipeline.New(cfg.Pipeline, src, stages, withAlerts(sink.Grouped()), flowReg(reg, "ingest"), log)
 		if err != nil {
 			return nil, err
 		}

@@ -130,7 +130,7 @@ func (wireDecoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.In
 // leadFlows builds the three pipelines of the lead hop (docs/leads.md):
 //
 //   - ingest, group <group>: source topics → pseudonymise → Router; the
-//     sink stores the raw rows;
+//     sink stores the raw rows, many batches per insert (Sink.Grouped);
 //   - contacts, group <group>.contacts: the contacts topic → Resolver;
 //     nothing to store (its output is the Resolver's transactions);
 //   - leads, group <group>.leads: the leads topic → window and detectors;
@@ -151,7 +151,7 @@ func leadFlows(cfg Config, src *kafka.Source, store *kafkaio.StateStore, l *lead
 			// Pseudonymisation first: nothing downstream, the lead topics
 			// included, ever holds raw contact data.
 			return []pipeline.Stage{pseudo.NewStage(), l.NewRouter()}
-		}), sink, flowReg(reg, "ingest"), log)
+		}), sink.Grouped(), flowReg(reg, "ingest"), log)
 		if err != nil {
 			return nil, err
 		}

@@ -119,7 +119,13 @@ type interactionCols struct {
 // is taken so they never move. Attribute maps are referenced, not copied:
 // the columns must not outlive the batch (they are reset before reuse).
 func (c *interactionCols) fill(rows []schemas.Interaction, o schemas.Origin, ingested time.Time, late bool) {
-	n := len(rows)
+	c.begin(len(rows))
+	c.add(rows, o, ingested, late)
+}
+
+// begin empties the columns for n rows, added by add (several batches'
+// rows make one grouped insert).
+func (c *interactionCols) begin(n int) {
 	c.reset()
 	if cap(c.floatVals) < 4*n {
 		c.floatVals = make([]float64, 4*n)
@@ -129,9 +135,15 @@ func (c *interactionCols) fill(rows []schemas.Interaction, o schemas.Origin, ing
 		c.boolVals = make([]bool, n)
 	}
 	c.boolVals = c.boolVals[:n]
+}
+
+// add appends rows of origin o; begin must have made room for them.
+func (c *interactionCols) add(rows []schemas.Interaction, o schemas.Origin, ingested time.Time, late bool) {
+	base := len(c.eventID)
 	var size int64
-	for k := range rows {
-		i := &rows[k]
+	for j := range rows {
+		i := &rows[j]
+		k := base + j
 		c.eventID = append(c.eventID, i.EventID)
 		c.occurredAt = append(c.occurredAt, i.OccurredAt)
 		c.source = append(c.source, i.Source)
@@ -180,7 +192,7 @@ func (c *interactionCols) fill(rows []schemas.Interaction, o schemas.Origin, ing
 	// Fixed-width columns: two DateTime64, four Nullable(Float64) with their
 	// null maps, Nullable(Bool), UInt8, Int32, two Int64; plus the short
 	// LowCardinality type, direction and channel strings.
-	c.bytes = size + int64(n)*(16+4*9+2+1+4+16+24)
+	c.bytes += size + int64(len(rows))*(16+4*9+2+1+4+16+24)
 }
 
 func (c *interactionCols) opt(k int, has bool, v float64) *float64 {

@@ -53,6 +53,18 @@ type Config struct {
 	// wait between attempts of a failed insert. Defaults 100ms and 10s.
 	RetryBackoffMin time.Duration `yaml:"retry_backoff_min"`
 	RetryBackoffMax time.Duration `yaml:"retry_backoff_max"`
+	// GroupMaxRows: the ingest flow's raw interactions (of any partition)
+	// are inserted in groups: one insert per group and month once a group
+	// holds this many rows, instead of one per batch (docs/fault-tolerance.md
+	// says why a replay stays exact). Keep it below kafka.max_in_flight_rows:
+	// the source cuts nothing new while that many rows are unacknowledged,
+	// so a larger group closes only by group_linger. Default 100000; -1
+	// turns grouping off (one insert per batch).
+	GroupMaxRows int `yaml:"group_max_rows"`
+	// GroupLinger closes a group this long after its first batch arrived
+	// however few rows it holds: it bounds the latency grouping adds.
+	// Default 200ms.
+	GroupLinger time.Duration `yaml:"group_linger"`
 	// Migrate applies pending schema migrations in NewSink. Default true;
 	// set false where a DBA applies the DDL (then NewSink only checks that
 	// every migration this binary knows is recorded as applied).
@@ -90,6 +102,7 @@ var (
 	ErrNegative     = errors.New("must not be negative")
 	ErrBackoffRange = errors.New("retry_backoff_min must not exceed retry_backoff_max")
 	ErrCompression  = errors.New("unknown compression")
+	ErrGroupMaxRows = errors.New("must be -1 (grouping off) or positive")
 )
 
 // Defaults, named so docs and tests can refer to them.
@@ -100,6 +113,8 @@ const (
 	DefaultMaxOpenConns    = 8
 	DefaultRetryBackoffMin = 100 * time.Millisecond
 	DefaultRetryBackoffMax = 10 * time.Second
+	DefaultGroupMaxRows    = 100_000
+	DefaultGroupLinger     = 200 * time.Millisecond
 )
 
 // SetDefaults sets every zero field to its documented default.
@@ -137,6 +152,12 @@ func (c *Config) SetDefaults() {
 	}
 	if c.RetryBackoffMax == 0 {
 		c.RetryBackoffMax = max(DefaultRetryBackoffMax, c.RetryBackoffMin)
+	}
+	if c.GroupMaxRows == 0 {
+		c.GroupMaxRows = DefaultGroupMaxRows
+	}
+	if c.GroupLinger == 0 {
+		c.GroupLinger = DefaultGroupLinger
 	}
 	if c.Migrate == nil {
 		t := true
@@ -193,13 +214,16 @@ func (c *Config) Validate() error {
 	for _, d := range []struct {
 		field string
 		v     time.Duration
-	}{{"dial_timeout", c.DialTimeout}, {"read_timeout", c.ReadTimeout}, {"retry_backoff_min", c.RetryBackoffMin}} {
+	}{{"dial_timeout", c.DialTimeout}, {"read_timeout", c.ReadTimeout}, {"retry_backoff_min", c.RetryBackoffMin}, {"group_linger", c.GroupLinger}} {
 		if d.v < 0 {
 			f(d.field, ErrNegative, d.v)
 		}
 	}
 	if c.MaxOpenConns < 0 {
 		f("max_open_conns", ErrNegative, c.MaxOpenConns)
+	}
+	if c.GroupMaxRows < -1 {
+		f("group_max_rows", ErrGroupMaxRows, c.GroupMaxRows)
 	}
 	if c.RetryBackoffMin >= 0 && c.RetryBackoffMin > c.RetryBackoffMax {
 		f("retry_backoff_max", ErrBackoffRange, c.RetryBackoffMax)

@@ -40,6 +40,7 @@ func TestConfigFiles(t *testing.T) {
 		"timeout.bad.yml":     ErrNegative,
 		"compression.bad.yml": ErrCompression,
 		"address.bad.yml":     ErrNoAddress,
+		"group.bad.yml":       ErrGroupMaxRows,
 	}
 	files, _ := filepath.Glob("testdata/*.yml")
 	if len(files) != len(want) {

@@ -15,6 +15,8 @@ type metrics struct {
 	failures      *prometheus.CounterVec
 	inFlight      prometheus.Gauge
 	up            prometheus.Gauge
+	groupMembers  prometheus.Histogram
+	skipped       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -48,9 +50,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "salespulse_clickhouse_up",
 			Help: "1 when the last ClickHouse round trip succeeded or failed with a server answer, 0 when it failed to reach a server.",
 		}),
+		groupMembers: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "salespulse_clickhouse_group_members",
+			Help:    "Batches whose interactions one grouped insert stored (clickhouse.group_max_rows).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 8), // 1 .. 128
+		}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "salespulse_clickhouse_replayed_rows_skipped_total",
+			Help: "Rows of replayed batches not inserted because a previous attempt stored them (grouped inserts look before they write), per table.",
+		}, []string{"table"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.insertSeconds, m.rows, m.bytes, m.retries, m.failures, m.inFlight, m.up)
+		reg.MustRegister(m.insertSeconds, m.rows, m.bytes, m.retries, m.failures, m.inFlight, m.up, m.groupMembers, m.skipped)
 	}
 	return m
 }

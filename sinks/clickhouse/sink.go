@@ -234,7 +234,14 @@ func insertSettings(token string) clickhouse.Settings {
 // from the server.
 func (s *Sink) insert(ctx context.Context, table, query string, cols []clickhouse.ColumnNameAndType,
 	o schemas.Origin, rows int, bytes int64, fill func(driver.Batch) error) error {
-	opts := []clickhouse.QueryOption{clickhouse.WithSettings(insertSettings(o.DedupToken(table)))}
+	return s.insertWith(ctx, table, query, cols, o.String(), insertSettings(o.DedupToken(table)), rows, bytes, fill)
+}
+
+// insertWith is insert with the settings (the dedup token among them)
+// given; what names the rows in errors.
+func (s *Sink) insertWith(ctx context.Context, table, query string, cols []clickhouse.ColumnNameAndType,
+	what string, settings clickhouse.Settings, rows int, bytes int64, fill func(driver.Batch) error) error {
+	opts := []clickhouse.QueryOption{clickhouse.WithSettings(settings)}
 	if cols != nil {
 		opts = append(opts, clickhouse.WithColumnNamesAndTypes(cols))
 	}
@@ -249,7 +256,7 @@ func (s *Sink) insert(ctx context.Context, table, query string, cols []clickhous
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("insert %s into %s.%s: %w", o, s.cfg.Database, table, err)
+		return fmt.Errorf("insert %s into %s.%s: %w", what, s.cfg.Database, table, err)
 	}
 	if rows >= 0 {
 		s.m.rows.WithLabelValues(table).Add(float64(rows))

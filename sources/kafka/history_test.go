@@ -79,6 +79,9 @@ func TestReplayWithoutMetadataCutsAsStored(t *testing.T) {
 		for len(got) < len(want) {
 			b := next(t, s)
 			got = append(got, b.Origin)
+			if !b.MaybeStored {
+				t.Errorf("%s, cut by the history, is not marked MaybeStored", b.Origin)
+			}
 			b.Ack(nil)
 		}
 		if !slices.Equal(got, want) {

@@ -445,6 +445,9 @@ func (s *Source) cutLocked(p *partition, end int64) {
 	if b == nil {
 		b = &builder{batch: schemas.NewBatch(schemas.Origin{Topic: p.topic, Partition: p.part}, nil)}
 	}
+	plan := p.plan.Plan()
+	// Checked before Close, which takes the end off the plan.
+	b.batch.MaybeStored = len(plan) > 0 && plan[0] == end
 	c := p.plan.Close(end, held{p: p, batch: b.batch, dlq: b.dlq, pin: b.pin})
 	b.batch.Origin.FirstOffset, b.batch.Origin.LastOffset = c.First, c.Last
 	b.batch.AtEnd = p.hwm > 0 && c.Last+1 >= p.hwm

@@ -383,6 +383,9 @@ func TestDeterministicCutsAfterCrash(t *testing.T) {
 	if first.Origin != origin(0, 2) {
 		t.Fatalf("got %v", first.Origin)
 	}
+	if first.MaybeStored {
+		t.Fatal("a first cut, planned by nobody, is marked MaybeStored")
+	}
 	// The process dies with the batch possibly stored but not acked: no
 	// commit of ours runs.
 	a.stopLife()
@@ -398,9 +401,17 @@ func TestDeterministicCutsAfterCrash(t *testing.T) {
 	if got.Origin.DedupToken("t") != first.Origin.DedupToken("t") {
 		t.Fatal("dedup tokens differ")
 	}
+	// Cut by the recorded plan: a grouping sink must look before it writes.
+	if !got.MaybeStored {
+		t.Fatal("the replayed cut is not marked MaybeStored")
+	}
 	got.Ack(nil)
-	if rest := next(t, b); rest.Origin != origin(3, 9) {
+	rest := next(t, b)
+	if rest.Origin != origin(3, 9) {
 		t.Fatalf("then got %v, want %v", rest.Origin, origin(3, 9))
+	}
+	if rest.MaybeStored {
+		t.Fatal("a cut past the recorded plan is marked MaybeStored")
 	}
 }
 

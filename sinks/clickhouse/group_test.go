@@ -1,0 +1,247 @@
+package clickhouse
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/salespulse/salespulse/pipeline"
+	"github.com/salespulse/salespulse/schemas"
+)
+
+var _ pipeline.AsyncSink = (*GroupedSink)(nil)
+
+// submitAll submits bs to g, flushes, and returns each batch's done error.
+func submitAll(t *testing.T, g *GroupedSink, bs ...*schemas.Batch) []error {
+	t.Helper()
+	errs := make([]error, len(bs))
+	var wg sync.WaitGroup
+	for k, b := range bs {
+		wg.Add(1)
+		g.Submit(context.Background(), b, func(err error) { errs[k] = err; wg.Done() })
+	}
+	if err := g.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait() // Flush returned, so every done was called
+	return errs
+}
+
+func insertCount(t *testing.T, reg *prometheus.Registry, table string) uint64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "salespulse_clickhouse_insert_duration_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "table" && l.GetValue() == table {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func activeParts(t *testing.T, s *Sink) uint64 {
+	return queryUint(t, s, "SELECT count() FROM system.parts WHERE database = '"+s.cfg.Database+"' AND table = 'interactions' AND active")
+}
+
+// Batches of several partitions become one insert and one part; each row
+// keeps its own batch's origin, so the cut history is what it was with
+// one insert per batch.
+func TestGroupedInsertRoundTrip(t *testing.T) {
+	srv := startServer(t)
+	db := dbName(t)
+	reg := prometheus.NewPedanticRegistry()
+	s := newTestSink(t, srv.addr, db, reg)
+	if err := s.conn.Exec(context.Background(), "SYSTEM STOP MERGES "+db+".interactions"); err != nil {
+		t.Fatal(err)
+	}
+	g := s.Grouped()
+	bs := []*schemas.Batch{
+		batchOf("interactions.v1", 0, 0, genInteractions(1, 20000, day)),
+		batchOf("interactions.v1", 1, 100, genInteractions(2, 30000, day)),
+		batchOf("interactions.v1", 2, 7, genInteractions(3, 25000, day)),
+		batchOf("interactions.v1", 0, 20000, nil), // nothing to insert: done at once
+	}
+	bs[3].Origin.LastOffset = 20009
+	for k, err := range submitAll(t, g, bs...) {
+		if err != nil {
+			t.Fatalf("batch %d: %v", k, err)
+		}
+	}
+	if n := queryUint(t, s, "SELECT count() FROM "+db+".interactions"); n != 75000 {
+		t.Fatalf("interactions: %d rows, want 75000", n)
+	}
+	if n := rollupTotal(t, s); n != 75000 {
+		t.Fatalf("rollup: %d, want 75000", n)
+	}
+	if n := insertCount(t, reg, TableInteractions); n != 1 {
+		t.Fatalf("%d inserts into interactions, want 1", n)
+	}
+	if n := activeParts(t, s); n != 1 {
+		t.Fatalf("%d parts, want 1: a grouped insert must be one part", n)
+	}
+	got, err := s.StoredOrigins(context.Background(), "interactions.v1", []int32{0, 1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []schemas.Origin{bs[0].Origin, bs[1].Origin, bs[2].Origin}
+	if len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Fatalf("stored origins %v, want %v", got, want)
+	}
+	// The same group again (a retry of the same insert) is dropped by its token.
+	again := []*schemas.Batch{
+		batchOf("interactions.v1", 2, 7, genInteractions(3, 25000, day)),
+		batchOf("interactions.v1", 0, 0, genInteractions(1, 20000, day)),
+		batchOf("interactions.v1", 1, 100, genInteractions(2, 30000, day)),
+	}
+	submitAll(t, g, again...)
+	if n := queryUint(t, s, "SELECT count() FROM "+db+".interactions"); n != 75000 {
+		t.Fatalf("after a retry: %d rows, want 75000", n)
+	}
+	if n := rollupTotal(t, s); n != 75000 {
+		t.Fatalf("rollup after a retry: %d, want 75000", n)
+	}
+}
+
+// A replayed batch (MaybeStored) that an earlier group stored is not
+// inserted again, in the raw table nor in the rollup, though its new
+// group has another token; a replayed batch that was not stored, and a
+// new one, are.
+func TestGroupedReplaySkipsStoredMembers(t *testing.T) {
+	srv := startServer(t)
+	db := dbName(t)
+	reg := prometheus.NewPedanticRegistry()
+	s := newTestSink(t, srv.addr, db, reg)
+	g := s.Grouped()
+	a := batchOf("interactions.v1", 0, 0, genInteractions(1, 3000, day))
+	b := batchOf("interactions.v1", 1, 0, genInteractions(2, 2000, day))
+	submitAll(t, g, a, b)
+
+	replayA := batchOf("interactions.v1", 0, 0, genInteractions(1, 3000, day))
+	replayA.MaybeStored = true
+	unstored := batchOf("interactions.v1", 2, 0, genInteractions(3, 1000, day))
+	unstored.MaybeStored = true // cut by a plan, but its group never reached ClickHouse
+	fresh := batchOf("interactions.v1", 1, 2000, genInteractions(4, 500, day))
+	for k, err := range submitAll(t, g, replayA, unstored, fresh) {
+		if err != nil {
+			t.Fatalf("batch %d: %v", k, err)
+		}
+	}
+	if n := queryUint(t, s, "SELECT count() FROM "+db+".interactions"); n != 6500 {
+		t.Fatalf("interactions: %d rows, want 6500", n)
+	}
+	if n := rollupTotal(t, s); n != 6500 {
+		t.Fatalf("rollup: %d, want 6500", n)
+	}
+	want := `
+# HELP salespulse_clickhouse_replayed_rows_skipped_total Rows of replayed batches not inserted because a previous attempt stored them (grouped inserts look before they write), per table.
+# TYPE salespulse_clickhouse_replayed_rows_skipped_total counter
+salespulse_clickhouse_replayed_rows_skipped_total{table="interactions"} 3000
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "salespulse_clickhouse_replayed_rows_skipped_total"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A group is inserted once per month (the table's partition), so each
+// insert is one part; a replayed batch whose earlier attempt stored one of
+// its months gets only the other inserted.
+func TestGroupedMonthSplit(t *testing.T) {
+	srv := startServer(t)
+	db := dbName(t)
+	reg := prometheus.NewPedanticRegistry()
+	s := newTestSink(t, srv.addr, db, reg)
+	ctx := context.Background()
+	if err := s.conn.Exec(ctx, "SYSTEM STOP MERGES "+db+".interactions"); err != nil {
+		t.Fatal(err)
+	}
+	g := s.Grouped()
+	feb := genInteractions(1, 1000, day.Add(-24*time.Hour)) // 28 Feb 2026
+	mar := genInteractions(2, 1000, day.Add(24*time.Hour))
+	x := batchOf("interactions.v1", 0, 0, append(append([]schemas.Interaction{}, feb...), mar...))
+	// Only February of x stored: as if its March insert never ran.
+	onlyFeb := batchOf("interactions.v1", 0, 0, feb)
+	onlyFeb.Origin = x.Origin
+	if err := s.insertGroup(ctx, []groupMember{{b: onlyFeb}}); err != nil {
+		t.Fatal(err)
+	}
+	x.MaybeStored = true
+	y := batchOf("interactions.v1", 1, 0, genInteractions(3, 500, day.Add(48*time.Hour)))
+	before := insertCount(t, reg, TableInteractions)
+	for k, err := range submitAll(t, g, x, y) {
+		if err != nil {
+			t.Fatalf("batch %d: %v", k, err)
+		}
+	}
+	if n := insertCount(t, reg, TableInteractions) - before; n != 1 {
+		t.Fatalf("%d inserts, want 1 (March only)", n)
+	}
+	count := func(month string) uint64 {
+		return queryUint(t, s, "SELECT count() FROM "+db+".interactions WHERE toYYYYMM(occurred_at) = "+month)
+	}
+	if f, m := count("202602"), count("202603"); f != 1000 || m != 1500 {
+		t.Fatalf("February %d March %d rows, want 1000 and 1500", f, m)
+	}
+	// Both months of a new batch: two inserts, one part each.
+	z := batchOf("interactions.v1", 2, 0, append(genInteractions(4, 700, day.Add(-24*time.Hour)), genInteractions(5, 300, day)...))
+	partsBefore := activeParts(t, s)
+	before = insertCount(t, reg, TableInteractions)
+	submitAll(t, g, z)
+	if n := insertCount(t, reg, TableInteractions) - before; n != 2 {
+		t.Fatalf("%d inserts for two months, want 2", n)
+	}
+	if n := activeParts(t, s) - partsBefore; n != 2 {
+		t.Fatalf("%d new parts, want 2", n)
+	}
+}
+
+// A group closes on its linger without a Flush, and on a Flush before it;
+// with grouping off, Submit is Write (one insert per batch).
+func TestGroupedLingerAndOff(t *testing.T) {
+	srv := startServer(t)
+	db := dbName(t)
+	reg := prometheus.NewPedanticRegistry()
+	cfg := testConfig(srv.addr, db)
+	cfg.GroupLinger = 50 * time.Millisecond
+	ctx := context.Background()
+	s, err := NewSink(ctx, cfg, reg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	g := s.Grouped()
+	got := make(chan error, 1)
+	g.Submit(ctx, batchOf("interactions.v1", 0, 0, genInteractions(1, 100, day)), func(err error) { got <- err })
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the group did not close on its linger")
+	}
+
+	s.cfg.GroupMaxRows = -1
+	before := insertCount(t, reg, TableInteractions)
+	submitAll(t, g, batchOf("interactions.v1", 0, 100, genInteractions(2, 100, day)),
+		batchOf("interactions.v1", 1, 0, genInteractions(3, 100, day)))
+	if n := insertCount(t, reg, TableInteractions) - before; n != 2 {
+		t.Fatalf("grouping off: %d inserts, want 2", n)
+	}
+	if n := queryUint(t, s, "SELECT count() FROM "+db+".interactions"); n != 300 {
+		t.Fatalf("%d rows, want 300", n)
+	}
+}
