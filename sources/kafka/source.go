@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -132,6 +133,11 @@ type partition struct {
 	plan *cuts.Planner[held] // where the next cuts fall; the cuts in flight
 	open *builder            // what the planner's open batch holds so far
 
+	arena arena // the decoders' array for p's interactions (arena.go): workers only
+	// batchRows is the row count of p's last cut batch: the workers size
+	// arenas by it, so it is atomic.
+	batchRows atomic.Int64
+
 	gen  uint64 // bumped by every rewind: chunks of an older one are dropped
 	next int64  // first offset not yet dispatched to the decoders; -1 until known
 
@@ -160,6 +166,10 @@ func (p *partition) setLag() {
 type builder struct {
 	batch *schemas.Batch
 	dlq   *deadletter.Group
+	// base is batch.Interactions with its capacity: the arena's rest
+	// (owned false) or an array of the batch's own (owned true). See add.
+	base  []schemas.Interaction
+	owned bool
 }
 
 // held is what a cut carries besides its range.
@@ -431,6 +441,7 @@ func (s *Source) cutLocked(p *partition, end int64) {
 	s.unrecorded = append(s.unrecorded, c)
 	p.tm.Batches.Inc()
 	s.m.BatchRows.Observe(float64(len(b.batch.Interactions)))
+	p.batchRows.Store(int64(len(b.batch.Interactions)))
 	s.m.BatchBytes.Observe(float64(b.batch.Bytes))
 }
 
