@@ -9,16 +9,28 @@ import (
 // A batch's interactions are 448-byte structs, and a batch of the default
 // 20,000 rows is 9 MB of them: growing one with append copies megabytes and
 // allocates ever larger arrays (issue 17 measured it at 13 % of an
-// ingest-only pipeline's CPU). So the decoders write a partition's
-// interactions one after the other into one array, its arena, and a batch
-// is a view of it that grows by reslicing over the chunks it spans; rows are
-// copied only where a batch straddles two arenas or a replay skipped rows.
+// ingest-only pipeline's CPU; on the embedded stack a drain fetches chunks
+// of 2-550 records for batches of ~12,500 rows). So:
 //
-// Lifetimes: the arena is never reused or cleared. Each view (a batch's
+//   - the decoders write a partition's chunks one after the other into a
+//     small array, its arena (arenaRows), and a batch that stays within
+//     one arena is a view of it that grows by reslicing, with no copy: the
+//     small batches of a live, linger-cut stream;
+//   - a batch that outgrows its arena is copied, once, into an array of
+//     its own sized for the partition's usual batch (the rows of its last
+//     cut batch, up to batch_max_rows), and later chunks are copied into
+//     it: each row is copied once and the array is never re-grown.
+//
+// Arenas are kept small on purpose: a view pins its whole arena, so
+// arenas sized for whole batches (tried first) keep finished batches' rows,
+// and what they reference, alive while a later batch of the same arena is
+// in flight.
+//
+// Lifetimes: an arena is never reused or cleared. Each view (a batch's
 // Interactions) is capped at its own end, so an append by whoever holds
 // the batch copies instead of writing over the next batch's rows, and the
-// array is collected once the partition has moved on to a new arena and
-// the last batch viewing it is gone.
+// arena is collected once the partition has moved on to a new one and the
+// last batch viewing it is gone.
 
 // arena is one partition's decode array. Only the worker decoding the
 // partition's chunk touches it: workers.Pool runs one chunk of a partition
@@ -28,22 +40,20 @@ type arena struct {
 }
 
 // take returns an empty slice for decoding n records (at least n free
-// elements). When the arena has fewer left, it starts a new one for two
-// batches of the size the partition's last batch had (rows, up to the cut
-// limit maxRows; at least n), so that a batch rarely straddles two arenas,
-// while a quiet partition's small batches do not each pin megabytes. The
-// decoder may use all of the free capacity (a record of several events);
-// past it, append moves the chunk out of the arena.
-func (a *arena) take(n, rows, maxRows int) []schemas.Interaction {
+// elements), starting a new arena of max(n, arenaRows) when the current
+// one has fewer left. The decoder may use all of the free capacity (a
+// record of several events); past it, append moves the chunk out of the
+// arena.
+func (a *arena) take(n int) []schemas.Interaction {
 	if cap(a.buf)-len(a.buf) < n {
-		a.buf = make([]schemas.Interaction, 0, max(n, min(maxRows, 2*rows), minArena))
+		a.buf = make([]schemas.Interaction, 0, max(n, arenaRows))
 	}
 	return a.buf[len(a.buf):len(a.buf):cap(a.buf)]
 }
 
-// minArena is the smallest arena: 56 KB, below which the copies saved are
-// not worth an allocation.
-const minArena = 128
+// arenaRows is the size of an arena: 224 KB, the rows of a few of the
+// small chunks a live stream fetches.
+const arenaRows = 512
 
 // advance marks ints, which take returned and the decoder filled, as used.
 // If the decoder outgrew the arena, ints now live elsewhere, and the arena
@@ -61,10 +71,10 @@ func (a *arena) advance(ints []schemas.Interaction) {
 	a.buf = nil
 }
 
-// add appends one record's interactions to the open batch. ints are
-// normally adjacent to the batch's rows in the same arena, and the batch
-// grows by reslicing; otherwise (a new arena, a record decoded outside the
-// arena, rows skipped on a replay) the rows are copied into an array of the
+// add appends one record's interactions to the open batch. While they are
+// adjacent to the batch's rows in the same arena the batch grows by
+// reslicing; otherwise (a new arena, a record decoded outside the arena,
+// rows skipped on a replay) the rows are copied into an array of the
 // batch's own, sized once for the partition's usual batch (rows, up to the
 // cut limit maxRows) so it is not grown again and again.
 func (b *builder) add(ints []schemas.Interaction, rows, maxRows int) {

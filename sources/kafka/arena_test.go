@@ -11,20 +11,20 @@ import (
 func TestBatchGrowsOverArena(t *testing.T) {
 	var a arena
 	decode := func(n int) []schemas.Interaction {
-		ints := a.take(n, 5, 10)
+		ints := a.take(n)
 		for k := range n {
 			ints = append(ints, schemas.Interaction{EventID: strconv.Itoa(k)})
 		}
 		a.advance(ints)
 		return ints
 	}
-	const c = minArena / 4
+	const c = arenaRows / 4
 	b := &builder{batch: schemas.NewBatch(schemas.Origin{}, nil)}
 	first := decode(c)
-	b.add(first[:2], 5, 10)
-	b.add(first[2:], 5, 10)
+	b.add(first[:2], 5, 1000)
+	b.add(first[2:], 5, 1000)
 	second := decode(c)
-	b.add(second, 5, 10)
+	b.add(second, 5, 1000)
 	got := b.batch.Interactions
 	if len(got) != 2*c || cap(got) != 2*c {
 		t.Fatalf("batch has len %d cap %d, want %d %[3]d (capped at its end)", len(got), cap(got), 2*c)
@@ -34,14 +34,15 @@ func TestBatchGrowsOverArena(t *testing.T) {
 	}
 
 	// The arena has 2c left: the next chunk of 2c+1 starts a new one, and
-	// the batch copies into an array of its own.
+	// the batch copies into an array of its own, sized for the usual
+	// batch or twice what it holds, capped by maxRows.
 	third := decode(2*c + 1)
 	if unsafe.SliceData(third) == unsafe.SliceData(first[:2*c+1][2*c:]) {
 		t.Fatal("a chunk larger than the arena's rest was not given a new arena")
 	}
-	b.add(third, 5, 10)
-	if got = b.batch.Interactions; len(got) != 4*c+1 || !b.owned {
-		t.Fatalf("batch has len %d owned %v, want %d true", len(got), b.owned, 4*c+1)
+	b.add(third, 5, 1000)
+	if got = b.batch.Interactions; len(got) != 4*c+1 || !b.owned || cap(b.base) != 1000 {
+		t.Fatalf("batch has len %d owned %v capacity %d, want %d true 1000", len(got), b.owned, cap(b.base), 4*c+1)
 	}
 	for k := range got {
 		want := k
@@ -58,25 +59,47 @@ func TestBatchGrowsOverArena(t *testing.T) {
 		t.Fatal("the owned copy shares the arena")
 	}
 
+	// Later chunks are copied into the batch's array without growing it.
+	base := unsafe.SliceData(b.base)
+	fourth := decode(2)
+	b.add(fourth, 5, 1000)
+	if len(b.batch.Interactions) != 4*c+3 || unsafe.SliceData(b.base) != base {
+		t.Fatal("the batch's own array was re-grown")
+	}
+
 	// A later batch starts as a view of the arena again, and appending to
 	// the earlier batch (as a holder may) never writes into it.
-	fourth := decode(2)
 	if unsafe.SliceData(fourth) != &third[:2*c+2][2*c+1] {
 		t.Fatal("the next chunk is not adjacent in the arena")
 	}
+	fifth := decode(2)
 	d := &builder{batch: schemas.NewBatch(schemas.Origin{}, nil)}
-	d.add(fourth, 5, 10)
+	d.add(fifth, 5, 1000)
 	_ = append(b.batch.Interactions, schemas.Interaction{EventID: "x"})
-	_ = append(second[:len(second):len(second)], schemas.Interaction{EventID: "x"})
+	_ = append(fourth[:len(fourth):len(fourth)], schemas.Interaction{EventID: "x"})
 	if d.batch.Interactions[0].EventID != "0" || d.owned {
 		t.Fatal("the next batch's view was overwritten or copied")
 	}
 }
 
+func TestOwnedArraySizedForUsualBatch(t *testing.T) {
+	var a arena
+	b := &builder{batch: schemas.NewBatch(schemas.Origin{}, nil)}
+	for range 3 {
+		ints := a.take(arenaRows)
+		ints = append(ints, make([]schemas.Interaction, arenaRows)...)
+		a.advance(ints)
+		b.add(ints, 5*arenaRows, 4*arenaRows)
+	}
+	if got, want := cap(b.base), 4*arenaRows; !b.owned || got != want {
+		t.Fatalf("owned %v capacity %d, want true %d (the usual batch, capped by batch_max_rows)", b.owned, got, want)
+	}
+}
+
 func TestArenaDroppedWhenOutgrown(t *testing.T) {
 	var a arena
-	ints := a.take(2, 1, 2)
-	for range minArena + 1 { // a record with more events than the arena holds
+	ints := a.take(2)
+	for range arenaRows + 1 { // a record with more events than the arena holds
 		ints = append(ints, schemas.Interaction{})
 	}
 	a.advance(ints)

@@ -30,8 +30,7 @@ type chunk struct {
 
 	// Written by the worker, read by the poll loop after the handover.
 	// ints is normally a stretch of the partition's arena right after the
-	// previous chunk's (arena.go); the batches view it and it is never
-	// reused.
+	// previous chunk's (arena.go); batches may view it; it is never reused.
 	ints []schemas.Interaction // every record's interactions, in order
 	res  []decoded             // one per record
 }
@@ -57,7 +56,7 @@ func (s *Source) startDecoders() {
 // the partition's chunk touches.
 func (s *Source) decodeChunk(ch *chunk) {
 	p := ch.p
-	ints := p.arena.take(len(ch.recs), int(p.batchRows.Load()), s.cfg.BatchMaxRows)
+	ints := p.arena.take(len(ch.recs))
 	ch.res = make([]decoded, 0, len(ch.recs))
 	for _, r := range ch.recs {
 		var d decoded
@@ -180,7 +179,7 @@ func (s *Source) applyLocked(ch *chunk, now time.Time) {
 		}
 		b := p.open
 		b.batch.Bytes += int64(len(r.Value))
-		b.add(ints, int(p.batchRows.Load()), s.cfg.BatchMaxRows)
+		b.add(ints, p.batchRows, s.cfg.BatchMaxRows)
 		if !r.Attrs.IsControl() { // a transaction marker is no record of data
 			p.tm.Records.Inc()
 			p.tm.Bytes.Add(float64(len(r.Value)))

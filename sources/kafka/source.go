@@ -29,7 +29,6 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -134,9 +133,9 @@ type partition struct {
 	open *builder            // what the planner's open batch holds so far
 
 	arena arena // the decoders' array for p's interactions (arena.go): workers only
-	// batchRows is the row count of p's last cut batch: the workers size
-	// arenas by it, so it is atomic.
-	batchRows atomic.Int64
+	// batchRows is the row count of p's last cut batch: batches that
+	// outgrow their arena are sized by it (builder.add).
+	batchRows int
 
 	gen  uint64 // bumped by every rewind: chunks of an older one are dropped
 	next int64  // first offset not yet dispatched to the decoders; -1 until known
@@ -441,7 +440,7 @@ func (s *Source) cutLocked(p *partition, end int64) {
 	s.unrecorded = append(s.unrecorded, c)
 	p.tm.Batches.Inc()
 	s.m.BatchRows.Observe(float64(len(b.batch.Interactions)))
-	p.batchRows.Store(int64(len(b.batch.Interactions)))
+	p.batchRows = len(b.batch.Interactions)
 	s.m.BatchBytes.Observe(float64(b.batch.Bytes))
 }
 
