@@ -107,3 +107,21 @@ func TestArenaDroppedWhenOutgrown(t *testing.T) {
 		t.Fatal("an arena the decoder outgrew is kept; its free part shares maps with the moved rows")
 	}
 }
+
+func TestOwnedCap(t *testing.T) {
+	for _, c := range []struct {
+		name               string
+		m, rows, max, want int
+	}{
+		{"grows fourfold below the usual batch", 600, 12500, 20000, 2400},
+		{"stops at the usual batch", 9605, 12500, 20000, 12500},
+		{"a first batch grows fourfold", 600, 0, 20000, 2400},
+		{"past the usual batch it grows fourfold", 13000, 12500, 20000, 20000},
+		{"never beyond the cut limit", 6000, 50000, 20000, 20000},
+		{"never below what it must hold", 30000, 0, 20000, 30000},
+	} {
+		if got := ownedCap(c.m, c.rows, c.max); got != c.want {
+			t.Errorf("%s: ownedCap(%d, %d, %d) = %d, want %d", c.name, c.m, c.rows, c.max, got, c.want)
+		}
+	}
+}
