@@ -1,7 +1,6 @@
 package clickhouse
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -236,15 +235,6 @@ func (c *interactionCols) appendTo(batch driver.Batch, late bool) error {
 		cols = append(cols, c.reason)
 	}
 	return appendColumns(batch, cols)
-}
-
-func appendColumns(batch driver.Batch, cols []any) error {
-	for k, v := range cols {
-		if err := batch.Column(k).Append(v); err != nil {
-			return fmt.Errorf("append column %d: %w", k, err)
-		}
-	}
-	return nil
 }
 
 // alertCols holds one batch's alerts as columns. Alerts are few per batch;

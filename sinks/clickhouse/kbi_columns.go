@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/salespulse/salespulse/schemas"
@@ -177,14 +178,19 @@ func appender[R schemas.Rows](fill func(*columnWriter, R)) func(driver.Batch, sc
 
 // columnWriter appends whole columns in order and remembers the first error.
 type columnWriter struct {
-	b   driver.Batch
-	k   int
-	err error
+	b     driver.Batch
+	k     int
+	err   error
+	types []column.Interface // the batch's columns, fetched on first use
 }
 
 func (c *columnWriter) add(v any) {
 	if c.err == nil {
-		c.err = c.b.Column(c.k).Append(v)
+		if ss, ok := v.([]string); ok && isLowCardinality(c.b, &c.types, c.k) {
+			c.err = appendLowCardinality(c.b.Column(c.k), ss)
+		} else {
+			c.err = c.b.Column(c.k).Append(v)
+		}
 	}
 	c.k++
 }

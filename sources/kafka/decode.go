@@ -3,7 +3,6 @@ package kafka
 import (
 	"fmt"
 	"time"
-	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -31,6 +30,8 @@ type chunk struct {
 	bytes int64 // values plus record structs: the read-ahead estimate
 
 	// Written by the worker, read by the poll loop after the handover.
+	// ints is normally a stretch of the partition's arena right after the
+	// previous chunk's (arena.go); batches may view it; it is never reused.
 	ints []schemas.Interaction // every record's interactions, in order
 	res  []decoded             // one per record
 }
@@ -52,11 +53,11 @@ func (s *Source) startDecoders() {
 
 // decodeChunk decodes every record of ch. It runs on a worker, without
 // the source's lock: it reads only ch and the partition's immutable
-// decoder.
+// decoder, and writes the partition's arena, which only the worker holding
+// the partition's chunk touches.
 func (s *Source) decodeChunk(ch *chunk) {
-	// One interaction per record is the common case; the batches adopt
-	// this array (applyLocked), so it is not recycled.
-	ints := make([]schemas.Interaction, 0, len(ch.recs))
+	p := ch.p
+	ints := p.arena.take(len(ch.recs))
 	ch.res = make([]decoded, 0, len(ch.recs))
 	for _, r := range ch.recs {
 		var d decoded
@@ -79,6 +80,7 @@ func (s *Source) decodeChunk(ch *chunk) {
 		ch.res = append(ch.res, d)
 	}
 	ch.ints = ints
+	p.arena.advance(ints)
 }
 
 // handBack gives a decoded chunk to the poll loop and wakes its poll.
@@ -159,12 +161,6 @@ func (s *Source) applyDecodedLocked(now time.Time) {
 func (s *Source) applyLocked(ch *chunk, now time.Time) {
 	p := ch.p
 	start := 0
-	// A batch whose rows so far are ch.ints[viewFrom:start] is a view of the
-	// chunk's array and grows by reslicing instead of copying. The capacity
-	// is capped at the view's end so that an append to it copies rather
-	// than overwrite the next batch's rows.
-	var view *builder
-	viewFrom := 0
 	for k, r := range ch.recs {
 		d := ch.res[k]
 		ints := ch.ints[start:d.end]
@@ -184,17 +180,7 @@ func (s *Source) applyLocked(ch *chunk, now time.Time) {
 		}
 		b := p.open
 		b.batch.Bytes += int64(len(r.Value))
-		switch {
-		case len(b.batch.Interactions) == 0:
-			view, viewFrom = b, start-len(ints)
-			b.batch.Interactions = ch.ints[viewFrom:start:start]
-			b.pin = pin{uintptr(unsafe.Pointer(unsafe.SliceData(ch.ints))), cap(ch.ints)}
-		case b == view:
-			b.batch.Interactions = ch.ints[viewFrom:start:start]
-		default:
-			b.batch.Interactions = append(b.batch.Interactions, ints...)
-			b.pin = pin{} // the append copied: the batch owns its array
-		}
+		b.add(ints, p.batchRows, s.cfg.BatchMaxRows)
 		if !r.Attrs.IsControl() { // a transaction marker is no record of data
 			p.tm.Records.Inc()
 			p.tm.Bytes.Add(float64(len(r.Value)))

@@ -185,7 +185,7 @@ func (s *Source) heldLocked() (bytes int64, rows int) {
 	}
 	for _, p := range s.parts {
 		if p.open != nil {
-			add(p.open.batch, p.open.pin)
+			add(p.open.batch, p.open.pinned())
 		}
 		for _, c := range p.plan.InFlight() {
 			if !c.Acked && !c.Val.dead {

@@ -30,6 +30,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -137,6 +138,11 @@ type partition struct {
 	plan *cuts.Planner[held] // where the next cuts fall; the cuts in flight
 	open *builder            // what the planner's open batch holds so far
 
+	arena arena // the decoders' array for p's interactions (arena.go): workers only
+	// batchRows is the row count of p's last cut batch: batches that
+	// outgrow their arena are sized by it (builder.add).
+	batchRows int
+
 	gen  uint64 // bumped by every rewind: chunks of an older one are dropped
 	next int64  // first offset not yet dispatched to the decoders; -1 until known
 
@@ -165,12 +171,24 @@ func (p *partition) setLag() {
 type builder struct {
 	batch *schemas.Batch
 	dlq   *deadletter.Group
-	pin   pin // the decode chunk's array the batch is a view of
+	// base is batch.Interactions with its capacity: the arena's rest
+	// (owned false) or an array of the batch's own (owned true). See add.
+	base  []schemas.Interaction
+	owned bool
 }
 
-// pin names a decode chunk's array without keeping it alive (a stage may
-// drop the batch's rows before its ack): its address and capacity, zero
-// when the batch owns its array.
+// pinned is the array b's rows live in, for the read-ahead budget: the
+// arena's rest from the batch's first row, or the batch's own array.
+func (b *builder) pinned() pin {
+	if cap(b.base) == 0 {
+		return pin{}
+	}
+	return pin{uintptr(unsafe.Pointer(unsafe.SliceData(b.base))), cap(b.base)}
+}
+
+// pin names the array a batch's rows live in without keeping it alive (a
+// stage may drop the batch's rows before its ack): its address and
+// capacity, zero for a batch without rows.
 type pin struct {
 	at  uintptr
 	cap int
@@ -448,13 +466,14 @@ func (s *Source) cutLocked(p *partition, end int64) {
 	plan := p.plan.Plan()
 	// Checked before Close, which takes the end off the plan.
 	b.batch.MaybeStored = len(plan) > 0 && plan[0] == end
-	c := p.plan.Close(end, held{p: p, batch: b.batch, dlq: b.dlq, pin: b.pin})
+	c := p.plan.Close(end, held{p: p, batch: b.batch, dlq: b.dlq, pin: b.pinned()})
 	b.batch.Origin.FirstOffset, b.batch.Origin.LastOffset = c.First, c.Last
 	b.batch.AtEnd = p.hwm > 0 && c.Last+1 >= p.hwm
 	b.batch.SetAck(func(err error) { s.ack(c, err) })
 	s.unrecorded = append(s.unrecorded, c)
 	p.tm.Batches.Inc()
 	s.m.BatchRows.Observe(float64(len(b.batch.Interactions)))
+	p.batchRows = len(b.batch.Interactions)
 	s.m.BatchBytes.Observe(float64(b.batch.Bytes))
 }
 

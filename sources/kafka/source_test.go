@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -616,8 +618,60 @@ func BenchmarkNextAck(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 type trivialDecoder struct{}
 
 func (trivialDecoder) Decode(dst []schemas.Interaction, v []byte) ([]schemas.Interaction, error) {
 	return append(dst, schemas.Interaction{EventID: "x", Source: "bench", Type: schemas.TypeLeadCreated}), nil
+}
+
+// BenchmarkNextAckBatches is BenchmarkNextAck with records of a canonical
+// event's size (300 bytes), the default batch_max_rows and fetches of
+// 128 KiB, so that, as in a drain of the embedded stack (chunks of a few
+// hundred records), a batch spans dozens of decoded chunks: the cost of
+// assembling batches of 448-byte interactions (arena.go), per record.
+//
+//	go test ./sources/kafka -run '^$' -bench NextAckBatches -benchtime=240000x -count=8 | tee new.txt
+//	benchstat old.txt new.txt
+func BenchmarkNextAckBatches(b *testing.B) {
+	const parts = 4
+	c := newCluster(b, parts)
+	val := `{"id":"e0000000"` + strings.Repeat(" ", 300-len(`{"id":"e0000000"}`)) + `}`
+	vals := make([]string, 0, b.N/parts+1)
+	for range b.N/parts + 1 {
+		vals = append(vals, val)
+	}
+	for p := range int32(parts) {
+		produce(b, c, "in", p, vals...)
+	}
+	s, err := NewSource(testConfig(c, func(c *Config) { c.BatchLinger = time.Second; c.FetchMaxBytes = 128 << 10 }),
+		map[string]Decoder{"in": trivialDecoder{}}, prometheus.NewRegistry(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(val)))
+	cpu0 := cpuTime(b)
+	b.ResetTimer()
+	for n := 0; n < b.N; {
+		bt, err := s.Next(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n += int(bt.Origin.LastOffset-bt.Origin.FirstOffset) + 1
+		bt.Ack(nil)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	// Process CPU (kfake included) is steadier than wall time on a shared
+	// machine.
+	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/record")
 }

@@ -1,0 +1,84 @@
+package clickhouse
+
+import (
+	"fmt"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// clickhouse-go's LowCardinality column keeps its dictionary in a
+// map[any]int. Appending a []string goes through reflection and boxes
+// every value into a new interface (one allocation per row) before hashing
+// it; AppendRow with an already boxed value skips both: measured on one
+// column of 12,500 rows, 104 → 56 ns per row and no allocation per row
+// (BenchmarkAppendInteractionColumns measures the whole insert block).
+// The driver offers no way to hand it dictionary indexes or keep a
+// dictionary across appends (its fields are unexported, Columns returns a
+// copy), so the hash per row stays: its Encode derives the keys from that
+// map. Values are boxed once per distinct value per column append, through
+// a small cache keyed by the value, which suffices for a column of low
+// cardinality; a miss only costs the allocation Append would have made.
+
+// appendColumns appends whole columns to batch in order; []string values
+// bound for a LowCardinality column go row by row through appendLowCardinality.
+func appendColumns(batch driver.Batch, cols []any) error {
+	var types []column.Interface
+	for k, v := range cols {
+		var err error
+		if ss, ok := v.([]string); ok && isLowCardinality(batch, &types, k) {
+			err = appendLowCardinality(batch.Column(k), ss)
+		} else {
+			err = batch.Column(k).Append(v)
+		}
+		if err != nil {
+			return fmt.Errorf("append column %d: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// isLowCardinality says whether column k of batch is LowCardinality,
+// fetching the batch's columns into *types on first use.
+func isLowCardinality(batch driver.Batch, types *[]column.Interface, k int) bool {
+	if *types == nil {
+		*types = batch.Columns()
+	}
+	if k >= len(*types) {
+		return false
+	}
+	_, ok := (*types)[k].(*column.LowCardinality)
+	return ok
+}
+
+// appendLowCardinality appends vals to col row by row, boxing each distinct
+// value once.
+func appendLowCardinality(col driver.BatchColumn, vals []string) error {
+	var boxes boxCache
+	for _, v := range vals {
+		if err := col.AppendRow(boxes.box(v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// boxCache is a direct-mapped cache of strings boxed as interfaces.
+type boxCache struct {
+	slot [32]struct {
+		s   string
+		box any
+	}
+}
+
+func (c *boxCache) box(s string) any {
+	h := len(s)
+	if len(s) > 0 {
+		h = h*31 + int(s[0])*7 + int(s[len(s)-1])
+	}
+	e := &c.slot[h&(len(c.slot)-1)]
+	if e.box == nil || e.s != s {
+		e.s, e.box = s, s
+	}
+	return e.box
+}

@@ -1,0 +1,115 @@
+package kafka
+
+import (
+	"unsafe"
+
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// A batch's interactions are 448-byte structs, and a batch of the default
+// 20,000 rows is 9 MB of them: growing one with append copies megabytes and
+// allocates ever larger arrays (issue 17 measured it at 13 % of an
+// ingest-only pipeline's CPU; on the embedded stack a drain fetches chunks
+// of 2-550 records for batches of ~12,500 rows). So:
+//
+//   - the decoders write a partition's chunks one after the other into a
+//     small array, its arena (arenaRows), and a batch that stays within
+//     one arena is a view of it that grows by reslicing, with no copy: the
+//     small batches of a live, linger-cut stream;
+//   - a batch that outgrows its arena is copied into an array of its own,
+//     and later chunks are copied into it; the array grows fourfold, up to
+//     the size of the partition's last cut batch and batch_max_rows
+//     (ownedCap), so a drain's batch is re-grown three times rather than a
+//     dozen, and each row is copied about twice rather than five times.
+//
+// Arenas are kept small on purpose: a view pins its whole arena, so
+// arenas sized for whole batches (tried first) keep finished batches' rows,
+// and what they reference, alive while a later batch of the same arena is
+// in flight.
+//
+// Lifetimes: an arena is never reused or cleared. Each view (a batch's
+// Interactions) is capped at its own end, so an append by whoever holds
+// the batch copies instead of writing over the next batch's rows, and the
+// arena is collected once the partition has moved on to a new one and the
+// last batch viewing it is gone.
+
+// arena is one partition's decode array. Only the worker decoding the
+// partition's chunk touches it: workers.Pool runs one chunk of a partition
+// at a time, and its lock orders one chunk's decoding before the next's.
+type arena struct {
+	buf []schemas.Interaction // buf[:len] is decoded, buf[len:cap] is free
+}
+
+// take returns an empty slice for decoding n records (at least n free
+// elements), starting a new arena of max(n, arenaRows) when the current
+// one has fewer left. The decoder may use all of the free capacity (a
+// record of several events); past it, append moves the chunk out of the
+// arena.
+func (a *arena) take(n int) []schemas.Interaction {
+	if cap(a.buf)-len(a.buf) < n {
+		a.buf = make([]schemas.Interaction, 0, max(n, arenaRows))
+	}
+	return a.buf[len(a.buf):len(a.buf):cap(a.buf)]
+}
+
+// arenaRows is the size of an arena: 224 KB, the rows of a few of the
+// small chunks a live stream fetches.
+const arenaRows = 512
+
+// advance marks ints, which take returned and the decoder filled, as used.
+// If the decoder outgrew the arena, ints now live elsewhere, and the arena
+// is dropped: its free part holds shallow copies of ints' elements, and a
+// decoder reusing them (canonical keeps an element's Attributes map) would
+// clear maps that the moved rows still use.
+func (a *arena) advance(ints []schemas.Interaction) {
+	if len(ints) == 0 {
+		return
+	}
+	if len(a.buf) < cap(a.buf) && unsafe.SliceData(ints) == &a.buf[:len(a.buf)+1][len(a.buf)] {
+		a.buf = a.buf[:len(a.buf)+len(ints)]
+		return
+	}
+	a.buf = nil
+}
+
+// add appends one record's interactions to the open batch. While they are
+// adjacent to the batch's rows in the same arena the batch grows by
+// reslicing; otherwise (a new arena, a record decoded outside the arena,
+// rows skipped on a replay) the rows are copied into an array of the
+// batch's own, sized by ownedCap so it is grown rarely.
+func (b *builder) add(ints []schemas.Interaction, rows, maxRows int) {
+	if len(ints) == 0 {
+		return
+	}
+	n := len(b.batch.Interactions)
+	m := n + len(ints)
+	switch {
+	case n == 0:
+		b.base, b.owned = ints[:len(ints):cap(ints)], false
+	case !b.owned && m <= cap(b.base) && unsafe.SliceData(ints) == &b.base[:n+1][n]:
+		// ints are the next rows of the arena: the view grows.
+	case b.owned && m <= cap(b.base):
+		copy(b.base[n:m], ints)
+	default:
+		buf := make([]schemas.Interaction, m, ownedCap(m, rows, maxRows))
+		copy(buf, b.batch.Interactions)
+		copy(buf[n:], ints)
+		b.base, b.owned = buf, true
+	}
+	b.batch.Interactions = b.base[:m:m]
+}
+
+// ownedCap is the capacity of a batch's own array that must hold m rows:
+// four times m (few growths, each copying less than a quarter of what it
+// allocates), but no more than the partition's usual batch (rows, that of
+// its last cut batch) while the batch is below it, and never more than the
+// cut limit maxRows. Sizing straight to the usual batch would give a batch
+// cut early (by linger, at the end of a drain) megabytes it never fills,
+// for as long as it is in flight.
+func ownedCap(m, rows, maxRows int) int {
+	c := min(maxRows, 4*m)
+	if rows >= m {
+		c = min(c, rows)
+	}
+	return max(c, m)
+}
