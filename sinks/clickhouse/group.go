@@ -55,6 +55,13 @@ type GroupedSink struct {
 	ready   *group
 	sending int            // group inserts in flight, at most groupsInFlight
 	pending sync.WaitGroup // groups closed and not yet done
+	// seq numbers groups as they close; unfinished holds those whose
+	// insert has not returned. A group with a replayed member looks up
+	// what is stored only once every group closed before it finished:
+	// the attempt it replays may be in one of them (a partition revoked
+	// while its batch's group was in flight, then assigned back here).
+	seq        uint64
+	unfinished map[uint64]struct{}
 }
 
 // groupsInFlight is how many group inserts run at once. A lingered group
@@ -70,7 +77,9 @@ type group struct {
 	members  []groupMember
 	rows     int
 	timer    *time.Timer
-	lingered bool // group_linger passed: insert as soon as no insert is in flight
+	lingered bool   // group_linger passed: insert as soon as no insert is in flight
+	replay   bool   // a member is MaybeStored
+	seq      uint64 // order of closing (GroupedSink.seq)
 }
 
 type groupMember struct {
@@ -101,6 +110,12 @@ func (g *GroupedSink) Submit(ctx context.Context, b *schemas.Batch, done func(er
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if b.MaybeStored && g.open != nil {
+		// The attempt b replays may be a member of the open group (its
+		// partition revoked and assigned back meanwhile): that group
+		// must be stored before b's lookup, so b starts a group of its own.
+		g.closeLocked(g.open)
+	}
 	gr := g.open
 	if gr == nil {
 		gr = &group{ctx: ctx}
@@ -109,6 +124,7 @@ func (g *GroupedSink) Submit(ctx context.Context, b *schemas.Batch, done func(er
 	}
 	gr.members = append(gr.members, groupMember{b, done})
 	gr.rows += len(b.Interactions)
+	gr.replay = gr.replay || b.MaybeStored
 	if gr.rows >= g.s.cfg.GroupMaxRows {
 		g.closeLocked(gr)
 	}
@@ -145,6 +161,12 @@ func (g *GroupedSink) closeLocked(gr *group) {
 	g.open = nil
 	gr.timer.Stop() // if it fires anyway, linger finds gr closed
 	g.pending.Add(1)
+	g.seq++
+	gr.seq = g.seq
+	if g.unfinished == nil {
+		g.unfinished = map[uint64]struct{}{}
+	}
+	g.unfinished[gr.seq] = struct{}{}
 	for g.ready != nil {
 		g.cond.Wait()
 	}
@@ -161,9 +183,17 @@ func (g *GroupedSink) sendLocked(gr *group) {
 	g.sending++
 	go func() {
 		defer g.pending.Done()
+		if gr.replay {
+			g.mu.Lock()
+			for g.earlierUnfinishedLocked(gr.seq) {
+				g.cond.Wait()
+			}
+			g.mu.Unlock()
+		}
 		err := g.s.insertGroup(gr.ctx, gr.members)
 		g.mu.Lock()
 		g.sending--
+		delete(g.unfinished, gr.seq)
 		switch {
 		case g.ready != nil:
 			next := g.ready
@@ -178,6 +208,17 @@ func (g *GroupedSink) sendLocked(gr *group) {
 			m.done(err)
 		}
 	}()
+}
+
+// earlierUnfinishedLocked reports whether a group closed before seq is
+// still being inserted (or waits to be).
+func (g *GroupedSink) earlierUnfinishedLocked(seq uint64) bool {
+	for k := range g.unfinished {
+		if k < seq {
+			return true
+		}
+	}
+	return false
 }
 
 // memberMonth is one batch's rows of one calendar month.

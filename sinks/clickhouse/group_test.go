@@ -156,6 +156,32 @@ salespulse_clickhouse_replayed_rows_skipped_total{table="interactions"} 3000
 	}
 }
 
+// A replay of a batch whose first attempt is still in this sink — in the
+// open group, or in a group being inserted (its partition was revoked
+// while the group was in flight, then assigned back here) — waits for that
+// attempt before it looks up what is stored, so it is not inserted twice.
+func TestGroupedReplayWaitsForItsAttemptInFlight(t *testing.T) {
+	srv := startServer(t)
+	db := dbName(t)
+	s := newTestSink(t, srv.addr, db, prometheus.NewPedanticRegistry())
+	g := s.Grouped()
+	first := batchOf("interactions.v1", 0, 0, genInteractions(1, 20000, day))
+	other := batchOf("interactions.v1", 1, 0, genInteractions(2, 1000, day))
+	replay := batchOf("interactions.v1", 0, 0, genInteractions(1, 20000, day))
+	replay.MaybeStored = true
+	for k, err := range submitAll(t, g, first, other, replay) {
+		if err != nil {
+			t.Fatalf("batch %d: %v", k, err)
+		}
+	}
+	if n := queryUint(t, s, "SELECT count() FROM "+db+".interactions"); n != 21000 {
+		t.Fatalf("interactions: %d rows, want 21000", n)
+	}
+	if n := rollupTotal(t, s); n != 21000 {
+		t.Fatalf("rollup: %d, want 21000", n)
+	}
+}
+
 // A group is inserted once per month (the table's partition), so each
 // insert is one part; a replayed batch whose earlier attempt stored one of
 // its months gets only the other inserted.
