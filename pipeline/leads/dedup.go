@@ -2,7 +2,6 @@ package leads
 
 import (
 	"bytes"
-	"container/heap"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -143,7 +142,7 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 		} else {
 			at := it.OccurredAt.UnixMilli()
 			if !ok {
-				heap.Push(&p.q, seenID{id, at})
+				p.q.push(seenID{id, at})
 			}
 			p.seen[id] = seen{at, last}
 			d.put(id, at, last)
@@ -171,7 +170,7 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 		d.recs = append(d.recs, state.Record{Key: append([]byte{upstreamMark}, id...), Value: v})
 	})
 	for p.maxT != math.MinInt64 && len(p.q) > 0 && p.q[0].at < p.maxT-d.horizon {
-		s := heap.Pop(&p.q).(seenID)
+		s := p.q.pop()
 		delete(p.seen, s.id)
 		k0 := len(d.buf)
 		d.buf = appendKey(d.buf, s.id)
@@ -222,7 +221,7 @@ func restoreDedup(st map[string][]byte, up *watermark.Upstreams) *dpart {
 		p.q = append(p.q, seenID{id, at})
 	}
 	slices.Sort(p.legacy) // saved in the same order on every replay
-	heap.Init(&p.q)
+	p.q.init()
 	return p
 }
 
@@ -236,20 +235,62 @@ type seenID struct {
 	at int64
 }
 
+// seenQueue is a min-heap of remembered ids by (event time, digest),
+// typed rather than container/heap's to box no entry.
 type seenQueue []seenID
 
-func (q seenQueue) Len() int { return len(q) }
-func (q seenQueue) Less(a, b int) bool {
-	if q[a].at != q[b].at {
-		return q[a].at < q[b].at
+func (s seenID) less(o seenID) bool {
+	if s.at != o.at {
+		return s.at < o.at
 	}
-	return bytes.Compare(q[a].id[:], q[b].id[:]) < 0
+	return bytes.Compare(s.id[:], o.id[:]) < 0
 }
-func (q seenQueue) Swap(a, b int) { q[a], q[b] = q[b], q[a] }
-func (q *seenQueue) Push(x any)   { *q = append(*q, x.(seenID)) }
-func (q *seenQueue) Pop() any {
-	old := *q
-	s := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return s
+
+func (q *seenQueue) push(s seenID) {
+	*q = append(*q, s)
+	h := *q
+	for j := len(h) - 1; j > 0; {
+		parent := (j - 1) / 2
+		if !h[j].less(h[parent]) {
+			break
+		}
+		h[j], h[parent] = h[parent], h[j]
+		j = parent
+	}
+}
+
+func (q *seenQueue) pop() seenID {
+	h := *q
+	top := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	h.down(0)
+	*q = h
+	return top
+}
+
+func (q seenQueue) down(j int) {
+	for {
+		l := 2*j + 1
+		if l >= len(q) {
+			return
+		}
+		c := l
+		if r := l + 1; r < len(q) && q[r].less(q[l]) {
+			c = r
+		}
+		if !q[c].less(q[j]) {
+			return
+		}
+		q[j], q[c] = q[c], q[j]
+		j = c
+	}
+}
+
+// init orders q as a heap.
+func (q seenQueue) init() {
+	for j := len(q)/2 - 1; j >= 0; j-- {
+		q.down(j)
+	}
 }

@@ -3,6 +3,9 @@ package leads
 import (
 	"context"
 	"encoding/binary"
+	"math/rand/v2"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -50,5 +53,23 @@ func TestDedupRestoresIDKeyedState(t *testing.T) {
 	}
 	if n != 3 {
 		t.Fatalf("%d ids saved, want 3 (lead, the pair-only call, call)", n)
+	}
+}
+
+func TestSeenQueueOrder(t *testing.T) {
+	var q seenQueue
+	rng := rand.New(rand.NewPCG(1, 2))
+	var want []int64
+	for range 1000 {
+		at := rng.Int64N(50)
+		q.push(seenID{keyOf(strconv.Itoa(len(want)), false), at})
+		want = append(want, at)
+	}
+	slices.Sort(want)
+	for k, w := range want {
+		s := q.pop()
+		if s.at != w || len(q) > 0 && q[0].less(s) {
+			t.Fatalf("pop %d: %d, want %d in (event time, digest) order", k, s.at, w)
+		}
 	}
 }
