@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -93,8 +94,12 @@ func appendWireString(dst []byte, s string) []byte {
 }
 
 // DecodeWire decodes b into i, which it resets first (keeping the
-// attribute map). The strings of i share one copy of b, made here: b may
-// be reused once DecodeWire returns.
+// attribute map). The strings of i share two copies of b's bytes, made
+// here: b may be reused once DecodeWire returns. One copy holds the ids
+// the stages keep past a batch (the event, rep, team, account, lead and
+// approval ids: an open lead's state, a detector's key), the other the
+// rest, so kept state pins the few bytes of its ids and not the whole
+// record (contact keys, attributes).
 func DecodeWire(i *Interaction, b []byte) error {
 	i.Reset()
 	if len(b) == 0 || b[0] != wireVersion {
@@ -143,7 +148,33 @@ func DecodeWire(i *Interaction, b []byte) error {
 	if r.err != nil {
 		return fmt.Errorf("%w: %w", ErrWire, r.err)
 	}
+	if !i.Watermark {
+		keepApart(&i.EventID, &i.RepID, &i.TeamID, &i.AccountID, &i.LeadID, &i.ApprovalID)
+	}
 	return nil
+}
+
+// keepApart moves the strings ss point to into one allocation of their
+// own.
+func keepApart(ss ...*string) {
+	n := 0
+	for _, p := range ss {
+		n += len(*p)
+	}
+	if n == 0 {
+		return
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, p := range ss {
+		b.WriteString(*p)
+	}
+	all := b.String()
+	for _, p := range ss {
+		if k := len(*p); k > 0 {
+			*p, all = all[:k], all[k:]
+		}
+	}
 }
 
 func head(b []byte) []byte { return b[:min(len(b), 1)] }

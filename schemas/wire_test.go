@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestWireRoundTrip(t *testing.T) {
@@ -106,5 +107,24 @@ func TestNormaliseDomain(t *testing.T) {
 		if got := NormaliseDomain(in); got != want {
 			t.Errorf("NormaliseDomain(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// The ids state keeps past a batch do not share memory with the rest of
+// the record: keeping a lead id must not pin the contact keys and
+// attributes.
+func TestWireKeepsIDsApart(t *testing.T) {
+	in := Interaction{EventID: "e-1", OccurredAt: time.Unix(1, 0).UTC(), Source: "crm", Type: TypeCallOutbound, Channel: ChannelPhone,
+		RepID: "rep-1", LeadID: "lead-1", ContactKey: "v1:abcdef", Keys: ContactKeys{Phone: "v1:abcdef"}}
+	var out Interaction
+	if err := DecodeWire(&out, AppendWire(nil, &in)); err != nil {
+		t.Fatal(err)
+	}
+	ids := uintptr(unsafe.Pointer(unsafe.StringData(out.EventID)))
+	if lead := uintptr(unsafe.Pointer(unsafe.StringData(out.LeadID))); lead != ids+uintptr(len("e-1rep-1")) {
+		t.Fatalf("lead id at %#x, want right after the event and rep ids at %#x", lead, ids)
+	}
+	if src := uintptr(unsafe.Pointer(unsafe.StringData(out.Source))); src >= ids && src < ids+uintptr(len("e-1rep-1lead-1")) {
+		t.Fatal("source shares the ids' allocation")
 	}
 }

@@ -1,12 +1,13 @@
 package leads
 
 import (
-	"container/heap"
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"math"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/salespulse/salespulse/pipeline/internal/watermark"
@@ -29,6 +30,11 @@ import (
 // is late for the window anyway). A copy later than that is not dropped
 // here; the window sends it to late_events. Its state is saved in the
 // store with the batch, like the window's, so a restart forgets nothing.
+//
+// An id is remembered by its 128-bit digest (idKey), in memory and in the
+// store: a fixed 16 bytes instead of the id string (36 bytes and more, and
+// a string header), which is most of the stage's state in a drain where
+// every lead event of the horizon is remembered.
 type Dedup struct {
 	l       *Leads
 	horizon int64 // ms
@@ -41,8 +47,44 @@ type dpart struct {
 	next int64 // first offset expected; else restore
 	maxT int64 // the partition's progress: the minimum over its upstreams
 	up   *watermark.Upstreams
-	seen map[string]seen // by event id (with a PairOnly mark)
+	seen map[idKey]seen // by event id digest (with a PairOnly mark)
 	q    seenQueue
+	// legacy holds the store keys of state saved before the digests (the
+	// id itself): the next save deletes them and saves their digests.
+	legacy []string
+}
+
+// idKey is the first 16 bytes of the SHA-256 of an event id ("\x00"+id for
+// a pair-only copy). Collisions are out of reach (2^64 ids for an even
+// chance) and the digest is the same in every process, so a replay
+// rebuilds the same set.
+type idKey [16]byte
+
+func keyOf(id string, pairOnly bool) idKey {
+	var b [64]byte // b[0] is the pair-only mark, NUL
+	n := 0
+	if pairOnly {
+		n = 1
+	}
+	var h [sha256.Size]byte
+	switch {
+	case n+len(id) <= len(b):
+		h = sha256.Sum256(b[:n+copy(b[n:], id)])
+	case pairOnly:
+		h = sha256.Sum256([]byte("\x00" + id))
+	default:
+		h = sha256.Sum256([]byte(id))
+	}
+	return idKey(h[:16])
+}
+
+// digestMark starts the state keys of remembered ids (then the 16 bytes
+// of their idKey). Keys saved before the digests are the ids themselves
+// ("\x00"+id when pair-only); restore reads both.
+const digestMark = '\x02'
+
+func appendKey(dst []byte, k idKey) []byte {
+	return append(append(dst, digestMark), k[:]...)
 }
 
 // seen is where an event id was first seen: its event time, and the last
@@ -89,10 +131,8 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 			w++
 			continue
 		}
-		id := it.EventID
-		if it.PairOnly {
-			id = "\x00" + id // a pair-only copy is not a redelivery of the original
-		}
+		// A pair-only copy is not a redelivery of the original.
+		id := keyOf(it.EventID, it.PairOnly)
 		last := b.Origin.LastOffset
 		if s, ok := p.seen[id]; ok && s.off < b.Origin.FirstOffset {
 			d.l.m.redelivered.Inc()
@@ -102,17 +142,10 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 		} else {
 			at := it.OccurredAt.UnixMilli()
 			if !ok {
-				id = strings.Clone(id)
-				heap.Push(&p.q, seenID{id, at})
+				p.q.push(seenID{id, at})
 			}
 			p.seen[id] = seen{at, last}
-			// Slices capped at their end: a later append that grows the
-			// arena copies it rather than writing into them.
-			k0 := len(d.buf)
-			d.buf = append(d.buf, id...)
-			k1 := len(d.buf)
-			d.buf = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(d.buf, uint64(at)), uint64(last))
-			d.recs = append(d.recs, state.Record{Key: d.buf[k0:k1:k1], Value: d.buf[k1:len(d.buf):len(d.buf)]})
+			d.put(id, at, last)
 		}
 		if w != r {
 			b.Interactions[w] = *it
@@ -126,13 +159,22 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 	if t, ok := p.up.Min(); ok && t > p.maxT {
 		p.maxT = t
 	}
+	for _, old := range p.legacy {
+		d.recs = append(d.recs, state.Record{Key: []byte(old)})
+		if s, ok := p.seen[keyOf(old, false)]; ok {
+			d.put(keyOf(old, false), s.at, s.off)
+		}
+	}
+	p.legacy = nil
 	p.up.Changed(func(id string, v []byte) {
 		d.recs = append(d.recs, state.Record{Key: append([]byte{upstreamMark}, id...), Value: v})
 	})
 	for p.maxT != math.MinInt64 && len(p.q) > 0 && p.q[0].at < p.maxT-d.horizon {
-		s := heap.Pop(&p.q).(seenID)
+		s := p.q.pop()
 		delete(p.seen, s.id)
-		d.recs = append(d.recs, state.Record{Key: []byte(s.id)})
+		k0 := len(d.buf)
+		d.buf = appendKey(d.buf, s.id)
+		d.recs = append(d.recs, state.Record{Key: d.buf[k0:len(d.buf):len(d.buf)]})
 	}
 	if len(d.recs) > 0 {
 		if err := d.l.fw.Save(ctx, state.Dedup, k.topic, k.part, d.recs); err != nil {
@@ -145,22 +187,41 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 	return nil
 }
 
+// put saves that id was first seen at at, in the batch ending at off.
+func (d *Dedup) put(id idKey, at, off int64) {
+	// Slices capped at their end: a later append that grows the arena
+	// copies it rather than writing into them.
+	k0 := len(d.buf)
+	d.buf = appendKey(d.buf, id)
+	k1 := len(d.buf)
+	d.buf = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(d.buf, uint64(at)), uint64(off))
+	d.recs = append(d.recs, state.Record{Key: d.buf[k0:k1:k1], Value: d.buf[k1:len(d.buf):len(d.buf)]})
+}
+
 // restoreDedup rebuilds a partition from its saved ids.
 func restoreDedup(st map[string][]byte, up *watermark.Upstreams) *dpart {
-	p := &dpart{maxT: math.MinInt64, up: up, seen: make(map[string]seen, len(st))}
-	for id, v := range st {
-		if len(id) > 0 && id[0] == upstreamMark {
-			up.Restore(id[1:], v)
+	p := &dpart{maxT: math.MinInt64, up: up, seen: make(map[idKey]seen, len(st))}
+	for key, v := range st {
+		if len(key) > 0 && key[0] == upstreamMark {
+			up.Restore(key[1:], v)
 			continue
 		}
 		if len(v) < 16 {
 			continue
 		}
+		var id idKey
+		if len(key) == 1+len(id) && key[0] == digestMark {
+			id = idKey([]byte(key[1:]))
+		} else {
+			id = keyOf(key, false) // the key is the id, with its pair-only mark
+			p.legacy = append(p.legacy, key)
+		}
 		at := int64(binary.BigEndian.Uint64(v))
 		p.seen[id] = seen{at, int64(binary.BigEndian.Uint64(v[8:]))}
 		p.q = append(p.q, seenID{id, at})
 	}
-	heap.Init(&p.q)
+	slices.Sort(p.legacy) // saved in the same order on every replay
+	p.q.init()
 	return p
 }
 
@@ -170,24 +231,66 @@ func restoreDedup(st map[string][]byte, up *watermark.Upstreams) *dpart {
 const upstreamMark = '\x01'
 
 type seenID struct {
-	id string
+	id idKey
 	at int64
 }
 
+// seenQueue is a min-heap of remembered ids by (event time, digest),
+// typed rather than container/heap's to box no entry.
 type seenQueue []seenID
 
-func (q seenQueue) Len() int { return len(q) }
-func (q seenQueue) Less(a, b int) bool {
-	if q[a].at != q[b].at {
-		return q[a].at < q[b].at
+func (s seenID) less(o seenID) bool {
+	if s.at != o.at {
+		return s.at < o.at
 	}
-	return q[a].id < q[b].id
+	return bytes.Compare(s.id[:], o.id[:]) < 0
 }
-func (q seenQueue) Swap(a, b int) { q[a], q[b] = q[b], q[a] }
-func (q *seenQueue) Push(x any)   { *q = append(*q, x.(seenID)) }
-func (q *seenQueue) Pop() any {
-	old := *q
-	s := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return s
+
+func (q *seenQueue) push(s seenID) {
+	*q = append(*q, s)
+	h := *q
+	for j := len(h) - 1; j > 0; {
+		parent := (j - 1) / 2
+		if !h[j].less(h[parent]) {
+			break
+		}
+		h[j], h[parent] = h[parent], h[j]
+		j = parent
+	}
+}
+
+func (q *seenQueue) pop() seenID {
+	h := *q
+	top := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	h.down(0)
+	*q = h
+	return top
+}
+
+func (q seenQueue) down(j int) {
+	for {
+		l := 2*j + 1
+		if l >= len(q) {
+			return
+		}
+		c := l
+		if r := l + 1; r < len(q) && q[r].less(q[l]) {
+			c = r
+		}
+		if !q[c].less(q[j]) {
+			return
+		}
+		q[j], q[c] = q[c], q[j]
+		j = c
+	}
+}
+
+// init orders q as a heap.
+func (q seenQueue) init() {
+	for j := len(q)/2 - 1; j >= 0; j-- {
+		q.down(j)
+	}
 }
