@@ -56,7 +56,7 @@ func live(c config, run int) (result, error) {
 	})}
 	go srv.Serve(ln)
 	defer srv.Close()
-	e, err := setup(c, fmt.Sprintf("live%s-%d", c.tag, run), "canonical", 0, 1, false, "http://"+ln.Addr().String()+"/hook")
+	e, err := setup(c, fmt.Sprintf("live%s-%d", c.tag, run), "canonical", 0, 1, c.profiles && run == 1, "http://"+ln.Addr().String()+"/hook")
 	if e != nil {
 		defer e.close()
 	}
