@@ -235,3 +235,29 @@ func TestBenchPeer(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestLatCell: the live table says what results.json's 0 and -1 mean
+// (no samples; beyond the histogram's last bucket) instead of printing
+// them as latencies, and a run without samples does not drag the median.
+func TestLatCell(t *testing.T) {
+	type run struct{ v, n float64 }
+	cell := func(rs ...run) string {
+		res := make([]result, len(rs))
+		for k, r := range rs {
+			res[k].HookP99, res[k].HookN = r.v, r.n
+		}
+		return latCell(res, func(r *result) (float64, float64) { return r.HookP99, r.HookN })
+	}
+	for _, c := range []struct {
+		got, want string
+	}{
+		{cell(run{0, 0}), "n/a (no samples)"},
+		{cell(run{-1, 10}), "> last bucket"},
+		{cell(run{0, 0}, run{1.5, 10}), "1.500s"},
+		{cell(run{1, 10}, run{3, 10}, run{-1, 10}), "3.000s"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+}

@@ -36,7 +36,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -480,8 +480,9 @@ func runPipeline(f childFlags) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("instance", f.instance)
+	// The app's metrics only: the harness reads nothing of the Go and
+	// process collectors, and every "stat" gathers the whole registry.
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	var ac app.Config
 	ac.Kafka.Brokers = strings.Split(f.brokers, ",")
@@ -566,20 +567,21 @@ func runPipeline(f childFlags) error {
 				continue
 			default:
 			}
-			emit(stat(reg))
+			emit(stat(gather(reg)))
 		case "end":
 			u := w.end()
-			m := endMsg{Usage: u, Stat: stat(reg), Inserts: inserts(reg)}
-			p50, p99, n := histQuantiles(reg, "salespulse_pipeline_event_to_stored_seconds", map[string]string{"pipeline": "ingest"})
+			fams := gather(reg)
+			m := endMsg{Usage: u, Stat: stat(fams), Inserts: inserts(fams)}
+			p50, p99, n := histQuantiles(fams, "salespulse_pipeline_event_to_stored_seconds", map[string]string{"pipeline": "ingest"})
 			m.E2EP50, m.E2EP99, m.E2ECount = finite(p50), finite(p99), n
 			m.FlowE2E = map[string]latency{}
 			for _, fl := range flowNames {
-				p50, p99, n := histQuantiles(reg, "salespulse_pipeline_event_to_stored_seconds", map[string]string{"pipeline": fl})
+				p50, p99, n := histQuantiles(fams, "salespulse_pipeline_event_to_stored_seconds", map[string]string{"pipeline": fl})
 				if n > 0 {
 					m.FlowE2E[fl] = latency{finite(p50), finite(p99), n}
 				}
 			}
-			m.Alerts = sum(reg, "salespulse_pipeline_alerts_total", nil)
+			m.Alerts = sum(fams, "salespulse_pipeline_alerts_total", nil)
 			runtime.GC()
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
@@ -598,28 +600,34 @@ func runPipeline(f childFlags) error {
 // flowNames are the pipeline labels of internal/app's flows.
 var flowNames = []string{"ingest", "contacts", "leads"}
 
-func stat(reg *prometheus.Registry) statMsg {
+// gather is one Gather of the pipeline's registry, for stat and the
+// end report to read every figure from.
+func gather(reg *prometheus.Registry) []*dto.MetricFamily {
+	fams, _ := reg.Gather()
+	return fams
+}
+
+func stat(fams []*dto.MetricFamily) statMsg {
 	s := statMsg{
-		Stored:     sum(reg, "salespulse_pipeline_interactions_stored_total", map[string]string{"pipeline": "ingest"}),
-		DeadLetter: sum(reg, "salespulse_kafka_dead_letters_total", nil),
-		LastStored: sum(reg, "salespulse_pipeline_last_stored_timestamp_seconds", nil),
-		Lag:        sum(reg, "salespulse_kafka_consumer_lag", nil),
+		Stored:     sum(fams, "salespulse_pipeline_interactions_stored_total", map[string]string{"pipeline": "ingest"}),
+		DeadLetter: sum(fams, "salespulse_kafka_dead_letters_total", nil),
+		LastStored: sum(fams, "salespulse_pipeline_last_stored_timestamp_seconds", nil),
+		Lag:        sum(fams, "salespulse_kafka_consumer_lag", nil),
 		Flows:      map[string]flowStat{},
 	}
 	for _, fl := range flowNames {
 		l := map[string]string{"pipeline": fl}
 		s.Flows[fl] = flowStat{
-			Stored:     sum(reg, "salespulse_pipeline_interactions_stored_total", l),
-			LastStored: sum(reg, "salespulse_pipeline_last_stored_timestamp_seconds", l),
-			Lag:        sum(reg, "salespulse_kafka_consumer_lag", l),
+			Stored:     sum(fams, "salespulse_pipeline_interactions_stored_total", l),
+			LastStored: sum(fams, "salespulse_pipeline_last_stored_timestamp_seconds", l),
+			Lag:        sum(fams, "salespulse_kafka_consumer_lag", l),
 		}
 	}
 	return s
 }
 
-func inserts(reg *prometheus.Registry) map[string]insStat {
+func inserts(fams []*dto.MetricFamily) map[string]insStat {
 	out := map[string]insStat{}
-	fams, _ := reg.Gather()
 	for _, mf := range fams {
 		for _, m := range mf.GetMetric() {
 			var table string

@@ -56,7 +56,7 @@ func live(c config, run int) (result, error) {
 	})}
 	go srv.Serve(ln)
 	defer srv.Close()
-	e, err := setup(c, fmt.Sprintf("live%s-%d", c.tag, run), "canonical", 0, 1, false, "http://"+ln.Addr().String()+"/hook")
+	e, err := setup(c, fmt.Sprintf("live%s-%d", c.tag, run), "canonical", 0, 1, c.profiles && run == 1, "http://"+ln.Addr().String()+"/hook")
 	if e != nil {
 		defer e.close()
 	}
@@ -130,10 +130,20 @@ func live(c config, run int) (result, error) {
 				continue
 			}
 			ids := make([]string, len(ms))
+			oldest := ms[0].at
 			for k, m := range ms {
 				ids[k] = "'" + m.id + "'"
+				if m.at.Before(oldest) {
+					oldest = m.at
+				}
 			}
-			q := "SELECT event_id FROM salespulse.interactions WHERE event_id IN (" + strings.Join(ids, ",") + ") FORMAT TabSeparated"
+			// The event time bound lets ClickHouse skip every part older
+			// than the oldest pending marker (the partition's min/max
+			// index on occurred_at); without it each poll read the
+			// event_id of every row stored so far, ten times a second, on
+			// the stack whose CPU the pipeline's inserts need.
+			q := "SELECT event_id FROM salespulse.interactions WHERE occurred_at >= fromUnixTimestamp64Milli(" +
+				strconv.FormatInt(oldest.Add(-time.Second).UnixMilli(), 10) + ") AND event_id IN (" + strings.Join(ids, ",") + ") FORMAT TabSeparated"
 			qctx, qcancel := context.WithTimeout(ctx, 5*time.Second)
 			out, err := chQuery(qctx, e.ready.ClickHouse, q)
 			qcancel()

@@ -5,16 +5,17 @@ import (
 	"sort"
 	"sync/atomic"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
 
 func atomicAdd(p *int64, n int64) { atomic.AddInt64(p, n) }
 
 // sum adds every series of the metric family name whose labels include
-// match (nil: all series).
-func sum(reg *prometheus.Registry, name string, match map[string]string) float64 {
-	fams, _ := reg.Gather()
+// match (nil: all series). fams is one Gather: a pipeline's registry is
+// gathered once per "stat", not once per figure, since Gather (every
+// series of every family, sorted and copied) was ~8 % of the drain's
+// pipeline CPU when each figure gathered on its own.
+func sum(fams []*dto.MetricFamily, name string, match map[string]string) float64 {
 	var s float64
 	for _, mf := range fams {
 		if mf.GetName() != name {
@@ -44,8 +45,7 @@ func sum(reg *prometheus.Registry, name string, match map[string]string) float64
 // histQuantiles returns p50, p99 and the count of a histogram over its
 // series whose labels include match (nil: all), linearly interpolated
 // inside buckets as Prometheus' histogram_quantile does.
-func histQuantiles(reg *prometheus.Registry, name string, match map[string]string) (p50, p99, n float64) {
-	fams, _ := reg.Gather()
+func histQuantiles(fams []*dto.MetricFamily, name string, match map[string]string) (p50, p99, n float64) {
 	for _, mf := range fams {
 		if mf.GetName() != name || mf.GetType() != dto.MetricType_HISTOGRAM {
 			continue
