@@ -161,15 +161,18 @@ func (g *GroupedSink) closeLocked(gr *group) {
 	g.open = nil
 	gr.timer.Stop() // if it fires anyway, linger finds gr closed
 	g.pending.Add(1)
+	for g.ready != nil {
+		g.cond.Wait()
+	}
+	// Numbered only now, as it is sent or made ready: groups are sent in
+	// this order, so every group a replay waits for (earlier numbers) is
+	// being inserted, not waiting for a slot the replay holds.
 	g.seq++
 	gr.seq = g.seq
 	if g.unfinished == nil {
 		g.unfinished = map[uint64]struct{}{}
 	}
 	g.unfinished[gr.seq] = struct{}{}
-	for g.ready != nil {
-		g.cond.Wait()
-	}
 	if g.sending >= groupsInFlight {
 		g.ready = gr
 		return
