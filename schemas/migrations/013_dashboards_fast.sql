@@ -117,21 +117,6 @@ SELECT
 FROM {{.DB}}.approval_provisional FINAL
 GROUP BY day, team_id, rep_id, approver_id;
 
--- 012's by_team projections had the tables' 8,192-row granules: a one-team
--- query still read at least one granule per part, 14 % of
--- lead_response_facts at 30 days and 30-49 % of deal_facts (325k rows a
--- year, in many parts). Rebuilt with small granules (projection settings,
--- ClickHouse 25.x+); the old ones are dropped.
-ALTER TABLE {{.DB}}.lead_response_facts {{onCluster}} ADD PROJECTION IF NOT EXISTS by_team_fine (SELECT * ORDER BY team_id, day) WITH SETTINGS (index_granularity = 1024);
-ALTER TABLE {{.DB}}.lead_response_facts {{onCluster}} MATERIALIZE PROJECTION by_team_fine;
-ALTER TABLE {{.DB}}.lead_response_facts {{onCluster}} DROP PROJECTION IF EXISTS by_team;
-ALTER TABLE {{.DB}}.deal_facts {{onCluster}} ADD PROJECTION IF NOT EXISTS by_team_fine (SELECT * ORDER BY team_id, day) WITH SETTINGS (index_granularity = 256);
-ALTER TABLE {{.DB}}.deal_facts {{onCluster}} MATERIALIZE PROJECTION by_team_fine;
-ALTER TABLE {{.DB}}.deal_facts {{onCluster}} DROP PROJECTION IF EXISTS by_team;
-ALTER TABLE {{.DB}}.alert_transitions {{onCluster}} ADD PROJECTION IF NOT EXISTS by_team_fine (SELECT * ORDER BY team_id, at) WITH SETTINGS (index_granularity = 1024);
-ALTER TABLE {{.DB}}.alert_transitions {{onCluster}} MATERIALIZE PROJECTION by_team_fine;
-ALTER TABLE {{.DB}}.alert_transitions {{onCluster}} DROP PROJECTION IF EXISTS by_team;
-
 -- kbi_forecast_accuracy for some teams: SELECT * FROM
 -- kbi_forecast_accuracy_teams(teams = ['team-a', 'team-b']) (['__all']: every
 -- team). The same view with the team filter inside, before the window

@@ -31,7 +31,7 @@ var (
 	// A backfill copies once: it runs only while its target is empty.
 	backfillRe = regexp.MustCompile(`(?s)^INSERT INTO (\w+)(\.\w+)\s.*\(SELECT count\(\) FROM (\w+)(\.\w+)\) = 0`)
 	// Projections: ADD ... IF NOT EXISTS, and MATERIALIZE rebuilds one.
-	projectionRe = regexp.MustCompile(`(?:ADD PROJECTION IF NOT EXISTS|MATERIALIZE PROJECTION|DROP PROJECTION IF EXISTS) \w+`)
+	projectionRe = regexp.MustCompile(`(?:ADD PROJECTION IF NOT EXISTS|MATERIALIZE PROJECTION) \w+`)
 )
 
 // allStatements renders the bootstrap and every migration.
