@@ -8,10 +8,10 @@ import (
 	"github.com/salespulse/salespulse/sinks/clickhouse/migrate"
 )
 
-// TestDashboardRollupsBackfill checks migration 012's copies of rows stored
-// before it: on the same rows, each guarded INSERT ... SELECT fills its
-// rollup exactly as the rollup's views do, and a second run (a re-applied,
-// half-failed migration) copies nothing.
+// TestDashboardRollupsBackfill checks migrations 012's and 013's copies of
+// rows stored before them: on the same rows, each guarded INSERT ... SELECT
+// fills its rollup exactly as the rollup's views do, and a second run (a
+// re-applied, half-failed migration) copies nothing.
 func TestDashboardRollupsBackfill(t *testing.T) {
 	srv := startServer(t)
 	db := dbName(t)
@@ -39,6 +39,11 @@ SELECT toDate('2026-03-02') + number % 9, toDateTime64('2026-03-02 09:00:00', 3,
     ['email', 'chat'][1 + number % 2], concat('r', toString(number % 6)), concat('t', toString(number % 2)), number % 5 != 0,
     if(number % 5 != 0, toFloat64(number * 13 % 3600), NULL), if(number % 7 = 0, toFloat64(number), NULL)
 FROM numbers(500)`)
+	exec(`INSERT INTO DB.approval_facts (day, requested_at, approval_id, request_event_id, rep_id, team_id, outcome, approver_id, latency_s)
+SELECT toDate('2026-03-02') + number % 9, toDateTime64('2026-03-02 10:00:00', 3, 'UTC'), concat('ap', toString(number)), concat('ap', toString(number)),
+    concat('r', toString(number % 6)), concat('t', toString(number % 2)), ['approved', 'rejected', 'expired'][1 + number % 3] AS outcome,
+    if(outcome = 'expired', '', 'm1'), if(outcome = 'expired', NULL, toFloat64(number * 97 % 200000))
+FROM numbers(300)`)
 
 	snapshots := map[string]string{
 		"activity_hourly":           `SELECT hour, team_id, channel, type, direction, sum(interactions), sum(duration_s) FROM DB.activity_hourly GROUP BY ALL ORDER BY ALL`,
@@ -46,6 +51,8 @@ FROM numbers(500)`)
 		"rep_activity_daily":        `SELECT * FROM DB.kbi_activity_daily ORDER BY ALL`,
 		"lead_response_owner_daily": `SELECT * FROM DB.kbi_response_owner_daily ORDER BY ALL`,
 		"account_signals":           `SELECT * FROM DB.account_signals FINAL ORDER BY ALL`,
+		"rep_accounts_monthly":      `SELECT month, team_id, rep_id, uniqMerge(accounts) FROM DB.rep_accounts_monthly GROUP BY ALL ORDER BY ALL`,
+		"approvals_team_daily":      `SELECT * FROM DB.kbi_approvals_daily ORDER BY ALL`,
 	}
 	snap := func() map[string]string {
 		t.Helper()

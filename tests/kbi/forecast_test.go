@@ -281,10 +281,14 @@ func fexactPtr(f *float64) string {
 	return fexact(*f)
 }
 
-func (e *env) queryForecasts() []string {
+func (e *env) queryForecasts() []string { return e.queryForecastsFrom(e.db + ".kbi_forecast_accuracy") }
+
+// queryForecastsFrom reads kbi_forecast_accuracy's columns from view, e.g.
+// the parameterised kbi_forecast_accuracy_teams (migration 013).
+func (e *env) queryForecastsFrom(view string) []string {
 	c := e.conn()
 	rs, err := c.Query(context.Background(), "SELECT team_id, rep_id, period_kind, toString(period_start), category, currency, "+
-		"submissions, snapshot_submissions, forecast, closed_won, won_deals, accuracy, bias, prev_accuracy, accuracy_avg_4 FROM "+e.db+".kbi_forecast_accuracy")
+		"submissions, snapshot_submissions, forecast, closed_won, won_deals, accuracy, bias, prev_accuracy, accuracy_avg_4 FROM "+view)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -408,6 +412,20 @@ func TestForecastAccuracyAndAccountsMatchBruteForce(t *testing.T) {
 			}
 			want := bruteForecasts(parts, e.index)
 			compareLines(t, "kbi_forecast_accuracy", e.queryForecasts(), want)
+			// The dashboard's view with the team filter inside: all teams,
+			// and one team's rows alone.
+			compareLines(t, "kbi_forecast_accuracy_teams(['__all'])", e.queryForecastsFrom(e.db+".kbi_forecast_accuracy_teams(teams = ['__all'])"), want)
+			team := want[0][:strings.Index(want[0], "|")]
+			var wantTeam []string
+			for _, w := range want {
+				if strings.HasPrefix(w, team+"|") {
+					wantTeam = append(wantTeam, w)
+				}
+			}
+			if len(wantTeam) == len(want) {
+				t.Fatalf("one team %s holds every forecast row: the one-team check proves nothing", team)
+			}
+			compareLines(t, "kbi_forecast_accuracy_teams(['"+team+"'])", e.queryForecastsFrom(e.db+".kbi_forecast_accuracy_teams(teams = ['"+team+"'])"), wantTeam)
 			// The edge cases are in the data: periods without a snapshot
 			// (the first: revisions only) and with one.
 			var noSnap, scored int

@@ -161,6 +161,9 @@ func TestBenchDashboards(t *testing.T) {
 	if rep.AccountsReps != 20 || rep.FullLoad[365] <= 0 {
 		t.Errorf("accounts compared for %d reps, full 365-day load %.3fs", rep.AccountsReps, rep.FullLoad[365])
 	}
+	if rep.AccountsMonthlyDiffer != 0 {
+		t.Errorf("%d reps: rep_accounts_monthly's year differs from rep_activity_daily's", rep.AccountsMonthlyDiffer)
+	}
 }
 
 // TestBenchPeer keeps make bench-peer working: one round of the peer

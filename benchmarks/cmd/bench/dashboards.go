@@ -68,6 +68,9 @@ type dashReport struct {
 	AccountsReps      int             // reps compared, uniq vs uniqExact over 365 days
 	AccountsDiffer    int             // reps whose counts differ
 	AccountsMaxRelErr float64
+	// Reps whose year of accounts differs between rep_accounts_monthly's
+	// states and rep_activity_daily's (migration 013: must be 0).
+	AccountsMonthlyDiffer int
 }
 
 func dashboards(c config, run int) (result, error) {
@@ -91,7 +94,7 @@ func dashboards(c config, run int) (result, error) {
 	rep.LoadSeconds = time.Since(t0).Seconds()
 	for _, t := range []string{"interactions", "activity_per_minute", "activity_hourly", "activity_daily", "rep_channel_daily",
 		"rep_accounts_daily", "rep_activity_daily", "lead_response_facts", "lead_response_daily", "lead_response_owner_daily",
-		"approval_facts", "deal_facts", "alerts", "alert_transitions", "account_signals"} {
+		"rep_accounts_monthly", "approvals_daily", "approvals_team_daily", "approval_facts", "deal_facts", "alerts", "alert_transitions", "account_signals"} {
 		n, err := ch.scalar("SELECT count() FROM salespulse." + t)
 		if err != nil {
 			return r, err
@@ -259,6 +262,16 @@ func dashboards(c config, run int) (result, error) {
 			rep.AccountsMaxRelErr = math.Max(rep.AccountsMaxRelErr, math.Abs(approx-exact)/exact)
 		}
 	}
+	// The panels' whole months (rep_accounts_monthly) against the daily
+	// states over the same days: uniq depends only on the set of hashes.
+	n, err := ch.scalar(`SELECT count() FROM
+  (SELECT rep_id, toUInt64(uniqMerge(accounts)) AS n FROM salespulse.rep_activity_daily GROUP BY rep_id) AS a
+  FULL JOIN (SELECT rep_id, toUInt64(uniqMerge(accounts)) AS n FROM salespulse.rep_accounts_monthly GROUP BY rep_id) AS b
+  ON a.rep_id = b.rep_id WHERE a.n != b.n`)
+	if err != nil {
+		return r, err
+	}
+	rep.AccountsMonthlyDiffer = int(n)
 	raw, _ := json.MarshalIndent(rep, "", "  ")
 	if err := os.WriteFile(filepath.Join(c.out, "dashboards.json"), raw, 0o644); err != nil {
 		return r, err
@@ -310,6 +323,7 @@ func printDashboards(w io.Writer, rep dashReport, oneTeam string) {
 	}
 	fmt.Fprintf(w, "accounts per rep over the year, uniq vs uniqExact: %d of %d reps differ, max relative error %.5f\n",
 		rep.AccountsDiffer, rep.AccountsReps, rep.AccountsMaxRelErr)
+	fmt.Fprintf(w, "accounts per rep over the year, monthly uniq states vs daily: %d reps differ\n", rep.AccountsMonthlyDiffer)
 	keys := make([]string, 0, len(rep.TableRows))
 	for k := range rep.TableRows {
 		keys = append(keys, k)
