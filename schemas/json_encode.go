@@ -193,15 +193,16 @@ var safeASCII = func() (t [utf8.RuneSelf]bool) {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString writes s as a quoted JSON string. Plain ASCII (ids, names,
+// appendStringWith writes s as a quoted JSON string; safe says which
+// ASCII bytes are copied verbatim. Plain ASCII (ids, names,
 // most e-mail addresses) is copied in one append; anything else takes the
 // escaping loop, which follows encoding/json: control characters as \n, \r,
 // \t, \b, \f or \u00XX, U+2028 and U+2029 escaped (so the output is also valid
 // JavaScript), invalid UTF-8 replaced by U+FFFD.
-func appendString(dst []byte, s string) []byte {
+func appendStringWith(dst []byte, s string, safe *[utf8.RuneSelf]bool) []byte {
 	dst = append(dst, '"')
 	k := 0
-	for k < len(s) && s[k] < utf8.RuneSelf && safeASCII[s[k]] {
+	for k < len(s) && s[k] < utf8.RuneSelf && safe[s[k]] {
 		k++
 	}
 	if k == len(s) {
@@ -213,7 +214,7 @@ func appendString(dst []byte, s string) []byte {
 	for k < len(s) {
 		c := s[k]
 		if c < utf8.RuneSelf {
-			if safeASCII[c] {
+			if safe[c] {
 				k++
 				continue
 			}
@@ -257,6 +258,27 @@ func appendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// appendString writes s as a quoted JSON string: see appendStringWith,
+// with safeASCII.
+func appendString(dst []byte, s string) []byte { return appendStringWith(dst, s, &safeASCII) }
+
+// htmlSafeASCII[c] is true for the ASCII bytes encoding/json copies
+// verbatim into a string with HTML escaping on (its htmlSafeSet): not
+// control characters, '"', '\\', '<', '>' or '&'.
+var htmlSafeASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
+// AppendJSONStringHTML appends s quoted exactly as encoding/json's Marshal
+// writes it (HTML escaping on: '<', '>' and '&' as \u00XX), for messages
+// whose bytes must equal json.Marshal's (alert messages).
+func AppendJSONStringHTML(dst []byte, s string) []byte {
+	return appendStringWith(dst, s, &htmlSafeASCII)
 }
 
 // AppendJSONString appends s as a quoted JSON string, escaped as the

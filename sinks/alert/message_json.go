@@ -5,7 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/salespulse/salespulse/schemas"
 )
 
 // AppendJSON appends m to dst exactly as encoding/json's Marshal encodes
@@ -134,79 +135,7 @@ func appendJSONTime(dst []byte, t time.Time) ([]byte, error) {
 	return append(dst, '"'), nil
 }
 
-// jsonSafe[c] is true for the ASCII bytes encoding/json copies verbatim
-// into a string with HTML escaping on (its htmlSafeSet): not control
-// characters, '"', '\\', '<', '>' or '&'.
-var jsonSafe = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-	}
-	return t
-}()
-
-const jsonHex = "0123456789abcdef"
-
-// appendJSONString writes s quoted as encoding/json writes strings:
-// \b \f \n \r \t and the two-character escapes of '"' and '\\', every
-// other control character and '<', '>', '&' as \u00XX, invalid UTF-8 as
-// \ufffd, U+2028 and U+2029 as \u2028 and \u2029. Plain ASCII (ids, rule
-// and rep names) is one append.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	k := 0
-	for k < len(s) && s[k] < utf8.RuneSelf && jsonSafe[s[k]] {
-		k++
-	}
-	if k == len(s) {
-		dst = append(dst, s...)
-		return append(dst, '"')
-	}
-	start := 0 // s[:k] is safe too, copied with the next run
-	for k < len(s) {
-		c := s[k]
-		if c < utf8.RuneSelf {
-			if jsonSafe[c] {
-				k++
-				continue
-			}
-			dst = append(dst, s[start:k]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', jsonHex[c>>4], jsonHex[c&0xF])
-			}
-			k++
-			start = k
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[k:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:k]...)
-			dst = append(dst, `\ufffd`...)
-			k += size
-			start = k
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:k]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', jsonHex[r&0xF])
-			k += size
-			start = k
-			continue
-		}
-		k += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
+// appendJSONString writes s quoted as encoding/json writes strings
+// (schemas.AppendJSONStringHTML: the canonical encoder's escaping, with
+// '<', '>' and '&' escaped as json.Marshal escapes them).
+func appendJSONString(dst []byte, s string) []byte { return schemas.AppendJSONStringHTML(dst, s) }

@@ -76,6 +76,7 @@ type childFlags struct {
 	orgFile    string
 	anomaly    bool
 	workers    int
+	readAhead  int64 // kafka.read_ahead_bytes (0: default)
 	linger     time.Duration
 	hook       string // pipeline: webhook URL for alert latency
 	// pipeline, deadline scenarios: the rules the webhook gets (default
@@ -492,6 +493,7 @@ func runPipeline(f childFlags) error {
 	ac.ClickHouse.Addresses = []string{f.clickhouse}
 	ac.ClickHouse.Protocol = "http"
 	ac.Pipeline.Workers = f.workers
+	ac.Kafka.ReadAheadBytes = f.readAhead
 	ac.Leads.Disabled = !f.leads
 	org, err := app.LoadOrg(f.orgFile)
 	if err != nil {
