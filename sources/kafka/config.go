@@ -66,7 +66,7 @@ type Config struct {
 	// The three flows of internal/app (ingest, contacts, leads) share it;
 	// a source at its share pauses fetching like at max_in_flight_rows
 	// (ReadAhead has the rule). Estimated: 448 bytes per decoded
-	// interaction plus its record's bytes. Default 128 MiB, or a quarter
+	// interaction plus its record's bytes. Default 256 MiB, or a quarter
 	// of the Go soft memory limit (GOMEMLIMIT, or the container's, see
 	// docs/configuration.md) when that is smaller. A negative value
 	// means unbounded (the row and batch bounds alone).
@@ -142,14 +142,18 @@ var (
 )
 
 // DefaultReadAheadBytes is kafka.read_ahead_bytes when unset, given the
-// Go soft memory limit (math.MaxInt64: none): 128 MiB, at most a quarter
-// of the limit. 128 MiB keeps a 12-partition topic's batches (~12k
-// interactions, ~9 MB each) flowing in all three flows; the quarter
+// Go soft memory limit (math.MaxInt64: none): 256 MiB, at most a quarter
+// of the limit. 256 MiB keeps a 12-partition topic's batches (~12k
+// interactions, ~9 MB each) flowing in all three flows and lets the
+// ingest flow hold a full insert group (clickhouse.group_max_rows,
+// 100,000 rows): at 128 MiB its share held fewer, groups closed on
+// their linger, and a 1M-event drain made 33 inserts into interactions
+// instead of 17 (benchmarks/README.md, "Memory"); the quarter
 // leaves the rest of a small limit to the collector's headroom, the
 // stages' state and the sinks' column buffers (benchmarks/README.md,
 // "Memory").
 func DefaultReadAheadBytes(memLimit int64) int64 {
-	return min(128<<20, memLimit/4)
+	return min(256<<20, memLimit/4)
 }
 
 // SetDefaults fills zero fields with their documented defaults.

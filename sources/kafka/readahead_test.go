@@ -60,8 +60,9 @@ func TestReadAheadDefaults(t *testing.T) {
 			t.Errorf("%s: read_ahead_bytes %d, fetch_max_bytes %d; want %d, %d", what, c.ReadAheadBytes, c.FetchMaxBytes, wantRA, wantFetch)
 		}
 	}
-	f("no memory limit", Config{}, math.MaxInt64, 128<<20, 4<<20)
-	f("a 1 GiB limit", Config{}, 1<<30, 128<<20, 4<<20)
+	f("no memory limit", Config{}, math.MaxInt64, 256<<20, 8<<20)
+	f("a 1 GiB limit", Config{}, 1<<30, 256<<20, 8<<20)
+	f("a 512 MiB limit", Config{}, 512<<20, 128<<20, 4<<20)
 	f("a 448 MiB limit", Config{}, 448<<20, 112<<20, 3584<<10)
 	f("a small container", Config{}, 64<<20, 16<<20, 1<<20)
 	f("unbounded: the fetch as before", Config{ReadAheadBytes: -1}, 448<<20, -1, 50<<20)
