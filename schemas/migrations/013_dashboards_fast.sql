@@ -174,3 +174,8 @@ FROM
 )
 WINDOW per_key AS (PARTITION BY team_id, rep_id, period_kind, category, currency ORDER BY period_start
     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING);
+
+-- kbi_forecast_accuracy is the same view for every team: one definition
+-- of forecast accuracy, not two kept in step.
+CREATE OR REPLACE VIEW {{.DB}}.kbi_forecast_accuracy {{onCluster}}
+AS SELECT * FROM {{.DB}}.kbi_forecast_accuracy_teams(teams = ['__all']);
