@@ -38,24 +38,7 @@ func TestNewClosesWhatItOpenedOnEveryError(t *testing.T) {
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError}))
 
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "sales.canonical"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
-	engine, err := chdb.Open(chdb.Config{DataDir: t.TempDir(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { engine.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvCtx, stopSrv := context.WithCancel(context.Background())
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- chdb.NewServer(engine, log).Serve(srvCtx, ln) }()
-	t.Cleanup(func() { stopSrv(); <-srvDone })
+	cluster, _, chAddr := startServices(t, log, "sales.canonical")
 	services := []goleak.Option{
 		goleak.IgnoreCurrent(),
 		// The server's accept loop, which may not have started yet; the
@@ -66,7 +49,7 @@ func TestNewClosesWhatItOpenedOnEveryError(t *testing.T) {
 	var cfg Config
 	cfg.Kafka.Brokers = cluster.ListenAddrs()
 	cfg.Kafka.Topics = map[string]string{canonical.DefaultTopic: canonical.Name}
-	cfg.ClickHouse.Addresses = []string{ln.Addr().String()}
+	cfg.ClickHouse.Addresses = []string{chAddr}
 	cfg.ClickHouse.Protocol = "http"
 	cfg.ClickHouse.Compression = "none"
 	cfg.Privacy.Key = privacy.DevKey()
@@ -134,4 +117,30 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
+}
+
+// startServices starts kfake with topic (2 partitions) and the embedded
+// ClickHouse engine served over HTTP, both stopped by t.Cleanup; it
+// returns the cluster, the engine and its HTTP address.
+func startServices(t *testing.T, log *slog.Logger, topic string) (*kfake.Cluster, *chdb.Engine, string) {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	engine, err := chdb.Open(chdb.Config{DataDir: t.TempDir(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engine.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvCtx, stopSrv := context.WithCancel(context.Background())
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- chdb.NewServer(engine, log).Serve(srvCtx, ln) }()
+	t.Cleanup(func() { stopSrv(); <-srvDone })
+	return cluster, engine, ln.Addr().String()
 }

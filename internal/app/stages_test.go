@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -12,10 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/salespulse/salespulse/embedded/chdb"
 	"github.com/salespulse/salespulse/internal/testenv"
 	"github.com/salespulse/salespulse/pipeline"
 	"github.com/salespulse/salespulse/pipeline/privacy"
@@ -55,29 +52,12 @@ func testStages(t *testing.T, stages, notBuilt, wantTopics, wantGroups []string)
 
 	// Topics are created on request only: a topic the app asked for
 	// (or produced to) shows in the listing below.
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, canonical.DefaultTopic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
-	engine, err := chdb.Open(chdb.Config{DataDir: t.TempDir(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { engine.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvCtx, stopSrv := context.WithCancel(context.Background())
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- chdb.NewServer(engine, log).Serve(srvCtx, ln) }()
-	t.Cleanup(func() { stopSrv(); <-srvDone })
+	cluster, engine, chAddr := startServices(t, log, canonical.DefaultTopic)
 
 	var cfg Config
 	cfg.Kafka.Brokers = cluster.ListenAddrs()
 	cfg.Kafka.Topics = map[string]string{canonical.DefaultTopic: canonical.Name}
-	cfg.ClickHouse.Addresses = []string{ln.Addr().String()}
+	cfg.ClickHouse.Addresses = []string{chAddr}
 	cfg.ClickHouse.Protocol = "http"
 	cfg.ClickHouse.Compression = "none"
 	cfg.Privacy.Key = privacy.DevKey()
