@@ -26,6 +26,12 @@ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || 
 command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || need_pkgs+=(prometheus-alertmanager)
 # Chromium: tests/console drives the console in a real browser over CDP
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
+# Java and Maven: scripts/kafka.sh runs Kafka from Maven Central's jars;
+# npm: scripts/fetch-chdb.sh fetches libchdb (the CI image has all three,
+# a bare Debian does not)
+command -v java >/dev/null 2>&1 || need_pkgs+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need_pkgs+=(maven)
+command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 # curl and openssl: scripts/fetch-echarts.sh downloads and checks the tarball
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
