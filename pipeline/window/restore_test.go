@@ -373,3 +373,65 @@ func TestRestoreIsExact(t *testing.T) {
 		})
 	}
 }
+
+// TestRecutReplayKeepsTheFirstAttemptsWatermark: behind the lead topics a
+// partition's watermark moves with its upstreams' marks at batch ends. A
+// batch checkpointed but never committed (its cut made after the last
+// commit, so recorded nowhere) comes back cut differently after a crash.
+// Its events must not be judged against the upstreams' progress restored
+// from the newest checkpoint, which is ahead of them: the first attempt
+// accepted them, so the replay does too. (Seen in tests/fault kill9:
+// 15 late events after a kill -9, none in the reference run.)
+func TestRecutReplayKeepsTheFirstAttemptsWatermark(t *testing.T) {
+	cfg := Config{OutOfOrderness: time.Minute, AllowedLateness: time.Minute}
+	mark := func(at time.Duration) schemas.Interaction {
+		return schemas.Interaction{EventID: "up-1", OccurredAt: base.Add(at), Watermark: true, SentAt: base.Add(at)}
+	}
+	stream := []schemas.Interaction{
+		lead("e0", "L1", schemas.TypeLeadCreated, 0, "rep1"), // 0
+		lead("e1", "L2", schemas.TypeLeadCreated, time.Minute, "rep1"),
+		mark(10 * time.Minute), // 2: watermark 10m at the first batch's end
+		lead("e3", "L3", schemas.TypeLeadCreated, 9*time.Minute, "rep1"),
+		mark(30 * time.Minute), // 4: the upstream moves on to 30m
+		lead("e5", "L4", schemas.TypeLeadCreated, 9*time.Minute, "rep1"), // on time: 30m applies after the batch
+		lead("e6", "L5", schemas.TypeLeadCreated, 9*time.Minute+30*time.Second, "rep1"),
+	}
+	newStage := func(st state.Store) *Stage {
+		w, err := New(cfg, Deps{State: st, Clock: func() time.Time { return base }, UpstreamMarks: true,
+			Upstreams: []string{"up-1"}, IdleTimeout: time.Hour}, prometheus.NewRegistry(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w.NewStage()
+	}
+	process := func(s *Stage, from, to int64) *schemas.Batch {
+		t.Helper()
+		b := batchAt(0, from, stream[from:to+1]...)
+		if err := s.Process(context.Background(), b); err != nil {
+			t.Fatalf("batch %d-%d: %v", from, to, err)
+		}
+		return b
+	}
+	st := state.NewMemory()
+	first := newStage(st)
+	process(first, 0, 2)
+	if b := process(first, 3, 6); len(b.Late) != 0 {
+		t.Fatalf("first attempt: %d late events, want 0", len(b.Late))
+	}
+	// Killed after checkpointing 3-6, before its rows were stored: the
+	// group's commit is at 3, and the replay cuts 3-4 and 5-6.
+	st.SetCommitted("in", 0, 3)
+	again := newStage(st)
+	late := len(process(again, 3, 4).Late) + len(process(again, 5, 6).Late)
+	if late != 0 {
+		t.Fatalf("replay cut differently: %d late events, want 0 as in the first attempt", late)
+	}
+	// Past the recorded history the upstreams' progress decides again.
+	b := batchAt(0, 7, lead("e7", "L6", schemas.TypeLeadCreated, 9*time.Minute, "rep1"))
+	if err := again.Process(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Late) != 1 {
+		t.Fatalf("after the history: %d late events, want 1 (9m < 30m - 2m)", len(b.Late))
+	}
+}

@@ -170,6 +170,7 @@ type part struct {
 	// finalises exactly as the first attempt did).
 	up     *watermark.Upstreams
 	future []mark
+	recut  bool // a redelivered batch ended between two of future's marks (logged once)
 }
 
 // repAct is one rep's id, interned for the pairing state, and the
@@ -551,18 +552,28 @@ func (s *Stage) forecast(it *schemas.Interaction, at int64) {
 // after this batch when it is consumed again after a restore, else to
 // the slowest active upstream's progress. It never goes back.
 func (s *Stage) advance(p *part, last int64) {
-	for len(p.future) > 0 && p.future[0].last < last {
+	// The first attempt's watermark at this offset is its last batch's
+	// that ended at or before it. A batch cut as the first attempt cut
+	// it ends exactly on a mark; one cut differently (its cut was never
+	// recorded: made after the last commit, stored nowhere) gets the
+	// mark before its end, a watermark no higher than the first
+	// attempt's there, so no event it accepted is late now.
+	exact := false
+	for len(p.future) > 0 && p.future[0].last <= last {
+		p.maxT = max(p.maxT, p.future[0].maxT)
+		exact = p.future[0].last == last
 		p.future = p.future[1:]
 	}
-	if len(p.future) > 0 {
-		if p.future[0].last == last {
-			p.maxT = max(p.maxT, p.future[0].maxT)
-			p.future = p.future[1:]
-			return
-		}
-		// A batch cut differently from the first attempt's: no recorded
-		// watermark fits; the upstreams' progress decides.
-		p.future = nil
+	// Inside the recorded history the upstreams' progress, restored
+	// from the newest checkpoint, is ahead of this offset: it decides
+	// only past the history's end.
+	if !exact && len(p.future) > 0 && !p.recut {
+		p.recut = true
+		s.w.log.Info("a redelivered batch is cut differently from the first attempt: the watermark follows the first attempt's marks below its end",
+			"topic", p.topic, "partition", p.part, "last", last, "next_mark", p.future[0].last)
+	}
+	if exact || len(p.future) > 0 {
+		return
 	}
 	if t, ok := p.up.Min(); ok {
 		p.maxT = max(p.maxT, t)
