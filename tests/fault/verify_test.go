@@ -288,8 +288,45 @@ func compareDump(t *testing.T, name, got, want string) {
 		}
 	}
 	sort.Strings(missing)
+	// Rows equal up to float rounding are no difference: leave them out,
+	// so what is reported is what changed.
+	extra, missing = unmatched(extra, missing)
+	if len(extra) == 0 && len(missing) == 0 {
+		return
+	}
 	t.Errorf("%s differs from the reference run: %d rows not in the reference, %d reference rows missing; e.g. extra %q, missing %q",
 		name, len(extra), len(missing), first(extra, 3), first(missing, 3))
+}
+
+// unmatched drops the pairs of an extra and a missing row that are the
+// same line up to float rounding.
+func unmatched(extra, missing []string) ([]string, []string) {
+	used := make([]bool, len(missing))
+	byShape := map[string][]int{} // lines with their numbers blanked out
+	for k, m := range missing {
+		sh := numRe.ReplaceAllString(m, "#")
+		byShape[sh] = append(byShape[sh], k)
+	}
+	var e []string
+	for _, x := range extra {
+		found := false
+		for _, k := range byShape[numRe.ReplaceAllString(x, "#")] {
+			if m := missing[k]; !used[k] && sameLine(x, m) {
+				used[k], found = true, true
+				break
+			}
+		}
+		if !found {
+			e = append(e, x)
+		}
+	}
+	var m []string
+	for k, x := range missing {
+		if !used[k] {
+			m = append(m, x)
+		}
+	}
+	return e, m
 }
 
 func first(s []string, n int) []string { return s[:min(n, len(s))] }
