@@ -197,12 +197,16 @@ FROM {{.DB}}.alert_transitions;
 -- read each alert's latest state (FINAL), which a log cannot give and a
 -- projection cannot serve. The same engine, version and partitions as
 -- alerts, keyed (team, rule, id) instead of (rule, id): FINAL keeps the
--- same latest row per alert because an alert's team never changes. The
--- anomaly stage sets team_id once, when it creates the alert
--- (detect.Partition.Who, called only for a new id); every later row of
--- the id (firing, resolved, an acknowledgement's update) is a copy of the
--- same tracked alert, restored with it from the state store. Were a team
--- to change, the old team's row would stay here while alerts replaces it.
+-- same latest row per alert as long as an alert's team does not change.
+-- The anomaly stage sets team_id when a detector creates the tracked
+-- alert (detect.Partition.Who); every later row of it (firing, resolved,
+-- an acknowledgement's update) is a copy, restored with it from the state
+-- store. The same id is created again only when a source repeats a
+-- subject the stage had finished with (the same quote event, a second
+-- decision or a re-sent request for an approval): its team is derived
+-- again from that event and the org file, and differs only if they now
+-- name another team. Then the old team's row stays here while alerts
+-- replaces it (docs/kbis.md).
 -- The copy before the view takes alerts FINAL: its latest rows, the ones
 -- alerts itself keeps among equal versions.
 CREATE TABLE IF NOT EXISTS {{.DB}}.alerts_team {{onCluster}}
