@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,24 +109,130 @@ func TestDashboardQueriesReturnRows(t *testing.T) {
 	}
 }
 
+// TestTeamFirstCopiesEqualSources: migration 014's team-first tables hold
+// what their sources hold, on the rows the pipeline stored (its alerts
+// included: alerts_team keeps the same latest row per alert only while an
+// alert's team never changes), and the SLA panels, which 014 moved from
+// lead_response_facts to lead_sla_owner_daily, give what their SQL on the
+// facts gave, for limits below, among and above the stored response times,
+// for all teams and for one.
+func TestTeamFirstCopiesEqualSources(t *testing.T) {
+	st := startStack(t)
+	addr := st.ClickHouseAddr()
+	// same compares two queries' results as sets of lines (the breach panel
+	// orders by time only).
+	same := func(what, got, want string) {
+		t.Helper()
+		g, err := chBody(addr, got)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, got)
+		}
+		w, err := chBody(addr, want)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, want)
+		}
+		gl, wl := strings.Split(strings.TrimRight(g, "\n"), "\n"), strings.Split(strings.TrimRight(w, "\n"), "\n")
+		slices.Sort(gl)
+		slices.Sort(wl)
+		switch {
+		case w == "":
+			t.Errorf("%s: the source has no rows: nothing compared\n%s", what, want)
+		case !slices.Equal(gl, wl):
+			t.Errorf("%s: %d rows differ from the source's %d:\n got  %q\n want %q", what, len(gl), len(wl), gl, wl)
+		default:
+			t.Logf("%s: %d rows equal", what, len(wl))
+		}
+	}
+	alerts := "SELECT id, rule, state, severity, rep_id, team_id, manager_id, summary, event_ids, toString(`values`), at, ends_at, version, ingested_at FROM salespulse.alerts FINAL"
+	for _, c := range []struct{ table, copy, source string }{
+		{"lead_sla_owner_daily",
+			`SELECT day, team_id, owner_rep_id, trigger_channel, sum(leads), arraySort(groupArrayArray(answered_s)) FROM salespulse.lead_sla_owner_daily GROUP BY ALL`,
+			`SELECT day, team_id, owner_rep_id, trigger_channel, count(), arraySort(groupArrayIf(assumeNotNull(response_s), response_s IS NOT NULL)) FROM salespulse.lead_response_facts GROUP BY ALL`},
+		{"deal_facts_team", `SELECT * FROM salespulse.deal_facts_team`, `SELECT * FROM salespulse.deal_facts`},
+		{"alert_transitions_team", `SELECT * FROM salespulse.alert_transitions_team`, `SELECT * FROM salespulse.alert_transitions`},
+		{"alerts_team", strings.Replace(alerts, "salespulse.alerts ", "salespulse.alerts_team ", 1), alerts},
+	} {
+		same(c.table, c.copy, c.source)
+	}
+
+	// The SLA panels as migration 013 left them, on lead_response_facts.
+	facts := map[string]string{
+		"Leads answered within SLA": `SELECT countIf(response_s <= ${sla_minutes} * 60) / count() AS within_sla
+FROM salespulse.lead_response_facts
+WHERE $__dateFilter(day)
+  AND ('__all' IN (${team:singlequote}) OR team_id IN (${team:singlequote}))
+  AND ('__all' IN (${channel:singlequote}) OR trigger_channel IN (${channel:singlequote}))`,
+		"SLA breach rate by team": `SELECT toDateTime(day) AS time, team_id, countIf(response_s IS NULL OR response_s > ${sla_minutes} * 60) / count() AS breach_rate
+FROM salespulse.lead_response_facts
+WHERE $__dateFilter(day)
+  AND ('__all' IN (${team:singlequote}) OR team_id IN (${team:singlequote}))
+  AND ('__all' IN (${channel:singlequote}) OR trigger_channel IN (${channel:singlequote}))
+GROUP BY time, team_id
+ORDER BY time`,
+	}
+	team, err := chBody(addr, "SELECT min(team_id) FROM salespulse.lead_response_facts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := loadDashboards(t)["sales-kbis.json"]
+	n := 0
+	for _, p := range d.Panels {
+		old, ok := facts[p.Title]
+		if !ok {
+			continue
+		}
+		for _, tg := range p.Targets {
+			n++
+			for _, sla := range []string{"0", "1", "7.5", "30", "100000"} {
+				for _, teams := range [][]string{{"__all"}, {strings.TrimSpace(team)}} {
+					vars := defaults(t, d)
+					vars["sla_minutes"], vars["team"] = []string{sla}, teams
+					got, err := expandGrafana(tg.RawSQL, vars, rangeFrom, rangeTo)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := expandGrafana(old, vars, rangeFrom, rangeTo)
+					if err != nil {
+						t.Fatal(err)
+					}
+					same(fmt.Sprintf("%s, %s minutes, team %s", p.Title, sla, teams), got, want)
+				}
+			}
+		}
+	}
+	if n != len(facts) {
+		t.Errorf("found %d of the %d SLA panels", n, len(facts))
+	}
+}
+
 // chHTTP runs q over ClickHouse's HTTP interface and returns the number of
 // result rows.
 func chHTTP(addr, q string) (int, error) {
-	resp, err := http.Post("http://"+addr+"/?default_format=TabSeparated", "text/plain", strings.NewReader(q))
+	body, err := chBody(addr, q)
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, body)
-	}
-	s := strings.TrimRight(string(body), "\n")
+	s := strings.TrimRight(body, "\n")
 	if s == "" {
 		return 0, nil
 	}
 	return strings.Count(s, "\n") + 1, nil
+}
+
+// chBody runs q over ClickHouse's HTTP interface and returns its result as
+// TabSeparated text.
+func chBody(addr, q string) (string, error) {
+	resp, err := http.Post("http://"+addr+"/?default_format=TabSeparated", "text/plain", strings.NewReader(q))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("HTTP %d: %s", resp.StatusCode, body)
+	}
+	return string(body), nil
 }

@@ -164,6 +164,9 @@ func TestBenchDashboards(t *testing.T) {
 	if rep.AccountsMonthlyDiffer != 0 {
 		t.Errorf("%d reps: rep_accounts_monthly's year differs from rep_activity_daily's", rep.AccountsMonthlyDiffer)
 	}
+	for _, d := range rep.CopiesDiffer {
+		t.Errorf("team-first copy differs from its source: %s", d)
+	}
 }
 
 // TestBenchPeer keeps make bench-peer working: one round of the peer

@@ -71,6 +71,24 @@ type dashReport struct {
 	// Reps whose year of accounts differs between rep_accounts_monthly's
 	// states and rep_activity_daily's (migration 013: must be 0).
 	AccountsMonthlyDiffer int
+	// Migration 014's team-first copies whose rows differ from their
+	// sources' (count and a sum of row hashes; must be empty).
+	CopiesDiffer []string
+}
+
+// dashCopies pairs each team-first copy of migration 014 with its source:
+// two queries that return the same count and sum of row hashes when the
+// copy holds the source's rows (as a multiset; the SLA rollup per its key,
+// its responses sorted; alerts as FINAL reads them).
+var dashCopies = []struct{ table, copy, source string }{
+	{"lead_sla_owner_daily",
+		`SELECT day, team_id, owner_rep_id, trigger_channel, sum(leads) AS n, arraySort(groupArrayArray(answered_s)) AS s FROM salespulse.lead_sla_owner_daily GROUP BY ALL`,
+		`SELECT day, team_id, owner_rep_id, trigger_channel, count() AS n, arraySort(groupArrayIf(assumeNotNull(response_s), response_s IS NOT NULL)) AS s FROM salespulse.lead_response_facts GROUP BY ALL`},
+	{"deal_facts_team", `SELECT * FROM salespulse.deal_facts_team`, `SELECT * FROM salespulse.deal_facts`},
+	{"alert_transitions_team", `SELECT * FROM salespulse.alert_transitions_team`, `SELECT * FROM salespulse.alert_transitions`},
+	{"alerts_team",
+		"SELECT id, rule, state, severity, rep_id, team_id, manager_id, summary, event_ids, toString(`values`), at, ends_at, version, ingested_at FROM salespulse.alerts_team FINAL",
+		"SELECT id, rule, state, severity, rep_id, team_id, manager_id, summary, event_ids, toString(`values`), at, ends_at, version, ingested_at FROM salespulse.alerts FINAL"},
 }
 
 func dashboards(c config, run int) (result, error) {
@@ -94,7 +112,8 @@ func dashboards(c config, run int) (result, error) {
 	rep.LoadSeconds = time.Since(t0).Seconds()
 	for _, t := range []string{"interactions", "activity_per_minute", "activity_hourly", "activity_daily", "rep_channel_daily",
 		"rep_accounts_daily", "rep_activity_daily", "lead_response_facts", "lead_response_daily", "lead_response_owner_daily",
-		"rep_accounts_monthly", "approvals_daily", "approvals_team_daily", "approval_facts", "deal_facts", "alerts", "alert_transitions", "account_signals"} {
+		"rep_accounts_monthly", "approvals_daily", "approvals_team_daily", "approval_facts", "deal_facts", "alerts", "alert_transitions", "account_signals",
+		"lead_sla_owner_daily", "deal_facts_team", "alert_transitions_team", "alerts_team"} {
 		n, err := ch.scalar("SELECT count() FROM salespulse." + t)
 		if err != nil {
 			return r, err
@@ -272,6 +291,20 @@ func dashboards(c config, run int) (result, error) {
 		return r, err
 	}
 	rep.AccountsMonthlyDiffer = int(n)
+	for _, c := range dashCopies {
+		// toString: a hash of a row with a NULL would be NULL, and sum
+		// would skip it.
+		fp := func(q string) string {
+			res, err := ch.query("SELECT count(), sum(cityHash64(toString(tuple(*)))) FROM (" + q + ")")
+			if err != nil {
+				return err.Error()
+			}
+			return strings.TrimSpace(res.body)
+		}
+		if a, b := fp(c.copy), fp(c.source); a != b {
+			rep.CopiesDiffer = append(rep.CopiesDiffer, fmt.Sprintf("%s: %s, its source %s (count, sum of hashes)", c.table, a, b))
+		}
+	}
 	raw, _ := json.MarshalIndent(rep, "", "  ")
 	if err := os.WriteFile(filepath.Join(c.out, "dashboards.json"), raw, 0o644); err != nil {
 		return r, err
@@ -324,6 +357,7 @@ func printDashboards(w io.Writer, rep dashReport, oneTeam string) {
 	fmt.Fprintf(w, "accounts per rep over the year, uniq vs uniqExact: %d of %d reps differ, max relative error %.5f\n",
 		rep.AccountsDiffer, rep.AccountsReps, rep.AccountsMaxRelErr)
 	fmt.Fprintf(w, "accounts per rep over the year, monthly uniq states vs daily: %d reps differ\n", rep.AccountsMonthlyDiffer)
+	fmt.Fprintf(w, "team-first copies (migration 014) that differ from their sources: %d of %d %q\n", len(rep.CopiesDiffer), len(dashCopies), rep.CopiesDiffer)
 	keys := make([]string, 0, len(rep.TableRows))
 	for k := range rep.TableRows {
 		keys = append(keys, k)
