@@ -17,6 +17,7 @@ type metrics struct {
 	eventToStore prometheus.Histogram
 	lastStored   prometheus.Gauge
 	retried      prometheus.Counter
+	abandoned    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -24,6 +25,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		retried: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_pipeline_batches_retried_total",
 			Help: "Batches handed back to be consumed again because a stage's state store was unavailable or another instance claimed the partition.",
+		}),
+		abandoned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "salespulse_pipeline_batches_abandoned_total",
+			Help: "Batches not processed further because their source gave them up (partition revoked while they waited, or range rewound).",
 		}),
 		batches: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_pipeline_batches_total",
@@ -57,7 +62,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.batches, m.interactions, m.late, m.alerts, m.batchSeconds, m.eventToStore, m.lastStored, m.retried)
+		reg.MustRegister(m.batches, m.interactions, m.late, m.alerts, m.batchSeconds, m.eventToStore, m.lastStored, m.retried, m.abandoned)
 	}
 	return m
 }

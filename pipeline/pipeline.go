@@ -273,6 +273,10 @@ func (p *Pipeline) work(ctx context.Context, q <-chan *schemas.Batch, stages []S
 			b.Ack(errors.Join(failed, context.Cause(ctx)))
 			continue
 		}
+		if b.Abandoned() {
+			p.abandon(b)
+			continue
+		}
 		k := schemas.Origin{Topic: b.Origin.Topic, Partition: b.Origin.Partition}
 		if from, ok := retry[k]; ok {
 			if b.Origin.FirstOffset > from {
@@ -283,6 +287,10 @@ func (p *Pipeline) work(ctx context.Context, q <-chan *schemas.Batch, stages []S
 		}
 		err := p.handle(ctx, b, stages, fail)
 		if err == nil {
+			continue
+		}
+		if errors.Is(err, errAbandoned) {
+			p.abandon(b)
 			continue
 		}
 		b.Ack(err)
@@ -308,6 +316,27 @@ func (p *Pipeline) work(ctx context.Context, q <-chan *schemas.Batch, stages []S
 	return failed
 }
 
+// errAbandoned is how a batch its source gave up is handed back.
+var errAbandoned = errors.New("abandoned by the source (partition revoked, or range rewound): not processed further")
+
+// abandon hands back a batch its source gave up (schemas.Batch.Abandoned)
+// without processing it further. Its source ignores the ack and the range
+// is consumed again, by this instance or the partition's new owner; it is
+// neither a failure nor a retry of this pipeline.
+//
+// The typical case is a batch queued behind a slow one when its partition
+// is revoked: the source waits kafka.revoke_timeout for it, then gives the
+// partition to another instance. Processed after that (tests/leads saw 3
+// to 12 s after), its stages loaded the partition's state and so claimed
+// the partition back from the owner that had loaded it meanwhile: the
+// owner's next save was fenced and its batch consumed again, and the
+// stale attempt's saves sat in the state it loaded next.
+func (p *Pipeline) abandon(b *schemas.Batch) {
+	p.m.abandoned.Inc()
+	p.log.Info("batch abandoned by its source; not processed further", "origin", b.Origin.String())
+	b.Ack(errAbandoned)
+}
+
 // retryPause spaces the retries of a batch whose store is unreachable.
 const retryPause = 500 * time.Millisecond
 
@@ -327,9 +356,16 @@ func Retryable(err error) bool {
 func (p *Pipeline) handle(ctx context.Context, b *schemas.Batch, stages []Stage, fail context.CancelCauseFunc) error {
 	start := p.now()
 	for _, s := range stages {
+		// Before each stage: a stage may claim the partition's state.
+		if b.Abandoned() {
+			return errAbandoned
+		}
 		if err := s.Process(ctx, b); err != nil {
 			return fmt.Errorf("process: %w", err)
 		}
+	}
+	if b.Abandoned() {
+		return errAbandoned
 	}
 	if p.async != nil {
 		origin := b.Origin

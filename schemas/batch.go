@@ -78,7 +78,8 @@ type Batch struct {
 	// their clocks by it rather than by the events they see.
 	Progress time.Time
 
-	ack func(error)
+	ack       func(error)
+	abandoned func() bool
 }
 
 // AggregateRows is one KBI table's rows for a batch. Table is one of the
@@ -109,6 +110,22 @@ func (b *Batch) Ack(err error) {
 	}
 }
 
+// SetAbandoned sets what Abandoned asks (for sources that can take a
+// batch back after handing it out).
+func (b *Batch) SetAbandoned(f func() bool) { b.abandoned = f }
+
+// Abandoned reports whether the source has given b up since it handed b
+// out: its partition was revoked or lost (the new owner consumes the range
+// again), or b or an earlier batch of its partition was handed back (Ack
+// with an error) and the range comes again. b's Ack is then ignored.
+// Processing it further only races the attempt that counts: a stage
+// loading the partition's state claims the partition back from its new
+// owner (state.Store.Load fences earlier claims), so the owner's saves
+// fail and the state it reads next holds what this stale attempt wrote.
+// Check it before each step that claims or writes; it is safe to call
+// from any goroutine. Always false for a batch whose source never sets it.
+func (b *Batch) Abandoned() bool { return b.abandoned != nil && b.abandoned() }
+
 // Len is the number of valid interactions.
 func (b *Batch) Len() int { return len(b.Interactions) }
 
@@ -128,4 +145,5 @@ func (b *Batch) Reset() {
 	b.MaybeStored = false
 	b.Progress = time.Time{}
 	b.ack = nil
+	b.abandoned = nil
 }

@@ -470,6 +470,7 @@ func (s *Source) cutLocked(p *partition, end int64) {
 	b.batch.Origin.FirstOffset, b.batch.Origin.LastOffset = c.First, c.Last
 	b.batch.AtEnd = p.hwm > 0 && c.Last+1 >= p.hwm
 	b.batch.SetAck(func(err error) { s.ack(c, err) })
+	b.batch.SetAbandoned(func() bool { return s.abandoned(c) })
 	s.unrecorded = append(s.unrecorded, c)
 	p.tm.Batches.Inc()
 	s.m.BatchRows.Observe(float64(len(b.batch.Interactions)))
@@ -500,6 +501,16 @@ func (s *Source) ack(c *cut, err error) {
 	p.plan.Ack(c)
 	p.changes++
 	s.ra.release(s.raUser, batchBytes(c.Val.batch))
+}
+
+// abandoned reports whether c was given up after it was cut: its
+// partition revoked or lost (drop), or c rewound behind an earlier batch
+// handed back (failLocked). Its ack is ignored then (ack), and the range
+// is consumed again, here or by the partition's new owner.
+func (s *Source) abandoned(c *cut) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return c.Val.p.dropped || c.Val.dead
 }
 
 func (s *Source) signalAck() {
