@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/schemas"
 )
 
@@ -100,5 +102,47 @@ func TestPipelineSkipsBatchesItsSourceAbandoned(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(p.m.retried); got != 0 {
 		t.Errorf("retried = %v, want 0: an abandoned batch is not retried here", got)
+	}
+}
+
+// A partition whose batch was handed back for a retry (its state save
+// fenced), revoked before the retry came, and assigned back after its new
+// owner moved the commit on, starts at a later offset: that first batch is
+// live (its source did not give it up) and must be processed, not handed
+// back as "behind the retry" — the source would rewind to it and bring it
+// back forever.
+func TestRetryEntryOfARevokedPartitionDoesNotHoldItsNextOwnership(t *testing.T) {
+	fenced := batch(0, 100, 199, 1)   // handed back for a retry
+	returned := batch(0, 300, 399, 1) // the partition back, committed at 300 by another instance
+	live := func() bool { return false }
+	fenced.SetAbandoned(live)
+	returned.SetAbandoned(live)
+	src := newSliceSource(fenced, returned)
+	stages := func(int) []Stage {
+		return []Stage{StageFunc(func(_ context.Context, b *schemas.Batch) error {
+			if b == fenced {
+				return fmt.Errorf("save: %w", state.ErrFenced)
+			}
+			return nil
+		})}
+	}
+	sink := &recordingSink{}
+	p, err := New(Config{Workers: 1}, src, stages, sink, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- p.Run(ctx) }()
+	<-src.done
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if err := src.acks[returned.Origin]; err != nil {
+		t.Fatalf("the returned partition's first batch acked with %v, want stored", err)
+	}
+	if got := sink.order[0]; !slices.Equal(got, []int64{300}) {
+		t.Fatalf("sink stored first offsets %v, want [300]", got)
 	}
 }

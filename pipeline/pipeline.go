@@ -279,7 +279,13 @@ func (p *Pipeline) work(ctx context.Context, q <-chan *schemas.Batch, stages []S
 		}
 		k := schemas.Origin{Topic: b.Origin.Topic, Partition: b.Origin.Partition}
 		if from, ok := retry[k]; ok {
-			if b.Origin.FirstOffset > from {
+			// A source that tracks abandonment gives up every batch cut
+			// behind one handed back (caught above): one of its batches
+			// that is still live past from was cut after the partition
+			// came back here (revoked meanwhile, its new owner moved the
+			// commit on). Handing it back would rewind the source to it,
+			// and bring it back, forever.
+			if b.Origin.FirstOffset > from && !b.TracksAbandon() {
 				b.Ack(errBehindRetry)
 				continue
 			}

@@ -126,6 +126,11 @@ func (b *Batch) SetAbandoned(f func() bool) { b.abandoned = f }
 // from any goroutine. Always false for a batch whose source never sets it.
 func (b *Batch) Abandoned() bool { return b.abandoned != nil && b.abandoned() }
 
+// TracksAbandon reports whether b's source says when it gives b up
+// (SetAbandoned): then Abandoned is all a consumer needs to know about
+// batches queued behind one handed back.
+func (b *Batch) TracksAbandon() bool { return b.abandoned != nil }
+
 // Len is the number of valid interactions.
 func (b *Batch) Len() int { return len(b.Interactions) }
 
