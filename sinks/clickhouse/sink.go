@@ -188,15 +188,52 @@ func (s *Sink) write(ctx context.Context, b *schemas.Batch, raw bool) error {
 
 func (s *Sink) writeInteractions(ctx context.Context, table, query string, cols []clickhouse.ColumnNameAndType,
 	rows []schemas.Interaction, o schemas.Origin, ingested time.Time, late bool) error {
+	bytes, fill, release := s.colsInsert(func(c *interactionCols) { c.fill(rows, o, ingested, late) }, late)
+	defer release()
+	return s.insert(ctx, table, query, cols, o, len(rows), bytes, fill)
+}
+
+// colsInsert builds interaction columns with build and returns their
+// estimated size and the insert's fill, which appends them to the batch
+// and frees them: clickhouse-go's batch holds a copy of every value, and
+// the send that follows takes seconds for a group. A retry's fill builds
+// them again. release frees them if no fill ran; call it once the insert
+// is done.
+func (s *Sink) colsInsert(build func(*interactionCols), late bool) (bytes int64, fill func(driver.Batch) error, release func()) {
 	c := getFree(s.freeCols)
-	defer func() {
-		c.reset() // drop references to the batch's attribute maps before reuse
+	build(c)
+	fill = func(batch driver.Batch) error {
+		if c == nil { // a retry
+			c = getFree(s.freeCols)
+			build(c)
+		}
+		err := c.appendTo(batch, late)
+		s.putCols(c)
+		c = nil
+		return err
+	}
+	return c.bytes, fill, func() { s.putCols(c); c = nil }
+}
+
+// maxPooledRows bounds the interaction columns kept for reuse, in rows of
+// capacity. A batch (kafka.batch_max_rows, 20,000 by default) fits; the
+// columns of a grouped insert (up to group_max_rows, 100,000) do not: they
+// are made for the group and dropped after its append. Pooled, each set
+// kept the capacity of the largest group it had held (~450 bytes of
+// column entries per row, 27+ MB for a group of 60,000 rows) for good, one
+// set per concurrent insert (benchmarks/README.md, "Memory").
+const maxPooledRows = 1 << 15
+
+// putCols empties c (no references to the batches' strings and maps stay)
+// and keeps it for reuse unless it is nil or larger than maxPooledRows.
+func (s *Sink) putCols(c *interactionCols) {
+	if c == nil {
+		return
+	}
+	c.reset()
+	if cap(c.eventID) <= maxPooledRows {
 		putFree(s.freeCols, c)
-	}()
-	c.fill(rows, o, ingested, late)
-	return s.insert(ctx, table, query, cols, o, len(rows), c.bytes, func(batch driver.Batch) error {
-		return c.appendTo(batch, late)
-	})
+	}
 }
 
 // getFree takes a buffer from a free list, or makes one.
