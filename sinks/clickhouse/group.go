@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/salespulse/salespulse/schemas"
 )
 
@@ -284,11 +286,19 @@ func (s *Sink) insertMonth(ctx context.Context, month uint32, parts []memberMont
 	settings["min_insert_block_size_bytes"] = 0
 	settings["max_insert_threads"] = 1
 	what := fmt.Sprintf("group of %d batches, month %d", len(parts), month)
-	err := s.insertWith(ctx, TableInteractions, s.interactionsInsert, interactionColumns, what, settings, n, bytes, fill)
+	err := s.insertWith(ctx, s.groupConn(), TableInteractions, s.interactionsInsert, interactionColumns, what, settings, n, bytes, fill)
 	if err == nil {
 		s.m.groupMembers.Observe(float64(len(parts)))
 	}
 	return err
+}
+
+// groupConn is the connection pool of grouped inserts (Sink.groups).
+func (s *Sink) groupConn() driver.Conn {
+	if s.groups != nil {
+		return s.groups
+	}
+	return s.conn
 }
 
 // splitMonths returns b's interactions by month, in offset order within
