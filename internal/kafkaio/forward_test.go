@@ -63,7 +63,7 @@ func forwarded(first, n int) ([]state.Message, []state.Record) {
 // with its state.
 func TestForwardInChunks(t *testing.T) {
 	c, s := forwardStore(t)
-	const n = 12_000 // ~3.6 MB: four chunks
+	const n = 12_000 // ~3.6 MB: many chunks
 	msgs, recs := forwarded(0, n)
 	for k := range 2000 { // and state records past a chunk of their own
 		recs = append(recs, state.Record{Key: fmt.Appendf(nil, "id-%05d", k), Value: make([]byte, 600)})

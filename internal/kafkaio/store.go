@@ -586,9 +586,9 @@ func (s *StateStore) Forward(ctx context.Context, ns state.Namespace, topic stri
 	return nil
 }
 
-// chunkBytes bounds the keys and values of one chunk of a Forward: the
-// records of a transaction are produced a chunk at a time, each flushed
-// before the next is made.
+// chunkBytes and chunkRecords bound one chunk of a Forward, in bytes of
+// keys and values and in records: the records of a transaction are
+// produced a chunk at a time, each flushed before the next is made.
 //
 // Produced at once, a transaction's records (a batch's forwarded
 // interactions, up to kafka.batch_max_rows of ~300 bytes each) sat in the
@@ -597,9 +597,13 @@ func (s *StateStore) Forward(ctx context.Context, ns state.Namespace, topic stri
 // and a default process has 36 of them (three flows × 12 partitions),
 // ~50 MB of a 1M-event drain's peak heap besides the records in flight
 // (benchmarks/README.md, "Memory"). A chunk bounds both, and the scratch
-// records. The flush also ends the producer's linger (10 ms by default)
-// at once instead of waiting it out per transaction.
-const chunkBytes = 1 << 20
+// records (~160 bytes each: the count bounds them for small state records,
+// dedup ids of ~55 bytes). The flush also ends the producer's linger
+// (10 ms by default) at once instead of waiting it out per transaction.
+const (
+	chunkBytes   = 256 << 10
+	chunkRecords = 2048
+)
 
 // produce produces msgs, then recs (keys prefixed with the input topic and
 // ns), in one transaction of prod, a chunk at a time, and commits it. It
@@ -630,7 +634,7 @@ func (s *StateStore) produce(ctx context.Context, prod *kgo.Client, ns state.Nam
 		// The chunk is [at, end): its keys' arena is sized first, so
 		// that the keys sliced off it never move.
 		end, n, keys := at, 0, 0
-		for ; end < total && (end == at || n < chunkBytes); end++ {
+		for ; end < total && (end == at || n < chunkBytes && end-at < chunkRecords); end++ {
 			if end < len(msgs) {
 				n += len(msgs[end].Key) + len(msgs[end].Value)
 			} else {
