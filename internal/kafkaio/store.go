@@ -35,7 +35,11 @@ type StateConfig struct {
 	Topic string `yaml:"topic"`
 	// CommitPollInterval is how long one fetch of the consumer group's
 	// committed offsets answers Committed, for every partition. Default
-	// 10s.
+	// 2s. The stages keep their state's history (and the detectors
+	// their alerts for a redelivery) from the committed offset they last
+	// heard of: with the consumer committing every second, 10s kept up
+	// to ~11 s of every changed key's versions in memory, ~3× what 2s
+	// keeps, for one offsets fetch per group every 2 s.
 	CommitPollInterval time.Duration `yaml:"commit_poll_interval"`
 	// RestoreTimeout bounds one partition's Load: waiting for its
 	// changelog partition to exist with a leader, the claim, the read and
@@ -74,7 +78,7 @@ func (c *StateConfig) SetDefaults() {
 		c.Topic = "salespulse.state"
 	}
 	if c.CommitPollInterval == 0 {
-		c.CommitPollInterval = 10 * time.Second
+		c.CommitPollInterval = 2 * time.Second
 	}
 	if c.RestoreTimeout == 0 {
 		c.RestoreTimeout = 2 * time.Minute
