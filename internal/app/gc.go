@@ -24,10 +24,11 @@ import (
 const DefaultGCPercent = 200
 
 // There is no soft memory limit by default outside a container, on
-// purpose. With the read-ahead bounded (kafka.read_ahead_bytes), what
-// lives at the end of a 1M-event drain is mostly the stages' state,
-// 0.8-1.1 GB after a full collection (benchmarks/README.md, "Memory"). A
-// default limit under that makes the collector run all the time: 1 GiB
+// purpose. With the read-ahead bounded (kafka.read_ahead_bytes), 0.9-1.2
+// GB lives at the peak of a 1M-event drain: the read-ahead, up to two
+// grouped ClickHouse inserts in flight and the stages' state
+// (benchmarks/README.md, "Memory"). A default limit under that makes
+// the collector run all the time: 1 GiB
 // cut the drain's peak RSS from 3.2 GB to 1.1 GB but took 1.6-2× the
 // pipeline CPU per event, 448 MiB 3×. Operators who prefer memory to CPU
 // set GOMEMLIMIT (docs/configuration.md, "Memory").

@@ -35,7 +35,11 @@ type StateConfig struct {
 	Topic string `yaml:"topic"`
 	// CommitPollInterval is how long one fetch of the consumer group's
 	// committed offsets answers Committed, for every partition. Default
-	// 10s.
+	// 2s. The stages keep their state's history (and the detectors
+	// their alerts for a redelivery) from the committed offset they last
+	// heard of: with the consumer committing every second, 10s kept up
+	// to ~11 s of every changed key's versions in memory, ~3× what 2s
+	// keeps, for one offsets fetch per group every 2 s.
 	CommitPollInterval time.Duration `yaml:"commit_poll_interval"`
 	// RestoreTimeout bounds one partition's Load: waiting for its
 	// changelog partition to exist with a leader, the claim, the read and
@@ -74,7 +78,7 @@ func (c *StateConfig) SetDefaults() {
 		c.Topic = "salespulse.state"
 	}
 	if c.CommitPollInterval == 0 {
-		c.CommitPollInterval = 10 * time.Second
+		c.CommitPollInterval = 2 * time.Second
 	}
 	if c.RestoreTimeout == 0 {
 		c.RestoreTimeout = 2 * time.Minute
@@ -211,13 +215,13 @@ type claim struct {
 	cache map[state.Namespace]map[string][]byte
 }
 
-// scratch is Forward's: kgo keeps no reference to a record once
-// ProduceSync has returned. Pooled, not one per claim: a claim's
-// scratch grew to its largest batch (a forwarded record per interaction,
-// ~160 bytes each) and stayed, 36 claims × ~2.5 MB in a default process
-// (three flows × 12 partitions), ~90 MB of a 1M-event drain's live heap
+// scratch is Forward's: kgo keeps no reference to a record once Flush
+// has returned. Pooled, not one per claim: a claim's scratch grew to its
+// largest batch (a forwarded record per interaction, ~160 bytes each) and
+// stayed, 36 claims × ~2.5 MB in a default process (three flows × 12
+// partitions), ~90 MB of a 1M-event drain's live heap
 // (benchmarks/README.md, "Memory"); the pool holds about as many as
-// Forward calls run at once.
+// Forward calls run at once, each the size of a chunk (chunkBytes).
 type scratch struct {
 	recs []kgo.Record
 	ptrs []*kgo.Record
@@ -567,30 +571,7 @@ func (s *StateStore) Forward(ctx context.Context, ns state.Namespace, topic stri
 	if len(recs) == 0 && len(msgs) == 0 {
 		return nil
 	}
-	n := 0
-	for _, r := range recs {
-		n += len(topic) + 2 + len(r.Key)
-	}
-	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
-	sc.keys = slices.Grow(sc.keys[:0], n)
-	sc.recs = slices.Grow(sc.recs[:0], len(recs)+len(msgs))[:len(recs)+len(msgs)]
-	sc.ptrs = sc.ptrs[:0]
-	size := 0
-	for i, m := range msgs {
-		sc.recs[i] = kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Partition: m.Partition}
-		sc.ptrs = append(sc.ptrs, &sc.recs[i])
-	}
-	for i, r := range recs {
-		at := len(sc.keys)
-		sc.keys = append(append(append(sc.keys, topic...), 0, byte(ns)), r.Key...)
-		sc.recs[len(msgs)+i] = kgo.Record{Topic: s.cfg.Topic, Partition: partition, Key: sc.keys[at:len(sc.keys):len(sc.keys)], Value: r.Value}
-		sc.ptrs = append(sc.ptrs, &sc.recs[len(msgs)+i])
-		size += len(sc.keys) - at + len(r.Value)
-	}
-	err = commit(ctx, c.prod, sc.ptrs)
-	clear(sc.recs) // no values kept past the call
-	clear(sc.ptrs)
+	size, err := s.produce(ctx, c.prod, ns, topic, partition, recs, msgs)
 	if err != nil {
 		c.drop()
 		if fenced(err) {
@@ -607,6 +588,107 @@ func (s *StateStore) Forward(ctx context.Context, ns state.Namespace, topic stri
 		s.m.forwarded.Add(float64(len(msgs)))
 	}
 	return nil
+}
+
+// chunkBytes and chunkRecords bound one chunk of a Forward, in bytes of
+// keys and values and in records: the records of a transaction are
+// produced a chunk at a time, each flushed before the next is made.
+//
+// Produced at once, a transaction's records (a batch's forwarded
+// interactions, up to kafka.batch_max_rows of ~300 bytes each) sat in the
+// claim producer's buffers whole, and its produce request was encoded into
+// one buffer of that size that the producer's pool then kept: per claim,
+// and a default process has 36 of them (three flows × 12 partitions),
+// ~50 MB of a 1M-event drain's peak heap besides the records in flight
+// (benchmarks/README.md, "Memory"). A chunk bounds both, and the scratch
+// records (~160 bytes each: the count bounds them for small state records,
+// dedup ids of ~55 bytes). The flush also ends the producer's linger
+// (10 ms by default) at once instead of waiting it out per transaction.
+const (
+	chunkBytes   = 256 << 10
+	chunkRecords = 2048
+)
+
+// produce produces msgs, then recs (keys prefixed with the input topic and
+// ns), in one transaction of prod, a chunk at a time, and commits it. It
+// returns the bytes of state written. On an error the transaction may be
+// left open: the caller drops prod, and the next claim's InitProducerID
+// aborts it.
+func (s *StateStore) produce(ctx context.Context, prod *kgo.Client, ns state.Namespace, topic string, partition int32, recs []state.Record, msgs []state.Message) (int, error) {
+	if err := prod.BeginTransaction(); err != nil {
+		return 0, fmt.Errorf("begin transaction: %w", err)
+	}
+	var (
+		mu    sync.Mutex
+		first error
+	)
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			if first == nil {
+				first = err
+			}
+			mu.Unlock()
+		}
+	}
+	sc := scratchPool.Get().(*scratch)
+	size := 0
+	total := len(msgs) + len(recs)
+	for at := 0; at < total; {
+		// The chunk is [at, end): its keys' arena is sized first, so
+		// that the keys sliced off it never move.
+		end, n, keys := at, 0, 0
+		for ; end < total && (end == at || n < chunkBytes && end-at < chunkRecords); end++ {
+			if end < len(msgs) {
+				n += len(msgs[end].Key) + len(msgs[end].Value)
+			} else {
+				r := recs[end-len(msgs)]
+				keys += len(topic) + 2 + len(r.Key)
+				n += len(topic) + 2 + len(r.Key) + len(r.Value)
+			}
+		}
+		sc.keys = slices.Grow(sc.keys[:0], keys)
+		sc.recs, sc.ptrs = sc.recs[:0], sc.ptrs[:0]
+		for k := at; k < end; k++ {
+			if k < len(msgs) {
+				m := msgs[k]
+				sc.recs = append(sc.recs, kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Partition: m.Partition})
+				continue
+			}
+			r := recs[k-len(msgs)]
+			k0 := len(sc.keys)
+			sc.keys = append(append(append(sc.keys, topic...), 0, byte(ns)), r.Key...)
+			sc.recs = append(sc.recs, kgo.Record{Topic: s.cfg.Topic, Partition: partition, Key: sc.keys[k0:len(sc.keys):len(sc.keys)], Value: r.Value})
+			size += len(sc.keys) - k0 + len(r.Value)
+		}
+		for k := range sc.recs {
+			sc.ptrs = append(sc.ptrs, &sc.recs[k])
+		}
+		for _, r := range sc.ptrs {
+			prod.Produce(ctx, r, promise)
+		}
+		// Flush returns once every promise of the chunk ran, unless ctx
+		// ends first: then records may still be buffered, and the
+		// scratch is left to the collector rather than reused.
+		if err := prod.Flush(ctx); err != nil {
+			return 0, fmt.Errorf("produce %d records: %w", end-at, err)
+		}
+		clear(sc.recs) // no values kept past the call
+		clear(sc.ptrs)
+		mu.Lock()
+		err := first
+		mu.Unlock()
+		if err != nil {
+			scratchPool.Put(sc)
+			return 0, fmt.Errorf("produce %d records: %w", end-at, err)
+		}
+		at = end
+	}
+	scratchPool.Put(sc)
+	if err := prod.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		return 0, fmt.Errorf("commit transaction: %w", err)
+	}
+	return size, nil
 }
 
 // partitioner places state records where they say (the input

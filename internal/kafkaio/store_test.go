@@ -365,7 +365,7 @@ func TestStateConfig(t *testing.T) {
 	}
 	var c StateConfig
 	c.SetDefaults()
-	if c.Topic != "salespulse.state" || c.CommitPollInterval != 10*time.Second || c.RestoreTimeout != 2*time.Minute ||
+	if c.Topic != "salespulse.state" || c.CommitPollInterval != 2*time.Second || c.RestoreTimeout != 2*time.Minute ||
 		len(c.LegacyTopics) != 2 || c.LegacyTopics[0] != "salespulse.state-changelog" || c.LegacyTopics[1] != "salespulse.anomaly-changelog" ||
 		c.TransactionalIDPrefix != "salespulse-state" {
 		t.Errorf("defaults = %+v", c)

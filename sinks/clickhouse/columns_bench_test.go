@@ -59,12 +59,12 @@ type columnBatch struct {
 	cols         []column.Interface
 }
 
-func newColumnBatch(b *testing.B, types []clickhouse.ColumnNameAndType) *columnBatch {
+func newColumnBatch(tb testing.TB, types []clickhouse.ColumnNameAndType) *columnBatch {
 	cb := &columnBatch{}
 	for _, t := range types {
 		col, err := column.Type(t.Type).Column(t.Name, &column.ServerContext{})
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		cb.cols = append(cb.cols, col)
 	}

@@ -45,6 +45,8 @@ type Config struct {
 	// of big batches into a busy server take seconds. Default 60s.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// MaxOpenConns bounds connections, hence concurrent inserts. Default 8.
+	// The ingest flow's grouped inserts (at most two at once) have
+	// connections of their own, of which one is kept idle.
 	MaxOpenConns int `yaml:"max_open_conns"`
 	// Compression of the data sent: "lz4" (default), "zstd", "none"; with
 	// http also "gzip", "deflate", "br".

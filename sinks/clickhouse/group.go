@@ -267,15 +267,13 @@ func (s *Sink) insertMonth(ctx context.Context, month uint32, parts []memberMont
 	for _, p := range parts {
 		n += len(p.rows)
 	}
-	c := getFree(s.freeCols)
-	defer func() {
-		c.reset() // drop references to the batches before reuse
-		putFree(s.freeCols, c)
-	}()
-	c.begin(n)
-	for _, p := range parts {
-		c.add(p.rows, p.o, ingested, false)
-	}
+	bytes, fill, release := s.colsInsert(func(c *interactionCols) {
+		c.begin(n)
+		for _, p := range parts {
+			c.add(p.rows, p.o, ingested, false)
+		}
+	}, false)
+	defer release()
 	settings := insertSettings(groupToken(TableInteractions, month, parts))
 	// One block in, one part out: a server that cut the block into
 	// several (max_insert_block_size for row formats, squashing to
@@ -288,12 +286,19 @@ func (s *Sink) insertMonth(ctx context.Context, month uint32, parts []memberMont
 	settings["min_insert_block_size_bytes"] = 0
 	settings["max_insert_threads"] = 1
 	what := fmt.Sprintf("group of %d batches, month %d", len(parts), month)
-	err := s.insertWith(ctx, TableInteractions, s.interactionsInsert, interactionColumns, what, settings, n, c.bytes,
-		func(batch driver.Batch) error { return c.appendTo(batch, false) })
+	err := s.insertWith(ctx, s.groupConn(), TableInteractions, s.interactionsInsert, interactionColumns, what, settings, n, bytes, fill)
 	if err == nil {
 		s.m.groupMembers.Observe(float64(len(parts)))
 	}
 	return err
+}
+
+// groupConn is the connection pool of grouped inserts (Sink.groups).
+func (s *Sink) groupConn() driver.Conn {
+	if s.groups != nil {
+		return s.groups
+	}
+	return s.conn
 }
 
 // splitMonths returns b's interactions by month, in offset order within

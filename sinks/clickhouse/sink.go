@@ -49,9 +49,21 @@ var (
 // Write per partition may run at once, bounded by max_open_conns.
 type Sink struct {
 	conn driver.Conn
-	cfg  Config
-	log  *slog.Logger
-	m    *metrics
+	// groups carries the grouped inserts of raw interactions (nil with
+	// grouping off), keeping at most one connection idle. clickhouse-go
+	// keeps, per connection, the encoded block it last sent and its
+	// compressed copy, at the capacity of the largest block the
+	// connection ever sent; over HTTP nothing frees them
+	// (FreeBufOnConnRelease is a no-op there), and its idle connections
+	// are taken in turn. A group's block (~60,000 rows, ~25 MB encoded)
+	// through the shared pool left two such buffers on each of its
+	// max_open_conns connections: 80-200 MB of a 1M-event drain's peak
+	// heap (benchmarks/README.md, "Memory"). Here at most the one idle
+	// connection keeps them; the others close after their group.
+	groups driver.Conn
+	cfg    Config
+	log    *slog.Logger
+	m      *metrics
 
 	interactionsInsert, lateInsert, alertsInsert string
 
@@ -85,8 +97,18 @@ func NewSink(ctx context.Context, cfg Config, reg prometheus.Registerer, logger 
 	if err != nil {
 		return nil, fmt.Errorf("open clickhouse %v: %w", cfg.Addresses, err)
 	}
+	var groups driver.Conn
+	if cfg.GroupMaxRows > 0 {
+		g := *opts
+		g.MaxIdleConns = 1
+		if groups, err = clickhouse.Open(&g); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("open clickhouse %v: %w", cfg.Addresses, err)
+		}
+	}
 	s := &Sink{
 		conn:               conn,
+		groups:             groups,
 		cfg:                cfg,
 		log:                logger.With("component", "clickhouse"),
 		m:                  newMetrics(reg),
@@ -108,7 +130,7 @@ func NewSink(ctx context.Context, cfg Config, reg prometheus.Registerer, logger 
 			Apply: *cfg.Migrate, Clock: cfg.Clock, Log: s.log})
 	})
 	if err != nil {
-		conn.Close()
+		s.Close()
 		return nil, err
 	}
 	s.log.Info("clickhouse sink ready", "addresses", cfg.Addresses, "protocol", cfg.Protocol,
@@ -188,15 +210,52 @@ func (s *Sink) write(ctx context.Context, b *schemas.Batch, raw bool) error {
 
 func (s *Sink) writeInteractions(ctx context.Context, table, query string, cols []clickhouse.ColumnNameAndType,
 	rows []schemas.Interaction, o schemas.Origin, ingested time.Time, late bool) error {
+	bytes, fill, release := s.colsInsert(func(c *interactionCols) { c.fill(rows, o, ingested, late) }, late)
+	defer release()
+	return s.insert(ctx, table, query, cols, o, len(rows), bytes, fill)
+}
+
+// colsInsert builds interaction columns with build and returns their
+// estimated size and the insert's fill, which appends them to the batch
+// and frees them: clickhouse-go's batch holds a copy of every value, and
+// the send that follows takes seconds for a group. A retry's fill builds
+// them again. release frees them if no fill ran; call it once the insert
+// is done.
+func (s *Sink) colsInsert(build func(*interactionCols), late bool) (bytes int64, fill func(driver.Batch) error, release func()) {
 	c := getFree(s.freeCols)
-	defer func() {
-		c.reset() // drop references to the batch's attribute maps before reuse
+	build(c)
+	fill = func(batch driver.Batch) error {
+		if c == nil { // a retry
+			c = getFree(s.freeCols)
+			build(c)
+		}
+		err := c.appendTo(batch, late)
+		s.putCols(c)
+		c = nil
+		return err
+	}
+	return c.bytes, fill, func() { s.putCols(c); c = nil }
+}
+
+// maxPooledRows bounds the interaction columns kept for reuse, in rows of
+// capacity. A batch (kafka.batch_max_rows, 20,000 by default) fits; the
+// columns of a grouped insert (up to group_max_rows, 100,000) do not: they
+// are made for the group and dropped after its append. Pooled, each set
+// kept the capacity of the largest group it had held (~450 bytes of
+// column entries per row, 27+ MB for a group of 60,000 rows) for good, one
+// set per concurrent insert (benchmarks/README.md, "Memory").
+const maxPooledRows = 1 << 15
+
+// putCols empties c (no references to the batches' strings and maps stay)
+// and keeps it for reuse unless it is nil or larger than maxPooledRows.
+func (s *Sink) putCols(c *interactionCols) {
+	if c == nil {
+		return
+	}
+	c.reset()
+	if cap(c.eventID) <= maxPooledRows {
 		putFree(s.freeCols, c)
-	}()
-	c.fill(rows, o, ingested, late)
-	return s.insert(ctx, table, query, cols, o, len(rows), c.bytes, func(batch driver.Batch) error {
-		return c.appendTo(batch, late)
-	})
+	}
 }
 
 // getFree takes a buffer from a free list, or makes one.
@@ -234,12 +293,12 @@ func insertSettings(token string) clickhouse.Settings {
 // from the server.
 func (s *Sink) insert(ctx context.Context, table, query string, cols []clickhouse.ColumnNameAndType,
 	o schemas.Origin, rows int, bytes int64, fill func(driver.Batch) error) error {
-	return s.insertWith(ctx, table, query, cols, o.String(), insertSettings(o.DedupToken(table)), rows, bytes, fill)
+	return s.insertWith(ctx, s.conn, table, query, cols, o.String(), insertSettings(o.DedupToken(table)), rows, bytes, fill)
 }
 
 // insertWith is insert with the settings (the dedup token among them)
 // given; what names the rows in errors.
-func (s *Sink) insertWith(ctx context.Context, table, query string, cols []clickhouse.ColumnNameAndType,
+func (s *Sink) insertWith(ctx context.Context, conn driver.Conn, table, query string, cols []clickhouse.ColumnNameAndType,
 	what string, settings clickhouse.Settings, rows int, bytes int64, fill func(driver.Batch) error) error {
 	opts := []clickhouse.QueryOption{clickhouse.WithSettings(settings)}
 	if cols != nil {
@@ -249,7 +308,7 @@ func (s *Sink) insertWith(ctx context.Context, table, query string, cols []click
 	hist := s.m.insertSeconds.WithLabelValues(table)
 	err := s.withRetry(ctx, table, func() error {
 		start := time.Now()
-		if err := s.insertOnce(qctx, query, fill); err != nil {
+		if err := s.insertOnce(qctx, conn, query, fill); err != nil {
 			return err
 		}
 		hist.Observe(time.Since(start).Seconds())
@@ -265,8 +324,8 @@ func (s *Sink) insertWith(ctx context.Context, table, query string, cols []click
 	return nil
 }
 
-func (s *Sink) insertOnce(ctx context.Context, query string, fill func(driver.Batch) error) error {
-	batch, err := s.conn.PrepareBatch(ctx, query)
+func (s *Sink) insertOnce(ctx context.Context, conn driver.Conn, query string, fill func(driver.Batch) error) error {
+	batch, err := conn.PrepareBatch(ctx, query)
 	if err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
@@ -463,7 +522,11 @@ func (s *Sink) Ping(ctx context.Context) error {
 
 // Close closes the connections. Call it after the last Write returned.
 func (s *Sink) Close() error {
-	if err := s.conn.Close(); err != nil {
+	err := s.conn.Close()
+	if s.groups != nil {
+		err = errors.Join(err, s.groups.Close())
+	}
+	if err != nil {
 		return fmt.Errorf("close clickhouse: %w", err)
 	}
 	return nil

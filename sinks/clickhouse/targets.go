@@ -32,7 +32,7 @@ func (s *Sink) WriteTeamTargets(ctx context.Context, teams []schemas.Team, at ti
 	}
 	query := insertQuery(s.cfg.Database, TableTeamTargets, teamTargetCols)
 	err := s.withRetry(ctx, TableTeamTargets, func() error {
-		return s.insertOnce(ctx, query, func(b driver.Batch) error {
+		return s.insertOnce(ctx, s.conn, query, func(b driver.Batch) error {
 			for _, t := range teams {
 				if err := b.Append(t.ID, t.AccountsTarget, at.UTC()); err != nil {
 					return err

@@ -214,13 +214,35 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 	p.seen, p.next = true, b.Origin.LastOffset+1
 	emitted := append([]schemas.Alert(nil), b.Alerts[first:]...)
 	rows := append([]schemas.AggregateRows(nil), b.Aggregates[firstRows:]...)
-	if len(p.recent) < 64 {
-		p.recent = append(p.recent, recentBatch{b.Origin, emitted, rows})
-	} else {
-		p.recent[p.recentNext] = recentBatch{b.Origin, emitted, rows}
-		p.recentNext = (p.recentNext + 1) % 64
-	}
+	p.remember(recentBatch{b.Origin, emitted, rows})
 	return nil
+}
+
+// maxRecent is how many processed batches per partition keep their alerts
+// and rows for a redelivery.
+const maxRecent = 64
+
+// remember keeps r's alerts and rows for a redelivery of its batch: the
+// last maxRecent batches, less those wholly below the committed offset.
+// The consumer group never hands those out again (a redelivery after a
+// failed write, or a new assignment, starts at the committed offset), and
+// should one come anyway, Process restores its state from the store and
+// emits the same alerts. Without the cut, a drain kept every alert and
+// detector row of its last 64 batches per partition: with batches of a few
+// thousand events, all those of a 1M-event drain (benchmarks/README.md,
+// "Memory"). Without a state store the committed offset stays -1 and
+// the 64 are kept: there, remembering is what makes a redelivery exact.
+func (p *Partition) remember(r recentBatch) {
+	drop := 0
+	for drop < len(p.recent) && (len(p.recent)-drop >= maxRecent || p.recent[drop].origin.LastOffset < p.committed) {
+		drop++
+	}
+	if drop > 0 {
+		n := copy(p.recent, p.recent[drop:])
+		clear(p.recent[n:]) // no alerts pinned by the tail
+		p.recent = p.recent[:n]
+	}
+	p.recent = append(p.recent, r)
 }
 
 type recentBatch struct {
@@ -252,10 +274,9 @@ type Partition struct {
 	committed int64 // known committed offset
 	gcAt      int64 // committed as of the last history drop
 
-	seen       bool
-	next       int64
-	recent     []recentBatch
-	recentNext int
+	seen   bool
+	next   int64
+	recent []recentBatch // oldest first (remember)
 
 	gen       uint32 // subject generations, so stale deadlines are skipped
 	maxT      time.Time

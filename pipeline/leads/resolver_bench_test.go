@@ -1,0 +1,59 @@
+package leads
+
+import (
+	"context"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/salespulse/salespulse/schemas"
+)
+
+// BenchmarkResolverHeldTouch: batches of 1,000 touches whose contacts no
+// lead identity names, so each waits for one (leads.hold); bytes/touch is
+// the heap one waiting touch takes, and ns, B and allocs per op are those
+// of resolving (and holding) one batch of them.
+//
+//	go test ./pipeline/leads -run '^$' -bench ResolverHeldTouch -count=8 | tee new.txt
+//	benchstat old.txt new.txt
+func BenchmarkResolverHeldTouch(b *testing.B) {
+	const per = 1000
+	ctx := context.Background()
+	l, err := New(Config{Hold: 24 * time.Hour}, nopStore{}, Topology{Partitions: 12, Sources: []string{"crm/0"}}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := l.NewResolver()
+	ints := make([]schemas.Interaction, per)
+	next := int64(0)
+	fill := func() *schemas.Batch {
+		for k := range ints {
+			n := strconv.FormatInt(next, 10)
+			ints[k] = schemas.Interaction{EventID: "evt-" + n, OccurredAt: t0.Add(time.Duration(next) * time.Millisecond),
+				Source: "aircall", Type: schemas.TypeCallInbound, Channel: schemas.ChannelPhone, RepID: "rep-" + strconv.FormatInt(next%320, 10),
+				TeamID: "team-" + strconv.FormatInt(next%40, 10), DurationS: 42, Has: schemas.HasDuration,
+				ContactKey: "ph_" + n + "0d2c4e1b9a7f", Keys: schemas.ContactKeys{Phone: "ph_" + n + "0d2c4e1b9a7f"}}
+			next++
+		}
+		bt := schemas.NewBatch(schemas.Origin{Topic: "salespulse.contacts", FirstOffset: next - per, LastOffset: next - 1}, nil)
+		bt.Interactions = ints
+		return bt
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := r.Process(ctx, fill()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	clear(ints)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if w := r.waitingAll(); w > 0 {
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(w), "bytes/touch")
+	}
+	runtime.KeepAlive(r)
+}
