@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/salespulse/salespulse/pipeline/state"
@@ -61,19 +60,7 @@ func TestPipelineSkipsBatchesItsSourceAbandoned(t *testing.T) {
 		}
 	}
 	sink := &recordingSink{}
-	reg := prometheus.NewRegistry()
-	p, err := New(Config{Workers: 1}, src, stages, sink, reg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- p.Run(ctx) }()
-	<-src.done
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatalf("run: %v (an abandoned batch is no failure)", err)
-	}
+	p := runUntilAcked(t, Config{Workers: 1}, src, stages, sink) // an abandoned batch is no failure
 
 	want := map[string][]schemas.Origin{
 		"load":   {first.Origin, mid.Origin, kept.Origin},
@@ -127,18 +114,7 @@ func TestRetryEntryOfARevokedPartitionDoesNotHoldItsNextOwnership(t *testing.T) 
 		})}
 	}
 	sink := &recordingSink{}
-	p, err := New(Config{Workers: 1}, src, stages, sink, prometheus.NewRegistry(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- p.Run(ctx) }()
-	<-src.done
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	runUntilAcked(t, Config{Workers: 1}, src, stages, sink)
 	if err := src.acks[returned.Origin]; err != nil {
 		t.Fatalf("the returned partition's first batch acked with %v, want stored", err)
 	}

@@ -39,6 +39,25 @@ func newSliceSource(bs ...*schemas.Batch) *sliceSource {
 	return s
 }
 
+// runUntilAcked runs a pipeline over src until src has every batch's ack,
+// stops it, and fails t if Run returned an error.
+func runUntilAcked(t *testing.T, cfg Config, src *sliceSource, stages func(int) []Stage, sink Sink) *Pipeline {
+	t.Helper()
+	p, err := New(cfg, src, stages, sink, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- p.Run(ctx) }()
+	<-src.done
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	return p
+}
+
 func (s *sliceSource) Next(ctx context.Context) (*schemas.Batch, error) {
 	s.mu.Lock()
 	if len(s.batches) > 0 {
@@ -97,19 +116,7 @@ func TestPipelineKeepsPartitionOrderAndAcksAfterWrite(t *testing.T) {
 			return nil
 		})}
 	}
-	reg := prometheus.NewRegistry()
-	p, err := New(Config{Workers: 3}, src, stages, sink, reg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- p.Run(ctx) }()
-	<-src.done
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	p := runUntilAcked(t, Config{Workers: 3}, src, stages, sink)
 	for o, err := range src.acks {
 		if err != nil {
 			t.Errorf("batch %s acked with %v", o, err)

@@ -1,13 +1,9 @@
 package kafka
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/schemas"
 )
@@ -28,20 +24,7 @@ func TestBatchAbandonedWhenItsPartitionIsRevoked(t *testing.T) {
 		c.BatchMaxRows = 2
 		c.RevokeTimeout = 200 * time.Millisecond
 	})
-	member := func() *Source {
-		// Quick heartbeats: members learn of each rebalance at once.
-		s, err := NewSource(cfg, map[string]Decoder{"in": testDecoder{}}, prometheus.NewRegistry(), nil,
-			kgo.HeartbeatInterval(100*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-			defer cancel()
-			s.Close(ctx)
-		})
-		return s
-	}
+	member := func() *Source { return quickMember(t, cfg) }
 
 	a := member()
 	held := map[int32]*schemas.Batch{}

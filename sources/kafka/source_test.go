@@ -107,9 +107,9 @@ func testConfig(c *kfake.Cluster, mod func(*Config)) Config {
 	return cfg
 }
 
-func newSource(t testing.TB, cfg Config) *Source {
+func newSource(t testing.TB, cfg Config, opts ...kgo.Opt) *Source {
 	t.Helper()
-	s, err := NewSource(cfg, map[string]Decoder{"in": testDecoder{}}, prometheus.NewRegistry(), nil)
+	s, err := NewSource(cfg, map[string]Decoder{"in": testDecoder{}}, prometheus.NewRegistry(), nil, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,6 +494,13 @@ func TestRebalanceLosesNothing(t *testing.T) {
 // it had paused at its in-flight bound then never fetched it again: the
 // kbi crash-and-rebalance test hung with the survivor idle and the group's
 // commit short of the end.
+// quickMember is a group member with quick heartbeats, so it learns of
+// each rebalance at once; closed when t ends.
+func quickMember(t *testing.T, cfg Config) *Source {
+	t.Helper()
+	return newSource(t, cfg, kgo.HeartbeatInterval(100*time.Millisecond))
+}
+
 func TestPartitionPausedWhenRevokedIsFetchedWhenRegained(t *testing.T) {
 	c := newCluster(t, 2)
 	for p := range int32(2) {
@@ -506,20 +513,7 @@ func TestPartitionPausedWhenRevokedIsFetchedWhenRegained(t *testing.T) {
 		c.MaxInFlightBatches = 1
 		c.RevokeTimeout = 200 * time.Millisecond
 	})
-	newMember := func() *Source {
-		// Quick heartbeats: members learn of each rebalance at once.
-		s, err := NewSource(cfg, map[string]Decoder{"in": testDecoder{}}, prometheus.NewRegistry(), nil,
-			kgo.HeartbeatInterval(100*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-			defer cancel()
-			s.Close(ctx)
-		})
-		return s
-	}
+	newMember := func() *Source { return quickMember(t, cfg) }
 
 	a := newMember()
 	held := map[int32]*schemas.Batch{}
