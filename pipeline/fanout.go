@@ -20,9 +20,14 @@ type Fanout struct {
 }
 
 // NewFanout returns a Fanout writing to main and, for batches with alerts,
-// to alerts (nil: alerts are only stored by main).
-func NewFanout(main, alerts Sink) *Fanout {
-	return &Fanout{main: main, alerts: alerts}
+// to alerts (nil: alerts are only stored by main). When main is an
+// AsyncSink, so is the Fanout.
+func NewFanout(main, alerts Sink) Sink {
+	f := &Fanout{main: main, alerts: alerts}
+	if m, ok := main.(AsyncSink); ok {
+		return &asyncFanout{f, m}
+	}
+	return f
 }
 
 // Write stores b in both sinks and joins their errors. Safe for concurrent
@@ -39,34 +44,29 @@ func (f *Fanout) Write(ctx context.Context, b *schemas.Batch) error {
 	return errors.Join(mainErr, <-errc)
 }
 
-var _ AsyncSink = (*Fanout)(nil)
+// asyncFanout is a Fanout whose main sink is an AsyncSink.
+type asyncFanout struct {
+	*Fanout
+	main AsyncSink
+}
+
+var _ AsyncSink = (*asyncFanout)(nil)
 
 // Submit is Write for a pipeline whose main sink is an AsyncSink: the
 // alerts are written at once, beside the main sink's Submit, and done is
-// called once both have the batch. With a main sink that is not an
-// AsyncSink it is Write followed by done.
-func (f *Fanout) Submit(ctx context.Context, b *schemas.Batch, done func(error)) {
-	main, ok := f.main.(AsyncSink)
-	if !ok {
-		done(f.Write(ctx, b))
-		return
-	}
+// called once both have the batch.
+func (f *asyncFanout) Submit(ctx context.Context, b *schemas.Batch, done func(error)) {
 	if len(b.Alerts) == 0 || f.alerts == nil {
-		main.Submit(ctx, b, done)
+		f.main.Submit(ctx, b, done)
 		return
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- f.alerts.Write(ctx, b) }()
-	main.Submit(ctx, b, func(err error) {
+	f.main.Submit(ctx, b, func(err error) {
 		// The alert write reads b too: wait for it before b is handed back.
 		done(errors.Join(err, <-errc))
 	})
 }
 
-// Flush flushes the main sink when it is an AsyncSink.
-func (f *Fanout) Flush(ctx context.Context) error {
-	if main, ok := f.main.(AsyncSink); ok {
-		return main.Flush(ctx)
-	}
-	return nil
-}
+// Flush flushes the main sink.
+func (f *asyncFanout) Flush(ctx context.Context) error { return f.main.Flush(ctx) }

@@ -155,11 +155,6 @@ func New(cfg Config, src Source, newStages func(worker int) []Stage, sink Sink, 
 		now: time.Now,
 	}
 	p.async, _ = sink.(AsyncSink)
-	if f, ok := sink.(*Fanout); ok {
-		if _, ok := f.main.(AsyncSink); !ok {
-			p.async = nil // a Fanout of synchronous sinks: keep Write
-		}
-	}
 	return p, nil
 }
 
