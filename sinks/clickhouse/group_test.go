@@ -81,12 +81,7 @@ func TestGroupedInsertRoundTrip(t *testing.T) {
 			t.Fatalf("batch %d: %v", k, err)
 		}
 	}
-	if n := queryUint(t, s, "SELECT count() FROM "+db+".interactions"); n != 75000 {
-		t.Fatalf("interactions: %d rows, want 75000", n)
-	}
-	if n := rollupTotal(t, s); n != 75000 {
-		t.Fatalf("rollup: %d, want 75000", n)
-	}
+	wantStored(t, s, 75000, "")
 	if n := insertCount(t, reg, TableInteractions); n != 1 {
 		t.Fatalf("%d inserts into interactions, want 1", n)
 	}
@@ -108,12 +103,7 @@ func TestGroupedInsertRoundTrip(t *testing.T) {
 		batchOf("interactions.v1", 1, 100, genInteractions(2, 30000, day)),
 	}
 	submitAll(t, g, again...)
-	if n := queryUint(t, s, "SELECT count() FROM "+db+".interactions"); n != 75000 {
-		t.Fatalf("after a retry: %d rows, want 75000", n)
-	}
-	if n := rollupTotal(t, s); n != 75000 {
-		t.Fatalf("rollup after a retry: %d, want 75000", n)
-	}
+	wantStored(t, s, 75000, "after a retry")
 }
 
 // A replayed batch (MaybeStored) that an earlier group stored is not
@@ -140,12 +130,7 @@ func TestGroupedReplaySkipsStoredMembers(t *testing.T) {
 			t.Fatalf("batch %d: %v", k, err)
 		}
 	}
-	if n := queryUint(t, s, "SELECT count() FROM "+db+".interactions"); n != 6500 {
-		t.Fatalf("interactions: %d rows, want 6500", n)
-	}
-	if n := rollupTotal(t, s); n != 6500 {
-		t.Fatalf("rollup: %d, want 6500", n)
-	}
+	wantStored(t, s, 6500, "")
 	want := `
 # HELP salespulse_clickhouse_replayed_rows_skipped_total Rows of replayed batches not inserted because a previous attempt stored them (grouped inserts look before they write), per table.
 # TYPE salespulse_clickhouse_replayed_rows_skipped_total counter
@@ -174,12 +159,7 @@ func TestGroupedReplayWaitsForItsAttemptInFlight(t *testing.T) {
 			t.Fatalf("batch %d: %v", k, err)
 		}
 	}
-	if n := queryUint(t, s, "SELECT count() FROM "+db+".interactions"); n != 21000 {
-		t.Fatalf("interactions: %d rows, want 21000", n)
-	}
-	if n := rollupTotal(t, s); n != 21000 {
-		t.Fatalf("rollup: %d, want 21000", n)
-	}
+	wantStored(t, s, 21000, "")
 }
 
 // A group is inserted once per month (the table's partition), so each
@@ -269,5 +249,20 @@ func TestGroupedLingerAndOff(t *testing.T) {
 	}
 	if n := queryUint(t, s, "SELECT count() FROM "+db+".interactions"); n != 300 {
 		t.Fatalf("%d rows, want 300", n)
+	}
+}
+
+// wantStored fails t unless interactions holds want rows and the rollup
+// view counts as many (when names the moment, for the message).
+func wantStored(t *testing.T, s *Sink, want uint64, when string) {
+	t.Helper()
+	if when != "" {
+		when += ": "
+	}
+	if n := queryUint(t, s, "SELECT count() FROM "+s.cfg.Database+".interactions"); n != want {
+		t.Fatalf("%sinteractions: %d rows, want %d", when, n, want)
+	}
+	if n := rollupTotal(t, s); n != want {
+		t.Fatalf("%srollup: %d, want %d", when, n, want)
 	}
 }
