@@ -2,6 +2,7 @@ package privacy
 
 import (
 	"bufio"
+	"flag"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -182,6 +183,8 @@ func randomCases(n int) []e164Case {
 	return out
 }
 
+var e164PerLength = flag.Int("e164.per", 3, "TestE164MatchesLibphonenumber: random numbers per country code, national length and form")
+
 func TestE164MatchesLibphonenumber(t *testing.T) {
 	t.Run("generator", func(t *testing.T) {
 		cases := generatorCases(t)
@@ -211,7 +214,7 @@ func TestE164MatchesLibphonenumber(t *testing.T) {
 		t.Logf("%d cases, %d on the short path", n, fast)
 	})
 	t.Run("random over every country code", func(t *testing.T) {
-		per := 3
+		per := *e164PerLength
 		if testing.Short() {
 			per = 1
 		}
