@@ -22,8 +22,7 @@ import (
 // (pipeline.AsyncSink) adds the batch's interactions, and the KBI facts
 // of the tables that allow it (kbiGrouping), to the open group, and
 // writes the rest of what the stages derived from it (late events,
-// alerts, activity_daily, rep_accounts_daily) at once, one insert per
-// table as Write does. Sink.Derived is the same without the
+// alerts, activity_daily) at once, one insert per table as Write does. Sink.Derived is the same without the
 // interactions. The group's rows are those of every table together. The open group is inserted once it holds
 // clickhouse.group_max_rows rows (beside at most one other insert), or
 // when the pipeline drains, or once clickhouse.group_linger has passed
@@ -143,7 +142,7 @@ func (g *GroupedSink) Submit(ctx context.Context, b *schemas.Batch, done func(er
 	gr := g.open
 	if gr == nil {
 		gr = &group{ctx: ctx}
-		gr.timer = time.AfterFunc(g.s.cfg.GroupLinger, func() { g.linger(gr) })
+		gr.timer = time.AfterFunc(g.linger(), func() { g.lingered(gr) })
 		g.open = gr
 	}
 	gr.members = append(gr.members, groupMember{b, done, derived})
@@ -168,8 +167,17 @@ func (g *GroupedSink) Flush(context.Context) error {
 	return nil
 }
 
-// linger runs group_linger after gr opened.
-func (g *GroupedSink) linger(gr *group) {
+// linger is how long a group waits for more batches: group_linger, or
+// derived_group_linger for Sink.Derived's.
+func (g *GroupedSink) linger() time.Duration {
+	if g.raw {
+		return g.s.cfg.GroupLinger
+	}
+	return g.s.cfg.DerivedGroupLinger
+}
+
+// lingered runs linger() after gr opened.
+func (g *GroupedSink) lingered(gr *group) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	gr.lingered = true

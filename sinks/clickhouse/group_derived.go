@@ -19,6 +19,7 @@ import (
 var groupedTables = []string{
 	schemas.TableLeadResponseProvisional,
 	schemas.TableApprovalsProvisional,
+	schemas.TableRepAccounts,
 	schemas.TableLeadResponse,
 	schemas.TableApprovals,
 	schemas.TableDeals,

@@ -16,7 +16,7 @@ import (
 
 // derivedBatch is a leads-flow batch of partition part at offset first
 // (10 offsets) with KBI rows: n lead responses of each day in days, one
-// forecast per day (period_start in the day's year), n provisional
+// forecast and account per day (period_start in the day's year), n provisional
 // responses versioned with the batch's last offset, and one activity row
 // (a per-batch table).
 func derivedBatch(part int32, first int64, n int, days ...time.Time) *schemas.Batch {
@@ -26,6 +26,7 @@ func derivedBatch(part int32, first int64, n int, days ...time.Time) *schemas.Ba
 	var leads schemas.LeadResponseRows
 	var prov schemas.LeadResponseProvisionalRows
 	var fcs schemas.ForecastRows
+	var accts schemas.AccountRows
 	for _, d := range days {
 		for k := range n {
 			secs := float64(k + 1)
@@ -39,6 +40,7 @@ func derivedBatch(part int32, first int64, n int, days ...time.Time) *schemas.Ba
 			leads = append(leads, r)
 			prov = append(prov, schemas.LeadResponseProvisionalRow{LeadResponseRow: r, Version: uint64(b.Origin.LastOffset)})
 		}
+		accts = append(accts, schemas.AccountRow{Day: d, TeamID: "t1", RepID: "r1", AccountID: fmt.Sprintf("a-%d-%d", part, first)})
 		fcs = append(fcs, schemas.ForecastRow{PeriodStart: time.Date(d.Year(), d.Month(), 1, 0, 0, 0, 0, time.UTC),
 			PeriodKind: "month", Period: d.Format("2006-01"), PeriodStartAt: d, SubmittedAt: d, Day: d,
 			EventID: fmt.Sprintf("f-%d-%d-%s", part, first, d.Format("20060102")), TeamID: "t1", RepID: "r1",
@@ -50,6 +52,7 @@ func derivedBatch(part int32, first int64, n int, days ...time.Time) *schemas.Ba
 		{Table: schemas.TableActivity, Rows: schemas.ActivityRows{{Day: day, TeamID: "t1", RepID: "r1", Channel: "phone",
 			Type: "call.completed", Direction: "outbound", Interactions: uint64(n)}}},
 		{Table: schemas.TableForecasts, Rows: fcs},
+		{Table: schemas.TableRepAccounts, Rows: accts},
 	}
 	return b
 }
@@ -60,6 +63,12 @@ func derivedBatch(part int32, first int64, n int, days ...time.Time) *schemas.Ba
 func derivedSink(s *Sink) *GroupedSink {
 	s.cfg.GroupLinger = time.Minute
 	return s.Derived()
+}
+
+// uniqAccounts is the number of distinct accounts in rep_accounts_daily.
+func uniqAccounts(t *testing.T, s *Sink) uint64 {
+	t.Helper()
+	return queryUint(t, s, "SELECT uniqExact(account_id) FROM "+s.cfg.Database+".rep_accounts_daily")
 }
 
 func tableParts(t *testing.T, s *Sink, table string) uint64 {
@@ -89,6 +98,8 @@ func derivedStored(t *testing.T, s *Sink, leads, fcs uint64, when string) {
 		"SELECT toUInt64(sum(leads)) FROM " + db + ".lead_response_daily":                                      leads,
 		"SELECT count() FROM " + db + ".forecast_facts":                                                        fcs,
 		"SELECT count() FROM " + db + ".lead_response_provisional FINAL":                                       leads,
+		"SELECT count() FROM (SELECT DISTINCT day, rep_id, account_id FROM " + db + ".rep_accounts_daily)":     fcs,
+		"SELECT toUInt64(uniqMerge(accounts)) FROM " + db + ".rep_accounts_monthly":                            uniqAccounts(t, s),
 		"SELECT count() FROM " + db + ".lead_response_facts WHERE kafka_topic != 'leads.v1'":                   0,
 		"SELECT count() FROM " + db + ".lead_response_facts WHERE kafka_last_offset != kafka_first_offset + 9": 0,
 	} {
@@ -130,6 +141,7 @@ func TestDerivedGroupedRoundTrip(t *testing.T) {
 		schemas.TableLeadResponse:            3, // 2025-12, 2026-02, 2026-03
 		schemas.TableForecasts:               2, // 2025, 2026
 		schemas.TableActivity:                3, // per batch
+		schemas.TableRepAccounts:             3, // as lead_response_facts
 	} {
 		if n := insertCount(t, reg, table); n != want {
 			t.Errorf("%d inserts into %s, want %d", n, table, want)

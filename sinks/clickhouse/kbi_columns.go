@@ -95,17 +95,22 @@ var kbiLayouts = map[string]kbiLayout{
 		group: grouping[schemas.ApprovalRows](appendOnly, "toYYYYMM(day)", func(r *schemas.ApprovalRow) uint32 { return yyyymm(r.Day) },
 			func(r *schemas.ApprovalRow) { r.DecidedAt, r.LatencyS = own(r.DecidedAt), own(r.LatencyS) }),
 	},
+	// The provisional tables are ReplacingMergeTree(version, is_deleted)
+	// that no view reads and every reader reads with FINAL. A batch's
+	// rows are derived deterministically from its offsets, with version =
+	// its last offset (window.Stage), so a replay inserts the very rows
+	// it inserted before, and FINAL keeps one of each.
 	schemas.TableLeadResponseProvisional: {
 		cols:   slices.Concat(leadResponseCols, provisionalCols),
 		append: appender(appendLeadResponseProvisional),
-		group: grouping[schemas.LeadResponseProvisionalRows](replaceable, "", nil, func(r *schemas.LeadResponseProvisionalRow) {
+		group: grouping[schemas.LeadResponseProvisionalRows](idempotent, "", nil, func(r *schemas.LeadResponseProvisionalRow) {
 			r.ResponseAt, r.ResponseS, r.BusinessS = own(r.ResponseAt), own(r.ResponseS), own(r.BusinessS)
 		}),
 	},
 	schemas.TableApprovalsProvisional: {
 		cols:   slices.Concat(approvalCols, provisionalCols),
 		append: appender(appendApprovalsProvisional),
-		group: grouping[schemas.ApprovalProvisionalRows](replaceable, "", nil, func(r *schemas.ApprovalProvisionalRow) {
+		group: grouping[schemas.ApprovalProvisionalRows](idempotent, "", nil, func(r *schemas.ApprovalProvisionalRow) {
 			r.DecidedAt, r.LatencyS = own(r.DecidedAt), own(r.LatencyS)
 		}),
 	},
@@ -130,6 +135,11 @@ var kbiLayouts = map[string]kbiLayout{
 			{Name: "account_id", Type: "String"},
 		},
 		append: appender(appendAccounts),
+		// A set: ReplacingMergeTree over all its columns, read only as
+		// distinct accounts (uniqExact, DISTINCT) and fed to views that
+		// keep uniq states (rep_activity_daily's accounts, its sums 0;
+		// rep_accounts_monthly). A row stored twice changes none of them.
+		group: grouping[schemas.AccountRows](idempotent, "toYYYYMM(day)", func(r *schemas.AccountRow) uint32 { return yyyymm(r.Day) }, nil),
 	},
 	schemas.TableDealFeatures: {
 		cols:   withOrigins(dealFeatureCols()),

@@ -13,16 +13,13 @@ import (
 type groupClass uint8
 
 const (
-	// perBatch: one insert per batch, under the batch's own token (the
-	// aggregating and replacing tables that feed views: a row stored twice
-	// cannot be found, nor undone, after a merge).
+	// perBatch: one insert per batch, under the batch's own token
+	// (activity_daily's sums, alerts' transition log: a row stored twice
+	// is counted twice, and cannot be found after a merge).
 	perBatch groupClass = iota
-	// replaceable: ReplacingMergeTree(version, is_deleted) that no view
-	// reads and every reader reads with FINAL. A batch's rows are derived
-	// deterministically from its offsets, with version = its last offset
-	// (window.Stage), so a replay inserts the very rows it inserted
-	// before, and FINAL keeps one of each: nothing to look up.
-	replaceable
+	// idempotent: a row stored twice changes nothing any reader or view
+	// sees, so a replay needs no lookup (the layout says why, per table).
+	idempotent
 	// appendOnly: MergeTree whose rows carry their batch's origin
 	// (originColumns, migration 015), inserted one part per partition: a
 	// replayed batch's (origin, partition) found stored is not inserted
