@@ -22,7 +22,7 @@ import (
 func derivedBatch(part int32, first int64, n int, days ...time.Time) *schemas.Batch {
 	b := batchOf("leads.v1", part, first, nil)
 	b.Origin.LastOffset = first + 9
-	b.Interactions = genInteractions(uint64(first+1), 3, day) // stored by the ingest flow, not here
+	b.Interactions = genInteractions(uint64(part)*1000+uint64(first)+1, 3, day) // stored by the ingest flow (Derived does not)
 	var leads schemas.LeadResponseRows
 	var prov schemas.LeadResponseProvisionalRows
 	var fcs schemas.ForecastRows
@@ -307,4 +307,26 @@ func TestGroupedTablesComplete(t *testing.T) {
 			t.Errorf("%s: append-only without partition key or origin columns", table)
 		}
 	}
+}
+
+// With leads.disabled one flow stores both: Grouped puts a batch's
+// interactions and its grouped facts in the same group, and a replay
+// skips what each table holds of it.
+func TestGroupedRawAndDerived(t *testing.T) {
+	srv := startServer(t)
+	db := dbName(t)
+	s := newTestSink(t, srv.addr, db, nil)
+	s.cfg.GroupLinger = time.Minute
+	g := s.Grouped()
+	a, b := derivedBatch(0, 0, 10, day), derivedBatch(1, 0, 20, day)
+	submitAll(t, g, a, b)
+	replay := derivedBatch(0, 0, 10, day)
+	replay.MaybeStored = true
+	for k, err := range submitAll(t, g, replay, derivedBatch(2, 0, 5, day)) {
+		if err != nil {
+			t.Fatalf("batch %d: %v", k, err)
+		}
+	}
+	wantStored(t, s, 9, "") // 3 interactions per batch, the replay's skipped
+	derivedStored(t, s, 35, 3, "")
 }
