@@ -19,21 +19,24 @@ import (
 
 // Grouped returns the sink of a pipeline whose raw interactions may be
 // inserted together with other batches' (the ingest flow): its Submit
-// (pipeline.AsyncSink) adds the batch's interactions, and the KBI facts
+// (pipeline.AsyncSink) adds the batch's interactions, and its KBI facts
 // of the tables that allow it (kbiGrouping), to the open group, and
 // writes the rest of what the stages derived from it (late events,
-// alerts, activity_daily) at once, one insert per table as Write does. Sink.Derived is the same without the
-// interactions. The group's rows are those of every table together. The open group is inserted once it holds
-// clickhouse.group_max_rows rows (beside at most one other insert), or
-// when the pipeline drains, or once clickhouse.group_linger has passed
-// since its first batch and no insert is in flight: under load a group
-// grows while the previous one is inserted, so inserts get larger as the load grows,
-// and an idle stream waits at most the linger. Each batch is acknowledged
-// when its group is stored.
+// alerts, activity_daily) at once, one insert per table as Write does.
+// Sink.Derived is the same without the interactions.
+//
+// The open group is inserted once it holds clickhouse.group_max_rows
+// rows (of all its tables together; beside at most one other insert),
+// or when the pipeline drains, or once clickhouse.group_linger
+// (derived_group_linger for Sink.Derived) has passed since its first
+// batch and no insert is in flight: under load a group grows while the
+// previous one is inserted, so inserts get larger as the load grows, and
+// an idle stream waits at most the linger. Each batch is acknowledged
+// when all of its rows, of every table, are stored.
 //
 // A group holds batches of any partition. It is inserted as one insert per
-// calendar month (the table's partition) so that each insert makes exactly
-// one part: all of it is stored or none. Its dedup token names the
+// table and partition (calendar month for interactions) so that each
+// insert makes exactly one part: all of it is stored or none. Its dedup token names the
 // members, so a retry of the same insert is dropped by ClickHouse. A
 // replay after a crash forms other groups, so a replayed batch
 // (schemas.Batch.MaybeStored) is looked up first: the months of it
