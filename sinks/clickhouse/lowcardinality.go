@@ -10,24 +10,26 @@ import (
 // clickhouse-go's LowCardinality column keeps its dictionary in a
 // map[any]int. Appending a []string goes through reflection and boxes
 // every value into a new interface (one allocation per row) before hashing
-// it; AppendRow with an already boxed value skips both: measured on one
-// column of 12,500 rows, 104 → 56 ns per row and no allocation per row
-// (BenchmarkAppendInteractionColumns measures the whole insert block).
-// The driver offers no way to hand it dictionary indexes or keep a
-// dictionary across appends (its fields are unexported, Columns returns a
-// copy), so the hash per row stays: its Encode derives the keys from that
-// map. Values are boxed once per distinct value per column append, through
-// a small cache keyed by the value, which suffices for a column of low
-// cardinality; a miss only costs the allocation Append would have made.
+// it. A LowCardinality(String) column without rows is therefore handed its
+// dictionary and keys ready-made (encode_lowcardinality.go); any other
+// LowCardinality column goes row by row through appendLowCardinality,
+// which at least skips the reflection and the boxing: values are boxed
+// once per distinct value per column append, through a small cache keyed
+// by the value; a miss only costs the allocation Append would have made.
 
 // appendColumns appends whole columns to batch in order; []string values
-// bound for a LowCardinality column go row by row through appendLowCardinality.
+// bound for a LowCardinality column go through appendLowCardinalityEncoded
+// or appendLowCardinality.
 func appendColumns(batch driver.Batch, cols []any) error {
 	var types []column.Interface
 	for k, v := range cols {
 		var err error
 		if ss, ok := v.([]string); ok && isLowCardinality(batch, &types, k) {
-			err = appendLowCardinality(batch.Column(k), ss)
+			if lc := types[k].(*column.LowCardinality); lc.Rows() == 0 && lc.Type() == "LowCardinality(String)" {
+				err = appendLowCardinalityEncoded(lc, ss)
+			} else {
+				err = appendLowCardinality(batch.Column(k), ss)
+			}
 		} else {
 			err = batch.Column(k).Append(v)
 		}
