@@ -1,7 +1,6 @@
 package clickhouse
 
 import (
-	"bytes"
 	"encoding/binary"
 	"math"
 	"sync"
@@ -42,8 +41,6 @@ type lcEncoder struct {
 		key uint32 // 0: empty slot
 	}
 	keys []uint32
-	buf  proto.Buffer
-	in   bytes.Reader
 }
 
 var lcEncoders = sync.Pool{New: func() any { return &lcEncoder{index: make(map[string]uint32)} }}
@@ -56,9 +53,9 @@ func appendLowCardinalityEncoded(col *column.LowCardinality, vals []string) erro
 	}
 	e := lcEncoders.Get().(*lcEncoder)
 	defer e.release()
-	e.encode(vals)
-	e.in.Reset(e.buf.Buf)
-	return col.Decode(proto.NewReader(&e.in), len(vals))
+	w := getWire()
+	e.encode(&w.buf, vals)
+	return w.decodeInto(col, len(vals))
 }
 
 // release drops the batch's strings, so a pooled encoder keeps none of its
@@ -70,18 +67,16 @@ func (e *lcEncoder) release() {
 		s   string
 		key uint32
 	}{}
-	e.in.Reset(nil)
 	lcEncoders.Put(e)
 }
 
-// encode writes vals' serialization into e.buf, as LowCardinality's Decode
+// encode writes vals' serialization into buf, as LowCardinality's Decode
 // reads it (without the state prefix, which the driver writes itself).
-func (e *lcEncoder) encode(vals []string) {
+func (e *lcEncoder) encode(buf *proto.Buffer, vals []string) {
 	e.dict, e.keys = e.dict[:0], e.keys[:0]
 	for _, v := range vals {
 		e.keys = append(e.keys, e.key(v))
 	}
-	e.buf.Reset()
 	n := len(e.dict) // the driver sizes keys by its map's size: entries besides the default
 	var width uint64
 	switch {
@@ -94,14 +89,14 @@ func (e *lcEncoder) encode(vals []string) {
 	default:
 		width = 3
 	}
-	e.buf.PutUInt64(lcHasAdditionalKeys | lcNeedUpdateDictionary | width)
-	e.buf.PutInt64(int64(n + 1))
-	e.buf.PutString("") // the default value at key 0, never referenced
+	buf.PutUInt64(lcHasAdditionalKeys | lcNeedUpdateDictionary | width)
+	buf.PutInt64(int64(n + 1))
+	buf.PutString("") // the default value at key 0, never referenced
 	for _, v := range e.dict {
-		e.buf.PutString(v)
+		buf.PutString(v)
 	}
-	e.buf.PutInt64(int64(len(vals)))
-	b := e.buf.Buf
+	buf.PutInt64(int64(len(vals)))
+	b := buf.Buf
 	switch width {
 	case 0:
 		for _, k := range e.keys {
@@ -120,7 +115,7 @@ func (e *lcEncoder) encode(vals []string) {
 			b = binary.LittleEndian.AppendUint64(b, uint64(k))
 		}
 	}
-	e.buf.Buf = b
+	buf.Buf = b
 }
 
 // key returns v's key, adding v to the dictionary on first sight.

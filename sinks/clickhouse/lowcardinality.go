@@ -17,27 +17,46 @@ import (
 // once per distinct value per column append, through a small cache keyed
 // by the value; a miss only costs the allocation Append would have made.
 
-// appendColumns appends whole columns to batch in order; []string values
-// bound for a LowCardinality column go through appendLowCardinalityEncoded
-// or appendLowCardinality.
+// appendColumns appends whole columns to batch in order. A []string bound
+// for a String or LowCardinality(String) column without rows is handed to
+// it serialized (encode_wire.go, encode_lowcardinality.go); for any other
+// LowCardinality column it goes row by row through appendLowCardinality.
 func appendColumns(batch driver.Batch, cols []any) error {
 	var types []column.Interface
 	for k, v := range cols {
-		var err error
-		if ss, ok := v.([]string); ok && isLowCardinality(batch, &types, k) {
-			if lc := types[k].(*column.LowCardinality); lc.Rows() == 0 && lc.Type() == "LowCardinality(String)" {
-				err = appendLowCardinalityEncoded(lc, ss)
-			} else {
-				err = appendLowCardinality(batch.Column(k), ss)
-			}
-		} else {
-			err = batch.Column(k).Append(v)
-		}
-		if err != nil {
+		if err := appendColumn(batch, &types, k, v); err != nil {
 			return fmt.Errorf("append column %d: %w", k, err)
 		}
 	}
 	return nil
+}
+
+// appendColumn appends v to column k of batch, fetching the batch's
+// columns into *types on first use.
+func appendColumn(batch driver.Batch, types *[]column.Interface, k int, v any) error {
+	ss, ok := v.([]string)
+	if !ok {
+		return batch.Column(k).Append(v)
+	}
+	if *types == nil {
+		*types = batch.Columns()
+	}
+	var col column.Interface
+	if k < len(*types) {
+		col = (*types)[k]
+	}
+	switch col := col.(type) {
+	case *column.String:
+		if col.Rows() == 0 {
+			return appendStringsEncoded(col, ss)
+		}
+	case *column.LowCardinality:
+		if col.Rows() == 0 && col.Type() == "LowCardinality(String)" {
+			return appendLowCardinalityEncoded(col, ss)
+		}
+		return appendLowCardinality(batch.Column(k), ss)
+	}
+	return batch.Column(k).Append(ss)
 }
 
 // isLowCardinality says whether column k of batch is LowCardinality,
