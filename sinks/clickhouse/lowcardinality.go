@@ -17,10 +17,8 @@ import (
 // once per distinct value per column append, through a small cache keyed
 // by the value; a miss only costs the allocation Append would have made.
 
-// appendColumns appends whole columns to batch in order. A []string bound
-// for a String or LowCardinality(String) column without rows is handed to
-// it serialized (encode_wire.go, encode_lowcardinality.go); for any other
-// LowCardinality column it goes row by row through appendLowCardinality.
+// appendColumns appends whole columns to batch in order, each through
+// appendColumn.
 func appendColumns(batch driver.Batch, cols []any) error {
 	var types []column.Interface
 	for k, v := range cols {
@@ -32,12 +30,11 @@ func appendColumns(batch driver.Batch, cols []any) error {
 }
 
 // appendColumn appends v to column k of batch, fetching the batch's
-// columns into *types on first use.
+// columns into *types on first use. A column without rows is handed v
+// serialized where appendEncoded knows how (encode_*.go); a []string for
+// any other LowCardinality column goes row by row through
+// appendLowCardinality; the rest through the column's Append.
 func appendColumn(batch driver.Batch, types *[]column.Interface, k int, v any) error {
-	ss, ok := v.([]string)
-	if !ok {
-		return batch.Column(k).Append(v)
-	}
 	if *types == nil {
 		*types = batch.Columns()
 	}
@@ -45,18 +42,15 @@ func appendColumn(batch driver.Batch, types *[]column.Interface, k int, v any) e
 	if k < len(*types) {
 		col = (*types)[k]
 	}
-	switch col := col.(type) {
-	case *column.String:
-		if col.Rows() == 0 {
-			return appendStringsEncoded(col, ss)
-		}
-	case *column.LowCardinality:
-		if col.Rows() == 0 && col.Type() == "LowCardinality(String)" {
-			return appendLowCardinalityEncoded(col, ss)
-		}
-		return appendLowCardinality(batch.Column(k), ss)
+	if handled, err := appendEncoded(col, v); handled {
+		return err
 	}
-	return batch.Column(k).Append(ss)
+	if ss, ok := v.([]string); ok {
+		if _, ok := col.(*column.LowCardinality); ok {
+			return appendLowCardinality(batch.Column(k), ss)
+		}
+	}
+	return batch.Column(k).Append(v)
 }
 
 // isLowCardinality says whether column k of batch is LowCardinality,
