@@ -5,7 +5,6 @@ import (
 	"math"
 	"reflect"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -77,51 +76,6 @@ func TestColsInsertFreesColumnsAndRebuildsOnRetry(t *testing.T) {
 			}
 		}
 	}
-}
-
-// A String column filled from its serialization encodes to the bytes
-// Append gives it: empty strings, lengths with one- and two-byte varints,
-// a first value longer than the driver's small-string estimate, UTF-8.
-func TestStringEncodingMatchesAppend(t *testing.T) {
-	f := func(name string, vals []string) {
-		t.Helper()
-		newCol := func() *column.String {
-			col, err := column.Type("String").Column("c", &column.ServerContext{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return col.(*column.String)
-		}
-		want, got := newCol(), newCol()
-		if _, err := want.Append(vals); err != nil {
-			t.Fatal(err)
-		}
-		if err := appendStringsEncoded(got, vals); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if got.Rows() != len(vals) {
-			t.Fatalf("%s: %d rows, want %d", name, got.Rows(), len(vals))
-		}
-		for r, v := range vals {
-			if g := got.Row(r, false); g != v {
-				t.Fatalf("%s: row %d is %q, want %q", name, r, g, v)
-			}
-		}
-		if !bytes.Equal(encodeColumn(t, want), encodeColumn(t, got)) {
-			t.Fatalf("%s: encoding differs from Append's", name)
-		}
-	}
-	long := strings.Repeat("x", 300)
-	f("no rows", nil)
-	f("one empty string", []string{""})
-	f("empty first, then longer", []string{"", "a", "", "ev-1-2", "acct-123456789", ""})
-	f("long first, then short", []string{long, "b", long + "y", ""})
-	f("127 and 128 bytes", []string{strings.Repeat("z", 127), strings.Repeat("z", 128), "é∑🙂"})
-	many := make([]string, 20_000)
-	for k := range many {
-		many[k] = strings.Repeat("v", k%200)
-	}
-	f("20,000 of 0–199 bytes", many)
 }
 
 // A LowCardinality(String) column handed its dictionary and keys encodes to

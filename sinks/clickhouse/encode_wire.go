@@ -14,12 +14,17 @@ import (
 // Some clickhouse-go columns are filled faster from their Native
 // serialization than value by value: a column's Decode (public, the path a
 // block read from the server takes) sizes its storage for all rows at once,
-// where Append grows it value by value. For a String column of an insert
-// (12,500–50,000 rows) those appends reallocated and copied its bytes and
-// positions about a dozen times, 5× its final size in garbage; nothing in
-// the driver's API reserves capacity. The serialization is written into a
-// pooled buffer that keeps its capacity across inserts, and is exactly what
-// the column's Encode then puts on the wire (TestStringEncodingMatchesAppend).
+// where Append grows a fresh column (PrepareBatch builds them empty) value
+// by value; nothing in the driver's API reserves capacity. The
+// serialization is written into a pooled buffer that keeps its capacity
+// across inserts, and is exactly what the column's Encode then puts on the
+// wire (TestEncodedColumnsMatchAppend).
+//
+// String columns are not: ColStr's Decode reads each value through
+// proto.Reader (a varint byte by byte, then the bytes), ~25 ns a value,
+// which in 1M-event drains cost what the appends' regrowth did (4 rounds
+// interleaved: 3.91 against 3.93 CPU-s/M), though a 12,500-row benchmark
+// showed a gain.
 
 // wire is one column's serialization under construction and the reader
 // that hands it to Decode. Pooled: the buffer keeps its capacity, and the
@@ -65,16 +70,4 @@ func (w *wire) decodeInto(col column.Interface, rows int) error {
 		wires.Put(w)
 	}
 	return nil
-}
-
-// appendStringsEncoded appends vals to col, a String column without rows.
-func appendStringsEncoded(col *column.String, vals []string) error {
-	if len(vals) == 0 {
-		return nil
-	}
-	w := getWire()
-	for _, v := range vals {
-		w.buf.PutString(v)
-	}
-	return w.decodeInto(col, len(vals))
 }
