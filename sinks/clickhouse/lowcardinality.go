@@ -10,32 +10,47 @@ import (
 // clickhouse-go's LowCardinality column keeps its dictionary in a
 // map[any]int. Appending a []string goes through reflection and boxes
 // every value into a new interface (one allocation per row) before hashing
-// it; AppendRow with an already boxed value skips both: measured on one
-// column of 12,500 rows, 104 → 56 ns per row and no allocation per row
-// (BenchmarkAppendInteractionColumns measures the whole insert block).
-// The driver offers no way to hand it dictionary indexes or keep a
-// dictionary across appends (its fields are unexported, Columns returns a
-// copy), so the hash per row stays: its Encode derives the keys from that
-// map. Values are boxed once per distinct value per column append, through
-// a small cache keyed by the value, which suffices for a column of low
-// cardinality; a miss only costs the allocation Append would have made.
+// it. A LowCardinality(String) column without rows is therefore handed its
+// dictionary and keys ready-made (encode_lowcardinality.go); any other
+// LowCardinality column goes row by row through appendLowCardinality,
+// which at least skips the reflection and the boxing: values are boxed
+// once per distinct value per column append, through a small cache keyed
+// by the value; a miss only costs the allocation Append would have made.
 
-// appendColumns appends whole columns to batch in order; []string values
-// bound for a LowCardinality column go row by row through appendLowCardinality.
+// appendColumns appends whole columns to batch in order, each through
+// appendColumn.
 func appendColumns(batch driver.Batch, cols []any) error {
 	var types []column.Interface
 	for k, v := range cols {
-		var err error
-		if ss, ok := v.([]string); ok && isLowCardinality(batch, &types, k) {
-			err = appendLowCardinality(batch.Column(k), ss)
-		} else {
-			err = batch.Column(k).Append(v)
-		}
-		if err != nil {
+		if err := appendColumn(batch, &types, k, v); err != nil {
 			return fmt.Errorf("append column %d: %w", k, err)
 		}
 	}
 	return nil
+}
+
+// appendColumn appends v to column k of batch, fetching the batch's
+// columns into *types on first use. A column without rows is handed v
+// serialized where appendEncoded knows how (encode_*.go); a []string for
+// any other LowCardinality column goes row by row through
+// appendLowCardinality; the rest through the column's Append.
+func appendColumn(batch driver.Batch, types *[]column.Interface, k int, v any) error {
+	if *types == nil {
+		*types = batch.Columns()
+	}
+	var col column.Interface
+	if k < len(*types) {
+		col = (*types)[k]
+	}
+	if handled, err := appendEncoded(col, v); handled {
+		return err
+	}
+	if ss, ok := v.([]string); ok {
+		if _, ok := col.(*column.LowCardinality); ok {
+			return appendLowCardinality(batch.Column(k), ss)
+		}
+	}
+	return batch.Column(k).Append(v)
 }
 
 // isLowCardinality says whether column k of batch is LowCardinality,
