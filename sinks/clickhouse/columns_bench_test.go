@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/salespulse/salespulse/schemas"
 )
 
 // BenchmarkAppendInteractionColumns measures the pipeline's side of an
@@ -97,3 +100,33 @@ func (bc batchColumn) Append(v any) error {
 }
 
 func (bc batchColumn) AppendRow(v any) error { return bc.c.AppendRow(v) }
+
+// BenchmarkAppendActivityColumns is BenchmarkAppendInteractionColumns for
+// the KBI path (kbiLayouts, columnWriter): one batch's activity_daily rows,
+// the largest table the leads flow still writes per batch (~7,000 rows per
+// batch in a drain), appended and encoded, per row.
+func BenchmarkAppendActivityColumns(b *testing.B) {
+	const n = 7_000
+	channels := []string{"email", "call", "meeting", "social", "chat"}
+	rows := make(schemas.ActivityRows, n)
+	for k := range rows {
+		rows[k] = schemas.ActivityRow{
+			Day: day, TeamID: "team-" + strconv.Itoa(k%100), RepID: "rep-" + strconv.Itoa(k%1000),
+			Channel: channels[k%len(channels)], Type: "message", Direction: "outbound",
+			Interactions: uint64(k%7 + 1), DurationS: float64(k % 600),
+		}
+	}
+	l := kbiLayouts[schemas.TableActivity]
+	var buf proto.Buffer
+	b.ReportAllocs()
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		batch := newColumnBatch(b, l.cols)
+		if err := l.append(batch, rows); err != nil {
+			b.Fatal(err)
+		}
+		buf.Reset()
+		batch.encode(&buf)
+	}
+	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N*n), "cpu-ns/row")
+}

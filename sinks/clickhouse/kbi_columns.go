@@ -231,11 +231,7 @@ type columnWriter struct {
 
 func (c *columnWriter) add(v any) {
 	if c.err == nil {
-		if ss, ok := v.([]string); ok && isLowCardinality(c.b, &c.types, c.k) {
-			c.err = appendLowCardinality(c.b.Column(c.k), ss)
-		} else {
-			c.err = c.b.Column(c.k).Append(v)
-		}
+		c.err = appendColumn(c.b, &c.types, c.k, v)
 	}
 	c.k++
 }

@@ -53,19 +53,6 @@ func appendColumn(batch driver.Batch, types *[]column.Interface, k int, v any) e
 	return batch.Column(k).Append(v)
 }
 
-// isLowCardinality says whether column k of batch is LowCardinality,
-// fetching the batch's columns into *types on first use.
-func isLowCardinality(batch driver.Batch, types *[]column.Interface, k int) bool {
-	if *types == nil {
-		*types = batch.Columns()
-	}
-	if k >= len(*types) {
-		return false
-	}
-	_, ok := (*types)[k].(*column.LowCardinality)
-	return ok
-}
-
 // appendLowCardinality appends vals to col row by row, boxing each distinct
 // value once.
 func appendLowCardinality(col driver.BatchColumn, vals []string) error {
