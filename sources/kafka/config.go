@@ -64,11 +64,9 @@ type Config struct {
 	// fetched and decoded but not yet acknowledged: records waiting for a
 	// decoder, open batches, batches queued or in the stages and sinks.
 	// The three flows of internal/app (ingest, contacts, leads) share it;
-	// a source pauses fetching like at max_in_flight_rows when one more
-	// fetch could take them over it (ReadAhead has the rule). Estimated:
-	// the decode arrays (448 bytes per row) batches and partitions keep,
-	// the records' bytes, and the fetches that may be in flight at their
-	// size in memory. Default 384 MiB, or a quarter
+	// a source at its share pauses fetching like at max_in_flight_rows
+	// (ReadAhead has the rule). Estimated: 448 bytes per decoded
+	// interaction plus its record's bytes. Default 256 MiB, or a quarter
 	// of the Go soft memory limit (GOMEMLIMIT, or the container's, see
 	// docs/configuration.md) when that is smaller. A negative value
 	// means unbounded (the row and batch bounds alone).
@@ -90,11 +88,11 @@ type Config struct {
 	// SessionTimeout is the group session timeout. Default 45s.
 	SessionTimeout time.Duration `yaml:"session_timeout"`
 	// FetchMaxBytes bounds one fetch response (compressed, as on the
-	// wire). Default read_ahead_bytes ÷ 128, between 512 KiB and 50 MiB:
-	// the budget counts a fetch from the moment it may be sent, at its
-	// size in memory (s2-compressed canonical JSON: ~6× on the wire,
-	// decompressed and as Records, ~10× decoded), per flow, so a larger
-	// fetch leaves that much less of the budget to decoded batches.
+	// wire). Default read_ahead_bytes ÷ 32, between 1 MiB and 50 MiB: a
+	// fetch lands whole before the budget is looked at, and decompressed
+	// and decoded it is several times its size (s2-compressed canonical
+	// JSON: ~4× in records, ~10× decoded), so a larger fetch overshoots
+	// the budget by that much.
 	FetchMaxBytes int32 `yaml:"fetch_max_bytes"`
 	// StartOffset is where a group without committed offsets starts:
 	// "earliest" (default) or "latest".
@@ -144,20 +142,18 @@ var (
 )
 
 // DefaultReadAheadBytes is kafka.read_ahead_bytes when unset, given the
-// Go soft memory limit (math.MaxInt64: none): 384 MiB, at most a quarter
-// of the limit. 384 MiB keeps a 12-partition topic's batches (~12k
+// Go soft memory limit (math.MaxInt64: none): 256 MiB, at most a quarter
+// of the limit. 256 MiB keeps a 12-partition topic's batches (~12k
 // interactions, ~9 MB each) flowing in all three flows and lets the
-// ingest flow hold one 100,000-row insert group while it fills the next
-// (clickhouse.group_max_rows): with less its groups close on their
-// linger, and a 1M-event drain makes more than 20 inserts into
-// interactions (20-23 at 256 MiB, 26-30 at 192 MiB). It was 256 MiB
-// while the budget was a soft one, which the sources overshot to
-// 326-485 MB at a drain's peak: 384 MiB counted as now is about what
-// they held then (benchmarks/README.md, "Memory"). The quarter leaves
-// the rest of a small limit to the collector's headroom, the stages'
-// state and the sinks' column buffers.
+// ingest flow hold a full insert group (clickhouse.group_max_rows,
+// 100,000 rows): at 128 MiB its share held fewer, groups closed on
+// their linger, and a 1M-event drain made 33 inserts into interactions
+// instead of 17 (benchmarks/README.md, "Memory"); the quarter
+// leaves the rest of a small limit to the collector's headroom, the
+// stages' state and the sinks' column buffers (benchmarks/README.md,
+// "Memory").
 func DefaultReadAheadBytes(memLimit int64) int64 {
-	return min(384<<20, memLimit/4)
+	return min(256<<20, memLimit/4)
 }
 
 // SetDefaults fills zero fields with their documented defaults.
@@ -214,10 +210,11 @@ func (c *Config) SetDefaults() {
 		c.SessionTimeout = 45 * time.Second
 	}
 	if c.FetchMaxBytes == 0 {
-		c.FetchMaxBytes = 50 << 20 // unbounded read-ahead: franz-go's default
-		if ra := c.ReadAheadBytes; ra > 0 {
-			c.FetchMaxBytes = int32(min(max(ra/128, 512<<10), 50<<20))
+		ra := c.ReadAheadBytes
+		if ra <= 0 {
+			ra = 50 << 20 * 32 // unbounded read-ahead: the old 50 MiB
 		}
+		c.FetchMaxBytes = int32(min(max(ra/32, 1<<20), 50<<20))
 	}
 }
 

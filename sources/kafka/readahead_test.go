@@ -8,54 +8,44 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/kafka/internal/cuts"
 )
 
 func TestReadAheadShares(t *testing.T) {
-	// The ingest flow's budget, shared by the two lead flows: floors of
-	// 600 for it, 150 for each of them, 300 to borrow.
-	r := NewReadAhead(1200)
-	ingest, contacts, leads := r.join(true), r.join(false), r.join(false)
-	f := func(what string, u *readAheadUser, held, fetch int64, wantPause bool) {
+	r := NewReadAhead(300)
+	ingest, contacts, leads := r.join(), r.join(), r.join()
+	f := func(what string, u *readAheadUser, held int64, wantPause bool) {
 		t.Helper()
-		if got := r.set(u, held, fetch, held == 0); got != wantPause {
+		if got := r.set(u, held); got != wantPause {
 			t.Errorf("%s: pause = %v, want %v", what, got, wantPause)
 		}
 	}
-	f("nothing held: a source may always fetch", ingest, 0, 5000, false)
-	f("the others idle count as their floors: 850 + 150 + 150 fit", ingest, 800, 50, false)
-	f("a fetch more would eat into the idle sources' floors", ingest, 900, 50, true)
-	f("within its floor a source never pauses", leads, 100, 40, false)
-	f("over its floor, with the total over the budget, it pauses", leads, 200, 40, true)
-	if got, want := r.Held(), int64(900+200); got != want {
-		t.Errorf("held %d, want %d: a paused source's fetch no longer counts", got, want)
-	}
+	f("under the budget: no one pauses", ingest, 250, false)
+	f("a flow under its share (100) never pauses, over the total or not", leads, 60, false)
+	f("at the total, a flow over its share pauses", ingest, 250, true)
+	f("at the total, a flow under its share does not", contacts, 10, false)
 
-	// An ack frees bytes: the paused sources' polls are cancelled.
+	// An ack frees bytes: the paused source's poll is cancelled.
 	ctx, cancel := context.WithCancel(context.Background())
 	ingest.wake.Store(&cancel)
-	r.release(ingest, 800)
+	r.release(leads, 50) // 250+10+10 = 270 < 300
 	if ctx.Err() == nil {
-		t.Error("a release did not wake the paused source")
+		t.Error("release under the budget did not wake the paused source")
 	}
-	f("a lead flow may borrow what ingest does not use, but not its floor", leads, 400, 40, false)
-	f("beyond that it pauses", leads, 420, 40, true)
-	f("ingest gets its floor back whatever the others borrowed", ingest, 550, 40, false)
+	f("after the release the borrower may go on", ingest, 250, false)
 
-	// Sources that leave give their floors to the others.
+	// A source that leaves gives its share to the others.
 	r.leave(contacts)
 	r.leave(leads)
-	f("alone, the whole budget is its own", ingest, 1100, 100, false)
-	f("alone, at the budget", ingest, 1150, 100, true)
+	f("alone, the whole budget is the share", ingest, 299, false)
+	f("alone, at the budget", ingest, 300, true)
 }
 
 func TestReadAheadUnbounded(t *testing.T) {
 	r := NewReadAhead(-1)
-	u := r.join(true)
-	if r.set(u, math.MaxInt64/2, 1<<20, false) {
+	u := r.join()
+	if r.set(u, math.MaxInt64/2) {
 		t.Error("an unbounded budget paused")
 	}
 }
@@ -71,12 +61,11 @@ func TestReadAheadDefaults(t *testing.T) {
 			t.Errorf("%s: read_ahead_bytes %d, fetch_max_bytes %d; want %d, %d", what, c.ReadAheadBytes, c.FetchMaxBytes, wantRA, wantFetch)
 		}
 	}
-	f("no memory limit", Config{}, math.MaxInt64, 384<<20, 3<<20)
-	f("a 2 GiB limit", Config{}, 2<<30, 384<<20, 3<<20)
-	f("a 1 GiB limit", Config{}, 1<<30, 256<<20, 2<<20)
-	f("a 512 MiB limit", Config{}, 512<<20, 128<<20, 1<<20)
-	f("a 448 MiB limit", Config{}, 448<<20, 112<<20, 896<<10)
-	f("a small container", Config{}, 64<<20, 16<<20, 512<<10)
+	f("no memory limit", Config{}, math.MaxInt64, 256<<20, 8<<20)
+	f("a 1 GiB limit", Config{}, 1<<30, 256<<20, 8<<20)
+	f("a 512 MiB limit", Config{}, 512<<20, 128<<20, 4<<20)
+	f("a 448 MiB limit", Config{}, 448<<20, 112<<20, 3584<<10)
+	f("a small container", Config{}, 64<<20, 16<<20, 1<<20)
 	f("unbounded: the fetch as before", Config{ReadAheadBytes: -1}, 448<<20, -1, 50<<20)
 	f("a fetch size given is kept", Config{FetchMaxBytes: 10 << 20}, 448<<20, 112<<20, 10<<20)
 }
@@ -160,7 +149,7 @@ func TestHeldCountsArenasWhole(t *testing.T) {
 	s := &Source{parts: map[tp]*partition{p.tp: p}}
 	f := func(what string, want int64) {
 		t.Helper()
-		if got, _, _ := s.heldLocked(); got != want {
+		if got, _ := s.heldLocked(); got != want {
 			t.Errorf("%s: held %d bytes, want %d (%d rows)", what, got, want, want/interactionSize)
 		}
 	}
@@ -198,26 +187,4 @@ func TestHeldCountsArenasWhole(t *testing.T) {
 	f("the partition's arena, viewed by nothing", arenaRows*interactionSize)
 	p.open = open(ints, in)
 	f("the partition's arena, viewed by the open batch", arenaRows*interactionSize)
-}
-
-// TestFetchSizes: a fetch is counted at what its batches held in memory
-// per byte on the wire.
-func TestFetchSizes(t *testing.T) {
-	var f fetchSizes
-	if got, want := f.bytes(1<<20), int64(6<<20); got != want {
-		t.Errorf("before any batch: %d bytes, want %d (the default ratio)", got, want)
-	}
-	// A snappy batch of 1,000 records: 100 KB on the wire, 400 KB
-	// decompressed, plus the Records.
-	f.OnFetchBatchRead(kgo.BrokerMetadata{}, "in", 0, kgo.FetchBatchMetrics{NumRecords: 1000, CompressedBytes: 100_000, UncompressedBytes: 400_000, CompressionType: 2})
-	want := (400_000 + 1000*recordSize) * perWireScale / 100_000 * 1000 / perWireScale
-	if got := f.bytes(1000); got != want {
-		t.Errorf("compressed: %d bytes per 1000 on the wire, want %d", got, want)
-	}
-	// Uncompressed batches keep the response buffer: never below 1.
-	var u fetchSizes
-	u.OnFetchBatchRead(kgo.BrokerMetadata{}, "in", 0, kgo.FetchBatchMetrics{NumRecords: 1, CompressedBytes: 1 << 20, UncompressedBytes: 1 << 20})
-	if got := u.bytes(1 << 20); got < 1<<20 || got > 1<<20+recordSize+1024 {
-		t.Errorf("uncompressed: %d bytes per MiB on the wire, want the MiB and a Record", got)
-	}
 }

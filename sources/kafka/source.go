@@ -110,7 +110,6 @@ type Source struct {
 	// own or one shared with the process's other sources (SetReadAhead).
 	ra     *ReadAhead
 	raUser *readAheadUser
-	sizes  fetchSizes // what a fetch holds in memory per byte on the wire
 
 	join     sync.Once  // subscribes to the topics on the first Next
 	commitMu sync.Mutex // serialises commits from Next, revokes and Close
@@ -245,7 +244,7 @@ func NewSource(cfg Config, decoders map[string]Decoder, reg prometheus.Registere
 		s.tms[t] = s.m.ForTopic(t, name)
 	}
 	s.ra = NewReadAhead(cfg.ReadAheadBytes)
-	s.raUser = s.ra.join(true)
+	s.raUser = s.ra.join()
 	s.life, s.stopLife = context.WithCancel(context.Background())
 	opts = append(opts,
 		kgo.OnPartitionsAssigned(s.onAssigned),
@@ -253,7 +252,6 @@ func NewSource(cfg Config, decoders map[string]Decoder, reg prometheus.Registere
 		kgo.AdjustFetchOffsetsFn(s.adjustOffsets),
 		kgo.OnPartitionsRevoked(s.onRevoked),
 		kgo.OnPartitionsLost(s.onLost),
-		kgo.WithHooks(&s.sizes),
 	)
 	opts = append(opts, extraOpts...)
 	s.cl, err = kgo.NewClient(opts...)
@@ -583,18 +581,13 @@ func (s *Source) pauseLocked() {
 	// decoded batches wait for a slow sink, and the GC pays for all of it.
 	// The read-ahead budget is the one that holds across the process's
 	// sources (ReadAhead); the row bound is this source's alone.
-	bytes, rows, busy := s.heldLocked()
+	bytes, rows := s.heldLocked()
 	s.m.ReadAhead.Set(float64(bytes))
+	overBudget := s.ra.set(s.raUser, bytes) || rows >= s.cfg.MaxInFlightRows
 	// Undecoded records are bounded the same way: a partition whose decoding
 	// is behind (a chunk waits behind the one at a worker) fetches no more,
-	// and nothing is fetched while more than a fetch's worth waits.
-	fetch := s.fetchReserveLocked()
-	backlog := s.undecoded > fetch
-	stop := backlog || rows >= s.cfg.MaxInFlightRows
-	if stop {
-		fetch = 0 // every partition pauses: nothing more comes
-	}
-	overBudget := s.ra.set(s.raUser, bytes, fetch, !busy) || stop
+	// and nothing is fetched while a full fetch's worth waits.
+	backlog := s.undecoded >= int64(s.cfg.FetchMaxBytes)
 	var pause, resume map[string][]int32
 	for _, p := range s.parts {
 		full := overBudget || backlog || p.plan.Full() || s.work.Waiting(p) > 0
