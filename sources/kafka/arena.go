@@ -30,8 +30,14 @@ import (
 // Lifetimes: an arena is never reused or cleared. Each view (a batch's
 // Interactions) is capped at its own end, so an append by whoever holds
 // the batch copies instead of writing over the next batch's rows, and the
-// arena is collected once the partition has moved on to a new one and the
-// last batch viewing it is gone.
+// arena is collected once the partition has let go of it and the last
+// batch viewing it is gone. The partition lets go of an arena as soon as
+// it is full or was sized for one chunk (a drain's chunks are thousands
+// of records): kept, such an arena would live, uncounted by the
+// read-ahead budget, after all its batches were acknowledged (12 of
+// them, ~10 MB each, outlived a 1M-event drain). The budget counts an
+// arena whole, from its first row, once per source however many batches
+// view it: a view pins all of it (heldLocked).
 
 // arena is one partition's decode array. Only the worker decoding the
 // partition's chunk touches it: workers.Pool runs one chunk of a partition
@@ -56,28 +62,49 @@ func (a *arena) take(n int) []schemas.Interaction {
 // small chunks a live stream fetches.
 const arenaRows = 512
 
-// advance marks ints, which take returned and the decoder filled, as used.
+// advance marks ints, which take returned and the decoder filled, as used,
+// and returns the array ints live in (for the read-ahead budget, which
+// counts it whole) and the arena the partition keeps for its next chunk
+// (zero if none).
+//
 // If the decoder outgrew the arena, ints now live elsewhere, and the arena
 // is dropped: its free part holds shallow copies of ints' elements, and a
 // decoder reusing them (canonical keeps an element's Attributes map) would
-// clear maps that the moved rows still use.
-func (a *arena) advance(ints []schemas.Interaction) {
+// clear maps that the moved rows still use. A full arena, or one sized
+// for a single big chunk, is dropped too: no later chunk would fit, or
+// the rest is a few rows of a chunk's skipped records.
+func (a *arena) advance(ints []schemas.Interaction) (in, kept pin) {
 	if len(ints) == 0 {
-		return
+		return pin{}, pinOf(a.buf)
 	}
 	if len(a.buf) < cap(a.buf) && unsafe.SliceData(ints) == &a.buf[:len(a.buf)+1][len(a.buf)] {
 		a.buf = a.buf[:len(a.buf)+len(ints)]
-		return
+		in = pinOf(a.buf)
+		if len(a.buf) == cap(a.buf) || cap(a.buf) > arenaRows {
+			a.buf = nil
+		}
+		return in, pinOf(a.buf)
 	}
 	a.buf = nil
+	return pinOf(ints), pin{}
 }
 
-// add appends one record's interactions to the open batch. While they are
-// adjacent to the batch's rows in the same arena the batch grows by
-// reslicing; otherwise (a new arena, a record decoded outside the arena,
-// rows skipped on a replay) the rows are copied into an array of the
-// batch's own, sized by ownedCap so it is grown rarely.
-func (b *builder) add(ints []schemas.Interaction, rows, maxRows int) {
+// pinOf names the array s's elements live in, assuming s starts at the
+// array's first element (an arena's buf, a decoder's own array).
+func pinOf(s []schemas.Interaction) pin {
+	if cap(s) == 0 {
+		return pin{}
+	}
+	return pin{uintptr(unsafe.Pointer(unsafe.SliceData(s))), cap(s)}
+}
+
+// add appends one record's interactions, which live in the array in
+// (arena.advance), to the open batch. While they are adjacent to the
+// batch's rows in the same arena the batch grows by reslicing; otherwise
+// (a new arena, a record decoded outside the arena, rows skipped on a
+// replay) the rows are copied into an array of the batch's own, sized by
+// ownedCap so it is grown rarely.
+func (b *builder) add(ints []schemas.Interaction, in pin, rows, maxRows int) {
 	if len(ints) == 0 {
 		return
 	}
@@ -85,7 +112,7 @@ func (b *builder) add(ints []schemas.Interaction, rows, maxRows int) {
 	m := n + len(ints)
 	switch {
 	case n == 0:
-		b.base, b.owned = ints[:len(ints):cap(ints)], false
+		b.base, b.owned, b.in = ints[:len(ints):cap(ints)], false, in
 	case !b.owned && m <= cap(b.base) && unsafe.SliceData(ints) == &b.base[:n+1][n]:
 		// ints are the next rows of the arena: the view grows.
 	case b.owned && m <= cap(b.base):
@@ -94,7 +121,7 @@ func (b *builder) add(ints []schemas.Interaction, rows, maxRows int) {
 		buf := make([]schemas.Interaction, m, ownedCap(m, rows, maxRows))
 		copy(buf, b.batch.Interactions)
 		copy(buf[n:], ints)
-		b.base, b.owned = buf, true
+		b.base, b.owned, b.in = buf, true, pinOf(buf)
 	}
 	b.batch.Interactions = b.base[:m:m]
 }

@@ -10,21 +10,23 @@ import (
 
 func TestBatchGrowsOverArena(t *testing.T) {
 	var a arena
+	ins := map[*schemas.Interaction]pin{} // the array each chunk lives in
 	decode := func(n int) []schemas.Interaction {
 		ints := a.take(n)
 		for k := range n {
 			ints = append(ints, schemas.Interaction{EventID: strconv.Itoa(k)})
 		}
-		a.advance(ints)
+		ins[&ints[0]], _ = a.advance(ints)
 		return ints
 	}
+	in := func(chunk []schemas.Interaction) pin { return ins[&chunk[0]] }
 	const c = arenaRows / 4
 	b := &builder{batch: schemas.NewBatch(schemas.Origin{}, nil)}
 	first := decode(c)
-	b.add(first[:2], 5, 1000)
-	b.add(first[2:], 5, 1000)
+	b.add(first[:2], in(first), 5, 1000)
+	b.add(first[2:], in(first), 5, 1000)
 	second := decode(c)
-	b.add(second, 5, 1000)
+	b.add(second, in(second), 5, 1000)
 	got := b.batch.Interactions
 	if len(got) != 2*c || cap(got) != 2*c {
 		t.Fatalf("batch has len %d cap %d, want %d %[3]d (capped at its end)", len(got), cap(got), 2*c)
@@ -40,7 +42,7 @@ func TestBatchGrowsOverArena(t *testing.T) {
 	if unsafe.SliceData(third) == unsafe.SliceData(first[:2*c+1][2*c:]) {
 		t.Fatal("a chunk larger than the arena's rest was not given a new arena")
 	}
-	b.add(third, 5, 1000)
+	b.add(third, in(third), 5, 1000)
 	if got = b.batch.Interactions; len(got) != 4*c+1 || !b.owned || cap(b.base) != 1000 {
 		t.Fatalf("batch has len %d owned %v capacity %d, want %d true 1000", len(got), b.owned, cap(b.base), 4*c+1)
 	}
@@ -62,7 +64,7 @@ func TestBatchGrowsOverArena(t *testing.T) {
 	// Later chunks are copied into the batch's array without growing it.
 	base := unsafe.SliceData(b.base)
 	fourth := decode(2)
-	b.add(fourth, 5, 1000)
+	b.add(fourth, in(fourth), 5, 1000)
 	if len(b.batch.Interactions) != 4*c+3 || unsafe.SliceData(b.base) != base {
 		t.Fatal("the batch's own array was re-grown")
 	}
@@ -74,7 +76,7 @@ func TestBatchGrowsOverArena(t *testing.T) {
 	}
 	fifth := decode(2)
 	d := &builder{batch: schemas.NewBatch(schemas.Origin{}, nil)}
-	d.add(fifth, 5, 1000)
+	d.add(fifth, in(fifth), 5, 1000)
 	_ = append(b.batch.Interactions, schemas.Interaction{EventID: "x"})
 	_ = append(fourth[:len(fourth):len(fourth)], schemas.Interaction{EventID: "x"})
 	if d.batch.Interactions[0].EventID != "0" || d.owned {
@@ -88,8 +90,8 @@ func TestOwnedArraySizedForUsualBatch(t *testing.T) {
 	for range 3 {
 		ints := a.take(arenaRows)
 		ints = append(ints, make([]schemas.Interaction, arenaRows)...)
-		a.advance(ints)
-		b.add(ints, 5*arenaRows, 4*arenaRows)
+		in, _ := a.advance(ints)
+		b.add(ints, in, 5*arenaRows, 4*arenaRows)
 	}
 	if got, want := cap(b.base), 4*arenaRows; !b.owned || got != want {
 		t.Fatalf("owned %v capacity %d, want true %d (the usual batch, capped by batch_max_rows)", b.owned, got, want)

@@ -34,6 +34,8 @@ type chunk struct {
 	// previous chunk's (arena.go); batches may view it; it is never reused.
 	ints []schemas.Interaction // every record's interactions, in order
 	res  []decoded             // one per record
+	in   pin                   // the array ints live in (arena.advance)
+	kept pin                   // the arena the partition keeps after ch
 }
 
 // decoded is one record's decoding: its interactions are
@@ -80,7 +82,7 @@ func (s *Source) decodeChunk(ch *chunk) {
 		ch.res = append(ch.res, d)
 	}
 	ch.ints = ints
-	p.arena.advance(ints)
+	ch.in, ch.kept = p.arena.advance(ints)
 }
 
 // handBack gives a decoded chunk to the poll loop and wakes its poll.
@@ -151,6 +153,7 @@ func (s *Source) applyDecodedLocked(now time.Time) {
 		p := ch.p
 		s.undecoded -= ch.bytes
 		if !p.dropped && ch.gen == p.gen {
+			p.kept = ch.kept
 			s.applyLocked(ch, now)
 		}
 	}
@@ -180,7 +183,7 @@ func (s *Source) applyLocked(ch *chunk, now time.Time) {
 		}
 		b := p.open
 		b.batch.Bytes += int64(len(r.Value))
-		b.add(ints, p.batchRows, s.cfg.BatchMaxRows)
+		b.add(ints, ch.in, p.batchRows, s.cfg.BatchMaxRows)
 		if !r.Attrs.IsControl() { // a transaction marker is no record of data
 			p.tm.Records.Inc()
 			p.tm.Bytes.Add(float64(len(r.Value)))

@@ -164,26 +164,33 @@ func (s *Source) ReadAhead() *ReadAhead { return s.ra }
 
 // heldLocked is the source's read-ahead estimate: undecoded records,
 // decoded chunks not yet applied, open batches, and batches cut and not
-// yet acknowledged. A batch that is a view of a decode chunk's array
-// (applyLocked) keeps all of that array alive, not just its rows: the
-// array counts once, whole, however many batches view it. Without that
-// the estimate was half of what lived (a 1M-event drain: 112 MiB
-// counted, ~250 MB of decoded interactions in the heap profile).
+// yet acknowledged. A batch that is a view of a decode arena
+// (applyLocked) keeps all of that arena alive, not just its rows: each
+// array counts once, whole, however many batches view it, and so does
+// the arena a partition keeps for its next chunk. Without the arrays the
+// estimate was half of what lived (a 1M-event drain: 112 MiB counted,
+// ~250 MB of decoded interactions in the heap profile); counting arenas
+// from a batch's first row only, and not the arenas partitions kept, it
+// was 40-60 % of it (benchmarks/README.md, "Memory").
 func (s *Source) heldLocked() (bytes int64, rows int) {
 	bytes = s.undecoded
 	pinned := make(map[uintptr]struct{})
+	array := func(p pin) {
+		if _, ok := pinned[p.at]; !ok && p.at != 0 {
+			pinned[p.at] = struct{}{}
+			bytes += int64(p.cap) * interactionSize
+		}
+	}
 	add := func(b *schemas.Batch, p pin) {
 		bytes += b.Bytes
 		if p.at == 0 {
 			bytes += int64(cap(b.Interactions)) * interactionSize
 			return
 		}
-		if _, ok := pinned[p.at]; !ok {
-			pinned[p.at] = struct{}{}
-			bytes += int64(p.cap) * interactionSize
-		}
+		array(p)
 	}
 	for _, p := range s.parts {
+		array(p.kept)
 		if p.open != nil {
 			add(p.open.batch, p.open.pinned())
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/salespulse/salespulse/schemas"
+	"github.com/salespulse/salespulse/sources/kafka/internal/cuts"
 )
 
 func TestReadAheadShares(t *testing.T) {
@@ -138,4 +139,52 @@ func TestReadAheadPausesSharingSources(t *testing.T) {
 	for _, x := range heldB {
 		x.Ack(nil)
 	}
+}
+
+// TestHeldCountsArenasWhole: a batch viewing part of an arena keeps all
+// of it alive, from its first row, and a partition keeps a small arena
+// for its next chunk; the estimate counts each array once, whole.
+func TestHeldCountsArenasWhole(t *testing.T) {
+	p := &partition{tp: tp{"in", 0}, plan: cuts.New[held](cuts.Limits{MaxRows: 1 << 20, MaxBytes: 1 << 40, MaxInFlight: 8})}
+	s := &Source{parts: map[tp]*partition{p.tp: p}}
+	f := func(what string, want int64) {
+		t.Helper()
+		if got, _ := s.heldLocked(); got != want {
+			t.Errorf("%s: held %d bytes, want %d (%d rows)", what, got, want, want/interactionSize)
+		}
+	}
+	decode := func(n int) ([]schemas.Interaction, pin) {
+		ints := append(p.arena.take(n), make([]schemas.Interaction, n)...)
+		in, kept := p.arena.advance(ints)
+		p.kept = kept
+		return ints, in
+	}
+	open := func(ints []schemas.Interaction, in pin) *builder {
+		b := &builder{batch: schemas.NewBatch(schemas.Origin{}, nil)}
+		b.add(ints, in, 0, 1<<20)
+		return b
+	}
+
+	// A drain's chunk gets an arena of its own size, which the partition
+	// does not keep: only the batches viewing it count it.
+	big := 3 * arenaRows
+	ints, in := decode(big)
+	if p.kept != (pin{}) {
+		t.Fatal("the partition kept a chunk-sized arena")
+	}
+	a := open(ints[:2*arenaRows], in)
+	p.plan.Add(0, 2*arenaRows, 0, time.Time{})
+	ca := p.plan.Close(0, held{p: p, batch: a.batch, pin: a.pinned()})
+	p.open = open(ints[2*arenaRows:], in)
+	f("two batches viewing one arena", int64(big)*interactionSize)
+	p.plan.Ack(ca)
+	f("the first acknowledged: the second still pins the arena from its first row", int64(big)*interactionSize)
+	p.open = nil
+	f("nothing views it", 0)
+
+	// A small chunk starts a shared arena, which the partition keeps.
+	ints, in = decode(10)
+	f("the partition's arena, viewed by nothing", arenaRows*interactionSize)
+	p.open = open(ints, in)
+	f("the partition's arena, viewed by the open batch", arenaRows*interactionSize)
 }

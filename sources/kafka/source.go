@@ -30,7 +30,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -139,6 +138,9 @@ type partition struct {
 	open *builder            // what the planner's open batch holds so far
 
 	arena arena // the decoders' array for p's interactions (arena.go): workers only
+	// kept is the arena p.arena kept after the last chunk applied, which
+	// the read-ahead budget counts whether or not a batch views it.
+	kept pin
 	// batchRows is the row count of p's last cut batch: batches that
 	// outgrow their arena are sized by it (builder.add).
 	batchRows int
@@ -175,20 +177,17 @@ type builder struct {
 	// (owned false) or an array of the batch's own (owned true). See add.
 	base  []schemas.Interaction
 	owned bool
+	in    pin // the whole array base is part of, for the read-ahead budget
 }
 
 // pinned is the array b's rows live in, for the read-ahead budget: the
-// arena's rest from the batch's first row, or the batch's own array.
-func (b *builder) pinned() pin {
-	if cap(b.base) == 0 {
-		return pin{}
-	}
-	return pin{uintptr(unsafe.Pointer(unsafe.SliceData(b.base))), cap(b.base)}
-}
+// whole arena (its rows before the batch's first are kept alive with it),
+// or the batch's own array.
+func (b *builder) pinned() pin { return b.in }
 
-// pin names the array a batch's rows live in without keeping it alive (a
-// stage may drop the batch's rows before its ack): its address and
-// capacity, zero for a batch without rows.
+// pin names an array a batch's rows live in without keeping it alive (a
+// stage may drop the batch's rows before its ack): the address of its
+// first element and its capacity, zero for a batch without rows.
 type pin struct {
 	at  uintptr
 	cap int
@@ -501,6 +500,10 @@ func (s *Source) ack(c *cut, err error) {
 	p.plan.Ack(c)
 	p.changes++
 	s.ra.release(s.raUser, batchBytes(c.Val.batch))
+	// The cut stays in the plan until its offset is committed (up to
+	// commit_interval later), and the budget no longer counts it: it must
+	// not keep the batch's rows, or their arena, alive until then.
+	c.Val.batch, c.Val.dlq = nil, nil
 }
 
 // abandoned reports whether c was given up after it was cut: its
