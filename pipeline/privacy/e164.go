@@ -310,20 +310,20 @@ var plans = func() (ps struct {
 		}
 		return p
 	}
-	for region := range phonenumbers.GetSupportedRegions() {
+	for region := range supportedRegions {
 		if p := plan(regions[region]); p != nil {
 			// A region whose code libphonenumber does not list is read
 			// by libphonenumber.
-			if phonenumbers.GetSupportedCallingCodes()[p.cc] {
+			if supportedCodes[p.cc] {
 				ps.byRegion[region] = p
 			}
 		}
 	}
-	for cc := range phonenumbers.GetSupportedCallingCodes() {
+	for cc := range supportedCodes {
 		var m *phonenumbers.PhoneMetadata
 		if main := phonenumbers.GetRegionCodeForCountryCode(cc); main == "001" {
 			m = nonGeo[cc]
-		} else if phonenumbers.GetSupportedRegions()[main] {
+		} else if supportedRegions[main] {
 			m = regions[main]
 		}
 		if p := plan(m); p != nil {
