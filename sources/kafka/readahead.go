@@ -192,7 +192,7 @@ func (s *Source) heldLocked() (bytes int64, rows int) {
 	for _, p := range s.parts {
 		array(p.kept)
 		if p.open != nil {
-			add(p.open.batch, p.open.pinned())
+			add(p.open.batch, p.open.in)
 		}
 		for _, c := range p.plan.InFlight() {
 			if !c.Acked && !c.Val.dead {

@@ -174,7 +174,7 @@ func TestHeldCountsArenasWhole(t *testing.T) {
 	}
 	a := open(ints[:2*arenaRows], in)
 	p.plan.Add(0, 2*arenaRows, 0, time.Time{})
-	ca := p.plan.Close(0, held{p: p, batch: a.batch, pin: a.pinned()})
+	ca := p.plan.Close(0, held{p: p, batch: a.batch, pin: a.in})
 	p.open = open(ints[2*arenaRows:], in)
 	f("two batches viewing one arena", int64(big)*interactionSize)
 	p.plan.Ack(ca)

@@ -177,13 +177,11 @@ type builder struct {
 	// (owned false) or an array of the batch's own (owned true). See add.
 	base  []schemas.Interaction
 	owned bool
-	in    pin // the whole array base is part of, for the read-ahead budget
+	// in is the array b's rows live in, for the read-ahead budget: the
+	// whole arena (its rows before the batch's first are kept alive with
+	// it), or the batch's own array.
+	in pin
 }
-
-// pinned is the array b's rows live in, for the read-ahead budget: the
-// whole arena (its rows before the batch's first are kept alive with it),
-// or the batch's own array.
-func (b *builder) pinned() pin { return b.in }
 
 // pin names an array a batch's rows live in without keeping it alive (a
 // stage may drop the batch's rows before its ack): the address of its
@@ -465,7 +463,7 @@ func (s *Source) cutLocked(p *partition, end int64) {
 	plan := p.plan.Plan()
 	// Checked before Close, which takes the end off the plan.
 	b.batch.MaybeStored = len(plan) > 0 && plan[0] == end
-	c := p.plan.Close(end, held{p: p, batch: b.batch, dlq: b.dlq, pin: b.pinned()})
+	c := p.plan.Close(end, held{p: p, batch: b.batch, dlq: b.dlq, pin: b.in})
 	b.batch.Origin.FirstOffset, b.batch.Origin.LastOffset = c.First, c.Last
 	b.batch.AtEnd = p.hwm > 0 && c.Last+1 >= p.hwm
 	b.batch.SetAck(func(err error) { s.ack(c, err) })
