@@ -78,6 +78,7 @@ type childFlags struct {
 	workers    int
 	readAhead  int64 // kafka.read_ahead_bytes (0: default)
 	linger     time.Duration
+	batchRows  int // kafka.batch_max_rows (0: default)
 	hook       string // pipeline: webhook URL for alert latency
 	// pipeline, deadline scenarios: the rules the webhook gets (default
 	// the discount rules), leads.tick_after, leads.tick_lag and
@@ -490,6 +491,7 @@ func runPipeline(f childFlags) error {
 	ac.Kafka.Group = f.group
 	ac.Kafka.ClientID = fmt.Sprintf("bench-%d", f.instance)
 	ac.Kafka.BatchLinger = f.linger
+	ac.Kafka.BatchMaxRows = f.batchRows
 	ac.ClickHouse.Addresses = []string{f.clickhouse}
 	ac.ClickHouse.Protocol = "http"
 	ac.Pipeline.Workers = f.workers
