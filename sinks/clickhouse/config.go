@@ -5,8 +5,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -48,8 +51,12 @@ type Config struct {
 	// The ingest flow's grouped inserts (at most two at once) have
 	// connections of their own, of which one is kept idle.
 	MaxOpenConns int `yaml:"max_open_conns"`
-	// Compression of the data sent: "lz4" (default), "zstd", "none"; with
-	// http also "gzip", "deflate", "br".
+	// Compression of the data sent: "auto" (default), "lz4", "zstd",
+	// "none"; with http also "gzip", "deflate", "br". "auto" is "none"
+	// when every address is on this host (a loopback IP or "localhost":
+	// the embedded engine, a server beside the pipeline), where
+	// compressing costs CPU on both ends and saves no network, and "lz4"
+	// otherwise.
 	Compression string `yaml:"compression"`
 	// RetryBackoffMin and RetryBackoffMax bound the jittered exponential
 	// wait between attempts of a failed insert. Defaults 100ms and 10s.
@@ -117,6 +124,9 @@ const (
 	DefaultRetryBackoffMax = 10 * time.Second
 	DefaultGroupMaxRows    = 100_000
 	DefaultGroupLinger     = 200 * time.Millisecond
+	// CompressionAuto is the default clickhouse.compression: none on
+	// loopback, lz4 across a network (Config.Compression).
+	CompressionAuto = "auto"
 )
 
 // SetDefaults sets every zero field to its documented default.
@@ -147,7 +157,7 @@ func (c *Config) SetDefaults() {
 		c.MaxOpenConns = DefaultMaxOpenConns
 	}
 	if c.Compression == "" {
-		c.Compression = "lz4"
+		c.Compression = CompressionAuto
 	}
 	if c.RetryBackoffMin == 0 {
 		c.RetryBackoffMin = DefaultRetryBackoffMin
@@ -174,6 +184,35 @@ var (
 	identRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	clusterRe = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 )
+
+// compression is the method Compression names, "auto" resolved against
+// Addresses.
+func (c Config) compression() clickhouse.CompressionMethod {
+	if c.Compression != CompressionAuto {
+		return compressions[c.Compression]
+	}
+	for _, a := range c.Addresses {
+		if !loopback(a) {
+			return clickhouse.CompressionLZ4
+		}
+	}
+	return clickhouse.CompressionNone
+}
+
+// loopback reports whether the host of a host:port address is this host's
+// loopback: "localhost" or a loopback IP. A name that only resolves to one
+// (e.g. a hosts-file alias) counts as remote: nothing is resolved here.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
 
 var compressions = map[string]clickhouse.CompressionMethod{
 	"none":    clickhouse.CompressionNone,
@@ -231,6 +270,9 @@ func (c *Config) Validate() error {
 		f("retry_backoff_max", ErrBackoffRange, c.RetryBackoffMax)
 	}
 	m, ok := compressions[c.Compression]
+	if c.Compression == CompressionAuto {
+		ok = true
+	}
 	if !ok || c.Protocol == "native" && m > clickhouse.CompressionZSTD {
 		f("compression", ErrCompression, c.Compression)
 	}
@@ -263,7 +305,7 @@ func (c Config) options() (*clickhouse.Options, error) {
 		o.Protocol = clickhouse.HTTP
 		o.HttpMaxConnsPerHost = c.MaxOpenConns
 	}
-	if m := compressions[c.Compression]; m != clickhouse.CompressionNone {
+	if m := c.compression(); m != clickhouse.CompressionNone {
 		o.Compression = &clickhouse.Compression{Method: m}
 	}
 	if c.TLS.on() {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"gopkg.in/yaml.v3"
 )
 
@@ -75,7 +76,7 @@ func TestConfigDefaults(t *testing.T) {
 	c := defaulted(Config{})
 	if c.Protocol != "native" || len(c.Addresses) != 1 || c.Addresses[0] != "localhost:9000" ||
 		c.Database != "salespulse" || c.Username != "default" || c.DialTimeout != DefaultDialTimeout ||
-		c.ReadTimeout != DefaultReadTimeout || c.MaxOpenConns != DefaultMaxOpenConns || c.Compression != "lz4" ||
+		c.ReadTimeout != DefaultReadTimeout || c.MaxOpenConns != DefaultMaxOpenConns || c.Compression != CompressionAuto ||
 		c.RetryBackoffMin != DefaultRetryBackoffMin || c.RetryBackoffMax != DefaultRetryBackoffMax ||
 		c.Migrate == nil || !*c.Migrate || c.Clock == nil {
 		t.Fatalf("defaults: %+v", c)
@@ -118,6 +119,46 @@ func TestConfigEnvPassword(t *testing.T) {
 	}
 	if c.Password != "from-yaml" {
 		t.Fatalf("options changed the config: %q", c.Password)
+	}
+}
+
+// "auto" sends uncompressed to this host and lz4 elsewhere: on loopback,
+// compressing costs both ends CPU and saves no network (clickhouse_sinker
+// sends uncompressed over http too).
+func TestCompressionAuto(t *testing.T) {
+	for _, tc := range []struct {
+		addrs []string
+		want  clickhouse.CompressionMethod
+	}{
+		{[]string{"127.0.0.1:8123"}, clickhouse.CompressionNone},
+		{[]string{"localhost:9000", "127.0.0.2:9000"}, clickhouse.CompressionNone},
+		{[]string{"[::1]:9000"}, clickhouse.CompressionNone},
+		{[]string{"LOCALHOST:9000"}, clickhouse.CompressionNone},
+		{[]string{"[::ffff:127.0.0.1]:8123"}, clickhouse.CompressionNone},
+		{[]string{"127.0.0.1:9000", "ch-2.internal:9000"}, clickhouse.CompressionLZ4},
+		{[]string{"10.0.0.5:9000"}, clickhouse.CompressionLZ4},
+		{[]string{"localhost.example.com:9000"}, clickhouse.CompressionLZ4},
+	} {
+		c := defaulted(Config{Addresses: tc.addrs})
+		if err := c.Validate(); err != nil {
+			t.Fatalf("%v: %v", tc.addrs, err)
+		}
+		o, err := c.options()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := clickhouse.CompressionNone
+		if o.Compression != nil {
+			got = o.Compression.Method
+		}
+		if got != tc.want {
+			t.Errorf("%v: compression %v, want %v", tc.addrs, got, tc.want)
+		}
+	}
+	// Named explicitly, a method is used wherever the server is.
+	c := defaulted(Config{Addresses: []string{"127.0.0.1:9000"}, Compression: "lz4"})
+	if o, err := c.options(); err != nil || o.Compression == nil || o.Compression.Method != clickhouse.CompressionLZ4 {
+		t.Fatalf("explicit lz4 on loopback: %+v, %v", o, err)
 	}
 }
 
