@@ -78,7 +78,7 @@ type childFlags struct {
 	workers    int
 	readAhead  int64 // kafka.read_ahead_bytes (0: default)
 	linger     time.Duration
-	batchRows  int // kafka.batch_max_rows (0: default)
+	batchRows  int    // kafka.batch_max_rows (0: default)
 	hook       string // pipeline: webhook URL for alert latency
 	// pipeline, deadline scenarios: the rules the webhook gets (default
 	// the discount rules), leads.tick_after, leads.tick_lag and
