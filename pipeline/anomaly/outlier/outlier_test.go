@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -163,8 +164,10 @@ func TestAlertsGolden(t *testing.T) {
 }
 
 // BenchmarkObserve is one measurement scored against the default windows
-// (team 200, rep 10) of 3 teams of 6 reps, on values like discounts
-// (continuous) and on mostly-zero ones (the mean-deviation fallback).
+// (team 200, rep 10) of 3 teams of 6 reps: discounts as the generator
+// draws them (30 % zero, the others in steps of 0.5 points: many ties),
+// response times (lognormal, median 18 minutes, in milliseconds) and
+// mostly-zero values (MAD 0: the mean-deviation fallback).
 //
 //	go test ./pipeline/anomaly/outlier -run '^$' -bench Observe -count 8 | tee new.txt
 //	benchstat old.txt new.txt
@@ -173,7 +176,18 @@ func BenchmarkObserve(b *testing.B) {
 		name  string
 		value func(*rand.Rand) float64
 	}{
-		{"continuous", func(r *rand.Rand) float64 { return 5 + r.NormFloat64()*2 }},
+		{"discount", func(r *rand.Rand) float64 {
+			switch u := r.Float64(); {
+			case u < 0.30:
+				return 0
+			case u < 0.33:
+				return 34.5 + 0.5*float64(1+r.IntN(31))
+			case u < 0.45:
+				return 15 + 0.5*float64(1+r.IntN(20))
+			}
+			return 0.5 * float64(1+r.IntN(30))
+		}},
+		{"response", func(r *rand.Rand) float64 { return math.Round(1080e3*math.Exp(r.NormFloat64())) / 1e3 }},
 		{"mostly-zero", func(r *rand.Rand) float64 {
 			if r.IntN(8) == 0 {
 				return r.Float64() * 30
@@ -213,6 +227,37 @@ func BenchmarkObserve(b *testing.B) {
 				s.observe("discount", m, reps[k%18], teams[k%18], xs[k%n], i)
 				k++
 			}
+		})
+	}
+}
+
+// BenchmarkRingBytes reports the heap one full ring holds (its struct, its
+// values and whatever it keeps beside them), for the default team and rep
+// windows: 1000 rings, each pushed one and a half windows of values.
+//
+//	go test ./pipeline/anomaly/outlier -run '^$' -bench RingBytes -benchtime 3x -count 3
+func BenchmarkRingBytes(b *testing.B) {
+	for _, size := range []int{200, 10} {
+		b.Run(fmt.Sprintf("window-%d", size), func(b *testing.B) {
+			const n = 1000
+			var perRing float64
+			for b.Loop() {
+				rs := make([]*ring, n)
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				for k := range rs {
+					rs[k] = &ring{size: size}
+					for j := range size + size/2 {
+						rs[k].push(float64(j % 7))
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				runtime.KeepAlive(rs)
+				perRing = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+			}
+			b.ReportMetric(perRing, "B/ring")
 		})
 	}
 }
