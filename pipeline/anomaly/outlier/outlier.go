@@ -105,13 +105,19 @@ type ring struct {
 	v    []float64
 	next int
 	size int
+	// sorted holds v's values in order: scoring against a window of 200
+	// then needs no copy and no selection (robust.Sorted). It doubles a
+	// ring's values in memory and is not checkpointed: Decode rebuilds it.
+	sorted robust.Sorted
 }
 
 func (r *ring) push(x float64) {
 	if len(r.v) < r.size {
 		r.v = append(r.v, x)
+		r.sorted.Add(x)
 		return
 	}
+	r.sorted.Replace(r.v[r.next], x)
 	r.v[r.next] = x
 	r.next = (r.next + 1) % r.size
 }
@@ -157,13 +163,12 @@ func (s *part) observe(rule string, m Measure, rep, team string, x float64, i *s
 		return
 	}
 	if n := max(len(rr.v), len(tr.v)); cap(s.scratch) < n {
-		// robust.Z copies the team's values into scratch: room for them
-		// here, or it grows a new array per value.
+		// A window holding a NaN or a −0 is scored on a copy in scratch:
+		// room for it here, or it grows a new array per value.
 		s.scratch = make([]float64, 0, n)
 	}
-	s.scratch = append(s.scratch[:0], rr.v...)
-	repMed := robust.Median(s.scratch)
-	z, med, spread, ok := robust.Z(repMed, tr.v, s.scratch)
+	repMed := rr.sorted.Median(rr.v, s.scratch)
+	z, med, spread, ok := tr.sorted.Z(repMed, tr.v, s.scratch)
 	if !ok {
 		return
 	}
@@ -225,6 +230,7 @@ func (s *part) Decode(k detect.Key, r *detect.Reader) error {
 		return err
 	}
 	rg.id = k.ID
+	rg.sorted.Reset(rg.v)
 	if !s.setRing(k, rg) {
 		return fmt.Errorf("decode ring key %q: %w", k.ID, detect.ErrCorrupt)
 	}

@@ -1,5 +1,6 @@
 // Package robust scores a value against a sample with the robust z-score
-// (median and median absolute deviation), by selection instead of sorting.
+// (median and median absolute deviation): Z by selection on a copy of the
+// sample, Sorted from the sample's values kept in order beside it.
 package robust
 
 import (
