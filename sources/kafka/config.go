@@ -94,6 +94,17 @@ type Config struct {
 	// JSON: ~4× in records, ~10× decoded), so a larger fetch overshoots
 	// the budget by that much.
 	FetchMaxBytes int32 `yaml:"fetch_max_bytes"`
+	// FetchMaxWait is how long a broker may hold a fetch that found
+	// nothing new (the Java consumer's fetch.max.wait.ms, whose default
+	// this is). Default 500ms. The source pauses a partition whose batches
+	// are at their in-flight bound or whose records wait for a decoder;
+	// the fetch sent meanwhile asks only for the other partitions, which
+	// on a quiet topic (a vendor with no traffic) hold nothing, and a
+	// resumed partition is fetched only once that fetch returns. franz-go's
+	// default, 5s, made that a 5-7 s stall of every partition, several
+	// times a minute, under a steady 30k events/s (benchmarks/README.md,
+	// "Latency").
+	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
 	// StartOffset is where a group without committed offsets starts:
 	// "earliest" (default) or "latest".
 	StartOffset string `yaml:"start_offset"`
@@ -209,6 +220,9 @@ func (c *Config) SetDefaults() {
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = 45 * time.Second
 	}
+	if c.FetchMaxWait == 0 {
+		c.FetchMaxWait = 500 * time.Millisecond
+	}
 	if c.FetchMaxBytes == 0 {
 		ra := c.ReadAheadBytes
 		if ra <= 0 {
@@ -268,6 +282,7 @@ func (c *Config) Validate() error {
 		{"revoke_timeout", int64(c.RevokeTimeout)},
 		{"session_timeout", int64(c.SessionTimeout)},
 		{"fetch_max_bytes", int64(c.FetchMaxBytes)},
+		{"fetch_max_wait", int64(c.FetchMaxWait)},
 	} {
 		if f.v <= 0 {
 			add("kafka.%s: %w", f.name, ErrNotPositive)
@@ -275,6 +290,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxInFlightBatches > 64 {
 		add("kafka.max_in_flight_batches %d (max 64): %w", c.MaxInFlightBatches, ErrOutOfRange)
+	}
+	if c.FetchMaxWait > time.Minute {
+		add("kafka.fetch_max_wait %v (max 1m): %w", c.FetchMaxWait, ErrOutOfRange)
 	}
 	if c.DeadLetterMaxBytes > 64<<20 {
 		add("kafka.dead_letter_max_bytes %d (max 64 MiB): %w", c.DeadLetterMaxBytes, ErrOutOfRange)
@@ -348,6 +366,7 @@ func (c *Config) groupOpts() ([]kgo.Opt, error) {
 		kgo.KeepControlRecords(),
 		kgo.SessionTimeout(c.SessionTimeout),
 		kgo.FetchMaxBytes(c.FetchMaxBytes),
+		kgo.FetchMaxWait(c.FetchMaxWait),
 		// A single record may be up to MaxRecordBytes (and more, to be
 		// dead-lettered); Kafka returns at least one batch regardless, but
 		// asking for enough avoids a fetch round trip per big record.

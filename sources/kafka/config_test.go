@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"gopkg.in/yaml.v3"
 )
 
@@ -60,6 +61,30 @@ func TestConfigDefaultsAndOpts(t *testing.T) {
 	}
 	if _, err := c.Opts(); err != nil {
 		t.Fatal(err)
+	}
+	// The fetch wait is the Java consumer's fetch.max.wait.ms default, not
+	// franz-go's 5s: a fetch of only quiet partitions, sent while the busy
+	// ones are paused, holds their resume back this long.
+	opts, err := c.Opts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cl.OptValue(kgo.FetchMaxWait)
+	cl.Close()
+	if c.FetchMaxWait != 500*time.Millisecond || got != 500*time.Millisecond {
+		t.Fatalf("fetch_max_wait %v, client's FetchMaxWait %v; want 500ms both", c.FetchMaxWait, got)
+	}
+	for v, want := range map[time.Duration]error{-time.Second: ErrNotPositive, 2 * time.Minute: ErrOutOfRange, time.Minute: nil} {
+		bad := c
+		bad.Topics = map[string]string{"sales.canonical": "canonical"}
+		bad.FetchMaxWait = v
+		if err := bad.Validate(); !errors.Is(err, want) || want == nil && err != nil {
+			t.Errorf("fetch_max_wait %v: Validate() = %v, want %v", v, err, want)
+		}
 	}
 	c.SASL = SASLConfig{Mechanism: "PLAIN", Username: "u", PasswordEnv: "SALESPULSE_TEST_UNSET_PASSWORD"}
 	if _, err := c.Opts(); !errors.Is(err, ErrCredentials) {
