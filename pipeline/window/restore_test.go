@@ -435,3 +435,66 @@ func TestRecutReplayKeepsTheFirstAttemptsWatermark(t *testing.T) {
 		t.Fatalf("after the history: %d late events, want 1 (9m < 30m - 2m)", len(b.Late))
 	}
 }
+
+// Lifetimes that replay from the same committed offset and get to
+// different offsets before they are killed (tests/fault's kill -9 run:
+// the leads flow's commit stayed at one offset for five lifetimes). The
+// first attempt's watermarks must survive a later attempt that got less
+// far: its checkpoint rewrites the history, and the upstreams' progress
+// keys it leaves alone are still the furthest attempt's, so a history cut
+// short at the later attempt's end made the next replay jump to that
+// progress there and set aside as late what the first attempt accepted.
+func TestShorterReplayKeepsTheFirstAttemptsLaterWatermarks(t *testing.T) {
+	cfg := Config{OutOfOrderness: time.Minute, AllowedLateness: time.Minute}
+	mark := func(at time.Duration) schemas.Interaction {
+		return schemas.Interaction{EventID: "up-1", OccurredAt: base.Add(at), Watermark: true, SentAt: base.Add(at)}
+	}
+	stream := []schemas.Interaction{
+		lead("e0", "L0", schemas.TypeLeadCreated, 0, "rep1"), // 0
+		mark(10 * time.Minute),                               // 1
+		lead("e2", "L2", schemas.TypeLeadCreated, 9*time.Minute, "rep1"),
+		mark(20 * time.Minute), // 3
+		lead("e4", "L4", schemas.TypeLeadCreated, 19*time.Minute, "rep1"),
+		mark(40 * time.Minute),                                            // 5
+		lead("e6", "L6", schemas.TypeLeadCreated, 39*time.Minute, "rep1"), // on time at 40m, late at 80m
+		mark(80 * time.Minute),                                            // 7
+		lead("e8", "L8", schemas.TypeLeadCreated, 79*time.Minute, "rep1"),
+	}
+	cuts := [][2]int64{{0, 1}, {2, 3}, {4, 5}, {6, 7}, {8, 8}}
+	newStage := func(st state.Store) *Stage {
+		w, err := New(cfg, Deps{State: st, Clock: func() time.Time { return base }, UpstreamMarks: true,
+			Upstreams: []string{"up-1"}, IdleTimeout: time.Hour}, prometheus.NewRegistry(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w.NewStage()
+	}
+	process := func(s *Stage, c [2]int64) int {
+		t.Helper()
+		b := batchAt(0, c[0], stream[c[0]:c[1]+1]...)
+		if err := s.Process(context.Background(), b); err != nil {
+			t.Fatalf("batch %d-%d: %v", c[0], c[1], err)
+		}
+		return len(b.Late)
+	}
+	st := state.NewMemory()
+	first := newStage(st)
+	for _, c := range cuts {
+		if n := process(first, c); n != 0 {
+			t.Fatalf("first attempt, batch %v: %d late events, want 0", c, n)
+		}
+	}
+	// The commit stays after the first batch. The second attempt replays
+	// one batch and is killed after checkpointing it.
+	st.SetCommitted("in", 0, 2)
+	if n := process(newStage(st), cuts[1]); n != 0 {
+		t.Fatalf("second attempt: %d late events, want 0", n)
+	}
+	// The third replays all of it, as the first attempt cut it.
+	third := newStage(st)
+	for _, c := range cuts[1:] {
+		if n := process(third, c); n != 0 {
+			t.Errorf("third attempt, batch %v: %d late events, want 0 as in the first attempt", c, n)
+		}
+	}
+}

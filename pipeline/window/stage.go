@@ -986,8 +986,19 @@ func (s *Stage) checkpoint(ctx context.Context, p *part, last int64) error {
 			add(piece(k0), v)
 		})
 	}
+	// The history saved goes on past this batch with the marks of an
+	// earlier attempt not consumed again yet (future): a replay that is
+	// killed before it gets as far as that attempt did must not take
+	// them away from the next one, whose watermark would otherwise jump,
+	// at this batch's end, to the upstreams' progress the store still
+	// holds from the furthest attempt (those keys are saved only as they
+	// change), and set aside as late what the first attempt accepted.
+	hist := p.hist
+	if len(p.future) > 0 {
+		hist = append(p.hist[:len(p.hist):len(p.hist)], p.future...)
+	}
 	v0 := len(s.buf)
-	s.buf = encodeMeta(s.buf, &meta{base: p.baseMaxT, point: p.gcAt, first: p.first, hist: p.hist, old: p.old})
+	s.buf = encodeMeta(s.buf, &meta{base: p.baseMaxT, point: p.gcAt, first: p.first, hist: hist, old: p.old})
 	add([]byte(metaKey), piece(v0))
 	err := st.Save(ctx, state.Window, p.topic, p.part, s.recs)
 	clear(s.recs) // the buffer is reused; the records must not pin old ones
