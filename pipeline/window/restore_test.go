@@ -382,11 +382,26 @@ func TestRestoreIsExact(t *testing.T) {
 // from the newest checkpoint, which is ahead of them: the first attempt
 // accepted them, so the replay does too. (Seen in tests/fault kill9:
 // 15 late events after a kill -9, none in the reference run.)
-func TestRecutReplayKeepsTheFirstAttemptsWatermark(t *testing.T) {
+// upMark is a progress mark of the one upstream "up-1" at base+at.
+func upMark(at time.Duration) schemas.Interaction {
+	return schemas.Interaction{EventID: "up-1", OccurredAt: base.Add(at), Watermark: true, SentAt: base.Add(at)}
+}
+
+// upStage is a window stage on st whose watermark follows upstream
+// "up-1"'s marks, with a minute of out-of-orderness and of lateness.
+func upStage(t *testing.T, st state.Store) *Stage {
+	t.Helper()
 	cfg := Config{OutOfOrderness: time.Minute, AllowedLateness: time.Minute}
-	mark := func(at time.Duration) schemas.Interaction {
-		return schemas.Interaction{EventID: "up-1", OccurredAt: base.Add(at), Watermark: true, SentAt: base.Add(at)}
+	w, err := New(cfg, Deps{State: st, Clock: func() time.Time { return base }, UpstreamMarks: true,
+		Upstreams: []string{"up-1"}, IdleTimeout: time.Hour}, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return w.NewStage()
+}
+
+func TestRecutReplayKeepsTheFirstAttemptsWatermark(t *testing.T) {
+	mark := upMark
 	stream := []schemas.Interaction{
 		lead("e0", "L1", schemas.TypeLeadCreated, 0, "rep1"), // 0
 		lead("e1", "L2", schemas.TypeLeadCreated, time.Minute, "rep1"),
@@ -396,14 +411,7 @@ func TestRecutReplayKeepsTheFirstAttemptsWatermark(t *testing.T) {
 		lead("e5", "L4", schemas.TypeLeadCreated, 9*time.Minute, "rep1"), // on time: 30m applies after the batch
 		lead("e6", "L5", schemas.TypeLeadCreated, 9*time.Minute+30*time.Second, "rep1"),
 	}
-	newStage := func(st state.Store) *Stage {
-		w, err := New(cfg, Deps{State: st, Clock: func() time.Time { return base }, UpstreamMarks: true,
-			Upstreams: []string{"up-1"}, IdleTimeout: time.Hour}, prometheus.NewRegistry(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return w.NewStage()
-	}
+	newStage := func(st state.Store) *Stage { return upStage(t, st) }
 	process := func(s *Stage, from, to int64) *schemas.Batch {
 		t.Helper()
 		b := batchAt(0, from, stream[from:to+1]...)
@@ -445,10 +453,7 @@ func TestRecutReplayKeepsTheFirstAttemptsWatermark(t *testing.T) {
 // short at the later attempt's end made the next replay jump to that
 // progress there and set aside as late what the first attempt accepted.
 func TestShorterReplayKeepsTheFirstAttemptsLaterWatermarks(t *testing.T) {
-	cfg := Config{OutOfOrderness: time.Minute, AllowedLateness: time.Minute}
-	mark := func(at time.Duration) schemas.Interaction {
-		return schemas.Interaction{EventID: "up-1", OccurredAt: base.Add(at), Watermark: true, SentAt: base.Add(at)}
-	}
+	mark := upMark
 	stream := []schemas.Interaction{
 		lead("e0", "L0", schemas.TypeLeadCreated, 0, "rep1"), // 0
 		mark(10 * time.Minute),                               // 1
@@ -461,14 +466,7 @@ func TestShorterReplayKeepsTheFirstAttemptsLaterWatermarks(t *testing.T) {
 		lead("e8", "L8", schemas.TypeLeadCreated, 79*time.Minute, "rep1"),
 	}
 	cuts := [][2]int64{{0, 1}, {2, 3}, {4, 5}, {6, 7}, {8, 8}}
-	newStage := func(st state.Store) *Stage {
-		w, err := New(cfg, Deps{State: st, Clock: func() time.Time { return base }, UpstreamMarks: true,
-			Upstreams: []string{"up-1"}, IdleTimeout: time.Hour}, prometheus.NewRegistry(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return w.NewStage()
-	}
+	newStage := func(st state.Store) *Stage { return upStage(t, st) }
 	process := func(s *Stage, c [2]int64) int {
 		t.Helper()
 		b := batchAt(0, c[0], stream[c[0]:c[1]+1]...)
