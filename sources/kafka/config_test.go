@@ -59,9 +59,6 @@ func TestConfigDefaultsAndOpts(t *testing.T) {
 		c.StartOffset != "earliest" || c.DecodeWorkers != runtime.GOMAXPROCS(0) {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
-	if _, err := c.Opts(); err != nil {
-		t.Fatal(err)
-	}
 	// The fetch wait is the Java consumer's fetch.max.wait.ms default, not
 	// franz-go's 5s: a fetch of only quiet partitions, sent while the busy
 	// ones are paused, holds their resume back this long.
@@ -82,7 +79,7 @@ func TestConfigDefaultsAndOpts(t *testing.T) {
 		bad := c
 		bad.Topics = map[string]string{"sales.canonical": "canonical"}
 		bad.FetchMaxWait = v
-		if err := bad.Validate(); !errors.Is(err, want) || want == nil && err != nil {
+		if err := bad.Validate(); !errors.Is(err, want) {
 			t.Errorf("fetch_max_wait %v: Validate() = %v, want %v", v, err, want)
 		}
 	}
