@@ -285,8 +285,9 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 			// Pseudonymisation first: no later stage sees raw contact data.
 			return append([]pipeline.Stage{pseudo.NewStage()}, kbiStages(w)...)
 		})
-		// Raw rows grouped across batches (Sink.Grouped); what the stages
-		// derive is still written per batch.
+		// Raw rows and the KBI facts of the tables that allow it grouped
+		// across batches (Sink.Grouped); the rest of what the stages
+		// derive is written per batch.
 		pipe, err := pipeline.New(cfg.Pipeline, src, stages, withAlerts(sink.Grouped()), flowReg(reg, "ingest"), log)
 		if err != nil {
 			return nil, err

@@ -134,7 +134,9 @@ func (wireDecoder) Decode(dst []schemas.Interaction, value []byte) ([]schemas.In
 //   - contacts, group <group>.contacts: the contacts topic → Resolver;
 //     nothing to store (its output is the Resolver's transactions);
 //   - leads, group <group>.leads: the leads topic → window and detectors;
-//     the sink stores their facts and alerts (not the interactions again).
+//     the sink stores their facts and alerts (not the interactions again),
+//     the facts of many batches per insert where the table allows
+//     (Sink.Derived).
 //
 // derived is the leads flow's sink: the derived tables and, with the
 // detectors, the alerts topic. The Router and Resolver forward in the

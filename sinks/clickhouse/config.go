@@ -65,7 +65,9 @@ type Config struct {
 	// GroupMaxRows: the ingest flow's raw interactions (of any partition)
 	// are inserted in groups: one insert per group and month once a group
 	// holds this many rows, instead of one per batch (docs/fault-tolerance.md
-	// says why a replay stays exact). Keep it below kafka.max_in_flight_rows:
+	// says why a replay stays exact). The KBI facts of the tables that
+	// allow it are grouped too (the leads flow's groups hold only those),
+	// their rows counted with the interactions across tables. Keep it below kafka.max_in_flight_rows:
 	// the source cuts nothing new while that many rows are unacknowledged,
 	// so a larger group closes only by group_linger. Default 100000; -1
 	// turns grouping off (one insert per batch).
@@ -74,6 +76,12 @@ type Config struct {
 	// however few rows it holds: it bounds the latency grouping adds.
 	// Default 200ms.
 	GroupLinger time.Duration `yaml:"group_linger"`
+	// DerivedGroupLinger is GroupLinger for the leads flow's groups
+	// (Sink.Derived: KBI facts only). Its batches come a few per second
+	// and its inserts are short, so at GroupLinger most of its groups
+	// held one or two batches; a longer linger makes fewer inserts for
+	// the latency of the KBI facts it adds. Default 1s.
+	DerivedGroupLinger time.Duration `yaml:"derived_group_linger"`
 	// Migrate applies pending schema migrations in NewSink. Default true;
 	// set false where a DBA applies the DDL (then NewSink only checks that
 	// every migration this binary knows is recorded as applied).
@@ -116,14 +124,15 @@ var (
 
 // Defaults, named so docs and tests can refer to them.
 const (
-	DefaultDatabase        = "salespulse"
-	DefaultDialTimeout     = 5 * time.Second
-	DefaultReadTimeout     = 60 * time.Second
-	DefaultMaxOpenConns    = 8
-	DefaultRetryBackoffMin = 100 * time.Millisecond
-	DefaultRetryBackoffMax = 10 * time.Second
-	DefaultGroupMaxRows    = 100_000
-	DefaultGroupLinger     = 200 * time.Millisecond
+	DefaultDatabase           = "salespulse"
+	DefaultDialTimeout        = 5 * time.Second
+	DefaultReadTimeout        = 60 * time.Second
+	DefaultMaxOpenConns       = 8
+	DefaultRetryBackoffMin    = 100 * time.Millisecond
+	DefaultRetryBackoffMax    = 10 * time.Second
+	DefaultGroupMaxRows       = 100_000
+	DefaultGroupLinger        = 200 * time.Millisecond
+	DefaultDerivedGroupLinger = time.Second
 	// CompressionAuto is the default clickhouse.compression: none on
 	// loopback, lz4 across a network (Config.Compression).
 	CompressionAuto = "auto"
@@ -170,6 +179,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.GroupLinger == 0 {
 		c.GroupLinger = DefaultGroupLinger
+	}
+	if c.DerivedGroupLinger == 0 {
+		c.DerivedGroupLinger = DefaultDerivedGroupLinger
 	}
 	if c.Migrate == nil {
 		t := true
@@ -255,7 +267,7 @@ func (c *Config) Validate() error {
 	for _, d := range []struct {
 		field string
 		v     time.Duration
-	}{{"dial_timeout", c.DialTimeout}, {"read_timeout", c.ReadTimeout}, {"retry_backoff_min", c.RetryBackoffMin}, {"group_linger", c.GroupLinger}} {
+	}{{"dial_timeout", c.DialTimeout}, {"read_timeout", c.ReadTimeout}, {"retry_backoff_min", c.RetryBackoffMin}, {"group_linger", c.GroupLinger}, {"derived_group_linger", c.DerivedGroupLinger}} {
 		if d.v < 0 {
 			f(d.field, ErrNegative, d.v)
 		}

@@ -89,7 +89,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("max %v", c.RetryBackoffMax)
 	}
 	f := defaulted(loadConfig(t, "testdata/full.good.yml"))
-	if *f.Migrate || f.Password != "from-yaml" || f.Cluster != "sales-cluster.eu" || f.ReadTimeout != 2*time.Minute {
+	if *f.Migrate || f.Password != "from-yaml" || f.Cluster != "sales-cluster.eu" || f.ReadTimeout != 2*time.Minute || f.DerivedGroupLinger != 3*time.Second {
 		t.Fatalf("full: %+v", f)
 	}
 	// Defaults are defaults: a zero Config is not valid until SetDefaults.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/salespulse/salespulse/schemas"
@@ -18,33 +19,41 @@ import (
 
 // Grouped returns the sink of a pipeline whose raw interactions may be
 // inserted together with other batches' (the ingest flow): its Submit
-// (pipeline.AsyncSink) writes what the stages derived from a batch at once,
-// one insert per table as Write does, and adds the batch's interactions to
-// the open group. The open group is inserted once it holds
-// clickhouse.group_max_rows rows (beside at most one other insert), or
-// when the pipeline drains, or once clickhouse.group_linger has passed
-// since its first batch and no insert is in flight: under load a group
-// grows while the previous one is inserted, so inserts get larger as the load grows,
-// and an idle stream waits at most the linger. Each batch is acknowledged
-// when its group is stored.
+// (pipeline.AsyncSink) adds the batch's interactions, and its KBI facts
+// of the tables that allow it (kbiGrouping), to the open group, and
+// writes the rest of what the stages derived from it (late events,
+// alerts, activity_daily) at once, one insert per table as Write does.
+// Sink.Derived is the same without the interactions.
+//
+// The open group is inserted once it holds clickhouse.group_max_rows
+// rows (of all its tables together; beside at most one other insert),
+// or when the pipeline drains, or once clickhouse.group_linger
+// (derived_group_linger for Sink.Derived) has passed since its first
+// batch and no insert is in flight: under load a group grows while the
+// previous one is inserted, so inserts get larger as the load grows, and
+// an idle stream waits at most the linger. Each batch is acknowledged
+// when all of its rows, of every table, are stored.
 //
 // A group holds batches of any partition. It is inserted as one insert per
-// calendar month (the table's partition) so that each insert makes exactly
-// one part: all of it is stored or none. Its dedup token names the
+// table and partition (calendar month for interactions) so that each
+// insert makes exactly one part: all of it is stored or none. Its dedup token names the
 // members, so a retry of the same insert is dropped by ClickHouse. A
 // replay after a crash forms other groups, so a replayed batch
 // (schemas.Batch.MaybeStored) is looked up first: the months of it
 // already stored are not inserted again. docs/fault-tolerance.md states
 // what this guarantees and the gap it leaves.
-func (s *Sink) Grouped() *GroupedSink {
-	g := &GroupedSink{s: s}
+func (s *Sink) Grouped() *GroupedSink { return s.newGrouped(true) }
+
+func (s *Sink) newGrouped(raw bool) *GroupedSink {
+	g := &GroupedSink{s: s, raw: raw}
 	g.cond = sync.NewCond(&g.mu)
 	return g
 }
 
-// GroupedSink is Sink.Grouped's view of a Sink. Write is Sink.Write.
+// GroupedSink is Sink.Grouped's (or Sink.Derived's) view of a Sink.
 type GroupedSink struct {
-	s *Sink
+	s   *Sink
+	raw bool // the batches' interactions are stored too (Grouped)
 
 	mu   sync.Mutex
 	cond *sync.Cond // broadcast when an insert finishes
@@ -85,26 +94,43 @@ type group struct {
 type groupMember struct {
 	b    *schemas.Batch
 	done func(error)
+	// derived are copies of b's KBI rows of the grouped tables, by table
+	// and partition key, in b.Aggregates order.
+	derived []derivedRows
 }
 
-// Write is Sink.Write: one insert per table, nothing grouped.
-func (g *GroupedSink) Write(ctx context.Context, b *schemas.Batch) error { return g.s.Write(ctx, b) }
+// derivedRows are one batch's rows of one grouped KBI table and partition.
+type derivedRows struct {
+	table string
+	key   uint32
+	rows  schemas.Rows
+}
 
-// Submit stores b's derived rows (late events, alerts, KBI facts) and adds
-// its interactions to the open group; done is called once both are
-// stored, or with the reason they are not. It blocks while a full group
-// waits for a free insert slot. With grouping off it is Write, then
-// done.
+// Write is Sink.Write (without the interactions for Sink.Derived): one
+// insert per table, nothing grouped.
+func (g *GroupedSink) Write(ctx context.Context, b *schemas.Batch) error {
+	return g.s.write(ctx, b, g.raw, false)
+}
+
+// Submit writes b's rows of the tables inserted per batch and adds the
+// others (its interactions, with Grouped, and its rows of the grouped KBI
+// tables) to the open group; done is called once all are stored, or with
+// the reason they are not. It blocks while a full group waits for a free
+// insert slot. With grouping off it is Write, then done.
 func (g *GroupedSink) Submit(ctx context.Context, b *schemas.Batch, done func(error)) {
 	if g.s.cfg.GroupMaxRows < 0 {
-		done(g.s.Write(ctx, b))
+		done(g.Write(ctx, b))
 		return
 	}
-	if err := g.s.write(ctx, b, false); err != nil {
+	if err := g.s.write(ctx, b, false, true); err != nil {
 		done(err)
 		return
 	}
-	if len(b.Interactions) == 0 {
+	derived, rows := groupedRows(b)
+	if g.raw {
+		rows += len(b.Interactions)
+	}
+	if rows == 0 {
 		done(nil)
 		return
 	}
@@ -119,11 +145,11 @@ func (g *GroupedSink) Submit(ctx context.Context, b *schemas.Batch, done func(er
 	gr := g.open
 	if gr == nil {
 		gr = &group{ctx: ctx}
-		gr.timer = time.AfterFunc(g.s.cfg.GroupLinger, func() { g.linger(gr) })
+		gr.timer = time.AfterFunc(g.linger(), func() { g.lingered(gr) })
 		g.open = gr
 	}
-	gr.members = append(gr.members, groupMember{b, done})
-	gr.rows += len(b.Interactions)
+	gr.members = append(gr.members, groupMember{b, done, derived})
+	gr.rows += rows
 	gr.replay = gr.replay || b.MaybeStored
 	if gr.rows >= g.s.cfg.GroupMaxRows {
 		g.closeLocked(gr)
@@ -144,8 +170,17 @@ func (g *GroupedSink) Flush(context.Context) error {
 	return nil
 }
 
-// linger runs group_linger after gr opened.
-func (g *GroupedSink) linger(gr *group) {
+// linger is how long a group waits for more batches: group_linger, or
+// derived_group_linger for Sink.Derived's.
+func (g *GroupedSink) linger() time.Duration {
+	if g.raw {
+		return g.s.cfg.GroupLinger
+	}
+	return g.s.cfg.DerivedGroupLinger
+}
+
+// lingered runs linger() after gr opened.
+func (g *GroupedSink) lingered(gr *group) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	gr.lingered = true
@@ -193,7 +228,7 @@ func (g *GroupedSink) sendLocked(gr *group) {
 			}
 			g.mu.Unlock()
 		}
-		err := g.s.insertGroup(gr.ctx, gr.members)
+		err := g.s.insertGroup(gr.ctx, gr.members, g.raw)
 		g.mu.Lock()
 		g.sending--
 		delete(g.unfinished, gr.seq)
@@ -231,9 +266,40 @@ type memberMonth struct {
 	rows  []schemas.Interaction
 }
 
-// insertGroup inserts the interactions of members, one insert per month,
-// leaving out each replayed member's months that are stored already.
-func (s *Sink) insertGroup(ctx context.Context, members []groupMember) error {
+// groupedRows returns copies of b's rows of the grouped KBI tables, by
+// table and partition key, and how many there are. A table without a
+// layout is left to Sink.write, which refuses it.
+func groupedRows(b *schemas.Batch) ([]derivedRows, int) {
+	var out []derivedRows
+	n := 0
+	for _, a := range b.Aggregates {
+		l, ok := kbiLayouts[a.Table]
+		if !ok || l.group.class == perBatch || a.Rows.Len() == 0 {
+			continue
+		}
+		for _, kr := range l.group.split(l.group.clone(a.Rows)) {
+			out = append(out, derivedRows{a.Table, kr.key, kr.rows})
+			n += kr.rows.Len()
+		}
+	}
+	return out, n
+}
+
+// insertGroup inserts the rows of members: their interactions when raw,
+// one insert per month, then their grouped KBI rows (insertDerived).
+// Each replayed member's parts that are stored already are left out.
+func (s *Sink) insertGroup(ctx context.Context, members []groupMember, raw bool) error {
+	if raw {
+		if err := s.insertInteractions(ctx, members); err != nil {
+			return err
+		}
+	}
+	return s.insertDerived(ctx, members)
+}
+
+// insertInteractions inserts the interactions of members, one insert per
+// month, leaving out each replayed member's months that are stored already.
+func (s *Sink) insertInteractions(ctx context.Context, members []groupMember) error {
 	stored, err := s.storedMonths(ctx, members)
 	if err != nil {
 		return err
@@ -274,17 +340,11 @@ func (s *Sink) insertMonth(ctx context.Context, month uint32, parts []memberMont
 		}
 	}, false)
 	defer release()
-	settings := insertSettings(groupToken(TableInteractions, month, parts))
-	// One block in, one part out: a server that cut the block into
-	// several (max_insert_block_size for row formats, squashing to
-	// min_insert_block_size_*, parallel insert streams for the embedded
-	// engine's INSERT SELECT FROM file) could commit part of a
-	// member-month, and a replay that finds some of its rows would take
-	// it for all of them.
-	settings["max_insert_block_size"] = max(n, 1<<20)
-	settings["min_insert_block_size_rows"] = n
-	settings["min_insert_block_size_bytes"] = 0
-	settings["max_insert_threads"] = 1
+	origins := make([]schemas.Origin, len(parts))
+	for k, p := range parts {
+		origins[k] = p.o
+	}
+	settings := onePart(insertSettings(groupToken(TableInteractions, month, origins)), n)
 	what := fmt.Sprintf("group of %d batches, month %d", len(parts), month)
 	err := s.insertWith(ctx, s.groupConn(), TableInteractions, s.interactionsInsert, interactionColumns, what, settings, n, bytes, fill)
 	if err == nil {
@@ -336,13 +396,29 @@ func yyyymm(t time.Time) uint32 {
 	return uint32(t.Year()*100 + int(t.Month()))
 }
 
-// groupToken is the insert_deduplication_token of one month of a group:
-// the table, the month and the members' origins, sorted, so the same
-// member-months always give the same token and different ones never do.
-func groupToken(table string, month uint32, parts []memberMonth) string {
-	origins := make([]string, len(parts))
-	for k, p := range parts {
-		origins[k] = p.o.String()
+// onePart returns settings, changed so that an insert of n rows is sent
+// and stored as one block, hence one part per partition: a server that
+// cut the block into several (max_insert_block_size for row formats,
+// squashing to min_insert_block_size_*, parallel insert streams for the
+// embedded engine's INSERT SELECT FROM file) could commit part of a
+// member-month, and a replay that finds some of its rows would take it
+// for all of them.
+func onePart(settings clickhouse.Settings, n int) clickhouse.Settings {
+	settings["max_insert_block_size"] = max(n, 1<<20)
+	settings["min_insert_block_size_rows"] = n
+	settings["min_insert_block_size_bytes"] = 0
+	settings["max_insert_threads"] = 1
+	return settings
+}
+
+// groupToken is the insert_deduplication_token of one partition (month)
+// of one table of a group: the table, the partition key and the members'
+// origins, sorted, so the same member-parts always give the same token
+// and different ones never do.
+func groupToken(table string, month uint32, members []schemas.Origin) string {
+	origins := make([]string, len(members))
+	for k, o := range members {
+		origins[k] = o.String()
 	}
 	slices.Sort(origins)
 	h := sha256.New()

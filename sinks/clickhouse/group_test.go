@@ -181,7 +181,7 @@ func TestGroupedMonthSplit(t *testing.T) {
 	// Only February of x stored: as if its March insert never ran.
 	onlyFeb := batchOf("interactions.v1", 0, 0, feb)
 	onlyFeb.Origin = x.Origin
-	if err := s.insertGroup(ctx, []groupMember{{b: onlyFeb}}); err != nil {
+	if err := s.insertGroup(ctx, []groupMember{{b: onlyFeb}}, true); err != nil {
 		t.Fatal(err)
 	}
 	x.MaybeStored = true

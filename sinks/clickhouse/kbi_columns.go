@@ -19,8 +19,22 @@ import (
 // migrations/005_kbi.sql and 007_provisional.sql) and appends whole
 // columns from the rows.
 type kbiLayout struct {
+	// cols are the insert's columns: the table's own, then
+	// originColumns when group.class is appendOnly.
 	cols   []clickhouse.ColumnNameAndType
-	append func(driver.Batch, schemas.Rows) error
+	append func(driver.Batch, schemas.Rows) error // the table's own columns
+	// group says how rows of many batches share an insert (kbi_group.go);
+	// the zero value inserts them per batch.
+	group kbiGrouping
+}
+
+// originColumns name the batch a row came from, as in interactions; the
+// append-only KBI tables have them since migration 015.
+var originColumns = []clickhouse.ColumnNameAndType{
+	{Name: "kafka_topic", Type: "LowCardinality(String)"},
+	{Name: "kafka_partition", Type: "Int32"},
+	{Name: "kafka_first_offset", Type: "Int64"},
+	{Name: "kafka_last_offset", Type: "Int64"},
 }
 
 var (
@@ -68,20 +82,37 @@ var (
 
 var kbiLayouts = map[string]kbiLayout{
 	schemas.TableLeadResponse: {
-		cols:   leadResponseCols,
+		cols:   withOrigins(leadResponseCols),
 		append: appender(appendLeadResponse),
+		group: grouping[schemas.LeadResponseRows](appendOnly, "toYYYYMM(day)", func(r *schemas.LeadResponseRow) uint32 { return yyyymm(r.Day) },
+			func(r *schemas.LeadResponseRow) {
+				r.ResponseAt, r.ResponseS, r.BusinessS = own(r.ResponseAt), own(r.ResponseS), own(r.BusinessS)
+			}),
 	},
 	schemas.TableApprovals: {
-		cols:   approvalCols,
+		cols:   withOrigins(approvalCols),
 		append: appender(appendApprovals),
+		group: grouping[schemas.ApprovalRows](appendOnly, "toYYYYMM(day)", func(r *schemas.ApprovalRow) uint32 { return yyyymm(r.Day) },
+			func(r *schemas.ApprovalRow) { r.DecidedAt, r.LatencyS = own(r.DecidedAt), own(r.LatencyS) }),
 	},
+	// The provisional tables are ReplacingMergeTree(version, is_deleted)
+	// that no view reads and every reader reads with FINAL. A batch's
+	// rows are derived deterministically from its offsets, with version =
+	// its last offset (window.Stage), so a replay inserts the very rows
+	// it inserted before, and FINAL keeps one of each.
 	schemas.TableLeadResponseProvisional: {
 		cols:   slices.Concat(leadResponseCols, provisionalCols),
 		append: appender(appendLeadResponseProvisional),
+		group: grouping[schemas.LeadResponseProvisionalRows](idempotent, "", nil, func(r *schemas.LeadResponseProvisionalRow) {
+			r.ResponseAt, r.ResponseS, r.BusinessS = own(r.ResponseAt), own(r.ResponseS), own(r.BusinessS)
+		}),
 	},
 	schemas.TableApprovalsProvisional: {
 		cols:   slices.Concat(approvalCols, provisionalCols),
 		append: appender(appendApprovalsProvisional),
+		group: grouping[schemas.ApprovalProvisionalRows](idempotent, "", nil, func(r *schemas.ApprovalProvisionalRow) {
+			r.DecidedAt, r.LatencyS = own(r.DecidedAt), own(r.LatencyS)
+		}),
 	},
 	schemas.TableActivity: {
 		cols: []clickhouse.ColumnNameAndType{
@@ -104,13 +135,19 @@ var kbiLayouts = map[string]kbiLayout{
 			{Name: "account_id", Type: "String"},
 		},
 		append: appender(appendAccounts),
+		// A set: ReplacingMergeTree over all its columns, read only as
+		// distinct accounts (uniqExact, DISTINCT) and fed to views that
+		// keep uniq states (rep_activity_daily's accounts, its sums 0;
+		// rep_accounts_monthly). A row stored twice changes none of them.
+		group: grouping[schemas.AccountRows](idempotent, "toYYYYMM(day)", func(r *schemas.AccountRow) uint32 { return yyyymm(r.Day) }, nil),
 	},
 	schemas.TableDealFeatures: {
-		cols:   dealFeatureCols(),
+		cols:   withOrigins(dealFeatureCols()),
 		append: appender(appendDealFeatures),
+		group:  grouping[schemas.DealFeatureRows](appendOnly, "toYYYYMM(at)", func(r *schemas.DealFeatureRow) uint32 { return yyyymm(r.At) }, nil),
 	},
 	schemas.TableDealScores: {
-		cols: []clickhouse.ColumnNameAndType{
+		cols: withOrigins([]clickhouse.ColumnNameAndType{
 			{Name: "at", Type: "DateTime64(3, 'UTC')"},
 			{Name: "opportunity_id", Type: "String"},
 			{Name: "account_id", Type: "String"},
@@ -121,11 +158,12 @@ var kbiLayouts = map[string]kbiLayout{
 			{Name: "probability", Type: "Float64"},
 			{Name: "reasons", Type: "Array(String)"},
 			{Name: "model_id", Type: "LowCardinality(String)"},
-		},
+		}),
 		append: appender(appendDealScores),
+		group:  grouping[schemas.DealScoreRows](appendOnly, "toYYYYMM(at)", func(r *schemas.DealScoreRow) uint32 { return yyyymm(r.At) }, nil),
 	},
 	schemas.TableDeals: {
-		cols: []clickhouse.ColumnNameAndType{
+		cols: withOrigins([]clickhouse.ColumnNameAndType{
 			{Name: "day", Type: "Date"},
 			{Name: "occurred_at", Type: "DateTime64(3, 'UTC')"},
 			{Name: "event_id", Type: "String"},
@@ -137,11 +175,15 @@ var kbiLayouts = map[string]kbiLayout{
 			{Name: "amount", Type: "Nullable(Float64)"},
 			{Name: "list_price", Type: "Nullable(Float64)"},
 			{Name: "discount_pct", Type: "Nullable(Float64)"},
-		},
+		}),
 		append: appender(appendDeals),
+		group: grouping[schemas.DealRows](appendOnly, "toYYYYMM(day)", func(r *schemas.DealRow) uint32 { return yyyymm(r.Day) },
+			func(r *schemas.DealRow) {
+				r.Amount, r.ListPrice, r.DiscountPct = own(r.Amount), own(r.ListPrice), own(r.DiscountPct)
+			}),
 	},
 	schemas.TableForecasts: {
-		cols: []clickhouse.ColumnNameAndType{
+		cols: withOrigins([]clickhouse.ColumnNameAndType{
 			{Name: "period_start", Type: "Date"},
 			{Name: "period_kind", Type: "LowCardinality(String)"},
 			{Name: "period", Type: "String"},
@@ -155,8 +197,11 @@ var kbiLayouts = map[string]kbiLayout{
 			{Name: "currency", Type: "LowCardinality(String)"},
 			{Name: "amount", Type: "Float64"},
 			{Name: "time_zone", Type: "LowCardinality(String)"},
-		},
+		}),
 		append: appender(appendForecasts),
+		group: grouping[schemas.ForecastRows](appendOnly, "toYear(period_start)", func(r *schemas.ForecastRow) uint32 {
+			return uint32(r.PeriodStart.UTC().Year())
+		}, nil),
 	},
 }
 

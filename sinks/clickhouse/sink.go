@@ -151,24 +151,21 @@ func NewSink(ctx context.Context, cfg Config, reg prometheus.Registerer, logger 
 // window (the last 10000 inserts per table). It does not keep b or its
 // slices after returning.
 func (s *Sink) Write(ctx context.Context, b *schemas.Batch) error {
-	return s.write(ctx, b, true)
+	return s.write(ctx, b, true, false)
 }
 
 // Derived is the sink of a pipeline whose interactions another pipeline
 // stored already (the KBI pipeline behind the lead topics, whose input the
 // ingest pipeline wrote as raw rows): it writes what the stages derived
-// from a batch (late events, alerts, KBI facts), not b.Interactions.
-func (s *Sink) Derived() *DerivedSink { return &DerivedSink{s} }
+// from a batch (late events, alerts, KBI facts), not b.Interactions. Like
+// Grouped, it inserts the KBI facts of many batches together where the
+// table allows (docs/fault-tolerance.md rule 4).
+func (s *Sink) Derived() *GroupedSink { return s.newGrouped(false) }
 
-// DerivedSink is Sink.Derived's view of a Sink.
-type DerivedSink struct{ s *Sink }
-
-// Write is Sink.Write without the raw interactions.
-func (d *DerivedSink) Write(ctx context.Context, b *schemas.Batch) error {
-	return d.s.write(ctx, b, false)
-}
-
-func (s *Sink) write(ctx context.Context, b *schemas.Batch, raw bool) error {
+// write inserts b's rows, one insert per table under b's own token: the
+// raw interactions too when raw, and, when grouped, only the tables a
+// GroupedSink does not insert together with other batches'.
+func (s *Sink) write(ctx context.Context, b *schemas.Batch, raw, grouped bool) error {
 	s.m.inFlight.Inc()
 	defer s.m.inFlight.Dec()
 	ingested := s.cfg.Clock().UTC()
@@ -197,8 +194,11 @@ func (s *Sink) write(ctx context.Context, b *schemas.Batch, raw bool) error {
 		if !ok {
 			return fmt.Errorf("write %s: %q: %w", b.Origin, a.Table, ErrUnknownAggregate)
 		}
+		if grouped && l.group.class != perBatch {
+			continue
+		}
 		err := s.insert(ctx, a.Table, s.kbiInserts[a.Table], l.cols, b.Origin, -1, 0, func(batch driver.Batch) error {
-			return l.append(batch, a.Rows)
+			return l.fill(batch, a.Rows, []originRun{{b.Origin, a.Rows.Len()}})
 		})
 		if err != nil {
 			return err

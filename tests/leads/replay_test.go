@@ -173,7 +173,8 @@ func TestReplayOfTicksDecidesAsLive(t *testing.T) {
 	}
 	for _, c := range []struct{ what, q string }{
 		{"alerts", "SELECT DISTINCT toString(tuple(id, rule, state, severity, rep_id, team_id, manager_id, summary, event_ids, mapSort(`values`), at, ends_at, version)) FROM %s.alerts"},
-		{"lead response facts", "SELECT DISTINCT toString(tuple(*)) FROM %s.lead_response_facts"},
+		// The origin columns name the batch, whose cuts a replay by another group need not repeat.
+		{"lead response facts", "SELECT DISTINCT toString(tuple(*)) FROM (SELECT * EXCEPT (kafka_topic, kafka_partition, kafka_first_offset, kafka_last_offset) FROM %s.lead_response_facts)"},
 		{"late events", "SELECT DISTINCT toString(tuple(event_id)) FROM %s.late_events"},
 	} {
 		a, b := rows(fmt.Sprintf(c.q, first)), rows(fmt.Sprintf(c.q, again))

@@ -84,7 +84,7 @@ var dashCopies = []struct{ table, copy, source string }{
 	{"lead_sla_owner_daily",
 		`SELECT day, team_id, owner_rep_id, trigger_channel, sum(leads) AS n, arraySort(groupArrayArray(answered_s)) AS s FROM salespulse.lead_sla_owner_daily GROUP BY ALL`,
 		`SELECT day, team_id, owner_rep_id, trigger_channel, count() AS n, arraySort(groupArrayIf(assumeNotNull(response_s), response_s IS NOT NULL)) AS s FROM salespulse.lead_response_facts GROUP BY ALL`},
-	{"deal_facts_team", `SELECT * FROM salespulse.deal_facts_team`, `SELECT * FROM salespulse.deal_facts`},
+	{"deal_facts_team", `SELECT * FROM salespulse.deal_facts_team`, `SELECT * EXCEPT (kafka_topic, kafka_partition, kafka_first_offset, kafka_last_offset) FROM salespulse.deal_facts`},
 	{"alert_transitions_team", `SELECT * FROM salespulse.alert_transitions_team`, `SELECT * FROM salespulse.alert_transitions`},
 	{"alerts_team",
 		"SELECT id, rule, state, severity, rep_id, team_id, manager_id, summary, event_ids, toString(`values`), at, ends_at, version, ingested_at FROM salespulse.alerts_team FINAL",
