@@ -19,10 +19,11 @@ import (
 
 // Grouped returns the sink of a pipeline whose raw interactions may be
 // inserted together with other batches' (the ingest flow): its Submit
-// (pipeline.AsyncSink) adds the batch's interactions, and its KBI facts
-// of the tables that allow it (kbiGrouping), to the open group, and
-// writes the rest of what the stages derived from it (late events,
-// alerts, activity_daily) at once, one insert per table as Write does.
+// (pipeline.AsyncSink) adds the batch's interactions, its alerts
+// (insertAlerts) and its KBI facts of the tables that allow it
+// (kbiGrouping) to the open group, and writes the rest of what the stages
+// derived from it (late events, activity_daily) at once, one insert per
+// table as Write does.
 // Sink.Derived is the same without the interactions.
 //
 // The open group is inserted once it holds clickhouse.group_max_rows
@@ -127,6 +128,7 @@ func (g *GroupedSink) Submit(ctx context.Context, b *schemas.Batch, done func(er
 		return
 	}
 	derived, rows := groupedRows(b)
+	rows += len(b.Alerts)
 	if g.raw {
 		rows += len(b.Interactions)
 	}
@@ -286,13 +288,17 @@ func groupedRows(b *schemas.Batch) ([]derivedRows, int) {
 }
 
 // insertGroup inserts the rows of members: their interactions when raw,
-// one insert per month, then their grouped KBI rows (insertDerived).
+// one insert per month, then their alerts (insertAlerts), then their
+// grouped KBI rows (insertDerived).
 // Each replayed member's parts that are stored already are left out.
 func (s *Sink) insertGroup(ctx context.Context, members []groupMember, raw bool) error {
 	if raw {
 		if err := s.insertInteractions(ctx, members); err != nil {
 			return err
 		}
+	}
+	if err := s.insertAlerts(ctx, members); err != nil {
+		return err
 	}
 	return s.insertDerived(ctx, members)
 }

@@ -14,8 +14,9 @@ type groupClass uint8
 
 const (
 	// perBatch: one insert per batch, under the batch's own token
-	// (activity_daily's sums, alerts' transition log: a row stored twice
-	// is counted twice, and cannot be found after a merge).
+	// (activity_daily's sums: a row stored twice is counted twice, and
+	// cannot be found after a merge). Alerts are grouped by their own
+	// rule (insertAlerts).
 	perBatch groupClass = iota
 	// idempotent: a row stored twice changes nothing any reader or view
 	// sees, so a replay needs no lookup (the layout says why, per table).

@@ -179,7 +179,7 @@ func (s *Sink) write(ctx context.Context, b *schemas.Batch, raw, grouped bool) e
 			return err
 		}
 	}
-	if len(b.Alerts) > 0 {
+	if len(b.Alerts) > 0 && !grouped {
 		c := getFree(s.freeAlerts)
 		c.fill(b.Alerts, ingested)
 		err := s.insert(ctx, TableAlerts, s.alertsInsert, alertColumns, b.Origin, len(b.Alerts), c.bytes, c.appendTo)
