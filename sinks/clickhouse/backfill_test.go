@@ -42,7 +42,8 @@ SELECT concat('e', toString(number)), toDateTime64('2026-03-02 08:00:00', 3, 'UT
     ['email', 'call', 'meeting'][1 + number % 3], concat('r', toString(number % 6)), concat('t', toString(number % 2)), concat('a', toString(number % 11)),
     if(number % 3 = 1, toFloat64(number), NULL), map('signal_kind', 'funding', 'signal_domain', concat('d', toString(number % 4))), now64(3)
 FROM numbers(3000)`)
-	exec(`INSERT INTO DB.activity_daily SELECT toDate(occurred_at), team_id, rep_id, channel, type, direction, toUInt64(count()), sum(ifNull(duration_s, 0))
+	exec(`INSERT INTO DB.activity_daily (day, team_id, rep_id, channel, type, direction, interactions, duration_s)
+SELECT toDate(occurred_at), team_id, rep_id, channel, type, direction, toUInt64(count()), sum(ifNull(duration_s, 0))
 FROM DB.interactions GROUP BY ALL`)
 	exec(`INSERT INTO DB.rep_accounts_daily SELECT DISTINCT toDate(occurred_at), team_id, rep_id, account_id FROM DB.interactions`)
 	exec(`INSERT INTO DB.lead_response_facts (day, trigger_at, lead_id, trigger_event_id, trigger_channel, owner_rep_id, team_id, is_answered, response_s, business_s)

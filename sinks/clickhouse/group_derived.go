@@ -19,6 +19,7 @@ import (
 var groupedTables = []string{
 	schemas.TableLeadResponseProvisional,
 	schemas.TableApprovalsProvisional,
+	schemas.TableActivity,
 	schemas.TableRepAccounts,
 	schemas.TableLeadResponse,
 	schemas.TableApprovals,
@@ -137,8 +138,9 @@ func (s *Sink) insertDerivedPart(ctx context.Context, table string, parts []deri
 
 // storedDerived returns which (table, origin, partition) of the replayed
 // members' appendOnly rows are stored: one query per table they have rows
-// in. As with interactions (storedMonths), each such part was inserted in
-// one part, so any row of it stored means all are.
+// in (or its receipts table). As with interactions (storedMonths), each
+// such part was inserted in one part, so any row of it stored means all
+// are.
 func (s *Sink) storedDerived(ctx context.Context, members []groupMember) (map[derivedKey]bool, error) {
 	type want struct {
 		tuples []string
@@ -177,7 +179,10 @@ func (s *Sink) storedDerived(ctx context.Context, members []groupMember) (map[de
 		if w == nil {
 			continue
 		}
-		expr := kbiLayouts[table].group.partExpr
+		from, expr := table, kbiLayouts[table].group.partExpr
+		if r := kbiLayouts[table].group.receipts; r != "" {
+			from, expr = r, "month"
+		}
 		keys := make([]string, len(w.keys))
 		for k, key := range w.keys {
 			keys[k] = strconv.FormatUint(uint64(key), 10)
@@ -185,7 +190,7 @@ func (s *Sink) storedDerived(ctx context.Context, members []groupMember) (map[de
 		// The partition condition prunes the table to the parts the
 		// members can have rows in.
 		q := "SELECT kafka_topic, kafka_partition, kafka_first_offset, kafka_last_offset, toUInt32(" + expr + ") AS k" +
-			" FROM " + s.cfg.Database + "." + table +
+			" FROM " + s.cfg.Database + "." + from +
 			" WHERE " + expr + " IN (" + strings.Join(keys, ", ") + ")" +
 			" AND (kafka_topic, kafka_partition, kafka_first_offset, kafka_last_offset) IN (" + strings.Join(w.tuples, ", ") + ")" +
 			" GROUP BY kafka_topic, kafka_partition, kafka_first_offset, kafka_last_offset, k"

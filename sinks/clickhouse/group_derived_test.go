@@ -18,7 +18,7 @@ import (
 // (10 offsets) with KBI rows: n lead responses of each day in days, one
 // forecast and account per day (period_start in the day's year), n provisional
 // responses versioned with the batch's last offset, and one activity row
-// (a per-batch table).
+// (n interactions).
 func derivedBatch(part int32, first int64, n int, days ...time.Time) *schemas.Batch {
 	b := batchOf("leads.v1", part, first, nil)
 	b.Origin.LastOffset = first + 9
@@ -63,6 +63,26 @@ func derivedBatch(part int32, first int64, n int, days ...time.Time) *schemas.Ba
 func derivedSink(s *Sink) *GroupedSink {
 	s.cfg.GroupLinger = time.Minute
 	return s.Derived()
+}
+
+// activityStored checks that activity_daily, its rollup and its
+// receipts count each batch's activity once: want interactions in all.
+func activityStored(t *testing.T, s *Sink, want uint64, when string) {
+	t.Helper()
+	db := s.cfg.Database
+	for _, q := range []string{
+		"SELECT toUInt64(sum(interactions)) FROM " + db + ".activity_daily",
+		"SELECT toUInt64(sum(interactions)) FROM " + db + ".rep_activity_daily",
+	} {
+		if n := queryUint(t, s, q); n != want {
+			t.Errorf("%s: %s = %d, want %d", when, q, n, want)
+		}
+	}
+	q := "SELECT count() FROM (SELECT kafka_topic, kafka_partition, kafka_first_offset, month, count() AS n FROM " + db +
+		".activity_receipts GROUP BY ALL HAVING n > 1)"
+	if n := queryUint(t, s, q); n != 0 {
+		t.Errorf("%s: %d receipts stored twice", when, n)
+	}
 }
 
 // uniqAccounts is the number of distinct accounts in rep_accounts_daily.
@@ -111,13 +131,13 @@ func derivedStored(t *testing.T, s *Sink, leads, fcs uint64, when string) {
 
 // The leads flow's sink groups the facts of batches of several partitions
 // into one insert per table and partition, each one part, with each row's
-// own batch's origin; the per-batch tables still get one insert per batch.
+// own batch's origin, activity_daily too (its receipts say what is stored).
 func TestDerivedGroupedRoundTrip(t *testing.T) {
 	srv := startServer(t)
 	db := dbName(t)
 	reg := prometheus.NewPedanticRegistry()
 	s := newTestSink(t, srv.addr, db, reg)
-	stopMerges(t, s, schemas.TableLeadResponse, schemas.TableForecasts, schemas.TableLeadResponseProvisional, "lead_response_daily")
+	stopMerges(t, s, schemas.TableLeadResponse, schemas.TableForecasts, schemas.TableLeadResponseProvisional, "lead_response_daily", schemas.TableActivity)
 	g := derivedSink(s)
 	feb := day.Add(-24 * time.Hour)
 	jan2025 := time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC)
@@ -135,18 +155,19 @@ func TestDerivedGroupedRoundTrip(t *testing.T) {
 	}
 	// 40 + 2*30 + 2*20 responses; forecasts 1 + 2 + 2.
 	derivedStored(t, s, 140, 5, "")
+	activityStored(t, s, 90, "")
 	for table, want := range map[string]uint64{
 		TableInteractions:                    0, // the ingest flow's
 		schemas.TableLeadResponseProvisional: 1, // unpartitioned
 		schemas.TableLeadResponse:            3, // 2025-12, 2026-02, 2026-03
 		schemas.TableForecasts:               2, // 2025, 2026
-		schemas.TableActivity:                3, // per batch
+		schemas.TableActivity:                1, // one month
 		schemas.TableRepAccounts:             3, // as lead_response_facts
 	} {
 		if n := insertCount(t, reg, table); n != want {
 			t.Errorf("%d inserts into %s, want %d", n, table, want)
 		}
-		if table == TableInteractions || table == schemas.TableActivity {
+		if table == TableInteractions {
 			continue
 		}
 		if n := tableParts(t, s, table); n != want {
@@ -162,6 +183,7 @@ func TestDerivedGroupedRoundTrip(t *testing.T) {
 	again := []*schemas.Batch{derivedBatch(2, 7, 20, day, jan2025), derivedBatch(0, 0, 40, day), derivedBatch(1, 100, 30, day, feb)}
 	submitAll(t, g, again...)
 	derivedStored(t, s, 140, 5, "after a retry")
+	activityStored(t, s, 90, "after a retry")
 }
 
 // A replayed batch (MaybeStored) whose facts an earlier group stored is
@@ -177,6 +199,14 @@ func TestDerivedGroupedReplay(t *testing.T) {
 	g := derivedSink(s)
 	a, b := derivedBatch(0, 0, 30, day), derivedBatch(1, 0, 20, day)
 	submitAll(t, g, a, b)
+	// The merge folds a's and b's activity (same rep, day and kind) into
+	// one row with one origin: only the receipts still name both.
+	if err := s.conn.Exec(ctx, "OPTIMIZE TABLE "+db+".activity_daily FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	if n := queryUint(t, s, "SELECT count() FROM "+db+".activity_daily"); n != 1 {
+		t.Fatalf("%d activity rows after OPTIMIZE FINAL, want 1: the test shows nothing", n)
+	}
 	final := func() string {
 		var v string
 		q := "SELECT toString(groupArray(tuple(*))) FROM (SELECT * FROM " + db + ".lead_response_provisional FINAL ORDER BY ALL)"
@@ -197,9 +227,11 @@ func TestDerivedGroupedReplay(t *testing.T) {
 		}
 	}
 	derivedStored(t, s, 65, 4, "")
+	activityStored(t, s, 65, "")
 	want := `
 # HELP salespulse_clickhouse_replayed_rows_skipped_total Rows of replayed batches not inserted because a previous attempt stored them (grouped inserts look before they write), per table.
 # TYPE salespulse_clickhouse_replayed_rows_skipped_total counter
+salespulse_clickhouse_replayed_rows_skipped_total{table="activity_daily"} 1
 salespulse_clickhouse_replayed_rows_skipped_total{table="forecast_facts"} 1
 salespulse_clickhouse_replayed_rows_skipped_total{table="lead_response_facts"} 30
 `
@@ -226,6 +258,7 @@ salespulse_clickhouse_replayed_rows_skipped_total{table="lead_response_facts"} 3
 		t.Fatalf("FINAL after the replay:\n%s\nbefore:\n%s", after, before)
 	}
 	derivedStored(t, s, 65, 4, "after the second replay")
+	activityStored(t, s, 65, "after the second replay")
 }
 
 // The rows a stage hands out may be overwritten by its next batch (the
@@ -291,6 +324,7 @@ func TestDerivedGroupedReplayOfPerBatchInsert(t *testing.T) {
 	if n := queryUint(t, s, "SELECT count() FROM "+db+".forecast_facts"); n != 2 {
 		t.Fatalf("%d forecasts, want 2", n)
 	}
+	activityStored(t, s, 12, "")
 }
 
 // Every table a group inserts has its place in the insert order, and
@@ -329,4 +363,5 @@ func TestGroupedRawAndDerived(t *testing.T) {
 	}
 	wantStored(t, s, 9, "") // 3 interactions per batch, the replay's skipped
 	derivedStored(t, s, 35, 3, "")
+	activityStored(t, s, 35, "")
 }

@@ -114,8 +114,11 @@ var kbiLayouts = map[string]kbiLayout{
 			r.DecidedAt, r.LatencyS = own(r.DecidedAt), own(r.LatencyS)
 		}),
 	},
+	// Partial sums: merges fold a batch's rows into others', so a
+	// replayed batch is looked up by the receipts a view writes in the
+	// same insert (migration 016).
 	schemas.TableActivity: {
-		cols: []clickhouse.ColumnNameAndType{
+		cols: withOrigins([]clickhouse.ColumnNameAndType{
 			{Name: "day", Type: "Date"},
 			{Name: "team_id", Type: "String"},
 			{Name: "rep_id", Type: "String"},
@@ -124,8 +127,10 @@ var kbiLayouts = map[string]kbiLayout{
 			{Name: "direction", Type: "LowCardinality(String)"},
 			{Name: "interactions", Type: "SimpleAggregateFunction(sum, UInt64)"},
 			{Name: "duration_s", Type: "SimpleAggregateFunction(sum, Float64)"},
-		},
+		}),
 		append: appender(appendActivity),
+		group: grouping[schemas.ActivityRows](appendOnly, "toYYYYMM(day)", func(r *schemas.ActivityRow) uint32 { return yyyymm(r.Day) }, nil).
+			receiptsIn("activity_receipts"),
 	},
 	schemas.TableRepAccounts: {
 		cols: []clickhouse.ColumnNameAndType{

@@ -13,18 +13,18 @@ import (
 type groupClass uint8
 
 const (
-	// perBatch: one insert per batch, under the batch's own token
-	// (activity_daily's sums: a row stored twice is counted twice, and
-	// cannot be found after a merge). Alerts are grouped by their own
-	// rule (insertAlerts).
+	// perBatch: one insert per batch, under the batch's own token. Alerts
+	// are grouped by their own rule (insertAlerts).
 	perBatch groupClass = iota
 	// idempotent: a row stored twice changes nothing any reader or view
 	// sees, so a replay needs no lookup (the layout says why, per table).
 	idempotent
 	// appendOnly: MergeTree whose rows carry their batch's origin
-	// (originColumns, migration 015), inserted one part per partition: a
-	// replayed batch's (origin, partition) found stored is not inserted
-	// again, as with interactions (Sink.storedMonths).
+	// (originColumns, migrations 015 and 016), inserted one part per
+	// partition: a replayed batch's (origin, partition) found stored is
+	// not inserted again, as with interactions (Sink.storedMonths). Where
+	// merges fold rows of several batches (activity_daily's sums), what
+	// is stored is looked up in a receipts table a view fills instead.
 	appendOnly
 )
 
@@ -34,6 +34,10 @@ const (
 type kbiGrouping struct {
 	class    groupClass
 	partExpr string
+	// receipts, if set, is the table an appendOnly table's stored
+	// (origin, partition) are looked up in, its partition key in column
+	// month: a view writes them there in the same insert (migration 016).
+	receipts string
 	// split returns rows by partition key, in order within each, sharing
 	// rows' backing array when they are all of one key.
 	split func(schemas.Rows) []keyedRows
@@ -42,6 +46,12 @@ type kbiGrouping struct {
 	// runs while the batch waits in a group), pointer fields included.
 	clone  func(schemas.Rows) schemas.Rows
 	concat func([]schemas.Rows) schemas.Rows
+}
+
+// receiptsIn returns g looking up what is stored in table (receipts).
+func (g kbiGrouping) receiptsIn(table string) kbiGrouping {
+	g.receipts = table
+	return g
 }
 
 // keyedRows are rows of one partition key (0 for an unpartitioned table).

@@ -422,7 +422,8 @@ SETTINGS insert_deduplicate = 0`, day, reps, max(reps/10, 1), max(reps/10, 1)*da
 	for m := dashStart; m.Before(dashEnd); m = m.AddDate(0, 1, 0) {
 		month := m.Format("200601")
 		stmts = append(stmts,
-			`INSERT INTO salespulse.activity_daily SELECT toDate(occurred_at) AS day, team_id, rep_id, channel, type, direction,
+			`INSERT INTO salespulse.activity_daily (day, team_id, rep_id, channel, type, direction, interactions, duration_s)
+SELECT toDate(occurred_at) AS day, team_id, rep_id, channel, type, direction,
     toUInt64(count()), sum(ifNull(duration_s, 0))
 FROM salespulse.interactions WHERE toYYYYMM(occurred_at) = `+month+` AND type != 'account.signal'
 GROUP BY day, team_id, rep_id, channel, type, direction SETTINGS insert_deduplicate = 0`,
