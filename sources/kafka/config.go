@@ -66,7 +66,7 @@ type Config struct {
 	// The three flows of internal/app (ingest, contacts, leads) share it;
 	// a source at its share pauses fetching like at max_in_flight_rows
 	// (ReadAhead has the rule). Estimated: 448 bytes per decoded
-	// interaction plus its record's bytes. Default 256 MiB, or a quarter
+	// interaction plus its record's bytes. Default 384 MiB, or a quarter
 	// of the Go soft memory limit (GOMEMLIMIT, or the container's, see
 	// docs/configuration.md) when that is smaller. A negative value
 	// means unbounded (the row and batch bounds alone).
@@ -153,18 +153,19 @@ var (
 )
 
 // DefaultReadAheadBytes is kafka.read_ahead_bytes when unset, given the
-// Go soft memory limit (math.MaxInt64: none): 256 MiB, at most a quarter
-// of the limit. 256 MiB keeps a 12-partition topic's batches (~12k
+// Go soft memory limit (math.MaxInt64: none): 384 MiB, at most a quarter
+// of the limit. It keeps a 12-partition topic's batches (~12k
 // interactions, ~9 MB each) flowing in all three flows and lets the
-// ingest flow hold a full insert group (clickhouse.group_max_rows,
-// 100,000 rows): at 128 MiB its share held fewer, groups closed on
-// their linger, and a 1M-event drain made 33 inserts into interactions
-// instead of 17 (benchmarks/README.md, "Memory"); the quarter
-// leaves the rest of a small limit to the collector's headroom, the
-// stages' state and the sinks' column buffers (benchmarks/README.md,
-// "Memory").
+// ingest flow's insert groups grow while the previous one is inserted:
+// at 128 MiB a 1M-event drain made 33 inserts into interactions instead
+// of 17; at 256 MiB, once the leads flow's batches waited in insert
+// groups of their own, 20-26 (median 22 in 7 drains) against 16-20 at
+// 384 MiB, for ~0.3 GB more peak RSS (benchmarks/README.md, "Memory"
+// and "Every leads-flow table grouped"). The quarter leaves the rest of
+// a small limit to the collector's headroom, the stages' state and the
+// sinks' column buffers.
 func DefaultReadAheadBytes(memLimit int64) int64 {
-	return min(256<<20, memLimit/4)
+	return min(384<<20, memLimit/4)
 }
 
 // SetDefaults fills zero fields with their documented defaults.

@@ -61,7 +61,8 @@ func TestReadAheadDefaults(t *testing.T) {
 			t.Errorf("%s: read_ahead_bytes %d, fetch_max_bytes %d; want %d, %d", what, c.ReadAheadBytes, c.FetchMaxBytes, wantRA, wantFetch)
 		}
 	}
-	f("no memory limit", Config{}, math.MaxInt64, 256<<20, 8<<20)
+	f("no memory limit", Config{}, math.MaxInt64, 384<<20, 12<<20)
+	f("a 2 GiB limit", Config{}, 2<<30, 384<<20, 12<<20)
 	f("a 1 GiB limit", Config{}, 1<<30, 256<<20, 8<<20)
 	f("a 512 MiB limit", Config{}, 512<<20, 128<<20, 4<<20)
 	f("a 448 MiB limit", Config{}, 448<<20, 112<<20, 3584<<10)

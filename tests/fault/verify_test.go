@@ -22,6 +22,9 @@ type snapshot struct {
 	distinct int64 // uniqExact(event_id) in interactions
 	rollup   int64 // sum(interactions) in activity_per_minute
 	late     int64 // rows in late_events (should be none: windows are not wired into run)
+	// alert transitions in alert_transitions, and those of them stored
+	// more than once (the grouped alerts inserts look replays up)
+	transitions, doubleTransitions int64
 
 	byChannel map[string]int64 // rollup sums
 	byRep     map[string]int64
@@ -34,10 +37,13 @@ type snapshot struct {
 func (x *harness) snapshot(t *testing.T, db string) *snapshot {
 	t.Helper()
 	s := &snapshot{
-		raw:       x.queryInt(t, "SELECT count() FROM "+db+".interactions"),
-		distinct:  x.queryInt(t, "SELECT uniqExact(event_id) FROM "+db+".interactions"),
-		rollup:    x.queryInt(t, "SELECT sum(interactions) FROM "+db+".activity_per_minute"),
-		late:      x.queryInt(t, "SELECT count() FROM "+db+".late_events"),
+		raw:         x.queryInt(t, "SELECT count() FROM "+db+".interactions"),
+		distinct:    x.queryInt(t, "SELECT uniqExact(event_id) FROM "+db+".interactions"),
+		rollup:      x.queryInt(t, "SELECT sum(interactions) FROM "+db+".activity_per_minute"),
+		late:        x.queryInt(t, "SELECT count() FROM "+db+".late_events"),
+		transitions: x.queryInt(t, "SELECT count() FROM "+db+".alert_transitions"),
+		doubleTransitions: x.queryInt(t, "SELECT count() FROM (SELECT id, version FROM "+db+
+			".alert_transitions GROUP BY id, version HAVING count() > 1)"),
 		byChannel: x.sums(t, "SELECT channel, sum(interactions) FROM "+db+".activity_per_minute GROUP BY channel"),
 		byRep:     x.sums(t, "SELECT rep_id, sum(interactions) FROM "+db+".activity_per_minute GROUP BY rep_id"),
 		views:     map[string]string{},
@@ -188,8 +194,8 @@ func (s *scenario) verifyLate(note string, lateRows int64) {
 		results = append(results, r)
 		resultsMu.Unlock()
 	}()
-	t.Logf("%s: produced %d records; events expected %d, found %d (raw rows %d), rollup total %d; lost %d, double-counted %d; wall %s",
-		s.name, produced, want.total, got.distinct, got.raw, got.rollup, lost, double, r.wall.Round(100*time.Millisecond))
+	t.Logf("%s: produced %d records; events expected %d, found %d (raw rows %d), rollup total %d; lost %d, double-counted %d; alert transitions %d (%d twice); wall %s",
+		s.name, produced, want.total, got.distinct, got.raw, got.rollup, lost, double, got.transitions, got.doubleTransitions, r.wall.Round(100*time.Millisecond))
 
 	if got.distinct != want.total {
 		t.Errorf("lost: %d distinct event ids in %s.interactions, want %d", got.distinct, s.db, want.total)
@@ -215,6 +221,9 @@ func (s *scenario) verifyLate(note string, lateRows int64) {
 	}
 	compareCounts(t, "channel", got.byChannel, want.byChannel)
 	compareCounts(t, "rep", got.byRep, want.byRep)
+	if got.doubleTransitions > 0 {
+		t.Errorf("%d of %d alert transitions stored more than once in alert_transitions (a replayed alerts insert not looked up)", got.doubleTransitions, got.transitions)
+	}
 
 	ref := x.reference(t)
 	if ref == nil {
