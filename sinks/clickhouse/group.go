@@ -138,10 +138,13 @@ func (g *GroupedSink) Submit(ctx context.Context, b *schemas.Batch, done func(er
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if b.MaybeStored && g.open != nil {
-		// The attempt b replays may be a member of the open group (its
+	if b.MaybeStored && g.open != nil && g.open.holdsAttemptOf(b.Origin) {
+		// The attempt b replays is a member of the open group (its
 		// partition revoked and assigned back meanwhile): that group
-		// must be stored before b's lookup, so b starts a group of its own.
+		// must be stored before b's lookup, so b starts a group of its
+		// own. Other replayed batches (a restart replays every partition
+		// from its commit) share one group, so a recovery makes as few
+		// inserts as the first attempt did.
 		g.closeLocked(g.open)
 	}
 	gr := g.open
@@ -156,6 +159,19 @@ func (g *GroupedSink) Submit(ctx context.Context, b *schemas.Batch, done func(er
 	if gr.rows >= g.s.cfg.GroupMaxRows {
 		g.closeLocked(gr)
 	}
+}
+
+// holdsAttemptOf reports whether a member of gr covers any offset of o:
+// an earlier attempt of the batch o names (the source cuts a replay at
+// the ranges it cut before).
+func (gr *group) holdsAttemptOf(o schemas.Origin) bool {
+	for _, m := range gr.members {
+		mo := m.b.Origin
+		if mo.Topic == o.Topic && mo.Partition == o.Partition && mo.FirstOffset <= o.LastOffset && o.FirstOffset <= mo.LastOffset {
+			return true
+		}
+	}
+	return false
 }
 
 // Flush inserts the open group and returns once every submitted batch's

@@ -162,6 +162,35 @@ func TestGroupedReplayWaitsForItsAttemptInFlight(t *testing.T) {
 	wantStored(t, s, 21000, "")
 }
 
+// Replayed batches of other partitions, or of other offsets, share the
+// open group: a restart replays every partition at once, and a group per
+// replayed batch made the recovery insert once per batch and table.
+func TestGroupedReplaysShareAGroup(t *testing.T) {
+	srv := startServer(t)
+	db := dbName(t)
+	reg := prometheus.NewPedanticRegistry()
+	s := newTestSink(t, srv.addr, db, reg)
+	s.cfg.GroupLinger = time.Minute
+	var bs []*schemas.Batch
+	for part := range int32(3) {
+		for k := range int64(2) {
+			b := batchOf("interactions.v1", part, k*100, genInteractions(uint64(part)*10+uint64(k)+1, 100, day))
+			b.Origin.LastOffset = k*100 + 99
+			b.MaybeStored = true
+			bs = append(bs, b)
+		}
+	}
+	for k, err := range submitAll(t, s.Grouped(), bs...) {
+		if err != nil {
+			t.Fatalf("batch %d: %v", k, err)
+		}
+	}
+	if n := insertCount(t, reg, TableInteractions); n != 1 {
+		t.Fatalf("%d inserts for six replayed batches of three partitions, want 1", n)
+	}
+	wantStored(t, s, 600, "")
+}
+
 // A group is inserted once per month (the table's partition), so each
 // insert is one part; a replayed batch whose earlier attempt stored one of
 // its months gets only the other inserted.
