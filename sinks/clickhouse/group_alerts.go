@@ -75,11 +75,20 @@ func alertsToken(alerts []schemas.Alert) string {
 	return hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
 
+// lookupQueryBytes bounds the key list of one lookup query, well under
+// the server's max_query_size (256 KiB by default): a restart's replay
+// can carry thousands of alert transitions.
+const lookupQueryBytes = 128 << 10
+
 // storedAlerts returns which of the replayed members' alert transitions
-// alert_transitions holds: one query, pruned to their rules and months.
+// alert_transitions holds: one query per lookupQueryBytes of keys, pruned
+// to their rules and time span.
 func (s *Sink) storedAlerts(ctx context.Context, members []groupMember) (map[alertKey]bool, error) {
-	var rules, keys []string
+	var rules []string
+	var chunks [][]string
 	var lo, hi time.Time
+	size := 0
+	n := 0
 	for _, m := range members {
 		if !m.b.MaybeStored {
 			continue
@@ -89,7 +98,14 @@ func (s *Sink) storedAlerts(ctx context.Context, members []groupMember) (map[ale
 			if !slices.Contains(rules, a.Rule) {
 				rules = append(rules, a.Rule)
 			}
-			keys = append(keys, "("+stringList([]string{a.ID})+", "+strconv.FormatUint(AlertVersion(a), 10)+")")
+			key := "(" + stringList([]string{a.ID}) + ", " + strconv.FormatUint(AlertVersion(a), 10) + ")"
+			if len(chunks) == 0 || size+len(key) > lookupQueryBytes {
+				chunks = append(chunks, nil)
+				size = 0
+			}
+			chunks[len(chunks)-1] = append(chunks[len(chunks)-1], key)
+			size += len(key) + 2
+			n++
 			if lo.IsZero() || a.At.Before(lo) {
 				lo = a.At
 			}
@@ -98,35 +114,41 @@ func (s *Sink) storedAlerts(ctx context.Context, members []groupMember) (map[ale
 			}
 		}
 	}
-	if len(keys) == 0 {
+	if n == 0 {
 		return nil, nil
 	}
 	// alert_transitions copies at from alerts: the rule and time bounds
 	// prune it to the parts and granules the keys can be in.
-	q := "SELECT id, version FROM " + s.cfg.Database + ".alert_transitions" +
-		" WHERE rule IN (" + stringList(rules) + ")" +
+	where := " WHERE rule IN (" + stringList(rules) + ")" +
 		" AND at BETWEEN fromUnixTimestamp64Milli(" + strconv.FormatInt(lo.UnixMilli(), 10) + ", 'UTC')" +
-		" AND fromUnixTimestamp64Milli(" + strconv.FormatInt(hi.UnixMilli(), 10) + ", 'UTC')" +
-		" AND (id, version) IN (" + strings.Join(keys, ", ") + ")"
+		" AND fromUnixTimestamp64Milli(" + strconv.FormatInt(hi.UnixMilli(), 10) + ", 'UTC')"
 	found := map[alertKey]bool{}
-	err := s.withRetry(ctx, "history", func() error {
-		clear(found)
-		rows, err := s.conn.Query(ctx, q)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var k alertKey
-			if err := rows.Scan(&k.id, &k.version); err != nil {
+	for _, keys := range chunks {
+		q := "SELECT id, version FROM " + s.cfg.Database + ".alert_transitions" + where +
+			" AND (id, version) IN (" + strings.Join(keys, ", ") + ")"
+		var got []alertKey
+		err := s.withRetry(ctx, "history", func() error {
+			got = got[:0]
+			rows, err := s.conn.Query(ctx, q)
+			if err != nil {
 				return err
 			}
+			defer rows.Close()
+			for rows.Next() {
+				var k alertKey
+				if err := rows.Scan(&k.id, &k.version); err != nil {
+					return err
+				}
+				got = append(got, k)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, fmt.Errorf("look up %d replayed alert transitions in alert_transitions: %w", n, err)
+		}
+		for _, k := range got {
 			found[k] = true
 		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("look up %d replayed alert transitions in alert_transitions: %w", len(keys), err)
 	}
 	return found, nil
 }

@@ -90,3 +90,34 @@ salespulse_clickhouse_replayed_rows_skipped_total{table="alerts"} 3
 	submitAll(t, derivedSink(s), alertBatch(0, 0, 2), alertBatch(1, 0, 3))
 	stored(8, "after a retry")
 }
+
+// A restart's replay can carry thousands of alert transitions: the
+// lookup splits its keys so that no query exceeds the server's
+// max_query_size (a 6,828-key lookup did, in tests/fault kill9).
+func TestDerivedGroupedAlertsReplayMany(t *testing.T) {
+	srv := startServer(t)
+	db := dbName(t)
+	reg := prometheus.NewPedanticRegistry()
+	s := newTestSink(t, srv.addr, db, reg)
+	many := func() *schemas.Batch {
+		b := alertBatch(0, 0, 10_000)
+		for k := range b.Alerts {
+			b.Alerts[k].ID = fmt.Sprintf("%032x", k) // as long as the detectors' ids
+		}
+		return b
+	}
+	submitAll(t, derivedSink(s), many())
+	replay := many()
+	replay.MaybeStored = true
+	for k, err := range submitAll(t, derivedSink(s), replay) {
+		if err != nil {
+			t.Fatalf("batch %d: %v", k, err)
+		}
+	}
+	if n := queryUint(t, s, "SELECT count() FROM "+db+".alert_transitions"); n != 10_000 {
+		t.Fatalf("%d transitions, want 10000", n)
+	}
+	if n := testutil.ToFloat64(s.m.skipped.WithLabelValues(TableAlerts)); n != 10_000 {
+		t.Fatalf("%v transitions skipped, want 10000", n)
+	}
+}
