@@ -433,7 +433,7 @@ FROM salespulse.interactions WHERE toYYYYMM(occurred_at) = `+month+` AND rep_id 
 	rd := reps * dashDays
 	stmts = append(stmts,
 		// 5 leads per rep and working day; 1 in 10 unanswered.
-		fmt.Sprintf(`INSERT INTO salespulse.lead_response_facts
+		fmt.Sprintf(`INSERT INTO salespulse.lead_response_facts (day, trigger_at, lead_id, trigger_event_id, trigger_type, trigger_channel, owner_rep_id, team_id, time_zone, is_answered, responder_rep_id, response_event_id, response_at, response_type, response_channel, response_s, business_s)
 SELECT %[1]s AS day, toDateTime64(toDateTime(day) + 9 * 3600 + (number %% 5) * 5400, 3, 'UTC') AS trigger_at,
     concat('lead-', toString(number)) AS lead_id, concat('lt-', toString(number)), 'lead.created',
     ['email', 'call', 'chat', 'social'][1 + h %% 4] AS trigger_channel,
@@ -445,7 +445,7 @@ FROM (SELECT number, intDiv(number, %[2]d) AS w, intDiv(number %% %[2]d, 5) AS r
       FROM numbers(%[4]d))
 SETTINGS insert_deduplicate = 0`, day, reps*5, dashTeamSize, rd*5),
 		// An approval request every other working day per rep.
-		fmt.Sprintf(`INSERT INTO salespulse.approval_facts
+		fmt.Sprintf(`INSERT INTO salespulse.approval_facts (day, requested_at, approval_id, request_event_id, rep_id, team_id, time_zone, outcome, approver_id, decision_event_id, decided_at, latency_s)
 SELECT %[1]s AS day, toDateTime64(toDateTime(day) + 10 * 3600, 3, 'UTC') AS requested_at, concat('ap-', toString(number)), concat('ar-', toString(number)),
     rep_id, team_id, 'UTC', ['approved', 'approved', 'rejected', 'expired'][1 + h %% 4] AS outcome, if(outcome = 'expired', '', 'mgr'),
     if(outcome = 'expired', '', concat('ad-', toString(number))), if(outcome = 'expired', NULL, requested_at + toIntervalSecond(lat)),
@@ -455,7 +455,7 @@ FROM (SELECT number, intDiv(number, %[2]d) AS w, number %% %[2]d AS rep, cityHas
       FROM numbers(%[4]d) WHERE (w + rep) %% 2 = 0)
 SETTINGS insert_deduplicate = 0`, day, reps, dashTeamSize, rd),
 		// A quote per rep and working day; a won or lost deal on 3 in 10.
-		fmt.Sprintf(`INSERT INTO salespulse.deal_facts
+		fmt.Sprintf(`INSERT INTO salespulse.deal_facts (day, occurred_at, event_id, type, rep_id, team_id, account_id, currency, amount, list_price, discount_pct)
 SELECT %[1]s AS day, toDateTime64(toDateTime(day) + 11 * 3600 + k * 3600, 3, 'UTC'), concat('df-', toString(number)),
     if(k = 0, 'quote.created', if(h %% 2 = 0, 'deal.won', 'deal.lost')) AS type, rep_id, team_id, concat('acct-', toString(rep), '-', toString(h %% 150)),
     'EUR', toFloat64(10000 - h %% 3000), if(k = 0, toFloat64(10000), NULL), if(k = 0, toFloat64(h %% 30), NULL)
