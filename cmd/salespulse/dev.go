@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/salespulse/salespulse/embedded/chdb"
 	"github.com/salespulse/salespulse/internal/app"
@@ -299,9 +300,14 @@ func showProgress(ctx context.Context, st *devstack.Stack, w io.Writer, every ti
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			stored := metricSum(st.Registry(), "salespulse_pipeline_interactions_stored_total")
-			lag := metricSum(st.Registry(), "salespulse_kafka_consumer_lag")
-			dlq := metricSum(st.Registry(), "salespulse_kafka_dead_letters_total")
+			// The lead hop stores each event a second time and its
+			// consumers lag behind the internal topics: stored and lag are
+			// the ingest flow's, so they compare with produced; the lead
+			// topics' lag is shown apart.
+			stored := metricSum(st.Registry(), "salespulse_pipeline_interactions_stored_total", isIngest)
+			lag := metricSum(st.Registry(), "salespulse_kafka_consumer_lag", isIngest)
+			hopLag := metricSum(st.Registry(), "salespulse_kafka_consumer_lag", func(p string) bool { return !isIngest(p) })
+			dlq := metricSum(st.Registry(), "salespulse_kafka_dead_letters_total", nil)
 			rate := (stored - lastStored) / now.Sub(last).Seconds()
 			lastStored, last = stored, now
 			rows := "?"
@@ -310,8 +316,8 @@ func showProgress(ctx context.Context, st *devstack.Stack, w io.Writer, every ti
 				rows = strings.TrimSpace(string(out))
 			}
 			cancel()
-			line := fmt.Sprintf("events/s %8.0f | produced %s | stored %s | consumer lag %s | dead letters %s | rows in ClickHouse %s",
-				rate, human(float64(st.Produced())), human(stored), human(lag), human(dlq), rows)
+			line := fmt.Sprintf("events/s %8.0f | produced %s | stored %s | consumer lag %s (lead topics %s) | dead letters %s | rows in ClickHouse %s",
+				rate, human(float64(st.Produced())), human(stored), human(lag), human(hopLag), human(dlq), rows)
 			if tty {
 				fmt.Fprintf(w, "\r\033[K%s", line)
 			} else {
@@ -331,8 +337,9 @@ func human(v float64) string {
 	return strconv.FormatFloat(v, 'f', 0, 64)
 }
 
-// metricSum adds up every series of a metric family in reg.
-func metricSum(reg prometheus.Gatherer, name string) float64 {
+// metricSum adds up the series of a metric family in reg whose pipeline
+// label flow accepts (every series when flow is nil).
+func metricSum(reg prometheus.Gatherer, name string, flow func(pipeline string) bool) float64 {
 	mfs, err := reg.Gather()
 	if err != nil {
 		return 0
@@ -343,6 +350,9 @@ func metricSum(reg prometheus.Gatherer, name string) float64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			if flow != nil && !flow(pipelineLabel(m)) {
+				continue
+			}
 			switch {
 			case m.Counter != nil:
 				sum += m.Counter.GetValue()
@@ -352,6 +362,19 @@ func metricSum(reg prometheus.Gatherer, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// isIngest reports whether a metric's pipeline label names the flow that
+// consumes the source topics (internal/app labels each flow's metrics).
+func isIngest(pipeline string) bool { return pipeline == "ingest" }
+
+func pipelineLabel(m *dto.Metric) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == "pipeline" {
+			return l.GetValue()
+		}
+	}
+	return ""
 }
 
 func isTerminal(w io.Writer) bool {
