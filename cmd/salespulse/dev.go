@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/salespulse/salespulse/embedded/chdb"
@@ -303,11 +302,12 @@ func showProgress(ctx context.Context, st *devstack.Stack, w io.Writer, every ti
 			// The lead hop stores each event a second time and its
 			// consumers lag behind the internal topics: stored and lag are
 			// the ingest flow's, so they compare with produced; the lead
-			// topics' lag is shown apart.
-			stored := metricSum(st.Registry(), "salespulse_pipeline_interactions_stored_total", isIngest)
-			lag := metricSum(st.Registry(), "salespulse_kafka_consumer_lag", isIngest)
-			hopLag := metricSum(st.Registry(), "salespulse_kafka_consumer_lag", func(p string) bool { return !isIngest(p) })
-			dlq := metricSum(st.Registry(), "salespulse_kafka_dead_letters_total", nil)
+			// topics' lag (every other flow's) is shown apart.
+			mfs, _ := st.Registry().Gather()
+			stored := metricSum(mfs, "salespulse_pipeline_interactions_stored_total", ingestFlow)
+			lag := metricSum(mfs, "salespulse_kafka_consumer_lag", ingestFlow)
+			hopLag := metricSum(mfs, "salespulse_kafka_consumer_lag", "") - lag
+			dlq := metricSum(mfs, "salespulse_kafka_dead_letters_total", "")
 			rate := (stored - lastStored) / now.Sub(last).Seconds()
 			lastStored, last = stored, now
 			rows := "?"
@@ -337,44 +337,28 @@ func human(v float64) string {
 	return strconv.FormatFloat(v, 'f', 0, 64)
 }
 
-// metricSum adds up the series of a metric family in reg whose pipeline
-// label flow accepts (every series when flow is nil).
-func metricSum(reg prometheus.Gatherer, name string, flow func(pipeline string) bool) float64 {
-	mfs, err := reg.Gather()
-	if err != nil {
-		return 0
-	}
+// ingestFlow is the pipeline label of the flow that consumes the source
+// topics (internal/app labels each flow's metrics with its name).
+const ingestFlow = "ingest"
+
+// metricSum adds up the series of a metric family whose pipeline label is
+// flow, or every series when flow is "".
+func metricSum(mfs []*dto.MetricFamily, name, flow string) float64 {
 	var sum float64
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			if flow != nil && !flow(pipelineLabel(m)) {
+			if flow != "" && !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool {
+				return l.GetName() == "pipeline" && l.GetValue() == flow
+			}) {
 				continue
 			}
-			switch {
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			case m.Gauge != nil:
-				sum += m.Gauge.GetValue()
-			}
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
 	return sum
-}
-
-// isIngest reports whether a metric's pipeline label names the flow that
-// consumes the source topics (internal/app labels each flow's metrics).
-func isIngest(pipeline string) bool { return pipeline == "ingest" }
-
-func pipelineLabel(m *dto.Metric) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == "pipeline" {
-			return l.GetValue()
-		}
-	}
-	return ""
 }
 
 func isTerminal(w io.Writer) bool {
