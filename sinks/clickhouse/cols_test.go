@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,6 +214,8 @@ func TestEncodedColumnsMatchAppend(t *testing.T) {
 	f("DateTime64(6)", []time.Time{at, time.Unix(0, 0)})
 	f("Nullable(Float64)", []*float64{nil, ptr(0), ptr(math.Copysign(0, -1)), ptr(1.5), ptr(math.Inf(-1)), nil})
 	f("Nullable(Bool)", []*bool{nil, &yes, &no, nil})
+	f("String", []string{"", "a", "héllo", strings.Repeat("x", 1000), ""})
+	f("String", []string{})
 	f("Map(String, String)", []map[string]string{nil, {}, {"a": "1"}, {"plan": "pro", "region": "", "": "x"}, nil})
 
 	// Types it does not know are left to the caller.
@@ -232,5 +235,33 @@ func TestEncodedColumnsMatchAppend(t *testing.T) {
 		if handled, _ := appendEncoded(col, c.v); handled {
 			t.Fatalf("%s: handled %T", c.typ, c.v)
 		}
+	}
+}
+
+// TestStringStorageFound fails when a clickhouse-go upgrade moves
+// column.String's storage: String columns would then fall back to Append,
+// correct but regrowing value by value (encode_string.go). It also checks
+// that a column already holding rows keeps them.
+func TestStringStorageFound(t *testing.T) {
+	col, err := column.Type("String").Column("c", &column.ServerContext{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := col.(*column.String)
+	if stringStorage(s) == nil {
+		t.Fatal("column.String has no field col of type proto.ColStr: String columns fall back to Append")
+	}
+	if _, err := s.Append([]string{"kept"}); err != nil {
+		t.Fatal(err)
+	}
+	if !appendStrings(s, []string{"b", "cc"}) {
+		t.Fatal("not handled")
+	}
+	var got []string
+	for r := range s.Rows() {
+		got = append(got, s.Row(r, false).(string))
+	}
+	if want := []string{"kept", "b", "cc"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("rows %q, want %q", got, want)
 	}
 }

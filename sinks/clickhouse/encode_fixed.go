@@ -10,10 +10,11 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 )
 
-// The column types the sink writes besides String, filled from their
-// serialization (encode_wire.go): clickhouse-go's Append of a slice appends
-// value by value to a fresh column, Nullable and Map besides add a null
-// byte or reflect over each map entry (two allocations per attribute).
+// The column types the sink writes besides String (encode_string.go),
+// filled from their serialization (encode_wire.go): clickhouse-go's Append
+// of a slice appends value by value to a fresh column, Nullable and Map
+// besides add a null byte or reflect over each map entry (two allocations
+// per attribute).
 // Their Decode sizes each column once. The bytes are Append's
 // (TestLowCardinalityEncodingMatchesAppendRow compares a whole late_events
 // block, TestEncodedColumnsMatchAppend each type with nulls and edge values).
@@ -32,6 +33,8 @@ func appendEncoded(col column.Interface, v any) (handled bool, err error) {
 			if col.Type() == "LowCardinality(String)" {
 				return true, appendLowCardinalityEncoded(col, v)
 			}
+		case *column.String:
+			return appendStrings(col, v), nil
 		}
 		return false, nil
 	case []int64:

@@ -24,7 +24,7 @@ import (
 // proto.Reader (a varint byte by byte, then the bytes), ~25 ns a value,
 // which in 1M-event drains cost what the appends' regrowth did (4 rounds
 // interleaved: 3.91 against 3.93 CPU-s/M), though a 12,500-row benchmark
-// showed a gain.
+// showed a gain. They are sized directly instead (encode_string.go).
 
 // wire is one column's serialization under construction and the reader
 // that hands it to Decode. Pooled: the buffer keeps its capacity, and the
