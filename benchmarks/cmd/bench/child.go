@@ -81,6 +81,7 @@ type childFlags struct {
 	batchRows     int           // kafka.batch_max_rows (0: default)
 	derivedLinger time.Duration // clickhouse.derived_group_linger (0: default)
 	groupLinger   time.Duration // clickhouse.group_linger (0: default)
+	groupMaxRows  int           // clickhouse.group_max_rows (0: default)
 	hook          string        // pipeline: webhook URL for alert latency
 	// pipeline, deadline scenarios: the rules the webhook gets (default
 	// the discount rules), leads.tick_after, leads.tick_lag and
@@ -496,6 +497,7 @@ func runPipeline(f childFlags) error {
 	ac.Kafka.BatchMaxRows = f.batchRows
 	ac.ClickHouse.DerivedGroupLinger = f.derivedLinger
 	ac.ClickHouse.GroupLinger = f.groupLinger
+	ac.ClickHouse.GroupMaxRows = f.groupMaxRows
 	ac.ClickHouse.Addresses = []string{f.clickhouse}
 	ac.ClickHouse.Protocol = "http"
 	ac.Pipeline.Workers = f.workers

@@ -96,6 +96,7 @@ func main() {
 	fs.IntVar(&c.batchRows, "batch-rows", 0, "kafka.batch_max_rows (0: the source's default)")
 	fs.DurationVar(&c.derivedLinger, "derived-linger", 0, "clickhouse.derived_group_linger (0: the sink's default)")
 	fs.DurationVar(&c.groupLinger, "group-linger", 0, "clickhouse.group_linger (0: the sink's default)")
+	fs.IntVar(&c.groupMaxRows, "group-max-rows", 0, "clickhouse.group_max_rows (0: the sink's default)")
 	fs.IntVar(&c.liveRate, "live-rate", 30000, "live mode: events/s produced with event time = now")
 	fs.DurationVar(&c.liveFor, "live-for", 10*time.Second, "live mode: how long to produce")
 	fs.BoolVar(&c.realKafka, "real-kafka", false, "consume from the real Kafka broker of scripts/kafka.sh (started by the harness) instead of kfake; ClickHouse stays embedded")
@@ -470,7 +471,7 @@ func setup(c config, name, mix string, events int64, n int, profile bool, hook s
 		args := []string{"-role=pipeline", "-instance", strconv.Itoa(i), "-brokers", strings.Join(e.ready.Kafka, ","),
 			"-clickhouse", e.ready.ClickHouse, "-group", group, "-org", e.ready.OrgFile,
 			"-matrix=" + strconv.FormatBool(c.anomaly), "-hook", hook, "-workers", strconv.Itoa(c.workers), "-read-ahead", strconv.FormatInt(c.readAhead, 10), "-linger", c.linger.String(),
-			"-batch-rows", strconv.Itoa(c.batchRows), "-derived-linger", c.derivedLinger.String(), "-group-linger", c.groupLinger.String(),
+			"-batch-rows", strconv.Itoa(c.batchRows), "-derived-linger", c.derivedLinger.String(), "-group-linger", c.groupLinger.String(), "-group-max-rows", strconv.Itoa(c.groupMaxRows),
 			"-leads=" + strconv.FormatBool(c.leads), "-hook-rules", c.hookRules,
 			"-tick-after", c.tickAfter.String(), "-tick-lag", c.tickLag.String(), "-alert-ooo", c.alertOOO.String(),
 			"-ingest-only=" + strconv.FormatBool(c.ingestOnly)}
