@@ -145,7 +145,7 @@ func (g *GroupedSink) Submit(ctx context.Context, b *schemas.Batch, done func(er
 		// own. Other replayed batches (a restart replays every partition
 		// from its commit) share one group, so a recovery makes as few
 		// inserts as the first attempt did.
-		g.closeLocked(g.open)
+		g.closeLocked(g.open, closeReplay)
 	}
 	gr := g.open
 	if gr == nil {
@@ -157,7 +157,7 @@ func (g *GroupedSink) Submit(ctx context.Context, b *schemas.Batch, done func(er
 	gr.rows += rows
 	gr.replay = gr.replay || b.MaybeStored
 	if gr.rows >= g.s.cfg.GroupMaxRows {
-		g.closeLocked(gr)
+		g.closeLocked(gr, closeFull)
 	}
 }
 
@@ -179,7 +179,7 @@ func (gr *group) holdsAttemptOf(o schemas.Origin) bool {
 func (g *GroupedSink) Flush(context.Context) error {
 	g.mu.Lock()
 	if g.open != nil {
-		g.closeLocked(g.open)
+		g.closeLocked(g.open, closeFlush)
 	}
 	g.mu.Unlock()
 	// Inserts run under their group's context, which a drain timeout
@@ -203,16 +203,29 @@ func (g *GroupedSink) lingered(gr *group) {
 	defer g.mu.Unlock()
 	gr.lingered = true
 	if g.open == gr && g.sending == 0 && g.ready == nil {
-		g.closeLocked(gr)
+		g.closeLocked(gr, closeLinger)
 	}
 }
 
-// closeLocked closes gr, the open group: it is inserted at once if an
-// insert slot is free, else it waits as ready — after the one waiting
-// there already, which blocks the caller.
-func (g *GroupedSink) closeLocked(gr *group) {
+// Why a group closed (salespulse_clickhouse_groups_closed_total).
+const (
+	closeFull   = "full"
+	closeLinger = "linger"
+	closeFlush  = "flush"
+	closeReplay = "replay"
+)
+
+// closeLocked closes gr, the open group, for reason: it is inserted at
+// once if an insert slot is free, else it waits as ready — after the one
+// waiting there already, which blocks the caller.
+func (g *GroupedSink) closeLocked(gr *group, reason string) {
 	g.open = nil
 	gr.timer.Stop() // if it fires anyway, linger finds gr closed
+	flow := "leads"
+	if g.raw {
+		flow = "ingest"
+	}
+	g.s.m.groupsClosed.WithLabelValues(flow, reason).Inc()
 	g.pending.Add(1)
 	for g.ready != nil {
 		g.cond.Wait()
@@ -256,7 +269,7 @@ func (g *GroupedSink) sendLocked(gr *group) {
 			g.ready = nil
 			g.sendLocked(next)
 		case g.open != nil && g.open.lingered && g.sending == 0:
-			g.closeLocked(g.open)
+			g.closeLocked(g.open, closeLinger)
 		}
 		g.cond.Broadcast()
 		g.mu.Unlock()

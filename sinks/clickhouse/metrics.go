@@ -16,6 +16,7 @@ type metrics struct {
 	inFlight      prometheus.Gauge
 	up            prometheus.Gauge
 	groupMembers  prometheus.Histogram
+	groupsClosed  *prometheus.CounterVec
 	skipped       *prometheus.CounterVec
 }
 
@@ -55,13 +56,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Batches whose interactions one grouped insert stored (clickhouse.group_max_rows).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 8), // 1 .. 128
 		}),
+		groupsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "salespulse_clickhouse_groups_closed_total",
+			Help: "Groups of batches closed for insert, by flow (ingest: Sink.Grouped, leads: Sink.Derived) and reason: full (clickhouse.group_max_rows), linger (its linger passed and no insert was in flight), flush (drain or shutdown), replay (a replayed batch kept apart from its earlier attempt).",
+		}, []string{"flow", "reason"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "salespulse_clickhouse_replayed_rows_skipped_total",
 			Help: "Rows of replayed batches not inserted because a previous attempt stored them (grouped inserts look before they write), per table.",
 		}, []string{"table"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.insertSeconds, m.rows, m.bytes, m.retries, m.failures, m.inFlight, m.up, m.groupMembers, m.skipped)
+		reg.MustRegister(m.insertSeconds, m.rows, m.bytes, m.retries, m.failures, m.inFlight, m.up, m.groupMembers, m.groupsClosed, m.skipped)
 	}
 	return m
 }

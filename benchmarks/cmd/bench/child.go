@@ -147,6 +147,9 @@ type endMsg struct {
 	Usage   usage              `json:"usage"`
 	Stat    statMsg            `json:"stat"`
 	Inserts map[string]insStat `json:"inserts,omitempty"`
+	// Groups are the grouped inserts' groups by "flow/reason"
+	// (salespulse_clickhouse_groups_closed_total).
+	Groups map[string]float64 `json:"groups,omitempty"`
 	// EventToStored is the pipeline's histogram (event time → ClickHouse
 	// acknowledged), as quantiles.
 	E2EP50, E2EP99 float64
@@ -581,7 +584,7 @@ func runPipeline(f childFlags) error {
 		case "end":
 			u := w.end()
 			fams := gather(reg)
-			m := endMsg{Usage: u, Stat: stat(fams), Inserts: inserts(fams)}
+			m := endMsg{Usage: u, Stat: stat(fams), Inserts: inserts(fams), Groups: groups(fams)}
 			p50, p99, n := histQuantiles(fams, "salespulse_pipeline_event_to_stored_seconds", map[string]string{"pipeline": "ingest"})
 			m.E2EP50, m.E2EP99, m.E2ECount = finite(p50), finite(p99), n
 			m.FlowE2E = map[string]latency{}
@@ -634,6 +637,29 @@ func stat(fams []*dto.MetricFamily) statMsg {
 		}
 	}
 	return s
+}
+
+// groups counts the closed groups by "flow/reason".
+func groups(fams []*dto.MetricFamily) map[string]float64 {
+	out := map[string]float64{}
+	for _, mf := range fams {
+		if mf.GetName() != "salespulse_clickhouse_groups_closed_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var flow, reason string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "flow":
+					flow = l.GetValue()
+				case "reason":
+					reason = l.GetValue()
+				}
+			}
+			out[flow+"/"+reason] += m.GetCounter().GetValue()
+		}
+	}
+	return out
 }
 
 func inserts(fams []*dto.MetricFamily) map[string]insStat {

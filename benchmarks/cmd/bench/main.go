@@ -229,6 +229,7 @@ type result struct {
 	StackRSS  float64            `json:"stack_peak_rss_mb"`
 	Shares    []float64          `json:"instance_shares"`
 	Inserts   map[string]insStat `json:"inserts"`
+	Groups    map[string]float64 `json:"groups,omitempty"` // grouped inserts' groups by "flow/reason"
 	DLQ       float64            `json:"dead_letters"`
 	Alerts    float64            `json:"alerts"`
 	HeapMB    float64            `json:"pipeline_heap_inuse_mb"`
@@ -549,6 +550,12 @@ func (e *runEnv) finish(r *result) error {
 		r.HeapMB = math.Max(r.HeapMB, m.HeapInuseMB)
 		r.DLQ += m.Stat.DeadLetter
 		r.Alerts += m.Alerts
+		for k, n := range m.Groups {
+			if r.Groups == nil {
+				r.Groups = map[string]float64{}
+			}
+			r.Groups[k] += n
+		}
 		for t, s := range m.Inserts {
 			a := r.Inserts[t]
 			a.Rows += s.Rows
