@@ -639,24 +639,15 @@ func stat(fams []*dto.MetricFamily) statMsg {
 	return s
 }
 
-// groups counts the closed groups by "flow/reason".
+// groups counts the closed groups by "flow/reason" (the reasons of
+// sinks/clickhouse's group.go).
 func groups(fams []*dto.MetricFamily) map[string]float64 {
 	out := map[string]float64{}
-	for _, mf := range fams {
-		if mf.GetName() != "salespulse_clickhouse_groups_closed_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			var flow, reason string
-			for _, l := range m.GetLabel() {
-				switch l.GetName() {
-				case "flow":
-					flow = l.GetValue()
-				case "reason":
-					reason = l.GetValue()
-				}
+	for _, flow := range []string{"ingest", "leads"} {
+		for _, reason := range []string{"full", "linger", "flush", "replay"} {
+			if n := sum(fams, "salespulse_clickhouse_groups_closed_total", map[string]string{"flow": flow, "reason": reason}); n > 0 {
+				out[flow+"/"+reason] = n
 			}
-			out[flow+"/"+reason] += m.GetCounter().GetValue()
 		}
 	}
 	return out
