@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"reflect"
+	"slices"
 	"unsafe"
 
 	"github.com/ClickHouse/ch-go/proto"
@@ -24,20 +25,17 @@ import (
 // or retypes it, String columns fall back to Append (correct, only slower)
 // and TestStringStorageFound fails, so the upgrade is noticed.
 
-// colStrOffset is the offset of column.String's ColStr, or -1 when the
-// driver's String has no such field.
-var colStrOffset = func() uintptr {
+// colStrOffset is the offset of column.String's ColStr; colStrFound is
+// false when the driver's String has no such field.
+var colStrOffset, colStrFound = func() (uintptr, bool) {
 	f, ok := reflect.TypeFor[column.String]().FieldByName("col")
-	if !ok || f.Type != reflect.TypeFor[proto.ColStr]() {
-		return ^uintptr(0)
-	}
-	return f.Offset
+	return f.Offset, ok && f.Type == reflect.TypeFor[proto.ColStr]()
 }()
 
 // stringStorage is col's ColStr, or nil when the driver hides it
 // differently.
 func stringStorage(col *column.String) *proto.ColStr {
-	if colStrOffset == ^uintptr(0) {
+	if !colStrFound {
 		return nil
 	}
 	return (*proto.ColStr)(unsafe.Add(unsafe.Pointer(col), colStrOffset))
@@ -54,12 +52,8 @@ func appendStrings(col *column.String, vals []string) (handled bool) {
 	for _, v := range vals {
 		n += len(v)
 	}
-	if free := cap(s.Buf) - len(s.Buf); free < n {
-		s.Buf = append(s.Buf[:cap(s.Buf)], make([]byte, n-free)...)[:len(s.Buf)]
-	}
-	if free := cap(s.Pos) - len(s.Pos); free < len(vals) {
-		s.Pos = append(s.Pos[:cap(s.Pos)], make([]proto.Position, len(vals)-free)...)[:len(s.Pos)]
-	}
+	s.Buf = slices.Grow(s.Buf, n)
+	s.Pos = slices.Grow(s.Pos, len(vals))
 	for _, v := range vals {
 		s.Append(v)
 	}

@@ -537,7 +537,7 @@ func (e *runEnv) finish(r *result) error {
 	}
 	r.StackCPU = sm.Usage.UserS + sm.Usage.SysS
 	r.StackRSS = sm.Usage.MaxRSSMB
-	r.Inserts = map[string]insStat{}
+	r.Inserts, r.Groups = map[string]insStat{}, map[string]float64{}
 	var stored []float64
 	var total float64
 	for _, p := range e.pipes {
@@ -551,9 +551,6 @@ func (e *runEnv) finish(r *result) error {
 		r.DLQ += m.Stat.DeadLetter
 		r.Alerts += m.Alerts
 		for k, n := range m.Groups {
-			if r.Groups == nil {
-				r.Groups = map[string]float64{}
-			}
 			r.Groups[k] += n
 		}
 		for t, s := range m.Inserts {
