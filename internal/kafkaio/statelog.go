@@ -52,10 +52,12 @@ func readPartition(ctx context.Context, conn []kgo.Opt, topic string, partition 
 		return fmt.Errorf("changelog reader: %w", err)
 	}
 	defer rd.Close()
+	var pr readProgress
 	for {
 		fs := rd.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("read %s/%d up to %d: %w", topic, partition, last, err)
+			pr.ask(rd, topic, partition)
+			return fmt.Errorf("read %s/%d up to %d: %s: %w", topic, partition, last, pr.describe(last, committed), err)
 		}
 		var ferr error
 		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
@@ -67,6 +69,7 @@ func readPartition(ctx context.Context, conn []kgo.Opt, topic string, partition 
 			if r.Offset > last {
 				return nil
 			}
+			pr.at = r.Offset + 1
 			if err := each(r); err != nil {
 				return err
 			}
@@ -75,6 +78,54 @@ func readPartition(ctx context.Context, conn []kgo.Opt, topic string, partition 
 			}
 		}
 	}
+}
+
+// readProgress is how far a changelog read got, for the error of a read
+// that did not finish: the offset it had reached, and the partition's
+// bounds then.
+type readProgress struct {
+	at       int64 // the offset after the last record delivered; 0 before any
+	lso, hwm int64
+	bounds   bool // lso and hwm are known
+}
+
+// ask looks up the partition's last stable offset and high watermark,
+// briefly: the read's own context has ended.
+func (p *readProgress) ask(cl *kgo.Client, topic string, partition int32) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return
+	}
+	stable, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		return
+	}
+	e, ok1 := ends.Lookup(topic, partition)
+	c, ok2 := stable.Lookup(topic, partition)
+	if ok1 && ok2 && e.Err == nil && c.Err == nil {
+		p.hwm, p.lso, p.bounds = e.Offset, c.Offset, true
+	}
+}
+
+// describe says where a read up to last stopped, and, when the broker's
+// last stable offset is at or before last, why: read_committed readers
+// see nothing past a transaction still open on the partition, which
+// holds the last stable offset until its producer ends it, a new producer
+// with its transactional id fences it, or the broker aborts it at its
+// transaction timeout.
+func (p readProgress) describe(last int64, committed bool) string {
+	s := fmt.Sprintf("read to offset %d", p.at)
+	if !p.bounds {
+		return s + "; the partition's bounds could not be listed"
+	}
+	s += fmt.Sprintf(", last stable offset %d, high watermark %d", p.lso, p.hwm)
+	if committed && p.lso <= last && p.hwm > last {
+		s += "; a transaction left open on the partition holds read_committed readers back"
+	}
+	return s
 }
 
 // waitPartition returns the start and end offsets of a changelog

@@ -43,8 +43,9 @@ type StateConfig struct {
 	CommitPollInterval time.Duration `yaml:"commit_poll_interval"`
 	// RestoreTimeout bounds one partition's Load: waiting for its
 	// changelog partition to exist with a leader, the claim, the read and
-	// an upgrade's migration. A Load past it fails (wrapping
-	// ErrUnavailable when the partition never became ready). Default 2m.
+	// an upgrade's migration. A Load past it fails with
+	// state.ErrUnavailable (wrapping ErrUnavailable when the partition
+	// never became ready), so its batch is consumed again. Default 2m.
 	RestoreTimeout time.Duration `yaml:"restore_timeout"`
 	// LegacyTopics are the two changelog topics of releases before the
 	// one store, read once per input partition to migrate its state
@@ -368,10 +369,16 @@ func (s *StateStore) Load(ctx context.Context, ns state.Namespace, topic string,
 	}
 	start := s.now()
 	c.drop()
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.RestoreTimeout)
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.RestoreTimeout)
 	defer cancel()
-	all, keys, migrated, err := s.restore(ctx, c, topic, partition)
+	all, keys, migrated, err := s.restore(rctx, c, topic, partition)
 	if err != nil {
+		// Unless the caller is stopping, a restore that failed, or did not
+		// finish within restore_timeout, leaves the store unavailable for
+		// now: the pipeline consumes the batch again, and the next Load
+		// claims anew. A read held back by a transaction left open (a
+		// broker restart, a producer gone mid-transaction) then goes on
+		// once the broker aborts it, instead of the process exiting.
 		if ctx.Err() == nil || errors.Is(err, ErrUnavailable) {
 			err = fmt.Errorf("%w: %w", state.ErrUnavailable, err)
 		}

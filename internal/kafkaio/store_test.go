@@ -1,6 +1,7 @@
 package kafkaio
 
 import (
+	"context"
 	"errors"
 	"maps"
 	"os"
@@ -498,5 +499,51 @@ func TestUpgradeAfterCrashedClaim(t *testing.T) {
 	want(t, "anomaly, next owner", load(t, n, state.Anomaly, input, 1), map[string]string{"Llead-1": "open"})
 	if m := testutil.ToFloat64(n.m.migrated); m != 0 {
 		t.Errorf("migrated by the next owner = %v, want 0", m)
+	}
+}
+
+// A transaction left open on a changelog partition (its producer gone
+// mid-transaction, as around a broker restart in tests/fault) holds the
+// partition's last stable offset, so a read_committed restore cannot
+// reach its claim. That Load must fail as unavailable, which the pipeline
+// retries, with where the read stopped and why; it once stopped the
+// process. Once the transaction ends, a Load succeeds.
+func TestLoadHeldByAnOpenTransaction(t *testing.T) {
+	c := newCluster(t)
+	s, err := NewStateStore(StateConfig{RestoreTimeout: time.Second}, group, conn(c), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Ensure(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	other, err := kgo.NewClient(append(conn(c), kgo.TransactionalID("another-owner"),
+		kgo.TransactionTimeout(time.Minute), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.ProduceSync(t.Context(), &kgo.Record{Topic: s.cfg.Topic, Partition: 0, Key: []byte("x"), Value: []byte("y")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Load(t.Context(), state.Window, input, 0)
+	if !errors.Is(err, state.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("load behind an open transaction: err = %v, want state.ErrUnavailable wrapping the restore's deadline", err)
+	}
+	t.Log(err)
+	for _, want := range []string{"read to offset 0", "last stable offset 0", "a transaction left open on the partition"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if err := other.EndTransaction(t.Context(), kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(t.Context(), state.Window, input, 0); err != nil {
+		t.Fatalf("load once the transaction was aborted: %v", err)
 	}
 }
