@@ -130,3 +130,20 @@ func BenchmarkAppendActivityColumns(b *testing.B) {
 	}
 	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N*n), "cpu-ns/row")
 }
+
+// BenchmarkSplitMonths: a drain's 12,500-row batch whose rows cross from
+// one month into the next halfway, split for the per-month inserts of a
+// group (one op is one batch).
+//
+//	go test ./sinks/clickhouse -run '^$' -bench SplitMonths -count=8 | tee new.txt
+func BenchmarkSplitMonths(b *testing.B) {
+	const n = 12_500
+	rows := append(genInteractions(98, n/2, day.Add(-24*time.Hour)), genInteractions(99, n/2, day)...)
+	bt := batchOf("interactions.v1", 3, 1000, rows)
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(splitMonths(bt)) != 2 {
+			b.Fatal("want two months")
+		}
+	}
+}

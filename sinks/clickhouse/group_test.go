@@ -252,6 +252,50 @@ func TestGroupedMonthSplit(t *testing.T) {
 	if n := activeParts(t, s) - partsBefore; n != 2 {
 		t.Fatalf("%d new parts, want 2", n)
 	}
+	// Months interleaved in offset order (late events): each month's rows
+	// are inserted once, all of them, in one insert per month.
+	a, b, c := genInteractions(6, 200, day.Add(-24*time.Hour)), genInteractions(7, 100, day), genInteractions(8, 50, day.Add(-48*time.Hour))
+	w := batchOf("interactions.v1", 3, 0, slices.Concat(a, b, c))
+	before = insertCount(t, reg, TableInteractions)
+	submitAll(t, g, w)
+	if n := insertCount(t, reg, TableInteractions) - before; n != 2 {
+		t.Fatalf("%d inserts for two interleaved months, want 2", n)
+	}
+	byMonth := func(month string) uint64 {
+		return queryUint(t, s, "SELECT uniqExact(event_id) FROM "+db+".interactions WHERE kafka_partition = 3 AND toYYYYMM(occurred_at) = "+month)
+	}
+	if f, m := byMonth("202602"), byMonth("202603"); f != 250 || m != 100 {
+		t.Fatalf("interleaved batch: February %d March %d distinct events, want 250 and 100", f, m)
+	}
+}
+
+// splitMonths hands out views of the batch's rows, one run per stretch of
+// a month, never copies: a batch spanning months used to copy every row.
+func TestSplitMonthsViews(t *testing.T) {
+	rows := slices.Concat(genInteractions(1, 3, day.Add(-24*time.Hour)), genInteractions(2, 2, day), genInteractions(3, 1, day.Add(-48*time.Hour)))
+	b := batchOf("t", 0, 0, rows)
+	got := splitMonths(b)
+	if len(got) != 2 || got[0].month != 202602 || got[1].month != 202603 {
+		t.Fatalf("months %+v, want February then March", got)
+	}
+	feb, mar := got[0], got[1]
+	if feb.n != 4 || len(feb.runs) != 2 || mar.n != 2 || len(mar.runs) != 1 {
+		t.Fatalf("February %d rows in %d runs, March %d in %d; want 4 in 2, 2 in 1", feb.n, len(feb.runs), mar.n, len(mar.runs))
+	}
+	for _, r := range []struct {
+		run   []schemas.Interaction
+		start int
+	}{{feb.runs[0], 0}, {feb.runs[1], 5}, {mar.runs[0], 3}} {
+		if &r.run[0] != &rows[r.start] || cap(r.run) != len(r.run) {
+			t.Fatalf("run at %d is not a capped view of the batch", r.start)
+		}
+	}
+	if one := splitMonths(batchOf("t", 0, 0, rows[:3])); len(one) != 1 || len(one[0].runs) != 1 || one[0].n != 3 {
+		t.Fatalf("one month: %+v", one)
+	}
+	if len(splitMonths(batchOf("t", 0, 0, nil))) != 0 {
+		t.Fatal("empty batch: months")
+	}
 }
 
 // A group closes on its linger without a Flush, and on a Flush before it;
