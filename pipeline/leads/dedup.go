@@ -2,6 +2,7 @@ package leads
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -169,12 +170,13 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 	p.up.Changed(func(id string, v []byte) {
 		d.recs = append(d.recs, state.Record{Key: append([]byte{upstreamMark}, id...), Value: v})
 	})
-	for p.maxT != math.MinInt64 && len(p.q) > 0 && p.q[0].at < p.maxT-d.horizon {
-		s := p.q.pop()
-		delete(p.seen, s.id)
-		k0 := len(d.buf)
-		d.buf = appendKey(d.buf, s.id)
-		d.recs = append(d.recs, state.Record{Key: d.buf[k0:len(d.buf):len(d.buf)]})
+	if p.maxT != math.MinInt64 {
+		p.q.expire(p.maxT-d.horizon, func(s seenID) {
+			delete(p.seen, s.id)
+			k0 := len(d.buf)
+			d.buf = appendKey(d.buf, s.id)
+			d.recs = append(d.recs, state.Record{Key: d.buf[k0:len(d.buf):len(d.buf)]})
+		})
 	}
 	if len(d.recs) > 0 {
 		if err := d.l.fw.Save(ctx, state.Dedup, k.topic, k.part, d.recs); err != nil {
@@ -218,10 +220,10 @@ func restoreDedup(st map[string][]byte, up *watermark.Upstreams) *dpart {
 		}
 		at := int64(binary.BigEndian.Uint64(v))
 		p.seen[id] = seen{at, int64(binary.BigEndian.Uint64(v[8:]))}
-		p.q = append(p.q, seenID{id, at})
+		p.q.push(seenID{id, at})
 	}
 	slices.Sort(p.legacy) // saved in the same order on every replay
-	p.q.init()
+	p.q.seal()
 	return p
 }
 
@@ -235,9 +237,25 @@ type seenID struct {
 	at int64
 }
 
-// seenQueue is a min-heap of remembered ids by (event time, digest),
-// typed rather than container/heap's to box no entry.
-type seenQueue []seenID
+// seenQueue holds the remembered ids until they expire, as sorted runs:
+// the ids first seen in one batch, sorted by event time, are one run, and
+// a min-heap orders the runs by their oldest id. Expiring
+// walks the oldest runs from their front. A heap of every id (before)
+// paid a cache miss per level for each expired id: with hundreds of
+// thousands remembered in a drain, its pops were a third of the stage
+// (BenchmarkDedup; benchmarks/README.md, "Dedup's expiry queue").
+type seenQueue struct {
+	pending []seenID  // ids pushed since the last seal
+	runs    []seenRun // min-heap by first()
+}
+
+// seenRun is a sorted run of ids; ids[off:] are not expired yet.
+type seenRun struct {
+	ids []seenID
+	off int
+}
+
+func (r *seenRun) first() seenID { return r.ids[r.off] }
 
 func (s seenID) less(o seenID) bool {
 	if s.at != o.at {
@@ -246,51 +264,83 @@ func (s seenID) less(o seenID) bool {
 	return bytes.Compare(s.id[:], o.id[:]) < 0
 }
 
-func (q *seenQueue) push(s seenID) {
-	*q = append(*q, s)
-	h := *q
-	for j := len(h) - 1; j > 0; {
+// cmpAt orders ids by event time alone: expiry takes every id older than
+// a limit, so ties need no order (slices.SortFunc is deterministic, so
+// the tombstones of one save come in the same order on every replay).
+func cmpAt(a, b seenID) int { return cmp.Compare(a.at, b.at) }
+
+// push remembers s, to expire once its event time is before an expire's
+// limit.
+func (q *seenQueue) push(s seenID) { q.pending = append(q.pending, s) }
+
+// len is the number of ids remembered.
+func (q *seenQueue) len() int {
+	n := len(q.pending)
+	for _, r := range q.runs {
+		n += len(r.ids) - r.off
+	}
+	return n
+}
+
+// seal makes the pending ids a run of their own.
+func (q *seenQueue) seal() {
+	if len(q.pending) == 0 {
+		return
+	}
+	ids := slices.Clone(q.pending)
+	q.pending = q.pending[:0]
+	slices.SortFunc(ids, cmpAt)
+	q.runs = append(q.runs, seenRun{ids: ids})
+	for j := len(q.runs) - 1; j > 0; {
 		parent := (j - 1) / 2
-		if !h[j].less(h[parent]) {
+		if !q.runs[j].first().less(q.runs[parent].first()) {
 			break
 		}
-		h[j], h[parent] = h[parent], h[j]
+		q.runs[j], q.runs[parent] = q.runs[parent], q.runs[j]
 		j = parent
 	}
 }
 
-func (q *seenQueue) pop() seenID {
-	h := *q
-	top := h[0]
-	n := len(h) - 1
-	h[0] = h[n]
-	h = h[:n]
-	h.down(0)
-	*q = h
-	return top
-}
-
-func (q seenQueue) down(j int) {
-	for {
-		l := 2*j + 1
-		if l >= len(q) {
-			return
+// expire hands every id whose event time is before limit to f, oldest
+// run first and in event-time order within a run, and forgets them.
+func (q *seenQueue) expire(limit int64, f func(seenID)) {
+	q.seal()
+	for len(q.runs) > 0 && q.runs[0].first().at < limit {
+		r := &q.runs[0]
+		for r.off < len(r.ids) && r.ids[r.off].at < limit {
+			f(r.ids[r.off])
+			r.off++
 		}
-		c := l
-		if r := l + 1; r < len(q) && q[r].less(q[l]) {
-			c = r
+		switch {
+		case r.off == len(r.ids):
+			n := len(q.runs) - 1
+			q.runs[0] = q.runs[n]
+			q.runs[n] = seenRun{}
+			q.runs = q.runs[:n]
+		case r.off > len(r.ids)/2:
+			// Most of the run has expired: keep only the rest, so a run
+			// holds at most twice the memory of its live ids.
+			r.ids, r.off = slices.Clone(r.ids[r.off:]), 0
 		}
-		if !q[c].less(q[j]) {
-			return
-		}
-		q[j], q[c] = q[c], q[j]
-		j = c
+		q.down(0)
 	}
 }
 
-// init orders q as a heap.
-func (q seenQueue) init() {
-	for j := len(q)/2 - 1; j >= 0; j-- {
-		q.down(j)
+func (q *seenQueue) down(j int) {
+	h := q.runs
+	for {
+		l := 2*j + 1
+		if l >= len(h) {
+			return
+		}
+		c := l
+		if r := l + 1; r < len(h) && h[r].first().less(h[l].first()) {
+			c = r
+		}
+		if !h[c].first().less(h[j].first()) {
+			return
+		}
+		h[j], h[c] = h[c], h[j]
+		j = c
 	}
 }

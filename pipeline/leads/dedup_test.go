@@ -3,8 +3,8 @@ package leads
 import (
 	"context"
 	"encoding/binary"
+	"math"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -56,20 +56,44 @@ func TestDedupRestoresIDKeyedState(t *testing.T) {
 	}
 }
 
-func TestSeenQueueOrder(t *testing.T) {
-	var q seenQueue
+// The expiry queue hands out exactly the ids older than each limit, each
+// once, whatever batches (runs) they were pushed in.
+func TestSeenQueueExpiry(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	var want []int64
-	for range 1000 {
-		at := rng.Int64N(50)
-		q.push(seenID{keyOf(strconv.Itoa(len(want)), false), at})
-		want = append(want, at)
-	}
-	slices.Sort(want)
-	for k, w := range want {
-		s := q.pop()
-		if s.at != w || len(q) > 0 && q[0].less(s) {
-			t.Fatalf("pop %d: %d, want %d in (event time, digest) order", k, s.at, w)
+	var q seenQueue
+	live := map[idKey]int64{}
+	n := 0
+	for batch := range 60 {
+		for range rng.IntN(200) {
+			s := seenID{keyOf(strconv.Itoa(n), false), int64(batch*10) + rng.Int64N(300) - 100} // late and early ones
+			n++
+			q.push(s)
+			live[s.id] = s.at
 		}
+		if batch%7 == 3 {
+			continue // no expiry after this batch: its run waits to be sealed
+		}
+		limit := int64(batch*10) - 150 + rng.Int64N(30)
+		var got []seenID
+		q.expire(limit, func(s seenID) { got = append(got, s) })
+		for _, s := range got {
+			at, ok := live[s.id]
+			if !ok || at != s.at || s.at >= limit {
+				t.Fatalf("batch %d: expired %v (limit %d), known %v at %d", batch, s, limit, ok, at)
+			}
+			delete(live, s.id)
+		}
+		for _, at := range live {
+			if at < limit {
+				t.Fatalf("batch %d: id at %d not expired at limit %d", batch, at, limit)
+			}
+		}
+		if q.len() != len(live) {
+			t.Fatalf("batch %d: queue holds %d, want %d", batch, q.len(), len(live))
+		}
+	}
+	q.expire(math.MaxInt64, func(s seenID) { delete(live, s.id) })
+	if len(live) != 0 || q.len() != 0 || len(q.runs) != 0 {
+		t.Fatalf("after expiring all: %d live, queue %d in %d runs", len(live), q.len(), len(q.runs))
 	}
 }
