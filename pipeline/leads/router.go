@@ -188,7 +188,15 @@ type Router struct {
 	l     *Leads
 	parts map[partKey]*position
 	msgs  []state.Message
-	buf   []byte // the messages' values and keys, one arena per batch
+	buf   []byte      // the messages' values and keys, one arena per batch
+	spans []routeSpan // where in buf each message is, reused per batch
+}
+
+// routeSpan is where one message's key (k0:k1) and value (v0:v1) are in
+// the Router's buf, until buf stops growing and they can be sliced.
+type routeSpan struct {
+	topic          string
+	k0, k1, v0, v1 int
 }
 
 // NewRouter returns a Router for one pipeline worker.
@@ -236,12 +244,9 @@ func (r *Router) Process(ctx context.Context, b *schemas.Batch) error {
 func (r *Router) route(b *schemas.Batch, maxT int64) int64 {
 	r.msgs, r.buf = r.msgs[:0], r.buf[:0]
 	// Values and keys go into one arena; its slices are taken once it has
-	// stopped growing.
-	type span struct {
-		topic          string
-		k0, k1, v0, v1 int
-	}
-	var spans []span
+	// stopped growing. The spans are kept for the next batch: grown anew
+	// each time, they were 240 MB per 1M events in a default drain.
+	spans := r.spans[:0]
 	cfg := &r.l.cfg
 	var contacts, leadsN int
 	// Broadcast copies (account.updated): spans sent to one partition each.
@@ -259,7 +264,7 @@ func (r *Router) route(b *schemas.Batch, maxT int64) int64 {
 		add := func(topic, key string) {
 			k0 := len(r.buf)
 			r.buf = append(r.buf, key...)
-			spans = append(spans, span{topic, k0, len(r.buf), v0, v1})
+			spans = append(spans, routeSpan{topic, k0, len(r.buf), v0, v1})
 		}
 		switch {
 		case Identity(i):
@@ -294,7 +299,7 @@ func (r *Router) route(b *schemas.Batch, maxT int64) int64 {
 			// function of its own log.
 			for p := range r.l.parts {
 				k0 := len(r.buf)
-				spans = append(spans, span{cfg.LeadsTopic, k0, k0, v0, v1})
+				spans = append(spans, routeSpan{cfg.LeadsTopic, k0, k0, v0, v1})
 				bcast = append(bcast, bcastAt{len(spans) - 1, p})
 			}
 			leadsN += int(r.l.parts)
@@ -311,5 +316,6 @@ func (r *Router) route(b *schemas.Batch, maxT int64) int64 {
 	}
 	r.l.m.routedContacts.Add(float64(contacts))
 	r.l.m.routedLeads.Add(float64(leadsN))
+	r.spans = spans
 	return maxT
 }
