@@ -12,10 +12,8 @@ import (
 // BenchmarkRouter routes one drain-sized batch (12,500 generated
 // interactions, pseudonymised keys as the privacy stage leaves them) to
 // the leads and contacts topics per op, with a store that keeps nothing:
-// the cost of encoding and addressing the messages.
-//
-//	go test ./pipeline/leads -run '^$' -bench Router -count=8 | tee new.txt
-//	benchstat old.txt new.txt
+// the cost of encoding and addressing the messages. Two commits compare
+// as in benchmarks/README.md, "Stage micro-benchmarks".
 func BenchmarkRouter(b *testing.B) {
 	const per = 12_500
 	cfg := gen.DefaultConfig()

@@ -226,45 +226,40 @@ func TestGroupedMonthSplit(t *testing.T) {
 	}
 	x.MaybeStored = true
 	y := batchOf("interactions.v1", 1, 0, genInteractions(3, 500, day.Add(48*time.Hour)))
-	before := insertCount(t, reg, TableInteractions)
-	for k, err := range submitAll(t, g, x, y) {
-		if err != nil {
-			t.Fatalf("batch %d: %v", k, err)
+	// submit stores bs and checks they took want inserts into interactions.
+	submit := func(want uint64, what string, bs ...*schemas.Batch) {
+		t.Helper()
+		before := insertCount(t, reg, TableInteractions)
+		for k, err := range submitAll(t, g, bs...) {
+			if err != nil {
+				t.Fatalf("%s: batch %d: %v", what, k, err)
+			}
+		}
+		if n := insertCount(t, reg, TableInteractions) - before; n != want {
+			t.Fatalf("%s: %d inserts, want %d", what, n, want)
 		}
 	}
-	if n := insertCount(t, reg, TableInteractions) - before; n != 1 {
-		t.Fatalf("%d inserts, want 1 (March only)", n)
+	// months counts rows (or distinct events) of February and March.
+	months := func(what, where string) (feb, mar uint64) {
+		q := "SELECT " + what + " FROM " + db + ".interactions WHERE " + where + " AND toYYYYMM(occurred_at) = "
+		return queryUint(t, s, q+"202602"), queryUint(t, s, q+"202603")
 	}
-	count := func(month string) uint64 {
-		return queryUint(t, s, "SELECT count() FROM "+db+".interactions WHERE toYYYYMM(occurred_at) = "+month)
-	}
-	if f, m := count("202602"), count("202603"); f != 1000 || m != 1500 {
+	submit(1, "replay with February stored (March only)", x, y)
+	if f, m := months("count()", "1"); f != 1000 || m != 1500 {
 		t.Fatalf("February %d March %d rows, want 1000 and 1500", f, m)
 	}
 	// Both months of a new batch: two inserts, one part each.
 	z := batchOf("interactions.v1", 2, 0, append(genInteractions(4, 700, day.Add(-24*time.Hour)), genInteractions(5, 300, day)...))
 	partsBefore := activeParts(t, s)
-	before = insertCount(t, reg, TableInteractions)
-	submitAll(t, g, z)
-	if n := insertCount(t, reg, TableInteractions) - before; n != 2 {
-		t.Fatalf("%d inserts for two months, want 2", n)
-	}
+	submit(2, "two months", z)
 	if n := activeParts(t, s) - partsBefore; n != 2 {
 		t.Fatalf("%d new parts, want 2", n)
 	}
 	// Months interleaved in offset order (late events): each month's rows
 	// are inserted once, all of them, in one insert per month.
 	a, b, c := genInteractions(6, 200, day.Add(-24*time.Hour)), genInteractions(7, 100, day), genInteractions(8, 50, day.Add(-48*time.Hour))
-	w := batchOf("interactions.v1", 3, 0, slices.Concat(a, b, c))
-	before = insertCount(t, reg, TableInteractions)
-	submitAll(t, g, w)
-	if n := insertCount(t, reg, TableInteractions) - before; n != 2 {
-		t.Fatalf("%d inserts for two interleaved months, want 2", n)
-	}
-	byMonth := func(month string) uint64 {
-		return queryUint(t, s, "SELECT uniqExact(event_id) FROM "+db+".interactions WHERE kafka_partition = 3 AND toYYYYMM(occurred_at) = "+month)
-	}
-	if f, m := byMonth("202602"), byMonth("202603"); f != 250 || m != 100 {
+	submit(2, "two interleaved months", batchOf("interactions.v1", 3, 0, slices.Concat(a, b, c)))
+	if f, m := months("uniqExact(event_id)", "kafka_partition = 3"); f != 250 || m != 100 {
 		t.Fatalf("interleaved batch: February %d March %d distinct events, want 250 and 100", f, m)
 	}
 }
