@@ -239,10 +239,10 @@ type seenID struct {
 
 // seenQueue holds the remembered ids until they expire, as sorted runs:
 // the ids first seen in one batch, sorted by event time, are one run, and
-// a min-heap orders the runs by their oldest id. Expiring
-// walks the oldest runs from their front. A heap of every id (before)
-// paid a cache miss per level for each expired id: with hundreds of
-// thousands remembered in a drain, its pops were a third of the stage
+// a min-heap orders the runs by their oldest id. Expiring walks the
+// oldest runs from their front. A heap of every id (before) paid a cache
+// miss per level for each expired id: with hundreds of thousands
+// remembered in a drain, its pops were a third of the stage
 // (BenchmarkDedup; benchmarks/README.md, "Dedup's expiry queue").
 type seenQueue struct {
 	pending []seenID  // ids pushed since the last seal
@@ -272,15 +272,6 @@ func cmpAt(a, b seenID) int { return cmp.Compare(a.at, b.at) }
 // push remembers s, to expire once its event time is before an expire's
 // limit.
 func (q *seenQueue) push(s seenID) { q.pending = append(q.pending, s) }
-
-// len is the number of ids remembered.
-func (q *seenQueue) len() int {
-	n := len(q.pending)
-	for _, r := range q.runs {
-		n += len(r.ids) - r.off
-	}
-	return n
-}
 
 // seal makes the pending ids a run of their own.
 func (q *seenQueue) seal() {

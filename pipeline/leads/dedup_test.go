@@ -56,6 +56,15 @@ func TestDedupRestoresIDKeyedState(t *testing.T) {
 	}
 }
 
+// len is the number of ids q remembers.
+func (q *seenQueue) len() int {
+	n := len(q.pending)
+	for _, r := range q.runs {
+		n += len(r.ids) - r.off
+	}
+	return n
+}
+
 // The expiry queue hands out exactly the ids older than each limit, each
 // once, whatever batches (runs) they were pushed in.
 func TestSeenQueueExpiry(t *testing.T) {

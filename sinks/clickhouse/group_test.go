@@ -274,8 +274,8 @@ func TestSplitMonthsViews(t *testing.T) {
 		t.Fatalf("months %+v, want February then March", got)
 	}
 	feb, mar := got[0], got[1]
-	if feb.n != 4 || len(feb.runs) != 2 || mar.n != 2 || len(mar.runs) != 1 {
-		t.Fatalf("February %d rows in %d runs, March %d in %d; want 4 in 2, 2 in 1", feb.n, len(feb.runs), mar.n, len(mar.runs))
+	if feb.rows() != 4 || len(feb.runs) != 2 || mar.rows() != 2 || len(mar.runs) != 1 {
+		t.Fatalf("February %d rows in %d runs, March %d in %d; want 4 in 2, 2 in 1", feb.rows(), len(feb.runs), mar.rows(), len(mar.runs))
 	}
 	for _, r := range []struct {
 		run   []schemas.Interaction
@@ -285,7 +285,7 @@ func TestSplitMonthsViews(t *testing.T) {
 			t.Fatalf("run at %d is not a capped view of the batch", r.start)
 		}
 	}
-	if one := splitMonths(batchOf("t", 0, 0, rows[:3])); len(one) != 1 || len(one[0].runs) != 1 || one[0].n != 3 {
+	if one := splitMonths(batchOf("t", 0, 0, rows[:3])); len(one) != 1 || len(one[0].runs) != 1 || one[0].rows() != 3 {
 		t.Fatalf("one month: %+v", one)
 	}
 	if len(splitMonths(batchOf("t", 0, 0, nil))) != 0 {
