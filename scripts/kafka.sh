@@ -6,7 +6,8 @@
 #   scripts/kafka.sh fetch     resolve Kafka with Maven, write the classpath file
 #   scripts/kafka.sh start     fresh broker: wipe + format data dir, start, wait until it answers
 #   scripts/kafka.sh stop      SIGTERM, then SIGKILL after KAFKA_STOP_TIMEOUT; idempotent
-#   scripts/kafka.sh restart   stop, start again on the same data dir (no reformat)
+#   scripts/kafka.sh restart   stop, start again on the same data dir (no reformat; the
+#                              controller port it was formatted with unless one is given)
 #   scripts/kafka.sh status    exit 0 if running and answering, 3 if not
 #   scripts/kafka.sh logs [-f] tail the broker log
 #   scripts/kafka.sh pid       print the broker's pid (exit 3 if not running), e.g. for kill -9
@@ -26,6 +27,9 @@ LOG4J_CONFIG="$DEPLOY_DIR/log4j2.properties"
 CACHE_DIR="${SALESPULSE_CACHE:-${HOME:-/tmp}/.cache/salespulse}/kafka"
 KAFKA_HOST="${KAFKA_HOST:-127.0.0.1}"
 KAFKA_PORT="${KAFKA_PORT:-19092}"
+# Whether the caller chose the controller port: `restart` without one keeps
+# the port the data dir was formatted with (see restart_ports).
+KAFKA_CONTROLLER_PORT_GIVEN="${KAFKA_CONTROLLER_PORT:+1}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-19093}"
 # One run directory per client port, so two brokers on different ports can coexist.
 KAFKA_RUN_DIR="${KAFKA_RUN_DIR:-$CACHE_DIR/run-$KAFKA_PORT}"
@@ -197,6 +201,18 @@ render_config() {
     printf '\n# KAFKA_EXTRA_PROPS (later keys win)\n%s\n' "$KAFKA_EXTRA_PROPS" >>"$tmp"
   fi
   mv -f "$tmp" "$CONFIG_FILE"
+}
+
+# restart_ports: a restart names its broker by KAFKA_PORT alone (the run
+# directory is keyed on it); without KAFKA_CONTROLLER_PORT it takes the
+# controller port recorded when the data dir was formatted, so a test that
+# restarts a second broker (KAFKA_PORT=19192) needs no other setting.
+restart_ports() {
+  local have
+  [[ -z "$KAFKA_CONTROLLER_PORT_GIVEN" ]] || return 0
+  have="$(sed -n 's/.* controller_port=\([0-9][0-9]*\).*/\1/p' "$KAFKA_DATA_DIR/$MARKER" 2>/dev/null || true)"
+  [[ -n "$have" ]] && KAFKA_CONTROLLER_PORT="$have"
+  return 0
 }
 
 marker_text() { echo "host=$KAFKA_HOST port=$KAFKA_PORT controller_port=$KAFKA_CONTROLLER_PORT"; }
@@ -384,7 +400,7 @@ main() {
     fetch)   cmd_fetch ;;
     start)   with_lock start_broker fresh ;;
     stop)    with_lock stop_broker ;;
-    restart) with_lock stop_broker; start_broker keep ;;
+    restart) restart_ports; with_lock stop_broker; start_broker keep ;;
     status)  cmd_status ;;
     logs)    cmd_logs "$@" ;;
     topics)  run_java org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" "$@" ;;

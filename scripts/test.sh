@@ -53,19 +53,33 @@ export SALESPULSE_LIBCHDB
 log "fetching echarts.min.js (cached after the first run)"
 scripts/fetch-echarts.sh >/dev/null
 
-# --- 2b. Real Apache Kafka (KRaft) for the fault suite (tests/fault) -------
+# --- 2b. Real Apache Kafka (KRaft): two brokers ----------------------------
 # Fetched from Maven Central on first use, formatted fresh, stopped on exit
-# whatever happens. The suite restarts it itself (scenario 3) through
-# SALESPULSE_KAFKA_SCRIPT, with the same KAFKA_* environment.
-log "starting Apache Kafka for the fault suite"
-scripts/kafka.sh start
+# whatever happens. Each suite that restarts its broker owns one, because
+# `go test -p 2` runs them at the same time: tests/fault (scenario 3
+# restarts it through SALESPULSE_KAFKA_SCRIPT, with the same KAFKA_*
+# environment) on KAFKA_PORT, and tests/ingress's load test (restarts it
+# halfway) on INGRESS_KAFKA_PORT. A shared broker let one suite's restart
+# kill the other's runs.
+ingress_port="${INGRESS_KAFKA_PORT:-19192}"
+ingress_controller_port="${INGRESS_KAFKA_CONTROLLER_PORT:-19193}"
 cleanup() {
   scripts/kafka.sh stop >/dev/null 2>&1 || true
+  KAFKA_PORT=$ingress_port KAFKA_CONTROLLER_PORT=$ingress_controller_port scripts/kafka.sh stop >/dev/null 2>&1 || true
   scripts/alertmanager.sh stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
+log "starting Apache Kafka for tests/fault and, on port $ingress_port, for tests/ingress"
+scripts/kafka.sh fetch
+# Both start at once (each takes 5-20 s, mostly JVM start-up); the
+# classpath and kcat are in place by now, so they share nothing else.
+scripts/kafka.sh start & fault_broker=$!
+KAFKA_NO_APT=1 KAFKA_PORT=$ingress_port KAFKA_CONTROLLER_PORT=$ingress_controller_port scripts/kafka.sh start & ingress_broker=$!
+wait "$fault_broker"
+wait "$ingress_broker"
 export SALESPULSE_KAFKA_TESTS=1
 export SALESPULSE_KAFKA_BROKERS="${KAFKA_HOST:-127.0.0.1}:${KAFKA_PORT:-19092}"
+export SALESPULSE_INGRESS_KAFKA_BROKERS="${KAFKA_HOST:-127.0.0.1}:$ingress_port"
 export SALESPULSE_KAFKA_SCRIPT="$root/scripts/kafka.sh"
 
 # --- 2c. Prometheus Alertmanager for the alert delivery suite --------------

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -37,14 +38,17 @@ import (
 )
 
 // Environment of the load test. Like tests/fault, it needs a real Apache
-// Kafka broker started by scripts/kafka.sh (it restarts it with the same
-// script, so KAFKA_PORT and KAFKA_CONTROLLER_PORT must be those the broker
-// was started with).
+// Kafka broker started by scripts/kafka.sh, but its own one: it restarts
+// the broker halfway, and `go test -p 2 ./...` runs tests/fault (which
+// must not see a restart it did not make) at the same time. The restart
+// runs the script with KAFKA_HOST and KAFKA_PORT of the broker's address;
+// the script keeps the controller port the broker was formatted with.
 const (
 	// EnvKafkaTests gates it: unset skips, 1/true makes a missing broker fatal.
 	EnvKafkaTests = "SALESPULSE_KAFKA_TESTS"
-	// EnvBrokers is the broker address (default 127.0.0.1:19092).
-	EnvBrokers = "SALESPULSE_KAFKA_BROKERS"
+	// EnvBrokers is this test's broker (default 127.0.0.1:19192; tests/fault's
+	// is 19092).
+	EnvBrokers = "SALESPULSE_INGRESS_KAFKA_BROKERS"
 	// EnvKafkaScript is scripts/kafka.sh (default: found from this file).
 	EnvKafkaScript = "SALESPULSE_KAFKA_SCRIPT"
 	// EnvRate and EnvSeconds override the load: 5000 requests/s for 20 s.
@@ -61,14 +65,14 @@ const (
 // rate, p50/p99 latency from each request's scheduled time, the 503s by
 // reason and how soon after the restart requests are accepted again.
 //
-//	KAFKA_PORT=29092 KAFKA_CONTROLLER_PORT=29093 scripts/kafka.sh start
-//	KAFKA_PORT=29092 KAFKA_CONTROLLER_PORT=29093 SALESPULSE_KAFKA_TESTS=1 SALESPULSE_KAFKA_BROKERS=127.0.0.1:29092 \
-//	  go test -count=1 -run TestLoadBrokerRestart -v ./tests/ingress
+//	KAFKA_PORT=19192 KAFKA_CONTROLLER_PORT=19193 scripts/kafka.sh start
+//	SALESPULSE_KAFKA_TESTS=1 go test -count=1 -run TestLoadBrokerRestart -v ./tests/ingress
 func TestLoadBrokerRestart(t *testing.T) {
-	brokers := strings.Split(envOr(EnvBrokers, "127.0.0.1:19092"), ",")
+	brokers := strings.Split(envOr(EnvBrokers, "127.0.0.1:19192"), ",")
 	if os.Getenv(EnvKafkaTests) == "" || !testenv.Required(EnvKafkaTests) {
 		t.Skipf("%s is unset: the load test needs a real Kafka broker (scripts/kafka.sh start)", EnvKafkaTests)
 	}
+	brokerEnv := scriptEnv(t, brokers[0])
 	rate, _ := strconv.Atoi(envOr(EnvRate, "5000"))
 	secs, _ := strconv.Atoi(envOr(EnvSeconds, "20"))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -90,7 +94,7 @@ func TestLoadBrokerRestart(t *testing.T) {
 	cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
 	if _, err := kadm.NewClient(adm).CreateTopics(cctx, 6, 1, nil, slices.Collect(maps.Values(topics))...); err != nil {
 		ccancel()
-		t.Fatalf("create topics on %v: %v (is the broker up? %s start)", brokers, err, kafkaScript(t))
+		t.Fatalf("create topics on %v: %v (is this test's broker up? %s %s start)", brokers, err, strings.Join(brokerEnv, " "), kafkaScript(t))
 	}
 	ccancel()
 
@@ -186,7 +190,9 @@ func TestLoadBrokerRestart(t *testing.T) {
 	go func() {
 		time.Sleep(restartAt)
 		at := time.Now()
-		out, err := exec.Command(kafkaScript(t), "restart").CombinedOutput()
+		cmd := exec.Command(kafkaScript(t), "restart")
+		cmd.Env = append(os.Environ(), brokerEnv...)
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			restarted <- restart{msg: fmt.Sprintf("restart failed: %v\n%s", err, out), failed: true}
 			return
@@ -363,9 +369,19 @@ func signedRequest(t *testing.T, base, v, secret string, i int, now time.Time) s
 	}
 }
 
-// kafkaScript is $SALESPULSE_KAFKA_SCRIPT, else scripts/kafka.sh, run
-// with the environment of the test (KAFKA_PORT, KAFKA_CONTROLLER_PORT:
-// the broker's).
+// scriptEnv names the broker at addr to scripts/kafka.sh: its run
+// directory, and so its pid and data, are keyed on KAFKA_PORT. An empty
+// KAFKA_CONTROLLER_PORT overrides one exported for another broker: the
+// script then keeps the port this broker was formatted with.
+func scriptEnv(t *testing.T, addr string) []string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("%s: %q is not host:port: %v", EnvBrokers, addr, err)
+	}
+	return []string{"KAFKA_HOST=" + host, "KAFKA_PORT=" + port, "KAFKA_CONTROLLER_PORT="}
+}
+
+// kafkaScript is $SALESPULSE_KAFKA_SCRIPT, else scripts/kafka.sh.
 func kafkaScript(*testing.T) string {
 	if s := os.Getenv(EnvKafkaScript); s != "" {
 		return s
