@@ -45,6 +45,7 @@ func TestBenchRuns(t *testing.T) {
 		Inserts  map[string]struct {
 			Rows int `json:"rows"`
 		} `json:"inserts"`
+		Groups map[string]float64 `json:"groups"`
 	}
 	if err := json.Unmarshal(raw, &runs); err != nil {
 		t.Fatal(err)
@@ -62,6 +63,15 @@ func TestBenchRuns(t *testing.T) {
 		// leads flow's facts are in too, not only the raw rows.
 		if r.Inserts["activity_daily"].Rows == 0 || r.Flows["leads"] == 0 || r.Flows["contacts"] == 0 {
 			t.Errorf("%s: flows stored %v, activity_daily rows %d: the run stopped before the lead hop drained", r.Scenario, r.Flows, r.Inserts["activity_daily"].Rows)
+		}
+		// Both grouped flows closed groups, each under some reason.
+		closed := map[string]float64{}
+		for k, n := range r.Groups {
+			flow, _, _ := strings.Cut(k, "/")
+			closed[flow] += n
+		}
+		if closed["ingest"] == 0 || closed["leads"] == 0 {
+			t.Errorf("%s: groups closed %v, want some of the ingest and the leads flow", r.Scenario, r.Groups)
 		}
 	}
 

@@ -643,10 +643,24 @@ func stat(fams []*dto.MetricFamily) statMsg {
 // sinks/clickhouse's group.go).
 func groups(fams []*dto.MetricFamily) map[string]float64 {
 	out := map[string]float64{}
-	for _, flow := range []string{"ingest", "leads"} {
-		for _, reason := range []string{"full", "linger", "flush", "replay"} {
-			if n := sum(fams, "salespulse_clickhouse_groups_closed_total", map[string]string{"flow": flow, "reason": reason}); n > 0 {
-				out[flow+"/"+reason] = n
+	for _, mf := range fams {
+		if mf.GetName() != "salespulse_clickhouse_groups_closed_total" {
+			continue
+		}
+		// Every flow and reason the sink reports, not a copy of its list:
+		// a reason added there shows up here.
+		for _, m := range mf.GetMetric() {
+			var flow, reason string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "flow":
+					flow = l.GetValue()
+				case "reason":
+					reason = l.GetValue()
+				}
+			}
+			if n := m.GetCounter().GetValue(); n > 0 {
+				out[flow+"/"+reason] += n
 			}
 		}
 	}
