@@ -69,7 +69,7 @@ func readPartition(ctx context.Context, conn []kgo.Opt, topic string, partition 
 			if r.Offset > last {
 				return nil
 			}
-			pr.at = r.Offset + 1
+			pr.at, pr.read = r.Offset+1, true
 			if err := each(r); err != nil {
 				return err
 			}
@@ -84,7 +84,8 @@ func readPartition(ctx context.Context, conn []kgo.Opt, topic string, partition 
 // that did not finish: the offset it had reached, and the partition's
 // bounds then.
 type readProgress struct {
-	at       int64 // the offset after the last record delivered; 0 before any
+	at       int64 // the offset after the last record delivered
+	read     bool  // a record was delivered (a compacted partition's first offset may be past 0)
 	lso, hwm int64
 	bounds   bool // lso and hwm are known
 }
@@ -117,7 +118,10 @@ func (p *readProgress) ask(cl *kgo.Client, topic string, partition int32) {
 // with its transactional id fences it, or the broker aborts it at its
 // transaction timeout.
 func (p readProgress) describe(last int64, committed bool) string {
-	s := fmt.Sprintf("read to offset %d", p.at)
+	s := "no record read"
+	if p.read {
+		s = fmt.Sprintf("read to offset %d", p.at)
+	}
 	if !p.bounds {
 		return s + "; the partition's bounds could not be listed"
 	}

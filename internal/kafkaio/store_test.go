@@ -535,7 +535,7 @@ func TestLoadHeldByAnOpenTransaction(t *testing.T) {
 		t.Fatalf("load behind an open transaction: err = %v, want state.ErrUnavailable wrapping the restore's deadline", err)
 	}
 	t.Log(err)
-	for _, want := range []string{"read to offset 0", "last stable offset 0", "a transaction left open on the partition"} {
+	for _, want := range []string{"no record read", "last stable offset 0", "a transaction left open on the partition"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
@@ -545,5 +545,22 @@ func TestLoadHeldByAnOpenTransaction(t *testing.T) {
 	}
 	if _, err := s.Load(t.Context(), state.Window, input, 0); err != nil {
 		t.Fatalf("load once the transaction was aborted: %v", err)
+	}
+}
+
+// A read that stopped says how far it got; one that got no record says
+// so rather than "offset 0", which a compacted partition may never hold.
+func TestReadProgressDescribe(t *testing.T) {
+	for _, c := range []struct {
+		p    readProgress
+		want string
+	}{
+		{readProgress{}, "no record read; the partition's bounds could not be listed"},
+		{readProgress{at: 41, read: true, lso: 40, hwm: 60, bounds: true}, "read to offset 41, last stable offset 40, high watermark 60; a transaction left open on the partition holds read_committed readers back"},
+		{readProgress{at: 61, read: true, lso: 61, hwm: 61, bounds: true}, "read to offset 61, last stable offset 61, high watermark 61"},
+	} {
+		if got := c.p.describe(50, true); got != c.want {
+			t.Errorf("describe(%+v) = %q, want %q", c.p, got, c.want)
+		}
 	}
 }
