@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/salespulse/salespulse/internal/console"
 	"github.com/salespulse/salespulse/internal/ingress"
@@ -73,6 +74,10 @@ func TestGoodConfigValues(t *testing.T) {
 	}
 	if m.Log.Format != "json" || m.Log.Level != "info" || m.HTTP.Addr != "127.0.0.1:8080" || len(m.Kafka.Topics) != len(sources.DefaultTopics()) {
 		t.Errorf("minimal defaults = log %+v http %+v topics %v", m.Log, m.HTTP, m.Kafka.Topics)
+	}
+	// The hop's flows linger less than the ingest flow (leads.batch_linger).
+	if m.Kafka.BatchLinger != 500*time.Millisecond || m.Leads.BatchLinger != 150*time.Millisecond {
+		t.Errorf("minimal lingers = kafka %s, leads %s; want 500ms and 150ms", m.Kafka.BatchLinger, m.Leads.BatchLinger)
 	}
 	for _, v := range sources.Vendors() {
 		if sc := m.Sources[v.Name]; sc == nil || sc.Topic != v.DefaultTopic || m.Kafka.Topics[v.DefaultTopic] != v.Name {
@@ -149,6 +154,7 @@ func TestBadConfigs(t *testing.T) {
 			`leads.hold 30m0s: must not exceed window.allowed_lateness (10m0s)`,
 			`leads.contacts_topic "sales.canonical": is already a source, dead-letter, state or alerts topic`,
 		}, []error{leads.ErrHoldLarge, errTopicTaken}},
+		{"leads_linger.bad.yml", []string{"leads.batch_linger: must be > 0"}, []error{leads.ErrPositive}},
 		{"dead_letter_loop.bad.yml", []string{`kafka.dead_letter_topic "sales.canonical": dead-letter topic must not be a consumed topic`}, []error{kafka.ErrDeadLetterLoop}},
 		{"privacy_key_short.bad.yml", []string{"privacy.key.file: key shorter than 32 bytes (got 9)"}, []error{privacy.ErrKeyTooShort}},
 		{"privacy_key_file_missing.bad.yml", []string{"privacy.key.file: cannot read key file: open testdata/missing.key: no such file or directory"}, []error{privacy.ErrReadKeyFile}},

@@ -163,6 +163,7 @@ func leadFlows(cfg Config, src *kafka.Source, store *kafkaio.StateStore, l *lead
 	hop := func(name, topic string, stages func(int) []pipeline.Stage, out pipeline.Sink) error {
 		kc := cfg.Kafka
 		kc.Group = cfg.Kafka.Group + "." + name
+		kc.BatchLinger = cfg.Leads.BatchLinger
 		kc.Topics = map[string]string{topic: "wire"}
 		store.SetGroup(topic, kc.Group)
 		hs, err := kafka.NewSource(kc, map[string]kafka.Decoder{topic: wireDecoder{}}, flowReg(reg, name), log)

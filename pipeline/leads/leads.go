@@ -82,6 +82,13 @@ type Config struct {
 	// event that arrives after a quiet period more than this behind wall
 	// time is late. Default 10s.
 	TickLag time.Duration `yaml:"tick_lag"`
+	// BatchLinger is kafka.batch_linger for the contacts and leads flows.
+	// An event crosses both after the ingest flow's batch, and the alerts
+	// the detectors raise come from the leads flow, so their lingers add
+	// up on the way to a webhook. Default 150ms (kafka.batch_linger's
+	// default is 500ms): at 30k events/s it took ~0.3 s off event → hook
+	// (benchmarks/README.md, "The lead hop's lingers").
+	BatchLinger time.Duration `yaml:"batch_linger"`
 }
 
 // Configuration errors.
@@ -114,6 +121,9 @@ func (c *Config) SetDefaults() {
 	if c.TickLag == 0 {
 		c.TickLag = 10 * time.Second
 	}
+	if c.BatchLinger == 0 {
+		c.BatchLinger = 150 * time.Millisecond
+	}
 }
 
 // Validate reports the first problem; allowedLateness is the window's.
@@ -138,6 +148,9 @@ func (c Config) Validate(allowedLateness time.Duration) error {
 	}
 	if c.TickLag < 0 {
 		return fmt.Errorf("leads.tick_lag: %w", ErrPositive)
+	}
+	if c.BatchLinger <= 0 {
+		return fmt.Errorf("leads.batch_linger: %w", ErrPositive)
 	}
 	return nil
 }

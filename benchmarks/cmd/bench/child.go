@@ -79,6 +79,7 @@ type childFlags struct {
 	readAhead     int64 // kafka.read_ahead_bytes (0: default)
 	linger        time.Duration
 	batchRows     int           // kafka.batch_max_rows (0: default)
+	inFlight      int           // kafka.max_in_flight_batches (0: default)
 	derivedLinger time.Duration // clickhouse.derived_group_linger (0: default)
 	groupLinger   time.Duration // clickhouse.group_linger (0: default)
 	groupMaxRows  int           // clickhouse.group_max_rows (0: default)
@@ -498,6 +499,7 @@ func runPipeline(f childFlags) error {
 	ac.Kafka.ClientID = fmt.Sprintf("bench-%d", f.instance)
 	ac.Kafka.BatchLinger = f.linger
 	ac.Kafka.BatchMaxRows = f.batchRows
+	ac.Kafka.MaxInFlightBatches = f.inFlight
 	ac.ClickHouse.DerivedGroupLinger = f.derivedLinger
 	ac.ClickHouse.GroupLinger = f.groupLinger
 	ac.ClickHouse.GroupMaxRows = f.groupMaxRows
