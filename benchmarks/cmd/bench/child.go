@@ -76,8 +76,9 @@ type childFlags struct {
 	orgFile       string
 	anomaly       bool
 	workers       int
-	readAhead     int64 // kafka.read_ahead_bytes (0: default)
-	linger        time.Duration
+	readAhead     int64         // kafka.read_ahead_bytes (0: default)
+	linger        time.Duration // kafka.batch_linger: the ingest flow (0: default)
+	leadsLinger   time.Duration // leads.batch_linger: the contacts and leads flows (0: default)
 	batchRows     int           // kafka.batch_max_rows (0: default)
 	inFlight      int           // kafka.max_in_flight_batches (0: default)
 	derivedLinger time.Duration // clickhouse.derived_group_linger (0: default)
@@ -498,6 +499,7 @@ func runPipeline(f childFlags) error {
 	ac.Kafka.Group = f.group
 	ac.Kafka.ClientID = fmt.Sprintf("bench-%d", f.instance)
 	ac.Kafka.BatchLinger = f.linger
+	ac.Leads.BatchLinger = f.leadsLinger
 	ac.Kafka.BatchMaxRows = f.batchRows
 	ac.Kafka.MaxInFlightBatches = f.inFlight
 	ac.ClickHouse.DerivedGroupLinger = f.derivedLinger

@@ -92,7 +92,8 @@ func main() {
 	fs.StringVar(&c.hook, "hook", "", "internal: webhook URL")
 	fs.IntVar(&c.workers, "workers", 0, "pipeline.workers (0: the pipeline's default)")
 	fs.Int64Var(&c.readAhead, "read-ahead", 0, "kafka.read_ahead_bytes of the pipelines (0: the default, -1: off)")
-	fs.DurationVar(&c.linger, "linger", 0, "kafka.batch_linger (0: the source's default)")
+	fs.DurationVar(&c.linger, "linger", 0, "kafka.batch_linger, the ingest flow's (0: the source's default)")
+	fs.DurationVar(&c.leadsLinger, "leads-linger", 0, "leads.batch_linger, the contacts and leads flows' (0: the default)")
 	fs.IntVar(&c.batchRows, "batch-rows", 0, "kafka.batch_max_rows (0: the source's default)")
 	fs.IntVar(&c.inFlight, "in-flight-batches", 0, "kafka.max_in_flight_batches (0: the source's default)")
 	fs.DurationVar(&c.derivedLinger, "derived-linger", 0, "clickhouse.derived_group_linger (0: the sink's default)")
@@ -475,7 +476,7 @@ func setup(c config, name, mix string, events int64, n int, profile bool, hook s
 	for i := range n {
 		args := []string{"-role=pipeline", "-instance", strconv.Itoa(i), "-brokers", strings.Join(e.ready.Kafka, ","),
 			"-clickhouse", e.ready.ClickHouse, "-group", group, "-org", e.ready.OrgFile,
-			"-matrix=" + strconv.FormatBool(c.anomaly), "-hook", hook, "-workers", strconv.Itoa(c.workers), "-read-ahead", strconv.FormatInt(c.readAhead, 10), "-linger", c.linger.String(),
+			"-matrix=" + strconv.FormatBool(c.anomaly), "-hook", hook, "-workers", strconv.Itoa(c.workers), "-read-ahead", strconv.FormatInt(c.readAhead, 10), "-linger", c.linger.String(), "-leads-linger", c.leadsLinger.String(),
 			"-batch-rows", strconv.Itoa(c.batchRows), "-in-flight-batches", strconv.Itoa(c.inFlight), "-derived-linger", c.derivedLinger.String(), "-group-linger", c.groupLinger.String(), "-group-max-rows", strconv.Itoa(c.groupMaxRows),
 			"-leads=" + strconv.FormatBool(c.leads), "-hook-rules", c.hookRules,
 			"-tick-after", c.tickAfter.String(), "-tick-lag", c.tickLag.String(), "-alert-ooo", c.alertOOO.String(),
