@@ -654,17 +654,8 @@ func groups(fams []*dto.MetricFamily) map[string]float64 {
 		// Every flow and reason the sink reports, not a copy of its list:
 		// a reason added there shows up here.
 		for _, m := range mf.GetMetric() {
-			var flow, reason string
-			for _, l := range m.GetLabel() {
-				switch l.GetName() {
-				case "flow":
-					flow = l.GetValue()
-				case "reason":
-					reason = l.GetValue()
-				}
-			}
 			if n := m.GetCounter().GetValue(); n > 0 {
-				out[flow+"/"+reason] += n
+				out[label(m, "flow")+"/"+label(m, "reason")] += n
 			}
 		}
 	}
@@ -675,12 +666,7 @@ func inserts(fams []*dto.MetricFamily) map[string]insStat {
 	out := map[string]insStat{}
 	for _, mf := range fams {
 		for _, m := range mf.GetMetric() {
-			var table string
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "table" {
-					table = l.GetValue()
-				}
-			}
+			table := label(m, "table")
 			if table == "" {
 				continue
 			}

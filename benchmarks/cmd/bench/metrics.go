@@ -114,15 +114,19 @@ func median(xs []float64) float64 {
 // hasLabels reports whether m carries every label of match.
 func hasLabels(m *dto.Metric, match map[string]string) bool {
 	for k, v := range match {
-		found := false
-		for _, l := range m.GetLabel() {
-			if l.GetName() == k && l.GetValue() == v {
-				found = true
-			}
-		}
-		if !found {
+		if label(m, k) != v {
 			return false
 		}
 	}
 	return true
+}
+
+// label is the value of m's label name ("" when m has none).
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
 }
