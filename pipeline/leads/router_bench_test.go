@@ -10,7 +10,8 @@ import (
 )
 
 // BenchmarkRouter routes one drain-sized batch (12,500 generated
-// interactions, pseudonymised keys as the privacy stage leaves them) to
+// interactions, their contact's values moved into the key fields where
+// the privacy stage puts its pseudonyms, and the contact cleared) to
 // the leads and contacts topics per op, with a store that keeps nothing:
 // the cost of encoding and addressing the messages. Two commits compare
 // as in benchmarks/README.md, "Stage micro-benchmarks".
