@@ -14,10 +14,13 @@ import (
 // column types the sink writes their serialization (encode_fixed.go).
 
 // appendColumns appends whole columns to batch in order, each through
-// appendColumn.
+// appendColumn; a nil column is skipped (the caller fills it otherwise).
 func appendColumns(batch driver.Batch, cols []any) error {
 	var types []column.Interface
 	for k, v := range cols {
+		if v == nil {
+			continue
+		}
 		if err := appendColumn(batch, &types, k, v); err != nil {
 			return fmt.Errorf("append column %d: %w", k, err)
 		}

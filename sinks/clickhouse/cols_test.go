@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
+
+	"github.com/salespulse/salespulse/schemas"
 )
 
 // The columns of an insert are freed once appended to clickhouse-go's
@@ -39,11 +42,11 @@ func TestColsInsertFreesColumnsAndRebuildsOnRetry(t *testing.T) {
 			batches[k] = batch
 			if cap(s.freeCols) > 0 && len(s.freeCols) > 0 {
 				c := <-s.freeCols
-				if len(c.eventID) != 0 || c.attributes[:cap(c.attributes)][0] != nil {
+				if len(c.source) != 0 || len(c.runs) != 0 || c.runs[:cap(c.runs)][0] != nil || c.attributes[:cap(c.attributes)][0] != nil {
 					t.Fatalf("%d rows: pooled columns not emptied", n)
 				}
 				if n > maxPooledRows {
-					t.Fatalf("%d rows: columns of %d rows pooled", n, cap(c.eventID))
+					t.Fatalf("%d rows: columns of %d rows pooled", n, cap(c.source))
 				}
 				s.freeCols <- c
 			} else if n <= maxPooledRows {
@@ -130,31 +133,90 @@ func TestLowCardinalityEncodingMatchesAppendRow(t *testing.T) {
 	f("255 distinct: two-byte keys", many(255))
 	f("70,000 distinct: four-byte keys", many(70_000))
 
+	// Three runs, one of them empty, as a group of batches adds them; the
+	// String columns come from the rows (appendRowStrings), directly or,
+	// with a column that already holds a row, through Append.
 	rows := genInteractions(11, 3000, day)
 	o := batchOf("interactions.v1", 3, 1000, rows).Origin
 	var c interactionCols
-	c.fill(rows, o, day, true)
-	want, got := newColumnBatch(t, lateColumns), newColumnBatch(t, lateColumns)
-	if err := c.appendTo(got, true); err != nil {
-		t.Fatal(err)
+	c.begin(len(rows))
+	c.add(rows[:1000], o, day, true)
+	c.add(rows[1000:1000], o, day, true)
+	c.add(rows[1000:], o, day, true)
+	str := func(f func(*schemas.Interaction) string) []string {
+		out := make([]string, len(rows))
+		for k := range rows {
+			out[k] = f(&rows[k])
+		}
+		return out
 	}
-	for k, v := range []any{
-		c.eventID, c.occurredAt, c.source, c.typ, c.direction, c.channel, c.repID, c.teamID, c.accountID,
-		c.leadID, c.approvalID, c.approverID, c.stage, c.currency, c.durationS, c.amount, c.listPrice,
-		c.discountPct, c.approved, c.contactKey, c.emailKey, c.phoneKey, c.mobileKey, c.attributes, c.schemaVersion, c.topic, c.partition,
-		c.firstOffset, c.lastOffset, c.ingestedAt, c.reason,
-	} {
-		if err := want.Column(k).Append(v); err != nil {
+	wantCols := []any{
+		str(func(i *schemas.Interaction) string { return i.EventID }), c.occurredAt, c.source, c.typ, c.direction, c.channel,
+		str(func(i *schemas.Interaction) string { return i.RepID }),
+		str(func(i *schemas.Interaction) string { return i.TeamID }),
+		str(func(i *schemas.Interaction) string { return i.AccountID }),
+		str(func(i *schemas.Interaction) string { return i.LeadID }),
+		str(func(i *schemas.Interaction) string { return i.ApprovalID }),
+		str(func(i *schemas.Interaction) string { return i.ApproverID }),
+		c.stage, c.currency, c.durationS, c.amount, c.listPrice, c.discountPct, c.approved,
+		str(func(i *schemas.Interaction) string { return i.ContactKey }),
+		str(func(i *schemas.Interaction) string { return i.Keys.Email }),
+		str(func(i *schemas.Interaction) string { return i.Keys.Phone }),
+		str(func(i *schemas.Interaction) string { return i.Keys.Mobile }),
+		c.attributes, c.schemaVersion, c.topic, c.partition, c.firstOffset, c.lastOffset, c.ingestedAt, c.reason,
+	}
+	for _, prefilled := range []bool{false, true} {
+		want, got := newColumnBatch(t, lateColumns), newColumnBatch(t, lateColumns)
+		if prefilled { // rep_id holds a row before the append: the Append path
+			for _, b := range []*columnBatch{want, got} {
+				if err := b.Column(6).AppendRow("kept"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := c.appendTo(got, true); err != nil {
 			t.Fatal(err)
 		}
+		for k, v := range wantCols {
+			if err := want.Column(k).Append(v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for k, a := range want.cols {
+			if _, ok := a.(*column.Map); ok {
+				continue // encoded in map order; TestColsInsert… compares its rows
+			}
+			if !bytes.Equal(encodeColumn(t, a), encodeColumn(t, got.cols[k])) {
+				t.Fatalf("prefilled %v: column %s differs", prefilled, a.Name())
+			}
+		}
 	}
-	for k, a := range want.cols {
-		if _, ok := a.(*column.Map); ok {
-			continue // encoded in map order; TestColsInsert… compares its rows
+}
+
+// rowStringCols names the String columns of interactions, in the order
+// rowStrings reads them.
+func TestRowStringColumns(t *testing.T) {
+	var names []string
+	for _, k := range rowStringCols {
+		if interactionColumns[k].Type != "String" {
+			t.Fatalf("column %d %s is %s", k, interactionColumns[k].Name, interactionColumns[k].Type)
 		}
-		if !bytes.Equal(encodeColumn(t, a), encodeColumn(t, got.cols[k])) {
-			t.Fatalf("column %s differs", a.Name())
+		names = append(names, interactionColumns[k].Name)
+	}
+	var all []string
+	for _, c := range interactionColumns {
+		if c.Type == "String" {
+			all = append(all, c.Name)
 		}
+	}
+	if !slices.Equal(names, all) {
+		t.Fatalf("rowStringCols %v, String columns %v", names, all)
+	}
+	i := schemas.Interaction{EventID: "event_id", RepID: "rep_id", TeamID: "team_id", AccountID: "account_id", LeadID: "lead_id",
+		ApprovalID: "approval_id", ApproverID: "approver_id", ContactKey: "contact_key",
+		Keys: schemas.ContactKeys{Email: "email_key", Phone: "phone_key", Mobile: "mobile_key"}}
+	if got := rowStrings(&i); !slices.Equal(got[:], names) {
+		t.Fatalf("rowStrings reads %v, columns are %v", got, names)
 	}
 }
 

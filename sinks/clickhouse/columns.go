@@ -94,24 +94,25 @@ func insertQuery(db, table string, cols []clickhouse.ColumnNameAndType) string {
 }
 
 // interactionCols holds one batch's interactions (or late events) as
-// columns. Buffers are reused across Write calls through a sync.Pool: reset
+// columns, except the String columns: those are read from the rows when
+// appended (appendRowStrings), so only views of the rows are kept for
+// them. Buffers are reused across Write calls through a free list: reset
 // keeps their capacity, so a steady stream of similar batches allocates
 // only what clickhouse-go itself does.
 type interactionCols struct {
-	eventID, source, typ, direction, channel                 []string
-	repID, teamID, accountID, leadID, approvalID, approverID []string
-	stage, currency, contactKey, topic, reason               []string
-	emailKey, phoneKey, mobileKey                            []string
-	occurredAt, ingestedAt                                   []time.Time
-	durationS, amount, listPrice, discountPct                []*float64
-	approved                                                 []*bool
-	attributes                                               []map[string]string
-	schemaVersion                                            []uint8
-	partition                                                []int32
-	firstOffset, lastOffset                                  []int64
-	floatVals                                                []float64 // backing store for the *float64 columns
-	boolVals                                                 []bool    // backing store for approved
-	bytes                                                    int64     // estimated uncompressed size
+	runs                                                    [][]schemas.Interaction // the rows, for the String columns (rowStrings)
+	source, typ, direction, channel, stage, currency, topic []string
+	reason                                                  []string
+	occurredAt, ingestedAt                                  []time.Time
+	durationS, amount, listPrice, discountPct               []*float64
+	approved                                                []*bool
+	attributes                                              []map[string]string
+	schemaVersion                                           []uint8
+	partition                                               []int32
+	firstOffset, lastOffset                                 []int64
+	floatVals                                               []float64 // backing store for the *float64 columns
+	boolVals                                                []bool    // backing store for approved
+	bytes                                                   int64     // estimated uncompressed size
 }
 
 // fill loads rows into the columns. The pointers in the Nullable columns
@@ -130,8 +131,7 @@ func (c *interactionCols) begin(n int) {
 	// Room for n rows up front: appended from empty, a group's columns
 	// grew by 1.25× steps to up to a quarter more than they hold, copying
 	// each column as often.
-	for _, s := range []*[]string{&c.eventID, &c.source, &c.typ, &c.direction, &c.channel, &c.repID, &c.teamID,
-		&c.accountID, &c.leadID, &c.approvalID, &c.approverID, &c.stage, &c.currency, &c.contactKey, &c.emailKey, &c.phoneKey, &c.mobileKey, &c.topic} {
+	for _, s := range []*[]string{&c.source, &c.typ, &c.direction, &c.channel, &c.stage, &c.currency, &c.topic} {
 		*s = slices.Grow(*s, n)
 	}
 	for _, s := range []*[]*float64{&c.durationS, &c.amount, &c.listPrice, &c.discountPct} {
@@ -153,23 +153,20 @@ func (c *interactionCols) begin(n int) {
 
 // add appends rows of origin o; begin must have made room for them.
 func (c *interactionCols) add(rows []schemas.Interaction, o schemas.Origin, ingested time.Time, late bool) {
-	base := len(c.eventID)
+	if len(rows) == 0 {
+		return
+	}
+	base := len(c.source)
+	c.runs = append(c.runs, rows)
 	var size int64
 	for j := range rows {
 		i := &rows[j]
 		k := base + j
-		c.eventID = append(c.eventID, i.EventID)
 		c.occurredAt = append(c.occurredAt, i.OccurredAt)
 		c.source = append(c.source, i.Source)
 		c.typ = append(c.typ, i.Type.String())
 		c.direction = append(c.direction, i.Direction())
 		c.channel = append(c.channel, i.Channel.String())
-		c.repID = append(c.repID, i.RepID)
-		c.teamID = append(c.teamID, i.TeamID)
-		c.accountID = append(c.accountID, i.AccountID)
-		c.leadID = append(c.leadID, i.LeadID)
-		c.approvalID = append(c.approvalID, i.ApprovalID)
-		c.approverID = append(c.approverID, i.ApproverID)
 		c.stage = append(c.stage, i.Stage)
 		c.currency = append(c.currency, i.Currency)
 		c.durationS = append(c.durationS, c.opt(4*k, i.Has&schemas.HasDuration != 0, i.DurationS))
@@ -182,10 +179,6 @@ func (c *interactionCols) add(rows []schemas.Interaction, o schemas.Origin, inge
 		} else {
 			c.approved = append(c.approved, nil)
 		}
-		c.contactKey = append(c.contactKey, i.ContactKey)
-		c.emailKey = append(c.emailKey, i.Keys.Email)
-		c.phoneKey = append(c.phoneKey, i.Keys.Phone)
-		c.mobileKey = append(c.mobileKey, i.Keys.Mobile)
 		c.attributes = append(c.attributes, i.Attributes)
 		c.schemaVersion = append(c.schemaVersion, schemas.Version)
 		c.topic = append(c.topic, o.Topic)
@@ -221,8 +214,9 @@ func (c *interactionCols) opt(k int, has bool, v float64) *float64 {
 // the previous batch's attribute maps so they can be collected.
 func (c *interactionCols) reset() {
 	clear(c.attributes)
-	for _, s := range []*[]string{&c.eventID, &c.source, &c.typ, &c.direction, &c.channel, &c.repID, &c.teamID,
-		&c.accountID, &c.leadID, &c.approvalID, &c.approverID, &c.stage, &c.currency, &c.contactKey, &c.emailKey, &c.phoneKey, &c.mobileKey, &c.topic, &c.reason} {
+	clear(c.runs)
+	c.runs = c.runs[:0]
+	for _, s := range []*[]string{&c.source, &c.typ, &c.direction, &c.channel, &c.stage, &c.currency, &c.topic, &c.reason} {
 		*s = (*s)[:0]
 	}
 	for _, s := range []*[]*float64{&c.durationS, &c.amount, &c.listPrice, &c.discountPct} {
@@ -240,14 +234,19 @@ func (c *interactionCols) reset() {
 // appendTo appends the columns to batch in interactionColumns (or
 // lateColumns) order.
 func (c *interactionCols) appendTo(batch driver.Batch, late bool) error {
+	// The String columns come straight from the rows (rowStrings); nil
+	// leaves a column to appendRowStrings.
 	cols := []any{
-		c.eventID, c.occurredAt, c.source, c.typ, c.direction, c.channel, c.repID, c.teamID, c.accountID,
-		c.leadID, c.approvalID, c.approverID, c.stage, c.currency, c.durationS, c.amount, c.listPrice,
-		c.discountPct, c.approved, c.contactKey, c.emailKey, c.phoneKey, c.mobileKey, c.attributes, c.schemaVersion, c.topic, c.partition,
+		nil, c.occurredAt, c.source, c.typ, c.direction, c.channel, nil, nil, nil,
+		nil, nil, nil, c.stage, c.currency, c.durationS, c.amount, c.listPrice,
+		c.discountPct, c.approved, nil, nil, nil, nil, c.attributes, c.schemaVersion, c.topic, c.partition,
 		c.firstOffset, c.lastOffset, c.ingestedAt,
 	}
 	if late {
 		cols = append(cols, c.reason)
+	}
+	if err := appendRowStrings(batch, c.runs); err != nil {
+		return err
 	}
 	return appendColumns(batch, cols)
 }

@@ -253,7 +253,7 @@ func (s *Sink) putCols(c *interactionCols) {
 		return
 	}
 	c.reset()
-	if cap(c.eventID) <= maxPooledRows {
+	if cap(c.source) <= maxPooledRows {
 		putFree(s.freeCols, c)
 	}
 }
