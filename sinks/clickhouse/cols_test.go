@@ -133,44 +133,101 @@ func TestLowCardinalityEncodingMatchesAppendRow(t *testing.T) {
 	f("255 distinct: two-byte keys", many(255))
 	f("70,000 distinct: four-byte keys", many(70_000))
 
-	// Three runs, one of them empty, as a group of batches adds them; the
-	// String columns come from the rows (appendRowStrings), directly or,
-	// with a column that already holds a row, through Append.
+	// Three runs of two batches, one run empty, as a group adds them. The
+	// reference is every column as a slice, built here from the rows, and
+	// appended through the driver's Append; appendTo takes the Append path
+	// too for a column that already holds a row.
 	rows := genInteractions(11, 3000, day)
-	o := batchOf("interactions.v1", 3, 1000, rows).Origin
+	o1 := batchOf("interactions.v1", 3, 1000, rows[:1000]).Origin
+	o2 := batchOf("interactions.v1", 7, 52_000, rows[1000:]).Origin
+	ingested := day.Add(90 * time.Minute)
 	var c interactionCols
 	c.begin(len(rows))
-	c.add(rows[:1000], o, day, true)
-	c.add(rows[1000:1000], o, day, true)
-	c.add(rows[1000:], o, day, true)
-	str := func(f func(*schemas.Interaction) string) []string {
-		out := make([]string, len(rows))
-		for k := range rows {
-			out[k] = f(&rows[k])
+	c.add(rows[:1000], o1, ingested, true)
+	c.add(rows[1000:1000], o2, ingested, true)
+	c.add(rows[1000:], o2, ingested, true)
+	type I = schemas.Interaction
+	originOf := func(k int) schemas.Origin {
+		if k < 1000 {
+			return o1
 		}
-		return out
+		return o2
+	}
+	str := func(f func(*I) string) []string { return pick(rows, func(_ int, i *I) string { return f(i) }) }
+	float := func(flag uint16, f func(*I) float64) []*float64 {
+		return pick(rows, func(_ int, i *I) *float64 {
+			if i.Has&flag == 0 {
+				return nil
+			}
+			v := f(i)
+			return &v
+		})
 	}
 	wantCols := []any{
-		str(func(i *schemas.Interaction) string { return i.EventID }), c.occurredAt, c.source, c.typ, c.direction, c.channel,
-		str(func(i *schemas.Interaction) string { return i.RepID }),
-		str(func(i *schemas.Interaction) string { return i.TeamID }),
-		str(func(i *schemas.Interaction) string { return i.AccountID }),
-		str(func(i *schemas.Interaction) string { return i.LeadID }),
-		str(func(i *schemas.Interaction) string { return i.ApprovalID }),
-		str(func(i *schemas.Interaction) string { return i.ApproverID }),
-		c.stage, c.currency, c.durationS, c.amount, c.listPrice, c.discountPct, c.approved,
-		str(func(i *schemas.Interaction) string { return i.ContactKey }),
-		str(func(i *schemas.Interaction) string { return i.Keys.Email }),
-		str(func(i *schemas.Interaction) string { return i.Keys.Phone }),
-		str(func(i *schemas.Interaction) string { return i.Keys.Mobile }),
-		c.attributes, c.schemaVersion, c.topic, c.partition, c.firstOffset, c.lastOffset, c.ingestedAt, c.reason,
+		str(func(i *I) string { return i.EventID }),
+		pick(rows, func(_ int, i *I) time.Time { return i.OccurredAt }),
+		str(func(i *I) string { return i.Source }),
+		str(func(i *I) string { return i.Type.String() }),
+		str(func(i *I) string { return i.Direction() }),
+		str(func(i *I) string { return i.Channel.String() }),
+		str(func(i *I) string { return i.RepID }),
+		str(func(i *I) string { return i.TeamID }),
+		str(func(i *I) string { return i.AccountID }),
+		str(func(i *I) string { return i.LeadID }),
+		str(func(i *I) string { return i.ApprovalID }),
+		str(func(i *I) string { return i.ApproverID }),
+		str(func(i *I) string { return i.Stage }),
+		str(func(i *I) string { return i.Currency }),
+		float(schemas.HasDuration, func(i *I) float64 { return i.DurationS }),
+		float(schemas.HasAmount, func(i *I) float64 { return i.Amount }),
+		float(schemas.HasListPrice, func(i *I) float64 { return i.ListPrice }),
+		float(schemas.HasDiscount, func(i *I) float64 { return i.DiscountPct }),
+		pick(rows, func(_ int, i *I) *bool {
+			if i.Has&schemas.HasApproved == 0 {
+				return nil
+			}
+			v := i.Approved
+			return &v
+		}),
+		str(func(i *I) string { return i.ContactKey }),
+		str(func(i *I) string { return i.Keys.Email }),
+		str(func(i *I) string { return i.Keys.Phone }),
+		str(func(i *I) string { return i.Keys.Mobile }),
+		pick(rows, func(_ int, i *I) map[string]string { return i.Attributes }),
+		pick(rows, func(int, *I) uint8 { return schemas.Version }),
+		pick(rows, func(k int, _ *I) string { return originOf(k).Topic }),
+		pick(rows, func(k int, _ *I) int32 { return originOf(k).Partition }),
+		pick(rows, func(k int, _ *I) int64 { return originOf(k).FirstOffset }),
+		pick(rows, func(k int, _ *I) int64 { return originOf(k).LastOffset }),
+		pick(rows, func(int, *I) time.Time { return ingested }),
+		pick(rows, func(int, *I) string { return LateReason }),
+	}
+	var nulls, approved, attrs int
+	for k := range rows {
+		if rows[k].Has&schemas.HasAmount == 0 {
+			nulls++
+		}
+		if rows[k].Has&schemas.HasApproved != 0 {
+			approved++
+		}
+		if len(rows[k].Attributes) > 0 {
+			attrs++
+		}
+	}
+	if nulls == 0 || nulls == len(rows) || approved == 0 || attrs == 0 {
+		t.Fatalf("the rows do not cover the columns: %d without amount, %d approved, %d with attributes of %d", nulls, approved, attrs, len(rows))
 	}
 	for _, prefilled := range []bool{false, true} {
 		want, got := newColumnBatch(t, lateColumns), newColumnBatch(t, lateColumns)
-		if prefilled { // rep_id holds a row before the append: the Append path
+		if prefilled {
+			// rep_id, type, amount and ingested_at hold a row before the
+			// append: the Append path.
+			one := 1.5
 			for _, b := range []*columnBatch{want, got} {
-				if err := b.Column(6).AppendRow("kept"); err != nil {
-					t.Fatal(err)
+				for k, v := range map[int]any{6: "kept", 3: "note", 15: &one, 29: day} {
+					if err := b.Column(k).AppendRow(v); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 		}
@@ -191,6 +248,15 @@ func TestLowCardinalityEncodingMatchesAppendRow(t *testing.T) {
 			}
 		}
 	}
+}
+
+// pick is f of every row, with its index.
+func pick[V any](rows []schemas.Interaction, f func(int, *schemas.Interaction) V) []V {
+	out := make([]V, len(rows))
+	for k := range rows {
+		out[k] = f(k, &rows[k])
+	}
+	return out
 }
 
 // rowStringCols names the String columns of interactions, in the order
