@@ -42,11 +42,16 @@ func TestColsInsertFreesColumnsAndRebuildsOnRetry(t *testing.T) {
 			batches[k] = batch
 			if cap(s.freeCols) > 0 && len(s.freeCols) > 0 {
 				c := <-s.freeCols
-				if len(c.source) != 0 || len(c.runs) != 0 || c.runs[:cap(c.runs)][0] != nil || c.attributes[:cap(c.attributes)][0] != nil {
+				if len(c.occurredAt) != 0 || len(c.runs) != 0 || c.runs[:cap(c.runs)][0] != nil || c.attributes[:cap(c.attributes)][0] != nil {
 					t.Fatalf("%d rows: pooled columns not emptied", n)
 				}
+				for k := range c.lc {
+					if e := &c.lc[k]; len(e.keys) != 0 || len(e.index) != 0 || cap(e.dict) > 0 && e.dict[:cap(e.dict)][0] != "" {
+						t.Fatalf("%d rows: pooled LowCardinality column %d not emptied", n, k)
+					}
+				}
 				if n > maxPooledRows {
-					t.Fatalf("%d rows: columns of %d rows pooled", n, cap(c.source))
+					t.Fatalf("%d rows: columns of %d rows pooled", n, cap(c.occurredAt))
 				}
 				s.freeCols <- c
 			} else if n <= maxPooledRows {

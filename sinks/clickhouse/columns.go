@@ -96,23 +96,28 @@ func insertQuery(db, table string, cols []clickhouse.ColumnNameAndType) string {
 // interactionCols holds one batch's interactions (or late events) as
 // columns, except the String columns: those are read from the rows when
 // appended (appendRowStrings), so only views of the rows are kept for
-// them. Buffers are reused across Write calls through a free list: reset
-// keeps their capacity, so a steady stream of similar batches allocates
-// only what clickhouse-go itself does.
+// them. The LowCardinality columns are kept as what their serialization
+// needs, a dictionary and a uint32 key per row, so no column of string
+// headers is staged (benchmarks/README.md, "String columns straight from
+// the rows"). Buffers are reused across Write calls through a free list:
+// reset keeps their capacity, so a steady stream of similar batches
+// allocates only what clickhouse-go itself does.
 type interactionCols struct {
-	runs                                                    [][]schemas.Interaction // the rows, for the String columns (rowStrings)
-	source, typ, direction, channel, stage, currency, topic []string
-	reason                                                  []string
-	occurredAt, ingestedAt                                  []time.Time
-	durationS, amount, listPrice, discountPct               []*float64
-	approved                                                []*bool
-	attributes                                              []map[string]string
-	schemaVersion                                           []uint8
-	partition                                               []int32
-	firstOffset, lastOffset                                 []int64
-	floatVals                                               []float64 // backing store for the *float64 columns
-	boolVals                                                []bool    // backing store for approved
-	bytes                                                   int64     // estimated uncompressed size
+	runs [][]schemas.Interaction // the rows, for the String columns (rowStrings)
+	// The LowCardinality columns as their dictionaries and keys, built as
+	// rows are added: source, type, direction, channel, stage, currency,
+	// kafka_topic and (late_events) reason.
+	lc                                        [8]lcEncoder
+	occurredAt, ingestedAt                    []time.Time
+	durationS, amount, listPrice, discountPct []*float64
+	approved                                  []*bool
+	attributes                                []map[string]string
+	schemaVersion                             []uint8
+	partition                                 []int32
+	firstOffset, lastOffset                   []int64
+	floatVals                                 []float64 // backing store for the *float64 columns
+	boolVals                                  []bool    // backing store for approved
+	bytes                                     int64     // estimated uncompressed size
 }
 
 // fill loads rows into the columns. The pointers in the Nullable columns
@@ -131,8 +136,8 @@ func (c *interactionCols) begin(n int) {
 	// Room for n rows up front: appended from empty, a group's columns
 	// grew by 1.25× steps to up to a quarter more than they hold, copying
 	// each column as often.
-	for _, s := range []*[]string{&c.source, &c.typ, &c.direction, &c.channel, &c.stage, &c.currency, &c.topic} {
-		*s = slices.Grow(*s, n)
+	for k := range c.lc {
+		c.lc[k].keys = slices.Grow(c.lc[k].keys, n)
 	}
 	for _, s := range []*[]*float64{&c.durationS, &c.amount, &c.listPrice, &c.discountPct} {
 		*s = slices.Grow(*s, n)
@@ -156,19 +161,20 @@ func (c *interactionCols) add(rows []schemas.Interaction, o schemas.Origin, inge
 	if len(rows) == 0 {
 		return
 	}
-	base := len(c.source)
+	base := len(c.occurredAt)
 	c.runs = append(c.runs, rows)
 	var size int64
 	for j := range rows {
 		i := &rows[j]
 		k := base + j
 		c.occurredAt = append(c.occurredAt, i.OccurredAt)
-		c.source = append(c.source, i.Source)
-		c.typ = append(c.typ, i.Type.String())
-		c.direction = append(c.direction, i.Direction())
-		c.channel = append(c.channel, i.Channel.String())
-		c.stage = append(c.stage, i.Stage)
-		c.currency = append(c.currency, i.Currency)
+		c.lc[0].add(i.Source)
+		c.lc[1].add(i.Type.String())
+		c.lc[2].add(i.Direction())
+		c.lc[3].add(i.Channel.String())
+		c.lc[4].add(i.Stage)
+		c.lc[5].add(i.Currency)
+		c.lc[6].add(o.Topic)
 		c.durationS = append(c.durationS, c.opt(4*k, i.Has&schemas.HasDuration != 0, i.DurationS))
 		c.amount = append(c.amount, c.opt(4*k+1, i.Has&schemas.HasAmount != 0, i.Amount))
 		c.listPrice = append(c.listPrice, c.opt(4*k+2, i.Has&schemas.HasListPrice != 0, i.ListPrice))
@@ -181,13 +187,12 @@ func (c *interactionCols) add(rows []schemas.Interaction, o schemas.Origin, inge
 		}
 		c.attributes = append(c.attributes, i.Attributes)
 		c.schemaVersion = append(c.schemaVersion, schemas.Version)
-		c.topic = append(c.topic, o.Topic)
 		c.partition = append(c.partition, o.Partition)
 		c.firstOffset = append(c.firstOffset, o.FirstOffset)
 		c.lastOffset = append(c.lastOffset, o.LastOffset)
 		c.ingestedAt = append(c.ingestedAt, ingested)
 		if late {
-			c.reason = append(c.reason, LateReason)
+			c.lc[7].add(LateReason)
 		}
 		size += int64(len(i.EventID) + len(i.Source) + len(i.RepID) + len(i.TeamID) + len(i.AccountID) +
 			len(i.LeadID) + len(i.ApprovalID) + len(i.ApproverID) + len(i.Stage) + len(i.Currency) +
@@ -216,8 +221,8 @@ func (c *interactionCols) reset() {
 	clear(c.attributes)
 	clear(c.runs)
 	c.runs = c.runs[:0]
-	for _, s := range []*[]string{&c.source, &c.typ, &c.direction, &c.channel, &c.stage, &c.currency, &c.topic, &c.reason} {
-		*s = (*s)[:0]
+	for k := range c.lc {
+		c.lc[k].reset()
 	}
 	for _, s := range []*[]*float64{&c.durationS, &c.amount, &c.listPrice, &c.discountPct} {
 		clear(*s)
@@ -237,13 +242,13 @@ func (c *interactionCols) appendTo(batch driver.Batch, late bool) error {
 	// The String columns come straight from the rows (rowStrings); nil
 	// leaves a column to appendRowStrings.
 	cols := []any{
-		nil, c.occurredAt, c.source, c.typ, c.direction, c.channel, nil, nil, nil,
-		nil, nil, nil, c.stage, c.currency, c.durationS, c.amount, c.listPrice,
-		c.discountPct, c.approved, nil, nil, nil, nil, c.attributes, c.schemaVersion, c.topic, c.partition,
+		nil, c.occurredAt, &c.lc[0], &c.lc[1], &c.lc[2], &c.lc[3], nil, nil, nil,
+		nil, nil, nil, &c.lc[4], &c.lc[5], c.durationS, c.amount, c.listPrice,
+		c.discountPct, c.approved, nil, nil, nil, nil, c.attributes, c.schemaVersion, &c.lc[6], c.partition,
 		c.firstOffset, c.lastOffset, c.ingestedAt,
 	}
 	if late {
-		cols = append(cols, c.reason)
+		cols = append(cols, &c.lc[7])
 	}
 	if err := appendRowStrings(batch, c.runs); err != nil {
 		return err

@@ -58,25 +58,63 @@ func appendLowCardinalityEncoded(col *column.LowCardinality, vals []string) erro
 	return w.decodeInto(col, len(vals))
 }
 
+// appendTo appends the values added since the last reset to col, a
+// LowCardinality(String) column without rows.
+func (e *lcEncoder) appendTo(col *column.LowCardinality) error {
+	if len(e.keys) == 0 {
+		return nil
+	}
+	w := getWire()
+	e.write(&w.buf)
+	return w.decodeInto(col, len(e.keys))
+}
+
 // release drops the batch's strings, so a pooled encoder keeps none of its
 // memory alive, and returns e to the pool.
 func (e *lcEncoder) release() {
-	clear(e.dict)
-	clear(e.index)
-	e.cache = [len(e.cache)]struct {
-		s   string
-		key uint32
-	}{}
+	e.reset()
 	lcEncoders.Put(e)
 }
 
 // encode writes vals' serialization into buf, as LowCardinality's Decode
 // reads it (without the state prefix, which the driver writes itself).
 func (e *lcEncoder) encode(buf *proto.Buffer, vals []string) {
-	e.dict, e.keys = e.dict[:0], e.keys[:0]
+	e.reset()
 	for _, v := range vals {
-		e.keys = append(e.keys, e.key(v))
+		e.add(v)
 	}
+	e.write(buf)
+}
+
+// add appends v's key, v the next value of the column.
+func (e *lcEncoder) add(v string) { e.keys = append(e.keys, e.key(v)) }
+
+// reset empties e for a new column, dropping its strings.
+func (e *lcEncoder) reset() {
+	clear(e.dict)
+	if e.index == nil {
+		e.index = make(map[string]uint32)
+	}
+	clear(e.index)
+	e.cache = [len(e.cache)]struct {
+		s   string
+		key uint32
+	}{}
+	e.dict, e.keys = e.dict[:0], e.keys[:0]
+}
+
+// values are the values added since the last reset, for a column's Append.
+func (e *lcEncoder) values() []string {
+	out := make([]string, len(e.keys))
+	for k, key := range e.keys {
+		out[k] = e.dict[key-1]
+	}
+	return out
+}
+
+// write writes the serialization of the values added since the last
+// reset into buf.
+func (e *lcEncoder) write(buf *proto.Buffer) {
 	n := len(e.dict) // the driver sizes keys by its map's size: entries besides the default
 	var width uint64
 	switch {
@@ -95,7 +133,7 @@ func (e *lcEncoder) encode(buf *proto.Buffer, vals []string) {
 	for _, v := range e.dict {
 		buf.PutString(v)
 	}
-	buf.PutInt64(int64(len(vals)))
+	buf.PutInt64(int64(len(e.keys)))
 	b := buf.Buf
 	switch width {
 	case 0:

@@ -253,7 +253,7 @@ func (s *Sink) putCols(c *interactionCols) {
 		return
 	}
 	c.reset()
-	if cap(c.source) <= maxPooledRows {
+	if cap(c.occurredAt) <= maxPooledRows {
 		putFree(s.freeCols, c)
 	}
 }
