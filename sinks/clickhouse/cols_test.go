@@ -42,7 +42,7 @@ func TestColsInsertFreesColumnsAndRebuildsOnRetry(t *testing.T) {
 			batches[k] = batch
 			if cap(s.freeCols) > 0 && len(s.freeCols) > 0 {
 				c := <-s.freeCols
-				if len(c.occurredAt) != 0 || len(c.runs) != 0 || c.runs[:cap(c.runs)][0] != nil || c.attributes[:cap(c.attributes)][0] != nil {
+				if c.rows() != 0 || len(c.runs) != 0 || c.runs[:cap(c.runs)][0] != nil || c.attributes[:cap(c.attributes)][0] != nil {
 					t.Fatalf("%d rows: pooled columns not emptied", n)
 				}
 				for k := range c.lc {
@@ -51,7 +51,7 @@ func TestColsInsertFreesColumnsAndRebuildsOnRetry(t *testing.T) {
 					}
 				}
 				if n > maxPooledRows {
-					t.Fatalf("%d rows: columns of %d rows pooled", n, cap(c.occurredAt))
+					t.Fatalf("%d rows: columns of %d rows pooled", n, cap(c.version.vals))
 				}
 				s.freeCols <- c
 			} else if n <= maxPooledRows {

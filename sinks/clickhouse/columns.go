@@ -1,10 +1,14 @@
 package clickhouse
 
 import (
+	"encoding/binary"
+	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -96,34 +100,63 @@ func insertQuery(db, table string, cols []clickhouse.ColumnNameAndType) string {
 // interactionCols holds one batch's interactions (or late events) as
 // columns, except the String columns: those are read from the rows when
 // appended (appendRowStrings), so only views of the rows are kept for
-// them. The LowCardinality columns are kept as what their serialization
-// needs, a dictionary and a uint32 key per row, so no column of string
-// headers is staged (benchmarks/README.md, "String columns straight from
-// the rows"). Buffers are reused across Write calls through a free list:
-// reset keeps their capacity, so a steady stream of similar batches
-// allocates only what clickhouse-go itself does.
+// them. The other columns are kept as what their serialization needs,
+// written once as the rows are added: a LowCardinality column's
+// dictionary and a uint32 key per row, the fixed-width and Nullable
+// columns' bytes; only the attribute maps stay references. Nothing staged
+// holds a pointer per row besides them, and appendTo hands each column its
+// serialization without another pass (benchmarks/README.md, "String
+// columns straight from the rows"). Buffers are reused across Write calls
+// through a free list: reset keeps their capacity, so a steady stream of
+// similar batches allocates only what clickhouse-go itself does.
 type interactionCols struct {
 	runs [][]schemas.Interaction // the rows, for the String columns (rowStrings)
 	// The LowCardinality columns as their dictionaries and keys, built as
 	// rows are added: source, type, direction, channel, stage, currency,
 	// kafka_topic and (late_events) reason.
-	lc                                        [8]lcEncoder
-	occurredAt, ingestedAt                    []time.Time
-	durationS, amount, listPrice, discountPct []*float64
-	approved                                  []*bool
-	attributes                                []map[string]string
-	schemaVersion                             []uint8
-	partition                                 []int32
-	firstOffset, lastOffset                   []int64
-	floatVals                                 []float64 // backing store for the *float64 columns
-	boolVals                                  []bool    // backing store for approved
-	bytes                                     int64     // estimated uncompressed size
+	lc [8]lcEncoder
+	// The fixed-width and Nullable columns in their serialization
+	// (wireCol), written as rows are added.
+	occurredAt, ingestedAt                          wireCol // DateTime64(3)
+	durationS, amount, listPrice, discountPct, appr wireCol // Nullable(Float64), Nullable(Bool)
+	version                                         wireCol // UInt8
+	partition, firstOffset, lastOffset              wireCol // Int32, Int64, Int64
+	attributes                                      []map[string]string
+	bytes                                           int64 // estimated uncompressed size
 }
 
-// fill loads rows into the columns. The pointers in the Nullable columns
-// point into floatVals/boolVals, which are sized before the first pointer
-// is taken so they never move. Attribute maps are referenced, not copied:
-// the columns must not outlive the batch (they are reset before reuse).
+// wireCol is a column's serialization as Decode reads it: a Nullable
+// column's null map (1 for null) and values apart, concatenated when
+// appended; a plain column's values alone.
+type wireCol struct {
+	nulls, vals []byte
+}
+
+// grow makes room for n more rows of size bytes each.
+func (w *wireCol) grow(n, size int, nullable bool) {
+	w.vals = slices.Grow(w.vals, n*size)
+	if nullable {
+		w.nulls = slices.Grow(w.nulls, n)
+	}
+}
+
+func (w *wireCol) reset() { w.nulls, w.vals = w.nulls[:0], w.vals[:0] }
+
+func (w *wireCol) u64(v uint64) { w.vals = binary.LittleEndian.AppendUint64(w.vals, v) }
+
+// float appends a Nullable(Float64) value, null unless has.
+func (w *wireCol) float(has bool, v float64) {
+	if !has {
+		w.nulls, v = append(w.nulls, 1), 0
+	} else {
+		w.nulls = append(w.nulls, 0)
+	}
+	w.u64(math.Float64bits(v))
+}
+
+// fill loads rows into the columns. Attribute maps and the rows are
+// referenced, not copied: the columns must not outlive the batch (they
+// are reset before reuse).
 func (c *interactionCols) fill(rows []schemas.Interaction, o schemas.Origin, ingested time.Time, late bool) {
 	c.begin(len(rows))
 	c.add(rows, o, ingested, late)
@@ -139,21 +172,16 @@ func (c *interactionCols) begin(n int) {
 	for k := range c.lc {
 		c.lc[k].keys = slices.Grow(c.lc[k].keys, n)
 	}
-	for _, s := range []*[]*float64{&c.durationS, &c.amount, &c.listPrice, &c.discountPct} {
-		*s = slices.Grow(*s, n)
+	for _, w := range []*wireCol{&c.occurredAt, &c.ingestedAt, &c.firstOffset, &c.lastOffset} {
+		w.grow(n, 8, false)
 	}
-	c.occurredAt, c.ingestedAt = slices.Grow(c.occurredAt, n), slices.Grow(c.ingestedAt, n)
-	c.approved, c.attributes = slices.Grow(c.approved, n), slices.Grow(c.attributes, n)
-	c.schemaVersion, c.partition = slices.Grow(c.schemaVersion, n), slices.Grow(c.partition, n)
-	c.firstOffset, c.lastOffset = slices.Grow(c.firstOffset, n), slices.Grow(c.lastOffset, n)
-	if cap(c.floatVals) < 4*n {
-		c.floatVals = make([]float64, 4*n)
+	for _, w := range []*wireCol{&c.durationS, &c.amount, &c.listPrice, &c.discountPct} {
+		w.grow(n, 8, true)
 	}
-	c.floatVals = c.floatVals[:4*n]
-	if cap(c.boolVals) < n {
-		c.boolVals = make([]bool, n)
-	}
-	c.boolVals = c.boolVals[:n]
+	c.appr.grow(n, 1, true)
+	c.version.grow(n, 1, false)
+	c.partition.grow(n, 4, false)
+	c.attributes = slices.Grow(c.attributes, n)
 }
 
 // add appends rows of origin o; begin must have made room for them.
@@ -161,13 +189,12 @@ func (c *interactionCols) add(rows []schemas.Interaction, o schemas.Origin, inge
 	if len(rows) == 0 {
 		return
 	}
-	base := len(c.occurredAt)
 	c.runs = append(c.runs, rows)
+	in := uint64(proto.ToDateTime64(ingested, dateTimePrecision))
 	var size int64
 	for j := range rows {
 		i := &rows[j]
-		k := base + j
-		c.occurredAt = append(c.occurredAt, i.OccurredAt)
+		c.occurredAt.u64(uint64(proto.ToDateTime64(i.OccurredAt, dateTimePrecision)))
 		c.lc[0].add(i.Source)
 		c.lc[1].add(i.Type.String())
 		c.lc[2].add(i.Direction())
@@ -175,22 +202,24 @@ func (c *interactionCols) add(rows []schemas.Interaction, o schemas.Origin, inge
 		c.lc[4].add(i.Stage)
 		c.lc[5].add(i.Currency)
 		c.lc[6].add(o.Topic)
-		c.durationS = append(c.durationS, c.opt(4*k, i.Has&schemas.HasDuration != 0, i.DurationS))
-		c.amount = append(c.amount, c.opt(4*k+1, i.Has&schemas.HasAmount != 0, i.Amount))
-		c.listPrice = append(c.listPrice, c.opt(4*k+2, i.Has&schemas.HasListPrice != 0, i.ListPrice))
-		c.discountPct = append(c.discountPct, c.opt(4*k+3, i.Has&schemas.HasDiscount != 0, i.DiscountPct))
-		if i.Has&schemas.HasApproved != 0 {
-			c.boolVals[k] = i.Approved
-			c.approved = append(c.approved, &c.boolVals[k])
-		} else {
-			c.approved = append(c.approved, nil)
+		c.durationS.float(i.Has&schemas.HasDuration != 0, i.DurationS)
+		c.amount.float(i.Has&schemas.HasAmount != 0, i.Amount)
+		c.listPrice.float(i.Has&schemas.HasListPrice != 0, i.ListPrice)
+		c.discountPct.float(i.Has&schemas.HasDiscount != 0, i.DiscountPct)
+		switch {
+		case i.Has&schemas.HasApproved == 0:
+			c.appr.nulls, c.appr.vals = append(c.appr.nulls, 1), append(c.appr.vals, 0)
+		case i.Approved:
+			c.appr.nulls, c.appr.vals = append(c.appr.nulls, 0), append(c.appr.vals, 1)
+		default:
+			c.appr.nulls, c.appr.vals = append(c.appr.nulls, 0), append(c.appr.vals, 0)
 		}
 		c.attributes = append(c.attributes, i.Attributes)
-		c.schemaVersion = append(c.schemaVersion, schemas.Version)
-		c.partition = append(c.partition, o.Partition)
-		c.firstOffset = append(c.firstOffset, o.FirstOffset)
-		c.lastOffset = append(c.lastOffset, o.LastOffset)
-		c.ingestedAt = append(c.ingestedAt, ingested)
+		c.version.vals = append(c.version.vals, schemas.Version)
+		c.partition.vals = binary.LittleEndian.AppendUint32(c.partition.vals, uint32(o.Partition))
+		c.firstOffset.u64(uint64(o.FirstOffset))
+		c.lastOffset.u64(uint64(o.LastOffset))
+		c.ingestedAt.u64(in)
 		if late {
 			c.lc[7].add(LateReason)
 		}
@@ -207,51 +236,64 @@ func (c *interactionCols) add(rows []schemas.Interaction, o schemas.Origin, inge
 	c.bytes += size + int64(len(rows))*(16+4*9+2+1+4+16+24)
 }
 
-func (c *interactionCols) opt(k int, has bool, v float64) *float64 {
-	if !has {
-		return nil
-	}
-	c.floatVals[k] = v
-	return &c.floatVals[k]
-}
+// dateTimePrecision is that of interactions' DateTime64(3, 'UTC')
+// columns, as wireCol holds them.
+const dateTimePrecision = proto.PrecisionMilli
+
+// rows is the number of rows added since begin.
+func (c *interactionCols) rows() int { return len(c.version.vals) }
 
 // reset empties every column, keeping capacity, and drops references to
-// the previous batch's attribute maps so they can be collected.
+// the previous batch's rows, strings and attribute maps so they can be
+// collected.
 func (c *interactionCols) reset() {
 	clear(c.attributes)
 	clear(c.runs)
-	c.runs = c.runs[:0]
+	c.runs, c.attributes = c.runs[:0], c.attributes[:0]
 	for k := range c.lc {
 		c.lc[k].reset()
 	}
-	for _, s := range []*[]*float64{&c.durationS, &c.amount, &c.listPrice, &c.discountPct} {
-		clear(*s)
-		*s = (*s)[:0]
+	for _, w := range []*wireCol{&c.occurredAt, &c.ingestedAt, &c.durationS, &c.amount, &c.listPrice, &c.discountPct,
+		&c.appr, &c.version, &c.partition, &c.firstOffset, &c.lastOffset} {
+		w.reset()
 	}
-	clear(c.approved)
-	c.occurredAt, c.ingestedAt = c.occurredAt[:0], c.ingestedAt[:0]
-	c.approved, c.attributes = c.approved[:0], c.attributes[:0]
-	c.schemaVersion, c.partition = c.schemaVersion[:0], c.partition[:0]
-	c.firstOffset, c.lastOffset = c.firstOffset[:0], c.lastOffset[:0]
 	c.bytes = 0
 }
 
 // appendTo appends the columns to batch in interactionColumns (or
 // lateColumns) order.
 func (c *interactionCols) appendTo(batch driver.Batch, late bool) error {
-	// The String columns come straight from the rows (rowStrings); nil
-	// leaves a column to appendRowStrings.
+	if err := appendRowStrings(batch, c.runs); err != nil {
+		return err
+	}
+	// nil: a String column, filled by appendRowStrings.
 	cols := []any{
-		nil, c.occurredAt, &c.lc[0], &c.lc[1], &c.lc[2], &c.lc[3], nil, nil, nil,
-		nil, nil, nil, &c.lc[4], &c.lc[5], c.durationS, c.amount, c.listPrice,
-		c.discountPct, c.approved, nil, nil, nil, nil, c.attributes, c.schemaVersion, &c.lc[6], c.partition,
-		c.firstOffset, c.lastOffset, c.ingestedAt,
+		nil, &c.occurredAt, &c.lc[0], &c.lc[1], &c.lc[2], &c.lc[3], nil, nil, nil,
+		nil, nil, nil, &c.lc[4], &c.lc[5], &c.durationS, &c.amount, &c.listPrice,
+		&c.discountPct, &c.appr, nil, nil, nil, nil, c.attributes, &c.version, &c.lc[6], &c.partition,
+		&c.firstOffset, &c.lastOffset, &c.ingestedAt,
 	}
 	if late {
 		cols = append(cols, &c.lc[7])
 	}
-	if err := appendRowStrings(batch, c.runs); err != nil {
-		return err
+	types := batch.Columns()
+	n := c.rows()
+	for k, v := range cols {
+		w, ok := v.(*wireCol)
+		if !ok {
+			continue
+		}
+		if k >= len(types) {
+			return fmt.Errorf("append column %d: the batch has %d columns", k, len(types))
+		}
+		want := interactionColumns[k].Type
+		if got := string(types[k].Type()); got != want {
+			return fmt.Errorf("append column %d: %s is %s, serialized as %s", k, types[k].Name(), got, want)
+		}
+		if err := w.appendTo(batch, k, types[k], n); err != nil {
+			return fmt.Errorf("append column %d: %w", k, err)
+		}
+		cols[k] = nil
 	}
 	return appendColumns(batch, cols)
 }

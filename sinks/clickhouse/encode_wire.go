@@ -9,6 +9,7 @@ import (
 
 	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // Some clickhouse-go columns are filled faster from their Native
@@ -68,6 +69,39 @@ func (w *wire) decodeInto(col column.Interface, rows int) error {
 	}
 	if cap(w.buf.Buf) <= maxPooledWire {
 		wires.Put(w)
+	}
+	return nil
+}
+
+// appendTo appends w's n rows to col, column k of batch: through the
+// column's Decode when it holds no rows (w is the serialization Decode
+// reads); else, which PrepareBatch's columns never do, decoded into a
+// fresh column of col's type and appended to col row by row.
+func (w *wireCol) appendTo(batch driver.Batch, k int, col column.Interface, n int) error {
+	if n == 0 {
+		return nil
+	}
+	target := col
+	if col.Rows() != 0 {
+		tmp, err := column.Type(col.Type()).Column(col.Name(), &column.ServerContext{})
+		if err != nil {
+			return err
+		}
+		target = tmp
+	}
+	wr := getWire()
+	wr.buf.Buf = append(append(wr.buf.Buf, w.nulls...), w.vals...)
+	if err := wr.decodeInto(target, n); err != nil {
+		return err
+	}
+	if target == col {
+		return nil
+	}
+	bc := batch.Column(k)
+	for r := range n {
+		if err := bc.AppendRow(target.Row(r, false)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -242,8 +242,9 @@ func (s *Sink) colsInsert(build func(*interactionCols), late bool) (bytes int64,
 // columns of a grouped insert (up to group_max_rows, 100,000) do not: they
 // are made for the group and dropped after its append. Pooled, each set
 // kept the capacity of the largest group it had held (~450 bytes of
-// column entries per row, 27+ MB for a group of 60,000 rows) for good, one
-// set per concurrent insert (benchmarks/README.md, "Memory").
+// column entries per row then, ~100 now; 27+ MB for a group of 60,000
+// rows then) for good, one set per concurrent insert
+// (benchmarks/README.md, "Memory").
 const maxPooledRows = 1 << 15
 
 // putCols empties c (no references to the batches' strings and maps stay)
@@ -253,7 +254,7 @@ func (s *Sink) putCols(c *interactionCols) {
 		return
 	}
 	c.reset()
-	if cap(c.occurredAt) <= maxPooledRows {
+	if cap(c.version.vals) <= maxPooledRows { // one byte per row
 		putFree(s.freeCols, c)
 	}
 }
