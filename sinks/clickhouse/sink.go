@@ -242,7 +242,7 @@ func (s *Sink) colsInsert(build func(*interactionCols), late bool) (bytes int64,
 // columns of a grouped insert (up to group_max_rows, 100,000) do not: they
 // are made for the group and dropped after its append. Pooled, each set
 // kept the capacity of the largest group it had held (~450 bytes of
-// column entries per row then, ~100 now; 27+ MB for a group of 60,000
+// column entries per row then, ~115 now; 27+ MB for a group of 60,000
 // rows then) for good, one set per concurrent insert
 // (benchmarks/README.md, "Memory").
 const maxPooledRows = 1 << 15
