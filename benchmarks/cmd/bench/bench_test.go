@@ -112,6 +112,41 @@ func TestBenchRuns(t *testing.T) {
 			t.Errorf("live with the hop: no event → stored samples of the leads flow: %v", r.E2E)
 		}
 	}
+
+	// --ab, twice, tiny, with this build as the other build too: every
+	// round runs both sides, in alternating order, and the table prints.
+	ab := filepath.Join(dir, "ab")
+	cmd = exec.Command(bin, "--ab", bin, "--scenarios", "canonical", "--runs", "2", "--events", "5000", "--teams", "4", "--partitions", "4",
+		"--profiles=false", "--out", ab)
+	if b, err = cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bench --ab: %v\n%s", err, b)
+	}
+	if !strings.Contains(string(b), "A/B on this machine") || !strings.Contains(string(b), "inserts into interactions") {
+		t.Errorf("bench --ab printed no before/after table:\n%s", b)
+	}
+	if raw, err = os.ReadFile(filepath.Join(ab, "results.json")); err != nil {
+		t.Fatal(err)
+	}
+	var sides []struct {
+		Run     int    `json:"run"`
+		Side    string `json:"side"`
+		Inserts map[string]struct {
+			Rows int `json:"rows"`
+		} `json:"inserts"`
+	}
+	if err := json.Unmarshal(raw, &sides); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range sides {
+		got = append(got, strconv.Itoa(r.Run)+r.Side)
+		if r.Inserts["interactions"].Rows != 5000 {
+			t.Errorf("run %d %s: %d interaction rows stored, want 5000", r.Run, r.Side, r.Inserts["interactions"].Rows)
+		}
+	}
+	if strings.Join(got, ",") != "1before,1after,2after,2before" {
+		t.Errorf("--ab ran %v, want each round both sides, the order alternating", got)
+	}
 }
 
 // TestBenchDashboards keeps make bench-dashboards working at a small

@@ -19,6 +19,9 @@
 //     (provisional.go), on an idle stream and under load;
 //   - --compare-leads (make bench-hop): the scenarios with leads.disabled
 //     and with the lead hop, interleaved round by round (hop.go);
+//   - --ab OTHER: the scenarios with OTHER's pipeline (another build's
+//     bench binary) and with this build's, interleaved round by round on
+//     stacks of this build (ab.go);
 //   - peer (make bench-peer): the same drain by housepower/clickhouse_sinker
 //     and by SalesPulse ingest-only and default, interleaved (peer.go).
 //
@@ -59,7 +62,9 @@ type config struct {
 	timeout     time.Duration
 	resultsFile string
 	compare     bool
-	tag         string // compare: "-before" or "-after", in log dir names
+	tag         string // compare, ab: "-before" or "-after", in log dir names
+	abBin       string // --ab: the other build's bench binary
+	pipelineBin string // the pipeline children's binary ("": this one)
 	// deadline scenarios (deadline.go)
 	deadlineLeads int
 	deadlineSpan  time.Duration
@@ -106,6 +111,7 @@ func main() {
 	fs.BoolVar(&c.profiles, "profiles", true, "write CPU and allocation profiles of the first run of each scenario")
 	fs.BoolVar(&c.leads, "leads", true, "route through the lead topics (the default); false runs with leads.disabled: true, one flow")
 	fs.BoolVar(&c.compare, "compare-leads", false, "the lead hop's cost (make bench-hop): every scenario with leads.disabled (before) and with the hop (after), interleaved round by round; prints a before/after table")
+	fs.StringVar(&c.abBin, "ab", "", "another build's bench binary: every scenario with its pipeline (before) and with this build's (after), interleaved round by round, the order alternating; prints a before/after table (benchmarks/README.md, \"A/B of two builds\")")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up a run after this long")
 	fs.StringVar(&c.hookRules, "hook-rules", "", "internal: comma-separated rules the webhook gets")
 	fs.DurationVar(&c.tickAfter, "tick-after", 0, "leads.tick_after of the pipelines (0: the default, 1m); deadline scenarios: 5s unless set")
@@ -146,11 +152,19 @@ type child struct {
 }
 
 func startChild(name, logPath string, args ...string) (*child, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
+	return startChildOf("", name, logPath, args...)
+}
+
+// startChildOf is startChild with bin's binary ("": this one).
+func startChildOf(bin, name, logPath string, args ...string) (*child, error) {
+	if bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		bin = exe
 	}
-	cmd := exec.Command(exe, args...)
+	cmd := exec.Command(bin, args...)
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -263,6 +277,9 @@ type result struct {
 	Warning string  `json:"warning,omitempty"`
 	// Leads: the run routed through the lead topics (three flows).
 	Leads bool `json:"leads"`
+	// Side: "before" (the other build's pipeline) or "after" (this
+	// build's) in an --ab run.
+	Side string `json:"side,omitempty"`
 	// FlowE2E: event → stored per flow (live runs; see endMsg).
 	FlowE2E map[string]latency `json:"flow_e2e,omitempty"`
 	// Flows: interactions each flow counted as stored.
@@ -292,7 +309,12 @@ func orchestrate(c config) error {
 	fmt.Fprintf(os.Stderr, "bench: %d events per drain run, %d runs per scenario, %d partitions, authorization matrix %v, kafka %s\n",
 		c.events, c.runs, c.partitions, c.anomaly, map[bool]string{false: "embedded kfake", true: "real broker " + c.brokers}[c.realKafka])
 	var all []result
-	if c.compare {
+	if c.abBin != "" {
+		var err error
+		if all, err = abRounds(c); err != nil {
+			return err
+		}
+	} else if c.compare {
 		// Interleaved: each round runs every scenario once without and
 		// once with the hop, so a noisy neighbour on this shared machine
 		// lands on both modes alike.
@@ -327,6 +349,11 @@ func orchestrate(c config) error {
 	resFile := filepath.Join(c.out, "results.json")
 	if err := os.WriteFile(resFile, raw, 0o644); err != nil {
 		return err
+	}
+	if c.abBin != "" {
+		printAB(os.Stdout, all, c)
+		fmt.Printf("\nresults: %s\n", resFile)
+		return nil
 	}
 	if c.compare {
 		printCompare(os.Stdout, all, c)
@@ -484,7 +511,7 @@ func setup(c config, name, mix string, events int64, n int, profile bool, hook s
 		if profile {
 			args = append(args, "-out", e.logs)
 		}
-		p, err := startChild(fmt.Sprintf("pipeline-%d", i), filepath.Join(e.logs, fmt.Sprintf("pipeline-%d.log", i)), args...)
+		p, err := startChildOf(c.pipelineBin, fmt.Sprintf("pipeline-%d", i), filepath.Join(e.logs, fmt.Sprintf("pipeline-%d.log", i)), args...)
 		if err != nil {
 			return e, err
 		}
