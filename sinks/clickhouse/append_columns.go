@@ -31,7 +31,7 @@ func appendColumns(batch driver.Batch, cols []any) error {
 // appendColumn appends v to column k of batch, fetching the batch's
 // columns into *types on first use. A column without rows is handed v
 // serialized where appendEncoded knows how (encode_*.go); anything else
-// goes through the column's Append (an *lcEncoder as its values).
+// goes through the column's Append.
 func appendColumn(batch driver.Batch, types *[]column.Interface, k int, v any) error {
 	if *types == nil {
 		*types = batch.Columns()
@@ -42,9 +42,6 @@ func appendColumn(batch driver.Batch, types *[]column.Interface, k int, v any) e
 	}
 	if handled, err := appendEncoded(col, v); handled {
 		return err
-	}
-	if e, ok := v.(*lcEncoder); ok {
-		v = e.values()
 	}
 	return batch.Column(k).Append(v)
 }

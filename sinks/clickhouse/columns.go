@@ -10,6 +10,7 @@ import (
 
 	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/salespulse/salespulse/schemas"
@@ -144,14 +145,32 @@ func (w *wireCol) reset() { w.nulls, w.vals = w.nulls[:0], w.vals[:0] }
 
 func (w *wireCol) u64(v uint64) { w.vals = binary.LittleEndian.AppendUint64(w.vals, v) }
 
-// float appends a Nullable(Float64) value, null unless has.
-func (w *wireCol) float(has bool, v float64) {
-	if !has {
-		w.nulls, v = append(w.nulls, 1), 0
-	} else {
+// null appends a Nullable column's null-map entry: 1 unless has.
+func (w *wireCol) null(has bool) {
+	if has {
 		w.nulls = append(w.nulls, 0)
+	} else {
+		w.nulls = append(w.nulls, 1)
+	}
+}
+
+// float appends a Nullable(Float64) value, null (and 0) unless has.
+func (w *wireCol) float(has bool, v float64) {
+	w.null(has)
+	if !has {
+		v = 0
 	}
 	w.u64(math.Float64bits(v))
+}
+
+// flag appends a Nullable(Bool) value, null (and false) unless has.
+func (w *wireCol) flag(has, v bool) {
+	w.null(has)
+	if has && v {
+		w.vals = append(w.vals, 1)
+	} else {
+		w.vals = append(w.vals, 0)
+	}
 }
 
 // fill loads rows into the columns. Attribute maps and the rows are
@@ -206,14 +225,7 @@ func (c *interactionCols) add(rows []schemas.Interaction, o schemas.Origin, inge
 		c.amount.float(i.Has&schemas.HasAmount != 0, i.Amount)
 		c.listPrice.float(i.Has&schemas.HasListPrice != 0, i.ListPrice)
 		c.discountPct.float(i.Has&schemas.HasDiscount != 0, i.DiscountPct)
-		switch {
-		case i.Has&schemas.HasApproved == 0:
-			c.appr.nulls, c.appr.vals = append(c.appr.nulls, 1), append(c.appr.vals, 0)
-		case i.Approved:
-			c.appr.nulls, c.appr.vals = append(c.appr.nulls, 0), append(c.appr.vals, 1)
-		default:
-			c.appr.nulls, c.appr.vals = append(c.appr.nulls, 0), append(c.appr.vals, 0)
-		}
+		c.appr.flag(i.Has&schemas.HasApproved != 0, i.Approved)
 		c.attributes = append(c.attributes, i.Attributes)
 		c.version.vals = append(c.version.vals, schemas.Version)
 		c.partition.vals = binary.LittleEndian.AppendUint32(c.partition.vals, uint32(o.Partition))
@@ -234,6 +246,13 @@ func (c *interactionCols) add(rows []schemas.Interaction, o schemas.Origin, inge
 	// null maps, Nullable(Bool), UInt8, Int32, two Int64; plus the short
 	// LowCardinality type, direction and channel strings.
 	c.bytes += size + int64(len(rows))*(16+4*9+2+1+4+16+24)
+}
+
+// staged is a column of interactionCols held as its serialization
+// (*wireCol, *lcEncoder): appendTo appends its rows rows to col, column
+// k of batch, whose type appendTo checked.
+type staged interface {
+	appendTo(batch driver.Batch, k int, col column.Interface, rows int) error
 }
 
 // dateTimePrecision is that of interactions' DateTime64(3, 'UTC')
@@ -279,18 +298,17 @@ func (c *interactionCols) appendTo(batch driver.Batch, late bool) error {
 	types := batch.Columns()
 	n := c.rows()
 	for k, v := range cols {
-		w, ok := v.(*wireCol)
+		st, ok := v.(staged)
 		if !ok {
 			continue
 		}
 		if k >= len(types) {
 			return fmt.Errorf("append column %d: the batch has %d columns", k, len(types))
 		}
-		want := interactionColumns[k].Type
-		if got := string(types[k].Type()); got != want {
+		if want, got := lateColumns[k].Type, string(types[k].Type()); got != want {
 			return fmt.Errorf("append column %d: %s is %s, serialized as %s", k, types[k].Name(), got, want)
 		}
-		if err := w.appendTo(batch, k, types[k], n); err != nil {
+		if err := st.appendTo(batch, k, types[k], n); err != nil {
 			return fmt.Errorf("append column %d: %w", k, err)
 		}
 		cols[k] = nil

@@ -20,19 +20,13 @@ import (
 // block, TestEncodedColumnsMatchAppend each type with nulls and edge values).
 
 // appendEncoded appends v to col through its serialization when col has no
-// rows and v is a slice of a type it knows for col's type, or a
-// LowCardinality column's keys (*lcEncoder); handled is false otherwise,
-// and the caller appends v itself.
+// rows and v is a slice of a type it knows for col's type; handled is false
+// otherwise, and the caller appends v itself.
 func appendEncoded(col column.Interface, v any) (handled bool, err error) {
 	if col == nil || col.Rows() != 0 {
 		return false, nil
 	}
 	switch v := v.(type) {
-	case *lcEncoder:
-		if col, ok := col.(*column.LowCardinality); ok && col.Type() == "LowCardinality(String)" {
-			return true, v.appendTo(col)
-		}
-		return false, nil
 	case []string:
 		switch col := col.(type) {
 		case *column.LowCardinality:

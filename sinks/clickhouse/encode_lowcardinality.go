@@ -7,6 +7,7 @@ import (
 
 	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // A LowCardinality(String) column is handed to clickhouse-go as its Native
@@ -59,14 +60,19 @@ func appendLowCardinalityEncoded(col *column.LowCardinality, vals []string) erro
 }
 
 // appendTo appends the values added since the last reset to col, a
-// LowCardinality(String) column without rows.
-func (e *lcEncoder) appendTo(col *column.LowCardinality) error {
-	if len(e.keys) == 0 {
+// LowCardinality(String) column and column k of batch: through its Decode
+// when it holds no rows, else (PrepareBatch's columns never do) through
+// its Append. rows is len(e.keys), for the staged interface.
+func (e *lcEncoder) appendTo(batch driver.Batch, k int, col column.Interface, rows int) error {
+	if rows == 0 {
 		return nil
+	}
+	if col.Rows() != 0 {
+		return batch.Column(k).Append(e.values())
 	}
 	w := getWire()
 	e.write(&w.buf)
-	return w.decodeInto(col, len(e.keys))
+	return w.decodeInto(col, rows)
 }
 
 // release drops the batch's strings, so a pooled encoder keeps none of its
