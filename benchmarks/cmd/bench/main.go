@@ -151,12 +151,8 @@ type child struct {
 	out  *bufio.Scanner
 }
 
-func startChild(name, logPath string, args ...string) (*child, error) {
-	return startChildOf("", name, logPath, args...)
-}
-
-// startChildOf is startChild with bin's binary ("": this one).
-func startChildOf(bin, name, logPath string, args ...string) (*child, error) {
+// startChild runs bin ("": this binary) with args as a child process.
+func startChild(bin, name, logPath string, args ...string) (*child, error) {
 	if bin == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -489,7 +485,7 @@ func setup(c config, name, mix string, events int64, n int, profile bool, hook s
 	if profile {
 		args = append(args, "-out", e.logs)
 	}
-	if e.stack, err = startChild("stack", filepath.Join(e.logs, "stack.log"), args...); err != nil {
+	if e.stack, err = startChild("", "stack", filepath.Join(e.logs, "stack.log"), args...); err != nil {
 		return e, err
 	}
 	if err := e.stack.recv(&e.ready); err != nil {
@@ -511,7 +507,7 @@ func setup(c config, name, mix string, events int64, n int, profile bool, hook s
 		if profile {
 			args = append(args, "-out", e.logs)
 		}
-		p, err := startChildOf(c.pipelineBin, fmt.Sprintf("pipeline-%d", i), filepath.Join(e.logs, fmt.Sprintf("pipeline-%d.log", i)), args...)
+		p, err := startChild(c.pipelineBin, fmt.Sprintf("pipeline-%d", i), filepath.Join(e.logs, fmt.Sprintf("pipeline-%d.log", i)), args...)
 		if err != nil {
 			return e, err
 		}
