@@ -10,7 +10,7 @@ import (
 )
 
 // A/B of two builds (--ab OTHER). On these shared 2-core machines a
-// drain's pipeline CPU moves by ±10 % between runs of one binary and a
+// drain's pipeline CPU moves by up to ±15 % between runs of one binary and a
 // live run's p99 by 2-3× within an hour, so two builds compare only run
 // beside each other: each round runs every scenario once with OTHER's
 // pipeline ("before") and once with this build's ("after"), on stacks of
