@@ -26,6 +26,14 @@ func TestWireRoundTrip(t *testing.T) {
 		if again := AppendWire(nil, &out); string(again) != string(b) {
 			t.Fatalf("%s: re-encoding differs", name)
 		}
+		// b may be reused once DecodeWire returned (its contract):
+		// nothing decoded may change with it.
+		for k := range b {
+			b[k] = 0xff
+		}
+		if !reflect.DeepEqual(in, out) {
+			t.Fatalf("%s: the decoded interaction changed with the record's bytes\n got %+v\nwant %+v", name, out, in)
+		}
 	}
 	at := time.Date(2026, 12, 4, 9, 15, 2, 123456789, time.UTC)
 	f("every field", Interaction{

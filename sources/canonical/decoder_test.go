@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"reflect"
@@ -358,6 +359,49 @@ func TestDecodeDoesNotAliasInput(t *testing.T) {
 		}
 		if got := snapshot(out[0]); got != want {
 			t.Errorf("decoded strings changed with the input buffer:\n%s\n%s", want, got)
+		}
+	}
+}
+
+// Decode's contract (value may be reused once it returns) holds for the
+// records the fast path declines as well: the reference decoder's output,
+// an array's valid elements beside its errors, and the values quoted in
+// errors, which a dead letter carries after the batch moved on.
+func TestDecodeDeclinedDoesNotAliasInput(t *testing.T) {
+	d := NewDecoder(nil)
+	for _, in := range []string{
+		// Escapes and an unknown field: the fast path declines, the
+		// reference decoder decodes it.
+		`{"event_id":"evt-\u0031","occurred_at":"2024-05-01T09:41:03Z","source":"canonical","type":"message.outbound","channel":"email","rep_id":"rep-\u0042","lead_id":"lead-7","extra":1,"contact":{"email":"a\u0040example.com","name":"Ann"},"attributes":{"campaign":"spring\n"}}`,
+		// An array: one valid element kept, one invalid quoted.
+		`[{"event_id":"evt-2","occurred_at":"2024-05-01T09:41:03Z","source":"canonical","type":"message.outbound","channel":"email","rep_id":"rep-9","contact":{"email":"b@example.com"},"attributes":{"k":"v"}},{"event_id":"evt-3","occurred_at":"yesterday","source":"canonical","type":"message.outbound","rep_id":"rep-9"}]`,
+		// Invalid values quoted by the error.
+		`{"event_id":"evt-4","occurred_at":"2024-05-01T09:41:03Z","source":"canonical","type":"no.such.type","rep_id":"rep-9"}`,
+		`{"event_id":"evt-5","occurred_at":"2024-05-01T09:41:03Z","source":"canonical","type":"deal.won","rep_id":"rep-9","amount":"lots"}`,
+		`{"event_id":"evt-6","occurred_at":"2024-05-01T09:41:03Z","source":"canonical","type":"message.outbound",`,
+	} {
+		buf := []byte(in)
+		out, err := d.Decode(nil, buf)
+		if len(out) == 0 && err == nil {
+			t.Fatalf("%s: nothing decoded and no error", in)
+		}
+		var want []string
+		for _, it := range out {
+			want = append(want, snapshot(it))
+		}
+		wantErr := fmt.Sprint(err)
+		for k := range buf {
+			buf[k] = 'X'
+		}
+		var got []string
+		for _, it := range out {
+			got = append(got, snapshot(it))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: decoded strings changed with the input buffer:\n%q\n%q", in, want, got)
+		}
+		if gotErr := fmt.Sprint(err); gotErr != wantErr {
+			t.Errorf("%s: error changed with the input buffer:\n%s\n%s", in, wantErr, gotErr)
 		}
 	}
 }

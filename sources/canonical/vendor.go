@@ -11,9 +11,8 @@ import (
 // decoder name kafka.topics maps topics to.
 const Name = "canonical"
 
-// DefaultTopic is the Kafka topic canonical interaction records (JSON, or
-// the fast binary form) are read from unless sources.canonical.topic names
-// another.
+// DefaultTopic is the Kafka topic canonical interaction records (JSON) are
+// read from unless sources.canonical.topic names another.
 const DefaultTopic = "sales.canonical"
 
 // Vendor declares the canonical normaliser: sources.Vendors lists it.
