@@ -58,6 +58,14 @@ type keyHist struct {
 	vers    []Version
 	written bool // the store holds a record for the key
 	pending bool // the record must be rewritten at the next checkpoint
+	dirty   bool // touched by the current batch: in Partition.dirtyList
+}
+
+// dirtyKey is a key the current batch touched, with its history, so the
+// checkpoint does not look it up again.
+type dirtyKey struct {
+	k Key
+	h *keyHist
 }
 
 // Touch must be called before a piece of state is changed: it captures the
@@ -67,15 +75,19 @@ func (p *Partition) Touch(kind byte, id string) {
 	if p.hist == nil {
 		return
 	}
+	// One lookup: the mark lives on the key's history, which a touch
+	// creates anyway (a second map of the batch's keys cost a third of
+	// the checkpointing's time in hashing Keys: BenchmarkTouchCheckpoint).
 	k := Key{kind, id}
-	if _, ok := p.dirty[k]; ok {
+	h := p.hist[k]
+	if h == nil {
+		h = &keyHist{vers: []Version{{Last: -1, Val: p.Encode(nil, k)}}}
+		p.hist[k] = h
+	} else if h.dirty {
 		return
 	}
-	p.dirty[k] = struct{}{}
-	p.dirtyList = append(p.dirtyList, k)
-	if _, ok := p.hist[k]; !ok {
-		p.hist[k] = &keyHist{vers: []Version{{Last: -1, Val: p.Encode(nil, k)}}}
-	}
+	h.dirty = true
+	p.dirtyList = append(p.dirtyList, dirtyKey{k, h})
 }
 
 // recordKey appends the state key of k: its kind, then its id.
@@ -145,8 +157,8 @@ func (s *Stage) restore(ctx context.Context, o schemas.Origin) (*Partition, erro
 		}
 		p.hist[k] = h
 		if future { // drop what a run beyond from checkpointed
-			p.dirty[k] = struct{}{}
-			p.dirtyList = append(p.dirtyList, k)
+			h.dirty = true
+			p.dirtyList = append(p.dirtyList, dirtyKey{k, h})
 		}
 	}
 	p.Rebuild()
@@ -196,9 +208,9 @@ func (s *Stage) checkpoint(ctx context.Context, p *Partition, last int64) error 
 		}
 		s.recs = append(s.recs, state.Record{Key: s.buf[k0:v0:v0], Value: val})
 	}
-	for _, k := range p.dirtyList {
-		h := p.hist[k]
-		val := p.Encode(nil, k)
+	for _, d := range p.dirtyList {
+		h := d.h
+		val := p.Encode(nil, d.k)
 		prev := h.vers[len(h.vers)-1].Val
 		if (val == nil) != (prev == nil) || !bytes.Equal(val, prev) {
 			h.vers = append(h.vers, Version{Last: last, Val: val})
@@ -229,15 +241,17 @@ func (s *Stage) checkpoint(ctx context.Context, p *Partition, last int64) error 
 				add(k, h.vers)
 			}
 			delete(p.hist, k)
+			h.pending = false // forgotten: written above if at all, not again below
 		}
 	}
-	for _, k := range p.dirtyList {
-		if h := p.hist[k]; h != nil && h.pending {
-			add(k, h.vers)
+	for _, d := range p.dirtyList {
+		if h := d.h; h.pending {
+			add(d.k, h.vers)
 			h.pending, h.written = false, true
 		}
+		d.h.dirty = false
 	}
-	clear(p.dirty)
+	clear(p.dirtyList) // no history pinned past its deletion
 	p.dirtyList = p.dirtyList[:0]
 	if len(s.recs) == 0 {
 		return nil

@@ -269,8 +269,7 @@ type Partition struct {
 	// Checkpointing (nil maps without a state store): versions per key
 	// since the committed offset, keys touched by the current batch.
 	hist      map[Key]*keyHist
-	dirty     map[Key]struct{}
-	dirtyList []Key
+	dirtyList []dirtyKey
 	committed int64 // known committed offset
 	gcAt      int64 // committed as of the last history drop
 
@@ -290,7 +289,7 @@ func (r *Runner) newPartition(o schemas.Origin) *Partition {
 	p := &Partition{r: r, topic: o.Topic, partition: o.Partition, next: -1, committed: -1, gcAt: -1,
 		episodes: map[string]*Tracked{}, dueers: make([]Dueer, len(r.dets))}
 	if r.opts.State != nil {
-		p.hist, p.dirty = map[Key]*keyHist{}, map[Key]struct{}{}
+		p.hist = map[Key]*keyHist{}
 	}
 	for i, d := range r.dets {
 		st := d.NewState(p, Queue{p: p, owner: uint8(i)})
