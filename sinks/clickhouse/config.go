@@ -76,6 +76,18 @@ type Config struct {
 	// however few rows it holds: it bounds the latency grouping adds.
 	// Default 200ms.
 	GroupLinger time.Duration `yaml:"group_linger"`
+	// DerivedGroupMaxRows is GroupMaxRows for the leads flow's groups
+	// (Sink.Derived: alerts and KBI facts, ~1.9 rows per event across
+	// eleven tables). Its rows are small and each group makes one insert
+	// per table and partition, so the engine's cost follows the number of
+	// groups (a part per table each), not the rows: at 100000 a 1M-event
+	// drain closed ~20 groups full, ~270 inserts; at 400000 the groups
+	// close on derived_group_linger (or when the leads flow's source
+	// reaches kafka.max_in_flight_rows), ~160 inserts and a quarter less
+	// engine CPU (benchmarks/README.md, "Derived groups of 400,000
+	// rows"). Default 400000; group_max_rows -1 turns grouping off for
+	// both flows.
+	DerivedGroupMaxRows int `yaml:"derived_group_max_rows"`
 	// DerivedGroupLinger is GroupLinger for the leads flow's groups
 	// (Sink.Derived: KBI facts only). Its batches come a few per second
 	// and its inserts are short, so at GroupLinger most of its groups
@@ -120,19 +132,22 @@ var (
 	ErrBackoffRange = errors.New("retry_backoff_min must not exceed retry_backoff_max")
 	ErrCompression  = errors.New("unknown compression")
 	ErrGroupMaxRows = errors.New("must be -1 (grouping off) or positive")
+	// ErrDerivedGroupMaxRows: derived_group_max_rows below 0.
+	ErrDerivedGroupMaxRows = errors.New("must be positive (group_max_rows -1 turns grouping off for both flows)")
 )
 
 // Defaults, named so docs and tests can refer to them.
 const (
-	DefaultDatabase           = "salespulse"
-	DefaultDialTimeout        = 5 * time.Second
-	DefaultReadTimeout        = 60 * time.Second
-	DefaultMaxOpenConns       = 8
-	DefaultRetryBackoffMin    = 100 * time.Millisecond
-	DefaultRetryBackoffMax    = 10 * time.Second
-	DefaultGroupMaxRows       = 100_000
-	DefaultGroupLinger        = 200 * time.Millisecond
-	DefaultDerivedGroupLinger = time.Second
+	DefaultDatabase            = "salespulse"
+	DefaultDialTimeout         = 5 * time.Second
+	DefaultReadTimeout         = 60 * time.Second
+	DefaultMaxOpenConns        = 8
+	DefaultRetryBackoffMin     = 100 * time.Millisecond
+	DefaultRetryBackoffMax     = 10 * time.Second
+	DefaultGroupMaxRows        = 100_000
+	DefaultDerivedGroupMaxRows = 400_000
+	DefaultGroupLinger         = 200 * time.Millisecond
+	DefaultDerivedGroupLinger  = time.Second
 	// CompressionAuto is the default clickhouse.compression: none on
 	// loopback, lz4 across a network (Config.Compression).
 	CompressionAuto = "auto"
@@ -176,6 +191,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.GroupMaxRows == 0 {
 		c.GroupMaxRows = DefaultGroupMaxRows
+	}
+	if c.DerivedGroupMaxRows == 0 {
+		c.DerivedGroupMaxRows = DefaultDerivedGroupMaxRows
 	}
 	if c.GroupLinger == 0 {
 		c.GroupLinger = DefaultGroupLinger
@@ -277,6 +295,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GroupMaxRows < -1 {
 		f("group_max_rows", ErrGroupMaxRows, c.GroupMaxRows)
+	}
+	if c.DerivedGroupMaxRows < 0 {
+		f("derived_group_max_rows", ErrDerivedGroupMaxRows, c.DerivedGroupMaxRows)
 	}
 	if c.RetryBackoffMin >= 0 && c.RetryBackoffMin > c.RetryBackoffMax {
 		f("retry_backoff_max", ErrBackoffRange, c.RetryBackoffMax)

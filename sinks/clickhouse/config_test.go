@@ -30,18 +30,19 @@ func loadConfig(t *testing.T, path string) Config {
 
 func TestConfigFiles(t *testing.T) {
 	want := map[string]error{
-		"minimal.good.yml":    nil,
-		"full.good.yml":       nil,
-		"http.good.yml":       nil,
-		"protocol.bad.yml":    ErrProtocol,
-		"database.bad.yml":    ErrIdentifier,
-		"cluster.bad.yml":     ErrClusterName,
-		"tls.bad.yml":         ErrTLSKeyPair,
-		"backoff.bad.yml":     ErrBackoffRange,
-		"timeout.bad.yml":     ErrNegative,
-		"compression.bad.yml": ErrCompression,
-		"address.bad.yml":     ErrNoAddress,
-		"group.bad.yml":       ErrGroupMaxRows,
+		"minimal.good.yml":     nil,
+		"full.good.yml":        nil,
+		"http.good.yml":        nil,
+		"protocol.bad.yml":     ErrProtocol,
+		"database.bad.yml":     ErrIdentifier,
+		"cluster.bad.yml":      ErrClusterName,
+		"tls.bad.yml":          ErrTLSKeyPair,
+		"backoff.bad.yml":      ErrBackoffRange,
+		"timeout.bad.yml":      ErrNegative,
+		"compression.bad.yml":  ErrCompression,
+		"address.bad.yml":      ErrNoAddress,
+		"group.bad.yml":        ErrGroupMaxRows,
+		"derivedgroup.bad.yml": ErrDerivedGroupMaxRows,
 	}
 	files, _ := filepath.Glob("testdata/*.yml")
 	if len(files) != len(want) {
@@ -78,7 +79,8 @@ func TestConfigDefaults(t *testing.T) {
 		c.Database != "salespulse" || c.Username != "default" || c.DialTimeout != DefaultDialTimeout ||
 		c.ReadTimeout != DefaultReadTimeout || c.MaxOpenConns != DefaultMaxOpenConns || c.Compression != CompressionAuto ||
 		c.RetryBackoffMin != DefaultRetryBackoffMin || c.RetryBackoffMax != DefaultRetryBackoffMax ||
-		c.Migrate == nil || !*c.Migrate || c.Clock == nil {
+		c.Migrate == nil || !*c.Migrate || c.Clock == nil ||
+		c.GroupMaxRows != DefaultGroupMaxRows || c.DerivedGroupMaxRows != DefaultDerivedGroupMaxRows {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if h := defaulted(Config{Protocol: "http"}); h.Addresses[0] != "localhost:8123" {
@@ -89,7 +91,8 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("max %v", c.RetryBackoffMax)
 	}
 	f := defaulted(loadConfig(t, "testdata/full.good.yml"))
-	if *f.Migrate || f.Password != "from-yaml" || f.Cluster != "sales-cluster.eu" || f.ReadTimeout != 2*time.Minute || f.DerivedGroupLinger != 3*time.Second {
+	if *f.Migrate || f.Password != "from-yaml" || f.Cluster != "sales-cluster.eu" || f.ReadTimeout != 2*time.Minute || f.DerivedGroupLinger != 3*time.Second ||
+		f.DerivedGroupMaxRows != 250000 {
 		t.Fatalf("full: %+v", f)
 	}
 	// Defaults are defaults: a zero Config is not valid until SetDefaults.

@@ -156,7 +156,7 @@ func (g *GroupedSink) Submit(ctx context.Context, b *schemas.Batch, done func(er
 	gr.members = append(gr.members, groupMember{b, done, derived})
 	gr.rows += rows
 	gr.replay = gr.replay || b.MaybeStored
-	if gr.rows >= g.s.cfg.GroupMaxRows {
+	if gr.rows >= g.maxRows() {
 		g.closeLocked(gr, closeFull)
 	}
 }
@@ -186,6 +186,15 @@ func (g *GroupedSink) Flush(context.Context) error {
 	// cancels, so this wait is bounded by the pipeline's.
 	g.pending.Wait()
 	return nil
+}
+
+// maxRows closes a group: group_max_rows, or derived_group_max_rows for
+// Sink.Derived's.
+func (g *GroupedSink) maxRows() int {
+	if g.raw {
+		return g.s.cfg.GroupMaxRows
+	}
+	return g.s.cfg.DerivedGroupMaxRows
 }
 
 // linger is how long a group waits for more batches: group_linger, or

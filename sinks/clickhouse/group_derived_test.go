@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/salespulse/salespulse/schemas"
 )
@@ -353,4 +355,51 @@ func TestGroupedRawAndDerived(t *testing.T) {
 	wantStored(t, s, 9, "") // 3 interactions per batch, the replay's skipped
 	derivedStored(t, s, 35, 3, "")
 	activityStored(t, s, 35, "")
+}
+
+// Each flow's groups close full at their own bound: derived_group_max_rows
+// for the leads flow (Derived), group_max_rows for the ingest flow
+// (Grouped). With the lingers at a minute, only the bound or Flush closes
+// a group.
+func TestGroupMaxRowsPerFlow(t *testing.T) {
+	srv := startServer(t)
+	db := dbName(t)
+	reg := prometheus.NewPedanticRegistry()
+	cfg := testConfig(srv.addr, db)
+	cfg.GroupLinger, cfg.DerivedGroupLinger = time.Minute, time.Minute
+	cfg.GroupMaxRows, cfg.DerivedGroupMaxRows = 1_000_000, 50
+	ctx := context.Background()
+	s, err := NewSink(ctx, cfg, reg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+
+	// 40 responses, 40 provisional, an activity row, a forecast and an
+	// account: over 50 rows, so the leads flow's group closes on Submit.
+	got := make(chan error, 1)
+	s.Derived().Submit(ctx, derivedBatch(0, 0, 40, day), func(err error) { got <- err })
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the leads flow's group did not close at derived_group_max_rows")
+	}
+	// 300 interactions are far below group_max_rows: only Flush inserts them.
+	g := s.Grouped()
+	for k, err := range submitAll(t, g, batchOf("interactions.v1", 0, 0, genInteractions(1, 300, day))) {
+		if err != nil {
+			t.Fatalf("batch %d: %v", k, err)
+		}
+	}
+	want := `# HELP salespulse_clickhouse_groups_closed_total Groups of batches closed for insert, by flow (ingest: Sink.Grouped, leads: Sink.Derived) and reason: full (clickhouse.group_max_rows; derived_group_max_rows for leads), linger (its linger passed and no insert was in flight), flush (drain or shutdown), replay (a replayed batch kept apart from its earlier attempt).
+# TYPE salespulse_clickhouse_groups_closed_total counter
+salespulse_clickhouse_groups_closed_total{flow="ingest",reason="flush"} 1
+salespulse_clickhouse_groups_closed_total{flow="leads",reason="full"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "salespulse_clickhouse_groups_closed_total"); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -330,7 +330,7 @@ func TestGroupedLingerAndOff(t *testing.T) {
 		t.Fatalf("%d rows, want 300", n)
 	}
 	// One group closed on its linger; with grouping off none.
-	want := `# HELP salespulse_clickhouse_groups_closed_total Groups of batches closed for insert, by flow (ingest: Sink.Grouped, leads: Sink.Derived) and reason: full (clickhouse.group_max_rows), linger (its linger passed and no insert was in flight), flush (drain or shutdown), replay (a replayed batch kept apart from its earlier attempt).
+	want := `# HELP salespulse_clickhouse_groups_closed_total Groups of batches closed for insert, by flow (ingest: Sink.Grouped, leads: Sink.Derived) and reason: full (clickhouse.group_max_rows; derived_group_max_rows for leads), linger (its linger passed and no insert was in flight), flush (drain or shutdown), replay (a replayed batch kept apart from its earlier attempt).
 # TYPE salespulse_clickhouse_groups_closed_total counter
 salespulse_clickhouse_groups_closed_total{flow="ingest",reason="linger"} 1
 `

@@ -61,30 +61,31 @@ var matrixYAML []byte
 
 // childFlags are the flags both roles understand.
 type childFlags struct {
-	role          string
-	dir           string
-	out           string
-	instance      int
-	partitions    int
-	events        int64
-	mix           string
-	teams         int
-	seed          uint64
-	brokers       string // stack: external Kafka to preload; pipeline: Kafka to consume
-	clickhouse    string
-	group         string
-	orgFile       string
-	anomaly       bool
-	workers       int
-	readAhead     int64         // kafka.read_ahead_bytes (0: default)
-	linger        time.Duration // kafka.batch_linger: the ingest flow (0: default)
-	leadsLinger   time.Duration // leads.batch_linger: the contacts and leads flows (0: default)
-	batchRows     int           // kafka.batch_max_rows (0: default)
-	inFlight      int           // kafka.max_in_flight_batches (0: default)
-	derivedLinger time.Duration // clickhouse.derived_group_linger (0: default)
-	groupLinger   time.Duration // clickhouse.group_linger (0: default)
-	groupMaxRows  int           // clickhouse.group_max_rows (0: default)
-	hook          string        // pipeline: webhook URL for alert latency
+	role                string
+	dir                 string
+	out                 string
+	instance            int
+	partitions          int
+	events              int64
+	mix                 string
+	teams               int
+	seed                uint64
+	brokers             string // stack: external Kafka to preload; pipeline: Kafka to consume
+	clickhouse          string
+	group               string
+	orgFile             string
+	anomaly             bool
+	workers             int
+	readAhead           int64         // kafka.read_ahead_bytes (0: default)
+	linger              time.Duration // kafka.batch_linger: the ingest flow (0: default)
+	leadsLinger         time.Duration // leads.batch_linger: the contacts and leads flows (0: default)
+	batchRows           int           // kafka.batch_max_rows (0: default)
+	inFlight            int           // kafka.max_in_flight_batches (0: default)
+	derivedLinger       time.Duration // clickhouse.derived_group_linger (0: default)
+	groupLinger         time.Duration // clickhouse.group_linger (0: default)
+	groupMaxRows        int           // clickhouse.group_max_rows (0: default)
+	derivedGroupMaxRows int           // clickhouse.derived_group_max_rows (0: default)
+	hook                string        // pipeline: webhook URL for alert latency
 	// pipeline, deadline scenarios: the rules the webhook gets (default
 	// the discount rules), leads.tick_after, leads.tick_lag and
 	// anomaly.out_of_orderness (0: the config's defaults).
@@ -505,6 +506,7 @@ func runPipeline(f childFlags) error {
 	ac.ClickHouse.DerivedGroupLinger = f.derivedLinger
 	ac.ClickHouse.GroupLinger = f.groupLinger
 	ac.ClickHouse.GroupMaxRows = f.groupMaxRows
+	ac.ClickHouse.DerivedGroupMaxRows = f.derivedGroupMaxRows
 	ac.ClickHouse.Addresses = []string{f.clickhouse}
 	ac.ClickHouse.Protocol = "http"
 	ac.Pipeline.Workers = f.workers

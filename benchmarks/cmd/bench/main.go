@@ -104,6 +104,7 @@ func main() {
 	fs.DurationVar(&c.derivedLinger, "derived-linger", 0, "clickhouse.derived_group_linger (0: the sink's default)")
 	fs.DurationVar(&c.groupLinger, "group-linger", 0, "clickhouse.group_linger (0: the sink's default)")
 	fs.IntVar(&c.groupMaxRows, "group-max-rows", 0, "clickhouse.group_max_rows (0: the sink's default)")
+	fs.IntVar(&c.derivedGroupMaxRows, "derived-group-max-rows", 0, "clickhouse.derived_group_max_rows (0: the sink's default)")
 	fs.IntVar(&c.liveRate, "live-rate", 30000, "live mode: events/s produced with event time = now")
 	fs.DurationVar(&c.liveFor, "live-for", 10*time.Second, "live mode: how long to produce")
 	fs.BoolVar(&c.realKafka, "real-kafka", false, "consume from the real Kafka broker of scripts/kafka.sh (started by the harness) instead of kfake; ClickHouse stays embedded")
@@ -504,6 +505,11 @@ func setup(c config, name, mix string, events int64, n int, profile bool, hook s
 			"-leads=" + strconv.FormatBool(c.leads), "-hook-rules", c.hookRules,
 			"-tick-after", c.tickAfter.String(), "-tick-lag", c.tickLag.String(), "-alert-ooo", c.alertOOO.String(),
 			"-ingest-only=" + strconv.FormatBool(c.ingestOnly)}
+		if c.derivedGroupMaxRows != 0 {
+			// Only when set: a pipeline child of a build before the flag
+			// (bench --ab) does not know it.
+			args = append(args, "-derived-group-max-rows", strconv.Itoa(c.derivedGroupMaxRows))
+		}
 		if profile {
 			args = append(args, "-out", e.logs)
 		}
