@@ -69,8 +69,11 @@ type Config struct {
 	// allow it are grouped too (the leads flow's groups hold only those),
 	// their rows counted with the interactions across tables. Keep it below kafka.max_in_flight_rows:
 	// the source cuts nothing new while that many rows are unacknowledged,
-	// so a larger group closes only by group_linger. Default 100000; -1
-	// turns grouping off (one insert per batch).
+	// so a larger group closes only by group_linger. Default 150000
+	// (100000 made 20 inserts into interactions in each of three default
+	// 1M-event drains, 150000 15-19, at the same peak RSS: benchmarks/
+	// README.md, "Derived groups of 400,000 rows"); -1 turns grouping off
+	// (one insert per batch).
 	GroupMaxRows int `yaml:"group_max_rows"`
 	// GroupLinger closes a group this long after its first batch arrived
 	// however few rows it holds: it bounds the latency grouping adds.
@@ -144,7 +147,7 @@ const (
 	DefaultMaxOpenConns        = 8
 	DefaultRetryBackoffMin     = 100 * time.Millisecond
 	DefaultRetryBackoffMax     = 10 * time.Second
-	DefaultGroupMaxRows        = 100_000
+	DefaultGroupMaxRows        = 150_000
 	DefaultDerivedGroupMaxRows = 400_000
 	DefaultGroupLinger         = 200 * time.Millisecond
 	DefaultDerivedGroupLinger  = time.Second
