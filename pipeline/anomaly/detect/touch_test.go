@@ -45,6 +45,18 @@ func (s *counterState) Decode(k Key, r *Reader) error {
 	return nil
 }
 
+// counterStage is a stage of the counter detector over an in-memory
+// state store.
+func counterStage(tb testing.TB) (*state.Memory, *Stage) {
+	tb.Helper()
+	store := state.NewMemory()
+	r, err := New(Options{State: store}, []Detector{counter{}}, nil, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return store, r.NewStage()
+}
+
 // BenchmarkTouchCheckpoint is the checkpointing's cost per event: batches
 // of 1,000 interactions of 250 leads and 40 reps, two touches each, then
 // the batch's checkpoint (versions, history drop, the changed records
@@ -52,12 +64,7 @@ func (s *counterState) Decode(k Key, r *Reader) error {
 //
 //	go test ./pipeline/anomaly/detect -run '^$' -bench TouchCheckpoint -count=8 | tee new.txt
 func BenchmarkTouchCheckpoint(b *testing.B) {
-	store := state.NewMemory()
-	r, err := New(Options{State: store}, []Detector{counter{}}, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st := r.NewStage()
+	store, st := counterStage(b)
 	const per = 1000
 	leads := make([]string, 4096)
 	for k := range leads {
@@ -91,12 +98,7 @@ func BenchmarkTouchCheckpoint(b *testing.B) {
 // checkpoint gets a new version, and one whose history was dropped is
 // captured again at its next touch.
 func TestTouchAfterCheckpoint(t *testing.T) {
-	store := state.NewMemory()
-	r, err := New(Options{State: store}, []Detector{counter{}}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := r.NewStage()
+	store, st := counterStage(t)
 	for k := range 4 {
 		b := schemas.NewBatch(schemas.Origin{Topic: "in", FirstOffset: int64(k), LastOffset: int64(k)}, nil)
 		b.Interactions = append(b.Interactions, schemas.Interaction{EventID: "e", RepID: "r", LeadID: "l", OccurredAt: t0.Add(timeMs(k))})
