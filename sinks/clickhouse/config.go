@@ -65,11 +65,13 @@ type Config struct {
 	// GroupMaxRows: the ingest flow's raw interactions (of any partition)
 	// are inserted in groups: one insert per group and month once a group
 	// holds this many rows, instead of one per batch (docs/fault-tolerance.md
-	// says why a replay stays exact). The KBI facts of the tables that
-	// allow it are grouped too (the leads flow's groups hold only those),
-	// their rows counted with the interactions across tables. Keep it below kafka.max_in_flight_rows:
-	// the source cuts nothing new while that many rows are unacknowledged,
-	// so a larger group closes only by group_linger. Default 150000
+	// says why a replay stays exact). With leads.disabled the KBI facts
+	// of the tables that allow it join the same groups, their rows counted
+	// with the interactions across tables (with the lead hop on, the
+	// leads flow groups them under DerivedGroupMaxRows). Keep it below
+	// kafka.max_in_flight_rows: the source cuts nothing new while that
+	// many rows are unacknowledged, so a larger group closes only by
+	// group_linger. Default 150000
 	// (100000 made 20 inserts into interactions in each of three default
 	// 1M-event drains, 150000 15-19, at the same peak RSS: benchmarks/
 	// README.md, "Derived groups of 400,000 rows"); -1 turns grouping off

@@ -76,8 +76,9 @@ func (p *Partition) Touch(kind byte, id string) {
 		return
 	}
 	// One lookup: the mark lives on the key's history, which a touch
-	// creates anyway (a second map of the batch's keys cost a third of
-	// the checkpointing's time in hashing Keys: BenchmarkTouchCheckpoint).
+	// creates anyway, instead of in a second map of the batch's keys
+	// (one more Key hashed per touch and per checkpointed key:
+	// BenchmarkTouchCheckpoint -8 %).
 	k := Key{kind, id}
 	h := p.hist[k]
 	if h == nil {
