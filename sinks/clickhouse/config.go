@@ -86,12 +86,12 @@ type Config struct {
 	// eleven tables). Its rows are small and each group makes one insert
 	// per table and partition, so the engine's cost follows the number of
 	// groups (a part per table each), not the rows: at 100000 a 1M-event
-	// drain closed ~20 groups full, ~270 inserts; at 400000 the groups
-	// close on derived_group_linger (or when the leads flow's source
-	// reaches kafka.max_in_flight_rows), ~160 inserts and a quarter less
-	// engine CPU (benchmarks/README.md, "Derived groups of 400,000
-	// rows"). Default 400000; group_max_rows -1 turns grouping off for
-	// both flows.
+	// drain closed 10-13 of its ~21 groups full, 245-259 inserts in all;
+	// at 400000 the groups close on derived_group_linger (or when the
+	// leads flow's source reaches kafka.max_in_flight_rows), 167-185
+	// inserts and 0.86x the engine's CPU (benchmarks/README.md, "Derived
+	// groups of 400,000 rows"). Default 400000; group_max_rows -1 turns
+	// grouping off for both flows.
 	DerivedGroupMaxRows int `yaml:"derived_group_max_rows"`
 	// DerivedGroupLinger is GroupLinger for the leads flow's groups
 	// (Sink.Derived: KBI facts only). Its batches come a few per second
