@@ -14,7 +14,7 @@ type metrics struct {
 	late         prometheus.Counter
 	alerts       prometheus.Counter
 	batchSeconds prometheus.Histogram
-	eventToStore prometheus.Histogram
+	eventToStore *batchHistogram
 	lastStored   prometheus.Gauge
 	retried      prometheus.Counter
 	abandoned    prometheus.Counter
@@ -51,11 +51,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time from a batch entering the stages to every sink acknowledging it.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}),
-		eventToStore: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "salespulse_pipeline_event_to_stored_seconds",
-			Help:    "Event time to queryable in ClickHouse, per interaction. Only meaningful for live traffic: replays and sped-up generators show their event-time offset.",
-			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 86400},
-		}),
+		eventToStore: newBatchHistogram("salespulse_pipeline_event_to_stored_seconds",
+			"Event time to queryable in ClickHouse, per interaction. Only meaningful for live traffic: replays and sped-up generators show their event-time offset.",
+			eventToStoreBuckets),
 		lastStored: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "salespulse_pipeline_last_stored_timestamp_seconds",
 			Help: "Wall time of the last batch stored; alert when it stops moving while lag grows.",
@@ -67,14 +65,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
+// eventToStoreBuckets are salespulse_pipeline_event_to_stored_seconds'.
+var eventToStoreBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 86400}
+
 func (m *metrics) observe(b *schemas.Batch, start, done time.Time) {
 	m.batches.Inc()
 	m.interactions.Add(float64(len(b.Interactions)))
 	m.late.Add(float64(len(b.Late)))
 	m.alerts.Add(float64(len(b.Alerts)))
 	m.batchSeconds.Observe(done.Sub(start).Seconds())
+	hb := m.eventToStore.batch()
 	for k := range b.Interactions {
-		m.eventToStore.Observe(done.Sub(b.Interactions[k].OccurredAt).Seconds())
+		m.eventToStore.observe(&hb, done.Sub(b.Interactions[k].OccurredAt).Seconds())
 	}
+	m.eventToStore.add(&hb)
 	m.lastStored.Set(float64(done.UnixNano()) / 1e9)
 }
