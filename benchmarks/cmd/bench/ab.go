@@ -99,14 +99,7 @@ func printAB(w io.Writer, all []result, c config) {
 	for _, sc := range order {
 		before, after := by[key{sc, "before"}], by[key{sc, "after"}]
 		for _, f := range abFigures(sc) {
-			var ratios []float64
-			for _, a := range after {
-				for _, b := range before {
-					if x, y := f.f(&a), f.f(&b); a.Run == b.Run && x > 0 && y > 0 && !math.IsInf(x, 0) && !math.IsInf(y, 0) {
-						ratios = append(ratios, x/y)
-					}
-				}
-			}
+			ratios := roundRatios(before, after, f)
 			lower := 0
 			for _, r := range ratios {
 				if r < 1 {
@@ -117,6 +110,20 @@ func printAB(w io.Writer, all []result, c config) {
 		}
 	}
 	tw.Flush()
+}
+
+// roundRatios are the after/before ratios of f, one per round that has a
+// positive, finite f on both sides (--ab, --compare-leads).
+func roundRatios(before, after []result, f abFigure) []float64 {
+	var ratios []float64
+	for _, a := range after {
+		for _, b := range before {
+			if x, y := f.f(&a), f.f(&b); a.Run == b.Run && x > 0 && y > 0 && !math.IsInf(x, 0) && !math.IsInf(y, 0) {
+				ratios = append(ratios, x/y)
+			}
+		}
+	}
+	return ratios
 }
 
 // abCell is the median (range) of f over rs, n/a without a positive value.

@@ -78,56 +78,10 @@ func printCompare(w io.Writer, all []result, c config) {
 		}
 		by[k] = append(by[k], r)
 	}
-	med := func(rs []result, f func(*result) float64) (m, lo, hi float64) {
-		var xs []float64
-		for k := range rs {
-			if v := f(&rs[k]); !math.IsNaN(v) && !math.IsInf(v, 0) && v > 0 {
-				xs = append(xs, v)
-			}
-		}
-		if len(xs) == 0 {
-			return math.NaN(), math.NaN(), math.NaN()
-		}
-		lo, hi = xs[0], xs[0]
-		for _, x := range xs {
-			lo, hi = math.Min(lo, x), math.Max(hi, x)
-		}
-		return median(xs), lo, hi
-	}
-	// ratio is the median over rounds of after/before of f.
-	ratio := func(before, after []result, f func(*result) float64) string {
-		var xs []float64
-		for _, a := range after {
-			for _, b := range before {
-				if a.Run == b.Run && f(&b) > 0 && f(&a) > 0 {
-					xs = append(xs, f(&a)/f(&b))
-				}
-			}
-		}
-		if len(xs) == 0 {
-			return "n/a"
-		}
-		lo, hi := xs[0], xs[0]
-		for _, x := range xs {
-			lo, hi = math.Min(lo, x), math.Max(hi, x)
-		}
-		return fmt.Sprintf("%.2f (%.2f–%.2f)", median(xs), lo, hi)
-	}
-	cell := func(rs []result, f func(*result) float64, format string) string {
-		m, lo, hi := med(rs, f)
-		if math.IsNaN(m) {
-			return "n/a"
-		}
-		return fmt.Sprintf(format+" ("+format+"–"+format+")", m, lo, hi)
-	}
 	fmt.Fprintf(w, "\nThe lead hop (issue 12) on this machine (%d cores): before = leads.disabled (one flow), after = the hop (ingest, contacts, leads flows);\n"+
 		"%d interleaved rounds, medians (range); ratio = median of the per-round after/before ratios\n\n", numCPU(), c.runs)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tfigure\tbefore\tafter\tratio\t")
-	type fig struct {
-		name, format string
-		f            func(*result) float64
-	}
 	lat := func(flow string, p99 bool) func(*result) float64 {
 		return func(r *result) float64 {
 			l, ok := r.FlowE2E[flow]
@@ -142,14 +96,14 @@ func printCompare(w io.Writer, all []result, c config) {
 	}
 	for _, sc := range order {
 		before, after := by[key{sc, false}], by[key{sc, true}]
-		figs := []fig{
+		figs := []abFigure{
 			{"pipeline CPU-s/M", "%.2f", (*result).cpuPerM},
 			{"stack CPU-s/M", "%.2f", (*result).stackPerM},
 			{"events/s", "%.0f", func(r *result) float64 { return r.EventsPS }},
 			{"pipeline RSS MB", "%.0f", func(r *result) float64 { return r.PipeRSS }},
 		}
 		if sc == "live" {
-			figs = []fig{
+			figs = []abFigure{
 				{"pipeline CPU-s/M", "%.2f", (*result).cpuPerM},
 				{"p99 event → raw row queryable (markers)", "%.2f s", func(r *result) float64 { return r.VisP99 }},
 				{"p99 event → raw row stored (ingest)", "%.2f s", lat("ingest", true)},
@@ -170,7 +124,7 @@ func printCompare(w io.Writer, all []result, c config) {
 			}
 		}
 		for _, f := range figs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", sc, f.name, cell(before, f.f, f.format), cell(after, f.f, f.format), ratio(before, after, f.f))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", sc, f.name, abCell(before, f), abCell(after, f), abSpread(roundRatios(before, after, f), "%.2f"))
 		}
 	}
 	tw.Flush()
