@@ -11,10 +11,10 @@ import (
 // batchHistogram is a Prometheus histogram observed a batch at a time: the
 // batch's values are counted into local buckets, then merged under one
 // lock. The event → stored histogram takes one observation per
-// interaction, and prometheus.Histogram.Observe per row cost ~120 ns each
-// in an ingest-only drain (2 % of its CPU), the workers updating the same
-// counters from both cores; per batch it is a bucket search per row and
-// one merge (BenchmarkObserveBatch). It exposes what a
+// interaction; prometheus.Histogram.Observe per row updates the same
+// atomics from both workers' cores (BenchmarkObserveBatch: 143-201 µs per
+// 1,000 rows, 6 µs per batch here). In a profiled ingest-only drain the
+// loop went 0.12 → 0.08 CPU-s; the rest is reading each row's event time. It exposes what a
 // prometheus.Histogram with the same buckets would (TestBatchHistogram).
 type batchHistogram struct {
 	desc  *prometheus.Desc

@@ -239,7 +239,7 @@ func (s *Sink) colsInsert(build func(*interactionCols), late bool) (bytes int64,
 
 // maxPooledRows bounds the interaction columns kept for reuse, in rows of
 // capacity. A batch (kafka.batch_max_rows, 20,000 by default) fits; the
-// columns of a grouped insert (up to group_max_rows, 100,000) do not: they
+// columns of a grouped insert (up to group_max_rows, 150,000) do not: they
 // are made for the group and dropped after its append. Pooled, each set
 // kept the capacity of the largest group it had held (~450 bytes of
 // column entries per row then, ~115 now; 27+ MB for a group of 60,000
