@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -36,12 +37,21 @@ import (
 // store: a fixed 16 bytes instead of the id string (36 bytes and more, and
 // a string header), which is most of the stage's state in a drain where
 // every lead event of the horizon is remembered.
+//
+// The store holds one record per batch, not per id: the ids first seen in
+// the batch ending at offset off are saved under off (in chunks of
+// chunkIDs), and the record is deleted once none of its ids is remembered
+// any more. A record per id (before) was two changelog records per lead
+// event, its save and, a horizon later, its tombstone: most of what the
+// leads flow produced to its changelog (benchmarks/README.md, "Dedup
+// saves a record per batch").
 type Dedup struct {
 	l       *Leads
 	horizon int64 // ms
 	parts   map[partKey]*dpart
 	recs    []state.Record
-	buf     []byte // the records' keys and values, one arena per batch
+	buf     []byte   // the records' keys and values, one arena per batch
+	ids     []seenID // the ids this batch's record holds
 }
 
 type dpart struct {
@@ -50,10 +60,33 @@ type dpart struct {
 	up   *watermark.Upstreams
 	seen map[idKey]seen // by event id digest (with a PairOnly mark)
 	q    seenQueue
-	// legacy holds the store keys of state saved before the digests (the
-	// id itself): the next save deletes them and saves their digests.
+	// saved is the batch records in the store, by their batch's last
+	// offset (seen.off of the ids they hold).
+	saved map[int64]*idRecord
+	// stale are saved records none of whose ids they hold is theirs any
+	// more (restore: each id belongs to the record of its earliest
+	// batch): the next save deletes them.
+	stale []staleRecord
+	// legacy holds the store keys of state saved a record per id (the id
+	// itself, or its digest): the next save deletes them and saves their
+	// ids in batch records.
 	legacy []string
 }
+
+// idRecord is one batch record in the store: n ids are remembered with its
+// offset, and it was saved in chunks chunks.
+type idRecord struct {
+	n, chunks int
+}
+
+type staleRecord struct {
+	off    int64
+	chunks int
+}
+
+// chunkIDs bounds the ids one store record holds (24 bytes each: ~96 KiB),
+// well under a Kafka record's limit whatever kafka.batch_max_rows is.
+const chunkIDs = 4096
 
 // idKey is the first 16 bytes of the SHA-256 of an event id ("\x00"+id for
 // a pair-only copy). Collisions are out of reach (2^64 ids for an even
@@ -79,13 +112,23 @@ func keyOf(id string, pairOnly bool) idKey {
 	return idKey(h[:16])
 }
 
-// digestMark starts the state keys of remembered ids (then the 16 bytes
-// of their idKey). Keys saved before the digests are the ids themselves
-// ("\x00"+id when pair-only); restore reads both.
-const digestMark = '\x02'
+// batchMark starts the state keys of batch records: then the batch's last
+// offset and the chunk's number, big-endian (batchKeyLen bytes); the value
+// is the ids, each its idKey and its event time (ms, big-endian).
+//
+// Earlier versions saved a record per id: keyed by digestMark and the 16
+// bytes of its idKey, and before that by the id itself ("\x00"+id when
+// pair-only), valued by its event time and batch offset. Restore reads
+// all three.
+const (
+	batchMark   = '\x03'
+	batchKeyLen = 1 + 8 + 2
+	digestMark  = '\x02'
+	idEntryLen  = len(idKey{}) + 8
+)
 
-func appendKey(dst []byte, k idKey) []byte {
-	return append(append(dst, digestMark), k[:]...)
+func appendBatchKey(dst []byte, off int64, chunk int) []byte {
+	return binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint64(append(dst, batchMark), uint64(off)), uint16(chunk))
 }
 
 // seen is where an event id was first seen: its event time, and the last
@@ -119,7 +162,10 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 		d.parts[k] = p
 	}
 	p.next = -1 // until saved
-	d.recs, d.buf = d.recs[:0], d.buf[:0]
+	d.recs, d.buf, d.ids = d.recs[:0], d.buf[:0], d.ids[:0]
+	last := b.Origin.LastOffset
+	var cur *idRecord // this batch's record
+	again := false
 	w := 0
 	for r := range b.Interactions {
 		it := &b.Interactions[r]
@@ -134,19 +180,32 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 		}
 		// A pair-only copy is not a redelivery of the original.
 		id := keyOf(it.EventID, it.PairOnly)
-		last := b.Origin.LastOffset
-		if s, ok := p.seen[id]; ok && s.off < b.Origin.FirstOffset {
+		s, ok := p.seen[id]
+		switch {
+		case ok && s.off < b.Origin.FirstOffset:
 			d.l.m.redelivered.Inc()
 			continue
-		} else if ok && s.off == last {
-			// This batch again, after a restart: nothing new to save.
-		} else {
+		case ok && s.off == last:
+			// This batch again, after a restart (or a copy within it):
+			// the id stays this batch's, and its record is saved again
+			// with it.
+			d.ids = append(d.ids, seenID{id, s.at})
+			again = true
+		default:
 			at := it.OccurredAt.UnixMilli()
 			if !ok {
 				p.q.push(seenID{id, at})
+			} else {
+				// Seen in a batch cut differently before a restart: it
+				// is this batch's now.
+				d.disown(p, s.off)
 			}
+			if cur == nil {
+				cur = p.record(last)
+			}
+			cur.n++
 			p.seen[id] = seen{at, last}
-			d.put(id, at, last)
+			d.ids = append(d.ids, seenID{id, at})
 		}
 		if w != r {
 			b.Interactions[w] = *it
@@ -160,22 +219,53 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 	if t, ok := p.up.Min(); ok && t > p.maxT {
 		p.maxT = t
 	}
-	for _, old := range p.legacy {
-		d.recs = append(d.recs, state.Record{Key: []byte(old)})
-		if s, ok := p.seen[keyOf(old, false)]; ok {
-			d.put(keyOf(old, false), s.at, s.off)
+	if len(d.ids) > 0 {
+		if again {
+			// A copy within the batch is listed twice.
+			slices.SortFunc(d.ids, cmpID)
+			d.ids = slices.CompactFunc(d.ids, func(a, b seenID) bool { return a.id == b.id })
+		}
+		if cur == nil {
+			cur = p.record(last)
+		}
+		ids := d.ids
+		if cur.n != len(ids) {
+			// Ids this batch's offset holds that this cut of the batch
+			// does not: the record keeps them.
+			ids = p.owned(last)
+		}
+		d.save(cur, last, ids)
+	}
+	for _, r := range p.stale {
+		d.drop(r.off, r.chunks)
+	}
+	p.stale = nil
+	if len(p.legacy) > 0 {
+		for _, old := range p.legacy {
+			d.recs = append(d.recs, state.Record{Key: []byte(old)})
+		}
+		p.legacy = nil
+		// Every record again, each with all its ids: a legacy id's batch
+		// may have a record already.
+		byOff := map[int64][]seenID{}
+		for id, s := range p.seen {
+			byOff[s.off] = append(byOff[s.off], seenID{id, s.at})
+		}
+		for _, off := range slices.Sorted(maps.Keys(byOff)) {
+			ids := byOff[off]
+			slices.SortFunc(ids, cmpID)
+			d.save(p.record(off), off, ids)
 		}
 	}
-	p.legacy = nil
 	p.up.Changed(func(id string, v []byte) {
 		d.recs = append(d.recs, state.Record{Key: append([]byte{upstreamMark}, id...), Value: v})
 	})
 	if p.maxT != math.MinInt64 {
 		p.q.expire(p.maxT-d.horizon, func(s seenID) {
-			delete(p.seen, s.id)
-			k0 := len(d.buf)
-			d.buf = appendKey(d.buf, s.id)
-			d.recs = append(d.recs, state.Record{Key: d.buf[k0:len(d.buf):len(d.buf)]})
+			if sv, ok := p.seen[s.id]; ok {
+				delete(p.seen, s.id)
+				d.disown(p, sv.off)
+			}
 		})
 	}
 	if len(d.recs) > 0 {
@@ -189,39 +279,126 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 	return nil
 }
 
-// put saves that id was first seen at at, in the batch ending at off.
-func (d *Dedup) put(id idKey, at, off int64) {
-	// Slices capped at their end: a later append that grows the arena
-	// copies it rather than writing into them.
-	k0 := len(d.buf)
-	d.buf = appendKey(d.buf, id)
-	k1 := len(d.buf)
-	d.buf = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(d.buf, uint64(at)), uint64(off))
-	d.recs = append(d.recs, state.Record{Key: d.buf[k0:k1:k1], Value: d.buf[k1:len(d.buf):len(d.buf)]})
+// record is the batch record of offset off, new if there is none.
+func (p *dpart) record(off int64) *idRecord {
+	r := p.saved[off]
+	if r == nil {
+		r = &idRecord{}
+		p.saved[off] = r
+	}
+	return r
 }
 
-// restoreDedup rebuilds a partition from its saved ids.
+// owned is every remembered id of the batch ending at off, in a
+// deterministic order (the slow path: a pass over every id).
+func (p *dpart) owned(off int64) []seenID {
+	var ids []seenID
+	for id, s := range p.seen {
+		if s.off == off {
+			ids = append(ids, seenID{id, s.at})
+		}
+	}
+	slices.SortFunc(ids, cmpID)
+	return ids
+}
+
+// disown forgets one id of the record of offset off, and deletes the
+// record from the store with its last id.
+func (d *Dedup) disown(p *dpart, off int64) {
+	r := p.saved[off]
+	if r == nil {
+		return
+	}
+	if r.n--; r.n <= 0 {
+		d.drop(off, r.chunks)
+		delete(p.saved, off)
+	}
+}
+
+// save writes ids as the record of offset off, replacing what r held.
+func (d *Dedup) save(r *idRecord, off int64, ids []seenID) {
+	chunks := 0
+	for len(ids) > 0 {
+		n := min(len(ids), chunkIDs)
+		// Slices capped at their end: a later append that grows the
+		// arena copies it rather than writing into them.
+		k0 := len(d.buf)
+		d.buf = appendBatchKey(d.buf, off, chunks)
+		k1 := len(d.buf)
+		d.buf = slices.Grow(d.buf, n*idEntryLen)
+		for _, s := range ids[:n] {
+			d.buf = binary.BigEndian.AppendUint64(append(d.buf, s.id[:]...), uint64(s.at))
+		}
+		d.recs = append(d.recs, state.Record{Key: d.buf[k0:k1:k1], Value: d.buf[k1:len(d.buf):len(d.buf)]})
+		ids = ids[n:]
+		chunks++
+	}
+	for c := chunks; c < r.chunks; c++ {
+		d.dropChunk(off, c)
+	}
+	r.chunks = chunks
+}
+
+// drop deletes the record of offset off from the store.
+func (d *Dedup) drop(off int64, chunks int) {
+	for c := range chunks {
+		d.dropChunk(off, c)
+	}
+}
+
+func (d *Dedup) dropChunk(off int64, c int) {
+	k0 := len(d.buf)
+	d.buf = appendBatchKey(d.buf, off, c)
+	d.recs = append(d.recs, state.Record{Key: d.buf[k0:len(d.buf):len(d.buf)]})
+}
+
+// restoreDedup rebuilds a partition from its saved records. An id in more
+// than one belongs to the earliest batch: records of later batches are
+// left over from batches cut differently before a restart, which their
+// replay saves again.
 func restoreDedup(st map[string][]byte, up *watermark.Upstreams) *dpart {
-	p := &dpart{maxT: math.MinInt64, up: up, seen: make(map[idKey]seen, len(st))}
+	p := &dpart{maxT: math.MinInt64, up: up, seen: make(map[idKey]seen, len(st)), saved: map[int64]*idRecord{}}
+	claim := func(id idKey, at, off int64) {
+		if s, ok := p.seen[id]; !ok || off < s.off {
+			p.seen[id] = seen{at, off}
+		}
+	}
 	for key, v := range st {
-		if len(key) > 0 && key[0] == upstreamMark {
+		switch {
+		case len(key) > 0 && key[0] == upstreamMark:
 			up.Restore(key[1:], v)
-			continue
-		}
-		if len(v) < 16 {
-			continue
-		}
-		var id idKey
-		if len(key) == 1+len(id) && key[0] == digestMark {
-			id = idKey([]byte(key[1:]))
-		} else {
-			id = keyOf(key, false) // the key is the id, with its pair-only mark
+		case len(key) == batchKeyLen && key[0] == batchMark:
+			off := int64(binary.BigEndian.Uint64([]byte(key[1:9])))
+			r := p.record(off)
+			r.chunks = max(r.chunks, int(binary.BigEndian.Uint16([]byte(key[9:])))+1)
+			for ; len(v) >= idEntryLen; v = v[idEntryLen:] {
+				claim(idKey(v[:16]), int64(binary.BigEndian.Uint64(v[16:])), off)
+			}
+		case len(v) >= 16:
+			var id idKey
+			if len(key) == 1+len(id) && key[0] == digestMark {
+				id = idKey([]byte(key[1:]))
+			} else {
+				id = keyOf(key, false) // the key is the id, with its pair-only mark
+			}
+			claim(id, int64(binary.BigEndian.Uint64(v)), int64(binary.BigEndian.Uint64(v[8:])))
+			p.record(int64(binary.BigEndian.Uint64(v[8:])))
 			p.legacy = append(p.legacy, key)
 		}
-		at := int64(binary.BigEndian.Uint64(v))
-		p.seen[id] = seen{at, int64(binary.BigEndian.Uint64(v[8:]))}
-		p.q.push(seenID{id, at})
 	}
+	for id, s := range p.seen {
+		p.saved[s.off].n++
+		p.q.push(seenID{id, s.at})
+	}
+	for off, r := range p.saved {
+		if r.n == 0 {
+			delete(p.saved, off)
+			if r.chunks > 0 {
+				p.stale = append(p.stale, staleRecord{off, r.chunks})
+			}
+		}
+	}
+	slices.SortFunc(p.stale, func(a, b staleRecord) int { return cmp.Compare(a.off, b.off) })
 	slices.Sort(p.legacy) // saved in the same order on every replay
 	p.q.seal()
 	return p
@@ -262,6 +439,15 @@ func (s seenID) less(o seenID) bool {
 		return s.at < o.at
 	}
 	return bytes.Compare(s.id[:], o.id[:]) < 0
+}
+
+// cmpID orders ids by event time, then digest: the order of a record
+// rebuilt from memory.
+func cmpID(a, b seenID) int {
+	if c := cmp.Compare(a.at, b.at); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.id[:], b.id[:])
 }
 
 // cmpAt orders ids by event time alone: expiry takes every id older than
