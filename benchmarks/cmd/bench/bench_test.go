@@ -46,6 +46,10 @@ func TestBenchRuns(t *testing.T) {
 			Rows int `json:"rows"`
 		} `json:"inserts"`
 		Groups map[string]float64 `json:"groups"`
+		State  map[string]struct {
+			Records float64 `json:"records"`
+			Bytes   float64 `json:"bytes"`
+		} `json:"state"`
 	}
 	if err := json.Unmarshal(raw, &runs); err != nil {
 		t.Fatal(err)
@@ -72,6 +76,11 @@ func TestBenchRuns(t *testing.T) {
 		}
 		if closed["ingest"] == 0 || closed["leads"] == 0 {
 			t.Errorf("%s: groups closed %v, want some of the ingest and the leads flow", r.Scenario, r.Groups)
+		}
+		// What the state store produced: the lead topics' messages, and
+		// the stages' records with their bytes.
+		if r.State["forwarded"].Records == 0 || r.State["dedup"].Records == 0 || r.State["dedup"].Bytes == 0 || r.State["window"].Records == 0 {
+			t.Errorf("%s: state written %+v, want forwarded messages and dedup and window records", r.Scenario, r.State)
 		}
 	}
 

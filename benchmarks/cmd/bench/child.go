@@ -153,6 +153,11 @@ type endMsg struct {
 	// Groups are the grouped inserts' groups by "flow/reason"
 	// (salespulse_clickhouse_groups_closed_total).
 	Groups map[string]float64 `json:"groups,omitempty"`
+	// State is what the state store produced: records and key+value bytes
+	// by namespace (salespulse_state_records_written_total,
+	// _bytes_written_total), and the lead topics' messages under
+	// "forwarded".
+	State map[string]stateStat `json:"state,omitempty"`
 	// EventToStored is the pipeline's histogram (event time → ClickHouse
 	// acknowledged), as quantiles.
 	E2EP50, E2EP99 float64
@@ -164,6 +169,11 @@ type endMsg struct {
 	Alerts      float64            `json:"alerts"`
 	HeapInuseMB float64            `json:"heap_inuse_mb"`
 	Error       string             `json:"error,omitempty"`
+}
+
+type stateStat struct {
+	Records float64 `json:"records"`
+	Bytes   float64 `json:"bytes,omitempty"`
 }
 
 type insStat struct {
@@ -590,7 +600,7 @@ func runPipeline(f childFlags) error {
 		case "end":
 			u := w.end()
 			fams := gather(reg)
-			m := endMsg{Usage: u, Stat: stat(fams), Inserts: inserts(fams), Groups: groups(fams)}
+			m := endMsg{Usage: u, Stat: stat(fams), Inserts: inserts(fams), Groups: groups(fams), State: stateWritten(fams)}
 			p50, p99, n := histQuantiles(fams, "salespulse_pipeline_event_to_stored_seconds", map[string]string{"pipeline": "ingest"})
 			m.E2EP50, m.E2EP99, m.E2ECount = finite(p50), finite(p99), n
 			m.FlowE2E = map[string]latency{}
@@ -658,6 +668,34 @@ func groups(fams []*dto.MetricFamily) map[string]float64 {
 		for _, m := range mf.GetMetric() {
 			if n := m.GetCounter().GetValue(); n > 0 {
 				out[label(m, "flow")+"/"+label(m, "reason")] += n
+			}
+		}
+	}
+	return out
+}
+
+// stateWritten sums what the state store produced, by namespace.
+func stateWritten(fams []*dto.MetricFamily) map[string]stateStat {
+	out := map[string]stateStat{}
+	for _, mf := range fams {
+		for _, m := range mf.GetMetric() {
+			n := m.GetCounter().GetValue()
+			if n == 0 {
+				continue
+			}
+			switch mf.GetName() {
+			case "salespulse_state_records_written_total":
+				s := out[label(m, "namespace")]
+				s.Records += n
+				out[label(m, "namespace")] = s
+			case "salespulse_state_bytes_written_total":
+				s := out[label(m, "namespace")]
+				s.Bytes += n
+				out[label(m, "namespace")] = s
+			case "salespulse_state_forwarded_messages_total":
+				s := out["forwarded"]
+				s.Records += n
+				out["forwarded"] = s
 			}
 		}
 	}

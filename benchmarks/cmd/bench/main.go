@@ -246,9 +246,12 @@ type result struct {
 	Shares   []float64          `json:"instance_shares"`
 	Inserts  map[string]insStat `json:"inserts"`
 	Groups   map[string]float64 `json:"groups,omitempty"` // grouped inserts' groups by "flow/reason"
-	DLQ      float64            `json:"dead_letters"`
-	Alerts   float64            `json:"alerts"`
-	HeapMB   float64            `json:"pipeline_heap_inuse_mb"`
+	// State is what the state store produced, by namespace ("forwarded":
+	// the lead topics' messages).
+	State  map[string]stateStat `json:"state,omitempty"`
+	DLQ    float64              `json:"dead_letters"`
+	Alerts float64              `json:"alerts"`
+	HeapMB float64              `json:"pipeline_heap_inuse_mb"`
 	// live
 	VisP50   float64 `json:"visible_p50_s"`
 	VisP99   float64 `json:"visible_p99_s"`
@@ -571,7 +574,7 @@ func (e *runEnv) finish(r *result) error {
 	}
 	r.StackCPU = sm.Usage.UserS + sm.Usage.SysS
 	r.StackRSS = sm.Usage.MaxRSSMB
-	r.Inserts, r.Groups = map[string]insStat{}, map[string]float64{}
+	r.Inserts, r.Groups, r.State = map[string]insStat{}, map[string]float64{}, map[string]stateStat{}
 	var stored []float64
 	var total float64
 	for _, p := range e.pipes {
@@ -587,6 +590,12 @@ func (e *runEnv) finish(r *result) error {
 		r.Alerts += m.Alerts
 		for k, n := range m.Groups {
 			r.Groups[k] += n
+		}
+		for ns, st := range m.State {
+			a := r.State[ns]
+			a.Records += st.Records
+			a.Bytes += st.Bytes
+			r.State[ns] = a
 		}
 		for t, s := range m.Inserts {
 			a := r.Inserts[t]
