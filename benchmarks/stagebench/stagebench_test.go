@@ -7,6 +7,7 @@ import (
 	"github.com/salespulse/salespulse/benchmarks/stagebench"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/pipeline/privacy"
+	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/schemas"
 )
 
@@ -53,25 +54,38 @@ func BenchmarkVendorDecodePseudonymise(b *testing.B) {
 
 // BenchmarkAnomalyStage is the anomaly detection stage over generated
 // interactions in batches of 2000 (the authorization matrix off: no org
-// roles needed). One op is one interaction.
-func BenchmarkAnomalyStage(b *testing.B) {
+// roles needed). One op is one batch.
+func BenchmarkAnomalyStage(b *testing.B) { benchAnomalyStage(b, false) }
+
+// BenchmarkAnomalyStageCheckpointed is the same with the state checkpointed
+// after every batch, as the pipeline does (into an in-memory store).
+func BenchmarkAnomalyStageCheckpointed(b *testing.B) { benchAnomalyStage(b, true) }
+
+func benchAnomalyStage(b *testing.B, checkpoint bool) {
 	batches, org, err := stagebench.CanonicalBatches(200000, 2000)
 	if err != nil {
 		b.Fatal(err)
 	}
-	det, err := anomaly.New(anomaly.Config{}, nil, schemas.NewIndex(org), anomaly.Deps{}, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st := det.NewStage()
-	b.ReportAllocs()
 	// Batches are replayed in a loop; the stage ignores offsets it has
-	// seen, so each pass gets a fresh stage.
+	// seen, so each pass gets a fresh stage (and store).
+	newStage := func() *anomaly.Stage {
+		var deps anomaly.Deps
+		if checkpoint {
+			deps.State = state.NewMemory()
+		}
+		det, err := anomaly.New(anomaly.Config{}, nil, schemas.NewIndex(org), deps, nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return det.NewStage()
+	}
+	st := newStage()
+	b.ReportAllocs()
 	k := 0
 	for b.Loop() {
 		if k == len(batches) {
 			b.StopTimer()
-			k, st = 0, det.NewStage()
+			k, st = 0, newStage()
 			b.StartTimer()
 		}
 		bt := batches[k]

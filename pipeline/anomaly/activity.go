@@ -45,8 +45,32 @@ type activityPart struct {
 type winCounts struct {
 	id    string // state key: windowID(start, team)
 	total int
-	reps  map[string]int
-	last  map[string]string // rep -> last event id, evidence
+	// reps are the window's reps in name order: the state's order, so a
+	// checkpoint encodes them without sorting (a few per team, so a
+	// search of the slice beats hashing the name).
+	reps []repCount
+}
+
+type repCount struct {
+	rep  string
+	n    int
+	last string // the rep's last event id, evidence
+}
+
+// find is rep's index in c.reps, or where it would go.
+func (c *winCounts) find(rep string) (int, bool) {
+	return slices.BinarySearchFunc(c.reps, rep, func(r repCount, rep string) int { return strings.Compare(r.rep, rep) })
+}
+
+// add counts an event of rep's.
+func (c *winCounts) add(rep, event string) {
+	c.total++
+	k, ok := c.find(rep)
+	if !ok {
+		c.reps = slices.Insert(c.reps, k, repCount{rep: rep})
+	}
+	c.reps[k].n++
+	c.reps[k].last = event
 }
 
 type repShare struct {
@@ -84,7 +108,7 @@ func (a *activityPart) Apply(i *schemas.Interaction) {
 	c := teams[team]
 	if c == nil {
 		// The window's state key is made once here, not per event.
-		c = &winCounts{id: windowID(start, team), reps: map[string]int{}, last: map[string]string{}}
+		c = &winCounts{id: windowID(start, team)}
 		a.p.Touch(kindWindow, c.id)
 		if teams == nil {
 			teams = map[string]*winCounts{}
@@ -96,9 +120,7 @@ func (a *activityPart) Apply(i *schemas.Interaction) {
 	} else {
 		a.p.Touch(kindWindow, c.id)
 	}
-	c.total++
-	c.reps[i.RepID]++
-	c.last[i.RepID] = i.EventID
+	c.add(i.RepID, i.EventID)
 }
 
 // closed reports whether window start was already scored.
@@ -137,9 +159,9 @@ func (a *activityPart) scoreWindow(team string, c *winCounts, end time.Time) {
 		shares = map[string]*repShare{}
 		a.shares[team] = shares
 	}
-	for rep := range c.reps {
-		if shares[rep] == nil {
-			shares[rep] = &repShare{}
+	for _, r := range c.reps {
+		if shares[r.rep] == nil {
+			shares[r.rep] = &repShare{}
 		}
 	}
 	reps := make([]string, 0, len(shares))
@@ -149,7 +171,11 @@ func (a *activityPart) scoreWindow(team string, c *winCounts, end time.Time) {
 	slices.Sort(reps)
 	for _, rep := range reps {
 		sh := shares[rep]
-		n := c.reps[rep]
+		k, ok := c.find(rep)
+		n, last := 0, ""
+		if ok {
+			n, last = c.reps[k].n, c.reps[k].last
+		}
 		expected := sh.share * float64(c.total)
 		ep := a.p.EpisodeOf(RuleActivityDrop, rep)
 		firing := ep != nil && ep.State() == schemas.AlertFiring
@@ -167,8 +193,8 @@ func (a *activityPart) scoreWindow(team string, c *winCounts, end time.Time) {
 					a.p.Who(ep, rep, team)
 				}
 				ep.Alert.EventIDs = nil
-				if id := c.last[rep]; id != "" {
-					ep.Alert.EventIDs = []string{id}
+				if last != "" {
+					ep.Alert.EventIDs = []string{last}
 				}
 				ep.Alert.Values = map[string]string{
 					"window_end": ts(end), "window": dur(cfg.Window), "events": strconv.Itoa(n),
@@ -213,17 +239,16 @@ func (a *activityPart) Encode(b []byte, k detect.Key) ([]byte, bool) {
 		if c == nil {
 			return nil, false
 		}
+		// Each rep's count, then each rep's last event, in name order.
 		b = binary.AppendUvarint(b, uint64(c.total))
-		reps := detect.SortedKeys(c.reps)
-		b = binary.AppendUvarint(b, uint64(len(reps)))
-		for _, rep := range reps {
-			b = detect.AppendStrs(b, rep)
-			b = binary.AppendUvarint(b, uint64(c.reps[rep]))
+		b = binary.AppendUvarint(b, uint64(len(c.reps)))
+		for _, r := range c.reps {
+			b = detect.AppendStrs(b, r.rep)
+			b = binary.AppendUvarint(b, uint64(r.n))
 		}
-		reps = detect.SortedKeys(c.last)
-		b = binary.AppendUvarint(b, uint64(len(reps)))
-		for _, rep := range reps {
-			b = detect.AppendStrs(b, rep, c.last[rep])
+		b = binary.AppendUvarint(b, uint64(len(c.reps)))
+		for _, r := range c.reps {
+			b = detect.AppendStrs(b, r.rep, r.last)
 		}
 		return b, true
 	case kindShares:
@@ -251,13 +276,23 @@ func (a *activityPart) Decode(k detect.Key, r *detect.Reader) error {
 		if !ok {
 			return fmt.Errorf("decode window key %q: %w", k.ID, detect.ErrCorrupt)
 		}
-		c := &winCounts{id: k.ID, total: int(r.Uvarint()), reps: map[string]int{}, last: map[string]string{}}
-		for n := r.Count(); n > 0; n-- {
-			c.reps[r.Str()] = int(r.Uvarint())
-		}
+		c := &winCounts{id: k.ID, total: int(r.Uvarint())}
 		for n := r.Count(); n > 0; n-- {
 			rep := r.Str()
-			c.last[rep] = r.Str()
+			cnt := int(r.Uvarint())
+			k, ok := c.find(rep)
+			if !ok {
+				c.reps = slices.Insert(c.reps, k, repCount{rep: rep})
+			}
+			c.reps[k].n = cnt
+		}
+		for n := r.Count(); n > 0; n-- {
+			rep, last := r.Str(), r.Str()
+			k, ok := c.find(rep)
+			if !ok {
+				c.reps = slices.Insert(c.reps, k, repCount{rep: rep})
+			}
+			c.reps[k].last = last
 		}
 		if err := r.Done(k); err != nil {
 			return err

@@ -1,7 +1,9 @@
 package anomaly
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -682,5 +684,36 @@ func TestCorruptRecordFailsRestore(t *testing.T) {
 	err := env.detector(t, Config{}).NewStage().Process(context.Background(), b)
 	if !errors.Is(err, detect.ErrCorrupt) || !strings.Contains(err.Error(), `"LL1"`) {
 		t.Fatalf("restore of a corrupt record: %v", err)
+	}
+}
+
+// An activity window's state keeps the layout earlier versions saved
+// (total; each rep's count in name order; each rep's last event in name
+// order), whatever order its reps were counted in (TestCodecRoundTrip
+// reads it back).
+func TestActivityWindowEncoding(t *testing.T) {
+	a := &activityPart{windows: map[int64]map[string]*winCounts{}}
+	id := windowID(3_600_000, "team-1")
+	c := &winCounts{id: id}
+	a.windows[3_600_000] = map[string]*winCounts{"team-1": c}
+	for _, e := range [][2]string{{"rep-b", "e1"}, {"rep-a", "e2"}, {"rep-c", "e3"}, {"rep-b", "e4"}} {
+		c.add(e[0], e[1])
+	}
+	got, ok := a.Encode(nil, detect.Key{Kind: kindWindow, ID: id})
+	if !ok {
+		t.Fatal("window not encoded")
+	}
+	want := binary.AppendUvarint(nil, 4)
+	want = binary.AppendUvarint(want, 3)
+	for _, rc := range []struct {
+		rep string
+		n   uint64
+	}{{"rep-a", 1}, {"rep-b", 2}, {"rep-c", 1}} {
+		want = binary.AppendUvarint(detect.AppendStrs(want, rc.rep), rc.n)
+	}
+	want = binary.AppendUvarint(want, 3)
+	want = detect.AppendStrs(want, "rep-a", "e2", "rep-b", "e4", "rep-c", "e3")
+	if !bytes.Equal(got, want) {
+		t.Fatalf("encoded %x, want %x", got, want)
 	}
 }
