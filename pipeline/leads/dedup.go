@@ -219,6 +219,12 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 	if t, ok := p.up.Min(); ok && t > p.maxT {
 		p.maxT = t
 	}
+	// Stale records go first: this batch may save a record under the
+	// same offset.
+	for _, r := range p.stale {
+		d.drop(r.off, r.chunks)
+	}
+	p.stale = nil
 	if len(d.ids) > 0 {
 		if again {
 			// A copy within the batch is listed twice.
@@ -236,10 +242,6 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 		}
 		d.save(cur, last, ids)
 	}
-	for _, r := range p.stale {
-		d.drop(r.off, r.chunks)
-	}
-	p.stale = nil
 	if len(p.legacy) > 0 {
 		for _, old := range p.legacy {
 			d.recs = append(d.recs, state.Record{Key: []byte(old)})

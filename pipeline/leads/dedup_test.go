@@ -243,6 +243,21 @@ func TestDedupRestoreTakesTheEarliestBatch(t *testing.T) {
 	if got := savedRecords(t, st, "salespulse.leads", 0); !sameRecords(got, want) {
 		t.Fatalf("saved %v, want %v (30 deleted: y is 20's)", got, want)
 	}
+	// The stale record back, and a batch ending at its offset after a
+	// restart: the stale record is deleted, and the batch's saved there.
+	if err := st.Save(ctx, state.Dedup, "salespulse.leads", 0, []state.Record{rec(30, "y")}); err != nil {
+		t.Fatal(err)
+	}
+	b = batch("salespulse.leads", 13, make([]schemas.Interaction, 18)...)
+	for k := range b.Interactions {
+		b.Interactions[k] = ev("w"+strconv.Itoa(k), 0, schemas.TypeCallOutbound, "L1", schemas.ContactKeys{})
+	}
+	if err := newLeads(t, st).NewDedup(time.Hour).Process(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if got := savedRecords(t, st, "salespulse.leads", 0)[30]; len(got) != 18 {
+		t.Fatalf("record 30 holds %d ids, want the 18 of the batch ending there", len(got))
+	}
 }
 
 // A batch of more ids than a record holds is saved in chunks, read back
