@@ -52,6 +52,9 @@ type Dedup struct {
 	recs    []state.Record
 	buf     []byte   // the records' keys and values, one arena per batch
 	ids     []seenID // the ids this batch's record holds
+	// inBatch is the batch's ids, built only once an id of the batch's
+	// own offset comes (a replay of the batch, or a copy within it).
+	inBatch map[idKey]struct{}
 }
 
 type dpart struct {
@@ -135,7 +138,8 @@ func appendBatchKey(dst []byte, off int64, chunk int) []byte {
 // offset of the batch that holds that first occurrence. Keeping the offset
 // is what makes a redelivered batch (a crash after this stage saved, before
 // the batch was acknowledged) find its own events again rather than drop
-// them as copies: only an occurrence in an earlier batch makes a copy.
+// them as copies: only an occurrence in an earlier batch, or earlier in
+// the same one, makes a copy.
 type seen struct {
 	at, off int64
 }
@@ -165,7 +169,7 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 	d.recs, d.buf, d.ids = d.recs[:0], d.buf[:0], d.ids[:0]
 	last := b.Origin.LastOffset
 	var cur *idRecord // this batch's record
-	again := false
+	listed := false   // d.inBatch holds d.ids
 	w := 0
 	for r := range b.Interactions {
 		it := &b.Interactions[r]
@@ -186,11 +190,26 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 			d.l.m.redelivered.Inc()
 			continue
 		case ok && s.off == last:
-			// This batch again, after a restart (or a copy within it):
-			// the id stays this batch's, and its record is saved again
-			// with it.
+			// Either a copy of an event earlier in this batch, dropped
+			// like one in an earlier batch, or this batch again after a
+			// restart: then the id stays this batch's, and its record is
+			// saved again with it.
+			if !listed {
+				if d.inBatch == nil {
+					d.inBatch = map[idKey]struct{}{}
+				}
+				clear(d.inBatch)
+				for _, x := range d.ids {
+					d.inBatch[x.id] = struct{}{}
+				}
+				listed = true
+			}
+			if _, dup := d.inBatch[id]; dup {
+				d.l.m.redelivered.Inc()
+				continue
+			}
+			d.inBatch[id] = struct{}{}
 			d.ids = append(d.ids, seenID{id, s.at})
-			again = true
 		default:
 			at := it.OccurredAt.UnixMilli()
 			if !ok {
@@ -206,6 +225,9 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 			cur.n++
 			p.seen[id] = seen{at, last}
 			d.ids = append(d.ids, seenID{id, at})
+			if listed {
+				d.inBatch[id] = struct{}{}
+			}
 		}
 		if w != r {
 			b.Interactions[w] = *it
@@ -226,11 +248,6 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 	}
 	p.stale = nil
 	if len(d.ids) > 0 {
-		if again {
-			// A copy within the batch is listed twice.
-			slices.SortFunc(d.ids, cmpID)
-			d.ids = slices.CompactFunc(d.ids, func(a, b seenID) bool { return a.id == b.id })
-		}
 		if cur == nil {
 			cur = p.record(last)
 		}

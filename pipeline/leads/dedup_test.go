@@ -358,3 +358,34 @@ func TestSeenQueueExpiry(t *testing.T) {
 		t.Fatalf("after expiring all: %d live, queue %d in %d runs", len(live), q.len(), len(q.runs))
 	}
 }
+
+// A copy within one batch is dropped like one in an earlier batch (a
+// vendor's retry seconds later lands in the same batch of a catch-up),
+// and a replay of that batch keeps what the first attempt kept.
+func TestDedupDropsACopyInTheSameBatch(t *testing.T) {
+	st := state.NewMemory()
+	ctx := context.Background()
+	call := func(id string) schemas.Interaction {
+		return ev(id, 0, schemas.TypeCallOutbound, "L1", schemas.ContactKeys{})
+	}
+	pair := call("a")
+	pair.PairOnly = true
+	in := []schemas.Interaction{call("a"), call("b"), call("a"), pair, call("b")}
+	for _, d := range []*Dedup{newLeads(t, st).NewDedup(time.Hour), newLeads(t, st).NewDedup(time.Hour)} {
+		b := batch("salespulse.leads", 0, slices.Clone(in)...)
+		if err := d.Process(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, i := range b.Interactions {
+			got = append(got, i.EventID+map[bool]string{true: "(pair)"}[i.PairOnly])
+		}
+		if !slices.Equal(got, []string{"a", "b", "a(pair)"}) {
+			t.Fatalf("kept %v, want a, b and a's pair-only copy", got)
+		}
+	}
+	want := map[int64][]idKey{4: {keyOf("a", false), keyOf("b", false), keyOf("a", true)}}
+	if got := savedRecords(t, st, "salespulse.leads", 0); !sameRecords(got, want) {
+		t.Fatalf("saved %v, want %v", got, want)
+	}
+}
