@@ -165,10 +165,12 @@ type endMsg struct {
 	// FlowE2E is the same histogram per flow: ingest's is event → raw row
 	// stored, leads' is event → KBI facts and alerts stored (with the hop
 	// disabled, ingest stores both).
-	FlowE2E     map[string]latency `json:"flow_e2e,omitempty"`
-	Alerts      float64            `json:"alerts"`
-	HeapInuseMB float64            `json:"heap_inuse_mb"`
-	Error       string             `json:"error,omitempty"`
+	FlowE2E map[string]latency `json:"flow_e2e,omitempty"`
+	Alerts  float64            `json:"alerts"`
+	// Redelivered is the lead events leads.Dedup dropped as copies.
+	Redelivered float64 `json:"redelivered,omitempty"`
+	HeapInuseMB float64 `json:"heap_inuse_mb"`
+	Error       string  `json:"error,omitempty"`
 }
 
 type stateStat struct {
@@ -611,6 +613,7 @@ func runPipeline(f childFlags) error {
 				}
 			}
 			m.Alerts = sum(fams, "salespulse_pipeline_alerts_total", nil)
+			m.Redelivered = sum(fams, "salespulse_leads_redeliveries_dropped_total", nil)
 			runtime.GC()
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)

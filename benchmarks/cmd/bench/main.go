@@ -251,7 +251,10 @@ type result struct {
 	State  map[string]stateStat `json:"state,omitempty"`
 	DLQ    float64              `json:"dead_letters"`
 	Alerts float64              `json:"alerts"`
-	HeapMB float64              `json:"pipeline_heap_inuse_mb"`
+	// Redelivered: lead events leads.Dedup dropped as copies (vendor
+	// retries, a call's second leg).
+	Redelivered float64 `json:"redelivered,omitempty"`
+	HeapMB      float64 `json:"pipeline_heap_inuse_mb"`
 	// live
 	VisP50   float64 `json:"visible_p50_s"`
 	VisP99   float64 `json:"visible_p99_s"`
@@ -588,6 +591,7 @@ func (e *runEnv) finish(r *result) error {
 		r.HeapMB = math.Max(r.HeapMB, m.HeapInuseMB)
 		r.DLQ += m.Stat.DeadLetter
 		r.Alerts += m.Alerts
+		r.Redelivered += m.Redelivered
 		for k, n := range m.Groups {
 			r.Groups[k] += n
 		}
