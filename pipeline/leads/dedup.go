@@ -66,9 +66,9 @@ type dpart struct {
 	// saved is the batch records in the store, by their batch's last
 	// offset (seen.off of the ids they hold).
 	saved map[int64]*idRecord
-	// stale are saved records none of whose ids they hold is theirs any
-	// more (restore: each id belongs to the record of its earliest
-	// batch): the next save deletes them.
+	// stale are saved records that hold no id of their own any more
+	// (restore gives each id to the record of its earliest batch): the
+	// next save deletes them.
 	stale []staleRecord
 	// legacy holds the store keys of state saved a record per id (the id
 	// itself, or its digest): the next save deletes them and saves their
@@ -244,7 +244,7 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 	// Stale records go first: this batch may save a record under the
 	// same offset.
 	for _, r := range p.stale {
-		d.drop(r.off, r.chunks)
+		d.dropChunks(r.off, 0, r.chunks)
 	}
 	p.stale = nil
 	if len(d.ids) > 0 {
@@ -329,7 +329,7 @@ func (d *Dedup) disown(p *dpart, off int64) {
 		return
 	}
 	if r.n--; r.n <= 0 {
-		d.drop(off, r.chunks)
+		d.dropChunks(off, 0, r.chunks)
 		delete(p.saved, off)
 	}
 }
@@ -352,23 +352,18 @@ func (d *Dedup) save(r *idRecord, off int64, ids []seenID) {
 		ids = ids[n:]
 		chunks++
 	}
-	for c := chunks; c < r.chunks; c++ {
-		d.dropChunk(off, c)
-	}
+	d.dropChunks(off, chunks, r.chunks)
 	r.chunks = chunks
 }
 
-// drop deletes the record of offset off from the store.
-func (d *Dedup) drop(off int64, chunks int) {
-	for c := range chunks {
-		d.dropChunk(off, c)
+// dropChunks deletes chunks [from, to) of the record of offset off from
+// the store.
+func (d *Dedup) dropChunks(off int64, from, to int) {
+	for c := from; c < to; c++ {
+		k0 := len(d.buf)
+		d.buf = appendBatchKey(d.buf, off, c)
+		d.recs = append(d.recs, state.Record{Key: d.buf[k0:len(d.buf):len(d.buf)]})
 	}
-}
-
-func (d *Dedup) dropChunk(off int64, c int) {
-	k0 := len(d.buf)
-	d.buf = appendBatchKey(d.buf, off, c)
-	d.recs = append(d.recs, state.Record{Key: d.buf[k0:len(d.buf):len(d.buf)]})
 }
 
 // restoreDedup rebuilds a partition from its saved records. An id in more
@@ -400,8 +395,9 @@ func restoreDedup(st map[string][]byte, up *watermark.Upstreams) *dpart {
 			} else {
 				id = keyOf(key, false) // the key is the id, with its pair-only mark
 			}
-			claim(id, int64(binary.BigEndian.Uint64(v)), int64(binary.BigEndian.Uint64(v[8:])))
-			p.record(int64(binary.BigEndian.Uint64(v[8:])))
+			off := int64(binary.BigEndian.Uint64(v[8:]))
+			claim(id, int64(binary.BigEndian.Uint64(v)), off)
+			p.record(off)
 			p.legacy = append(p.legacy, key)
 		}
 	}
@@ -453,15 +449,10 @@ type seenRun struct {
 
 func (r *seenRun) first() seenID { return r.ids[r.off] }
 
-func (s seenID) less(o seenID) bool {
-	if s.at != o.at {
-		return s.at < o.at
-	}
-	return bytes.Compare(s.id[:], o.id[:]) < 0
-}
+func (s seenID) less(o seenID) bool { return cmpID(s, o) < 0 }
 
-// cmpID orders ids by event time, then digest: the order of a record
-// rebuilt from memory.
+// cmpID orders ids by event time, then digest: the runs' heap order, and
+// the order of a record rebuilt from memory.
 func cmpID(a, b seenID) int {
 	if c := cmp.Compare(a.at, b.at); c != 0 {
 		return c

@@ -389,3 +389,27 @@ func TestDedupDropsACopyInTheSameBatch(t *testing.T) {
 		t.Fatalf("saved %v, want %v", got, want)
 	}
 }
+
+// A batch's record that holds ids this cut of the batch does not (state
+// written by an earlier cut ending at the same offset) keeps them when the
+// batch saves it again.
+func TestDedupRecordKeepsIdsOutsideTheCut(t *testing.T) {
+	st := state.NewMemory()
+	ctx := context.Background()
+	var v []byte
+	for _, id := range []string{"x", "y"} {
+		k := keyOf(id, false)
+		v = binary.BigEndian.AppendUint64(append(v, k[:]...), uint64(t0.UnixMilli()))
+	}
+	if err := st.Save(ctx, state.Dedup, "salespulse.leads", 0, []state.Record{{Key: appendBatchKey(nil, 20, 0), Value: v}}); err != nil {
+		t.Fatal(err)
+	}
+	b := batch("salespulse.leads", 20, ev("y", 0, schemas.TypeCallOutbound, "L1", schemas.ContactKeys{}))
+	if err := newLeads(t, st).NewDedup(time.Hour).Process(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	want := map[int64][]idKey{20: {keyOf("x", false), keyOf("y", false)}}
+	if got := savedRecords(t, st, "salespulse.leads", 0); !sameRecords(got, want) {
+		t.Fatalf("saved %v, want %v (x stays in its batch's record)", got, want)
+	}
+}

@@ -683,22 +683,22 @@ func stateWritten(fams []*dto.MetricFamily) map[string]stateStat {
 	for _, mf := range fams {
 		for _, m := range mf.GetMetric() {
 			n := m.GetCounter().GetValue()
-			if n == 0 {
-				continue
-			}
+			ns := label(m, "namespace")
+			s := out[ns]
 			switch mf.GetName() {
 			case "salespulse_state_records_written_total":
-				s := out[label(m, "namespace")]
 				s.Records += n
-				out[label(m, "namespace")] = s
 			case "salespulse_state_bytes_written_total":
-				s := out[label(m, "namespace")]
 				s.Bytes += n
-				out[label(m, "namespace")] = s
 			case "salespulse_state_forwarded_messages_total":
-				s := out["forwarded"]
+				ns = "forwarded"
+				s = out[ns]
 				s.Records += n
-				out["forwarded"] = s
+			default:
+				continue
+			}
+			if n > 0 {
+				out[ns] = s
 			}
 		}
 	}
