@@ -50,10 +50,11 @@ type Options struct {
 	Tap func(flow string, worker int) pipeline.Stage
 	// LeadsFlowOnly runs the leads flow alone (no ingest, no contacts, no
 	// ticks), on Config.Leads.LeadsTopic under its own group: with the
-	// leads topic of another deployment, it derives again what that
-	// deployment derived from it. Tests use it to check that a replay of
-	// the log, wall-clock ticks included, decides as the live run did.
-	// Ignored with leads.disabled.
+	// leads topic of another deployment (and its Leads.ContactsTopic's
+	// name, which that topic's resolver marks carry), it derives again
+	// what that deployment derived from it. Tests use it to check that a
+	// replay of the log, wall-clock ticks included, decides as the live
+	// run did. Ignored with leads.disabled.
 	LeadsFlowOnly bool
 	// ConsoleAssets is the console's browser UI (package
 	// internal/console/web's Assets), served at / of console.listen. Nil:
@@ -198,6 +199,7 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 			// (docs/leads.md).
 			wdeps.UpstreamMarks, wdeps.IdleTimeout = true, cfg.Leads.IdleTimeout
 			wdeps.Upstreams, wdeps.QuietUpstreams, wdeps.DormantUpstreams, wdeps.QuietGrace = lds.Upstreams()
+			wdeps.RelayUpstreams = lds.Relays()
 		}
 		if win, err = window.New(cfg.Window, wdeps, reg, log); err != nil {
 			return nil, fmt.Errorf("window: %w", err)

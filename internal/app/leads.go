@@ -75,12 +75,15 @@ func newLeads(ctx context.Context, cfg Config, src *kafka.Source, store *kafkaio
 // a 10 s grace run out.
 const quietGrace = time.Minute
 
-// newTicker builds the wall-clock ticker of the leads topic: once the
-// source topics got nothing new and the ingest and contacts groups have
-// consumed everything for leads.tick_after, it ticks every partition's
-// progress to wall time minus leads.tick_lag. Each stage still keeps its
-// own out_of_orderness below it, so a deadline fires that much after it
-// passed on the wall clock (anomaly.out_of_orderness, 1m by default).
+// newTicker builds the wall-clock ticker of the lead topics: once the
+// source topics got nothing new and the ingest group has consumed
+// everything for leads.tick_after, it ticks every partition's progress, of
+// the contacts and the leads topic, to wall time minus leads.tick_lag. The
+// resolvers release the touches a tick reaches and relay it in their marks
+// (leads.Leads.Relays), so a leads partition's progress passes a touch
+// only once it is there. Each stage still keeps its own out_of_orderness
+// below it, so a deadline fires that much after it passed on the wall
+// clock (anomaly.out_of_orderness, 1m by default).
 func newTicker(cfg Config, l *leads.Leads, reg prometheus.Registerer, log *slog.Logger) (*kafkaio.Ticker, error) {
 	conn, err := cfg.Kafka.ConnOpts()
 	if err != nil {
@@ -93,8 +96,8 @@ func newTicker(cfg Config, l *leads.Leads, reg prometheus.Registerer, log *slog.
 	slices.Sort(sources)
 	lc := l.Config()
 	return kafkaio.NewTicker(kafkaio.TickerConfig{
-		Groups:  []string{cfg.Kafka.Group, cfg.Kafka.Group + ".contacts"},
-		Sources: sources, Topic: lc.LeadsTopic, Partitions: l.Partitions(),
+		Groups:  []string{cfg.Kafka.Group},
+		Sources: sources, Topics: []string{lc.ContactsTopic, lc.LeadsTopic}, Partitions: l.Partitions(),
 		After: lc.TickAfter, Every: min(2*time.Second, max(lc.TickAfter/4, 100*time.Millisecond)),
 		Value: func(now time.Time) []byte {
 			return leads.TickValue(now.Add(-lc.TickLag), now)

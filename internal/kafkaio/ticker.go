@@ -11,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Ticker writes wall-clock ticks into a topic's partitions while a stream
+// Ticker writes wall-clock ticks into topics' partitions while a stream
 // is quiet: the lead topics' event time moves only when records arrive, so
 // without ticks the KBIs of a stream that stopped never finalise and its
 // deadlines never fire (docs/leads.md, "Quiet streams"). Ticks are records
@@ -28,13 +28,15 @@ type Ticker struct {
 // TickerConfig says what to watch and where to tick.
 type TickerConfig struct {
 	// Groups must have no lag (every partition committed to its end)
-	// before a tick: the ingest and contacts groups.
+	// before a tick: the ingest group. (Not the contacts group: it gets
+	// the ticks too, so it lags after each; the resolvers relay the
+	// ticks to the leads topic after what they release at them.)
 	Groups []string
 	// Sources are the source topics: a new record in any resets the quiet
 	// period.
 	Sources []string
-	// Topic and Partitions: where ticks go (every partition).
-	Topic      string
+	// Topics and Partitions: where ticks go (every partition of each).
+	Topics     []string
 	Partitions int32
 	// After is the quiet period before the first tick; Every the period
 	// between checks (and ticks).
@@ -86,7 +88,7 @@ func NewTickerOn(cfg TickerConfig, k TickerLog, reg prometheus.Registerer, log *
 	t := &Ticker{k: k, close: func() {}, cfg: cfg, log: log,
 		ticks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_leads_ticks_total",
-			Help: "Wall-clock ticks written into the leads topic's partitions while the stream was quiet (one per partition).",
+			Help: "Wall-clock ticks written into the lead topics' partitions while the stream was quiet (one per partition).",
 		})}
 	if reg != nil {
 		reg.MustRegister(t.ticks)
@@ -147,13 +149,15 @@ func (t *Ticker) Run(ctx context.Context) {
 			continue
 		}
 		v := t.cfg.Value(now)
-		recs := make([]*kgo.Record, 0, t.cfg.Partitions)
-		for p := range t.cfg.Partitions {
-			recs = append(recs, &kgo.Record{Topic: t.cfg.Topic, Partition: p, Value: v})
+		recs := make([]*kgo.Record, 0, int(t.cfg.Partitions)*len(t.cfg.Topics))
+		for _, topic := range t.cfg.Topics {
+			for p := range t.cfg.Partitions {
+				recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: v})
+			}
 		}
 		if err := t.k.Produce(ctx, recs...); err != nil {
 			if ctx.Err() == nil {
-				t.log.Warn("tick not written", "topic", t.cfg.Topic, "err", err)
+				t.log.Warn("tick not written", "topics", t.cfg.Topics, "err", err)
 			}
 			continue
 		}

@@ -157,8 +157,8 @@ func (f *fakeLog) snapshot() ([]tickCall, []firing) {
 
 func startTicker(t *testing.T, f *fakeLog) context.CancelFunc {
 	t.Helper()
-	tk := kafkaio.NewTickerOn(kafkaio.TickerConfig{Groups: []string{"q", "q.contacts"}, Sources: []string{"q.canonical"},
-		Topic: "q.leads", Partitions: parts, After: tickAfter, Every: tickEvery,
+	tk := kafkaio.NewTickerOn(kafkaio.TickerConfig{Groups: []string{"q"}, Sources: []string{"q.canonical"},
+		Topics: []string{"q.leads"}, Partitions: parts, After: tickAfter, Every: tickEvery,
 		Value: func(now time.Time) []byte { return leads.TickValue(now.Add(-tickLag), now) },
 	}, f, prometheus.NewRegistry(), nil)
 	ctx, cancel := context.WithCancel(t.Context())

@@ -161,7 +161,7 @@ func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {
 			return fmt.Errorf("dedup %s: %w", b.Origin, err)
 		}
 		up := watermark.New(d.l.cfg.IdleTimeout)
-		d.l.expect(up, d.l.downs)
+		d.l.expect(up, true)
 		p = restoreDedup(st, up)
 		d.parts[k] = p
 	}

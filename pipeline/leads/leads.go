@@ -72,11 +72,12 @@ type Config struct {
 	// (ClickHouse down), during which partitions whose last mark said
 	// they were caught up send nothing while their data waits.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
-	// TickAfter: once every source and contacts partition has been
-	// consumed to its end and no new source record arrived for this long
-	// (wall time), the app writes wall-clock ticks into the leads topic's
-	// partitions, so the KBIs of a stream that stopped finalise and
-	// deadlines fire (watermark.TickID). Negative: no ticks. Default 1m.
+	// TickAfter: once every source partition has been consumed to its
+	// end and no new source record arrived for this long (wall time), the
+	// app writes wall-clock ticks into both lead topics' partitions, so
+	// the touches of a stream that stopped are resolved, its KBIs
+	// finalise and its deadlines fire (watermark.TickID). Negative: no
+	// ticks. Default 1m.
 	TickAfter time.Duration `yaml:"tick_after"`
 	// TickLag is how far behind wall time a tick puts the watermark: an
 	// event that arrives after a quiet period more than this behind wall

@@ -85,8 +85,9 @@ const (
 func (l *Leads) NewResolver() *Resolver { return &Resolver{l: l, parts: map[partKey]*rpart{}} }
 
 // Process resolves b's touches, learns its identities, sends on what is
-// due and saves the partition's state, in one transaction. b itself is
-// left as it is and stored nowhere (the contacts topic's interactions
+// due and saves the partition's state, in one transaction. b loses its
+// progress marks and ticks, as in the window stage (they are no
+// interactions), and is stored nowhere (the contacts topic's interactions
 // were stored from the source topics).
 func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 	k := partKey{b.Origin.Topic, b.Origin.Partition}
@@ -128,6 +129,7 @@ func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 	if t, ok := p.up.Min(); ok && t > p.maxT {
 		p.maxT, advanced = t, true
 	}
+	b.Interactions = slices.DeleteFunc(b.Interactions, func(i schemas.Interaction) bool { return i.Watermark })
 	r.expire(p)
 	p.up.Changed(func(id string, v []byte) {
 		r.recs = append(r.recs, state.Record{Key: append([]byte{kindUpstream}, id...), Value: v})
@@ -296,7 +298,7 @@ func (r *Resolver) restore(p *rpart, st map[string][]byte) error {
 	p.waiting = map[string][]*held{}
 	p.queue = p.queue[:0]
 	p.up = watermark.New(r.l.cfg.IdleTimeout)
-	r.l.expect(p.up, r.l.srcs)
+	r.l.expect(p.up, false)
 	for k, v := range st {
 		switch {
 		case len(k) > 1 && k[0] == kindUpstream:

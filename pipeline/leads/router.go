@@ -24,6 +24,7 @@ type Leads struct {
 	parts int32      // partitions of each lead topic
 	srcs  []string   // the source partitions ("topic/partition"): the routers
 	downs []string   // what the leads partitions hear from: srcs and the contacts partitions
+	relay []string   // of downs, the contacts partitions: they relay ticks
 	quiet []string   // of srcs, those without data at start
 	dorm  [][]string // per topic without data at start, its partitions
 	grace time.Duration
@@ -75,10 +76,10 @@ func New(cfg Config, fw state.Forwarder, topo Topology, reg prometheus.Registere
 	l.srcs = slices.DeleteFunc(l.srcs, func(id string) bool {
 		return slices.Contains(l.quiet, id) || slices.ContainsFunc(l.dorm, func(g []string) bool { return slices.Contains(g, id) })
 	})
-	l.downs = slices.Clone(l.srcs)
 	for p := range topo.Partitions {
-		l.downs = append(l.downs, UpstreamID(cfg.ContactsTopic, p))
+		l.relay = append(l.relay, UpstreamID(cfg.ContactsTopic, p))
 	}
+	l.downs = append(slices.Clone(l.srcs), l.relay...)
 	return l, nil
 }
 
@@ -89,10 +90,22 @@ func (l *Leads) Upstreams() (ids, quiet []string, dormant [][]string, grace time
 	return slices.Clone(l.downs), slices.Clone(l.quiet), l.dorm, l.grace
 }
 
-// expect registers the upstreams of a contacts (ids: l.srcs) or leads
-// (l.downs) partition.
-func (l *Leads) expect(u *watermark.Upstreams, ids []string) {
-	u.Expect(ids, 0)
+// Relays are the upstreams of a leads partition that relay the wall-clock
+// ticks (watermark.Upstreams.Relays): the contacts partitions. The ticker
+// writes ticks into both lead topics; a resolver releases the touches a
+// tick reaches before its mark passes the tick on, so a leads partition's
+// progress never passes a touch still in the contacts topic.
+func (l *Leads) Relays() []string { return slices.Clone(l.relay) }
+
+// expect registers the upstreams of a contacts partition (the routers) or
+// of a leads partition (the routers and the resolvers, which relay ticks).
+func (l *Leads) expect(u *watermark.Upstreams, leadsPartition bool) {
+	if leadsPartition {
+		u.Expect(l.downs, 0)
+		u.Relays(l.relay)
+	} else {
+		u.Expect(l.srcs, 0)
+	}
 	u.Expect(l.quiet, l.grace)
 	u.Dormant(l.dorm, l.grace)
 }

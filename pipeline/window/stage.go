@@ -60,6 +60,9 @@ type Deps struct {
 	// for IdleTimeout; QuietUpstreams only for QuietGrace).
 	Upstreams      []string
 	QuietUpstreams []string
+	// RelayUpstreams relay the wall-clock ticks in their own marks
+	// (watermark.Upstreams.Relays): a tick does not lift them.
+	RelayUpstreams []string
 	// DormantUpstreams are groups (a topic's partitions) not waited for
 	// until one of a group reports (watermark.Upstreams.Dormant).
 	DormantUpstreams [][]string
@@ -811,6 +814,7 @@ func (s *Stage) newPart(o schemas.Origin) *part {
 		p.up.Expect(s.w.deps.Upstreams, 0)
 		p.up.Expect(s.w.deps.QuietUpstreams, s.w.deps.QuietGrace)
 		p.up.Dormant(s.w.deps.DormantUpstreams, s.w.deps.QuietGrace)
+		p.up.Relays(s.w.deps.RelayUpstreams)
 	}
 	return p
 }

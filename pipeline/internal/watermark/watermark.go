@@ -35,8 +35,8 @@ const None = math.MinInt64
 // quiet stream's partitions (by the app, when every upstream has consumed
 // all its input for a while) that move progress on by wall time. A tick is
 // a floor, not an upstream: progress is at least the latest tick, whatever
-// the upstreams say. Being records in the log, ticks make a replay decide
-// as the live run did.
+// the upstreams say, except relays' (Relays). Being records in the log,
+// ticks make a replay decide as the live run did.
 const TickID = "tick"
 
 // Upstreams is one downstream partition's view of its upstreams. Not safe
@@ -49,6 +49,7 @@ type Upstreams struct {
 	latest  time.Time           // the newest send time of any mark
 	base    time.Time           // the send time of the first mark this view saw
 	floor   int64               // the latest tick (None: none)
+	relays  map[string]bool     // upstreams the floor does not lift
 }
 
 type up struct {
@@ -93,6 +94,21 @@ func (u *Upstreams) expect(ids []string, grace time.Duration, from time.Time) {
 		if u.ups[id] == nil {
 			u.ups[id] = &up{t: None, seen: from, limit: grace, end: true}
 		}
+	}
+}
+
+// Relays names upstreams that receive the ticks themselves and pass them
+// on in their own marks once they have sent what precedes them: the floor
+// does not lift them, so progress waits for each to relay it. The leads
+// topic's resolvers are relays: a touch they release when a tick reaches
+// its time must arrive before the progress that would fire its lead's
+// deadline.
+func (u *Upstreams) Relays(ids []string) {
+	if u.relays == nil {
+		u.relays = map[string]bool{}
+	}
+	for _, id := range ids {
+		u.relays[id] = true
 	}
 }
 
@@ -151,7 +167,8 @@ func (u *Upstreams) Observe(id string, t int64, end bool, sent time.Time) {
 // active upstream has not reported.
 func (u *Upstreams) Min() (t int64, ok bool) {
 	t = math.MaxInt64
-	for _, x := range u.ups {
+	relayed := int64(math.MaxInt64)
+	for id, x := range u.ups {
 		if u.idle > 0 && x.end {
 			seen := x.seen
 			if seen.IsZero() {
@@ -161,15 +178,30 @@ func (u *Upstreams) Min() (t int64, ok bool) {
 				continue
 			}
 		}
+		if u.relays[id] {
+			relayed = min(relayed, x.t)
+			continue
+		}
 		t, ok = min(t, x.t), true
 	}
-	if !ok || t == None {
-		if u.floor != None {
-			return u.floor, true
-		}
-		return None, false
+	switch {
+	case ok && t != None:
+		t = max(t, u.floor)
+	case u.floor != None:
+		t, ok = u.floor, true
+	default:
+		t, ok = None, false
 	}
-	return max(t, u.floor), true
+	if relayed == None {
+		return None, false // a relay that has not reported holds it back
+	}
+	if relayed != math.MaxInt64 {
+		if !ok {
+			return relayed, true
+		}
+		t = min(t, relayed)
+	}
+	return t, ok
 }
 
 // Changed calls f with every upstream whose progress moved since the last

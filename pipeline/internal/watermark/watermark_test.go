@@ -101,6 +101,37 @@ func TestTicksAreAFloor(t *testing.T) {
 	}
 }
 
+// A relay (the leads topic's resolvers) gets the ticks itself and passes
+// them on in its marks after what it releases at them: the floor lifts the
+// other upstreams, never a relay, so progress waits for every relay.
+func TestTicksWaitForRelays(t *testing.T) {
+	u := New(time.Minute)
+	u.Expect([]string{"crm/0", "contacts/0", "contacts/1"}, 0)
+	u.Relays([]string{"contacts/0", "contacts/1"})
+	u.Observe(TickID, 500, true, t0)
+	if m, ok := u.Min(); ok {
+		t.Fatalf("a tick moved progress past relays that had not reported: %d", m)
+	}
+	u.Observe("crm/0", 100, true, t0)
+	u.Observe("contacts/0", 100, false, t0)
+	u.Observe("contacts/1", 100, false, t0)
+	if m, _ := u.Min(); m != 100 {
+		t.Fatalf("progress %d, want 100: the relays are at 100 whatever the tick says", m)
+	}
+	u.Observe("contacts/0", 500, false, t0)
+	if m, _ := u.Min(); m != 100 {
+		t.Fatalf("progress %d, want 100: contacts/1 has not relayed the tick", m)
+	}
+	u.Observe("contacts/1", 500, false, t0)
+	if m, _ := u.Min(); m != 500 {
+		t.Fatalf("progress %d, want the tick's 500: crm/0 is lifted, both relays passed it on", m)
+	}
+	u.Observe("contacts/1", 400, false, t0) // marks only move forward
+	if m, _ := u.Min(); m != 500 {
+		t.Fatalf("progress %d after a stale relay mark", m)
+	}
+}
+
 // Idleness under virtual time: upstreams send marks from their own
 // goroutines on their own clocks; b goes quiet having consumed all its
 // input, c goes quiet behind its input (a crashed instance). A reader
