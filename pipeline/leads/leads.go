@@ -222,6 +222,7 @@ type metrics struct {
 	resolved    *prometheus.CounterVec
 	identities  prometheus.Counter
 	waiting     prometheus.Gauge
+	pending     prometheus.Gauge
 	expired     prometheus.Counter
 	redelivered prometheus.Counter
 
@@ -252,6 +253,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "salespulse_leads_waiting_touches",
 			Help: "Touches waiting for their contact's lead identity, on this instance.",
 		}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "salespulse_leads_pending_touches",
+			Help: "Touches later than their contacts partition's progress, on this instance: they are resolved once every source has reached their time.",
+		}),
 		expired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_leads_hold_expired_total",
 			Help: "Waiting touches whose leads.hold passed without an identity.",
@@ -266,7 +271,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.touchLate = m.resolved.WithLabelValues("late_resolved")
 	m.touchUnresolved = m.resolved.WithLabelValues("unresolved")
 	if reg != nil {
-		reg.MustRegister(m.routed, m.skipped, m.resolved, m.identities, m.waiting, m.expired, m.redelivered)
+		reg.MustRegister(m.routed, m.skipped, m.resolved, m.identities, m.waiting, m.pending, m.expired, m.redelivered)
 	}
 	return m
 }

@@ -2,6 +2,7 @@ package leads
 
 import (
 	"bytes"
+	"cmp"
 	"container/heap"
 	"context"
 	"encoding/binary"
@@ -20,13 +21,20 @@ import (
 //
 // Precedence: a touch resolves to the lead whose identity (its
 // lead.created, or a lead.updated adding the key) has the latest event
-// time at or before the touch's, among those known when the touch is
-// processed; ties go to the greater lead id. A touch with none waits up
-// to Config.Hold of the partition's event time, and the first identity
-// at or before it that arrives in that time takes it. A converted lead
-// keeps its identities (its later touches still reach it and, being
-// answered, change nothing); a merged lead's keys move to the master
-// when the master's record is updated with them (a later identity wins).
+// time at or before the touch's; ties go to the greater lead id. A touch
+// is resolved once the partition's progress has reached its time, not
+// when it arrives: the source topics are consumed at their own paces, so
+// a touch of a fast topic (a call) arrives before identities of a slow
+// one (a CRM) that precede it in event time, and resolving it on arrival
+// made the answer depend on the pace. Every identity its source sent in
+// order is known by then; what arrives later is late (its source had
+// passed its time) and counts as known from when it arrives. A touch with
+// no identity at or before it waits up to Config.Hold of the partition's
+// event time, and the first identity at or before it that arrives in that
+// time takes it. A converted lead keeps its identities (its later touches
+// still reach it and, being answered, change nothing); a merged lead's
+// keys move to the master when the master's record is updated with them
+// (a later identity wins).
 type Resolver struct {
 	l     *Leads
 	parts map[partKey]*rpart
@@ -35,6 +43,28 @@ type Resolver struct {
 	buf   []byte
 	tmp   schemas.Interaction
 	wire  []byte // wireOf's scratch
+	due   []due  // the touches a batch resolves at its end, reused
+}
+
+// due is a touch whose time the partition's progress has reached: one of
+// the batch's (i) or one pending from an earlier batch (p).
+type due struct {
+	i *schemas.Interaction
+	p *pending
+}
+
+func (d due) at() int64 {
+	if d.p != nil {
+		return d.p.at
+	}
+	return d.i.OccurredAt.UnixMilli()
+}
+
+func (d due) id() string {
+	if d.p != nil {
+		return d.p.id
+	}
+	return d.i.EventID
 }
 
 // wireOf returns the wire form of i in an allocation of its own, sized to
@@ -56,7 +86,31 @@ type rpart struct {
 	ids      map[string][]ident
 	waiting  map[string][]*held // by contact key
 	queue    heldQueue          // every waiting touch, earliest first
+	pending  pendQueue          // touches after the progress, earliest first
+	precs    []pendRecord       // the state records that hold them
 }
+
+// pending is a touch later than its partition's progress, not resolved
+// yet, in its wire form.
+type pending struct {
+	at   int64
+	id   string
+	wire []byte
+}
+
+// pendRecord is a state record of one batch's pending touches
+// (kindPending + the batch's last offset + a chunk number): deleted once
+// the progress has reached the latest of them, since a touch is resolved
+// exactly when the progress reaches it, and a restore skips those the
+// saved progress has reached.
+type pendRecord struct {
+	off, last int64
+	chunk     uint16
+}
+
+// pendChunk bounds a pending record's value, well under Kafka's default
+// 1 MB message limit: in a catch-up a batch leaves thousands pending.
+const pendChunk = 256 << 10
 
 // ident is one lead a contact key belongs to, from an identity at At.
 type ident struct {
@@ -74,11 +128,14 @@ type held struct {
 }
 
 // State keys: progress (progressKey), identities 'i'+contact key, waiting
-// touches 'h'+contact key+0x00+event id.
+// touches 'h'+contact key+0x00+event id, pending touches 'q'+the last
+// offset (8 bytes, big-endian) of the batch they came in+a chunk number
+// (2 bytes).
 const (
 	kindIdent    = 'i'
 	kindHeld     = 'h'
 	kindUpstream = 'u'
+	kindPending  = 'q'
 )
 
 // NewResolver returns a Resolver for one pipeline worker.
@@ -110,6 +167,7 @@ func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 		return err
 	}
 	r.msgs, r.recs, r.buf = r.msgs[:0], r.recs[:0], r.buf[:0]
+	r.due = r.due[:0]
 	var out []outMsg
 	for n := range b.Interactions {
 		i := &b.Interactions[n]
@@ -119,7 +177,11 @@ func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 		case Identity(i):
 			out = r.learn(p, i, out)
 		case Touch(i):
-			out = r.resolve(p, i, out)
+			if p.maxT != watermark.None && i.OccurredAt.UnixMilli() <= p.maxT {
+				out = r.resolve(p, i, out) // late: the progress passed it
+			} else {
+				r.due = append(r.due, due{i: i})
+			}
 		}
 	}
 	// The partition's event time moves with its slowest upstream, not
@@ -129,6 +191,7 @@ func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 	if t, ok := p.up.Min(); ok && t > p.maxT {
 		p.maxT, advanced = t, true
 	}
+	out = r.release(p, b.Origin.LastOffset, out)
 	b.Interactions = slices.DeleteFunc(b.Interactions, func(i schemas.Interaction) bool { return i.Watermark })
 	r.expire(p)
 	p.up.Changed(func(id string, v []byte) {
@@ -149,13 +212,126 @@ func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 		return fmt.Errorf("resolve %s: %w", b.Origin, err)
 	}
 	p.next = b.Origin.LastOffset + 1
-	r.l.m.waiting.Set(float64(r.waitingAll()))
+	w, pn := r.waitingAll()
+	r.l.m.waiting.Set(float64(w))
+	r.l.m.pending.Set(float64(pn))
 	return nil
 }
 
 type outMsg struct {
 	key string
 	val []byte
+}
+
+// release resolves the touches the progress has reached, this batch's
+// and those pending from earlier ones, earliest first, and keeps the rest
+// pending, saved in one record for the batch (its last offset off).
+func (r *Resolver) release(p *rpart, off int64, out []outMsg) []outMsg {
+	reached := func(at int64) bool { return p.maxT != watermark.None && at <= p.maxT }
+	var later []due
+	n := 0
+	for _, d := range r.due {
+		if reached(d.at()) {
+			r.due[n] = d
+			n++
+		} else {
+			later = append(later, d) // not kept: made wire forms below
+		}
+	}
+	r.due = r.due[:n]
+	for len(p.pending) > 0 && reached(p.pending[0].at) {
+		r.due = append(r.due, due{p: heap.Pop(&p.pending).(*pending)})
+	}
+	slices.SortStableFunc(r.due, func(a, b due) int {
+		if c := cmp.Compare(a.at(), b.at()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id(), b.id())
+	})
+	for _, d := range r.due {
+		i := d.i
+		if i == nil {
+			if err := schemas.DecodeWire(&r.tmp, d.p.wire); err != nil {
+				continue // written by this stage: cannot happen
+			}
+			i = &r.tmp
+		}
+		out = r.resolve(p, i, out)
+	}
+	clear(r.due)
+	r.due = r.due[:0]
+	// Records whose touches are all resolved go.
+	keep := p.precs[:0]
+	for _, pr := range p.precs {
+		if reached(pr.last) {
+			r.recs = append(r.recs, state.Record{Key: pendKey(pr.off, pr.chunk)})
+		} else {
+			keep = append(keep, pr)
+		}
+	}
+	p.precs = keep
+	if len(later) == 0 {
+		return out
+	}
+	var v []byte
+	pr := pendRecord{off: off, last: watermark.None}
+	for k, d := range later {
+		w := r.wireOf(d.i)
+		pt := &pending{at: d.at(), id: strings.Clone(d.i.EventID), wire: w}
+		heap.Push(&p.pending, pt)
+		pr.last = max(pr.last, pt.at)
+		v = appendPending(v, pt)
+		if len(v) >= pendChunk || k == len(later)-1 {
+			p.precs = append(p.precs, pr)
+			r.recs = append(r.recs, state.Record{Key: pendKey(off, pr.chunk), Value: v})
+			v, pr = nil, pendRecord{off: off, last: watermark.None, chunk: pr.chunk + 1}
+		}
+	}
+	return out
+}
+
+func pendKey(off int64, chunk uint16) []byte {
+	return binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint64([]byte{kindPending}, uint64(off)), chunk)
+}
+
+// appendPending: the touch's time (8 bytes), then its event id and wire
+// form, each with a uvarint length.
+func appendPending(b []byte, pt *pending) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(pt.at))
+	b = binary.AppendUvarint(b, uint64(len(pt.id)))
+	b = append(b, pt.id...)
+	b = binary.AppendUvarint(b, uint64(len(pt.wire)))
+	return append(b, pt.wire...)
+}
+
+// decodePending calls f with each touch of a record's value.
+func decodePending(b []byte, f func(*pending)) error {
+	next := func() ([]byte, bool) {
+		n, w := binary.Uvarint(b)
+		if w <= 0 || uint64(len(b)-w) < n {
+			return nil, false
+		}
+		v := b[w : w+int(n)]
+		b = b[w+int(n):]
+		return v, true
+	}
+	for len(b) > 0 {
+		if len(b) < 8 {
+			return fmt.Errorf("truncated")
+		}
+		at := int64(binary.BigEndian.Uint64(b))
+		b = b[8:]
+		id, ok := next()
+		if !ok {
+			return fmt.Errorf("truncated")
+		}
+		wire, ok := next()
+		if !ok {
+			return fmt.Errorf("truncated")
+		}
+		f(&pending{at: at, id: string(id), wire: wire})
+	}
+	return nil
 }
 
 // learn adds i's contact keys to the identity table and releases the
@@ -297,6 +473,13 @@ func (r *Resolver) restore(p *rpart, st map[string][]byte) error {
 	p.ids = map[string][]ident{}
 	p.waiting = map[string][]*held{}
 	p.queue = p.queue[:0]
+	p.pending, p.precs = p.pending[:0], p.precs[:0]
+	// The saved progress (admit reads it after this returns): the
+	// pending touches it reached were resolved in the same transaction.
+	maxT := int64(watermark.None)
+	if v := st[progressKey]; len(v) >= 16 {
+		maxT = int64(binary.BigEndian.Uint64(v[8:]))
+	}
 	p.up = watermark.New(r.l.cfg.IdleTimeout)
 	r.l.expect(p.up, false)
 	for k, v := range st {
@@ -317,6 +500,18 @@ func (r *Resolver) restore(p *rpart, st map[string][]byte) error {
 			h := &held{key: key, id: id, at: int64(binary.BigEndian.Uint64(v)), wire: v[8:]}
 			p.waiting[key] = append(p.waiting[key], h)
 			heap.Push(&p.queue, h)
+		case len(k) == 11 && k[0] == kindPending:
+			pr := pendRecord{off: int64(binary.BigEndian.Uint64([]byte(k[1:9]))), chunk: binary.BigEndian.Uint16([]byte(k[9:])), last: watermark.None}
+			err := decodePending(v, func(pt *pending) {
+				pr.last = max(pr.last, pt.at)
+				if maxT == watermark.None || pt.at > maxT {
+					heap.Push(&p.pending, pt)
+				}
+			})
+			if err != nil {
+				return fmt.Errorf("pending touches %x: %w", k[1:], err)
+			}
+			p.precs = append(p.precs, pr)
 		}
 	}
 	return nil
@@ -324,12 +519,12 @@ func (r *Resolver) restore(p *rpart, st map[string][]byte) error {
 
 func (r *Resolver) drop(k partKey) { delete(r.parts, k) }
 
-func (r *Resolver) waitingAll() int {
-	n := 0
+func (r *Resolver) waitingAll() (waiting, pending int) {
 	for _, p := range r.parts {
-		n += len(p.queue)
+		waiting += len(p.queue)
+		pending += len(p.pending)
 	}
-	return n
+	return waiting, pending
 }
 
 // encodeIdents: per identity, At as 8 bytes and the lead id with a
@@ -387,4 +582,24 @@ func (q *heldQueue) Pop() any {
 	h.ix = -1
 	*q = old[:len(old)-1]
 	return h
+}
+
+// pendQueue is a min-heap of pending touches by event time, then id.
+type pendQueue []*pending
+
+func (q pendQueue) Len() int { return len(q) }
+func (q pendQueue) Less(a, b int) bool {
+	if q[a].at != q[b].at {
+		return q[a].at < q[b].at
+	}
+	return q[a].id < q[b].id
+}
+func (q pendQueue) Swap(a, b int) { q[a], q[b] = q[b], q[a] }
+func (q *pendQueue) Push(x any)   { *q = append(*q, x.(*pending)) }
+func (q *pendQueue) Pop() any {
+	old := *q
+	pt := old[len(old)-1]
+	old[len(old)-1] = nil
+	*q = old[:len(old)-1]
+	return pt
 }
