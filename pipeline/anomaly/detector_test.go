@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/salespulse/salespulse/pipeline/anomaly/detect"
 	"github.com/salespulse/salespulse/pipeline/anomaly/matrix"
 	"github.com/salespulse/salespulse/schemas"
 )
@@ -461,4 +462,139 @@ func TestLeadSLAFollowsProgress(t *testing.T) {
 	expect(t, run(t0.Add(5*time.Hour), leadEv(schemas.TypeLeadCreated, "L2", "ae-1", t0.Add(5*time.Hour), schemas.ChannelCRM)))
 	expect(t, run(t0.Add(5*time.Hour+29*time.Minute), tick(t0.Add(5*time.Hour))))
 	expect(t, run(t0.Add(5*time.Hour+31*time.Minute), tick(t0.Add(5*time.Hour))), "lead_response_sla firing L2")
+}
+
+// Behind the lead topics a lead's events come from many upstreams,
+// interleaved as they happen to run. An inbound call at +10 min is part
+// of the wait the lead's creation opened, answered at +20 min; applied in
+// arrival order after that answer, it opened a second wait that no answer
+// ever closed, and paged. The SLA detector holds events back until the
+// progress reaches them and applies them in event-time order, so every
+// order pages the same, also across a restart while an event is held.
+func TestLeadSLAOrderFollowsEventTime(t *testing.T) {
+	created := leadEv(schemas.TypeLeadCreated, "L1", "ae-1", t0, schemas.ChannelCRM)
+	created.EventID = "created"
+	inbound := leadEv(schemas.TypeCallInbound, "L1", "ae-1", t0.Add(10*time.Minute), schemas.ChannelPhone)
+	inbound.EventID = "inbound"
+	answer := leadEv(schemas.TypeCallOutbound, "L1", "ae-1", t0.Add(20*time.Minute), schemas.ChannelPhone)
+	answer.EventID = "answer"
+	type step struct {
+		progress time.Duration
+		events   []schemas.Interaction
+	}
+	orders := map[string][]step{
+		"event-time order": {{0, []schemas.Interaction{created}}, {25 * time.Minute, []schemas.Interaction{inbound, answer}}},
+		"answer first":     {{0, []schemas.Interaction{created}}, {0, []schemas.Interaction{answer}}, {25 * time.Minute, []schemas.Interaction{inbound}}},
+		"in one batch":     {{0, []schemas.Interaction{created}}, {25 * time.Minute, []schemas.Interaction{answer, inbound}}},
+	}
+	for name, steps := range orders {
+		for _, restart := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/restart=%v", name, restart), func(t *testing.T) {
+				e := newStoreEnv()
+				detector := func() *Stage {
+					m, err := matrix.Load("testdata/matrix.good.yml")
+					if err != nil {
+						t.Fatal(err)
+					}
+					d, err := New(Config{OutOfOrder: time.Nanosecond}, m, testOrg(), Deps{State: e, Progress: true}, prometheus.NewRegistry(), nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return d.NewStage()
+				}
+				st := detector()
+				off := int64(0)
+				var alerts []schemas.Alert
+				run := func(progress time.Duration, events ...schemas.Interaction) {
+					t.Helper()
+					b := schemas.NewBatch(schemas.Origin{Topic: "in", FirstOffset: off, LastOffset: off + int64(max(len(events), 1)) - 1}, nil)
+					off += int64(max(len(events), 1))
+					b.Interactions = append(b.Interactions, events...)
+					b.Progress = t0.Add(progress)
+					if err := st.Process(t.Context(), b); err != nil {
+						t.Fatal(err)
+					}
+					alerts = append(alerts, b.Alerts...)
+				}
+				for k, s := range steps {
+					if restart && k == len(steps)-1 {
+						st = detector()
+					}
+					run(s.progress, s.events...)
+				}
+				run(5*time.Hour, tick(t0.Add(5*time.Hour)))
+				expect(t, alerts)
+				for k, v := range e.records(t, "in", 0) {
+					if k[0] != kindHeld {
+						continue
+					}
+					// A key keeps its versions since the committed offset;
+					// the latest must say it is gone.
+					vers, err := detect.DecodeVersions(v)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if vers[len(vers)-1].Val != nil {
+						t.Fatalf("held record %x still holds events after the progress passed every event", k)
+					}
+				}
+			})
+		}
+	}
+}
+
+// A catch-up's batch holds back thousands of events: they are saved in
+// chunks that fit a Kafka record, and all come back after a restart.
+func TestLeadSLAHeldEventsChunked(t *testing.T) {
+	e := newStoreEnv()
+	detector := func() *Stage {
+		m, err := matrix.Load("testdata/matrix.good.yml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := New(Config{OutOfOrder: time.Nanosecond}, m, testOrg(), Deps{State: e, Progress: true}, prometheus.NewRegistry(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.NewStage()
+	}
+	const n = 2000
+	b := schemas.NewBatch(schemas.Origin{Topic: "in", FirstOffset: 0, LastOffset: n - 1}, nil)
+	for k := range n {
+		x := leadEv(schemas.TypeLeadCreated, fmt.Sprintf("L%04d", k), "ae-1", t0.Add(time.Duration(k)*time.Second), schemas.ChannelCRM)
+		x.EventID = fmt.Sprintf("created-%04d", k)
+		b.Interactions = append(b.Interactions, x)
+	}
+	b.Progress = t0.Add(-time.Minute)
+	if err := detector().Process(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	chunks := 0
+	for k, v := range e.records(t, "in", 0) {
+		if k[0] == kindHeld {
+			chunks++
+			if len(v) > heldChunk+4096 {
+				t.Errorf("record %x: %d bytes", k, len(v))
+			}
+		}
+	}
+	if chunks < 2 {
+		t.Fatalf("%d held records, want the batch's events in chunks", chunks)
+	}
+	// After a restart every lead is opened and pages at its deadline.
+	b = schemas.NewBatch(schemas.Origin{Topic: "in", FirstOffset: n, LastOffset: n}, nil)
+	b.Interactions = append(b.Interactions, tick(t0.Add(5*time.Hour)))
+	b.Progress = t0.Add(5 * time.Hour)
+	if err := detector().Process(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	fired := 0
+	for _, a := range b.Alerts {
+		if a.Rule == RuleLeadResponseSLA && a.State == schemas.AlertFiring {
+			fired++
+		}
+	}
+	if fired != n {
+		t.Fatalf("%d leads paged after the restart, want %d", fired, n)
+	}
 }

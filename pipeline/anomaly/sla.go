@@ -1,7 +1,10 @@
 package anomaly
 
 import (
+	"cmp"
 	"encoding/binary"
+	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +24,19 @@ import (
 // the team's calendar. Either way a deadline is a pure function of the
 // trigger's event time, the team's calendar and the configuration, so a
 // replay or a restore schedules it at the same instant.
+//
+// What a lead's events do depends on their order: an inbound touch opens
+// a new wait if the lead was answered before it, and is part of the same
+// wait if not. Behind the lead topics (detect.Options.Progress) a lead's
+// events come from many upstreams (the routers of each source partition,
+// the resolvers of each contacts partition), interleaved as they happen
+// to run, so arrival order is not event-time order: two runs over one
+// input paged for different leads. There the detector holds each event
+// back until the partition's progress reaches it and then applies what
+// the progress reached in event-time order (detect.Orderer); an event the
+// progress had passed already (late) is applied when it arrives. Held
+// events are saved in one state record per batch (kindHeld), deleted
+// once all of them are applied.
 type sla struct {
 	cfg       *Config
 	idx       *schemas.Index
@@ -39,7 +55,14 @@ const (
 	ackRepeated        = "repeated"         // the lead was acknowledged already
 )
 
-const kindLead = 'L' // lead id: an open lead
+const (
+	kindLead = 'L' // lead id: an open lead
+	kindHeld = 'H' // a batch's last offset (8 bytes) and a chunk (2): its events not applied yet
+)
+
+// heldChunk bounds a kindHeld record's value (a key's versions share one
+// Kafka record, 1 MB by default): a catch-up's batch holds back thousands.
+const heldChunk = 128 << 10
 
 // Deadline kinds.
 const (
@@ -65,10 +88,26 @@ func newSLA(cfg *Config, idx *schemas.Index, cals map[string]Calendar, reg prome
 	return &sla{cfg: cfg, idx: idx, cals: cals, openLeads: g, acks: acks, ackOK: acks.WithLabelValues(ackApplied)}
 }
 
-func (d *sla) Kinds() []byte { return []byte{kindLead} }
+func (d *sla) Kinds() []byte { return []byte{kindLead, kindHeld} }
 
 func (d *sla) NewState(p *detect.Partition, q detect.Queue) detect.State {
-	return &slaPart{sla: d, p: p, q: q, leads: map[string]*lead{}, teamCals: map[string]*calendar.Calendar{}}
+	return &slaPart{sla: d, p: p, q: q, leads: map[string]*lead{}, teamCals: map[string]*calendar.Calendar{},
+		batches: map[string]*heldBatch{}}
+}
+
+// heldEvent is an event held back until the progress reaches it, in its
+// wire form.
+type heldEvent struct {
+	at   int64 // unix ms
+	id   string
+	wire []byte
+}
+
+// heldBatch is what one batch held back (the record kindHeld + its last
+// offset), as it was saved: it goes once the progress reached all of it.
+type heldBatch struct {
+	events []heldEvent
+	last   int64 // the latest event time in it
 }
 
 // slaPart is one partition's open leads.
@@ -80,6 +119,14 @@ type slaPart struct {
 	// teamCals caches the compiled calendar of each team (nil: none, the
 	// wall clock), per partition so that workers share no lock.
 	teamCals map[string]*calendar.Calendar
+
+	// Events held back until the progress reaches them (Progress mode):
+	// this batch's, and those of earlier batches by record id.
+	cur     []heldEvent
+	held    []heldEvent
+	batches map[string]*heldBatch
+	wire    []byte
+	tmp     schemas.Interaction
 }
 
 // clock returns the calendar a lead of team on ch counts its SLA in: nil
@@ -136,6 +183,77 @@ func (s *slaPart) Apply(i *schemas.Interaction) {
 	if i.LeadID == "" {
 		return
 	}
+	if !(i.Type == schemas.TypeLeadCreated || i.Type.Inbound() || i.Type.Outbound() || i.Type == schemas.TypeAlertAcknowledged) {
+		return
+	}
+	if progress, ordered := s.p.Progress(); ordered && i.OccurredAt.After(progress) {
+		s.wire = schemas.AppendWire(s.wire[:0], i)
+		s.cur = append(s.cur, heldEvent{at: i.OccurredAt.UnixMilli(), id: strings.Clone(i.EventID), wire: slices.Clone(s.wire)})
+		return
+	}
+	s.apply(i)
+}
+
+// Reached applies the held events the progress reached, earliest first,
+// and saves the batch's others in a record of their own.
+func (s *slaPart) Reached(progress time.Time, last int64) {
+	p := progress.UnixMilli()
+	var due []heldEvent
+	keep := s.held[:0]
+	for _, e := range s.held {
+		if e.at <= p {
+			due = append(due, e)
+		} else {
+			keep = append(keep, e)
+		}
+	}
+	s.held = keep
+	rec := &heldBatch{}
+	for _, e := range s.cur {
+		if e.at <= p {
+			due = append(due, e)
+		} else {
+			rec.events = append(rec.events, e)
+		}
+	}
+	clear(s.cur)
+	s.cur = s.cur[:0]
+	for id, b := range s.batches {
+		if b.last <= p {
+			s.p.Touch(kindHeld, id)
+			delete(s.batches, id)
+		}
+	}
+	s.held = append(s.held, rec.events...)
+	for chunk := uint16(0); len(rec.events) > 0; chunk++ {
+		n, size := 0, 0
+		for n < len(rec.events) && (n == 0 || size+len(rec.events[n].wire) <= heldChunk) {
+			size += len(rec.events[n].wire) + 2
+			n++
+		}
+		hb := &heldBatch{events: rec.events[:n:n], last: p}
+		for _, e := range hb.events {
+			hb.last = max(hb.last, e.at)
+		}
+		id := string(binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint64(nil, uint64(last)), chunk))
+		s.p.Touch(kindHeld, id)
+		s.batches[id] = hb
+		rec.events = rec.events[n:]
+	}
+	slices.SortFunc(due, func(a, b heldEvent) int {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	for _, e := range due {
+		if err := schemas.DecodeWire(&s.tmp, e.wire); err == nil { // written here: cannot fail
+			s.apply(&s.tmp)
+		}
+	}
+}
+
+func (s *slaPart) apply(i *schemas.Interaction) {
 	switch {
 	case i.Type == schemas.TypeLeadCreated || i.Type.Inbound():
 		s.trigger(i)
@@ -344,8 +462,19 @@ func (s *slaPart) Forget(cut time.Time) {
 
 // Rebuild queues the deadlines of the restored leads. A deadline popped
 // with the lead's generation fired its alert, so a lead without one still
-// has that deadline queued.
+// has that deadline queued. Of the held events restored, those the
+// restored progress reached were applied in the batch that saved it.
 func (s *slaPart) Rebuild() {
+	progress, _ := s.p.Progress()
+	p := progress.UnixMilli()
+	s.held = s.held[:0]
+	for _, hb := range s.batches {
+		for _, e := range hb.events {
+			if e.at > p {
+				s.held = append(s.held, e)
+			}
+		}
+	}
 	f := s.cfg.SLA.EscalateFactor
 	for id, l := range s.leads {
 		if l.breach == nil {
@@ -359,6 +488,16 @@ func (s *slaPart) Rebuild() {
 }
 
 func (s *slaPart) Encode(b []byte, k detect.Key) ([]byte, bool) {
+	if k.Kind == kindHeld {
+		hb := s.batches[k.ID]
+		if hb == nil {
+			return nil, false
+		}
+		for _, e := range hb.events {
+			b = detect.AppendStrs(b, string(e.wire)) // its time and id are in it
+		}
+		return b, true
+	}
 	l := s.leads[k.ID]
 	if l == nil {
 		return nil, false
@@ -380,6 +519,25 @@ func (s *slaPart) Encode(b []byte, k detect.Key) ([]byte, bool) {
 }
 
 func (s *slaPart) Decode(k detect.Key, r *detect.Reader) error {
+	if k.Kind == kindHeld {
+		hb := &heldBatch{last: math.MinInt64}
+		for r.More() {
+			w := r.Bytes()
+			var i schemas.Interaction
+			if err := schemas.DecodeWire(&i, w); err != nil {
+				r.Fail()
+				break
+			}
+			at := i.OccurredAt.UnixMilli()
+			hb.events = append(hb.events, heldEvent{at: at, id: i.EventID, wire: slices.Clone(w)})
+			hb.last = max(hb.last, at)
+		}
+		if err := r.Done(k); err != nil {
+			return err
+		}
+		s.batches[k.ID] = hb
+		return nil
+	}
 	l := &lead{gen: uint32(r.Uvarint()), at: r.Time(), event: r.Str(), rep: r.Str(), team: r.Str(), ch: schemas.Channel(r.Byte())}
 	l.sla = time.Duration(r.Varint())
 	// The clock is not in the record: it follows from the team, channel

@@ -69,6 +69,12 @@ type (
 	Observer interface {
 		Observe(metric, rep, team string, x float64, i *schemas.Interaction)
 	}
+	// Orderer applies events in event-time order behind merged upstreams
+	// (Options.Progress): at the end of every batch it is told the
+	// partition's progress and the batch's last offset, before the
+	// deadlines the progress passed fire, and applies what it held back
+	// that the progress reached.
+	Orderer interface{ Reached(progress time.Time, last int64) }
 )
 
 // Options configure the runner.
@@ -198,9 +204,17 @@ func (s *Stage) Process(ctx context.Context, b *schemas.Batch) error {
 	for k := range b.Interactions {
 		p.apply(&b.Interactions[k])
 	}
-	if s.r.opts.Progress && b.Progress.After(p.maxT) {
-		p.maxT = b.Progress
-		p.advance(p.Watermark())
+	if s.r.opts.Progress {
+		advanced := b.Progress.After(p.maxT)
+		if advanced {
+			p.maxT = b.Progress
+		}
+		for _, o := range p.orderers {
+			o.Reached(p.maxT, b.Origin.LastOffset)
+		}
+		if advanced {
+			p.advance(p.Watermark())
+		}
 	}
 	p.out = nil
 	if err := s.checkpoint(ctx, p, b.Origin.LastOffset); err != nil {
@@ -265,6 +279,7 @@ type Partition struct {
 	advancers  []Advancer
 	forgetters []Forgetter
 	observers  []Observer
+	orderers   []Orderer
 
 	// Checkpointing (nil maps without a state store): versions per key
 	// since the committed offset, keys touched by the current batch.
@@ -306,6 +321,9 @@ func (r *Runner) newPartition(o schemas.Origin) *Partition {
 		if x, ok := st.(Observer); ok {
 			p.observers = append(p.observers, x)
 		}
+		if x, ok := st.(Orderer); ok {
+			p.orderers = append(p.orderers, x)
+		}
 	}
 	return p
 }
@@ -313,6 +331,10 @@ func (r *Runner) newPartition(o schemas.Origin) *Partition {
 // Watermark is the largest event time seen minus the out-of-orderness:
 // every event up to it is assumed seen.
 func (p *Partition) Watermark() time.Time { return p.maxT.Add(-p.r.opts.OutOfOrder) }
+
+// Progress is the partition's progress, and whether its clock follows the
+// upstreams' (Options.Progress) rather than the events it sees.
+func (p *Partition) Progress() (time.Time, bool) { return p.maxT, p.r.opts.Progress }
 
 // NextGen returns a new generation for a subject whose deadlines are
 // scheduled: a deadline popped with another generation is stale.
