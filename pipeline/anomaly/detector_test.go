@@ -464,6 +464,21 @@ func TestLeadSLAFollowsProgress(t *testing.T) {
 	expect(t, run(t0.Add(5*time.Hour+31*time.Minute), tick(t0.Add(5*time.Hour))), "lead_response_sla firing L2")
 }
 
+// progressStage is a stage behind the lead topics (Deps.Progress) that
+// checkpoints into e: a new one on the same e is a restart.
+func progressStage(t *testing.T, e *storeEnv) *Stage {
+	t.Helper()
+	m, err := matrix.Load("testdata/matrix.good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{OutOfOrder: time.Nanosecond}, m, testOrg(), Deps{State: e, Progress: true}, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.NewStage()
+}
+
 // Behind the lead topics a lead's events come from many upstreams,
 // interleaved as they happen to run. An inbound call at +10 min is part
 // of the wait the lead's creation opened, answered at +20 min; applied in
@@ -491,17 +506,7 @@ func TestLeadSLAOrderFollowsEventTime(t *testing.T) {
 		for _, restart := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/restart=%v", name, restart), func(t *testing.T) {
 				e := newStoreEnv()
-				detector := func() *Stage {
-					m, err := matrix.Load("testdata/matrix.good.yml")
-					if err != nil {
-						t.Fatal(err)
-					}
-					d, err := New(Config{OutOfOrder: time.Nanosecond}, m, testOrg(), Deps{State: e, Progress: true}, prometheus.NewRegistry(), nil)
-					if err != nil {
-						t.Fatal(err)
-					}
-					return d.NewStage()
-				}
+				detector := func() *Stage { return progressStage(t, e) }
 				st := detector()
 				off := int64(0)
 				var alerts []schemas.Alert
@@ -547,18 +552,8 @@ func TestLeadSLAOrderFollowsEventTime(t *testing.T) {
 // chunks that fit a Kafka record, and all come back after a restart.
 func TestLeadSLAHeldEventsChunked(t *testing.T) {
 	e := newStoreEnv()
-	detector := func() *Stage {
-		m, err := matrix.Load("testdata/matrix.good.yml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := New(Config{OutOfOrder: time.Nanosecond}, m, testOrg(), Deps{State: e, Progress: true}, prometheus.NewRegistry(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d.NewStage()
-	}
-	const n = 2000
+	detector := func() *Stage { return progressStage(t, e) }
+	const n = 5000 // ~60 bytes each: three chunks
 	b := schemas.NewBatch(schemas.Origin{Topic: "in", FirstOffset: 0, LastOffset: n - 1}, nil)
 	for k := range n {
 		x := leadEv(schemas.TypeLeadCreated, fmt.Sprintf("L%04d", k), "ae-1", t0.Add(time.Duration(k)*time.Second), schemas.ChannelCRM)

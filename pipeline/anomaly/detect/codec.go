@@ -203,6 +203,13 @@ type Reader struct {
 	err error
 }
 
+// NewReader reads b (a piece of a record a detector keeps in its own
+// form).
+func NewReader(b []byte) *Reader { return &Reader{b: b} }
+
+// Rest is what is left to read.
+func (r *Reader) Rest() []byte { return r.b }
+
 // More reports whether bytes are left to read: a decoder reads a field
 // appended to its record later only when it is there, so checkpoints
 // written before the field existed still decode.
