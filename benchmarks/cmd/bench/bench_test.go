@@ -29,7 +29,9 @@ func TestBenchRuns(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	out := filepath.Join(dir, "out")
-	cmd := exec.Command(bin, "--scenarios", "canonical,vendor", "--runs", "1", "--events", "20000", "--teams", "4", "--partitions", "4", "--profiles=false", "--out", out)
+	dump := filepath.Join(dir, "tables")
+	cmd := exec.Command(bin, "--scenarios", "canonical,vendor", "--runs", "1", "--events", "20000", "--teams", "4", "--partitions", "4", "--profiles=false", "--out", out,
+		"--dump-tables", dump)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("bench: %v\n%s", err, b)
 	}
@@ -56,6 +58,15 @@ func TestBenchRuns(t *testing.T) {
 	}
 	if len(runs) != 2 {
 		t.Fatalf("%d runs in results.json, want canonical and vendor", len(runs))
+	}
+	// What the leads flow derived, for diffing two drains.
+	for _, sc := range []string{"canonical-1", "vendor-1"} {
+		for _, tb := range []string{"lead_response_facts", "alerts", "alert_transitions"} {
+			b, err := os.ReadFile(filepath.Join(dump, sc, tb+".tsv"))
+			if err != nil || len(b) == 0 {
+				t.Errorf("--dump-tables: %s/%s.tsv: %d bytes, %v", sc, tb, len(b), err)
+			}
+		}
 	}
 	for _, r := range runs {
 		// The vendor mix renders some events as several records and skips

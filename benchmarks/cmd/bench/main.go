@@ -53,6 +53,7 @@ import (
 
 type config struct {
 	childFlags
+	dumpDir     string
 	runs        int
 	scenarios   string
 	liveRate    int
@@ -109,6 +110,7 @@ func main() {
 	fs.DurationVar(&c.liveFor, "live-for", 10*time.Second, "live mode: how long to produce")
 	fs.BoolVar(&c.realKafka, "real-kafka", false, "consume from the real Kafka broker of scripts/kafka.sh (started by the harness) instead of kfake; ClickHouse stays embedded")
 	fs.StringVar(&c.out, "out", "benchmarks/out", "profiles, logs and results go here")
+	fs.StringVar(&c.dumpDir, "dump-tables", "", "drains: after each run write what the pipeline derived (facts, provisional rows, alerts, alert transitions; sorted TSV, without the columns that name batches or insert times) into DIR/<scenario>-<run>/, so two drains of one input can be diffed (benchmarks/README.md, \"The hop made exact\")")
 	fs.BoolVar(&c.profiles, "profiles", true, "write CPU and allocation profiles of the first run of each scenario")
 	fs.BoolVar(&c.leads, "leads", true, "route through the lead topics (the default); false runs with leads.disabled: true, one flow")
 	fs.BoolVar(&c.compare, "compare-leads", false, "the lead hop's cost (make bench-hop): every scenario with leads.disabled (before) and with the hop (after), interleaved round by round; prints a before/after table")
@@ -684,6 +686,11 @@ func drain(c config, scenario, mix string, n, run int) (result, error) {
 			return r, fmt.Errorf("timed out after %s: %.0f of %.0f stored, flows %+v, groups' lag %d", c.timeout, tot.Stored, r.Events, tot.Flows, hopLag)
 		}
 	}
+	if c.dumpDir != "" {
+		if err := dumpTables(e.ready.ClickHouse, filepath.Join(c.dumpDir, fmt.Sprintf("%s%s-%d", scenario, c.tag, run))); err != nil {
+			return r, err
+		}
+	}
 	// The pipeline's own wall time of its last stored batch: the poll
 	// interval above does not add to the measured time.
 	end := time.Unix(0, int64(tot.LastStored*1e9))
@@ -693,6 +700,36 @@ func drain(c config, scenario, mix string, n, run int) (result, error) {
 		return r, err
 	}
 	return r, nil
+}
+
+// dumpedTables are what --dump-tables writes: what the leads flow
+// derives, which a drain of the same input must reproduce exactly, with
+// the columns left out that name the batch (its cut is the pace's) or
+// the insert time.
+var dumpedTables = []struct{ name, query string }{
+	{"lead_response_facts", "SELECT * EXCEPT (kafka_topic, kafka_partition, kafka_first_offset, kafka_last_offset) FROM salespulse.lead_response_facts ORDER BY ALL"},
+	{"lead_response_provisional", "SELECT lead_id, trigger_event_id, response_event_id FROM salespulse.lead_response_provisional FINAL WHERE is_deleted = 0 ORDER BY ALL"},
+	{"alerts", "SELECT id, rule, state, severity, rep_id, team_id, manager_id, summary, event_ids, mapSort(`values`), at, ends_at FROM salespulse.alerts FINAL ORDER BY ALL"},
+	{"alert_transitions", "SELECT id, rule, state, at FROM salespulse.alert_transitions ORDER BY ALL"},
+}
+
+// dumpTables writes dumpedTables into dir, one sorted TSV each.
+func dumpTables(addr, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, t := range dumpedTables {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		out, err := chQuery(ctx, addr, t.query+" FORMAT TSV")
+		cancel()
+		if err != nil {
+			return fmt.Errorf("dump %s: %w", t.name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, t.name+".tsv"), []byte(out), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // chQuery runs a query over ClickHouse's HTTP interface.
