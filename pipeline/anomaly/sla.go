@@ -223,12 +223,12 @@ func (s *slaPart) Reached(progress time.Time, last int64) {
 		}
 	}
 	s.held = keep
-	rec := &heldBatch{}
+	var later []heldEvent
 	for _, e := range s.cur {
 		if e.at <= p {
 			due = append(due, e)
 		} else {
-			rec.events = append(rec.events, e)
+			later = append(later, e)
 		}
 	}
 	clear(s.cur)
@@ -239,21 +239,17 @@ func (s *slaPart) Reached(progress time.Time, last int64) {
 			delete(s.batches, id)
 		}
 	}
-	s.held = append(s.held, rec.events...)
-	for chunk := uint16(0); len(rec.events) > 0; chunk++ {
-		n, size := 0, 0
-		for n < len(rec.events) && (n == 0 || size+len(rec.events[n].form) <= heldChunk) {
-			size += len(rec.events[n].form)
-			n++
-		}
-		hb := &heldBatch{events: rec.events[:n:n], last: p}
-		for _, e := range hb.events {
-			hb.last = max(hb.last, e.at)
+	s.held = append(s.held, later...)
+	for chunk := uint16(0); len(later) > 0; chunk++ {
+		hb := &heldBatch{last: math.MinInt64}
+		for size := 0; len(later) > 0 && (size == 0 || size+len(later[0].form) <= heldChunk); later = later[1:] {
+			size += len(later[0].form)
+			hb.events = append(hb.events, later[0])
+			hb.last = max(hb.last, later[0].at)
 		}
 		id := string(binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint64(nil, uint64(last)), chunk))
 		s.p.Touch(kindHeld, id)
 		s.batches[id] = hb
-		rec.events = rec.events[n:]
 	}
 	slices.SortFunc(due, func(a, b heldEvent) int {
 		if c := cmp.Compare(a.at, b.at); c != 0 {

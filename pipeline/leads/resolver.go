@@ -476,10 +476,7 @@ func (r *Resolver) restore(p *rpart, st map[string][]byte) error {
 	p.pending, p.precs = p.pending[:0], p.precs[:0]
 	// The saved progress (admit reads it after this returns): the
 	// pending touches it reached were resolved in the same transaction.
-	maxT := int64(watermark.None)
-	if v := st[progressKey]; len(v) >= 16 {
-		maxT = int64(binary.BigEndian.Uint64(v[8:]))
-	}
+	_, maxT := savedProgress(st)
 	p.up = watermark.New(r.l.cfg.IdleTimeout)
 	r.l.expect(p.up, false)
 	for k, v := range st {

@@ -144,13 +144,7 @@ func admit(p *position, b *schemas.Batch, load func() (map[string][]byte, error)
 		if err != nil {
 			return false, err
 		}
-		p.next, p.maxT = -1, watermark.None
-		if v := st[progressKey]; len(v) >= 8 {
-			p.next = int64(binary.BigEndian.Uint64(v))
-		}
-		if v := st[progressKey]; len(v) >= 16 {
-			p.maxT = int64(binary.BigEndian.Uint64(v[8:]))
-		}
+		p.next, p.maxT = savedProgress(st)
 	}
 	p.expect = b.Origin.LastOffset + 1
 	switch {
@@ -161,6 +155,19 @@ func admit(p *position, b *schemas.Batch, load func() (map[string][]byte, error)
 		return false, fmt.Errorf("%s (forwarded up to %d): %w", b.Origin, p.next, ErrStraddle)
 	}
 	return true, nil
+}
+
+// savedProgress reads progressRecord's value from a stage's state: the
+// first offset not forwarded (-1: none) and the event time reached.
+func savedProgress(st map[string][]byte) (next, maxT int64) {
+	next, maxT = -1, watermark.None
+	if v := st[progressKey]; len(v) >= 8 {
+		next = int64(binary.BigEndian.Uint64(v))
+	}
+	if v := st[progressKey]; len(v) >= 16 {
+		maxT = int64(binary.BigEndian.Uint64(v[8:]))
+	}
+	return next, maxT
 }
 
 func progressRecord(next, maxT int64) state.Record {

@@ -74,7 +74,9 @@ type (
 	// partition's progress and the batch's last offset, before the
 	// deadlines the progress passed fire, and applies what it held back
 	// that the progress reached.
-	Orderer interface{ Reached(progress time.Time, last int64) }
+	Orderer interface {
+		Reached(progress time.Time, last int64)
+	}
 )
 
 // Options configure the runner.
