@@ -363,6 +363,15 @@ type Interaction struct {
 	// stores it. Set only by lead resolution, never by a decoder.
 	PairOnly bool
 
+	// Customer marks an existing customer's contact, not a lead: on an
+	// identity (lead.updated) the contact id it names is a customer's
+	// (a Salesforce Contact, a canonical event with "customer": true),
+	// and lead resolution copies it to every touch it resolves to that
+	// identity. A Customer event neither opens nor answers a response
+	// clock (docs/leads.md): an existing customer's call is no lead
+	// waiting for an answer. It is still the rep's activity.
+	Customer bool
+
 	Attributes map[string]string
 }
 

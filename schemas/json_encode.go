@@ -74,6 +74,9 @@ func AppendJSON(dst []byte, i *Interaction) []byte {
 	dst = appendStringField(dst, `,"approver_id":`, i.ApproverID)
 	dst = appendStringField(dst, `,"stage":`, i.Stage)
 	dst = appendStringField(dst, `,"period":`, i.Period)
+	if i.Customer {
+		dst = append(dst, `,"customer":true`...)
+	}
 	if !i.Contact.IsZero() || i.Contact.Country != "" {
 		dst = appendObject(dst, `,"contact":{`, [...]jsonField{
 			{`"email":`, i.Contact.Email}, {`"phone":`, i.Contact.Phone}, {`"mobile":`, i.Contact.Mobile},

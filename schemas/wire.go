@@ -14,7 +14,7 @@ import (
 // its own stages through Kafka (the internal lead topics, docs/leads.md).
 // It is not a public contract: producers outside SalesPulse write the
 // canonical JSON. It carries every field but the raw Contact, which never
-// leaves pseudonymisation, and round-trips exactly, PairOnly included.
+// leaves pseudonymisation, and round-trips exactly, PairOnly and Customer included.
 //
 // Layout: the version byte, then fields in a fixed order: strings as a
 // uvarint length and bytes, the event time as a varint of Unix
@@ -34,6 +34,9 @@ const (
 	// A flag rather than a new fixed field keeps records written before
 	// forecasts existed readable.
 	wirePeriod = 1 << 2
+	// wireCustomer: Interaction.Customer. Records written before it have
+	// the bit clear, which is what they meant.
+	wireCustomer = 1 << 3
 )
 
 // AppendWire appends the wire form of i to dst. i.Contact is not written.
@@ -51,6 +54,9 @@ func AppendWire(dst []byte, i *Interaction) []byte {
 	}
 	if i.Period != "" {
 		flags |= wirePeriod
+	}
+	if i.Customer {
+		flags |= wireCustomer
 	}
 	dst = append(dst, byte(i.Type), byte(i.Channel), flags)
 	if i.Watermark {
@@ -111,6 +117,7 @@ func DecodeWire(i *Interaction, b []byte) error {
 	i.Source = r.str()
 	t, c, flags := r.byte(), r.byte(), r.byte()
 	i.Type, i.Channel, i.PairOnly, i.Watermark = Type(t), Channel(c), flags&wirePairOnly != 0, flags&wireWatermark != 0
+	i.Customer = flags&wireCustomer != 0
 	if i.Watermark {
 		i.SentAt = time.Unix(0, r.varint()).UTC()
 	}

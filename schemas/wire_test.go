@@ -47,6 +47,8 @@ func TestWireRoundTrip(t *testing.T) {
 	f("a forecast", Interaction{EventID: "f1", OccurredAt: at, Source: "canonical", Type: TypeForecastSubmitted, Channel: ChannelCRM,
 		RepID: "rep-1", TeamID: "t1", Stage: ForecastCommit, Period: "2026-Q2", Currency: "EUR", Has: HasAmount, Amount: 125000})
 	f("a watermark", Interaction{EventID: "sales.aircall/3", OccurredAt: at, Watermark: true, SentAt: at.Add(time.Hour), Stage: WatermarkAtEnd})
+	f("a customer's identity", Interaction{EventID: "sf:c1", OccurredAt: at, Source: "salesforce", Type: TypeLeadUpdated, Channel: ChannelCRM,
+		LeadID: "003Dn00000A1", Keys: ContactKeys{Phone: "k:phone"}, Customer: true})
 	f("minimal", Interaction{EventID: "x", OccurredAt: time.Unix(0, 0).UTC(), Type: TypeLeadUpdated, Channel: ChannelCRM})
 	f("raw contact is not carried", Interaction{EventID: "c", OccurredAt: at, Type: TypeLeadCreated, Channel: ChannelCRM,
 		Contact: Contact{Email: "a@b.c", Phone: "+1"}})

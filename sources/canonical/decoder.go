@@ -244,6 +244,7 @@ const (
 	bApproved
 	bContact
 	bAttributes
+	bCustomer
 )
 
 type span struct{ lo, hi int32 }
@@ -453,6 +454,17 @@ func (s *state) field(it *schemas.Interaction, key []byte, seen *uint32) (bad, e
 				it.Has |= schemas.HasApproved
 			default:
 				bad = s.wrongType("approved", "boolean")
+			}
+		}
+	case "customer":
+		if bad = s.once(seen, bCustomer, "customer"); bad == nil && !s.tok.Value.Null() {
+			switch {
+			case s.tok.Value.True():
+				it.Customer = true
+			case s.tok.Value.False():
+				it.Customer = false
+			default:
+				bad = s.wrongType("customer", "boolean")
 			}
 		}
 	case "contact":

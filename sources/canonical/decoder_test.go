@@ -63,6 +63,35 @@ func TestDecodeFullEvent(t *testing.T) {
 	}
 }
 
+// TestDecodeCustomer: "customer": true marks an existing customer's
+// contact (docs/canonical-schema.md), in both decoders; anything but a
+// boolean or null is rejected.
+func TestDecodeCustomer(t *testing.T) {
+	const head = `{"event_id":"e","occurred_at":"2024-05-01T09:30:00Z","source":"s","type":"lead.updated","lead_id":"c1","contact":{"phone":"+1 201 555 0123"}`
+	for in, want := range map[string]bool{head + `,"customer":true}`: true, head + `,"customer":false}`: false, head + `,"customer":null}`: false, head + `}`: false} {
+		got, err := NewDecoder(nil).Decode(nil, []byte(in))
+		if err != nil || len(got) != 1 || got[0].Customer != want {
+			t.Errorf("%s: %+v, %v; want Customer %v", in, got, err, want)
+		}
+		s := NewDecoder(prometheus.NewRegistry()).pool.Get().(*state)
+		if fast, ok := s.fast(nil, []byte(in)); !ok || len(fast) != 1 || fast[0].Customer != want {
+			t.Errorf("%s: fast path %+v, %v; want Customer %v", in, fast, ok, want)
+		}
+	}
+	_, err := NewDecoder(nil).Decode(nil, []byte(head+`,"customer":"yes"}`))
+	if err == nil || !strings.Contains(err.Error(), "must be a JSON boolean") {
+		t.Fatalf("a string customer: %v", err)
+	}
+	// The JSON form round-trips it.
+	it := schemas.Interaction{EventID: "e", OccurredAt: time.Date(2024, 5, 1, 9, 30, 0, 0, time.UTC), Source: "s",
+		Type: schemas.TypeLeadUpdated, LeadID: "c1", Customer: true, Contact: schemas.Contact{Phone: "1"}}
+	it.Normalize()
+	got, err := NewDecoder(nil).Decode(nil, schemas.AppendJSON(nil, &it))
+	if err != nil || len(got) != 1 || !got[0].Customer {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+}
+
 func TestDecodeDefaultsAndNulls(t *testing.T) {
 	in := `{"event_id":"e","occurred_at":"2024-05-01T09:30:00Z","source":"s","type":"call.inbound","channel":null,
 	"rep_id":null,"amount":null,"approved":null,"contact":null,"attributes":{"a":null}}`

@@ -235,6 +235,8 @@ func (s *state) fastField(it *schemas.Interaction, in []byte, i int, key []byte,
 		bit = bChannel
 	case "approved":
 		bit = bApproved
+	case "customer":
+		bit = bCustomer
 	case "contact":
 		bit = bContact
 	case "attributes":
@@ -260,6 +262,15 @@ func (s *state) fastField(it *schemas.Interaction, in []byte, i int, key []byte,
 		if len(in)-i >= 5 && string(in[i:i+5]) == "false" {
 			it.Approved = false
 			it.Has |= schemas.HasApproved
+			return i + 5, true
+		}
+		return i, false
+	case bCustomer:
+		if len(in)-i >= 4 && string(in[i:i+4]) == "true" {
+			it.Customer = true
+			return i + 4, true
+		}
+		if len(in)-i >= 5 && string(in[i:i+5]) == "false" {
 			return i + 5, true
 		}
 		return i, false

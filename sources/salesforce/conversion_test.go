@@ -110,8 +110,8 @@ func TestConversionIsOneStageFact(t *testing.T) {
 				contact = &got[k]
 			}
 		}
-		if contact == nil || contact.LeadID != "0035g00000AsDfGAAZ" || contact.AccountID != "0015g00000QwErTAAZ" || contact.Contact.Email != "omar@globex.example" {
-			t.Errorf("%s: contact %+v, want lead.updated of contact 0035g00000AsDfGAAZ at account 0015g00000QwErTAAZ", name, contact)
+		if contact == nil || contact.LeadID != "0035g00000AsDfGAAZ" || contact.AccountID != "0015g00000QwErTAAZ" || contact.Contact.Email != "omar@globex.example" || !contact.Customer {
+			t.Errorf("%s: contact %+v, want lead.updated of customer contact 0035g00000AsDfGAAZ at account 0015g00000QwErTAAZ", name, contact)
 		}
 		if len(got) != 3 || len(stages) != 1 || stages[0] != "Prospecting" {
 			t.Errorf("%s: %d events, stage facts %q, want the opportunity's first stage once", name, len(got), stages)

@@ -81,10 +81,10 @@ func (d *Decoder) lead(s *scratch, c *change, it *schemas.Interaction, id string
 
 // contact maps a Contact CREATE or UPDATE that sets Email, Phone or
 // MobilePhone to lead.updated: lead_id is the contact's record id, taken as
-// is like a Lead's, and account_id its AccountId. A contact is a "lead"
-// that never opened a trigger (no lead.created), so once lead resolution
-// has learnt its identities, calls, mails and meetings with an existing
-// customer's contact resolve to it and answer no lead. A lead conversion
+// is like a Lead's, account_id its AccountId, and Customer set. A contact
+// is an existing customer, not a lead: once lead resolution has learnt its
+// identities, calls, mails and meetings with it resolve to it, carry
+// Customer, and neither open nor answer a response clock. A lead conversion
 // creates the contact in the same transaction: from the conversion on, the
 // converted lead's e-mail and phone resolve to the contact. Other Contact
 // changes are not interactions.
@@ -97,6 +97,7 @@ func (d *Decoder) contact(s *scratch, c *change, it *schemas.Interaction, id str
 	if skip != "" && c.create {
 		skip = skipEntity
 	}
+	it.Customer = true
 	return skip, err
 }
 

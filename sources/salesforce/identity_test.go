@@ -47,6 +47,7 @@ func TestIdentityGolden(t *testing.T) {
 		rep       string
 		repSource string // sf_rep_source
 		contact   schemas.Contact
+		customer  bool // an existing customer's contact: opens and answers no lead
 	}
 	cases := []struct {
 		file, rule string
@@ -57,27 +58,27 @@ func TestIdentityGolden(t *testing.T) {
 			"a Lead CREATE is lead.created with every identity; CountryCode (picklists on) is the country, even with Country as its label",
 			[]string{docBody, docCompound, docLead, docPicklists},
 			[]want{{schemas.TypeLeadCreated, "00Q5g00000LdIdAEAV", "", "rep-ben", "", schemas.Contact{
-				Email: "Maria.Lopez@Initech.example", Phone: "(201) 555-0123", Mobile: "(201) 555-0199", Name: "Ms. Maria Lopez", Country: "US"}}}},
+				Email: "Maria.Lopez@Initech.example", Phone: "(201) 555-0123", Mobile: "(201) 555-0199", Name: "Ms. Maria Lopez", Country: "US"}, false}}},
 		{"identity_lead_create_cometd_country_name.json",
 			"without picklists Country is free text: a name gives no country (the team's applies)",
 			[]string{docBody, docCompound, docLead},
 			[]want{{schemas.TypeLeadCreated, "00Q5g00000LdIdBEAV", "", "rep-ben", "", schemas.Contact{
-				Email: "jonas.weber@umbrella.example", Phone: "030 901820", Name: "Jonas Weber"}}}},
+				Email: "jonas.weber@umbrella.example", Phone: "030 901820", Name: "Jonas Weber"}, false}}},
 		{"identity_lead_create_cometd_country_alpha2_text.json",
 			"a Country typed as a 2-letter code is taken, upper-cased; a mobile alone is an identity",
 			[]string{docBody, docCompound, docLead},
 			[]want{{schemas.TypeLeadCreated, "00Q5g00000LdIdCEAV", "", "rep-ben", "", schemas.Contact{
-				Mobile: "06 12 34 56 78", Name: "Chloé Martin", Country: "FR"}}}},
+				Mobile: "06 12 34 56 78", Name: "Chloé Martin", Country: "FR"}, false}}},
 		{"identity_lead_update_email_cometd.json",
 			"a Lead UPDATE of Email is lead.updated with the new value; no OwnerId (owner unchanged): the commit user's rep",
 			[]string{docBody, docHeader, docLead},
 			[]want{{schemas.TypeLeadUpdated, "00Q5g00000LdIdAEAV", "", "rep-cho", "commit_user", schemas.Contact{
-				Email: "maria@initech-corp.example"}}}},
+				Email: "maria@initech-corp.example"}, false}}},
 		{"identity_lead_update_phone_owner_pubsub.json",
 			"a Pub/Sub Lead UPDATE (bitmap changedFields, unchanged fields null) of Phone, owner changed with it: the owner's rep",
 			[]string{docBody, docHeader, docLead},
 			[]want{{schemas.TypeLeadUpdated, "00Q5g00000LdIdAEAV", "", "rep-ana", "", schemas.Contact{
-				Phone: "+1 201 555 0177"}}}},
+				Phone: "+1 201 555 0177"}, false}}},
 		{"identity_lead_update_email_cleared_cometd_skipped.json",
 			"a cleared Email (changed to null) teaches no identity: skipped",
 			[]string{docBody, docHeader},
@@ -85,17 +86,17 @@ func TestIdentityGolden(t *testing.T) {
 		{"identity_lead_conversion_with_email_cometd.json",
 			"a conversion that also sets Email stays lead.converted",
 			[]string{docConversion, docHeader},
-			[]want{{schemas.TypeLeadConverted, "00Q5g00000LdIdBEAV", "0015g00000UmBrAAAZ", "rep-cho", "commit_user", schemas.Contact{}}}},
+			[]want{{schemas.TypeLeadConverted, "00Q5g00000LdIdBEAV", "0015g00000UmBrAAAZ", "rep-cho", "commit_user", schemas.Contact{}, false}}},
 		{"identity_contact_create_pubsub_existing_customer.json",
 			"a Contact CREATE is lead.updated of the contact id with its account: an existing customer's contact, no trigger",
 			[]string{docBody, docCompound, docContact},
 			[]want{{schemas.TypeLeadUpdated, "0035g00000CuStAAAZ", "0015g00000CuStAAAZ", "rep-ana", "", schemas.Contact{
-				Email: "priya.shah@customer.example", Phone: "020 7946 0018", Mobile: "07700 900461", Country: "GB"}}}},
+				Email: "priya.shah@customer.example", Phone: "020 7946 0018", Mobile: "07700 900461", Country: "GB"}, true}}},
 		{"identity_contact_update_mobile_cometd.json",
 			"a Contact UPDATE of MobilePhone is lead.updated; no AccountId in a CometD UPDATE that leaves it alone",
 			[]string{docBody, docHeader, docContact},
 			[]want{{schemas.TypeLeadUpdated, "0035g00000CuStAAAZ", "", "rep-cho", "commit_user", schemas.Contact{
-				Mobile: "+44 7700 900462"}}}},
+				Mobile: "+44 7700 900462"}, true}}},
 		{"identity_contact_update_title_cometd_skipped.json",
 			"a Contact UPDATE of other fields is skipped",
 			[]string{docBody, docContact},
@@ -123,10 +124,10 @@ func TestIdentityGolden(t *testing.T) {
 			for k, w := range c.want {
 				g := got[k]
 				if g.Type != w.typ || g.LeadID != w.lead || g.AccountID != w.account || g.RepID != w.rep ||
-					g.Attributes["sf_rep_source"] != w.repSource || g.Contact != w.contact {
-					t.Errorf("%s:\n got %s lead %q account %q rep %q (%q) %+v\nwant %s lead %q account %q rep %q (%q) %+v", c.rule,
-						g.Type, g.LeadID, g.AccountID, g.RepID, g.Attributes["sf_rep_source"], g.Contact,
-						w.typ, w.lead, w.account, w.rep, w.repSource, w.contact)
+					g.Attributes["sf_rep_source"] != w.repSource || g.Contact != w.contact || g.Customer != w.customer {
+					t.Errorf("%s:\n got %s lead %q account %q rep %q (%q) %+v customer %v\nwant %s lead %q account %q rep %q (%q) %+v customer %v", c.rule,
+						g.Type, g.LeadID, g.AccountID, g.RepID, g.Attributes["sf_rep_source"], g.Contact, g.Customer,
+						w.typ, w.lead, w.account, w.rep, w.repSource, w.contact, w.customer)
 				}
 			}
 		})

@@ -30,6 +30,7 @@ func Diff(want, got *schemas.Interaction) string {
 		{"has", want.Has, got.Has}, {"duration_s", want.DurationS, got.DurationS}, {"amount", want.Amount, got.Amount},
 		{"list_price", want.ListPrice, got.ListPrice}, {"discount_pct", want.DiscountPct, got.DiscountPct},
 		{"approved", want.Approved, got.Approved}, {"contact", want.Contact, got.Contact},
+		{"customer", want.Customer, got.Customer},
 	} {
 		if c.want != c.got {
 			return fmt.Sprintf("%s: want %v, got %v", c.name, c.want, c.got)

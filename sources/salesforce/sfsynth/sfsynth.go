@@ -298,6 +298,7 @@ func sfLeadUpdate(e *vendorkit.Synth, in *schemas.Interaction, key []byte, rep *
 		w := e.Want(r, in, h.eventID())
 		w.LeadID, w.AccountID = id, acct
 		w.Contact = c
+		w.Customer = entity == "Contact"
 	}
 }
 
