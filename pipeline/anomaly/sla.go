@@ -195,8 +195,8 @@ type lead struct {
 }
 
 func (s *slaPart) Apply(i *schemas.Interaction) {
-	if i.LeadID == "" {
-		return
+	if i.LeadID == "" || i.Customer {
+		return // Customer: an existing customer's contact, no lead
 	}
 	if !(i.Type == schemas.TypeLeadCreated || i.Type.Inbound() || i.Type.Outbound() || i.Type == schemas.TypeAlertAcknowledged) {
 		return

@@ -50,6 +50,35 @@ func TestLeadSLABusinessClock(t *testing.T) {
 	}
 }
 
+// An existing customer's call (a touch resolved to a Salesforce Contact,
+// Customer) is no lead waiting: nobody is paged for it, and the rep's
+// answer to a customer does not answer a lead that shares nothing with it.
+// The same call without the flag pages (docs/leads.md).
+func TestLeadSLACustomersOpenNoClock(t *testing.T) {
+	at := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	for _, customer := range []bool{false, true} {
+		h := newHarness(t, Config{})
+		in := leadEv(schemas.TypeCallInbound, "003C1", "ae-1", at, schemas.ChannelPhone)
+		in.Customer = customer
+		expect(t, h.run(in))
+		a := h.run(tick(at.Add(3 * time.Hour)))
+		if customer {
+			expect(t, a)
+		} else {
+			expect(t, a, "lead_response_sla firing 003C1", "lead_response_sla_escalated firing 003C1")
+		}
+	}
+	// A lead opened by lead.created is not closed by a customer's touch
+	// that happens to name it (it cannot: the resolver gives a touch one
+	// identity; here the flag alone decides).
+	h := newHarness(t, Config{})
+	expect(t, h.run(leadEv(schemas.TypeLeadCreated, "L1", "ae-1", at, schemas.ChannelEmail)))
+	out := leadEv(schemas.TypeCallOutbound, "L1", "ae-1", at.Add(10*time.Minute), schemas.ChannelPhone)
+	out.Customer = true
+	expect(t, h.run(out))
+	expect(t, h.run(tick(at.Add(31*time.Minute+6*time.Minute))), "lead_response_sla firing L1")
+}
+
 // An SLA that spans the close continues at the next opening: 10 minutes on
 // Friday and 20 on Monday. Answered at 09:15 Monday it is in time; the
 // wall clock pages for it on Friday at 17:20.

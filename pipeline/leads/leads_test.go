@@ -210,6 +210,65 @@ func TestResolverPrecedence(t *testing.T) {
 	}
 }
 
+// TestResolverCustomers: a touch resolved to an existing customer's
+// contact (a Salesforce Contact, schemas.Interaction.Customer) carries
+// Customer, so the stages open and answer no lead with it
+// (docs/leads.md); a touch of the same number before the contact existed
+// is still its lead's. The flag survives a restart (the identity table's
+// records) and reaches pair-only copies.
+func TestResolverCustomers(t *testing.T) {
+	k := schemas.ContactKeys{Phone: "kP"}
+	lead := ev("lead", 0, schemas.TypeLeadCreated, "00QL1", k)
+	contact := ev("contact", time.Hour, schemas.TypeLeadUpdated, "003C1", k) // the conversion's Contact
+	contact.Customer = true
+	before := ev("before", 30*time.Minute, schemas.TypeCallInbound, "", k)
+	after := ev("after", 2*time.Hour, schemas.TypeCallInbound, "", k)
+
+	st := state.NewMemory()
+	res := newLeads(t, st).NewResolver()
+	resolveAll(t, st, res, lead, contact)
+	res = newLeads(t, st).NewResolver() // restored from the identity records
+	out := resolveAll(t, st, res, before, after)
+	if len(out) != 2 || out[0].LeadID != "00QL1" || out[0].Customer || out[1].LeadID != "003C1" || !out[1].Customer {
+		t.Fatalf("got %+v, want before→00QL1 (a lead's), after→003C1 (a customer's)", out)
+	}
+
+	st = state.NewMemory()
+	res = newLeads(t, st).NewResolver()
+	later := ev("later", 3*time.Hour, schemas.TypeCallInbound, "", schemas.ContactKeys{Email: "kE"})
+	resolveAll(t, st, res, later)
+	c := ev("c", 2*time.Hour, schemas.TypeLeadUpdated, "003C2", schemas.ContactKeys{Email: "kE"})
+	c.Customer = true
+	out = resolveAll(t, st, res, c)
+	if len(out) != 1 || !out[0].PairOnly || out[0].LeadID != "003C2" || !out[0].Customer {
+		t.Fatalf("pair-only copy %+v, want one to 003C2 marked Customer", out)
+	}
+}
+
+// TestIdentsForms: the identity table's records round-trip in both forms,
+// and a record written before customers existed reads as leads.
+func TestIdentsForms(t *testing.T) {
+	for _, ids := range [][]ident{
+		{{At: t0.UnixMilli(), Lead: "00QL1"}},
+		{{At: t0.UnixMilli(), Lead: "00QL1"}, {At: t0.Add(time.Hour).UnixMilli(), Lead: "003C1", Customer: true}},
+		{{At: -5, Lead: "before 1970"}, {At: 7, Lead: "x", Customer: true}},
+	} {
+		got, err := decodeIdents(encodeIdents(ids))
+		if err != nil || !slices.Equal(got, ids) {
+			t.Errorf("round trip of %+v: %+v, %v", ids, got, err)
+		}
+	}
+	// The plain form as the build before wrote it: At, length, id.
+	old := append([]byte{0, 0, 1, 0x9d, 0x5f, 0x8c, 0x35, 0x40}, append([]byte{5}, "00QL1"...)...)
+	got, err := decodeIdents(old)
+	if err != nil || len(got) != 1 || got[0].Lead != "00QL1" || got[0].Customer {
+		t.Fatalf("an old record reads %+v, %v", got, err)
+	}
+	if _, err := decodeIdents([]byte{identsCustomer, 0, 0, 0}); err == nil {
+		t.Fatal("a truncated customer record decoded")
+	}
+}
+
 func TestDedupDropsRedeliveriesButNotItsOwnReplay(t *testing.T) {
 	st := state.NewMemory()
 	l := newLeads(t, st)

@@ -113,9 +113,12 @@ type pendRecord struct {
 const pendChunk = 256 << 10
 
 // ident is one lead a contact key belongs to, from an identity at At.
+// Customer: the "lead" is an existing customer's contact
+// (schemas.Interaction.Customer), and so are the touches resolved to it.
 type ident struct {
-	At   int64
-	Lead string
+	At       int64
+	Lead     string
+	Customer bool
 }
 
 // held is a touch waiting for its contact's identity.
@@ -343,7 +346,7 @@ func (r *Resolver) learn(p *rpart, i *schemas.Interaction, out []outMsg) []outMs
 			continue
 		}
 		ids := p.ids[key]
-		e := ident{At: at, Lead: i.LeadID}
+		e := ident{At: at, Lead: i.LeadID, Customer: i.Customer}
 		if slices.Contains(ids, e) {
 			continue // the same identity by another of its keys, or a retry
 		}
@@ -366,6 +369,7 @@ func (r *Resolver) learn(p *rpart, i *schemas.Interaction, out []outMsg) []outMs
 			}
 			if err := schemas.DecodeWire(&r.tmp, h.wire); err == nil {
 				r.tmp.LeadID = i.LeadID
+				r.tmp.Customer = i.Customer
 				r.tmp.PairOnly = true
 				out = append(out, outMsg{key: i.LeadID, val: r.wireOf(&r.tmp)})
 				r.l.m.touchLate.Inc()
@@ -399,10 +403,10 @@ func cmpIdent(a, b ident) int {
 func (r *Resolver) resolve(p *rpart, i *schemas.Interaction, out []outMsg) []outMsg {
 	key := ContactKey(i.Keys)
 	at := i.OccurredAt.UnixMilli()
-	if lead := best(p.ids[key], at); lead != "" {
-		i.LeadID = lead
+	if id, ok := best(p.ids[key], at); ok {
+		i.LeadID, i.Customer = id.Lead, id.Customer
 		r.l.m.touchResolved.Inc()
-		return append(out, outMsg{key: lead, val: r.wireOf(i)})
+		return append(out, outMsg{key: id.Lead, val: r.wireOf(i)})
 	}
 	r.l.m.touchUnresolved.Inc()
 	wire := r.wireOf(i)
@@ -423,14 +427,14 @@ func (r *Resolver) resolve(p *rpart, i *schemas.Interaction, out []outMsg) []out
 	return out
 }
 
-// best is the lead of the latest identity at or before at, "" for none.
-func best(ids []ident, at int64) string {
+// best is the latest identity at or before at; false for none.
+func best(ids []ident, at int64) (ident, bool) {
 	for k := len(ids) - 1; k >= 0; k-- {
 		if ids[k].At <= at {
-			return ids[k].Lead
+			return ids[k], true
 		}
 	}
-	return ""
+	return ident{}, false
 }
 
 func heldKey(h *held) []byte {
@@ -524,31 +528,63 @@ func (r *Resolver) waitingAll() (waiting, pending int) {
 	return waiting, pending
 }
 
-// encodeIdents: per identity, At as 8 bytes and the lead id with a
-// uvarint length.
+// encodeIdents: per identity, At as 8 bytes, then (only in the customer
+// form) a flags byte, then the lead id with a uvarint length. The
+// customer form, used when some identity is a customer's, starts with
+// identsCustomer; the plain form, which records written before customers
+// had, starts with At's first byte, 0 for any time after 1970 and before
+// the year 2^56 ms brings.
 func encodeIdents(ids []ident) []byte {
 	var b []byte
+	flags := slices.ContainsFunc(ids, func(e ident) bool { return e.Customer })
+	if flags {
+		b = append(b, identsCustomer)
+	}
 	for _, e := range ids {
 		b = binary.BigEndian.AppendUint64(b, uint64(e.At))
+		if flags {
+			var f byte
+			if e.Customer {
+				f |= identCustomer
+			}
+			b = append(b, f)
+		}
 		b = binary.AppendUvarint(b, uint64(len(e.Lead)))
 		b = append(b, e.Lead...)
 	}
 	return b
 }
 
+const (
+	identsCustomer = 0x01 // first byte of the customer form
+	identCustomer  = 1 << 0
+)
+
 func decodeIdents(b []byte) ([]ident, error) {
 	var out []ident
+	flags := len(b) > 0 && b[0] == identsCustomer
+	if flags {
+		b = b[1:]
+	}
+	head := 8
+	if flags {
+		head = 9
+	}
 	for len(b) > 0 {
-		if len(b) < 9 {
+		if len(b) < head+1 {
 			return nil, fmt.Errorf("truncated")
 		}
-		at := int64(binary.BigEndian.Uint64(b))
-		n, w := binary.Uvarint(b[8:])
-		if w <= 0 || uint64(len(b)-8-w) < n {
+		e := ident{At: int64(binary.BigEndian.Uint64(b))}
+		if flags {
+			e.Customer = b[8]&identCustomer != 0
+		}
+		n, w := binary.Uvarint(b[head:])
+		if w <= 0 || uint64(len(b)-head-w) < n {
 			return nil, fmt.Errorf("truncated")
 		}
-		out = append(out, ident{At: at, Lead: string(b[8+w : 8+w+int(n)])})
-		b = b[8+w+int(n):]
+		e.Lead = string(b[head+w : head+w+int(n)])
+		out = append(out, e)
+		b = b[head+w+int(n):]
 	}
 	return out, nil
 }

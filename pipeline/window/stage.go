@@ -499,10 +499,12 @@ func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64, pair b
 	// !pair (a replay): the state has the pairing events already. The
 	// pairing types and the deal types are disjoint.
 	switch {
-	case pair && it.LeadID != "" && (it.Type == schemas.TypeLeadCreated || it.Type.Inbound()):
+	// A Customer touch (an existing customer's contact) has no lead
+	// waiting for an answer: it neither opens nor answers one.
+	case pair && it.LeadID != "" && !it.Customer && (it.Type == schemas.TypeLeadCreated || it.Type.Inbound()):
 		e.Kind, e.Rep, e.Team = pairing.Open, r.id, team
 		p.pr.AddShared(pairing.Lead, it.LeadID, e)
-	case pair && it.LeadID != "" && it.Type.Outbound():
+	case pair && it.LeadID != "" && !it.Customer && it.Type.Outbound():
 		e.Kind, e.Rep, e.Team = pairing.Close, r.id, team
 		p.pr.AddShared(pairing.Lead, it.LeadID, e)
 	case pair && it.ApprovalID != "" && it.Type == schemas.TypeApprovalRequested:
@@ -585,7 +587,7 @@ func (s *Stage) advance(p *part, last int64) {
 
 // pairOnly feeds a PairOnly touch to the lead pairing only.
 func (s *Stage) pairOnly(p *part, it *schemas.Interaction, at, last int64, pair bool) {
-	if !pair || it.LeadID == "" {
+	if !pair || it.LeadID == "" || it.Customer {
 		return
 	}
 	team := it.TeamID

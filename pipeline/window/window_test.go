@@ -238,6 +238,61 @@ func TestAcknowledgementIsNoActivity(t *testing.T) {
 	}
 }
 
+// TestCustomerTouchesOpenNoLead: a touch resolved to an existing
+// customer's contact (Customer, docs/leads.md) is its rep's activity but
+// neither opens a response clock nor answers one, as original or as a
+// pair-only copy; the same touches without the flag do both.
+func TestCustomerTouchesOpenNoLead(t *testing.T) {
+	m := time.Minute
+	feed := func(customer bool) []schemas.Interaction {
+		ev := []schemas.Interaction{
+			lead("in1", "003C", schemas.TypeCallInbound, 0, "rep1"),
+			lead("out1", "003C", schemas.TypeCallOutbound, 40*m, "rep1"),
+			lead("in2", "003D", schemas.TypeMessageInbound, time.Hour, "rep2"),
+			lead("x", "E", schemas.TypeLeadCreated, 30*time.Hour, "rep1"),
+		}
+		pairOnly := lead("pin", "003P", schemas.TypeCallInbound, 2*time.Hour, "rep2")
+		pairOnly.PairOnly = true
+		ev = slices.Insert(ev, 3, pairOnly) // before E moves the watermark past it
+		for k := range ev {
+			ev[k].Customer = customer && ev[k].LeadID != "E"
+		}
+		return ev
+	}
+	cfg := Config{OutOfOrderness: 5 * time.Minute, AllowedLateness: 10 * time.Minute, LeadExpiry: 2 * time.Hour}
+	collect := func(customer bool) (leads []string, acts int) {
+		s := newTestWindow(t, cfg).NewStage()
+		ev := feed(customer)
+		b := schemas.NewBatch(schemas.Origin{Topic: "in", Partition: 0, FirstOffset: 0, LastOffset: int64(len(ev)) - 1}, nil)
+		b.Interactions = ev
+		if err := s.Process(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range b.Aggregates {
+			switch a.Table {
+			case schemas.TableLeadResponse:
+				for _, r := range a.Rows.(schemas.LeadResponseRows) {
+					leads = append(leads, r.LeadID+"/"+r.TriggerEventID)
+				}
+			case schemas.TableActivity:
+				for _, r := range a.Rows.(schemas.ActivityRows) {
+					acts += int(r.Interactions)
+				}
+			}
+		}
+		slices.Sort(leads)
+		return leads, acts
+	}
+	leadsF, actsF := collect(false)
+	leadsC, actsC := collect(true)
+	if want := []string{"003C/in1", "003D/in2", "003P/pin"}; !slices.Equal(leadsF, want) {
+		t.Fatalf("without the flag: facts %v, want %v", leadsF, want)
+	}
+	if len(leadsC) != 0 || actsC != actsF || actsC != 4 {
+		t.Fatalf("customer touches: facts %v (want none), %d interactions counted (want %d, as without the flag)", leadsC, actsC, actsF)
+	}
+}
+
 // TestAccountEventsAreNeverLate: account ownership and market signals are
 // no KBI facts (docs/signals.md). Far behind the watermark they still pass
 // to the stages after the window, where an old call is set aside as late.
