@@ -14,6 +14,7 @@ type stateMetrics struct {
 	bytes          *prometheus.CounterVec
 	fenced         prometheus.Counter
 	migrated       prometheus.Counter
+	foreign        prometheus.Counter
 	forwarded      prometheus.Counter
 	window, anom   nsWritten // children looked up once
 }
@@ -47,6 +48,10 @@ func newStateMetrics(reg prometheus.Registerer) *stateMetrics {
 			Name: "salespulse_state_migrated_records_total",
 			Help: "State records migrated from the legacy changelog topics (once per input partition).",
 		}),
+		foreign: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "salespulse_state_foreign_claims_total",
+			Help: "Partition loads whose state was last claimed under another transactional id: another consumer group (or transactional_id_prefix) keeps state of the same input in this state topic.",
+		}),
 		forwarded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_state_forwarded_messages_total",
 			Help: "Messages produced to the internal lead topics in the transactions that save the routing and resolution state.",
@@ -55,7 +60,7 @@ func newStateMetrics(reg prometheus.Registerer) *stateMetrics {
 	m.window = nsWritten{m.records.WithLabelValues(nsName(state.Window)), m.bytes.WithLabelValues(nsName(state.Window))}
 	m.anom = nsWritten{m.records.WithLabelValues(nsName(state.Anomaly)), m.bytes.WithLabelValues(nsName(state.Anomaly))}
 	if reg != nil {
-		reg.MustRegister(m.restores, m.restoreSeconds, m.records, m.bytes, m.fenced, m.migrated, m.forwarded)
+		reg.MustRegister(m.restores, m.restoreSeconds, m.records, m.bytes, m.fenced, m.migrated, m.foreign, m.forwarded)
 	}
 	return m
 }

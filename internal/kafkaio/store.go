@@ -439,6 +439,7 @@ func (s *StateStore) restore(ctx context.Context, c *claim, topic string, partit
 	all := map[state.Namespace]map[string][]byte{}
 	initialised := false
 	prefix := topic + "\x00"
+	var prevClaim []byte // the claim before ours
 	err = readPartition(ctx, s.conn, s.cfg.Topic, partition, claimRec.Offset, true, func(r *kgo.Record) error {
 		rest, ok := bytes.CutPrefix(r.Key, []byte(prefix))
 		if !ok || len(rest) == 0 {
@@ -447,6 +448,9 @@ func (s *StateStore) restore(ctx context.Context, c *claim, topic string, partit
 		ns, key := state.Namespace(rest[0]), string(rest[1:])
 		if ns == 0 {
 			initialised = initialised || key == initKey
+			if key == claimKey && r.Offset < claimRec.Offset {
+				prevClaim = r.Value
+			}
 			return nil
 		}
 		apply(all, ns, key, r.Value)
@@ -455,6 +459,8 @@ func (s *StateStore) restore(ctx context.Context, c *claim, topic string, partit
 	if err != nil {
 		return nil, 0, 0, err
 	}
+
+	s.foreignClaim(topic, partition, txnID, prevClaim)
 
 	migrated := 0
 	if !initialised {
@@ -488,6 +494,30 @@ func (s *StateStore) restore(ctx context.Context, c *claim, topic string, partit
 	ok = true
 	c.prod = prod
 	return all, keys, migrated, nil
+}
+
+// foreignClaim reports a partition's state last claimed under another
+// transactional id than txnID: another consumer group (or another
+// transactional_id_prefix) keeps state of the same input partition in
+// this state topic. That is expected once, when a new group replaces an
+// old one (a replay restores the old state on purpose); while both run,
+// each restores the other's state and nothing else says so
+// (docs/state.md).
+func (s *StateStore) foreignClaim(topic string, partition int32, txnID string, prev []byte) {
+	by, ok := bytes.CutPrefix(prev, []byte("claimed by "))
+	if !ok {
+		return // none before ours (a claim record always starts so)
+	}
+	if k := bytes.LastIndex(by, []byte(" at ")); k >= 0 {
+		by = by[:k]
+	}
+	if string(by) == txnID {
+		return
+	}
+	s.m.foreign.Inc()
+	s.log.Warn("this partition's state was last claimed under another transactional id: another consumer group keeps state of the same input in this state topic; "+
+		"fine once when a new group replaces the old one, wrong while both run (give each deployment its own state.topic, docs/state.md)",
+		"topic", topic, "partition", partition, "state_topic", s.cfg.Topic, "previous", string(by), "this", txnID)
 }
 
 func apply(all map[state.Namespace]map[string][]byte, ns state.Namespace, key string, val []byte) {

@@ -181,6 +181,41 @@ func TestZombieIsFenced(t *testing.T) {
 	want(t, "third store", load(t, newStore(t, c), state.Window, input, 3), map[string]string{"k": "b1", "a-only": "a"})
 }
 
+// TestForeignClaimsCounted: a load that finds the partition last claimed
+// by another consumer group counts it (salespulse_state_foreign_claims_total)
+// and still restores what is there, as a replay by a new group needs; the
+// same group's next owner counts nothing.
+func TestForeignClaimsCounted(t *testing.T) {
+	c := newCluster(t)
+	a := newStore(t, c)
+	load(t, a, state.Window, input, 1)
+	save(t, a, state.Window, input, 1, rec("k", "a"))
+	a2 := newStore(t, c) // the same group's next owner (a rebalance)
+	want(t, "same group", load(t, a2, state.Window, input, 1), map[string]string{"k": "a"})
+	if n := testutil.ToFloat64(a2.m.foreign); n != 0 {
+		t.Fatalf("the same group's load counted %v foreign claims", n)
+	}
+	other, err := NewStateStore(StateConfig{RestoreTimeout: 30 * time.Second}, "staging", conn(c), prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Close)
+	want(t, "another group", load(t, other, state.Window, input, 1), map[string]string{"k": "a"})
+	if n := testutil.ToFloat64(other.m.foreign); n != 1 {
+		t.Fatalf("another group's load counted %v foreign claims, want 1", n)
+	}
+	back := newStore(t, c) // and back: the first group sees staging's claim
+	load(t, back, state.Window, input, 1)
+	if n := testutil.ToFloat64(back.m.foreign); n != 1 {
+		t.Fatalf("the first group's load after staging's counted %v, want 1", n)
+	}
+	a3 := newStore(t, c)
+	load(t, a3, state.Window, input, 1)
+	if n := testutil.ToFloat64(a3.m.foreign); n != 0 {
+		t.Fatalf("the first group's load after its own counted %v", n)
+	}
+}
+
 // A zombie caught in the middle of a save: its open transaction is
 // aborted by the new owner's claim, and its commit fails.
 func TestZombieOpenTransactionAborted(t *testing.T) {
@@ -413,8 +448,8 @@ func TestMetricsDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) != 7 {
-		t.Errorf("%d metric families gathered, want 7", len(mfs))
+	if len(mfs) != 8 {
+		t.Errorf("%d metric families gathered, want 8", len(mfs))
 	}
 	for _, mf := range mfs {
 		if !strings.Contains(string(doc), "`"+mf.GetName()+"`") {
