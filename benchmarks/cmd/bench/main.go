@@ -89,7 +89,7 @@ func main() {
 
 	fs.Int64Var(&c.events, "events", 300_000, "interactions preloaded per drain run")
 	fs.IntVar(&c.runs, "runs", 3, "runs per scenario; the table shows medians")
-	fs.StringVar(&c.scenarios, "scenarios", "canonical,vendor,scale,live", "comma-separated: canonical (drain, canonical JSON), vendor (drain, vendor payloads), scale (drain, canonical, 1 vs 2 pipeline processes), live, deadline-idle and deadline-loaded (SLA deadline → webhook), provisional-idle and provisional-loaded (answer → provisional fact queryable) (make bench-deadline; not in the default set), peer (side by side with clickhouse_sinker, make bench-peer; not in the default set)")
+	fs.StringVar(&c.scenarios, "scenarios", "canonical,vendor,scale,live", "comma-separated: canonical (drain, canonical JSON), vendor (drain, vendor payloads), scale (drain, canonical, 1 vs 2 pipeline processes), live, deadline-idle and deadline-loaded (SLA deadline → webhook), provisional-idle and provisional-loaded (answer → provisional fact queryable), provisional-touch-idle and provisional-touch-loaded (the same with answers that name only the lead's phone, resolved by the contacts flow) (make bench-deadline; not in the default set), peer (side by side with clickhouse_sinker, make bench-peer; not in the default set)")
 	fs.StringVar(&c.mix, "mix", "canonical", "internal: preload mix, canonical or vendor")
 	fs.IntVar(&c.partitions, "partitions", 12, "partitions per topic")
 	fs.IntVar(&c.teams, "teams", 40, "generated teams (8 reps each, 147 interactions/rep/day)")
@@ -402,9 +402,9 @@ func runScenario(c config, sc string, run int) ([]result, error) {
 		var r result
 		r, err = deadline(c, run, sc == "deadline-loaded")
 		rs = append(rs, r)
-	case "provisional-idle", "provisional-loaded":
+	case "provisional-idle", "provisional-loaded", "provisional-touch-idle", "provisional-touch-loaded":
 		var r result
-		r, err = provisional(c, run, sc == "provisional-loaded")
+		r, err = provisional(c, run, strings.HasSuffix(sc, "-loaded"), strings.Contains(sc, "-touch-"))
 		rs = append(rs, r)
 	case "dashboards":
 		var r result

@@ -49,8 +49,19 @@ const provPoll = 50 * time.Millisecond
 //
 // The pipeline runs with its defaults (no --tick-after etc.): ticks and
 // the detectors' out_of_orderness do not touch this path.
-func provisional(c config, run int, loaded bool) (result, error) {
+//
+// touch (provisional-touch-*): each lead has a phone number and its
+// answer names only that number, as an Aircall or Twilio call does, so
+// the answer takes the contacts flow: the Router sends it to the contacts
+// topic, and the Resolver holds it pending until the contacts partition's
+// event time reaches it (docs/leads.md, "When a touch is resolved") before
+// it goes to its lead's partition. The difference to the scenario without
+// touch is that wait and the extra hop.
+func provisional(c config, run int, loaded, touch bool) (result, error) {
 	name := map[bool]string{false: "provisional-idle", true: "provisional-loaded"}[loaded]
+	if touch {
+		name = strings.Replace(name, "provisional-", "provisional-touch-", 1)
+	}
 	r := result{Scenario: name, Run: run, Instances: 1}
 	if !c.leads {
 		return r, fmt.Errorf("%s: provisional facts are written by the leads flow: drop --leads=false", name)
@@ -97,6 +108,9 @@ func provisional(c config, run int, loaded bool) (result, error) {
 		id := fmt.Sprintf("bench-prov-%d-%d", run, k)
 		x := schemas.Interaction{EventID: id + "-created", OccurredAt: created, Source: "bench",
 			Type: schemas.TypeLeadCreated, Channel: schemas.ChannelCRM, RepID: rep.ID, TeamID: rep.TeamID, LeadID: id}
+		if touch {
+			x.Contact = schemas.Contact{Phone: provPhone(run, k), Country: "US"}
+		}
 		x.Normalize()
 		leads[k] = x
 		recs = append(recs, &kgo.Record{Topic: canonical.DefaultTopic, Key: []byte(id), Value: schemas.AppendJSON(nil, &x)})
@@ -213,8 +227,14 @@ func provisional(c config, run int, loaded bool) (result, error) {
 			at := time.Now()
 			x := schemas.Interaction{EventID: l.LeadID + "-answer", OccurredAt: at, Source: "bench",
 				Type: schemas.TypeCallOutbound, RepID: l.RepID, TeamID: l.TeamID, LeadID: l.LeadID}
+			key := l.LeadID
+			if touch {
+				// A telephony system's call: the number, no lead; keyed
+				// by the rep, as a vendor relay keys by user.
+				x.LeadID, x.Contact, key = "", l.Contact, l.RepID
+			}
 			x.Normalize()
-			cl.Produce(ctx, &kgo.Record{Topic: canonical.DefaultTopic, Key: []byte(l.LeadID), Value: schemas.AppendJSON(nil, &x)}, nil)
+			cl.Produce(ctx, &kgo.Record{Topic: canonical.DefaultTopic, Key: []byte(key), Value: schemas.AppendJSON(nil, &x)}, nil)
 			mu.Lock()
 			pending = append(pending, answer{l.LeadID, x.EventID, at})
 			mu.Unlock()
@@ -258,9 +278,20 @@ func provisional(c config, run int, loaded bool) (result, error) {
 	return r, nil
 }
 
+// provPhone is the k-th measured lead's number in run, a US number of
+// the 555-01xx range libphonenumber accepts, unique per run and lead.
+func provPhone(run, k int) string {
+	return fmt.Sprintf("+1 201 55%d %04d", 5+run%4, k%10000)
+}
+
 // printProvisional prints the provisional scenarios' table.
 func printProvisional(w io.Writer, by map[string][]result, c config) {
-	if len(by["provisional-idle"])+len(by["provisional-loaded"]) == 0 {
+	names := []string{"provisional-idle", "provisional-loaded", "provisional-touch-idle", "provisional-touch-loaded"}
+	n := 0
+	for _, s := range names {
+		n += len(by[s])
+	}
+	if n == 0 {
 		return
 	}
 	med := func(rs []result, f func(*result) float64) float64 {
@@ -274,7 +305,7 @@ func printProvisional(w io.Writer, by map[string][]result, c config) {
 		c.deadlineLeads, c.deadlineSpan, provPoll)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\truns\tp50\tp99\tmin\tmax\tseen\tother traffic events/s\tingest lag at its end\t")
-	for _, s := range []string{"provisional-idle", "provisional-loaded"} {
+	for _, s := range names {
 		rs := by[s]
 		if len(rs) == 0 {
 			continue
