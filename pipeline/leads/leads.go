@@ -72,6 +72,18 @@ type Config struct {
 	// (ClickHouse down), during which partitions whose last mark said
 	// they were caught up send nothing while their data waits.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ResolveIdle is IdleTimeout for resolving touches only: a contacts
+	// partition resolves a touch once every source partition has reached
+	// its time, or had consumed all its input and sent no progress for
+	// this long while others did. So in a catch-up, where partitions lag
+	// behind their input, touches wait for the slowest (exact whatever
+	// the topics' paces); in live operation, where every partition is
+	// caught up, a quiet CRM partition holds them back this long at most
+	// instead of IdleTimeout. An identity delivered later than this
+	// after the touch it precedes counts from when it arrives
+	// (docs/leads.md, "When a touch is resolved"). Negative: wait as the
+	// lead topics' event time does (IdleTimeout). Default 2s.
+	ResolveIdle time.Duration `yaml:"resolve_idle"`
 	// TickAfter: once every source partition has been consumed to its
 	// end and no new source record arrived for this long (wall time), the
 	// app writes wall-clock ticks into both lead topics' partitions, so
@@ -97,6 +109,9 @@ var (
 	ErrTopic     = errors.New("must be a valid Kafka topic name, different from the other lead topic")
 	ErrPositive  = errors.New("must be > 0")
 	ErrHoldLarge = errors.New("must not exceed window.allowed_lateness")
+	// ErrResolveIdle: resolving touches cannot wait for a quiet partition
+	// longer than the lead topics' event time does.
+	ErrResolveIdle = errors.New("must not exceed leads.idle_timeout")
 )
 
 // SetDefaults fills the zero fields.
@@ -115,6 +130,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 5 * time.Minute
+	}
+	if c.ResolveIdle == 0 {
+		c.ResolveIdle = 2 * time.Second
 	}
 	if c.TickAfter == 0 {
 		c.TickAfter = time.Minute
@@ -146,6 +164,9 @@ func (c Config) Validate(allowedLateness time.Duration) error {
 	}
 	if c.IdleTimeout <= 0 {
 		return fmt.Errorf("leads.idle_timeout: %w", ErrPositive)
+	}
+	if c.ResolveIdle > c.IdleTimeout {
+		return fmt.Errorf("leads.resolve_idle %s: %w (%s)", c.ResolveIdle, ErrResolveIdle, c.IdleTimeout)
 	}
 	if c.TickLag < 0 {
 		return fmt.Errorf("leads.tick_lag: %w", ErrPositive)

@@ -210,6 +210,88 @@ func TestResolverPrecedence(t *testing.T) {
 	}
 }
 
+// TestResolverResolveIdle: a touch waits for a CRM partition that had
+// consumed all its input only leads.resolve_idle (send times), not
+// leads.idle_timeout; one that lags behind its input it waits for; with
+// resolve_idle negative it waits as before. A restart after the touch was
+// resolved does not resolve it again (the progress record keeps resT).
+func TestResolverResolveIdle(t *testing.T) {
+	k := schemas.ContactKeys{Phone: "kP"}
+	l1 := ev("l1", 0, schemas.TypeLeadCreated, "L1", k)
+	call := ev("call", 3*time.Minute, schemas.TypeCallInbound, "", k)
+	call2 := ev("call2", 10*time.Minute, schemas.TypeCallInbound, "", k)
+	sent := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	mark := func(id string, at time.Duration, end bool, after time.Duration) schemas.Interaction {
+		m := schemas.Interaction{EventID: id, OccurredAt: t0.Add(at), Watermark: true, SentAt: sent.Add(after)}
+		if end {
+			m.Stage = schemas.WatermarkAtEnd
+		}
+		return m
+	}
+	for _, c := range []struct {
+		name     string
+		idle     time.Duration
+		crmAtEnd bool
+		want     [][]string // the touches sent, after each batch
+	}{
+		{"a caught-up CRM partition is waited for 2s", 0, true,
+			[][]string{nil, nil, {"call"}, {"call"}, {"call"}, {"call", "call2"}}},
+		// Restored, a partition is taken for caught up after idle_timeout
+		// of silence (watermark.Upstreams.Restore), as before.
+		{"a lagging CRM partition is waited for", 0, false, [][]string{nil, nil, nil, nil, nil, {"call", "call2"}}},
+		{"resolve_idle negative: waited for idle_timeout", -time.Second, true, [][]string{nil, nil, nil, nil, nil, {"call", "call2"}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := state.NewMemory()
+			newRes := func() *Resolver {
+				l, err := New(Config{Hold: 10 * time.Minute, ResolveIdle: c.idle}, st, Topology{Partitions: 1, Sources: []string{"crm/0", "aircall/0"}}, nil, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return l.NewResolver()
+			}
+			res := newRes()
+			batches := [][]schemas.Interaction{
+				{l1, mark("crm/0", 0, c.crmAtEnd, 0)},
+				{call, call2, mark("aircall/0", 3*time.Minute, true, time.Second)}, // crm/0 quiet 1s: both pending, one record
+				{mark("aircall/0", 5*time.Minute, true, 3*time.Second)},            // quiet 3s: call resolved, call2 not
+				{mark("aircall/0", 6*time.Minute, true, 4*time.Second)},            // after a restart: call not again
+				// A restored upstream may have been lagging: it is waited for
+				// idle_timeout, counted from the first mark after the
+				// restart (watermark.Upstreams.Restore), not resolve_idle.
+				{mark("aircall/0", 11*time.Minute, true, 7*time.Second)},
+				{mark("aircall/0", 12*time.Minute, true, 5*time.Minute+5*time.Second)},
+			}
+			var off int64
+			var out []string // every touch sent so far (Sent drains)
+			for n, ints := range batches {
+				if n == 3 {
+					res = newRes()
+				}
+				if err := res.Process(context.Background(), batch("salespulse.contacts", off, slices.Clone(ints)...)); err != nil {
+					t.Fatal(err)
+				}
+				off += int64(len(ints))
+				_, sent := decoded(t, st.Sent("salespulse.leads"))
+				for _, i := range sent {
+					if i.LeadID != "L1" {
+						t.Fatalf("%s resolved to %q, want L1", i.EventID, i.LeadID)
+					}
+					out = append(out, i.EventID)
+				}
+				if !slices.Equal(out, c.want[n]) {
+					t.Fatalf("after batch %d: %v sent, want %v", n, out, c.want[n])
+				}
+			}
+		})
+	}
+	cfg := Config{ResolveIdle: 10 * time.Minute}
+	cfg.SetDefaults()
+	if err := cfg.Validate(0); !errors.Is(err, ErrResolveIdle) {
+		t.Fatalf("resolve_idle above idle_timeout: %v", err)
+	}
+}
+
 // TestResolverCustomers: a touch resolved to an existing customer's
 // contact (a Salesforce Contact, schemas.Interaction.Customer) carries
 // Customer, so the stages open and answer no lead with it

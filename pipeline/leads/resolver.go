@@ -81,13 +81,18 @@ func (r *Resolver) wireOf(i *schemas.Interaction) []byte {
 // rpart is one contacts partition's resolution state.
 type rpart struct {
 	position // maxT: the partition's progress, the minimum over its upstreams
-	up       *watermark.Upstreams
-	atEnd    bool // the last batch was at the partition's end (sent with the marks)
-	ids      map[string][]ident
-	waiting  map[string][]*held // by contact key
-	queue    heldQueue          // every waiting touch, earliest first
-	pending  pendQueue          // touches after the progress, earliest first
-	precs    []pendRecord       // the state records that hold them
+	// resT is the progress touches are resolved at: maxT, but with the
+	// upstreams that had consumed all their input left out after
+	// leads.resolve_idle instead of leads.idle_timeout. A touch is
+	// resolved once resT reaches it.
+	resT    int64
+	up      *watermark.Upstreams
+	atEnd   bool // the last batch was at the partition's end (sent with the marks)
+	ids     map[string][]ident
+	waiting map[string][]*held // by contact key
+	queue   heldQueue          // every waiting touch, earliest first
+	pending pendQueue          // touches after the progress, earliest first
+	precs   []pendRecord       // the state records that hold them
 }
 
 // pending is a touch later than its partition's progress, not resolved
@@ -153,7 +158,7 @@ func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 	k := partKey{b.Origin.Topic, b.Origin.Partition}
 	p := r.parts[k]
 	if p == nil {
-		p = &rpart{position: position{next: -1, expect: -1, maxT: watermark.None}}
+		p = &rpart{position: position{next: -1, expect: -1, maxT: watermark.None}, resT: watermark.None}
 		r.parts[k] = p
 	}
 	fresh, err := admit(&p.position, b, func() (map[string][]byte, error) {
@@ -180,7 +185,7 @@ func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 		case Identity(i):
 			out = r.learn(p, i, out)
 		case Touch(i):
-			if p.maxT != watermark.None && i.OccurredAt.UnixMilli() <= p.maxT {
+			if p.resT != watermark.None && i.OccurredAt.UnixMilli() <= p.resT {
 				out = r.resolve(p, i, out) // late: the progress passed it
 			} else {
 				r.due = append(r.due, due{i: i})
@@ -194,13 +199,21 @@ func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 	if t, ok := p.up.Min(); ok && t > p.maxT {
 		p.maxT, advanced = t, true
 	}
+	p.resT = max(p.resT, p.maxT)
+	if r.l.cfg.ResolveIdle > 0 {
+		if t, ok := p.up.MinIdle(r.l.cfg.ResolveIdle); ok && t > p.resT {
+			p.resT = t
+		}
+	}
 	out = r.release(p, b.Origin.LastOffset, out)
 	b.Interactions = slices.DeleteFunc(b.Interactions, func(i schemas.Interaction) bool { return i.Watermark })
 	r.expire(p)
 	p.up.Changed(func(id string, v []byte) {
 		r.recs = append(r.recs, state.Record{Key: append([]byte{kindUpstream}, id...), Value: v})
 	})
-	r.recs = append(r.recs, progressRecord(b.Origin.LastOffset+1, p.maxT))
+	pr := progressRecord(b.Origin.LastOffset+1, p.maxT)
+	pr.Value = binary.BigEndian.AppendUint64(pr.Value, uint64(p.resT))
+	r.recs = append(r.recs, pr)
 	for _, o := range out {
 		r.msgs = append(r.msgs, state.Message{Topic: r.l.cfg.LeadsTopic, Key: []byte(o.key), Value: o.val})
 	}
@@ -230,7 +243,7 @@ type outMsg struct {
 // and those pending from earlier ones, earliest first, and keeps the rest
 // pending, saved in one record for the batch (its last offset off).
 func (r *Resolver) release(p *rpart, off int64, out []outMsg) []outMsg {
-	reached := func(at int64) bool { return p.maxT != watermark.None && at <= p.maxT }
+	reached := func(at int64) bool { return p.resT != watermark.None && at <= p.resT }
 	var later []due
 	n := 0
 	for _, d := range r.due {
@@ -480,7 +493,8 @@ func (r *Resolver) restore(p *rpart, st map[string][]byte) error {
 	p.pending, p.precs = p.pending[:0], p.precs[:0]
 	// The saved progress (admit reads it after this returns): the
 	// pending touches it reached were resolved in the same transaction.
-	_, maxT := savedProgress(st)
+	p.resT = savedResolution(st)
+	resT := p.resT
 	p.up = watermark.New(r.l.cfg.IdleTimeout)
 	r.l.expect(p.up, false)
 	for k, v := range st {
@@ -505,7 +519,7 @@ func (r *Resolver) restore(p *rpart, st map[string][]byte) error {
 			pr := pendRecord{off: int64(binary.BigEndian.Uint64([]byte(k[1:9]))), chunk: binary.BigEndian.Uint16([]byte(k[9:])), last: watermark.None}
 			err := decodePending(v, func(pt *pending) {
 				pr.last = max(pr.last, pt.at)
-				if maxT == watermark.None || pt.at > maxT {
+				if resT == watermark.None || pt.at > resT {
 					heap.Push(&p.pending, pt)
 				}
 			})
@@ -516,6 +530,17 @@ func (r *Resolver) restore(p *rpart, st map[string][]byte) error {
 		}
 	}
 	return nil
+}
+
+// savedResolution reads the resolver's resT from its progress record, a
+// third field after savedProgress's two; a record written before resT
+// existed resolved at maxT.
+func savedResolution(st map[string][]byte) int64 {
+	if v := st[progressKey]; len(v) >= 24 {
+		return int64(binary.BigEndian.Uint64(v[16:]))
+	}
+	_, maxT := savedProgress(st)
+	return maxT
 }
 
 func (r *Resolver) drop(k partKey) { delete(r.parts, k) }

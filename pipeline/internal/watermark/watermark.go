@@ -57,6 +57,7 @@ type up struct {
 	seen  time.Time     // send time of its last mark; zero: none yet (counted from base)
 	limit time.Duration // silence after which it is left out (if end)
 	end   bool          // its last mark said it had consumed all its input
+	heard bool          // end and seen come from a mark this view read (not Expect, not Restore)
 }
 
 // dormant is a group of upstreams (a topic's partitions) none of which had
@@ -159,13 +160,23 @@ func (u *Upstreams) Observe(id string, t int64, end bool, sent time.Time) {
 		x.t = t
 		u.dirty[id] = true
 	}
-	x.seen, x.limit, x.end = sent, u.idle, end
+	x.seen, x.limit, x.end, x.heard = sent, u.idle, end, true
 }
 
 // Min is the progress of the partition: the smallest event time its
 // active upstreams reached; ok is false before any mark, or while an
 // active upstream has not reported.
-func (u *Upstreams) Min() (t int64, ok bool) {
+func (u *Upstreams) Min() (t int64, ok bool) { return u.MinIdle(u.idle) }
+
+// MinIdle is Min with a shorter idle timeout (at most the view's own): an
+// upstream whose last mark said it had consumed all its input is left out
+// once the others' marks were sent idle after it. The lead resolver
+// resolves touches at such a progress (docs/leads.md, "When a touch is
+// resolved"): a source partition that is caught up is not waited for
+// long, one that lags behind its input still is. An upstream this view
+// has not heard from since it was made (expected, or restored after a
+// restart: it may have been lagging) keeps its own timeout.
+func (u *Upstreams) MinIdle(idle time.Duration) (t int64, ok bool) {
 	t = math.MaxInt64
 	relayed := int64(math.MaxInt64)
 	for id, x := range u.ups {
@@ -174,7 +185,11 @@ func (u *Upstreams) Min() (t int64, ok bool) {
 			if seen.IsZero() {
 				seen = u.base
 			}
-			if !seen.IsZero() && u.latest.Sub(seen) > x.limit {
+			limit := x.limit
+			if x.heard {
+				limit = min(limit, max(idle, 0))
+			}
+			if !seen.IsZero() && u.latest.Sub(seen) > limit {
 				continue
 			}
 		}

@@ -1,6 +1,7 @@
 package watermark
 
 import (
+	"encoding/binary"
 	"slices"
 	"sync"
 	"testing"
@@ -40,6 +41,49 @@ func TestMinOverActiveUpstreams(t *testing.T) {
 	})
 	if len(changed) != 3 {
 		t.Fatalf("changed %v", changed)
+	}
+}
+
+// MinIdle leaves a caught-up upstream out after its shorter timeout (the
+// lead resolver's leads.resolve_idle), while Min still waits for it; an
+// upstream behind its input is waited for by both; an expected upstream
+// that never reported is left out after the shorter of its grace and the
+// timeout.
+func TestMinIdle(t *testing.T) {
+	u := New(time.Minute)
+	u.Observe("crm/0", 50, true, t0)
+	u.Observe("tel/0", 100, true, t0)
+	if m, _ := u.MinIdle(2 * time.Second); m != 50 {
+		t.Fatalf("MinIdle before any silence = %d, want 50", m)
+	}
+	u.Observe("tel/0", 300, true, t0.Add(3*time.Second))
+	if m, _ := u.MinIdle(2 * time.Second); m != 300 {
+		t.Fatalf("MinIdle with crm/0 quiet for 3s = %d, want 300", m)
+	}
+	if m, _ := u.Min(); m != 50 {
+		t.Fatalf("Min with crm/0 quiet for 3s = %d, want 50 (idle timeout 1m)", m)
+	}
+	u.Observe("crm/1", 70, false, t0) // behind its input
+	if m, _ := u.MinIdle(2 * time.Second); m != 70 {
+		t.Fatalf("MinIdle with crm/1 lagging = %d, want 70", m)
+	}
+	// Expected and never heard, or restored after a restart (it may have
+	// been lagging): MinIdle waits for it as long as Min does.
+	v := New(time.Minute)
+	v.Expect([]string{"crm/0"}, 0)
+	v.Restore("crm/1", binary.BigEndian.AppendUint64(nil, 40))
+	v.Observe("tel/0", 100, true, t0)
+	v.Observe("tel/0", 200, true, t0.Add(3*time.Second))
+	if m, ok := v.MinIdle(2 * time.Second); ok && m != None {
+		t.Fatalf("MinIdle with crm/0 expected, never reported = %d, want none yet", m)
+	}
+	v.Observe("crm/0", 150, true, t0.Add(3*time.Second))
+	if m, _ := v.MinIdle(2 * time.Second); m != 40 {
+		t.Fatalf("MinIdle with crm/1 restored = %d, want 40", m)
+	}
+	v.Observe("tel/0", 300, true, t0.Add(time.Minute+4*time.Second))
+	if m, _ := v.MinIdle(2 * time.Second); m != 300 {
+		t.Fatalf("MinIdle a minute after the restore = %d, want 300", m)
 	}
 }
 
