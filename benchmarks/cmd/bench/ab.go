@@ -69,6 +69,18 @@ func abFigures(sc string) []abFigure {
 			{"p99 event → webhook", "%.2f s", func(r *result) float64 { return r.HookP99 }},
 		}
 	}
+	if strings.HasPrefix(sc, "provisional") {
+		// The idle scenarios produce nothing else: no CPU per event.
+		fs := []abFigure{
+			{"p50 answer → provisional", "%.2f s", func(r *result) float64 { return r.ProvP50 }},
+			{"p99 answer → provisional", "%.2f s", func(r *result) float64 { return r.ProvP99 }},
+		}
+		if strings.HasSuffix(sc, "-loaded") {
+			fs = append(fs, abFigure{"pipeline CPU-s/M", "%.2f", (*result).cpuPerM},
+				abFigure{"ingest lag at the end", "%.0f", func(r *result) float64 { return r.LagAtStop }})
+		}
+		return fs
+	}
 	return []abFigure{
 		{"pipeline CPU-s/M", "%.2f", (*result).cpuPerM},
 		{"of it, kernel CPU-s/M", "%.2f", func(r *result) float64 { return r.PipeSys / r.Events * 1e6 }},
