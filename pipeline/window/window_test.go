@@ -191,6 +191,32 @@ func BenchmarkPairing(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
+// oneBatch runs ev through a fresh window stage as one batch and returns
+// the lead facts, the interactions counted as activity and the rep-account
+// rows it emitted.
+func oneBatch(t *testing.T, cfg Config, ev []schemas.Interaction) (facts []schemas.LeadResponseRow, acts, accts int) {
+	t.Helper()
+	s := newTestWindow(t, cfg).NewStage()
+	b := schemas.NewBatch(schemas.Origin{Topic: "in", Partition: 0, FirstOffset: 0, LastOffset: int64(len(ev)) - 1}, nil)
+	b.Interactions = ev
+	if err := s.Process(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range b.Aggregates {
+		switch a.Table {
+		case schemas.TableLeadResponse:
+			facts = append(facts, a.Rows.(schemas.LeadResponseRows)...)
+		case schemas.TableActivity:
+			for _, r := range a.Rows.(schemas.ActivityRows) {
+				acts += int(r.Interactions)
+			}
+		case schemas.TableRepAccounts:
+			accts += len(a.Rows.(schemas.AccountRows))
+		}
+	}
+	return facts, acts, accts
+}
+
 // TestAcknowledgementIsNoActivity: an alert.acknowledged by a rep, on a
 // lead and an account, counts no activity or account and neither opens
 // nor answers the lead: the facts equal those of the feed without it.
@@ -210,29 +236,8 @@ func TestAcknowledgementIsNoActivity(t *testing.T) {
 		return ev
 	}
 	cfg := Config{OutOfOrderness: 5 * time.Minute, AllowedLateness: 10 * time.Minute, LeadExpiry: 2 * time.Hour}
-	collect := func(ack bool) (facts []schemas.LeadResponseRow, acts int, accts int) {
-		s := newTestWindow(t, cfg).NewStage()
-		b := schemas.NewBatch(schemas.Origin{Topic: "in", Partition: 0, FirstOffset: 0, LastOffset: int64(len(feed(ack))) - 1}, nil)
-		b.Interactions = feed(ack)
-		if err := s.Process(context.Background(), b); err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range b.Aggregates {
-			switch a.Table {
-			case schemas.TableLeadResponse:
-				facts = append(facts, a.Rows.(schemas.LeadResponseRows)...)
-			case schemas.TableActivity:
-				for _, r := range a.Rows.(schemas.ActivityRows) {
-					acts += int(r.Interactions)
-				}
-			case schemas.TableRepAccounts:
-				accts += len(a.Rows.(schemas.AccountRows))
-			}
-		}
-		return facts, acts, accts
-	}
-	f0, a0, c0 := collect(false)
-	f1, a1, c1 := collect(true)
+	f0, a0, c0 := oneBatch(t, cfg, feed(false))
+	f1, a1, c1 := oneBatch(t, cfg, feed(true))
 	if !reflect.DeepEqual(f0, f1) || a0 != a1 || c0 != c1 || len(f1) == 0 {
 		t.Fatalf("with the ack: %d facts, %d interactions, %d accounts; without: %d, %d, %d\n%+v\n%+v", len(f1), a1, c1, len(f0), a0, c0, f1, f0)
 	}
@@ -261,24 +266,9 @@ func TestCustomerTouchesOpenNoLead(t *testing.T) {
 	}
 	cfg := Config{OutOfOrderness: 5 * time.Minute, AllowedLateness: 10 * time.Minute, LeadExpiry: 2 * time.Hour}
 	collect := func(customer bool) (leads []string, acts int) {
-		s := newTestWindow(t, cfg).NewStage()
-		ev := feed(customer)
-		b := schemas.NewBatch(schemas.Origin{Topic: "in", Partition: 0, FirstOffset: 0, LastOffset: int64(len(ev)) - 1}, nil)
-		b.Interactions = ev
-		if err := s.Process(context.Background(), b); err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range b.Aggregates {
-			switch a.Table {
-			case schemas.TableLeadResponse:
-				for _, r := range a.Rows.(schemas.LeadResponseRows) {
-					leads = append(leads, r.LeadID+"/"+r.TriggerEventID)
-				}
-			case schemas.TableActivity:
-				for _, r := range a.Rows.(schemas.ActivityRows) {
-					acts += int(r.Interactions)
-				}
-			}
+		facts, acts, _ := oneBatch(t, cfg, feed(customer))
+		for _, r := range facts {
+			leads = append(leads, r.LeadID+"/"+r.TriggerEventID)
 		}
 		slices.Sort(leads)
 		return leads, acts
