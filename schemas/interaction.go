@@ -385,6 +385,21 @@ func (i *Interaction) Reset() {
 // Direction is the direction implied by the type.
 func (i *Interaction) Direction() string { return i.Type.Direction() }
 
+// OpensLead reports whether i opens a lead's response clock
+// (docs/kbis.md, "Lead response"): a lead.created or an inbound touch
+// that names its lead, unless the lead is an existing customer's contact
+// (Customer).
+func (i *Interaction) OpensLead() bool {
+	return i.LeadID != "" && !i.Customer && (i.Type == TypeLeadCreated || i.Type.Inbound())
+}
+
+// AnswersLead reports whether i answers a lead's open trigger: an
+// outbound touch (meetings included) that names its lead, unless it is an
+// existing customer's contact.
+func (i *Interaction) AnswersLead() bool {
+	return i.LeadID != "" && !i.Customer && i.Type.Outbound()
+}
+
 // Normalize fills derived fields: the channel from the type when absent, the
 // time zone to UTC, the currency to upper case.
 func (i *Interaction) Normalize() {

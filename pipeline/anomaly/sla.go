@@ -195,10 +195,7 @@ type lead struct {
 }
 
 func (s *slaPart) Apply(i *schemas.Interaction) {
-	if i.LeadID == "" || i.Customer {
-		return // Customer: an existing customer's contact, no lead
-	}
-	if !(i.Type == schemas.TypeLeadCreated || i.Type.Inbound() || i.Type.Outbound() || i.Type == schemas.TypeAlertAcknowledged) {
+	if !i.OpensLead() && !i.AnswersLead() && !acknowledges(i) {
 		return
 	}
 	if progress, ordered := s.p.Progress(); ordered && i.OccurredAt.After(progress) {
@@ -263,13 +260,18 @@ func (s *slaPart) Reached(progress time.Time, last int64) {
 	}
 }
 
+// acknowledges reports whether i is someone taking on a lead's alert.
+func acknowledges(i *schemas.Interaction) bool {
+	return i.LeadID != "" && i.Type == schemas.TypeAlertAcknowledged
+}
+
 func (s *slaPart) apply(i *schemas.Interaction) {
 	switch {
-	case i.Type == schemas.TypeLeadCreated || i.Type.Inbound():
+	case i.OpensLead():
 		s.trigger(i)
-	case i.Type.Outbound(): // includes meeting.held
+	case i.AnswersLead(): // includes meeting.held
 		s.answer(i)
-	case i.Type == schemas.TypeAlertAcknowledged:
+	case acknowledges(i):
 		s.ack(i)
 		return
 	default:

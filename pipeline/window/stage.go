@@ -499,12 +499,10 @@ func (s *Stage) account(p *part, it *schemas.Interaction, at, last int64, pair b
 	// !pair (a replay): the state has the pairing events already. The
 	// pairing types and the deal types are disjoint.
 	switch {
-	// A Customer touch (an existing customer's contact) has no lead
-	// waiting for an answer: it neither opens nor answers one.
-	case pair && it.LeadID != "" && !it.Customer && (it.Type == schemas.TypeLeadCreated || it.Type.Inbound()):
+	case pair && it.OpensLead():
 		e.Kind, e.Rep, e.Team = pairing.Open, r.id, team
 		p.pr.AddShared(pairing.Lead, it.LeadID, e)
-	case pair && it.LeadID != "" && !it.Customer && it.Type.Outbound():
+	case pair && it.AnswersLead():
 		e.Kind, e.Rep, e.Team = pairing.Close, r.id, team
 		p.pr.AddShared(pairing.Lead, it.LeadID, e)
 	case pair && it.ApprovalID != "" && it.Type == schemas.TypeApprovalRequested:
@@ -587,7 +585,7 @@ func (s *Stage) advance(p *part, last int64) {
 
 // pairOnly feeds a PairOnly touch to the lead pairing only.
 func (s *Stage) pairOnly(p *part, it *schemas.Interaction, at, last int64, pair bool) {
-	if !pair || it.LeadID == "" || it.Customer {
+	if !pair || !it.OpensLead() && !it.AnswersLead() {
 		return
 	}
 	team := it.TeamID
@@ -597,13 +595,9 @@ func (s *Stage) pairOnly(p *part, it *schemas.Interaction, at, last int64, pair 
 	team = s.zone(team).team // interned
 	r := s.rep(it.RepID)
 	e := pairing.Event{At: at, Off: last, ID: it.EventID, Type: it.Type, Channel: it.Channel, Rep: r.id, Team: team}
-	switch {
-	case it.Type == schemas.TypeLeadCreated || it.Type.Inbound():
+	e.Kind = pairing.Close
+	if it.OpensLead() {
 		e.Kind = pairing.Open
-	case it.Type.Outbound():
-		e.Kind = pairing.Close
-	default:
-		return
 	}
 	p.pr.AddShared(pairing.Lead, it.LeadID, e)
 }
