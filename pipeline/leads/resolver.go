@@ -26,9 +26,11 @@ import (
 // when it arrives: the source topics are consumed at their own paces, so
 // a touch of a fast topic (a call) arrives before identities of a slow
 // one (a CRM) that precede it in event time, and resolving it on arrival
-// made the answer depend on the pace. Every identity its source sent in
-// order is known by then; what arrives later is late (its source had
-// passed its time) and counts as known from when it arrives. A touch with
+// made the answer depend on the pace. That progress (rpart.resT) stops
+// waiting for a source partition that had consumed all its input and
+// stayed quiet for Config.ResolveIdle. Every identity its source sent in
+// order before the touch is known by then; what arrives later is late
+// and counts as known from when it arrives. A touch with
 // no identity at or before it waits up to Config.Hold of the partition's
 // event time, and the first identity at or before it that arrives in that
 // time takes it. A converted lead keeps its identities (its later touches
@@ -95,8 +97,8 @@ type rpart struct {
 	precs   []pendRecord       // the state records that hold them
 }
 
-// pending is a touch later than its partition's progress, not resolved
-// yet, in its wire form.
+// pending is a touch later than its partition's resT, not resolved yet,
+// in its wire form.
 type pending struct {
 	at   int64
 	id   string
@@ -105,9 +107,9 @@ type pending struct {
 
 // pendRecord is a state record of one batch's pending touches
 // (kindPending + the batch's last offset + a chunk number): deleted once
-// the progress has reached the latest of them, since a touch is resolved
-// exactly when the progress reaches it, and a restore skips those the
-// saved progress has reached.
+// resT has reached the latest of them, since a touch is resolved exactly
+// when resT reaches it, and a restore skips those the saved resT has
+// reached.
 type pendRecord struct {
 	off, last int64
 	chunk     uint16
@@ -211,9 +213,7 @@ func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 	p.up.Changed(func(id string, v []byte) {
 		r.recs = append(r.recs, state.Record{Key: append([]byte{kindUpstream}, id...), Value: v})
 	})
-	pr := progressRecord(b.Origin.LastOffset+1, p.maxT)
-	pr.Value = binary.BigEndian.AppendUint64(pr.Value, uint64(p.resT))
-	r.recs = append(r.recs, pr)
+	r.recs = append(r.recs, resolverProgress(b.Origin.LastOffset+1, p.maxT, p.resT))
 	for _, o := range out {
 		r.msgs = append(r.msgs, state.Message{Topic: r.l.cfg.LeadsTopic, Key: []byte(o.key), Value: o.val})
 	}
@@ -494,7 +494,6 @@ func (r *Resolver) restore(p *rpart, st map[string][]byte) error {
 	// The saved progress (admit reads it after this returns): the
 	// pending touches it reached were resolved in the same transaction.
 	p.resT = savedResolution(st)
-	resT := p.resT
 	p.up = watermark.New(r.l.cfg.IdleTimeout)
 	r.l.expect(p.up, false)
 	for k, v := range st {
@@ -519,7 +518,7 @@ func (r *Resolver) restore(p *rpart, st map[string][]byte) error {
 			pr := pendRecord{off: int64(binary.BigEndian.Uint64([]byte(k[1:9]))), chunk: binary.BigEndian.Uint16([]byte(k[9:])), last: watermark.None}
 			err := decodePending(v, func(pt *pending) {
 				pr.last = max(pr.last, pt.at)
-				if resT == watermark.None || pt.at > resT {
+				if p.resT == watermark.None || pt.at > p.resT {
 					heap.Push(&p.pending, pt)
 				}
 			})
@@ -532,9 +531,15 @@ func (r *Resolver) restore(p *rpart, st map[string][]byte) error {
 	return nil
 }
 
-// savedResolution reads the resolver's resT from its progress record, a
-// third field after savedProgress's two; a record written before resT
-// existed resolved at maxT.
+// resolverProgress is progressRecord with resT as a third field.
+func resolverProgress(next, maxT, resT int64) state.Record {
+	pr := progressRecord(next, maxT)
+	pr.Value = binary.BigEndian.AppendUint64(pr.Value, uint64(resT))
+	return pr
+}
+
+// savedResolution reads resT from resolverProgress's value; a record
+// written before resT existed resolved at maxT.
 func savedResolution(st map[string][]byte) int64 {
 	if v := st[progressKey]; len(v) >= 24 {
 		return int64(binary.BigEndian.Uint64(v[16:]))
@@ -587,13 +592,9 @@ const (
 
 func decodeIdents(b []byte) ([]ident, error) {
 	var out []ident
-	flags := len(b) > 0 && b[0] == identsCustomer
+	flags, head := len(b) > 0 && b[0] == identsCustomer, 8 // head: bytes before the id's length
 	if flags {
-		b = b[1:]
-	}
-	head := 8
-	if flags {
-		head = 9
+		b, head = b[1:], 9
 	}
 	for len(b) > 0 {
 		if len(b) < head+1 {
