@@ -276,7 +276,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "salespulse_leads_pending_touches",
-			Help: "Touches later than their contacts partition's progress, on this instance: they are resolved once every source has reached their time.",
+			Help: "Touches later than their contacts partition's progress, on this instance: they are resolved once every source partition has reached their time or is caught up and quiet for leads.resolve_idle.",
 		}),
 		expired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_leads_hold_expired_total",
