@@ -1,6 +1,7 @@
 package anomaly
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"math"
@@ -98,10 +99,11 @@ func (d *sla) NewState(p *detect.Partition, q detect.Queue) detect.State {
 // heldEvent is an event held back until the progress reaches it, in the
 // form appendHeld writes: the fields the detector reads, a third of the
 // wire form's bytes (the state records carry it; with the wire form a 1M
-// canonical drain wrote 300 MB of detector state instead of 90).
+// canonical drain wrote 300 MB of detector state instead of 90). form
+// points into its batch's buffer (heldBatch.buf, or slaPart.curBuf until
+// Reached), so holding an event allocates nothing of its own.
 type heldEvent struct {
 	at   int64 // unix ms
-	id   string
 	form []byte
 }
 
@@ -113,17 +115,69 @@ func appendHeld(b []byte, i *schemas.Interaction) []byte {
 	return detect.AppendStrs(b, i.EventID, i.LeadID, i.RepID, i.TeamID, i.ApprovalID, i.ApproverID)
 }
 
-// readHeld reads one appendHeld form into i.
-func readHeld(r *detect.Reader, i *schemas.Interaction) {
+// readHeld reads one appendHeld form into i. Its ids are substrings of one
+// string per form, one allocation instead of six: a lead kept open keeps
+// its event, rep and team ids, most of the form's ~100 bytes anyway.
+func readHeld(form []byte, i *schemas.Interaction) error {
+	r := detect.NewReader(form)
 	*i = schemas.Interaction{OccurredAt: r.Time(), Type: schemas.Type(r.Byte()), Channel: schemas.Channel(r.Byte())}
-	i.EventID, i.LeadID, i.RepID, i.TeamID, i.ApprovalID, i.ApproverID = r.Str(), r.Str(), r.Str(), r.Str(), r.Str(), r.Str()
+	head := len(form) - len(r.Rest())
+	var ends [6]int
+	for k := range ends {
+		r.Bytes()
+		ends[k] = len(form) - len(r.Rest())
+	}
+	if err := r.Done(detect.Key{Kind: kindHeld}); err != nil {
+		return err
+	}
+	str := string(form[head:])
+	ids := [6]*string{&i.EventID, &i.LeadID, &i.RepID, &i.TeamID, &i.ApprovalID, &i.ApproverID}
+	from := 0
+	for k, end := range ends {
+		end -= head
+		_, n := binary.Uvarint(form[head+from:])
+		*ids[k] = str[from+n : end]
+		from = end
+	}
+	return nil
+}
+
+// skipHeld reads past one appendHeld form without allocating and returns
+// its time (unix ms).
+func skipHeld(r *detect.Reader) int64 {
+	at := r.Time().UnixMilli()
+	r.Byte()
+	r.Byte()
+	for range 6 {
+		r.Bytes()
+	}
+	return at
+}
+
+// heldID is the event id of an appendHeld form (its first string), for
+// ordering events held at the same millisecond.
+func heldID(form []byte) []byte {
+	r := detect.NewReader(form)
+	r.Varint()
+	r.Byte()
+	r.Byte()
+	return r.Bytes()
 }
 
 // heldBatch is what one batch held back (the record kindHeld + its last
 // offset), as it was saved: it goes once the progress reached all of it.
+// buf is the record's value, the events' forms one after another.
 type heldBatch struct {
 	events []heldEvent
+	buf    []byte
 	last   int64 // the latest event time in it
+}
+
+// curEvent is an event of the batch being applied that was held back: its
+// form is curBuf[start:end].
+type curEvent struct {
+	at         int64
+	start, end int
 }
 
 // slaPart is one partition's open leads.
@@ -137,11 +191,15 @@ type slaPart struct {
 	teamCals map[string]*calendar.Calendar
 
 	// Events held back until the progress reaches them (Progress mode):
-	// this batch's, and those of earlier batches by record id.
-	cur     []heldEvent
-	held    []heldEvent
-	batches map[string]*heldBatch
-	tmp     schemas.Interaction
+	// this batch's (forms in curBuf, reused from batch to batch), and
+	// those of earlier batches by record id. due and later are Reached's
+	// scratch.
+	cur        []curEvent
+	curBuf     []byte
+	held       []heldEvent
+	batches    map[string]*heldBatch
+	due, later []heldEvent
+	tmp        schemas.Interaction
 }
 
 // clock returns the calendar a lead of team on ch counts its SLA in: nil
@@ -199,19 +257,19 @@ func (s *slaPart) Apply(i *schemas.Interaction) {
 		return
 	}
 	if progress, ordered := s.p.Progress(); ordered && i.OccurredAt.After(progress) {
-		form := appendHeld(nil, i)
-		s.cur = append(s.cur, heldEvent{at: i.OccurredAt.UnixMilli(), id: strings.Clone(i.EventID), form: form})
+		start := len(s.curBuf)
+		s.curBuf = appendHeld(s.curBuf, i)
+		s.cur = append(s.cur, curEvent{at: i.OccurredAt.UnixMilli(), start: start, end: len(s.curBuf)})
 		return
 	}
 	s.apply(i)
 }
 
 // Reached applies the held events the progress reached, earliest first,
-// and saves the batch's others in a record of their own.
+// and saves the batch's others in records of their own.
 func (s *slaPart) Reached(progress time.Time, last int64) {
 	p := progress.UnixMilli()
-	var due []heldEvent
-	keep := s.held[:0]
+	due, keep := s.due[:0], s.held[:0]
 	for _, e := range s.held {
 		if e.at <= p {
 			due = append(due, e)
@@ -219,45 +277,59 @@ func (s *slaPart) Reached(progress time.Time, last int64) {
 			keep = append(keep, e)
 		}
 	}
+	clear(s.held[len(keep):])
 	s.held = keep
-	var later []heldEvent
-	for _, e := range s.cur {
+	later := s.later[:0]
+	for _, c := range s.cur {
+		e := heldEvent{at: c.at, form: s.curBuf[c.start:c.end:c.end]}
 		if e.at <= p {
 			due = append(due, e)
 		} else {
 			later = append(later, e)
 		}
 	}
-	clear(s.cur)
-	s.cur = s.cur[:0]
 	for id, b := range s.batches {
 		if b.last <= p {
 			s.p.Touch(kindHeld, id)
 			delete(s.batches, id)
 		}
 	}
-	s.held = append(s.held, later...)
-	for chunk := uint16(0); len(later) > 0; chunk++ {
-		hb := &heldBatch{last: math.MinInt64}
-		for size := 0; len(later) > 0 && (size == 0 || size+len(later[0].form) <= heldChunk); later = later[1:] {
-			size += len(later[0].form)
-			hb.events = append(hb.events, later[0])
-			hb.last = max(hb.last, later[0].at)
+	for chunk, rest := uint16(0), later; len(rest) > 0; chunk++ {
+		n, size := 0, 0
+		for n < len(rest) && (n == 0 || size+len(rest[n].form) <= heldChunk) {
+			size += len(rest[n].form)
+			n++
 		}
+		hb := &heldBatch{events: make([]heldEvent, n), buf: make([]byte, 0, size), last: math.MinInt64}
+		for k, e := range rest[:n] {
+			from := len(hb.buf)
+			hb.buf = append(hb.buf, e.form...)
+			hb.events[k] = heldEvent{at: e.at, form: hb.buf[from:len(hb.buf):len(hb.buf)]}
+			hb.last = max(hb.last, e.at)
+		}
+		s.held = append(s.held, hb.events...)
 		id := string(binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint64(nil, uint64(last)), chunk))
 		s.p.Touch(kindHeld, id)
 		s.batches[id] = hb
+		rest = rest[n:]
 	}
 	slices.SortFunc(due, func(a, b heldEvent) int {
 		if c := cmp.Compare(a.at, b.at); c != 0 {
 			return c
 		}
-		return strings.Compare(a.id, b.id)
+		return bytes.Compare(heldID(a.form), heldID(b.form))
 	})
 	for _, e := range due {
-		readHeld(detect.NewReader(e.form), &s.tmp)
-		s.apply(&s.tmp)
+		if readHeld(e.form, &s.tmp) == nil {
+			s.apply(&s.tmp)
+		}
 	}
+	// The scratch and this batch's buffer are reused: forget what they
+	// point at (due's forms are in curBuf or in dropped batches).
+	clear(due)
+	clear(later)
+	s.due, s.later = due[:0], later[:0]
+	s.cur, s.curBuf = s.cur[:0], s.curBuf[:0]
 }
 
 // acknowledges reports whether i is someone taking on a lead's alert.
@@ -505,10 +577,7 @@ func (s *slaPart) Encode(b []byte, k detect.Key) ([]byte, bool) {
 		if hb == nil {
 			return nil, false
 		}
-		for _, e := range hb.events {
-			b = append(b, e.form...)
-		}
-		return b, true
+		return append(b, hb.buf...), true
 	}
 	l := s.leads[k.ID]
 	if l == nil {
@@ -532,13 +601,12 @@ func (s *slaPart) Encode(b []byte, k detect.Key) ([]byte, bool) {
 
 func (s *slaPart) Decode(k detect.Key, r *detect.Reader) error {
 	if k.Kind == kindHeld {
-		hb := &heldBatch{last: math.MinInt64}
+		hb := &heldBatch{buf: slices.Clone(r.Rest()), last: math.MinInt64}
 		for r.More() {
-			start := r.Rest()
-			readHeld(r, &s.tmp)
-			form := slices.Clone(start[:len(start)-len(r.Rest())])
-			at := s.tmp.OccurredAt.UnixMilli()
-			hb.events = append(hb.events, heldEvent{at: at, id: s.tmp.EventID, form: form})
+			from := len(hb.buf) - len(r.Rest())
+			at := skipHeld(r)
+			to := len(hb.buf) - len(r.Rest())
+			hb.events = append(hb.events, heldEvent{at: at, form: hb.buf[from:to:to]})
 			hb.last = max(hb.last, at)
 		}
 		if err := r.Done(k); err != nil {
