@@ -685,3 +685,52 @@ func TestResolverAnswersDoNotDependOnTopicPace(t *testing.T) {
 		}
 	})
 }
+
+// Touches pending for the progress are resolved in event-time order, ties
+// by event id, whether they wait in memory or come back from their state
+// record after a restart: the leads topic gets the same order either way.
+func TestResolverPendingOrder(t *testing.T) {
+	k1, k2 := schemas.ContactKeys{Phone: "k1"}, schemas.ContactKeys{Phone: "k2"}
+	mark := func(at time.Duration) schemas.Interaction {
+		return schemas.Interaction{EventID: "crm/0", OccurredAt: t0.Add(at), Watermark: true}
+	}
+	for _, restart := range []bool{false, true} {
+		st := state.NewMemory()
+		newRes := func() *Resolver {
+			l, err := New(Config{Hold: 10 * time.Minute, ResolveIdle: -1}, st, Topology{Partitions: 1, Sources: []string{"crm/0"}}, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return l.NewResolver()
+		}
+		res := newRes()
+		batches := [][]schemas.Interaction{
+			{ev("l1", 0, schemas.TypeLeadCreated, "L1", k1), ev("l2", 0, schemas.TypeLeadCreated, "L2", k2), mark(0)},
+			// The progress is behind all three: pending, in one record.
+			{ev("t-c", time.Minute, schemas.TypeCallInbound, "", k1), ev("t-b", time.Minute, schemas.TypeCallInbound, "", k2),
+				ev("t-a", 2*time.Minute, schemas.TypeCallInbound, "", k1), mark(0)},
+			{ev("t-0", time.Minute, schemas.TypeCallInbound, "", k2), mark(0)},
+			{mark(3 * time.Minute)},
+		}
+		var off int64
+		for n, ints := range batches {
+			if restart && n == len(batches)-1 {
+				res = newRes()
+			}
+			if err := res.Process(context.Background(), batch("salespulse.contacts", off, slices.Clone(ints)...)); err != nil {
+				t.Fatal(err)
+			}
+			off += int64(len(ints))
+		}
+		_, sent := decoded(t, st.Sent("salespulse.leads"))
+		var got []string
+		for _, i := range sent {
+			if i.Type == schemas.TypeCallInbound {
+				got = append(got, i.EventID+">"+i.LeadID)
+			}
+		}
+		if want := []string{"t-0>L2", "t-b>L2", "t-c>L1", "t-a>L1"}; !slices.Equal(got, want) {
+			t.Errorf("restart=%v: resolved %q, want %q", restart, got, want)
+		}
+	}
+}

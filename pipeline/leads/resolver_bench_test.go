@@ -17,7 +17,15 @@ import (
 //
 //	go test ./pipeline/leads -run '^$' -bench ResolverHeldTouch -count=8 | tee new.txt
 //	benchstat old.txt new.txt
-func BenchmarkResolverHeldTouch(b *testing.B) {
+func BenchmarkResolverHeldTouch(b *testing.B) { benchResolverTouches(b, 0) }
+
+// BenchmarkResolverPendingTouch is the same with the progress two batches
+// behind (a drain's upstreams run that far apart): each touch is pending
+// for two batches, saved in the batch's pending record, before it is
+// resolved (and held).
+func BenchmarkResolverPendingTouch(b *testing.B) { benchResolverTouches(b, 2) }
+
+func benchResolverTouches(b *testing.B, lag int) {
 	const per = 1000
 	ctx := context.Background()
 	l, err := New(Config{Hold: 24 * time.Hour}, nopStore{}, Topology{Partitions: 12, Sources: []string{"crm/0"}}, nil, nil)
@@ -38,7 +46,8 @@ func BenchmarkResolverHeldTouch(b *testing.B) {
 		}
 		// The router's progress mark after its events: the touches are
 		// resolved (and held) at the batch's end.
-		ints[per] = schemas.Interaction{EventID: "crm/0", OccurredAt: ints[per-1].OccurredAt, Watermark: true}
+		mark := ints[per-1].OccurredAt.Add(-time.Duration(lag*per) * time.Millisecond)
+		ints[per] = schemas.Interaction{EventID: "crm/0", OccurredAt: mark, Watermark: true}
 		bt := schemas.NewBatch(schemas.Origin{Topic: "salespulse.contacts", FirstOffset: next - per, LastOffset: next}, nil)
 		next++
 		bt.Interactions = ints
