@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/bits"
 	"slices"
 	"time"
 
@@ -439,6 +440,7 @@ type seenID struct {
 type seenQueue struct {
 	pending []seenID  // ids pushed since the last seal
 	runs    []seenRun // min-heap by first()
+	keys    []uint64  // seal's scratch
 }
 
 // seenRun is a sorted run of ids; ids[off:] are not expired yet.
@@ -461,8 +463,8 @@ func cmpID(a, b seenID) int {
 }
 
 // cmpAt orders ids by event time alone: expiry takes every id older than
-// a limit, so ties need no order (slices.SortFunc is deterministic, so
-// the tombstones of one save come in the same order on every replay).
+// a limit, so ties need no order; sortByAt keeps them in arrival order,
+// so the tombstones of one save come in the same order on every replay.
 func cmpAt(a, b seenID) int { return cmp.Compare(a.at, b.at) }
 
 // push remembers s, to expire once its event time is before an expire's
@@ -474,9 +476,9 @@ func (q *seenQueue) seal() {
 	if len(q.pending) == 0 {
 		return
 	}
-	ids := slices.Clone(q.pending)
+	ids := make([]seenID, len(q.pending))
+	q.keys = sortByAt(ids, q.pending, q.keys)
 	q.pending = q.pending[:0]
-	slices.SortFunc(ids, cmpAt)
 	q.runs = append(q.runs, seenRun{ids: ids})
 	for j := len(q.runs) - 1; j > 0; {
 		parent := (j - 1) / 2
@@ -486,6 +488,39 @@ func (q *seenQueue) seal() {
 		q.runs[j], q.runs[parent] = q.runs[parent], q.runs[j]
 		j = parent
 	}
+}
+
+// sortByAt writes src into dst (as long) sorted by event time, ties in
+// src's order, and returns keys for reuse. A batch of the lead topics is
+// merged from many upstreams, so its ids come in no order, and sorting them
+// with cmpAt (a call per comparison) was most of Dedup's expiry in drains:
+// packed as (at - earliest) << b | index into one integer, they sort with
+// the comparison inline (BenchmarkDedupInterleaved). A span of event times
+// too wide to pack (decades) falls back to cmpAt.
+func sortByAt(dst, src []seenID, keys []uint64) []uint64 {
+	if len(src) == 0 {
+		return keys
+	}
+	lo, hi := src[0].at, src[0].at
+	for _, s := range src {
+		lo, hi = min(lo, s.at), max(hi, s.at)
+	}
+	b := bits.Len(uint(len(src) - 1))
+	if span := uint64(hi) - uint64(lo); b >= 64 || span>>(64-b) != 0 {
+		copy(dst, src)
+		slices.SortStableFunc(dst, cmpAt)
+		return keys
+	}
+	keys = keys[:0]
+	for k, s := range src {
+		keys = append(keys, (uint64(s.at)-uint64(lo))<<b|uint64(k))
+	}
+	slices.Sort(keys)
+	mask := uint64(1)<<b - 1
+	for k, key := range keys {
+		dst[k] = src[key&mask]
+	}
+	return keys
 }
 
 // expire hands every id whose event time is before limit to f, oldest

@@ -14,7 +14,14 @@ import (
 // BenchmarkDedup: one batch of 1,000 new lead events per op into a
 // partition that remembers the last 200,000; bytes/id is the heap the
 // remembered ids take.
-func BenchmarkDedup(b *testing.B) {
+func BenchmarkDedup(b *testing.B) { benchDedup(b, 1) }
+
+// BenchmarkDedupInterleaved is the same with each batch's events merged
+// from 12 upstream partitions, each in event-time order and 300 ms apart
+// from the next, as the lead topics deliver them.
+func BenchmarkDedupInterleaved(b *testing.B) { benchDedup(b, 12) }
+
+func benchDedup(b *testing.B, upstreams int) {
 	const window, per = 200_000, 1000
 	ctx := context.Background()
 	st := &countStore{}
@@ -24,8 +31,9 @@ func BenchmarkDedup(b *testing.B) {
 	next := int64(0)
 	fill := func() *schemas.Batch {
 		for k := range per {
+			at := next - int64(k) + int64(k/upstreams) + int64(k%upstreams)*300
 			ints[k] = schemas.Interaction{EventID: fmt.Sprintf("%08x-5d2c-4e1b-9a7f-%012x", next, next*7919),
-				OccurredAt: time.UnixMilli(next), Type: schemas.TypeCallOutbound}
+				OccurredAt: time.UnixMilli(at), Type: schemas.TypeCallOutbound}
 			next++
 		}
 		// The source's progress: ids older than window expire.
