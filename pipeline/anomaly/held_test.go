@@ -1,7 +1,12 @@
 package anomaly
 
 import (
+	"bytes"
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -89,4 +94,71 @@ func TestLeadSLAHeldTiesByEventID(t *testing.T) {
 			expect(t, alerts, tc.want...)
 		}
 	}
+}
+
+// heldBatchOf returns n held events merged from upstreams partitions (each
+// in time order, spread apart), with event ids that tie within a
+// millisecond in any order.
+func heldBatchOf(n, upstreams int, spread int64) []heldEvent {
+	rng := rand.New(rand.NewPCG(uint64(n), uint64(upstreams)))
+	es := make([]heldEvent, n)
+	for k := range es {
+		at := t0.Add(time.Duration(int64(k/upstreams)+int64(k%upstreams)*spread) * time.Millisecond)
+		i := schemas.Interaction{EventID: fmt.Sprintf("ev-%d", rng.IntN(1000)), OccurredAt: at}
+		es[k] = heldEvent{at: at.UnixMilli(), form: appendHeld(nil, &i)}
+	}
+	return es
+}
+
+// sortHeld orders as cmpHeld does: packed, with ties, and through the
+// fallback for spans too wide to pack.
+func TestSortHeld(t *testing.T) {
+	var keys []uint64
+	var tmp []heldEvent
+	for _, c := range []struct {
+		name         string
+		n, upstreams int
+		spread       int64
+		tooWide      bool
+	}{
+		{name: "one", n: 1, upstreams: 1},
+		{name: "in order", n: 300, upstreams: 1},
+		{name: "12 upstreams", n: 2000, upstreams: 12, spread: 300},
+		{name: "ties", n: 500, upstreams: 50, spread: 0},
+		{name: "too wide to pack", n: 300, upstreams: 3, tooWide: true},
+	} {
+		es := heldBatchOf(c.n, c.upstreams, c.spread)
+		if c.tooWide {
+			es[0].at, es[1].at = math.MinInt64/2, math.MaxInt64/2
+		}
+		want := slices.Clone(es)
+		slices.SortStableFunc(want, cmpHeld)
+		keys, tmp = sortHeld(es, keys, tmp)
+		for k := range es {
+			if es[k].at != want[k].at || !bytes.Equal(heldID(es[k].form), heldID(want[k].form)) {
+				t.Fatalf("%s: event %d is (%d, %s), want (%d, %s)", c.name, k, es[k].at, heldID(es[k].form), want[k].at, heldID(want[k].form))
+			}
+		}
+	}
+}
+
+// BenchmarkSortHeld: one batch's 2,000 due events from 12 interleaved
+// upstreams, sorted with cmpHeld (before) and by sortHeld.
+func BenchmarkSortHeld(b *testing.B) {
+	src := heldBatchOf(2000, 12, 300)
+	es := make([]heldEvent, len(src))
+	b.Run("cmpHeld", func(b *testing.B) {
+		for b.Loop() {
+			copy(es, src)
+			slices.SortFunc(es, cmpHeld)
+		}
+	})
+	b.Run("sortHeld", func(b *testing.B) {
+		var keys []uint64
+		var tmp []heldEvent
+		for b.Loop() {
+			copy(es, src)
+			keys, tmp = sortHeld(es, keys, tmp)
+		}
+	})
 }
