@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"encoding/binary"
 	"math"
-	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/salespulse/salespulse/pipeline/anomaly/detect"
 	"github.com/salespulse/salespulse/pipeline/internal/calendar"
+	"github.com/salespulse/salespulse/pipeline/internal/timesort"
 	"github.com/salespulse/salespulse/schemas"
 )
 
@@ -184,40 +184,20 @@ func cmpHeld(a, b heldEvent) int {
 }
 
 // sortHeld sorts es as cmpHeld orders them, and returns its scratch for
-// reuse. A batch's due events come from many upstreams in no order, and
-// slices.SortFunc with cmpHeld (a call per comparison, and an id read
-// from each form on ties) was a third of Reached's own CPU: they are sorted
-// by time as packed integers ((at - earliest) << b | index), then runs of
-// one millisecond by event id (BenchmarkSortHeld). A span of times too
-// wide to pack falls back to cmpHeld.
+// reuse: by time, packed (timesort.Permute: a batch's due events come
+// from many upstreams in no order), then each millisecond's by event id;
+// a span of times too wide to pack by cmpHeld.
 func sortHeld(es []heldEvent, keys []uint64, tmp []heldEvent) ([]uint64, []heldEvent) {
-	n := len(es)
-	if n < 2 {
-		return keys, tmp
-	}
-	lo, hi := es[0].at, es[0].at
-	for _, e := range es {
-		lo, hi = min(lo, e.at), max(hi, e.at)
-	}
-	b := bits.Len(uint(n - 1))
-	if (uint64(hi)-uint64(lo))>>(64-b) != 0 {
-		slices.SortFunc(es, cmpHeld)
-		return keys, tmp
-	}
-	keys = keys[:0]
-	for k, e := range es {
-		keys = append(keys, (uint64(e.at)-uint64(lo))<<b|uint64(k))
-	}
-	slices.Sort(keys)
 	tmp = append(tmp[:0], es...)
-	mask := uint64(1)<<b - 1
-	for k, key := range keys {
-		es[k] = tmp[key&mask]
-	}
+	keys, ok := timesort.Permute(es, tmp, func(e *heldEvent) int64 { return e.at }, keys)
 	clear(tmp)
-	for i := 0; i < n; {
+	if !ok {
+		slices.SortFunc(es, cmpHeld)
+		return keys, tmp[:0]
+	}
+	for i := 0; i < len(es); {
 		j := i + 1
-		for j < n && es[j].at == es[i].at {
+		for j < len(es) && es[j].at == es[i].at {
 			j++
 		}
 		if j-i > 1 {

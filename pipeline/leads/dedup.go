@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"math/bits"
 	"slices"
 	"time"
 
+	"github.com/salespulse/salespulse/pipeline/internal/timesort"
 	"github.com/salespulse/salespulse/pipeline/internal/watermark"
 	"github.com/salespulse/salespulse/pipeline/state"
 	"github.com/salespulse/salespulse/schemas"
@@ -491,34 +491,14 @@ func (q *seenQueue) seal() {
 }
 
 // sortByAt writes src into dst (as long) sorted by event time, ties in
-// src's order, and returns keys for reuse. A batch of the lead topics is
-// merged from many upstreams, so its ids come in no order, and sorting them
-// with cmpAt (a call per comparison) was most of Dedup's expiry in drains:
-// packed as (at - earliest) << b | index into one integer, they sort with
-// the comparison inline (BenchmarkDedupInterleaved). A span of event times
-// too wide to pack (decades) falls back to cmpAt.
+// src's order, and returns keys for reuse: packed (timesort.Permute), a
+// lead-topic batch's ids being merged from many upstreams, or, for a span
+// of times too wide to pack, by cmpAt.
 func sortByAt(dst, src []seenID, keys []uint64) []uint64 {
-	if len(src) == 0 {
-		return keys
-	}
-	lo, hi := src[0].at, src[0].at
-	for _, s := range src {
-		lo, hi = min(lo, s.at), max(hi, s.at)
-	}
-	b := bits.Len(uint(len(src) - 1))
-	if span := uint64(hi) - uint64(lo); b >= 64 || span>>(64-b) != 0 {
+	keys, ok := timesort.Permute(dst, src, func(s *seenID) int64 { return s.at }, keys)
+	if !ok {
 		copy(dst, src)
 		slices.SortStableFunc(dst, cmpAt)
-		return keys
-	}
-	keys = keys[:0]
-	for k, s := range src {
-		keys = append(keys, (uint64(s.at)-uint64(lo))<<b|uint64(k))
-	}
-	slices.Sort(keys)
-	mask := uint64(1)<<b - 1
-	for k, key := range keys {
-		dst[k] = src[key&mask]
 	}
 	return keys
 }
