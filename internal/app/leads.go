@@ -95,14 +95,21 @@ func newTicker(cfg Config, l *leads.Leads, reg prometheus.Registerer, log *slog.
 	}
 	slices.Sort(sources)
 	lc := l.Config()
-	return kafkaio.NewTicker(kafkaio.TickerConfig{
+	tc := kafkaio.TickerConfig{
 		Groups:  []string{cfg.Kafka.Group},
 		Sources: sources, Topics: []string{lc.ContactsTopic, lc.LeadsTopic}, Partitions: l.Partitions(),
 		After: lc.TickAfter, Every: min(2*time.Second, max(lc.TickAfter/4, 100*time.Millisecond)),
 		Value: func(now time.Time) []byte {
 			return leads.TickValue(now.Add(-lc.TickLag), now)
 		},
-	}, conn, reg, log.With("component", "ticker"))
+	}
+	if lc.ResolveIdle > 0 {
+		// Once the stream stopped for resolve_idle, the resolvers may
+		// resolve what it left waiting (leads.NudgeID).
+		tc.NudgeAfter, tc.NudgeTopics = lc.ResolveIdle, []string{lc.ContactsTopic}
+		tc.NudgeValue = func(now time.Time) []byte { return leads.NudgeValue(now.Add(-lc.ResolveIdle), now) }
+	}
+	return kafkaio.NewTicker(tc, conn, reg, log.With("component", "ticker"))
 }
 
 // flow is one consumer group's pipeline: its source and what runs it.

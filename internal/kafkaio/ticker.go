@@ -22,7 +22,7 @@ type Ticker struct {
 	cfg   TickerConfig
 	log   *slog.Logger
 
-	ticks prometheus.Counter
+	ticks, nudges prometheus.Counter
 }
 
 // TickerConfig says what to watch and where to tick.
@@ -43,6 +43,14 @@ type TickerConfig struct {
 	After, Every time.Duration
 	// Value renders the tick record for wall time now.
 	Value func(now time.Time) []byte
+	// NudgeAfter, when positive, is the quiet period before a nudge: one
+	// record per quiet period into every partition of NudgeTopics
+	// (NudgeValue renders it), long before the first tick. The lead
+	// resolvers take it as their cue to resolve the touches a stopped
+	// stream left waiting (docs/leads.md, "Quiet streams").
+	NudgeAfter  time.Duration
+	NudgeTopics []string
+	NudgeValue  func(now time.Time) []byte
 	// Now is the wall clock. Default time.Now.
 	Now func() time.Time
 }
@@ -89,9 +97,13 @@ func NewTickerOn(cfg TickerConfig, k TickerLog, reg prometheus.Registerer, log *
 		ticks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_leads_ticks_total",
 			Help: "Wall-clock ticks written into the lead topics' partitions while the stream was quiet (one per partition).",
+		}),
+		nudges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "salespulse_leads_nudges_total",
+			Help: "Nudges written into the contacts topic's partitions once a stream went quiet, so the resolvers resolve the touches it left waiting (one per partition).",
 		})}
 	if reg != nil {
-		reg.MustRegister(t.ticks)
+		reg.MustRegister(t.ticks, t.nudges)
 	}
 	return t
 }
@@ -129,6 +141,7 @@ func (t *Ticker) Run(ctx context.Context) {
 	defer tk.Stop()
 	quietSince := t.cfg.Now()
 	var lastEnds int64 = -1
+	nudged := false // this quiet period's nudge is written
 	for {
 		select {
 		case <-ctx.Done():
@@ -142,27 +155,43 @@ func (t *Ticker) Run(ctx context.Context) {
 			quietSince = now // unknown: not quiet
 			continue
 		case busy || ends != lastEnds:
-			quietSince, lastEnds = now, ends
+			quietSince, lastEnds, nudged = now, ends, false
 			continue
 		}
-		if now.Sub(quietSince) < t.cfg.After {
-			continue
-		}
-		v := t.cfg.Value(now)
-		recs := make([]*kgo.Record, 0, int(t.cfg.Partitions)*len(t.cfg.Topics))
-		for _, topic := range t.cfg.Topics {
-			for p := range t.cfg.Partitions {
-				recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: v})
+		quiet := now.Sub(quietSince)
+		if t.cfg.NudgeAfter > 0 && !nudged && quiet >= t.cfg.NudgeAfter {
+			n, err := t.write(ctx, t.cfg.NudgeTopics, t.cfg.NudgeValue(now))
+			if err == nil {
+				nudged = true
+				t.nudges.Add(float64(n))
+			} else if ctx.Err() == nil {
+				t.log.Warn("nudge not written", "topics", t.cfg.NudgeTopics, "err", err)
 			}
 		}
-		if err := t.k.Produce(ctx, recs...); err != nil {
+		if quiet < t.cfg.After {
+			continue
+		}
+		n, err := t.write(ctx, t.cfg.Topics, t.cfg.Value(now))
+		if err != nil {
 			if ctx.Err() == nil {
 				t.log.Warn("tick not written", "topics", t.cfg.Topics, "err", err)
 			}
 			continue
 		}
-		t.ticks.Add(float64(len(recs)))
+		t.ticks.Add(float64(n))
 	}
+}
+
+// write writes v into every partition of topics and returns how many
+// records that was.
+func (t *Ticker) write(ctx context.Context, topics []string, v []byte) (int, error) {
+	recs := make([]*kgo.Record, 0, int(t.cfg.Partitions)*len(topics))
+	for _, topic := range topics {
+		for p := range t.cfg.Partitions {
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: v})
+		}
+	}
+	return len(recs), t.k.Produce(ctx, recs...)
 }
 
 // check returns the sum of the source topics' end offsets and whether any

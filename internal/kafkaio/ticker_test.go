@@ -275,3 +275,127 @@ func TestTickerWaitsForQuiet(t *testing.T) {
 }
 
 func (f *fakeLog) ticksNow() []tickCall { ts, _ := f.snapshot(); return ts }
+
+// nudgeLog is a TickerLog that only records what is written, by topic.
+type nudgeLog struct {
+	mu     sync.Mutex
+	ends   int64
+	writes []nudgeWrite
+}
+
+type nudgeWrite struct {
+	at, to     time.Time // virtual wall time of the write; the time it carries
+	topic      string
+	partitions int
+}
+
+func (l *nudgeLog) EndsSum(context.Context, ...string) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ends, nil
+}
+
+func (l *nudgeLog) CaughtUp(context.Context, ...string) (bool, error) { return true, nil }
+
+func (l *nudgeLog) Produce(_ context.Context, recs ...*kgo.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	byTopic := map[string]*nudgeWrite{}
+	for _, r := range recs {
+		var m schemas.Interaction
+		if err := schemas.DecodeWire(&m, r.Value); err != nil {
+			return err
+		}
+		w := byTopic[r.Topic]
+		if w == nil {
+			w = &nudgeWrite{at: time.Now(), to: m.OccurredAt, topic: r.Topic}
+			byTopic[r.Topic] = w
+		}
+		w.partitions++
+	}
+	for _, w := range byTopic {
+		l.writes = append(l.writes, *w)
+	}
+	return nil
+}
+
+func (l *nudgeLog) record() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ends++
+}
+
+// of returns the writes into topic so far.
+func (l *nudgeLog) of(topic string) []nudgeWrite {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []nudgeWrite
+	for _, w := range l.writes {
+		if w.topic == topic {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// Once the stream went quiet for NudgeAfter, one nudge goes into every
+// partition of the contacts topic, carrying wall time minus resolve_idle,
+// and no second until new records arrived and the stream went quiet
+// again; the ticks still wait for tick_after.
+func TestTickerNudgesOncePerQuietPeriod(t *testing.T) {
+	const resolveIdle = 2 * time.Second
+	synctest.Test(t, func(t *testing.T) {
+		l := &nudgeLog{}
+		tk := kafkaio.NewTickerOn(kafkaio.TickerConfig{Groups: []string{"q"}, Sources: []string{"q.canonical"},
+			Topics: []string{"q.contacts", "q.leads"}, Partitions: parts, After: tickAfter, Every: tickEvery,
+			Value:      func(now time.Time) []byte { return leads.TickValue(now.Add(-tickLag), now) },
+			NudgeAfter: resolveIdle, NudgeTopics: []string{"q.contacts"},
+			NudgeValue: func(now time.Time) []byte { return leads.NudgeValue(now.Add(-resolveIdle), now) },
+		}, l, prometheus.NewRegistry(), nil)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { tk.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+
+		// Records every second for 5 s: no nudge.
+		for range 5 {
+			l.record()
+			time.Sleep(time.Second)
+		}
+		synctest.Wait()
+		if n := len(l.writes); n != 0 {
+			t.Fatalf("%d writes while records arrived", n)
+		}
+		stopped := time.Now()
+		time.Sleep(tickAfter - tickEvery) // quiet, before the first tick
+		synctest.Wait()
+		nudges := l.of("q.contacts")
+		if len(nudges) != 1 {
+			t.Fatalf("%d nudges in %s of quiet, want 1", len(nudges), time.Since(stopped))
+		}
+		if w := nudges[0]; w.partitions != parts || w.at.Sub(stopped) < resolveIdle || w.at.Sub(stopped) > resolveIdle+2*tickEvery ||
+			w.at.Sub(w.to) != resolveIdle {
+			t.Errorf("nudge %s after the stop into %d partitions carrying %s before its write; want within two periods of %s, %d partitions, %s",
+				w.at.Sub(stopped), w.partitions, w.at.Sub(w.to), resolveIdle, parts, resolveIdle)
+		}
+		if n := len(l.of("q.leads")); n != 0 {
+			t.Fatalf("%d writes into the leads topic before tick_after", n)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if n := len(l.of("q.leads")); n == 0 {
+			t.Fatal("no tick a minute into the quiet")
+		}
+		if n := len(l.of("q.contacts")) - len(l.of("q.leads")); n != 1 {
+			t.Fatalf("%d nudges beside the ticks, want the one", n)
+		}
+		// New records, then quiet again: one more nudge.
+		before := len(l.of("q.contacts"))
+		l.record()
+		time.Sleep(resolveIdle + 2*tickEvery)
+		synctest.Wait()
+		if n := len(l.of("q.contacts")) - before; n != 1 {
+			t.Fatalf("%d writes into contacts after a new record and %s of quiet, want 1 nudge", n, resolveIdle+2*tickEvery)
+		}
+	})
+}

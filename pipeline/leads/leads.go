@@ -81,8 +81,11 @@ type Config struct {
 	// caught up, a quiet CRM partition holds them back this long at most
 	// instead of IdleTimeout. An identity delivered later than this
 	// after the touch it precedes counts from when it arrives
-	// (docs/leads.md, "When a touch is resolved"). Negative: wait as the
-	// lead topics' event time does (IdleTimeout). Default 2s.
+	// (docs/leads.md, "When a touch is resolved"). Once the whole stream
+	// has been quiet this long, the app nudges the contacts partitions
+	// (NudgeID) and the touches it left waiting are resolved. Negative:
+	// wait as the lead topics' event time does (IdleTimeout), no nudges.
+	// Default 2s.
 	ResolveIdle time.Duration `yaml:"resolve_idle"`
 	// TickAfter: once every source partition has been consumed to its
 	// end and no new source record arrived for this long (wall time), the
@@ -187,6 +190,23 @@ func validTopic(s string) bool {
 		}
 	}
 	return true
+}
+
+// NudgeID is the mark id of a nudge: written into the contacts topic's
+// partitions once the stream went quiet (internal/kafkaio.Ticker,
+// TickerConfig.NudgeAfter: leads.resolve_idle after the source topics got
+// their last record and were all consumed). A resolver resolves the
+// touches at or before a nudge's time, as if every upstream had been
+// silent for resolve_idle, which they were: without it a stopped stream's
+// last touches waited for the ticks (leads.tick_after, 1 min). It moves
+// no progress: resolvers neither count it as an upstream nor relay it.
+const NudgeID = "nudge"
+
+// NudgeValue is the nudge record for event time at, written at sent.
+func NudgeValue(at, sent time.Time) []byte {
+	m := schemas.Interaction{EventID: NudgeID, OccurredAt: at.UTC(), Source: "salespulse", Watermark: true,
+		Stage: schemas.WatermarkAtEnd, SentAt: sent.UTC()}
+	return schemas.AppendWire(nil, &m)
 }
 
 // TickValue is the wire value of a wall-clock tick that moves a leads

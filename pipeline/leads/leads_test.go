@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -732,5 +733,67 @@ func TestResolverPendingOrder(t *testing.T) {
 		if want := []string{"t-0>L2", "t-b>L2", "t-c>L1", "t-a>L1"}; !slices.Equal(got, want) {
 			t.Errorf("restart=%v: resolved %q, want %q", restart, got, want)
 		}
+	}
+}
+
+// A nudge (written once a stream went quiet) resolves the touches at or
+// before its time though no upstream's mark reached them, moves no
+// progress the resolver relays, and is ignored with resolve_idle off.
+func TestResolverNudge(t *testing.T) {
+	k := schemas.ContactKeys{Phone: "kP"}
+	mark := schemas.Interaction{EventID: "crm/0", OccurredAt: t0, Watermark: true, Stage: schemas.WatermarkAtEnd}
+	nudge := func(at time.Duration) schemas.Interaction {
+		return schemas.Interaction{EventID: NudgeID, OccurredAt: t0.Add(at), Watermark: true, Stage: schemas.WatermarkAtEnd}
+	}
+	for _, c := range []struct {
+		name string
+		idle time.Duration
+		want []string // the touches each batch sent (Sent drains)
+	}{
+		{"resolve_idle on", 0, []string{"", "call>L1", ""}},
+		{"resolve_idle off", -1, []string{"", "", ""}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := state.NewMemory()
+			newRes := func() *Resolver {
+				l, err := New(Config{Hold: 10 * time.Minute, ResolveIdle: c.idle}, st, Topology{Partitions: 1, Sources: []string{"crm/0"}}, nil, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return l.NewResolver()
+			}
+			res := newRes()
+			batches := [][]schemas.Interaction{
+				{ev("l1", 0, schemas.TypeLeadCreated, "L1", k), ev("call", time.Minute, schemas.TypeCallInbound, "", k), mark},
+				{nudge(2 * time.Minute)},
+				{mark}, // after a restart: not sent again
+			}
+			var off int64
+			for n, ints := range batches {
+				if n == 2 {
+					res = newRes()
+				}
+				if err := res.Process(context.Background(), batch("salespulse.contacts", off, slices.Clone(ints)...)); err != nil {
+					t.Fatal(err)
+				}
+				off += int64(len(ints))
+				var got []string
+				for _, m := range st.Sent("salespulse.leads") {
+					var i schemas.Interaction
+					if err := schemas.DecodeWire(&i, m.Value); err != nil {
+						t.Fatal(err)
+					}
+					switch {
+					case i.Watermark && i.OccurredAt.After(t0):
+						t.Fatalf("batch %d: relayed progress %s: the nudge moved it", n, i.OccurredAt)
+					case i.Type == schemas.TypeCallInbound:
+						got = append(got, i.EventID+">"+i.LeadID)
+					}
+				}
+				if g := strings.Join(got, ","); g != c.want[n] {
+					t.Errorf("after batch %d: sent %q, want %q", n, g, c.want[n])
+				}
+			}
+		})
 	}
 }

@@ -187,6 +187,10 @@ func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 	for n := range b.Interactions {
 		i := &b.Interactions[n]
 		switch {
+		case i.Watermark && i.EventID == NudgeID:
+			if r.l.cfg.ResolveIdle > 0 {
+				p.resT = max(p.resT, i.OccurredAt.UnixMilli())
+			}
 		case i.Watermark:
 			p.up.Observe(i.EventID, i.OccurredAt.UnixMilli(), i.Stage == schemas.WatermarkAtEnd, i.SentAt)
 		case Identity(i):
