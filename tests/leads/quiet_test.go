@@ -10,6 +10,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/salespulse/salespulse/internal/app"
@@ -76,6 +77,95 @@ func TestQuietStreamDeadlineFires(t *testing.T) {
 	}
 	if !at.Equal(deadline) {
 		t.Fatalf("alert at %s, want the deadline %s", at, deadline)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The last touch of a stream that stops is resolved once the stream has
+// been quiet for leads.resolve_idle (the Ticker's nudge into the contacts
+// topic), not at the first tick: here ticks would come after ten minutes,
+// and the answer, a call that names only the lead's phone, still pairs
+// with the lead and reaches lead_response_provisional.
+func TestQuietStreamResolvesLastTouch(t *testing.T) {
+	in := startInfra(t)
+	adm := kadm.NewClient(mustClient(t, kgo.SeedBrokers(in.kafka.Addrs()...)))
+	if _, err := adm.CreateTopic(context.Background(), partitions, 1, nil, "nudge.canonical"); err != nil {
+		t.Fatal(err)
+	}
+	c := appConfig(in, "nudge", map[string]string{"nudge.canonical": "canonical"})
+	c.Leads.TickAfter = 10 * time.Minute
+	c.Leads.IdleTimeout = 10 * time.Minute
+	c.Leads.ResolveIdle = time.Second
+	org := &schemas.Org{Teams: []schemas.Team{{ID: "t1", ManagerID: "m1"}},
+		Reps: []schemas.Rep{{ID: "r1", TeamID: "t1"}, {ID: "m1", TeamID: "t1", Role: "manager"}}}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reg := prometheus.NewRegistry()
+	a, err := app.New(ctx, c, app.Options{Org: org, Registry: reg,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+
+	now := time.Now().Truncate(time.Millisecond)
+	lead := schemas.Interaction{EventID: "nudge-lead", OccurredAt: now.Add(-time.Minute), Source: "test",
+		Type: schemas.TypeLeadCreated, RepID: "r1", TeamID: "t1", LeadID: "L-nudge",
+		Contact: schemas.Contact{Phone: "+14155550142"}}
+	call := schemas.Interaction{EventID: "nudge-call", OccurredAt: now, Source: "test",
+		Type: schemas.TypeCallOutbound, RepID: "r1", TeamID: "t1", DurationS: 60, Has: schemas.HasDuration,
+		Contact: schemas.Contact{Phone: "+14155550142"}}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(in.kafka.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for _, i := range []*schemas.Interaction{&lead, &call} {
+		i.Normalize()
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "nudge.canonical", Key: []byte(i.EventID), Value: schemas.AppendJSON(nil, i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stopped := time.Now()
+
+	db := clickhouse.OpenDB(&clickhouse.Options{Addr: []string{in.chAddr}, Protocol: clickhouse.HTTP})
+	defer db.Close()
+	var responder string
+	for {
+		err := db.QueryRow(`SELECT response_event_id FROM nudge.lead_response_provisional FINAL
+			WHERE lead_id = 'L-nudge' AND is_answered = 1`).Scan(&responder)
+		if err == nil {
+			break
+		}
+		if err != sql.ErrNoRows {
+			t.Logf("query: %v", err)
+		}
+		if time.Since(stopped) > 2*time.Minute {
+			t.Fatal("the stopped stream's answer not paired in 2 minutes (ticks come after 10)")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("answer paired %s after the stream stopped", time.Since(stopped).Round(100*time.Millisecond))
+	if responder != "nudge-call" {
+		t.Fatalf("response %q, want the call", responder)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			counts[mf.GetName()] += m.GetCounter().GetValue()
+		}
+	}
+	if counts["salespulse_leads_ticks_total"] != 0 || counts["salespulse_leads_nudges_total"] == 0 {
+		t.Fatalf("ticks %v, nudges %v: want the nudge alone", counts["salespulse_leads_ticks_total"], counts["salespulse_leads_nudges_total"])
 	}
 	cancel()
 	if err := <-done; err != nil {
