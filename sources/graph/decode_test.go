@@ -304,3 +304,64 @@ func TestContactIsTheExternalAddress(t *testing.T) {
 	f("message_get_v1.json", schemas.TypeMessageOutbound, "rep-ada", "AlexW@contoso.OnMicrosoft.com")
 	f("message_inbound.json", schemas.TypeMessageInbound, "rep-bob", "jill@example.com")
 }
+
+// A decoder that decoded a large delta page, a list that failed halfway
+// and a single message decodes every later record as a fresh one does:
+// what an earlier record left in the reused list (removals, cc, a draft
+// flag) never shows through fields a later one leaves out.
+func TestDecodeAfterEarlierPages(t *testing.T) {
+	page, err := os.ReadFile("testdata/delta_page.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The page's messages reversed and cut to two (no @removed, no cc).
+	short := []byte(`{"value":[
+		{"id":"S1","internetMessageId":"<s1@example.com>","receivedDateTime":"2024-05-06T14:00:00Z","sentDateTime":"2024-05-06T13:59:58Z","from":{"emailAddress":{"address":"prospect@example.org"}},"toRecipients":[{"emailAddress":{"address":"adelev@contoso.onmicrosoft.com"}}]},
+		{"id":"S2","internetMessageId":"<s2@example.com>","receivedDateTime":"2024-05-06T15:00:00Z","sentDateTime":"2024-05-06T14:59:58Z","from":{"emailAddress":{"address":"buyer@example.org"}},"toRecipients":[{"emailAddress":{"address":"bob@salespulse-demo.com"}}]}]}`)
+	broken := []byte(`{"value":[{"id":"B1","isDraft":true,"ccRecipients":[{"emailAddress":{"address":"x@example.org"}}]},{"id":"B2","isDraft":true},7,`)
+	single, err := os.ReadFile("testdata/message_inbound.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode := func(d *Decoder, v []byte) string {
+		evs, err := d.Decode(nil, v)
+		return string(kittest.Render(evs, err))
+	}
+	d := newTestDecoder(t, nil)
+	for _, seq := range [][][]byte{{page, short}, {page, broken, short}, {broken, short, single}, {page, single, short}} {
+		for k, v := range seq {
+			if got, want := decode(d, v), decode(newTestDecoder(t, nil), v); got != want {
+				t.Fatalf("record %d after %d others decodes as\n%s\nwant (fresh decoder)\n%s", k, k, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkDecodeAfterLargePage: one message resource per op, decoded by
+// a decoder that once decoded a 1,000-message delta page (a first sync of
+// a mailbox): each record used to clear all 1,000 reused list slots.
+func BenchmarkDecodeAfterLargePage(b *testing.B) {
+	msg, err := os.ReadFile("testdata/message_inbound.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	page := []byte(`{"value":[`)
+	for k := range 1000 {
+		if k > 0 {
+			page = append(page, ',')
+		}
+		page = append(page, msg...)
+	}
+	page = append(page, "]}"...)
+	d := newTestDecoder(b, nil)
+	if _, err := d.Decode(nil, page); err != nil {
+		b.Fatal(err)
+	}
+	var dst []schemas.Interaction
+	b.ReportAllocs()
+	for b.Loop() {
+		if dst, err = d.Decode(dst[:0], msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
