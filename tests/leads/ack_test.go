@@ -1,21 +1,15 @@
 package leads
 
 import (
-	"context"
 	"database/sql"
-	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/salespulse/salespulse/internal/app"
 	"github.com/salespulse/salespulse/internal/testenv"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/pipeline/anomaly/detect"
@@ -33,10 +27,7 @@ import (
 func TestAckStopsEscalation(t *testing.T) {
 	in := startInfra(t)
 	const topic = "ack.canonical"
-	adm := kadm.NewClient(mustClient(t, kgo.SeedBrokers(in.kafka.Addrs()...)))
-	if _, err := adm.CreateTopic(context.Background(), partitions, 1, nil, topic); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, in, topic)
 	c := appConfig(in, "ack", map[string]string{topic: "canonical"})
 	c.Leads.TickAfter = time.Second
 	c.Anomaly.OutOfOrder = time.Second
@@ -49,16 +40,8 @@ func TestAckStopsEscalation(t *testing.T) {
 	org := &schemas.Org{Teams: []schemas.Team{{ID: "t1", ManagerID: "m1"}},
 		Reps: []schemas.Rep{{ID: "r1", TeamID: "t1"}, {ID: "m1", TeamID: "t1", Role: "manager"}}}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	reg := prometheus.NewRegistry()
-	a, err := app.New(ctx, c, app.Options{Org: org, Registry: reg,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	r := runApp(t, c, org)
+	ctx, reg, stop := r.ctx, r.reg, r.stop
 
 	cl := mustClient(t, kgo.SeedBrokers(in.kafka.Addrs()...))
 	produce := func(i schemas.Interaction) {
@@ -105,7 +88,7 @@ func TestAckStopsEscalation(t *testing.T) {
 
 	// The manager acknowledges L-acked's breach through the API; the lead
 	// comes from the alerts table.
-	ackURL := "http://" + a.AckAddr() + "/api/v1/alerts/" + breach + "/ack"
+	ackURL := "http://" + r.AckAddr() + "/api/v1/alerts/" + breach + "/ack"
 	post := func(token string) *http.Response {
 		t.Helper()
 		req, _ := http.NewRequest("POST", ackURL, strings.NewReader(`{"by":"m1"}`))
@@ -158,8 +141,7 @@ func TestAckStopsEscalation(t *testing.T) {
 	if got := testenv.SumMetric(reg, "salespulse_ack_requests_total", "outcome", "accepted"); got != 1 {
 		t.Fatalf("accepted requests: %v", got)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }

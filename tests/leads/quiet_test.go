@@ -1,19 +1,13 @@
 package leads
 
 import (
-	"context"
-	"database/sql"
-	"log/slog"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/salespulse/salespulse/internal/app"
+	"github.com/salespulse/salespulse/internal/testenv"
 	"github.com/salespulse/salespulse/schemas"
 )
 
@@ -30,15 +24,8 @@ func TestQuietStreamDeadlineFires(t *testing.T) {
 	org := &schemas.Org{Teams: []schemas.Team{{ID: "t1", ManagerID: "m1"}},
 		Reps: []schemas.Rep{{ID: "r1", TeamID: "t1"}, {ID: "m1", TeamID: "t1", Role: "manager"}}}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := app.New(ctx, c, app.Options{Org: org, Registry: prometheus.NewRegistry(),
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	r := runApp(t, c, org)
+	ctx, stop := r.ctx, r.stop
 
 	// The SLA (30 min by default) runs out 8 s from now.
 	deadline := time.Now().Add(8 * time.Second).Truncate(time.Millisecond)
@@ -57,18 +44,8 @@ func TestQuietStreamDeadlineFires(t *testing.T) {
 	db := clickhouse.OpenDB(&clickhouse.Options{Addr: []string{in.chAddr}, Protocol: clickhouse.HTTP})
 	defer db.Close()
 	var at time.Time
-	for {
-		err := db.QueryRow("SELECT at FROM quiet.alerts WHERE rule = 'lead_response_sla' AND state = 'firing'").Scan(&at)
-		if err == nil {
-			break
-		}
-		if err != sql.ErrNoRows {
-			t.Logf("query: %v", err)
-		}
-		if time.Since(deadline) > 30*time.Second {
-			t.Fatal("no SLA alert 30 s after the deadline on a quiet stream")
-		}
-		time.Sleep(200 * time.Millisecond)
+	if !waitRow(t, db, deadline.Add(30*time.Second), "SELECT at FROM quiet.alerts WHERE rule = 'lead_response_sla' AND state = 'firing'", &at) {
+		t.Fatal("no SLA alert 30 s after the deadline on a quiet stream")
 	}
 	firedAfter := time.Since(deadline)
 	t.Logf("alert stored %s after the wall-clock deadline", firedAfter.Round(100*time.Millisecond))
@@ -78,8 +55,7 @@ func TestQuietStreamDeadlineFires(t *testing.T) {
 	if !at.Equal(deadline) {
 		t.Fatalf("alert at %s, want the deadline %s", at, deadline)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -91,10 +67,7 @@ func TestQuietStreamDeadlineFires(t *testing.T) {
 // with the lead and reaches lead_response_provisional.
 func TestQuietStreamResolvesLastTouch(t *testing.T) {
 	in := startInfra(t)
-	adm := kadm.NewClient(mustClient(t, kgo.SeedBrokers(in.kafka.Addrs()...)))
-	if _, err := adm.CreateTopic(context.Background(), partitions, 1, nil, "nudge.canonical"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, in, "nudge.canonical")
 	c := appConfig(in, "nudge", map[string]string{"nudge.canonical": "canonical"})
 	c.Leads.TickAfter = 10 * time.Minute
 	c.Leads.IdleTimeout = 10 * time.Minute
@@ -102,16 +75,8 @@ func TestQuietStreamResolvesLastTouch(t *testing.T) {
 	org := &schemas.Org{Teams: []schemas.Team{{ID: "t1", ManagerID: "m1"}},
 		Reps: []schemas.Rep{{ID: "r1", TeamID: "t1"}, {ID: "m1", TeamID: "t1", Role: "manager"}}}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	reg := prometheus.NewRegistry()
-	a, err := app.New(ctx, c, app.Options{Org: org, Registry: reg,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	r := runApp(t, c, org)
+	ctx, reg, stop := r.ctx, r.reg, r.stop
 
 	now := time.Now().Truncate(time.Millisecond)
 	lead := schemas.Interaction{EventID: "nudge-lead", OccurredAt: now.Add(-time.Minute), Source: "test",
@@ -136,39 +101,18 @@ func TestQuietStreamResolvesLastTouch(t *testing.T) {
 	db := clickhouse.OpenDB(&clickhouse.Options{Addr: []string{in.chAddr}, Protocol: clickhouse.HTTP})
 	defer db.Close()
 	var responder string
-	for {
-		err := db.QueryRow(`SELECT response_event_id FROM nudge.lead_response_provisional FINAL
-			WHERE lead_id = 'L-nudge' AND is_answered = 1`).Scan(&responder)
-		if err == nil {
-			break
-		}
-		if err != sql.ErrNoRows {
-			t.Logf("query: %v", err)
-		}
-		if time.Since(stopped) > 2*time.Minute {
-			t.Fatal("the stopped stream's answer not paired in 2 minutes (ticks come after 10)")
-		}
-		time.Sleep(200 * time.Millisecond)
+	if !waitRow(t, db, stopped.Add(2*time.Minute), `SELECT response_event_id FROM nudge.lead_response_provisional FINAL
+			WHERE lead_id = 'L-nudge' AND is_answered = 1`, &responder) {
+		t.Fatal("the stopped stream's answer not paired in 2 minutes (ticks come after 10)")
 	}
 	t.Logf("answer paired %s after the stream stopped", time.Since(stopped).Round(100*time.Millisecond))
 	if responder != "nudge-call" {
 		t.Fatalf("response %q, want the call", responder)
 	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	if ticks, nudges := testenv.SumMetric(reg, "salespulse_leads_ticks_total"), testenv.SumMetric(reg, "salespulse_leads_nudges_total"); ticks != 0 || nudges <= 0 {
+		t.Fatalf("ticks %v, nudges %v: want the nudge alone", ticks, nudges)
 	}
-	counts := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			counts[mf.GetName()] += m.GetCounter().GetValue()
-		}
-	}
-	if counts["salespulse_leads_ticks_total"] != 0 || counts["salespulse_leads_nudges_total"] == 0 {
-		t.Fatalf("ticks %v, nudges %v: want the nudge alone", counts["salespulse_leads_ticks_total"], counts["salespulse_leads_nudges_total"])
-	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }

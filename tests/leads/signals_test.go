@@ -5,21 +5,17 @@ import (
 	"database/sql"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/salespulse/salespulse/internal/app"
 	"github.com/salespulse/salespulse/internal/testenv"
 	"github.com/salespulse/salespulse/pipeline/anomaly"
 	"github.com/salespulse/salespulse/schemas"
@@ -99,16 +95,8 @@ func TestMarketSignalsReachTheOwnersHook(t *testing.T) {
 		Reps: []schemas.Rep{{ID: "r1", TeamID: "t1"}, {ID: "r2", TeamID: "t2"},
 			{ID: "m1", TeamID: "t1", Role: "manager"}, {ID: "m2", TeamID: "t2", Role: "manager"}}}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	reg := prometheus.NewRegistry()
-	a, err := app.New(ctx, c, app.Options{Org: org, Registry: reg,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	r := runApp(t, c, org)
+	ctx, reg, stop := r.ctx, r.reg, r.stop
 
 	cl := mustClient(t, kgo.SeedBrokers(in.kafka.Addrs()...))
 	produce := func(topic, key, value string) {
@@ -222,8 +210,7 @@ func TestMarketSignalsReachTheOwnersHook(t *testing.T) {
 		url != "https://news.example.net/s2" || owner3 != "r2" {
 		t.Errorf("s2's task: url %q rep %q, %v", url, owner3, err)
 	}
-	cancel()
-	if err := <-done; err != nil && err != sql.ErrConnDone {
+	if err := stop(); err != nil && err != sql.ErrConnDone {
 		t.Fatal(err)
 	}
 }
