@@ -82,7 +82,7 @@ type App struct {
 	sink  *clickhouse.Sink
 	flows []flow            // ingest first; with leads, then contacts and leads
 	disp  *alert.Dispatcher // nil without hooks
-	tick  *kafkaio.Ticker   // nil without the lead topics or with ticks off
+	tick  *kafkaio.Ticker   // nil without the lead topics or with ticks and nudges off
 	ack   *http.Server      // the acknowledgement endpoint; nil when off
 	ackLn net.Listener
 	// The console; nil when console.listen is empty.
@@ -304,7 +304,7 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 		return nil, err
 	}
 	var tick *kafkaio.Ticker
-	if cfg.leadHop() && cfg.Leads.TickAfter >= 0 && !opt.LeadsFlowOnly {
+	if cfg.leadHop() && (cfg.Leads.TickAfter >= 0 || cfg.Leads.ResolveIdle > 0) && !opt.LeadsFlowOnly {
 		if tick, err = newTicker(cfg, lds, reg, log); err != nil {
 			return nil, err
 		}

@@ -83,7 +83,8 @@ const quietGrace = time.Minute
 // (leads.Leads.Relays), so a leads partition's progress passes a touch
 // only once it is there. Each stage still keeps its own out_of_orderness
 // below it, so a deadline fires that much after it passed on the wall
-// clock (anomaly.out_of_orderness, 1m by default).
+// clock (anomaly.out_of_orderness, 1m by default). With ticks off
+// (tick_after negative) it still nudges (leads.resolve_idle).
 func newTicker(cfg Config, l *leads.Leads, reg prometheus.Registerer, log *slog.Logger) (*kafkaio.Ticker, error) {
 	conn, err := cfg.Kafka.ConnOpts()
 	if err != nil {
@@ -95,17 +96,28 @@ func newTicker(cfg Config, l *leads.Leads, reg prometheus.Registerer, log *slog.
 	}
 	slices.Sort(sources)
 	lc := l.Config()
+	// Checked every quarter of the quiet period it waits for, between
+	// 100 ms and 2 s: the ticks' when they are on, else the nudge's.
+	period := lc.TickAfter
+	if period < 0 {
+		period = lc.ResolveIdle
+	}
 	tc := kafkaio.TickerConfig{
 		Groups:  []string{cfg.Kafka.Group},
 		Sources: sources, Topics: []string{lc.ContactsTopic, lc.LeadsTopic}, Partitions: l.Partitions(),
-		After: lc.TickAfter, Every: min(2*time.Second, max(lc.TickAfter/4, 100*time.Millisecond)),
+		After: lc.TickAfter, Every: min(2*time.Second, max(period/4, 100*time.Millisecond)),
 		Value: func(now time.Time) []byte {
 			return leads.TickValue(now.Add(-lc.TickLag), now)
 		},
 	}
 	if lc.ResolveIdle > 0 {
 		// Once the stream stopped for resolve_idle, the resolvers may
-		// resolve what it left waiting (leads.NudgeID).
+		// resolve what it left waiting (leads.NudgeID), with ticks off
+		// too: a backfill's last touches that name no lead are counted
+		// then instead of when more data comes. A nudge moves no event
+		// time, so unlike a tick it sets no later event aside as late;
+		// an identity that comes after it counts from its arrival, as
+		// with resolve_idle.
 		tc.NudgeAfter, tc.NudgeTopics = lc.ResolveIdle, []string{lc.ContactsTopic}
 		tc.NudgeValue = func(now time.Time) []byte { return leads.NudgeValue(now.Add(-lc.ResolveIdle), now) }
 	}

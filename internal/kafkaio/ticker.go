@@ -38,8 +38,8 @@ type TickerConfig struct {
 	// Topics and Partitions: where ticks go (every partition of each).
 	Topics     []string
 	Partitions int32
-	// After is the quiet period before the first tick; Every the period
-	// between checks (and ticks).
+	// After is the quiet period before the first tick (negative: no
+	// ticks, nudges only); Every the period between checks (and ticks).
 	After, Every time.Duration
 	// Value renders the tick record for wall time now.
 	Value func(now time.Time) []byte
@@ -168,7 +168,7 @@ func (t *Ticker) Run(ctx context.Context) {
 				t.log.Warn("nudge not written", "topics", t.cfg.NudgeTopics, "err", err)
 			}
 		}
-		if quiet < t.cfg.After {
+		if t.cfg.After < 0 || quiet < t.cfg.After {
 			continue
 		}
 		n, err := t.write(ctx, t.cfg.Topics, t.cfg.Value(now))

@@ -399,3 +399,39 @@ func TestTickerNudgesOncePerQuietPeriod(t *testing.T) {
 		}
 	})
 }
+
+// With ticks off (After negative) the Ticker still nudges once per quiet
+// period, and never ticks: a backfill's last touches are resolved, its
+// event time is left alone.
+func TestTickerNudgesWithTicksOff(t *testing.T) {
+	const resolveIdle = 2 * time.Second
+	synctest.Test(t, func(t *testing.T) {
+		l := &nudgeLog{}
+		tk := kafkaio.NewTickerOn(kafkaio.TickerConfig{Groups: []string{"q"}, Sources: []string{"q.canonical"},
+			Topics: []string{"q.contacts", "q.leads"}, Partitions: parts, After: -time.Second, Every: resolveIdle / 4,
+			Value:      func(now time.Time) []byte { return leads.TickValue(now.Add(-tickLag), now) },
+			NudgeAfter: resolveIdle, NudgeTopics: []string{"q.contacts"},
+			NudgeValue: func(now time.Time) []byte { return leads.NudgeValue(now.Add(-resolveIdle), now) },
+		}, l, prometheus.NewRegistry(), nil)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { tk.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+
+		l.record()
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if n := len(l.of("q.contacts")); n != 1 {
+			t.Fatalf("%d nudges in an hour of quiet with ticks off, want 1", n)
+		}
+		if n := len(l.of("q.leads")); n != 0 {
+			t.Fatalf("%d ticks with ticks off", n)
+		}
+		l.record()
+		time.Sleep(resolveIdle + resolveIdle/2)
+		synctest.Wait()
+		if n := len(l.of("q.contacts")); n != 2 {
+			t.Fatalf("%d nudges after a new record and a second quiet period, want 2", n)
+		}
+	})
+}

@@ -92,7 +92,7 @@ type Config struct {
 	// app writes wall-clock ticks into both lead topics' partitions, so
 	// the touches of a stream that stopped are resolved, its KBIs
 	// finalise and its deadlines fire (watermark.TickID). Negative: no
-	// ticks. Default 1m.
+	// ticks; the nudges (ResolveIdle) still come. Default 1m.
 	TickAfter time.Duration `yaml:"tick_after"`
 	// TickLag is how far behind wall time a tick puts the watermark: an
 	// event that arrives after a quiet period more than this behind wall

@@ -35,6 +35,7 @@ import (
 
 	"github.com/salespulse/salespulse/embedded/chdb"
 	"github.com/salespulse/salespulse/internal/testenv"
+	"github.com/salespulse/salespulse/pipeline/leads"
 	"github.com/salespulse/salespulse/schemas"
 	"github.com/salespulse/salespulse/sources/gen"
 )
@@ -482,16 +483,10 @@ state:
 # The suite replays a month of November into streams it pauses on purpose
 # (ClickHouse down a minute): wall-clock ticks would move the lead topics'
 # time to today during a pause and make the rest of November late
-# (docs/leads.md, "Quiet streams"). Without ticks, the stream's last
-# touches that name no lead stay pending in the resolvers at its end;
-# with resolve_idle, whether a run resolves them before the suite reads
-# its tables depended on its marks' timing, so a faulted run and the
-# reference differed by those few touches (kill9, 2 of 3 CI runs on
-# 2026-12-06). Resolving at the upstreams' progress alone, every run
-# leaves the same touches pending.
+# (docs/leads.md, "Quiet streams"). The nudge at the stream's end still
+# resolves its last touches; waitCommitted waits for it.
 leads:
   tick_after: -1s
-  resolve_idle: -1s
 alerts:
   topic: %s
   park_topic: %s.parked
@@ -727,12 +722,91 @@ func (s *scenario) records(topic string) int64 {
 // topics (docs/leads.md: <group>.contacts and <group>.leads, groups and
 // topics alike): every record is stored (or dead-lettered), routed,
 // resolved, paired and acknowledged.
+//
+// Then it waits for the stream's nudge (docs/leads.md, "Quiet streams"):
+// once the ingest group has consumed everything and the source topic has
+// been quiet for leads.resolve_idle, the app writes one into every
+// contacts partition, and the resolvers resolve the touches the stream
+// left pending. Read before it, a run's tables would depend on whether
+// its nudge had come yet.
 func (s *scenario) waitCommitted(group string, timeout time.Duration) {
 	s.t.Helper()
+	hops := []string{group + ".contacts", group + ".leads"}
 	s.waitGroup(group, s.topic, timeout)
-	for _, hop := range []string{group + ".contacts", group + ".leads"} {
+	for _, hop := range hops {
 		s.waitGroup(hop, hop, timeout)
 	}
+	s.waitNudged(group+".contacts", timeout)
+	for _, hop := range hops {
+		s.waitGroup(hop, hop, timeout)
+	}
+}
+
+// waitNudged waits until the last record of every partition of topic is a
+// nudge (leads.NudgeID). The app writes nudges only once the ingest group
+// has committed everything, after the records it forwarded, and not
+// transactionally, so nothing follows a nudge that came after the whole
+// stream.
+func (s *scenario) waitNudged(topic string, timeout time.Duration) {
+	t := s.t
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		missing, err := s.unnudged(topic)
+		switch {
+		case err == nil && missing == 0:
+			return
+		case time.Now().After(deadline):
+			t.Fatalf("%s: %d partitions do not end with a nudge after %s (err %v)", topic, missing, timeout, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// unnudged counts the partitions of topic whose last record is no nudge.
+func (s *scenario) unnudged(topic string) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ends, err := s.adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return -1, err
+	}
+	from := map[int32]kgo.Offset{}
+	last := map[int32]int64{} // the offset a nudge must be at
+	ends.Each(func(o kadm.ListedOffset) {
+		last[o.Partition] = o.Offset - 1
+		from[o.Partition] = kgo.NewOffset().At(max(0, o.Offset-64))
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.h.brokers...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}))
+	if err != nil {
+		return -1, err
+	}
+	defer cl.Close()
+	nudged := map[int32]bool{}
+	reached := 0
+	for reached < len(last) {
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+		fs := cl.PollFetches(pctx)
+		pcancel()
+		if fs.NumRecords() == 0 {
+			break // the rest end with a control record (a transaction's), or are empty
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			var i schemas.Interaction
+			nudged[r.Partition] = schemas.DecodeWire(&i, r.Value) == nil && i.Watermark && i.EventID == leads.NudgeID
+			if r.Offset == last[r.Partition] {
+				reached++
+			}
+		})
+	}
+	missing := 0
+	for p, off := range last {
+		if off < 0 || !nudged[p] {
+			missing++
+		}
+	}
+	return missing, nil
 }
 
 func (s *scenario) waitGroup(group, topic string, timeout time.Duration) {
