@@ -18,6 +18,7 @@ type metrics struct {
 	lastStored   prometheus.Gauge
 	retried      prometheus.Counter
 	abandoned    prometheus.Counter
+	released     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -29,6 +30,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		abandoned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_pipeline_batches_abandoned_total",
 			Help: "Batches not processed further because their source gave them up (partition revoked while they waited, or range rewound).",
+		}),
+		released: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "salespulse_pipeline_partitions_released_total",
+			Help: "Partitions whose in-memory stage state was dropped because their source gave them up (revoked in a rebalance, or lost); a later batch of one loads its state from the store again.",
 		}),
 		batches: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_pipeline_batches_total",
@@ -60,7 +65,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.batches, m.interactions, m.late, m.alerts, m.batchSeconds, m.eventToStore, m.lastStored, m.retried, m.abandoned)
+		reg.MustRegister(m.batches, m.interactions, m.late, m.alerts, m.batchSeconds, m.eventToStore, m.lastStored, m.retried, m.abandoned, m.released)
 	}
 	return m
 }

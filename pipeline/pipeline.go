@@ -133,6 +133,8 @@ type Pipeline struct {
 	log    *slog.Logger
 	m      *metrics
 	now    func() time.Time
+	rel    []*releases // per worker (Release)
+	also   []Releaser
 }
 
 // New wires a pipeline. newStages is called once per worker so each worker
@@ -153,6 +155,10 @@ func New(cfg Config, src Source, newStages func(worker int) []Stage, sink Sink, 
 		log: log.With("component", "pipeline"),
 		m:   newMetrics(reg),
 		now: time.Now,
+		rel: make([]*releases, cfg.Workers),
+	}
+	for w := range p.rel {
+		p.rel[w] = newReleases()
 	}
 	p.async, _ = sink.(AsyncSink)
 	return p, nil
@@ -187,7 +193,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		stages := p.stages(w)
 		// A failed worker stops the others and the feeder at once (via
 		// stopWork), then keeps draining its queue so nothing blocks.
-		wg.Go(func() error { return p.work(workCtx, q, stages, stopWork) })
+		rel := p.rel[w]
+		wg.Go(func() error { return p.work(workCtx, q, rel, stages, stopWork) })
 	}
 	// The feeder stops on either: ctx (stop taking) or a failed worker.
 	feedCtx, stopFeed := context.WithCancel(ctx)
@@ -244,7 +251,7 @@ func (p *Pipeline) feed(ctx, workCtx context.Context, queues []chan *schemas.Bat
 			return stopErr
 		}
 		// Same partition, same worker: keeps offset order per partition.
-		w := int((uint32(b.Origin.Partition) + hashString(b.Origin.Topic)) % uint32(len(queues)))
+		w := p.workerOf(b.Origin.Topic, b.Origin.Partition)
 		select {
 		case queues[w] <- b:
 		case <-workCtx.Done():
@@ -254,14 +261,25 @@ func (p *Pipeline) feed(ctx, workCtx context.Context, queues []chan *schemas.Bat
 	}
 }
 
-func (p *Pipeline) work(ctx context.Context, q <-chan *schemas.Batch, stages []Stage, fail context.CancelCauseFunc) error {
+func (p *Pipeline) work(ctx context.Context, q <-chan *schemas.Batch, rel *releases, stages []Stage, fail context.CancelCauseFunc) error {
 	var failed error
 	// retry holds, per partition, the first offset of a batch handed back
 	// for a retry: the source consumes the partition again from there, so
 	// the batches queued behind it are handed back too, unprocessed — a
 	// stage that forwards (package leads) must not see them before it.
 	retry := map[schemas.Origin]int64{}
-	for b := range q {
+	for {
+		var b *schemas.Batch
+		select {
+		case <-rel.wake:
+			p.release(rel, stages)
+			continue
+		case next, ok := <-q:
+			if !ok {
+				return failed
+			}
+			b = next
+		}
 		if failed != nil || ctx.Err() != nil {
 			// Hand the batch back unstored so its offsets are not committed;
 			// the next owner of the partition reads it again.
@@ -314,7 +332,6 @@ func (p *Pipeline) work(ctx context.Context, q <-chan *schemas.Batch, stages []S
 		failed = fmt.Errorf("batch %s: %w", b.Origin, err)
 		fail(failed)
 	}
-	return failed
 }
 
 // errAbandoned is how a batch its source gave up is handed back.

@@ -253,7 +253,8 @@ func (e *storeEnv) detector(t testing.TB, cfg Config) *Detectors {
 // TestRestoreIsExact crashes the stage at random points (a new Detector
 // and Stage on the same state store, resuming at the committed offset or a
 // later acknowledged one), rewinds it without crashing (redeliveries,
-// some beyond the 64 remembered batches), and compares every batch's
+// some beyond the 64 remembered batches), releases a partition (a
+// rebalance took it) and gives it back, and compares every batch's
 // alerts with an uninterrupted run: byte for byte per batch, and the same
 // set of (id, state, at) overall.
 //
@@ -316,7 +317,7 @@ func testRestoreIsExact(t *testing.T, clock Clock) {
 			gotSet := map[string]bool{}
 			pos := make([]int, partitions)  // next batch per partition
 			comm := make([]int, partitions) // committed batch index
-			crashes, rewinds, restores := 0, 0, 0
+			crashes, rewinds, releases, restores := 0, 0, 0, 0
 			for pos[0] < len(batches[0]) || pos[1] < len(batches[1]) {
 				p := r.IntN(partitions)
 				if pos[p] >= len(batches[p]) {
@@ -350,12 +351,15 @@ func testRestoreIsExact(t *testing.T, clock Clock) {
 				case x < 6 && pos[p] > comm[p]: // redelivery from some acknowledged batch
 					rewinds++
 					pos[p] = comm[p] + r.IntN(pos[p]-comm[p])
+				case x < 9: // released (pipeline.Releaser), then given back
+					releases++
+					s.Release(batches[p][0].origin.Topic, int32(p))
 				}
 				restores = int(metric(t, env.reg, "salespulse_anomaly_restores_total"))
 			}
-			t.Logf("%d alerts, %d crashes, %d rewinds, %d restores in the last incarnation", nAlerts, crashes, rewinds, restores)
-			if crashes == 0 {
-				t.Fatal("no crash happened")
+			t.Logf("%d alerts, %d crashes, %d rewinds, %d releases, %d restores in the last incarnation", nAlerts, crashes, rewinds, releases, restores)
+			if crashes == 0 || releases == 0 {
+				t.Fatalf("%d crashes, %d releases: not tested", crashes, releases)
 			}
 			for p := range want {
 				for k := range want[p] {

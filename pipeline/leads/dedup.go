@@ -151,6 +151,10 @@ func (l *Leads) NewDedup(horizon time.Duration) *Dedup {
 	return &Dedup{l: l, horizon: horizon.Milliseconds(), parts: map[partKey]*dpart{}}
 }
 
+// Release drops a partition's remembered ids (pipeline.Releaser): its
+// source gave it up. A later batch of it loads them from the store again.
+func (d *Dedup) Release(topic string, partition int32) { delete(d.parts, partKey{topic, partition}) }
+
 // Process removes redeliveries from b.Interactions and saves the ids it
 // learnt.
 func (d *Dedup) Process(ctx context.Context, b *schemas.Batch) error {

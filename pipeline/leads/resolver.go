@@ -584,6 +584,17 @@ func savedResolution(st map[string][]byte) int64 {
 
 func (r *Resolver) drop(k partKey) { delete(r.parts, k) }
 
+// Release drops a partition's identities and touches (pipeline.Releaser):
+// its source gave it up, and another instance resolves them now. A later
+// batch of it loads them from the store again. The gauges stop counting
+// them.
+func (r *Resolver) Release(topic string, partition int32) {
+	r.drop(partKey{topic, partition})
+	w, pn := r.waitingAll()
+	r.l.m.waiting.Set(float64(w))
+	r.l.m.pending.Set(float64(pn))
+}
+
 func (r *Resolver) waitingAll() (waiting, pending int) {
 	for _, p := range r.parts {
 		waiting += len(p.queue)

@@ -285,7 +285,8 @@ func TestThinnedMarksNeverRaiseTheWatermark(t *testing.T) {
 
 // TestRestoreIsExact crashes the stage at random points (a new Window and
 // Stage on the same store, resuming at the committed offset or a later
-// acknowledged one), rewinds it without crashing (redeliveries), and
+// acknowledged one), rewinds it without crashing (redeliveries), releases
+// a partition (a rebalance took it) and gives it back, and
 // compares every batch's output with an uninterrupted run without a
 // store: the same late events and byte-identical facts per batch.
 func TestRestoreIsExact(t *testing.T) {
@@ -330,7 +331,7 @@ func TestRestoreIsExact(t *testing.T) {
 			st := state.NewMemory()
 			s := newStoreWindow(t, cfg, st).NewStage()
 			var pos, comm [partitions]int // next and committed batch per partition
-			crashes, rewinds, checked := 0, 0, 0
+			crashes, rewinds, releases, checked := 0, 0, 0, 0
 			for pos[0] < len(batches[0]) || pos[1] < len(batches[1]) {
 				p := r.IntN(partitions)
 				if pos[p] >= len(batches[p]) {
@@ -364,12 +365,15 @@ func TestRestoreIsExact(t *testing.T) {
 				case x < 6 && pos[p] > comm[p]: // redelivery from some acknowledged batch
 					rewinds++
 					pos[p] = comm[p] + r.IntN(pos[p]-comm[p])
+				case x < 9: // released (pipeline.Releaser), then given back
+					releases++
+					s.Release("in", int32(p))
 				}
 			}
-			if crashes == 0 || rewinds == 0 {
-				t.Fatalf("%d crashes, %d rewinds: nothing tested", crashes, rewinds)
+			if crashes == 0 || rewinds == 0 || releases == 0 {
+				t.Fatalf("%d crashes, %d rewinds, %d releases: nothing tested", crashes, rewinds, releases)
 			}
-			t.Logf("%d pair facts, %d batches checked, %d crashes, %d rewinds", facts, checked, crashes, rewinds)
+			t.Logf("%d pair facts, %d batches checked, %d crashes, %d rewinds, %d releases", facts, checked, crashes, rewinds, releases)
 		})
 	}
 }

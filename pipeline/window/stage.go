@@ -783,6 +783,16 @@ func (s *Stage) attach(b *schemas.Batch) {
 }
 
 func (s *Stage) report(p *part) {
+	s.reportOpen()
+	if p.maxT != noTime {
+		wm := time.UnixMilli(p.maxT - s.w.bound)
+		p.lag.Set(s.w.deps.Clock().Sub(wm).Seconds())
+	}
+}
+
+// reportOpen sets the open items gauge to what the stage's partitions
+// hold.
+func (s *Stage) reportOpen() {
 	for k, fam := range []uint8{pairing.Lead, pairing.Approval} {
 		n := 0
 		for _, q := range s.parts {
@@ -791,10 +801,20 @@ func (s *Stage) report(p *part) {
 		s.w.m.open.WithLabelValues([]string{"lead", "approval"}[k]).Add(float64(n - s.reported[k]))
 		s.reported[k] = n
 	}
-	if p.maxT != noTime {
-		wm := time.UnixMilli(p.maxT - s.w.bound)
-		p.lag.Set(s.w.deps.Clock().Sub(wm).Seconds())
+}
+
+// Release drops a partition's pairing state (pipeline.Releaser): its
+// source gave it up, and another instance owns it now. With a state store
+// a later batch of it restores the state there, as after any gap in its
+// offsets. Its open items leave the gauge, its watermark lag series goes.
+func (s *Stage) Release(topic string, partition int32) {
+	k := partKey{topic, partition}
+	if _, ok := s.parts[k]; !ok {
+		return
 	}
+	delete(s.parts, k)
+	s.w.m.watermarkLag.DeleteLabelValues(topic, strconv.Itoa(int(partition)))
+	s.reportOpen()
 }
 
 func (s *Stage) newPart(o schemas.Origin) *part {

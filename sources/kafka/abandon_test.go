@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +29,15 @@ func TestBatchAbandonedWhenItsPartitionIsRevoked(t *testing.T) {
 	member := func() *Source { return quickMember(t, cfg) }
 
 	a := member()
+	var relMu sync.Mutex
+	var released []int32 // a's OnRelease: what the pipeline drops
+	a.OnRelease(func(topic string, p int32) {
+		relMu.Lock()
+		defer relMu.Unlock()
+		if topic == "in" {
+			released = append(released, p)
+		}
+	})
 	held := map[int32]*schemas.Batch{}
 	for len(held) < 2 {
 		b := next(t, a)
@@ -53,6 +64,11 @@ func TestBatchAbandonedWhenItsPartitionIsRevoked(t *testing.T) {
 	}
 	if held[1-q].Abandoned() {
 		t.Errorf("batch %v of the partition kept is abandoned", held[1-q].Origin)
+	}
+	relMu.Lock()
+	defer relMu.Unlock()
+	if !slices.Equal(released, []int32{q}) {
+		t.Errorf("a released partitions %v, want [%d], the one it gave up", released, q)
 	}
 }
 

@@ -205,8 +205,17 @@ func (s *Source) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int3
 
 // drop forgets partitions: their cuts are never handed out, their records
 // waiting to be decoded are discarded (one being decoded is discarded when
-// it returns), and the ones it paused are resumed.
+// it returns), and the ones it paused are resumed. Then, unlocked, it
+// tells OnRelease's function about each.
 func (s *Source) drop(which map[tp]bool) {
+	var gone []tp
+	defer func() {
+		if f := s.onRelease; f != nil {
+			for _, k := range gone {
+				f(k.topic, k.part)
+			}
+		}
+	}()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var resume map[string][]int32
@@ -215,6 +224,7 @@ func (s *Source) drop(which map[tp]bool) {
 		if p == nil {
 			continue
 		}
+		gone = append(gone, k)
 		if p.paused {
 			if resume == nil {
 				resume = make(map[string][]int32)

@@ -98,6 +98,8 @@ type Source struct {
 	decoders map[string]Decoder // by topic
 	tms      map[string]*metrics.Topic
 	history  CutHistory // may be nil: then only commit metadata plans cuts
+	// onRelease hears of every partition the source gave up (OnRelease).
+	onRelease func(topic string, partition int32)
 
 	// life is canceled by Close: it bounds dead-letter produces and the
 	// waits in revoke callbacks.
@@ -264,6 +266,14 @@ func NewSource(cfg Config, decoders map[string]Decoder, reg prometheus.Registere
 // SetCutHistory makes the source plan the cuts of partitions without its
 // own commit metadata from h. Call it before the first Next.
 func (s *Source) SetCutHistory(h CutHistory) { s.history = h }
+
+// OnRelease makes the source call f for every partition it gives up:
+// revoked in a rebalance (after waiting for its batches, kafka.
+// revoke_timeout) or lost. Its batches not acknowledged by then are
+// abandoned; f lets the consumer drop what it holds of the partition
+// (pipeline.Pipeline.Release). f runs in the client's rebalance callback:
+// it must not block. Call it before the first Next.
+func (s *Source) OnRelease(f func(topic string, partition int32)) { s.onRelease = f }
 
 // Client exposes the underlying client (for health checks and admin calls).
 func (s *Source) Client() *kgo.Client { return s.cl }

@@ -157,6 +157,13 @@ type partKey struct {
 	partition int32
 }
 
+// Release drops a partition's state (pipeline.Releaser): its source gave
+// it up, and another instance owns it now. With a state store a later
+// batch of it restores the state there, as after any gap in its offsets.
+func (s *Stage) Release(topic string, partition int32) {
+	delete(s.parts, partKey{topic, partition})
+}
+
 // Process runs every detector over b's interactions in offset order,
 // appends the alert transitions they caused to b.Alerts and, with a
 // state store, checkpoints the partition's state before returning (so before
