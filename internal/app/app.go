@@ -300,6 +300,15 @@ func New(ctx context.Context, cfg Config, opt Options) (_ *App, err error) {
 			return nil, err
 		}
 	}
+	for _, f := range flows {
+		// A partition the flow's source gave up (a rebalance moved it to
+		// another instance) leaves the stages' memory and the state
+		// store's claims: adding instances lowers each one's memory.
+		if store != nil {
+			f.pipe.AlsoRelease(store)
+		}
+		f.src.OnRelease(f.pipe.Release)
+	}
 	if err := cs.push("pipeline", nil); err != nil {
 		return nil, err
 	}
