@@ -388,6 +388,10 @@ func decodePending(b []byte, f func(at int64, id, wire []byte)) error {
 // touches that waited for them.
 func (r *Resolver) learn(p *rpart, i *schemas.Interaction, out []outMsg) []outMsg {
 	at := i.OccurredAt.UnixMilli()
+	// i.LeadID cloned, once: identities are kept as long as the process
+	// runs, and a substring would pin the block DecodeWire made for all
+	// the record's ids.
+	lead := ""
 	for _, key := range [...]string{i.Keys.Email, i.Keys.Phone, i.Keys.Mobile} {
 		if key == "" {
 			continue
@@ -397,6 +401,10 @@ func (r *Resolver) learn(p *rpart, i *schemas.Interaction, out []outMsg) []outMs
 		if slices.Contains(ids, e) {
 			continue // the same identity by another of its keys, or a retry
 		}
+		if lead == "" {
+			lead = strings.Clone(i.LeadID)
+		}
+		e.Lead = lead
 		r.l.m.identities.Inc()
 		ids = append(ids, e)
 		slices.SortFunc(ids, cmpIdent)
