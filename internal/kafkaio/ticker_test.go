@@ -338,6 +338,22 @@ func (l *nudgeLog) of(topic string) []nudgeWrite {
 	return out
 }
 
+// runNudgeTicker runs a Ticker on l that ticks after `after` (negative:
+// never) and nudges after resolveIdle, checking every `every`, until the
+// function it returns is called.
+func runNudgeTicker(l *nudgeLog, after, every, resolveIdle time.Duration) (stop func()) {
+	tk := kafkaio.NewTickerOn(kafkaio.TickerConfig{Groups: []string{"q"}, Sources: []string{"q.canonical"},
+		Topics: []string{"q.contacts", "q.leads"}, Partitions: parts, After: after, Every: every,
+		Value:      func(now time.Time) []byte { return leads.TickValue(now.Add(-tickLag), now) },
+		NudgeAfter: resolveIdle, NudgeTopics: []string{"q.contacts"},
+		NudgeValue: func(now time.Time) []byte { return leads.NudgeValue(now.Add(-resolveIdle), now) },
+	}, l, prometheus.NewRegistry(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tk.Run(ctx); close(done) }()
+	return func() { cancel(); <-done }
+}
+
 // Once the stream went quiet for NudgeAfter, one nudge goes into every
 // partition of the contacts topic, carrying wall time minus resolve_idle,
 // and no second until new records arrived and the stream went quiet
@@ -346,16 +362,7 @@ func TestTickerNudgesOncePerQuietPeriod(t *testing.T) {
 	const resolveIdle = 2 * time.Second
 	synctest.Test(t, func(t *testing.T) {
 		l := &nudgeLog{}
-		tk := kafkaio.NewTickerOn(kafkaio.TickerConfig{Groups: []string{"q"}, Sources: []string{"q.canonical"},
-			Topics: []string{"q.contacts", "q.leads"}, Partitions: parts, After: tickAfter, Every: tickEvery,
-			Value:      func(now time.Time) []byte { return leads.TickValue(now.Add(-tickLag), now) },
-			NudgeAfter: resolveIdle, NudgeTopics: []string{"q.contacts"},
-			NudgeValue: func(now time.Time) []byte { return leads.NudgeValue(now.Add(-resolveIdle), now) },
-		}, l, prometheus.NewRegistry(), nil)
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan struct{})
-		go func() { tk.Run(ctx); close(done) }()
-		defer func() { cancel(); <-done }()
+		defer runNudgeTicker(l, tickAfter, tickEvery, resolveIdle)()
 
 		// Records every second for 5 s: no nudge.
 		for range 5 {
@@ -407,16 +414,7 @@ func TestTickerNudgesWithTicksOff(t *testing.T) {
 	const resolveIdle = 2 * time.Second
 	synctest.Test(t, func(t *testing.T) {
 		l := &nudgeLog{}
-		tk := kafkaio.NewTickerOn(kafkaio.TickerConfig{Groups: []string{"q"}, Sources: []string{"q.canonical"},
-			Topics: []string{"q.contacts", "q.leads"}, Partitions: parts, After: -time.Second, Every: resolveIdle / 4,
-			Value:      func(now time.Time) []byte { return leads.TickValue(now.Add(-tickLag), now) },
-			NudgeAfter: resolveIdle, NudgeTopics: []string{"q.contacts"},
-			NudgeValue: func(now time.Time) []byte { return leads.NudgeValue(now.Add(-resolveIdle), now) },
-		}, l, prometheus.NewRegistry(), nil)
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan struct{})
-		go func() { tk.Run(ctx); close(done) }()
-		defer func() { cancel(); <-done }()
+		defer runNudgeTicker(l, -time.Second, resolveIdle/4, resolveIdle)()
 
 		l.record()
 		time.Sleep(time.Hour)

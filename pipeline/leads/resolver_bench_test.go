@@ -26,49 +26,16 @@ func BenchmarkResolverHeldTouch(b *testing.B) { benchResolverTouches(b, 0) }
 func BenchmarkResolverPendingTouch(b *testing.B) { benchResolverTouches(b, 2) }
 
 func benchResolverTouches(b *testing.B, lag int) {
-	const per = 1000
-	ctx := context.Background()
-	l, err := New(Config{Hold: 24 * time.Hour}, nopStore{}, Topology{Partitions: 12, Sources: []string{"crm/0"}}, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := l.NewResolver()
-	ints := make([]schemas.Interaction, per+1)
-	next := int64(0)
-	fill := func() *schemas.Batch {
-		for k := range ints[:per] {
-			n := strconv.FormatInt(next, 10)
-			ints[k] = schemas.Interaction{EventID: "evt-" + n, OccurredAt: t0.Add(time.Duration(next) * time.Millisecond),
-				Source: "aircall", Type: schemas.TypeCallInbound, Channel: schemas.ChannelPhone, RepID: "rep-" + strconv.FormatInt(next%320, 10),
-				TeamID: "team-" + strconv.FormatInt(next%40, 10), DurationS: 42, Has: schemas.HasDuration,
-				ContactKey: "ph_" + n + "0d2c4e1b9a7f", Keys: schemas.ContactKeys{Phone: "ph_" + n + "0d2c4e1b9a7f"}}
-			next++
-		}
-		// The router's progress mark after its events: the touches are
-		// resolved (and held) at the batch's end.
-		mark := ints[per-1].OccurredAt.Add(-time.Duration(lag*per) * time.Millisecond)
-		ints[per] = schemas.Interaction{EventID: "crm/0", OccurredAt: mark, Watermark: true}
-		bt := schemas.NewBatch(schemas.Origin{Topic: "salespulse.contacts", FirstOffset: next - per, LastOffset: next}, nil)
-		next++
-		bt.Interactions = ints
-		return bt
-	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := r.Process(ctx, fill()); err != nil {
-			b.Fatal(err)
-		}
-	}
-	clear(ints)
-	runtime.GC()
-	runtime.ReadMemStats(&after)
+	r, kept := runResolverBatches(b, time.Duration(lag*resolverBatch)*time.Millisecond, func(i *schemas.Interaction, next int64) {
+		n := strconv.FormatInt(next, 10)
+		*i = schemas.Interaction{EventID: "evt-" + n, OccurredAt: t0.Add(time.Duration(next) * time.Millisecond),
+			Source: "aircall", Type: schemas.TypeCallInbound, Channel: schemas.ChannelPhone, RepID: "rep-" + strconv.FormatInt(next%320, 10),
+			TeamID: "team-" + strconv.FormatInt(next%40, 10), DurationS: 42, Has: schemas.HasDuration,
+			ContactKey: "ph_" + n + "0d2c4e1b9a7f", Keys: schemas.ContactKeys{Phone: "ph_" + n + "0d2c4e1b9a7f"}}
+	})
 	if w, _ := r.waitingAll(); w > 0 {
-		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(w), "bytes/touch")
+		b.ReportMetric(float64(kept)/float64(w), "bytes/touch")
 	}
-	runtime.KeepAlive(r)
 }
 
 // BenchmarkResolverIdentity: batches of 1,000 leads, each a lead.created
@@ -78,32 +45,47 @@ func benchResolverTouches(b *testing.B, lag int) {
 // once the batches are gone: identities are kept as long as the process
 // runs, so a kept substring would keep the whole record.
 func BenchmarkResolverIdentity(b *testing.B) {
-	const per = 1000
+	var wire []byte
+	_, kept := runResolverBatches(b, 0, func(i *schemas.Interaction, next int64) {
+		n := strconv.FormatInt(next, 10)
+		lead := schemas.Interaction{EventID: "00Q5f00000" + n + "AbC-created", OccurredAt: t0.Add(time.Duration(next) * time.Millisecond),
+			Source: "salesforce", Type: schemas.TypeLeadCreated, Channel: schemas.ChannelCRM, RepID: "rep-" + strconv.FormatInt(next%320, 10),
+			TeamID: "team-" + strconv.FormatInt(next%40, 10), LeadID: "00Q5f00000" + n + "AbC", AccountID: "001" + n,
+			Attributes: map[string]string{"lead_source": "Web", "status": "Open - Not Contacted"}, ContactKey: "em_" + n + "9c1e0d2c4e1b9a7f3d5e",
+			Keys: schemas.ContactKeys{Email: "em_" + n + "9c1e0d2c4e1b9a7f3d5e", Phone: "ph_" + n + "0d2c4e1b9a7f"}}
+		wire = schemas.AppendWire(wire[:0], &lead)
+		if err := schemas.DecodeWire(i, wire); err != nil {
+			b.Fatal(err)
+		}
+	})
+	b.ReportMetric(float64(kept)/float64(b.N*resolverBatch), "bytes/lead")
+}
+
+// resolverBatch is the rows of runResolverBatches' batches.
+const resolverBatch = 1000
+
+// runResolverBatches runs a Resolver over b.N batches of resolverBatch
+// rows, row filling each (next counts rows), then the router's progress
+// mark lag behind the batch's last row: the touches are resolved (and
+// held) at the batch's end. It returns the Resolver and the heap it
+// kept once the batches were gone.
+func runResolverBatches(b *testing.B, lag time.Duration, row func(i *schemas.Interaction, next int64)) (*Resolver, int64) {
 	ctx := context.Background()
 	l, err := New(Config{Hold: 24 * time.Hour}, nopStore{}, Topology{Partitions: 12, Sources: []string{"crm/0"}}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	r := l.NewResolver()
-	ints := make([]schemas.Interaction, per+1)
-	var wire []byte
+	ints := make([]schemas.Interaction, resolverBatch+1)
 	next := int64(0)
 	fill := func() *schemas.Batch {
-		for k := range ints[:per] {
-			n := strconv.FormatInt(next, 10)
-			i := schemas.Interaction{EventID: "00Q5f00000" + n + "AbC-created", OccurredAt: t0.Add(time.Duration(next) * time.Millisecond),
-				Source: "salesforce", Type: schemas.TypeLeadCreated, Channel: schemas.ChannelCRM, RepID: "rep-" + strconv.FormatInt(next%320, 10),
-				TeamID: "team-" + strconv.FormatInt(next%40, 10), LeadID: "00Q5f00000" + n + "AbC", AccountID: "001" + n,
-				Attributes: map[string]string{"lead_source": "Web", "status": "Open - Not Contacted"}, ContactKey: "em_" + n + "9c1e0d2c4e1b9a7f3d5e",
-				Keys: schemas.ContactKeys{Email: "em_" + n + "9c1e0d2c4e1b9a7f3d5e", Phone: "ph_" + n + "0d2c4e1b9a7f"}}
-			wire = schemas.AppendWire(wire[:0], &i)
-			if err := schemas.DecodeWire(&ints[k], wire); err != nil {
-				b.Fatal(err)
-			}
+		for k := range ints[:resolverBatch] {
+			row(&ints[k], next)
 			next++
 		}
-		ints[per] = schemas.Interaction{EventID: "crm/0", OccurredAt: ints[per-1].OccurredAt, Watermark: true}
-		bt := schemas.NewBatch(schemas.Origin{Topic: "salespulse.contacts", FirstOffset: next - per, LastOffset: next}, nil)
+		mark := ints[resolverBatch-1].OccurredAt.Add(-lag)
+		ints[resolverBatch] = schemas.Interaction{EventID: "crm/0", OccurredAt: mark, Watermark: true}
+		bt := schemas.NewBatch(schemas.Origin{Topic: "salespulse.contacts", FirstOffset: next - resolverBatch, LastOffset: next}, nil)
 		next++
 		bt.Interactions = ints
 		return bt
@@ -112,16 +94,14 @@ func BenchmarkResolverIdentity(b *testing.B) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	b.ReportAllocs()
-	leads := 0
 	for b.Loop() {
 		if err := r.Process(ctx, fill()); err != nil {
 			b.Fatal(err)
 		}
-		leads += per
 	}
 	clear(ints)
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(leads), "bytes/lead")
 	runtime.KeepAlive(r)
+	return r, int64(after.HeapAlloc) - int64(before.HeapAlloc)
 }
