@@ -68,10 +68,23 @@ func TestScaleOutKillAndAdd(t *testing.T) {
 	<-done
 	s.produceKcat(x.events[half:])
 	s.waitCommitted(s.group, 5*time.Minute)
+	// The instance added took partitions from the two survivors, which
+	// released them (stage state, state store producers).
+	released := 0.0
+	for _, p := range []*proc{ps[0], ps[2]} {
+		v, err := p.metric("salespulse_pipeline_partitions_released_total")
+		if err != nil {
+			t.Fatal(err)
+		}
+		released += v
+	}
+	if released == 0 {
+		t.Error("no survivor released a partition when the fourth instance joined")
+	}
 	for _, p := range ps {
 		p.stop(t)
 	}
-	s.verify("3 instances, 1 kill -9, 1 added; 2nd half via kcat")
+	s.verify(fmt.Sprintf("3 instances, 1 kill -9, 1 added; 2nd half via kcat; %v partitions released", released))
 }
 
 // Scenario 3: the Kafka broker stops and restarts (same data) while the

@@ -602,7 +602,8 @@ func (p *proc) alive() bool {
 	}
 }
 
-// metric reads one unlabelled sample from the child's /metrics.
+// metric reads a metric from the child's /metrics: its one unlabelled
+// sample, or the sum of its labelled ones.
 func (p *proc) metric(name string) (float64, error) {
 	c := http.Client{Timeout: 2 * time.Second}
 	resp, err := c.Get("http://" + p.admin + "/metrics")
@@ -612,11 +613,23 @@ func (p *proc) metric(name string) (float64, error) {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	sum, found := 0.0, false
 	for sc.Scan() {
 		line := sc.Text()
 		if rest, ok := strings.CutPrefix(line, name+" "); ok {
 			return strconv.ParseFloat(strings.TrimSpace(rest), 64)
 		}
+		if rest, ok := strings.CutPrefix(line, name+"{"); ok {
+			_, val, _ := strings.Cut(rest, "} ")
+			v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+			if err != nil {
+				return 0, fmt.Errorf("%s: %w", line, err)
+			}
+			sum, found = sum+v, true
+		}
+	}
+	if found {
+		return sum, nil
 	}
 	return 0, fmt.Errorf("%s not in /metrics", name)
 }
