@@ -64,12 +64,19 @@ func TestQuietStreamDeadlineFires(t *testing.T) {
 // been quiet for leads.resolve_idle (the Ticker's nudge into the contacts
 // topic), not at the first tick: here ticks would come after ten minutes,
 // and the answer, a call that names only the lead's phone, still pairs
-// with the lead and reaches lead_response_provisional.
+// with the lead and reaches lead_response_provisional. With ticks off
+// (a backfill's setting) the nudge still comes.
 func TestQuietStreamResolvesLastTouch(t *testing.T) {
+	t.Run("ticks after 10 minutes", func(t *testing.T) { testQuietStreamResolvesLastTouch(t, "nudge", 10*time.Minute) })
+	t.Run("ticks off", func(t *testing.T) { testQuietStreamResolvesLastTouch(t, "nudgeoff", -time.Second) })
+}
+
+func testQuietStreamResolvesLastTouch(t *testing.T, name string, tickAfter time.Duration) {
 	in := startInfra(t)
-	createTopic(t, in, "nudge.canonical")
-	c := appConfig(in, "nudge", map[string]string{"nudge.canonical": "canonical"})
-	c.Leads.TickAfter = 10 * time.Minute
+	topic := name + ".canonical"
+	createTopic(t, in, topic)
+	c := appConfig(in, name, map[string]string{topic: "canonical"})
+	c.Leads.TickAfter = tickAfter
 	c.Leads.IdleTimeout = 10 * time.Minute
 	c.Leads.ResolveIdle = time.Second
 	org := &schemas.Org{Teams: []schemas.Team{{ID: "t1", ManagerID: "m1"}},
@@ -92,7 +99,7 @@ func TestQuietStreamResolvesLastTouch(t *testing.T) {
 	defer cl.Close()
 	for _, i := range []*schemas.Interaction{&lead, &call} {
 		i.Normalize()
-		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "nudge.canonical", Key: []byte(i.EventID), Value: schemas.AppendJSON(nil, i)}).FirstErr(); err != nil {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(i.EventID), Value: schemas.AppendJSON(nil, i)}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -101,9 +108,9 @@ func TestQuietStreamResolvesLastTouch(t *testing.T) {
 	db := clickhouse.OpenDB(&clickhouse.Options{Addr: []string{in.chAddr}, Protocol: clickhouse.HTTP})
 	defer db.Close()
 	var responder string
-	if !waitRow(t, db, stopped.Add(2*time.Minute), `SELECT response_event_id FROM nudge.lead_response_provisional FINAL
+	if !waitRow(t, db, stopped.Add(2*time.Minute), `SELECT response_event_id FROM `+name+`.lead_response_provisional FINAL
 			WHERE lead_id = 'L-nudge' AND is_answered = 1`, &responder) {
-		t.Fatal("the stopped stream's answer not paired in 2 minutes (ticks come after 10)")
+		t.Fatalf("the stopped stream's answer not paired in 2 minutes (tick_after %s)", tickAfter)
 	}
 	t.Logf("answer paired %s after the stream stopped", time.Since(stopped).Round(100*time.Millisecond))
 	if responder != "nudge-call" {
