@@ -267,7 +267,7 @@ func (c *Config) validate(privacyKey bool) (files, error) {
 	add("anomaly", c.Anomaly.Validate())
 	add("state", c.State.Validate())
 	if c.leadHop() {
-		add("leads", c.Leads.Validate(c.Window.AllowedLateness))
+		add("leads", c.Leads.Validate(c.Window.AllowedLateness, c.Window.LeadExpiry))
 		for key, t := range map[string]string{"contacts_topic": c.Leads.ContactsTopic, "leads_topic": c.Leads.LeadsTopic} {
 			if _, ok := c.Kafka.Topics[t]; ok || t == c.Kafka.DeadLetterTopic || t == c.State.Topic || t == c.Alerts.Topic {
 				add("leads", fmt.Errorf("leads.%s %q: %w", key, t, errTopicTaken))

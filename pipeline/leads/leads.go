@@ -63,6 +63,15 @@ type Config struct {
 	// MaxLeadsPerContact bounds the leads remembered per contact key
 	// (the most recent identities win). Default 8.
 	MaxLeadsPerContact int `yaml:"max_leads_per_contact"`
+	// IdentityTTL is how long, in event time, an identity (a contact key
+	// of a lead.created or lead.updated) reaches touches: a touch later
+	// than its lead's last identity by more than this is not that lead's.
+	// It bounds the resolvers' memory and state, which otherwise hold
+	// every contact key ever seen; forgotten identities are deleted from
+	// the store. It must be at least leads.hold and window.lead_expiry,
+	// so that an open lead's answers still find it. Default 8760h (a
+	// year); negative: never forget.
+	IdentityTTL time.Duration `yaml:"identity_ttl"`
 	// IdleTimeout is how long (processing time) an upstream partition
 	// that had consumed all its input may send no progress before the
 	// lead topics' event time stops waiting for it: a quiet source
@@ -115,6 +124,9 @@ var (
 	// ErrResolveIdle: resolving touches cannot wait for a quiet partition
 	// longer than the lead topics' event time does.
 	ErrResolveIdle = errors.New("must not exceed leads.idle_timeout")
+	// ErrIdentityTTL: an identity forgotten while its lead may still be
+	// open (or a touch still waits for it) would leave answers unpaired.
+	ErrIdentityTTL = errors.New("must be at least leads.hold and window.lead_expiry (negative: never forget)")
 )
 
 // SetDefaults fills the zero fields.
@@ -130,6 +142,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.MaxLeadsPerContact == 0 {
 		c.MaxLeadsPerContact = 8
+	}
+	if c.IdentityTTL == 0 {
+		c.IdentityTTL = 365 * 24 * time.Hour
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 5 * time.Minute
@@ -148,8 +163,9 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Validate reports the first problem; allowedLateness is the window's.
-func (c Config) Validate(allowedLateness time.Duration) error {
+// Validate reports the first problem; allowedLateness and leadExpiry are
+// the window's.
+func (c Config) Validate(allowedLateness, leadExpiry time.Duration) error {
 	if !validTopic(c.ContactsTopic) || c.ContactsTopic == c.LeadsTopic {
 		return fmt.Errorf("leads.contacts_topic: %w", ErrTopic)
 	}
@@ -164,6 +180,9 @@ func (c Config) Validate(allowedLateness time.Duration) error {
 	}
 	if c.MaxLeadsPerContact <= 0 {
 		return fmt.Errorf("leads.max_leads_per_contact: %w", ErrPositive)
+	}
+	if c.IdentityTTL >= 0 && (c.IdentityTTL < c.Hold || c.IdentityTTL < leadExpiry) {
+		return fmt.Errorf("leads.identity_ttl %s: %w (%s, %s)", c.IdentityTTL, ErrIdentityTTL, c.Hold, leadExpiry)
 	}
 	if c.IdleTimeout <= 0 {
 		return fmt.Errorf("leads.idle_timeout: %w", ErrPositive)
@@ -262,6 +281,7 @@ type metrics struct {
 	skipped     prometheus.Counter
 	resolved    *prometheus.CounterVec
 	identities  prometheus.Counter
+	forgotten   prometheus.Counter
 	waiting     prometheus.Gauge
 	pending     prometheus.Gauge
 	expired     prometheus.Counter
@@ -298,6 +318,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "salespulse_leads_pending_touches",
 			Help: "Touches later than their contacts partition's progress, on this instance: they are resolved once every source partition has reached their time or is caught up and quiet for leads.resolve_idle.",
 		}),
+		forgotten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "salespulse_leads_identities_forgotten_total",
+			Help: "Identities forgotten because leads.identity_ttl of event time passed since they were learnt (deleted from memory and the state store).",
+		}),
 		expired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salespulse_leads_hold_expired_total",
 			Help: "Waiting touches whose leads.hold passed without an identity.",
@@ -312,7 +336,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.touchLate = m.resolved.WithLabelValues("late_resolved")
 	m.touchUnresolved = m.resolved.WithLabelValues("unresolved")
 	if reg != nil {
-		reg.MustRegister(m.routed, m.skipped, m.resolved, m.identities, m.waiting, m.pending, m.expired, m.redelivered)
+		reg.MustRegister(m.routed, m.skipped, m.resolved, m.identities, m.forgotten, m.waiting, m.pending, m.expired, m.redelivered)
 	}
 	return m
 }

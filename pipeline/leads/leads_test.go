@@ -288,7 +288,7 @@ func TestResolverResolveIdle(t *testing.T) {
 	}
 	cfg := Config{ResolveIdle: 10 * time.Minute}
 	cfg.SetDefaults()
-	if err := cfg.Validate(0); !errors.Is(err, ErrResolveIdle) {
+	if err := cfg.Validate(0, 0); !errors.Is(err, ErrResolveIdle) {
 		t.Fatalf("resolve_idle above idle_timeout: %v", err)
 	}
 }

@@ -92,10 +92,13 @@ type rpart struct {
 	// upstreams that had consumed all their input left out after
 	// leads.resolve_idle instead of leads.idle_timeout. A touch is
 	// resolved once resT reaches it.
-	resT    int64
-	up      *watermark.Upstreams
-	atEnd   bool // the last batch was at the partition's end (sent with the marks)
-	ids     map[string][]ident
+	resT  int64
+	up    *watermark.Upstreams
+	atEnd bool // the last batch was at the partition's end (sent with the marks)
+	ids   map[string][]ident
+	// swept is the resT of the last sweep of ids for identities past
+	// leads.identity_ttl (forget).
+	swept   int64
 	waiting map[string][]*held // by contact key
 	queue   heldQueue          // every waiting touch, earliest first
 	pending pendQueue          // touches after the progress, earliest first
@@ -219,6 +222,7 @@ func (r *Resolver) Process(ctx context.Context, b *schemas.Batch) error {
 	out = r.release(p, b.Origin.LastOffset, out)
 	b.Interactions = slices.DeleteFunc(b.Interactions, func(i schemas.Interaction) bool { return i.Watermark })
 	r.expire(p)
+	r.forget(p)
 	p.up.Changed(func(id string, v []byte) {
 		r.recs = append(r.recs, state.Record{Key: append([]byte{kindUpstream}, id...), Value: v})
 	})
@@ -392,6 +396,7 @@ func (r *Resolver) learn(p *rpart, i *schemas.Interaction, out []outMsg) []outMs
 	// runs, and a substring would pin the block DecodeWire made for all
 	// the record's ids.
 	lead := ""
+	ttl := r.l.cfg.IdentityTTL.Milliseconds()
 	for _, key := range [...]string{i.Keys.Email, i.Keys.Phone, i.Keys.Mobile} {
 		if key == "" {
 			continue
@@ -418,7 +423,7 @@ func (r *Resolver) learn(p *rpart, i *schemas.Interaction, out []outMsg) []outMs
 		w := p.waiting[key]
 		keep := w[:0]
 		for _, h := range w {
-			if h.at < at {
+			if h.at < at || ttl >= 0 && h.at-ttl > at {
 				keep = append(keep, h)
 				continue
 			}
@@ -458,7 +463,7 @@ func cmpIdent(a, b ident) int {
 func (r *Resolver) resolve(p *rpart, i *schemas.Interaction, out []outMsg) []outMsg {
 	key := ContactKey(i.Keys)
 	at := i.OccurredAt.UnixMilli()
-	if id, ok := best(p.ids[key], at); ok {
+	if id, ok := best(p.ids[key], at, r.l.cfg.IdentityTTL.Milliseconds()); ok {
 		i.LeadID, i.Customer = id.Lead, id.Customer
 		r.l.m.touchResolved.Inc()
 		return append(out, outMsg{key: id.Lead, val: r.wireOf(i)})
@@ -482,14 +487,63 @@ func (r *Resolver) resolve(p *rpart, i *schemas.Interaction, out []outMsg) []out
 	return out
 }
 
-// best is the latest identity at or before at; false for none.
-func best(ids []ident, at int64) (ident, bool) {
+// best is the latest identity at or before at, unless it is older than
+// ttl (ms; negative: none is too old); false for none. The rule applies
+// whether or not forget has swept the identity yet, so a touch resolves
+// the same way whenever the sweep ran.
+func best(ids []ident, at, ttl int64) (ident, bool) {
 	for k := len(ids) - 1; k >= 0; k-- {
 		if ids[k].At <= at {
+			if ttl >= 0 && ids[k].At < at-ttl {
+				return ident{}, false
+			}
 			return ids[k], true
 		}
 	}
 	return ident{}, false
+}
+
+// forgetMax bounds the identity records one batch deletes or rewrites
+// (its transaction), when a long stretch of event time expires many at
+// once; the sweep goes on with the next batch.
+const forgetMax = 4096
+
+// forget drops the identities older than leads.identity_ttl before the
+// partition's resolution progress, in memory and in the store: no touch
+// it has not resolved can use them any more (best). It sweeps every
+// identity_ttl/16 of event time, so an identity lives at most that much
+// longer than its TTL.
+func (r *Resolver) forget(p *rpart) {
+	ttl := r.l.cfg.IdentityTTL.Milliseconds()
+	if ttl < 0 || p.resT == watermark.None || p.resT-p.swept < ttl/16 {
+		return
+	}
+	cut := p.resT - ttl
+	n := 0
+	for key, ids := range p.ids {
+		k := 0
+		for k < len(ids) && ids[k].At < cut {
+			k++
+		}
+		if k == 0 {
+			continue
+		}
+		if n == forgetMax {
+			return // not swept to the end: again at the next batch
+		}
+		n++
+		r.l.m.forgotten.Add(float64(k))
+		rk := append([]byte{kindIdent}, key...)
+		if k == len(ids) {
+			delete(p.ids, key)
+			r.recs = append(r.recs, state.Record{Key: rk})
+			continue
+		}
+		ids = slices.Delete(ids, 0, k)
+		p.ids[key] = ids
+		r.recs = append(r.recs, state.Record{Key: rk, Value: encodeIdents(ids)})
+	}
+	p.swept = p.resT
 }
 
 func heldKey(h *held) []byte {

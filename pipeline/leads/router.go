@@ -58,7 +58,7 @@ type Topology struct {
 // defaults; fw saves their state and sends their messages.
 func New(cfg Config, fw state.Forwarder, topo Topology, reg prometheus.Registerer, log *slog.Logger) (*Leads, error) {
 	cfg.SetDefaults()
-	if err := cfg.Validate(0); err != nil {
+	if err := cfg.Validate(0, 0); err != nil {
 		return nil, err
 	}
 	if fw == nil {
