@@ -20,7 +20,8 @@ func within(s, rec string) bool {
 	return p >= r && p < r+uintptr(len(rec))
 }
 
-// The resolver keeps a contact's identities as long as the process runs:
+// The resolver keeps a contact's identities for leads.identity_ttl (a
+// year by default):
 // their lead ids must be strings of their own, not substrings of what
 // the contacts-topic record was decoded into (schemas.DecodeWire keeps a
 // record's ids in one block: the event, rep, team and account ids too),

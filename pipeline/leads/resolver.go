@@ -392,9 +392,9 @@ func decodePending(b []byte, f func(at int64, id, wire []byte)) error {
 // touches that waited for them.
 func (r *Resolver) learn(p *rpart, i *schemas.Interaction, out []outMsg) []outMsg {
 	at := i.OccurredAt.UnixMilli()
-	// i.LeadID cloned, once: identities are kept as long as the process
-	// runs, and a substring would pin the block DecodeWire made for all
-	// the record's ids.
+	// i.LeadID cloned, once: identities are kept for leads.identity_ttl
+	// of event time, and a substring would pin the block DecodeWire made
+	// for all the record's ids.
 	lead := ""
 	ttl := r.l.cfg.IdentityTTL.Milliseconds()
 	for _, key := range [...]string{i.Keys.Email, i.Keys.Phone, i.Keys.Mobile} {

@@ -40,10 +40,11 @@ func benchResolverTouches(b *testing.B, lag int) {
 
 // BenchmarkResolverIdentity: batches of 1,000 leads, each a lead.created
 // with an e-mail and a phone key, decoded from its wire record as the
-// contacts flow does (schemas.DecodeWire: every field a substring of one
-// string per record). bytes/lead is the heap the resolver keeps per lead
-// once the batches are gone: identities are kept as long as the process
-// runs, so a kept substring would keep the whole record.
+// contacts flow does (schemas.DecodeWire: a record's ids are substrings
+// of one block of their own). bytes/lead is the heap the resolver keeps
+// per lead once the batches are gone: identities are kept for
+// leads.identity_ttl, so a kept lead id that is such a substring keeps
+// all of the record's ids.
 func BenchmarkResolverIdentity(b *testing.B) {
 	var wire []byte
 	_, kept := runResolverBatches(b, 0, func(i *schemas.Interaction, next int64) {

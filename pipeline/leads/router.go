@@ -222,13 +222,13 @@ type routeSpan struct {
 // NewRouter returns a Router for one pipeline worker.
 func (l *Leads) NewRouter() *Router { return &Router{l: l, parts: map[partKey]*position{}} }
 
-// Process sends b's interactions on, in one transaction with the offset
-// it reached; b is left as it is (the ingest pipeline's sink stores its
-// raw rows).
 // Release drops a partition's position (pipeline.Releaser): its source
 // gave it up. A later batch of it loads the position again.
 func (r *Router) Release(topic string, partition int32) { delete(r.parts, partKey{topic, partition}) }
 
+// Process sends b's interactions on, in one transaction with the offset
+// it reached; b is left as it is (the ingest pipeline's sink stores its
+// raw rows).
 func (r *Router) Process(ctx context.Context, b *schemas.Batch) error {
 	k := partKey{b.Origin.Topic, b.Origin.Partition}
 	p := r.parts[k]
